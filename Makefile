@@ -1,0 +1,33 @@
+# whistle: `make run` installs and starts the service; `make test` installs and runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install install-test run test translations clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	npm ci --no-audit --no-fund --silent
+	$(MAKE) --no-print-directory translations
+
+install-test: install
+	$(BIN)/pip install --quiet -r requirements-test.lock
+
+translations:
+	$(BIN)/pybabel compile --use-fuzzy -d whistle/translations -f >/dev/null
+
+# Embedded default: SQLite + in-memory rate limits, demo committee keys (clearly marked).
+run: install
+	$(BIN)/whistle demo
+	$(BIN)/whistle run --host 127.0.0.1 --port 5000
+
+test: install-test
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) node_modules instance

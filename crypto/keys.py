@@ -1,0 +1,68 @@
+"""X25519 key pairs, key ids and label-separated key derivation."""
+from dataclasses import dataclass, field
+
+import nacl.bindings as sodium
+import nacl.encoding
+import nacl.hash
+import nacl.pwhash.argon2id as argon2id
+import nacl.utils
+
+from crypto.encoding import b64u
+from crypto.errors import FormatError
+
+KEY_BYTES = 32
+SALT_BYTES = argon2id.SALTBYTES  # 16
+
+
+def derive(key: bytes, label: str, size: int = 32) -> bytes:
+    """derive(key, label) = BLAKE2b(message=label, key=key): one label per derived key."""
+    if not label.startswith("whistle/v1/"):
+        raise ValueError("labels are namespaced under whistle/v1/")
+    return nacl.hash.blake2b(label.encode("utf-8"), digest_size=size, key=key,
+                             encoder=nacl.encoding.RawEncoder)
+
+
+def kid(public_key: bytes) -> str:
+    """Key id of an X25519 public key: base64url of a 16-byte BLAKE2b hash."""
+    if len(public_key) != KEY_BYTES:
+        raise FormatError("public key must be 32 bytes")
+    return b64u(nacl.hash.blake2b(public_key, digest_size=16, encoder=nacl.encoding.RawEncoder))
+
+
+def stretch(secret: bytes, salt: bytes, opslimit: int, memlimit: int) -> bytes:
+    """Argon2id13 to 32 bytes; the one memory-hard step (receipts, passphrases)."""
+    if len(salt) != SALT_BYTES:
+        raise FormatError("salt must be 16 bytes")
+    return argon2id.kdf(32, secret, salt, opslimit=opslimit, memlimit=memlimit)
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """An X25519 key pair for sealed boxes."""
+
+    public: bytes
+    secret: bytes = field(repr=False)  # never in a repr, a log line or a traceback
+
+    @classmethod
+    def generate(cls) -> "KeyPair":
+        """A fresh random key pair."""
+        pk, sk = sodium.crypto_box_keypair()
+        return cls(pk, sk)
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> "KeyPair":
+        """The deterministic key pair of a 32-byte seed (crypto_box_seed_keypair)."""
+        if len(seed) != KEY_BYTES:
+            raise FormatError("seed must be 32 bytes")
+        pk, sk = sodium.crypto_box_seed_keypair(seed)
+        return cls(pk, sk)
+
+    @property
+    def kid(self) -> str:
+        """The key id of the public half."""
+        return kid(self.public)
+
+
+def random_bytes(size: int) -> bytes:
+    """Bytes from the OS CSPRNG (libsodium randombytes)."""
+    return nacl.utils.random(size)

@@ -1,0 +1,205 @@
+"""Cases: creating them, adding sealed items and attachments, finding them by receipt.
+
+One code path for the JSON API, the no-JavaScript forms and the CLI. Every function that
+writes does so inside the caller's transaction, so a failure leaves nothing behind.
+"""
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crypto import envelope as env
+from crypto.errors import FormatError
+from crypto.receipt import fake_salt, is_locator, verifier_matches
+from crypto.stream import HEADER_BYTES
+from whistle.catalog import routing_problems
+from whistle.errors import InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady
+from whistle.models import Attachment, AttachmentChunk, Case, CaseEvent, CaseItem, CommitteeKey
+
+STORAGE_CHUNK = 1024 * 1024  # ciphertext is stored in 1 MiB rows
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A public key an envelope must or may be sealed to."""
+
+    kid: str
+    public_key: bytes
+    label: str
+
+
+@dataclass
+class Upload:
+    """An attachment's ciphertext waiting to be stored (a file-like positioned at 0)."""
+
+    id: str
+    stream: object
+
+
+def today(tz: str) -> dt.date:
+    """The current day in the committee's time zone: the only time whistle records."""
+    return dt.datetime.now(ZoneInfo(tz)).date()
+
+
+def committee_recipients(db: Session) -> list[Recipient]:
+    """The active committee keys every case is sealed to."""
+    rows = db.scalars(select(CommitteeKey).where(CommitteeKey.active.is_(True))
+                      .order_by(CommitteeKey.kid)).all()
+    return [Recipient(r.kid, r.public_key, r.label) for r in rows]
+
+
+def recipients_for(db: Session, header: dict) -> list[Recipient]:
+    """Who a new report with routing ``header`` is sealed to."""
+    recipients = committee_recipients(db)
+    if not recipients:
+        raise NotReady()
+    return recipients
+
+
+def case_recipients(db: Session, case: Case) -> list[Recipient]:
+    """Who a new message on ``case`` is sealed to (besides the reporter)."""
+    return recipients_for(db, routing_header(case))
+
+
+def routing_header(case: Case) -> dict:
+    """The clear routing envelope of a case."""
+    return {"channel": case.channel, "department": case.department, "category": case.category,
+            "accused_rank": case.accused_rank, "money_band": case.money_band,
+            "frequency": case.frequency, "evidence": case.evidence}
+
+
+def check_envelope(envelope: dict, kind: str, required: list[Recipient], optional=()) -> dict:
+    """Validate an envelope's shape and recipients; InvalidSubmission if wrong."""
+    try:
+        env.validate(envelope)
+    except FormatError as exc:
+        raise InvalidSubmission(detail=f"envelope: {exc}") from exc
+    if envelope["kind"] != kind:
+        raise InvalidSubmission(detail="envelope: wrong kind")
+    kids = set(env.recipient_kids(envelope))
+    need = {r.kid for r in required}
+    if not need <= kids:
+        raise InvalidSubmission(detail="envelope: not sealed to every required recipient")
+    if not kids <= need | set(optional):
+        raise InvalidSubmission(detail="envelope: sealed to an unknown recipient")
+    return envelope
+
+
+def _store_attachments(db: Session, item: CaseItem, uploads: Iterable[Upload]) -> None:
+    for upload in uploads:
+        attachment = Attachment(id=upload.id, item_id=item.id, case_id=item.case_id, stored_size=0)
+        db.add(attachment)
+        idx = 0
+        while True:
+            data = upload.stream.read(STORAGE_CHUNK)
+            if not data:
+                break
+            db.add(AttachmentChunk(attachment_id=upload.id, idx=idx, data=data))
+            attachment.stored_size += len(data)
+            idx += 1
+            if idx % 16 == 0:
+                db.flush()  # keep the unit of work small for very large files
+        if attachment.stored_size < HEADER_BYTES:
+            raise InvalidSubmission(detail="attachment: not a sealed stream")
+
+
+def _add_item(db: Session, case: Case, kind: str, envelope: dict, uploads, on: dt.date) -> CaseItem:
+    case.item_count += 1
+    item = CaseItem(case_id=case.id, seq=case.item_count, kind=kind, created_on=on,
+                    envelope=json.dumps(envelope, separators=(",", ":")).encode("ascii"))
+    db.add(item)
+    db.flush()
+    _store_attachments(db, item, uploads)
+    return item
+
+
+def add_event(db: Session, case: Case, event: str, on: dt.date) -> None:
+    """Record a timeline event (and the status it implies)."""
+    seq = (db.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id)) or 0) + 1
+    db.add(CaseEvent(case_id=case.id, seq=seq, event=event, happened_on=on))
+    if event in ("acknowledged", "in_review", "closed"):
+        case.status = event
+
+
+def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlimit: int,
+                verifier: bytes, reporter_pk: bytes, envelope: dict, uploads: list[Upload],
+                departments, on: dt.date) -> Case:
+    """Store a new case with its sealed report. LocatorTaken if the locator is in use."""
+    if not is_locator(locator) or len(salt) != 16 or len(verifier) != 32 or len(reporter_pk) != 32:
+        raise InvalidSubmission(detail="receipt fields")
+    header = envelope.get("header") if isinstance(envelope, dict) else None
+    if not isinstance(header, dict) or routing_problems(header, departments):
+        raise InvalidSubmission(detail=f"routing: {routing_problems(header or {}, departments)}")
+    check_envelope(envelope, "report", recipients_for(db, header))
+    case = Case(locator=locator, salt=salt, kdf_opslimit=opslimit, kdf_memlimit=memlimit,
+                verifier=verifier, reporter_pk=reporter_pk, received_on=on, status="received",
+                item_count=0, **{k: header[k] for k in header})
+    try:
+        with db.begin_nested():
+            db.add(case)
+            db.flush()
+    except IntegrityError as exc:
+        raise LocatorTaken() from exc
+    _add_item(db, case, "report", envelope, uploads, on)
+    add_event(db, case, "received", on)
+    return case
+
+
+def add_message(db: Session, case: Case, kind: str, envelope: dict, uploads: list[Upload],
+                on: dt.date) -> CaseItem:
+    """Add a reporter message or a committee reply, sealed to the case's recipients."""
+    from crypto.keys import kid
+
+    reporter = Recipient(kid(case.reporter_pk), case.reporter_pk, "reporter")
+    if not isinstance(envelope, dict) or envelope.get("header") != {"case": case.id}:
+        raise InvalidSubmission(detail="envelope: header must name this case")
+    check_envelope(envelope, kind, case_recipients(db, case) + [reporter])
+    item = _add_item(db, case, kind, envelope, uploads, on)
+    if kind == "reply":
+        add_event(db, case, "feedback_sent", on)
+    return item
+
+
+def locator_in_use(db: Session, locator: str) -> bool:
+    """True if a case already has ``locator``."""
+    return db.scalar(select(Case.id).where(Case.locator == locator)) is not None
+
+
+def salt_for(db: Session, locator: str, instance_secret: bytes, opslimit: int, memlimit: int):
+    """(salt, opslimit, memlimit) for ``locator``; a stable fake for unknown locators."""
+    case = db.scalar(select(Case).where(Case.locator == locator)) if is_locator(locator) else None
+    if case is None:
+        return fake_salt(instance_secret, locator), opslimit, memlimit
+    return case.salt, case.kdf_opslimit, case.kdf_memlimit
+
+
+def find_case(db: Session, locator: str, lookup: bytes) -> Case:
+    """The case whose receipt yields ``lookup``; NoSuchReceipt otherwise (same for both)."""
+    case = db.scalar(select(Case).where(Case.locator == locator)) if is_locator(locator) else None
+    stored = case.verifier if case is not None else bytes(32)
+    # Compare even when there is no case, so both answers take the same time.
+    if not verifier_matches(lookup, stored) or case is None:
+        raise NoSuchReceipt()
+    return case
+
+
+def item_envelope(item: CaseItem) -> dict:
+    """The stored envelope of an item, parsed."""
+    return json.loads(item.envelope)
+
+
+def attachment_stream(db: Session, attachment_id: str) -> Iterator[bytes]:
+    """The stored ciphertext of an attachment, chunk by chunk, without loading it all."""
+    idx = 0
+    while True:
+        data = db.scalar(select(AttachmentChunk.data).where(
+            AttachmentChunk.attachment_id == attachment_id, AttachmentChunk.idx == idx))
+        if data is None:
+            return
+        yield bytes(data)
+        idx += 1

@@ -1,0 +1,96 @@
+"""The routing envelope's enums (part of the sealed format) and their translated labels.
+
+Codes are stored and travel in the clear header; labels are only for people. Departments
+are local data and live in the rules file instead (see whistle.rules).
+"""
+from flask_babel import lazy_gettext as _l
+
+CHANNELS = {
+    "contractor": _l("Contractor complaint"),
+    "general": _l("General report"),
+}
+
+CHANNEL_HINTS = {
+    "contractor": _l("For contractors and suppliers: an official demanded meals, took gifts or "
+                     "money, held up approvals or payments, or asked for favours."),
+    "general": _l("For anyone: report misconduct by a public official or unit."),
+}
+
+CATEGORIES = {
+    "contractor": {
+        "meals": _l("吃 – demanded meals, banquets or entertainment"),
+        "gifts": _l("拿 – took gifts, cash, cards or other property"),
+        "obstruction": _l("卡 – held up approvals, inspections or payments"),
+        "solicitation": _l("要 – solicited favours, jobs or business for others"),
+        "bid_rigging": _l("Rigged bidding or tendering"),
+        "unfair_allocation": _l("Unfair allocation of work or contracts"),
+        "other": _l("Other"),
+    },
+    "general": {
+        "bribery": _l("Bribery or taking advantage"),
+        "abuse_of_power": _l("Abuse of power"),
+        "dereliction": _l("Dereliction of duty"),
+        "misuse_of_funds": _l("Misuse of public funds"),
+        "work_style": _l("Work style (formalism, bureaucratism, extravagance)"),
+        "other": _l("Other"),
+    },
+}
+
+RANKS = {
+    "head": _l("Head of the unit (一把手)"),
+    "leadership": _l("Member of the leadership team"),
+    "staff": _l("Ordinary official"),
+    "unknown": _l("Not sure"),
+}
+
+MONEY_BANDS = {
+    "none": _l("No money involved"),
+    "under_1k": _l("Under 1,000 yuan"),
+    "1k_10k": _l("1,000 – 10,000 yuan"),
+    "10k_100k": _l("10,000 – 100,000 yuan"),
+    "over_100k": _l("Over 100,000 yuan"),
+    "unknown": _l("Not sure"),
+}
+
+FREQUENCIES = {
+    "once": _l("Once"),
+    "several": _l("Several times"),
+    "regular": _l("Regularly, as a routine"),
+    "unknown": _l("Not sure"),
+}
+
+EVIDENCE = {
+    "attached": _l("Yes, I am attaching files"),
+    "can_provide": _l("Yes, I can provide it later"),
+    "witnesses": _l("There are witnesses"),
+    "none": _l("No evidence beyond my account"),
+}
+
+# Clear header field -> (catalogue, label of the field); department is checked against rules.
+ROUTING_FIELDS = ("channel", "department", "category", "accused_rank", "money_band",
+                  "frequency", "evidence")
+
+CASE_EVENTS = {
+    "received": _l("Received"),
+    "acknowledged": _l("Acknowledged by the committee"),
+    "in_review": _l("Under review"),
+    "closed": _l("Closed"),
+    "feedback_sent": _l("Feedback sent"),
+}
+CASE_STATUSES = ("received", "acknowledged", "in_review", "closed")
+
+
+def routing_problems(header: dict, department_codes) -> list[str]:
+    """Names of the routing fields in ``header`` that are missing or not a known code."""
+    allowed = {
+        "channel": CHANNELS,
+        "department": department_codes,
+        "category": CATEGORIES.get(header.get("channel"), {}),
+        "accused_rank": RANKS,
+        "money_band": MONEY_BANDS,
+        "frequency": FREQUENCIES,
+        "evidence": EVIDENCE,
+    }
+    problems = [name for name in ROUTING_FIELDS if header.get(name) not in allowed[name]]
+    problems += [name for name in header if name not in ROUTING_FIELDS]
+    return problems

@@ -1,0 +1,82 @@
+"""Every environment variable whistle reads, read here once, coerced and checked at start."""
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+MiB = 1024 * 1024
+
+
+class ConfigError(Exception):
+    """Raised at start-up when a setting is missing or invalid; the message names it."""
+
+
+def _int(env, name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    """The checked settings of one whistle instance."""
+
+    instance_dir: Path
+    database_url: str
+    ratelimit_storage: str = "memory://"
+    rules_file: Path = PACKAGE_DIR / "data" / "rules.example.toml"
+    timezone: str = "Asia/Shanghai"
+    # Receipt stretching cost (argon2id); stored per case, so raising it later is safe.
+    receipt_opslimit: int = 3
+    receipt_memlimit: int = 64 * MiB
+    max_attachments: int = 10
+    max_attachment_bytes: int = 250 * MiB
+    max_request_bytes: int = 400 * MiB
+    max_narrative_chars: int = 50_000
+    # Rate limits, in flask-limiter syntax.
+    limit_submit: str = "20 per hour"
+    limit_followup: str = "30 per hour;300 per day"
+    limit_followup_global: str = "3000 per hour"
+    trusted_proxies: int = 0
+    testing: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.instance_dir.is_absolute():
+            raise ConfigError("WHISTLE_INSTANCE_DIR must be an absolute path")
+        if not self.rules_file.is_file():
+            raise ConfigError(f"WHISTLE_RULES: no such file {self.rules_file}")
+        if self.receipt_memlimit < 8192 or self.receipt_opslimit < 1:
+            raise ConfigError("receipt argon2id cost below libsodium's minimum")
+
+    def with_(self, **changes) -> "Config":
+        """A copy with some settings changed (tests)."""
+        return replace(self, **changes)
+
+
+def from_env(env=None) -> Config:
+    """Build the configuration from environment variables (documented in the README)."""
+    env = os.environ if env is None else env
+    instance = Path(env.get("WHISTLE_INSTANCE_DIR") or PROJECT_DIR / "instance").resolve()
+    database = env.get("WHISTLE_DATABASE_URL") or f"sqlite:///{instance / 'whistle.db'}"
+    return Config(
+        instance_dir=instance,
+        database_url=database,
+        ratelimit_storage=env.get("WHISTLE_RATELIMIT_STORAGE") or "memory://",
+        rules_file=Path(env.get("WHISTLE_RULES") or PACKAGE_DIR / "data" / "rules.example.toml"),
+        timezone=env.get("WHISTLE_TIMEZONE") or "Asia/Shanghai",
+        receipt_opslimit=_int(env, "WHISTLE_RECEIPT_OPSLIMIT", 3, 1),
+        receipt_memlimit=_int(env, "WHISTLE_RECEIPT_MEMLIMIT", 64 * MiB, 8192),
+        max_attachments=_int(env, "WHISTLE_MAX_ATTACHMENTS", 10),
+        max_attachment_bytes=_int(env, "WHISTLE_MAX_ATTACHMENT_BYTES", 250 * MiB, 1),
+        max_request_bytes=_int(env, "WHISTLE_MAX_REQUEST_BYTES", 400 * MiB, 1024),
+        trusted_proxies=_int(env, "WHISTLE_TRUSTED_PROXIES", 0),
+    )

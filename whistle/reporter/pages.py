@@ -1,0 +1,176 @@
+"""Reporter pages. Every one works with JavaScript off; with it on, the same forms are
+taken over by static/js/report.js and followup.js, which seal in the browser instead."""
+from flask import (Blueprint, Response, abort, current_app, g, render_template, request,
+                   stream_with_context)
+from flask_babel import gettext as _
+
+from crypto.errors import CryptoError, ReceiptError
+from crypto.keys import random_bytes
+from crypto.receipt import ReceiptCode, derive_reporter_keys
+from crypto.stream import attachment_key, decrypt_stream
+from whistle import cases, catalog, db, sealing
+from whistle.errors import BadReceipt, NoSuchReceipt, WhistleError
+from whistle.extensions import limiter
+from whistle.models import Attachment
+from whistle.reporter.forms import read_report_form, rules, valid_channel
+
+bp = Blueprint("reporter", __name__)
+
+
+def _cfg():
+    return current_app.config["WHISTLE"]
+
+
+def _today():
+    return cases.today(_cfg().timezone)
+
+
+@bp.get("/")
+def index():
+    """Landing page: what this is, the two channels, follow-up, safety advice."""
+    return render_template("reporter/index.html")
+
+
+@bp.get("/report/<channel>")
+def report_form(channel):
+    """The report form of ``channel``; 404 for an unknown channel."""
+    if not valid_channel(channel):
+        abort(404)
+    return render_template("reporter/report_form.html", channel=channel, values={}, errors={})
+
+
+@bp.post("/report/<channel>")
+@limiter.limit(lambda: _cfg().limit_submit)
+def report_submit(channel):
+    """No-JS submission: seal in memory, store ciphertext, show the receipt once."""
+    if not valid_channel(channel):
+        abort(404)
+    g.upload_mode = "seal"
+    g.upload_content_key = random_bytes(32)
+    form = request.form  # parsing streams and encrypts the files (whistle.uploads)
+    header, body, errors = read_report_form(form, channel)
+    if errors:
+        return render_template("reporter/report_form.html", channel=channel, values=form,
+                               errors=errors, files_dropped=bool(g.get("spools"))), 400
+    with db.transaction() as session:
+        sealed = sealing.seal_report(session, _cfg(), header=header, body=body,
+                                     spools=g.get("spools", []), content_key=g.upload_content_key,
+                                     departments=rules().department_codes, on=_today())
+    return render_template("reporter/receipt.html", code=sealed.code.grouped(),
+                           received_on=sealed.case.received_on)
+
+
+@bp.get("/followup")
+def followup_form():
+    """Where a reporter types their receipt code."""
+    return render_template("reporter/followup.html", error=None)
+
+
+def _open_case(code_text: str):
+    """Derive keys from a typed code (server memory only) and find the case."""
+    try:
+        code = ReceiptCode.parse(code_text)
+    except ReceiptError as exc:
+        raise BadReceipt() from exc
+    session = db.session()
+    salt, ops, mem = cases.salt_for(session, code.locator, current_app.extensions["whistle.secret"],
+                                    _cfg().receipt_opslimit, _cfg().receipt_memlimit)
+    keys = derive_reporter_keys(code, salt, ops, mem)
+    return code, keys, cases.find_case(session, code.locator, keys.lookup)
+
+
+def _conversation(case, keypair):
+    """Items the reporter can read, opened in memory: (item, body, content key)."""
+    shown = []
+    for item in case.items:
+        opened = sealing.open_for_reporter(item, keypair)
+        if opened is not None:
+            shown.append((item, opened[0], opened[1]))
+    return shown
+
+
+def _render_case(code, keys, case, status=200, **extra):
+    return render_template("reporter/case.html", code=code.grouped(), case=case,
+                           events=case.events, conversation=_conversation(case, keys.keypair),
+                           **extra), status
+
+
+def _followup_failure(exc: WhistleError):
+    return render_template("reporter/followup.html", error=str(exc.message)), exc.status
+
+
+@bp.post("/followup")
+@limiter.limit(lambda: _cfg().limit_followup)
+@limiter.limit(lambda: _cfg().limit_followup_global, key_func=lambda: "global", scope="followup-global")
+def followup_open():
+    """No-JS follow-up: show the timeline and the conversation."""
+    try:
+        code, keys, case = _open_case(request.form.get("code", ""))
+    except (BadReceipt, NoSuchReceipt) as exc:
+        return _followup_failure(exc)
+    return _render_case(code, keys, case)
+
+
+@bp.post("/followup/message")
+@limiter.limit(lambda: _cfg().limit_followup)
+@limiter.limit(lambda: _cfg().limit_followup_global, key_func=lambda: "global", scope="followup-global")
+def followup_message():
+    """No-JS follow-up message with optional files, sealed in memory."""
+    g.upload_mode = "seal"
+    g.upload_content_key = random_bytes(32)
+    form = request.form
+    try:
+        code, keys, case = _open_case(form.get("code", ""))
+    except (BadReceipt, NoSuchReceipt) as exc:
+        return _followup_failure(exc)
+    text = (form.get("text") or "").strip()
+    if not text and not g.get("spools"):
+        return _render_case(code, keys, case, 400, message_error=_("Please write a message or attach a file."))
+    if len(text) > _cfg().max_narrative_chars:
+        return _render_case(code, keys, case, 400, message_error=_(
+            "Please shorten the message to at most %(n)d characters.", n=_cfg().max_narrative_chars))
+    with db.transaction() as session:
+        case = session.merge(case)
+        sealing.seal_message(session, case, text=text, spools=g.get("spools", []),
+                             content_key=g.upload_content_key, on=_today())
+    db.session().refresh(case)
+    return _render_case(code, keys, case, sent=True)
+
+
+@bp.post("/followup/attachment/<attachment_id>")
+@limiter.limit(lambda: _cfg().limit_followup)
+def followup_attachment(attachment_id):
+    """No-JS download: decrypt one attachment of the conversation, streaming."""
+    try:
+        _code, keys, case = _open_case(request.form.get("code", ""))
+    except (BadReceipt, NoSuchReceipt) as exc:
+        return _followup_failure(exc)
+    for item, body, content_key in _conversation(case, keys.keypair):
+        for meta in body.get("attachments") or []:
+            if meta.get("id") == attachment_id and db.session().get(Attachment, attachment_id):
+                return _download(meta, content_key)
+    abort(404)
+
+
+def _download(meta: dict, content_key: bytes) -> Response:
+    session = db.session()
+    plain = decrypt_stream(attachment_key(content_key, meta["id"]),
+                           cases.attachment_stream(session, meta["id"]), int(meta["size"]))
+    try:
+        first = next(plain, b"")
+    except CryptoError:
+        abort(404)
+
+    def generate():
+        yield first
+        yield from plain
+
+    name = str(meta.get("name") or "attachment").replace('"', "")
+    response = Response(stream_with_context(generate()), mimetype="application/octet-stream")
+    response.headers.set("Content-Disposition", "attachment", filename=name)
+    return response
+
+
+def catalog_context():
+    """Template globals: the catalogues and the rules' departments."""
+    return {"catalog": catalog, "departments": rules().departments}

@@ -1,0 +1,78 @@
+"""The no-JavaScript path: the server builds, in memory, the same envelope the browser would.
+
+Plaintext exists only in this request's memory. Attachments were already encrypted while
+they streamed in (whistle.uploads.SealingSpool) under the same content key.
+"""
+from dataclasses import dataclass
+
+from crypto import envelope as env
+from crypto.keys import KeyPair, random_bytes
+from crypto.receipt import ReceiptCode, derive_reporter_keys
+from whistle import cases
+from whistle.errors import InvalidSubmission
+from whistle.uploads import SealingSpool
+
+MAX_LOCATOR_TRIES = 20
+
+
+@dataclass
+class SealedReport:
+    """What the reporter must see once: the receipt code, and the stored case."""
+
+    code: ReceiptCode
+    case: object
+
+
+def finish_spools(spools: list[SealingSpool]) -> tuple[list[dict], list[cases.Upload]]:
+    """Close each attachment stream; return its sealed metadata and its upload."""
+    meta, uploads = [], []
+    for spool in spools:
+        size = spool.finish()
+        spool.seek(0)
+        meta.append({"id": spool.id, "name": spool.filename, "type": spool.content_type, "size": size})
+        uploads.append(cases.Upload(spool.id, spool))
+    return meta, uploads
+
+
+def _fresh_code(db) -> ReceiptCode:
+    for _ in range(MAX_LOCATOR_TRIES):
+        code = ReceiptCode.generate()
+        if not cases.locator_in_use(db, code.locator):
+            return code
+    raise InvalidSubmission(detail="no free locator")  # pragma: no cover - 10^7 locators
+
+
+def seal_report(db, cfg, *, header: dict, body: dict, spools, content_key: bytes,
+                departments, on) -> SealedReport:
+    """Seal and store a report for a reporter without JavaScript."""
+    recipients = cases.recipients_for(db, header)
+    meta, uploads = finish_spools(spools)
+    body = dict(body, attachments=meta)
+    code = _fresh_code(db)
+    salt = random_bytes(16)
+    keys = derive_reporter_keys(code, salt, cfg.receipt_opslimit, cfg.receipt_memlimit)
+    sealed = env.seal("report", header, body, [r.public_key for r in recipients],
+                      content_key=content_key)
+    case = cases.create_case(
+        db, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
+        memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,
+        envelope=sealed.envelope, uploads=uploads, departments=departments, on=on)
+    return SealedReport(code, case)
+
+
+def seal_message(db, case, *, text: str, spools, content_key: bytes, on):
+    """Seal and store a reporter's follow-up message (and files) to the case's recipients."""
+    meta, uploads = finish_spools(spools)
+    recipients = [r.public_key for r in cases.case_recipients(db, case)] + [case.reporter_pk]
+    sealed = env.seal("message", {"case": case.id}, {"text": text, "attachments": meta},
+                      recipients, content_key=content_key)
+    return cases.add_message(db, case, "message", sealed.envelope, uploads, on)
+
+
+def open_for_reporter(item, keypair: KeyPair):
+    """Open an item sealed to the reporter; None if it is not (the original report)."""
+    envelope = cases.item_envelope(item)
+    if keypair.kid not in env.recipient_kids(envelope):
+        return None
+    body, content_key = env.open_envelope(envelope, keypair)
+    return body, content_key

@@ -1,0 +1,44 @@
+"""Serves the browser's libsodium build from node_modules (installed from the lockfile).
+
+The ESM build imports the bare name "libsodium-sumo"; browsers need a path, and an import
+map would need an inline script, which the CSP forbids. So the import is rewritten once,
+in memory, when the file is first served.
+"""
+from functools import lru_cache
+
+from flask import Blueprint, Response, abort, current_app
+
+from whistle.config import PROJECT_DIR
+
+bp = Blueprint("vendor", __name__)
+
+FILES = {
+    "libsodium-wrappers.mjs": "libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs",
+    "libsodium-sumo.mjs": "libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs",
+}
+
+
+@lru_cache(maxsize=None)
+def _load(name: str) -> bytes | None:
+    path = PROJECT_DIR / "node_modules" / FILES[name]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return text.replace('from"libsodium-sumo"', 'from"./libsodium-sumo.mjs"') \
+               .replace("from 'libsodium-sumo'", "from './libsodium-sumo.mjs'") \
+               .replace('from "libsodium-sumo"', 'from "./libsodium-sumo.mjs"').encode("utf-8")
+
+
+@bp.get("/static/vendor/<name>")
+def vendor_file(name):
+    """A vendored browser library; 404 if unknown or not installed (`npm ci`)."""
+    if name not in FILES:
+        abort(404)
+    data = _load(name)
+    if data is None:
+        current_app.logger.error("node_modules is missing %s: run `make install`", name)
+        abort(404)
+    response = Response(data, mimetype="text/javascript")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
