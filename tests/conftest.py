@@ -38,11 +38,14 @@ def _postgres_database(request) -> str:
     return admin_url.set(database=name).render_as_string(hide_password=False)
 
 
-def make_config(tmp_path: Path, request=None, **overrides) -> Config:
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def make_config(tmp_path: Path, request=None, backend: str = "sqlite", **overrides) -> Config:
     """A test configuration: fresh instance dir and database, cheap receipt stretching."""
     instance = tmp_path / "instance"
     instance.mkdir(exist_ok=True)
-    if PG_URL and request is not None:
+    if backend == "postgresql":
         url = _postgres_database(request)
     else:
         url = f"sqlite:///{instance / 'whistle.db'}"
@@ -58,9 +61,10 @@ def build_app(cfg: Config):
     return app
 
 
-@pytest.fixture
+@pytest.fixture(params=BACKENDS)
 def config(tmp_path, request):
-    return make_config(tmp_path, request)
+    """Every app test runs on SQLite, and on PostgreSQL too when a URL is configured."""
+    return make_config(tmp_path, request, backend=request.param)
 
 
 @pytest.fixture

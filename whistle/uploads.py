@@ -74,6 +74,7 @@ class SealingSpool(_Spool):
 
     def finish(self) -> int:
         """Pad and write the FINAL chunk; returns the plaintext size."""
+        self.file.seek(0, 2)  # werkzeug rewound the spool after parsing; append at the end
         return self._enc.finish()
 
 

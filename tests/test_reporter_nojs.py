@@ -1,0 +1,95 @@
+"""The no-JavaScript path end to end: form -> server sealing -> CLI decrypt -> reply -> follow-up."""
+import json
+
+from sqlalchemy import select
+
+from crypto.receipt import ReceiptCode
+from whistle import offline
+from whistle.cases import today
+from whistle.models import AttachmentChunk, Case, CaseItem
+
+from tests.helpers import receipt_from, report_form
+
+MARKER = "MARKER-吃拿卡要-7f3a"
+
+
+def submit(client, narrative=MARKER, files=(("evidence.txt", b"FILE-" + MARKER.encode()),)):
+    resp = client.post("/report/contractor", data=report_form(narrative, files),
+                       content_type="multipart/form-data")
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:2000]
+    return receipt_from(resp.get_data(as_text=True))
+
+
+def test_report_is_sealed_and_decryptable_offline(client, committee, db_session, tmp_path):
+    keypair, _path = committee
+    code = submit(client)
+    parsed = ReceiptCode.parse(code)
+    case = db_session.scalar(select(Case))
+    assert case.locator == parsed.locator
+    assert case.department == "housing" and case.category == "meals"
+    # Nothing in the database holds the narrative or the file in clear.
+    for item in db_session.scalars(select(CaseItem)):
+        assert MARKER.encode() not in item.envelope
+        assert MARKER.encode("unicode_escape") not in item.envelope
+    for chunk in db_session.scalars(select(AttachmentChunk)):
+        assert b"FILE-" not in chunk.data
+    summary = offline.decrypt_case(db_session, case, keypair, tmp_path / "out")
+    body = summary["items"][0]["body"]
+    assert body["narrative"] == MARKER
+    assert body["accused_name"] == "王某"
+    saved = tmp_path / "out" / case.id / body["attachments"][0]["saved_as"]
+    assert saved.read_bytes() == b"FILE-" + MARKER.encode()
+
+
+def test_reply_reaches_reporter_and_reporter_can_answer(client, committee, db_session, tmp_path):
+    code = submit(client)
+    case = db_session.scalar(select(Case))
+    offline.set_status(db_session, case, "acknowledged", today("Asia/Shanghai"))
+    offline.reply_to_case(db_session, case, "请补充材料 REPLY-42", [], today("Asia/Shanghai"))
+    db_session.commit()
+    page = client.post("/followup", data={"code": code}).get_data(as_text=True)
+    assert "请补充材料 REPLY-42" in page
+    assert "Acknowledged" in page or "已受理" in page
+    resp = client.post("/followup/message", data={"code": code, "text": "ANSWER-99",
+                                                  "files": [(__import__("io").BytesIO(b"more"), "more.txt")]},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 200
+    assert "ANSWER-99" in resp.get_data(as_text=True)
+    db_session.expire_all()
+    summary = offline.decrypt_case(db_session, db_session.get(Case, case.id), committee[0], tmp_path / "o")
+    kinds = [i["kind"] for i in summary["items"]]
+    assert kinds == ["report", "reply", "message"]
+    assert summary["items"][2]["body"]["text"] == "ANSWER-99"
+
+
+def test_wrong_code_and_typo_are_distinguished_without_revealing_cases(client, committee):
+    code = submit(client)
+    digits = ReceiptCode.parse(code).digits
+    typo = digits[:-1] + str((int(digits[-1]) + 1) % 10)
+    resp = client.post("/followup", data={"code": typo}, headers={"Accept-Language": "en"})
+    assert resp.status_code == 400 and "typo" in resp.get_data(as_text=True)
+    other = ReceiptCode.generate(locator=digits[:7]).grouped()  # same case, wrong secret
+    unknown = ReceiptCode.generate(locator="0000000" if digits[:7] != "0000000" else "1111111").grouped()
+    a = client.post("/followup", data={"code": other}, headers={"Accept-Language": "en"})
+    b = client.post("/followup", data={"code": unknown}, headers={"Accept-Language": "en"})
+    assert a.status_code == b.status_code == 404
+    assert a.get_data(as_text=True) == b.get_data(as_text=True)
+
+
+def test_missing_fields_give_a_400_form_with_messages(client, committee, db_session):
+    resp = client.post("/report/contractor", data=report_form("", department="nope"),
+                       content_type="multipart/form-data", headers={"Accept-Language": "en"})
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    assert "Please describe what happened." in html
+    assert "Please choose one of the options." in html
+    assert db_session.scalar(select(Case)) is None
+
+
+def test_json_api_salt_is_stable_and_hides_existence(client, committee):
+    code = ReceiptCode.parse(submit(client))
+    real = client.get(f"/api/v1/receipts/{code.locator}/salt").get_json()
+    fake1 = client.get("/api/v1/receipts/1234567/salt").get_json()
+    fake2 = client.get("/api/v1/receipts/1234567/salt").get_json()
+    assert fake1 == fake2 and set(fake1) == set(real) == {"salt", "opslimit", "memlimit"}
+    assert json.dumps(sorted(fake1)) == json.dumps(sorted(real))

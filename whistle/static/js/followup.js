@@ -1,0 +1,148 @@
+// Follow-up in the browser: the receipt code is stretched here and never sent. Only the
+// derived lookup token goes to the server; replies are opened with the derived key pair.
+import * as wc from "/static/js/whistle-crypto.js";
+import { getJSON, postJSON, postMultipart, ApiError, setStatus } from "/static/js/api.js";
+
+const codeForm = document.getElementById("code-form");
+const strings = document.getElementById("case-strings");
+let session = null; // { locator, lookup, keys } for this page only, never stored
+
+function fill(template, slots) {
+  const node = document.getElementById(template).content.cloneNode(true);
+  for (const [name, value] of Object.entries(slots)) {
+    const el = node.querySelector(`[data-slot="${name}"]`);
+    if (el) el.textContent = value; // text only: nothing from a message is parsed as HTML
+  }
+  return node;
+}
+
+async function openCase(code) {
+  const salt = await getJSON(`/api/v1/receipts/${code.locator}/salt`);
+  const keys = await wc.deriveReporterKeys(code.digits, wc.unb64u(salt.salt), salt.opslimit, salt.memlimit);
+  session = { locator: code.locator, lookup: wc.b64u(keys.lookup), keys };
+  return loadCase();
+}
+
+function credentials() {
+  return { locator: session.locator, lookup: session.lookup };
+}
+
+async function loadCase() {
+  const view = await postJSON("/api/v1/followup", credentials());
+  render(view);
+  return view;
+}
+
+function downloadButton(meta, contentKey) {
+  const node = fill("tpl-file", { download: `${strings.dataset.download} ${meta.name}` });
+  node.querySelector("button").addEventListener("click", async () => {
+    const response = await postJSON(`/api/v1/followup/attachments/${meta.id}`, credentials());
+    const cipher = new Uint8Array(await response.arrayBuffer());
+    const plain = wc.decryptStream(wc.attachmentKey(contentKey, meta.id), cipher, meta.size);
+    const url = URL.createObjectURL(new Blob([plain], { type: "application/octet-stream" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = meta.name || "attachment";
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  });
+  return node;
+}
+
+function render(view) {
+  const area = document.getElementById("case-area");
+  area.replaceChildren(document.getElementById("tpl-case").content.cloneNode(true));
+  area.querySelector('[data-slot="status"]').textContent = view.status_label;
+  const timeline = area.querySelector('[data-slot="timeline"]');
+  for (const e of view.timeline) timeline.appendChild(fill("tpl-event", { on: e.on, label: e.label }));
+  const conversation = area.querySelector('[data-slot="conversation"]');
+  for (const item of view.items) {
+    let opened;
+    try {
+      opened = wc.openEnvelope(item.envelope, { publicKey: session.keys.publicKey, secretKey: session.keys.secretKey });
+    } catch (_) {
+      continue; // not readable with this code: never shown
+    }
+    const who = item.kind === "reply" ? strings.dataset.fromCommittee : strings.dataset.fromYou;
+    const node = fill("tpl-message", { who, on: item.on, text: opened.body.text || "" });
+    node.querySelector("li").classList.add(item.kind);
+    const files = node.querySelector('[data-slot="files"]');
+    for (const meta of opened.body.attachments || []) files.appendChild(downloadButton(meta, opened.contentKey));
+    conversation.appendChild(node);
+  }
+  area.querySelector('[data-slot="empty"]').hidden = conversation.children.length > 0;
+  area.querySelector('[data-slot="message-form"]').addEventListener("submit", (ev) => sendMessage(ev, view));
+  document.getElementById("code-section").hidden = true;
+  area.hidden = false;
+  area.querySelector("#case-title").focus();
+}
+
+async function sendMessage(event, view) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const status = form.querySelector('[data-slot="message-status"]');
+  const text = form.querySelector("textarea").value.trim();
+  const files = Array.from(form.querySelector('input[type="file"]').files || []);
+  if (!text && files.length === 0) {
+    setStatus(status, form.dataset.msgEmpty, true);
+    return;
+  }
+  const button = form.querySelector('button[type="submit"]');
+  button.disabled = true;
+  try {
+    setStatus(status, form.dataset.msgSealing);
+    const contentKey = wc.randomBytes(32);
+    const parts = [];
+    const attachments = [];
+    for (const file of files) {
+      const id = wc.randomId();
+      parts.push([id, await wc.encryptFile(wc.attachmentKey(contentKey, id), file)]);
+      attachments.push({ id, name: file.name, type: file.type || "application/octet-stream", size: file.size });
+    }
+    // Sealed to the committee's keys and to this reporter, so the conversation stays readable.
+    const recipients = view.recipients.map((r) => wc.unb64u(r.public_key)).concat([session.keys.publicKey]);
+    const sealed = wc.seal("message", { case: view.case }, { text, attachments }, recipients, { contentKey });
+    await postMultipart("/api/v1/followup/messages", Object.assign(credentials(), { envelope: sealed.envelope }), parts);
+    await loadCase();
+    const newStatus = document.querySelector('#case-area [data-slot="message-status"]');
+    setStatus(newStatus, form.dataset.msgSent);
+  } catch (err) {
+    setStatus(status, err instanceof ApiError ? err.message : form.dataset.msgFailed, true);
+    button.disabled = false;
+  }
+}
+
+async function onCodeSubmit(event) {
+  event.preventDefault();
+  const status = document.getElementById("code-status");
+  const input = document.getElementById("code");
+  let code;
+  await wc.ready();
+  try {
+    code = wc.ReceiptCode.parse(input.value); // a typo is caught here, before any request
+  } catch (_) {
+    setStatus(status, codeForm.dataset.msgBadCode, true);
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+    return;
+  }
+  input.removeAttribute("aria-invalid");
+  const button = codeForm.querySelector('button[type="submit"]');
+  button.disabled = true;
+  setStatus(status, codeForm.dataset.msgOpening);
+  try {
+    await openCase(code);
+    input.value = "";
+  } catch (err) {
+    setStatus(status, err instanceof ApiError ? err.message : strings.dataset.msgNoMatch, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+if (codeForm) {
+  codeForm.dataset.enhanced = "true";
+  codeForm.addEventListener("submit", onCodeSubmit);
+}

@@ -1,0 +1,111 @@
+// Seals a report in this browser and sends only ciphertext (crypto/FORMAT.md).
+// Without JavaScript the same form posts to the server, which seals it in memory instead.
+import * as wc from "/static/js/whistle-crypto.js";
+import { postJSON, postMultipart, ApiError, setStatus } from "/static/js/api.js";
+
+const form = document.getElementById("report-form");
+
+/** The clear routing header: enum codes only, exactly what the no-JS path builds. */
+function routingHeader(data) {
+  const header = { channel: form.dataset.channel };
+  for (const name of ["department", "category", "accused_rank", "money_band", "frequency", "evidence"]) {
+    header[name] = String(data.get(name) || "");
+  }
+  return header;
+}
+
+/** The sealed body fields (same names and trimming as whistle/reporter/forms.py). */
+function reportBody(data) {
+  const body = {};
+  for (const name of ["accused_name", "accused_post", "period", "place"]) {
+    body[name] = String(data.get(name) || "").trim().slice(0, 200);
+  }
+  body.narrative = String(data.get("narrative") || "").trim();
+  return body;
+}
+
+function chosenFiles() {
+  return Array.from(form.querySelector('input[type="file"]').files || []);
+}
+
+function checkFiles(files) {
+  if (files.length > Number(form.dataset.maxFiles)) throw new ApiError(form.dataset.msgTooMany);
+  for (const f of files) {
+    if (f.size > Number(form.dataset.maxFileBytes)) throw new ApiError(form.dataset.msgTooBig);
+  }
+}
+
+/** One complete attempt: new receipt code, keys, sealing, upload. Returns the code. */
+async function attempt(data, files, status) {
+  const header = routingHeader(data);
+  const { recipients } = await postJSON("/api/v1/recipients", header);
+  const code = wc.ReceiptCode.generate();
+  const salt = wc.randomBytes(16);
+  const opslimit = Number(form.dataset.opslimit);
+  const memlimit = Number(form.dataset.memlimit);
+  const keys = await wc.deriveReporterKeys(code.digits, salt, opslimit, memlimit);
+  const contentKey = wc.randomBytes(32);
+  const parts = [];
+  const attachments = [];
+  for (const file of files) {
+    const id = wc.randomId();
+    const stream = await wc.encryptFile(wc.attachmentKey(contentKey, id), file);
+    parts.push([id, stream]);
+    attachments.push({ id, name: file.name, type: file.type || "application/octet-stream", size: file.size });
+  }
+  const body = Object.assign(reportBody(data), { attachments });
+  const sealed = wc.seal("report", header, body,
+    recipients.map((r) => wc.unb64u(r.public_key)), { contentKey });
+  setStatus(status, form.dataset.msgUploading);
+  const submission = {
+    locator: code.locator, salt: wc.b64u(salt), kdf: { opslimit, memlimit },
+    lookup: wc.b64u(keys.lookup), reporter_public_key: wc.b64u(keys.publicKey),
+    envelope: sealed.envelope,
+  };
+  const result = await postMultipart("/api/v1/reports", submission, parts);
+  return { code, receivedOn: result.received_on };
+}
+
+async function onSubmit(event) {
+  event.preventDefault();
+  if (!form.reportValidity()) return;
+  const status = document.getElementById("report-status");
+  const button = form.querySelector('button[type="submit"]');
+  button.disabled = true;
+  try {
+    const files = chosenFiles();
+    checkFiles(files);
+    setStatus(status, form.dataset.msgSealing);
+    await wc.ready();
+    const data = new FormData(form);
+    let outcome;
+    for (let tries = 0; ; tries++) {
+      try {
+        outcome = await attempt(data, files, status);
+        break;
+      } catch (err) {
+        // 409: the random locator is taken; draw a whole new code (rare).
+        if (!(err instanceof ApiError && err.status === 409) || tries >= 3) throw err;
+      }
+    }
+    showReceipt(outcome);
+  } catch (err) {
+    setStatus(status, err instanceof ApiError ? err.message : form.dataset.msgFailed, true);
+    button.disabled = false;
+  }
+}
+
+function showReceipt({ code, receivedOn }) {
+  form.reset();
+  document.getElementById("report-section").hidden = true;
+  const receipt = document.getElementById("receipt");
+  document.getElementById("receipt-code").textContent = code.grouped();
+  document.getElementById("receipt-date").textContent = receivedOn;
+  receipt.hidden = false;
+  receipt.focus();
+}
+
+if (form) {
+  form.dataset.enhanced = "true";
+  form.addEventListener("submit", onSubmit);
+}
