@@ -4,6 +4,8 @@ Plain functions taking a database session, so tests call them directly.
 """
 import json
 import re
+import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -101,23 +103,23 @@ def reply_to_case(db: Session, case: Case, text: str, files: list[Path], on):
     """Seal a committee reply (and files) to the reporter and the committee; store it."""
     content_key = random_bytes(32)
     meta, uploads = [], []
-    import tempfile
-
-    for path in files:
-        spool = tempfile.TemporaryFile()
-        attachment_id = new_id()
-        enc = StreamEncryptor(attachment_key(content_key, attachment_id), spool.write)
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1024 * 1024):
-                enc.write(chunk)
-        size = enc.finish()
-        spool.seek(0)
-        meta.append({"id": attachment_id, "name": Path(path).name, "type": "application/octet-stream", "size": size})
-        uploads.append(cases.Upload(attachment_id, spool))
-    recipients = [r.public_key for r in cases.case_recipients(db, case)] + [case.reporter_pk]
-    sealed = env.seal("reply", {"case": case.id}, {"text": text, "attachments": meta}, recipients,
-                      content_key=content_key)
-    return cases.add_message(db, case, "reply", sealed.envelope, uploads, on)
+    with ExitStack() as stack:
+        for path in files:
+            spool = stack.enter_context(tempfile.TemporaryFile())  # ciphertext only
+            attachment_id = new_id()
+            enc = StreamEncryptor(attachment_key(content_key, attachment_id), spool.write)
+            with open(path, "rb") as fh:
+                while chunk := fh.read(1024 * 1024):
+                    enc.write(chunk)
+            size = enc.finish()
+            spool.seek(0)
+            meta.append({"id": attachment_id, "name": Path(path).name,
+                         "type": "application/octet-stream", "size": size})
+            uploads.append(cases.Upload(attachment_id, spool))
+        recipients = [r.public_key for r in cases.case_recipients(db, case)] + [case.reporter_pk]
+        sealed = env.seal("reply", {"case": case.id}, {"text": text, "attachments": meta}, recipients,
+                          content_key=content_key)
+        return cases.add_message(db, case, "reply", sealed.envelope, uploads, on)
 
 
 def set_status(db: Session, case: Case, event: str, on) -> None:

@@ -14,7 +14,7 @@ from crypto.keys import kid
 from crypto.receipt import is_locator, verifier_of
 from whistle import cases, catalog, db
 from whistle.errors import InvalidSubmission
-from whistle.extensions import limiter
+from whistle.extensions import followup_limits, submit_limits
 from whistle.models import Attachment
 from whistle.reporter.forms import rules
 from whistle.reporter.openapi import document
@@ -25,12 +25,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 def _cfg():
     return current_app.config["WHISTLE"]
-
-
-def _followup_limits(view):
-    view = limiter.limit(lambda: _cfg().limit_followup)(view)
-    return limiter.limit(lambda: _cfg().limit_followup_global, key_func=lambda: "global",
-                         scope="followup-global")(view)
 
 
 def _submission() -> dict:
@@ -107,7 +101,7 @@ def recipients():
 
 
 @bp.post("/reports")
-@limiter.limit(lambda: _cfg().limit_submit)
+@submit_limits
 def submit_report():
     """Store a report sealed in the browser. 201 with the day it was received."""
     g.upload_mode = "ciphertext"
@@ -131,7 +125,7 @@ def submit_report():
 
 
 @bp.get("/receipts/<locator>/salt")
-@_followup_limits
+@followup_limits
 def receipt_salt(locator):
     """The salt and cost to stretch a receipt with; a stable fake for unknown locators."""
     if not is_locator(locator):
@@ -168,7 +162,7 @@ def _case_json(case) -> dict:
 
 
 @bp.post("/followup")
-@_followup_limits
+@followup_limits
 def followup():
     """The case of a lookup token: timeline, items sealed to the reporter, recipients."""
     data = request.get_json(silent=True)
@@ -178,7 +172,7 @@ def followup():
 
 
 @bp.post("/followup/messages")
-@_followup_limits
+@followup_limits
 def followup_message():
     """Add a reporter message sealed in the browser (multipart: submission + files)."""
     g.upload_mode = "ciphertext"
@@ -192,7 +186,7 @@ def followup_message():
 
 
 @bp.post("/followup/attachments/<attachment_id>")
-@_followup_limits
+@followup_limits
 def followup_attachment(attachment_id):
     """Ciphertext of an attachment in an item sealed to the reporter."""
     data = request.get_json(silent=True)

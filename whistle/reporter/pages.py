@@ -10,7 +10,7 @@ from crypto.receipt import ReceiptCode, derive_reporter_keys
 from crypto.stream import attachment_key, decrypt_stream
 from whistle import cases, catalog, db, sealing
 from whistle.errors import BadReceipt, NoSuchReceipt, WhistleError
-from whistle.extensions import limiter
+from whistle.extensions import followup_limits, submit_limits
 from whistle.models import Attachment
 from whistle.reporter.forms import read_report_form, rules, valid_channel
 
@@ -40,7 +40,7 @@ def report_form(channel):
 
 
 @bp.post("/report/<channel>")
-@limiter.limit(lambda: _cfg().limit_submit)
+@submit_limits
 def report_submit(channel):
     """No-JS submission: seal in memory, store ciphertext, show the receipt once."""
     if not valid_channel(channel):
@@ -100,8 +100,7 @@ def _followup_failure(exc: WhistleError):
 
 
 @bp.post("/followup")
-@limiter.limit(lambda: _cfg().limit_followup)
-@limiter.limit(lambda: _cfg().limit_followup_global, key_func=lambda: "global", scope="followup-global")
+@followup_limits
 def followup_open():
     """No-JS follow-up: show the timeline and the conversation."""
     try:
@@ -112,8 +111,7 @@ def followup_open():
 
 
 @bp.post("/followup/message")
-@limiter.limit(lambda: _cfg().limit_followup)
-@limiter.limit(lambda: _cfg().limit_followup_global, key_func=lambda: "global", scope="followup-global")
+@followup_limits
 def followup_message():
     """No-JS follow-up message with optional files, sealed in memory."""
     g.upload_mode = "seal"
@@ -138,7 +136,7 @@ def followup_message():
 
 
 @bp.post("/followup/attachment/<attachment_id>")
-@limiter.limit(lambda: _cfg().limit_followup)
+@followup_limits
 def followup_attachment(attachment_id):
     """No-JS download: decrypt one attachment of the conversation, streaming."""
     try:

@@ -1,0 +1,47 @@
+"""A Python stand-in for the browser's JavaScript path, built on the same crypto library.
+
+Used by API tests; the real browser is exercised in tests/browser/.
+"""
+import io
+import json
+
+from crypto import envelope as env
+from crypto.encoding import b64u, unb64u
+from crypto.keys import random_bytes
+from crypto.receipt import ReceiptCode, derive_reporter_keys
+from crypto.stream import attachment_key, encrypt_bytes
+from whistle.models import new_id
+
+HEADER = {"channel": "contractor", "department": "transport", "category": "gifts",
+          "accused_rank": "head", "money_band": "10k_100k", "frequency": "regular", "evidence": "attached"}
+OPS, MEM = 1, 8 * 1024 * 1024
+
+
+def seal_report(client, narrative: str, files=(), header=None, code=None):
+    """Build and post a report the way report.js does. Returns (response, code, keys)."""
+    header = dict(header or HEADER)
+    recipients = client.post("/api/v1/recipients", json=header).get_json()["recipients"]
+    code = code or ReceiptCode.generate()
+    salt = random_bytes(16)
+    keys = derive_reporter_keys(code, salt, OPS, MEM)
+    content_key = random_bytes(32)
+    parts, meta = {}, []
+    for name, data in files:
+        attachment_id = new_id()
+        parts[attachment_id] = (io.BytesIO(encrypt_bytes(attachment_key(content_key, attachment_id), data)), attachment_id)
+        meta.append({"id": attachment_id, "name": name, "type": "text/plain", "size": len(data)})
+    sealed = env.seal("report", header, {"narrative": narrative, "attachments": meta},
+                      [unb64u(r["public_key"]) for r in recipients], content_key=content_key)
+    submission = {"locator": code.locator, "salt": b64u(salt), "kdf": {"opslimit": OPS, "memlimit": MEM},
+                  "lookup": b64u(keys.lookup), "reporter_public_key": b64u(keys.keypair.public),
+                  "envelope": sealed.envelope}
+    data = dict(parts, submission=json.dumps(submission))
+    resp = client.post("/api/v1/reports", data=data, content_type="multipart/form-data")
+    return resp, code, keys
+
+
+def credentials(client, code: ReceiptCode) -> dict:
+    """Derive the lookup token as followup.js does (salt from the server)."""
+    salt = client.get(f"/api/v1/receipts/{code.locator}/salt").get_json()
+    keys = derive_reporter_keys(code, unb64u(salt["salt"]), salt["opslimit"], salt["memlimit"])
+    return {"locator": code.locator, "lookup": b64u(keys.lookup)}, keys

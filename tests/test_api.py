@@ -1,0 +1,171 @@
+"""The JSON API as the browser uses it (a Python stand-in for the JavaScript path)."""
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from crypto import envelope as env
+from crypto.encoding import b64u, unb64u
+from crypto.receipt import ReceiptCode
+from crypto.stream import attachment_key, decrypt_stream
+from whistle import offline
+from whistle.cases import today
+from whistle.models import Attachment, AttachmentChunk, Case, CaseItem
+
+from tests.client_side import HEADER, credentials, seal_report
+
+
+def test_js_path_report_roundtrip(client, committee, db_session, tmp_path):
+    resp, code, _keys = seal_report(client, "API-MARKER", files=[("a.txt", b"alpha" * 1000)])
+    assert resp.status_code == 201, resp.get_json()
+    assert set(resp.get_json()) == {"received_on"}
+    case = db_session.scalar(select(Case))
+    summary = offline.decrypt_case(db_session, case, committee[0], tmp_path)
+    assert summary["items"][0]["body"]["narrative"] == "API-MARKER"
+    assert (tmp_path / case.id / summary["items"][0]["body"]["attachments"][0]["saved_as"]).read_bytes() == b"alpha" * 1000
+
+
+def test_followup_shows_timeline_replies_and_accepts_messages(client, committee, db_session):
+    _resp, code, _ = seal_report(client, "x")
+    case = db_session.scalar(select(Case))
+    offline.reply_to_case(db_session, case, "REPLY-TEXT", [], today("Asia/Shanghai"))
+    db_session.commit()
+    creds, keys = credentials(client, code)
+    view = client.post("/api/v1/followup", json=creds).get_json()
+    assert [e["event"] for e in view["timeline"]] == ["received", "feedback_sent"]
+    assert [i["kind"] for i in view["items"]] == ["reply"]  # the report itself is not sealed to the reporter
+    body, _ = env.open_envelope(view["items"][0]["envelope"], keys.keypair)
+    assert body["text"] == "REPLY-TEXT"
+    recipients = [unb64u(r["public_key"]) for r in view["recipients"]] + [keys.keypair.public]
+    sealed = env.seal("message", {"case": view["case"]}, {"text": "MORE", "attachments": []}, recipients)
+    resp = client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope))
+    assert resp.status_code == 201, resp.get_json()
+    view = client.post("/api/v1/followup", json=creds).get_json()
+    assert [i["kind"] for i in view["items"]] == ["reply", "message"]
+
+
+def test_reporter_downloads_reply_attachment(client, committee, db_session, tmp_path):
+    _resp, code, _ = seal_report(client, "x")
+    case = db_session.scalar(select(Case))
+    f = tmp_path / "answer.pdf"
+    f.write_bytes(b"%PDF-" + bytes(range(256)) * 700)
+    offline.reply_to_case(db_session, case, "see file", [f], today("Asia/Shanghai"))
+    db_session.commit()
+    creds, keys = credentials(client, code)
+    item = client.post("/api/v1/followup", json=creds).get_json()["items"][0]
+    body, content_key = env.open_envelope(item["envelope"], keys.keypair)
+    meta = body["attachments"][0]
+    resp = client.post(f"/api/v1/followup/attachments/{meta['id']}", json=creds)
+    assert resp.status_code == 200
+    plain = b"".join(decrypt_stream(attachment_key(content_key, meta["id"]), [resp.data], meta["size"]))
+    assert plain == f.read_bytes()
+
+
+def test_report_attachment_is_not_downloadable_by_reporter(client, committee, db_session):
+    _resp, code, _ = seal_report(client, "x", files=[("a.txt", b"secret")])
+    attachment = db_session.scalar(select(Attachment))
+    creds, _ = credentials(client, code)
+    assert client.post(f"/api/v1/followup/attachments/{attachment.id}", json=creds).status_code == 404
+
+
+def test_wrong_lookup_is_404_in_users_language(client, committee):
+    seal_report(client, "x")
+    resp = client.post("/api/v1/followup", json={"locator": "1234567", "lookup": b64u(bytes(32))},
+                       headers={"Accept-Language": "en"})
+    assert resp.status_code == 404
+    assert resp.get_json()["error"] == "no_match"
+    assert "receipt code" in resp.get_json()["message"]
+
+
+@pytest.mark.parametrize("mutate, status", [
+    (lambda s: s.update(locator="12ab"), 400),
+    (lambda s: s.update(salt="!!"), 400),
+    (lambda s: s.update(lookup=b64u(b"short")), 400),
+    (lambda s: s["envelope"].update(v=2), 400),
+    (lambda s: s["envelope"]["header"].update(department="nowhere"), 400),
+    (lambda s: s["envelope"]["header"].update(extra="x"), 400),
+    (lambda s: s["envelope"].update(recipients=s["envelope"]["recipients"][:0]), 400),
+    (lambda s: s.update(kdf={"opslimit": 0, "memlimit": 1}), 400),
+    (lambda s: s.update(envelope="not an object"), 400),
+])
+def test_malformed_submissions_are_refused_and_leave_nothing(client, committee, db_session, mutate, status):
+    from tests import client_side
+
+    captured = {}
+    real_post = client.post
+
+    def capture(url, **kwargs):
+        if url == "/api/v1/reports":
+            sub = json.loads(kwargs["data"]["submission"])
+            mutate(sub)
+            kwargs["data"]["submission"] = json.dumps(sub)
+            captured["resp"] = real_post(url, **kwargs)
+            return captured["resp"]
+        return real_post(url, **kwargs)
+
+    client.post = capture
+    try:
+        client_side.seal_report(client, "x", files=[("f.txt", b"data")])
+    finally:
+        client.post = real_post
+    resp = captured["resp"]
+    assert resp.status_code == status
+    assert "error" in resp.get_json() and resp.get_json()["message"]
+    for model in (Case, CaseItem, Attachment, AttachmentChunk):
+        assert db_session.scalar(select(func.count()).select_from(model)) == 0
+
+
+def test_taken_locator_is_409(client, committee):
+    first, code, _ = seal_report(client, "one")
+    assert first.status_code == 201
+    again, _, _ = seal_report(client, "two", code=ReceiptCode.generate(locator=code.locator))
+    assert again.status_code == 409 and again.get_json()["error"] == "locator_taken"
+
+
+def test_not_json_and_garbage_bodies_are_4xx(client, committee):
+    for path in ("/api/v1/followup", "/api/v1/recipients", "/api/v1/reports", "/api/v1/followup/messages"):
+        for body, ctype in ((b"\xff\xfe", "application/json"), (b"[]", "application/json"), (b"x=1", "text/plain")):
+            resp = client.post(path, data=body, content_type=ctype)
+            assert 400 <= resp.status_code < 500, (path, body, resp.status_code)
+            assert resp.get_json()["message"]
+
+
+def test_not_ready_without_committee_key(client):
+    resp = client.post("/api/v1/recipients", json=HEADER)
+    assert resp.status_code == 503 and resp.get_json()["error"] == "not_ready"
+
+
+def test_openapi_document_is_valid(client):
+    from openapi_spec_validator import validate
+
+    doc = client.get("/api/v1/openapi.json").get_json()
+    validate(doc)
+    rules = {str(r) for r in client.application.url_map.iter_rules() if str(r).startswith("/api/")}
+    documented = {p.replace("{", "<").replace("}", ">") for p in doc["paths"]} | {"/api/v1/openapi.json"}
+    assert rules == documented
+
+
+def test_upload_limits_enforced_while_streaming(tmp_path, request):
+    from tests.conftest import build_app, make_config, KEY_PASSPHRASE
+    from sqlalchemy.orm import Session
+
+    cfg = make_config(tmp_path, request, max_attachments=2, max_attachment_bytes=1000)
+    app = build_app(cfg)
+    with Session(app.extensions["whistle.engine"]) as s:
+        offline.init_keys(s, tmp_path / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
+                          opslimit=1, memlimit=8192 * 8)
+        s.commit()
+    client = app.test_client()
+    resp, _, _ = seal_report(client, "x", files=[("big.bin", b"x" * 5000)])
+    assert resp.status_code == 413
+    resp, _, _ = seal_report(client, "x", files=[("1", b"a"), ("2", b"b"), ("3", b"c")])
+    assert resp.status_code == 413
+    from tests.helpers import report_form
+    import io
+    form = report_form("n")
+    form["files"] = [(io.BytesIO(b"y" * 5000), "big.txt")]
+    resp = client.post("/report/general", data=dict(form, category="bribery"), content_type="multipart/form-data")
+    assert resp.status_code == 413
+    with Session(app.extensions["whistle.engine"]) as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == 0
+    app.extensions["whistle.engine"].dispose()

@@ -1,0 +1,155 @@
+"""Metadata hygiene: no address, User-Agent, Referer or time of day is stored anywhere."""
+import datetime as dt
+import io
+import logging
+import re
+
+import pytest
+from sqlalchemy import DateTime, Time, select, text
+
+from whistle.extensions import limiter
+from whistle.models import Base, Case
+from whistle.privacy import CSP
+
+from tests.client_side import credentials, seal_report
+from tests.helpers import receipt_from, report_form
+
+ADDRESS = "198.51.100.231"
+FORWARDED = "203.0.113.77"
+UA = "Distinctive-UA/9f8e7d"
+REFERER = "https://referrer.invalid/leak-5c1d"
+NEEDLES = [ADDRESS, FORWARDED, UA, "9f8e7d", "referrer.invalid", "leak-5c1d"]
+IDENTIFYING = {"User-Agent": UA, "Referer": REFERER, "X-Forwarded-For": FORWARDED, "X-Real-IP": FORWARDED}
+
+
+def _everything(app, client):
+    """Submit and follow up through both paths with identifying request metadata."""
+    client.environ_base.update(REMOTE_ADDR=ADDRESS)
+    for name, value in IDENTIFYING.items():
+        client.environ_base["HTTP_" + name.upper().replace("-", "_")] = value
+    resp = client.post("/report/contractor", data=report_form("n", files=[("f.txt", b"abc")]),
+                       content_type="multipart/form-data")
+    assert resp.status_code == 200
+    code = receipt_from(resp.get_data(as_text=True))
+    assert client.post("/followup", data={"code": code}).status_code == 200
+    assert client.post("/followup/message", data={"code": code, "text": "more"}).status_code == 200
+    api_resp, api_code, _ = seal_report(client, "api", files=[("g.txt", b"xyz")])
+    assert api_resp.status_code == 201
+    creds, _ = credentials(client, api_code)
+    assert client.post("/api/v1/followup", json=creds).status_code == 200
+    client.post("/followup", data={"code": "1234"})  # an error path too
+    client.get("/no-such-page")
+
+
+def _database_text(app) -> str:
+    """Every row of every table, as text, straight from the database."""
+    engine = app.extensions["whistle.engine"]
+    out = []
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            for row in conn.execute(table.select()):
+                out.append(repr(tuple(row)))
+                out.extend(bytes(v).decode("latin-1") for v in row if isinstance(v, (bytes, memoryview)))
+    return "\n".join(out)
+
+
+def _files_text(root) -> str:
+    """Raw bytes of every file under ``root`` (database, WAL, instance secret...)."""
+    return "\n".join(p.read_bytes().decode("latin-1") for p in root.rglob("*") if p.is_file())
+
+
+def _limiter_text() -> str:
+    storage = limiter._storage  # the live rate-limit storage of this process
+    parts = [repr(getattr(storage, name, "")) for name in ("storage", "expirations", "events")]
+    return "\n".join(parts)
+
+
+def test_no_identifying_metadata_anywhere(app, client, committee, config, caplog):
+    caplog.set_level(logging.DEBUG)
+    _everything(app, client)
+    app.extensions["whistle.engine"].dispose()  # flush the WAL into the database file
+    haystacks = {"database rows": _database_text(app), "instance files": _files_text(config.instance_dir),
+                 "logs": caplog.text + "\n".join(r.getMessage() for r in caplog.records),
+                 "rate-limit storage": _limiter_text()}
+    assert "rate" in haystacks["rate-limit storage"] or haystacks["rate-limit storage"]
+    for where, hay in haystacks.items():
+        for needle in NEEDLES:
+            assert needle not in hay, f"{needle!r} found in {where}"
+
+
+def test_schema_stores_dates_never_times(app):
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            assert not isinstance(column.type, (DateTime, Time)), f"{table.name}.{column.name}"
+
+
+def test_no_time_of_day_in_any_row(app, client, committee):
+    _everything(app, client)
+    now = dt.datetime.now()
+    hay = _database_text(app)
+    for minute in (now - dt.timedelta(minutes=1), now, now + dt.timedelta(minutes=1)):
+        assert minute.strftime("%H:%M") not in hay
+    utc = dt.datetime.now(dt.timezone.utc)
+    assert str(int(utc.timestamp()))[:8] not in hay  # no epoch seconds either
+
+
+def test_identifiers_are_random_128_bit(app, client, committee, db_session):
+    for _ in range(3):
+        seal_report(client, "x")
+    ids = [c.id for c in db_session.scalars(select(Case))]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len(set(ids)) == 3 and sorted(ids) != ids or len(set(ids)) == 3
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/"), ("get", "/report/contractor"), ("get", "/report/general"), ("get", "/followup"),
+    ("post", "/followup"), ("get", "/api/v1/catalog"), ("get", "/api/v1/receipts/1234567/salt"),
+    ("get", "/nope"), ("post", "/report/contractor"),
+])
+def test_reporter_pages_set_no_cookie_and_strict_headers(client, committee, method, path):
+    resp = getattr(client, method)(path)
+    assert "Set-Cookie" not in resp.headers
+    assert resp.headers["Content-Security-Policy"] == CSP
+    assert "'unsafe-inline'" not in CSP and "'unsafe-eval'" not in CSP and "http" not in CSP
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in resp.headers["Cache-Control"]
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_pages_load_no_third_party_resource_and_no_inline_script(client, committee):
+    for path in ("/", "/report/contractor", "/followup"):
+        html = client.get(path).get_data(as_text=True)
+        assert not re.search(r'(src|href)="(https?:)?//', html), path
+        for script in re.findall(r"<script[^>]*>(.*?)</script>", html, re.S):
+            assert script.strip() == "", "inline script found"
+        assert " style=" not in html and "onclick" not in html.lower()
+
+
+def test_rate_limit_key_is_a_daily_hmac_not_the_address(app):
+    from whistle.privacy import client_key
+
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": ADDRESS}):
+        key = client_key()
+        assert ADDRESS not in key and re.fullmatch(r"[0-9a-f]{32}", key)
+        assert key == client_key()
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": "198.51.100.232"}):
+        assert client_key() != key
+
+
+def test_followup_attempts_are_rate_limited(tmp_path, request):
+    from tests.conftest import build_app, make_config
+
+    app = build_app(make_config(tmp_path, request, limit_followup="3 per hour"))
+    client = app.test_client()
+    codes = [client.post("/followup", data={"code": "1" * 28}).status_code for _ in range(5)]
+    assert codes[:3] == [400, 400, 400] and codes[3:] == [429, 429]
+    resp = client.get("/api/v1/receipts/1234567/salt")
+    assert resp.status_code == 429 and resp.get_json()["error"]
+    app.extensions["whistle.engine"].dispose()
+
+
+def test_cross_site_post_is_refused(client, committee):
+    resp = client.post("/followup", data={"code": "1"}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert resp.status_code == 403
+    resp = client.post("/api/v1/followup", json={}, headers={"Origin": "https://evil.invalid"})
+    assert resp.status_code == 403
