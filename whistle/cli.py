@@ -68,7 +68,7 @@ def db_upgrade():
 def demo():
     """Create clearly marked DEMO committee keys if no committee key exists."""
     cfg, engine = _setup()
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         if session.scalar(select(CommitteeKey.kid).where(CommitteeKey.active.is_(True))):
             click.echo("committee keys exist; nothing to do")
             return
@@ -97,7 +97,7 @@ def keys_init(out, label, passphrase_file):
     passphrase = _passphrase(True, passphrase_file)
     if len(passphrase) < 12:
         raise click.ClickException("use a passphrase of at least 12 characters")
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         try:
             keypair = offline.init_keys(session, Path(out), passphrase, label, today(cfg.timezone))
         except offline.OfflineError as exc:
@@ -110,7 +110,7 @@ def keys_init(out, label, passphrase_file):
 def keys_list():
     """List committee public keys."""
     _cfg, engine = _setup()
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         for row in session.scalars(select(CommitteeKey)):
             flags = ("active" if row.active else "retired") + (" DEMO" if row.demo else "")
             click.echo(f"{row.kid}  {row.created_on}  {flags}  {row.label}")
@@ -125,7 +125,7 @@ def cases():
 def cases_list():
     """List cases: id, day received, channel, department, status."""
     _cfg, engine = _setup()
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         for case in session.scalars(select(Case).order_by(Case.received_on.desc())):
             click.echo(f"{case.id}  {case.received_on}  {case.channel:<10} {case.department:<18} {case.status}")
 
@@ -141,7 +141,7 @@ def cases_decrypt(case_ids, key_file, out, all_cases, passphrase_file):
     _cfg, engine = _setup()
     try:
         keypair = offline.load_key(Path(key_file), _passphrase(False, passphrase_file))
-        with Session(engine) as session:
+        with Session(engine, expire_on_commit=False) as session:
             chosen = session.scalars(select(Case)).all() if all_cases else \
                 [offline.get_case(session, cid) for cid in case_ids]
             if not chosen:
@@ -164,7 +164,7 @@ def cases_reply(case_id, message, message_file, attach):
     text = Path(message_file).read_text(encoding="utf-8") if message_file else message
     if not text:
         raise click.ClickException("give --message or --message-file")
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         try:
             case = offline.get_case(session, case_id)
             offline.reply_to_case(session, case, text, [Path(p) for p in attach], today(cfg.timezone))
@@ -180,7 +180,7 @@ def cases_reply(case_id, message, message_file, attach):
 def cases_status(case_id, event):
     """Record a status change the reporter sees on their timeline."""
     cfg, engine = _setup()
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         try:
             case = offline.get_case(session, case_id)
             offline.set_status(session, case, event, today(cfg.timezone))

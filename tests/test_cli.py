@@ -1,0 +1,68 @@
+"""The `whistle` command, run through Click's runner against the test app's database."""
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from whistle.cli import main
+from whistle.models import Case, CommitteeKey
+
+from tests.helpers import receipt_from, report_form
+
+
+@pytest.fixture
+def cli_env(config, monkeypatch):
+    monkeypatch.setenv("WHISTLE_INSTANCE_DIR", str(config.instance_dir))
+    monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
+    monkeypatch.delenv("WHISTLE_PASSPHRASE", raising=False)
+    return CliRunner()
+
+
+def test_keys_init_decrypt_reply_status(app, client, cli_env, tmp_path, db_session):
+    runner = cli_env
+    key = tmp_path / "committee.key"
+    result = runner.invoke(main, ["keys", "init", "--out", str(key)],
+                           input="a long committee passphrase\na long committee passphrase\n")
+    assert result.exit_code == 0, result.output
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    assert "box" in json.loads(key.read_text()) and "secret" not in key.read_text()
+    page = client.post("/report/general", data=report_form("CLI-MARKER", files=[("n.txt", b"NOTE")],
+                                                          category="bribery"),
+                       content_type="multipart/form-data")
+    code = receipt_from(page.get_data(as_text=True))
+    case_id = db_session.scalar(select(Case.id))
+    out = tmp_path / "out"
+    wrong = runner.invoke(main, ["cases", "decrypt", case_id[:8], "--key", str(key), "--out", str(out)],
+                          input="wrong passphrase\n")
+    assert wrong.exit_code != 0 and "wrong passphrase" in wrong.output
+    result = runner.invoke(main, ["cases", "decrypt", case_id[:8], "--key", str(key), "--out", str(out)],
+                           input="a long committee passphrase\n")
+    assert result.exit_code == 0, result.output
+    assert "CLI-MARKER" in result.output
+    assert (out / case_id / "attachments" / "001-01-n.txt").read_bytes() == b"NOTE"
+    assert runner.invoke(main, ["cases", "status", case_id, "acknowledged"]).exit_code == 0
+    result = runner.invoke(main, ["cases", "reply", case_id, "--message", "CLI-REPLY 请补充"])
+    assert result.exit_code == 0, result.output
+    html = client.post("/followup", data={"code": code}).get_data(as_text=True)
+    assert "CLI-REPLY 请补充" in html
+
+
+def test_demo_then_real_key_retires_demo(app, cli_env, tmp_path, db_session):
+    runner = cli_env
+    assert runner.invoke(main, ["demo"]).exit_code == 0
+    assert db_session.scalar(select(CommitteeKey.demo)) is True
+    result = runner.invoke(main, ["keys", "init", "--out", str(tmp_path / "real.key")],
+                           input="another long passphrase\nanother long passphrase\n")
+    assert result.exit_code == 0, result.output
+    db_session.expire_all()
+    rows = db_session.scalars(select(CommitteeKey)).all()
+    assert {(r.demo, r.active) for r in rows} == {(True, False), (False, True)}
+
+
+def test_short_passphrase_and_unknown_case_are_refused(app, cli_env, tmp_path):
+    runner = cli_env
+    result = runner.invoke(main, ["keys", "init", "--out", str(tmp_path / "k")], input="short\nshort\n")
+    assert result.exit_code != 0 and "at least 12" in result.output
+    result = runner.invoke(main, ["cases", "reply", "abcdef12", "--message", "x"])
+    assert result.exit_code != 0 and "no single case" in result.output
