@@ -1,0 +1,209 @@
+"""The reporter's whole journey in headless Chromium, with JavaScript on and off.
+
+A report with a marker string and a file is typed and submitted; no request body, database
+row or log line may hold the marker in clear; the committee CLI decrypts it; a reply sealed
+by the CLI reaches the browser through the receipt code; the reporter answers.
+"""
+import json
+import logging
+import threading
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
+
+from crypto.receipt import ReceiptCode
+from whistle import offline
+from whistle.cases import today
+from whistle.cli import main as cli
+from whistle.models import Base, Case
+from whistle.privacy import QuietRequestHandler
+
+from tests.conftest import KEY_PASSPHRASE, build_app, make_config
+
+pytestmark = pytest.mark.browser
+
+
+class Server:
+    """The app on a real port, with its committee key and a log capture."""
+
+    def __init__(self, tmp_path):
+        self.config = make_config(tmp_path)
+        self.app = build_app(self.config)
+        self.key_file = tmp_path / "committee.key"
+        with Session(self.app.extensions["whistle.engine"]) as s:
+            self.keypair = offline.init_keys(s, self.key_file, KEY_PASSPHRASE, "committee",
+                                             today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
+            s.commit()
+        self.httpd = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=QuietRequestHandler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def session(self) -> Session:
+        return Session(self.app.extensions["whistle.engine"], expire_on_commit=False)
+
+    def database_text(self) -> bytes:
+        """Every stored byte of every row, for a plaintext scan."""
+        out = []
+        with self.app.extensions["whistle.engine"].connect() as conn:
+            for table in Base.metadata.sorted_tables:
+                for row in conn.execute(table.select()):
+                    for value in row:
+                        out.append(bytes(value) if isinstance(value, (bytes, memoryview)) else str(value).encode())
+        return b"\n".join(out)
+
+    def cli(self, *args, input=None):
+        env = {"WHISTLE_INSTANCE_DIR": str(self.config.instance_dir),
+               "WHISTLE_DATABASE_URL": self.config.database_url, "WHISTLE_PASSPHRASE": KEY_PASSPHRASE}
+        result = CliRunner().invoke(cli, list(args), env=env, input=input)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.thread.join(10)
+        self.httpd.server_close()
+        self.app.extensions["whistle.engine"].dispose()
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = Server(tmp_path)
+    yield srv
+    srv.stop()
+
+
+def _record_requests(page) -> list:
+    seen = []
+    page.on("request", lambda r: seen.append((r.method, r.url, r.post_data_buffer or b"")))
+    return seen
+
+
+def _fill_report(page, marker, evidence_path):
+    page.select_option("#department", "housing")
+    page.check("input[name=accused_rank][value=head]")
+    page.check("input[name=category][value=gifts]")
+    page.select_option("#money_band", "10k_100k")
+    page.check("input[name=frequency][value=regular]")
+    page.check("input[name=evidence][value=attached]")
+    page.fill("#accused_name", "张某 " + marker)
+    page.fill("#narrative", f"他要求我请客吃饭 {marker}")
+    page.set_input_files("#files", str(evidence_path))
+
+
+def _journey(server, page, tmp_path, caplog, js: bool):
+    caplog.set_level(logging.DEBUG)
+    marker = "MARKER-" + ("JS" if js else "NOJS") + "-e3b0c442"
+    evidence = tmp_path / "evidence.txt"
+    evidence.write_bytes(b"EVIDENCE " + marker.encode() + b" " + bytes(range(256)) * 600)
+    requests = _record_requests(page)
+
+    page.goto(server.url + "/report/contractor?lang=en")
+    if js:
+        page.wait_for_function("document.getElementById('report-form').dataset.enhanced === 'true'")
+    _fill_report(page, marker, evidence)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#receipt-code:not(:empty)", state="visible", timeout=60_000)
+    code = ReceiptCode.parse(page.text_content("#receipt-code"))
+
+    bodies = b"\n".join(body for _m, _u, body in requests)
+    if js:
+        # Sealed in the browser: the marker never crossed the wire, nor did the receipt code.
+        assert marker.encode() not in bodies
+        assert code.digits[7:] not in bodies.decode("latin-1")
+        assert all(code.digits[7:] not in url for _m, url, _b in requests)
+        assert any("/api/v1/reports" in url for _m, url, _b in requests)
+    else:
+        assert any(url.endswith("/report/contractor?lang=en") and m == "POST" for m, url, _b in requests)
+    assert marker.encode() not in server.database_text()
+    assert marker not in caplog.text
+
+    # The committee decrypts offline with its key file.
+    out = tmp_path / "decrypted"
+    with server.session() as s:
+        case_id = s.scalar(select(Case.id).where(Case.locator == code.locator))
+    printed = server.cli("cases", "decrypt", case_id, "--key", str(server.key_file), "--out", str(out))
+    assert marker in printed
+    summary = json.loads((out / case_id / "case.json").read_text(encoding="utf-8"))
+    body = summary["items"][0]["body"]
+    assert body["narrative"] == f"他要求我请客吃饭 {marker}"
+    assert (out / case_id / body["attachments"][0]["saved_as"]).read_bytes() == evidence.read_bytes()
+
+    # A reply (with a file) sealed by the CLI reaches the reporter through the code alone.
+    reply_file = tmp_path / "questions.txt"
+    reply_file.write_text("请于十个工作日内补充证据", encoding="utf-8")
+    server.cli("cases", "status", case_id, "acknowledged")
+    server.cli("cases", "reply", case_id, "--message", "REPLY-请补充材料", "--attach", str(reply_file))
+
+    requests.clear()
+    page.goto(server.url + "/followup?lang=en")
+    if js:
+        page.wait_for_function("document.getElementById('code-form').dataset.enhanced === 'true'")
+    page.fill("#code", code.grouped())
+    page.click("#code-form button[type=submit]")
+    page.wait_for_selector("text=REPLY-请补充材料", timeout=60_000)
+    assert page.is_visible("text=Acknowledged by the committee")
+    if js:
+        assert all(code.digits[7:] not in (url + body.decode("latin-1")) for _m, url, body in requests)
+
+    with page.expect_download() as download:
+        page.click("text=questions.txt")
+    assert download.value.path().read_text(encoding="utf-8") == "请于十个工作日内补充证据"
+
+    # The reporter answers, with a file.
+    if not js:
+        page.goto(server.url + "/followup?lang=en")
+        page.fill("#code", code.grouped())
+        page.click("#code-form button[type=submit]")
+    answer = tmp_path / "answer.txt"
+    answer.write_bytes(b"ANSWER-FILE")
+    page.fill("#message-text", "ANSWER-" + marker)
+    page.set_input_files("#message-files", str(answer))
+    page.click("text=Encrypt and send >> nth=-1")
+    page.wait_for_selector("text=Your message was sent.", timeout=60_000)
+    assert page.is_visible(f"text=ANSWER-{marker}")
+    assert ("ANSWER-" + marker).encode() not in server.database_text()
+    printed = server.cli("cases", "decrypt", case_id, "--key", str(server.key_file), "--out", str(tmp_path / "again"))
+    assert "ANSWER-" + marker in printed
+    return code
+
+
+def test_reporter_journey_with_javascript(server, browser, tmp_path, caplog):
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        _journey(server, page, tmp_path, caplog, js=True)
+    finally:
+        context.close()
+    assert errors == []
+
+
+def test_reporter_journey_without_javascript(server, browser, tmp_path, caplog):
+    context = browser.new_context(locale="en-US", java_script_enabled=False)
+    page = context.new_page()
+    try:
+        _journey(server, page, tmp_path, caplog, js=False)
+    finally:
+        context.close()
+
+
+def test_typo_in_code_is_caught_before_any_request(server, browser):
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    requests = _record_requests(page)
+    page.goto(server.url + "/followup?lang=en")
+    page.wait_for_function("document.getElementById('code-form').dataset.enhanced === 'true'")
+    digits = ReceiptCode.generate().digits
+    typo = digits[:-1] + str((int(digits[-1]) + 3) % 10)
+    requests.clear()
+    page.fill("#code", typo)
+    page.click("#code-form button[type=submit]")
+    page.wait_for_selector("#code-status.error")
+    assert "typo" in page.text_content("#code-status")
+    assert [r for r in requests if "/api/" in r[1]] == []
+    context.close()
