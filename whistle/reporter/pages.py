@@ -1,7 +1,7 @@
 """Reporter pages. Every one works with JavaScript off; with it on, the same forms are
 taken over by static/js/report.js and followup.js, which seal in the browser instead."""
 from flask import (Blueprint, Response, abort, current_app, g, render_template, request,
-                   stream_with_context)
+                   send_from_directory, stream_with_context)
 from flask_babel import gettext as _
 
 from crypto.errors import CryptoError, ReceiptError
@@ -29,6 +29,12 @@ def _today():
 def index():
     """Landing page: what this is, the two channels, follow-up, safety advice."""
     return render_template("reporter/index.html")
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico regardless of the page's icon link."""
+    return send_from_directory(current_app.static_folder, "img/favicon.svg", mimetype="image/svg+xml")
 
 
 @bp.get("/report/<channel>")
