@@ -1,0 +1,129 @@
+"""The translation catalogs are complete, consistent with the source, and in the right script.
+
+Nothing here mocks anything: the catalogs are read from disk with Babel, and the source is
+re-extracted with the same pybabel command that produced messages.pot.
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSLATIONS = ROOT / "whistle" / "translations"
+POT = TRANSLATIONS / "messages.pot"
+LOCALES = ("zh_Hans", "zh_Hant", "en")
+
+# Python %-format placeholders: %(name)d, %s, %.2f, ... but not the literal %%.
+PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[hlL]?[diouxXeEfFgGcrsa%]")
+
+# Common characters whose simplified and traditional forms differ, pairwise.
+SIMPLIFIED_ONLY = "举报员审单个这们发时门问间关应请确证据话计议"
+TRADITIONAL_ONLY = "舉報員審單個這們發時門問間關應請確證據話計議"
+HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def _read(path: Path, locale=None):
+    with path.open("rb") as fh:
+        return read_po(fh, locale=locale)
+
+
+def _ids(catalog) -> set[str]:
+    """The message ids of a catalog, without the header entry."""
+    return {m.id for m in catalog if m.id}
+
+
+def _placeholders(text: str) -> set[str]:
+    return {p for p in PLACEHOLDER.findall(text) if p != "%%"}
+
+
+def _po(locale: str) -> Path:
+    return TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po"
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory) -> set[str]:
+    """Message ids in the source right now, extracted exactly as messages.pot was."""
+    out = tmp_path_factory.mktemp("i18n") / "fresh.pot"
+    proc = subprocess.run(
+        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
+         "-k", "_l", "-k", "lazy_gettext", "--no-location", "--sort-output", "-o", str(out), "."],
+        cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    ids = _ids(_read(out))
+    assert ids, "extraction found no messages"
+    return ids
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_catalog_is_complete_and_placeholders_match(locale):
+    catalog = _read(_po(locale), locale=locale)
+    assert str(catalog.locale) == locale
+    assert not catalog.fuzzy, "the header is marked fuzzy"
+    if locale.startswith("zh_"):
+        assert catalog.num_plurals == 1 and catalog.plural_expr == "0"
+    messages = [m for m in catalog if m.id]
+    assert messages
+    problems = []
+    for m in messages:
+        assert isinstance(m.id, str), f"unexpected plural message {m.id!r}"
+        if not (m.string or "").strip():
+            problems.append(f"untranslated: {m.id!r}")
+        if m.fuzzy:
+            problems.append(f"fuzzy: {m.id!r}")
+        wanted = _placeholders(m.id)
+        if _placeholders(m.string or "") != wanted:
+            problems.append(f"placeholders differ: {m.id!r} -> {m.string!r}")
+        if wanted and "python-format" not in m.flags:
+            problems.append(f"missing python-format flag: {m.id!r}")
+    # Babel's own checks, the ones `pybabel compile` runs.
+    for m, errors in catalog.check():
+        problems.extend(f"{m.id!r}: {e}" for e in errors)
+    assert not problems, "\n".join(problems)
+
+
+def test_english_catalog_is_the_msgids_except_chinese_terms():
+    for m in _read(_po("en"), locale="en"):
+        if not m.id:
+            continue
+        if HAN.search(m.id) and not re.search(r"\(" + HAN.pattern + r"+\)", m.id):
+            # A msgid that leads with a Chinese term gets an English rendering that keeps it.
+            assert m.string != m.id
+            assert all(ch in m.string for ch in HAN.findall(m.id)), m.string
+        else:
+            assert m.string == m.id, m.id
+
+
+def test_template_matches_the_source(extracted):
+    pot = _ids(_read(POT))
+    assert extracted - pot == set(), "new strings in the source: re-run pybabel extract"
+    assert pot - extracted == set(), "strings no longer in the source: re-run pybabel extract"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_catalog_has_exactly_the_source_strings(locale, extracted):
+    ids = _ids(_read(_po(locale), locale=locale))
+    missing, stale = extracted - ids, ids - extracted
+    assert not missing, f"{locale} lacks (run pybabel update and translate): {sorted(missing)}"
+    assert not stale, f"{locale} has strings no longer in the source: {sorted(stale)}"
+
+
+@pytest.mark.parametrize("locale, forbidden", [
+    pytest.param("zh_Hant", SIMPLIFIED_ONLY, id="zh_Hant-no-simplified"),
+    pytest.param("zh_Hans", TRADITIONAL_ONLY, id="zh_Hans-no-traditional"),
+])
+def test_chinese_catalogs_use_their_own_script(locale, forbidden):
+    wrong = []
+    for m in _read(_po(locale), locale=locale):
+        if m.id:
+            hits = sorted({ch for ch in m.string if ch in forbidden})
+            if hits:
+                wrong.append(f"{''.join(hits)} in {m.string!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_forbidden_lists_are_pairs_of_distinct_characters():
+    assert len(SIMPLIFIED_ONLY) == len(TRADITIONAL_ONLY) == 22
+    assert all(s != t for s, t in zip(SIMPLIFIED_ONLY, TRADITIONAL_ONLY))
