@@ -19,6 +19,9 @@ def _setup():
     cfg = config_mod.from_env()
     cfg.instance_dir.mkdir(parents=True, exist_ok=True)
     engine = db_mod.make_engine(cfg.database_url)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(engine.dispose)  # release pooled connections when the command ends
     migrate.upgrade(engine)
     return cfg, engine
 
