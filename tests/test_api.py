@@ -25,10 +25,10 @@ def test_js_path_report_roundtrip(client, committee, db_session, tmp_path):
     assert (tmp_path / case.id / summary["items"][0]["body"]["attachments"][0]["saved_as"]).read_bytes() == b"alpha" * 1000
 
 
-def test_followup_shows_timeline_replies_and_accepts_messages(client, committee, db_session):
+def test_followup_shows_timeline_replies_and_accepts_messages(app, client, committee, db_session):
     _resp, code, _ = seal_report(client, "x")
     case = db_session.scalar(select(Case))
-    offline.reply_to_case(db_session, case, "REPLY-TEXT", [], today("Asia/Shanghai"))
+    offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "REPLY-TEXT", [], today("Asia/Shanghai"))
     db_session.commit()
     creds, keys = credentials(client, code)
     view = client.post("/api/v1/followup", json=creds).get_json()
@@ -44,12 +44,12 @@ def test_followup_shows_timeline_replies_and_accepts_messages(client, committee,
     assert [i["kind"] for i in view["items"]] == ["reply", "message"]
 
 
-def test_reporter_downloads_reply_attachment(client, committee, db_session, tmp_path):
+def test_reporter_downloads_reply_attachment(app, client, committee, db_session, tmp_path):
     _resp, code, _ = seal_report(client, "x")
     case = db_session.scalar(select(Case))
     f = tmp_path / "answer.pdf"
     f.write_bytes(b"%PDF-" + bytes(range(256)) * 700)
-    offline.reply_to_case(db_session, case, "see file", [f], today("Asia/Shanghai"))
+    offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "see file", [f], today("Asia/Shanghai"))
     db_session.commit()
     creds, keys = credentials(client, code)
     item = client.post("/api/v1/followup", json=creds).get_json()["items"][0]

@@ -41,11 +41,11 @@ def test_report_is_sealed_and_decryptable_offline(client, committee, db_session,
     assert saved.read_bytes() == b"FILE-" + MARKER.encode()
 
 
-def test_reply_reaches_reporter_and_reporter_can_answer(client, committee, db_session, tmp_path):
+def test_reply_reaches_reporter_and_reporter_can_answer(app, client, committee, db_session, tmp_path):
     code = submit(client)
     case = db_session.scalar(select(Case))
     offline.set_status(db_session, case, "acknowledged", today("Asia/Shanghai"))
-    offline.reply_to_case(db_session, case, "请补充材料 REPLY-42", [], today("Asia/Shanghai"))
+    offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "请补充材料 REPLY-42", [], today("Asia/Shanghai"))
     db_session.commit()
     page = client.post("/followup", data={"code": code}).get_data(as_text=True)
     assert "请补充材料 REPLY-42" in page

@@ -9,11 +9,12 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from crypto.keys import derive
 from whistle import config as config_mod
-from whistle import db, i18n, privacy, uploads
+from whistle import db, i18n, privacy, sessions, uploads
 from whistle.config import PROJECT_DIR, Config
 from whistle.errors import WhistleError
-from whistle.extensions import limiter
+from whistle.extensions import csrf, limiter
 from whistle.rules import load as load_rules
 
 
@@ -42,6 +43,9 @@ def create_app(cfg: Config | None = None) -> Flask:
         RATELIMIT_STORAGE_URI=cfg.ratelimit_storage,
         RATELIMIT_STRATEGY="fixed-window",
         RATELIMIT_ENABLED=cfg.extra.get("ratelimit", True),
+        SECRET_KEY=derive(_instance_secret(cfg), "whistle/v1/flask-secret"),  # signs CSRF tokens
+        WTF_CSRF_SSL_STRICT=False,  # it wants a Referer, which Referrer-Policy never sends
+        WTF_CSRF_TIME_LIMIT=None,  # tokens die with the server-side session instead
         SESSION_COOKIE_NAME="__Host-session",  # only the committee side will ever use it
         SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_HTTPONLY=True,
@@ -57,13 +61,23 @@ def create_app(cfg: Config | None = None) -> Flask:
     db.init_app(app, db.make_engine(cfg.database_url))
     i18n.init_app(app)
     limiter.init_app(app)
+    # Committee sessions live on the server (memory or Redis), never in a signed cookie.
+    app.session_interface = sessions.ServerSessionInterface(sessions.store_for(cfg.ratelimit_storage))
+    csrf.init_app(app)
     privacy.quiet_request_logs()
 
     from whistle.reporter import api, pages
     from whistle import vendor
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(vendor.bp)
+    from whistle.committee import admin as committee_admin  # noqa: F401 - registers views on bp
+    from whistle.committee import dashboard as committee_dashboard  # noqa: F401
+    from whistle.committee import api as committee_api
+    from whistle.committee import auth as committee_auth
+    from whistle.committee import workspace  # noqa: F401 - registers views on bp
+    for reporter_bp in (pages.bp, api.bp, vendor.bp):
+        csrf.exempt(reporter_bp)  # no session, no cookie: cross-site posts are refused by Origin instead
+        app.register_blueprint(reporter_bp)
+    app.register_blueprint(committee_auth.bp)
+    app.register_blueprint(committee_api.bp)
     app.context_processor(pages.catalog_context)
     app.context_processor(_template_globals)
     app.before_request(privacy.refuse_cross_site_posts)

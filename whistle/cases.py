@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crypto import envelope as env
 from crypto.errors import FormatError
+from crypto.keys import kid
 from crypto.receipt import fake_salt, is_locator, verifier_matches
 from crypto.stream import HEADER_BYTES
 from whistle.catalog import routing_problems
@@ -53,17 +54,65 @@ def committee_recipients(db: Session) -> list[Recipient]:
     return [Recipient(r.kid, r.public_key, r.label) for r in rows]
 
 
-def recipients_for(db: Session, header: dict) -> list[Recipient]:
-    """Who a new report with routing ``header`` is sealed to."""
-    recipients = committee_recipients(db)
-    if not recipients:
+@dataclass(frozen=True)
+class Sealing:
+    """Who a new report must be sealed to (required) and may be (members routing grants)."""
+
+    route: object
+    required: list
+    members: list  # (Member, Recipient) of eligible, enrolled members
+
+    @property
+    def recipients(self) -> list[Recipient]:
+        """Everyone the sealer should include."""
+        return self.required + [r for _m, r in self.members]
+
+
+def _member_recipient(member) -> Recipient:
+    return Recipient(kid(member.public_key), member.public_key, member.username)
+
+
+def _superior(rules) -> list[Recipient]:
+    public_key = rules.superior_public_key()
+    if public_key is None:
         raise NotReady()
-    return recipients
+    return [Recipient(kid(public_key), public_key, "superior")]
 
 
-def case_recipients(db: Session, case: Case) -> list[Recipient]:
-    """Who a new message on ``case`` is sealed to (besides the reporter)."""
-    return recipients_for(db, routing_header(case))
+def sealing_for(db: Session, rules, header: dict) -> Sealing:
+    """Apply routing to a header: the committee key plus eligible members, or, for a report
+    that must go straight to the superior body, that body's key alone."""
+    from whistle.models import Member
+    from whistle.triage.routing import route as route_of
+
+    route = route_of(rules, header)
+    if route.held_for_superior:
+        return Sealing(route, _superior(rules), [])
+    required = committee_recipients(db)
+    if not required:
+        raise NotReady()
+    eligible = db.scalars(select(Member).where(Member.username.in_(route.eligible), Member.active.is_(True),
+                                               Member.public_key.is_not(None))
+                          .order_by(Member.username)).all() if route.eligible else []
+    return Sealing(route, required, [(m, _member_recipient(m)) for m in eligible])
+
+
+def recipients_for(db: Session, rules, header: dict) -> list[Recipient]:
+    """Who a new report with routing ``header`` is sealed to."""
+    return sealing_for(db, rules, header).recipients
+
+
+def case_recipients(db: Session, rules, case: Case) -> list[Recipient]:
+    """Who a new item on ``case`` is sealed to (besides the reporter): the committee (or the
+    superior body, for a held case) and every member holding a grant."""
+    from whistle.models import CaseGrant, Member
+
+    if case.held_for_superior:
+        return _superior(rules)
+    holders = db.scalars(select(Member).join(CaseGrant, CaseGrant.member_id == Member.id)
+                         .where(CaseGrant.case_id == case.id, Member.public_key.is_not(None))
+                         .order_by(Member.username)).all()
+    return committee_recipients(db) + [_member_recipient(m) for m in holders]
 
 
 def routing_header(case: Case) -> dict:
@@ -108,9 +157,16 @@ def _store_attachments(db: Session, item: CaseItem, uploads: Iterable[Upload]) -
             raise InvalidSubmission(detail="attachment: not a sealed stream")
 
 
+def _lock_case(db: Session, case_id: str) -> None:
+    """Take the case row's write lock first, so concurrent writers to one case queue up
+    instead of both computing the same next sequence number."""
+    db.execute(update(Case).where(Case.id == case_id).values(item_count=Case.item_count))
+
+
 def _add_item(db: Session, case: Case, kind: str, envelope: dict, uploads, on: dt.date) -> CaseItem:
-    case.item_count += 1
-    item = CaseItem(case_id=case.id, seq=case.item_count, kind=kind, created_on=on,
+    seq = db.execute(update(Case).where(Case.id == case.id).values(item_count=Case.item_count + 1)
+                     .returning(Case.item_count)).scalar_one()
+    item = CaseItem(case_id=case.id, seq=seq, kind=kind, created_on=on,
                     envelope=json.dumps(envelope, separators=(",", ":")).encode("ascii"))
     db.add(item)
     db.flush()
@@ -120,6 +176,7 @@ def _add_item(db: Session, case: Case, kind: str, envelope: dict, uploads, on: d
 
 def add_event(db: Session, case: Case, event: str, on: dt.date) -> None:
     """Record a timeline event (and the status it implies)."""
+    _lock_case(db, case.id)
     seq = (db.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id)) or 0) + 1
     db.add(CaseEvent(case_id=case.id, seq=seq, event=event, happened_on=on))
     if event in ("acknowledged", "in_review", "closed"):
@@ -128,17 +185,32 @@ def add_event(db: Session, case: Case, event: str, on: dt.date) -> None:
 
 def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlimit: int,
                 verifier: bytes, reporter_pk: bytes, envelope: dict, uploads: list[Upload],
-                departments, on: dt.date) -> Case:
-    """Store a new case with its sealed report. LocatorTaken if the locator is in use."""
+                rules, on: dt.date, calendar=None) -> Case:
+    """Store a new case with its sealed report, triaged and granted by the rules.
+
+    LocatorTaken if the locator is in use; InvalidSubmission for a bad envelope, routing
+    fields, or recipients that routing does not allow (a conflicted member, say).
+    """
+    from whistle.models import CaseGrant
+    from whistle.triage import deadlines, risk
+
     if not is_locator(locator) or len(salt) != 16 or len(verifier) != 32 or len(reporter_pk) != 32:
         raise InvalidSubmission(detail="receipt fields")
     header = envelope.get("header") if isinstance(envelope, dict) else None
-    if not isinstance(header, dict) or routing_problems(header, departments):
-        raise InvalidSubmission(detail=f"routing: {routing_problems(header or {}, departments)}")
-    check_envelope(envelope, "report", recipients_for(db, header))
+    if not isinstance(header, dict) or routing_problems(header, rules.department_codes):
+        raise InvalidSubmission(detail=f"routing: {routing_problems(header or {}, rules.department_codes)}")
+    sealing = sealing_for(db, rules, header)
+    check_envelope(envelope, "report", sealing.required, [r.kid for _m, r in sealing.members])
+    kids = set(env.recipient_kids(envelope))
+    assessment = risk.assess(rules, header)
+    calendar = calendar or deadlines.WorkCalendar(rules)
+    due = deadlines.due_dates(rules, calendar, header["channel"], assessment.grade, on)
     case = Case(locator=locator, salt=salt, kdf_opslimit=opslimit, kdf_memlimit=memlimit,
                 verifier=verifier, reporter_pk=reporter_pk, received_on=on, status="received",
-                item_count=0, **{k: header[k] for k in header})
+                item_count=0, handling_unit=sealing.route.unit, route_reason=sealing.route.reason,
+                held_for_superior=sealing.route.held_for_superior, risk_grade=assessment.grade,
+                risk_score=assessment.score, ack_due=due.get("acknowledge"), feedback_due=due.get("feedback"),
+                **{k: header[k] for k in header})
     try:
         with db.begin_nested():
             db.add(case)
@@ -146,19 +218,23 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     except IntegrityError as exc:
         raise LocatorTaken() from exc
     _add_item(db, case, "report", envelope, uploads, on)
+    for member, recipient in sealing.members:
+        if recipient.kid in kids:  # the grant is the sealed key: no key, no grant
+            db.add(CaseGrant(case_id=case.id, member_id=member.id, granted_on=on, granted_by=None))
     add_event(db, case, "received", on)
     return case
 
 
-def add_message(db: Session, case: Case, kind: str, envelope: dict, uploads: list[Upload],
+def add_message(db: Session, rules, case: Case, kind: str, envelope: dict, uploads: list[Upload],
                 on: dt.date) -> CaseItem:
-    """Add a reporter message or a committee reply, sealed to the case's recipients."""
-    from crypto.keys import kid
-
-    reporter = Recipient(kid(case.reporter_pk), case.reporter_pk, "reporter")
+    """Add a reporter message, a committee reply (both also sealed to the reporter) or an
+    internal note (never sealed to the reporter) to ``case``."""
     if not isinstance(envelope, dict) or envelope.get("header") != {"case": case.id}:
         raise InvalidSubmission(detail="envelope: header must name this case")
-    check_envelope(envelope, kind, case_recipients(db, case) + [reporter])
+    required = case_recipients(db, rules, case)
+    if kind in ("message", "reply"):
+        required = required + [Recipient(kid(case.reporter_pk), case.reporter_pk, "reporter")]
+    check_envelope(envelope, kind, required)
     item = _add_item(db, case, kind, envelope, uploads, on)
     if kind == "reply":
         add_event(db, case, "feedback_sent", on)

@@ -13,6 +13,7 @@ from whistle import db as db_mod
 from whistle import migrate, offline
 from whistle.cases import today
 from whistle.models import Case, CommitteeKey
+from whistle.rules import load as load_rules
 
 
 def _setup():
@@ -83,6 +84,51 @@ def demo():
         session.commit()
     click.echo(f"DEMO committee key written to {path} (passphrase: {offline.DEMO_PASSPHRASE!r}).")
     click.echo("Every page shows a DEMO banner until `whistle keys init` creates a real key.")
+
+
+@main.group()
+def rules():
+    """The committee's rules file."""
+
+
+@rules.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+def rules_check(path):
+    """Validate a rules file without starting the server; lists every problem."""
+    from whistle.rules import check
+
+    problems = check(path)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"{path}: valid")
+
+
+@main.group()
+def members():
+    """Committee member accounts."""
+
+
+@members.command("invite")
+@click.argument("username")
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True,
+              help="Where members reach the workspace.")
+def members_invite(username, base_url):
+    """Print a one-time enrolment link for USERNAME (who must be listed in the rules file).
+    The first administrator is invited this way; later ones from the Members page."""
+    from whistle import members as members_mod
+
+    cfg, engine = _setup()
+    loaded = load_rules(cfg.rules_file)
+    if loaded.member(username) is None:
+        raise click.ClickException(f"{username} is not listed in {cfg.rules_file}")
+    with Session(engine, expire_on_commit=False) as session:
+        token = members_mod.invite(session, username, today(cfg.timezone))
+        from whistle import audit
+        audit.record(session, "invite", actor=None, on=today(cfg.timezone), member=username)
+        session.commit()
+    click.echo(f"{base_url.rstrip('/')}/committee/enrol/{token}")
 
 
 @main.group()
@@ -170,7 +216,7 @@ def cases_reply(case_id, message, message_file, attach):
     with Session(engine, expire_on_commit=False) as session:
         try:
             case = offline.get_case(session, case_id)
-            offline.reply_to_case(session, case, text, [Path(p) for p in attach], today(cfg.timezone))
+            offline.reply_to_case(session, load_rules(cfg.rules_file), case, text, [Path(p) for p in attach], today(cfg.timezone))
         except offline.OfflineError as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()

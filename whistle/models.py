@@ -49,6 +49,18 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(32), default="received", index=True)
     received_on: Mapped[dt.date] = mapped_column(Date, index=True)
     item_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Triage, decided by whistle.triage from the clear routing fields and the rules file.
+    handling_unit: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    route_reason: Mapped[str] = mapped_column(String(40), default="")
+    held_for_superior: Mapped[bool] = mapped_column(Boolean, default=False)
+    risk_grade: Mapped[str] = mapped_column(String(8), default="low", index=True)
+    risk_score: Mapped[int] = mapped_column(Integer, default=0)
+    risk_override_reason: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    disposition: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    duplicate_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    real_name: Mapped[bool] = mapped_column(Boolean, default=False)
+    ack_due: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
+    feedback_due: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
 
     items: Mapped[list["CaseItem"]] = relationship(back_populates="case", order_by="CaseItem.seq",
                                                    cascade="all, delete-orphan")
@@ -109,3 +121,69 @@ class CaseEvent(Base):
     happened_on: Mapped[dt.date] = mapped_column(Date)
 
     case: Mapped[Case] = relationship(back_populates="events")
+
+
+# --- committee side -----------------------------------------------------------------------
+
+
+class Member(Base):
+    """A committee member's account. Unit, own departments and role come from the rules file
+    (by username); this row holds only credentials and the member's public key."""
+
+    __tablename__ = "members"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # sealed at rest
+    totp_last_step: Mapped[int] = mapped_column(Integer, default=0)  # refuses a replayed code
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    wrapped_key: Mapped[str | None] = mapped_column(String(2000), nullable=True)  # opaque to us
+    invite_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    enrolled_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class CaseGrant(Base):
+    """A member who holds a case's content key (and so may open it)."""
+
+    __tablename__ = "case_grants"
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    granted_on: Mapped[dt.date] = mapped_column(Date)
+    granted_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # member id; None = routing
+
+
+class ItemKey(Base):
+    """A content key re-sealed, after the fact, to a member granted the case later."""
+
+    __tablename__ = "item_keys"
+    item_id: Mapped[str] = mapped_column(ForeignKey("case_items.id", ondelete="CASCADE"), primary_key=True)
+    kid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sealed_key: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PendingAction(Base):
+    """A sensitive action proposed by one member, waiting for a second member to confirm."""
+
+    __tablename__ = "pending_actions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(String(4000))
+    proposed_by: Mapped[str] = mapped_column(String(32))
+    proposed_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained record of every committee action (day granularity)."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    on: Mapped[dt.date] = mapped_column("day", Date)
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    action: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    detail: Mapped[str] = mapped_column(String(4000), default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))

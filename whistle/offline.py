@@ -99,7 +99,7 @@ def decrypt_case(db: Session, case: Case, keypair: KeyPair, out: Path) -> dict:
     return summary
 
 
-def reply_to_case(db: Session, case: Case, text: str, files: list[Path], on):
+def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], on):
     """Seal a committee reply (and files) to the reporter and the committee; store it."""
     content_key = random_bytes(32)
     meta, uploads = [], []
@@ -116,10 +116,10 @@ def reply_to_case(db: Session, case: Case, text: str, files: list[Path], on):
             meta.append({"id": attachment_id, "name": Path(path).name,
                          "type": "application/octet-stream", "size": size})
             uploads.append(cases.Upload(attachment_id, spool))
-        recipients = [r.public_key for r in cases.case_recipients(db, case)] + [case.reporter_pk]
+        recipients = [r.public_key for r in cases.case_recipients(db, rules, case)] + [case.reporter_pk]
         sealed = env.seal("reply", {"case": case.id}, {"text": text, "attachments": meta}, recipients,
                           content_key=content_key)
-        return cases.add_message(db, case, "reply", sealed.envelope, uploads, on)
+        return cases.add_message(db, rules, case, "reply", sealed.envelope, uploads, on)
 
 
 def set_status(db: Session, case: Case, event: str, on) -> None:

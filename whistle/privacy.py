@@ -61,6 +61,11 @@ class DailyKey:
 _daily = DailyKey()
 
 
+def keyed(value: str) -> str:
+    """HMAC of any identifying value under today's key (rate-limit keys, never stored)."""
+    return hmac.new(_daily.current(), value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
 def client_key() -> str:
     """Rate-limit key: HMAC of the client address under today's key (never the address)."""
     address = (request.remote_addr or "unknown").encode("utf-8")

@@ -43,9 +43,9 @@ def _fresh_code(db) -> ReceiptCode:
 
 
 def seal_report(db, cfg, *, header: dict, body: dict, spools, content_key: bytes,
-                departments, on) -> SealedReport:
+                rules, on) -> SealedReport:
     """Seal and store a report for a reporter without JavaScript."""
-    recipients = cases.recipients_for(db, header)
+    recipients = cases.recipients_for(db, rules, header)
     meta, uploads = finish_spools(spools)
     body = dict(body, attachments=meta)
     code = _fresh_code(db)
@@ -56,17 +56,17 @@ def seal_report(db, cfg, *, header: dict, body: dict, spools, content_key: bytes
     case = cases.create_case(
         db, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
         memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,
-        envelope=sealed.envelope, uploads=uploads, departments=departments, on=on)
+        envelope=sealed.envelope, uploads=uploads, rules=rules, on=on)
     return SealedReport(code, case)
 
 
-def seal_message(db, case, *, text: str, spools, content_key: bytes, on):
+def seal_message(db, rules, case, *, text: str, spools, content_key: bytes, on):
     """Seal and store a reporter's follow-up message (and files) to the case's recipients."""
     meta, uploads = finish_spools(spools)
-    recipients = [r.public_key for r in cases.case_recipients(db, case)] + [case.reporter_pk]
+    recipients = [r.public_key for r in cases.case_recipients(db, rules, case)] + [case.reporter_pk]
     sealed = env.seal("message", {"case": case.id}, {"text": text, "attachments": meta},
                       recipients, content_key=content_key)
-    return cases.add_message(db, case, "message", sealed.envelope, uploads, on)
+    return cases.add_message(db, rules, case, "message", sealed.envelope, uploads, on)
 
 
 def open_for_reporter(item, keypair: KeyPair):

@@ -97,7 +97,7 @@ def recipients():
     header = request.get_json(silent=True)
     if not isinstance(header, dict) or catalog.routing_problems(header, rules().department_codes):
         raise InvalidSubmission(detail="routing header")
-    return jsonify(recipients=_recipients_json(cases.recipients_for(db.session(), header)))
+    return jsonify(recipients=_recipients_json(cases.recipients_for(db.session(), rules(), header)))
 
 
 @bp.post("/reports")
@@ -120,7 +120,7 @@ def submit_report():
             opslimit=ops, memlimit=mem, verifier=verifier_of(_bytes_field(data, "lookup", 32)),
             reporter_pk=_bytes_field(data, "reporter_public_key", 32),
             envelope=data.get("envelope"), uploads=uploads,
-            departments=rules().department_codes, on=cases.today(_cfg().timezone))
+            rules=rules(), on=cases.today(_cfg().timezone))
     return jsonify(received_on=case.received_on.isoformat()), 201
 
 
@@ -157,7 +157,7 @@ def _case_json(case) -> dict:
         "timeline": [{"event": e.event, "label": str(catalog.CASE_EVENTS.get(e.event, e.event)),
                       "on": e.happened_on.isoformat()} for e in case.events],
         "items": items,
-        "recipients": _recipients_json(cases.case_recipients(db.session(), case)),
+        "recipients": _recipients_json(cases.case_recipients(db.session(), rules(), case)),
     }
 
 
@@ -180,7 +180,7 @@ def followup_message():
     uploads = _uploads()
     with db.transaction() as session:
         case = _case_from(data)
-        item = cases.add_message(session, case, "message", data.get("envelope"), uploads,
+        item = cases.add_message(session, rules(), case, "message", data.get("envelope"), uploads,
                                  cases.today(_cfg().timezone))
     return jsonify(id=item.id, seq=item.seq, on=item.created_on.isoformat()), 201
 

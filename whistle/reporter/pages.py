@@ -61,7 +61,7 @@ def report_submit(channel):
     with db.transaction() as session:
         sealed = sealing.seal_report(session, _cfg(), header=header, body=body,
                                      spools=g.get("spools", []), content_key=g.upload_content_key,
-                                     departments=rules().department_codes, on=_today())
+                                     rules=rules(), on=_today())
     return render_template("reporter/receipt.html", code=sealed.code.grouped(),
                            received_on=sealed.case.received_on)
 
@@ -135,7 +135,7 @@ def followup_message():
             "Please shorten the message to at most %(n)d characters.", n=_cfg().max_narrative_chars))
     with db.transaction() as session:
         case = session.merge(case)
-        sealing.seal_message(session, case, text=text, spools=g.get("spools", []),
+        sealing.seal_message(session, rules(), case, text=text, spools=g.get("spools", []),
                              content_key=g.upload_content_key, on=_today())
     db.session().refresh(case)
     return _render_case(code, keys, case, sent=True)

@@ -17,7 +17,7 @@ export const MIN_BUCKET = 1024;
 /** Envelope format version; any other value is refused. */
 export const VERSION = 1;
 /** The envelope kinds. */
-export const KINDS = Object.freeze(["report", "message", "reply"]);
+export const KINDS = Object.freeze(["report", "message", "reply", "note"]);
 /** At most this many recipients per envelope (same limit as crypto/envelope.py). */
 export const MAX_RECIPIENTS = 64;
 
@@ -773,4 +773,126 @@ export function decryptStream(key, data, size) {
   }
   if (!final || filled < size) throw new CryptoError(); // truncated
   return out;
+}
+
+// --- private-key files (FORMAT.md §5): a member's key, wrapped under their passphrase ------
+
+const KEYFILE_KIND = "whistle-private-key";
+
+/**
+ * A fresh random X25519 key pair (a member's, generated at enrolment in their browser).
+ * @returns {{publicKey: Uint8Array, secretKey: Uint8Array}}
+ */
+export function generateKeyPair() {
+  const pair = lib().crypto_box_keypair();
+  return { publicKey: pair.publicKey, secretKey: pair.privateKey };
+}
+
+/**
+ * Wrap a key pair's secret half under a passphrase, in exactly the CLI's key-file format.
+ * Async so the page can show its "working" status before Argon2id blocks the thread.
+ * @param {{publicKey: Uint8Array, secretKey: Uint8Array}} keyPair
+ * @param {string} passphrase
+ * @param {{opslimit: number, memlimit: number}} cost
+ * @returns {Promise<string>} the key-file JSON text
+ */
+export async function wrapPrivateKey(keyPair, passphrase, { opslimit, memlimit }) {
+  const s = await ready();
+  if (!passphrase) throw new FormatError("empty passphrase");
+  const salt = randomBytes(SALT_BYTES);
+  const nonce = randomBytes(s.crypto_secretbox_NONCEBYTES);
+  const wrapping = stretch(encoder.encode(passphrase), salt, opslimit, memlimit);
+  const box = s.crypto_secretbox_easy(keyPair.secretKey, nonce, wrapping);
+  s.memzero(wrapping);
+  return JSON.stringify({
+    v: 1, kind: KEYFILE_KIND, kid: kid(keyPair.publicKey), public_key: b64u(keyPair.publicKey),
+    kdf: { salt: b64u(salt), opslimit, memlimit }, nonce: b64u(nonce), box: b64u(box),
+  });
+}
+
+/**
+ * Open a wrapped key; CryptoError for a wrong passphrase or a tampered file.
+ * @param {string} text key-file JSON
+ * @param {string} passphrase
+ * @returns {Promise<{publicKey: Uint8Array, secretKey: Uint8Array}>}
+ */
+export async function unwrapPrivateKey(text, passphrase) {
+  const s = await ready();
+  let data;
+  try {
+    data = JSON.parse(text);
+  } catch (_) {
+    throw new FormatError("not a key file");
+  }
+  if (!isPlainObject(data) || data.kind !== KEYFILE_KIND || data.v !== 1) throw new FormatError("not a key file");
+  const wrapping = stretch(encoder.encode(passphrase), unb64u(data.kdf.salt), data.kdf.opslimit, data.kdf.memlimit);
+  let secretKey;
+  try {
+    secretKey = s.crypto_secretbox_open_easy(unb64u(data.box), unb64u(data.nonce), wrapping);
+  } catch (_) {
+    throw new CryptoError();
+  } finally {
+    s.memzero(wrapping);
+  }
+  const publicKey = s.crypto_scalarmult_base(secretKey);
+  if (b64u(publicKey) !== data.public_key) throw new CryptoError();
+  return { publicKey, secretKey };
+}
+
+/**
+ * Seal a content key to one more recipient (a colleague granted the case later).
+ * @param {Uint8Array} contentKey
+ * @param {Uint8Array} publicKey
+ * @returns {string} b64u(crypto_box_seal(contentKey, publicKey))
+ */
+export function sealKeyTo(contentKey, publicKey) {
+  requireBytes(contentKey, KEY_BYTES, "content key");
+  requireBytes(publicKey, KEY_BYTES, "public key");
+  return b64u(lib().crypto_box_seal(contentKey, publicKey));
+}
+
+/**
+ * Open a content key sealed to us outside the envelope (a later grant).
+ * @param {string} sealed b64u sealed box
+ * @param {{publicKey: Uint8Array, secretKey: Uint8Array}} keyPair
+ * @returns {Uint8Array}
+ */
+export function openSealedKey(sealed, { publicKey, secretKey }) {
+  let key;
+  try {
+    key = lib().crypto_box_seal_open(unb64u(sealed), publicKey, secretKey);
+  } catch (_) {
+    throw new CryptoError();
+  }
+  if (key.length !== KEY_BYTES) throw new CryptoError();
+  return key;
+}
+
+/**
+ * Secretbox helpers for keeping an unlocked key sealed under a session key.
+ * @param {Uint8Array} message
+ * @param {Uint8Array} key 32 bytes
+ * @returns {string} b64u(nonce || box)
+ */
+export function secretSeal(message, key) {
+  const s = lib();
+  const nonce = randomBytes(s.crypto_secretbox_NONCEBYTES);
+  return b64u(concat([nonce, s.crypto_secretbox_easy(message, nonce, key)]));
+}
+
+/**
+ * Open what secretSeal made; CryptoError if it fails.
+ * @param {string} text
+ * @param {Uint8Array} key
+ * @returns {Uint8Array}
+ */
+export function secretOpen(text, key) {
+  const s = lib();
+  const raw = unb64u(text);
+  try {
+    return s.crypto_secretbox_open_easy(raw.subarray(s.crypto_secretbox_NONCEBYTES),
+      raw.subarray(0, s.crypto_secretbox_NONCEBYTES), key);
+  } catch (_) {
+    throw new CryptoError();
+  }
 }

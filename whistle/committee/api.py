@@ -1,0 +1,167 @@
+"""JSON for the committee's browser code: the member's wrapped key, a case's sealed items,
+new sealed replies and notes, and grants re-sealed in the browser."""
+import base64
+import json
+import secrets
+
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request, session, stream_with_context
+from sqlalchemy import select
+
+from crypto.encoding import b64u, unb64u
+from crypto.errors import FormatError
+from crypto.keys import kid
+from whistle import audit, cases, db
+from whistle.committee.access import current_member, login_required, rules
+from whistle.committee.workspace import _open_case, _today
+from whistle.errors import InvalidSubmission
+from whistle.models import Attachment, CaseGrant, CaseItem, ItemKey, Member
+from whistle.triage.routing import can_grant
+from whistle.uploads import ATTACHMENT_ID
+
+bp = Blueprint("committee_api", __name__, url_prefix="/committee/api")
+
+
+def _recipients(recipients) -> list[dict]:
+    return [{"kid": r.kid, "public_key": b64u(r.public_key), "label": r.label} for r in recipients]
+
+
+@bp.get("/me")
+@login_required
+def me():
+    """The member's public key and wrapped private key (opaque here: only their passphrase opens it)."""
+    member = current_member()
+    return jsonify(username=member.username, wrapped_key=member.wrapped_key,
+                   kid=kid(member.public_key) if member.public_key else None)
+
+
+@bp.post("/session-key")
+@login_required
+def session_key():
+    """A random key held only in this server-side session. The browser keeps the unlocked
+    private key in sessionStorage sealed under it, so logging out (or timing out) locks it."""
+    if "key_wrap" not in session:
+        session["key_wrap"] = b64u(secrets.token_bytes(32))
+    return jsonify(key=session["key_wrap"])
+
+
+def _item_json(item: CaseItem, member_kid: str) -> dict:
+    envelope = cases.item_envelope(item)
+    extra = db.session().scalar(select(ItemKey.sealed_key).where(ItemKey.item_id == item.id,
+                                                                  ItemKey.kid == member_kid))
+    return {"id": item.id, "seq": item.seq, "kind": item.kind, "on": item.created_on.isoformat(),
+            "envelope": envelope, "granted_key": b64u(extra) if extra else None,
+            "attachments": [{"id": a.id, "stored_size": a.stored_size} for a in item.attachments]}
+
+
+@bp.get("/cases/<case_id>")
+@login_required
+def case_items(case_id):
+    """Every sealed item of a case the member may open (audited as a decrypt)."""
+    case = _open_case(case_id, action="decrypt")
+    member = current_member()
+    with db.transaction() as s:
+        audit.record(s, "decrypt", actor=member.username, on=_today(), case_id=case.id)
+    member_kid = kid(member.public_key)
+    return jsonify(case=case.id, reporter_public_key=b64u(case.reporter_pk),
+                   recipients=_recipients(cases.case_recipients(db.session(), rules(), case)),
+                   items=[_item_json(i, member_kid) for i in case.items])
+
+
+@bp.get("/attachments/<attachment_id>")
+@login_required
+def attachment(attachment_id):
+    """Ciphertext of one attachment of a case the member may open."""
+    found = db.session().get(Attachment, attachment_id) if ATTACHMENT_ID.match(attachment_id) else None
+    if found is None:
+        abort(404)
+    case = _open_case(found.case_id, action="download")
+    with db.transaction() as s:
+        audit.record(s, "download", actor=current_member().username, on=_today(), case_id=case.id)
+    response = Response(stream_with_context(cases.attachment_stream(db.session(), attachment_id)),
+                        mimetype="application/octet-stream")
+    response.headers["Content-Length"] = str(found.stored_size)
+    return response
+
+
+def _submission() -> dict:
+    if request.mimetype == "application/json":
+        data = request.get_json(silent=True)
+    else:
+        try:
+            data = json.loads(request.form.get("submission") or "null")
+        except ValueError:
+            data = None
+    if not isinstance(data, dict):
+        raise InvalidSubmission(detail="submission must be a JSON object")
+    return data
+
+
+@bp.post("/cases/<case_id>/items")
+@login_required
+def add_item(case_id):
+    """Store a reply (sealed to the reporter too) or an internal note, sealed in the browser."""
+    case = _open_case(case_id, action="change")
+    g.upload_mode = "ciphertext"
+    data = _submission()
+    kind = data.get("kind")
+    if kind not in ("reply", "note"):
+        raise InvalidSubmission(detail="kind must be reply or note")
+    uploads = []
+    for name, storage in request.files.items(multi=True):
+        if not ATTACHMENT_ID.match(name):
+            raise InvalidSubmission(detail="attachment part names are 32-hex ids")
+        storage.stream.seek(0)
+        uploads.append(cases.Upload(name, storage.stream))
+    with db.transaction() as s:
+        case = s.merge(case)
+        item = cases.add_message(s, rules(), case, kind, data.get("envelope"), uploads, _today())
+        audit.record(s, kind, actor=current_member().username, on=_today(), case_id=case.id)
+    return jsonify(id=item.id, seq=item.seq), 201
+
+
+@bp.get("/cases/<case_id>/grantable")
+@login_required
+def grantable(case_id):
+    """Enrolled members this case may be handed to, with their public keys."""
+    from whistle.committee.triage_view import grantable as eligible
+
+    case = _open_case(case_id)
+    return jsonify(members=[{"username": m.username, "public_key": b64u(m.public_key)}
+                            for m in eligible(case, current_member())])
+
+
+@bp.post("/cases/<case_id>/grants")
+@login_required
+def grant(case_id):
+    """Hand a case to a colleague: the browser re-sealed every item's content key to them.
+    A grant the rules forbid (their own department, say) is refused and recorded."""
+    case = _open_case(case_id)
+    data = request.get_json(silent=True) or {}
+    username = str(data.get("username", ""))[:64]
+    allowed, reason = can_grant(rules(), cases.routing_header(case), username)
+    target = db.session().scalar(select(Member).where(Member.username == username, Member.active.is_(True)))
+    if allowed and (target is None or target.public_key is None):
+        allowed, reason = False, "not_enrolled"
+    if not allowed:
+        with db.transaction() as s:
+            audit.record(s, "refused_grant", actor=current_member().username, on=_today(), case_id=case.id,
+                         to=username, reason=reason)
+        abort(403)
+    keys = data.get("keys")
+    items = {i.id for i in case.items}
+    if not isinstance(keys, dict) or set(keys) != items:
+        raise InvalidSubmission(detail="a re-sealed key for every item is required")
+    target_kid = kid(target.public_key)
+    with db.transaction() as s:
+        for item_id, sealed in keys.items():
+            try:
+                raw = unb64u(sealed)
+            except FormatError as exc:
+                raise InvalidSubmission(detail="sealed key") from exc
+            if len(raw) != 80:  # crypto_box_seal of a 32-byte key
+                raise InvalidSubmission(detail="sealed key length")
+            s.merge(ItemKey(item_id=item_id, kid=target_kid, sealed_key=raw))
+        s.merge(CaseGrant(case_id=case.id, member_id=target.id, granted_on=_today(),
+                          granted_by=current_member().id))
+        audit.record(s, "grant", actor=current_member().username, on=_today(), case_id=case.id, to=username)
+    return jsonify(granted=username), 201

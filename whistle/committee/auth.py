@@ -1,0 +1,147 @@
+"""Login (password + TOTP), logout, and enrolment from a one-time invitation."""
+import io
+import json
+
+import segno
+from flask import (Blueprint, abort, current_app, redirect, render_template, request, session,
+                   url_for)
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from crypto.encoding import unb64u
+from crypto.errors import FormatError
+from whistle import audit, db, members
+from whistle.cases import today
+from whistle.committee.access import current_member, rule_of
+from whistle.extensions import limiter
+
+bp = Blueprint("committee", __name__, url_prefix="/committee")
+
+
+def _cfg():
+    return current_app.config["WHISTLE"]
+
+
+def _secret() -> bytes:
+    return current_app.extensions["whistle.secret"]
+
+
+def _login_key() -> str:
+    """Per-account throttling: the limit follows the username, whoever tries it."""
+    from whistle.privacy import keyed
+
+    return "account:" + keyed((request.form.get("username") or "").strip().lower())
+
+
+@bp.get("/login")
+def login():
+    """The login form."""
+    if current_member() is not None:
+        return redirect(url_for("committee.cases"))
+    return render_template("committee/login.html", error=None)
+
+
+@bp.post("/login")
+@limiter.limit("10 per 15 minutes", key_func=_login_key, scope="login-account")
+@limiter.limit("30 per 15 minutes", scope="login-client")
+def login_post():
+    """Check password and TOTP together; one generic message whatever was wrong."""
+    username = (request.form.get("username") or "").strip().lower()
+    with db.transaction() as s:
+        member = members.authenticate(s, _secret(), username, request.form.get("password", ""),
+                                      request.form.get("totp", ""))
+        if member is None or rule_of(member.username) is None:
+            audit.record(s, "login_failed", actor=username[:64] or None, on=today(_cfg().timezone))
+            member = None
+        else:
+            audit.record(s, "login", actor=member.username, on=today(_cfg().timezone))
+    if member is None:
+        return render_template("committee/login.html",
+                               error=_("The username, password or code is wrong.")), 401
+    session.rotate()
+    session["member"] = member.id
+    target = request.args.get("next", "")
+    if not target.startswith("/committee/") or target.startswith("//"):
+        target = url_for("committee.cases")
+    return redirect(target)
+
+
+@bp.post("/logout")
+def logout():
+    """End the session on the server (the browser's unlocked key goes with it)."""
+    member = current_member()
+    if member is not None:
+        with db.transaction() as s:
+            audit.record(s, "logout", actor=member.username, on=today(_cfg().timezone))
+    session.end()
+    return redirect(url_for("committee.login"))
+
+
+def _qr_data_uri(uri: str) -> str:
+    buffer = io.BytesIO()
+    segno.make(uri, error="m").save(buffer, kind="svg", scale=5, border=2, svgclass=None, lineclass=None)
+    import base64
+
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+@bp.route("/enrol/<token>", methods=["GET", "POST"])
+@limiter.limit("30 per hour", scope="enrol")
+def enrol(token):
+    """Enrolment: set a password, pair an authenticator, and (members) create a key pair in
+    the browser whose private half is wrapped under a passphrase the server never sees."""
+    s = db.session()
+    try:
+        member = members.by_invite(s, token)
+    except members.EnrolmentError:
+        abort(404)
+    rule = rule_of(member.username)
+    if rule is None:
+        abort(404)
+    needs_key = rule.role != "admin"  # admins manage accounts; they never read cases
+    if "enrol_totp" not in session or session.get("enrol_for") != member.id:
+        session["enrol_totp"] = members.new_totp_secret()
+        session["enrol_for"] = member.id
+    secret = session["enrol_totp"]
+    uri = members.provisioning_uri(secret, member.username)
+    errors = {}
+    if request.method == "POST":
+        form = request.form
+        password = form.get("password", "")
+        if len(password) < members.MIN_PASSWORD:
+            errors["password"] = _("Use at least %(n)d characters.", n=members.MIN_PASSWORD)
+        elif password != form.get("password2", ""):
+            errors["password2"] = _("The two passwords differ.")
+        step = members.check_totp(secret, form.get("totp", ""), 0)
+        if step is None:
+            errors["totp"] = _("The code does not match. Check the time on your phone and try again.")
+        public_key = wrapped = None
+        if needs_key:
+            try:
+                public_key = unb64u(form.get("public_key", ""))
+                wrapped = form.get("wrapped_key", "")
+                data = json.loads(wrapped)
+                if len(public_key) != 32 or data.get("public_key") != form.get("public_key"):
+                    raise FormatError("key mismatch")
+            except (FormatError, ValueError, AttributeError):
+                errors["key"] = _("Your key was not created. This step needs JavaScript.")
+        if not errors:
+            with db.transaction() as tx:
+                member = tx.merge(member)
+                members.complete_enrolment(member, password=password,
+                                           totp_secret_blob=members.seal_totp(_secret(), secret),
+                                           last_step=step, public_key=public_key, wrapped_key=wrapped,
+                                           on=today(_cfg().timezone))
+                audit.record(tx, "enrolled", actor=member.username, on=today(_cfg().timezone))
+            session.pop("enrol_totp", None)
+            session.pop("enrol_for", None)
+            return redirect(url_for("committee.login"))
+    return render_template("committee/enrol.html", member=member, rule=rule, needs_key=needs_key,
+                           secret=secret, qr=Markup(_qr_data_uri(uri)), errors=errors), (400 if errors else 200)
+
+
+@bp.context_processor
+def _committee_context():
+    from whistle.committee.labels import context
+
+    return context()

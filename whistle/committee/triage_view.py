@@ -1,0 +1,107 @@
+"""Triage as members see it: deadlines and urgency, the grade and why, who may receive a
+grant, and the two-person rule for sensitive changes."""
+import datetime as dt
+import json
+
+from flask import current_app
+from sqlalchemy import select
+
+from whistle import audit, cases
+from whistle.models import Case, CaseGrant, Member, PendingAction
+from whistle.triage import deadlines, risk, routing
+
+
+def _rules():
+    return current_app.extensions["whistle.rules"]
+
+
+def calendar():
+    """The working-day calendar of this app (built once)."""
+    cal = current_app.extensions.get("whistle.calendar")
+    if cal is None:
+        cal = current_app.extensions["whistle.calendar"] = deadlines.WorkCalendar(_rules())
+    return cal
+
+
+def soon_limit(today: dt.date) -> dt.date:
+    """The last day that still counts as "due soon"."""
+    return calendar().add_workdays(today, _rules().deadlines.due_soon)
+
+
+def _next_due(case: Case) -> tuple[str, dt.date | None]:
+    acknowledged = case.status != "received"
+    if not acknowledged and case.ack_due:
+        return "acknowledge", case.ack_due
+    fed_back = any(e.event == "feedback_sent" for e in case.events)
+    if case.status != "closed" and not fed_back and case.feedback_due:
+        return "feedback", case.feedback_due
+    return "", None
+
+
+def summary(case: Case, today: dt.date) -> dict:
+    """What a case list row and the case header show."""
+    kind, due = _next_due(case)
+    urgency = deadlines.urgency(due, today, calendar(), _rules().deadlines.due_soon) if due else "ok"
+    return {"case": case, "due_kind": kind, "due": due, "urgency": urgency}
+
+
+def header_of(case: Case) -> dict:
+    """The routing header the grade and route were computed from."""
+    return cases.routing_header(case)
+
+
+def why(case: Case) -> dict:
+    """The factors behind the computed grade, and any manual override."""
+    assessment = risk.assess(_rules(), header_of(case))
+    return {"assessment": assessment, "computed": assessment.grade, "current": case.risk_grade,
+            "override_reason": case.risk_override_reason}
+
+
+def grantable(case: Case, member: Member) -> list[Member]:
+    """Enrolled members this case may be handed to (conflicted members are never offered)."""
+    from whistle import db
+
+    session = db.session()
+    holders = set(session.scalars(select(CaseGrant.member_id).where(CaseGrant.case_id == case.id)))
+    result = []
+    for other in session.scalars(select(Member).where(Member.active.is_(True), Member.public_key.is_not(None))
+                                 .order_by(Member.username)):
+        allowed, _reason = routing.can_grant(_rules(), header_of(case), other.username)
+        if allowed and other.id not in holders:
+            result.append(other)
+    return result
+
+
+def propose(session, case: Case, member: Member, action: str, payload: dict, on: dt.date) -> PendingAction:
+    """Record a sensitive action that waits for a second, different member."""
+    pending = PendingAction(case_id=case.id, action=action, payload=json.dumps(payload, ensure_ascii=False),
+                            proposed_by=member.id, proposed_on=on)
+    session.add(pending)
+    session.flush()
+    audit.record(session, "proposed_" + action, actor=member.username, on=on, case_id=case.id,
+                 action_id=pending.id, **payload)
+    return pending
+
+
+def apply_grade(session, case: Case, grade: str, reason: str, member: Member, on: dt.date, *, confirmed_by=None):
+    """Set the grade by hand, keeping the reason and who did it."""
+    before = case.risk_grade
+    case.risk_grade = grade
+    case.risk_override_reason = reason
+    audit.record(session, "grade_override", actor=member.username, on=on, case_id=case.id,
+                 before=before, after=grade, reason=reason, confirmed_by=confirmed_by)
+
+
+def confirm(session, case: Case, pending: PendingAction, member: Member, approve: bool, on: dt.date) -> None:
+    """Second member's decision on a pending action; it is applied only on approval."""
+    proposer = session.get(Member, pending.proposed_by)
+    payload = json.loads(pending.payload)
+    if approve and pending.action == "downgrade":
+        apply_grade(session, case, payload["grade"], payload["reason"], proposer, on, confirmed_by=member.username)
+    elif approve and pending.action == "close":
+        cases.add_event(session, case, "closed", on)
+        audit.record(session, "status", actor=proposer.username, on=on, case_id=case.id, event="closed",
+                     confirmed_by=member.username)
+    audit.record(session, ("confirmed_" if approve else "rejected_") + pending.action, actor=member.username,
+                 on=on, case_id=case.id, action_id=pending.id, proposed_by=proposer.username)
+    session.delete(pending)

@@ -1,0 +1,164 @@
+"""The member's case list and case page. Content is decrypted in the browser
+(static/js/committee-case.js); these views handle only routing fields, dates and actions."""
+import json
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, select
+
+from whistle import audit, cases, db
+from whistle.catalog import CASE_EVENTS
+from whistle.committee import triage_view
+from whistle.committee.access import current_member, login_required, may_open, rule_of, rules
+from whistle.committee.auth import bp
+from whistle.models import Case, CaseGrant, Member, PendingAction
+
+PAGE_SIZE = 50
+from whistle.committee.labels import DISPOSITIONS  # noqa: E402 - the taxonomy, with labels
+GRADE_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+def _today():
+    return cases.today(current_app.config["WHISTLE"].timezone)
+
+
+def _open_case(case_id: str, action: str = "view") -> Case:
+    """The case, if this member may open it; a refusal is audited and answered 404 (the
+    member learns nothing about a case they have no grant for)."""
+    member = current_member()
+    case = db.session().get(Case, case_id) if len(case_id) == 32 else None
+    if case is None or not may_open(member, case):
+        with db.transaction() as s:
+            audit.record(s, "refused_" + action, actor=member.username, on=_today(),
+                         case_id=case.id if case is not None else None)
+        abort(404)
+    return case
+
+
+@bp.get("/")
+@login_required
+def cases():
+    """Cases granted to me: overdue first, then due soon, then by grade and age."""
+    member = current_member()
+    today = _today()
+    page = max(1, request.args.get("page", 1, type=int))
+    due = func.coalesce(Case.ack_due, Case.feedback_due)
+    open_cases = Case.status != "closed"
+    order = [
+        sql_case((open_cases & (due < today), 0), else_=1),
+        sql_case((open_cases & (due <= triage_view.soon_limit(today)), 0), else_=1),
+        sql_case(*((Case.risk_grade == g, n) for g, n in GRADE_ORDER.items()), else_=3),
+        Case.received_on, Case.id,
+    ]
+    query = (select(Case).join(CaseGrant, CaseGrant.case_id == Case.id)
+             .where(CaseGrant.member_id == member.id).order_by(*order))
+    rows = db.session().scalars(query.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).all()
+    new_count = db.session().scalar(select(func.count()).select_from(Case).join(CaseGrant)
+                                    .where(CaseGrant.member_id == member.id, Case.status == "received"))
+    return render_template("committee/cases.html", rows=[triage_view.summary(c, today) for c in rows[:PAGE_SIZE]],
+                           page=page, more=len(rows) > PAGE_SIZE, new_count=new_count)
+
+
+@bp.get("/cases/<case_id>")
+@login_required
+def case_page(case_id):
+    """Routing fields, grade and why, deadlines, timeline, actions; content comes via JS."""
+    case = _open_case(case_id)
+    with db.transaction() as s:
+        audit.record(s, "view", actor=current_member().username, on=_today(), case_id=case.id)
+    pending = db.session().scalars(select(PendingAction).where(PendingAction.case_id == case.id)).all()
+    return render_template("committee/case.html", case=case, view=triage_view.summary(case, _today()),
+                           why=triage_view.why(case), events=case.events, pending=pending,
+                           dispositions=DISPOSITIONS, member=current_member(),
+                           grantable=triage_view.grantable(case, current_member()))
+
+
+def _post_case(case_id) -> Case:
+    return _open_case(case_id, action="change")
+
+
+@bp.post("/cases/<case_id>/status")
+@login_required
+def set_status(case_id):
+    """Acknowledge / under review / closed (closing a 高危 case needs a second member)."""
+    case = _post_case(case_id)
+    event = request.form.get("event")
+    if event not in ("acknowledged", "in_review", "closed"):
+        abort(400)
+    with db.transaction() as s:
+        case = s.merge(case)
+        if event == "closed" and case.risk_grade == "high":
+            triage_view.propose(s, case, current_member(), "close", {}, _today())
+            flash(_("Closing a high-risk case needs a second member: your request is waiting for confirmation."))
+        else:
+            cases.add_event(s, case, event, _today())
+            audit.record(s, "status", actor=current_member().username, on=_today(), case_id=case.id, event=event)
+    return redirect(url_for("committee.case_page", case_id=case.id))
+
+
+@bp.post("/cases/<case_id>/disposition")
+@login_required
+def set_disposition(case_id):
+    """Record a disposition from the official taxonomy (duplicates link to the earlier case)."""
+    case = _post_case(case_id)
+    code = request.form.get("disposition")
+    if code not in DISPOSITIONS:
+        abort(400)
+    duplicate_of = (request.form.get("duplicate_of") or "").strip().lower() or None
+    reason = (request.form.get("reason") or "").strip()
+    if code == "duplicate":
+        other = db.session().get(Case, duplicate_of) if duplicate_of and len(duplicate_of) == 32 else None
+        if other is None or other.id == case.id:
+            flash(_("Give the id of the earlier case this one duplicates."), "error")
+            return redirect(url_for("committee.case_page", case_id=case.id)), 303
+    if code == "not_accepted" and not reason:
+        flash(_("Not accepting a report needs a reason."), "error")
+        return redirect(url_for("committee.case_page", case_id=case.id)), 303
+    with db.transaction() as s:
+        case = s.merge(case)
+        case.disposition = code
+        case.duplicate_of = duplicate_of if code == "duplicate" else None
+        audit.record(s, "disposition", actor=current_member().username, on=_today(), case_id=case.id,
+                     disposition=code, duplicate_of=case.duplicate_of, reason=reason[:500] or None)
+    return redirect(url_for("committee.case_page", case_id=case.id))
+
+
+@bp.post("/cases/<case_id>/grade")
+@login_required
+def override_grade(case_id):
+    """Manual grade with a written reason; a downgrade from 高危 waits for a second member."""
+    case = _post_case(case_id)
+    grade = request.form.get("grade")
+    reason = (request.form.get("reason") or "").strip()
+    if grade not in GRADE_ORDER:
+        abort(400)
+    if not reason:
+        flash(_("A manual grade needs a written reason."), "error")
+        return redirect(url_for("committee.case_page", case_id=case.id)), 303
+    with db.transaction() as s:
+        case = s.merge(case)
+        if case.risk_grade == "high" and grade != "high":
+            triage_view.propose(s, case, current_member(), "downgrade", {"grade": grade, "reason": reason}, _today())
+            flash(_("A downgrade from high risk needs a second member: your request is waiting for confirmation."))
+        else:
+            triage_view.apply_grade(s, case, grade, reason, current_member(), _today())
+    return redirect(url_for("committee.case_page", case_id=case.id))
+
+
+@bp.post("/cases/<case_id>/confirm/<pending_id>")
+@login_required
+def confirm(case_id, pending_id):
+    """A second member confirms (or rejects) a pending sensitive action."""
+    case = _post_case(case_id)
+    with db.transaction() as s:
+        pending = s.get(PendingAction, pending_id)
+        if pending is None or pending.case_id != case.id:
+            abort(404)
+        if pending.proposed_by == current_member().id:
+            audit.record(s, "refused_self_confirm", actor=current_member().username, on=_today(),
+                         case_id=case.id, action_id=pending.id)
+            flash(_("The confirmation must come from a different member."), "error")
+            return redirect(url_for("committee.case_page", case_id=case.id)), 303
+        triage_view.confirm(s, s.merge(case), pending, current_member(), request.form.get("decision") == "approve", _today())
+    return redirect(url_for("committee.case_page", case_id=case.id))

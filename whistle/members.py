@@ -1,0 +1,139 @@
+"""Committee member accounts: invitations, passwords (argon2id), TOTP, authentication.
+
+Who a member is in the organisation (unit, own departments, role) is read from the rules
+file by username; the database only holds credentials and the member's public key.
+"""
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+
+import nacl.bindings as sodium
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crypto.keys import derive, random_bytes
+from whistle.models import Member
+
+_hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
+# A real hash to verify against when the username is unknown, so timing says nothing.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+USERNAME = re.compile(r"^[a-z0-9_.-]{2,64}$")
+MIN_PASSWORD = 12
+TOTP_ISSUER = "whistle"
+
+
+class EnrolmentError(Exception):
+    """Raised when an invitation is unknown or used, or a chosen password is too weak."""
+
+
+def _totp_key(instance_secret: bytes) -> bytes:
+    return derive(instance_secret, "whistle/v1/member/totp-at-rest")
+
+
+def seal_totp(instance_secret: bytes, secret: str) -> bytes:
+    """Encrypt a TOTP secret at rest (a database copy alone does not give second factors)."""
+    nonce = random_bytes(24)
+    return nonce + sodium.crypto_secretbox(secret.encode("ascii"), nonce, _totp_key(instance_secret))
+
+
+def open_totp(instance_secret: bytes, blob: bytes) -> str:
+    """Decrypt a stored TOTP secret."""
+    return sodium.crypto_secretbox_open(blob[24:], blob[:24], _totp_key(instance_secret)).decode("ascii")
+
+
+def invite(db: Session, username: str, on: dt.date) -> str:
+    """Create (or renew) the one-time enrolment token of ``username``; returns the token."""
+    if not USERNAME.match(username):
+        raise EnrolmentError("bad username")
+    token = secrets.token_urlsafe(24)
+    member = db.scalar(select(Member).where(Member.username == username))
+    if member is None:
+        member = Member(username=username, created_on=on, active=True, totp_last_step=0)
+        db.add(member)
+    member.invite_hash = hashlib.sha256(token.encode()).digest()
+    member.password_hash = None  # re-enrolment starts from scratch
+    member.totp_secret = None
+    member.public_key = None
+    member.wrapped_key = None
+    member.enrolled_on = None
+    db.flush()
+    return token
+
+
+def by_invite(db: Session, token: str) -> Member:
+    """The member an unused invitation token belongs to."""
+    digest = hashlib.sha256(str(token).encode()).digest()
+    member = db.scalar(select(Member).where(Member.invite_hash == digest))
+    if member is None or not member.active:
+        raise EnrolmentError("unknown or used invitation")
+    return member
+
+
+def new_totp_secret() -> str:
+    """A fresh base32 TOTP secret."""
+    return pyotp.random_base32()
+
+
+def provisioning_uri(secret: str, username: str, issuer: str = TOTP_ISSUER) -> str:
+    """otpauth:// URI for authenticator apps."""
+    return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=issuer)
+
+
+def check_totp(secret: str, code: str, last_step: int) -> int | None:
+    """The time step a code matches (±1 step), if newer than ``last_step``; else None."""
+    code = re.sub(r"\s", "", str(code or ""))
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    totp = pyotp.TOTP(secret)
+    now = totp.timecode(dt.datetime.now(dt.timezone.utc))
+    for step in (now, now - 1, now + 1):
+        if step > last_step and hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def set_password(member: Member, password: str) -> None:
+    """Hash and set a password; EnrolmentError if too short."""
+    if len(password) < MIN_PASSWORD:
+        raise EnrolmentError("password too short")
+    member.password_hash = _hasher.hash(password)
+
+
+def complete_enrolment(member: Member, *, password: str, totp_secret_blob: bytes, last_step: int,
+                       public_key: bytes | None, wrapped_key: str | None, on: dt.date) -> None:
+    """Finish enrolment: password, second factor, key (none for admins), invitation used up."""
+    set_password(member, password)
+    member.totp_secret = totp_secret_blob
+    member.totp_last_step = last_step
+    member.public_key = public_key
+    member.wrapped_key = wrapped_key
+    member.invite_hash = None
+    member.enrolled_on = on
+
+
+def authenticate(db: Session, instance_secret: bytes, username: str, password: str, code: str) -> Member | None:
+    """The member if username, password and TOTP code all match; None otherwise.
+
+    Always spends one argon2 verification so an unknown username takes as long as a known one.
+    """
+    member = db.scalar(select(Member).where(Member.username == str(username)[:64]))
+    stored = member.password_hash if member is not None and member.password_hash else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, str(password))
+        password_ok = stored is not _DUMMY_HASH
+    except (VerificationError, InvalidHashError):
+        password_ok = False
+    if not password_ok or not member.active or member.totp_secret is None:
+        return None
+    step = check_totp(open_totp(instance_secret, member.totp_secret), code, member.totp_last_step)
+    if step is None:
+        return None
+    member.totp_last_step = step
+    if _hasher.check_needs_rehash(member.password_hash):
+        member.password_hash = _hasher.hash(str(password))
+    return member

@@ -1,0 +1,177 @@
+// A case, decrypted in the member's browser: the report, the conversation, internal notes,
+// attachments; replies and notes are sealed here; a grant re-seals the content keys here.
+import * as wc from "/static/js/whistle-crypto.js";
+import { api, requireKey } from "/static/js/committee-keys.js";
+
+const root = document.getElementById("case-content");
+const caseId = root.dataset.case;
+const t = root.dataset; // translated strings, rendered by the server
+let keyPair;
+let view;
+const contentKeys = new Map(); // item id -> content key (memory only)
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text; // text only: report content is never parsed as HTML
+  if (cls) node.className = cls;
+  return node;
+}
+
+function contentKeyOf(item) {
+  const mine = wc.kid(keyPair.publicKey);
+  if (item.envelope.recipients.some((r) => r.kid === mine)) return wc.openContentKey(item.envelope, keyPair);
+  if (item.granted_key) return wc.openSealedKey(item.granted_key, keyPair);
+  throw new wc.CryptoError();
+}
+
+function downloadButton(meta, contentKey) {
+  const button = el("button", `${t.download} ${meta.name} (${meta.size} B)`, "link");
+  button.type = "button";
+  button.addEventListener("click", async () => {
+    const response = await api(`/committee/api/attachments/${meta.id}`);
+    const cipher = new Uint8Array(await response.arrayBuffer());
+    const plain = wc.decryptStream(wc.attachmentKey(contentKey, meta.id), cipher, meta.size);
+    const url = URL.createObjectURL(new Blob([plain], { type: "application/octet-stream" }));
+    const a = el("a");
+    a.href = url;
+    a.download = meta.name || "attachment";
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  });
+  return button;
+}
+
+function renderReport(body, contentKey) {
+  const section = document.getElementById("report-body");
+  section.replaceChildren();
+  const dl = el("dl", undefined, "fields");
+  for (const [key, label] of [["accused_name", t.accusedName], ["accused_post", t.accusedPost],
+    ["period", t.period], ["place", t.place]]) {
+    if (!body[key]) continue;
+    dl.append(el("dt", label), el("dd", body[key]));
+  }
+  section.append(dl, el("h3", t.narrative), el("div", body.narrative || "", "text"));
+  if ((body.attachments || []).length) section.append(el("h3", t.attachments), fileList(body.attachments, contentKey));
+}
+
+function fileList(files, contentKey) {
+  const ul = el("ul", undefined, "files");
+  for (const meta of files || []) {
+    const li = el("li");
+    li.append(downloadButton(meta, contentKey));
+    ul.append(li);
+  }
+  return ul;
+}
+
+function render() {
+  const conversation = document.getElementById("conversation");
+  const notes = document.getElementById("notes");
+  conversation.replaceChildren();
+  notes.replaceChildren();
+  for (const item of view.items) {
+    let key;
+    let body;
+    try {
+      key = contentKeyOf(item);
+      body = wc.openBody(item.envelope, key);
+    } catch (_) {
+      const li = el("li", t.unreadable, "message error");
+      (item.kind === "note" ? notes : conversation).append(li);
+      continue;
+    }
+    contentKeys.set(item.id, key);
+    if (item.kind === "report") {
+      renderReport(body, key);
+      continue;
+    }
+    const li = el("li", undefined, `message ${item.kind}`);
+    const who = { message: t.fromReporter, reply: t.fromCommittee, note: t.note }[item.kind];
+    li.append(el("p", `${who} · ${item.on}`, "meta"), el("div", body.text || "", "text"), fileList(body.attachments, key));
+    (item.kind === "note" ? notes : conversation).append(li);
+  }
+  document.getElementById("content-status").textContent = "";
+  document.getElementById("case-work").hidden = false;
+}
+
+async function load() {
+  view = await api(`/committee/api/cases/${caseId}`);
+  render();
+}
+
+async function sealAndSend(form, kind) {
+  const status = form.querySelector(".status");
+  const text = form.querySelector("textarea").value.trim();
+  const input = form.querySelector('input[type="file"]');
+  const files = input ? Array.from(input.files || []) : [];
+  if (!text && files.length === 0) {
+    status.textContent = t.empty;
+    status.classList.add("error");
+    return;
+  }
+  status.classList.remove("error");
+  status.textContent = t.sealing;
+  const contentKey = wc.randomBytes(32);
+  const fd = new FormData();
+  const attachments = [];
+  for (const file of files) {
+    const id = wc.randomId();
+    fd.append(id, await wc.encryptFile(wc.attachmentKey(contentKey, id), file), id);
+    attachments.push({ id, name: file.name, type: file.type || "application/octet-stream", size: file.size });
+  }
+  // Replies reach the reporter (their receipt key) and the case's holders; notes only the holders.
+  const recipients = view.recipients.map((r) => wc.unb64u(r.public_key));
+  if (kind === "reply") recipients.push(wc.unb64u(view.reporter_public_key));
+  const sealed = wc.seal(kind, { case: caseId }, { text, attachments }, recipients, { contentKey });
+  fd.append("submission", JSON.stringify({ kind, envelope: sealed.envelope }));
+  try {
+    await api(`/committee/api/cases/${caseId}/items`, { method: "POST", form: fd });
+    form.reset();
+    status.textContent = kind === "reply" ? t.replySent : t.noteSaved;
+    await load();
+  } catch (err) {
+    status.textContent = err.message || t.failed;
+    status.classList.add("error");
+  }
+}
+
+async function grant(form) {
+  const status = form.querySelector(".status");
+  const username = form.querySelector("select").value;
+  const { members } = await api(`/committee/api/cases/${caseId}/grantable`);
+  const target = members.find((m) => m.username === username);
+  if (!target) {
+    status.textContent = t.grantRefused;
+    status.classList.add("error");
+    return;
+  }
+  const keys = {};
+  for (const item of view.items) keys[item.id] = wc.sealKeyTo(contentKeys.get(item.id), wc.unb64u(target.public_key));
+  try {
+    await api(`/committee/api/cases/${caseId}/grants`, { method: "POST", json: { username, keys } });
+    status.classList.remove("error");
+    status.textContent = t.granted;
+    await load();
+  } catch (err) {
+    status.textContent = err.status === 403 ? t.grantRefused : (err.message || t.failed);
+    status.classList.add("error");
+  }
+}
+
+async function main() {
+  keyPair = await requireKey();
+  document.getElementById("content-status").textContent = t.opening;
+  await load();
+  document.getElementById("reply-form").addEventListener("submit", (e) => { e.preventDefault(); sealAndSend(e.currentTarget, "reply"); });
+  document.getElementById("note-form").addEventListener("submit", (e) => { e.preventDefault(); sealAndSend(e.currentTarget, "note"); });
+  const grantForm = document.getElementById("grant-form");
+  if (grantForm) grantForm.addEventListener("submit", (e) => { e.preventDefault(); grant(e.currentTarget); });
+}
+
+main().catch((err) => {
+  const status = document.getElementById("content-status");
+  status.textContent = `${t.failed} (${err.message || err})`;
+  status.classList.add("error");
+});

@@ -1,0 +1,105 @@
+"""Who handles a case, and who may read it.
+
+Rules, in order:
+
+1. The accused department is the committee's own organ (``is_committee``) and the accused
+   is its head: the case is held for the superior body (``committee.superior``), sealed
+   only to its public key; nobody here is eligible (``committee_head_to_superior``).
+2. The channel has a fixed unit (``[channels.<code>] unit``): that unit, plus its
+   ``also_units`` (``channel_unit``).
+3. Otherwise the department's ``supervising_unit`` (``supervising_unit``); when the accused
+   is the department's head (一把手), the parent of that unit, the level above
+   (``head_to_level_above``). When that level above is external (or there is none), the
+   case is held for it (for ``committee.superior`` when there is no parent).
+
+Eligible readers are the members with role ``member`` or ``unit_lead`` of the handling
+unit(s), minus every member whose own departments include the accused department
+(excluded as ``conflict``). Admins are never eligible (excluded as ``admin`` when they sit
+in a handling unit). Rank ``unknown`` is routed like ``staff``.
+"""
+from dataclasses import dataclass
+
+from whistle.rules import Rules
+
+READER_ROLES = ("member", "unit_lead")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a case goes. ``unit`` is the handling unit (an external unit when held)."""
+
+    unit: str | None
+    escalated: bool
+    held_for_superior: bool
+    eligible: tuple[str, ...]
+    excluded: tuple[tuple[str, str], ...]
+    reason: str
+    units: tuple[str, ...] = ()  # every handling unit: ``unit`` first, then also_units
+
+
+def _department(rules: Rules, header: dict):
+    code = header.get("department")
+    department = rules.department_codes.get(code)
+    if department is None:
+        raise ValueError(f"unknown department {code!r}")
+    return department
+
+
+def _held(unit: str, reason: str) -> Route:
+    return Route(unit=unit, escalated=True, held_for_superior=True, eligible=(), excluded=(),
+                 reason=reason, units=(unit,))
+
+
+def route(rules: Rules, header: dict) -> Route:
+    """Route a case from its clear routing header (channel, department, accused_rank …)."""
+    department = _department(rules, header)
+    head = header.get("accused_rank") == "head"
+    units = rules.unit_codes
+    if department.is_committee and head:
+        return _held(rules.superior, "committee_head_to_superior")
+    channel = rules.channels.get(header.get("channel"))
+    if channel is not None:
+        handling, escalated, reason = (channel.unit, *channel.also_units), False, "channel_unit"
+    elif head:
+        parent = units[department.supervising_unit].parent
+        if parent is None:
+            return _held(rules.superior, "head_to_level_above")
+        if units[parent].external:
+            return _held(parent, "head_to_level_above")
+        handling, escalated, reason = (parent,), True, "head_to_level_above"
+    else:
+        handling, escalated, reason = (department.supervising_unit,), False, "supervising_unit"
+    eligible, excluded = [], []
+    for member in rules.members:
+        if member.unit not in handling:
+            continue
+        if department.code in member.departments:
+            excluded.append((member.username, "conflict"))
+        elif member.role not in READER_ROLES:
+            excluded.append((member.username, "admin"))
+        else:
+            eligible.append(member.username)
+    return Route(unit=handling[0], escalated=escalated, held_for_superior=False,
+                 eligible=tuple(eligible), excluded=tuple(excluded), reason=reason,
+                 units=tuple(handling))
+
+
+def can_grant(rules: Rules, header: dict, username: str) -> tuple[bool, str]:
+    """May a case with ``header`` be handed to ``username``? (allowed, reason).
+
+    Reasons: ``unknown`` (no such member), ``held`` (the case is held for the superior:
+    nobody here may read it), ``conflict`` (the member's own department is the accused
+    department), ``admin`` (admins never read cases), ``ok``. Any other member or unit lead
+    may receive a grant, in any unit.
+    """
+    member = rules.member_usernames.get(username)
+    if member is None:
+        return False, "unknown"
+    department = _department(rules, header)
+    if route(rules, header).held_for_superior:
+        return False, "held"
+    if department.code in member.departments:
+        return False, "conflict"
+    if member.role not in READER_ROLES:
+        return False, "admin"
+    return True, "ok"
