@@ -10,7 +10,8 @@ from typing import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from crypto import envelope as env
@@ -20,7 +21,7 @@ from crypto.receipt import fake_salt, is_locator, verifier_matches
 from crypto.stream import HEADER_BYTES
 from whistle.catalog import routing_problems
 from whistle.errors import InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady
-from whistle.models import Attachment, AttachmentChunk, Case, CaseEvent, CaseItem, CommitteeKey
+from whistle.models import Attachment, AttachmentChunk, Case, CaseEvent, CaseItem, CommitteeKey, new_id
 
 STORAGE_CHUNK = 1024 * 1024  # ciphertext is stored in 1 MiB rows
 
@@ -205,18 +206,22 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     assessment = risk.assess(rules, header)
     calendar = calendar or deadlines.WorkCalendar(rules)
     due = deadlines.due_dates(rules, calendar, header["channel"], assessment.grade, on)
-    case = Case(locator=locator, salt=salt, kdf_opslimit=opslimit, kdf_memlimit=memlimit,
-                verifier=verifier, reporter_pk=reporter_pk, received_on=on, status="received",
-                item_count=0, handling_unit=sealing.route.unit, route_reason=sealing.route.reason,
-                held_for_superior=sealing.route.held_for_superior, risk_grade=assessment.grade,
-                risk_score=assessment.score, ack_due=due.get("acknowledge"), feedback_due=due.get("feedback"),
-                **{k: header[k] for k in header})
-    try:
-        with db.begin_nested():
-            db.add(case)
-            db.flush()
-    except IntegrityError as exc:
-        raise LocatorTaken() from exc
+    values = dict(id=new_id(), locator=locator, salt=salt, kdf_opslimit=opslimit, kdf_memlimit=memlimit,
+                  verifier=verifier, reporter_pk=reporter_pk, received_on=on, status="received",
+                  item_count=0, handling_unit=sealing.route.unit, route_reason=sealing.route.reason,
+                  held_for_superior=sealing.route.held_for_superior, risk_grade=assessment.grade,
+                  risk_score=assessment.score, ack_due=due.get("acknowledge"),
+                  feedback_due=due.get("feedback"), risk_override_reason=None, disposition=None,
+                  duplicate_of=None, real_name=False, **{k: header[k] for k in header})
+    # The case row is this transaction's first write. ON CONFLICT DO NOTHING (rather than a
+    # savepoint, which pysqlite would turn into a committed outer transaction) keeps the whole
+    # report one unit of work, and a taken locator is simply "no row inserted".
+    insert = (sqlite_insert if db.get_bind().dialect.name == "sqlite" else pg_insert)(Case)
+    inserted = db.execute(insert.values(**values).on_conflict_do_nothing(index_elements=["locator"])
+                          .returning(Case.id)).scalar()
+    if inserted is None:
+        raise LocatorTaken()
+    case = db.get(Case, inserted)
     _add_item(db, case, "report", envelope, uploads, on)
     for member, recipient in sealing.members:
         if recipient.kid in kids:  # the grant is the sealed key: no key, no grant

@@ -175,6 +175,17 @@ class PendingAction(Base):
     proposed_on: Mapped[dt.date] = mapped_column(Date)
 
 
+class AuditHead(Base):
+    """The chain's current length and last hash, one row. Appending updates it first, which
+    takes its lock, so concurrent appends queue instead of forking the chain; it also lets
+    `verify` notice entries cut off the end."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    length: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+
+
 class AuditEntry(Base):
     """Append-only, hash-chained record of every committee action (day granularity)."""
 

@@ -29,6 +29,13 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_log_case_id'), ['case_id'], unique=False)
 
+    head = op.create_table('audit_head',
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('length', sa.Integer(), nullable=False),
+    sa.Column('head_hash', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.bulk_insert(head, [{"id": 1, "length": 0, "head_hash": "0" * 64}])
     op.create_table('members',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('username', sa.String(length=64), nullable=False),
@@ -121,3 +128,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_audit_log_case_id'))
 
     op.drop_table('audit_log')
+    op.drop_table('audit_head')
