@@ -33,17 +33,22 @@ def _login_key() -> str:
     return "account:" + keyed((request.form.get("username") or "").strip().lower())
 
 
+def _failed(response) -> bool:
+    """Only failed attempts use up the login budget."""
+    return response.status_code != 302
+
+
 @bp.get("/login")
 def login():
     """The login form."""
     if current_member() is not None:
-        return redirect(url_for("committee.cases"))
+        return redirect(url_for("committee.case_list"))
     return render_template("committee/login.html", error=None)
 
 
 @bp.post("/login")
-@limiter.limit("10 per 15 minutes", key_func=_login_key, scope="login-account")
-@limiter.limit("30 per 15 minutes", scope="login-client")
+@limiter.limit("10 per 15 minutes", key_func=_login_key, scope="login-account", deduct_when=_failed)
+@limiter.limit("30 per 15 minutes", scope="login-client", deduct_when=_failed)
 def login_post():
     """Check password and TOTP together; one generic message whatever was wrong."""
     username = (request.form.get("username") or "").strip().lower()
@@ -62,7 +67,7 @@ def login_post():
     session["member"] = member.id
     target = request.args.get("next", "")
     if not target.startswith("/committee/") or target.startswith("//"):
-        target = url_for("committee.cases")
+        target = url_for("committee.case_list")
     return redirect(target)
 
 

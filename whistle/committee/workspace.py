@@ -38,7 +38,7 @@ def _open_case(case_id: str, action: str = "view") -> Case:
 
 @bp.get("/")
 @login_required
-def cases():
+def case_list():
     """Cases granted to me: overdue first, then due soon, then by grade and age."""
     member = current_member()
     today = _today()

@@ -1,0 +1,109 @@
+"""Member authentication: TOTP is mandatory, sessions live on the server and end there."""
+import json
+import time
+
+import pyotp
+from sqlalchemy import select
+
+from whistle.models import AuditEntry, Member
+
+from tests.committee.conftest import HTTPS, PASSWORD, csrf_of, enrol, login
+
+
+def _store(app):
+    return app.session_interface.store
+
+
+def test_cookie_is_host_prefixed_and_session_only(app, committee):
+    person = enrol(app, "zhang.wei")
+    cookies = [c for c in person.client._cookies.values()]
+    assert [c.key for c in cookies] == ["__Host-session"]
+    cookie = cookies[0]
+    assert cookie.secure and cookie.http_only and cookie.path == "/" and cookie.expires is None
+    assert cookie.domain in ("", "localhost")
+
+
+def test_password_alone_is_not_enough(app, committee):
+    person = enrol(app, "zhang.wei")
+    person.client.post("/committee/logout", data={"csrf_token": person.csrf()})
+    html = person.client.get("/committee/login").get_data(as_text=True)
+    for code in ("", "000000", person.code(ahead=0)):  # empty, wrong, and replayed (already used)
+        resp = person.client.post("/committee/login", data={"csrf_token": csrf_of(html), "username": "zhang.wei",
+                                                            "password": PASSWORD, "totp": code})
+        assert resp.status_code == 401
+    assert person.client.get("/committee/").status_code == 302
+
+
+def test_logout_ends_the_session_on_the_server(app, committee):
+    person = enrol(app, "zhang.wei")
+    sid = person.client.get_cookie("__Host-session", domain="localhost").value
+    assert _store(app).get(sid) is not None
+    person.client.post("/committee/logout", data={"csrf_token": person.csrf()})
+    assert _store(app).get(sid) is None
+    # Replaying the old cookie does not bring the session back.
+    replay = app.test_client()
+    replay.environ_base.update(HTTPS)
+    replay.set_cookie("__Host-session", sid, domain="localhost", secure=True)
+    assert replay.get("/committee/").status_code == 302
+
+
+def test_idle_and_absolute_timeouts(app, committee):
+    from whistle import sessions
+
+    person = enrol(app, "zhang.wei")
+    sid = person.client.get_cookie("__Host-session", domain="localhost").value
+    store = _store(app)
+    expiry, value = store._data[sid]
+    store._data[sid] = (time.monotonic() - 1, value)  # 15 idle minutes have passed
+    assert person.client.get("/committee/").status_code == 302
+    login(person, ahead=0, app=app)
+    sid = person.client.get_cookie("__Host-session", domain="localhost").value
+    expiry, value = store._data[sid]
+    data = json.loads(value)
+    data["_created"] -= sessions.ABSOLUTE_SECONDS + 1  # logged in more than 12 hours ago
+    store._data[sid] = (expiry, json.dumps(data))
+    assert person.client.get("/committee/").status_code == 302
+
+
+def test_login_rotates_the_session_id(app, committee):
+    person = enrol(app, "zhang.wei")
+    before = person.client.get_cookie("__Host-session", domain="localhost").value
+    person.client.post("/committee/logout", data={"csrf_token": person.csrf()})
+    person.client.get("/committee/login")
+    login(person, ahead=0, app=app)
+    assert person.client.get_cookie("__Host-session", domain="localhost").value != before
+
+
+def test_login_is_throttled_per_account(app, committee, db_session):
+    enrol(app, "zhang.wei")
+    statuses = []
+    for n in range(12):
+        client = app.test_client()
+        client.environ_base.update(HTTPS, REMOTE_ADDR=f"198.51.100.{n + 1}")  # a new address each time
+        html = client.get("/committee/login").get_data(as_text=True)
+        statuses.append(client.post("/committee/login", data={
+            "csrf_token": csrf_of(html), "username": "zhang.wei", "password": "wrong password", "totp": "123456"}).status_code)
+    assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
+    failed = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "login_failed")).all()
+    assert len(failed) == 10
+
+
+def test_post_without_csrf_token_is_refused(app, committee):
+    person = enrol(app, "zhang.wei")
+    resp = person.client.post("/committee/logout", data={})
+    assert resp.status_code == 400
+    assert person.client.get("/committee/").status_code == 200
+
+
+def test_enrolment_link_works_once_and_totp_secret_is_sealed_at_rest(app, committee, db_session):
+    person = enrol(app, "zhang.wei")
+    member = db_session.scalar(select(Member).where(Member.username == "zhang.wei"))
+    assert member.invite_hash is None and person.totp.encode() not in member.totp_secret
+    assert member.password_hash.startswith("$argon2id$")
+
+
+def test_reporter_pages_still_set_no_cookie_after_committee_use(app, committee):
+    person = enrol(app, "zhang.wei")
+    resp = app.test_client().get("/")
+    assert "Set-Cookie" not in resp.headers
+    assert person.client.get("/report/contractor").headers.get("Set-Cookie") is None

@@ -1,0 +1,213 @@
+"""The committee workspace through HTTP: routing grants, conflicts refused three ways,
+grants re-sealed by members, dual control, dispositions, audit entries."""
+import json
+
+from sqlalchemy import select
+
+from crypto import envelope as env
+from crypto.encoding import b64u, unb64u
+from crypto.errors import CryptoError
+from whistle import audit
+from whistle.models import AuditEntry, Case, CaseGrant
+
+from tests.client_side import HEADER, seal_report
+
+HOUSING = dict(HEADER, department="housing", accused_rank="leadership", category="gifts",
+               money_band="over_100k", frequency="regular", evidence="attached")  # a 高危 case
+
+
+def _report(app, header=HOUSING, narrative="WORKSPACE-MARKER"):
+    client = app.test_client()
+    resp, code, keys = seal_report(client, narrative, header=header, files=[("proof.txt", b"PROOF")])
+    assert resp.status_code == 201, resp.get_json()
+    return code
+
+
+def _case(db_session):
+    db_session.expire_all()
+    return db_session.scalar(select(Case))
+
+
+def _open(person, case_id):
+    """What the member's browser does: fetch items, open each with the member's key."""
+    view = person.api("get", f"/committee/api/cases/{case_id}")
+    assert view.status_code == 200, view.status_code
+    bodies = []
+    for item in view.get_json()["items"]:
+        if item["granted_key"]:
+            import nacl.bindings as sodium
+            key = sodium.crypto_box_seal_open(unb64u(item["granted_key"]), person.keypair.public, person.keypair.secret)
+            bodies.append(env.open_body(item["envelope"], key))
+        else:
+            bodies.append(env.open_envelope(item["envelope"], person.keypair)[0])
+    return view.get_json(), bodies
+
+
+def test_routing_seals_to_eligible_members_only(app, people, db_session):
+    recipients = app.test_client().post("/api/v1/recipients", json=HOUSING).get_json()["recipients"]
+    kids = {r["kid"] for r in recipients}
+    assert people["zhao.lei"].keypair.kid in kids          # stationed_1 unit lead
+    assert people["li.na"].keypair.kid not in kids          # stationed_1, but her own department is housing
+    assert people["zhang.wei"].keypair.kid not in kids      # another unit
+    assert all(r["label"] in ("committee", "member", "superior") or r["label"] for r in recipients)
+    _report(app)
+    case = _case(db_session)
+    holders = set(db_session.scalars(select(CaseGrant.member_id).where(CaseGrant.case_id == case.id)))
+    assert len(holders) == 1 and case.handling_unit == "stationed_1" and case.risk_grade == "high"
+    view, bodies = _open(people["zhao.lei"], case.id)
+    assert bodies[0]["narrative"] == "WORKSPACE-MARKER"
+
+
+def test_conflicted_member_cannot_open_by_url_api_or_ciphertext(app, people, db_session):
+    _report(app)
+    case = _case(db_session)
+    li = people["li.na"]
+    assert li.client.get(f"/committee/cases/{case.id}").status_code == 404
+    assert li.api("get", f"/committee/api/cases/{case.id}").status_code == 404
+    items = people["zhao.lei"].api("get", f"/committee/api/cases/{case.id}").get_json()["items"]
+    attachment = items[0]["attachments"][0]["id"]
+    assert li.api("get", f"/committee/api/attachments/{attachment}").status_code == 404
+    # Even holding the ciphertext, she has no sealed key: it does not open.
+    try:
+        env.open_envelope(items[0]["envelope"], li.keypair)
+        opened = True
+    except CryptoError:
+        opened = False
+    assert not opened
+    actions = [e.action for e in db_session.scalars(select(AuditEntry).where(AuditEntry.actor == "li.na"))]
+    assert actions.count("refused_view") == 1 and "refused_decrypt" in actions and "refused_download" in actions
+
+
+def test_grant_to_conflicted_member_is_refused_and_recorded(app, people, db_session):
+    _report(app)
+    case = _case(db_session)
+    zhao = people["zhao.lei"]
+    items = zhao.api("get", f"/committee/api/cases/{case.id}").get_json()["items"]
+    fake_keys = {i["id"]: b64u(bytes(80)) for i in items}
+    resp = zhao.api("post", f"/committee/api/cases/{case.id}/grants", json={"username": "li.na", "keys": fake_keys})
+    assert resp.status_code == 403
+    entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "refused_grant"))
+    assert entry.actor == "zhao.lei" and json.loads(entry.detail)["to"] == "li.na"
+    grantable = zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
+    assert "li.na" not in {m["username"] for m in grantable} and "ma.lin" not in {m["username"] for m in grantable}
+
+
+def test_grant_reseals_keys_for_a_colleague(app, people, db_session):
+    import nacl.bindings as sodium
+
+    _report(app)
+    case = _case(db_session)
+    zhao, zhang = people["zhao.lei"], people["zhang.wei"]
+    assert zhang.client.get(f"/committee/cases/{case.id}").status_code == 404
+    view, _ = _open(zhao, case.id)
+    target = next(m for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
+                  if m["username"] == "zhang.wei")
+    keys = {}
+    for item in view["items"]:
+        content_key = env.open_content_key(item["envelope"], zhao.keypair)
+        keys[item["id"]] = b64u(sodium.crypto_box_seal(content_key, unb64u(target["public_key"])))
+    resp = zhao.api("post", f"/committee/api/cases/{case.id}/grants", json={"username": "zhang.wei", "keys": keys})
+    assert resp.status_code == 201
+    _, bodies = _open(zhang, case.id)
+    assert bodies[0]["narrative"] == "WORKSPACE-MARKER"
+    assert zhang.client.get(f"/committee/cases/{case.id}").status_code == 200
+
+
+def test_reply_and_note_sealed_by_member(app, people, db_session):
+    code = _report(app)
+    case = _case(db_session)
+    zhao = people["zhao.lei"]
+    view = zhao.api("get", f"/committee/api/cases/{case.id}").get_json()
+    holders = [unb64u(r["public_key"]) for r in view["recipients"]]
+    reply = env.seal("reply", {"case": case.id}, {"text": "REPLY", "attachments": []},
+                     holders + [unb64u(view["reporter_public_key"])])
+    note = env.seal("note", {"case": case.id}, {"text": "NOTE", "attachments": []}, holders)
+    for kind, sealed in (("reply", reply), ("note", note)):
+        resp = zhao.api("post", f"/committee/api/cases/{case.id}/items",
+                        json={"kind": kind, "envelope": sealed.envelope})
+        assert resp.status_code == 201, resp.get_json()
+    # A note sealed to the reporter is refused: notes never reach the reporter.
+    leaky = env.seal("note", {"case": case.id}, {"text": "X"}, holders + [unb64u(view["reporter_public_key"])])
+    assert zhao.api("post", f"/committee/api/cases/{case.id}/items",
+                    json={"kind": "note", "envelope": leaky.envelope}).status_code == 400
+    from tests.client_side import credentials
+    creds, keys = credentials(app.test_client(), code)
+    reporter_view = app.test_client().post("/api/v1/followup", json=creds).get_json()
+    assert [i["kind"] for i in reporter_view["items"]] == ["reply"]
+    assert [e["event"] for e in reporter_view["timeline"]] == ["received", "feedback_sent"]
+
+
+def test_dual_control_downgrade_and_close(app, people, db_session):
+    _report(app)
+    case = _case(db_session)
+    zhao, zhang = people["zhao.lei"], people["zhang.wei"]
+    resp = zhao.post(f"/committee/cases/{case.id}/grade", {"grade": "low", "reason": "duplicate details"})
+    assert resp.status_code == 302 and _case(db_session).risk_grade == "high"
+    pending = db_session.scalar(select(__import__("whistle.models", fromlist=["PendingAction"]).PendingAction))
+    zhao.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
+    assert _case(db_session).risk_grade == "high"  # the proposer cannot confirm
+    # A second member (granted the case) confirms.
+    view, _ = _open(zhao, case.id)
+    import nacl.bindings as sodium
+    target = next(m for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
+                  if m["username"] == "zhang.wei")
+    keys = {i["id"]: b64u(sodium.crypto_box_seal(env.open_content_key(i["envelope"], zhao.keypair),
+                                                 unb64u(target["public_key"]))) for i in view["items"]}
+    zhao.api("post", f"/committee/api/cases/{case.id}/grants", json={"username": "zhang.wei", "keys": keys})
+    zhang.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
+    case = _case(db_session)
+    assert case.risk_grade == "low" and case.risk_override_reason == "duplicate details"
+    # Closing a case that is (again) high needs two members as well.
+    zhang.post(f"/committee/cases/{case.id}/grade", {"grade": "high", "reason": "new facts"})
+    zhang.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
+    assert _case(db_session).status != "closed"
+    pending = db_session.scalar(select(__import__("whistle.models", fromlist=["PendingAction"]).PendingAction))
+    zhao.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
+    assert _case(db_session).status == "closed"
+    actions = [e.action for e in db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
+    assert "refused_self_confirm" in actions and "confirmed_downgrade" in actions and "confirmed_close" in actions
+    assert audit.verify(db_session) == (len(actions), None)
+
+
+def test_dispositions_need_reason_or_link(app, people, db_session):
+    _report(app)
+    _report(app, narrative="again")
+    first, second = sorted(db_session.scalars(select(Case)).all(), key=lambda c: c.id)
+    zhao = people["zhao.lei"]
+    zhao.post(f"/committee/cases/{first.id}/disposition", {"disposition": "not_accepted", "reason": ""})
+    assert _case_by(db_session, first.id).disposition is None
+    zhao.post(f"/committee/cases/{first.id}/disposition", {"disposition": "not_accepted", "reason": "outside remit"})
+    assert _case_by(db_session, first.id).disposition == "not_accepted"
+    zhao.post(f"/committee/cases/{second.id}/disposition", {"disposition": "duplicate", "duplicate_of": first.id})
+    second = _case_by(db_session, second.id)
+    assert second.disposition == "duplicate" and second.duplicate_of == first.id
+    page = zhao.client.get(f"/committee/cases/{second.id}").get_data(as_text=True)
+    assert first.id[:8] in page
+    assert zhao.post(f"/committee/cases/{first.id}/disposition", {"disposition": "bogus"}).status_code == 400
+
+
+def _case_by(db_session, case_id):
+    db_session.expire_all()
+    return db_session.get(Case, case_id)
+
+
+def test_admin_has_no_key_and_cannot_open_cases(app, people, db_session):
+    _report(app)
+    case = _case(db_session)
+    admin = people["ma.lin"]
+    assert admin.keypair is None
+    assert admin.client.get(f"/committee/cases/{case.id}").status_code == 404
+    assert admin.client.get("/committee/admin/members").status_code == 200
+    assert people["zhao.lei"].client.get("/committee/admin/members").status_code == 403
+
+
+def test_case_list_puts_overdue_first(app, people, db_session):
+    import datetime as dt
+    _report(app, header=dict(HOUSING, money_band="none", frequency="once", evidence="none", category="meals"))
+    _report(app)
+    low, high = sorted(db_session.scalars(select(Case)).all(), key=lambda c: c.risk_grade != "low")
+    low.ack_due = dt.date(2026, 1, 5)  # long overdue
+    db_session.commit()
+    html = people["zhao.lei"].client.get("/committee/").get_data(as_text=True)
+    assert html.index(low.id[:8]) < html.index(high.id[:8])
+    assert "urgency-overdue" in html
