@@ -6,74 +6,14 @@ by the CLI reaches the browser through the receipt code; the reporter answers.
 """
 import json
 import logging
-import threading
 
 import pytest
-from click.testing import CliRunner
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
+from sqlalchemy import select
 
 from crypto.receipt import ReceiptCode
-from whistle import offline
-from whistle.cases import today
-from whistle.cli import main as cli
-from whistle.models import Base, Case
-from whistle.privacy import QuietRequestHandler
-
-from tests.conftest import KEY_PASSPHRASE, build_app, make_config
+from whistle.models import Case
 
 pytestmark = pytest.mark.browser
-
-
-class Server:
-    """The app on a real port, with its committee key and a log capture."""
-
-    def __init__(self, tmp_path):
-        self.config = make_config(tmp_path)
-        self.app = build_app(self.config)
-        self.key_file = tmp_path / "committee.key"
-        with Session(self.app.extensions["whistle.engine"]) as s:
-            self.keypair = offline.init_keys(s, self.key_file, KEY_PASSPHRASE, "committee",
-                                             today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
-            s.commit()
-        self.httpd = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=QuietRequestHandler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def session(self) -> Session:
-        return Session(self.app.extensions["whistle.engine"], expire_on_commit=False)
-
-    def database_text(self) -> bytes:
-        """Every stored byte of every row, for a plaintext scan."""
-        out = []
-        with self.app.extensions["whistle.engine"].connect() as conn:
-            for table in Base.metadata.sorted_tables:
-                for row in conn.execute(table.select()):
-                    for value in row:
-                        out.append(bytes(value) if isinstance(value, (bytes, memoryview)) else str(value).encode())
-        return b"\n".join(out)
-
-    def cli(self, *args, input=None):
-        env = {"WHISTLE_INSTANCE_DIR": str(self.config.instance_dir),
-               "WHISTLE_DATABASE_URL": self.config.database_url, "WHISTLE_PASSPHRASE": KEY_PASSPHRASE}
-        result = CliRunner().invoke(cli, list(args), env=env, input=input)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.thread.join(10)
-        self.httpd.server_close()
-        self.app.extensions["whistle.engine"].dispose()
-
-
-@pytest.fixture
-def server(tmp_path):
-    srv = Server(tmp_path)
-    yield srv
-    srv.stop()
 
 
 def _record_requests(page) -> list:

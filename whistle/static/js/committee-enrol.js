@@ -29,7 +29,7 @@ async function onSubmit(event) {
   form.querySelector('input[name="wrapped_key"]').value = wrapped;
   // The key passphrase fields carry no name: they are never submitted.
   form.dataset.keyReady = "true";
-  form.requestSubmit();
+  form.submit(); // validation already passed: this submit event was the one it let through
 }
 
 if (form) form.addEventListener("submit", onSubmit);
