@@ -131,6 +131,31 @@ def members_invite(username, base_url):
     click.echo(f"{base_url.rstrip('/')}/committee/enrol/{token}")
 
 
+@main.command()
+def notify():
+    """E-mail each member the number of new cases waiting for them (no case details).
+    Needs WHISTLE_SMTP_HOST (and optionally _PORT, _FROM, _STARTTLS=0, _USER, _PASSWORD)."""
+    import os
+
+    from whistle import create_app
+    from whistle.notify import SmtpSettings, new_case_counts, send
+
+    cfg, engine = _setup()
+    host = os.environ.get("WHISTLE_SMTP_HOST")
+    if not host:
+        raise click.ClickException("set WHISTLE_SMTP_HOST to send notifications")
+    settings = SmtpSettings(host=host, port=int(os.environ.get("WHISTLE_SMTP_PORT", "587")),
+                            sender=os.environ.get("WHISTLE_SMTP_FROM", "whistle@localhost"),
+                            starttls=os.environ.get("WHISTLE_SMTP_STARTTLS", "1") != "0",
+                            username=os.environ.get("WHISTLE_SMTP_USER"),
+                            password=os.environ.get("WHISTLE_SMTP_PASSWORD"))
+    app = create_app(cfg)
+    with app.app_context(), Session(engine) as session:
+        sent = send(settings, app.extensions["whistle.rules"], new_case_counts(session))
+    app.extensions["whistle.engine"].dispose()
+    click.echo(f"notified {len(sent)} member(s)")
+
+
 @main.group()
 def keys():
     """Committee keys."""
@@ -176,7 +201,9 @@ def cases_list():
     _cfg, engine = _setup()
     with Session(engine, expire_on_commit=False) as session:
         for case in session.scalars(select(Case).order_by(Case.received_on.desc())):
-            click.echo(f"{case.id}  {case.received_on}  {case.channel:<10} {case.department:<18} {case.status}")
+            held = "  HELD FOR SUPERIOR" if case.held_for_superior else ""
+            click.echo(f"{case.id}  {case.received_on}  {case.channel:<10} {case.department:<18} "
+                       f"{case.risk_grade:<6} {case.status}{held}")
 
 
 @cases.command("decrypt")
@@ -200,6 +227,21 @@ def cases_decrypt(case_ids, key_file, out, all_cases, passphrase_file):
                 click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     except offline.OfflineError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@cases.command("export")
+@click.argument("case_id")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+def cases_export(case_id, out):
+    """Write a case's sealed envelopes and streams as stored (to forward a held case)."""
+    _cfg, engine = _setup()
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            case = offline.get_case(session, case_id)
+        except offline.OfflineError as exc:
+            raise click.ClickException(str(exc)) from exc
+        folder = offline.export_sealed(session, case, Path(out))
+    click.echo(f"sealed case written to {folder}")
 
 
 @cases.command("reply")

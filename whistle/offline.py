@@ -127,3 +127,25 @@ def set_status(db: Session, case: Case, event: str, on) -> None:
     if event not in CASE_EVENTS or event in ("received", "feedback_sent"):
         raise OfflineError("status must be one of: acknowledged, in_review, closed")
     cases.add_event(db, case, event, on)
+
+
+def export_sealed(db: Session, case: Case, out: Path) -> Path:
+    """Write a case's sealed items and attachment streams, as stored, for hand-over (a case
+    held for the superior body is forwarded this way: it cannot be opened here)."""
+    folder = out / case.id
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = {"case": case.id, "received_on": case.received_on.isoformat(),
+                "routing": cases.routing_header(case), "held_for_superior": case.held_for_superior,
+                "items": []}
+    for item in case.items:
+        name = f"{item.seq:03d}-{item.kind}.json"
+        (folder / name).write_bytes(item.envelope)
+        files = []
+        for attachment in item.attachments:
+            with open(folder / f"{attachment.id}.stream", "wb") as fh:
+                for piece in cases.attachment_stream(db, attachment.id):
+                    fh.write(piece)
+            files.append(f"{attachment.id}.stream")
+        manifest["items"].append({"seq": item.seq, "kind": item.kind, "envelope": name, "streams": files})
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    return folder

@@ -118,6 +118,7 @@ class Member:
     departments: tuple = ()
     role: str = "member"
     custodian: bool = False
+    email: str | None = None  # optional: content-free notifications (a count of new cases)
 
 
 @dataclass(frozen=True)
@@ -403,7 +404,7 @@ class _Parser:
         for i, entry in enumerate(_entries(self.data, "members", self.p), start=1):
             username = entry.get("username")
             where = f"members #{i}" + (f" ({username})" if isinstance(username, str) else "")
-            _unknown_keys(entry, ("username", "unit", "departments", "role", "custodian"), where, self.p)
+            _unknown_keys(entry, ("username", "unit", "departments", "role", "custodian", "email"), where, self.p)
             if not isinstance(username, str) or not _USERNAME.match(username):
                 self.p.add(where, "username must be 1-64 of a-z, 0-9, '_', '.', '-'")
                 continue
@@ -427,7 +428,11 @@ class _Parser:
                 self.p.add(where, f"role must be one of {', '.join(ROLES)} (got {role!r})")
                 role = "member"
             custodian = _bool(entry, "custodian", where, self.p)
-            members[username] = Member(username, unit, tuple(dict.fromkeys(own)), role, custodian)
+            email = entry.get("email")
+            if email is not None and (not isinstance(email, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email)):
+                self.p.add(where, f"email {email!r} is not an e-mail address")
+                email = None
+            members[username] = Member(username, unit, tuple(dict.fromkeys(own)), role, custodian, email)
         return members
 
     # -- [channels] --------------------------------------------------------------------------

@@ -1,22 +1,70 @@
-"""Streaming uploads with limits enforced while reading.
+"""Request parsing with limits enforced while reading: streamed uploads and strict JSON.
 
 Two kinds of spool, chosen by the view before the body is parsed:
 - ``CiphertextSpool`` (JavaScript path): the browser already encrypted the file; we count
   and spool it.
 - ``SealingSpool`` (no-JavaScript path): each chunk is encrypted with secretstream the
   moment it arrives, so plaintext never reaches a temporary file.
+Every file part gets a limited spool, whatever its file name says.
 """
+import json
 import re
 import tempfile
+import unicodedata
 
 from flask import Request, current_app, g
 
 from crypto.stream import StreamEncryptor, attachment_key, ciphertext_size
-from whistle.errors import TooLarge
+from whistle.errors import InvalidSubmission, TooLarge
 from whistle.models import new_id
 
 SPOOL_IN_MEMORY = 1024 * 1024
-ATTACHMENT_ID = re.compile(r"^[0-9a-f]{32}$")
+# \Z, not $: "$" also matches before a trailing newline, so "<32 hex>\n" would pass.
+# Anchored at the end, the pattern is safe with .match() as well as .fullmatch().
+ATTACHMENT_ID = re.compile(r"[0-9a-f]{32}\Z")
+_CONTENT_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}\Z")
+# Control characters (CR/LF split headers), format characters (bidi overrides disguise
+# an extension), line/paragraph separators and lone surrogates never belong in a file name.
+_UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+NAME_CHARS = 200
+
+
+def is_attachment_id(value) -> bool:
+    """True for a string of exactly 32 lowercase hex digits."""
+    return isinstance(value, str) and ATTACHMENT_ID.match(value) is not None
+
+
+def clean_filename(name, fallback: str = "attachment") -> str:
+    """A file name safe to show and to put in a header: unsafe characters dropped, the
+    last 200 characters kept (the extension survives), ``fallback`` if nothing is left."""
+    text = name if isinstance(name, str) else ""
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in _UNSAFE_CATEGORIES).strip()
+    return text[-NAME_CHARS:] or fallback
+
+
+def clean_content_type(value) -> str:
+    """A plain ``type/subtype`` from a part header, else application/octet-stream."""
+    text = (value or "").split(";")[0].strip() if isinstance(value, str) else ""
+    return text if _CONTENT_TYPE.match(text) else "application/octet-stream"
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"not JSON: {name}")
+
+
+def parse_json(data):
+    """Strict JSON (no NaN/Infinity); ValueError for anything else, including nesting too
+    deep for the parser (a RecursionError would otherwise surface as a 500)."""
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+
+
+class _StrictJSON:
+    """The json_module request.get_json uses: parse_json, so every view gets the same rules."""
+
+    loads = staticmethod(parse_json)
 
 
 class _Spool:
@@ -61,8 +109,8 @@ class SealingSpool(_Spool):
     def __init__(self, limit_plain: int, content_key: bytes, filename: str, content_type: str) -> None:
         super().__init__(ciphertext_size(limit_plain))
         self.id = new_id()
-        self.filename = filename
-        self.content_type = content_type
+        self.filename = clean_filename(filename)
+        self.content_type = clean_content_type(content_type)
         self.limit_plain = limit_plain
         self._enc = StreamEncryptor(attachment_key(content_key, self.id), self._store)
 
@@ -78,20 +126,45 @@ class SealingSpool(_Spool):
         return self._enc.finish()
 
 
+class EmptyFilePart:
+    """What a no-JS form's empty file input sends: a part with an empty file name and no
+    content. Anything written to it is refused, so such a part cannot smuggle data past
+    the per-file limit or the attachment count."""
+
+    def write(self, data: bytes) -> int:
+        """Accept nothing but empty writes."""
+        if data:
+            raise InvalidSubmission(detail="a file part without a file name must be empty")
+        return 0
+
+    def seek(self, *_args) -> int:
+        """Werkzeug rewinds the stream after parsing."""
+        return 0
+
+    def read(self, *_args) -> bytes:
+        """There is nothing to read."""
+        return b""
+
+    def close(self) -> None:
+        """Nothing to drop."""
+
+
 class WhistleRequest(Request):
-    """Request whose multipart file parts go to the spool the view asked for."""
+    """Request whose multipart file parts go to the spool the view asked for, and whose
+    JSON is parsed strictly."""
+
+    json_module = _StrictJSON
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         cfg = current_app.config["WHISTLE"]
+        mode = g.get("upload_mode", "ciphertext")
+        if mode == "seal" and not filename:
+            return EmptyFilePart()  # an empty <input type=file> in a no-JS form
         spools = g.setdefault("spools", [])
-        if filename in (None, ""):  # an empty <input type=file> in a no-JS form
-            return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
         if len(spools) >= cfg.max_attachments:
             raise TooLarge()
-        mode = g.get("upload_mode", "ciphertext")
         if mode == "seal":
-            spool = SealingSpool(cfg.max_attachment_bytes, g.upload_content_key,
-                                 filename[-200:], (content_type or "application/octet-stream")[:100])
+            spool = SealingSpool(cfg.max_attachment_bytes, g.upload_content_key, filename, content_type)
         else:
             spool = CiphertextSpool(ciphertext_size(cfg.max_attachment_bytes))
         spools.append(spool)
