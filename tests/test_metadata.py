@@ -153,3 +153,14 @@ def test_cross_site_post_is_refused(client, committee):
     assert resp.status_code == 403
     resp = client.post("/api/v1/followup", json={}, headers={"Origin": "https://evil.invalid"})
     assert resp.status_code == 403
+
+
+def test_sqlite_tables_keep_no_insertion_order(app):
+    """Random ids hide order; SQLite's hidden rowid would number rows 1, 2, 3... instead."""
+    engine = app.extensions["whistle.engine"]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("rowid is SQLite's; PostgreSQL's xmin is covered in docs/architecture.md")
+    with engine.connect() as conn:
+        for name in ("cases", "case_items", "attachments", "attachment_chunks", "case_events"):
+            sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": name}).scalar()
+            assert sql.rstrip().endswith("WITHOUT ROWID"), name

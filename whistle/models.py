@@ -7,6 +7,10 @@ from sqlalchemy import (Boolean, Date, ForeignKey, Integer, LargeBinary, String,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
+# SQLite's hidden rowid would number rows in insertion order, which random ids exist to hide.
+NO_ROWID = {"sqlite_with_rowid": False}
+
+
 def new_id() -> str:
     """A random 128-bit identifier; sequential ids would leak order and volume."""
     return secrets.token_hex(16)
@@ -32,6 +36,7 @@ class Case(Base):
     """A report's case: receipt verifier, reporter public key, routing enums, status."""
 
     __tablename__ = "cases"
+    __table_args__ = NO_ROWID
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     locator: Mapped[str] = mapped_column(String(7), unique=True)
     salt: Mapped[bytes] = mapped_column(LargeBinary(16))
@@ -72,7 +77,7 @@ class CaseItem(Base):
     """One sealed envelope of a case: the report, a reporter message or a reply."""
 
     __tablename__ = "case_items"
-    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+    __table_args__ = (UniqueConstraint("case_id", "seq"), NO_ROWID)
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
@@ -89,6 +94,7 @@ class Attachment(Base):
     """An attachment's ciphertext stream, stored as ordered chunks."""
 
     __tablename__ = "attachments"
+    __table_args__ = NO_ROWID
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     item_id: Mapped[str] = mapped_column(ForeignKey("case_items.id", ondelete="CASCADE"), index=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
@@ -103,6 +109,7 @@ class AttachmentChunk(Base):
     """One slice (up to 1 MiB) of an attachment's ciphertext."""
 
     __tablename__ = "attachment_chunks"
+    __table_args__ = NO_ROWID
     attachment_id: Mapped[str] = mapped_column(ForeignKey("attachments.id", ondelete="CASCADE"),
                                                primary_key=True)
     idx: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -113,7 +120,7 @@ class CaseEvent(Base):
     """A timeline entry the reporter sees: received, acknowledged, in review, closed, feedback."""
 
     __tablename__ = "case_events"
-    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+    __table_args__ = (UniqueConstraint("case_id", "seq"), NO_ROWID)
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
@@ -131,6 +138,7 @@ class Member(Base):
     (by username); this row holds only credentials and the member's public key."""
 
     __tablename__ = "members"
+    __table_args__ = NO_ROWID
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -148,6 +156,7 @@ class CaseGrant(Base):
     """A member who holds a case's content key (and so may open it)."""
 
     __tablename__ = "case_grants"
+    __table_args__ = NO_ROWID
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
     granted_on: Mapped[dt.date] = mapped_column(Date)
@@ -158,6 +167,7 @@ class ItemKey(Base):
     """A content key re-sealed, after the fact, to a member granted the case later."""
 
     __tablename__ = "item_keys"
+    __table_args__ = NO_ROWID
     item_id: Mapped[str] = mapped_column(ForeignKey("case_items.id", ondelete="CASCADE"), primary_key=True)
     kid: Mapped[str] = mapped_column(String(32), primary_key=True)
     sealed_key: Mapped[bytes] = mapped_column(LargeBinary)
@@ -167,6 +177,7 @@ class PendingAction(Base):
     """A sensitive action proposed by one member, waiting for a second member to confirm."""
 
     __tablename__ = "pending_actions"
+    __table_args__ = NO_ROWID
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     action: Mapped[str] = mapped_column(String(32))

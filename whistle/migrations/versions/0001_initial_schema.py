@@ -33,7 +33,8 @@ def upgrade() -> None:
     sa.Column('received_on', sa.Date(), nullable=False),
     sa.Column('item_count', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('locator')
+    sa.UniqueConstraint('locator'),
+    sqlite_with_rowid=False,  # no hidden insertion-order numbers
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_cases_channel'), ['channel'], unique=False)
@@ -58,7 +59,8 @@ def upgrade() -> None:
     sa.Column('happened_on', sa.Date(), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('case_id', 'seq')
+    sa.UniqueConstraint('case_id', 'seq'),
+    sqlite_with_rowid=False,  # no hidden insertion-order numbers
     )
     with op.batch_alter_table('case_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_case_events_case_id'), ['case_id'], unique=False)
@@ -72,7 +74,8 @@ def upgrade() -> None:
     sa.Column('created_on', sa.Date(), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('case_id', 'seq')
+    sa.UniqueConstraint('case_id', 'seq'),
+    sqlite_with_rowid=False,  # no hidden insertion-order numbers
     )
     with op.batch_alter_table('case_items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_case_items_case_id'), ['case_id'], unique=False)
@@ -84,7 +87,8 @@ def upgrade() -> None:
     sa.Column('stored_size', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['item_id'], ['case_items.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_with_rowid=False,  # no hidden insertion-order numbers
     )
     with op.batch_alter_table('attachments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_attachments_case_id'), ['case_id'], unique=False)
@@ -95,7 +99,8 @@ def upgrade() -> None:
     sa.Column('idx', sa.Integer(), nullable=False),
     sa.Column('data', sa.LargeBinary(), nullable=False),
     sa.ForeignKeyConstraint(['attachment_id'], ['attachments.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('attachment_id', 'idx')
+    sa.PrimaryKeyConstraint('attachment_id', 'idx'),
+    sqlite_with_rowid=False,  # no hidden insertion-order numbers
     )
 
 

@@ -49,7 +49,8 @@ def upgrade() -> None:
     sa.Column('enrolled_on', sa.Date(), nullable=True),
     sa.Column('created_on', sa.Date(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('username')
+    sa.UniqueConstraint('username'),
+    sqlite_with_rowid=False,  # no hidden insertion-order numbers
     )
     op.create_table('case_grants',
     sa.Column('case_id', sa.String(length=32), nullable=False),
@@ -58,7 +59,8 @@ def upgrade() -> None:
     sa.Column('granted_by', sa.String(length=32), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('case_id', 'member_id')
+    sa.PrimaryKeyConstraint('case_id', 'member_id'),
+    sqlite_with_rowid=False,  # no hidden insertion-order numbers
     )
     op.create_table('pending_actions',
     sa.Column('id', sa.String(length=32), nullable=False),
@@ -68,7 +70,8 @@ def upgrade() -> None:
     sa.Column('proposed_by', sa.String(length=32), nullable=False),
     sa.Column('proposed_on', sa.Date(), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_with_rowid=False,  # no hidden insertion-order numbers
     )
     with op.batch_alter_table('pending_actions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_pending_actions_case_id'), ['case_id'], unique=False)
@@ -78,7 +81,8 @@ def upgrade() -> None:
     sa.Column('kid', sa.String(length=32), nullable=False),
     sa.Column('sealed_key', sa.LargeBinary(), nullable=False),
     sa.ForeignKeyConstraint(['item_id'], ['case_items.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('item_id', 'kid')
+    sa.PrimaryKeyConstraint('item_id', 'kid'),
+    sqlite_with_rowid=False,  # no hidden insertion-order numbers
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.add_column(sa.Column('handling_unit', sa.String(length=64), nullable=True))
