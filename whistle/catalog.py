@@ -76,21 +76,28 @@ CASE_EVENTS = {
     "in_review": _l("Under review"),
     "closed": _l("Closed"),
     "feedback_sent": _l("Feedback sent"),
+    "disposition": _l("Decision on how the report is handled"),
+    "purged": _l("Records deleted after the retention period"),
 }
-CASE_STATUSES = ("received", "acknowledged", "in_review", "closed")
+CASE_STATUSES = ("received", "acknowledged", "in_review", "closed", "purged")
 
 
 def routing_problems(header: dict, department_codes) -> list[str]:
-    """Names of the routing fields in ``header`` that are missing or not a known code."""
+    """Names of the routing fields in ``header`` that are missing, not a string or not a
+    known code, then of any field that is not a routing field."""
+    channel = header.get("channel")
     allowed = {
         "channel": CHANNELS,
         "department": department_codes,
-        "category": CATEGORIES.get(header.get("channel"), {}),
+        "category": CATEGORIES.get(channel, {}) if isinstance(channel, str) else {},
         "accused_rank": RANKS,
         "money_band": MONEY_BANDS,
         "frequency": FREQUENCIES,
         "evidence": EVIDENCE,
     }
-    problems = [name for name in ROUTING_FIELDS if header.get(name) not in allowed[name]]
+    # Strings only: a list or object is unhashable (a 500 on the membership test) and a
+    # number is no code, so both are simply "not a known code".
+    problems = [name for name in ROUTING_FIELDS
+                if not isinstance(header.get(name), str) or header.get(name) not in allowed[name]]
     problems += [name for name in header if name not in ROUTING_FIELDS]
     return problems

@@ -281,5 +281,36 @@ def cases_status(case_id, event):
     click.echo(f"{case.id}: {event}")
 
 
+@main.group()
+def retention():
+    """Retention of closed cases."""
+
+
+@retention.command("purge")
+@click.option("--dry-run", is_flag=True, help="List what would be purged; change nothing.")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), help="Also write the report here.")
+def retention_purge(dry_run, report_file):
+    """Purge closed cases whose retention period (by disposition, rules file) has ended."""
+    from whistle import retention as retention_mod
+
+    cfg, engine = _setup()
+    periods = load_rules(cfg.rules_file).retention
+    on = today(cfg.timezone)
+    with Session(engine, expire_on_commit=False) as session:
+        due = retention_mod.due_for_purge(session, periods, on)
+        if dry_run:
+            lines = [f"would purge {len(due)} case(s)"] + [f"{c.id}  disposition {c.disposition or '-'}" for c in due]
+        else:
+            purged = [retention_mod.purge(session, c, on=on, actor=None, reason="retention period ended")
+                      for c in due]
+            session.commit()
+            retention_mod.checkpoint(session)
+            lines = retention_mod.report_lines(purged)
+    text = "\n".join(lines) + "\n"
+    click.echo(text, nl=False)
+    if report_file:
+        Path(report_file).write_text(text, encoding="utf-8")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -55,8 +55,8 @@ ROLES = ("member", "unit_lead", "admin")
 GRADES = ("high", "medium", "low")
 DEADLINE_KINDS = ("acknowledge", "feedback")
 
-_CODE = re.compile(r"^[A-Za-z0-9_]+$")
-_USERNAME = re.compile(r"^[a-z0-9_.-]{1,64}$")
+_CODE = re.compile(r"[A-Za-z0-9_]+\Z")  # \Z, not $: no trailing newline (used with .match)
+_USERNAME = re.compile(r"[a-z0-9_.-]{1,64}\Z")
 
 
 def risk_codes() -> dict:
@@ -178,6 +178,7 @@ class Rules:
     risk: RiskRules | None = None
     deadlines: DeadlineRules | None = None
     calendar: CalendarRules = CalendarRules()
+    retention: dict = field(default_factory=lambda: {"default": 1825})
 
     @property
     def department_codes(self) -> dict:
@@ -631,8 +632,30 @@ class _Parser:
                                      + ", ".join(d.isoformat() for d in both))
         return CalendarRules(lists["extra_holidays"], lists["extra_workdays"])
 
+    # -- [retention] -------------------------------------------------------------------------
+    def retention(self) -> dict:
+        """Days a closed case is kept, by disposition: {"default": 1825, "not_accepted": 365}."""
+        table = self.data.get("retention", {"default": 1825})
+        if not isinstance(table, dict):
+            self.p.add("", "retention must be a [retention] table of days by disposition")
+            return {"default": 1825}
+        _unknown_keys(table, RETENTION_KEYS, "[retention]", self.p)
+        periods = {}
+        for key, value in table.items():
+            if key in RETENTION_KEYS:
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    self.p.add("[retention]", f"{key} must be a whole number of days (at least 1)")
+                else:
+                    periods[key] = value
+        periods.setdefault("default", 1825)
+        return periods
 
-_TOP_LEVEL = ("committee", "units", "departments", "members", "channels", "risk", "deadlines", "calendar")
+
+_TOP_LEVEL = ("committee", "units", "departments", "members", "channels", "risk", "deadlines", "calendar",
+              "retention")
+# Dispositions a retention period may name (the taxonomy of whistle.committee.labels).
+RETENTION_KEYS = ("default", "talk_inquiry", "preliminary_verification", "hold_pending", "conclude",
+                  "transfer_investigation", "not_accepted", "duplicate")
 
 
 def _parse(text: str, source: str) -> tuple[Rules | None, list[str]]:
@@ -654,10 +677,11 @@ def _parse(text: str, source: str) -> tuple[Rules | None, list[str]]:
     risk = parser.risk()
     deadlines = parser.deadlines()
     calendar = parser.calendar()
+    retention = parser.retention()
     if problems.items:
         return None, problems.items
     rules = Rules(names, tuple(departments.values()), own, superior, tuple(units.values()),
-                  tuple(members.values()), channels, risk, deadlines, calendar)
+                  tuple(members.values()), channels, risk, deadlines, calendar, retention)
     return rules, []
 
 

@@ -43,6 +43,19 @@ def _open(person, case_id):
     return view.get_json(), bodies
 
 
+def _grant_to(holder, target, case_id):
+    """The holder's browser re-seals every item's content key to ``target`` and hands it over."""
+    import nacl.bindings as sodium
+
+    view, _ = _open(holder, case_id)
+    member = next(m for m in holder.api("get", f"/committee/api/cases/{case_id}/grantable").get_json()["members"]
+                  if m["username"] == target.username)
+    keys = {i["id"]: b64u(sodium.crypto_box_seal(env.open_content_key(i["envelope"], holder.keypair),
+                                                 unb64u(member["public_key"]))) for i in view["items"]}
+    resp = holder.api("post", f"/committee/api/cases/{case_id}/grants", json={"username": target.username, "keys": keys})
+    assert resp.status_code == 201
+
+
 def test_routing_seals_to_eligible_members_only(app, people, db_session):
     recipients = app.test_client().post("/api/v1/recipients", json=HOUSING).get_json()["recipients"]
     kids = {r["kid"] for r in recipients}

@@ -26,6 +26,7 @@ FACTORS = {
 PENDING = {
     "downgrade": _l("Downgrade from high risk"),
     "close": _l("Close a high-risk case"),
+    "purge": _l("Purge before the retention period ends"),
 }
 
 ROLES = {"member": _l("Member"), "unit_lead": _l("Unit lead"), "admin": _l("Administrator")}

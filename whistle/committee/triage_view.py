@@ -96,12 +96,19 @@ def confirm(session, case: Case, pending: PendingAction, member: Member, approve
     """Second member's decision on a pending action; it is applied only on approval."""
     proposer = session.get(Member, pending.proposed_by)
     payload = json.loads(pending.payload)
-    if approve and pending.action == "downgrade":
+    action, action_id = pending.action, pending.id
+    session.delete(pending)  # first: a purge below removes the case's pending actions too
+    session.flush()
+    if approve and action == "downgrade":
         apply_grade(session, case, payload["grade"], payload["reason"], proposer, on, confirmed_by=member.username)
-    elif approve and pending.action == "close":
+    elif approve and action == "purge":
+        from whistle import retention
+
+        retention.purge(session, case, on=on, actor=proposer.username, reason=payload.get("reason", ""),
+                        confirmed_by=member.username)
+    elif approve and action == "close":
         cases.add_event(session, case, "closed", on)
         audit.record(session, "status", actor=proposer.username, on=on, case_id=case.id, event="closed",
                      confirmed_by=member.username)
-    audit.record(session, ("confirmed_" if approve else "rejected_") + pending.action, actor=member.username,
-                 on=on, case_id=case.id, action_id=pending.id, proposed_by=proposer.username)
-    session.delete(pending)
+    audit.record(session, ("confirmed_" if approve else "rejected_") + action, actor=member.username,
+                 on=on, case_id=case.id, action_id=action_id, proposed_by=proposer.username)

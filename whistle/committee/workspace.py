@@ -117,8 +117,11 @@ def set_disposition(case_id):
         return redirect(url_for("committee.case_page", case_id=case.id)), 303
     with db.transaction() as s:
         case = s.merge(case)
+        first = case.disposition is None
         case.disposition = code
         case.duplicate_of = duplicate_of if code == "duplicate" else None
+        if first:  # the reporter's timeline shows that (and when) a decision was made
+            cases.add_event(s, case, "disposition", _today())
         audit.record(s, "disposition", actor=current_member().username, on=_today(), case_id=case.id,
                      disposition=code, duplicate_of=case.duplicate_of, reason=reason[:500] or None)
     return redirect(url_for("committee.case_page", case_id=case.id))
@@ -143,6 +146,21 @@ def override_grade(case_id):
             flash(_("A downgrade from high risk needs a second member: your request is waiting for confirmation."))
         else:
             triage_view.apply_grade(s, case, grade, reason, current_member(), _today())
+    return redirect(url_for("committee.case_page", case_id=case.id))
+
+
+@bp.post("/cases/<case_id>/purge")
+@login_required
+def propose_purge(case_id):
+    """Purging a closed case before its retention period ends needs a second member."""
+    case = _post_case(case_id)
+    reason = (request.form.get("reason") or "").strip()
+    if case.status != "closed" or not reason:
+        flash(_("Only a closed case can be purged early, and only with a written reason."), "error")
+        return redirect(url_for("committee.case_page", case_id=case.id)), 303
+    with db.transaction() as s:
+        triage_view.propose(s, s.merge(case), current_member(), "purge", {"reason": reason}, _today())
+    flash(_("Purging needs a second member: your request is waiting for confirmation."))
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 

@@ -1,0 +1,88 @@
+"""Retention: closed cases are purged after their period, leaving a tombstone and an audit
+entry; purging early needs two members."""
+import datetime as dt
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from whistle.cli import main
+from whistle.models import (Attachment, AttachmentChunk, AuditEntry, Case, CaseEvent, CaseItem,
+                            PendingAction)
+
+from tests.client_side import HEADER, seal_report
+
+
+def _closed_case(app, db_session, disposition, days_ago):
+    resp, _code, _keys = seal_report(app.test_client(), "RETAIN-ME", files=[("f.bin", b"Z" * 5000)])
+    assert resp.status_code == 201
+    case = db_session.scalars(select(Case).order_by(Case.id)).all()
+    case = next(c for c in case if c.disposition is None and c.status != "closed")
+    case.disposition = disposition
+    closed = dt.date.today() - dt.timedelta(days=days_ago)
+    db_session.add(CaseEvent(case_id=case.id, seq=99, event="closed", happened_on=closed))
+    case.status = "closed"
+    db_session.commit()
+    return case.id
+
+
+def _count(db_session, model, **where):
+    query = select(func.count()).select_from(model)
+    for key, value in where.items():
+        query = query.where(getattr(model, key) == value)
+    return db_session.scalar(query)
+
+
+def test_purge_after_retention_by_disposition(app, committee, db_session, config, monkeypatch, tmp_path):
+    old_rejected = _closed_case(app, db_session, "not_accepted", 400)   # kept 365 days: due
+    old_concluded = _closed_case(app, db_session, "conclude", 400)      # kept 1825 days: not due
+    chunk = db_session.scalar(select(AttachmentChunk.data).join(Attachment)
+                              .where(Attachment.case_id == old_rejected))[100:164]
+    monkeypatch.setenv("WHISTLE_INSTANCE_DIR", str(config.instance_dir))
+    monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
+    dry = CliRunner().invoke(main, ["retention", "purge", "--dry-run"])
+    assert dry.exit_code == 0 and old_rejected in dry.output and old_concluded not in dry.output
+    assert _count(db_session, CaseItem, case_id=old_rejected) == 1
+    report = tmp_path / "purge.txt"
+    result = CliRunner().invoke(main, ["retention", "purge", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert old_rejected in report.read_text() and old_concluded not in report.read_text()
+    db_session.expire_all()
+    assert _count(db_session, CaseItem, case_id=old_rejected) == 0
+    assert _count(db_session, Attachment, case_id=old_rejected) == 0
+    assert _count(db_session, CaseItem, case_id=old_concluded) == 1
+    tomb = db_session.get(Case, old_rejected)
+    assert tomb.status == "purged" and tomb.department == HEADER["department"]
+    entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "purge"))
+    assert entry.case_id == old_rejected
+    if config.database_url.startswith("sqlite"):
+        app.extensions["whistle.engine"].dispose()
+        db_file = config.instance_dir / "whistle.db"
+        blob = db_file.read_bytes() + (db_file.with_suffix(".db-wal").read_bytes()
+                                       if db_file.with_suffix(".db-wal").exists() else b"")
+        assert chunk not in blob  # secure_delete zeroed the freed pages
+
+
+def test_early_purge_needs_two_members(app, committee, db_session):
+    from tests.committee.conftest import enrol
+    from tests.committee.test_workspace import _grant_to
+
+    zhao, zhang = enrol(app, "zhao.lei"), enrol(app, "zhang.wei")
+    resp, _code, _keys = seal_report(app.test_client(), "EARLY", header=dict(HEADER, department="housing", money_band="none", frequency="once",
+                                                                              accused_rank="staff"))
+    case = db_session.scalar(select(Case))
+    _grant_to(zhao, zhang, case.id)
+    zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
+    db_session.expire_all()
+    assert db_session.get(Case, case.id).status == "closed"
+    zhao.post(f"/committee/cases/{case.id}/purge", {"reason": "reporter asked, duplicate of paper file"})
+    pending = db_session.scalar(select(PendingAction))
+    assert pending.action == "purge"
+    zhao.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
+    db_session.expire_all()
+    assert db_session.get(Case, case.id).status == "closed"  # the proposer alone cannot purge
+    zhang.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
+    db_session.expire_all()
+    assert db_session.get(Case, case.id).status == "purged"
+    assert _count(db_session, CaseItem, case_id=case.id) == 0
+    entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "purge"))
+    assert '"confirmed_by":"zhang.wei"' in entry.detail and entry.actor == "zhao.lei"

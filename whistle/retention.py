@@ -1,0 +1,91 @@
+"""Retention: closed cases are purged after a period that depends on their disposition.
+
+Purging removes every sealed item, attachment stream, key and grant of a case. The case row
+stays as a tombstone (routing codes, disposition, dates, status "purged") so published
+statistics and the reporter's timeline still add up, and an audit entry records the purge.
+SQLite runs with secure_delete on, and the WAL is checkpointed, so freed pages are zeroed.
+A purge before the period ends needs two members (whistle.committee.triage_view.propose).
+"""
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session
+
+from whistle import audit, cases
+from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, ItemKey,
+                            PendingAction)
+
+DEFAULT_DAYS = 5 * 365
+
+
+@dataclass(frozen=True)
+class Purged:
+    """One line of a purge report."""
+
+    case_id: str
+    disposition: str | None
+    closed_on: dt.date
+    items: int
+    attachments: int
+    stored_bytes: int
+
+
+def closed_on(db: Session, case: Case) -> dt.date | None:
+    """The day the case was (last) closed."""
+    return db.scalar(select(CaseEvent.happened_on).where(CaseEvent.case_id == case.id, CaseEvent.event == "closed")
+                     .order_by(CaseEvent.seq.desc()).limit(1))
+
+
+def retention_days(periods: dict, disposition: str | None) -> int:
+    """Days a closed case is kept, by disposition (with a default)."""
+    return int(periods.get(disposition or "", periods.get("default", DEFAULT_DAYS)))
+
+
+def due_for_purge(db: Session, periods: dict, today: dt.date) -> list[Case]:
+    """Closed cases whose retention period has ended."""
+    due = []
+    for case in db.scalars(select(Case).where(Case.status == "closed").order_by(Case.received_on)):
+        closed = closed_on(db, case)
+        if closed is not None and closed + dt.timedelta(days=retention_days(periods, case.disposition)) <= today:
+            due.append(case)
+    return due
+
+
+def purge(db: Session, case: Case, *, on: dt.date, actor: str | None, reason: str,
+          confirmed_by: str | None = None) -> Purged:
+    """Remove a case's ciphertext and keys, leave a tombstone and an audit entry."""
+    item_ids = list(db.scalars(select(CaseItem.id).where(CaseItem.case_id == case.id)))
+    attachments = db.execute(select(Attachment.id, Attachment.stored_size)
+                             .where(Attachment.case_id == case.id)).all()
+    line = Purged(case.id, case.disposition, closed_on(db, case) or on, len(item_ids), len(attachments),
+                  sum(size for _id, size in attachments))
+    if attachments:
+        db.execute(delete(AttachmentChunk).where(AttachmentChunk.attachment_id.in_([a for a, _s in attachments])))
+        db.execute(delete(Attachment).where(Attachment.case_id == case.id))
+    if item_ids:
+        db.execute(delete(ItemKey).where(ItemKey.item_id.in_(item_ids)))
+        db.execute(delete(CaseItem).where(CaseItem.case_id == case.id))
+    db.execute(delete(CaseGrant).where(CaseGrant.case_id == case.id))
+    db.execute(delete(PendingAction).where(PendingAction.case_id == case.id))
+    cases.add_event(db, case, "purged", on)
+    case.status = "purged"
+    audit.record(db, "purge", actor=actor, on=on, case_id=case.id, reason=reason, items=line.items,
+                 attachments=line.attachments, confirmed_by=confirmed_by)
+    db.flush()
+    return line
+
+
+def checkpoint(db: Session) -> None:
+    """After a purge on SQLite, fold the WAL back so no copy of freed pages lingers there."""
+    if db.get_bind().dialect.name == "sqlite":
+        db.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+
+def report_lines(purged: list[Purged]) -> list[str]:
+    """A plain-text purge report: what was removed, nothing about what it said."""
+    lines = [f"purged {len(purged)} case(s)"]
+    for p in purged:
+        lines.append(f"{p.case_id}  closed {p.closed_on}  disposition {p.disposition or '-'}  "
+                     f"items {p.items}  attachments {p.attachments}  bytes {p.stored_bytes}")
+    return lines
