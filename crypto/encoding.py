@@ -6,7 +6,7 @@ import re
 
 from crypto.errors import FormatError
 
-_B64U = re.compile(r"^[A-Za-z0-9_-]*$")
+_B64U = re.compile(r"[A-Za-z0-9_-]*\Z")  # \Z, not $: "$" also matches before a final newline
 _MAX_SAFE_INT = 2**53 - 1
 
 

@@ -17,11 +17,24 @@ HEADER = {"channel": "contractor", "department": "transport", "category": "gifts
 OPS, MEM = 1, 8 * 1024 * 1024
 
 
-def seal_report(client, narrative: str, files=(), header=None, code=None):
-    """Build and post a report the way report.js does. Returns (response, code, keys)."""
+def new_locator(client) -> tuple[str, str]:
+    """A server-issued (locator, token), as report.js asks for one."""
+    answer = client.post("/api/v1/locators", json={})
+    assert answer.status_code == 200, answer.get_json()
+    data = answer.get_json()
+    return data["locator"], data["token"]
+
+
+def seal_report(client, narrative: str, files=(), header=None, code=None, token=None):
+    """Build and post a report the way report.js does. Returns (response, code, keys).
+
+    The locator comes from the server unless ``code`` (and its locator's ``token``) is given.
+    """
     header = dict(header or HEADER)
     recipients = client.post("/api/v1/recipients", json=header).get_json()["recipients"]
-    code = code or ReceiptCode.generate()
+    if code is None:
+        locator, token = new_locator(client)
+        code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
     content_key = random_bytes(32)
@@ -32,7 +45,8 @@ def seal_report(client, narrative: str, files=(), header=None, code=None):
         meta.append({"id": attachment_id, "name": name, "type": "text/plain", "size": len(data)})
     sealed = env.seal("report", header, {"narrative": narrative, "attachments": meta},
                       [unb64u(r["public_key"]) for r in recipients], content_key=content_key)
-    submission = {"locator": code.locator, "salt": b64u(salt), "kdf": {"opslimit": OPS, "memlimit": MEM},
+    submission = {"locator": code.locator, "locator_token": token, "salt": b64u(salt),
+                  "kdf": {"opslimit": OPS, "memlimit": MEM},
                   "lookup": b64u(keys.lookup), "reporter_public_key": b64u(keys.keypair.public),
                   "envelope": sealed.envelope}
     data = dict(parts, submission=json.dumps(submission))

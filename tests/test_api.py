@@ -12,7 +12,7 @@ from whistle import offline
 from whistle.cases import today
 from whistle.models import Attachment, AttachmentChunk, Case, CaseItem
 
-from tests.client_side import HEADER, credentials, seal_report
+from tests.client_side import HEADER, credentials, new_locator, seal_report
 
 
 def test_js_path_report_roundtrip(client, committee, db_session, tmp_path):
@@ -115,11 +115,18 @@ def test_malformed_submissions_are_refused_and_leave_nothing(client, committee, 
         assert db_session.scalar(select(func.count()).select_from(model)) == 0
 
 
-def test_taken_locator_is_409(client, committee):
-    first, code, _ = seal_report(client, "one")
+def test_taken_locator_is_409_only_with_a_token_for_it(client, committee):
+    locator, token = new_locator(client)
+    first, code, _ = seal_report(client, "one", code=ReceiptCode.generate(locator=locator), token=token)
     assert first.status_code == 201
-    again, _, _ = seal_report(client, "two", code=ReceiptCode.generate(locator=code.locator))
+    # The locator was handed out to us, so learning it is taken now reveals nothing new...
+    again, _, _ = seal_report(client, "two", code=ReceiptCode.generate(locator=locator), token=token)
     assert again.status_code == 409 and again.get_json()["error"] == "locator_taken"
+    # ...but someone else's locator cannot be probed: without its token the answer is a 400.
+    _other, fresh_token = new_locator(client)
+    for wrong in (None, "", fresh_token, token + "A", 12345):
+        probe, _, _ = seal_report(client, "probe", code=ReceiptCode.generate(locator=locator), token=wrong)
+        assert probe.status_code == 400 and probe.get_json()["error"] == "invalid_submission", wrong
 
 
 def test_not_json_and_garbage_bodies_are_4xx(client, committee):
@@ -143,6 +150,11 @@ def test_openapi_document_is_valid(client):
     rules = {str(r) for r in client.application.url_map.iter_rules() if str(r).startswith("/api/")}
     documented = {p.replace("{", "<").replace("}", ">") for p in doc["paths"]} | {"/api/v1/openapi.json"}
     assert rules == documented
+    # Reports go under a server-issued locator, and need the token that came with it.
+    assert doc["paths"]["/api/v1/locators"]["post"]["responses"]["200"]
+    submission = doc["components"]["schemas"]["ReportSubmission"]
+    assert "locator_token" in submission["required"] and "locator_token" in submission["properties"]
+    assert set(doc["components"]["schemas"]["Locator"]["required"]) == {"locator", "token"}
 
 
 def test_upload_limits_enforced_while_streaming(tmp_path, request):

@@ -2,14 +2,16 @@
 import datetime as dt
 import io
 import logging
+import os
 import re
 
 import pytest
 from sqlalchemy import DateTime, Time, select, text
 
+from crypto.receipt import ReceiptCode
 from whistle.extensions import limiter
 from whistle.models import Base, Case
-from whistle.privacy import CSP
+from whistle.privacy import CSP, client_key
 
 from tests.client_side import credentials, seal_report
 from tests.helpers import receipt_from, report_form
@@ -71,7 +73,9 @@ def test_no_identifying_metadata_anywhere(app, client, committee, config, caplog
     haystacks = {"database rows": _database_text(app), "instance files": _files_text(config.instance_dir),
                  "logs": caplog.text + "\n".join(r.getMessage() for r in caplog.records),
                  "rate-limit storage": _limiter_text()}
-    assert "rate" in haystacks["rate-limit storage"] or haystacks["rate-limit storage"]
+    # The storage searched is the one the limiter wrote to: it holds this client's key.
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": ADDRESS}):
+        assert client_key() in haystacks["rate-limit storage"]
     for where, hay in haystacks.items():
         for needle in NEEDLES:
             assert needle not in hay, f"{needle!r} found in {where}"
@@ -94,11 +98,18 @@ def test_no_time_of_day_in_any_row(app, client, committee):
 
 
 def test_identifiers_are_random_128_bit(app, client, committee, db_session):
-    for _ in range(3):
-        seal_report(client, "x")
-    ids = [c.id for c in db_session.scalars(select(Case))]
+    locators = []
+    for n in range(10):
+        resp = client.post("/report/contractor", data=report_form(f"n{n}"), content_type="multipart/form-data")
+        locators.append(ReceiptCode.parse(receipt_from(resp.get_data(as_text=True))).locator)
+    by_locator = dict(db_session.execute(select(Case.locator, Case.id)).all())
+    ids = [by_locator[locator] for locator in locators]  # in the order the cases were made
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
-    assert len(set(ids)) == 3 and sorted(ids) != ids or len(set(ids)) == 3
+    assert len(set(ids)) == 10
+    # Not ordered by creation (a chance of 2 in 10! for random ids), and no shared prefix
+    # between consecutive ids, as time-ordered ids (UUIDv7, ULID) would have.
+    assert ids != sorted(ids) and ids != sorted(ids, reverse=True)
+    assert all(len(os.path.commonprefix(pair)) < 6 for pair in zip(ids, ids[1:]))
 
 
 @pytest.mark.parametrize("method, path", [

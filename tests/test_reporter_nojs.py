@@ -1,6 +1,4 @@
 """The no-JavaScript path end to end: form -> server sealing -> CLI decrypt -> reply -> follow-up."""
-import json
-
 from sqlalchemy import select
 
 from crypto.receipt import ReceiptCode
@@ -86,10 +84,21 @@ def test_missing_fields_give_a_400_form_with_messages(client, committee, db_sess
     assert db_session.scalar(select(Case)) is None
 
 
-def test_json_api_salt_is_stable_and_hides_existence(client, committee):
+def test_json_api_salt_is_stable_and_hides_existence(client, committee, db_session):
+    from crypto.encoding import unb64u
+    from whistle import cases
+
     code = ReceiptCode.parse(submit(client))
+    cases.forget_cost_distribution()  # so the fake cost is drawn from the case just made
+    unknown = "1234567" if code.locator != "1234567" else "7654321"
     real = client.get(f"/api/v1/receipts/{code.locator}/salt").get_json()
-    fake1 = client.get("/api/v1/receipts/1234567/salt").get_json()
-    fake2 = client.get("/api/v1/receipts/1234567/salt").get_json()
+    fake1 = client.get(f"/api/v1/receipts/{unknown}/salt").get_json()
+    fake2 = client.get(f"/api/v1/receipts/{unknown}/salt").get_json()
     assert fake1 == fake2 and set(fake1) == set(real) == {"salt", "opslimit", "memlimit"}
-    assert json.dumps(sorted(fake1)) == json.dumps(sorted(real))
+    for answer in (real, fake1):
+        assert len(unb64u(answer["salt"])) == 16
+        assert type(answer["opslimit"]) is int and type(answer["memlimit"]) is int
+    case = db_session.scalar(select(Case))
+    assert unb64u(real["salt"]) == case.salt and unb64u(fake1["salt"]) != case.salt
+    used = {tuple(row) for row in db_session.execute(select(Case.kdf_opslimit, Case.kdf_memlimit))}
+    assert (fake1["opslimit"], fake1["memlimit"]) in used  # a cost some case really has

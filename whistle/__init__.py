@@ -2,8 +2,12 @@
 import logging
 import os
 import secrets
+import tempfile
+import traceback
+from pathlib import Path
 
 from flask import Flask, current_app, jsonify, render_template, request
+from flask.logging import default_handler, wsgi_errors_stream
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
@@ -12,28 +16,81 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from crypto.keys import derive
 from whistle import config as config_mod
 from whistle import db, i18n, privacy, sessions, uploads
-from whistle.config import PROJECT_DIR, Config
+from whistle.config import PROJECT_DIR, Config, ConfigError
 from whistle.errors import WhistleError
 from whistle.extensions import csrf, limiter
 from whistle.rules import load as load_rules
 
+SECRET_BYTES = 32
+# No %(asctime)s: whistle records no time of day, not even in its own log lines.
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+def _create_secret(path: Path) -> None:
+    """Create ``path`` holding 32 random bytes, atomically: the bytes are written and synced
+    to a private temporary file first, then hard-linked into place. Starters racing each
+    other all end up reading the one file that won; none can read a half-written one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".instance-secret-")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(SECRET_BYTES))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # fails if it exists: never replaces a secret in use
+        except FileExistsError:
+            pass
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the new name survives a crash, too
+        finally:
+            os.close(dir_fd)
+    finally:
+        os.unlink(tmp)
+
 
 def _instance_secret(cfg: Config) -> bytes:
-    """A persistent random secret (fake receipt salts must be stable across restarts)."""
-    path = cfg.instance_dir / "instance-secret"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(secrets.token_bytes(32))
-    return path.read_bytes()
+    """The persistent instance secret: fake receipt salts and costs, locator tokens and CSRF
+    tokens depend on it, so it must be stable across restarts and the same on every host."""
+    if cfg.instance_secret_file is not None:
+        path = cfg.instance_secret_file
+        if not path.is_file():
+            raise ConfigError(f"WHISTLE_INSTANCE_SECRET_FILE: no such file {path}; create it once "
+                              f"(head -c 32 /dev/urandom > {path}, mode 0600) and share it with every host")
+    else:
+        path = cfg.instance_dir / "instance-secret"
+        if not path.exists():
+            _create_secret(path)
+    secret = path.read_bytes()
+    if len(secret) != SECRET_BYTES:
+        raise ConfigError(f"instance secret {path} must hold exactly {SECRET_BYTES} bytes, it holds "
+                          f"{len(secret)}; restore it from backup (a new one changes every fake salt)")
+    return secret
+
+
+_log_handler = logging.StreamHandler(wsgi_errors_stream)  # the request's error stream, else stderr
+_log_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+
+
+def _configure_logging(app: Flask) -> None:
+    """Give our loggers a handler whose format has no time of day, in place of Flask's
+    default one (which stamps each line with the time)."""
+    app.logger  # noqa: B018 - Flask sets its logger up (and maybe its default handler) on first use
+    for name in ("whistle", "flask.app"):
+        logger = logging.getLogger(name)
+        logger.removeHandler(default_handler)
+        if _log_handler not in logger.handlers:
+            logger.addHandler(_log_handler)
 
 
 def create_app(cfg: Config | None = None) -> Flask:
     """Build the application from a checked configuration (default: the environment)."""
     cfg = cfg or config_mod.from_env()
     cfg.instance_dir.mkdir(parents=True, exist_ok=True)
-    app = Flask(__name__, template_folder=str(PROJECT_DIR / "templates"),
-                instance_path=str(cfg.instance_dir))
+    secret = _instance_secret(cfg)
+    app = WhistleFlask(__name__, template_folder=str(PROJECT_DIR / "templates"),
+                       instance_path=str(cfg.instance_dir))
+    _configure_logging(app)
     app.request_class = uploads.WhistleRequest
     app.config.update(
         WHISTLE=cfg,
@@ -43,7 +100,7 @@ def create_app(cfg: Config | None = None) -> Flask:
         RATELIMIT_STORAGE_URI=cfg.ratelimit_storage,
         RATELIMIT_STRATEGY="fixed-window",
         RATELIMIT_ENABLED=cfg.extra.get("ratelimit", True),
-        SECRET_KEY=derive(_instance_secret(cfg), "whistle/v1/flask-secret"),  # signs CSRF tokens
+        SECRET_KEY=derive(secret, "whistle/v1/flask-secret"),  # signs CSRF tokens
         WTF_CSRF_SSL_STRICT=False,  # it wants a Referer, which Referrer-Policy never sends
         WTF_CSRF_TIME_LIMIT=None,  # tokens die with the server-side session instead
         SESSION_COOKIE_NAME="__Host-session",  # only the committee side will ever use it
@@ -57,7 +114,10 @@ def create_app(cfg: Config | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies, x_proto=cfg.trusted_proxies)
 
     app.extensions["whistle.rules"] = load_rules(cfg.rules_file)
-    app.extensions["whistle.secret"] = _instance_secret(cfg)
+    app.extensions["whistle.secret"] = secret
+    # The rate-limit key's daily HMAC key lives where the counters live (memory or Redis).
+    app.extensions["whistle.daily_key"] = privacy.daily_key_for(
+        cfg.ratelimit_storage, cfg.extra.get("redis_key_prefix", "whistle:"))
     db.init_app(app, db.make_engine(cfg.database_url))
     i18n.init_app(app)
     limiter.init_app(app)
@@ -67,13 +127,15 @@ def create_app(cfg: Config | None = None) -> Flask:
     privacy.quiet_request_logs()
 
     from whistle.reporter import api, pages
-    from whistle import vendor
+    from whistle import health, vendor
     from whistle.committee import admin as committee_admin  # noqa: F401 - registers views on bp
     from whistle.committee import dashboard as committee_dashboard  # noqa: F401
     from whistle.committee import api as committee_api
     from whistle.committee import auth as committee_auth
     from whistle.committee import workspace  # noqa: F401 - registers views on bp
-    for reporter_bp in (pages.bp, api.bp, vendor.bp):
+    from whistle.committee import oversight  # noqa: F401 - registers views on bp
+    from whistle import transparency
+    for reporter_bp in (pages.bp, api.bp, vendor.bp, health.bp, transparency.bp):
         csrf.exempt(reporter_bp)  # no session, no cookie: cross-site posts are refused by Origin instead
         app.register_blueprint(reporter_bp)
     app.register_blueprint(committee_auth.bp)
@@ -122,6 +184,7 @@ HTTP_MESSAGES = {
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(WhistleError)
     def whistle_error(exc: WhistleError):
+        db.rollback()
         return _error_response(exc.status, exc.code, str(exc.message))
 
     @app.errorhandler(HTTPException)
@@ -132,7 +195,45 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        # Log the type and place only: never the request (address, headers, body).
-        logging.getLogger("whistle").error("unhandled %s", type(exc).__name__, exc_info=exc)
+        log_unhandled(exc)
+        db.rollback()  # "nothing was stored", and the error page can still query
         return _error_response(500, "internal_error",
                                _("Something went wrong on our side. Nothing was stored; please try again."))
+
+
+def log_unhandled(exc: BaseException) -> None:
+    """Log an unexpected exception by its type and place only: no message and no traceback,
+    since they can hold the request's data (SQL parameters, or PostgreSQL's DETAIL naming a
+    key's value: case ids, locators, salts), and never the request itself."""
+    logging.getLogger("whistle").error("unhandled %s at %s", type(exc).__name__, _where(exc))
+
+
+class WhistleFlask(Flask):
+    """Flask, except that an exception escaping even the error handlers is logged like any
+    other (Flask's own line names the path, which can hold a locator, with the traceback)."""
+
+    def log_exception(self, exc_info) -> None:
+        """Type and place only (see log_unhandled)."""
+        log_unhandled(exc_info[1])
+
+
+def _short_path(filename: str) -> str:
+    """A source path without the machine's directories: package-relative."""
+    path = filename.replace(os.sep, "/")
+    for marker in ("/site-packages/", str(PROJECT_DIR).replace(os.sep, "/") + "/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return Path(filename).name
+
+
+def _where(exc: BaseException) -> str:
+    """file:line of the innermost frame of ``exc``, plus the innermost one in our own code
+    when that is a different frame (where a library was called from)."""
+    frames = [(frame.f_code.co_filename, line) for frame, line in traceback.walk_tb(exc.__traceback__)]
+    if not frames:
+        return "?"
+    places = [frames[-1]]
+    ours = [f for f in frames if f[0].startswith(str(PROJECT_DIR)) and "/site-packages/" not in f[0]]
+    if ours and ours[-1] != frames[-1]:
+        places.append(ours[-1])
+    return " via ".join(f"{_short_path(name)}:{line}" for name, line in places)

@@ -4,7 +4,10 @@ One code path for the JSON API, the no-JavaScript forms and the CLI. Every funct
 writes does so inside the caller's transaction, so a failure leaves nothing behind.
 """
 import datetime as dt
+import hashlib
+import hmac
 import json
+import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 from zoneinfo import ZoneInfo
@@ -12,18 +15,23 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crypto import envelope as env
+from crypto.encoding import b64u
 from crypto.errors import FormatError
-from crypto.keys import kid
-from crypto.receipt import fake_salt, is_locator, verifier_matches
+from crypto.keys import derive, kid
+from crypto.receipt import fake_salt, is_locator, random_locator, verifier_matches
 from crypto.stream import HEADER_BYTES
 from whistle.catalog import routing_problems
 from whistle.errors import InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady
 from whistle.models import Attachment, AttachmentChunk, Case, CaseEvent, CaseItem, CommitteeKey, new_id
+from whistle.uploads import is_attachment_id
 
 STORAGE_CHUNK = 1024 * 1024  # ciphertext is stored in 1 MiB rows
+MAX_LOCATOR_TRIES = 20
+COST_CACHE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,8 @@ class Recipient:
 
     kid: str
     public_key: bytes
-    label: str
+    label: str  # for the committee only (a member's username): never shown to the public
+    role: str = "committee"  # committee, member, superior or reporter
 
 
 @dataclass
@@ -52,7 +61,7 @@ def committee_recipients(db: Session) -> list[Recipient]:
     """The active committee keys every case is sealed to."""
     rows = db.scalars(select(CommitteeKey).where(CommitteeKey.active.is_(True))
                       .order_by(CommitteeKey.kid)).all()
-    return [Recipient(r.kid, r.public_key, r.label) for r in rows]
+    return [Recipient(r.kid, r.public_key, r.label, "committee") for r in rows]
 
 
 @dataclass(frozen=True)
@@ -70,14 +79,14 @@ class Sealing:
 
 
 def _member_recipient(member) -> Recipient:
-    return Recipient(kid(member.public_key), member.public_key, member.username)
+    return Recipient(kid(member.public_key), member.public_key, member.username, "member")
 
 
 def _superior(rules) -> list[Recipient]:
     public_key = rules.superior_public_key()
     if public_key is None:
         raise NotReady()
-    return [Recipient(kid(public_key), public_key, "superior")]
+    return [Recipient(kid(public_key), public_key, "superior", "superior")]
 
 
 def sealing_for(db: Session, rules, header: dict) -> Sealing:
@@ -140,10 +149,23 @@ def check_envelope(envelope: dict, kind: str, required: list[Recipient], optiona
     return envelope
 
 
+def _new_attachment(db: Session, item: CaseItem, attachment_id: str) -> Attachment:
+    """Insert an attachment row. Ids are chosen by the sender, so an id already stored is
+    refused here, inside the transaction, rather than failing the commit with a 500."""
+    if db.get(Attachment, attachment_id) is not None:
+        raise InvalidSubmission(detail="attachment: id already in use")
+    attachment = Attachment(id=attachment_id, item_id=item.id, case_id=item.case_id, stored_size=0)
+    db.add(attachment)
+    try:
+        db.flush()
+    except IntegrityError as exc:  # the same id raced in from a concurrent request
+        raise InvalidSubmission(detail="attachment: id already in use") from exc
+    return attachment
+
+
 def _store_attachments(db: Session, item: CaseItem, uploads: Iterable[Upload]) -> None:
     for upload in uploads:
-        attachment = Attachment(id=upload.id, item_id=item.id, case_id=item.case_id, stored_size=0)
-        db.add(attachment)
+        attachment = _new_attachment(db, item, upload.id)
         idx = 0
         while True:
             data = upload.stream.read(STORAGE_CHUNK)
@@ -238,7 +260,7 @@ def add_message(db: Session, rules, case: Case, kind: str, envelope: dict, uploa
         raise InvalidSubmission(detail="envelope: header must name this case")
     required = case_recipients(db, rules, case)
     if kind in ("message", "reply"):
-        required = required + [Recipient(kid(case.reporter_pk), case.reporter_pk, "reporter")]
+        required = required + [Recipient(kid(case.reporter_pk), case.reporter_pk, "reporter", "reporter")]
     check_envelope(envelope, kind, required)
     item = _add_item(db, case, kind, envelope, uploads, on)
     if kind == "reply":
@@ -251,22 +273,123 @@ def locator_in_use(db: Session, locator: str) -> bool:
     return db.scalar(select(Case.id).where(Case.locator == locator)) is not None
 
 
+def unused_locator(db: Session) -> str:
+    """A random locator no case has yet (uniqueness is finally enforced by the insert)."""
+    for _ in range(MAX_LOCATOR_TRIES):
+        locator = random_locator()
+        if not locator_in_use(db, locator):
+            return locator
+    raise InvalidSubmission(detail="no free locator")  # pragma: no cover - 10^7 locators
+
+
+def locator_token(instance_secret: bytes, locator: str, day: dt.date) -> str:
+    """The token binding a server-issued ``locator`` to the day it was issued (FORMAT.md §1).
+
+    Browsers may only submit under locators the server handed out, so a 409 for a taken
+    locator says nothing about anyone else's case.
+    """
+    key = derive(instance_secret, "whistle/v1/locator-token")
+    message = f"{locator}|{day.isoformat()}".encode("ascii")
+    return b64u(hmac.new(key, message, hashlib.sha256).digest())
+
+
+def locator_token_valid(instance_secret: bytes, locator: str, token, today_: dt.date) -> bool:
+    """True if ``token`` was issued for ``locator`` today or yesterday (a form filled in
+    over midnight still goes through; older tokens are refused)."""
+    if not isinstance(token, str) or not is_locator(locator):
+        return False
+    presented = token.encode("utf-8")
+    return any(hmac.compare_digest(presented, locator_token(instance_secret, locator, day).encode("ascii"))
+               for day in (today_, today_ - dt.timedelta(days=1)))
+
+
+_cost_cache: dict[str, tuple[float, list]] = {}
+
+
+def cost_distribution(db: Session) -> list[tuple[int, int, int]]:
+    """(opslimit, memlimit, number of cases) for every receipt cost in use, in a fixed
+    order. Cached per process for a minute: it changes slowly, and counting every case on
+    each salt request would cost far more than the answer."""
+    key = str(db.get_bind().url)  # one cache per database (the password is masked)
+    cached = _cost_cache.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    rows = db.execute(select(Case.kdf_opslimit, Case.kdf_memlimit, func.count())
+                      .group_by(Case.kdf_opslimit, Case.kdf_memlimit)
+                      .order_by(Case.kdf_opslimit, Case.kdf_memlimit)).all()
+    distribution = [(int(ops), int(mem), int(n)) for ops, mem, n in rows]
+    _cost_cache[key] = (time.monotonic() + COST_CACHE_SECONDS, distribution)
+    return distribution
+
+
+def forget_cost_distribution() -> None:
+    """Drop the cached cost distribution (tests; a new cost takes effect within a minute anyway)."""
+    _cost_cache.clear()
+
+
+def fake_cost(db: Session, instance_secret: bytes, locator: str, opslimit: int, memlimit: int) -> tuple[int, int]:
+    """The cost answered for a locator without a case: drawn, stably per locator, from the
+    costs of existing cases weighted by how many cases use each, so the cost does not tell
+    a real case from a fake one, even after the site's cost changed (only a locator at a
+    boundary between two costs may switch as counts grow). ``opslimit``/``memlimit`` (the
+    configured cost) while there are no cases."""
+    distribution = cost_distribution(db)
+    total = sum(n for _ops, _mem, n in distribution)
+    if not total:
+        return opslimit, memlimit
+    key = derive(instance_secret, "whistle/v1/receipt/fake-cost")
+    uniform = int.from_bytes(hmac.new(key, locator.encode("utf-8"), hashlib.sha256).digest()[:8], "big")
+    # A point in [0, total), scaled rather than reduced modulo total: as counts grow, a
+    # locator keeps its cost unless it sits right at a boundary between two costs.
+    point = (uniform * total) >> 64
+    for ops, mem, n in distribution:
+        if point < n:
+            return ops, mem
+        point -= n
+    raise AssertionError("unreachable: point < total")  # pragma: no cover
+
+
 def salt_for(db: Session, locator: str, instance_secret: bytes, opslimit: int, memlimit: int):
-    """(salt, opslimit, memlimit) for ``locator``; a stable fake for unknown locators."""
-    case = db.scalar(select(Case).where(Case.locator == locator)) if is_locator(locator) else None
-    if case is None:
-        return fake_salt(instance_secret, locator), opslimit, memlimit
-    return case.salt, case.kdf_opslimit, case.kdf_memlimit
+    """(salt, opslimit, memlimit) for ``locator``: the case's own, or a stable fake salt and
+    a fake cost (see fake_cost) for a locator without a case."""
+    fake = fake_cost(db, instance_secret, locator, opslimit, memlimit)  # both paths: same work
+    row = db.execute(select(Case.salt, Case.kdf_opslimit, Case.kdf_memlimit)
+                     .where(Case.locator == locator)).first() if is_locator(locator) else None
+    if row is None:
+        return (fake_salt(instance_secret, locator), *fake)
+    return bytes(row.salt), row.kdf_opslimit, row.kdf_memlimit
 
 
 def find_case(db: Session, locator: str, lookup: bytes) -> Case:
-    """The case whose receipt yields ``lookup``; NoSuchReceipt otherwise (same for both)."""
-    case = db.scalar(select(Case).where(Case.locator == locator)) if is_locator(locator) else None
-    stored = case.verifier if case is not None else bytes(32)
-    # Compare even when there is no case, so both answers take the same time.
-    if not verifier_matches(lookup, stored) or case is None:
+    """The case whose receipt yields ``lookup``; NoSuchReceipt otherwise (same for both).
+
+    Only the verifier is read for the comparison, and it is compared even when there is no
+    case, so a known and an unknown locator cost the same; the case is loaded on a match.
+    """
+    row = db.execute(select(Case.id, Case.verifier).where(Case.locator == locator)).first() \
+        if is_locator(locator) else None
+    stored = bytes(row.verifier) if row is not None else bytes(32)
+    if not verifier_matches(lookup, stored) or row is None:
         raise NoSuchReceipt()
-    return case
+    return db.get(Case, row.id)
+
+
+def attachment_meta_problem(meta) -> str | None:
+    """Why an attachment entry of an opened body is unusable, or None if it is well formed.
+
+    Bodies of reporter messages are sealed by whoever holds the receipt, so every entry is
+    checked before it is shown, downloaded or decrypted.
+    """
+    if not isinstance(meta, dict):
+        return "not an object"
+    if not is_attachment_id(meta.get("id")):
+        return "bad id"
+    if not isinstance(meta.get("name"), str):
+        return "bad name"
+    size = meta.get("size")
+    if type(size) is not int or size < 0:  # bool is an int subclass: excluded by type()
+        return "bad size"
+    return None
 
 
 def item_envelope(item: CaseItem) -> dict:

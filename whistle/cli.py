@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from whistle import config as config_mod
 from whistle import db as db_mod
-from whistle import migrate, offline
+from whistle import audit, migrate, offline
 from whistle.cases import today
 from whistle.models import Case, CommitteeKey
 from whistle.rules import load as load_rules
@@ -161,23 +161,254 @@ def keys():
     """Committee keys."""
 
 
+def _name_paths(values, option: str) -> dict[str, str]:
+    """NAME=PATH pairs of a repeated option, by name."""
+    parsed = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise click.UsageError(f"{option} {value!r}: use NAME=PATH")
+        if name in parsed:
+            raise click.UsageError(f"{option}: {name} is given twice")
+        parsed[name] = path
+    return parsed
+
+
+def _read_secret_file(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\n")
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _holder_passphrase(name: str, files: dict[str, str]) -> str:
+    """A share holder's new passphrase: from their file (scripts) or typed twice, hidden."""
+    if name in files:
+        passphrase = _read_secret_file(files[name])
+        if len(passphrase) < 12:
+            raise click.ClickException(f"holder {name}: use a passphrase of at least 12 characters")
+        return passphrase
+    while True:
+        passphrase = click.prompt(f"Passphrase for {name}'s share ({name} types it)", hide_input=True,
+                                  confirmation_prompt=True)
+        if len(passphrase) >= 12:
+            return passphrase
+        click.echo("use a passphrase of at least 12 characters", err=True)
+
+
+def _kdf_cost(opslimit, memlimit, defaults) -> dict:
+    return {"opslimit": opslimit if opslimit is not None else defaults[0],
+            "memlimit": memlimit if memlimit is not None else defaults[1]}
+
+
 @keys.command("init")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the private key file.")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="One key file: where to write the private key, sealed under one passphrase.")
 @click.option("--label", default="committee", show_default=True)
-@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False))
-def keys_init(out, label, passphrase_file):
-    """Create the committee key pair; the private half is written encrypted under a passphrase."""
+@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False),
+              help="One key file: read its passphrase from this file.")
+@click.option("--shares", "share_count", type=int, metavar="N",
+              help="Split key: split the private key into N shares (at most 16), one per --holder.")
+@click.option("--threshold", type=int, metavar="M", help="Split key: how many shares rebuild it (2 to N).")
+@click.option("--out-dir", type=click.Path(file_okay=False), help="Split key: where DIR/<holder>.share files go.")
+@click.option("--holder", "holders", multiple=True, metavar="NAME",
+              help="Split key: a share holder (repeat N times, in share order).")
+@click.option("--holder-passphrase-file", "holder_files", multiple=True, metavar="NAME=PATH",
+              help="Split key, for scripts: read NAME's passphrase from PATH instead of asking NAME to type it.")
+@click.option("--kdf-opslimit", type=int, hidden=True)  # tests only: cheaper argon2id
+@click.option("--kdf-memlimit", type=int, hidden=True)
+def keys_init(out, label, passphrase_file, share_count, threshold, out_dir, holders, holder_files,
+              kdf_opslimit, kdf_memlimit):
+    """Create the committee key pair and register its public half.
+
+    \b
+    One key file:  whistle keys init --out committee.key
+    Split key:     whistle keys init --shares 5 --threshold 3 --out-dir shares \\
+                     --holder chen.jie --holder liu.yang --holder zhang.wei --holder zhao.lei --holder sun.hao
+    In the split mode each holder types their own passphrase; the private key is never
+    written anywhere, only the N sealed shares (any M of them rebuild it: `keys recover`).
+    """
+    if share_count is None:
+        if threshold is not None or out_dir or holders or holder_files:
+            raise click.UsageError("--threshold, --out-dir, --holder and --holder-passphrase-file need --shares N")
+        if not out:
+            raise click.UsageError("give --out FILE (one key file) or --shares N --threshold M --out-dir DIR "
+                                   "--holder NAME ... (a split key)")
+        _keys_init_file(out, label, passphrase_file, kdf_opslimit, kdf_memlimit)
+        return
+    if out or passphrase_file:
+        raise click.UsageError("--out and --passphrase-file are for one key file; a split key has one "
+                               "passphrase per holder (--holder-passphrase-file NAME=PATH)")
+    if threshold is None or not out_dir:
+        raise click.UsageError("a split key needs --threshold M and --out-dir DIR")
+    if len(holders) != share_count:
+        raise click.UsageError(f"--shares {share_count} needs {share_count} --holder names ({len(holders)} given)")
+    from whistle import ceremony
+    from crypto import shares as shares_mod
+
+    files = _name_paths(holder_files, "--holder-passphrase-file")
+    try:
+        ceremony.check_holders(list(holders), threshold, Path(out_dir))
+    except ceremony.CeremonyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    unknown = sorted(set(files) - set(holders))
+    if unknown:
+        raise click.UsageError(f"--holder-passphrase-file names someone who is not a --holder: {', '.join(unknown)}")
+    cost = _kdf_cost(kdf_opslimit, kdf_memlimit, (shares_mod.DEFAULT_OPSLIMIT, shares_mod.DEFAULT_MEMLIMIT))
+    click.echo(f"Key ceremony: {threshold}-of-{share_count} split. Each holder chooses a passphrase "
+               "only they know (at least 12 characters).")
+    holder_passphrases = [(name, _holder_passphrase(name, files)) for name in holders]
+    cfg, engine = _setup()
+    written = []
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            made = ceremony.split_committee_key(session, Path(out_dir), holder_passphrases, threshold,
+                                                label, today(cfg.timezone), **cost)
+            written = made.paths
+            session.commit()
+        except ceremony.CeremonyError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except BaseException:
+            for path in written:  # the key was not registered: its shares are useless
+                path.unlink(missing_ok=True)
+            raise
+    click.echo(f"committee key {made.kid} registered; the private key was split {threshold}-of-{share_count} "
+               "and written nowhere:")
+    for index, (name, path) in enumerate(zip(holders, written), start=1):
+        click.echo(f"  share {index} of {share_count}: {path}  (for {name})")
+    click.echo(f"Give each holder their own file to keep offline. Any {threshold} of them rebuild the key "
+               f"(`whistle keys recover`); fewer reveal nothing about it.")
+    click.echo(f"audit signing (Ed25519) verify key: {made.verify_key}")
+
+
+def _keys_init_file(out, label, passphrase_file, kdf_opslimit, kdf_memlimit):
+    """The single key file: the private half sealed under one passphrase."""
+    from crypto import keyfile
+
     cfg, engine = _setup()
     passphrase = _passphrase(True, passphrase_file)
     if len(passphrase) < 12:
         raise click.ClickException("use a passphrase of at least 12 characters")
+    cost = _kdf_cost(kdf_opslimit, kdf_memlimit, (keyfile.DEFAULT_OPSLIMIT, keyfile.DEFAULT_MEMLIMIT))
     with Session(engine, expire_on_commit=False) as session:
         try:
-            keypair = offline.init_keys(session, Path(out), passphrase, label, today(cfg.timezone))
+            keypair = offline.init_keys(session, Path(out), passphrase, label, today(cfg.timezone), **cost)
         except offline.OfflineError as exc:
             raise click.ClickException(str(exc)) from exc
+        session.flush()
+        verify_key = audit.register_verify_key(session, keypair)
+        audit.record(session, "key_registered", actor=audit.CONSOLE, on=today(cfg.timezone), kid=keypair.kid)
         session.commit()
     click.echo(f"committee key {keypair.kid} registered; private key written to {out}")
+    click.echo(f"audit signing (Ed25519) verify key: {verify_key}")
+
+
+def _share_passphrase(header, files: dict[str, str]) -> str:
+    """A holder's share passphrase: their file, WHISTLE_SHARE_PASSPHRASE_<index>, or typed."""
+    if header.holder in files:
+        return _read_secret_file(files[header.holder])
+    from_env = os.environ.get(f"WHISTLE_SHARE_PASSPHRASE_{header.index}")
+    if from_env:
+        return from_env
+    return click.prompt(f"Passphrase of {header.holder} (share {header.index} of {header.count})", hide_input=True)
+
+
+def _echo_orphans(found) -> None:
+    if not found:
+        click.echo("no orphaned cases: every case has a member who can open it")
+        return
+    click.echo(f"{len(found)} orphaned case(s): no member can open them, only the committee key holds them")
+    for case in found:
+        click.echo(f"  {case.id}  {case.received_on}  {case.department:<18} {case.risk_grade:<6} {case.status}")
+
+
+@keys.command("recover")
+@click.option("--share", "share_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              metavar="FILE", help="A share file (repeat: at least the threshold M of them).")
+@click.option("--holder-passphrase-file", "holder_files", multiple=True, metavar="NAME=PATH",
+              help="For scripts: NAME's share passphrase is in PATH (or set WHISTLE_SHARE_PASSPHRASE_<share number>).")
+@click.option("--list-orphans", is_flag=True, help="List cases no member can open (needs no share).")
+@click.option("--regrant-orphans-to", metavar="USERNAME", help="Re-grant every orphaned case to USERNAME.")
+@click.option("--regrant", "regrants", multiple=True, metavar="CASE_ID=USERNAME",
+              help="Re-grant one case to one member (repeatable).")
+def keys_recover(share_files, holder_files, list_orphans, regrant_orphans_to, regrants):
+    """Rebuild the split committee key, in memory only, from M shares; re-grant cases.
+
+    Each holder types their own passphrase. The rebuilt key is checked against the registered
+    committee key, used for the re-grants asked for, and forgotten when the command ends.
+    A re-grant the rules forbid (the member's own department, say) is refused and recorded.
+    """
+    from crypto import shares as shares_mod
+    from whistle import ceremony
+
+    if regrant_orphans_to and regrants:
+        raise click.UsageError("use either --regrant-orphans-to or --regrant, not both")
+    pairs = []
+    for value in regrants:
+        case_id, sep, username = value.partition("=")
+        if not sep or not case_id or not username:
+            raise click.UsageError(f"--regrant {value!r}: use CASE_ID=USERNAME")
+        pairs.append((case_id, username))
+    files = _name_paths(holder_files, "--holder-passphrase-file")
+    cfg, engine = _setup()
+    loaded = load_rules(cfg.rules_file)
+    with Session(engine, expire_on_commit=False) as session:
+        if list_orphans:
+            _echo_orphans(ceremony.orphaned_cases(session, loaded))
+        if not share_files:
+            if list_orphans and not (regrant_orphans_to or regrants):
+                return
+            raise click.UsageError("give the share files with --share FILE (at least the threshold of them)")
+        for username in [regrant_orphans_to] if regrant_orphans_to else sorted({u for _c, u in pairs}):
+            if loaded.member(username) is None:
+                raise click.ClickException(f"{username} is not listed in {cfg.rules_file}")
+            member = ceremony.member_by_username(session, username)
+            if member is None or member.public_key is None or not member.active:
+                raise click.ClickException(f"{username} has no enrolled key: nothing can be sealed to them")
+        if regrant_orphans_to:
+            targets = [(case, regrant_orphans_to) for case in ceremony.orphaned_cases(session, loaded)]
+        else:
+            try:
+                targets = [(offline.get_case(session, case_id), username) for case_id, username in pairs]
+            except offline.OfflineError as exc:
+                raise click.ClickException(str(exc)) from exc
+        try:
+            given = ceremony.read_share_files(share_files)
+        except shares_mod.NotEnoughShares as exc:
+            raise click.ClickException(f"{exc}. Fewer than {exc.need} shares reveal nothing about the key: "
+                                       "ask another holder to bring theirs.") from exc
+        except ceremony.CeremonyError as exc:
+            raise click.ClickException(str(exc)) from exc
+        texts = [(s.text, _share_passphrase(s.header, files)) for s in given]
+        try:
+            keypair = ceremony.recover_committee_key(texts, db=session)
+        except shares_mod.NotEnoughShares as exc:
+            raise click.ClickException(f"{exc}. Fewer than {exc.need} shares reveal nothing about the key.") from exc
+        except ceremony.CeremonyError as exc:
+            raise click.ClickException(str(exc)) from exc
+        on = today(cfg.timezone)
+        holders = [s.header.holder for s in given]
+        ceremony.record_recovery(session, keypair, holders, on)
+        click.echo(f"committee key {keypair.kid} rebuilt in memory from the shares of {', '.join(holders)} "
+                   f"({given[0].header.threshold} needed); it is not written anywhere")
+        if regrant_orphans_to and not targets:
+            click.echo("no orphaned cases to re-grant")
+        problems = 0
+        for case, username in targets:
+            member = ceremony.member_by_username(session, username)
+            try:
+                count = ceremony.regrant(session, loaded, keypair, case, member, on, username=username)
+            except ceremony.GrantRefused as exc:
+                problems += 1
+                click.echo(f"refused: {exc}; recorded in the audit log", err=True)
+            except ceremony.CeremonyError as exc:
+                problems += 1
+                click.echo(f"not re-granted: {exc}", err=True)
+            else:
+                click.echo(f"re-granted {case.id} to {username} ({count} item key(s) sealed to them)")
+        session.commit()
+    if problems:
+        raise SystemExit(1)
 
 
 @keys.command("list")
@@ -213,8 +444,9 @@ def cases_list():
 @click.option("--all", "all_cases", is_flag=True, help="Decrypt every case.")
 @click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False))
 def cases_decrypt(case_ids, key_file, out, all_cases, passphrase_file):
-    """Print decrypted cases and write them, with messages and attachments, under OUT."""
-    _cfg, engine = _setup()
+    """Print decrypted cases and write them, with messages and attachments, under OUT.
+    Each case's decryption is recorded in the audit log before anything is decrypted."""
+    cfg, engine = _setup()
     try:
         keypair = offline.load_key(Path(key_file), _passphrase(False, passphrase_file))
         with Session(engine, expire_on_commit=False) as session:
@@ -222,6 +454,10 @@ def cases_decrypt(case_ids, key_file, out, all_cases, passphrase_file):
                 [offline.get_case(session, cid) for cid in case_ids]
             if not chosen:
                 raise offline.OfflineError("name a case id, or use --all")
+            for case in chosen:
+                audit.record(session, "decrypt", actor=audit.COMMITTEE_KEY, on=today(cfg.timezone),
+                             case_id=case.id, kid=keypair.kid)
+            session.commit()
             for case in chosen:
                 summary = offline.decrypt_case(session, case, keypair, Path(out))
                 click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
@@ -234,12 +470,15 @@ def cases_decrypt(case_ids, key_file, out, all_cases, passphrase_file):
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 def cases_export(case_id, out):
     """Write a case's sealed envelopes and streams as stored (to forward a held case)."""
-    _cfg, engine = _setup()
+    cfg, engine = _setup()
     with Session(engine, expire_on_commit=False) as session:
         try:
             case = offline.get_case(session, case_id)
         except offline.OfflineError as exc:
             raise click.ClickException(str(exc)) from exc
+        audit.record(session, "export", actor=audit.CONSOLE, on=today(cfg.timezone), case_id=case.id,
+                     held_for_superior=case.held_for_superior)
+        session.commit()
         folder = offline.export_sealed(session, case, Path(out))
     click.echo(f"sealed case written to {folder}")
 
@@ -259,6 +498,8 @@ def cases_reply(case_id, message, message_file, attach):
         try:
             case = offline.get_case(session, case_id)
             offline.reply_to_case(session, load_rules(cfg.rules_file), case, text, [Path(p) for p in attach], today(cfg.timezone))
+            audit.record(session, "reply", actor=audit.CONSOLE, on=today(cfg.timezone), case_id=case.id,
+                         attachments=len(attach))
         except offline.OfflineError as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()
@@ -275,6 +516,8 @@ def cases_status(case_id, event):
         try:
             case = offline.get_case(session, case_id)
             offline.set_status(session, case, event, today(cfg.timezone))
+            audit.record(session, "status", actor=audit.CONSOLE, on=today(cfg.timezone), case_id=case.id,
+                         event=event)
         except offline.OfflineError as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()
@@ -310,6 +553,98 @@ def retention_purge(dry_run, report_file):
     click.echo(text, nl=False)
     if report_file:
         Path(report_file).write_text(text, encoding="utf-8")
+
+
+@main.group("audit")
+def audit_group():
+    """The hash-chained audit log and its signed statements."""
+
+
+@audit_group.command("verify")
+def audit_verify():
+    """Recompute the chain and check every signed statement; exit 1 naming the first bad
+    entry (edited, inserted, reordered, deleted, or history rewritten before a statement)."""
+    _cfg, engine = _setup()
+    with Session(engine) as session:
+        verdict = audit.verify(session)
+    if not verdict.ok:
+        click.echo(f"audit log BROKEN: {verdict.message}", err=True)
+        click.echo(f"first bad entry: {verdict.first_bad} ({verdict.problem})", err=True)
+        raise SystemExit(1)
+    click.echo(f"audit log intact: {verdict.count} entries, head {verdict.head}")
+    click.echo(f"signed statements checked: {verdict.statements}")
+
+
+@audit_group.command("sign")
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False),
+              help="The committee private key file.")
+@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False),
+              help="With --key: read its passphrase from this file (or WHISTLE_PASSPHRASE).")
+@click.option("--share", "share_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              metavar="FILE", help="A split key: a share file (repeat: at least the threshold of them).")
+@click.option("--holder-passphrase-file", "holder_files", multiple=True, metavar="NAME=PATH",
+              help="With --share, for scripts: NAME's share passphrase is in PATH.")
+def audit_sign(key_file, passphrase_file, share_files, holder_files):
+    """Sign the current chain length and head with the committee key (the Ed25519 key
+    derived from it) and store the statement; /transparency publishes the latest one.
+
+    \b
+    One key file:  whistle audit sign --key committee.key
+    Split key:     whistle audit sign --share a.share --share b.share --share c.share
+    """
+    from crypto import signing
+
+    if bool(key_file) == bool(share_files):
+        raise click.UsageError("give --key FILE (one key file) or --share FILE ... (a split key)")
+    cfg, engine = _setup()
+    with Session(engine, expire_on_commit=False) as session:
+        keypair = _committee_keypair(session, key_file, passphrase_file, share_files, holder_files,
+                                     today(cfg.timezone))
+        session.commit()  # a rebuilt split key is on record even if signing is refused
+        try:
+            row = audit.sign(session, keypair, today(cfg.timezone))
+        except audit.SigningRefused as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+        text = signing.canonical(audit.statement_of(row))
+    click.echo(f"statement #{row.id}: {row.length} entries, head {row.head}")
+    click.echo(f"statement: {text}")
+    click.echo(f"signature: {row.signature}")
+    click.echo(f"verify key: {row.verify_key}")
+
+
+def _committee_keypair(session, key_file, passphrase_file, share_files, holder_files, on):
+    """The committee key from its file, or rebuilt in memory from a split key's shares (the
+    rebuild is recorded in the audit log, with whose shares)."""
+    if key_file:
+        try:
+            return offline.load_key(Path(key_file), _passphrase(False, passphrase_file))
+        except offline.OfflineError as exc:
+            raise click.ClickException(str(exc)) from exc
+    from crypto import shares as shares_mod
+    from whistle import ceremony
+
+    files = _name_paths(holder_files, "--holder-passphrase-file")
+    try:
+        given = ceremony.read_share_files(share_files)
+        texts = [(s.text, _share_passphrase(s.header, files)) for s in given]
+        keypair = ceremony.recover_committee_key(texts, db=session)
+    except shares_mod.NotEnoughShares as exc:
+        raise click.ClickException(f"{exc}: ask another holder to bring their share") from exc
+    except ceremony.CeremonyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    ceremony.record_recovery(session, keypair, [s.header.holder for s in given], on)
+    return keypair
+
+
+@audit_group.command("head")
+def audit_head():
+    """Print what /transparency/audit-head.json publishes: keys, chain head, latest statement."""
+    from whistle.transparency import published
+
+    _cfg, engine = _setup()
+    with Session(engine) as session:
+        click.echo(json.dumps(published(session), ensure_ascii=False, indent=2))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,7 +31,12 @@ class Config:
 
     instance_dir: Path
     database_url: str
+    # memory:// (one process) or redis:// / rediss://: rate limits, the daily rate-limit key
+    # and committee sessions are shared through it by every worker.
     ratelimit_storage: str = "memory://"
+    # The instance secret (fake salts, locator tokens, CSRF): <instance_dir>/instance-secret,
+    # created on first start, unless this names a file several hosts share.
+    instance_secret_file: Path | None = None
     rules_file: Path = PACKAGE_DIR / "data" / "rules.example.toml"
     timezone: str = "Asia/Shanghai"
     # Receipt stretching cost (argon2id); stored per case, so raising it later is safe.
@@ -56,6 +61,10 @@ class Config:
             raise ConfigError(f"WHISTLE_RULES: no such file {self.rules_file}")
         if self.receipt_memlimit < 8192 or self.receipt_opslimit < 1:
             raise ConfigError("receipt argon2id cost below libsodium's minimum")
+        if not self.ratelimit_storage.startswith(("memory://", "redis://", "rediss://")):
+            raise ConfigError("WHISTLE_RATELIMIT_STORAGE must be memory:// or a redis:// URL")
+        if self.instance_secret_file is not None and not self.instance_secret_file.is_absolute():
+            raise ConfigError("WHISTLE_INSTANCE_SECRET_FILE must be an absolute path")
 
     def with_(self, **changes) -> "Config":
         """A copy with some settings changed (tests)."""
@@ -71,6 +80,8 @@ def from_env(env=None) -> Config:
         instance_dir=instance,
         database_url=database,
         ratelimit_storage=env.get("WHISTLE_RATELIMIT_STORAGE") or "memory://",
+        instance_secret_file=Path(env["WHISTLE_INSTANCE_SECRET_FILE"]).resolve()
+        if env.get("WHISTLE_INSTANCE_SECRET_FILE") else None,
         rules_file=Path(env.get("WHISTLE_RULES") or PACKAGE_DIR / "data" / "rules.example.toml"),
         timezone=env.get("WHISTLE_TIMEZONE") or "Asia/Shanghai",
         receipt_opslimit=_int(env, "WHISTLE_RECEIPT_OPSLIMIT", 3, 1),

@@ -8,9 +8,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str) -> Engine:
-    """Create the engine; SQLite gets WAL, foreign keys and secure_delete."""
+    """Create the engine; SQLite gets WAL, foreign keys and secure_delete.
+
+    hide_parameters: a database error's message must not carry the statement's values
+    (case ids, locators, salts) into a log or a traceback.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised on connect
@@ -23,7 +28,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
 
 
 def session() -> Session:
@@ -38,6 +43,14 @@ def close_session(_exc=None) -> None:
     db = g.pop("db", None)
     if db is not None:
         db.close()
+
+
+def rollback() -> None:
+    """Roll back the request's session, if it has one: an error page must not run its own
+    queries in a transaction a failed statement left aborted (PostgreSQL refuses them)."""
+    db = g.get("db")
+    if db is not None:
+        db.rollback()
 
 
 @contextmanager

@@ -1,6 +1,8 @@
 """Language choice: an explicit ?lang= on links, else Accept-Language. Never a cookie."""
-from flask import g, request
+from flask import current_app, g, request, url_for
 from flask_babel import Babel
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RoutingException
 
 LANGUAGES = {"zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "English"}
 DEFAULT = "zh_Hans"
@@ -39,10 +41,33 @@ def keep_language(endpoint: str, values: dict) -> None:
         values["lang"] = lang
 
 
+def _fetchable_page() -> tuple[str, dict]:
+    """(endpoint, arguments) of a page a link can fetch again: this page after a GET; after
+    a POST, the page at the same address if it answers GET (a report form), else the
+    follow-up form for follow-up pages (their answers are POST-only), else the start page."""
+    if request.method in ("GET", "HEAD") and request.endpoint:
+        return request.endpoint, dict(request.view_args or {})
+    try:
+        return current_app.create_url_adapter(request).match(method="GET")
+    except (HTTPException, RoutingException):
+        pass
+    if (request.endpoint or "").startswith("reporter.followup"):
+        return "reporter.followup_form", {}
+    return "reporter.index", {}
+
+
+def language_url(lang: str) -> str:
+    """The link that shows this page (or the nearest page a link can fetch) in ``lang``.
+    A POST-only address would answer 405."""
+    endpoint, args = _fetchable_page()
+    return url_for(endpoint, **dict(args, lang=lang))
+
+
 def init_app(app) -> Babel:
     """Install Flask-Babel with whistle's translations."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(app.root_path + "/translations")
     babel = Babel(app, locale_selector=select_locale)
     app.url_defaults(keep_language)
+    app.jinja_env.globals["language_url"] = language_url
     return babel

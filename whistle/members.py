@@ -22,7 +22,7 @@ from whistle.models import Member
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
 # A real hash to verify against when the username is unknown, so timing says nothing.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
-USERNAME = re.compile(r"^[a-z0-9_.-]{2,64}$")
+USERNAME = re.compile(r"[a-z0-9_.-]{2,64}\Z")  # \Z: "$" would let a trailing newline through
 MIN_PASSWORD = 12
 TOTP_ISSUER = "whistle"
 

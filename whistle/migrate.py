@@ -14,17 +14,40 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
+def _run(engine: Engine, action, revision: str) -> None:
+    """Run an Alembic command on one connection of ``engine``, in one transaction.
+
+    On SQLite, foreign keys are switched off for the duration, as SQLite's own procedure for
+    rebuilding a table asks: a batch migration copies a table, drops the original and
+    renames the copy, and dropping ``cases`` with foreign keys on would cascade-delete every
+    item, attachment and event of every case. The keys are checked before the commit and
+    switched back on before the connection returns to the pool.
+    """
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # a no-op inside a transaction: set it before the migration's begins
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                action(cfg, revision)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration to {revision} broke {len(broken)} foreign key(s)")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database at ``engine`` to ``revision``."""
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    _run(engine, command.upgrade, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the database at ``engine`` back to ``revision``."""
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+    _run(engine, command.downgrade, revision)

@@ -30,6 +30,9 @@ class CommitteeKey(Base):
     demo: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_on: Mapped[dt.date] = mapped_column(Date)
+    # base64url Ed25519 verify key of the audit-signing key derived from this key's secret
+    # half (crypto.signing); recorded by `keys init` or the first `audit sign`.
+    verify_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Case(Base):
@@ -209,3 +212,17 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(String(4000), default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditStatement(Base):
+    """A signed statement of the audit chain's length and head (crypto.signing), made with
+    the committee key by `whistle audit sign`; public, and checked by `whistle audit verify`."""
+
+    __tablename__ = "audit_statements"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[dt.date] = mapped_column(Date)
+    committee_kid: Mapped[str] = mapped_column(String(32))
+    length: Mapped[int] = mapped_column(Integer)
+    head: Mapped[str] = mapped_column(String(64))
+    verify_key: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))

@@ -13,12 +13,14 @@ from sqlalchemy.orm import Session
 
 from crypto import envelope as env
 from crypto import keyfile
+from crypto.errors import CryptoError
 from crypto.keys import KeyPair, random_bytes
 from crypto.stream import StreamEncryptor, attachment_key, decrypt_stream
 from whistle import cases
 from whistle.catalog import CASE_EVENTS
-from whistle.models import Case, CommitteeKey
+from whistle.models import Attachment, Case, CommitteeKey
 from whistle.models import new_id
+from whistle.uploads import clean_filename
 
 DEMO_PASSPHRASE = "demo"
 
@@ -71,30 +73,69 @@ def get_case(db: Session, case_id: str) -> Case:
     return found[0]
 
 
-def _safe_name(name: str, fallback: str) -> str:
-    name = Path(str(name)).name.strip().replace("\x00", "")
+def _safe_name(name, fallback: str) -> str:
+    name = Path(clean_filename(name, fallback)).name.strip()  # no directories, no control characters
     return name if name not in ("", ".", "..") else fallback
 
 
+def _save_attachment(db: Session, item, content_key: bytes, meta, target: Path) -> str | None:
+    """Decrypt one listed attachment to ``target``; why it was skipped, or None if saved.
+
+    Whoever holds a receipt seals the reporter's messages, so an entry may be malformed,
+    name an attachment stored elsewhere, or not decrypt: each is skipped, never fatal.
+    """
+    problem = cases.attachment_meta_problem(meta)
+    if problem is not None:
+        return problem
+    stored = db.get(Attachment, meta["id"])
+    if stored is None or stored.item_id != item.id:
+        return "not stored with this item"
+    try:
+        with open(target, "wb") as fh:
+            for piece in decrypt_stream(attachment_key(content_key, meta["id"]),
+                                        cases.attachment_stream(db, meta["id"]), meta["size"]):
+                fh.write(piece)
+    except CryptoError:
+        target.unlink(missing_ok=True)  # no half-decrypted file left behind
+        return "does not decrypt"
+    return None
+
+
+def _decrypt_item(db: Session, item, keypair: KeyPair, folder: Path) -> dict:
+    """The summary of one item; its attachments written under ``folder/attachments``."""
+    summary = {"seq": item.seq, "kind": item.kind, "on": item.created_on.isoformat()}
+    try:
+        body, content_key = env.open_envelope(cases.item_envelope(item), keypair)
+    except CryptoError:
+        return dict(summary, body=None, skipped=["the item does not open with this key"])
+    listed = body.get("attachments") or []
+    skipped = [] if isinstance(listed, list) else ["attachments: not a list"]
+    for n, meta in enumerate(listed if isinstance(listed, list) else [], start=1):
+        name = _safe_name(meta.get("name") if isinstance(meta, dict) else None, "file")
+        target = folder / "attachments" / f"{item.seq:03d}-{n:02d}-{name}"
+        problem = _save_attachment(db, item, content_key, meta, target)
+        if problem is None:
+            meta["saved_as"] = str(target.relative_to(folder))
+        else:
+            skipped.append(f"attachment {n} skipped: {problem}")
+    summary["body"] = body
+    if skipped:
+        summary["skipped"] = skipped
+    return summary
+
+
 def decrypt_case(db: Session, case: Case, keypair: KeyPair, out: Path) -> dict:
-    """Write a case's report, messages and attachments, decrypted, under ``out/<case id>``."""
+    """Write a case's report, messages and attachments, decrypted, under ``out/<case id>``.
+
+    An item or attachment that cannot be decrypted is skipped with a note (``skipped``) in
+    its item's summary, so one bad entry never blocks the rest of the case.
+    """
     folder = out / case.id
     (folder / "attachments").mkdir(parents=True, exist_ok=True)
     summary = {"case": case.id, "received_on": case.received_on.isoformat(), "status": case.status,
                "routing": cases.routing_header(case),
                "timeline": [{"event": e.event, "on": e.happened_on.isoformat()} for e in case.events],
-               "items": []}
-    for item in case.items:
-        body, content_key = env.open_envelope(cases.item_envelope(item), keypair)
-        for n, meta in enumerate(body.get("attachments") or [], start=1):
-            target = folder / "attachments" / f"{item.seq:03d}-{n:02d}-{_safe_name(meta.get('name'), 'file')}"
-            with open(target, "wb") as fh:
-                for piece in decrypt_stream(attachment_key(content_key, meta["id"]),
-                                            cases.attachment_stream(db, meta["id"]), int(meta["size"])):
-                    fh.write(piece)
-            meta["saved_as"] = str(target.relative_to(folder))
-        summary["items"].append({"seq": item.seq, "kind": item.kind, "on": item.created_on.isoformat(),
-                                 "body": body})
+               "items": [_decrypt_item(db, item, keypair, folder) for item in case.items]}
     (folder / "case.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return summary
 

@@ -1,7 +1,9 @@
 """The one reviewed place that touches client identity, plus the headers that protect it.
 
 The client address is read only by ``client_key`` to feed the rate limiter, and only as an
-HMAC under a key that exists in memory for one day. Nothing here logs or stores it.
+HMAC under a key that lives for one day: in this process's memory, or, when the rate-limit
+storage is Redis, in Redis (with the counters it keys) so that every worker uses the same
+key. Nothing here logs or stores the address.
 """
 import datetime as dt
 import hashlib
@@ -9,8 +11,9 @@ import hmac
 import logging
 import secrets
 import threading
+import time
 
-from flask import abort, request
+from flask import abort, current_app, request
 from werkzeug.serving import WSGIRequestHandler
 
 CSP = "; ".join([
@@ -37,6 +40,10 @@ SECURITY_HEADERS = {
 }
 
 
+def _utc_day() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
 class DailyKey:
     """A random HMAC key per UTC day, held only in this process's memory.
 
@@ -51,25 +58,77 @@ class DailyKey:
 
     def current(self) -> bytes:
         """Today's key, rotating it if the day changed."""
-        today = dt.datetime.now(dt.timezone.utc).date()
+        today = _utc_day()
         with self._lock:
             if self._day != today:
                 self._day, self._key = today, secrets.token_bytes(32)
             return self._key
 
 
-_daily = DailyKey()
+class RedisDailyKey:
+    """Today's HMAC key kept in Redis, so all workers share it (per-worker keys would give
+    each client one budget per worker). The first worker of the day sets it (SET NX); it
+    expires 25 hours later, after its counters. Each worker caches it and re-reads it now
+    and then, so a restarted or flushed Redis is followed within minutes.
+    """
+
+    TTL_SECONDS = 25 * 60 * 60
+    RECHECK_SECONDS = 300
+
+    def __init__(self, url: str, prefix: str = "whistle:") -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url)
+        self._prefix = prefix
+        self._lock = threading.Lock()
+        self._day: dt.date | None = None
+        self._checked = 0.0
+        self._key = b""
+
+    def name(self, day: dt.date) -> str:
+        """The Redis key holding ``day``'s HMAC key."""
+        return f"{self._prefix}ratelimit-key:{day.isoformat()}"
+
+    def _fetch(self, day: dt.date) -> bytes:
+        name = self.name(day)
+        self._redis.set(name, secrets.token_bytes(32), nx=True, ex=self.TTL_SECONDS)
+        value = self._redis.get(name)
+        if value is None or len(value) != 32:
+            raise RuntimeError("the rate-limit key in Redis is missing or malformed")
+        return value
+
+    def current(self) -> bytes:
+        """Today's key, shared by every worker using this Redis."""
+        today = _utc_day()
+        with self._lock:
+            if self._day != today or time.monotonic() - self._checked > self.RECHECK_SECONDS:
+                self._key, self._day, self._checked = self._fetch(today), today, time.monotonic()
+            return self._key
+
+
+def daily_key_for(storage_url: str, prefix: str = "whistle:"):
+    """The daily key matching the rate-limit storage: Redis-shared or in-process."""
+    if storage_url.startswith(("redis://", "rediss://")):
+        return RedisDailyKey(storage_url, prefix)
+    return DailyKey()
+
+
+_fallback = DailyKey()  # outside an app (never for requests: create_app installs the app's)
+
+
+def _daily_key() -> bytes:
+    holder = current_app.extensions.get("whistle.daily_key", _fallback) if current_app else _fallback
+    return holder.current()
 
 
 def keyed(value: str) -> str:
     """HMAC of any identifying value under today's key (rate-limit keys, never stored)."""
-    return hmac.new(_daily.current(), value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    return hmac.new(_daily_key(), value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
 def client_key() -> str:
     """Rate-limit key: HMAC of the client address under today's key (never the address)."""
-    address = (request.remote_addr or "unknown").encode("utf-8")
-    return hmac.new(_daily.current(), address, hashlib.sha256).hexdigest()[:32]
+    return keyed(request.remote_addr or "unknown")
 
 
 def add_security_headers(response):

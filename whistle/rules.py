@@ -25,7 +25,8 @@ Schema (see ``whistle/data/rules.example.toml`` for a complete example):
 ``[[members]]``
     ``username`` ([a-z0-9_.-]), ``unit`` (a local unit), ``departments`` (their own
     departments: they never receive cases about them), ``role`` (member, unit_lead,
-    admin), ``custodian = true`` (optional).
+    admin, overseer: the supervising body's oversight view, never case content),
+    ``custodian = true`` (optional).
 ``[channels.<channel>]`` (optional)
     ``unit`` (fixed handling unit for the channel), ``also_units`` (more local units).
 ``[risk]``
@@ -51,7 +52,7 @@ from crypto.errors import FormatError
 from whistle import catalog
 
 LANGUAGES = ("zh_Hans", "zh_Hant", "en")
-ROLES = ("member", "unit_lead", "admin")
+ROLES = ("member", "unit_lead", "admin", "overseer")  # overseer: the oversight view only, never cases
 GRADES = ("high", "medium", "low")
 DEADLINE_KINDS = ("acknowledge", "feedback")
 

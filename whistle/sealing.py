@@ -9,7 +9,7 @@ from crypto import envelope as env
 from crypto.keys import KeyPair, random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from whistle import cases
-from whistle.errors import InvalidSubmission
+from whistle.errors import InvalidSubmission, LocatorTaken
 from whistle.uploads import SealingSpool
 
 MAX_LOCATOR_TRIES = 20
@@ -35,29 +35,42 @@ def finish_spools(spools: list[SealingSpool]) -> tuple[list[dict], list[cases.Up
 
 
 def _fresh_code(db) -> ReceiptCode:
-    for _ in range(MAX_LOCATOR_TRIES):
-        code = ReceiptCode.generate()
-        if not cases.locator_in_use(db, code.locator):
-            return code
-    raise InvalidSubmission(detail="no free locator")  # pragma: no cover - 10^7 locators
+    return ReceiptCode.generate(cases.unused_locator(db))
+
+
+def _store_under_fresh_code(db, cfg, envelope: dict, uploads, rules, on) -> SealedReport:
+    """Draw a receipt code for an unused locator and store the case under it.
+    LocatorTaken if another request took the locator between the check and the insert."""
+    code = _fresh_code(db)
+    salt = random_bytes(16)
+    keys = derive_reporter_keys(code, salt, cfg.receipt_opslimit, cfg.receipt_memlimit)
+    case = cases.create_case(
+        db, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
+        memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,
+        envelope=envelope, uploads=uploads, rules=rules, on=on)
+    return SealedReport(code, case)
 
 
 def seal_report(db, cfg, *, header: dict, body: dict, spools, content_key: bytes,
                 rules, on) -> SealedReport:
-    """Seal and store a report for a reporter without JavaScript."""
+    """Seal and store a report for a reporter without JavaScript.
+
+    The spools are finished once (a finished stream cannot be finished again) and the
+    envelope is sealed once under the request's content key: neither depends on the receipt
+    code. If the locator is taken between our check and our insert (a concurrent report),
+    only the code, salt and keys are drawn again, on the server: the reporter never sees a
+    409. A taken locator inserts nothing, so the retry stays in the same transaction.
+    """
     recipients = cases.recipients_for(db, rules, header)
     meta, uploads = finish_spools(spools)
-    body = dict(body, attachments=meta)
-    code = _fresh_code(db)
-    salt = random_bytes(16)
-    keys = derive_reporter_keys(code, salt, cfg.receipt_opslimit, cfg.receipt_memlimit)
-    sealed = env.seal("report", header, body, [r.public_key for r in recipients],
-                      content_key=content_key)
-    case = cases.create_case(
-        db, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
-        memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,
-        envelope=sealed.envelope, uploads=uploads, rules=rules, on=on)
-    return SealedReport(code, case)
+    sealed = env.seal("report", header, dict(body, attachments=meta),
+                      [r.public_key for r in recipients], content_key=content_key)
+    for _ in range(MAX_LOCATOR_TRIES):
+        try:
+            return _store_under_fresh_code(db, cfg, sealed.envelope, uploads, rules, on)
+        except LocatorTaken:
+            continue
+    raise InvalidSubmission(detail="no free locator")  # pragma: no cover - 10^7 locators
 
 
 def seal_message(db, rules, case, *, text: str, spools, content_key: bytes, on):

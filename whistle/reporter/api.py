@@ -3,8 +3,6 @@
 Receipt secrets never arrive here: the browser sends only the derived lookup token, which
 the server checks against the stored verifier.
 """
-import json
-
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request, stream_with_context
 from flask_babel import get_locale
 
@@ -18,27 +16,74 @@ from whistle.extensions import followup_limits, submit_limits
 from whistle.models import Attachment
 from whistle.reporter.forms import rules
 from whistle.reporter.openapi import document
-from whistle.uploads import ATTACHMENT_ID
+from whistle.uploads import is_attachment_id, parse_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Endpoints that take files as multipart; every other endpoint takes a small JSON object.
+MULTIPART_ENDPOINTS = {"api.submit_report", "api.followup_message"}
+JSON_BODY_BYTES = 64 * 1024  # credentials, a routing header: a few hundred bytes in practice
+SUBMISSION_BYTES = 4 * 1024 * 1024  # a sealed envelope sent as JSON, as large as its form field
 
 
 def _cfg():
     return current_app.config["WHISTLE"]
 
 
-def _submission() -> dict:
-    """The JSON submission: a JSON body, or the 'submission' field of a multipart body."""
-    if request.mimetype == "application/json":
-        data = request.get_json(silent=True)
+def _secret() -> bytes:
+    return current_app.extensions["whistle.secret"]
+
+
+@bp.before_request
+def _limit_body_size() -> None:
+    """Refuse big bodies while reading them (413), so a huge JSON body is never held in
+    memory: only the file-carrying endpoints keep the site's large request limit."""
+    if request.endpoint not in MULTIPART_ENDPOINTS:
+        request.max_content_length = JSON_BODY_BYTES
+    elif request.mimetype != "multipart/form-data":
+        request.max_content_length = SUBMISSION_BYTES
+    # Also when the view never reads its body (werkzeug checks only while reading).
+    if (request.content_length or 0) > (request.max_content_length or float("inf")):
+        abort(413)
+
+
+def _json_object(*, multipart: bool = False) -> dict:
+    """The request's JSON object: a JSON body or, with ``multipart``, the 'submission' field
+    of a form body. Every JSON endpoint parses through here, so malformed, non-object or
+    too deeply nested JSON is one clear 400, never a 500."""
+    if request.is_json:
+        raw = request.get_data()
     else:
-        try:
-            data = json.loads(request.form.get("submission") or "null")
-        except ValueError:
-            data = None
+        raw = request.form.get("submission") if multipart else None
+    try:
+        data = parse_json(raw) if raw is not None else None
+    except ValueError:
+        data = None
     if not isinstance(data, dict):
-        raise InvalidSubmission(detail="submission must be a JSON object")
+        raise InvalidSubmission(detail="expected a JSON object")
     return data
+
+
+def _locator(data: dict) -> str:
+    """The 7-digit locator of a submission: a string, never coerced from a number or list."""
+    locator = data.get("locator")
+    if not is_locator(locator):
+        raise InvalidSubmission(detail="locator must be a string of 7 digits")
+    return locator
+
+
+def _kdf_cost(data: dict) -> tuple[int, int]:
+    """The receipt cost of a new report, which must be exactly the site's: a higher one would
+    make every no-JS follow-up of that case (stretched on the server) cost what the reporter
+    chose, a lower one would weaken the receipt against a database thief."""
+    cfg, kdf = _cfg(), data.get("kdf")
+    ops = kdf.get("opslimit") if isinstance(kdf, dict) else None
+    mem = kdf.get("memlimit") if isinstance(kdf, dict) else None
+    # type() rather than isinstance(): True is an int equal to 1.
+    if type(ops) is not int or type(mem) is not int \
+            or (ops, mem) != (cfg.receipt_opslimit, cfg.receipt_memlimit):
+        raise InvalidSubmission(detail="kdf must be the site's receipt cost")
+    return ops, mem
 
 
 def _bytes_field(data: dict, name: str, size: int) -> bytes:
@@ -55,7 +100,7 @@ def _uploads() -> list[cases.Upload]:
     """Attachment parts, named by their attachment id, already ciphertext."""
     result, seen = [], set()
     for name, storage in request.files.items(multi=True):
-        if not ATTACHMENT_ID.match(name) or name in seen:
+        if not is_attachment_id(name) or name in seen:
             raise InvalidSubmission(detail="attachment part names must be unique 32-hex ids")
         seen.add(name)
         storage.stream.seek(0)
@@ -64,7 +109,9 @@ def _uploads() -> list[cases.Upload]:
 
 
 def _recipients_json(recipients) -> list[dict]:
-    return [{"kid": r.kid, "public_key": b64u(r.public_key), "label": r.label} for r in recipients]
+    """Recipients for the public: the label is the recipient's role (committee, member,
+    superior), never a member's username or a key's name."""
+    return [{"kid": r.kid, "public_key": b64u(r.public_key), "label": r.role} for r in recipients]
 
 
 @bp.get("/openapi.json")
@@ -92,12 +139,23 @@ def catalog_json():
 
 
 @bp.post("/recipients")
+@submit_limits
 def recipients():
     """Public keys a new report with this routing header must be sealed to."""
-    header = request.get_json(silent=True)
-    if not isinstance(header, dict) or catalog.routing_problems(header, rules().department_codes):
+    header = _json_object()
+    if catalog.routing_problems(header, rules().department_codes):
         raise InvalidSubmission(detail="routing header")
     return jsonify(recipients=_recipients_json(cases.recipients_for(db.session(), rules(), header)))
+
+
+@bp.post("/locators")
+@submit_limits
+def new_locator():
+    """A random unused locator for a new receipt code, and the token that lets a report be
+    submitted under it today or tomorrow (FORMAT.md §1)."""
+    locator = cases.unused_locator(db.session())
+    token = cases.locator_token(_secret(), locator, cases.today(_cfg().timezone))
+    return jsonify(locator=locator, token=token)
 
 
 @bp.post("/reports")
@@ -105,22 +163,22 @@ def recipients():
 def submit_report():
     """Store a report sealed in the browser. 201 with the day it was received."""
     g.upload_mode = "ciphertext"
-    data = _submission()
+    data = _json_object(multipart=True)
     uploads = _uploads()
-    kdf = data.get("kdf") or {}
-    ops, mem = kdf.get("opslimit"), kdf.get("memlimit")
-    if not (isinstance(ops, int) and isinstance(mem, int)) or ops < _cfg().receipt_opslimit \
-            or mem < _cfg().receipt_memlimit or ops > 20 or mem > 1024 * 1024 * 1024:
-        raise InvalidSubmission(detail="kdf below the site's minimum cost")
+    ops, mem = _kdf_cost(data)
+    locator = _locator(data)
+    today = cases.today(_cfg().timezone)
+    if not cases.locator_token_valid(_secret(), locator, data.get("locator_token"), today):
+        raise InvalidSubmission(detail="locator_token: not issued for this locator, or expired")
     if len(uploads) > _cfg().max_attachments:
         abort(413)
     with db.transaction() as session:
         case = cases.create_case(
-            session, locator=str(data.get("locator")), salt=_bytes_field(data, "salt", 16),
+            session, locator=locator, salt=_bytes_field(data, "salt", 16),
             opslimit=ops, memlimit=mem, verifier=verifier_of(_bytes_field(data, "lookup", 32)),
             reporter_pk=_bytes_field(data, "reporter_public_key", 32),
             envelope=data.get("envelope"), uploads=uploads,
-            rules=rules(), on=cases.today(_cfg().timezone))
+            rules=rules(), on=today)
     return jsonify(received_on=case.received_on.isoformat()), 201
 
 
@@ -130,14 +188,13 @@ def receipt_salt(locator):
     """The salt and cost to stretch a receipt with; a stable fake for unknown locators."""
     if not is_locator(locator):
         raise InvalidSubmission(detail="locator must be 7 digits")
-    salt, ops, mem = cases.salt_for(db.session(), locator, current_app.extensions["whistle.secret"],
+    salt, ops, mem = cases.salt_for(db.session(), locator, _secret(),
                                     _cfg().receipt_opslimit, _cfg().receipt_memlimit)
     return jsonify(salt=b64u(salt), opslimit=ops, memlimit=mem)
 
 
 def _case_from(data: dict):
-    locator = str(data.get("locator"))
-    return cases.find_case(db.session(), locator, _bytes_field(data, "lookup", 32))
+    return cases.find_case(db.session(), _locator(data), _bytes_field(data, "lookup", 32))
 
 
 def _case_json(case) -> dict:
@@ -165,10 +222,7 @@ def _case_json(case) -> dict:
 @followup_limits
 def followup():
     """The case of a lookup token: timeline, items sealed to the reporter, recipients."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise InvalidSubmission(detail="expected a JSON object")
-    return jsonify(_case_json(_case_from(data)))
+    return jsonify(_case_json(_case_from(_json_object())))
 
 
 @bp.post("/followup/messages")
@@ -176,7 +230,7 @@ def followup():
 def followup_message():
     """Add a reporter message sealed in the browser (multipart: submission + files)."""
     g.upload_mode = "ciphertext"
-    data = _submission()
+    data = _json_object(multipart=True)
     uploads = _uploads()
     with db.transaction() as session:
         case = _case_from(data)
@@ -189,11 +243,8 @@ def followup_message():
 @followup_limits
 def followup_attachment(attachment_id):
     """Ciphertext of an attachment in an item sealed to the reporter."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise InvalidSubmission(detail="expected a JSON object")
-    case = _case_from(data)
-    attachment = db.session().get(Attachment, attachment_id) if ATTACHMENT_ID.match(attachment_id) else None
+    case = _case_from(_json_object())
+    attachment = db.session().get(Attachment, attachment_id) if is_attachment_id(attachment_id) else None
     if attachment is None or attachment.case_id != case.id:
         abort(404)
     envelope = cases.item_envelope(attachment.item)

@@ -29,8 +29,14 @@ def document() -> dict:
                 "requestBody": {"required": True, "content": _json("RoutingHeader")},
                 "responses": dict(errors, **{"200": {"description": "Recipients", "content": _json("Recipients")},
                                              "503": _ERROR})}},
+            "/api/v1/locators": {"post": {
+                "summary": "A random unused locator for a new receipt code, and the token to submit under it",
+                "description": "The browser draws the secret digits itself and never sends them. The token is "
+                               "accepted on the day it is issued and the next (server days), and only for "
+                               "this locator (crypto/FORMAT.md §1).",
+                "responses": dict(errors, **{"200": {"description": "Locator", "content": _json("Locator")}})}},
             "/api/v1/reports": {"post": {
-                "summary": "Submit a report sealed in the browser",
+                "summary": "Submit a report sealed in the browser, under a locator from /api/v1/locators",
                 "requestBody": {"required": True, "content": {
                     "multipart/form-data": {"schema": {"type": "object", "required": ["submission"],
                                                        "properties": {"submission": {"type": "string",
@@ -39,9 +45,12 @@ def document() -> dict:
                                                                                 "description": "attachment stream, part named by its 32-hex id"}}},
                     "application/json": {"schema": {"$ref": "#/components/schemas/ReportSubmission"}}}},
                 "responses": dict(errors, **{"201": {"description": "Stored", "content": _json("Received")},
-                                             "409": _ERROR, "503": _ERROR})}},
+                                             "409": dict(_ERROR, description="The locator was taken after it "
+                                                                             "was issued: ask for another"),
+                                             "503": _ERROR})}},
             "/api/v1/receipts/{locator}/salt": {"get": {
-                "summary": "Salt and cost to stretch a receipt code (a stable fake for unknown locators)",
+                "summary": "Salt and cost to stretch a receipt code (a stable fake salt, and a cost drawn "
+                           "from those of existing cases, for unknown locators)",
                 "parameters": [{"name": "locator", "in": "path", "required": True,
                                 "schema": {"type": "string", "pattern": "^[0-9]{7}$"}}],
                 "responses": dict(errors, **{"200": {"description": "Salt", "content": _json("Salt")}})}},
@@ -85,12 +94,19 @@ def document() -> dict:
                                         "recipients": {"type": "array", "items": {"type": "object",
                                                                                   "properties": {"kid": _B64U, "key": _B64U}}},
                                         "nonce": _B64U, "body": _B64U}},
-            "ReportSubmission": {"type": "object", "required": ["locator", "salt", "kdf", "lookup",
+            "Locator": {"type": "object", "required": ["locator", "token"], "properties": {
+                "locator": {"type": "string", "pattern": "^[0-9]{7}$"},
+                "token": dict(_B64U, description="HMAC binding the locator to the day it was issued")}},
+            "ReportSubmission": {"type": "object", "required": ["locator", "locator_token", "salt", "kdf", "lookup",
                                                                 "reporter_public_key", "envelope"],
-                                 "properties": {"locator": {"type": "string", "pattern": "^[0-9]{7}$"},
+                                 "properties": {"locator": {"type": "string", "pattern": "^[0-9]{7}$",
+                                                            "description": "issued by /api/v1/locators"},
+                                                "locator_token": dict(_B64U, description="the token issued with the locator"),
                                                 "salt": _B64U, "lookup": _B64U, "reporter_public_key": _B64U,
-                                                "kdf": {"type": "object", "properties": {
-                                                    "opslimit": {"type": "integer"}, "memlimit": {"type": "integer"}}},
+                                                "kdf": {"type": "object", "required": ["opslimit", "memlimit"],
+                                                        "description": "exactly the site's receipt cost (/api/v1/catalog)",
+                                                        "properties": {"opslimit": {"type": "integer"},
+                                                                       "memlimit": {"type": "integer"}}},
                                                 "envelope": {"$ref": "#/components/schemas/Envelope"}}},
             "MessageSubmission": {"allOf": [{"$ref": "#/components/schemas/Credentials"}, {
                 "type": "object", "required": ["envelope"],

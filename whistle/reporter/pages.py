@@ -13,6 +13,7 @@ from whistle.errors import BadReceipt, NoSuchReceipt, WhistleError
 from whistle.extensions import followup_limits, submit_limits
 from whistle.models import Attachment
 from whistle.reporter.forms import read_report_form, rules, valid_channel
+from whistle.uploads import clean_filename
 
 bp = Blueprint("reporter", __name__)
 
@@ -85,13 +86,28 @@ def _open_case(code_text: str):
     return code, keys, cases.find_case(session, code.locator, keys.lookup)
 
 
+def _shown_body(body: dict) -> dict:
+    """The parts of an opened body the case page shows, checked first: whoever holds the
+    receipt seals the reporter's messages, so a body may hold anything. A text that is not
+    a string shows as empty; a malformed attachment entry is left out."""
+    text = body.get("text")
+    listed = body.get("attachments")
+    attachments = [meta for meta in (listed if isinstance(listed, list) else [])
+                   if cases.attachment_meta_problem(meta) is None]
+    return {"text": text if isinstance(text, str) else "", "attachments": attachments}
+
+
 def _conversation(case, keypair):
-    """Items the reporter can read, opened in memory: (item, body, content key)."""
+    """Items the reporter can read, opened in memory: (item, checked body, content key).
+    An item that does not open with the receipt's key is left out, like the report."""
     shown = []
     for item in case.items:
-        opened = sealing.open_for_reporter(item, keypair)
+        try:
+            opened = sealing.open_for_reporter(item, keypair)
+        except CryptoError:
+            continue
         if opened is not None:
-            shown.append((item, opened[0], opened[1]))
+            shown.append((item, _shown_body(opened[0]), opened[1]))
     return shown
 
 
@@ -150,10 +166,16 @@ def followup_attachment(attachment_id):
     except (BadReceipt, NoSuchReceipt) as exc:
         return _followup_failure(exc)
     for item, body, content_key in _conversation(case, keys.keypair):
-        for meta in body.get("attachments") or []:
-            if meta.get("id") == attachment_id and db.session().get(Attachment, attachment_id):
+        for meta in body["attachments"]:
+            if meta["id"] == attachment_id and _stored_in(item, attachment_id):
                 return _download(meta, content_key)
     abort(404)
+
+
+def _stored_in(item, attachment_id: str) -> bool:
+    """True if the attachment is stored with ``item`` (a message may name any id)."""
+    attachment = db.session().get(Attachment, attachment_id)
+    return attachment is not None and attachment.item_id == item.id
 
 
 def _download(meta: dict, content_key: bytes) -> Response:
@@ -169,7 +191,9 @@ def _download(meta: dict, content_key: bytes) -> Response:
         yield first
         yield from plain
 
-    name = str(meta.get("name") or "attachment").replace('"', "")
+    # Cleaned again here: the name may come from a browser-sealed message, and a CR/LF
+    # would split the header (werkzeug refuses it with a 500).
+    name = clean_filename(meta.get("name")).replace('"', "")
     response = Response(stream_with_context(generate()), mimetype="application/octet-stream")
     response.headers.set("Content-Disposition", "attachment", filename=name)
     return response

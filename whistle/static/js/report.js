@@ -35,15 +35,10 @@ function checkFiles(files) {
   }
 }
 
-/** One complete attempt: new receipt code, keys, sealing, upload. Returns the code. */
-async function attempt(data, files, status) {
+/** Seal the report once: the envelope and the files do not depend on the receipt code. */
+async function sealReport(data, files) {
   const header = routingHeader(data);
   const { recipients } = await postJSON("/api/v1/recipients", header);
-  const code = wc.ReceiptCode.generate();
-  const salt = wc.randomBytes(16);
-  const opslimit = Number(form.dataset.opslimit);
-  const memlimit = Number(form.dataset.memlimit);
-  const keys = await wc.deriveReporterKeys(code.digits, salt, opslimit, memlimit);
   const contentKey = wc.randomBytes(32);
   const parts = [];
   const attachments = [];
@@ -56,13 +51,28 @@ async function attempt(data, files, status) {
   const body = Object.assign(reportBody(data), { attachments });
   const sealed = wc.seal("report", header, body,
     recipients.map((r) => wc.unb64u(r.public_key)), { contentKey });
+  return { envelope: sealed.envelope, parts };
+}
+
+/**
+ * Submit under a new receipt code. The server hands out the locator (and a token that lets
+ * us use it), so nobody can probe which locators are taken; the secret part of the code is
+ * drawn here and never sent. Returns the code and the day the report was received.
+ */
+async function submitWithNewCode(sealed, status) {
+  const { locator, token } = await postJSON("/api/v1/locators", {});
+  const code = wc.ReceiptCode.generate(locator);
+  const salt = wc.randomBytes(16);
+  const opslimit = Number(form.dataset.opslimit);
+  const memlimit = Number(form.dataset.memlimit);
+  const keys = await wc.deriveReporterKeys(code.digits, salt, opslimit, memlimit);
   setStatus(status, form.dataset.msgUploading);
   const submission = {
-    locator: code.locator, salt: wc.b64u(salt), kdf: { opslimit, memlimit },
+    locator, locator_token: token, salt: wc.b64u(salt), kdf: { opslimit, memlimit },
     lookup: wc.b64u(keys.lookup), reporter_public_key: wc.b64u(keys.publicKey),
     envelope: sealed.envelope,
   };
-  const result = await postMultipart("/api/v1/reports", submission, parts);
+  const result = await postMultipart("/api/v1/reports", submission, sealed.parts);
   return { code, receivedOn: result.received_on };
 }
 
@@ -77,14 +87,14 @@ async function onSubmit(event) {
     checkFiles(files);
     setStatus(status, form.dataset.msgSealing);
     await wc.ready();
-    const data = new FormData(form);
+    const sealed = await sealReport(new FormData(form), files);
     let outcome;
     for (let tries = 0; ; tries++) {
       try {
-        outcome = await attempt(data, files, status);
+        outcome = await submitWithNewCode(sealed, status);
         break;
       } catch (err) {
-        // 409: the random locator is taken; draw a whole new code (rare).
+        // 409: someone took the locator after it was handed to us (rare): ask for another.
         if (!(err instanceof ApiError && err.status === 409) || tries >= 3) throw err;
       }
     }
