@@ -47,7 +47,7 @@ class Config:
     max_request_bytes: int = 400 * MiB
     max_narrative_chars: int = 50_000
     # Rate limits, in flask-limiter syntax.
-    limit_submit: str = "20 per hour"
+    limit_submit: str = "60 per hour"  # a JS report spends 3 (recipients, locator, report)
     limit_followup: str = "30 per hour;300 per day"
     limit_followup_global: str = "3000 per hour"
     trusted_proxies: int = 0

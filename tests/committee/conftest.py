@@ -66,7 +66,7 @@ def enrol(app, username: str) -> Person:
     data = {"csrf_token": csrf_of(html), "password": PASSWORD, "password2": PASSWORD,
             "totp": pyotp.TOTP(secret).now()}
     keypair = None
-    if rule.role != "admin":
+    if rule.role in ("member", "unit_lead"):
         keypair = KeyPair.generate()
         data["public_key"] = b64u(keypair.public)
         data["wrapped_key"] = keyfile.wrap(keypair, KEY_PASSPHRASE, opslimit=1, memlimit=8 * 1024 * 1024)

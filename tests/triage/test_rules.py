@@ -168,7 +168,7 @@ BROKEN = [
     pytest.param(edited(('username = "liu.yang"', 'username = "chen.jie"')),
                  "rules.toml: members #2 (chen.jie): username 'chen.jie' is used twice", id="username-twice"),
     pytest.param(edited(('role = "admin"', 'role = "root"')),
-                 "rules.toml: members #10 (ma.lin): role must be one of member, unit_lead, admin (got 'root')",
+                 "rules.toml: members #10 (ma.lin): role must be one of member, unit_lead, admin, overseer (got 'root')",
                  id="role"),
     pytest.param(edited(('\ncustodian = true', '\ncustodian = 1')),
                  "rules.toml: members #1 (chen.jie): custodian must be true or false", id="custodian"),
@@ -224,7 +224,7 @@ BROKEN = [
     # file level
     pytest.param(edited(append='\n[[member]]\nusername = "x"\n'),
                  "rules.toml: unknown table 'member' (expected committee, units, departments, members, "
-                 "channels, risk, deadlines, calendar)", id="unknown-table"),
+                 "channels, risk, deadlines, calendar, retention)", id="unknown-table"),
     pytest.param(edited(append="\n[broken\n"), "rules.toml: not valid TOML: ", id="not-toml"),
 ]
 
@@ -250,7 +250,7 @@ def test_every_problem_is_listed_not_just_the_first(tmp_path):
     found = rules_mod.check(path)
     assert found == [
         f"{path}: departments #3 (natural_resources): supervising_unit 'x' is not a unit",
-        f"{path}: members #10 (ma.lin): role must be one of member, unit_lead, admin (got 'root')",
+        f"{path}: members #10 (ma.lin): role must be one of member, unit_lead, admin, overseer (got 'root')",
         f"{path}: [risk.weights.category]: no weight for bid_rigging",
         f"{path}: [risk.weights.evidence]: no weight for witnesses",
     ]

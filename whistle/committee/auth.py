@@ -13,6 +13,7 @@ from crypto.errors import FormatError
 from whistle import audit, db, members
 from whistle.cases import today
 from whistle.committee.access import current_member, rule_of
+from whistle.triage.routing import READER_ROLES
 from whistle.extensions import limiter
 
 bp = Blueprint("committee", __name__, url_prefix="/committee")
@@ -103,7 +104,7 @@ def enrol(token):
     rule = rule_of(member.username)
     if rule is None:
         abort(404)
-    needs_key = rule.role != "admin"  # admins manage accounts; they never read cases
+    needs_key = rule.role in READER_ROLES  # admins and overseers never read cases: no key
     if "enrol_totp" not in session or session.get("enrol_for") != member.id:
         session["enrol_totp"] = members.new_totp_secret()
         session["enrol_for"] = member.id

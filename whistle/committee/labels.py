@@ -29,7 +29,8 @@ PENDING = {
     "purge": _l("Purge before the retention period ends"),
 }
 
-ROLES = {"member": _l("Member"), "unit_lead": _l("Unit lead"), "admin": _l("Administrator")}
+ROLES = {"member": _l("Member"), "unit_lead": _l("Unit lead"), "admin": _l("Administrator"),
+         "overseer": _l("Overseer (supervising body)")}
 
 _CATALOGUES = {"money_band": catalog.MONEY_BANDS, "frequency": catalog.FREQUENCIES,
                "accused_rank": catalog.RANKS, "evidence": catalog.EVIDENCE}
