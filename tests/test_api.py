@@ -181,3 +181,19 @@ def test_upload_limits_enforced_while_streaming(tmp_path, request):
     with Session(app.extensions["whistle.engine"]) as s:
         assert s.scalar(select(func.count()).select_from(Case)) == 0
     app.extensions["whistle.engine"].dispose()
+
+
+def test_reporter_sees_deadlines_and_overdue_flags(app, client, committee, db_session):
+    import datetime as dt
+
+    _resp, code, _ = seal_report(client, "x")
+    case = db_session.scalar(select(Case))
+    creds, _keys = credentials(client, code)
+    deadlines = client.post("/api/v1/followup", json=creds).get_json()["deadlines"]
+    assert deadlines["acknowledge_by"] == case.ack_due.isoformat() and deadlines["acknowledge_overdue"] is False
+    case.ack_due = dt.date(2026, 1, 5)  # long past, never acknowledged
+    db_session.commit()
+    deadlines = client.post("/api/v1/followup", json=creds).get_json()["deadlines"]
+    assert deadlines["acknowledge_overdue"] is True and deadlines["feedback_overdue"] is False
+    html = client.post("/followup", data={"code": code.grouped()}, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "acknowledge your report by 2026-01-05" in html and "overdue-flag" in html

@@ -407,3 +407,17 @@ def attachment_stream(db: Session, attachment_id: str) -> Iterator[bytes]:
             return
         yield bytes(data)
         idx += 1
+
+
+def reporter_deadlines(case: Case, today: dt.date) -> dict:
+    """What the reporter's timeline promises and whether it was kept: the acknowledgement
+    and feedback due dates, and whether either is overdue (so a case cannot be quietly
+    buried). Overdue means the due day has passed without the step being taken."""
+    events = {e.event for e in case.events}
+    acknowledged = bool(events & {"acknowledged", "in_review", "closed", "purged"})
+    fed_back = bool(events & {"feedback_sent", "closed", "purged"})
+    return {
+        "acknowledge_by": case.ack_due, "feedback_by": case.feedback_due,
+        "acknowledge_overdue": bool(case.ack_due and not acknowledged and today > case.ack_due),
+        "feedback_overdue": bool(case.feedback_due and not fed_back and today > case.feedback_due),
+    }

@@ -43,7 +43,7 @@ def _run(engine: Engine, action, revision: str) -> None:
                 conn.commit()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Bring the database at ``engine`` to ``revision``."""
     _run(engine, command.upgrade, revision)
 

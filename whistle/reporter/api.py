@@ -213,6 +213,8 @@ def _case_json(case) -> dict:
         "received_on": case.received_on.isoformat(),
         "timeline": [{"event": e.event, "label": str(catalog.CASE_EVENTS.get(e.event, e.event)),
                       "on": e.happened_on.isoformat()} for e in case.events],
+        "deadlines": {key: (value.isoformat() if hasattr(value, "isoformat") else value)
+                      for key, value in cases.reporter_deadlines(case, cases.today(_cfg().timezone)).items()},
         "items": items,
         "recipients": _recipients_json(cases.case_recipients(db.session(), rules(), case)),
     }

@@ -112,7 +112,7 @@ def _conversation(case, keypair):
 
 
 def _render_case(code, keys, case, status=200, **extra):
-    return render_template("reporter/case.html", code=code.grouped(), case=case,
+    return render_template("reporter/case.html", deadlines=cases.reporter_deadlines(case, _today()), code=code.grouped(), case=case,
                            events=case.events, conversation=_conversation(case, keys.keypair),
                            **extra), status
 

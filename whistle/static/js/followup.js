@@ -51,10 +51,29 @@ function downloadButton(meta, contentKey) {
   return node;
 }
 
+/** The committee's own deadlines, and whether they were missed (the same as the no-JS page). */
+function renderDeadlines(list, deadlines) {
+  const rows = [["acknowledge_by", "acknowledge_overdue", strings.dataset.acknowledgeBy],
+    ["feedback_by", "feedback_overdue", strings.dataset.feedbackBy]];
+  for (const [day, overdue, text] of rows) {
+    if (!deadlines[day]) continue;
+    const li = document.createElement("li");
+    li.textContent = text.replace("{day}", deadlines[day]) + " ";
+    if (deadlines[overdue]) {
+      const flag = document.createElement("strong");
+      flag.className = "overdue-flag";
+      flag.textContent = strings.dataset.overdue;
+      li.appendChild(flag);
+    }
+    list.appendChild(li);
+  }
+}
+
 function render(view) {
   const area = document.getElementById("case-area");
   area.replaceChildren(document.getElementById("tpl-case").content.cloneNode(true));
   area.querySelector('[data-slot="status"]').textContent = view.status_label;
+  renderDeadlines(area.querySelector('[data-slot="deadlines"]'), view.deadlines || {});
   const timeline = area.querySelector('[data-slot="timeline"]');
   for (const e of view.timeline) timeline.appendChild(fill("tpl-event", { on: e.on, label: e.label }));
   const conversation = area.querySelector('[data-slot="conversation"]');
