@@ -19,12 +19,9 @@ from whistle.db import make_engine
 from whistle.models import Base
 
 
-def _revisions() -> list[str]:
-    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
-    return [rev.revision for rev in reversed(list(script.walk_revisions()))]  # base first
-
-
-REVISIONS = _revisions()
+SCRIPT = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+REVISIONS = [rev.revision for rev in reversed(list(SCRIPT.walk_revisions()))]  # base first
+HEADS = set(SCRIPT.get_heads())
 DAY = dt.date(2024, 5, 6)
 CASE_ID, ITEM_ID, ATTACHMENT_ID = "c" * 32, "d" * 32, "e" * 32
 
@@ -105,9 +102,9 @@ def _current(engine) -> set:
 
 
 def test_revisions_form_one_line():
-    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
-    assert len(script.get_heads()) == 1, "migrations branch: merge them"
-    assert len(script.get_bases()) == 1
+    """One base and one head: parallel branches need a merge revision."""
+    assert len(HEADS) == 1, f"migrations branch ({sorted(HEADS)}): add a merge revision"
+    assert len(SCRIPT.get_bases()) == 1
     assert REVISIONS, "no migrations found"
 
 
@@ -119,8 +116,8 @@ def test_upgrade_from(config, start):
             migrate.upgrade(engine, start)
             assert _current(engine) == {start}
             _write_rows(engine)
-        migrate.upgrade(engine)
-        assert _current(engine) == {REVISIONS[-1]}
+        migrate.upgrade(engine, "heads")
+        assert _current(engine) == HEADS
         assert _tables(engine) == set(Base.metadata.tables)
         if start is not None:
             _check_rows(engine)
@@ -129,7 +126,7 @@ def test_upgrade_from(config, start):
 
         migrate.downgrade(engine, "base")
         assert _tables(engine) == set()
-        migrate.upgrade(engine)
+        migrate.upgrade(engine, "heads")
         assert _tables(engine) == set(Base.metadata.tables)
     finally:
         engine.dispose()
@@ -137,6 +134,8 @@ def test_upgrade_from(config, start):
 
 def test_each_step_down_and_up_again(config):
     """Every single downgrade works on a database holding data, then the way back up."""
+    if len(HEADS) != 1:
+        pytest.skip("branched history: test_revisions_form_one_line asks for a merge revision")
     engine = make_engine(config.database_url)
     try:
         migrate.upgrade(engine, REVISIONS[0])
