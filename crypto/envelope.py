@@ -9,7 +9,7 @@ from crypto.errors import CryptoError, FormatError
 from crypto.keys import KeyPair, derive, kid, random_bytes
 
 VERSION = 1
-KINDS = ("report", "message", "reply", "note")
+KINDS = ("report", "message", "reply", "note", "identity", "survey")
 NONCE_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES  # 24
 MIN_BUCKET = 1024
 MAX_RECIPIENTS = 64

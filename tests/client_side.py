@@ -17,6 +17,16 @@ HEADER = {"channel": "contractor", "department": "transport", "category": "gifts
 OPS, MEM = 1, 8 * 1024 * 1024
 
 
+def proof_of_work(client) -> dict:
+    """A solved proof of work, as static/js/pow.js makes one (tests run with few bits)."""
+    from whistle.pow import solve
+
+    answer = client.post("/api/v1/pow", json={})
+    assert answer.status_code == 200, answer.get_json()
+    challenge = answer.get_json()["challenge"]
+    return {"challenge": challenge, "nonce": solve(challenge)}
+
+
 def new_locator(client) -> tuple[str, str]:
     """A server-issued (locator, token), as report.js asks for one."""
     answer = client.post("/api/v1/locators", json={})
@@ -48,7 +58,7 @@ def seal_report(client, narrative: str, files=(), header=None, code=None, token=
     submission = {"locator": code.locator, "locator_token": token, "salt": b64u(salt),
                   "kdf": {"opslimit": OPS, "memlimit": MEM},
                   "lookup": b64u(keys.lookup), "reporter_public_key": b64u(keys.keypair.public),
-                  "envelope": sealed.envelope}
+                  "envelope": sealed.envelope, "pow": proof_of_work(client)}
     data = dict(parts, submission=json.dumps(submission))
     resp = client.post("/api/v1/reports", data=data, content_type="multipart/form-data")
     return resp, code, keys

@@ -49,7 +49,8 @@ def make_config(tmp_path: Path, request=None, backend: str = "sqlite", **overrid
         url = _postgres_database(request)
     else:
         url = f"sqlite:///{instance / 'whistle.db'}"
-    settings = dict(instance_dir=instance, database_url=url, testing=True, **FAST_KDF)
+    # Proof of work: a few bits, so the JS path (and its Python stand-in) still does it.
+    settings = dict(instance_dir=instance, database_url=url, testing=True, pow_bits=4, **FAST_KDF)
     settings.update(overrides)
     return Config(**settings)
 

@@ -12,7 +12,7 @@ from whistle import offline
 from whistle.cases import today
 from whistle.models import Attachment, AttachmentChunk, Case, CaseItem
 
-from tests.client_side import HEADER, credentials, new_locator, seal_report
+from tests.client_side import HEADER, credentials, new_locator, proof_of_work, seal_report
 
 
 def test_js_path_report_roundtrip(client, committee, db_session, tmp_path):
@@ -38,7 +38,8 @@ def test_followup_shows_timeline_replies_and_accepts_messages(app, client, commi
     assert body["text"] == "REPLY-TEXT"
     recipients = [unb64u(r["public_key"]) for r in view["recipients"]] + [keys.keypair.public]
     sealed = env.seal("message", {"case": view["case"]}, {"text": "MORE", "attachments": []}, recipients)
-    resp = client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope))
+    resp = client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope,
+                                                              pow=proof_of_work(client)))
     assert resp.status_code == 201, resp.get_json()
     view = client.post("/api/v1/followup", json=creds).get_json()
     assert [i["kind"] for i in view["items"]] == ["reply", "message"]

@@ -27,7 +27,7 @@ from whistle.config import ConfigError, from_env
 from whistle.models import Attachment, Base, Case, CaseItem, CommitteeKey, Member, new_id
 from whistle.privacy import QuietRequestHandler
 
-from tests.client_side import HEADER, MEM, OPS, credentials, new_locator, seal_report
+from tests.client_side import HEADER, MEM, OPS, credentials, new_locator, proof_of_work, seal_report
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
 from tests.helpers import receipt_from, report_form
 
@@ -72,7 +72,8 @@ def report_submission(client, *, attachments=(), header=HEADER, locator=None, to
                       [unb64u(r["public_key"]) for r in recipients])
     submission = {"locator": locator, "locator_token": token, "salt": b64u(salt),
                   "kdf": {"opslimit": OPS, "memlimit": MEM}, "lookup": b64u(keys.lookup),
-                  "reporter_public_key": b64u(keys.keypair.public), "envelope": sealed.envelope}
+                  "reporter_public_key": b64u(keys.keypair.public), "envelope": sealed.envelope,
+                  "pow": proof_of_work(client)}
     submission.update(changes)
     return submission
 
@@ -100,7 +101,7 @@ def reporter_message(client, code, body, *, content_key=None, parts=None, tamper
     sealed = env.seal("message", {"case": view["case"]}, body, recipients, content_key=content_key)
     if tamper:
         tamper(sealed.envelope)
-    data = dict(parts or {}, submission=json.dumps(dict(creds, envelope=sealed.envelope)))
+    data = dict(parts or {}, submission=json.dumps(dict(creds, envelope=sealed.envelope, pow=proof_of_work(client))))
     return client.post("/api/v1/followup/messages", data=data, content_type="multipart/form-data")
 
 
@@ -755,7 +756,8 @@ def test_concurrent_messages_to_one_case_all_land(app, client, committee):
     view = client.post("/api/v1/followup", json=creds).get_json()
     recipients = [unb64u(r["public_key"]) for r in view["recipients"]] + [keys.keypair.public]
     bodies = [json.dumps(dict(creds, envelope=env.seal("message", {"case": view["case"]},
-                                                       {"text": f"m{i}", "attachments": []}, recipients).envelope)).encode()
+                                                       {"text": f"m{i}", "attachments": []}, recipients).envelope,
+                              pow=proof_of_work(client))).encode()
               for i in range(16)]
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
     serving = threading.Thread(target=server.serve_forever, daemon=True)

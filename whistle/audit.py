@@ -20,7 +20,11 @@ Actions recorded (detail keys in brackets): login, login_failed, logout, enrolle
 refused_grant [to, reason], refused_view / refused_change / refused_decrypt /
 refused_download, refused_self_confirm, status [event], disposition, grade_override
 [before, after, reason, confirmed_by], proposed_* / confirmed_* / rejected_*, export,
-key_registered [kid], purge, audit_signed [statement, length], oversight_view.
+key_registered [kid], purge, audit_signed [statement, length], oversight_view,
+identity_requested [request, reason], identity_approved [request, requester],
+identity_refused [because: no_custodian, no_other_custodian, same_member, not_custodian,
+conflict, custodian, not_approved, requester_gone; request, requester, reason],
+identity_disclosed [request, to], notice_published [notice, opens_on, closes_on].
 """
 import datetime as dt
 import hashlib

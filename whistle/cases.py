@@ -24,7 +24,7 @@ from crypto.errors import FormatError
 from crypto.keys import derive, kid
 from crypto.receipt import fake_salt, is_locator, random_locator, verifier_matches
 from crypto.stream import HEADER_BYTES
-from whistle.catalog import routing_problems
+from whistle.catalog import NOTICE_CHANNEL, NOTICE_FIELD, ROUTING_FIELDS, routing_problems
 from whistle.errors import InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady
 from whistle.models import Attachment, AttachmentChunk, Case, CaseEvent, CaseItem, CommitteeKey, new_id
 from whistle.uploads import is_attachment_id
@@ -41,7 +41,7 @@ class Recipient:
     kid: str
     public_key: bytes
     label: str  # for the committee only (a member's username): never shown to the public
-    role: str = "committee"  # committee, member, superior or reporter
+    role: str = "committee"  # committee, member, custodian, superior or reporter
 
 
 @dataclass
@@ -112,6 +112,26 @@ def recipients_for(db: Session, rules, header: dict) -> list[Recipient]:
     return sealing_for(db, rules, header).recipients
 
 
+def identity_recipients(db: Session, rules, header: dict) -> tuple[list[Recipient], list[Recipient]]:
+    """(required, optional) recipients of a real-name reporter's identity (FORMAT.md §3):
+    the committee key(s), required, and the enrolled custodians routing allows, never the
+    members routing chose nor the reporter; for a case held for the superior body, that
+    body's key alone."""
+    from whistle.models import Member
+    from whistle.triage.routing import custodians, route as route_of
+
+    if route_of(rules, header).held_for_superior:
+        return _superior(rules), []
+    required = committee_recipients(db)
+    if not required:
+        raise NotReady()
+    names = custodians(rules, header)
+    rows = db.scalars(select(Member).where(Member.username.in_(names), Member.active.is_(True),
+                                           Member.public_key.is_not(None))
+                      .order_by(Member.username)).all() if names else []
+    return required, [Recipient(kid(m.public_key), m.public_key, m.username, "custodian") for m in rows]
+
+
 def case_recipients(db: Session, rules, case: Case) -> list[Recipient]:
     """Who a new item on ``case`` is sealed to (besides the reporter): the committee (or the
     superior body, for a held case) and every member holding a grant."""
@@ -127,9 +147,12 @@ def case_recipients(db: Session, rules, case: Case) -> list[Recipient]:
 
 def routing_header(case: Case) -> dict:
     """The clear routing envelope of a case."""
-    return {"channel": case.channel, "department": case.department, "category": case.category,
-            "accused_rank": case.accused_rank, "money_band": case.money_band,
-            "frequency": case.frequency, "evidence": case.evidence}
+    header = {"channel": case.channel, "department": case.department, "category": case.category,
+              "accused_rank": case.accused_rank, "money_band": case.money_band,
+              "frequency": case.frequency, "evidence": case.evidence}
+    if case.channel == NOTICE_CHANNEL:
+        header[NOTICE_FIELD] = case.notice_id
+    return header
 
 
 def check_envelope(envelope: dict, kind: str, required: list[Recipient], optional=()) -> dict:
@@ -206,14 +229,32 @@ def add_event(db: Session, case: Case, event: str, on: dt.date) -> None:
         case.status = event
 
 
+def check_identity(db: Session, rules, header: dict, report: dict, identity) -> dict:
+    """Validate a real-name reporter's identity envelope (FORMAT.md §3): kind ``identity``,
+    bound to the report by its nonce, sealed to the committee (or superior) key and at most
+    the custodians: never to a routed member or the reporter."""
+    if not isinstance(identity, dict) or identity.get("header") != {"report": report.get("nonce")}:
+        raise InvalidSubmission(detail="identity: header must name the report's nonce")
+    required, optional = identity_recipients(db, rules, header)
+    return check_envelope(identity, "identity", required, [r.kid for r in optional])
+
+
 def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlimit: int,
                 verifier: bytes, reporter_pk: bytes, envelope: dict, uploads: list[Upload],
-                rules, on: dt.date, calendar=None) -> Case:
+                rules, on: dt.date, calendar=None, identity: dict | None = None,
+                now: dt.datetime | None = None, tz: str = "Asia/Shanghai") -> Case:
     """Store a new case with its sealed report, triaged and granted by the rules.
 
+    ``identity``: a real-name reporter's sealed name and contact, stored as the case's item
+    of kind ``identity`` (the case is then ``real_name``). A comment on a notice (channel
+    ``notice``) is accepted only while the notice's window is open at ``now`` (default: this
+    instant) in time zone ``tz``.
+
     LocatorTaken if the locator is in use; InvalidSubmission for a bad envelope, routing
-    fields, or recipients that routing does not allow (a conflicted member, say).
+    fields, or recipients that routing does not allow (a conflicted member, say);
+    NoticeClosed / NoticeNotOpen / NoSuchNotice for a comment outside its notice's window.
     """
+    from whistle import notices
     from whistle.models import CaseGrant
     from whistle.triage import deadlines, risk
 
@@ -222,19 +263,27 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     header = envelope.get("header") if isinstance(envelope, dict) else None
     if not isinstance(header, dict) or routing_problems(header, rules.department_codes):
         raise InvalidSubmission(detail=f"routing: {routing_problems(header or {}, rules.department_codes)}")
+    notices.check_comment_header(db, header, now or dt.datetime.now(dt.timezone.utc), tz)
     sealing = sealing_for(db, rules, header)
     check_envelope(envelope, "report", sealing.required, [r.kid for _m, r in sealing.members])
+    if identity is not None:
+        check_identity(db, rules, header, envelope, identity)
     kids = set(env.recipient_kids(envelope))
     assessment = risk.assess(rules, header)
     calendar = calendar or deadlines.WorkCalendar(rules)
-    due = deadlines.due_dates(rules, calendar, header["channel"], assessment.grade, on)
+    real_name = identity is not None
+    due = deadlines.due_dates(rules, calendar, header["channel"], assessment.grade, on, real_name=real_name)
+    ack_due = due["acknowledge"]
+    if real_name:  # 实名举报: the notice of acceptance may fall due first
+        ack_due = min(ack_due, due["acceptance_notice"])
     values = dict(id=new_id(), locator=locator, salt=salt, kdf_opslimit=opslimit, kdf_memlimit=memlimit,
                   verifier=verifier, reporter_pk=reporter_pk, received_on=on, status="received",
                   item_count=0, handling_unit=sealing.route.unit, route_reason=sealing.route.reason,
                   held_for_superior=sealing.route.held_for_superior, risk_grade=assessment.grade,
-                  risk_score=assessment.score, ack_due=due.get("acknowledge"),
+                  risk_score=assessment.score, ack_due=ack_due,
                   feedback_due=due.get("feedback"), risk_override_reason=None, disposition=None,
-                  duplicate_of=None, real_name=False, **{k: header[k] for k in header})
+                  duplicate_of=None, real_name=real_name, notice_id=header.get(NOTICE_FIELD),
+                  **{k: header[k] for k in ROUTING_FIELDS})
     # The case row is this transaction's first write. ON CONFLICT DO NOTHING (rather than a
     # savepoint, which pysqlite would turn into a committed outer transaction) keeps the whole
     # report one unit of work, and a taken locator is simply "no row inserted".
@@ -245,6 +294,8 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
         raise LocatorTaken()
     case = db.get(Case, inserted)
     _add_item(db, case, "report", envelope, uploads, on)
+    if identity is not None:  # a separate item, sealed to other keys, in the same transaction
+        _add_item(db, case, "identity", identity, [], on)
     for member, recipient in sealing.members:
         if recipient.kid in kids:  # the grant is the sealed key: no key, no grant
             db.add(CaseGrant(case_id=case.id, member_id=member.id, granted_on=on, granted_by=None))
@@ -266,6 +317,24 @@ def add_message(db: Session, rules, case: Case, kind: str, envelope: dict, uploa
     if kind == "reply":
         add_event(db, case, "feedback_sent", on)
     return item
+
+
+def identity_item(case: Case) -> CaseItem | None:
+    """The sealed identity of a real-name case (None for an anonymous one)."""
+    return next((item for item in case.items if item.kind == "identity"), None)
+
+
+def real_name_due(rules, calendar, case: Case) -> dict | None:
+    """For a real-name case: the day the notice of acceptance is due and, once the case is
+    closed, the day the notice of the result is due; None for an anonymous case."""
+    from whistle.triage import deadlines
+
+    if not case.real_name:
+        return None
+    closed = [e.happened_on for e in case.events if e.event == "closed"]
+    due = deadlines.due_dates(rules, calendar, case.channel, case.risk_grade, case.received_on,
+                              real_name=True, closed_on=closed[-1] if closed else None)
+    return {"acceptance_notice": due["acceptance_notice"], "result_notice": due["result_notice"]}
 
 
 def locator_in_use(db: Session, locator: str) -> bool:
@@ -409,15 +478,30 @@ def attachment_stream(db: Session, attachment_id: str) -> Iterator[bytes]:
         idx += 1
 
 
-def reporter_deadlines(case: Case, today: dt.date) -> dict:
+def reporter_deadlines(case: Case, today: dt.date, rules=None, calendar=None) -> dict:
     """What the reporter's timeline promises and whether it was kept: the acknowledgement
     and feedback due dates, and whether either is overdue (so a case cannot be quietly
-    buried). Overdue means the due day has passed without the step being taken."""
+    buried). Overdue means the due day has passed without the step being taken.
+
+    With ``rules`` and ``calendar``, a real-name case that was closed also gets the day the
+    notice of its result is due (``result_notice_by``): overdue until the committee replies
+    after closing it."""
     events = {e.event for e in case.events}
     acknowledged = bool(events & {"acknowledged", "in_review", "closed", "purged"})
     fed_back = bool(events & {"feedback_sent", "closed", "purged"})
-    return {
+    shown = {
         "acknowledge_by": case.ack_due, "feedback_by": case.feedback_due,
         "acknowledge_overdue": bool(case.ack_due and not acknowledged and today > case.ack_due),
         "feedback_overdue": bool(case.feedback_due and not fed_back and today > case.feedback_due),
     }
+    due = real_name_due(rules, calendar, case) if rules is not None and calendar is not None else None
+    if due and due["result_notice"]:
+        shown["result_notice_by"] = due["result_notice"]
+        shown["result_notice_overdue"] = today > due["result_notice"] and not result_notice_sent(case)
+    return shown
+
+
+def result_notice_sent(case: Case) -> bool:
+    """True once the committee replied to the reporter after (last) closing the case."""
+    closed_at = max((e.seq for e in case.events if e.event == "closed"), default=None)
+    return closed_at is not None and any(e.event == "feedback_sent" and e.seq > closed_at for e in case.events)

@@ -8,12 +8,15 @@ from flask_babel import lazy_gettext as _l
 CHANNELS = {
     "contractor": _l("Contractor complaint"),
     "general": _l("General report"),
+    "notice": _l("Comment on a pre-appointment notice (任前公示)"),
 }
 
 CHANNEL_HINTS = {
     "contractor": _l("For contractors and suppliers: an official demanded meals, took gifts or "
                      "money, held up approvals or payments, or asked for favours."),
     "general": _l("For anyone: report misconduct by a public official or unit."),
+    "notice": _l("For anyone: comment on, or report a concern about, a cadre named in a "
+                 "pre-appointment public notice while its window is open."),
 }
 
 CATEGORIES = {
@@ -34,7 +37,19 @@ CATEGORIES = {
         "work_style": _l("Work style (formalism, bureaucratism, extravagance)"),
         "other": _l("Other"),
     },
+    "notice": {
+        "integrity": _l("Integrity: bribes, gifts or abuse of office"),
+        "work_style": _l("Work style or conduct"),
+        "qualifications": _l("Qualifications, age, record or personal file not as stated"),
+        "family_business": _l("Relatives' business interests or undeclared personal matters"),
+        "other": _l("Other"),
+    },
 }
+
+# The pre-appointment notice channel (任前公示): its routing header also names the notice
+# (an opaque random id, public like the notice itself); no other channel's header may.
+NOTICE_CHANNEL = "notice"
+NOTICE_FIELD = "notice"
 
 RANKS = {
     "head": _l("Head of the unit (一把手)"),
@@ -82,9 +97,20 @@ CASE_EVENTS = {
 CASE_STATUSES = ("received", "acknowledged", "in_review", "closed", "purged")
 
 
+def is_notice_id(value) -> bool:
+    """True for a notice id: 32 lowercase hex digits (random, 128 bits)."""
+    return isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+def routing_fields(channel) -> tuple:
+    """The routing fields a header of ``channel`` carries (the notice channel adds ``notice``)."""
+    return ROUTING_FIELDS + ((NOTICE_FIELD,) if channel == NOTICE_CHANNEL else ())
+
+
 def routing_problems(header: dict, department_codes) -> list[str]:
     """Names of the routing fields in ``header`` that are missing, not a string or not a
-    known code, then of any field that is not a routing field."""
+    known code, then of any field that is not a routing field of its channel. Whether a
+    notice id names an existing, open notice is checked where the database is at hand."""
     channel = header.get("channel")
     allowed = {
         "channel": CHANNELS,
@@ -97,7 +123,10 @@ def routing_problems(header: dict, department_codes) -> list[str]:
     }
     # Strings only: a list or object is unhashable (a 500 on the membership test) and a
     # number is no code, so both are simply "not a known code".
+    fields = routing_fields(channel)
     problems = [name for name in ROUTING_FIELDS
                 if not isinstance(header.get(name), str) or header.get(name) not in allowed[name]]
-    problems += [name for name in header if name not in ROUTING_FIELDS]
+    if NOTICE_FIELD in fields and not is_notice_id(header.get(NOTICE_FIELD)):
+        problems.append(NOTICE_FIELD)
+    problems += [name for name in header if name not in fields]
     return problems

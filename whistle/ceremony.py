@@ -252,7 +252,8 @@ def readers(db: Session, rules, case: Case) -> list[Member]:
     holders = db.scalars(select(Member).join(CaseGrant, CaseGrant.member_id == Member.id)
                          .where(CaseGrant.case_id == case.id, Member.active.is_(True),
                                 Member.public_key.is_not(None)).order_by(Member.username)).all()
-    item_kids = [_item_kids(db, item) for item in case.items]
+    # A real name (item kind "identity") is never held by the case's readers: not counted.
+    item_kids = [_item_kids(db, item) for item in case.items if item.kind != "identity"]
     return [m for m in holders if can_grant(rules, header, m.username)[0]
             and all(kid(m.public_key) in kids for kids in item_kids)]
 
@@ -274,7 +275,8 @@ def regrant(db: Session, rules, keypair: KeyPair, case: Case, member: Member | N
             *, username: str | None = None) -> int:
     """Give ``member`` the keys of ``case``: open every item's content key with the committee
     key, re-seal it to the member's public key (``item_keys``), add the grant, audit it.
-    Returns how many item keys were sealed.
+    Returns how many item keys were sealed. A real-name reporter's identity is not among
+    them: it is disclosed only through a custodian (whistle.committee.identity).
 
     A member the rules refuse (their own department is the accused one, an admin, a held
     case, not enrolled) raises GrantRefused after recording ``refused_grant`` in the audit
@@ -290,6 +292,8 @@ def regrant(db: Session, rules, keypair: KeyPair, case: Case, member: Member | N
         raise GrantRefused(case.id, name, reason)
     sealed = []
     for item in case.items:
+        if item.kind == "identity":
+            continue
         try:
             content_key = env.open_content_key(cases.item_envelope(item), keypair)
         except (CryptoError, FormatError) as exc:

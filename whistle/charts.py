@@ -336,7 +336,8 @@ def stacked_bar_chart(title: str, rows: Sequence[tuple[str, Mapping[str, int]]],
                       series: Sequence[tuple[str, str]], *,
                       colors: Mapping[str, str] | None = None, width: int = 640,
                       bar_height: int = 28, description: str | None = None,
-                      empty_text: str = "—", show_title: bool = True) -> Markup:
+                      empty_text: str = "—", show_title: bool = True,
+                      show_totals: bool = True) -> Markup:
     """Horizontal bars split into segments, one per series, with a legend and row totals.
 
     ``rows`` are ``(label, {series key: value})``; a missing key counts as 0, a key not in
@@ -344,7 +345,9 @@ def stacked_bar_chart(title: str, rows: Sequence[tuple[str, Mapping[str, int]]],
     ``colors`` maps series keys to ``#rrggbb``; the rest take ``GRADE_COLORS`` (for the keys
     high / medium / low) or ``PALETTE`` in order. Colour is never the only cue: the legend
     follows the stacking order, segments are separated by a white gap, each has a tooltip,
-    and its value is printed inside when it fits. Other arguments as for ``bar_chart``.
+    and its value is printed inside when it fits. ``show_totals=False`` prints no row total
+    (for public figures whose bars leave a suppressed count out, so the sum of the segments
+    shown is not the total). Other arguments as for ``bar_chart``.
     """
     _check_width(width)
     bar_h, pitch = _pitch(bar_height)
@@ -414,12 +417,18 @@ def stacked_bar_chart(title: str, rows: Sequence[tuple[str, Mapping[str, int]]],
                                       fill=_text_on(fills[key]), anchor="middle",
                                       **{"pointer-events": "none"}))
             left = right
+        if not show_totals:  # the bars leave something out (a suppressed count): no total
+            body.append(_tag("g", {"class": "row"}, "".join(segments)) if segments else "")
+            continue
         body.append(_tag("g", {"class": "row", "data-total": total}, "".join(segments))
                     if segments else "")
         body.append(_text(round(x0 + total * scale, 2) + 6, mid, _fmt(total),
                           **{"font-weight": "bold"}))
     if description is not None:
         desc = _clean(description)
+    elif not show_totals:
+        desc = "; ".join(f"{label}: " + ", ".join(f"{names[k]} {_fmt(values[k])}" for k in keys)
+                         for label, values in data)
     else:
         desc = "; ".join(
             f"{label}: {_fmt(total)} (" + ", ".join(f"{names[k]} {_fmt(values[k])}" for k in keys)

@@ -50,6 +50,12 @@ class Config:
     limit_submit: str = "60 per hour"  # a JS report spends 3 (recipients, locator, report)
     limit_followup: str = "30 per hour;300 per day"
     limit_followup_global: str = "3000 per hour"
+    # Proof of work (whistle.pow): leading zero bits of BLAKE2b(challenge || nonce) that JS
+    # submissions (reports, follow-up messages, survey answers) must find; the no-JS forms
+    # skip it and spend this smaller budget instead (besides limit_submit).
+    pow_bits: int = 18
+    limit_pow: str = "120 per hour"
+    limit_submit_nojs: str = "10 per hour;40 per day"
     trusted_proxies: int = 0
     testing: bool = False
     extra: dict = field(default_factory=dict)
@@ -63,6 +69,8 @@ class Config:
             raise ConfigError("receipt argon2id cost below libsodium's minimum")
         if not self.ratelimit_storage.startswith(("memory://", "redis://", "rediss://")):
             raise ConfigError("WHISTLE_RATELIMIT_STORAGE must be memory:// or a redis:// URL")
+        if not 0 <= self.pow_bits <= 32:
+            raise ConfigError("WHISTLE_POW_BITS must be between 0 and 32")
         if self.instance_secret_file is not None and not self.instance_secret_file.is_absolute():
             raise ConfigError("WHISTLE_INSTANCE_SECRET_FILE must be an absolute path")
 
@@ -90,4 +98,5 @@ def from_env(env=None) -> Config:
         max_attachment_bytes=_int(env, "WHISTLE_MAX_ATTACHMENT_BYTES", 250 * MiB, 1),
         max_request_bytes=_int(env, "WHISTLE_MAX_REQUEST_BYTES", 400 * MiB, 1024),
         trusted_proxies=_int(env, "WHISTLE_TRUSTED_PROXIES", 0),
+        pow_bits=_int(env, "WHISTLE_POW_BITS", 18),
     )

@@ -69,6 +69,8 @@ class Case(Base):
     real_name: Mapped[bool] = mapped_column(Boolean, default=False)
     ack_due: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
     feedback_due: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
+    # The pre-appointment notice a comment is about (channel "notice" only; whistle.notices).
+    notice_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
     items: Mapped[list["CaseItem"]] = relationship(back_populates="case", order_by="CaseItem.seq",
                                                    cascade="all, delete-orphan")
@@ -131,6 +133,25 @@ class CaseEvent(Base):
     happened_on: Mapped[dt.date] = mapped_column(Date)
 
     case: Mapped[Case] = relationship(back_populates="events")
+
+
+class Notice(Base):
+    """A pre-appointment public notice (任前公示): public information, stored in clear. The
+    window runs from 00:00 of ``opens_on`` to 24:00 of ``closes_on`` (committee time zone)."""
+
+    __tablename__ = "notices"
+    __table_args__ = NO_ROWID
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    candidate_name: Mapped[str] = mapped_column(String(100))
+    current_post: Mapped[str] = mapped_column(String(200))
+    proposed_post: Mapped[str] = mapped_column(String(200))
+    # The candidate's current department (a rules department code): comments are routed with
+    # it, so members whose own department it is never receive them.
+    department: Mapped[str] = mapped_column(String(64))
+    opens_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    closes_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    published_on: Mapped[dt.date] = mapped_column(Date)
+    published_by: Mapped[str] = mapped_column(String(64))  # the member's username
 
 
 # --- committee side -----------------------------------------------------------------------
@@ -226,3 +247,75 @@ class AuditStatement(Base):
     head: Mapped[str] = mapped_column(String(64))
     verify_key: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
+
+
+# --- integrity surveys (廉政回访) ------------------------------------------------------------
+
+
+class Survey(Base):
+    """A questionnaire for one period (whistle.surveys). Its wording is public, stored in clear."""
+
+    __tablename__ = "surveys"
+    __table_args__ = NO_ROWID
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    title: Mapped[str] = mapped_column(String(200))
+    intro: Mapped[str] = mapped_column(String(2000), default="")
+    owner_unit: Mapped[str] = mapped_column(String(64))  # its members may read the sealed free text
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft, open, closed
+    published: Mapped[bool] = mapped_column(Boolean, default=False)  # results shown to the public
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(64))  # a member's username
+
+    questions: Mapped[list["SurveyQuestion"]] = relationship(order_by="SurveyQuestion.idx",
+                                                             cascade="all, delete-orphan")
+
+
+class SurveyQuestion(Base):
+    """One item of a survey: likert (1-5), yes_no, choice (one of its options) or free_text."""
+
+    __tablename__ = "survey_questions"
+    __table_args__ = NO_ROWID
+    survey_id: Mapped[str] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(String(500))
+    bribery: Mapped[bool] = mapped_column(Boolean, default=False)  # a "yes" offers a full report
+    breakdown: Mapped[bool] = mapped_column(Boolean, default=False)  # results are cross-tabulated by it
+    options: Mapped[str] = mapped_column(String(2000), default="[]")  # JSON list (choice items)
+
+
+class SurveyResponse(Base):
+    """One anonymous response: a random id and the day, nothing that links it to anyone or
+    anything else (not to a report, not to its sealed free text)."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = NO_ROWID
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    survey_id: Mapped[str] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    answered_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class SurveyAnswer(Base):
+    """The answer of one response to one closed item, as a small integer (likert 1-5, yes 1 /
+    no 0, the option's number); an item left unanswered has no row."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = NO_ROWID
+    response_id: Mapped[str] = mapped_column(ForeignKey("survey_responses.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    survey_id: Mapped[str] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+class SurveyText(Base):
+    """A response's free-text answers, sealed (envelope kind "survey") to the committee key and
+    the owning unit's members; deliberately not linked to the response's closed answers."""
+
+    __tablename__ = "survey_texts"
+    __table_args__ = NO_ROWID
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    survey_id: Mapped[str] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)

@@ -26,7 +26,8 @@ Schema (see ``whistle/data/rules.example.toml`` for a complete example):
     ``username`` ([a-z0-9_.-]), ``unit`` (a local unit), ``departments`` (their own
     departments: they never receive cases about them), ``role`` (member, unit_lead,
     admin, overseer: the supervising body's oversight view, never case content),
-    ``custodian = true`` (optional).
+    ``custodian = true`` (optional: approves written requests to disclose a real-name
+    reporter's identity, which is sealed to the custodians and the committee key only).
 ``[channels.<channel>]`` (optional)
     ``unit`` (fixed handling unit for the channel), ``also_units`` (more local units).
 ``[risk]``
@@ -40,7 +41,12 @@ Schema (see ``whistle/data/rules.example.toml`` for a complete example):
 ``[calendar]`` (optional)
     ``extra_holidays`` and ``extra_workdays``: lists of TOML dates that override the
     built-in Chinese holiday calendar (for years it does not know yet, or local changes).
+``[surveys]`` (optional)
+    ``min_cell`` (k, default 5): every published figure (statistics, survey results) below
+    k shows as "fewer than k" (whistle.statistics); ``unit``: a local unit whose members
+    manage integrity surveys, besides every unit lead.
 """
+import dataclasses
 import datetime
 import re
 import tomllib
@@ -180,6 +186,11 @@ class Rules:
     deadlines: DeadlineRules | None = None
     calendar: CalendarRules = CalendarRules()
     retention: dict = field(default_factory=lambda: {"default": 1825})
+    surveys: "SurveyRules" = None  # set in __post_init__ when not given
+
+    def __post_init__(self) -> None:
+        if self.surveys is None:
+            object.__setattr__(self, "surveys", SurveyRules())
 
     @property
     def department_codes(self) -> dict:
@@ -653,7 +664,41 @@ class _Parser:
 
 
 _TOP_LEVEL = ("committee", "units", "departments", "members", "channels", "risk", "deadlines", "calendar",
-              "retention")
+              "retention", "surveys")
+@dataclass(frozen=True)
+class SurveyRules:
+    """``[surveys]``: the smallest count any published figure shows as a number
+    (``min_cell``, k: counts of 1..k-1 show as "fewer than k", whistle.statistics), and the
+    local unit whose members (besides every unit lead) manage integrity surveys."""
+
+    min_cell: int = 5
+    unit: str | None = None
+
+
+def _survey_rules(data: dict, units: dict, problems: "_Problems") -> SurveyRules:
+    """``[surveys]`` (optional): min_cell = 2..1000 (default 5), unit = a local unit."""
+    table = data.get("surveys", {})
+    where = "[surveys]"
+    if not isinstance(table, dict):
+        problems.add("", "surveys must be a [surveys] table")
+        return SurveyRules()
+    _unknown_keys(table, ("min_cell", "unit"), where, problems)
+    k = table.get("min_cell", 5)
+    if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 1000:
+        problems.add(where, f"min_cell must be a whole number from 2 to 1000 (got {k!r}): counts "
+                            "below it are never published as numbers")
+        k = 5
+    unit = table.get("unit")
+    if unit is not None:
+        if not isinstance(unit, str) or unit not in units:
+            problems.add(where, f"unit {unit!r} is not a unit")
+            unit = None
+        elif units[unit].external:
+            problems.add(where, f"unit {unit!r} is external: it must be a local unit")
+            unit = None
+    return SurveyRules(k, unit)
+
+
 # Dispositions a retention period may name (the taxonomy of whistle.committee.labels).
 RETENTION_KEYS = ("default", "talk_inquiry", "preliminary_verification", "hold_pending", "conclude",
                   "transfer_investigation", "not_accepted", "duplicate")
@@ -679,10 +724,12 @@ def _parse(text: str, source: str) -> tuple[Rules | None, list[str]]:
     deadlines = parser.deadlines()
     calendar = parser.calendar()
     retention = parser.retention()
+    surveys = _survey_rules(data, units, problems)
     if problems.items:
         return None, problems.items
     rules = Rules(names, tuple(departments.values()), own, superior, tuple(units.values()),
                   tuple(members.values()), channels, risk, deadlines, calendar, retention)
+    rules = dataclasses.replace(rules, surveys=surveys)
     return rules, []
 
 

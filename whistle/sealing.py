@@ -38,7 +38,8 @@ def _fresh_code(db) -> ReceiptCode:
     return ReceiptCode.generate(cases.unused_locator(db))
 
 
-def _store_under_fresh_code(db, cfg, envelope: dict, uploads, rules, on) -> SealedReport:
+def _store_under_fresh_code(db, cfg, envelope: dict, uploads, rules, on, identity=None,
+                            now=None) -> SealedReport:
     """Draw a receipt code for an unused locator and store the case under it.
     LocatorTaken if another request took the locator between the check and the insert."""
     code = _fresh_code(db)
@@ -47,12 +48,21 @@ def _store_under_fresh_code(db, cfg, envelope: dict, uploads, rules, on) -> Seal
     case = cases.create_case(
         db, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
         memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,
-        envelope=envelope, uploads=uploads, rules=rules, on=on)
+        envelope=envelope, uploads=uploads, rules=rules, on=on, identity=identity, now=now,
+        tz=cfg.timezone)
     return SealedReport(code, case)
 
 
+def seal_identity(db, rules, header: dict, report: dict, identity: dict) -> dict:
+    """A real-name reporter's name and contact, sealed apart from the report (FORMAT.md §3):
+    to the committee key and the custodians only, bound to the report by its nonce."""
+    required, optional = cases.identity_recipients(db, rules, header)
+    return env.seal("identity", {"report": report["nonce"]}, identity,
+                    [r.public_key for r in required + optional]).envelope
+
+
 def seal_report(db, cfg, *, header: dict, body: dict, spools, content_key: bytes,
-                rules, on) -> SealedReport:
+                rules, on, identity: dict | None = None, now=None) -> SealedReport:
     """Seal and store a report for a reporter without JavaScript.
 
     The spools are finished once (a finished stream cannot be finished again) and the
@@ -60,14 +70,17 @@ def seal_report(db, cfg, *, header: dict, body: dict, spools, content_key: bytes
     code. If the locator is taken between our check and our insert (a concurrent report),
     only the code, salt and keys are drawn again, on the server: the reporter never sees a
     409. A taken locator inserts nothing, so the retry stays in the same transaction.
+    ``identity`` ({"name", "contact"}) makes it a real-name report, sealed separately.
     """
     recipients = cases.recipients_for(db, rules, header)
     meta, uploads = finish_spools(spools)
     sealed = env.seal("report", header, dict(body, attachments=meta),
                       [r.public_key for r in recipients], content_key=content_key)
+    sealed_identity = seal_identity(db, rules, header, sealed.envelope, identity) if identity else None
     for _ in range(MAX_LOCATOR_TRIES):
         try:
-            return _store_under_fresh_code(db, cfg, sealed.envelope, uploads, rules, on)
+            return _store_under_fresh_code(db, cfg, sealed.envelope, uploads, rules, on,
+                                           sealed_identity, now)
         except LocatorTaken:
             continue
     raise InvalidSubmission(detail="no free locator")  # pragma: no cover - 10^7 locators

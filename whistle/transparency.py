@@ -8,15 +8,20 @@ set no cookie and never touch the session; the page does no chain verification i
 is `whistle audit verify`, and the oversight view), so an anonymous visitor cannot make the
 server walk the whole log.
 """
+import csv
 import hashlib
+import io
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, Response, current_app, jsonify, render_template
+from flask_babel import gettext as _
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.encoding import b64u
-from whistle import audit, db
+from whistle import audit, cases, db, public_stats
 from whistle.models import CommitteeKey
+from whistle.statistics import Fewer, Withheld, is_hidden
 
 bp = Blueprint("transparency", __name__)
 
@@ -47,15 +52,67 @@ def published(session: Session) -> dict:
         "committee_keys": keys,
         "audit": {"length": length, "head": head},
         "statement": statement,
-        # Issue 5 (published statistics) adds its figures here, under their own key, and a
-        # section in templates/transparency.html; the JSON keeps version 1 while it only grows.
+        # The published statistics are apart (public_stats, /transparency/statistics.json):
+        # they are counted, not read off a head row, and cached.
     }
+
+
+def _statistics() -> dict:
+    cfg = current_app.config["WHISTLE"]
+    k = current_app.extensions["whistle.rules"].surveys.min_cell
+    return public_stats.build(db.session(), cases.today(cfg.timezone), k)
+
+
+@bp.app_template_filter("figure")
+def figure(value) -> str:
+    """A published figure for people: the number, "fewer than k", or "withheld"."""
+    if isinstance(value, Fewer):
+        return _("fewer than %(k)d", k=value.k)
+    if isinstance(value, Withheld):
+        return _("withheld")
+    if value is None:
+        return "—"
+    return str(value)
+
+
+@bp.app_template_test("hidden_figure")
+def hidden_figure(value) -> bool:
+    """True for a suppressed figure."""
+    return is_hidden(value)
+
+
+@bp.app_template_global("result_charts")
+def result_charts(result: dict) -> dict:
+    """Charts of a survey's results (question index -> SVG)."""
+    return {index: Markup(svg) for index, svg in public_stats.result_charts(result).items()}
 
 
 @bp.get("/transparency")
 def page():
-    """The public page: keys, chain head, latest signed statement, how to check them."""
-    return render_template("transparency.html", data=published(db.session()))
+    """The public page: keys, chain head, latest signed statement, how to check them, and
+    the published statistics (suppressed small counts) with charts."""
+    stats = _statistics()
+    return render_template("transparency.html", data=published(db.session()), stats=stats,
+                           names=public_stats.labels(stats), pictures=public_stats.page_charts(stats))
+
+
+@bp.get("/transparency/statistics.json")
+def statistics_json():
+    """The published statistics as JSON: counts, "<k" (fewer than k) or "withheld"."""
+    return jsonify(public_stats.labelled(_statistics()))
+
+
+@bp.get("/transparency/statistics.csv")
+def statistics_csv():
+    """The same figures as CSV, one figure per line."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(public_stats.CSV_HEADER)
+    for row in public_stats.csv_rows(_statistics()):
+        writer.writerow([str(v) for v in row])
+    response = Response("\ufeff" + out.getvalue(), mimetype="text/csv")  # BOM: spreadsheets read UTF-8
+    response.headers.set("Content-Disposition", "attachment", filename="whistle-statistics.csv")
+    return response
 
 
 @bp.get("/transparency/audit-head.json")

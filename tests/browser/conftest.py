@@ -94,8 +94,8 @@ def module_page(browser):
 class Server:
     """The app on a real port, with its committee key and a log capture."""
 
-    def __init__(self, tmp_path):
-        self.config = make_config(tmp_path)
+    def __init__(self, tmp_path, **overrides):
+        self.config = make_config(tmp_path, **overrides)
         self.app = build_app(self.config)
         self.key_file = tmp_path / "committee.key"
         with Session(self.app.extensions["whistle.engine"]) as s:

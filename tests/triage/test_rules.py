@@ -176,7 +176,7 @@ BROKEN = [
     pytest.param(edited(append='\n[channels.general]\nunit = "nowhere"\n'),
                  "rules.toml: [channels.general]: unit 'nowhere' is not a unit", id="channel-unit"),
     pytest.param(edited(append='\n[channels.notices]\nunit = "org_cadre_supervision"\n'),
-                 "rules.toml: [channels.notices]: 'notices' is not a channel (known: contractor, general)",
+                 "rules.toml: [channels.notices]: 'notices' is not a channel (known: contractor, general, notice)",
                  id="channel-unknown"),
     pytest.param(edited(append='\n[channels.general]\nunit = "office_2"\nalso_units = ["city_cdi"]\n'),
                  "rules.toml: [channels.general]: also_units: 'city_cdi' is an external unit",
@@ -207,7 +207,7 @@ BROKEN = [
                  "at least 1 (got 0)", id="deadline-zero"),
     pytest.param(edited(("[deadlines.contractor.low]", "[deadlines.contracter.low]")),
                  "rules.toml: [deadlines.contracter]: 'contracter' is neither 'default' nor a channel "
-                 "(known: contractor, general)", id="deadline-channel"),
+                 "(known: contractor, general, notice)", id="deadline-channel"),
     pytest.param(edited(("[deadlines.contractor.low]", "[deadlines.contractor.urgent]")),
                  "rules.toml: [deadlines.contractor.urgent]: 'urgent' is not a grade (use high, medium, low)",
                  id="deadline-grade"),
@@ -224,7 +224,7 @@ BROKEN = [
     # file level
     pytest.param(edited(append='\n[[member]]\nusername = "x"\n'),
                  "rules.toml: unknown table 'member' (expected committee, units, departments, members, "
-                 "channels, risk, deadlines, calendar, retention)", id="unknown-table"),
+                 "channels, risk, deadlines, calendar, retention, surveys)", id="unknown-table"),
     pytest.param(edited(append="\n[broken\n"), "rules.toml: not valid TOML: ", id="not-toml"),
 ]
 

@@ -62,9 +62,14 @@ def case_items(case_id):
     with db.transaction() as s:
         audit.record(s, "decrypt", actor=member.username, on=_today(), case_id=case.id)
     member_kid = kid(member.public_key)
+    # A real name is not an item like the others: it is listed only for a member who holds
+    # its key (a custodian, or a requester it was disclosed to), in its own list.
+    identity = [_item_json(i, member_kid) for i in case.items if i.kind == "identity"]
+    identity = [i for i in identity if i["granted_key"] or member_kid in [r["kid"] for r in i["envelope"]["recipients"]]]
     return jsonify(case=case.id, reporter_public_key=b64u(case.reporter_pk),
                    recipients=_recipients(cases.case_recipients(db.session(), rules(), case)),
-                   items=[_item_json(i, member_kid) for i in case.items])
+                   items=[_item_json(i, member_kid) for i in case.items if i.kind != "identity"],
+                   identity=identity)
 
 
 @bp.get("/attachments/<attachment_id>")
@@ -148,7 +153,7 @@ def grant(case_id):
                          to=username, reason=reason)
         abort(403)
     keys = data.get("keys")
-    items = {i.id for i in case.items}
+    items = {i.id for i in case.items if i.kind != "identity"}  # a real name is disclosed, never handed on
     if not isinstance(keys, dict) or set(keys) != items:
         raise InvalidSubmission(detail="a re-sealed key for every item is required")
     target_kid = kid(target.public_key)

@@ -24,6 +24,7 @@ FACTORS = {
 }
 
 PENDING = {
+    "disclose": _l("Disclose a real-name reporter's identity"),
     "downgrade": _l("Downgrade from high risk"),
     "close": _l("Close a high-risk case"),
     "purge": _l("Purge before the retention period ends"),
@@ -45,9 +46,15 @@ def code_label(field: str, code: str, channel: str) -> str:
 
 def context() -> dict:
     """Template globals of committee pages."""
+    from whistle import notices
+    from whistle.triage.routing import READER_ROLES
+
     member = current_member()
     loaded = rules()
+    rule = rule_of(member.username) if member else None
     return {
+        "may_view_notices": bool(member) and notices.may_view(loaded, member.username),
+        "is_custodian": bool(rule and rule.custodian and rule.role in READER_ROLES),
         "member": member, "member_rule": rule_of(member.username) if member else None,
         "departments_by_code": loaded.department_codes, "units_by_code": loaded.unit_codes,
         "dispositions_labels": DISPOSITIONS, "factor_labels": FACTORS, "pending_labels": PENDING,

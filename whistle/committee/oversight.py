@@ -41,6 +41,11 @@ ACTIONS = {
     "key_registered": _l("Committee key registered"), "key_split": _l("Committee key split"),
     "key_recovered": _l("Committee key rebuilt from shares"), "audit_signed": _l("Signed the audit log"),
     "oversight_view": _l("Opened the oversight view"),
+    "identity_requested": _l("Asked for a real-name reporter's identity"),
+    "identity_approved": _l("Approved disclosing a reporter's identity"),
+    "identity_refused": _l("Identity disclosure refused"),
+    "identity_disclosed": _l("Disclosed a reporter's identity to a member"),
+    "notice_published": _l("Published a pre-appointment notice"),
 }
 
 PROBLEMS = {
@@ -57,8 +62,8 @@ PROBLEMS = {
 # written reason, say, which may repeat what a report said) is shown as "withheld".
 SHOWN_DETAIL = {"event", "before", "after", "grade", "to", "member", "confirmed_by", "proposed_by",
                 "disposition", "items", "attachments", "kid", "key", "threshold", "count", "holders",
-                "statement", "length", "held_for_superior"}
-ID_DETAIL = {"duplicate_of", "action_id"}  # shown as a prefix, like case ids
+                "statement", "length", "held_for_superior", "because", "requester", "opens_on", "closes_on"}
+ID_DETAIL = {"duplicate_of", "action_id", "request", "notice"}  # shown as a prefix, like case ids
 _CODE = re.compile(r"^[a-z0-9_]{1,40}$")
 
 

@@ -35,6 +35,10 @@ def _next_due(case: Case) -> tuple[str, dt.date | None]:
     fed_back = any(e.event == "feedback_sent" for e in case.events)
     if case.status != "closed" and not fed_back and case.feedback_due:
         return "feedback", case.feedback_due
+    if case.status == "closed" and case.real_name and not cases.result_notice_sent(case):
+        due = cases.real_name_due(_rules(), calendar(), case)
+        if due and due["result_notice"]:  # 实名举报: the reporter is told the result
+            return "result_notice", due["result_notice"]
     return "", None
 
 

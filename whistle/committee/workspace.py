@@ -67,11 +67,16 @@ def case_page(case_id):
     case = _open_case(case_id)
     with db.transaction() as s:
         audit.record(s, "view", actor=current_member().username, on=_today(), case_id=case.id)
-    pending = db.session().scalars(select(PendingAction).where(PendingAction.case_id == case.id)).all()
+    from whistle.committee import identity
+
+    pending = db.session().scalars(select(PendingAction).where(PendingAction.case_id == case.id,
+                                                               PendingAction.action != identity.DISCLOSE)).all()
     return render_template("committee/case.html", case=case, view=triage_view.summary(case, _today()),
                            why=triage_view.why(case), events=case.events, pending=pending,
                            dispositions=DISPOSITIONS, member=current_member(),
-                           grantable=triage_view.grantable(case, current_member()))
+                           grantable=triage_view.grantable(case, current_member()),
+                           identity=identity.case_view(case, current_member()),
+                           real_name_result_days=rules().deadlines.real_name_result)
 
 
 def _post_case(case_id) -> Case:
@@ -171,8 +176,8 @@ def confirm(case_id, pending_id):
     case = _post_case(case_id)
     with db.transaction() as s:
         pending = s.get(PendingAction, pending_id)
-        if pending is None or pending.case_id != case.id:
-            abort(404)
+        if pending is None or pending.case_id != case.id or pending.action == "disclose":
+            abort(404)  # a disclosure request is decided by a custodian (whistle.committee.identity)
         if pending.proposed_by == current_member().id:
             audit.record(s, "refused_self_confirm", actor=current_member().username, on=_today(),
                          case_id=case.id, action_id=pending.id)

@@ -3,6 +3,9 @@
 Receipt secrets never arrive here: the browser sends only the derived lookup token, which
 the server checks against the stored verifier.
 """
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request, stream_with_context
 from flask_babel import get_locale
 
@@ -10,11 +13,12 @@ from crypto.encoding import b64u, unb64u
 from crypto.errors import FormatError
 from crypto.keys import kid
 from crypto.receipt import is_locator, verifier_of
-from whistle import cases, catalog, db
+from whistle import cases, catalog, db, notices
+from whistle import pow as proof_of_work
 from whistle.errors import InvalidSubmission
 from whistle.extensions import followup_limits, submit_limits
 from whistle.models import Attachment
-from whistle.reporter.forms import rules
+from whistle.reporter.forms import calendar, rules
 from whistle.reporter.openapi import document
 from whistle.uploads import is_attachment_id, parse_json
 
@@ -141,11 +145,24 @@ def catalog_json():
 @bp.post("/recipients")
 @submit_limits
 def recipients():
-    """Public keys a new report with this routing header must be sealed to."""
+    """Public keys a new report with this routing header must be sealed to, and those a
+    real-name reporter's identity is sealed to (committee key and custodians only). A comment
+    on a notice whose window is not open is refused here already, before anything is sealed."""
     header = _json_object()
     if catalog.routing_problems(header, rules().department_codes):
         raise InvalidSubmission(detail="routing header")
-    return jsonify(recipients=_recipients_json(cases.recipients_for(db.session(), rules(), header)))
+    notices.check_comment_header(db.session(), header, datetime.now(ZoneInfo(_cfg().timezone)), _cfg().timezone)
+    required, optional = cases.identity_recipients(db.session(), rules(), header)
+    return jsonify(recipients=_recipients_json(cases.recipients_for(db.session(), rules(), header)),
+                   identity_recipients=_recipients_json(required + optional))
+
+
+@bp.post("/pow")
+@proof_of_work.pow_limits
+def pow_challenge():
+    """A fresh proof-of-work challenge (whistle.pow, crypto/FORMAT.md §7): reports, follow-up
+    messages and survey answers each spend one."""
+    return jsonify(proof_of_work.new_challenge())
 
 
 @bp.post("/locators")
@@ -172,13 +189,15 @@ def submit_report():
         raise InvalidSubmission(detail="locator_token: not issued for this locator, or expired")
     if len(uploads) > _cfg().max_attachments:
         abort(413)
+    proof_of_work.require(data)
     with db.transaction() as session:
         case = cases.create_case(
             session, locator=locator, salt=_bytes_field(data, "salt", 16),
             opslimit=ops, memlimit=mem, verifier=verifier_of(_bytes_field(data, "lookup", 32)),
             reporter_pk=_bytes_field(data, "reporter_public_key", 32),
             envelope=data.get("envelope"), uploads=uploads,
-            rules=rules(), on=today)
+            rules=rules(), on=today, identity=data.get("identity"),
+            now=datetime.now(ZoneInfo(_cfg().timezone)), tz=_cfg().timezone)
     return jsonify(received_on=case.received_on.isoformat()), 201
 
 
@@ -214,7 +233,7 @@ def _case_json(case) -> dict:
         "timeline": [{"event": e.event, "label": str(catalog.CASE_EVENTS.get(e.event, e.event)),
                       "on": e.happened_on.isoformat()} for e in case.events],
         "deadlines": {key: (value.isoformat() if hasattr(value, "isoformat") else value)
-                      for key, value in cases.reporter_deadlines(case, cases.today(_cfg().timezone)).items()},
+                      for key, value in cases.reporter_deadlines(case, cases.today(_cfg().timezone), rules(), calendar()).items()},
         "items": items,
         "recipients": _recipients_json(cases.case_recipients(db.session(), rules(), case)),
     }
@@ -236,6 +255,7 @@ def followup_message():
     uploads = _uploads()
     with db.transaction() as session:
         case = _case_from(data)
+        proof_of_work.require(data)
         item = cases.add_message(session, rules(), case, "message", data.get("envelope"), uploads,
                                  cases.today(_cfg().timezone))
     return jsonify(id=item.id, seq=item.seq, on=item.created_on.isoformat()), 201

@@ -2,9 +2,10 @@
 from flask import current_app
 from flask_babel import gettext as _
 
-from whistle.catalog import CATEGORIES, ROUTING_FIELDS, routing_problems
+from whistle.catalog import CATEGORIES, NOTICE_CHANNEL, ROUTING_FIELDS, routing_problems
 
 TEXT_FIELDS = {"accused_name": 200, "accused_post": 200, "period": 200, "place": 200}
+IDENTITY_FIELDS = {"identity_name": 100, "identity_contact": 200}  # form field -> limit
 
 
 def rules():
@@ -12,11 +13,23 @@ def rules():
     return current_app.extensions["whistle.rules"]
 
 
-def read_report_form(form, channel: str) -> tuple[dict, dict, dict]:
-    """(routing header, sealed body, errors by field) from a submitted report form."""
+def calendar():
+    """The committee's working-day calendar (built once per app, shared with the workspace)."""
+    from whistle.triage.deadlines import WorkCalendar
+
+    cal = current_app.extensions.get("whistle.calendar")
+    if cal is None:
+        cal = current_app.extensions["whistle.calendar"] = WorkCalendar(rules())
+    return cal
+
+
+def read_report_form(form, channel: str, fixed: dict | None = None) -> tuple[dict, dict, dict]:
+    """(routing header, sealed body, errors by field) from a submitted report form.
+    ``fixed`` routing fields come from the page, not the form (a notice's id and department)."""
     cfg = current_app.config["WHISTLE"]
     header = {name: (form.get(name) or "").strip() for name in ROUTING_FIELDS if name != "channel"}
     header["channel"] = channel
+    header.update(fixed or {})
     errors = {}
     for name in routing_problems(header, rules().department_codes):
         errors[name] = _("Please choose one of the options.")
@@ -31,6 +44,22 @@ def read_report_form(form, channel: str) -> tuple[dict, dict, dict]:
     return header, body, errors
 
 
+def read_identity(form) -> tuple[dict | None, dict]:
+    """(identity or None, errors by field) from the optional "give your name" section: a
+    name makes it a real-name report; a contact without a name is a mistake, not a name."""
+    name, contact = ((form.get(field) or "").strip() for field in IDENTITY_FIELDS)
+    errors = {}
+    for field, value in zip(IDENTITY_FIELDS, (name, contact)):
+        if len(value) > IDENTITY_FIELDS[field]:
+            errors[field] = _("Please shorten this to at most %(n)d characters.", n=IDENTITY_FIELDS[field])
+    if contact and not name:
+        errors["identity_name"] = _("Give your name as well, or leave both fields empty to stay anonymous.")
+    if errors or not name:
+        return None, errors
+    return {"name": name, "contact": contact}, {}
+
+
 def valid_channel(channel: str) -> bool:
-    """True for a channel that takes reports through this form."""
-    return channel in CATEGORIES
+    """True for a channel that takes reports through this form (comments on a notice are
+    made from the notice's own page, /report/notice/<id>)."""
+    return channel in CATEGORIES and channel != NOTICE_CHANNEL

@@ -1,7 +1,7 @@
 """Reporter pages. Every one works with JavaScript off; with it on, the same forms are
 taken over by static/js/report.js and followup.js, which seal in the browser instead."""
-from flask import (Blueprint, Response, abort, current_app, g, render_template, request,
-                   send_from_directory, stream_with_context)
+from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request,
+                   send_from_directory, stream_with_context, url_for)
 from flask_babel import gettext as _
 
 from crypto.errors import CryptoError, ReceiptError
@@ -11,8 +11,9 @@ from crypto.stream import attachment_key, decrypt_stream
 from whistle import cases, catalog, db, sealing
 from whistle.errors import BadReceipt, NoSuchReceipt, WhistleError
 from whistle.extensions import followup_limits, submit_limits
+from whistle.pow import nojs_limits
 from whistle.models import Attachment
-from whistle.reporter.forms import read_report_form, rules, valid_channel
+from whistle.reporter.forms import calendar, read_identity, read_report_form, rules, valid_channel
 from whistle.uploads import clean_filename
 
 bp = Blueprint("reporter", __name__)
@@ -41,6 +42,8 @@ def favicon():
 @bp.get("/report/<channel>")
 def report_form(channel):
     """The report form of ``channel``; 404 for an unknown channel."""
+    if channel == catalog.NOTICE_CHANNEL:  # comments start from a notice's own page
+        return redirect(url_for("notices.public_list"))
     if not valid_channel(channel):
         abort(404)
     return render_template("reporter/report_form.html", channel=channel, values={}, errors={})
@@ -48,6 +51,7 @@ def report_form(channel):
 
 @bp.post("/report/<channel>")
 @submit_limits
+@nojs_limits  # no proof of work without JavaScript: a stricter budget instead
 def report_submit(channel):
     """No-JS submission: seal in memory, store ciphertext, show the receipt once."""
     if not valid_channel(channel):
@@ -56,13 +60,15 @@ def report_submit(channel):
     g.upload_content_key = random_bytes(32)
     form = request.form  # parsing streams and encrypts the files (whistle.uploads)
     header, body, errors = read_report_form(form, channel)
+    identity, identity_errors = read_identity(form)
+    errors.update(identity_errors)
     if errors:
         return render_template("reporter/report_form.html", channel=channel, values=form,
                                errors=errors, files_dropped=bool(g.get("spools"))), 400
     with db.transaction() as session:
         sealed = sealing.seal_report(session, _cfg(), header=header, body=body,
                                      spools=g.get("spools", []), content_key=g.upload_content_key,
-                                     rules=rules(), on=_today())
+                                     rules=rules(), on=_today(), identity=identity)
     return render_template("reporter/receipt.html", code=sealed.code.grouped(),
                            received_on=sealed.case.received_on)
 
@@ -112,7 +118,7 @@ def _conversation(case, keypair):
 
 
 def _render_case(code, keys, case, status=200, **extra):
-    return render_template("reporter/case.html", deadlines=cases.reporter_deadlines(case, _today()), code=code.grouped(), case=case,
+    return render_template("reporter/case.html", deadlines=cases.reporter_deadlines(case, _today(), rules(), calendar()), code=code.grouped(), case=case,
                            events=case.events, conversation=_conversation(case, keys.keypair),
                            **extra), status
 
@@ -134,6 +140,7 @@ def followup_open():
 
 @bp.post("/followup/message")
 @followup_limits
+@nojs_limits
 def followup_message():
     """No-JS follow-up message with optional files, sealed in memory."""
     g.upload_mode = "seal"
@@ -201,4 +208,5 @@ def _download(meta: dict, content_key: bytes) -> Response:
 
 def catalog_context():
     """Template globals: the catalogues and the rules' departments."""
-    return {"catalog": catalog, "departments": rules().departments}
+    return {"catalog": catalog, "departments": rules().departments,
+            "real_name_days": rules().deadlines.real_name_acceptance}

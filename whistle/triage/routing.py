@@ -84,6 +84,18 @@ def route(rules: Rules, header: dict) -> Route:
                  units=tuple(handling))
 
 
+def custodians(rules: Rules, header: dict) -> tuple[str, ...]:
+    """Who a real-name reporter's identity is sealed to besides the committee key: the
+    rules' custodians (``custodian = true``) who may read cases (member or unit_lead) and
+    whose own departments do not include the accused department. Nobody for a case held for
+    the superior body (its identity is sealed to the superior's key alone)."""
+    department = _department(rules, header)
+    if route(rules, header).held_for_superior:
+        return ()
+    return tuple(m.username for m in rules.members
+                 if m.custodian and m.role in READER_ROLES and department.code not in m.departments)
+
+
 def can_grant(rules: Rules, header: dict, username: str) -> tuple[bool, str]:
     """May a case with ``header`` be handed to ``username``? (allowed, reason).
 

@@ -92,8 +92,33 @@ function render() {
     li.append(el("p", `${who} · ${item.on}`, "meta"), el("div", body.text || "", "text"), fileList(body.attachments, key));
     (item.kind === "note" ? notes : conversation).append(li);
   }
+  renderIdentity();
   document.getElementById("content-status").textContent = "";
   document.getElementById("case-work").hidden = false;
+}
+
+/** A real name sealed to this member (custodian) or disclosed to them, in its own section.
+ * Shown only if it is bound to this case's report (its header names the report's nonce). */
+function renderIdentity() {
+  const dl = document.getElementById("identity-body");
+  if (!dl) return;
+  dl.replaceChildren();
+  const report = view.items.find((i) => i.kind === "report");
+  for (const item of view.identity || []) {
+    let body;
+    try {
+      body = wc.openBody(item.envelope, contentKeyOf(item));
+    } catch (_) {
+      dl.append(el("dd", t.unreadable, "error"));
+      continue;
+    }
+    if (!report || item.envelope.header.report !== report.envelope.nonce) {
+      dl.append(el("dd", dl.dataset.mismatch, "error"));
+      continue;
+    }
+    dl.append(el("dt", dl.dataset.name), el("dd", body.name || ""),
+      el("dt", dl.dataset.contact), el("dd", body.contact || ""));
+  }
 }
 
 async function load() {

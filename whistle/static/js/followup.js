@@ -2,6 +2,7 @@
 // derived lookup token goes to the server; replies are opened with the derived key pair.
 import * as wc from "/static/js/whistle-crypto.js";
 import { getJSON, postJSON, postMultipart, ApiError, setStatus } from "/static/js/api.js";
+import { proofOfWork } from "/static/js/pow.js";
 
 const codeForm = document.getElementById("code-form");
 const strings = document.getElementById("case-strings");
@@ -54,7 +55,8 @@ function downloadButton(meta, contentKey) {
 /** The committee's own deadlines, and whether they were missed (the same as the no-JS page). */
 function renderDeadlines(list, deadlines) {
   const rows = [["acknowledge_by", "acknowledge_overdue", strings.dataset.acknowledgeBy],
-    ["feedback_by", "feedback_overdue", strings.dataset.feedbackBy]];
+    ["feedback_by", "feedback_overdue", strings.dataset.feedbackBy],
+    ["result_notice_by", "result_notice_overdue", strings.dataset.resultNoticeBy]];
   for (const [day, overdue, text] of rows) {
     if (!deadlines[day]) continue;
     const li = document.createElement("li");
@@ -123,7 +125,8 @@ async function sendMessage(event, view) {
     // Sealed to the committee's keys and to this reporter, so the conversation stays readable.
     const recipients = view.recipients.map((r) => wc.unb64u(r.public_key)).concat([session.keys.publicKey]);
     const sealed = wc.seal("message", { case: view.case }, { text, attachments }, recipients, { contentKey });
-    await postMultipart("/api/v1/followup/messages", Object.assign(credentials(), { envelope: sealed.envelope }), parts);
+    const pow = await proofOfWork(); // a small proof of work per message (FORMAT.md §7)
+    await postMultipart("/api/v1/followup/messages", Object.assign(credentials(), { envelope: sealed.envelope, pow }), parts);
     await loadCase();
     const newStatus = document.querySelector('#case-area [data-slot="message-status"]');
     setStatus(newStatus, form.dataset.msgSent);

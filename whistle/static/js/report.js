@@ -2,6 +2,7 @@
 // Without JavaScript the same form posts to the server, which seals it in memory instead.
 import * as wc from "/static/js/whistle-crypto.js";
 import { postJSON, postMultipart, ApiError, setStatus } from "/static/js/api.js";
+import { proofOfWork } from "/static/js/pow.js";
 
 const form = document.getElementById("report-form");
 
@@ -11,7 +12,16 @@ function routingHeader(data) {
   for (const name of ["department", "category", "accused_rank", "money_band", "frequency", "evidence"]) {
     header[name] = String(data.get(name) || "");
   }
+  if (form.dataset.notice) header.notice = form.dataset.notice; // a comment on a pre-appointment notice
   return header;
+}
+
+/** The optional real name, or null to stay anonymous (same rules as forms.read_identity). */
+function identityOf(data) {
+  const name = String(data.get("identity_name") || "").trim().slice(0, 100);
+  const contact = String(data.get("identity_contact") || "").trim().slice(0, 200);
+  if (contact && !name) throw new ApiError(form.dataset.msgNameMissing);
+  return name ? { name, contact } : null;
 }
 
 /** The sealed body fields (same names and trimming as whistle/reporter/forms.py). */
@@ -38,7 +48,8 @@ function checkFiles(files) {
 /** Seal the report once: the envelope and the files do not depend on the receipt code. */
 async function sealReport(data, files) {
   const header = routingHeader(data);
-  const { recipients } = await postJSON("/api/v1/recipients", header);
+  const identity = identityOf(data);
+  const { recipients, identity_recipients: identityRecipients } = await postJSON("/api/v1/recipients", header);
   const contentKey = wc.randomBytes(32);
   const parts = [];
   const attachments = [];
@@ -51,7 +62,12 @@ async function sealReport(data, files) {
   const body = Object.assign(reportBody(data), { attachments });
   const sealed = wc.seal("report", header, body,
     recipients.map((r) => wc.unb64u(r.public_key)), { contentKey });
-  return { envelope: sealed.envelope, parts };
+  // A real name travels in its own envelope, bound to this report by its nonce and sealed to
+  // the committee key and the custodians only: never to the members who handle the report,
+  // never to the receipt key (FORMAT.md §3).
+  const sealedIdentity = identity === null ? null : wc.seal("identity", { report: sealed.envelope.nonce },
+    identity, identityRecipients.map((r) => wc.unb64u(r.public_key))).envelope;
+  return { envelope: sealed.envelope, identity: sealedIdentity, parts };
 }
 
 /**
@@ -72,6 +88,8 @@ async function submitWithNewCode(sealed, status) {
     lookup: wc.b64u(keys.lookup), reporter_public_key: wc.b64u(keys.publicKey),
     envelope: sealed.envelope,
   };
+  if (sealed.identity) submission.identity = sealed.identity;
+  submission.pow = await proofOfWork(); // a small proof of work per attempt (FORMAT.md §7)
   const result = await postMultipart("/api/v1/reports", submission, sealed.parts);
   return { code, receivedOn: result.received_on };
 }

@@ -17,7 +17,7 @@ export const MIN_BUCKET = 1024;
 /** Envelope format version; any other value is refused. */
 export const VERSION = 1;
 /** The envelope kinds. */
-export const KINDS = Object.freeze(["report", "message", "reply", "note"]);
+export const KINDS = Object.freeze(["report", "message", "reply", "note", "identity", "survey"]);
 /** At most this many recipients per envelope (same limit as crypto/envelope.py). */
 export const MAX_RECIPIENTS = 64;
 
@@ -463,7 +463,7 @@ function serialiseBody(body) {
  * Seal `body` for every recipient public key.
  * `contentKey` and `nonce` are random unless given (attachments already encrypted under
  * a content key; deterministic test vectors).
- * @param {string} kind "report", "message" or "reply"
+ * @param {string} kind one of KINDS: "report", "message", "reply", "note", "identity"
  * @param {object} header flat, canon-encodable clear header
  * @param {object} body
  * @param {Uint8Array[]} recipientPublicKeys 1 to 64 X25519 public keys

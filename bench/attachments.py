@@ -1,0 +1,158 @@
+"""A 200 MiB file through the no-JS path: the worker's memory growth and the throughput,
+beside raw secretstream encryption on the same machine.
+
+A fresh gunicorn (one worker, so the worker measured is the one that served the upload)
+takes a small warm-up report, then the 200 MiB one, streamed by the client from a 1 MiB
+buffer. Memory: the worker's VmRSS before the upload and its VmHWM (peak resident set)
+after, from /proc/<pid>/status. The stored attachment is then decrypted with the committee
+key and compared with what was sent.
+"""
+import hashlib
+import http.client
+import os
+import time
+from pathlib import Path
+
+import nacl.bindings as sodium
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from crypto.stream import CHUNK, StreamEncryptor
+from whistle import offline
+from whistle.models import Case
+
+from bench.common import KEY_PASSPHRASE, status_kib
+from bench.followup import RECEIPT
+from bench.submissions import FORM
+
+MiB = 1024 * 1024
+SIZE = 200 * MiB
+BLOCK = os.urandom(MiB)
+
+
+def raw_encryption_rate(size: int = SIZE) -> dict:
+    """MiB/s of libsodium's secretstream over 64 KiB chunks (no I/O), and of whistle's
+    StreamEncryptor fed 1 MiB writes (what the upload spool does), best of three."""
+    key = os.urandom(32)
+    chunk = BLOCK[:CHUNK]
+    raw, ours = [], []
+    for _ in range(3):
+        state = sodium.crypto_secretstream_xchacha20poly1305_state()
+        sodium.crypto_secretstream_xchacha20poly1305_init_push(state, key)
+        began = time.perf_counter()
+        for _ in range(size // CHUNK):
+            sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk, None, 0)
+        raw.append(time.perf_counter() - began)
+        encryptor = StreamEncryptor(key, lambda _data: None)
+        began = time.perf_counter()
+        for _ in range(size // MiB):
+            encryptor.write(BLOCK)
+        encryptor.finish()
+        ours.append(time.perf_counter() - began)
+    return {"secretstream_mib_s": round(size / MiB / min(raw), 1),
+            "stream_encryptor_mib_s": round(size / MiB / min(ours), 1)}
+
+
+def store_floor(db_url: str, size: int = SIZE) -> dict:
+    """The least any design storing ciphertext durably in this database pays: secretstream
+    encryption of ``size`` bytes plus inserting the ciphertext as 1 MiB rows of a scratch
+    table and committing, on the same engine settings (whistle.db), without HTTP, parsing,
+    spooling or the ORM. MiB/s, best of two."""
+    from whistle.db import make_engine
+
+    engine = make_engine(db_url)
+    key = os.urandom(32)
+    chunk = BLOCK[:CHUNK]
+    best = None
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE bench_floor (id INTEGER PRIMARY KEY, data "
+                              + ("BLOB" if engine.dialect.name == "sqlite" else "BYTEA") + ")"))
+        for attempt in range(2):
+            began = time.perf_counter()
+            state = sodium.crypto_secretstream_xchacha20poly1305_state()
+            sodium.crypto_secretstream_xchacha20poly1305_init_push(state, key)
+            with engine.begin() as conn:
+                rows, n = [], 0
+                for _ in range(size // CHUNK):
+                    rows.append(sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk, None, 0))
+                    if len(rows) == MiB // CHUNK:
+                        conn.execute(text("INSERT INTO bench_floor (id, data) VALUES (:i, :d)"),
+                                     [{"i": attempt * 10**6 + n, "d": b"".join(rows)}])
+                        rows, n = [], n + 1
+            took = time.perf_counter() - began
+            best = took if best is None else min(best, took)
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE bench_floor"))
+    finally:
+        engine.dispose()
+    return {"encrypt_and_store_mib_s": round(size / MiB / best, 1)}
+
+
+def _upload(port: int, size: int) -> tuple[int, bytes, float, str]:
+    """Post the report form with one ``size``-byte file; (status, body, seconds, sha256)."""
+    boundary = "----whistlebench-upload"
+    head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode()
+                    + v.encode("utf-8") + b"\r\n" for k, v in FORM.items())
+    head += (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="evidence.bin"\r\n'
+             "Content-Type: application/octet-stream\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    digest = hashlib.sha256()
+    blocks = [BLOCK] * (size // MiB) + ([BLOCK[: size % MiB]] if size % MiB else [])
+    for block in blocks:
+        digest.update(block)
+
+    def body():
+        yield head
+        yield from blocks
+        yield tail
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    began = time.perf_counter()
+    conn.request("POST", "/report/contractor", body=body(),
+                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                          "Content-Length": str(len(head) + size + len(tail))})
+    resp = conn.getresponse()
+    data = resp.read()
+    seconds = time.perf_counter() - began
+    conn.close()
+    return resp.status, data, seconds, digest.hexdigest()
+
+
+def run(start_server, db_url: str, key_file: Path, out: Path, size: int = SIZE) -> dict:
+    """``start_server()`` gives a fresh one-worker Gunicorn; measure one big upload on it."""
+    server = start_server()
+    try:
+        (worker,) = server.workers()
+        status, _body, _s, _d = _upload(server.port, 100 * 1024)  # warm-up: every code path loaded
+        assert status == 200, status
+        before = status_kib(worker)
+        status, body, seconds, digest = _upload(server.port, size)
+        after = status_kib(worker)
+    finally:
+        server.stop()
+    assert status == 200, (status, body[:500])
+    code = RECEIPT.search(body).group(1).decode()
+    # What was stored decrypts, with the committee key, to exactly what was sent.
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as s:
+            case = s.query(Case).filter(Case.locator == code.replace(" ", "")[:7]).one()
+            keypair = offline.load_key(key_file, KEY_PASSPHRASE)
+            summary = offline.decrypt_case(s, case, keypair, out)
+            meta = summary["items"][0]["body"]["attachments"][0]
+            saved = out / case.id / meta["saved_as"]
+            sha = hashlib.sha256()
+            with open(saved, "rb") as fh:
+                for block in iter(lambda: fh.read(MiB), b""):
+                    sha.update(block)
+            saved.unlink()
+            with engine.connect() as conn:
+                stored = conn.execute(text("SELECT stored_size FROM attachments WHERE id = :i"), {"i": meta["id"]}).scalar()
+    finally:
+        engine.dispose()
+    assert sha.hexdigest() == digest, "the stored attachment does not decrypt to what was sent"
+    return {"size_mib": size / MiB, "seconds": round(seconds, 2), "mib_s": round(size / MiB / seconds, 1),
+            "rss_before_mib": round(before["VmRSS"] / 1024, 1), "hwm_after_mib": round(after["VmHWM"] / 1024, 1),
+            "peak_growth_mib": round(max(0, after["VmHWM"] - before["VmRSS"]) / 1024, 1),
+            "hwm_before_mib": round(before["VmHWM"] / 1024, 1), "stored_bytes": stored, "verified": True}

@@ -1,0 +1,199 @@
+"""Run every benchmark and write docs/benchmarks.md (and bench/results.json).
+
+    .venv/bin/python -m bench.run            # everything, SQLite and PostgreSQL (~15 min)
+    .venv/bin/python -m bench.run --quick    # smaller counts and shorter runs (~5 min)
+    make bench
+
+PostgreSQL: WHISTLE_BENCH_PG (else WHISTLE_TEST_DATABASE_URL, else
+postgresql+psycopg://postgres@127.0.0.1:5432/postgres) names a server where throw-away
+databases are created and dropped; without one, only SQLite is measured. Redis:
+WHISTLE_BENCH_REDIS (default redis://127.0.0.1:6379/9) holds the benchmark servers' rate
+limits; whistle's keys in it are deleted before and after. Scratch files go to a temporary
+directory (WHISTLE_BENCH_DIR to choose it), removed at the end.
+"""
+import argparse
+import json
+import os
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from whistle.config import PROJECT_DIR
+
+from bench import attachments, caselist, common, followup, load, report, submissions
+
+DEFAULT_OPS, DEFAULT_MEM = 3, 64 * 1024 * 1024  # whistle.config defaults
+CHEAP_OPS, CHEAP_MEM = 1, 8 * 1024 * 1024  # the JavaScript path's runs: see report.JS_COST_NOTE
+LEVELS = (1, 16, 64)
+
+
+def _settings(quick: bool) -> dict:
+    if quick:
+        return {"js_cap": 600, "js_seconds": 5, "nojs_cap": 120, "nojs_seconds": 8, "cases": 20_000,
+                "attachment_mib": 50, "followups": 10}
+    return {"js_cap": 2500, "js_seconds": 12, "nojs_cap": 500, "nojs_seconds": 20, "cases": 100_000,
+            "attachment_mib": 200, "followups": 30}
+
+
+def whistle_env(db_url: str, instance: Path, secret: Path, ops: int, mem: int) -> dict:
+    return {"WHISTLE_DATABASE_URL": db_url, "WHISTLE_INSTANCE_DIR": str(instance),
+            "WHISTLE_INSTANCE_SECRET_FILE": str(secret), "WHISTLE_RATELIMIT_STORAGE": common.REDIS_URL,
+            "WHISTLE_RECEIPT_OPSLIMIT": str(ops), "WHISTLE_RECEIPT_MEMLIMIT": str(mem)}
+
+
+def _pair(rows, backend, path, level, ours: load.Result, base: load.Result, **extra):
+    row = {"backend": backend, "path": path, "clients": level, "whistle": ours.summary(), "baseline": base.summary(),
+           "ratio": round(ours.rate / base.rate, 3) if base.rate else None, **extra}
+    rows.append(row)
+    print(f"  {backend:10} {path:5} c={level:<3} whistle {ours.rate:8.1f}/s p50 {ours.percentile(50):7.1f} ms "
+          f"p99 {ours.percentile(99):7.1f} ms err {ours.errors} | baseline {base.rate:8.1f}/s "
+          f"p50 {base.percentile(50):6.1f} p99 {base.percentile(99):6.1f} err {base.errors} | ratio {row['ratio']}"
+          + (f" | statuses {dict(ours.statuses)} / {dict(base.statuses)}" if ours.errors or base.errors else "")
+          + f" | load {os.getloadavg()[0]:.1f}", flush=True)
+
+
+def throughput(backend: str, work: Path, secret: Path, prepared: list, s: dict, results: dict) -> None:
+    """JavaScript and no-JS submissions on ``backend`` beside the baseline."""
+    folder = work / backend
+    folder.mkdir(parents=True, exist_ok=True)
+    db = common.Database(backend, folder, "whistle")
+    base_db = common.Database(backend, folder, "baseline")
+    servers = []
+    try:
+        common.prepare_whistle(db.url, folder / "committee.key", secret)
+        baseline = common.Gunicorn("bench.baseline_app:create()", {"BASELINE_DATABASE_URL": base_db.url}, 2,
+                                   folder / "baseline.log")
+        servers.append(baseline)
+        rows = results.setdefault("submissions", [])
+
+        # JavaScript path: ciphertext posted, sealed beforehand.
+        server = common.Gunicorn("bench.app:create()", whistle_env(db.url, folder, secret, CHEAP_OPS, CHEAP_MEM), 2,
+                                 folder / "whistle-js.log")
+        servers.append(server)
+        requests = submissions.js_requests(server.port, prepared, CHEAP_OPS, CHEAP_MEM)
+        warm, requests = requests[:60], requests[60:]
+        load.run(server.port, warm, 4, max_seconds=30)
+        load.run(baseline.port, submissions.baseline_requests(warm), 4, max_seconds=30)
+        for level in LEVELS:
+            batch, requests = requests[:s["js_cap"]], requests[s["js_cap"]:]
+            base = load.run(baseline.port, submissions.baseline_requests(batch), level, max_seconds=s["js_seconds"],
+                            label="baseline")
+            ours = load.run(server.port, batch, level, max_seconds=s["js_seconds"], expect=(201,), label="js")
+            _pair(rows, backend, "js", level, ours, base)
+        server.stop()
+        servers.remove(server)
+
+        # No-JS path: the form, sealed on the server at the configured (default) cost.
+        server = common.Gunicorn("bench.app:create()", whistle_env(db.url, folder, secret, DEFAULT_OPS, DEFAULT_MEM),
+                                 2, folder / "whistle-nojs.log")
+        servers.append(server)
+        load.run(server.port, submissions.nojs_requests(16), 4, max_seconds=60, expect=(200,))
+        bound = (os.cpu_count() or 1) / results["argon2_default_seconds"]
+        for level in LEVELS:
+            batch = submissions.nojs_requests(s["nojs_cap"])
+            base = load.run(baseline.port, submissions.baseline_requests(batch), level, max_seconds=s["nojs_seconds"],
+                            label="baseline")
+            ours = load.run(server.port, batch, level, max_seconds=s["nojs_seconds"], expect=(200,), label="nojs",
+                            keep_bodies=5)
+            submissions.check_receipts(ours)
+            _pair(rows, backend, "nojs", level, ours, base, argon2_bound=round(bound, 2),
+                  of_bound=round(ours.rate / bound, 3))
+
+        # Follow-up with a receipt code, at the default cost, through the same server.
+        results.setdefault("followup", {})[backend] = followup.through_server(server.port, s["followups"])
+        print(f"  follow-up {backend}: {results['followup'][backend]}", flush=True)
+    finally:
+        for server in servers:
+            server.stop()
+        db.drop()
+        base_db.drop()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller counts, shorter runs")
+    parser.add_argument("--only", nargs="*", choices=["submissions", "costs", "caselist", "attachments"],
+                        help="run only these parts (the report keeps the others' last results)")
+    parser.add_argument("--backends", nargs="*", choices=["sqlite", "postgresql"])
+    parser.add_argument("--no-report", action="store_true", help="do not rewrite docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    s = _settings(args.quick)
+    parts = set(args.only or ["submissions", "costs", "caselist", "attachments"])
+    backends = args.backends or (["sqlite", "postgresql"] if common.pg_available() else ["sqlite"])
+    results_file = PROJECT_DIR / "bench" / "results.json"
+    results = json.loads(results_file.read_text()) if args.only and results_file.exists() else {}
+    results.update(machine=common.machine(), quick=args.quick, settings=s, backends=backends)
+    work = Path(tempfile.mkdtemp(prefix="whistle-bench-", dir=os.environ.get("WHISTLE_BENCH_DIR")))
+    started = time.monotonic()
+    print(f"machine: {results['machine']}\nbackends: {backends}; scratch: {work}", flush=True)
+    try:
+        common.redis_clean()
+        secret = work / "instance-secret"  # one secret: locators issued once serve every backend
+        common.instance_secret(secret)
+        results["argon2_default_seconds"] = submissions.argon2_seconds(DEFAULT_OPS, DEFAULT_MEM)
+        print(f"argon2id at the default cost: {results['argon2_default_seconds'] * 1000:.1f} ms", flush=True)
+        if "submissions" in parts:
+            results["submissions"], results["followup"] = [], {}
+            # Receipt codes under server-issued locators, derived once for every backend.
+            folder = work / "issue"
+            folder.mkdir()
+            issuer_db = common.Database("sqlite", folder, "issuer")
+            common.prepare_whistle(issuer_db.url, folder / "committee.key", secret, member_names=())
+            issuer = common.Gunicorn("bench.app:create()", whistle_env(issuer_db.url, folder, secret, CHEAP_OPS,
+                                                                       CHEAP_MEM), 2, folder / "issuer.log")
+            try:
+                prepared = submissions.receipts(issuer.port, 60 + len(LEVELS) * s["js_cap"], CHEAP_OPS, CHEAP_MEM)
+            finally:
+                issuer.stop()
+            print(f"prepared {len(prepared)} receipts ({time.monotonic() - started:.0f} s)", flush=True)
+            for backend in backends:
+                throughput(backend, work, secret, prepared, s, results)
+                common.redis_clean()
+        if "costs" in parts:
+            results["costs"] = followup.cost_table(work / "costs", os.cpu_count() or 1)
+            for row in results["costs"]:
+                print(f"  cost {row}", flush=True)
+        if "caselist" in parts:
+            results["caselist"] = {}
+            for backend in backends:
+                db = common.Database(backend, work / "caselist", "caselist")
+                try:
+                    results["caselist"][backend] = caselist.run(db.url, work / "caselist" / backend, secret,
+                                                                count=s["cases"])
+                finally:
+                    db.drop()
+                print(f"  case list {backend}: { {k: v for k, v in results['caselist'][backend].items() if k != 'plan'} }",
+                      flush=True)
+        if "attachments" in parts:
+            results["attachments"] = {"raw": attachments.raw_encryption_rate(s["attachment_mib"] * attachments.MiB)}
+            for backend in backends:
+                folder = work / "attachments" / backend
+                folder.mkdir(parents=True)
+                db = common.Database(backend, folder, "attachments")
+                try:
+                    common.prepare_whistle(db.url, folder / "committee.key", secret)
+                    floor = attachments.store_floor(db.url, s["attachment_mib"] * attachments.MiB)
+                    env = whistle_env(db.url, folder, secret, DEFAULT_OPS, DEFAULT_MEM)
+                    measured = attachments.run(lambda: common.Gunicorn("bench.app:create()", env, 1, folder / "g.log"),
+                                               db.url, folder / "committee.key", folder / "out",
+                                               s["attachment_mib"] * attachments.MiB)
+                    results["attachments"][backend] = dict(measured, **floor)
+                finally:
+                    db.drop()
+                print(f"  attachment {backend}: {results['attachments'][backend]}", flush=True)
+    except Exception:
+        traceback.print_exc()
+        raise
+    finally:
+        common.redis_clean()
+        common.remove_tree(work)
+        results["seconds"] = round(time.monotonic() - started)
+        results_file.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str) + "\n")
+    if not args.no_report:
+        report.write(results, PROJECT_DIR / "docs" / "benchmarks.md")
+        print("wrote docs/benchmarks.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Sealed submissions per second, through gunicorn (2 workers), beside the baseline.
+
+JavaScript path: what report.js posts to /api/v1/reports (multipart, one `submission`
+field), sealed before the clock starts with the Python crypto library under server-issued
+locators (POST /api/v1/locators). No-JS path: the report form posted to /report/contractor,
+which the server seals (argon2id of a fresh receipt code at the configured cost, the
+envelope, the inserts). Baseline: the same request bytes posted to bench/baseline_app.py.
+"""
+import json
+import secrets
+import statistics
+import time
+import urllib.request
+from concurrent.futures import ProcessPoolExecutor
+
+from crypto import envelope as env
+from crypto.encoding import b64u, unb64u
+from crypto.keys import random_bytes
+from crypto.receipt import ReceiptCode, derive_reporter_keys
+
+from bench import load
+from bench.load import Prepared
+
+HEADER = {"channel": "contractor", "department": "transport", "category": "gifts", "accused_rank": "head",
+          "money_band": "10k_100k", "frequency": "regular", "evidence": "attached"}
+NARRATIVE = ("2026年9月起，某局工程科负责人以验收为名多次要求我公司安排宴请，并暗示逢年过节需“表示”。"
+             "10月中旬我公司项目款拨付被无故压了五周，期间该负责人提出由指定单位承接部分分包。") * 6
+FORM = {"department": "housing", "accused_rank": "staff", "category": "meals", "money_band": "1k_10k",
+        "frequency": "several", "evidence": "attached", "accused_name": "王某", "accused_post": "科长",
+        "period": "2026年10月", "place": "城东项目", "narrative": NARRATIVE}
+
+
+def multipart(fields: dict, files=()) -> tuple[bytes, str]:
+    """A multipart/form-data body as a browser sends it (an empty file input included)."""
+    boundary = "----whistlebench" + secrets.token_hex(8)
+    out = []
+    for name, value in fields.items():
+        out.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+                   + value.encode("utf-8") + b"\r\n")
+    for name, filename, content in files:
+        out.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                   f"Content-Type: application/octet-stream\r\n\r\n".encode() + content + b"\r\n")
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out), f"multipart/form-data; boundary={boundary}"
+
+
+def post_json(port: int, path: str, body: dict) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
+def _derive(args):
+    digits, salt, ops, mem = args
+    keys = derive_reporter_keys(ReceiptCode.parse(digits), salt, ops, mem)
+    return keys.lookup, keys.keypair.public
+
+
+def receipts(port: int, count: int, ops: int, mem: int) -> list[dict]:
+    """``count`` receipt codes under locators the server issued, with their derived lookup
+    tokens and reporter keys (argon2id at ops/mem, in a process per core)."""
+    issued = [post_json(port, "/api/v1/locators", {}) for _ in range(count)]
+    codes = [ReceiptCode.generate(locator=i["locator"]) for i in issued]
+    salts = [random_bytes(16) for _ in codes]
+    with ProcessPoolExecutor() as pool:
+        derived = list(pool.map(_derive, [(c.digits, s, ops, mem) for c, s in zip(codes, salts)], chunksize=16))
+    return [{"locator": i["locator"], "token": i["token"], "salt": s, "lookup": lookup, "pk": pk}
+            for i, s, (lookup, pk) in zip(issued, salts, derived)]
+
+
+def js_requests(port: int, prepared: list[dict], ops: int, mem: int) -> list[Prepared]:
+    """Sealed report submissions to this server's recipients (committee key + members
+    routing grants), as report.js posts them."""
+    recipients = [unb64u(r["public_key"]) for r in post_json(port, "/api/v1/recipients", HEADER)["recipients"]]
+    out = []
+    for p in prepared:
+        sealed = env.seal("report", HEADER, {"narrative": NARRATIVE, "accused_name": "王某", "attachments": []},
+                          recipients)
+        submission = {"locator": p["locator"], "locator_token": p["token"], "salt": b64u(p["salt"]),
+                      "kdf": {"opslimit": ops, "memlimit": mem}, "lookup": b64u(p["lookup"]),
+                      "reporter_public_key": b64u(p["pk"]), "envelope": sealed.envelope}
+        body, ctype = multipart({"submission": json.dumps(submission)})
+        out.append(Prepared("POST", "/api/v1/reports", body, {"Content-Type": ctype}))
+    return out
+
+
+def nojs_requests(count: int) -> list[Prepared]:
+    """The no-JS report form, as a browser posts it with no file chosen."""
+    out = []
+    for _ in range(count):
+        body, ctype = multipart(FORM, files=[("files", "", b"")])
+        out.append(Prepared("POST", "/report/contractor", body, {"Content-Type": ctype}))
+    return out
+
+
+def baseline_requests(like: list[Prepared]) -> list[Prepared]:
+    """The same bytes, to the baseline's endpoint."""
+    return [Prepared("POST", "/baseline", p.body, dict(p.headers)) for p in like]
+
+
+def argon2_seconds(ops: int, mem: int, repeat: int = 7) -> float:
+    """Median time of one receipt derivation at ops/mem, in this process."""
+    code = ReceiptCode.generate(locator="1234567")
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        derive_reporter_keys(code, random_bytes(16), ops, mem)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def check_receipts(result: load.Result) -> None:
+    """The no-JS runs returned receipt pages (not an error page with status 200)."""
+    for body in result.bodies:
+        assert b'id="receipt-code"' in body, body[:500]

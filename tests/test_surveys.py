@@ -1,0 +1,285 @@
+"""Integrity surveys (廉政回访): the committee writes, opens, closes and publishes a
+questionnaire; contractors answer anonymously through one link, with or without JavaScript;
+a bribery "yes" offers a full report; free text is sealed; results carry no small count."""
+import datetime as dt
+import json
+import re
+
+import pytest
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
+
+from crypto import envelope as env
+from crypto.encoding import unb64u
+from whistle import surveys
+from whistle.cases import today
+from whistle.config import PACKAGE_DIR
+from whistle.models import AuditEntry, Survey, SurveyAnswer, SurveyResponse, SurveyText
+from whistle.rules import RulesError, parse
+
+from tests.client_side import proof_of_work
+from tests.committee.conftest import csrf_of, enrol
+
+EN = {"Accept-Language": "en"}
+TODAY = today("Asia/Shanghai")
+ITEMS = [
+    surveys.ItemSpec("choice", "Your sector", breakdown=True, options=["Construction", "Supplies", "Services"]),
+    surveys.ItemSpec("likert", "Officials handled my matter fairly"),
+    surveys.ItemSpec("yes_no", "Were you asked to pay for meals or give gifts?", bribery=True),
+    surveys.ItemSpec("yes_no", "Was an approval or payment delayed until you did?", bribery=True),
+    surveys.ItemSpec("free_text", "Anything else?"),
+]
+
+
+def make_survey(app, *, start=None, end=None, status="open", items=ITEMS, unit="stationed_1", published=False):
+    with Session(app.extensions["whistle.engine"], expire_on_commit=False) as s:
+        survey = surveys.create(s, title="2026 contractor survey", intro="Anonymous.",
+                                start=start or TODAY - dt.timedelta(days=1), end=end or TODAY + dt.timedelta(days=10),
+                                items=items, owner_unit=unit, created_by="zhao.lei", on=TODAY)
+        survey.status, survey.published = status, published
+        s.commit()
+        return survey.id
+
+
+def answer(client, survey_id, answers, texts=None, **extra):
+    """Answer the way survey.js does: seal the texts to the survey's recipients, solve a proof."""
+    submission = {"answers": {str(k): v for k, v in answers.items()}, "pow": proof_of_work(client)}
+    if texts:
+        info = client.get(f"/api/v1/surveys/{survey_id}").get_json()
+        body = {"answers": [{"item": k, "text": v} for k, v in sorted(texts.items())]}
+        submission["envelope"] = env.seal("survey", {"survey": survey_id}, body,
+                                          [unb64u(r["public_key"]) for r in info["recipients"]]).envelope
+    submission.update(extra)
+    return client.post(f"/api/v1/surveys/{survey_id}/responses", json=submission, headers=EN)
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+
+RULES = (PACKAGE_DIR / "data" / "rules.example.toml").read_text(encoding="utf-8")
+
+
+def _with_surveys(table: str) -> str:
+    start = RULES.index("[surveys]")
+    return RULES[:start] + table
+
+
+def test_rules_surveys_table():
+    rules = parse(RULES, "rules.toml")
+    assert rules.surveys.min_cell == 5 and rules.surveys.unit == "case_management"
+    assert parse(RULES[:RULES.index("[surveys]")], "rules.toml").surveys == surveys_defaults()
+    assert parse(_with_surveys("[surveys]\nmin_cell = 10\n"), "r").surveys.min_cell == 10
+    for bad, message in [("min_cell = 1", "min_cell must be a whole number from 2 to 1000"),
+                         ("min_cell = true", "min_cell must be"), ('min_cell = "5"', "min_cell must be"),
+                         ('unit = "nowhere"', "unit 'nowhere' is not a unit"),
+                         ('unit = "city_cdi"', "must be a local unit"), ("k = 3", "unknown field 'k'")]:
+        with pytest.raises(RulesError, match=re.escape(message)):
+            parse(_with_surveys(f"[surveys]\n{bad}\n"), "rules.toml")
+
+
+def surveys_defaults():
+    from whistle.rules import SurveyRules
+
+    return SurveyRules(5, None)
+
+
+# --- committee pages -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(app, committee):
+    return {name: enrol(app, name) for name in ("zhao.lei", "li.na", "wu.jing", "zhang.wei", "ma.lin")}
+
+
+def test_who_manages_surveys(staff):
+    for name, status in (("zhao.lei", 200), ("wu.jing", 200), ("zhang.wei", 200), ("li.na", 403), ("ma.lin", 403)):
+        assert staff[name].client.get("/committee/surveys/new").status_code == status, name
+        assert staff[name].client.get("/committee/surveys").status_code == 200, name
+
+
+def _form(title="Contractor survey", start=TODAY, end=TODAY + dt.timedelta(days=14)):
+    data = {"title": title, "intro": "Anonymous questions.", "period_start": start.isoformat(),
+            "period_end": end.isoformat(), "breakdown": "0"}
+    rows = [("choice", "Your sector", "Construction\nSupplies\nServices", False),
+            ("likert", "Officials handled my matter fairly", "", False),
+            ("yes_no", "Were you asked to pay for meals or give gifts?", "", True),
+            ("free_text", "Anything else?", "", False), ("", "", "", False)]
+    for n, (kind, text, options, bribery) in enumerate(rows):
+        data.update({f"item-{n}-kind": kind, f"item-{n}-text": text, f"item-{n}-options": options})
+        if bribery:
+            data[f"item-{n}-bribery"] = "1"
+    return data
+
+
+def test_committee_writes_opens_closes_and_publishes(app, staff, client, db_session):
+    lead = staff["zhao.lei"]
+    bad = lead.post("/committee/surveys/new", data=dict(_form(), **{"item-1-bribery": "1", "period_end": "2000-01-01"}),
+                    headers=EN)
+    assert bad.status_code == 400
+    html = bad.get_data(as_text=True)
+    assert "Only a yes-or-no question can ask about bribery." in html and "cannot end before it starts" in html
+    resp = lead.post("/committee/surveys/new", data=_form())
+    assert resp.status_code == 302
+    survey_id = resp.headers["Location"].rsplit("/", 1)[1]
+    survey = db_session.get(Survey, survey_id)
+    assert survey.status == "draft" and survey.owner_unit == "stationed_1"
+    assert [(q.kind, q.bribery, q.breakdown) for q in survey.questions] == [
+        ("choice", False, True), ("likert", False, False), ("yes_no", True, False), ("free_text", False, False)]
+    assert client.get(f"/surveys/{survey_id}").status_code == 404  # a draft is not public
+    assert staff["li.na"].post(f"/committee/surveys/{survey_id}/open").status_code == 403
+    page = lead.client.get(f"/committee/surveys/{survey_id}/edit").get_data(as_text=True)
+    assert "Officials handled my matter fairly" in page
+
+    assert lead.post(f"/committee/surveys/{survey_id}/open").status_code == 302
+    db_session.expire_all()
+    assert db_session.get(Survey, survey_id).status == "open"
+    assert lead.client.get(f"/committee/surveys/{survey_id}/edit").status_code == 303  # no edits once open
+    public = client.get(f"/surveys/{survey_id}", headers=EN)
+    assert public.status_code == 200 and "Set-Cookie" not in public.headers
+    assert 'id="survey-form"' in public.get_data(as_text=True)
+
+    for n in range(7):
+        assert answer(client, survey_id, {0: n % 2, 1: 4, 2: 0}).status_code == 201
+    page = lead.client.get(f"/committee/surveys/{survey_id}", headers=EN).get_data(as_text=True)
+    assert 'id="survey-count">7<' in page and "Results are shown once the survey takes no more answers" in page
+    assert lead.post(f"/committee/surveys/{survey_id}/publish").status_code == 303  # still taking answers
+    assert lead.post(f"/committee/surveys/{survey_id}/close").status_code == 302
+    assert answer(client, survey_id, {1: 4}).status_code == 409
+    page = lead.client.get(f"/committee/surveys/{survey_id}", headers=EN).get_data(as_text=True)
+    assert "fewer than 5" in page and 'data-figure="7"' in page
+    assert client.get(f"/surveys/{survey_id}/results").status_code == 404  # not published yet
+    assert lead.post(f"/committee/surveys/{survey_id}/publish").status_code == 302
+    results = client.get(f"/surveys/{survey_id}/results", headers=EN)
+    assert results.status_code == 200 and "Set-Cookie" not in results.headers
+    data = client.get(f"/api/v1/surveys/{survey_id}/results").get_json()
+    likert = data["questions"][1]["answers"]
+    assert {a["code"]: a["count"] for a in likert} == {"5": 0, "4": 7, "3": 0, "2": 0, "1": 0, "none": 0}
+    sector = {a["code"]: a["count"] for a in data["questions"][0]["answers"]}
+    assert sector == {"0": "<5", "1": "<5", "2": 0, "none": 0}  # 4 and 3: both fewer than 5
+    actions = [e.action for e in db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
+    for action in ("survey_created", "survey_opened", "survey_closed", "survey_published"):
+        assert action in actions
+
+
+def test_members_of_the_owning_unit_read_the_sealed_free_text(app, staff, client, db_session, committee):
+    survey_id = make_survey(app)
+    resp = answer(client, survey_id, {2: 1}, texts={4: "SECRET-TEXT 饭局"})
+    assert resp.status_code == 201 and resp.get_json() == {"offer_report": True}
+    assert b"SECRET-TEXT" not in b"".join(bytes(e) for e in db_session.scalars(select(SurveyText.envelope)))
+    stored = json.loads(bytes(db_session.scalar(select(SurveyText.envelope))))
+    assert stored["kind"] == "survey" and stored["header"] == {"survey": survey_id}
+    body, _ = env.open_envelope(stored, committee[0])
+    assert body == {"answers": [{"item": 4, "text": "SECRET-TEXT 饭局"}]}
+    for name in ("zhao.lei", "li.na"):  # stationed_1: the owning unit
+        texts = staff[name].api("get", f"/committee/api/surveys/{survey_id}/texts")
+        assert texts.status_code == 200
+        opened, _ = env.open_envelope(texts.get_json()["envelopes"][0], staff[name].keypair)
+        assert opened["answers"][0]["text"] == "SECRET-TEXT 饭局"
+    assert staff["zhang.wei"].api("get", f"/committee/api/surveys/{survey_id}/texts").status_code == 403
+    actions = [e.action for e in db_session.scalars(select(AuditEntry))]
+    assert actions.count("survey_texts") == 2 and "refused_survey_texts" in actions
+    page = staff["li.na"].client.get(f"/committee/surveys/{survey_id}").get_data(as_text=True)
+    assert "committee-survey.js" in page
+
+
+# --- answering -----------------------------------------------------------------------------
+
+
+def test_bribery_yes_offers_a_report_with_and_without_javascript(app, client, committee, db_session):
+    survey_id = make_survey(app)
+    assert answer(client, survey_id, {2: 0, 3: 0}).get_json() == {"offer_report": False}
+    assert answer(client, survey_id, {3: 1}).get_json() == {"offer_report": True}
+    page = client.post(f"/surveys/{survey_id}", data={"q1": "5", "q2": "1", "q4": "NOJS-TEXT"}, headers=EN)
+    assert page.status_code == 200 and "Set-Cookie" not in page.headers
+    html = page.get_data(as_text=True)
+    assert "your answers were received" in html
+    offer = re.search(r'<div id="offer-report"[^>]*>', html).group(0)
+    assert "hidden" not in offer and "/report/contractor" in html
+    html = client.post(f"/surveys/{survey_id}", data={"q2": "0"}, headers=EN).get_data(as_text=True)
+    assert "hidden" in re.search(r'<div id="offer-report"[^>]*>', html).group(0)
+    assert b"NOJS-TEXT" not in b"".join(bytes(e) for e in db_session.scalars(select(SurveyText.envelope)))
+    # Nothing links a response to anything: no case, no text, no address, no time of day.
+    columns = {c["name"] for c in inspect(db_session.get_bind()).get_columns("survey_responses")}
+    assert columns == {"id", "survey_id", "answered_on"}
+    columns = {c["name"] for c in inspect(db_session.get_bind()).get_columns("survey_texts")}
+    assert columns == {"id", "survey_id", "envelope"}
+    values = db_session.execute(select(SurveyAnswer.idx, SurveyAnswer.value)).all()
+    assert all(isinstance(v, int) and 0 <= v <= 5 for _i, v in values)
+    assert all(r.answered_on == TODAY for r in db_session.scalars(select(SurveyResponse)))
+
+
+def test_answers_are_checked(app, client, committee):
+    survey_id = make_survey(app)
+    for answers in ({9: 1}, {4: 1}, {1: 6}, {1: 0}, {2: 2}, {0: 3}, {1: True}, {"x": 1}):
+        resp = client.post(f"/api/v1/surveys/{survey_id}/responses",
+                           json={"answers": {str(k): v for k, v in answers.items()}, "pow": proof_of_work(client)})
+        assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_survey", answers
+    resp = answer(client, survey_id, {})
+    assert resp.status_code == 400 and "at least one question" in resp.get_json()["message"]
+    info = client.get(f"/api/v1/surveys/{survey_id}").get_json()
+    keys = [unb64u(r["public_key"]) for r in info["recipients"]]
+    for kind, header, recipients in (("survey", {"survey": "0" * 32}, keys), ("message", {"survey": survey_id}, keys),
+                                     ("survey", {"survey": survey_id}, [bytes(range(32))])):
+        envelope = env.seal(kind, header, {"answers": []}, recipients).envelope
+        assert answer(client, survey_id, {1: 3}, envelope=envelope).status_code == 400, (kind, header)
+    no_pow = client.post(f"/api/v1/surveys/{survey_id}/responses", json={"answers": {"1": 3}})
+    assert no_pow.status_code == 400 and no_pow.get_json()["error"] == "proof_of_work"
+    bad_form = client.post(f"/surveys/{survey_id}", data={"q1": "9"}, headers=EN)
+    assert bad_form.status_code == 400 and 'id="survey-form"' in bad_form.get_data(as_text=True)
+    assert client.post(f"/surveys/{survey_id}", data={}, headers=EN).status_code == 400
+    assert client.get("/surveys/nothing-here").status_code == 404
+    assert client.get(f"/api/v1/surveys/{'f' * 32}").status_code == 404
+
+
+@pytest.mark.parametrize("start, end, status, shown", [
+    (TODAY + dt.timedelta(days=2), TODAY + dt.timedelta(days=9), "open", "takes answers from"),
+    (TODAY - dt.timedelta(days=9), TODAY - dt.timedelta(days=1), "open", "This survey is closed"),
+    (TODAY - dt.timedelta(days=1), TODAY + dt.timedelta(days=9), "closed", "This survey is closed"),
+])
+def test_answers_are_taken_only_within_the_period_of_an_open_survey(app, client, committee, start, end, status, shown):
+    survey_id = make_survey(app, start=start, end=end, status=status)
+    page = client.get(f"/surveys/{survey_id}", headers=EN)
+    assert page.status_code == 200 and shown in page.get_data(as_text=True)
+    assert 'id="survey-form"' not in page.get_data(as_text=True)
+    resp = answer(client, survey_id, {1: 4})
+    assert resp.status_code == 409 and resp.get_json()["error"] == "survey_not_open"
+    assert client.post(f"/surveys/{survey_id}", data={"q1": "4"}).status_code == 409
+    assert client.get(f"/api/v1/surveys/{survey_id}").get_json()["accepting"] is False
+
+
+def test_period_and_lifecycle_rules(app):
+    with Session(app.extensions["whistle.engine"], expire_on_commit=False) as s:
+        survey = surveys.create(s, title="t", intro="", start=TODAY - dt.timedelta(days=20),
+                                end=TODAY - dt.timedelta(days=10), items=ITEMS, owner_unit="office_1",
+                                created_by="x", on=TODAY)
+        with pytest.raises(surveys.SurveyProblem):
+            surveys.open_survey(survey, TODAY)  # its period is over
+        survey.period_end = TODAY
+        surveys.open_survey(survey, TODAY)
+        assert surveys.accepting(survey, TODAY) and not surveys.results_ready(survey, TODAY)
+        assert surveys.results_ready(survey, TODAY + dt.timedelta(days=1))  # period over: no more answers
+        assert not surveys.accepting(survey, TODAY + dt.timedelta(days=1))
+        with pytest.raises(surveys.SurveyProblem):
+            surveys.publish(survey, TODAY)
+        with pytest.raises(surveys.SurveyProblem):
+            surveys.update(s, survey, title="x", intro="", start=TODAY, end=TODAY, items=ITEMS)
+        with pytest.raises(surveys.SurveyProblem):
+            surveys.delete_draft(s, survey)
+        surveys.publish(survey, TODAY + dt.timedelta(days=1))
+        assert survey.status == "closed" and survey.published
+    problems = surveys.definition_problems("", "", TODAY, TODAY - dt.timedelta(days=1), [])
+    assert set(problems) == {"title", "period", "items"}
+    problems = surveys.definition_problems("t", "", TODAY, TODAY + dt.timedelta(days=400), [
+        surveys.ItemSpec("yes_no", "a", breakdown=True), surveys.ItemSpec("choice", "b", breakdown=True, options=["x", "y"]),
+        surveys.ItemSpec("likert", "c", bribery=True), surveys.ItemSpec("choice", "d", options=["x"]),
+        surveys.ItemSpec("free_text", "e", breakdown=True), surveys.ItemSpec("bogus", "f")])
+    assert set(problems) == {"period", "items", "item-2", "item-3", "item-4", "item-5"}
+
+
+def test_survey_api_describes_the_questionnaire(app, client, committee):
+    survey_id = make_survey(app)
+    data = client.get(f"/api/v1/surveys/{survey_id}", headers=EN).get_json()
+    assert data["accepting"] is True and [i["kind"] for i in data["items"]] == [s.kind for s in ITEMS]
+    assert data["items"][1]["values"][0] == {"value": 5, "label": "Strongly agree"}
+    assert [r["label"] for r in data["recipients"]] == ["committee"]  # nobody of stationed_1 is enrolled
+    assert "Set-Cookie" not in client.get(f"/api/v1/surveys/{survey_id}").headers

@@ -1,0 +1,215 @@
+"""Proof of work: a small computation the browser does before each submission.
+
+Reports, follow-up messages and survey answers sent by JavaScript carry
+``"pow": {"challenge": C, "nonce": N}``. The browser gets C from ``POST /api/v1/pow`` and
+searches for a nonce (crypto/FORMAT.md §7)::
+
+    C      = "1." || day || "." || bits || "." || b64u(16 random bytes) || "." || mac
+    mac    = b64u(HMAC-SHA256(derive(instance_secret, "whistle/v1/pow"), everything before ".mac"))
+    digest = BLAKE2b-256(UTF-8(C || ":" || N))        N: 1 to 16 decimal digits
+    valid  <=> digest starts with `bits` zero bits
+
+The day is the server's UTC day; a challenge is good on that day and the next, once: the
+spent ones are remembered (by a hash of the challenge, nothing else) in memory or, with
+``WHISTLE_RATELIMIT_STORAGE`` on Redis, in Redis, for two days. ``bits`` is set when the
+challenge is issued (``WHISTLE_POW_BITS``, default 18: a fraction of a second to a second or
+so in a browser) and must be at least the current setting when it is spent.
+
+The no-JavaScript forms cannot compute anything: they skip the proof and spend the stricter
+``limit_submit_nojs`` budget instead (``nojs_limits``).
+
+Nothing here is a new primitive: BLAKE2b is libsodium's ``crypto_generichash`` in the browser
+and ``hashlib.blake2b`` here; the MAC is HMAC-SHA256 under a key derived like every other.
+"""
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from crypto.encoding import b64u
+from crypto.keys import derive
+from whistle.errors import WhistleError
+from whistle.extensions import limiter
+
+VERSION = "1"
+TTL_SECONDS = 2 * 24 * 60 * 60 + 3600  # a challenge lives at most two UTC days
+_NONCE = re.compile(r"[0-9]{1,16}\Z")
+_CHALLENGE = re.compile(r"1\.(\d{4}-\d{2}-\d{2})\.(\d{1,2})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})\Z")
+
+
+class ProofOfWorkRequired(WhistleError):
+    """The submission's proof of work is missing, wrong, stale or already used."""
+
+    code = "proof_of_work"
+    message = _l("The automatic anti-abuse check did not pass. Nothing was stored; please try again.")
+
+
+def utc_day() -> dt.date:
+    """The server's UTC day (challenges are bound to it)."""
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def _key(instance_secret: bytes) -> bytes:
+    return derive(instance_secret, "whistle/v1/pow")
+
+
+def _mac(instance_secret: bytes, text: str) -> str:
+    return b64u(hmac.new(_key(instance_secret), text.encode("ascii"), hashlib.sha256).digest())
+
+
+def issue(instance_secret: bytes, bits: int, day: dt.date | None = None) -> str:
+    """A new signed challenge for ``bits`` of work, bound to ``day`` (default: today, UTC)."""
+    day = day or utc_day()
+    text = f"{VERSION}.{day.isoformat()}.{bits}.{b64u(secrets.token_bytes(16))}"
+    return f"{text}.{_mac(instance_secret, text)}"
+
+
+def leading_zero_bits(digest: bytes) -> int:
+    """Number of leading zero bits of ``digest``."""
+    count = 0
+    for byte in digest:
+        if byte == 0:
+            count += 8
+            continue
+        return count + 8 - byte.bit_length()
+    return count
+
+
+def digest(challenge: str, nonce: str) -> bytes:
+    """BLAKE2b-256 of ``challenge || ":" || nonce``."""
+    return hashlib.blake2b(f"{challenge}:{nonce}".encode("ascii"), digest_size=32).digest()
+
+
+def solve(challenge: str, bits: int | None = None) -> str:
+    """Find a nonce for ``challenge`` (the CLI stand-in for static/js/pow.js; tests)."""
+    bits = int(challenge.split(".")[2]) if bits is None else bits
+    nonce = 0
+    while leading_zero_bits(digest(challenge, str(nonce))) < bits:
+        nonce += 1
+    return str(nonce)
+
+
+def check(instance_secret: bytes, proof, *, min_bits: int, today: dt.date | None = None) -> str:
+    """Verify signature, freshness and work of ``proof`` ({challenge, nonce}); return the
+    challenge. Raises ProofOfWorkRequired. (Single use is ``spend``'s job.)"""
+    if not isinstance(proof, dict):
+        raise ProofOfWorkRequired(detail="pow: missing")
+    challenge, nonce = proof.get("challenge"), proof.get("nonce")
+    if not isinstance(challenge, str) or not isinstance(nonce, str) or not _NONCE.match(nonce):
+        raise ProofOfWorkRequired(detail="pow: challenge and nonce must be strings")
+    match = _CHALLENGE.match(challenge)
+    if match is None:
+        raise ProofOfWorkRequired(detail="pow: malformed challenge")
+    signed, mac = challenge.rsplit(".", 1)
+    if not hmac.compare_digest(mac.encode("ascii"), _mac(instance_secret, signed).encode("ascii")):
+        raise ProofOfWorkRequired(detail="pow: not issued here")
+    today = today or utc_day()
+    if match.group(1) not in (today.isoformat(), (today - dt.timedelta(days=1)).isoformat()):
+        raise ProofOfWorkRequired(detail="pow: expired")
+    bits = int(match.group(2))
+    if bits < min_bits:
+        raise ProofOfWorkRequired(detail="pow: too little work asked")
+    if leading_zero_bits(digest(challenge, nonce)) < bits:
+        raise ProofOfWorkRequired(detail="pow: wrong nonce")
+    return challenge
+
+
+# --- spent challenges ---------------------------------------------------------------------
+
+
+class MemorySpent:
+    """Spent challenges of one process (the embedded default)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, ttl: int) -> bool:
+        """Remember ``name``; False if it was already there (spent before)."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._seen) > 50_000:
+                self._seen = {k: v for k, v in self._seen.items() if v > now}
+            expires = self._seen.get(name)
+            if expires is not None and expires > now:
+                return False
+            self._seen[name] = now + ttl
+            return True
+
+
+class RedisSpent:
+    """Spent challenges shared by every worker through Redis (SET NX with a TTL)."""
+
+    def __init__(self, url: str, prefix: str = "whistle:") -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url)
+        self._prefix = prefix
+
+    def add(self, name: str, ttl: int) -> bool:
+        """Remember ``name``; False if it was already there (spent before)."""
+        return bool(self._redis.set(f"{self._prefix}pow-spent:{name}", b"1", nx=True, ex=ttl))
+
+
+def spent_store_for(url: str, prefix: str = "whistle:"):
+    """The store matching the rate-limit storage setting (memory:// or redis://)."""
+    return RedisSpent(url, prefix) if url.startswith(("redis://", "rediss://")) else MemorySpent()
+
+
+_store_lock = threading.Lock()
+
+
+def _spent_store():
+    app = current_app
+    store = app.extensions.get("whistle.pow_spent")
+    if store is None:
+        with _store_lock:
+            store = app.extensions.get("whistle.pow_spent")
+            if store is None:
+                cfg = app.config["WHISTLE"]
+                store = spent_store_for(cfg.ratelimit_storage, cfg.extra.get("redis_key_prefix", "whistle:"))
+                app.extensions["whistle.pow_spent"] = store
+    return store
+
+
+def spend(challenge: str) -> None:
+    """Mark ``challenge`` used; ProofOfWorkRequired if it was used before."""
+    name = hashlib.sha256(challenge.encode("ascii")).hexdigest()[:32]
+    if not _spent_store().add(name, TTL_SECONDS):
+        raise ProofOfWorkRequired(detail="pow: already used")
+
+
+def require(data: dict) -> None:
+    """The view helper: the submission's ``pow`` must be valid for this site, fresh and
+    unused; it is spent here. Raises ProofOfWorkRequired (a 400)."""
+    cfg = current_app.config["WHISTLE"]
+    challenge = check(current_app.extensions["whistle.secret"], data.get("pow"), min_bits=cfg.pow_bits)
+    spend(challenge)
+
+
+def new_challenge() -> dict:
+    """What ``POST /api/v1/pow`` answers."""
+    cfg = current_app.config["WHISTLE"]
+    return {"challenge": issue(current_app.extensions["whistle.secret"], cfg.pow_bits),
+            "bits": cfg.pow_bits, "algorithm": "blake2b-256"}
+
+
+def _setting(name: str):
+    return lambda: getattr(current_app.config["WHISTLE"], name)
+
+
+def nojs_limits(view):
+    """The no-JavaScript submission forms (no proof of work possible) share this stricter
+    budget per client, on top of their usual limits."""
+    return limiter.shared_limit(_setting("limit_submit_nojs"), scope="submit-nojs")(view)
+
+
+def pow_limits(view):
+    """Challenges are cheap to issue; this only keeps a flood of requests in check."""
+    return limiter.shared_limit(_setting("limit_pow"), scope="pow")(view)
