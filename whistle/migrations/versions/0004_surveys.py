@@ -4,14 +4,14 @@ Responses carry a random id and the day only; closed answers are small integers;
 answers are sealed envelopes (kind "survey") not linked to the response.
 
 Revision ID: 0004s
-Revises: 0003
+Revises: 0004n
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0004s'
-down_revision = '0003'
+down_revision = '0004n'  # one line of history: after notices and identity
 branch_labels = None
 depends_on = None
 
