@@ -68,13 +68,16 @@ def test_catalog_is_complete_and_placeholders_match(locale):
     assert messages
     problems = []
     for m in messages:
-        assert isinstance(m.id, str), f"unexpected plural message {m.id!r}"
-        if not (m.string or "").strip():
+        ids, strings = _forms(m.id), _forms(m.string)
+        if m.pluralizable and len(strings) != catalog.num_plurals:
+            problems.append(f"plural forms: {m.id!r} has {len(strings)}, the language has {catalog.num_plurals}")
+        if not all(form.strip() for form in strings) or not strings:
             problems.append(f"untranslated: {m.id!r}")
         if m.fuzzy:
             problems.append(f"fuzzy: {m.id!r}")
-        wanted = _placeholders(m.id)
-        if _placeholders(m.string or "") != wanted:
+        wanted = set().union(*(_placeholders(i) for i in ids))
+        if any(_placeholders(form) - wanted for form in strings) or \
+                (not m.pluralizable and _placeholders(strings[0]) != wanted):
             problems.append(f"placeholders differ: {m.id!r} -> {m.string!r}")
         if wanted and "python-format" not in m.flags:
             problems.append(f"missing python-format flag: {m.id!r}")
@@ -84,9 +87,17 @@ def test_catalog_is_complete_and_placeholders_match(locale):
     assert not problems, "\n".join(problems)
 
 
+def _forms(value) -> list:
+    """The singular/plural forms of a msgid or msgstr (plural entries are tuples)."""
+    return list(value) if isinstance(value, (tuple, list)) else [value or ""]
+
+
 def test_english_catalog_is_the_msgids_except_chinese_terms():
     for m in _read(_po("en"), locale="en"):
         if not m.id:
+            continue
+        if m.pluralizable:  # English keeps both forms exactly
+            assert list(m.string) == list(m.id), m.id
             continue
         if HAN.search(m.id) and not re.search(r"\(" + HAN.pattern + r"+\)", m.id):
             # A msgid that leads with a Chinese term gets an English rendering that keeps it.
@@ -118,7 +129,7 @@ def test_chinese_catalogs_use_their_own_script(locale, forbidden):
     wrong = []
     for m in _read(_po(locale), locale=locale):
         if m.id:
-            hits = sorted({ch for ch in m.string if ch in forbidden})
+            hits = sorted({ch for form in _forms(m.string) for ch in form if ch in forbidden})
             if hits:
                 wrong.append(f"{''.join(hits)} in {m.string!r}")
     assert not wrong, "\n".join(wrong)
