@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install install-test run test translations clean
+.PHONY: install install-test run test bench translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ run: install
 
 test: install-test
 	$(BIN)/pytest
+
+# Benchmarks (not tests): gunicorn, SQLite and PostgreSQL, Redis; writes docs/benchmarks.md.
+bench: install-test
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules instance

@@ -49,6 +49,8 @@ def machine() -> dict:
 
 
 def _commit() -> str:
+    if os.environ.get("WHISTLE_BENCH_CODE"):  # e.g. when run from an exported copy without .git
+        return os.environ["WHISTLE_BENCH_CODE"]
     try:
         head = subprocess.run(["git", "-C", str(PROJECT_DIR), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, timeout=10).stdout.strip()

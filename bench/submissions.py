@@ -10,6 +10,7 @@ import json
 import secrets
 import statistics
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ProcessPoolExecutor
 
@@ -60,7 +61,17 @@ def _derive(args):
 def receipts(port: int, count: int, ops: int, mem: int) -> list[dict]:
     """``count`` receipt codes under locators the server issued, with their derived lookup
     tokens and reporter keys (argon2id at ops/mem, in a process per core)."""
-    issued = [post_json(port, "/api/v1/locators", {}) for _ in range(count)]
+    # The server issues a locator no *case* has; nothing was stored yet, so it may issue one
+    # twice (thousands of random 7-digit locators: a few repeats). report.js would ask for
+    # another on the 409; here repeats are dropped before the clock starts.
+    issued, seen = [], set()
+    for _ in range(2 * count):
+        answer = post_json(port, "/api/v1/locators", {})
+        if answer["locator"] not in seen:
+            seen.add(answer["locator"])
+            issued.append(answer)
+        if len(issued) == count:
+            break
     codes = [ReceiptCode.generate(locator=i["locator"]) for i in issued]
     salts = [random_bytes(16) for _ in codes]
     with ProcessPoolExecutor() as pool:
@@ -69,17 +80,34 @@ def receipts(port: int, count: int, ops: int, mem: int) -> list[dict]:
             for i, s, (lookup, pk) in zip(issued, salts, derived)]
 
 
+def proof_of_work(port: int) -> dict | None:
+    """A solved proof of work from this server (static/js/pow.js's job), or None if this
+    version of whistle has none."""
+    try:
+        challenge = post_json(port, "/api/v1/pow", {})["challenge"]
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
+    from whistle.pow import solve
+
+    return {"challenge": challenge, "nonce": solve(challenge)}
+
+
 def js_requests(port: int, prepared: list[dict], ops: int, mem: int) -> list[Prepared]:
     """Sealed report submissions to this server's recipients (committee key + members
-    routing grants), as report.js posts them."""
+    routing grants), as report.js posts them, each with its solved proof of work."""
     recipients = [unb64u(r["public_key"]) for r in post_json(port, "/api/v1/recipients", HEADER)["recipients"]]
     out = []
     for p in prepared:
+        pow_ = proof_of_work(port)
         sealed = env.seal("report", HEADER, {"narrative": NARRATIVE, "accused_name": "王某", "attachments": []},
                           recipients)
         submission = {"locator": p["locator"], "locator_token": p["token"], "salt": b64u(p["salt"]),
                       "kdf": {"opslimit": ops, "memlimit": mem}, "lookup": b64u(p["lookup"]),
                       "reporter_public_key": b64u(p["pk"]), "envelope": sealed.envelope}
+        if pow_ is not None:
+            submission["pow"] = pow_
         body, ctype = multipart({"submission": json.dumps(submission)})
         out.append(Prepared("POST", "/api/v1/reports", body, {"Content-Type": ctype}))
     return out

@@ -189,7 +189,7 @@ def deployment(tmp_path, request):
     env.update(WHISTLE_INSTANCE_DIR=str(cfg.instance_dir), WHISTLE_DATABASE_URL=cfg.database_url,
                WHISTLE_RECEIPT_OPSLIMIT=str(cfg.receipt_opslimit),
                WHISTLE_RECEIPT_MEMLIMIT=str(cfg.receipt_memlimit),
-               WHISTLE_TRUSTED_PROXIES="1", PYTHONPATH=str(PROJECT_DIR))
+               WHISTLE_TRUSTED_PROXIES="1", WHISTLE_POW_BITS="4", PYTHONPATH=str(PROJECT_DIR))
     server = Server(env, _free_port(), tmp_path / "gunicorn.log")
     try:
         yield {"server": server, "url": cfg.database_url, "key": key_file, "out": tmp_path / "decrypted"}

@@ -18,7 +18,7 @@ from whistle.models import AuditEntry, Survey, SurveyAnswer, SurveyResponse, Sur
 from whistle.rules import RulesError, parse
 
 from tests.client_side import proof_of_work
-from tests.committee.conftest import csrf_of, enrol
+from tests.committee.conftest import enrol
 
 EN = {"Accept-Language": "en"}
 TODAY = today("Asia/Shanghai")

@@ -7,6 +7,11 @@ a later rewrite of history no longer matches what they saved. Like the reporter 
 set no cookie and never touch the session; the page does no chain verification itself (that
 is `whistle audit verify`, and the oversight view), so an anonymous visitor cannot make the
 server walk the whole log.
+
+The page also shows the published statistics (whistle.public_stats: reports per month by
+channel and category, decisions, deadlines kept, notices, published survey results), with
+small counts suppressed (whistle.statistics); ``/transparency/statistics.csv`` and
+``/transparency/statistics.json`` carry the same figures.
 """
 import csv
 import hashlib

@@ -16,7 +16,7 @@ from whistle.cases import today
 
 PASSWORD = "a long login password"
 KEY_PASSPHRASE = "a different key passphrase"
-HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost"}
+HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost", "HTTP_ACCEPT_LANGUAGE": "en"}  # tests read English text
 
 
 def csrf_of(html: str) -> str:
