@@ -239,6 +239,20 @@ def check_identity(db: Session, rules, header: dict, report: dict, identity) -> 
     return check_envelope(identity, "identity", required, [r.kid for r in optional])
 
 
+def work_calendar(rules):
+    """The app's working-day calendar, built once per app (a fresh one outside a request)."""
+    from flask import current_app, has_app_context
+
+    from whistle.triage import deadlines
+
+    if not has_app_context():
+        return deadlines.WorkCalendar(rules)
+    cal = current_app.extensions.get("whistle.calendar")
+    if cal is None:
+        cal = current_app.extensions["whistle.calendar"] = deadlines.WorkCalendar(rules)
+    return cal
+
+
 def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlimit: int,
                 verifier: bytes, reporter_pk: bytes, envelope: dict, uploads: list[Upload],
                 rules, on: dt.date, calendar=None, identity: dict | None = None,
@@ -270,7 +284,7 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
         check_identity(db, rules, header, envelope, identity)
     kids = set(env.recipient_kids(envelope))
     assessment = risk.assess(rules, header)
-    calendar = calendar or deadlines.WorkCalendar(rules)
+    calendar = calendar or work_calendar(rules)
     real_name = identity is not None
     due = deadlines.due_dates(rules, calendar, header["channel"], assessment.grade, on, real_name=real_name)
     ack_due = due["acknowledge"]

@@ -17,10 +17,7 @@ def _rules():
 
 def calendar():
     """The working-day calendar of this app (built once)."""
-    cal = current_app.extensions.get("whistle.calendar")
-    if cal is None:
-        cal = current_app.extensions["whistle.calendar"] = deadlines.WorkCalendar(_rules())
-    return cal
+    return cases.work_calendar(_rules())
 
 
 def soon_limit(today: dt.date) -> dt.date:
