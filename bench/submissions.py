@@ -1,7 +1,7 @@
 """Sealed submissions per second, through gunicorn (2 workers), beside the baseline.
 
-JavaScript path: what report.js posts to /api/v1/reports (multipart, one `submission`
-field), sealed before the clock starts with the Python crypto library under server-issued
+JavaScript path: what report.js posts to /api/v1/reports (a report without files: the
+submission as a JSON body), sealed before the clock starts with the Python crypto library under server-issued
 locators (POST /api/v1/locators). No-JS path: the report form posted to /report/contractor,
 which the server seals (argon2id of a fresh receipt code at the configured cost, the
 envelope, the inserts). Baseline: the same request bytes posted to bench/baseline_app.py.
@@ -108,8 +108,9 @@ def js_requests(port: int, prepared: list[dict], ops: int, mem: int) -> list[Pre
                       "reporter_public_key": b64u(p["pk"]), "envelope": sealed.envelope}
         if pow_ is not None:
             submission["pow"] = pow_
-        body, ctype = multipart({"submission": json.dumps(submission)})
-        out.append(Prepared("POST", "/api/v1/reports", body, {"Content-Type": ctype}))
+        # report.js posts a report without files as a JSON body (api.js postSubmission).
+        out.append(Prepared("POST", "/api/v1/reports", json.dumps(submission).encode(),
+                            {"Content-Type": "application/json"}))
     return out
 
 

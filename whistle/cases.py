@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +26,8 @@ from crypto.receipt import fake_salt, is_locator, random_locator, verifier_match
 from crypto.stream import HEADER_BYTES
 from whistle.catalog import NOTICE_CHANNEL, NOTICE_FIELD, ROUTING_FIELDS, routing_problems
 from whistle.errors import InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady
-from whistle.models import Attachment, AttachmentChunk, Case, CaseEvent, CaseItem, CommitteeKey, new_id
+from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, CommitteeKey, Member,
+                            new_id)
 from whistle.uploads import is_attachment_id
 
 STORAGE_CHUNK = 1024 * 1024  # ciphertext is stored in 1 MiB rows
@@ -57,11 +58,34 @@ def today(tz: str) -> dt.date:
     return dt.datetime.now(ZoneInfo(tz)).date()
 
 
+# The statements a new report runs, built once: executed with parameters, SQLAlchemy
+# compiles each once per dialect and caches it, so a report's time goes to the database
+# rather than to building SQL. Core tables, not ORM entities: nothing here needs objects.
+_keys, _members = CommitteeKey.__table__, Member.__table__
+_ACTIVE_KEYS = (select(_keys.c.kid, _keys.c.public_key, _keys.c.label)
+                .where(_keys.c.active.is_(True)).order_by(_keys.c.kid))
+_ELIGIBLE_MEMBERS = (select(_members.c.id, _members.c.username, _members.c.public_key)
+                     .where(_members.c.username.in_(bindparam("names", expanding=True)),
+                            _members.c.active.is_(True), _members.c.public_key.is_not(None))
+                     .order_by(_members.c.username))
+_INSERT_CASE = {name: dialect_insert(Case.__table__).on_conflict_do_nothing(index_elements=["locator"])
+                .returning(Case.__table__.c.id)
+                for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
+_INSERT_ITEM = insert(CaseItem.__table__)
+_INSERT_GRANT = insert(CaseGrant.__table__)
+_INSERT_EVENT = insert(CaseEvent.__table__)
+
+
 def committee_recipients(db: Session) -> list[Recipient]:
     """The active committee keys every case is sealed to."""
-    rows = db.scalars(select(CommitteeKey).where(CommitteeKey.active.is_(True))
-                      .order_by(CommitteeKey.kid)).all()
-    return [Recipient(r.kid, r.public_key, r.label, "committee") for r in rows]
+    return [Recipient(r.kid, bytes(r.public_key), r.label, "committee") for r in db.execute(_ACTIVE_KEYS)]
+
+
+def eligible_members(db: Session, usernames) -> list:
+    """Rows (id, username, public_key) of the active, enrolled members among ``usernames``."""
+    if not usernames:
+        return []
+    return db.execute(_ELIGIBLE_MEMBERS, {"names": sorted(usernames)}).all()
 
 
 @dataclass(frozen=True)
@@ -79,7 +103,9 @@ class Sealing:
 
 
 def _member_recipient(member) -> Recipient:
-    return Recipient(kid(member.public_key), member.public_key, member.username, "member")
+    """A member (an ORM object or an (id, username, public_key) row) as a recipient."""
+    public_key = bytes(member.public_key)
+    return Recipient(kid(public_key), public_key, member.username, "member")
 
 
 def _superior(rules) -> list[Recipient]:
@@ -92,7 +118,6 @@ def _superior(rules) -> list[Recipient]:
 def sealing_for(db: Session, rules, header: dict) -> Sealing:
     """Apply routing to a header: the committee key plus eligible members, or, for a report
     that must go straight to the superior body, that body's key alone."""
-    from whistle.models import Member
     from whistle.triage.routing import route as route_of
 
     route = route_of(rules, header)
@@ -101,9 +126,7 @@ def sealing_for(db: Session, rules, header: dict) -> Sealing:
     required = committee_recipients(db)
     if not required:
         raise NotReady()
-    eligible = db.scalars(select(Member).where(Member.username.in_(route.eligible), Member.active.is_(True),
-                                               Member.public_key.is_not(None))
-                          .order_by(Member.username)).all() if route.eligible else []
+    eligible = eligible_members(db, route.eligible)
     return Sealing(route, required, [(m, _member_recipient(m)) for m in eligible])
 
 
@@ -117,7 +140,6 @@ def identity_recipients(db: Session, rules, header: dict) -> tuple[list[Recipien
     the committee key(s), required, and the enrolled custodians routing allows, never the
     members routing chose nor the reporter; for a case held for the superior body, that
     body's key alone."""
-    from whistle.models import Member
     from whistle.triage.routing import custodians, route as route_of
 
     if route_of(rules, header).held_for_superior:
@@ -125,18 +147,14 @@ def identity_recipients(db: Session, rules, header: dict) -> tuple[list[Recipien
     required = committee_recipients(db)
     if not required:
         raise NotReady()
-    names = custodians(rules, header)
-    rows = db.scalars(select(Member).where(Member.username.in_(names), Member.active.is_(True),
-                                           Member.public_key.is_not(None))
-                      .order_by(Member.username)).all() if names else []
-    return required, [Recipient(kid(m.public_key), m.public_key, m.username, "custodian") for m in rows]
+    rows = eligible_members(db, custodians(rules, header))
+    return required, [Recipient(kid(bytes(m.public_key)), bytes(m.public_key), m.username, "custodian")
+                      for m in rows]
 
 
 def case_recipients(db: Session, rules, case: Case) -> list[Recipient]:
     """Who a new item on ``case`` is sealed to (besides the reporter): the committee (or the
     superior body, for a held case) and every member holding a grant."""
-    from whistle.models import CaseGrant, Member
-
     if case.held_for_superior:
         return _superior(rules)
     holders = db.scalars(select(Member).join(CaseGrant, CaseGrant.member_id == Member.id)
@@ -172,35 +190,38 @@ def check_envelope(envelope: dict, kind: str, required: list[Recipient], optiona
     return envelope
 
 
-def _new_attachment(db: Session, item: CaseItem, attachment_id: str) -> Attachment:
+_attachments, _chunks = Attachment.__table__, AttachmentChunk.__table__
+_ATTACHMENT_ID_TAKEN = select(_attachments.c.id).where(_attachments.c.id == bindparam("attachment_id"))
+_INSERT_ATTACHMENT = insert(_attachments)
+_INSERT_CHUNK = insert(_chunks)
+_SET_STORED_SIZE = (update(_attachments).where(_attachments.c.id == bindparam("attachment_id"))
+                    .values(stored_size=bindparam("stored_size")))
+
+
+def _new_attachment(db: Session, case_id: str, item_id: str, attachment_id: str) -> None:
     """Insert an attachment row. Ids are chosen by the sender, so an id already stored is
     refused here, inside the transaction, rather than failing the commit with a 500."""
-    if db.get(Attachment, attachment_id) is not None:
+    if db.execute(_ATTACHMENT_ID_TAKEN, {"attachment_id": attachment_id}).first() is not None:
         raise InvalidSubmission(detail="attachment: id already in use")
-    attachment = Attachment(id=attachment_id, item_id=item.id, case_id=item.case_id, stored_size=0)
-    db.add(attachment)
     try:
-        db.flush()
+        db.execute(_INSERT_ATTACHMENT, {"id": attachment_id, "item_id": item_id, "case_id": case_id,
+                                        "stored_size": 0})
     except IntegrityError as exc:  # the same id raced in from a concurrent request
         raise InvalidSubmission(detail="attachment: id already in use") from exc
-    return attachment
 
 
-def _store_attachments(db: Session, item: CaseItem, uploads: Iterable[Upload]) -> None:
+def _store_attachments(db: Session, case_id: str, item_id: str, uploads: Iterable[Upload]) -> None:
+    """Store each upload's ciphertext in 1 MiB rows, one at a time (memory stays flat)."""
     for upload in uploads:
-        attachment = _new_attachment(db, item, upload.id)
-        idx = 0
-        while True:
-            data = upload.stream.read(STORAGE_CHUNK)
-            if not data:
-                break
-            db.add(AttachmentChunk(attachment_id=upload.id, idx=idx, data=data))
-            attachment.stored_size += len(data)
+        _new_attachment(db, case_id, item_id, upload.id)
+        stored = idx = 0
+        while data := upload.stream.read(STORAGE_CHUNK):
+            db.execute(_INSERT_CHUNK, {"attachment_id": upload.id, "idx": idx, "data": data})
+            stored += len(data)
             idx += 1
-            if idx % 16 == 0:
-                db.flush()  # keep the unit of work small for very large files
-        if attachment.stored_size < HEADER_BYTES:
+        if stored < HEADER_BYTES:
             raise InvalidSubmission(detail="attachment: not a sealed stream")
+        db.execute(_SET_STORED_SIZE, {"attachment_id": upload.id, "stored_size": stored})
 
 
 def _lock_case(db: Session, case_id: str) -> None:
@@ -212,12 +233,25 @@ def _lock_case(db: Session, case_id: str) -> None:
 def _add_item(db: Session, case: Case, kind: str, envelope: dict, uploads, on: dt.date) -> CaseItem:
     seq = db.execute(update(Case).where(Case.id == case.id).values(item_count=Case.item_count + 1)
                      .returning(Case.item_count)).scalar_one()
-    item = CaseItem(case_id=case.id, seq=seq, kind=kind, created_on=on,
-                    envelope=json.dumps(envelope, separators=(",", ":")).encode("ascii"))
+    item = CaseItem(case_id=case.id, seq=seq, kind=kind, created_on=on, envelope=_stored(envelope))
     db.add(item)
     db.flush()
-    _store_attachments(db, item, uploads)
+    _store_attachments(db, case.id, item.id, uploads)
     return item
+
+
+def _stored(envelope: dict) -> bytes:
+    """An envelope as stored: compact JSON (its values are base64url and ASCII keys)."""
+    return json.dumps(envelope, separators=(",", ":")).encode("ascii")
+
+
+def _insert_item(db: Session, case_id: str, seq: int, kind: str, envelope: dict, on: dt.date) -> str:
+    """Insert item ``seq`` of a case being created (no other writer can see it yet, so the
+    number needs no lock); its id."""
+    item_id = new_id()
+    db.execute(_INSERT_ITEM, {"id": item_id, "case_id": case_id, "seq": seq, "kind": kind,
+                              "envelope": _stored(envelope), "created_on": on})
+    return item_id
 
 
 def add_event(db: Session, case: Case, event: str, on: dt.date) -> None:
@@ -269,7 +303,6 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     NoticeClosed / NoticeNotOpen / NoSuchNotice for a comment outside its notice's window.
     """
     from whistle import notices
-    from whistle.models import CaseGrant
     from whistle.triage import deadlines, risk
 
     if not is_locator(locator) or len(salt) != 16 or len(verifier) != 32 or len(reporter_pk) != 32:
@@ -292,7 +325,7 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
         ack_due = min(ack_due, due["acceptance_notice"])
     values = dict(id=new_id(), locator=locator, salt=salt, kdf_opslimit=opslimit, kdf_memlimit=memlimit,
                   verifier=verifier, reporter_pk=reporter_pk, received_on=on, status="received",
-                  item_count=0, handling_unit=sealing.route.unit, route_reason=sealing.route.reason,
+                  item_count=2 if identity is not None else 1, handling_unit=sealing.route.unit, route_reason=sealing.route.reason,
                   held_for_superior=sealing.route.held_for_superior, risk_grade=assessment.grade,
                   risk_score=assessment.score, ack_due=ack_due,
                   feedback_due=due.get("feedback"), risk_override_reason=None, disposition=None,
@@ -301,20 +334,25 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     # The case row is this transaction's first write. ON CONFLICT DO NOTHING (rather than a
     # savepoint, which pysqlite would turn into a committed outer transaction) keeps the whole
     # report one unit of work, and a taken locator is simply "no row inserted".
-    insert = (sqlite_insert if db.get_bind().dialect.name == "sqlite" else pg_insert)(Case)
-    inserted = db.execute(insert.values(**values).on_conflict_do_nothing(index_elements=["locator"])
-                          .returning(Case.id)).scalar()
-    if inserted is None:
+    case_id = db.execute(_INSERT_CASE[db.get_bind().dialect.name], values).scalar()
+    if case_id is None:
         raise LocatorTaken()
-    case = db.get(Case, inserted)
-    _add_item(db, case, "report", envelope, uploads, on)
+    # A new case is invisible to every other transaction until this one commits, so its
+    # items and its first event are numbered 1, 2 without locking or counting.
+    report_id = _insert_item(db, case_id, 1, "report", envelope, on)
+    _store_attachments(db, case_id, report_id, uploads)
     if identity is not None:  # a separate item, sealed to other keys, in the same transaction
-        _add_item(db, case, "identity", identity, [], on)
-    for member, recipient in sealing.members:
-        if recipient.kid in kids:  # the grant is the sealed key: no key, no grant
-            db.add(CaseGrant(case_id=case.id, member_id=member.id, granted_on=on, granted_by=None))
-    add_event(db, case, "received", on)
-    return case
+        _insert_item(db, case_id, 2, "identity", identity, on)
+    grants = [{"case_id": case_id, "member_id": member.id, "granted_on": on, "granted_by": None}
+              for member, recipient in sealing.members
+              if recipient.kid in kids]  # the grant is the sealed key: no key, no grant
+    if grants:
+        db.execute(_INSERT_GRANT, grants)
+    db.execute(_INSERT_EVENT, {"id": new_id(), "case_id": case_id, "seq": 1, "event": "received",
+                               "happened_on": on})
+    # The stored values as a detached Case: what the callers show (the day received, the
+    # routing); its items and events are in the database, loaded when a page needs them.
+    return Case(**values)
 
 
 def add_message(db: Session, rules, case: Case, kind: str, envelope: dict, uploads: list[Upload],

@@ -48,8 +48,11 @@ export function getJSON(path) {
   return send(path, { method: "GET" });
 }
 
-/** POST multipart: a JSON "submission" field plus binary parts named by attachment id. */
-export function postMultipart(path, submission, parts) {
+/** POST a submission: with files, multipart (a JSON "submission" field plus binary parts
+ * named by attachment id); without, the same JSON as the body, which the server parses
+ * with less work than a multipart body. */
+export function postSubmission(path, submission, parts) {
+  if (!parts.length) return postJSON(path, submission);
   const fd = new FormData();
   fd.append("submission", JSON.stringify(submission));
   for (const [id, blob] of parts) fd.append(id, blob, id);

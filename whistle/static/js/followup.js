@@ -1,7 +1,7 @@
 // Follow-up in the browser: the receipt code is stretched here and never sent. Only the
 // derived lookup token goes to the server; replies are opened with the derived key pair.
 import * as wc from "/static/js/whistle-crypto.js";
-import { getJSON, postJSON, postMultipart, ApiError, setStatus } from "/static/js/api.js";
+import { getJSON, postJSON, postSubmission, ApiError, setStatus } from "/static/js/api.js";
 import { proofOfWork } from "/static/js/pow.js";
 
 const codeForm = document.getElementById("code-form");
@@ -126,7 +126,7 @@ async function sendMessage(event, view) {
     const recipients = view.recipients.map((r) => wc.unb64u(r.public_key)).concat([session.keys.publicKey]);
     const sealed = wc.seal("message", { case: view.case }, { text, attachments }, recipients, { contentKey });
     const pow = await proofOfWork(); // a small proof of work per message (FORMAT.md §7)
-    await postMultipart("/api/v1/followup/messages", Object.assign(credentials(), { envelope: sealed.envelope, pow }), parts);
+    await postSubmission("/api/v1/followup/messages", Object.assign(credentials(), { envelope: sealed.envelope, pow }), parts);
     await loadCase();
     const newStatus = document.querySelector('#case-area [data-slot="message-status"]');
     setStatus(newStatus, form.dataset.msgSent);

@@ -1,7 +1,7 @@
 // Seals a report in this browser and sends only ciphertext (crypto/FORMAT.md).
 // Without JavaScript the same form posts to the server, which seals it in memory instead.
 import * as wc from "/static/js/whistle-crypto.js";
-import { postJSON, postMultipart, ApiError, setStatus } from "/static/js/api.js";
+import { postJSON, postSubmission, ApiError, setStatus } from "/static/js/api.js";
 import { proofOfWork } from "/static/js/pow.js";
 
 const form = document.getElementById("report-form");
@@ -90,7 +90,7 @@ async function submitWithNewCode(sealed, status) {
   };
   if (sealed.identity) submission.identity = sealed.identity;
   submission.pow = await proofOfWork(); // a small proof of work per attempt (FORMAT.md §7)
-  const result = await postMultipart("/api/v1/reports", submission, sealed.parts);
+  const result = await postSubmission("/api/v1/reports", submission, sealed.parts);
   return { code, receivedOn: result.received_on };
 }
 
