@@ -1,7 +1,10 @@
 """Receipt derivations on the server wait for a slot (Config.kdf_slots): a flood of no-JS
 requests queues instead of running one argon2id per thread, each with its own memory."""
-import os
+import importlib.util
 import threading
+from types import SimpleNamespace
+
+from whistle.config import PROJECT_DIR
 
 from tests.conftest import build_app, make_config
 from tests.test_reporter_nojs import submit
@@ -46,8 +49,15 @@ def test_the_setting_sizes_the_slots(tmp_path):
     assert [slots.acquire(blocking=False) for _ in range(4)] == [True, True, True, False]
 
 
-def test_by_default_a_process_has_one_slot_per_core(tmp_path):
-    app = build_app(make_config(tmp_path))
-    slots = app.extensions["whistle.kdf_slots"]
-    taken = [slots.acquire(blocking=False) for _ in range((os.cpu_count() or 1) + 1)]
-    assert taken == [True] * (os.cpu_count() or 1) + [False]
+def test_gunicorn_gives_each_worker_its_share_of_the_cores(monkeypatch):
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", PROJECT_DIR / "deploy" / "gunicorn.conf.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    monkeypatch.setattr(conf.multiprocessing, "cpu_count", lambda: 8)
+    for workers, expected in ((1, "8"), (2, "4"), (3, "3"), (16, "1")):
+        monkeypatch.delenv("WHISTLE_KDF_SLOTS", raising=False)
+        conf.post_fork(SimpleNamespace(cfg=SimpleNamespace(workers=workers)), None)
+        assert conf.os.environ["WHISTLE_KDF_SLOTS"] == expected
+    monkeypatch.setenv("WHISTLE_KDF_SLOTS", "5")  # an operator's setting wins
+    conf.post_fork(SimpleNamespace(cfg=SimpleNamespace(workers=2)), None)
+    assert conf.os.environ["WHISTLE_KDF_SLOTS"] == "5"

@@ -45,8 +45,7 @@ class Config:
     # How many receipts one process stretches at once (0: one per core). Each derivation
     # holds receipt_memlimit of memory and a core; more at once only thrash memory and
     # let a flood of no-JS requests take memory without bound, so the rest wait their turn.
-    # Per process, not per host's share: keep-alive connections can all land on one worker,
-    # which must then still be able to use every core.
+    # deploy/gunicorn.conf.py gives each worker its share of the cores.
     kdf_slots: int = 0
     max_attachments: int = 10
     max_attachment_bytes: int = 250 * MiB
