@@ -54,16 +54,6 @@ class QuietLogger(Logger):
 
 logger_class = QuietLogger
 
-
-def post_fork(server, worker):
-    """Give each worker its share of the cores for receipt derivations (Config.kdf_slots),
-    from the worker count in effect (the command line may override the one above), unless
-    WHISTLE_KDF_SLOTS is set."""
-    if not os.environ.get("WHISTLE_KDF_SLOTS"):
-        cores = multiprocessing.cpu_count()
-        os.environ["WHISTLE_KDF_SLOTS"] = str(max(1, -(-cores // max(1, server.cfg.workers))))
-
-
 # nginx on this host sets X-Forwarded-For / -Proto; whistle's ProxyFix
 # (WHISTLE_TRUSTED_PROXIES=1) reads them. Nobody else may.
 forwarded_allow_ips = "127.0.0.1"

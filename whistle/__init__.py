@@ -3,7 +3,6 @@ import logging
 import os
 import secrets
 import tempfile
-import threading
 import traceback
 from pathlib import Path
 
@@ -116,7 +115,6 @@ def create_app(cfg: Config | None = None) -> Flask:
 
     app.extensions["whistle.rules"] = load_rules(cfg.rules_file)
     app.extensions["whistle.secret"] = secret
-    app.extensions["whistle.kdf_slots"] = threading.BoundedSemaphore(cfg.kdf_slots or os.cpu_count() or 1)
     # The rate-limit key's daily HMAC key lives where the counters live (memory or Redis).
     app.extensions["whistle.daily_key"] = privacy.daily_key_for(
         cfg.ratelimit_storage, cfg.extra.get("redis_key_prefix", "whistle:"))

@@ -42,11 +42,6 @@ class Config:
     # Receipt stretching cost (argon2id); stored per case, so raising it later is safe.
     receipt_opslimit: int = 3
     receipt_memlimit: int = 64 * MiB
-    # How many receipts one process stretches at once (0: one per core). Each derivation
-    # holds receipt_memlimit of memory and a core; more at once only thrash memory and
-    # let a flood of no-JS requests take memory without bound, so the rest wait their turn.
-    # deploy/gunicorn.conf.py gives each worker its share of the cores.
-    kdf_slots: int = 0
     max_attachments: int = 10
     max_attachment_bytes: int = 250 * MiB
     max_request_bytes: int = 400 * MiB
@@ -99,7 +94,6 @@ def from_env(env=None) -> Config:
         timezone=env.get("WHISTLE_TIMEZONE") or "Asia/Shanghai",
         receipt_opslimit=_int(env, "WHISTLE_RECEIPT_OPSLIMIT", 3, 1),
         receipt_memlimit=_int(env, "WHISTLE_RECEIPT_MEMLIMIT", 64 * MiB, 8192),
-        kdf_slots=_int(env, "WHISTLE_KDF_SLOTS", 0),
         max_attachments=_int(env, "WHISTLE_MAX_ATTACHMENTS", 10),
         max_attachment_bytes=_int(env, "WHISTLE_MAX_ATTACHMENT_BYTES", 250 * MiB, 1),
         max_request_bytes=_int(env, "WHISTLE_MAX_REQUEST_BYTES", 400 * MiB, 1024),

@@ -5,8 +5,6 @@ they streamed in (whistle.uploads.SealingSpool) under the same content key.
 """
 from dataclasses import dataclass
 
-from flask import current_app, has_app_context
-
 from crypto import envelope as env
 from crypto.keys import KeyPair, random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
@@ -36,17 +34,6 @@ def finish_spools(spools: list[SealingSpool]) -> tuple[list[dict], list[cases.Up
     return meta, uploads
 
 
-def stretch(code: ReceiptCode, salt: bytes, opslimit: int, memlimit: int):
-    """The reporter keys of a receipt code, derived on the server (no-JS report or follow-up)
-    in one of the process's derivation slots (Config.kdf_slots): a request beyond them waits
-    for a slot rather than running another argon2id beside the others, so a flood costs
-    time, not memory, and the cores are never shared by more derivations than they hold."""
-    if not has_app_context():  # the offline CLI: one derivation at a time anyway
-        return derive_reporter_keys(code, salt, opslimit, memlimit)
-    with current_app.extensions["whistle.kdf_slots"]:
-        return derive_reporter_keys(code, salt, opslimit, memlimit)
-
-
 def _fresh_code(db) -> ReceiptCode:
     return ReceiptCode.generate(cases.unused_locator(db))
 
@@ -57,7 +44,7 @@ def _store_under_fresh_code(db, cfg, envelope: dict, uploads, rules, on, identit
     LocatorTaken if another request took the locator between the check and the insert."""
     code = _fresh_code(db)
     salt = random_bytes(16)
-    keys = stretch(code, salt, cfg.receipt_opslimit, cfg.receipt_memlimit)
+    keys = derive_reporter_keys(code, salt, cfg.receipt_opslimit, cfg.receipt_memlimit)
     case = cases.create_case(
         db, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
         memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,
