@@ -6,6 +6,9 @@ over two years, the timeline events their status implies) and every one is grant
 member, the worst case for that member's list. Sealed items and attachments are left out:
 the list never reads them. The member logs in through the real form; the view is timed
 with the Flask test client in-process (no network, no gunicorn: the server's own time).
+Later pages are reached as a member reaches them, by following each page's "Next" link
+(a keyset cursor); the query time and the plans are those of case_listing.CaseListing, the
+code the view runs.
 """
 import datetime as dt
 import random
@@ -13,13 +16,16 @@ import re
 import secrets
 import statistics
 import time
+from html import unescape
 from pathlib import Path
 
 import pyotp
-from sqlalchemy import case as sql_case
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import event, insert, text
+from sqlalchemy.orm import Session
 
 from whistle import catalog, create_app
+from whistle.cases import today as day_in
+from whistle.committee import case_listing, triage_view, workspace
 from whistle.config import Config
 from whistle.models import Case, CaseEvent, CaseGrant, new_id
 from whistle.triage import deadlines, risk
@@ -108,39 +114,76 @@ def _time(client, path: str, repeat: int) -> dict:
             "rows": resp.get_data(as_text=True).count("/committee/cases/")}
 
 
-def _list_query(member_id: str):
-    """The query workspace.case_list runs for the first page (its order, written out)."""
-    today = dt.date.today()
-    due = func.coalesce(Case.ack_due, Case.feedback_due)
-    open_cases = Case.status != "closed"
-    order = [sql_case((open_cases & (due < today), 0), else_=1),
-             sql_case((open_cases & (due <= today + dt.timedelta(days=5)), 0), else_=1),
-             sql_case(*((Case.risk_grade == g, n) for g, n in {"high": 0, "medium": 1, "low": 2}.items()), else_=3),
-             Case.received_on, Case.id]
-    return (select(Case).join(CaseGrant, CaseGrant.case_id == Case.id)
-            .where(CaseGrant.member_id == member_id).order_by(*order).limit(51))
+def _listing(app, session, member_id: str) -> case_listing.CaseListing:
+    """The listing workspace.case_list builds for this member today."""
+    today = day_in(app.config["WHISTLE"].timezone)
+    return case_listing.CaseListing(session, member_id, today, triage_view.soon_limit(today))
 
 
-def _query_ms(engine, member_id: str, repeat: int) -> float:
-    """Median time of the list query alone (SQLAlchemy Core, rows fetched)."""
-    query = _list_query(member_id)
+def _first_page(app, session, member_id: str) -> None:
+    """What workspace.case_list asks of the database for a first page: the rows (with their
+    timeline events) and the new-case count."""
+    listing = _listing(app, session, member_id)
+    listing.page(None, workspace.PAGE_SIZE)
+    listing.new_count()
+
+
+def _query_ms(app, member_id: str, repeat: int) -> float:
+    """Median time of the first page's queries alone (rows fetched, no template)."""
     times = []
-    with engine.connect() as conn:
-        conn.execute(query).all()
+    with app.app_context(), Session(app.extensions["whistle.engine"]) as session:
+        _first_page(app, session, member_id)
         for _ in range(repeat):
             began = time.perf_counter()
-            conn.execute(query).all()
+            _first_page(app, session, member_id)
             times.append(time.perf_counter() - began)
+            session.expunge_all()  # each round loads its rows afresh, as a request does
     return round(statistics.median(times) * 1000, 1)
 
 
-def explain(engine, member_id: str) -> str:
-    """The database's plan for the list query (the one workspace.case_list runs)."""
-    compiled = _list_query(member_id).compile(engine, compile_kwargs={"literal_binds": True})
+def _statements(app, member_id: str) -> list[tuple[str, object]]:
+    """Every statement (with its parameters) a first page runs, in order."""
+    engine = app.extensions["whistle.engine"]
+    seen = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many):
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with app.app_context(), Session(engine) as session:
+            _first_page(app, session, member_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def explain(app, member_id: str) -> str:
+    """The database's plan for each statement of a first page, as workspace.case_list runs
+    them (the same SQL and parameters)."""
+    engine = app.extensions["whistle.engine"]
     prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN ANALYZE "
+    out = []
     with engine.connect() as conn:
-        rows = conn.execute(text(prefix + str(compiled))).all()
-    return "\n".join(" | ".join(str(v) for v in row) for row in rows)
+        for statement, parameters in _statements(app, member_id):
+            rows = conn.exec_driver_sql(prefix + statement, parameters).all()
+            out += [re.sub(r"\s+", " ", statement).strip(), *(" | ".join(str(v) for v in row) for row in rows), ""]
+    return "\n".join(out).strip()
+
+
+def _next_page(client, path: str) -> str:
+    """The address of the page after ``path``: its "Next" link, as a member would follow it."""
+    html = client.get(path).get_data(as_text=True)
+    found = re.search(r'<a href="([^"]+)" rel="next">', html)
+    assert found, f"no Next link on {path}"
+    return unescape(found.group(1))
+
+
+def _page_after(client, hops: int) -> str:
+    path = "/committee/"
+    for _ in range(hops):
+        path = _next_page(client, path)
+    return path
 
 
 def run(db_url: str, folder: Path, secret_file: Path, count: int = 100_000, repeat: int = 15) -> dict:
@@ -159,14 +202,15 @@ def run(db_url: str, folder: Path, secret_file: Path, count: int = 100_000, repe
         client.get("/committee/")  # warm: templates compiled, connection open
         result = {"cases": count, "seed_seconds": round(seconds, 1),
                   "first_page": _time(client, "/committee/", repeat),
-                  "page_2": _time(client, "/committee/?page=2", repeat),
-                  "page_1000": _time(client, "/committee/?page=1000", max(3, repeat // 3)),
-                  "query_ms": _query_ms(engine, member_id, repeat),
-                  "plan": explain(engine, member_id)}
+                  "page_2": _time(client, _page_after(client, 1), repeat),
+                  "page_1000": _time(client, _page_after(client, 999), max(3, repeat // 3)),
+                  "query_ms": _query_ms(app, member_id, repeat)}
         client = _login(app, share_totp, SHARE_MEMBER)
         client.get("/committee/")
         result["tenth_first_page"] = _time(client, "/committee/", repeat)
-        result["tenth_query_ms"] = _query_ms(engine, share_id, repeat)
+        result["tenth_query_ms"] = _query_ms(app, share_id, repeat)
+        result["plan"] = "\n\n".join([f"-- member holding every case\n{explain(app, member_id)}",
+                                       f"-- member holding every tenth case\n{explain(app, share_id)}"])
         return result
     finally:
         engine.dispose()

@@ -2,8 +2,8 @@
 import datetime as dt
 import secrets
 
-from sqlalchemy import (Boolean, Date, ForeignKey, Integer, LargeBinary, String,
-                        UniqueConstraint)
+from sqlalchemy import (Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String,
+                        UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -39,7 +39,16 @@ class Case(Base):
     """A report's case: receipt verifier, reporter public key, routing enums, status."""
 
     __tablename__ = "cases"
-    __table_args__ = NO_ROWID
+    # The member's case list (whistle.committee.workspace) reads one tier and grade at a time
+    # in (received_on, id) order: closed and not-yet-due cases from the whole table, overdue
+    # ones from the open cases only (the few due soon come from the ack_due and feedback_due
+    # indexes). The queries spell the status test exactly so, for both databases to match it.
+    __table_args__ = (
+        Index("ix_cases_grade_received", "risk_grade", "received_on", "id"),
+        Index("ix_cases_open_grade_received", "risk_grade", "received_on", "id",
+              sqlite_where=text("status != 'closed'"), postgresql_where=text("status != 'closed'")),
+        NO_ROWID,
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     locator: Mapped[str] = mapped_column(String(7), unique=True)
     salt: Mapped[bytes] = mapped_column(LargeBinary(16))
@@ -180,7 +189,8 @@ class CaseGrant(Base):
     """A member who holds a case's content key (and so may open it)."""
 
     __tablename__ = "case_grants"
-    __table_args__ = NO_ROWID
+    # The primary key answers "does member M hold case C"; this one lists a member's grants.
+    __table_args__ = (Index("ix_case_grants_member_case", "member_id", "case_id"), NO_ROWID)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
     granted_on: Mapped[dt.date] = mapped_column(Date)

@@ -4,19 +4,19 @@ import json
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import case as sql_case
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from whistle import audit, cases, db
 from whistle.catalog import CASE_EVENTS
-from whistle.committee import triage_view
+from whistle.committee import case_listing, triage_view
 from whistle.committee.access import current_member, login_required, may_open, rule_of, rules
 from whistle.committee.auth import bp
 from whistle.models import Case, CaseGrant, Member, PendingAction
 
+from whistle.committee.case_listing import GRADE_ORDER, CaseListing, Position
+from whistle.committee.labels import DISPOSITIONS  # the taxonomy, with labels
+
 PAGE_SIZE = 50
-from whistle.committee.labels import DISPOSITIONS  # noqa: E402 - the taxonomy, with labels
-GRADE_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
 def _today():
@@ -42,22 +42,25 @@ def case_list():
     """Cases granted to me: overdue first, then due soon, then by grade and age."""
     member = current_member()
     today = _today()
-    page = max(1, request.args.get("page", 1, type=int))
-    due = func.coalesce(Case.ack_due, Case.feedback_due)
-    open_cases = Case.status != "closed"
-    order = [
-        sql_case((open_cases & (due < today), 0), else_=1),
-        sql_case((open_cases & (due <= triage_view.soon_limit(today)), 0), else_=1),
-        sql_case(*((Case.risk_grade == g, n) for g, n in GRADE_ORDER.items()), else_=3),
-        Case.received_on, Case.id,
-    ]
-    query = (select(Case).join(CaseGrant, CaseGrant.case_id == Case.id)
-             .where(CaseGrant.member_id == member.id).order_by(*order))
-    rows = db.session().scalars(query.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).all()
-    new_count = db.session().scalar(select(func.count()).select_from(Case).join(CaseGrant)
-                                    .where(CaseGrant.member_id == member.id, Case.status == "received"))
-    return render_template("committee/cases.html", rows=[triage_view.summary(c, today) for c in rows[:PAGE_SIZE]],
-                           page=page, more=len(rows) > PAGE_SIZE, new_count=new_count)
+    after = _cursor_arg()
+    listing = CaseListing(db.session(), member.id, today, triage_view.soon_limit(today))
+    cases_here, following = listing.page(after, PAGE_SIZE)
+    if after is not None and not cases_here:  # nothing follows it any more (cases purged or moved up)
+        return redirect(url_for("committee.case_list"))
+    return render_template("committee/cases.html", rows=[triage_view.summary(c, today) for c in cases_here],
+                           next_cursor=following.encode() if following else None, first_page=after is None,
+                           new_count=listing.new_count(), new_count_cap=case_listing.NEW_COUNT_CAP)
+
+
+def _cursor_arg() -> "Position | None":
+    """The ``after`` cursor of this request; a malformed one is a bad request, not page one."""
+    raw = request.args.get("after")
+    if raw is None:
+        return None
+    position = Position.decode(raw)
+    if position is None:
+        abort(400)
+    return position
 
 
 @bp.get("/cases/<case_id>")

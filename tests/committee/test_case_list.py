@@ -1,0 +1,255 @@
+"""The member's case list through HTTP on a real database: the order across tiers and grades,
+page after page by following the Next links (keyset cursors), only granted cases, both ways
+of reading (walking the case indexes for a member holding many cases, sorting the grants of
+one holding few), the bounded new-case count, junk cursors, and the migration's indexes."""
+import base64
+import datetime as dt
+import itertools
+import re
+import urllib.parse
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import inspect, select, text
+
+from whistle import migrate
+from whistle.cases import today as day_in
+from whistle.committee import case_listing, triage_view, workspace
+from whistle.db import make_engine
+from whistle.models import Case, CaseGrant, Member
+
+from tests.client_side import HEADER
+from tests.committee.conftest import enrol
+
+LIST_INDEXES = {"ix_case_grants_member_case", "ix_cases_grade_received", "ix_cases_open_grade_received"}
+GRADES = ["high", "medium", "low", "critical", "aaa"]  # two outside GRADE_ORDER, one sorting before "high"
+STATUSES = ["received", "in_review", "closed"]
+ROW_LINK = re.compile(r'href="/committee/cases/([0-9a-f]{32})"')
+NEXT_LINK = re.compile(r'<a href="([^"]+)" rel="next">')
+
+
+@pytest.fixture
+def members(app, committee):
+    """Two enrolled, logged-in members: zhao.lei and li.na."""
+    return {name: enrol(app, name) for name in ("zhao.lei", "li.na")}
+
+
+@pytest.fixture(params=["index walk", "sorted grants"])
+def reading(request, monkeypatch):
+    """Either way of reading a member's list, whatever their number of grants."""
+    monkeypatch.setattr(case_listing, "FEW_GRANTS", 0 if request.param == "index walk" else 10_000)
+    return request.param
+
+
+def _days(app) -> tuple[dt.date, dt.date]:
+    """Today in the committee's time zone and the last day that counts as due soon."""
+    today = day_in(app.config["WHISTLE"].timezone)
+    with app.app_context():
+        return today, triage_view.soon_limit(today)
+
+
+def _deadlines(today: dt.date, soon: dt.date) -> list[tuple]:
+    """(ack_due, feedback_due) pairs reaching every tier, the edges of "due soon" included,
+    and rows from before deadlines were recorded (no ack_due, or no deadline at all)."""
+    return [(today - dt.timedelta(days=3), today + dt.timedelta(days=30)),  # overdue
+            (today, today + dt.timedelta(days=30)),  # due today: due soon
+            (soon, soon + dt.timedelta(days=30)),  # the last day of due soon
+            (soon + dt.timedelta(days=1), soon + dt.timedelta(days=30)),  # later
+            (None, today - dt.timedelta(days=1)),  # no ack_due, feedback overdue
+            (None, soon),  # no ack_due, feedback due soon
+            (None, None)]  # no deadline at all
+
+
+def _add_cases(db_session, today: dt.date, soon: dt.date, holders_of) -> list[Case]:
+    """Cases over every deadline, status and grade, two received on the same day (so the id
+    breaks the tie); ``holders_of(n)`` names the member ids granted case number n."""
+    received_days = [today - dt.timedelta(days=40), today - dt.timedelta(days=40), today - dt.timedelta(days=5)]
+    made = []
+    for n, ((ack, feedback), status, grade, received) in enumerate(
+            itertools.product(_deadlines(today, soon), STATUSES, GRADES, received_days)):
+        case = Case(locator=f"{n:07d}", salt=bytes(16), kdf_opslimit=1, kdf_memlimit=8 * 1024 * 1024,
+                    verifier=bytes(32), reporter_pk=bytes(32), status=status, received_on=received, item_count=1,
+                    risk_grade=grade, ack_due=ack, feedback_due=feedback, **HEADER)
+        db_session.add(case)
+        db_session.flush()
+        for member_id in holders_of(n):
+            db_session.add(CaseGrant(case_id=case.id, member_id=member_id, granted_on=received))
+        made.append(case)
+    db_session.commit()
+    return made
+
+
+def _list_order(cases: list[Case], today: dt.date, soon: dt.date) -> list[str]:
+    """The list's order, computed here: open and overdue, then open and due by ``soon``, then
+    the rest; within each, grades high, medium, low, then any other; then received, then id."""
+    def key(case):
+        due = case.ack_due if case.ack_due is not None else case.feedback_due
+        still_open = case.status != "closed"
+        tier = 0 if still_open and due and due < today else 1 if still_open and due and due <= soon else 2
+        return tier, case_listing.GRADE_ORDER.get(case.risk_grade, 3), case.received_on, case.id
+    return [case.id for case in sorted(cases, key=key)]
+
+
+def _member_id(db_session, username: str) -> str:
+    return db_session.scalar(select(Member.id).where(Member.username == username))
+
+
+def _walk(person) -> list[list[str]]:
+    """Every page of the member's list, following the Next links from the first page."""
+    pages, path = [], "/committee/"
+    while path:
+        resp = person.client.get(path)
+        assert resp.status_code == 200, (path, resp.status_code)
+        html = resp.get_data(as_text=True)
+        pages.append(ROW_LINK.findall(html))
+        found = NEXT_LINK.search(html)
+        path = found.group(1).replace("&amp;", "&") if found else None
+        assert len(pages) < 500, "the Next links do not end"
+    return pages
+
+
+def test_pages_follow_the_list_order_across_tiers_and_grades(app, members, db_session, reading, monkeypatch):
+    monkeypatch.setattr(workspace, "PAGE_SIZE", 7)
+    today, soon = _days(app)
+    zhao = _member_id(db_session, "zhao.lei")
+    cases = _add_cases(db_session, today, soon, lambda n: [zhao])
+
+    pages = _walk(members["zhao.lei"])
+
+    assert [row for page in pages for row in page] == _list_order(cases, today, soon)
+    assert all(len(page) == 7 for page in pages[:-1]) and 0 < len(pages[-1]) <= 7
+    assert "First page" not in members["zhao.lei"].client.get("/committee/").get_data(as_text=True)
+
+
+def test_every_page_shows_only_granted_cases(app, members, db_session, reading, monkeypatch):
+    monkeypatch.setattr(workspace, "PAGE_SIZE", 5)
+    today, soon = _days(app)
+    zhao, li = _member_id(db_session, "zhao.lei"), _member_id(db_session, "li.na")
+    cases = _add_cases(db_session, today, soon, lambda n: [zhao] if n % 3 else [zhao, li])
+    held_by_li = [case for n, case in enumerate(cases) if n % 3 == 0]
+
+    pages = _walk(members["li.na"])
+
+    assert [row for page in pages for row in page] == _list_order(held_by_li, today, soon)
+    later = members["li.na"].client.get(NEXT_LINK.search(
+        members["li.na"].client.get("/committee/").get_data(as_text=True)).group(1).replace("&amp;", "&"))
+    assert "First page" in later.get_data(as_text=True)
+
+
+def test_a_cursor_naming_someone_elses_case_still_lists_only_mine(app, members, db_session, reading, monkeypatch):
+    monkeypatch.setattr(workspace, "PAGE_SIZE", 4)
+    today, soon = _days(app)
+    zhao, li = _member_id(db_session, "zhao.lei"), _member_id(db_session, "li.na")
+    cases = _add_cases(db_session, today, soon, lambda n: [li] if n % 2 else [zhao])
+    mine = {case.id for n, case in enumerate(cases) if n % 2}
+    zhaos = sorted((case for n, case in enumerate(cases) if n % 2 == 0), key=lambda c: c.id)[len(cases) // 4]
+    cursor = case_listing.Position(0, zhaos.received_on, zhaos.id).encode()
+
+    resp = members["li.na"].client.get(f"/committee/?after={cursor}")
+
+    assert resp.status_code == 200
+    shown = ROW_LINK.findall(resp.get_data(as_text=True))
+    assert shown and set(shown) <= mine
+
+
+def test_old_page_numbers_get_the_first_page(app, members, db_session):
+    today, soon = _days(app)
+    zhao = _member_id(db_session, "zhao.lei")
+    _add_cases(db_session, today, soon, lambda n: [zhao])
+    person = members["zhao.lei"]
+    assert person.client.get("/committee/?page=3").get_data(as_text=True) == \
+        person.client.get("/committee/").get_data(as_text=True)
+
+
+def test_a_cursor_past_the_end_goes_back_to_the_first_page(app, members):
+    cursor = case_listing.Position(case_listing.SEGMENTS - 1, dt.date(9999, 12, 31), "f" * 32).encode()
+    resp = members["zhao.lei"].client.get(f"/committee/?after={cursor}")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/committee/")
+
+
+def _b64(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+JUNK = ["", "x", "=", "%00", "!!!!", "a" * 81, "../../etc/passwd", "0.20250101." + "a" * 32,
+        _b64("0.20250101." + "a" * 31), _b64("0.20250101." + "A" * 32), _b64("12.20250101." + "a" * 32),
+        _b64("-1.20250101." + "a" * 32), _b64("0.20251301." + "a" * 32), _b64("0.2025-01-01." + "a" * 32),
+        _b64("00.20250101." + "a" * 32), _b64("0.20250101." + "a" * 32) + "=", _b64("0.20250101." + "a" * 32 + "\n"),
+        base64.urlsafe_b64encode(b"\xff\xfe" * 20).decode(), "写" * 10]
+
+
+@pytest.mark.parametrize("cursor", JUNK, ids=range(len(JUNK)))
+def test_a_junk_cursor_is_a_bad_request(app, members, cursor):
+    resp = members["zhao.lei"].client.get("/committee/?" + urllib.parse.urlencode({"after": cursor}))
+    assert resp.status_code == 400
+    assert "The request could not be understood." in resp.get_data(as_text=True)
+
+
+def test_a_junk_cursor_is_answered_in_the_members_language(app, members):
+    resp = members["zhao.lei"].client.get("/committee/?after=junk!&lang=zh_Hant")
+    assert resp.status_code == 400 and "無法識別這個請求。" in resp.get_data(as_text=True)
+
+
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(cursor=st.one_of(st.text(max_size=90), st.binary(max_size=60).map(
+    lambda raw: base64.urlsafe_b64encode(raw).decode().rstrip("="))))
+def test_no_cursor_reaches_a_server_error(app, members, cursor):
+    resp = members["zhao.lei"].client.get("/committee/?" + urllib.parse.urlencode({"after": cursor}))
+    assert resp.status_code in (200, 302, 400), resp.status_code
+
+
+def test_cursors_read_back_what_they_wrote():
+    position = case_listing.Position(7, dt.date(2025, 1, 31), "0123456789abcdef" * 2)
+    assert case_listing.Position.decode(position.encode()) == position
+
+
+@pytest.mark.parametrize("received, cap, shown", [(3, 5, "3 new cases are waiting for acknowledgement."),
+                                                  (3, 2, "More than 2 new cases are waiting for acknowledgement.")])
+def test_new_case_count_stops_at_the_cap(app, members, db_session, reading, monkeypatch, received, cap, shown):
+    monkeypatch.setattr(case_listing, "NEW_COUNT_CAP", cap)
+    today, soon = _days(app)
+    zhao, li = _member_id(db_session, "zhao.lei"), _member_id(db_session, "li.na")
+    cases = _add_cases(db_session, today, soon, lambda n: [li])
+    waiting = [case for case in cases if case.status == "received"][:received]
+    for case in waiting:
+        db_session.add(CaseGrant(case_id=case.id, member_id=zhao, granted_on=today))
+    db_session.commit()
+
+    html = members["zhao.lei"].client.get("/committee/").get_data(as_text=True)
+
+    assert re.search(r'id="new-count">\s*' + re.escape(shown), html)
+
+
+def _indexes(engine) -> dict[str, str]:
+    """The case list's indexes present, each with its definition as the database keeps it."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
+        else:
+            rows = conn.execute(text("SELECT indexname, indexdef FROM pg_indexes"))
+        return {name: definition for name, definition in rows if name in LIST_INDEXES}
+
+
+def test_migration_adds_and_drops_the_case_list_indexes(config):
+    engine = make_engine(config.database_url)
+    try:
+        migrate.upgrade(engine, "0004s")
+        assert _indexes(engine) == {}
+
+        migrate.upgrade(engine, "0005")
+        found = _indexes(engine)
+        assert set(found) == LIST_INDEXES
+        columns = {ix["name"]: ix["column_names"] for table in ("cases", "case_grants")
+                   for ix in inspect(engine).get_indexes(table)}
+        assert columns["ix_case_grants_member_case"] == ["member_id", "case_id"]
+        assert columns["ix_cases_grade_received"] == columns["ix_cases_open_grade_received"] == \
+            ["risk_grade", "received_on", "id"]
+        assert re.search(r"WHERE \(*status\)*(::text)? (!=|<>) 'closed'", found["ix_cases_open_grade_received"])
+        assert "WHERE" not in found["ix_cases_grade_received"]
+
+        migrate.downgrade(engine, "0004s")
+        assert _indexes(engine) == {}
+    finally:
+        engine.dispose()
