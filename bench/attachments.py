@@ -89,6 +89,31 @@ def store_floor(db_url: str, size: int = SIZE) -> dict:
     return {"encrypt_and_store_mib_s": round(size / MiB / best, 1)}
 
 
+def disk_floor(folder: Path, size: int = SIZE) -> dict:
+    """What the disk alone allows: ``size`` bytes written to a file in ``folder`` in 1 MiB
+    writes, then fsync'd (what any durable store must do at least once), MiB/s, best of
+    three. No encryption, no database: an upper bound for every design on this machine."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "disk-floor.bin"
+    best = None
+    try:
+        for _ in range(3):
+            began = time.perf_counter()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                for _ in range(size // MiB):
+                    os.write(fd, BLOCK)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            took = time.perf_counter() - began
+            best = took if best is None else min(best, took)
+            path.unlink()
+    finally:
+        path.unlink(missing_ok=True)
+    return {"disk_write_fsync_mib_s": round(size / MiB / best, 1)}
+
+
 def _upload(port: int, size: int) -> tuple[int, bytes, float, str]:
     """Post the report form with one ``size``-byte file; (status, body, seconds, sha256)."""
     boundary = "----whistlebench-upload"

@@ -171,7 +171,8 @@ def main(argv=None) -> None:
                 print(f"  case list {backend}: { {k: v for k, v in results['caselist'][backend].items() if k != 'plan'} }",
                       flush=True)
         if "attachments" in parts:
-            results["attachments"] = {"raw": attachments.raw_encryption_rate(s["attachment_mib"] * attachments.MiB)}
+            results["attachments"] = {"raw": dict(attachments.raw_encryption_rate(s["attachment_mib"] * attachments.MiB),
+                                                  **attachments.disk_floor(work / "disk", s["attachment_mib"] * attachments.MiB))}
             for backend in backends:
                 folder = work / "attachments" / backend
                 folder.mkdir(parents=True)
