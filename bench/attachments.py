@@ -56,7 +56,7 @@ def raw_encryption_rate(size: int = SIZE) -> dict:
 def store_floor(db_url: str, size: int = SIZE) -> dict:
     """The least any design storing ciphertext durably in this database pays: secretstream
     encryption of ``size`` bytes plus inserting the ciphertext as 1 MiB rows of a scratch
-    table and committing, on the same engine settings (whistle.db), without HTTP, parsing,
+    table shaped like whistle's attachment_chunks and committing, on the same engine settings (whistle.db), without HTTP, parsing,
     spooling or the ORM. MiB/s, best of two."""
     from whistle.db import make_engine
 
@@ -65,9 +65,13 @@ def store_floor(db_url: str, size: int = SIZE) -> dict:
     chunk = BLOCK[:CHUNK]
     best = None
     try:
+        # The shape of whistle's attachment_chunks: (attachment, index) as the key and, on
+        # SQLite, WITHOUT ROWID (a rowid would number rows in the order they were written).
+        sqlite = engine.dialect.name == "sqlite"
         with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE bench_floor (id INTEGER PRIMARY KEY, data "
-                              + ("BLOB" if engine.dialect.name == "sqlite" else "BYTEA") + ")"))
+            conn.execute(text("CREATE TABLE bench_floor (aid VARCHAR(32) NOT NULL, id INTEGER NOT NULL, data "
+                              + ("BLOB" if sqlite else "BYTEA") + " NOT NULL, PRIMARY KEY (aid, id))"
+                              + (" WITHOUT ROWID" if sqlite else "")))
         for attempt in range(2):
             began = time.perf_counter()
             state = sodium.crypto_secretstream_xchacha20poly1305_state()
@@ -77,8 +81,8 @@ def store_floor(db_url: str, size: int = SIZE) -> dict:
                 for _ in range(size // CHUNK):
                     rows.append(sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk, None, 0))
                     if len(rows) == MiB // CHUNK:
-                        conn.execute(text("INSERT INTO bench_floor (id, data) VALUES (:i, :d)"),
-                                     [{"i": attempt * 10**6 + n, "d": b"".join(rows)}])
+                        conn.execute(text("INSERT INTO bench_floor (aid, id, data) VALUES (:a, :i, :d)"),
+                                     [{"a": f"{attempt:032x}", "i": n, "d": b"".join(rows)}])
                         rows, n = [], n + 1
             took = time.perf_counter() - began
             best = took if best is None else min(best, took)

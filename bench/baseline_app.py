@@ -5,7 +5,8 @@ SQLite with WAL, synchronous=FULL and foreign keys, or the same PostgreSQL pool;
 gunicorn with deploy/gunicorn.conf.py), but nothing else: no parsing, no checks, no crypto,
 no rate limiter, no headers. One row per request, with a random id, in one transaction.
 
-    BASELINE_DATABASE_URL=... gunicorn -c deploy/gunicorn.conf.py --workers 2 'bench.baseline_app:create()'
+    python -c 'from bench.baseline_app import prepare; prepare("URL")'
+    BASELINE_DATABASE_URL=URL gunicorn -c deploy/gunicorn.conf.py --workers 2 'bench.baseline_app:create()'
 """
 import datetime as dt
 import os
@@ -31,10 +32,17 @@ class Blob(Base):
     received_on: Mapped[dt.date] = mapped_column(Date)
 
 
-def create():
-    """The baseline app on BASELINE_DATABASE_URL (the table is created if missing)."""
-    engine = make_engine(os.environ["BASELINE_DATABASE_URL"])
+def prepare(url: str) -> None:
+    """Create the baseline's table on ``url`` (before the workers start: two workers
+    creating it at once would race, and PostgreSQL would refuse one of them)."""
+    engine = make_engine(url)
     Base.metadata.create_all(engine)
+    engine.dispose()
+
+
+def create():
+    """The baseline app on BASELINE_DATABASE_URL (its table made by prepare())."""
+    engine = make_engine(os.environ["BASELINE_DATABASE_URL"])
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 400 * 1024 * 1024
 

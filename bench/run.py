@@ -21,7 +21,7 @@ from pathlib import Path
 
 from whistle.config import PROJECT_DIR
 
-from bench import attachments, caselist, common, followup, load, report, submissions
+from bench import attachments, baseline_app, caselist, common, followup, load, report, submissions
 
 DEFAULT_OPS, DEFAULT_MEM = 3, 64 * 1024 * 1024  # whistle.config defaults
 CHEAP_OPS, CHEAP_MEM = 1, 8 * 1024 * 1024  # the JavaScript path's runs: see report.JS_COST_NOTE
@@ -46,6 +46,9 @@ def whistle_env(db_url: str, instance: Path, secret: Path, ops: int, mem: int) -
 
 
 def _pair(rows, backend, path, level, ours: load.Result, base: load.Result, **extra):
+    if not ours.ok or not base.ok:  # a server died: its log says why; a ratio would mean nothing
+        raise RuntimeError(f"{backend} {path} c={level}: whistle answered {ours.ok}, the baseline {base.ok}; "
+                           f"statuses {dict(ours.statuses)} / {dict(base.statuses)}")
     row = {"backend": backend, "path": path, "clients": level, "whistle": ours.summary(), "baseline": base.summary(),
            "ratio": round(ours.rate / base.rate, 3) if base.rate else None,
            "load1": round(os.getloadavg()[0], 1), **extra}
@@ -66,6 +69,7 @@ def throughput(backend: str, work: Path, secret: Path, prepared: list, s: dict, 
     servers = []
     try:
         common.prepare_whistle(db.url, folder / "committee.key", secret)
+        baseline_app.prepare(base_db.url)
         baseline = common.Gunicorn("bench.baseline_app:create()", {"BASELINE_DATABASE_URL": base_db.url}, 2,
                                    folder / "baseline.log")
         servers.append(baseline)
@@ -127,7 +131,7 @@ def main(argv=None) -> None:
     backends = args.backends or (["sqlite", "postgresql"] if common.pg_available() else ["sqlite"])
     results_file = PROJECT_DIR / "bench" / "results.json"
     results = json.loads(results_file.read_text()) if args.only and results_file.exists() else {}
-    results.update(machine=common.machine(), quick=args.quick, settings=s, backends=backends,
+    results.update(machine=common.machine(), quick=args.quick, settings=s, backends=backends, parts=sorted(parts),
                    load_at_start=[round(x, 1) for x in os.getloadavg()])
     work = Path(tempfile.mkdtemp(prefix="whistle-bench-", dir=os.environ.get("WHISTLE_BENCH_DIR")))
     started = time.monotonic()
@@ -137,7 +141,9 @@ def main(argv=None) -> None:
         secret = work / "instance-secret"  # one secret: locators issued once serve every backend
         common.instance_secret(secret)
         results["argon2_default_seconds"] = submissions.argon2_seconds(DEFAULT_OPS, DEFAULT_MEM)
-        print(f"argon2id at the default cost: {results['argon2_default_seconds'] * 1000:.1f} ms", flush=True)
+        results["argon2_parallel_per_s"] = submissions.argon2_parallel_rate(DEFAULT_OPS, DEFAULT_MEM, os.cpu_count() or 1)
+        print(f"argon2id at the default cost: {results['argon2_default_seconds'] * 1000:.1f} ms; "
+              f"{results['argon2_parallel_per_s']:.1f}/s with every core deriving", flush=True)
         if "submissions" in parts:
             results["submissions"], results["followup"] = [], {}
             # Receipt codes under server-issued locators, derived once for every backend.

@@ -9,6 +9,7 @@ envelope, the inserts). Baseline: the same request bytes posted to bench/baselin
 import json
 import secrets
 import statistics
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -137,6 +138,27 @@ def argon2_seconds(ops: int, mem: int, repeat: int = 7) -> float:
         derive_reporter_keys(code, random_bytes(16), ops, mem)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def argon2_parallel_rate(ops: int, mem: int, threads: int, seconds: float = 6.0) -> float:
+    """Derivations per second with ``threads`` threads deriving at once (argon2id releases
+    the GIL), in this process, for about ``seconds``: what the cores really give when every
+    one of them stretches a receipt, memory bandwidth shared."""
+    code = ReceiptCode.generate(locator="1234567")
+    done, stop = [0] * threads, time.perf_counter() + seconds
+
+    def work(n):
+        while time.perf_counter() < stop:
+            derive_reporter_keys(code, random_bytes(16), ops, mem)
+            done[n] += 1
+
+    began = time.perf_counter()
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(done) / (time.perf_counter() - began)
 
 
 def check_receipts(result: load.Result) -> None:
