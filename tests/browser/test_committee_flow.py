@@ -47,7 +47,7 @@ def _login(page, server, username, secret):
     page.wait_for_url(re.compile(r".*/committee/(\?.*)?$"))
 
 
-def _report(browser, server, marker):
+def _report(browser, server, marker, evidence=None):
     context = browser.new_context(locale="en-US")
     page = context.new_page()
     page.goto(server.url + "/report/contractor?lang=en")
@@ -59,6 +59,8 @@ def _report(browser, server, marker):
     page.check("input[name=frequency][value=several]")
     page.check("input[name=evidence][value=can_provide]")
     page.fill("#narrative", marker)
+    if evidence is not None:
+        page.set_input_files("#files", str(evidence))
     page.click("button[type=submit]")
     page.wait_for_selector("#receipt-code:not(:empty)", state="visible", timeout=60_000)
     code = ReceiptCode.parse(page.text_content("#receipt-code"))
@@ -86,7 +88,9 @@ def test_member_first_day_and_first_case(server, browser, tmp_path):
     cookies = context.cookies()
     assert [c["name"] for c in cookies] == ["__Host-session"] and cookies[0]["httpOnly"] and cookies[0]["secure"]
 
-    code = _report(browser, server, "OBSTRUCTION-MARKER 审批被卡")
+    evidence = tmp_path / "审批单.txt"
+    evidence.write_text("审批单号 2026-0419, held since October", encoding="utf-8")
+    code = _report(browser, server, "OBSTRUCTION-MARKER 审批被卡", evidence)
     page.goto(f"{server.url}/committee/?lang=en")
     page.click("table.cases a")
     page.wait_for_selector("#unlock:not([hidden])")
@@ -97,6 +101,11 @@ def test_member_first_day_and_first_case(server, browser, tmp_path):
     page.click("#unlock-form button")
     page.wait_for_selector("text=OBSTRUCTION-MARKER 审批被卡", timeout=60_000)
     page.screenshot(path=str(_shots(tmp_path) / "committee-case.png"), full_page=True)
+    # The attachment is fetched as ciphertext and decrypted here, into a file named as sent.
+    with page.expect_download() as download:
+        page.click("#report-body button:has-text('审批单.txt')")
+    assert download.value.suggested_filename == "审批单.txt"
+    assert download.value.path().read_text(encoding="utf-8") == "审批单号 2026-0419, held since October"
 
     page.click("button:has-text('Acknowledge')")
     page.wait_for_selector("#case-status:has-text('Acknowledged')")

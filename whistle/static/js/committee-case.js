@@ -2,6 +2,7 @@
 // attachments; replies and notes are sealed here; a grant re-seals the content keys here.
 import * as wc from "/static/js/whistle-crypto.js";
 import { api, requireKey } from "/static/js/committee-keys.js";
+import { saveAttachment } from "/static/js/attachments.js";
 
 const root = document.getElementById("case-content");
 const caseId = root.dataset.case;
@@ -28,17 +29,7 @@ function downloadButton(meta, contentKey) {
   const button = el("button", `${t.download} ${meta.name} (${meta.size} B)`, "link");
   button.type = "button";
   button.addEventListener("click", async () => {
-    const response = await api(`/committee/api/attachments/${meta.id}`);
-    const cipher = new Uint8Array(await response.arrayBuffer());
-    const plain = wc.decryptStream(wc.attachmentKey(contentKey, meta.id), cipher, meta.size);
-    const url = URL.createObjectURL(new Blob([plain], { type: "application/octet-stream" }));
-    const a = el("a");
-    a.href = url;
-    a.download = meta.name || "attachment";
-    document.body.appendChild(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    await saveAttachment(await api(`/committee/api/attachments/${meta.id}`), contentKey, meta);
   });
   return button;
 }

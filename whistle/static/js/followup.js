@@ -3,6 +3,7 @@
 import * as wc from "/static/js/whistle-crypto.js";
 import { getJSON, postJSON, postSubmission, ApiError, setStatus } from "/static/js/api.js";
 import { proofOfWork } from "/static/js/pow.js";
+import { saveAttachment } from "/static/js/attachments.js";
 
 const codeForm = document.getElementById("code-form");
 const strings = document.getElementById("case-strings");
@@ -37,17 +38,7 @@ async function loadCase() {
 function downloadButton(meta, contentKey) {
   const node = fill("tpl-file", { download: `${strings.dataset.download} ${meta.name}` });
   node.querySelector("button").addEventListener("click", async () => {
-    const response = await postJSON(`/api/v1/followup/attachments/${meta.id}`, credentials());
-    const cipher = new Uint8Array(await response.arrayBuffer());
-    const plain = wc.decryptStream(wc.attachmentKey(contentKey, meta.id), cipher, meta.size);
-    const url = URL.createObjectURL(new Blob([plain], { type: "application/octet-stream" }));
-    const a = document.createElement("a");
-    a.href = url;
-    a.download = meta.name || "attachment";
-    document.body.appendChild(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    await saveAttachment(await postJSON(`/api/v1/followup/attachments/${meta.id}`, credentials()), contentKey, meta);
   });
   return node;
 }
