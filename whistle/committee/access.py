@@ -65,3 +65,21 @@ def may_open(member: Member, case) -> bool:
         return False
     return db.session().scalar(select(CaseGrant).where(
         CaseGrant.case_id == case.id, CaseGrant.member_id == member.id)) is not None
+
+
+def _has_nul(pairs) -> bool:
+    return any("\x00" in key or "\x00" in value for key, value in pairs)
+
+
+def refuse_nul_characters() -> None:
+    """before_request of the committee's blueprints: a NUL character in the query string, a
+    form or a JSON body is a 400. Members' free text (reasons, notices, survey items) is
+    stored in clear, and PostgreSQL refuses NUL in text: it would otherwise be a 500 there
+    (and a stored NUL on SQLite). Multipart bodies are left to their views, which choose how
+    their files are spooled before anything parses them."""
+    if _has_nul(request.args.items(multi=True)):
+        abort(400)
+    if request.mimetype == "application/x-www-form-urlencoded" and _has_nul(request.form.items(multi=True)):
+        abort(400)
+    if request.is_json and b"\\u0000" in request.get_data(cache=True):
+        abort(400)

@@ -12,11 +12,12 @@ from crypto.encoding import unb64u
 from crypto.errors import FormatError
 from whistle import audit, db, members
 from whistle.cases import today
-from whistle.committee.access import current_member, rule_of
+from whistle.committee.access import current_member, refuse_nul_characters, rule_of
 from whistle.triage.routing import READER_ROLES
 from whistle.extensions import limiter
 
 bp = Blueprint("committee", __name__, url_prefix="/committee")
+bp.before_request(refuse_nul_characters)
 
 
 def _cfg():
