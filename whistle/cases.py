@@ -45,6 +45,16 @@ class Recipient:
     role: str = "committee"  # committee, member, custodian, superior or reporter
 
 
+@dataclass(frozen=True)
+class StoredCase:
+    """What create_case stored that its callers show: not a loaded Case (nothing of the case
+    is read back); load one from the session to see its items and events."""
+
+    id: str
+    received_on: dt.date
+    notice_id: str | None
+
+
 @dataclass
 class Upload:
     """An attachment's ciphertext waiting to be stored (a file-like positioned at 0)."""
@@ -290,7 +300,7 @@ def work_calendar(rules):
 def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlimit: int,
                 verifier: bytes, reporter_pk: bytes, envelope: dict, uploads: list[Upload],
                 rules, on: dt.date, calendar=None, identity: dict | None = None,
-                now: dt.datetime | None = None, tz: str = "Asia/Shanghai") -> Case:
+                now: dt.datetime | None = None, tz: str = "Asia/Shanghai") -> StoredCase:
     """Store a new case with its sealed report, triaged and granted by the rules.
 
     ``identity``: a real-name reporter's sealed name and contact, stored as the case's item
@@ -334,7 +344,8 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     # The case row is this transaction's first write. ON CONFLICT DO NOTHING (rather than a
     # savepoint, which pysqlite would turn into a committed outer transaction) keeps the whole
     # report one unit of work, and a taken locator is simply "no row inserted".
-    case_id = db.execute(_INSERT_CASE[db.get_bind().dialect.name], values).scalar()
+    insert_case = _INSERT_CASE.get(db.get_bind().dialect.name, _INSERT_CASE["postgresql"])
+    case_id = db.execute(insert_case, values).scalar()
     if case_id is None:
         raise LocatorTaken()
     # A new case is invisible to every other transaction until this one commits, so its
@@ -350,9 +361,7 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
         db.execute(_INSERT_GRANT, grants)
     db.execute(_INSERT_EVENT, {"id": new_id(), "case_id": case_id, "seq": 1, "event": "received",
                                "happened_on": on})
-    # The stored values as a detached Case: what the callers show (the day received, the
-    # routing); its items and events are in the database, loaded when a page needs them.
-    return Case(**values)
+    return StoredCase(case_id, values["received_on"], values["notice_id"])
 
 
 def add_message(db: Session, rules, case: Case, kind: str, envelope: dict, uploads: list[Upload],

@@ -20,7 +20,7 @@ class SealedReport:
     """What the reporter must see once: the receipt code, and the stored case."""
 
     code: ReceiptCode
-    case: object
+    case: cases.StoredCase
 
 
 def finish_spools(spools: list[SealingSpool]) -> tuple[list[dict], list[cases.Upload]]:

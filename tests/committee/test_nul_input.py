@@ -52,3 +52,50 @@ def test_text_without_nul_still_goes_through(app, people, db_session):
                                    {"disposition": "not_accepted", "reason": "outside remit \\u0000 as text"})
     assert resp.status_code == 302
     assert _case(db_session).disposition == "not_accepted"
+
+
+def test_a_nul_in_a_multipart_form_or_in_the_path_is_a_400(app, people, db_session):
+    _report(app, header=HOUSING)
+    case = _case(db_session)
+    zhao = people["zhao.lei"]
+    resp = zhao.client.post(f"/committee/cases/{case.id}/disposition",
+                            data={"csrf_token": zhao.csrf(), "disposition": "not_accepted", "reason": NUL},
+                            content_type="multipart/form-data")
+    assert resp.status_code == 400 and _case(db_session).disposition is None
+    assert zhao.client.get(f"/committee/cases/{case.id[:31]}%00").status_code == 400
+    assert zhao.client.post(f"/committee/cases/{case.id}/confirm/abc%00",
+                            data={"csrf_token": zhao.csrf(), "decision": "approve"}).status_code == 400
+
+
+def test_a_lone_surrogate_in_json_is_a_400(app, people, db_session):
+    _report(app, header=HOUSING)
+    case = _case(db_session)
+    resp = people["zhao.lei"].api("post", f"/committee/api/cases/{case.id}/grants",
+                                  data='{"username": "\\ud800", "keys": {}}', content_type="application/json")
+    assert resp.status_code == 400
+
+
+def test_json_is_judged_by_its_strings_not_its_escapes():
+    from whistle.committee.access import _bad_json
+
+    assert _bad_json({"a": ["x", {"b": "c\x00"}]}) and _bad_json({"k\x00": 1}) and _bad_json(["\ud800"])
+    assert not _bad_json({"text": "a literal \\u0000 typed as text", "n": 0, "none": None})
+
+
+def test_an_anonymous_request_never_has_its_body_read(app, committee):
+    client = app.test_client()
+    big = b'{"x": "' + b"\\u0000" * (3 * 1024 * 1024) + b'"}'
+    # Were the body read, the NUL would make this a 400; unread, it is refused for who asks.
+    resp = client.get("/committee/api/cases/" + "0" * 32, data=big, content_type="application/json")
+    assert resp.status_code == 401
+    resp = client.put("/committee/api/cases/" + "0" * 32 + "/grants", data=big, content_type="application/json")
+    assert resp.status_code != 400
+
+
+def test_a_members_json_body_is_bounded(app, people, db_session):
+    _report(app, header=HOUSING)
+    case = _case(db_session)
+    big = b'{"username": "' + b"a" * (5 * 1024 * 1024) + b'", "keys": {}}'
+    resp = people["zhao.lei"].api("post", f"/committee/api/cases/{case.id}/grants", data=big,
+                                  content_type="application/json")
+    assert resp.status_code == 413

@@ -67,19 +67,70 @@ def may_open(member: Member, case) -> bool:
         CaseGrant.case_id == case.id, CaseGrant.member_id == member.id)) is not None
 
 
-def _has_nul(pairs) -> bool:
-    return any("\x00" in key or "\x00" in value for key, value in pairs)
+COMMITTEE_JSON_BYTES = 4 * 1024 * 1024  # a sealed reply or note, a grant's re-sealed keys
+
+
+def _bad_text(value) -> bool:
+    """A NUL (PostgreSQL refuses it in text) or a lone surrogate (not encodable as UTF-8)."""
+    if not isinstance(value, str):
+        return False
+    if "\x00" in value:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _bad_pairs(pairs) -> bool:
+    return any(_bad_text(key) or _bad_text(value) for key, value in pairs)
+
+
+def _bad_json(data) -> bool:
+    """Any key or string anywhere in parsed JSON that _bad_text refuses."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if any(_bad_text(key) for key in item):
+                return True
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif _bad_text(item):
+            return True
+    return False
 
 
 def refuse_nul_characters() -> None:
-    """before_request of the committee's blueprints: a NUL character in the query string, a
-    form or a JSON body is a 400. Members' free text (reasons, notices, survey items) is
-    stored in clear, and PostgreSQL refuses NUL in text: it would otherwise be a 500 there
-    (and a stored NUL on SQLite). Multipart bodies are left to their views, which choose how
-    their files are spooled before anything parses them."""
-    if _has_nul(request.args.items(multi=True)):
+    """before_request of the committee's blueprints: text no database column could take, a
+    NUL character (PostgreSQL refuses it: a 500 there, a stored NUL on SQLite) or a lone
+    surrogate, is a 400 wherever a member can type it: the path, the query string, a form,
+    a JSON body. Members' free text (reasons, notices, survey items) is stored in clear.
+
+    Bodies are read here only as far as their view would read them anyway: a small form
+    (login, enrolment) always; multipart and JSON only for a logged-in member, JSON at most
+    COMMITTEE_JSON_BYTES, so an anonymous request never makes the server read a large body."""
+    if _bad_pairs(request.args.items(multi=True)) or _bad_pairs((request.view_args or {}).items()):
         abort(400)
-    if request.mimetype == "application/x-www-form-urlencoded" and _has_nul(request.form.items(multi=True)):
-        abort(400)
-    if request.is_json and b"\\u0000" in request.get_data(cache=True):
-        abort(400)
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.mimetype == "application/x-www-form-urlencoded":
+        if _bad_pairs(request.form.items(multi=True)):
+            abort(400)
+        return
+    if current_member() is None:
+        return  # the view refuses the request without reading its body
+    if request.mimetype == "multipart/form-data":
+        # Files are spooled as the views spool them (ciphertext: the committee only uploads
+        # what the browser sealed); only the text fields are checked.
+        if _bad_pairs(request.form.items(multi=True)):
+            abort(400)
+    elif request.is_json:
+        if (request.content_length or 0) > COMMITTEE_JSON_BYTES:
+            abort(413)
+        request.max_content_length = COMMITTEE_JSON_BYTES
+        data = request.get_json(silent=True)
+        if data is not None and _bad_json(data):
+            abort(400)
