@@ -88,6 +88,9 @@ def test_wrong_lookup_is_404_in_users_language(client, committee):
     (lambda s: s["envelope"].update(recipients=s["envelope"]["recipients"][:0]), 400),
     (lambda s: s.update(kdf={"opslimit": 0, "memlimit": 1}), 400),
     (lambda s: s.update(envelope="not an object"), 400),
+    (lambda s: s["envelope"].update(header=[None]), 400),  # found by hypothesis: was a 500
+    (lambda s: s["envelope"].update(header="housing"), 400),
+    (lambda s: s["envelope"].update(header=None), 400),
 ])
 def test_malformed_submissions_are_refused_and_leave_nothing(client, committee, db_session, mutate, status):
     from tests import client_side

@@ -318,8 +318,10 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     if not is_locator(locator) or len(salt) != 16 or len(verifier) != 32 or len(reporter_pk) != 32:
         raise InvalidSubmission(detail="receipt fields")
     header = envelope.get("header") if isinstance(envelope, dict) else None
-    if not isinstance(header, dict) or routing_problems(header, rules.department_codes):
-        raise InvalidSubmission(detail=f"routing: {routing_problems(header or {}, rules.department_codes)}")
+    if not isinstance(header, dict):  # a list, a string, null: no routing fields at all
+        raise InvalidSubmission(detail=f"routing: {routing_problems({}, rules.department_codes)}")
+    if routing_problems(header, rules.department_codes):
+        raise InvalidSubmission(detail=f"routing: {routing_problems(header, rules.department_codes)}")
     notices.check_comment_header(db, header, now or dt.datetime.now(dt.timezone.utc), tz)
     sealing = sealing_for(db, rules, header)
     check_envelope(envelope, "report", sealing.required, [r.kid for _m, r in sealing.members])
