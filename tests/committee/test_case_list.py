@@ -146,7 +146,7 @@ def test_a_cursor_naming_someone_elses_case_still_lists_only_mine(app, members, 
     zhaos = sorted((case for n, case in enumerate(cases) if n % 2 == 0), key=lambda c: c.id)[len(cases) // 4]
     cursor = case_listing.Position(0, zhaos.received_on, zhaos.id).encode()
 
-    resp = members["li.na"].client.get(f"/committee/?after={cursor}")
+    resp = members["li.na"].client.get(f"/committee/?after={cursor}&on={today.isoformat()}")
 
     assert resp.status_code == 200
     shown = ROW_LINK.findall(resp.get_data(as_text=True))
@@ -163,9 +163,24 @@ def test_old_page_numbers_get_the_first_page(app, members, db_session):
 
 
 def test_a_cursor_past_the_end_goes_back_to_the_first_page(app, members):
+    today, _soon = _days(app)
     cursor = case_listing.Position(case_listing.SEGMENTS - 1, dt.date(9999, 12, 31), "f" * 32).encode()
-    resp = members["zhao.lei"].client.get(f"/committee/?after={cursor}")
+    resp = members["zhao.lei"].client.get(f"/committee/?after={cursor}&on={today.isoformat()}")
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/committee/")
+
+
+def test_a_next_link_from_another_day_starts_the_list_again(app, members, db_session, monkeypatch):
+    monkeypatch.setattr(workspace, "PAGE_SIZE", 3)
+    today, soon = _days(app)
+    zhao = _member_id(db_session, "zhao.lei")
+    _add_cases(db_session, today, soon, lambda n: [zhao])
+    person = members["zhao.lei"]
+    link = NEXT_LINK.search(person.client.get("/committee/").get_data(as_text=True)).group(1).replace("&amp;", "&")
+    assert f"&on={today.isoformat()}" in link and person.client.get(link).status_code == 200
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    for stale in (link.replace(today.isoformat(), yesterday), link.replace(f"&on={today.isoformat()}", "")):
+        resp = person.client.get(stale)
+        assert resp.status_code == 302 and resp.headers["Location"].endswith("/committee/")
 
 
 def _b64(raw: str) -> str:

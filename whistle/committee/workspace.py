@@ -43,12 +43,17 @@ def case_list():
     member = current_member()
     today = _today()
     after = _cursor_arg()
+    if after is not None and request.args.get("on") != today.isoformat():
+        # Tiers are computed for one day: a cursor from another (a page left open over
+        # midnight) could skip or repeat cases, so the list starts again from the top.
+        return redirect(url_for("committee.case_list"))
     listing = CaseListing(db.session(), member.id, today, triage_view.soon_limit(today))
     cases_here, following = listing.page(after, PAGE_SIZE)
     if after is not None and not cases_here:  # nothing follows it any more (cases purged or moved up)
         return redirect(url_for("committee.case_list"))
     return render_template("committee/cases.html", rows=[triage_view.summary(c, today) for c in cases_here],
-                           next_cursor=following.encode() if following else None, first_page=after is None,
+                           next_cursor=following.encode() if following else None, listed_on=today.isoformat(),
+                           first_page=after is None,
                            new_count=listing.new_count(), new_count_cap=case_listing.NEW_COUNT_CAP)
 
 
