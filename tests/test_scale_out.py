@@ -216,5 +216,8 @@ def test_start_cleans_up_when_an_instance_cannot_start(tmp_path):
     assert "cleaning up" in result.stderr
     assert name not in _databases()
     assert not list((tmp_path / "stack").glob("*.pid"))
-    with socket.socket() as probe:  # the first instance was stopped again: its port is free
+    with socket.socket() as probe:  # the first instance was stopped again: nothing listens on its port
+        # SO_REUSEADDR: connections the script's health checks left in TIME_WAIT do not count;
+        # a process still listening there would still make the bind fail.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", free))
