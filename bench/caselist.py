@@ -77,8 +77,8 @@ def seed(engine, rules, member_id: str, count: int, batch: int = 5000, share_id:
                 route_reason=routed.reason, held_for_superior=routed.held_for_superior, risk_grade=assessment.grade,
                 risk_score=assessment.score, ack_due=due.get("acknowledge"), feedback_due=due.get("feedback"),
                 risk_override_reason=None, disposition=None, duplicate_of=None, real_name=False, **header))
-            for seq, event in enumerate(EVENTS_FOR[status], start=1):
-                events.append(dict(id=new_id(), case_id=case_id, seq=seq, event=event,
+            for seq, happened in enumerate(EVENTS_FOR[status], start=1):
+                events.append(dict(id=new_id(), case_id=case_id, seq=seq, event=happened,
                                    happened_on=received + dt.timedelta(days=seq - 1)))
             grants.append(dict(case_id=case_id, member_id=member_id, granted_on=received, granted_by=None))
             if share_id is not None and n % 10 == 0:

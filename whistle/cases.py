@@ -112,10 +112,10 @@ class Sealing:
         return self.required + [r for _m, r in self.members]
 
 
-def _member_recipient(member) -> Recipient:
+def _member_recipient(member, role: str = "member") -> Recipient:
     """A member (an ORM object or an (id, username, public_key) row) as a recipient."""
     public_key = bytes(member.public_key)
-    return Recipient(kid(public_key), public_key, member.username, "member")
+    return Recipient(kid(public_key), public_key, member.username, role)
 
 
 def _superior(rules) -> list[Recipient]:
@@ -157,9 +157,7 @@ def identity_recipients(db: Session, rules, header: dict) -> tuple[list[Recipien
     required = committee_recipients(db)
     if not required:
         raise NotReady()
-    rows = eligible_members(db, custodians(rules, header))
-    return required, [Recipient(kid(bytes(m.public_key)), bytes(m.public_key), m.username, "custodian")
-                      for m in rows]
+    return required, [_member_recipient(m, "custodian") for m in eligible_members(db, custodians(rules, header))]
 
 
 def case_recipients(db: Session, rules, case: Case) -> list[Recipient]:
@@ -318,10 +316,10 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     if not is_locator(locator) or len(salt) != 16 or len(verifier) != 32 or len(reporter_pk) != 32:
         raise InvalidSubmission(detail="receipt fields")
     header = envelope.get("header") if isinstance(envelope, dict) else None
-    if not isinstance(header, dict):  # a list, a string, null: no routing fields at all
-        raise InvalidSubmission(detail=f"routing: {routing_problems({}, rules.department_codes)}")
-    if routing_problems(header, rules.department_codes):
-        raise InvalidSubmission(detail=f"routing: {routing_problems(header, rules.department_codes)}")
+    # A list, a string or null as the header has no routing fields at all.
+    problems = routing_problems(header if isinstance(header, dict) else {}, rules.department_codes)
+    if problems:
+        raise InvalidSubmission(detail=f"routing: {problems}")
     notices.check_comment_header(db, header, now or dt.datetime.now(dt.timezone.utc), tz)
     sealing = sealing_for(db, rules, header)
     check_envelope(envelope, "report", sealing.required, [r.kid for _m, r in sealing.members])

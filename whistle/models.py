@@ -39,7 +39,7 @@ class Case(Base):
     """A report's case: receipt verifier, reporter public key, routing enums, status."""
 
     __tablename__ = "cases"
-    # The member's case list (whistle.committee.workspace) reads one tier and grade at a time
+    # The member's case list (whistle.committee.case_listing) reads one tier and grade at a time
     # in (received_on, id) order: closed and not-yet-due cases from the whole table, overdue
     # ones from the open cases only (the few due soon come from the ack_due and feedback_due
     # indexes). The queries spell the status test exactly so, for both databases to match it.

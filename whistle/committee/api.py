@@ -1,10 +1,9 @@
 """JSON for the committee's browser code: the member's wrapped key, a case's sealed items,
 new sealed replies and notes, and grants re-sealed in the browser."""
-import base64
 import json
 import secrets
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, request, session, stream_with_context
+from flask import Blueprint, Response, abort, g, jsonify, request, session, stream_with_context
 from sqlalchemy import select
 
 from crypto.encoding import b64u, unb64u

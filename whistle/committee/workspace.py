@@ -1,20 +1,16 @@
 """The member's case list and case page. Content is decrypted in the browser
 (static/js/committee-case.js); these views handle only routing fields, dates and actions."""
-import json
-
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from whistle import audit, cases, db
-from whistle.catalog import CASE_EVENTS
 from whistle.committee import case_listing, triage_view
-from whistle.committee.access import current_member, login_required, may_open, rule_of, rules
+from whistle.committee.access import current_member, login_required, may_open, rules
 from whistle.committee.auth import bp
-from whistle.models import Case, CaseGrant, Member, PendingAction
-
 from whistle.committee.case_listing import GRADE_ORDER, CaseListing, Position
 from whistle.committee.labels import DISPOSITIONS  # the taxonomy, with labels
+from whistle.models import Case, PendingAction
 
 PAGE_SIZE = 50
 
