@@ -54,6 +54,18 @@ class QuietLogger(Logger):
 
 logger_class = QuietLogger
 
+
+
+def post_fork(server, worker):
+    """Give each worker its share of the cores for receipt derivations (whistle.derivations):
+    more argon2id runs at once than cores only slows every one of them. The final worker
+    count is known here (--workers on the command line overrides the value above); an
+    explicit WHISTLE_RECEIPT_DERIVATIONS wins."""
+    if not os.environ.get("WHISTLE_RECEIPT_DERIVATIONS"):
+        cores = os.cpu_count() or 1
+        os.environ["WHISTLE_RECEIPT_DERIVATIONS"] = str(max(1, cores // max(1, server.num_workers)))
+
+
 # nginx on this host sets X-Forwarded-For / -Proto; whistle's ProxyFix
 # (WHISTLE_TRUSTED_PROXIES=1) reads them. Nobody else may.
 forwarded_allow_ips = "127.0.0.1"

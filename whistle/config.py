@@ -42,6 +42,9 @@ class Config:
     # Receipt stretching cost (argon2id); stored per case, so raising it later is safe.
     receipt_opslimit: int = 3
     receipt_memlimit: int = 64 * MiB
+    # Receipt derivations one process runs at once (whistle.derivations); 0: one per core.
+    # deploy/gunicorn.conf.py sets each worker's share of the cores.
+    receipt_derivations: int = 0
     max_attachments: int = 10
     max_attachment_bytes: int = 250 * MiB
     max_request_bytes: int = 400 * MiB
@@ -67,12 +70,19 @@ class Config:
             raise ConfigError(f"WHISTLE_RULES: no such file {self.rules_file}")
         if self.receipt_memlimit < 8192 or self.receipt_opslimit < 1:
             raise ConfigError("receipt argon2id cost below libsodium's minimum")
+        if self.receipt_derivations < 0:
+            raise ConfigError("WHISTLE_RECEIPT_DERIVATIONS must be 0 (one per core) or more")
         if not self.ratelimit_storage.startswith(("memory://", "redis://", "rediss://")):
             raise ConfigError("WHISTLE_RATELIMIT_STORAGE must be memory:// or a redis:// URL")
         if not 0 <= self.pow_bits <= 32:
             raise ConfigError("WHISTLE_POW_BITS must be between 0 and 32")
         if self.instance_secret_file is not None and not self.instance_secret_file.is_absolute():
             raise ConfigError("WHISTLE_INSTANCE_SECRET_FILE must be an absolute path")
+
+    @property
+    def derivation_slots(self) -> int:
+        """How many receipt derivations this process runs at once."""
+        return self.receipt_derivations or os.cpu_count() or 1
 
     def with_(self, **changes) -> "Config":
         """A copy with some settings changed (tests)."""
@@ -94,6 +104,7 @@ def from_env(env=None) -> Config:
         timezone=env.get("WHISTLE_TIMEZONE") or "Asia/Shanghai",
         receipt_opslimit=_int(env, "WHISTLE_RECEIPT_OPSLIMIT", 3, 1),
         receipt_memlimit=_int(env, "WHISTLE_RECEIPT_MEMLIMIT", 64 * MiB, 8192),
+        receipt_derivations=_int(env, "WHISTLE_RECEIPT_DERIVATIONS", 0),
         max_attachments=_int(env, "WHISTLE_MAX_ATTACHMENTS", 10),
         max_attachment_bytes=_int(env, "WHISTLE_MAX_ATTACHMENT_BYTES", 250 * MiB, 1),
         max_request_bytes=_int(env, "WHISTLE_MAX_REQUEST_BYTES", 400 * MiB, 1024),

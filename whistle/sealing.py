@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from crypto import envelope as env
 from crypto.keys import KeyPair, random_bytes
-from crypto.receipt import ReceiptCode, derive_reporter_keys
-from whistle import cases
+from crypto.receipt import ReceiptCode
+from whistle import cases, derivations
 from whistle.errors import InvalidSubmission, LocatorTaken
 from whistle.uploads import SealingSpool
 
@@ -44,7 +44,7 @@ def _store_under_fresh_code(db, cfg, envelope: dict, uploads, rules, on, identit
     LocatorTaken if another request took the locator between the check and the insert."""
     code = _fresh_code(db)
     salt = random_bytes(16)
-    keys = derive_reporter_keys(code, salt, cfg.receipt_opslimit, cfg.receipt_memlimit)
+    keys = derivations.derive(code, salt, cfg.receipt_opslimit, cfg.receipt_memlimit)
     case = cases.create_case(
         db, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
         memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,

@@ -6,9 +6,9 @@ from flask_babel import gettext as _
 
 from crypto.errors import CryptoError, ReceiptError
 from crypto.keys import random_bytes
-from crypto.receipt import ReceiptCode, derive_reporter_keys
+from crypto.receipt import ReceiptCode
 from crypto.stream import attachment_key, decrypt_stream
-from whistle import cases, catalog, db, sealing
+from whistle import cases, catalog, db, derivations, sealing
 from whistle.errors import BadReceipt, NoSuchReceipt, WhistleError
 from whistle.extensions import followup_limits, submit_limits
 from whistle.pow import nojs_limits
@@ -88,7 +88,7 @@ def _open_case(code_text: str):
     session = db.session()
     salt, ops, mem = cases.salt_for(session, code.locator, current_app.extensions["whistle.secret"],
                                     _cfg().receipt_opslimit, _cfg().receipt_memlimit)
-    keys = derive_reporter_keys(code, salt, ops, mem)
+    keys = derivations.derive(code, salt, ops, mem)
     return code, keys, cases.find_case(session, code.locator, keys.lookup)
 
 
