@@ -102,3 +102,24 @@ def test_json_api_salt_is_stable_and_hides_existence(client, committee, db_sessi
     assert unb64u(real["salt"]) == case.salt and unb64u(fake1["salt"]) != case.salt
     used = {tuple(row) for row in db_session.execute(select(Case.kdf_opslimit, Case.kdf_memlimit))}
     assert (fake1["opslimit"], fake1["memlimit"]) in used  # a cost some case really has
+
+
+def test_nojs_report_applies_routing_once(app, client, committee):
+    """The server seals to the routed recipients and checks the envelope against the same
+    reading: the committee keys and the members are read once per report, not twice."""
+    from sqlalchemy import event
+
+    statements = []
+
+    def remember(_conn, _cursor, statement, _params, _context, _many):
+        statements.append(statement)
+    engine = app.extensions["whistle.engine"]
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        submit(client, files=())
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    shown = [" ".join(s.split())[:100] for s in statements]
+    recipients_read = [s for s in shown if s.startswith("SELECT committee_keys.kid, committee_keys.public_key")]
+    members_read = [s for s in shown if s.startswith("SELECT members.id, members.username, members.public_key")]
+    assert len(recipients_read) == 1 and len(members_read) == 1, shown

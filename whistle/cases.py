@@ -298,7 +298,8 @@ def work_calendar(rules):
 def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlimit: int,
                 verifier: bytes, reporter_pk: bytes, envelope: dict, uploads: list[Upload],
                 rules, on: dt.date, calendar=None, identity: dict | None = None,
-                now: dt.datetime | None = None, tz: str = "Asia/Shanghai") -> StoredCase:
+                now: dt.datetime | None = None, tz: str = "Asia/Shanghai",
+                sealing: Sealing | None = None) -> StoredCase:
     """Store a new case with its sealed report, triaged and granted by the rules.
 
     ``identity``: a real-name reporter's sealed name and contact, stored as the case's item
@@ -309,6 +310,9 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     LocatorTaken if the locator is in use; InvalidSubmission for a bad envelope, routing
     fields, or recipients that routing does not allow (a conflicted member, say);
     NoticeClosed / NoticeNotOpen / NoSuchNotice for a comment outside its notice's window.
+
+    ``sealing``: the caller's sealing_for(header), read in this same transaction, when the
+    server sealed the envelope itself (whistle.sealing); otherwise routing is applied here.
     """
     from whistle import notices
     from whistle.triage import deadlines, risk
@@ -321,7 +325,8 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     if problems:
         raise InvalidSubmission(detail=f"routing: {problems}")
     notices.check_comment_header(db, header, now or dt.datetime.now(dt.timezone.utc), tz)
-    sealing = sealing_for(db, rules, header)
+    if sealing is None:
+        sealing = sealing_for(db, rules, header)
     check_envelope(envelope, "report", sealing.required, [r.kid for _m, r in sealing.members])
     if identity is not None:
         check_identity(db, rules, header, envelope, identity)

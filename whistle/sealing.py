@@ -39,7 +39,7 @@ def _fresh_code(db) -> ReceiptCode:
 
 
 def _store_under_fresh_code(db, cfg, envelope: dict, uploads, rules, on, identity=None,
-                            now=None) -> SealedReport:
+                            now=None, sealing=None) -> SealedReport:
     """Draw a receipt code for an unused locator and store the case under it.
     LocatorTaken if another request took the locator between the check and the insert."""
     code = _fresh_code(db)
@@ -49,7 +49,7 @@ def _store_under_fresh_code(db, cfg, envelope: dict, uploads, rules, on, identit
         db, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
         memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,
         envelope=envelope, uploads=uploads, rules=rules, on=on, identity=identity, now=now,
-        tz=cfg.timezone)
+        tz=cfg.timezone, sealing=sealing)
     return SealedReport(code, case)
 
 
@@ -72,15 +72,18 @@ def seal_report(db, cfg, *, header: dict, body: dict, spools, content_key: bytes
     409. A taken locator inserts nothing, so the retry stays in the same transaction.
     ``identity`` ({"name", "contact"}) makes it a real-name report, sealed separately.
     """
-    recipients = cases.recipients_for(db, rules, header)
+    # Routing is applied once: the envelope is sealed to these recipients, and create_case
+    # checks it against the same Sealing (read in this transaction) instead of reading the
+    # committee keys and members again.
+    sealing = cases.sealing_for(db, rules, header)
     meta, uploads = finish_spools(spools)
     sealed = env.seal("report", header, dict(body, attachments=meta),
-                      [r.public_key for r in recipients], content_key=content_key)
+                      [r.public_key for r in sealing.recipients], content_key=content_key)
     sealed_identity = seal_identity(db, rules, header, sealed.envelope, identity) if identity else None
     for _ in range(MAX_LOCATOR_TRIES):
         try:
             return _store_under_fresh_code(db, cfg, sealed.envelope, uploads, rules, on,
-                                           sealed_identity, now)
+                                           sealed_identity, now, sealing)
         except LocatorTaken:
             continue
     raise InvalidSubmission(detail="no free locator")  # pragma: no cover - 10^7 locators
