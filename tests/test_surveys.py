@@ -182,6 +182,42 @@ def test_members_of_the_owning_unit_read_the_sealed_free_text(app, staff, client
     assert "committee-survey.js" in page
 
 
+def test_the_offline_cli_reads_the_sealed_free_text(app, config, client, committee, db_session, monkeypatch):
+    """`whistle surveys texts` opens every response's free text with the committee key (JS and
+    no-JS answers alike), records the reading before decrypting, and refuses a wrong
+    passphrase or an unknown survey without recording anything."""
+    from click.testing import CliRunner
+
+    from whistle.cli import main
+    from tests.conftest import KEY_PASSPHRASE
+
+    survey_id = make_survey(app)
+    assert answer(client, survey_id, {2: 1}, texts={4: "JS-TEXT 饭局"}).status_code == 201
+    assert client.post(f"/surveys/{survey_id}", data={"q1": "5", "q4": "NOJS-TEXT 卡要"}, headers=EN).status_code == 200
+    assert answer(client, survey_id, {1: 3}).status_code == 201  # no text: nothing to open
+    monkeypatch.setenv("WHISTLE_INSTANCE_DIR", str(config.instance_dir))
+    monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
+    monkeypatch.delenv("WHISTLE_PASSPHRASE", raising=False)
+    runner, key = CliRunner(), str(committee[1])
+    listed = runner.invoke(main, ["surveys", "list"])
+    assert listed.exit_code == 0 and survey_id in listed.output and "2026 contractor survey" in listed.output
+    wrong = runner.invoke(main, ["surveys", "texts", survey_id[:10], "--key", key], input="wrong passphrase\n")
+    assert wrong.exit_code != 0 and "JS-TEXT" not in wrong.output
+    unknown = runner.invoke(main, ["surveys", "texts", "nosuchsurvey", "--key", key], input=KEY_PASSPHRASE + "\n")
+    assert unknown.exit_code != 0 and "no single survey" in unknown.output
+    assert "survey_texts" not in [e.action for e in db_session.scalars(select(AuditEntry))]
+    result = runner.invoke(main, ["surveys", "texts", survey_id[:10], "--key", key], input=KEY_PASSPHRASE + "\n")
+    assert result.exit_code == 0, result.output
+    opened = json.loads(result.output[result.output.index("{"):])
+    assert opened["survey"] == survey_id and opened["questions"] == {"4": "Anything else?"}
+    assert opened["skipped"] == 0
+    assert sorted(answers[0]["text"] for answers in opened["responses"]) == ["JS-TEXT 饭局", "NOJS-TEXT 卡要"]
+    assert all(answers[0]["question"] == "Anything else?" for answers in opened["responses"])
+    db_session.expire_all()
+    entries = [e for e in db_session.scalars(select(AuditEntry)) if e.action == "survey_texts"]
+    assert len(entries) == 1 and entries[0].actor == "committee-key"
+
+
 # --- answering -----------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from crypto.keys import KeyPair, random_bytes
 from crypto.stream import StreamEncryptor, attachment_key, decrypt_stream
 from whistle import cases
 from whistle.catalog import CASE_EVENTS
-from whistle.models import Attachment, Case, CommitteeKey
+from whistle.models import Attachment, Case, CommitteeKey, Survey
 from whistle.models import new_id
 from whistle.uploads import clean_filename
 
@@ -138,6 +138,45 @@ def decrypt_case(db: Session, case: Case, keypair: KeyPair, out: Path) -> dict:
                "items": [_decrypt_item(db, item, keypair, folder) for item in case.items]}
     (folder / "case.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return summary
+
+
+def get_survey(db: Session, survey_id: str) -> Survey:
+    """A survey by its id or an unambiguous prefix of it."""
+    found = db.scalars(select(Survey).where(Survey.id.startswith(survey_id, autoescape=True))).all() \
+        if survey_id else []
+    if len(found) != 1:
+        raise OfflineError(f"no single survey matches {survey_id!r}")
+    return found[0]
+
+
+def decrypt_survey_texts(db: Session, survey: Survey, keypair: KeyPair) -> dict:
+    """A survey's sealed free-text answers, opened with ``keypair``: one entry per response
+    that wrote any, in the stored (random-id, not arrival) order, each answer with its
+    question. An envelope that does not open, or whose content is not the survey format, is
+    counted under ``skipped`` rather than stopping the rest."""
+    from whistle import surveys
+
+    questions = {q.idx: q.text for q in survey.questions if q.kind == "free_text"}
+    responses, skipped = [], 0
+    for envelope in surveys.text_envelopes(db, survey):
+        try:
+            if envelope.get("header") != {"survey": survey.id}:
+                raise CryptoError("not this survey's envelope")
+            body, _key = env.open_envelope(envelope, keypair)
+        except CryptoError:
+            skipped += 1
+            continue
+        answers = body.get("answers") if isinstance(body, dict) else None
+        if not isinstance(answers, list):
+            skipped += 1
+            continue
+        responses.append([{"item": a.get("item"), "question": questions.get(a.get("item")),
+                           "text": a.get("text") if isinstance(a.get("text"), str) else ""}
+                          for a in answers if isinstance(a, dict)])
+    return {"survey": survey.id, "title": survey.title,
+            "period": [survey.period_start.isoformat(), survey.period_end.isoformat()],
+            "questions": {str(idx): text for idx, text in sorted(questions.items())},
+            "responses": responses, "skipped": skipped}
 
 
 def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], on):
