@@ -86,3 +86,42 @@ def test_early_purge_needs_two_members(app, committee, db_session):
     assert _count(db_session, CaseItem, case_id=case.id) == 0
     entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "purge"))
     assert '"confirmed_by":"zhang.wei"' in entry.detail and entry.actor == "zhao.lei"
+
+
+def test_survey_free_text_is_purged_after_its_period(app, committee, client, db_session, config, monkeypatch):
+    """[surveys] texts_kept_days (365 in the example rules) after a survey's period, `retention
+    purge` deletes its sealed free text, with an audit entry; the closed answers behind the
+    published results stay, and a survey still inside its period keeps everything."""
+    from whistle.models import Survey, SurveyAnswer, SurveyText
+    from tests.test_surveys import answer, make_survey
+
+    today = dt.date.today()
+    old = make_survey(app, start=today - dt.timedelta(days=420), end=today - dt.timedelta(days=366))
+    recent = make_survey(app, start=today - dt.timedelta(days=100), end=today - dt.timedelta(days=364))
+    for survey_id in (old, recent):
+        # Answered while open (the period is moved back afterwards: answers need an open period).
+        survey = db_session.get(Survey, survey_id)
+        end = survey.period_end
+        survey.period_end = today + dt.timedelta(days=1)
+        db_session.commit()
+        assert answer(client, survey_id, {1: 4}, texts={4: "OLD-TEXT"}).status_code == 201
+        assert answer(client, survey_id, {2: 1}, texts={4: "MORE-TEXT"}).status_code == 201
+        survey.period_end = end
+        db_session.commit()
+    monkeypatch.setenv("WHISTLE_INSTANCE_DIR", str(config.instance_dir))
+    monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
+    dry = CliRunner().invoke(main, ["retention", "purge", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"survey {old}" in dry.output and f"survey {recent}" not in dry.output and "texts 2" in dry.output
+    assert _count(db_session, SurveyText, survey_id=old) == 2
+    result = CliRunner().invoke(main, ["retention", "purge"])
+    assert result.exit_code == 0, result.output
+    assert "purged the free text of 1 survey(s)" in result.output
+    db_session.expire_all()
+    assert _count(db_session, SurveyText, survey_id=old) == 0
+    assert _count(db_session, SurveyText, survey_id=recent) == 2
+    assert _count(db_session, SurveyAnswer, survey_id=old) == 2  # the published results stay
+    entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "survey_texts_purged"))
+    assert entry is not None and old in entry.detail and '"texts":2' in entry.detail
+    again = CliRunner().invoke(main, ["retention", "purge"])
+    assert "purged the free text of 0 survey(s)" in again.output

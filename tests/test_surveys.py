@@ -69,10 +69,14 @@ def test_rules_surveys_table():
     assert rules.surveys.min_cell == 5 and rules.surveys.unit == "case_management"
     assert parse(RULES[:RULES.index("[surveys]")], "rules.toml").surveys == surveys_defaults()
     assert parse(_with_surveys("[surveys]\nmin_cell = 10\n"), "r").surveys.min_cell == 10
+    assert rules.surveys.texts_kept_days == 365
+    assert parse(_with_surveys("[surveys]\ntexts_kept_days = 30\n"), "r").surveys.texts_kept_days == 30
     for bad, message in [("min_cell = 1", "min_cell must be a whole number from 2 to 1000"),
                          ("min_cell = true", "min_cell must be"), ('min_cell = "5"', "min_cell must be"),
                          ('unit = "nowhere"', "unit 'nowhere' is not a unit"),
-                         ('unit = "city_cdi"', "must be a local unit"), ("k = 3", "unknown field 'k'")]:
+                         ('unit = "city_cdi"', "must be a local unit"), ("k = 3", "unknown field 'k'"),
+                         ("texts_kept_days = 0", "texts_kept_days must be a whole number of days from 1"),
+                         ('texts_kept_days = "1y"', "texts_kept_days must be")]:
         with pytest.raises(RulesError, match=re.escape(message)):
             parse(_with_surveys(f"[surveys]\n{bad}\n"), "rules.toml")
 
@@ -80,7 +84,7 @@ def test_rules_surveys_table():
 def surveys_defaults():
     from whistle.rules import SurveyRules
 
-    return SurveyRules(5, None)
+    return SurveyRules(5, None, 365)
 
 
 # --- committee pages -----------------------------------------------------------------------

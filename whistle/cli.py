@@ -570,22 +570,28 @@ def retention():
 @click.option("--dry-run", is_flag=True, help="List what would be purged; change nothing.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False), help="Also write the report here.")
 def retention_purge(dry_run, report_file):
-    """Purge closed cases whose retention period (by disposition, rules file) has ended."""
+    """Purge closed cases whose retention period (by disposition, rules file) has ended, and
+    the sealed free text of surveys whose period ended [surveys] texts_kept_days ago."""
     from whistle import retention as retention_mod
 
     cfg, engine = _setup()
-    periods = load_rules(cfg.rules_file).retention
+    rules_ = load_rules(cfg.rules_file)
     on = today(cfg.timezone)
     with Session(engine, expire_on_commit=False) as session:
-        due = retention_mod.due_for_purge(session, periods, on)
+        due = retention_mod.due_for_purge(session, rules_.retention, on)
+        texts_due = retention_mod.survey_texts_due(session, rules_.surveys.texts_kept_days, on)
         if dry_run:
             lines = [f"would purge {len(due)} case(s)"] + [f"{c.id}  disposition {c.disposition or '-'}" for c in due]
+            lines += [f"would purge the free text of {len(texts_due)} survey(s)"]
+            lines += [f"survey {d.survey_id}  period ended {d.period_end}  texts {d.texts}" for d in texts_due]
         else:
             purged = [retention_mod.purge(session, c, on=on, actor=None, reason="retention period ended")
                       for c in due]
+            for texts in texts_due:
+                retention_mod.purge_survey_texts(session, texts, on=on, actor=None)
             session.commit()
             retention_mod.checkpoint(session)
-            lines = retention_mod.report_lines(purged)
+            lines = retention_mod.report_lines(purged, texts_due)
     text = "\n".join(lines) + "\n"
     click.echo(text, nl=False)
     if report_file:

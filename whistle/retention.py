@@ -5,16 +5,20 @@ stays as a tombstone (routing codes, disposition, dates, status "purged") so pub
 statistics and the reporter's timeline still add up, and an audit entry records the purge.
 SQLite runs with secure_delete on, and the WAL is checkpointed, so freed pages are zeroed.
 A purge before the period ends needs two members (whistle.committee.triage_view.propose).
+
+Integrity surveys: their sealed free-text answers are deleted ``[surveys] texts_kept_days``
+after the survey's period ends (an audit entry records how many). The closed answers, small
+anonymous integers behind the published results, stay.
 """
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from whistle import audit, cases
 from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, ItemKey,
-                            PendingAction)
+                            PendingAction, Survey, SurveyText)
 
 DEFAULT_DAYS = 5 * 365
 
@@ -76,16 +80,47 @@ def purge(db: Session, case: Case, *, on: dt.date, actor: str | None, reason: st
     return line
 
 
+@dataclass(frozen=True)
+class SurveyTextsDue:
+    """A survey whose sealed free text has outlived its retention period."""
+
+    survey_id: str
+    period_end: dt.date
+    texts: int
+
+
+def survey_texts_due(db: Session, kept_days: int, today: dt.date) -> list[SurveyTextsDue]:
+    """Surveys whose period ended ``kept_days`` or more days ago (no answer is taken after
+    the period, whatever the survey's status) and that still hold sealed free text."""
+    last_end = today - dt.timedelta(days=kept_days)
+    rows = db.execute(select(Survey.id, Survey.period_end, func.count(SurveyText.id))
+                      .join(SurveyText, SurveyText.survey_id == Survey.id)
+                      .where(Survey.period_end <= last_end)
+                      .group_by(Survey.id, Survey.period_end).order_by(Survey.period_end, Survey.id)).all()
+    return [SurveyTextsDue(survey_id, end, count) for survey_id, end, count in rows]
+
+
+def purge_survey_texts(db: Session, due: SurveyTextsDue, *, on: dt.date, actor: str | None) -> int:
+    """Delete a survey's sealed free text; an audit entry says how many answers went."""
+    deleted = db.execute(delete(SurveyText).where(SurveyText.survey_id == due.survey_id)).rowcount
+    audit.record(db, "survey_texts_purged", actor=actor, on=on, survey=due.survey_id, texts=deleted,
+                 reason="retention period ended")
+    db.flush()
+    return deleted
+
+
 def checkpoint(db: Session) -> None:
     """After a purge on SQLite, fold the WAL back so no copy of freed pages lingers there."""
     if db.get_bind().dialect.name == "sqlite":
         db.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
-def report_lines(purged: list[Purged]) -> list[str]:
+def report_lines(purged: list[Purged], surveys: list[SurveyTextsDue] = ()) -> list[str]:
     """A plain-text purge report: what was removed, nothing about what it said."""
     lines = [f"purged {len(purged)} case(s)"]
     for p in purged:
         lines.append(f"{p.case_id}  closed {p.closed_on}  disposition {p.disposition or '-'}  "
                      f"items {p.items}  attachments {p.attachments}  bytes {p.stored_bytes}")
+    lines.append(f"purged the free text of {len(surveys)} survey(s)")
+    lines.extend(f"survey {d.survey_id}  period ended {d.period_end}  texts {d.texts}" for d in surveys)
     return lines

@@ -44,7 +44,9 @@ Schema (see ``whistle/data/rules.example.toml`` for a complete example):
 ``[surveys]`` (optional)
     ``min_cell`` (k, default 5): every published figure (statistics, survey results) below
     k shows as "fewer than k" (whistle.statistics); ``unit``: a local unit whose members
-    manage integrity surveys, besides every unit lead.
+    manage integrity surveys, besides every unit lead; ``texts_kept_days`` (default 365):
+    days after a survey's period ends that its sealed free-text answers are kept before
+    ``whistle retention purge`` deletes them.
 """
 import dataclasses
 import datetime
@@ -669,20 +671,23 @@ _TOP_LEVEL = ("committee", "units", "departments", "members", "channels", "risk"
 class SurveyRules:
     """``[surveys]``: the smallest count any published figure shows as a number
     (``min_cell``, k: counts of 1..k-1 show as "fewer than k", whistle.statistics), and the
-    local unit whose members (besides every unit lead) manage integrity surveys."""
+    local unit whose members (besides every unit lead) manage integrity surveys, and how
+    long after a survey's period its sealed free text is kept (``texts_kept_days``)."""
 
     min_cell: int = 5
     unit: str | None = None
+    texts_kept_days: int = 365
 
 
 def _survey_rules(data: dict, units: dict, problems: "_Problems") -> SurveyRules:
-    """``[surveys]`` (optional): min_cell = 2..1000 (default 5), unit = a local unit."""
+    """``[surveys]`` (optional): min_cell = 2..1000 (default 5), unit = a local unit,
+    texts_kept_days = 1..36500 (default 365)."""
     table = data.get("surveys", {})
     where = "[surveys]"
     if not isinstance(table, dict):
         problems.add("", "surveys must be a [surveys] table")
         return SurveyRules()
-    _unknown_keys(table, ("min_cell", "unit"), where, problems)
+    _unknown_keys(table, ("min_cell", "unit", "texts_kept_days"), where, problems)
     k = table.get("min_cell", 5)
     if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 1000:
         problems.add(where, f"min_cell must be a whole number from 2 to 1000 (got {k!r}): counts "
@@ -696,7 +701,11 @@ def _survey_rules(data: dict, units: dict, problems: "_Problems") -> SurveyRules
         elif units[unit].external:
             problems.add(where, f"unit {unit!r} is external: it must be a local unit")
             unit = None
-    return SurveyRules(k, unit)
+    kept = table.get("texts_kept_days", 365)
+    if isinstance(kept, bool) or not isinstance(kept, int) or not 1 <= kept <= 36500:
+        problems.add(where, f"texts_kept_days must be a whole number of days from 1 to 36500 (got {kept!r})")
+        kept = 365
+    return SurveyRules(k, unit, kept)
 
 
 # Dispositions a retention period may name (the taxonomy of whistle.committee.labels).
