@@ -216,7 +216,8 @@ def write(results: dict, path: Path) -> None:
         f"{s['js_seconds']} s for the JavaScript path, {s['nojs_cap']} or {s['nojs_seconds']} s without "
         "JavaScript). Latency is per request, from sending to the last byte of the answer.",
         "",
-        "- **JavaScript path**: the multipart body report.js posts to `/api/v1/reports` (a ~1,200-character "
+        "- **JavaScript path**: what report.js posts to `/api/v1/reports` for a report without files (a JSON "
+        "body; a ~1,200-character "
         "Chinese narrative, sealed to the committee key and the two members routing grants), prepared before the "
         "clock starts under locators the server issued (`POST /api/v1/locators`), each with its proof of work: "
         "the JavaScript-path server runs with `WHISTLE_POW_BITS=0` (the minimum), and every challenge is fetched "
@@ -224,7 +225,9 @@ def write(results: dict, path: Path) -> None:
         "(MAC, day, bits) and spent (remembered in Redis). In a browser the default 18 bits cost a fraction "
         "of a second to a second of the reporter's time, none of the server's.",
         "- **No-JS path**: the report form posted to `/report/contractor` (same narrative, the empty file "
-        "part a browser sends); the server draws the receipt, stretches it with argon2id, seals and stores.",
+        "part a browser sends); the server draws the receipt, stretches it with argon2id, seals and stores. "
+        "Each worker stretches at most cores ÷ workers receipts at once (`WHISTLE_RECEIPT_DERIVATIONS`, set by "
+        "the gunicorn configuration's `post_fork`: here 1 per worker); other requests wait for a slot.",
         "- **Baseline** (`bench/baseline_app.py`): the same request bytes posted to a bare Flask + SQLAlchemy "
         "endpoint on the same stack (same engine settings, same gunicorn configuration, a database of its own "
         "on the same server) that inserts them as one row. Runs alternate: baseline, then whistle, at each "
