@@ -227,7 +227,8 @@ def write(results: dict, path: Path) -> None:
         "- **No-JS path**: the report form posted to `/report/contractor` (same narrative, the empty file "
         "part a browser sends); the server draws the receipt, stretches it with argon2id, seals and stores. "
         "Each worker stretches at most cores ÷ workers receipts at once (`WHISTLE_RECEIPT_DERIVATIONS`, set by "
-        "the gunicorn configuration's `post_fork`: here 1 per worker); other requests wait for a slot.",
+        f"the gunicorn configuration's `post_fork`: here {max(1, (m['nproc'] or 1) // 2)} per worker); other "
+        "requests wait for a slot.",
         "- **Baseline** (`bench/baseline_app.py`): the same request bytes posted to a bare Flask + SQLAlchemy "
         "endpoint on the same stack (same engine settings, same gunicorn configuration, a database of its own "
         "on the same server) that inserts them as one row. Runs alternate: baseline, then whistle, at each "

@@ -62,7 +62,7 @@ def post_fork(server, worker):
     count is known here (--workers on the command line overrides the value above); an
     explicit WHISTLE_RECEIPT_DERIVATIONS wins."""
     if not os.environ.get("WHISTLE_RECEIPT_DERIVATIONS"):
-        cores = os.cpu_count() or 1
+        cores = len(os.sched_getaffinity(0)) or 1  # the CPUs this service may use, not the host's
         os.environ["WHISTLE_RECEIPT_DERIVATIONS"] = str(max(1, cores // max(1, server.num_workers)))
 
 

@@ -123,3 +123,36 @@ def test_nojs_report_applies_routing_once(app, client, committee):
     recipients_read = [s for s in shown if s.startswith("SELECT committee_keys.kid, committee_keys.public_key")]
     members_read = [s for s in shown if s.startswith("SELECT members.id, members.username, members.public_key")]
     assert len(recipients_read) == 1 and len(members_read) == 1, shown
+
+
+def test_a_sealing_routed_for_another_header_is_not_trusted(app, committee, db_session):
+    """create_case takes the caller's Sealing only if it was routed for this envelope's header:
+    an envelope about housing, sealed to the members a transport report may go to, still
+    cannot hand li.na (who works at the housing bureau) a key."""
+    import pytest
+
+    from crypto import envelope as env
+    from crypto.keys import random_bytes
+    from crypto.receipt import derive_reporter_keys
+    from whistle import cases
+    from whistle.errors import InvalidSubmission
+    from whistle.models import CaseGrant
+    from tests.client_side import HEADER, MEM, OPS
+    from tests.committee.conftest import enrol
+
+    enrol(app, "li.na")
+    enrol(app, "zhao.lei")
+    rules = app.extensions["whistle.rules"]
+    housing = dict(HEADER, department="housing", accused_rank="staff")
+    transport = dict(housing, department="transport")
+    for_transport = cases.sealing_for(db_session, rules, transport)
+    assert "li.na" in [m.username for m, _r in for_transport.members]
+    sealed = env.seal("report", housing, {"narrative": "x"}, [r.public_key for r in for_transport.recipients])
+    code = ReceiptCode.generate(cases.unused_locator(db_session))
+    keys = derive_reporter_keys(code, random_bytes(16), OPS, MEM)
+    with pytest.raises(InvalidSubmission):
+        cases.create_case(db_session, locator=code.locator, salt=random_bytes(16), opslimit=OPS, memlimit=MEM,
+                          verifier=keys.verifier, reporter_pk=keys.keypair.public, envelope=sealed.envelope,
+                          uploads=[], rules=rules, on=today("Asia/Shanghai"), sealing=for_transport)
+    db_session.rollback()
+    assert db_session.scalars(select(CaseGrant)).all() == []

@@ -97,7 +97,7 @@ def test_survey_free_text_is_purged_after_its_period(app, committee, client, db_
 
     today = dt.date.today()
     old = make_survey(app, start=today - dt.timedelta(days=420), end=today - dt.timedelta(days=366))
-    recent = make_survey(app, start=today - dt.timedelta(days=100), end=today - dt.timedelta(days=364))
+    recent = make_survey(app, start=today - dt.timedelta(days=380), end=today - dt.timedelta(days=364))
     for survey_id in (old, recent):
         # Answered while open (the period is moved back afterwards: answers need an open period).
         survey = db_session.get(Survey, survey_id)
@@ -114,6 +114,7 @@ def test_survey_free_text_is_purged_after_its_period(app, committee, client, db_
     assert dry.exit_code == 0, dry.output
     assert f"survey {old}" in dry.output and f"survey {recent}" not in dry.output and "texts 2" in dry.output
     assert _count(db_session, SurveyText, survey_id=old) == 2
+    assert _count(db_session, AuditEntry, action="survey_texts_purged") == 0  # a dry run records nothing
     result = CliRunner().invoke(main, ["retention", "purge"])
     assert result.exit_code == 0, result.output
     assert "purged the free text of 1 survey(s)" in result.output
@@ -121,7 +122,8 @@ def test_survey_free_text_is_purged_after_its_period(app, committee, client, db_
     assert _count(db_session, SurveyText, survey_id=old) == 0
     assert _count(db_session, SurveyText, survey_id=recent) == 2
     assert _count(db_session, SurveyAnswer, survey_id=old) == 2  # the published results stay
-    entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "survey_texts_purged"))
-    assert entry is not None and old in entry.detail and '"texts":2' in entry.detail
+    [entry] = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "survey_texts_purged")).all()
+    assert old in entry.detail and '"texts":2' in entry.detail
     again = CliRunner().invoke(main, ["retention", "purge"])
     assert "purged the free text of 0 survey(s)" in again.output
+    assert _count(db_session, AuditEntry, action="survey_texts_purged") == 1

@@ -188,8 +188,9 @@ def test_members_of_the_owning_unit_read_the_sealed_free_text(app, staff, client
 
 def test_the_offline_cli_reads_the_sealed_free_text(app, config, client, committee, db_session, monkeypatch):
     """`whistle surveys texts` opens every response's free text with the committee key (JS and
-    no-JS answers alike), records the reading before decrypting, and refuses a wrong
-    passphrase or an unknown survey without recording anything."""
+    no-JS answers alike), records the reading before decrypting, counts what the browser
+    sealed in another shape as skipped, and refuses a wrong passphrase or an unknown survey
+    without recording anything."""
     from click.testing import CliRunner
 
     from whistle.cli import main
@@ -199,6 +200,12 @@ def test_the_offline_cli_reads_the_sealed_free_text(app, config, client, committ
     assert answer(client, survey_id, {2: 1}, texts={4: "JS-TEXT 饭局"}).status_code == 201
     assert client.post(f"/surveys/{survey_id}", data={"q1": "5", "q4": "NOJS-TEXT 卡要"}, headers=EN).status_code == 200
     assert answer(client, survey_id, {1: 3}).status_code == 201  # no text: nothing to open
+    # Anyone may answer, and the server cannot read what a browser sealed: odd shapes get in.
+    recipients = [unb64u(r["public_key"]) for r in client.get(f"/api/v1/surveys/{survey_id}").get_json()["recipients"]]
+    for odd in ({"answers": [{"item": [4], "text": "x"}]}, {"answers": [{"item": 1, "text": "x"}]},
+                {"answers": [{"item": 4, "text": 5}]}, {"answers": "x"}, ["x"]):
+        envelope = env.seal("survey", {"survey": survey_id}, odd, recipients).envelope
+        assert answer(client, survey_id, {1: 2}, envelope=envelope).status_code == 201
     monkeypatch.setenv("WHISTLE_INSTANCE_DIR", str(config.instance_dir))
     monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
     monkeypatch.delenv("WHISTLE_PASSPHRASE", raising=False)
@@ -206,15 +213,17 @@ def test_the_offline_cli_reads_the_sealed_free_text(app, config, client, committ
     listed = runner.invoke(main, ["surveys", "list"])
     assert listed.exit_code == 0 and survey_id in listed.output and "2026 contractor survey" in listed.output
     wrong = runner.invoke(main, ["surveys", "texts", survey_id[:10], "--key", key], input="wrong passphrase\n")
-    assert wrong.exit_code != 0 and "JS-TEXT" not in wrong.output
-    unknown = runner.invoke(main, ["surveys", "texts", "nosuchsurvey", "--key", key], input=KEY_PASSPHRASE + "\n")
-    assert unknown.exit_code != 0 and "no single survey" in unknown.output
+    assert wrong.exit_code == 1 and "wrong passphrase" in wrong.output and "JS-TEXT" not in wrong.output
+    for unknown, message in (("abcdef0", "no single survey matches"), ("ab", "at least 6 hex characters"),
+                             ("nosuchsurvey", "at least 6 hex characters")):
+        refused = runner.invoke(main, ["surveys", "texts", unknown, "--key", key], input=KEY_PASSPHRASE + "\n")
+        assert refused.exit_code == 1 and message in refused.output, refused.output
     assert "survey_texts" not in [e.action for e in db_session.scalars(select(AuditEntry))]
     result = runner.invoke(main, ["surveys", "texts", survey_id[:10], "--key", key], input=KEY_PASSPHRASE + "\n")
     assert result.exit_code == 0, result.output
     opened = json.loads(result.output[result.output.index("{"):])
     assert opened["survey"] == survey_id and opened["questions"] == {"4": "Anything else?"}
-    assert opened["skipped"] == 0
+    assert opened["skipped"] == 5
     assert sorted(answers[0]["text"] for answers in opened["responses"]) == ["JS-TEXT 饭局", "NOJS-TEXT 卡要"]
     assert all(answers[0]["question"] == "Anything else?" for answers in opened["responses"])
     db_session.expire_all()

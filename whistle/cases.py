@@ -311,8 +311,9 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     fields, or recipients that routing does not allow (a conflicted member, say);
     NoticeClosed / NoticeNotOpen / NoSuchNotice for a comment outside its notice's window.
 
-    ``sealing``: the caller's sealing_for(header), read in this same transaction, when the
-    server sealed the envelope itself (whistle.sealing); otherwise routing is applied here.
+    ``sealing``: the caller's sealing_for(header), read just before, when the server sealed
+    the envelope itself (whistle.sealing); one routed for another header is not used, and
+    without one routing is applied here.
     """
     from whistle import notices
     from whistle.triage import deadlines, risk
@@ -325,7 +326,9 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     if problems:
         raise InvalidSubmission(detail=f"routing: {problems}")
     notices.check_comment_header(db, header, now or dt.datetime.now(dt.timezone.utc), tz)
-    if sealing is None:
+    from whistle.triage.routing import route as route_of
+
+    if sealing is None or sealing.route != route_of(rules, header):
         sealing = sealing_for(db, rules, header)
     check_envelope(envelope, "report", sealing.required, [r.kid for _m, r in sealing.members])
     if identity is not None:

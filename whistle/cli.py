@@ -582,8 +582,7 @@ def retention_purge(dry_run, report_file):
         texts_due = retention_mod.survey_texts_due(session, rules_.surveys.texts_kept_days, on)
         if dry_run:
             lines = [f"would purge {len(due)} case(s)"] + [f"{c.id}  disposition {c.disposition or '-'}" for c in due]
-            lines += [f"would purge the free text of {len(texts_due)} survey(s)"]
-            lines += [f"survey {d.survey_id}  period ended {d.period_end}  texts {d.texts}" for d in texts_due]
+            lines += retention_mod.survey_lines(texts_due, "would purge")
         else:
             purged = [retention_mod.purge(session, c, on=on, actor=None, reason="retention period ended")
                       for c in due]

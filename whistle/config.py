@@ -8,6 +8,15 @@ PROJECT_DIR = PACKAGE_DIR.parent
 MiB = 1024 * 1024
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask, which containers and systemd's
+    CPUAffinity narrow), not every CPU of the host."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return os.cpu_count() or 1
+
+
 class ConfigError(Exception):
     """Raised at start-up when a setting is missing or invalid; the message names it."""
 
@@ -42,7 +51,7 @@ class Config:
     # Receipt stretching cost (argon2id); stored per case, so raising it later is safe.
     receipt_opslimit: int = 3
     receipt_memlimit: int = 64 * MiB
-    # Receipt derivations one process runs at once (whistle.derivations); 0: one per core.
+    # Receipt derivations one process runs at once (whistle.derivations); 0: one per usable core.
     # deploy/gunicorn.conf.py sets each worker's share of the cores.
     receipt_derivations: int = 0
     max_attachments: int = 10
@@ -82,7 +91,7 @@ class Config:
     @property
     def derivation_slots(self) -> int:
         """How many receipt derivations this process runs at once."""
-        return self.receipt_derivations or os.cpu_count() or 1
+        return self.receipt_derivations or usable_cores()
 
     def with_(self, **changes) -> "Config":
         """A copy with some settings changed (tests)."""

@@ -21,8 +21,9 @@ EXTENSION = "whistle.derivations"
 
 
 class DerivationSlots:
-    """At most ``count`` receipt derivations at once in this process; the rest wait their turn
-    in arrival order of the waiting threads (threading.Semaphore)."""
+    """At most ``count`` receipt derivations at once in this process; the rest wait until a
+    slot is free (threading.Semaphore: no strict first-come order, but every waiter gets one
+    as the running derivations finish)."""
 
     def __init__(self, count: int):
         if count < 1:

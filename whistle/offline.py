@@ -63,14 +63,20 @@ def load_key(path: Path, passphrase: str) -> KeyPair:
         raise OfflineError("wrong passphrase or damaged key file") from exc
 
 
+def _by_id_prefix(db: Session, model, given: str, what: str):
+    """The one row of ``model`` whose id starts with ``given`` (at least 6 hex characters,
+    so a slip of the finger does not pick some other row)."""
+    if len(given) < 6 or not re.fullmatch(r"[0-9a-f]+", given):
+        raise OfflineError(f"give a {what} id (at least 6 hex characters)")
+    found = db.scalars(select(model).where(model.id.startswith(given))).all()
+    if len(found) != 1:
+        raise OfflineError(f"no single {what} matches {given!r}")
+    return found[0]
+
+
 def get_case(db: Session, case_id: str) -> Case:
     """The case with ``case_id`` (a unique prefix of at least 6 characters is enough)."""
-    if len(case_id) < 6 or not re.fullmatch(r"[0-9a-f]+", case_id):
-        raise OfflineError("give a case id (at least 6 hex characters)")
-    found = db.scalars(select(Case).where(Case.id.startswith(case_id))).all()
-    if len(found) != 1:
-        raise OfflineError(f"no single case matches {case_id!r}")
-    return found[0]
+    return _by_id_prefix(db, Case, case_id, "case")
 
 
 def _safe_name(name, fallback: str) -> str:
@@ -141,19 +147,22 @@ def decrypt_case(db: Session, case: Case, keypair: KeyPair, out: Path) -> dict:
 
 
 def get_survey(db: Session, survey_id: str) -> Survey:
-    """A survey by its id or an unambiguous prefix of it."""
-    found = db.scalars(select(Survey).where(Survey.id.startswith(survey_id, autoescape=True))).all() \
-        if survey_id else []
-    if len(found) != 1:
-        raise OfflineError(f"no single survey matches {survey_id!r}")
-    return found[0]
+    """The survey with ``survey_id`` (a unique prefix of at least 6 characters is enough)."""
+    return _by_id_prefix(db, Survey, survey_id, "survey")
+
+
+def _survey_answer(answer, questions: dict) -> bool:
+    """One well-formed free-text answer: {"item": a free-text item's number, "text": a string}."""
+    return (isinstance(answer, dict) and type(answer.get("item")) is int and answer["item"] in questions
+            and isinstance(answer.get("text"), str))
 
 
 def decrypt_survey_texts(db: Session, survey: Survey, keypair: KeyPair) -> dict:
     """A survey's sealed free-text answers, opened with ``keypair``: one entry per response
     that wrote any, in the stored (random-id, not arrival) order, each answer with its
-    question. An envelope that does not open, or whose content is not the survey format, is
-    counted under ``skipped`` rather than stopping the rest."""
+    question. The browser seals what it likes, so an envelope that does not open, or whose
+    content is not the survey format (answers: [{item: a free-text item's number, text: a
+    string}]), is counted under ``skipped`` rather than stopping the rest."""
     from whistle import surveys
 
     questions = {q.idx: q.text for q in survey.questions if q.kind == "free_text"}
@@ -167,12 +176,11 @@ def decrypt_survey_texts(db: Session, survey: Survey, keypair: KeyPair) -> dict:
             skipped += 1
             continue
         answers = body.get("answers") if isinstance(body, dict) else None
-        if not isinstance(answers, list):
+        if not isinstance(answers, list) or not all(_survey_answer(a, questions) for a in answers):
             skipped += 1
             continue
-        responses.append([{"item": a.get("item"), "question": questions.get(a.get("item")),
-                           "text": a.get("text") if isinstance(a.get("text"), str) else ""}
-                          for a in answers if isinstance(a, dict)])
+        responses.append([{"item": a["item"], "question": questions[a["item"]], "text": a["text"]}
+                          for a in answers])
     return {"survey": survey.id, "title": survey.title,
             "period": [survey.period_start.isoformat(), survey.period_end.isoformat()],
             "questions": {str(idx): text for idx, text in sorted(questions.items())},

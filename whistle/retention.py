@@ -115,12 +115,16 @@ def checkpoint(db: Session) -> None:
         db.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
+def survey_lines(surveys: list[SurveyTextsDue], verb: str = "purged") -> list[str]:
+    """The survey part of a purge report (``verb``: "purged", or "would purge" for a dry run)."""
+    return [f"{verb} the free text of {len(surveys)} survey(s)"] + [
+        f"survey {d.survey_id}  period ended {d.period_end}  texts {d.texts}" for d in surveys]
+
+
 def report_lines(purged: list[Purged], surveys: list[SurveyTextsDue] = ()) -> list[str]:
     """A plain-text purge report: what was removed, nothing about what it said."""
     lines = [f"purged {len(purged)} case(s)"]
     for p in purged:
         lines.append(f"{p.case_id}  closed {p.closed_on}  disposition {p.disposition or '-'}  "
                      f"items {p.items}  attachments {p.attachments}  bytes {p.stored_bytes}")
-    lines.append(f"purged the free text of {len(surveys)} survey(s)")
-    lines.extend(f"survey {d.survey_id}  period ended {d.period_end}  texts {d.texts}" for d in surveys)
-    return lines
+    return lines + survey_lines(list(surveys))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from crypto import envelope as env
 from crypto.keys import KeyPair, random_bytes
-from crypto.receipt import ReceiptCode
+from crypto.receipt import ReceiptCode, ReporterKeys
 from whistle import cases, derivations
 from whistle.errors import InvalidSubmission, LocatorTaken
 from whistle.uploads import SealingSpool
@@ -34,23 +34,12 @@ def finish_spools(spools: list[SealingSpool]) -> tuple[list[dict], list[cases.Up
     return meta, uploads
 
 
-def _fresh_code(db) -> ReceiptCode:
-    return ReceiptCode.generate(cases.unused_locator(db))
-
-
-def _store_under_fresh_code(db, cfg, envelope: dict, uploads, rules, on, identity=None,
-                            now=None, sealing=None) -> SealedReport:
-    """Draw a receipt code for an unused locator and store the case under it.
-    LocatorTaken if another request took the locator between the check and the insert."""
-    code = _fresh_code(db)
+def _fresh_receipt(db, cfg) -> tuple[ReceiptCode, bytes, ReporterKeys]:
+    """A receipt code under a locator no case has yet, its salt, and the keys it stretches
+    to (in one of the process's derivation slots)."""
+    code = ReceiptCode.generate(cases.unused_locator(db))
     salt = random_bytes(16)
-    keys = derivations.derive(code, salt, cfg.receipt_opslimit, cfg.receipt_memlimit)
-    case = cases.create_case(
-        db, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
-        memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,
-        envelope=envelope, uploads=uploads, rules=rules, on=on, identity=identity, now=now,
-        tz=cfg.timezone, sealing=sealing)
-    return SealedReport(code, case)
+    return code, salt, derivations.derive(code, salt, cfg.receipt_opslimit, cfg.receipt_memlimit)
 
 
 def seal_identity(db, rules, header: dict, report: dict, identity: dict) -> dict:
@@ -65,27 +54,31 @@ def seal_report(db, cfg, *, header: dict, body: dict, spools, content_key: bytes
                 rules, on, identity: dict | None = None, now=None) -> SealedReport:
     """Seal and store a report for a reporter without JavaScript.
 
-    The spools are finished once (a finished stream cannot be finished again) and the
-    envelope is sealed once under the request's content key: neither depends on the receipt
-    code. If the locator is taken between our check and our insert (a concurrent report),
-    only the code, salt and keys are drawn again, on the server: the reporter never sees a
-    409. A taken locator inserts nothing, so the retry stays in the same transaction.
+    The spools are finished once (a finished stream cannot be finished again) under the
+    request's content key. The receipt is drawn and stretched first, since that may wait for
+    a derivation slot; routing (the committee keys and the eligible members) is read after it,
+    right before the envelope is sealed to them and the case inserted, and create_case checks
+    the envelope against that same reading. If the locator is taken between our check and our
+    insert (a concurrent report), all of it is done again: the reporter never sees a 409. A
+    taken locator inserts nothing, so the retry stays in the same transaction.
     ``identity`` ({"name", "contact"}) makes it a real-name report, sealed separately.
     """
-    # Routing is applied once: the envelope is sealed to these recipients, and create_case
-    # checks it against the same Sealing (read in this transaction) instead of reading the
-    # committee keys and members again.
-    sealing = cases.sealing_for(db, rules, header)
     meta, uploads = finish_spools(spools)
-    sealed = env.seal("report", header, dict(body, attachments=meta),
-                      [r.public_key for r in sealing.recipients], content_key=content_key)
-    sealed_identity = seal_identity(db, rules, header, sealed.envelope, identity) if identity else None
     for _ in range(MAX_LOCATOR_TRIES):
+        code, salt, keys = _fresh_receipt(db, cfg)
+        sealing = cases.sealing_for(db, rules, header)
+        sealed = env.seal("report", header, dict(body, attachments=meta),
+                          [r.public_key for r in sealing.recipients], content_key=content_key)
+        sealed_identity = seal_identity(db, rules, header, sealed.envelope, identity) if identity else None
         try:
-            return _store_under_fresh_code(db, cfg, sealed.envelope, uploads, rules, on,
-                                           sealed_identity, now, sealing)
+            case = cases.create_case(
+                db, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
+                memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,
+                envelope=sealed.envelope, uploads=uploads, rules=rules, on=on, identity=sealed_identity,
+                now=now, tz=cfg.timezone, sealing=sealing)
         except LocatorTaken:
             continue
+        return SealedReport(code, case)
     raise InvalidSubmission(detail="no free locator")  # pragma: no cover - 10^7 locators
 
 
