@@ -69,12 +69,25 @@ def _submissions(results: dict) -> list[str]:
     js = [r for r in rows if r["path"] == "js"]
     errors = sum(r["whistle"]["errors"] + r["baseline"]["errors"] for r in rows)
     ratios = ", ".join("%.2f" % r["ratio"] for r in js)
-    shares = ", ".join("%.0f %%" % (r["of_bound"] * 100) for r in bound)
+    cores = results["machine"]["nproc"]
+    # cores ÷ one derivation is reachable only by as many clients as cores: one client waits
+    # for each answer, so it keeps one core busy. Fewer clients are judged against what they
+    # could use, and listed apart, so neither reading is hidden.
+    full = [r for r in bound if r["clients"] >= cores]
+    few = [r for r in bound if r["clients"] < cores]
+    shares = ", ".join("%.0f %%" % (r["of_bound"] * 100) for r in full)
+    few_shares = "; ".join("%s/%d: %.0f %% of the literal bound, %.0f %% of what %d client(s) can use"
+                           % (r["backend"], r["clients"], r["of_bound"] * 100,
+                              r["of_bound"] * cores / r["clients"] * 100, r["clients"]) for r in few)
     out.append("Targets:")
     out.append(f"- JavaScript path at least {TARGET_JS_RATIO} of the baseline: "
                f"{_ok(all(r['ratio'] >= TARGET_JS_RATIO for r in js))} (ratios {ratios}).")
-    out.append(f"- No-JS path at least {TARGET_NOJS_OF_BOUND * 100:.0f} % of the argon2id bound: "
-               f"{_ok(all(r['of_bound'] >= TARGET_NOJS_OF_BOUND for r in bound))} ({shares}).")
+    out.append(f"- No-JS path at least {TARGET_NOJS_OF_BOUND * 100:.0f} % of the argon2id bound (cores ÷ one "
+               f"derivation), with at least as many clients as cores: "
+               f"{_ok(bool(full) and all(r['of_bound'] >= TARGET_NOJS_OF_BOUND for r in full))} ({shares}). "
+               f"With fewer clients ({few_shares}): "
+               f"{_ok(all(r['of_bound'] * cores / r['clients'] >= TARGET_NOJS_OF_BOUND for r in few))} "
+               "against what they can use; the literal bound is out of their reach.")
     out.append(f"- Zero errors at every concurrency: {_ok(errors == 0)} ({errors} in all).")
     return out
 
