@@ -62,8 +62,9 @@ def post_fork(server, worker):
     count is known here (--workers on the command line overrides the value above); an
     explicit WHISTLE_RECEIPT_DERIVATIONS wins."""
     if not os.environ.get("WHISTLE_RECEIPT_DERIVATIONS"):
-        cores = len(os.sched_getaffinity(0)) or 1  # the CPUs this service may use, not the host's
-        os.environ["WHISTLE_RECEIPT_DERIVATIONS"] = str(max(1, cores // max(1, server.num_workers)))
+        from whistle.config import usable_cores  # the CPUs this service may use, not the host's
+
+        os.environ["WHISTLE_RECEIPT_DERIVATIONS"] = str(max(1, usable_cores() // max(1, server.num_workers)))
 
 
 # nginx on this host sets X-Forwarded-For / -Proto; whistle's ProxyFix

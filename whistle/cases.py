@@ -317,6 +317,7 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     """
     from whistle import notices
     from whistle.triage import deadlines, risk
+    from whistle.triage.routing import route as route_of
 
     if not is_locator(locator) or len(salt) != 16 or len(verifier) != 32 or len(reporter_pk) != 32:
         raise InvalidSubmission(detail="receipt fields")
@@ -326,8 +327,6 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     if problems:
         raise InvalidSubmission(detail=f"routing: {problems}")
     notices.check_comment_header(db, header, now or dt.datetime.now(dt.timezone.utc), tz)
-    from whistle.triage.routing import route as route_of
-
     if sealing is None or sealing.route != route_of(rules, header):
         sealing = sealing_for(db, rules, header)
     check_envelope(envelope, "report", sealing.required, [r.kid for _m, r in sealing.members])

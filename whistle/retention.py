@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from whistle import audit, cases
+from whistle import audit, cases, surveys
 from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, ItemKey,
                             PendingAction, Survey, SurveyText)
 
@@ -102,7 +102,7 @@ def survey_texts_due(db: Session, kept_days: int, today: dt.date) -> list[Survey
 
 def purge_survey_texts(db: Session, due: SurveyTextsDue, *, on: dt.date, actor: str | None) -> int:
     """Delete a survey's sealed free text; an audit entry says how many answers went."""
-    deleted = db.execute(delete(SurveyText).where(SurveyText.survey_id == due.survey_id)).rowcount
+    deleted = surveys.delete_texts(db, due.survey_id)
     audit.record(db, "survey_texts_purged", actor=actor, on=on, survey=due.survey_id, texts=deleted,
                  reason="retention period ended")
     db.flush()
@@ -115,16 +115,16 @@ def checkpoint(db: Session) -> None:
         db.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
-def survey_lines(surveys: list[SurveyTextsDue], verb: str = "purged") -> list[str]:
+def survey_lines(due: list[SurveyTextsDue], verb: str = "purged") -> list[str]:
     """The survey part of a purge report (``verb``: "purged", or "would purge" for a dry run)."""
-    return [f"{verb} the free text of {len(surveys)} survey(s)"] + [
-        f"survey {d.survey_id}  period ended {d.period_end}  texts {d.texts}" for d in surveys]
+    return [f"{verb} the free text of {len(due)} survey(s)"] + [
+        f"survey {d.survey_id}  period ended {d.period_end}  texts {d.texts}" for d in due]
 
 
-def report_lines(purged: list[Purged], surveys: list[SurveyTextsDue] = ()) -> list[str]:
+def report_lines(purged: list[Purged], texts: list[SurveyTextsDue]) -> list[str]:
     """A plain-text purge report: what was removed, nothing about what it said."""
     lines = [f"purged {len(purged)} case(s)"]
     for p in purged:
         lines.append(f"{p.case_id}  closed {p.closed_on}  disposition {p.disposition or '-'}  "
                      f"items {p.items}  attachments {p.attachments}  bytes {p.stored_bytes}")
-    return lines + survey_lines(list(surveys))
+    return lines + survey_lines(texts)

@@ -389,10 +389,9 @@ def text_envelopes(db: Session, survey: Survey) -> list[dict]:
     return [json.loads(bytes(row)) for row in rows]
 
 
-def delete_responses(db: Session, survey: Survey) -> None:
-    """Forget every answer of a survey (tests; a retention policy may use it)."""
-    db.execute(delete(SurveyText).where(SurveyText.survey_id == survey.id))
-    db.execute(delete(SurveyResponse).where(SurveyResponse.survey_id == survey.id))
+def delete_texts(db: Session, survey_id: str) -> int:
+    """Forget a survey's sealed free text (whistle.retention, after its period); how many."""
+    return db.execute(delete(SurveyText).where(SurveyText.survey_id == survey_id)).rowcount
 
 
 # --- results -------------------------------------------------------------------------------
