@@ -9,6 +9,7 @@ key and compared with what was sent.
 """
 import hashlib
 import http.client
+import json
 import os
 import time
 from pathlib import Path
@@ -118,8 +119,9 @@ def disk_floor(folder: Path, size: int = SIZE) -> dict:
     return {"disk_write_fsync_mib_s": round(size / MiB / best, 1)}
 
 
-def _upload(port: int, size: int) -> tuple[int, bytes, float, str]:
-    """Post the report form with one ``size``-byte file; (status, body, seconds, sha256)."""
+def _upload(port: int, size: int, path: str = "/report/contractor") -> tuple[int, bytes, float, str]:
+    """Post the report form with one ``size``-byte file to ``path``; (status, body, seconds,
+    sha256)."""
     boundary = "----whistlebench-upload"
     head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode()
                     + v.encode("utf-8") + b"\r\n" for k, v in FORM.items())
@@ -138,7 +140,7 @@ def _upload(port: int, size: int) -> tuple[int, bytes, float, str]:
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     began = time.perf_counter()
-    conn.request("POST", "/report/contractor", body=body(),
+    conn.request("POST", path, body=body(),
                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
                           "Content-Length": str(len(head) + size + len(tail))})
     resp = conn.getresponse()
@@ -146,6 +148,22 @@ def _upload(port: int, size: int) -> tuple[int, bytes, float, str]:
     seconds = time.perf_counter() - began
     conn.close()
     return resp.status, data, seconds, digest.hexdigest()
+
+
+def request_floor(start_server, size: int = SIZE) -> dict:
+    """What receiving alone allows: the same upload as run() posts, through gunicorn to
+    bench/discard_app.py (werkzeug parses the form, the file's bytes are thrown away),
+    MiB/s, best of three. No design that keeps the upload behind this stack can be faster."""
+    server = start_server()
+    best = None
+    try:
+        for _ in range(3):
+            status, body, seconds, _digest = _upload(server.port, size, "/discard")
+            assert status == 200 and json.loads(body)["file_bytes"] == size, (status, body[:300])
+            best = seconds if best is None else min(best, seconds)
+    finally:
+        server.stop()
+    return {"receive_and_parse_mib_s": round(size / MiB / best, 1)}
 
 
 def run(start_server, db_url: str, key_file: Path, out: Path, size: int = SIZE) -> dict:

@@ -158,7 +158,13 @@ def _attachments(results: dict) -> list[str]:
            f"{raw['stream_encryptor_mib_s']:.0f} MiB/s. The disk alone (the same number of bytes written to a "
            f"file and fsync'd, no encryption, no database): "
            + (f"{raw['disk_write_fsync_mib_s']:.0f} MiB/s, {raw['disk_write_fsync_mib_s'] / raw['secretstream_mib_s'] * 100:.0f} % "
-              f"of raw encryption." if raw.get("disk_write_fsync_mib_s") else "not measured."), "",
+              f"of raw encryption." if raw.get("disk_write_fsync_mib_s") else "not measured.")
+           + (f" Receiving alone (the same upload through gunicorn to `bench/discard_app.py`, where werkzeug "
+              f"parses the form and the file's bytes are thrown away: no encryption, no spool, no database): "
+              f"{raw['receive_and_parse_mib_s']:.0f} MiB/s, "
+              f"{raw['receive_and_parse_mib_s'] / raw['secretstream_mib_s'] * 100:.0f} % of raw encryption; "
+              "no design that keeps the upload behind this stack can go faster."
+              if raw.get("receive_and_parse_mib_s") else ""), "",
            "| database | file MiB | upload s | MiB/s | of raw encryption | encrypt + store floor MiB/s | of floor | worker RSS before MiB | peak (VmHWM) after MiB | peak growth MiB | growth beyond a file-less report's peak MiB |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     backends = [b for b in att if b != "raw"]

@@ -177,19 +177,23 @@ def main(argv=None) -> None:
                 print(f"  case list {backend}: { {k: v for k, v in results['caselist'][backend].items() if k != 'plan'} }",
                       flush=True)
         if "attachments" in parts:
-            results["attachments"] = {"raw": dict(attachments.raw_encryption_rate(s["attachment_mib"] * attachments.MiB),
-                                                  **attachments.disk_floor(work / "disk", s["attachment_mib"] * attachments.MiB))}
+            size = s["attachment_mib"] * attachments.MiB
+            (work / "discard").mkdir()
+            results["attachments"] = {"raw": dict(
+                attachments.raw_encryption_rate(size), **attachments.disk_floor(work / "disk", size),
+                **attachments.request_floor(lambda: common.Gunicorn("bench.discard_app:create()", {}, 1,
+                                                                    work / "discard" / "g.log"), size))}
             for backend in backends:
                 folder = work / "attachments" / backend
                 folder.mkdir(parents=True)
                 db = common.Database(backend, folder, "attachments")
                 try:
                     common.prepare_whistle(db.url, folder / "committee.key", secret)
-                    floor = attachments.store_floor(db.url, s["attachment_mib"] * attachments.MiB)
+                    floor = attachments.store_floor(db.url, size)
                     env = whistle_env(db.url, folder, secret, DEFAULT_OPS, DEFAULT_MEM)
                     measured = attachments.run(lambda: common.Gunicorn("bench.app:create()", env, 1, folder / "g.log"),
                                                db.url, folder / "committee.key", folder / "out",
-                                               s["attachment_mib"] * attachments.MiB)
+                                               size)
                     results["attachments"][backend] = dict(measured, **floor)
                 finally:
                     db.drop()
