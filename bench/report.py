@@ -163,7 +163,8 @@ def _attachments(results: dict) -> list[str]:
               f"parses the form and the file's bytes are thrown away: no encryption, no spool, no database): "
               f"{raw['receive_and_parse_mib_s']:.0f} MiB/s, "
               f"{raw['receive_and_parse_mib_s'] / raw['secretstream_mib_s'] * 100:.0f} % of raw encryption; "
-              "no design that keeps the upload behind this stack can go faster."
+              "no design that receives the form this way (gunicorn, werkzeug's parser, the client on the same "
+              "cores) can store it faster."
               if raw.get("receive_and_parse_mib_s") else ""), "",
            "| database | file MiB | upload s | MiB/s | of raw encryption | encrypt + store floor MiB/s | of floor | worker RSS before MiB | peak (VmHWM) after MiB | peak growth MiB | growth beyond a file-less report's peak MiB |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -219,6 +220,7 @@ def write(results: dict, path: Path) -> None:
         ".venv/bin/python -m bench.run --only caselist --backends postgresql",
         "WHISTLE_BENCH_PG=postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\",
         "WHISTLE_BENCH_REDIS=redis://127.0.0.1:6379/9 .venv/bin/python -m bench.run",
+        ".venv/bin/python -m bench.profile_submit --stages   # one JavaScript-path report's checks, timed",
         "```",
         "",
         "PostgreSQL: throw-away databases are created and dropped on the server `WHISTLE_BENCH_PG` names "
