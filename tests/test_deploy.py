@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from whistle import audit, create_app, migrate, offline
@@ -33,7 +32,7 @@ from whistle.models import Case
 from whistle.privacy import SECURITY_HEADERS, QuietRequestHandler
 
 from tests.client_side import credentials, seal_report
-from tests.conftest import FAST_KDF, KEY_PASSPHRASE, PG_URL, _postgres_database, build_app, make_config
+from tests.conftest import FAST_KDF, PG_URL, _postgres_database, build_app, make_config
 from tests.helpers import receipt_from, report_form
 from tests.http_client import HttpClient
 

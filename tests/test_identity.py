@@ -2,7 +2,6 @@
 the custodians only; a member holding the case learns it only after a custodian other than
 themselves approves a written request and re-seals it to them; every step is audited; with
 no custodian in the rules every request is refused."""
-import datetime as dt
 import json
 
 import nacl.bindings as sodium

@@ -1,6 +1,5 @@
 """Metadata hygiene: no address, User-Agent, Referer or time of day is stored anywhere."""
 import datetime as dt
-import io
 import logging
 import os
 import re

@@ -20,7 +20,6 @@ from whistle.models import Base
 from whistle.privacy import QuietRequestHandler
 
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
-from whistle.privacy import QuietRequestHandler
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -2,7 +2,6 @@
 import json
 import time
 
-import pyotp
 from sqlalchemy import select
 
 from whistle.models import AuditEntry, Member

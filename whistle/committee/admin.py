@@ -1,6 +1,6 @@
 """Account management for admins: invitations and deactivation. Admins never read cases:
 they have no key, and routing never grants them one."""
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
