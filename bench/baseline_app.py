@@ -45,6 +45,7 @@ def create():
     engine = make_engine(os.environ["BASELINE_DATABASE_URL"])
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 400 * 1024 * 1024
+    app.extensions["baseline.engine"] = engine  # for a caller that must dispose of it
 
     @app.post("/baseline")
     def store():

@@ -1,24 +1,30 @@
 """The request path's own floor for uploads: a bare Flask app that receives a multipart
-form exactly as whistle's no-JS report form is received (gunicorn, werkzeug's form parser
-reading the body, every file part handed to a stream the request class chooses) and
-throws the bytes away: no encryption, no spooling, no database.
+form and parses it exactly as whistle's no-JS report form is parsed (gunicorn, werkzeug's
+form parser reading the body, every file part handed to a stream the request class
+chooses) and throws the bytes away: no encryption, no spooling, no database, no hooks.
 
     gunicorn -c deploy/gunicorn.conf.py --workers 1 'bench.discard_app:create()'
+    gunicorn -c deploy/gunicorn.conf.py --workers 1 'bench.discard_app:create(1048576)'
 
-What a 200 MiB upload reaches here bounds what any storage design behind the same stack
-can reach (bench/attachments.py: request_floor).
+The argument is the parser's read size (werkzeug's default is 64 KiB). What a 200 MiB
+upload reaches here bounds what any storage behind the same request parsing can reach
+(bench/attachments.py: request_floor).
 """
 from flask import Flask, Request, jsonify, request
+from werkzeug.formparser import FormDataParser, MultiPartParser
+
+WERKZEUG_READ = 64 * 1024  # werkzeug's MultiPartParser default buffer_size
 
 
 class _Discard:
     """A file part's stream that keeps nothing and counts what it was given."""
 
     def __init__(self) -> None:
-        self.size = 0
+        self.size = self.largest_write = 0
 
     def write(self, data) -> int:
         self.size += len(data)
+        self.largest_write = max(self.largest_write, len(data))
         return len(data)
 
     def seek(self, *_args) -> int:
@@ -31,23 +37,42 @@ class _Discard:
         """Nothing to drop."""
 
 
-class DiscardingRequest(Request):
-    """File parts go to _Discard, as whistle's request class sends them to its spools."""
+def _request_class(read_size: int):
+    class Parser(FormDataParser):
+        """werkzeug's form parser with the multipart reader's buffer at ``read_size``
+        (FormDataParser builds its MultiPartParser with the default and no way to pass one)."""
 
-    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
-        return _Discard()
+        def _parse_multipart(self, stream, mimetype, content_length, options):
+            parser = MultiPartParser(stream_factory=self.stream_factory, max_form_memory_size=self.max_form_memory_size,
+                                     max_form_parts=self.max_form_parts, cls=self.cls, buffer_size=read_size)
+            boundary = options.get("boundary", "").encode("ascii")
+            if not boundary:
+                raise ValueError("Missing boundary")
+            form, files = parser.parse(stream, boundary, content_length)
+            return stream, form, files
+
+    class DiscardingRequest(Request):
+        """File parts go to _Discard, as whistle's request class sends them to its spools."""
+
+        form_data_parser_class = Parser
+
+        def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+            return _Discard()
+
+    return DiscardingRequest
 
 
-def create():
-    """The discarding app."""
+def create(read_size: int = WERKZEUG_READ):
+    """The discarding app, its multipart parser reading ``read_size`` bytes at a time."""
     app = Flask(__name__)
-    app.request_class = DiscardingRequest
+    app.request_class = _request_class(read_size)
     app.config["MAX_CONTENT_LENGTH"] = 400 * 1024 * 1024
 
     @app.post("/discard")
     def discard():
-        received = sum(part.stream.size for part in request.files.values())
-        return jsonify(fields=len(request.form), file_bytes=received)
+        parts = [part.stream for _name, part in request.files.items(multi=True)]
+        return jsonify(fields=len(request.form), file_bytes=sum(p.size for p in parts),
+                       largest_write=max((p.largest_write for p in parts), default=0))
 
     @app.get("/healthz")
     def healthz():

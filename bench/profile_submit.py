@@ -3,14 +3,16 @@ client, no gunicorn, no network), SQLite in a scratch folder or the PostgreSQL U
 rate limits in Redis as in production, profiled with cProfile.
 
     .venv/bin/python -m bench.profile_submit [--count 300] [--db URL] [--top 40]
-    .venv/bin/python -m bench.profile_submit --stages [--count 1000] [--db URL]
+    .venv/bin/python -m bench.profile_submit --stages --count 1000 [--db URL]
 
 Prints the request rate with and without the profiler and the functions with the most
 cumulative time. With --stages, no profiler: the time per report of each check whistle
-makes (each function timed where it is called; the rate limiter by switching it off for a
-second batch), beside the bare baseline app (bench/baseline_app.py) posted the same bytes
-in-process, and what a 0.7 ratio would leave for whistle's own work. A tool for finding
-costs, not a benchmark: docs/benchmarks.md comes from bench/run.py through gunicorn.
+makes (each function timed where it is called; the rate limiter by difference, in half
+batches with it switched off and on in turn), beside the bare baseline app
+(bench/baseline_app.py) posted the same bytes in-process, and what a 0.7 ratio would leave
+for whistle's own work. --db names a scratch database: the run fills it with a committee,
+members and cases. A tool for finding costs, not a benchmark: docs/benchmarks.md comes
+from bench/run.py through gunicorn.
 """
 import argparse
 import cProfile
@@ -84,29 +86,57 @@ STAGES = (("whistle.cases", "locator_token_valid", "locator token (HMAC, day)"),
           ("sqlalchemy.orm", "Session.commit", "COMMIT (the durable write; the baseline pays it too)"))
 
 
+CONNECT = "connection from the pool, pre-ping on PostgreSQL (baseline too)"
+CHECKS = ("locator_token_valid", "require", "sealing_for", "check_envelope")  # with the limiter: the defences
+
+
+def _timed(original, label: str, spent: Counter):
+    def wrapper(*args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[label] += time.perf_counter() - began
+
+    return functools.wraps(original)(wrapper)
+
+
 @contextmanager
 def timed_stages(spent: Counter):
-    """Wrap every STAGES function so that its time adds up in ``spent``; restored after."""
+    """Wrap every STAGES function so that its time adds up in ``spent``, and give each
+    request's session its connection up front (timed as CONNECT), so that the first query
+    (the routing read) is not charged for the pool checkout; everything restored after."""
     import importlib
 
+    from flask import g
+
+    from whistle import db
+
     undo = []
-    for module_name, attr, label in STAGES:
-        owner = importlib.import_module(module_name)
-        *path, name = attr.split(".")
-        for part in path:
-            owner = getattr(owner, part)
-        original = getattr(owner, name)
 
-        def wrapper(*args, _f=original, _label=label, **kwargs):
-            began = time.perf_counter()
-            try:
-                return _f(*args, **kwargs)
-            finally:
-                spent[_label] += time.perf_counter() - began
+    def patch(owner, name, replacement):
+        undo.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, replacement)
 
-        setattr(owner, name, functools.wraps(original)(wrapper))
-        undo.append((owner, name, original))
     try:
+        for module_name, attr, label in STAGES:
+            owner = importlib.import_module(module_name)
+            *path, name = attr.split(".")
+            for part in path:
+                owner = getattr(owner, part)
+            patch(owner, name, _timed(getattr(owner, name), label, spent))
+        plain_session = db.session
+
+        def session_connected():
+            fresh = "db" not in g
+            session = plain_session()
+            if fresh:
+                began = time.perf_counter()
+                session.connection()
+                spent[CONNECT] += time.perf_counter() - began
+            return session
+
+        patch(db, "session", session_connected)
         yield spent
     finally:
         for owner, name, original in reversed(undo):
@@ -114,14 +144,29 @@ def timed_stages(spent: Counter):
 
 
 def baseline_ms(folder: Path, url: str | None, bodies) -> float:
-    """Milliseconds per request of the bare baseline app, in-process, for ``bodies``."""
+    """Milliseconds per request of the bare baseline app, in-process, for ``bodies``; on a
+    given database its table is made for the run and dropped after (refused if it exists)."""
+    from sqlalchemy import inspect, text
+
     from bench import baseline_app
+    from whistle.db import make_engine
 
     db = None if url else common.Database("sqlite", folder, "baseline")
-    os.environ["BASELINE_DATABASE_URL"] = url or db.url
+    target = url or db.url
+    if url:
+        engine = make_engine(url)
+        try:
+            if inspect(engine).has_table("baseline_blobs"):
+                raise SystemExit(f"{url} already has a table baseline_blobs: give a scratch database")
+        finally:
+            engine.dispose()
+    before = os.environ.get("BASELINE_DATABASE_URL")
+    os.environ["BASELINE_DATABASE_URL"] = target
+    app = None
     try:
-        baseline_app.prepare(os.environ["BASELINE_DATABASE_URL"])
-        client = baseline_app.create().test_client()
+        baseline_app.prepare(target)
+        app = baseline_app.create()
+        client = app.test_client()
         for body, ctype in bodies[:20]:
             client.post("/baseline", data=body, content_type=ctype)
         began = time.perf_counter()
@@ -129,15 +174,16 @@ def baseline_ms(folder: Path, url: str | None, bodies) -> float:
             assert client.post("/baseline", data=body, content_type=ctype).status_code == 201
         return (time.perf_counter() - began) / (len(bodies) - 20) * 1000
     finally:
-        del os.environ["BASELINE_DATABASE_URL"]
-        if url:  # a shared database: leave it as found
-            from sqlalchemy import text
-
-            from whistle.db import make_engine
-
+        if before is None:
+            os.environ.pop("BASELINE_DATABASE_URL", None)
+        else:
+            os.environ["BASELINE_DATABASE_URL"] = before
+        if app is not None:
+            app.extensions["baseline.engine"].dispose()
+        if url:
             engine = make_engine(url)
             with engine.begin() as conn:
-                conn.execute(text("DROP TABLE baseline_blobs"))
+                conn.execute(text("DROP TABLE IF EXISTS baseline_blobs"))
             engine.dispose()
 
 
@@ -155,30 +201,31 @@ def stages(client, folder: Path, url: str | None, count: int) -> None:
     # so one batch each way would charge the growth to whichever came second.
     unlimited = with_limits = 0.0
     rest = bodies[20 + count:]
-    for n in range(4):
-        batch = rest[n * half:(n + 1) * half]
-        limiter.enabled = n % 2 == 1
-        try:
-            took, _cpu = send(client, batch)
-        finally:
-            limiter.enabled = True
-        if n % 2:
-            with_limits += took
-        else:
-            unlimited += took
+    was_enabled = limiter.enabled
+    try:
+        for n in range(4):
+            limiter.enabled = n % 2 == 1
+            took, _cpu = send(client, rest[n * half:(n + 1) * half])
+            if n % 2:
+                with_limits += took
+            else:
+                unlimited += took
+    finally:
+        limiter.enabled = was_enabled
     base = baseline_ms(folder, url, [(body, ctype) for body, ctype in bodies[: count + 20]])
-    per = lambda seconds: seconds / count * 1000  # noqa: E731 - ms per report (2 half batches = count)
-    print(f"{count} reports each way, in-process (Flask test client), ms per report:")
-    print(f"  {'whistle, whole request (stages timed)':<52} {per(whole):6.3f}")
-    print(f"  {'whistle, whole request (nothing timed)':<52} {per(with_limits):6.3f}")
-    print(f"  {'whistle, rate limiter switched off':<52} {per(unlimited):6.3f}")
-    print(f"  {'rate limiter (difference)':<52} {per(with_limits) - per(unlimited):6.3f}")
-    for _module, _attr, label in STAGES:
-        print(f"  {label:<52} {per(spent[label]):6.3f}")
-    checks = (per(with_limits) - per(unlimited)) + sum(
-        per(spent[label]) for _m, attr, label in STAGES if attr in ("locator_token_valid", "require", "sealing_for",
-                                                                     "check_envelope"))
-    print(f"  {'baseline app, same bytes':<52} {base:6.3f}")
+    per = lambda seconds: seconds / count * 1000  # noqa: E731 - ms per report, timed batch
+    per_half = lambda seconds: seconds / (2 * half) * 1000  # noqa: E731 - ms per report, half batches
+    limiter_ms = per_half(with_limits) - per_half(unlimited)
+    print(f"{count} reports timed by stage, {2 * half} each with the limiter on and off; in-process (Flask test "
+          "client), ms per report:")
+    print(f"  {'whistle, whole request (stages timed)':<64} {per(whole):6.3f}")
+    print(f"  {'whistle, whole request (nothing timed)':<64} {per_half(with_limits):6.3f}")
+    print(f"  {'whistle, rate limiter switched off':<64} {per_half(unlimited):6.3f}")
+    print(f"  {'rate limiter (difference)':<64} {limiter_ms:6.3f}")
+    for label in [CONNECT] + [label for _m, _a, label in STAGES]:
+        print(f"  {label:<64} {per(spent[label]):6.3f}")
+    checks = limiter_ms + sum(per(spent[label]) for _m, attr, label in STAGES if attr in CHECKS)
+    print(f"  {'baseline app, same bytes':<64} {base:6.3f}")
     print(f"A 0.7 ratio leaves whistle {base / 0.7 - base:.3f} ms beyond the baseline's own request; "
           f"the limiter, locator token, proof of work, routing read and envelope check alone take {checks:.3f} ms.")
 

@@ -181,8 +181,8 @@ def main(argv=None) -> None:
             (work / "discard").mkdir()
             results["attachments"] = {"raw": dict(
                 attachments.raw_encryption_rate(size), **attachments.disk_floor(work / "disk", size),
-                **attachments.request_floor(lambda: common.Gunicorn("bench.discard_app:create()", {}, 1,
-                                                                    work / "discard" / "g.log"), size))}
+                **attachments.request_floor(lambda spec: common.Gunicorn(spec, {}, 1, work / "discard" / "g.log"),
+                                            size))}
             for backend in backends:
                 folder = work / "attachments" / backend
                 folder.mkdir(parents=True)
