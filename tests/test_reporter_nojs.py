@@ -1,12 +1,15 @@
 """The no-JavaScript path end to end: form -> server sealing -> CLI decrypt -> reply -> follow-up."""
+import io
+
 from sqlalchemy import select
 
 from crypto.receipt import ReceiptCode
-from whistle import offline
+from whistle import offline, uploads
 from whistle.cases import today
 from whistle.models import AttachmentChunk, Case, CaseItem
 
 from tests.helpers import receipt_from, report_form
+from tests.http_client import multipart
 
 MARKER = "MARKER-吃拿卡要-7f3a"
 
@@ -156,3 +159,39 @@ def test_a_sealing_routed_for_another_header_is_not_trusted(app, committee, db_s
                           uploads=[], rules=rules, on=today("Asia/Shanghai"), sealing=for_transport)
     db_session.rollback()
     assert db_session.scalars(select(CaseGrant)).all() == []
+
+
+def test_a_file_larger_than_the_multipart_read_arrives_whole(client, committee, db_session, tmp_path):
+    """whistle's request parses multipart bodies MULTIPART_READ at a time: a file spanning several reads, with
+    a boundary-like line inside, decrypts to exactly what was sent."""
+    keypair, _path = committee
+    content = (b"\r\n--not-the-boundary\r\n" + bytes(range(256)) * 97) * 40  # ~ 1 MiB, odd length
+    assert len(content) > 3 * uploads.MULTIPART_READ
+    body, ctype = multipart(report_form(MARKER, [("big.bin", content)]))  # bytes: no temporary file
+    resp = client.post("/report/contractor", data=body, content_type=ctype)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:2000]
+    case = db_session.scalar(select(Case))
+    body = offline.decrypt_case(db_session, case, keypair, tmp_path / "out")["items"][0]["body"]
+    assert (tmp_path / "out" / case.id / body["attachments"][0]["saved_as"]).read_bytes() == content
+
+
+def test_the_multipart_parser_reads_in_its_own_read_size():
+    written = []
+
+    class Recorder(io.BytesIO):
+        def write(self, data):
+            written.append(len(data))
+            return super().write(data)
+
+    boundary = "----whistle-read-size"
+    content = b"x" * (3 * uploads.MULTIPART_READ + 123)
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\n'.encode()
+            + content + f"\r\n--{boundary}--\r\n".encode())
+    parser = uploads.WhistleRequest.form_data_parser_class(stream_factory=lambda *a, **k: Recorder(),
+                                                           max_form_memory_size=4 * 1024 * 1024)
+    _stream, _form, files = parser.parse(io.BytesIO(body), "multipart/form-data", len(body), {"boundary": boundary})
+    assert sum(written) == len(content) and files["f"].filename == "a"
+    assert 64 * 1024 < max(written) <= uploads.MULTIPART_READ  # werkzeug alone writes 64 KiB at most
+    # No boundary: the same refusal as werkzeug's own parser (a 400 upstream).
+    _stream, form, files = parser.parse(io.BytesIO(body), "multipart/form-data", len(body), {})
+    assert not form and not files
