@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from crypto.stream import CHUNK, StreamEncryptor
 from whistle import offline
 from whistle.models import Case
+from whistle.uploads import MULTIPART_READ
 
 from bench.common import KEY_PASSPHRASE, status_kib
 from bench.followup import RECEIPT
@@ -155,11 +156,12 @@ def _upload(port: int, size: int, path: str = "/report/contractor") -> tuple[int
 def request_floor(start_server, size: int = SIZE) -> dict:
     """What receiving alone allows: the same upload as run() posts, through gunicorn to
     bench/discard_app.py (werkzeug parses the form, the file's bytes are thrown away), with
-    the parser reading werkzeug's default 64 KiB at a time and 1 MiB at a time; MiB/s, best
-    of three each. ``start_server(app_spec)`` gives a fresh one-worker Gunicorn."""
-    out = {}
+    the multipart parser reading werkzeug's default 64 KiB at a time and whistle's
+    MULTIPART_READ; MiB/s, best of three each. ``start_server(app_spec)`` gives a fresh
+    one-worker Gunicorn."""
+    out = {"whistle_read_kib": MULTIPART_READ // 1024}
     for key, spec in (("receive_and_parse_mib_s", "bench.discard_app:create()"),
-                      ("receive_and_parse_1mib_reads_mib_s", f"bench.discard_app:create({MiB})")):
+                      ("receive_and_parse_whistle_reads_mib_s", f"bench.discard_app:create({MULTIPART_READ})")):
         server = start_server(spec)
         best = None
         try:

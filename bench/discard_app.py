@@ -4,14 +4,15 @@ form parser reading the body, every file part handed to a stream the request cla
 chooses) and throws the bytes away: no encryption, no spooling, no database, no hooks.
 
     gunicorn -c deploy/gunicorn.conf.py --workers 1 'bench.discard_app:create()'
-    gunicorn -c deploy/gunicorn.conf.py --workers 1 'bench.discard_app:create(1048576)'
+    gunicorn -c deploy/gunicorn.conf.py --workers 1 'bench.discard_app:create(262144)'
 
 The argument is the parser's read size (werkzeug's default is 64 KiB). What a 200 MiB
 upload reaches here bounds what any storage behind the same request parsing can reach
 (bench/attachments.py: request_floor).
 """
 from flask import Flask, Request, jsonify, request
-from werkzeug.formparser import FormDataParser, MultiPartParser
+
+from whistle.uploads import multipart_form_parser
 
 WERKZEUG_READ = 64 * 1024  # werkzeug's MultiPartParser default buffer_size
 
@@ -38,23 +39,11 @@ class _Discard:
 
 
 def _request_class(read_size: int):
-    class Parser(FormDataParser):
-        """werkzeug's form parser with the multipart reader's buffer at ``read_size``
-        (FormDataParser builds its MultiPartParser with the default and no way to pass one)."""
-
-        def _parse_multipart(self, stream, mimetype, content_length, options):
-            parser = MultiPartParser(stream_factory=self.stream_factory, max_form_memory_size=self.max_form_memory_size,
-                                     max_form_parts=self.max_form_parts, cls=self.cls, buffer_size=read_size)
-            boundary = options.get("boundary", "").encode("ascii")
-            if not boundary:
-                raise ValueError("Missing boundary")
-            form, files = parser.parse(stream, boundary, content_length)
-            return stream, form, files
-
     class DiscardingRequest(Request):
-        """File parts go to _Discard, as whistle's request class sends them to its spools."""
+        """File parts go to _Discard, as whistle's request class sends them to its spools;
+        the multipart body is read ``read_size`` bytes at a time, by whistle's parser."""
 
-        form_data_parser_class = Parser
+        form_data_parser_class = multipart_form_parser(read_size)
 
         def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
             return _Discard()
