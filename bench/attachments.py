@@ -175,21 +175,13 @@ def request_floor(start_server, size: int = SIZE) -> dict:
     return out
 
 
-def run(start_server, db_url: str, key_file: Path, out: Path, size: int = SIZE) -> dict:
-    """``start_server()`` gives a fresh one-worker Gunicorn; measure one big upload on it."""
-    server = start_server()
-    try:
-        (worker,) = server.workers()
-        status, _body, _s, _d = _upload(server.port, 100 * 1024)  # warm-up: every code path loaded
-        assert status == 200, status
-        before = status_kib(worker)
-        status, body, seconds, digest = _upload(server.port, size)
-        after = status_kib(worker)
-    finally:
-        server.stop()
-    assert status == 200, (status, body[:500])
+UPLOADS = 3  # the throughput is the best of these, as for the floors beside it
+
+
+def _verify(db_url: str, key_file: Path, out: Path, body: bytes, digest: str) -> int:
+    """Decrypt the receipted report's attachment with the committee key; check it is exactly
+    what was sent; its stored (ciphertext) size."""
     code = RECEIPT.search(body).group(1).decode()
-    # What was stored decrypts, with the committee key, to exactly what was sent.
     engine = create_engine(db_url)
     try:
         with Session(engine) as s:
@@ -208,7 +200,32 @@ def run(start_server, db_url: str, key_file: Path, out: Path, size: int = SIZE) 
     finally:
         engine.dispose()
     assert sha.hexdigest() == digest, "the stored attachment does not decrypt to what was sent"
-    return {"size_mib": size / MiB, "seconds": round(seconds, 2), "mib_s": round(size / MiB / seconds, 1),
+    return stored
+
+
+def run(start_server, db_url: str, key_file: Path, out: Path, size: int = SIZE) -> dict:
+    """``start_server()`` gives a fresh one-worker Gunicorn; UPLOADS big uploads on it, one
+    after the other. Throughput: the best of them; memory: the worker's peak over all of
+    them against its size before the first; every upload decrypted and compared."""
+    server = start_server()
+    uploads = []
+    try:
+        (worker,) = server.workers()
+        status, _body, _s, _d = _upload(server.port, 100 * 1024)  # warm-up: every code path loaded
+        assert status == 200, status
+        before = status_kib(worker)
+        for _ in range(UPLOADS):
+            status, body, seconds, digest = _upload(server.port, size)
+            assert status == 200, (status, body[:500])
+            uploads.append((seconds, body, digest))
+        after = status_kib(worker)
+    finally:
+        server.stop()
+    stored = {_verify(db_url, key_file, out, body, digest) for _seconds, body, digest in uploads}
+    seconds = min(s for s, _b, _d in uploads)
+    return {"size_mib": size / MiB, "uploads": len(uploads), "seconds": round(seconds, 2),
+            "mib_s": round(size / MiB / seconds, 1),
+            "mib_s_each": [round(size / MiB / s, 1) for s, _b, _d in uploads],
             "rss_before_mib": round(before["VmRSS"] / 1024, 1), "hwm_after_mib": round(after["VmHWM"] / 1024, 1),
             "peak_growth_mib": round(max(0, after["VmHWM"] - before["VmRSS"]) / 1024, 1),
-            "hwm_before_mib": round(before["VmHWM"] / 1024, 1), "stored_bytes": stored, "verified": True}
+            "hwm_before_mib": round(before["VmHWM"] / 1024, 1), "stored_bytes": stored.pop(), "verified": True}

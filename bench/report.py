@@ -181,12 +181,13 @@ def _attachments(results: dict) -> list[str]:
                  if raw.get("receive_and_parse_whistle_reads_mib_s") else "")
               + ". Storage placed behind the same parsing cannot go faster than this."
               if raw.get("receive_and_parse_mib_s") else ""), "",
-           "| database | file MiB | upload s | MiB/s | of raw encryption | encrypt + store floor MiB/s | of floor | worker RSS before MiB | peak (VmHWM) after MiB | peak growth MiB | growth beyond a file-less report's peak MiB |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| database | file MiB | upload s (best) | MiB/s (best) | each upload MiB/s | of raw encryption | encrypt + store floor MiB/s | of floor | worker RSS before MiB | peak (VmHWM) after MiB | peak growth MiB | growth beyond a file-less report's peak MiB |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     backends = [b for b in att if b != "raw"]
     for b in backends:
         a = att[b]
-        out.append(f"| {b} | {a['size_mib']:.0f} | {a['seconds']} | {a['mib_s']} | "
+        each = ", ".join(str(x) for x in a.get("mib_s_each", [a["mib_s"]]))
+        out.append(f"| {b} | {a['size_mib']:.0f} | {a['seconds']} | {a['mib_s']} | {each} | "
                    f"{a['mib_s'] / raw['secretstream_mib_s'] * 100:.1f} % | {a['encrypt_and_store_mib_s']} | "
                    f"{a['mib_s'] / a['encrypt_and_store_mib_s'] * 100:.0f} % | {a['rss_before_mib']} | {a['hwm_after_mib']} | "
                    f"{a['peak_growth_mib']} | {round(a['hwm_after_mib'] - a['hwm_before_mib'], 1)} |")
@@ -297,15 +298,17 @@ def write(results: dict, path: Path) -> None:
         "",
         "## 4. A 200 MiB attachment through the no-JS path",
         "",
-        "A fresh gunicorn with one worker (the one measured) takes a small warm-up report, then the report "
-        "form with a 200 MiB file, streamed by the client. Memory is the worker's VmRSS before the upload and "
-        "its VmHWM (peak resident set since it started) after, from `/proc/<pid>/status`. The warm-up report "
+        "A fresh gunicorn with one worker (the one measured) takes a small warm-up report, then three report "
+        "forms, one after the other, each with a 200 MiB file streamed by the client; the throughput is the "
+        "best of the three, as the floors beside it are best of three, and each one's rate is listed. Memory "
+        "is the worker's VmRSS before the first upload and its VmHWM (peak resident set since it started) "
+        "after the last, from `/proc/<pid>/status`. The warm-up report "
         "already stretched a receipt at the default cost, so its peak includes argon2id's 64 MiB working "
         "memory; the last column is what the 200 MiB file added beyond that. The *encrypt + store floor* is "
         "the least any design that stores ciphertext durably in this database pays: secretstream over the "
         "same bytes and INSERTs of the ciphertext as 1 MiB rows of a table shaped like `attachment_chunks` (on SQLite WITHOUT ROWID, as whistle keeps every table) with one COMMIT, same engine settings, no "
-        "HTTP, parsing, spooling or ORM. Afterwards the stored attachment is decrypted with the committee key "
-        "and compared with what was sent.",
+        "HTTP, parsing, spooling or ORM. Afterwards every stored attachment is decrypted with the committee "
+        "key and compared with what was sent.",
         "",
         *_attachments(results),
         "",
