@@ -302,7 +302,7 @@ def write(results: dict, path: Path) -> None:
         "forms, one after the other, each with a 200 MiB file streamed by the client; the throughput is the "
         "best of the three, as the floors beside it are best of three, and each one's rate is listed. Memory "
         "is the worker's VmRSS before the first upload and its VmHWM (peak resident set since it started) "
-        "after the last, from `/proc/<pid>/status`. The warm-up report "
+        "after it, from `/proc/<pid>/status`. The warm-up report "
         "already stretched a receipt at the default cost, so its peak includes argon2id's 64 MiB working "
         "memory; the last column is what the 200 MiB file added beyond that. The *encrypt + store floor* is "
         "the least any design that stores ciphertext durably in this database pays: secretstream over the "
