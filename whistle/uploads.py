@@ -21,7 +21,7 @@ from whistle.models import new_id
 
 SPOOL_IN_MEMORY = 1024 * 1024
 # How much of a multipart body the parser reads at a time. werkzeug reads 64 KiB; 256 KiB
-# carried a 200 MiB no-JS upload 20 to 30 % faster (bench/findings.md) and stays well under
+# carried a 200 MiB no-JS upload 5 to 26 % faster (bench/findings.md) and stays well under
 # MAX_FORM_MEMORY_SIZE, which werkzeug also applies to its read buffer.
 MULTIPART_READ = 256 * 1024
 # \Z, not $: "$" also matches before a trailing newline, so "<32 hex>\n" would pass.
