@@ -136,8 +136,6 @@ def test_pages_load_no_third_party_resource_and_no_inline_script(client, committ
 
 
 def test_rate_limit_key_is_a_daily_hmac_not_the_address(app):
-    from whistle.privacy import client_key
-
     with app.test_request_context("/", environ_base={"REMOTE_ADDR": ADDRESS}):
         key = client_key()
         assert ADDRESS not in key and re.fullmatch(r"[0-9a-f]{32}", key)
