@@ -55,7 +55,6 @@ class QuietLogger(Logger):
 logger_class = QuietLogger
 
 
-
 def post_fork(server, worker):
     """Give each worker its share of the cores for receipt derivations (whistle.derivations):
     more argon2id runs at once than cores only slows every one of them. The final worker

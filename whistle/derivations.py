@@ -48,6 +48,7 @@ class DerivationSlots:
 
 
 def init_app(app, count: int) -> None:
+    """Give ``app`` its ``count`` derivation slots (one set per process)."""
     app.extensions[EXTENSION] = DerivationSlots(count)
 
 
