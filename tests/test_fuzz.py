@@ -4,8 +4,9 @@ Property-based (hypothesis) over every route the public can reach (every rule of
 that is not behind the committee login, found from the URL map, so routes added later are
 fuzzed too), with structured strategies for the forms and JSON endpoints (near-valid
 submissions with one field broken, valid receipt codes with fuzzed messages, raw bytes,
-deep and odd JSON, multipart with stray parts); the committee login and enrolment forms;
-and schemathesis against the API's own OpenAPI document (/api/v1/openapi.json), positive
+deep and odd JSON, multipart with stray parts, raw multipart whose parts lack a name or
+carry odd parameters); the committee login and enrolment forms (every other committee
+route: tests/committee/test_fuzz_committee.py); and schemathesis against the API's own OpenAPI document (/api/v1/openapi.json), positive
 and negative generation, with the "not a server error" check.
 
 Budget: a few dozen examples per property, no deadline; rate limits are off for the app
@@ -125,14 +126,33 @@ def _multipart(form: dict, files) -> dict:
     return data
 
 
+# A multipart part's Content-Disposition parameters, as bytes: a name or none (RFC 7578
+# requires one), a file name or none, and now and then something odd.
+DISPOSITION = st.builds(lambda name, filename, odd: b"".join(filter(None, (name, filename, odd))),
+                        st.one_of(st.none(), st.sampled_from(FORM_NAMES + ["files"]).map(lambda n: b'name="%s"; ' % n.encode()),
+                                  st.binary(max_size=12).map(lambda n: b'name="' + n + b'"; ')),
+                        st.one_of(st.none(), st.sampled_from([b'filename="a.txt"', b'filename=""', b"filename*=UTF-8''%E2%80%AE"])),
+                        st.one_of(st.none(), st.sampled_from([b";", b'name=""', b"name*=UTF-8''%0A", b"\r\nX: y"])))
+
+
+def _raw_multipart(parts) -> tuple[bytes, str]:
+    boundary = b"fuzz-boundary"
+    body = b"".join(b"--" + boundary + b"\r\nContent-Disposition: form-data; " + disposition + b"\r\n\r\n" + data + b"\r\n"
+                    for disposition, data in parts)
+    return body + b"--" + boundary + b"--\r\n", "multipart/form-data; boundary=" + boundary.decode()
+
+
 @st.composite
 def bodies(draw):
     """(kwargs for the test client's post) of every shape a body can have."""
-    kind = draw(st.sampled_from(["form", "multipart", "json", "raw", "none"]))
+    kind = draw(st.sampled_from(["form", "multipart", "raw multipart", "json", "raw", "none"]))
     if kind == "form":
         return {"data": draw(FORM)}
     if kind == "multipart":
         return {"data": _multipart(draw(FORM), draw(FILES)), "content_type": "multipart/form-data"}
+    if kind == "raw multipart":
+        body, content_type = _raw_multipart(draw(st.lists(st.tuples(DISPOSITION, st.binary(max_size=200)), max_size=4)))
+        return {"data": body, "content_type": content_type}
     if kind == "json":
         return {"json": draw(JSON)}
     if kind == "raw":

@@ -208,6 +208,27 @@ def test_part_name_with_a_trailing_newline_is_refused(client, committee, db_sess
     assert db_session.scalar(select(func.count()).select_from(Attachment)) == 0
 
 
+def test_a_multipart_part_without_a_name_makes_the_body_a_400(app, client, committee):
+    """RFC 7578 requires every part to have a name; one without reached Flask-WTF's token
+    lookup as a None key (a 500 on every committee form). Now the body is malformed: a
+    clear 400 in the user's language, and nothing stored."""
+    before = table_counts(app)
+    for path, parts in [("/committee/login", [(b"", b"value")]),
+                        ("/committee/login", [(b'name="username"', b"x"), (b'filename="a.txt"', b"file")]),
+                        ("/report/contractor", [(b'name="narrative"', b"n"), (b"", b"value")]),
+                        ("/api/v1/reports", [(b'name="submission"', json.dumps(report_submission(client)).encode()),
+                                             (b'filename="x"', b"Z" * 100)])]:
+        body, ctype = raw_multipart(parts)
+        resp = client.post(path, data=body, content_type=ctype, headers={"Accept-Language": "en"},
+                           environ_base={"wsgi.url_scheme": "https"})
+        assert resp.status_code == 400, (path, resp.status_code)
+        text = resp.get_data(as_text=True)
+        assert "Traceback" not in text
+        if path == "/committee/login":
+            assert "The request could not be understood." in text
+    assert table_counts(app) == before
+
+
 def test_attachment_ids_are_matched_whole():
     from whistle.uploads import ATTACHMENT_ID, is_attachment_id
 

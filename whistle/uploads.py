@@ -157,7 +157,8 @@ class EmptyFilePart:
 def multipart_form_parser(read_size: int) -> type[FormDataParser]:
     """werkzeug's form parser with its multipart reader reading ``read_size`` bytes at a
     time (FormDataParser builds its MultiPartParser with the 64 KiB default and no way to
-    pass another). Its buffer counts against max_form_memory_size, so keep it below."""
+    pass another). Its buffer counts against max_form_memory_size, so keep it below. A
+    part without a name makes the whole body malformed."""
 
     class FormParser(FormDataParser):
         def _parse_multipart(self, stream, mimetype, content_length, options):
@@ -167,6 +168,11 @@ def multipart_form_parser(read_size: int) -> type[FormDataParser]:
             parser = MultiPartParser(stream_factory=self.stream_factory, max_form_memory_size=self.max_form_memory_size,
                                      max_form_parts=self.max_form_parts, cls=self.cls, buffer_size=read_size)
             form, files = parser.parse(stream, boundary, content_length)
+            if None in form or None in files:
+                # A part without a name (RFC 7578 requires one) would reach the views and
+                # Flask-WTF as a None key; the body is malformed, so it parses as no form
+                # at all, like any other malformed body (werkzeug's parser is silent).
+                raise ValueError("multipart part without a name")
             return stream, form, files
 
     return FormParser

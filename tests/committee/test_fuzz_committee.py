@@ -1,0 +1,146 @@
+"""Fuzzing the committee side: no input a logged-in member can send gets a 5xx or a trace.
+
+tests/test_fuzz.py covers what the public can reach (and the login and enrolment forms);
+this module covers every other route under /committee, found from the app's URL map at
+collection, so a route added later is fuzzed too. Each route is its own property: a
+member of each role (unit lead, conflicted member, admin, overseer, notice publisher),
+logged in through the real form, sends bodies of every shape (forms, multipart with stray
+files, deep and odd JSON, raw bytes) with a valid CSRF token most of the time, to paths
+whose arguments are real ids (cases, attachments, pending two-person actions, notices,
+surveys, sacrificial usernames) or fuzzed segments, with a fuzzed query string now and
+then. The property: a status below 500, no stack trace in the body, nothing the app logs
+as unhandled. A member whose session the fuzzer ended (logout) logs in again.
+
+One app per backend for the module (SQLite, and PostgreSQL when configured); rate limits
+off (tests/test_brute_force.py has them). A dozen examples per route keeps the budget at
+well under a minute per backend.
+"""
+import logging
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from whistle import create_app, offline
+from whistle.cases import today
+from whistle.models import Attachment, Case, PendingAction, Survey
+
+from tests.committee.conftest import enrol, login
+from tests.committee.test_workspace import HOUSING, _report
+from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
+from tests.test_fuzz import FUZZ, ODD, SEGMENT, TEXT, _Unhandled, _quote, bodies, check
+from tests.test_notices import open_notice
+from tests.test_surveys import _form as survey_form
+
+ROUTE_EXAMPLES = 12
+ACTORS = ("zhao.lei", "li.na", "ma.lin", "gao.feng", "he.ping")
+# Members the admin routes may deactivate or invite again: never one of the actors.
+SACRIFICIAL = ("wu.jing", "liu.yang", "sun.hao", "chen.jie", "nobody.here")
+
+
+def _committee_rules() -> list:
+    """Every (path rule, method) under /committee but the login and enrolment forms."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app(make_config(Path(tmp)))
+        rules = app.url_map.iter_rules()
+        pairs = sorted((rule.rule, method) for rule in rules
+                       if rule.rule.startswith("/committee")
+                       and not rule.rule.startswith(("/committee/login", "/committee/enrol"))
+                       for method in (rule.methods or set()) - {"HEAD", "OPTIONS"})
+        app.extensions["whistle.engine"].dispose()
+    return pairs
+
+
+COMMITTEE_RULES = _committee_rules()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def workspace(request, tmp_path_factory):
+    """An app with the actors enrolled and logged in, and real things to point at: cases
+    with attachments, a pending two-person action, an open notice, a draft survey."""
+    tmp = tmp_path_factory.mktemp("committee-fuzz")
+    app = build_app(make_config(tmp, request, backend=request.param, extra={"ratelimit": False}))
+    engine = app.extensions["whistle.engine"]
+    with Session(engine) as s:
+        offline.init_keys(s, tmp / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
+                          opslimit=1, memlimit=8 * 1024 * 1024)
+        s.commit()
+    people = {name: enrol(app, name) for name in ACTORS}
+    for _ in range(3):
+        _report(app, header=HOUSING)
+    with Session(engine) as s:
+        case_ids = list(s.scalars(select(Case.id)))
+        notice_id = open_notice(s).id
+    zhao = people["zhao.lei"]
+    resp = zhao.post(f"/committee/cases/{case_ids[0]}/grade", {"grade": "low", "reason": "duplicate details"})
+    assert resp.status_code in (302, 303), resp.status_code
+    resp = zhao.post("/committee/surveys/new", survey_form())
+    assert resp.status_code == 302, resp.status_code
+    with Session(engine) as s:
+        ids = {"case_id": case_ids, "notice_id": [notice_id],
+               "attachment_id": list(s.scalars(select(Attachment.id))),
+               "pending_id": list(s.scalars(select(PendingAction.id))),
+               "survey_id": list(s.scalars(select(Survey.id))),
+               "username": list(SACRIFICIAL)}
+    assert all(ids.values()), ids
+    handler = _Unhandled()
+    logging.getLogger("whistle").addHandler(handler)
+    yield {"app": app, "people": people, "ids": ids, "unhandled": handler,
+           "tokens": {name: person.csrf() for name, person in people.items()}}
+    logging.getLogger("whistle").removeHandler(handler)
+    engine.dispose()
+
+
+def _path(draw, workspace, rule: str) -> str:
+    """The rule with each argument a real id of its kind, or a fuzzed segment."""
+    def value(match):
+        name = match.group(1)
+        real = workspace["ids"].get(name, [])
+        if real and draw(st.booleans()):
+            return _quote(draw(st.sampled_from(real)))
+        return _quote(draw(SEGMENT))
+    return re.sub(r"<(?:[^<>:]+:)?([^<>:]+)>", value, rule)
+
+
+def _still_logged_in(workspace, name: str) -> None:
+    """Log the member in again if the fuzzer logged them out (and take the new token)."""
+    person = workspace["people"][name]
+    if person.client.get("/committee/api/me").status_code != 200:
+        login(person, app=workspace["app"])
+        workspace["tokens"][name] = person.csrf()
+
+
+@pytest.mark.parametrize("rule, method", COMMITTEE_RULES, ids=[f"{m} {r}" for r, m in COMMITTEE_RULES])
+@settings(FUZZ, max_examples=ROUTE_EXAMPLES)
+@given(data=st.data())
+def test_every_committee_route_survives_any_request(workspace, rule, method, data):
+    actor = data.draw(st.sampled_from(ACTORS), label="actor")
+    _still_logged_in(workspace, actor)
+    client = workspace["people"][actor].client
+    path = _path(data.draw, workspace, rule)
+    if data.draw(st.integers(0, 4), label="query?") == 0:
+        path += "?" + "&".join(f"{_quote(k)}={_quote(v)}" for k, v in data.draw(
+            st.dictionaries(st.one_of(st.sampled_from(["after", "page", "lang", "q", "unit"]), TEXT),
+                            st.one_of(TEXT, ODD), max_size=3), label="query").items())
+    token = data.draw(st.sampled_from([workspace["tokens"][actor]] * 4 + ["", "x", "a" * 80]), label="csrf")
+    kwargs = data.draw(bodies(), label="body") if method != "GET" else {}
+    if isinstance(kwargs.get("data"), dict):
+        kwargs["data"].setdefault("csrf_token", token)
+    resp = client.open(path, method=method, headers={"X-CSRFToken": token}, **kwargs)
+    check(workspace, resp, (actor, method, path))
+
+
+def test_the_fuzzed_routes_include_every_kind_of_committee_work():
+    """The list the properties run over came from the URL map and holds the routes that
+    change things: if discovery broke, this fails rather than fuzzing nothing."""
+    paths = {rule for rule, _method in COMMITTEE_RULES}
+    for expected in ("/committee/cases/<case_id>/disposition", "/committee/cases/<case_id>/confirm/<pending_id>",
+                     "/committee/api/cases/<case_id>/grants", "/committee/admin/members/<username>/deactivate",
+                     "/committee/notices", "/committee/surveys/<survey_id>/edit", "/committee/logout"):
+        assert expected in paths
+    assert len(COMMITTEE_RULES) >= 35
