@@ -142,6 +142,19 @@ def _raw_multipart(parts) -> tuple[bytes, str]:
     return body + b"--" + boundary + b"--\r\n", "multipart/form-data; boundary=" + boundary.decode()
 
 
+def break_one_field(data, holders: dict) -> tuple:
+    """In one of ``holders`` (named dicts inside a valid body), remove a field or give it
+    (or a new one) any JSON value. Returns (holder's name, field)."""
+    where = data.draw(st.sampled_from(sorted(holders)), label="where")
+    holder = holders[where]
+    key = data.draw(st.one_of(st.sampled_from(sorted(holder)), VALUE), label="field")
+    if data.draw(st.booleans(), label="remove?"):
+        holder.pop(key, None)
+    else:
+        holder[key] = data.draw(JSON, label="value")
+    return where, key
+
+
 @st.composite
 def bodies(draw):
     """(kwargs for the test client's post) of every shape a body can have."""
@@ -245,14 +258,9 @@ def test_report_api_survives_near_valid_submissions(target, data):
     """A valid submission with one field replaced, removed, or one envelope field broken."""
     client = target["app"].test_client()
     submission = report_submission(client)
-    where = data.draw(st.sampled_from(["top", "envelope", "header", "kdf", "recipient"]))
-    holder = {"top": submission, "envelope": submission["envelope"], "header": submission["envelope"]["header"],
-              "kdf": submission["kdf"], "recipient": submission["envelope"]["recipients"][0]}[where]
-    key = data.draw(st.one_of(st.sampled_from(sorted(holder)), VALUE))
-    if data.draw(st.booleans()):
-        holder.pop(key, None)
-    else:
-        holder[key] = data.draw(JSON)
+    where, key = break_one_field(data, {"top": submission, "envelope": submission["envelope"],
+                                        "header": submission["envelope"]["header"], "kdf": submission["kdf"],
+                                        "recipient": submission["envelope"]["recipients"][0]})
     if data.draw(st.booleans()):
         resp = client.post("/api/v1/reports", json=submission)
     else:

@@ -15,6 +15,7 @@ One app per backend for the module (SQLite, and PostgreSQL when configured); rat
 off (tests/test_brute_force.py has them). A dozen examples per route keeps the budget at
 well under a minute per backend.
 """
+import json
 import logging
 import re
 import tempfile
@@ -26,6 +27,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crypto import envelope as env
+from crypto.encoding import b64u, unb64u
 from whistle import create_app, offline
 from whistle.cases import today
 from whistle.models import Attachment, Case, PendingAction, Survey
@@ -33,7 +36,8 @@ from whistle.models import Attachment, Case, PendingAction, Survey
 from tests.committee.conftest import enrol, login
 from tests.committee.test_workspace import HOUSING, _report
 from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
-from tests.test_fuzz import FUZZ, ODD, SEGMENT, TEXT, _Unhandled, _quote, bodies, check
+from tests.test_fuzz import (FILES, FUZZ, JSON, ODD, SEGMENT, TEXT, _multipart, _quote, _Unhandled, bodies,
+                             break_one_field, check)
 from tests.test_notices import open_notice
 from tests.test_surveys import _form as survey_form
 
@@ -41,6 +45,7 @@ ROUTE_EXAMPLES = 12
 ACTORS = ("zhao.lei", "li.na", "ma.lin", "gao.feng", "he.ping")
 # Members the admin routes may deactivate or invite again: never one of the actors.
 SACRIFICIAL = ("wu.jing", "liu.yang", "sun.hao", "chen.jie", "nobody.here")
+GRANTEE = "zhang.wei"  # enrolled, eligible for the housing cases: what a valid grant names
 
 
 def _committee_rules() -> list:
@@ -70,7 +75,7 @@ def workspace(request, tmp_path_factory):
         offline.init_keys(s, tmp / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8 * 1024 * 1024)
         s.commit()
-    people = {name: enrol(app, name) for name in ACTORS}
+    people = {name: enrol(app, name) for name in ACTORS + (GRANTEE,)}
     for _ in range(3):
         _report(app, header=HOUSING)
     with Session(engine) as s:
@@ -88,9 +93,16 @@ def workspace(request, tmp_path_factory):
                "survey_id": list(s.scalars(select(Survey.id))),
                "username": list(SACRIFICIAL)}
     assert all(ids.values()), ids
+    items, reporters = {}, {}
+    for case_id in case_ids:
+        view = zhao.api("get", f"/committee/api/cases/{case_id}").get_json()
+        items[case_id] = [item["id"] for item in view["items"]]
+        reporters[case_id] = unb64u(view["reporter_public_key"])
+        holders = [unb64u(r["public_key"]) for r in view["recipients"]]
     handler = _Unhandled()
     logging.getLogger("whistle").addHandler(handler)
-    yield {"app": app, "people": people, "ids": ids, "unhandled": handler,
+    yield {"app": app, "people": people, "ids": ids, "unhandled": handler, "items": items,
+           "reporters": reporters, "holders": holders,
            "tokens": {name: person.csrf() for name, person in people.items()}}
     logging.getLogger("whistle").removeHandler(handler)
     engine.dispose()
@@ -113,6 +125,51 @@ def _still_logged_in(workspace, name: str) -> None:
     if person.client.get("/committee/api/me").status_code != 200:
         login(person, app=workspace["app"])
         workspace["tokens"][name] = person.csrf()
+
+
+def _post_json(workspace, actor: str, path: str, body, data) -> object:
+    """As JSON, or (for the items endpoint, which takes files) as a multipart submission;
+    now and then the whole body is replaced by any JSON value."""
+    client = workspace["people"][actor].client
+    if data.draw(st.integers(0, 9), label="whole body?") == 0:
+        body = data.draw(JSON, label="body")
+    headers = {"X-CSRFToken": workspace["tokens"][actor]}
+    if path.endswith("/items") and data.draw(st.booleans(), label="multipart?"):
+        form = _multipart({"submission": json.dumps(body)}, data.draw(FILES, label="files"))
+        return client.post(path, data=form, content_type="multipart/form-data", headers=headers)
+    return client.post(path, json=body, headers=headers)
+
+
+@settings(FUZZ, max_examples=ROUTE_EXAMPLES * 3)
+@given(data=st.data())
+def test_grants_survive_near_valid_bodies(workspace, data):
+    """A valid grant (every item's key re-sealed to an eligible colleague) with one field
+    removed or replaced, at the top or among the keys."""
+    _still_logged_in(workspace, "zhao.lei")
+    case_id = data.draw(st.sampled_from(workspace["ids"]["case_id"]), label="case")
+    items = workspace["items"][case_id]
+    grant = {"username": GRANTEE, "keys": {item: b64u(bytes(80)) for item in items}}
+    where, key = break_one_field(data, {"top": grant, "keys": grant["keys"]})
+    resp = _post_json(workspace, "zhao.lei", f"/committee/api/cases/{case_id}/grants", grant, data)
+    check(workspace, resp, ("grant", where, key))
+
+
+@settings(FUZZ, max_examples=ROUTE_EXAMPLES * 3)
+@given(data=st.data())
+def test_replies_and_notes_survive_near_valid_bodies(workspace, data):
+    """A reply or note sealed as the member's browser seals it, with one field removed or
+    replaced in the submission, the envelope, its header or a recipient entry."""
+    _still_logged_in(workspace, "zhao.lei")
+    case_id = data.draw(st.sampled_from(workspace["ids"]["case_id"]), label="case")
+    kind = data.draw(st.sampled_from(["reply", "note"]), label="kind")
+    recipients = workspace["holders"] + ([workspace["reporters"][case_id]] if kind == "reply" else [])
+    sealed = env.seal(kind, {"case": case_id}, {"text": "FUZZ", "attachments": []}, recipients)
+    submission = {"kind": kind, "envelope": sealed.envelope}
+    where, key = break_one_field(data, {"top": submission, "envelope": sealed.envelope,
+                                        "header": sealed.envelope["header"],
+                                        "recipient": sealed.envelope["recipients"][0]})
+    resp = _post_json(workspace, "zhao.lei", f"/committee/api/cases/{case_id}/items", submission, data)
+    check(workspace, resp, (kind, where, key))
 
 
 @pytest.mark.parametrize("rule, method", COMMITTEE_RULES, ids=[f"{m} {r}" for r, m in COMMITTEE_RULES])

@@ -2,7 +2,7 @@
 grants re-sealed by members, dual control, dispositions, audit entries."""
 import json
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crypto import envelope as env
 from crypto.encoding import b64u, unb64u
@@ -103,6 +103,20 @@ def test_grant_to_conflicted_member_is_refused_and_recorded(app, people, db_sess
     assert entry.actor == "zhao.lei" and json.loads(entry.detail)["to"] == "li.na"
     grantable = zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
     assert "li.na" not in {m["username"] for m in grantable} and "ma.lin" not in {m["username"] for m in grantable}
+
+
+def test_a_grant_that_is_not_a_json_object_is_a_400(app, people, db_session):
+    """A list, a string or a number as the grant was a 500 (it was read with .get)."""
+    _report(app)
+    case = _case(db_session)
+    entries = db_session.scalar(select(func.count()).select_from(AuditEntry))
+    for body in ([{"username": "zhang.wei"}], "zhang.wei", 5, None):
+        resp = people["zhao.lei"].api("post", f"/committee/api/cases/{case.id}/grants", json=body,
+                                      headers={"Accept-Language": "en"})
+        assert resp.status_code == 400, body
+        assert "Traceback" not in resp.get_data(as_text=True)
+    assert db_session.scalar(select(func.count()).select_from(AuditEntry)) == entries
+    assert db_session.scalar(select(func.count()).select_from(CaseGrant)) == 1  # zhao's own, from routing
 
 
 def test_grant_reseals_keys_for_a_colleague(app, people, db_session):

@@ -141,7 +141,9 @@ def grant(case_id):
     """Hand a case to a colleague: the browser re-sealed every item's content key to them.
     A grant the rules forbid (their own department, say) is refused and recorded."""
     case = _open_case(case_id)
-    data = request.get_json(silent=True) or {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidSubmission(detail="the grant must be a JSON object")
     username = str(data.get("username", ""))[:64]
     allowed, reason = can_grant(rules(), cases.routing_header(case), username)
     target = db.session().scalar(select(Member).where(Member.username == username, Member.active.is_(True)))
