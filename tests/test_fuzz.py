@@ -142,16 +142,17 @@ def _raw_multipart(parts) -> tuple[bytes, str]:
     return body + b"--" + boundary + b"--\r\n", "multipart/form-data; boundary=" + boundary.decode()
 
 
-def break_one_field(data, holders: dict) -> tuple:
+def break_one_field(data, holders: dict, values=None) -> tuple:
     """In one of ``holders`` (named dicts inside a valid body), remove a field or give it
-    (or a new one) any JSON value. Returns (holder's name, field)."""
+    (or a new one) any of ``values`` (any JSON value unless given). Returns (holder's name,
+    field)."""
     where = data.draw(st.sampled_from(sorted(holders)), label="where")
     holder = holders[where]
-    key = data.draw(st.one_of(st.sampled_from(sorted(holder)), VALUE), label="field")
+    key = data.draw(st.one_of(*([st.sampled_from(sorted(holder))] if holder else []), VALUE), label="field")
     if data.draw(st.booleans(), label="remove?"):
         holder.pop(key, None)
     else:
-        holder[key] = data.draw(JSON, label="value")
+        holder[key] = data.draw(JSON if values is None else values, label="value")
     return where, key
 
 

@@ -15,6 +15,7 @@ One app per backend for the module (SQLite, and PostgreSQL when configured); rat
 off (tests/test_brute_force.py has them). A dozen examples per route keeps the budget at
 well under a minute per backend.
 """
+import datetime as dt
 import json
 import logging
 import re
@@ -36,7 +37,7 @@ from whistle.models import Attachment, Case, PendingAction, Survey
 from tests.committee.conftest import enrol, login
 from tests.committee.test_workspace import HOUSING, _report
 from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
-from tests.test_fuzz import (FILES, FUZZ, JSON, ODD, SEGMENT, TEXT, _multipart, _quote, _Unhandled, bodies,
+from tests.test_fuzz import (FILES, FUZZ, JSON, ODD, SEGMENT, TEXT, VALUE, _multipart, _quote, _Unhandled, bodies,
                              break_one_field, check)
 from tests.test_notices import open_notice
 from tests.test_surveys import _form as survey_form
@@ -170,6 +171,48 @@ def test_replies_and_notes_survive_near_valid_bodies(workspace, data):
                                         "recipient": sealed.envelope["recipients"][0]})
     resp = _post_json(workspace, "zhao.lei", f"/committee/api/cases/{case_id}/items", submission, data)
     check(workspace, resp, (kind, where, key))
+
+
+def _notice_form() -> dict:
+    opens = today("Asia/Shanghai") + dt.timedelta(days=3)
+    return {"candidate_name": "李候选", "current_post": "水利局副局长", "proposed_post": "水利局局长",
+            "department": "water", "opens_on": opens.isoformat(), "closes_on": (opens + dt.timedelta(days=14)).isoformat()}
+
+
+# (actor, path with {case}, {pending}, {survey}, {username} in it, the valid form): every
+# form a member fills in, as the page sends it.
+MEMBER_FORMS = [
+    ("zhao.lei", "/committee/cases/{case}/disposition", lambda: {"disposition": "not_accepted", "reason": "outside remit",
+                                                                 "duplicate_of": ""}),
+    ("zhao.lei", "/committee/cases/{case}/grade", lambda: {"grade": "medium", "reason": "new facts"}),
+    ("zhao.lei", "/committee/cases/{case}/status", lambda: {"event": "acknowledged"}),
+    ("zhao.lei", "/committee/cases/{case}/purge", lambda: {"reason": "a test report"}),
+    ("zhao.lei", "/committee/cases/{case}/identity-request", lambda: {"reason": "to protect the reporter"}),
+    ("zhao.lei", "/committee/cases/{case}/confirm/{pending}", lambda: {"decision": "approve"}),
+    ("zhao.lei", "/committee/identity-requests/{pending}", lambda: {"decision": "approve", "reason": "fine"}),
+    ("he.ping", "/committee/notices", _notice_form),
+    ("zhao.lei", "/committee/surveys/new", survey_form),
+    ("zhao.lei", "/committee/surveys/{survey}/edit", survey_form),
+    ("ma.lin", "/committee/admin/members/{username}/invite", dict),
+]
+
+
+@pytest.mark.parametrize("actor, path, valid", MEMBER_FORMS, ids=[path for _actor, path, _valid in MEMBER_FORMS])
+@settings(FUZZ, max_examples=ROUTE_EXAMPLES * 2)
+@given(data=st.data())
+def test_member_forms_survive_near_valid_fields(workspace, actor, path, valid, data):
+    """A form as its page sends it, with one field removed or given any text (the
+    generic property above rarely names these forms' fields)."""
+    _still_logged_in(workspace, actor)
+    ids = workspace["ids"]
+    path = path.format(**{name: data.draw(st.sampled_from(ids[key]), label=name) for name, key in
+                          (("case", "case_id"), ("pending", "pending_id"), ("survey", "survey_id"),
+                           ("username", "username")) if "{" + name + "}" in path})
+    form = valid()
+    where, key = break_one_field(data, {"form": form}, values=VALUE)
+    form["csrf_token"] = workspace["tokens"][actor]
+    resp = workspace["people"][actor].client.post(path, data=form)
+    check(workspace, resp, (path, where, key))
 
 
 @pytest.mark.parametrize("rule, method", COMMITTEE_RULES, ids=[f"{m} {r}" for r, m in COMMITTEE_RULES])
