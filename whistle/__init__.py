@@ -167,7 +167,8 @@ def _template_globals():
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/")
+    """The reporter's and the committee's JSON APIs: their scripts show the error's message."""
+    return request.path.startswith(("/api/", "/committee/api/"))
 
 
 def _error_response(status: int, code: str, message: str):

@@ -106,15 +106,19 @@ def test_grant_to_conflicted_member_is_refused_and_recorded(app, people, db_sess
 
 
 def test_a_grant_that_is_not_a_json_object_is_a_400(app, people, db_session):
-    """A list, a string or a number as the grant was a 500 (it was read with .get)."""
+    """A list, a string or a number as the grant was a 500 (it was read with .get). The
+    answer is JSON with a message in the member's language, which the page shows."""
     _report(app)
     case = _case(db_session)
     entries = db_session.scalar(select(func.count()).select_from(AuditEntry))
-    for body in ([{"username": "zhang.wei"}], "zhang.wei", 5, None):
+    for body, language, message in (([{"username": "zhang.wei"}], "en", "The submission is incomplete or malformed"),
+                                     ("zhang.wei", "zh-CN", "提交的内容不完整或格式有误"), (5, "en", "malformed"),
+                                     (None, "zh-TW", "提交的內容不完整或格式有誤")):
         resp = people["zhao.lei"].api("post", f"/committee/api/cases/{case.id}/grants", json=body,
-                                      headers={"Accept-Language": "en"})
+                                      headers={"Accept-Language": language})
         assert resp.status_code == 400, body
-        assert "Traceback" not in resp.get_data(as_text=True)
+        assert resp.get_json()["error"] == "invalid_submission"
+        assert message in resp.get_json()["message"], (language, resp.get_json())
     assert db_session.scalar(select(func.count()).select_from(AuditEntry)) == entries
     assert db_session.scalar(select(func.count()).select_from(CaseGrant)) == 1  # zhao's own, from routing
 
