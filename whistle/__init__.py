@@ -179,6 +179,7 @@ def _error_response(status: int, code: str, message: str):
 
 HTTP_MESSAGES = {
     400: lambda: _("The request could not be understood."),
+    401: lambda: _("Your session has ended. Please log in again."),  # the committee API, logged out
     403: lambda: _("This request was refused. If you followed a link from another site, open this site directly."),
     404: lambda: _("There is nothing at this address."),
     405: lambda: _("This address does not accept that kind of request."),

@@ -46,6 +46,20 @@ def test_logout_ends_the_session_on_the_server(app, committee):
     assert replay.get("/committee/").status_code == 302
 
 
+def test_the_api_answers_a_logged_out_page_with_json_in_its_language(app, committee):
+    """A case page left open after logout (or a timeout) calls the API: a 401 whose JSON
+    message the page shows, in the member's language; no redirect to an HTML login page."""
+    person = enrol(app, "zhang.wei")
+    csrf = person.csrf()
+    person.client.post("/committee/logout", data={"csrf_token": csrf})
+    for language, message in (("zh-CN", "登录已失效，请重新登录。"), ("zh-TW", "登入已失效，請重新登入。"),
+                              ("en", "Your session has ended. Please log in again.")):
+        resp = person.client.get("/committee/api/me", headers={"Accept-Language": language})
+        assert resp.status_code == 401
+        assert resp.get_json() == {"error": "unauthorized", "message": message}
+    resp = person.client.post("/committee/api/session-key", headers={"X-CSRFToken": csrf, "Accept-Language": "en"})
+    assert resp.status_code in (400, 401) and resp.is_json  # the old token is refused first, or the login
+
 def test_idle_and_absolute_timeouts(app, committee):
     from whistle import sessions
 
