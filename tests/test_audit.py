@@ -120,6 +120,16 @@ def test_intact_log_verifies(log, cli_env, db_session):
     assert (count, bad) == (10, None)
 
 
+def test_an_action_outside_the_list_is_refused_and_writes_nothing(log, db_session):
+    """Every recorded action is one of audit.ACTIONS (each has a label in the oversight
+    view): a misspelt or new action fails where it is recorded, in the tests."""
+    before = audit.head(db_session)
+    with pytest.raises(ValueError, match="unknown audit action"):
+        audit.record(db_session, "viewed", actor="zhao.lei", on=dt.date(2026, 1, 5))
+    db_session.rollback()
+    assert audit.head(db_session) == before and audit.verify(db_session) == (10, None)
+
+
 def test_empty_log_verifies(app, cli_env):
     result = verify(cli_env)
     assert result.exit_code == 0 and "audit log intact: 0 entries, head " + "0" * 64 in result.output

@@ -138,3 +138,23 @@ def test_chinese_catalogs_use_their_own_script(locale, forbidden):
 def test_forbidden_lists_are_pairs_of_distinct_characters():
     assert len(SIMPLIFIED_ONLY) == len(TRADITIONAL_ONLY) == 22
     assert all(s != t for s, t in zip(SIMPLIFIED_ONLY, TRADITIONAL_ONLY))
+
+
+# The committee's terms, simplified and traditional: where a zh_Hans message uses one, the
+# zh_Hant message for the same id uses its pair (a character-by-character converter turns
+# 回访问卷 into 回造訪卷, "return-visit-ing questionnaire", which no reader would recognise).
+TERMS = {"回访问卷": "回訪問卷", "举报件": "舉報件", "办结": "辦結", "销毁": "銷毀", "任前公示": "任前公示",
+         "纪委监委": "紀委監委"}
+
+
+def test_the_committees_terms_are_the_same_in_both_scripts():
+    simplified = {m.id: m.string for m in _read(_po("zh_Hans"), locale="zh_Hans") if m.id}
+    wrong = []
+    for m in _read(_po("zh_Hant"), locale="zh_Hant"):
+        source = simplified.get(m.id)
+        if not m.id or not isinstance(source, str):
+            continue
+        for term, traditional in TERMS.items():
+            if source.count(term) != m.string.count(traditional):
+                wrong.append(f"{term}/{traditional}: {source!r} / {m.string!r}")
+    assert not wrong, "\n".join(wrong)

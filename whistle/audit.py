@@ -19,12 +19,17 @@ Actions recorded (detail keys in brackets): login, login_failed, logout, enrolle
 [member], deactivate [member], view, decrypt, download, reply, note, grant [to],
 refused_grant [to, reason], refused_view / refused_change / refused_decrypt /
 refused_download, refused_self_confirm, status [event], disposition, grade_override
-[before, after, reason, confirmed_by], proposed_* / confirmed_* / rejected_*, export,
+[before, after, reason, confirmed_by], proposed_* / confirmed_* / rejected_* (downgrade,
+close, purge), withdrawn_close / withdrawn_purge [action_id, proposed_by, status: the case
+outgrew the proposal before it was confirmed], export,
 key_registered [kid], purge, audit_signed [statement, length], oversight_view,
 identity_requested [request, reason], identity_approved [request, requester],
 identity_refused [because: no_custodian, no_other_custodian, same_member, not_custodian,
 conflict, custodian, not_approved, requester_gone; request, requester, reason],
-identity_disclosed [request, to], notice_published [notice, opens_on, closes_on].
+identity_disclosed [request, to], notice_published [notice, opens_on, closes_on],
+survey_created / survey_changed / survey_opened / survey_closed / survey_published /
+survey_deleted / survey_texts / refused_survey_texts [survey], survey_texts_purged [survey,
+texts, reason]. The full list is ACTIONS.
 """
 import datetime as dt
 import hashlib
@@ -60,13 +65,35 @@ def entry_digest(prev_hash: str, seq: int, on: dt.date, actor, action: str, case
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+# Every action an entry may record. The oversight view labels each one (a test checks
+# that every action here has a label), so an action recorded nowhere in this list is a bug.
+_DUAL_CONTROL = ("downgrade", "close", "purge")
+ACTIONS = frozenset({
+    "login", "login_failed", "logout", "enrolled", "invite", "deactivate",
+    "view", "decrypt", "download", "reply", "note", "export",
+    "grant", "refused_grant", "regrant",
+    "refused_view", "refused_change", "refused_decrypt", "refused_download", "refused_self_confirm",
+    "status", "disposition", "grade_override", "purge",
+    *(f"{step}_{action}" for step in ("proposed", "confirmed", "rejected") for action in _DUAL_CONTROL),
+    "withdrawn_close", "withdrawn_purge",
+    "key_registered", "key_split", "key_recovered", "audit_signed", "oversight_view",
+    "identity_requested", "identity_approved", "identity_refused", "identity_disclosed",
+    "notice_published",
+    "survey_created", "survey_changed", "survey_opened", "survey_closed", "survey_published",
+    "survey_deleted", "survey_texts", "refused_survey_texts", "survey_texts_purged",
+})
+
+
 def record(db: Session, action: str, *, actor: str | None, on: dt.date, case_id: str | None = None,
            **detail) -> AuditEntry:
     """Append an entry inside the caller's transaction: it lands with the action or not at all.
 
     Any code path may call this (web views, the CLI, retention's purge); the caller commits.
     ``detail`` holds small JSON values only: codes, usernames, counts; never case content.
+    ``action`` is one of ACTIONS.
     """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
     text = json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     seq, prev = db.execute(update(AuditHead).where(AuditHead.id == 1)
                            .values(length=AuditHead.length + 1)

@@ -106,3 +106,10 @@ def test_oversight_log_is_paginated_newest_first(app, people, db_session):
     assert "?page=2" in log
     second = gao.client.get("/committee/oversight?page=2").get_data(as_text=True)
     assert f"{0:032x}"[:8] in second[second.index('id="audit-log"'):]
+
+
+def test_every_audit_action_has_a_label_in_the_oversight_view():
+    """The oversight view shows each entry's action by its label, in the reader's language;
+    an action without one would show as its code."""
+    from whistle.committee.oversight import ACTIONS as LABELS
+    assert set(LABELS) == audit.ACTIONS

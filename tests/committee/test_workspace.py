@@ -200,6 +200,59 @@ def test_dual_control_downgrade_and_close(app, people, db_session):
     assert audit.verify(db_session) == (len(actions), None)
 
 
+def _pending(db_session, action):
+    from whistle.models import PendingAction
+    db_session.expire_all()
+    return db_session.scalar(select(PendingAction).where(PendingAction.action == action))
+
+
+def test_a_request_the_case_outgrew_is_withdrawn_not_applied(app, people, db_session):
+    """Dual control checks the case as it is when the second member confirms: a purge
+    proposed while the case was closed, confirmed after it was reopened, would destroy a
+    case under review; a close confirmed after the case was closed otherwise would close it
+    twice. Both are withdrawn, said on the page and recorded; nothing else changes."""
+    _report(app, header=dict(HOUSING, money_band="under_1k", frequency="once", accused_rank="staff", evidence="none"))
+    case = _case(db_session)
+    assert case.risk_grade != "high"  # one member may close it
+    zhao, zhang = people["zhao.lei"], people["zhang.wei"]
+    _grant_to(zhao, zhang, case.id)
+    zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
+    zhao.post(f"/committee/cases/{case.id}/purge", {"reason": "a test report"})
+    purge = _pending(db_session, "purge")
+    assert purge is not None
+    zhang.post(f"/committee/cases/{case.id}/status", {"event": "in_review"})  # the reporter wrote again
+    resp = zhang.post(f"/committee/cases/{case.id}/confirm/{purge.id}", {"decision": "approve"},
+                      headers={"Accept-Language": "en"}, follow_redirects=True)
+    assert resp.status_code == 200
+    assert "no longer closed" in resp.get_data(as_text=True)
+    case = _case(db_session)
+    assert case.status == "in_review" and _pending(db_session, "purge") is None
+    assert len(_open(zhang, case.id)[1]) == 1  # the report is still there and opens
+    # A close proposed on a high case, confirmed after it was closed by other means.
+    zhang.post(f"/committee/cases/{case.id}/grade", {"grade": "high", "reason": "new facts"})
+    zhang.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
+    close = _pending(db_session, "close")
+    zhang.post(f"/committee/cases/{case.id}/grade", {"grade": "low", "reason": "checked"})
+    zhao.post(f"/committee/cases/{case.id}/confirm/{_pending(db_session, 'downgrade').id}", {"decision": "approve"})
+    zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
+    closed_events = _closed_events(db_session, case.id)
+    resp = zhao.post(f"/committee/cases/{case.id}/confirm/{close.id}", {"decision": "approve"},
+                     headers={"Accept-Language": "en"}, follow_redirects=True)
+    assert "already closed" in resp.get_data(as_text=True)
+    assert _closed_events(db_session, case.id) == closed_events and _pending(db_session, "close") is None
+    actions = [e.action for e in db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
+    assert actions.count("withdrawn_purge") == 1 and actions.count("withdrawn_close") == 1
+    assert "purge" not in actions and "confirmed_purge" not in actions
+    assert audit.verify(db_session) == (len(actions), None)
+
+
+def _closed_events(db_session, case_id) -> int:
+    from whistle.models import CaseEvent
+    db_session.expire_all()
+    return db_session.scalar(select(func.count()).select_from(CaseEvent).where(
+        CaseEvent.case_id == case_id, CaseEvent.event == "closed"))
+
+
 def test_dispositions_need_reason_or_link(app, people, db_session):
     _report(app)
     _report(app, narrative="again")

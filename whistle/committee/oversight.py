@@ -37,6 +37,10 @@ ACTIONS = {
     "proposed_downgrade": _l("Proposed a downgrade"), "confirmed_downgrade": _l("Confirmed a downgrade"),
     "rejected_downgrade": _l("Rejected a downgrade"), "proposed_close": _l("Proposed closing"),
     "confirmed_close": _l("Confirmed closing"), "rejected_close": _l("Rejected closing"),
+    "withdrawn_close": _l("Closing withdrawn: the case was already closed"),
+    "proposed_purge": _l("Proposed an early purge"), "confirmed_purge": _l("Confirmed an early purge"),
+    "rejected_purge": _l("Rejected an early purge"),
+    "withdrawn_purge": _l("Early purge withdrawn: the case was no longer closed"),
     "export": _l("Exported a sealed case"), "purge": _l("Purged a case"),
     "key_registered": _l("Committee key registered"), "key_split": _l("Committee key split"),
     "key_recovered": _l("Committee key rebuilt from shares"), "audit_signed": _l("Signed the audit log"),
@@ -46,6 +50,12 @@ ACTIONS = {
     "identity_refused": _l("Identity disclosure refused"),
     "identity_disclosed": _l("Disclosed a reporter's identity to a member"),
     "notice_published": _l("Published a pre-appointment notice"),
+    "survey_created": _l("Created a survey"), "survey_changed": _l("Changed a survey"),
+    "survey_opened": _l("Opened a survey"), "survey_closed": _l("Closed a survey"),
+    "survey_published": _l("Published a survey's results"), "survey_deleted": _l("Deleted a survey"),
+    "survey_texts": _l("Read a survey's free-text answers"),
+    "refused_survey_texts": _l("Refused: a survey's free-text answers"),
+    "survey_texts_purged": _l("Deleted a survey's free-text answers (retention)"),
 }
 
 PROBLEMS = {
@@ -62,8 +72,9 @@ PROBLEMS = {
 # written reason, say, which may repeat what a report said) is shown as "withheld".
 SHOWN_DETAIL = {"event", "before", "after", "grade", "to", "member", "confirmed_by", "proposed_by",
                 "disposition", "items", "attachments", "kid", "key", "threshold", "count", "holders",
-                "statement", "length", "held_for_superior", "because", "requester", "opens_on", "closes_on"}
-ID_DETAIL = {"duplicate_of", "action_id", "request", "notice"}  # shown as a prefix, like case ids
+                "statement", "length", "held_for_superior", "because", "requester", "opens_on", "closes_on",
+                "status", "texts"}
+ID_DETAIL = {"duplicate_of", "action_id", "request", "notice", "survey"}  # shown as a prefix, like case ids
 _CODE = re.compile(r"^[a-z0-9_]{1,40}$")
 
 

@@ -93,13 +93,25 @@ def apply_grade(session, case: Case, grade: str, reason: str, member: Member, on
                  before=before, after=grade, reason=reason, confirmed_by=confirmed_by)
 
 
-def confirm(session, case: Case, pending: PendingAction, member: Member, approve: bool, on: dt.date) -> None:
-    """Second member's decision on a pending action; it is applied only on approval."""
+# A proposal the case has since outgrown: what the proposer asked no longer makes sense
+# (a purge of a case reopened for review, a close of a case closed meanwhile). Approving it
+# would act on a case the second member is not looking at as the proposer saw it.
+OUTGROWN = {"purge": lambda case: case.status != "closed", "close": lambda case: case.status == "closed"}
+
+
+def confirm(session, case: Case, pending: PendingAction, member: Member, approve: bool, on: dt.date) -> bool:
+    """Second member's decision on a pending action; it is applied only on approval, and
+    only if the case still is as the proposal assumed. Returns False when the proposal was
+    withdrawn for that reason (it is deleted and recorded, nothing else changes)."""
     proposer = session.get(Member, pending.proposed_by)
     payload = json.loads(pending.payload)
     action, action_id = pending.action, pending.id
     session.delete(pending)  # first: a purge below removes the case's pending actions too
     session.flush()
+    if approve and OUTGROWN.get(action, lambda _case: False)(case):
+        audit.record(session, "withdrawn_" + action, actor=member.username, on=on, case_id=case.id,
+                     action_id=action_id, proposed_by=proposer.username, status=case.status)
+        return False
     if approve and action == "downgrade":
         apply_grade(session, case, payload["grade"], payload["reason"], proposer, on, confirmed_by=member.username)
     elif approve and action == "purge":
@@ -113,3 +125,4 @@ def confirm(session, case: Case, pending: PendingAction, member: Member, approve
                      confirmed_by=member.username)
     audit.record(session, ("confirmed_" if approve else "rejected_") + action, actor=member.username,
                  on=on, case_id=case.id, action_id=action_id, proposed_by=proposer.username)
+    return True

@@ -13,6 +13,11 @@ from whistle.committee.labels import DISPOSITIONS  # the taxonomy, with labels
 from whistle.models import Case, PendingAction
 
 PAGE_SIZE = 50
+# What the second member is told when the case outgrew a proposal (triage_view.OUTGROWN).
+OUTGROWN_MESSAGES = {
+    "purge": lambda: _("This case is no longer closed, so the request to purge it was withdrawn."),
+    "close": lambda: _("This case is already closed, so the request to close it was withdrawn."),
+}
 
 
 def _today():
@@ -187,5 +192,10 @@ def confirm(case_id, pending_id):
                          case_id=case.id, action_id=pending.id)
             flash(_("The confirmation must come from a different member."), "error")
             return redirect(url_for("committee.case_page", case_id=case.id)), 303
-        triage_view.confirm(s, s.merge(case), pending, current_member(), request.form.get("decision") == "approve", _today())
+        action = pending.action
+        applied = triage_view.confirm(s, s.merge(case), pending, current_member(),
+                                      request.form.get("decision") == "approve", _today())
+    if not applied:
+        flash(OUTGROWN_MESSAGES[action](), "error")
+        return redirect(url_for("committee.case_page", case_id=case.id)), 303
     return redirect(url_for("committee.case_page", case_id=case.id))
