@@ -238,6 +238,15 @@ def _lock_case(db: Session, case_id: str) -> None:
     db.execute(update(Case).where(Case.id == case_id).values(item_count=Case.item_count))
 
 
+def locked(db: Session, case: Case) -> Case:
+    """The case with its row's write lock taken and its columns read again after it: what a
+    change that depends on the current status must look at (another member may have just
+    changed it)."""
+    _lock_case(db, case.id)
+    db.refresh(case)
+    return case
+
+
 def _add_item(db: Session, case: Case, kind: str, envelope: dict, uploads, on: dt.date) -> CaseItem:
     seq = db.execute(update(Case).where(Case.id == case.id).values(item_count=Case.item_count + 1)
                      .returning(Case.item_count)).scalar_one()

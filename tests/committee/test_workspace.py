@@ -246,6 +246,25 @@ def test_a_request_the_case_outgrew_is_withdrawn_not_applied(app, people, db_ses
     assert audit.verify(db_session) == (len(actions), None)
 
 
+def test_setting_the_status_a_case_has_changes_nothing(app, people, db_session):
+    """A second click (or a colleague's click a moment later) on the same status: the
+    reporter's timeline and the audit log say it once, the page says why."""
+    _report(app)
+    case = _case(db_session)
+    zhao = people["zhao.lei"]
+    zhao.post(f"/committee/cases/{case.id}/status", {"event": "acknowledged"})
+    status_entries = select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "status")
+    assert db_session.scalar(status_entries) == 1
+    resp = zhao.post(f"/committee/cases/{case.id}/status", {"event": "acknowledged"},
+                     headers={"Accept-Language": "en"}, follow_redirects=True)
+    assert "The case already has this status." in resp.get_data(as_text=True)
+    from whistle.models import CaseEvent
+    events = [e.event for e in db_session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                                  .order_by(CaseEvent.seq))]
+    assert events == ["received", "acknowledged"]
+    assert db_session.scalar(status_entries) == 1
+
+
 def _closed_events(db_session, case_id) -> int:
     from whistle.models import CaseEvent
     db_session.expire_all()

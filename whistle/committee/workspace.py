@@ -101,8 +101,10 @@ def set_status(case_id):
     if event not in ("acknowledged", "in_review", "closed"):
         abort(400)
     with db.transaction() as s:
-        case = s.merge(case)
-        if event == "closed" and case.risk_grade == "high":
+        case = cases.locked(s, s.merge(case))
+        if event == case.status:  # a second click, or two members at once: the timeline says it once
+            flash(_("The case already has this status."))
+        elif event == "closed" and case.risk_grade == "high":
             triage_view.propose(s, case, current_member(), "close", {}, _today())
             flash(_("Closing a high-risk case needs a second member: your request is waiting for confirmation."))
         else:
@@ -193,7 +195,7 @@ def confirm(case_id, pending_id):
             flash(_("The confirmation must come from a different member."), "error")
             return redirect(url_for("committee.case_page", case_id=case.id)), 303
         action = pending.action
-        applied = triage_view.confirm(s, s.merge(case), pending, current_member(),
+        applied = triage_view.confirm(s, cases.locked(s, s.merge(case)), pending, current_member(),
                                       request.form.get("decision") == "approve", _today())
     if not applied:
         flash(OUTGROWN_MESSAGES[action](), "error")
