@@ -171,7 +171,8 @@ def _wants_json() -> bool:
     return request.path.startswith(("/api/", "/committee/api/"))
 
 
-def _error_response(status: int, code: str, message: str):
+def error_response(status: int, code: str, message: str):
+    """A clear error in the user's language: JSON for the APIs, the error page otherwise."""
     if _wants_json():
         return jsonify(error=code, message=message), status
     return render_template("error.html", status=status, message=message), status
@@ -188,23 +189,26 @@ HTTP_MESSAGES = {
 }
 
 
+def http_error_response(exc: HTTPException):
+    """Any HTTP error (404, 405, a refused CSRF token...) as a clear message."""
+    status = exc.code or 400
+    message = HTTP_MESSAGES.get(status, HTTP_MESSAGES[400])()
+    return error_response(status, exc.name.lower().replace(" ", "_"), message)
+
+
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(WhistleError)
     def whistle_error(exc: WhistleError):
         db.rollback()
-        return _error_response(exc.status, exc.code, str(exc.message))
+        return error_response(exc.status, exc.code, str(exc.message))
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        status = exc.code or 400
-        message = HTTP_MESSAGES.get(status, HTTP_MESSAGES[400])()
-        return _error_response(status, exc.name.lower().replace(" ", "_"), message)
+    app.register_error_handler(HTTPException, http_error_response)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log_unhandled(exc)
         db.rollback()  # "nothing was stored", and the error page can still query
-        return _error_response(500, "internal_error",
+        return error_response(500, "internal_error",
                                _("Something went wrong on our side. Nothing was stored; please try again."))
 
 

@@ -135,3 +135,68 @@ def test_member_first_day_and_first_case(server, browser, tmp_path):
     rpage.wait_for_selector("text=REPLY-请提供审批单号", timeout=60_000)
     assert rpage.is_visible("text=Acknowledged by the committee")
     reporter.close()
+
+
+def _member(browser, server, username):
+    """A new browser context for ``username``: enrolled, logged in; and its page errors."""
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    secret = _enrol(page, server, username)
+    _login(page, server, username, secret)
+    return context, page, errors
+
+
+def _unlock(page):
+    page.wait_for_selector("#unlock:not([hidden])")
+    page.fill("#key-passphrase", KEY_PASSPHRASE)
+    page.click("#unlock-form button")
+
+
+def _open_case(page, server, marker):
+    """Open the one case in the list, unlocking the key (the first time in a session)."""
+    page.goto(f"{server.url}/committee/?lang=en")
+    page.click("table.cases a")
+    _unlock(page)
+    page.wait_for_selector(f"text={marker}", timeout=60_000)
+
+
+def test_a_purge_the_case_outgrew_is_withdrawn_and_a_logged_out_page_says_so(server, browser, tmp_path):
+    """Two members in two browsers. Zhao hands the case to Zhang, closes it and proposes an
+    early purge; Zhang reopens it for review, then clicks Confirm on the old proposal: the
+    page says it was withdrawn and the case is still there. After Zhang logs out in another
+    tab, the open case page's next call says the session has ended, in English."""
+    zhao_context, zhao, zhao_errors = _member(browser, server, "zhao.lei")
+    zhang_context, zhang, zhang_errors = _member(browser, server, "zhang.wei")
+    _report(browser, server, "PURGE-MARKER 押款")
+    _open_case(zhao, server, "PURGE-MARKER 押款")
+    zhao.select_option("#grant-member", "zhang.wei")
+    zhao.click("#grant-form button")
+    zhao.wait_for_selector("#grant-form .status:has-text('The case was handed over.')")
+    zhao.click("button[name=event][value=closed]")
+    zhao.wait_for_selector("#case-status:has-text('Closed')")
+    zhao.fill("#purge-reason", "a test report")
+    zhao.click("button:has-text('Propose purge')")
+    zhao.wait_for_selector("text=Purging needs a second member")
+
+    _open_case(zhang, server, "PURGE-MARKER 押款")
+    zhang.click("button:has-text('Reopen for review')")
+    zhang.wait_for_selector("#case-status:has-text('Under review')")
+    zhang.click("ul.pending button:has-text('Confirm')")
+    zhang.wait_for_selector("text=This case is no longer closed, so the request to purge it was withdrawn.")
+    zhang.wait_for_selector("text=PURGE-MARKER 押款", timeout=60_000)  # still there, still opens
+    assert not zhang.is_visible("ul.pending")
+    zhang.screenshot(path=str(_shots(tmp_path) / "committee-purge-withdrawn.png"), full_page=True)
+
+    other_tab = zhang_context.new_page()
+    other_tab.goto(f"{server.url}/committee/?lang=en")
+    other_tab.click("button:has-text('Log out')")
+    other_tab.wait_for_url(re.compile(r".*/committee/login.*"))
+    zhang.fill("#note-text", "a note after logout")
+    zhang.click("button:has-text('Encrypt and save note')")
+    zhang.wait_for_selector("#note-form .status.error:has-text('Your session has ended. Please log in again.')")
+    zhang.screenshot(path=str(_shots(tmp_path) / "committee-session-ended.png"), full_page=True)
+    zhao_context.close()
+    zhang_context.close()
+    assert zhao_errors == [] and zhang_errors == []

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from whistle.models import AuditEntry
 
-from tests.browser.test_committee_flow import KEY_PASSPHRASE, _enrol, _login
+from tests.browser.test_committee_flow import _member, _unlock
 
 pytestmark = pytest.mark.browser
 
@@ -31,22 +31,6 @@ def _real_name_report(browser, server):
     page.click("#report-form button[type=submit]")
     page.wait_for_selector("#receipt-code:not(:empty)", state="visible", timeout=60_000)
     context.close()
-
-
-def _member(browser, server, username):
-    context = browser.new_context(locale="en-US")
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    secret = _enrol(page, server, username)
-    _login(page, server, username, secret)
-    return context, page, errors
-
-
-def _unlock(page):
-    page.wait_for_selector("#unlock:not([hidden])")
-    page.fill("#key-passphrase", KEY_PASSPHRASE)
-    page.click("#unlock-form button")
 
 
 def test_identity_is_disclosed_by_a_custodian_to_the_member_who_asked(server, browser):

@@ -57,8 +57,22 @@ def test_the_api_answers_a_logged_out_page_with_json_in_its_language(app, commit
         resp = person.client.get("/committee/api/me", headers={"Accept-Language": language})
         assert resp.status_code == 401
         assert resp.get_json() == {"error": "unauthorized", "message": message}
+    # The page's calls still carry the old CSRF token, which died with the session: the same
+    # answer, not "the request could not be understood" (also once the login page, opened in
+    # another tab, has started a new session with a token of its own).
     resp = person.client.post("/committee/api/session-key", headers={"X-CSRFToken": csrf, "Accept-Language": "en"})
-    assert resp.status_code in (400, 401) and resp.is_json  # the old token is refused first, or the login
+    assert resp.status_code == 401 and resp.get_json()["error"] == "unauthorized"
+    person.client.get("/committee/login")
+    resp = person.client.post("/committee/api/session-key", headers={"X-CSRFToken": csrf, "Accept-Language": "en"})
+    assert resp.status_code == 401 and resp.get_json()["error"] == "unauthorized"
+    # A form of an open page goes back to the login page, which says why.
+    resp = person.client.post("/committee/cases/" + "a" * 32 + "/status", data={"csrf_token": csrf, "event": "closed"},
+                              headers={"Accept-Language": "en"}, follow_redirects=True)
+    assert resp.request.path == "/committee/login"
+    assert "Your session has ended. Please log in again." in resp.get_data(as_text=True)
+    # A request with no token at all is no page of ours: the usual 400.
+    resp = person.client.post("/committee/api/session-key", headers={"Accept-Language": "en"})
+    assert resp.status_code == 400 and resp.get_json()["error"] == "bad_request"
 
 def test_idle_and_absolute_timeouts(app, committee):
     from whistle import sessions

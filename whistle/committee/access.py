@@ -1,10 +1,12 @@
 """Who the logged-in member is, what the rules say about them, and what they may open."""
 import functools
 
-from flask import abort, current_app, g, redirect, request, session, url_for
+from flask import abort, current_app, flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
-from whistle import db
+from whistle import db, error_response, http_error_response
 from whistle.models import CaseGrant, Member
 
 
@@ -25,6 +27,28 @@ def current_member() -> Member | None:
         member = db.session().get(Member, member_id) if member_id else None
         g.member = member if member is not None and member.active and rule_of(member.username) else None
     return g.member
+
+
+# Flask-WTF's reasons for refusing a token that we signed, for a session that is gone:
+# the session holds no token any more, or (a new one started meanwhile) another one.
+SESSION_ENDED = {"The CSRF session token is missing.", "The CSRF tokens do not match."}
+
+
+def session_ended(exc: CSRFError):
+    """Error handler of the committee's blueprints for a refused CSRF token. A page of ours
+    sends the token it was served with; refused while nobody is logged in, its session has
+    ended since (logout in another tab, which may already have started a new session, or
+    the idle or absolute timeout). It is told so (the API answers 401, a form goes back to
+    the login page with the message) instead of "the request could not be understood". A
+    request without a token or with one we did not sign, or from a member still logged in,
+    stays the usual 400."""
+    if exc.description not in SESSION_ENDED or current_member() is not None:
+        return http_error_response(exc)
+    message = _("Your session has ended. Please log in again.")
+    if request.path.startswith("/committee/api/"):
+        return error_response(401, "unauthorized", message)
+    flash(message, "error")
+    return redirect(url_for("committee.login"))
 
 
 def login_required(view):

@@ -4,13 +4,14 @@ import json
 import secrets
 
 from flask import Blueprint, Response, abort, g, jsonify, request, session, stream_with_context
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
 from crypto.encoding import b64u, unb64u
 from crypto.errors import FormatError
 from crypto.keys import kid
 from whistle import audit, cases, db
-from whistle.committee.access import current_member, login_required, refuse_nul_characters, rules
+from whistle.committee.access import current_member, login_required, refuse_nul_characters, rules, session_ended
 from whistle.committee.workspace import _open_case, _today
 from whistle.errors import InvalidSubmission
 from whistle.models import Attachment, CaseGrant, CaseItem, ItemKey, Member
@@ -18,6 +19,7 @@ from whistle.triage.routing import can_grant
 from whistle.uploads import ATTACHMENT_ID
 
 bp = Blueprint("committee_api", __name__, url_prefix="/committee/api")
+bp.register_error_handler(CSRFError, session_ended)
 bp.before_request(refuse_nul_characters)
 
 

@@ -6,17 +6,19 @@ import segno
 from flask import (Blueprint, abort, current_app, redirect, render_template, request, session,
                    url_for)
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 
 from crypto.encoding import unb64u
 from crypto.errors import FormatError
 from whistle import audit, db, members
 from whistle.cases import today
-from whistle.committee.access import current_member, refuse_nul_characters, rule_of
+from whistle.committee.access import current_member, refuse_nul_characters, rule_of, session_ended
 from whistle.triage.routing import READER_ROLES
 from whistle.extensions import limiter
 
 bp = Blueprint("committee", __name__, url_prefix="/committee")
+bp.register_error_handler(CSRFError, session_ended)
 bp.before_request(refuse_nul_characters)
 
 
