@@ -20,7 +20,7 @@ Actions recorded (detail keys in brackets): login, login_failed, logout, enrolle
 refused_grant [to, reason], refused_view / refused_change / refused_decrypt /
 refused_download, refused_self_confirm, status [event], disposition, grade_override
 [before, after, reason, confirmed_by], proposed_* / confirmed_* / rejected_* (downgrade,
-close, purge), withdrawn_close / withdrawn_purge [action_id, proposed_by, status: the case
+close, purge), withdrawn_* (the same three) [action_id, proposed_by, status: the case
 outgrew the proposal before it was confirmed], export,
 key_registered [kid], purge, audit_signed [statement, length], oversight_view,
 identity_requested [request, reason], identity_approved [request, requester],
@@ -66,7 +66,8 @@ def entry_digest(prev_hash: str, seq: int, on: dt.date, actor, action: str, case
 
 
 # Every action an entry may record. The oversight view labels each one (a test checks
-# that every action here has a label), so an action recorded nowhere in this list is a bug.
+# that every action here has a label); recording an action missing from this list is a
+# bug, and record() refuses it.
 _DUAL_CONTROL = ("downgrade", "close", "purge")
 ACTIONS = frozenset({
     "login", "login_failed", "logout", "enrolled", "invite", "deactivate",
@@ -75,7 +76,7 @@ ACTIONS = frozenset({
     "refused_view", "refused_change", "refused_decrypt", "refused_download", "refused_self_confirm",
     "status", "disposition", "grade_override", "purge",
     *(f"{step}_{action}" for step in ("proposed", "confirmed", "rejected") for action in _DUAL_CONTROL),
-    "withdrawn_close", "withdrawn_purge",
+    *(f"withdrawn_{action}" for action in _DUAL_CONTROL),
     "key_registered", "key_split", "key_recovered", "audit_signed", "oversight_view",
     "identity_requested", "identity_approved", "identity_refused", "identity_disclosed",
     "notice_published",

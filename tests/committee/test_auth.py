@@ -70,8 +70,13 @@ def test_the_api_answers_a_logged_out_page_with_json_in_its_language(app, commit
                               headers={"Accept-Language": "en"}, follow_redirects=True)
     assert resp.request.path == "/committee/login"
     assert "Your session has ended. Please log in again." in resp.get_data(as_text=True)
-    # A request with no token at all is no page of ours: the usual 400.
+    # A request with no token at all is no page of ours: the usual 400. (A made-up token
+    # without a session gets the session answer: Flask-WTF reports the missing session
+    # before it checks a signature. Nothing runs either way.)
     resp = person.client.post("/committee/api/session-key", headers={"Accept-Language": "en"})
+    assert resp.status_code == 400 and resp.get_json()["error"] == "bad_request"
+    # A made-up token while a session exists is refused as such: the usual 400.
+    resp = person.client.post("/committee/api/session-key", headers={"X-CSRFToken": "x", "Accept-Language": "en"})
     assert resp.status_code == 400 and resp.get_json()["error"] == "bad_request"
 
 def test_idle_and_absolute_timeouts(app, committee):
@@ -127,6 +132,25 @@ def test_enrolment_link_works_once_and_totp_secret_is_sealed_at_rest(app, commit
     member = db_session.scalar(select(Member).where(Member.username == "zhang.wei"))
     assert member.invite_hash is None and person.totp.encode() not in member.totp_secret
     assert member.password_hash.startswith("$argon2id$")
+
+
+def test_an_enrolment_form_left_open_too_long_comes_back_to_be_filled_in_again(app, committee, db_session):
+    """The invitee has no login yet: when the form's session has ended (the idle timeout),
+    the form comes back, saying why, and the invitation still works."""
+    from whistle import members as member_accounts
+    from whistle.cases import today
+
+    client = app.test_client()
+    client.environ_base.update(HTTPS)
+    token = member_accounts.invite(db_session, "zhang.wei", today("Asia/Shanghai"))
+    db_session.commit()
+    html = client.get(f"/committee/enrol/{token}").get_data(as_text=True)
+    client.delete_cookie("__Host-session", domain="localhost")  # what the timeout leaves
+    resp = client.post(f"/committee/enrol/{token}", data={"csrf_token": csrf_of(html), "password": PASSWORD},
+                       headers={"Accept-Language": "en"}, follow_redirects=True)
+    assert resp.status_code == 200 and resp.request.path == f"/committee/enrol/{token}"
+    assert "This page had expired. Please fill it in again." in resp.get_data(as_text=True)
+    assert 'id="totp-secret"' in resp.get_data(as_text=True)
 
 
 def test_reporter_pages_still_set_no_cookie_after_committee_use(app, committee):

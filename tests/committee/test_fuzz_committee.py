@@ -35,7 +35,7 @@ from whistle.cases import today
 from whistle.models import Attachment, Case, PendingAction, Survey
 
 from tests.committee.conftest import enrol, login
-from tests.committee.test_workspace import HOUSING, _report
+from tests.committee.test_workspace import HOUSING, _grant_to, _report
 from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
 from tests.test_fuzz import (FILES, FUZZ, JSON, ODD, SEGMENT, TEXT, VALUE, _multipart, _quote, _Unhandled, bodies,
                              break_one_field, check)
@@ -68,7 +68,8 @@ COMMITTEE_RULES = _committee_rules()
 @pytest.fixture(scope="module", params=BACKENDS)
 def workspace(request, tmp_path_factory):
     """An app with the actors enrolled and logged in, and real things to point at: cases
-    with attachments, a pending two-person action, an open notice, a draft survey."""
+    with attachments, pending two-person actions (zhao's own, and a colleague's for zhao
+    to decide), an open notice, a draft survey."""
     tmp = tmp_path_factory.mktemp("committee-fuzz")
     app = build_app(make_config(tmp, request, backend=request.param, extra={"ratelimit": False}))
     engine = app.extensions["whistle.engine"]
@@ -84,6 +85,10 @@ def workspace(request, tmp_path_factory):
         notice_id = open_notice(s).id
     zhao = people["zhao.lei"]
     resp = zhao.post(f"/committee/cases/{case_ids[0]}/grade", {"grade": "low", "reason": "duplicate details"})
+    assert resp.status_code in (302, 303), resp.status_code
+    # A request zhao did not make, for zhao's confirmations to reach the decision itself.
+    _grant_to(zhao, people[GRANTEE], case_ids[1])
+    resp = people[GRANTEE].post(f"/committee/cases/{case_ids[1]}/grade", {"grade": "medium", "reason": "checked"})
     assert resp.status_code in (302, 303), resp.status_code
     resp = zhao.post("/committee/surveys/new", survey_form())
     assert resp.status_code == 302, resp.status_code

@@ -8,7 +8,7 @@ from crypto import envelope as env
 from crypto.encoding import b64u, unb64u
 from crypto.errors import CryptoError
 from whistle import audit
-from whistle.models import AuditEntry, Case, CaseGrant
+from whistle.models import AuditEntry, Case, CaseGrant, PendingAction
 
 from tests.client_side import HEADER, seal_report
 
@@ -114,8 +114,8 @@ def test_a_grant_that_is_not_a_json_object_is_a_400(app, people, db_session):
     for body, language, message in (([{"username": "zhang.wei"}], "en", "The submission is incomplete or malformed"),
                                      ("zhang.wei", "zh-CN", "提交的内容不完整或格式有误"), (5, "en", "malformed"),
                                      (None, "zh-TW", "提交的內容不完整或格式有誤")):
-        resp = people["zhao.lei"].api("post", f"/committee/api/cases/{case.id}/grants", json=body,
-                                      headers={"Accept-Language": language})
+        resp = people["zhao.lei"].api("post", f"/committee/api/cases/{case.id}/grants", data=json.dumps(body),
+                                      content_type="application/json", headers={"Accept-Language": language})
         assert resp.status_code == 400, body
         assert resp.get_json()["error"] == "invalid_submission"
         assert message in resp.get_json()["message"], (language, resp.get_json())
@@ -263,6 +263,56 @@ def test_setting_the_status_a_case_has_changes_nothing(app, people, db_session):
                                                   .order_by(CaseEvent.seq))]
     assert events == ["received", "acknowledged"]
     assert db_session.scalar(status_entries) == 1
+
+
+def test_a_request_is_decided_once_and_proposed_once(app, people, db_session):
+    """A second click on Confirm (or a colleague's, at the same moment) finds the request
+    decided; a second click on Close of a 高危 case (or a colleague asking the same) adds no
+    second request. Both are said on the page; the log holds each thing once."""
+    import threading
+
+    from tests.committee.conftest import Person, login
+
+    _report(app)
+    case = _case(db_session)
+    assert case.risk_grade == "high"
+    zhao, zhang = people["zhao.lei"], people["zhang.wei"]
+    _grant_to(zhao, zhang, case.id)
+    zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
+    resp = zhang.post(f"/committee/cases/{case.id}/status", {"event": "closed"}, headers={"Accept-Language": "en"},
+                      follow_redirects=True)
+    assert "already waiting for a second member" in resp.get_data(as_text=True)
+    zhao.post(f"/committee/cases/{case.id}/grade", {"grade": "low", "reason": "checked"})
+    zhao.post(f"/committee/cases/{case.id}/grade", {"grade": "medium", "reason": "checked again"})
+    pending = {p.action: p.id for p in db_session.scalars(select(PendingAction).where(PendingAction.case_id == case.id))}
+    assert sorted(pending) == ["close", "downgrade"]
+    assert db_session.scalar(select(func.count()).select_from(PendingAction)) == 2
+    # Zhang, in two tabs (two sessions), confirms the downgrade in both at once.
+    other = Person("zhang.wei", zhang.keypair, zhang.totp, app.test_client())
+    other.client.environ_base.update(zhang.client.environ_base)
+    login(other, app=app)  # forgets the step zhang used, so the same code works again
+    forms = [(person, person.csrf()) for person in (zhang, other)]
+    answers = []
+
+    def confirm(person, token):
+        answers.append(person.client.post(f"/committee/cases/{case.id}/confirm/{pending['downgrade']}",
+                                          data={"csrf_token": token, "decision": "approve"},
+                                          headers={"Accept-Language": "en"}, follow_redirects=True))
+    threads = [threading.Thread(target=confirm, args=form) for form in forms]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [200, 200]
+    assert sum("This request has already been decided." in a.get_data(as_text=True) for a in answers) == 1
+    actions = [e.action for e in db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
+    assert actions.count("confirmed_downgrade") == 1 and actions.count("grade_override") == 1
+    assert actions.count("proposed_close") == 1 and actions.count("proposed_downgrade") == 1
+    assert _case(db_session).risk_grade == "low"
+    # The close request, confirmed now, closes a case that is no longer 高危: still one close.
+    zhang.post(f"/committee/cases/{case.id}/confirm/{pending['close']}", {"decision": "approve"})
+    assert _case(db_session).status == "closed" and _closed_events(db_session, case.id) == 1
+    assert audit.verify(db_session) == (len(actions) + 2, None)
 
 
 def _closed_events(db_session, case_id) -> int:

@@ -4,9 +4,10 @@ import functools
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import Unauthorized
 from sqlalchemy import select
 
-from whistle import db, error_response, http_error_response
+from whistle import HTTP_MESSAGES, db, http_error_response
 from whistle.models import CaseGrant, Member
 
 
@@ -29,25 +30,29 @@ def current_member() -> Member | None:
     return g.member
 
 
-# Flask-WTF's reasons for refusing a token that we signed, for a session that is gone:
-# the session holds no token any more, or (a new one started meanwhile) another one.
+# Flask-WTF's reasons for refusing a token when the session it was made for is gone: the
+# session holds no token any more, or (a new one started meanwhile, in another tab) another.
 SESSION_ENDED = {"The CSRF session token is missing.", "The CSRF tokens do not match."}
 
 
 def session_ended(exc: CSRFError):
     """Error handler of the committee's blueprints for a refused CSRF token. A page of ours
-    sends the token it was served with; refused while nobody is logged in, its session has
-    ended since (logout in another tab, which may already have started a new session, or
-    the idle or absolute timeout). It is told so (the API answers 401, a form goes back to
-    the login page with the message) instead of "the request could not be understood". A
-    request without a token or with one we did not sign, or from a member still logged in,
-    stays the usual 400."""
+    sends the token it was served with; refused for one of those reasons while nobody is
+    logged in, the page's session has ended since (logout in another tab, the idle or
+    absolute timeout). It is told so instead of "the request could not be understood": the
+    API answers 401, a form goes back to the login page with the message, and the
+    enrolment form (whose invitee has no login yet) back to itself. Flask-WTF gives the
+    first reason before it checks the token's signature, so a made-up token without a
+    session gets the same answer; nothing runs either way. A request without a token, a
+    token refused for another reason, or one from a member still logged in: the usual 400."""
     if exc.description not in SESSION_ENDED or current_member() is not None:
         return http_error_response(exc)
-    message = _("Your session has ended. Please log in again.")
     if request.path.startswith("/committee/api/"):
-        return error_response(401, "unauthorized", message)
-    flash(message, "error")
+        return http_error_response(Unauthorized())
+    if request.path.startswith("/committee/enrol/"):
+        flash(_("This page had expired. Please fill it in again."), "error")
+        return redirect(request.path)
+    flash(HTTP_MESSAGES[401](), "error")
     return redirect(url_for("committee.login"))
 
 

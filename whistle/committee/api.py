@@ -90,17 +90,21 @@ def attachment(attachment_id):
     return response
 
 
+def _json_object(data, what: str = "submission") -> dict:
+    """``data`` if it is a JSON object; anything else (a list, a number, nothing) is a 400."""
+    if not isinstance(data, dict):
+        raise InvalidSubmission(detail=f"{what} must be a JSON object")
+    return data
+
+
 def _submission() -> dict:
     if request.mimetype == "application/json":
-        data = request.get_json(silent=True)
-    else:
-        try:
-            data = json.loads(request.form.get("submission") or "null")
-        except ValueError:
-            data = None
-    if not isinstance(data, dict):
-        raise InvalidSubmission(detail="submission must be a JSON object")
-    return data
+        return _json_object(request.get_json(silent=True))
+    try:
+        data = json.loads(request.form.get("submission") or "null")
+    except ValueError:
+        data = None
+    return _json_object(data)
 
 
 @bp.post("/cases/<case_id>/items")
@@ -143,9 +147,7 @@ def grant(case_id):
     """Hand a case to a colleague: the browser re-sealed every item's content key to them.
     A grant the rules forbid (their own department, say) is refused and recorded."""
     case = _open_case(case_id)
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise InvalidSubmission(detail="the grant must be a JSON object")
+    data = _json_object(request.get_json(silent=True), "the grant")
     username = str(data.get("username", ""))[:64]
     allowed, reason = can_grant(rules(), cases.routing_header(case), username)
     target = db.session().scalar(select(Member).where(Member.username == username, Member.active.is_(True)))

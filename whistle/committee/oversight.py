@@ -38,6 +38,7 @@ ACTIONS = {
     "rejected_downgrade": _l("Rejected a downgrade"), "proposed_close": _l("Proposed closing"),
     "confirmed_close": _l("Confirmed closing"), "rejected_close": _l("Rejected closing"),
     "withdrawn_close": _l("Closing withdrawn: the case was already closed"),
+    "withdrawn_downgrade": _l("Downgrade withdrawn: the case was no longer high risk"),
     "proposed_purge": _l("Proposed an early purge"), "confirmed_purge": _l("Confirmed an early purge"),
     "rejected_purge": _l("Rejected an early purge"),
     "withdrawn_purge": _l("Early purge withdrawn: the case was no longer closed"),

@@ -73,8 +73,15 @@ def grantable(case: Case, member: Member) -> list[Member]:
     return result
 
 
-def propose(session, case: Case, member: Member, action: str, payload: dict, on: dt.date) -> PendingAction:
-    """Record a sensitive action that waits for a second, different member."""
+def propose(session, case: Case, member: Member, action: str, payload: dict, on: dt.date) -> PendingAction | None:
+    """Record a sensitive action that waits for a second, different member; None (nothing
+    recorded) when one of the same kind already waits on this case: a second click, or a
+    colleague asking for the same thing, is a confirmation to give, not a new request.
+    Call with the case locked (cases.locked), so two proposals cannot both pass the check."""
+    waiting = session.scalar(select(PendingAction.id).where(PendingAction.case_id == case.id,
+                                                            PendingAction.action == action).limit(1))
+    if waiting is not None:
+        return None
     pending = PendingAction(case_id=case.id, action=action, payload=json.dumps(payload, ensure_ascii=False),
                             proposed_by=member.id, proposed_on=on)
     session.add(pending)
@@ -94,9 +101,11 @@ def apply_grade(session, case: Case, grade: str, reason: str, member: Member, on
 
 
 # A proposal the case has since outgrown: what the proposer asked no longer makes sense
-# (a purge of a case reopened for review, a close of a case closed meanwhile). Approving it
+# (a purge of a case reopened for review, a close of a case closed meanwhile, a downgrade
+# from 高危 of a case no longer 高危). Approving it
 # would act on a case the second member is not looking at as the proposer saw it.
-OUTGROWN = {"purge": lambda case: case.status != "closed", "close": lambda case: case.status == "closed"}
+OUTGROWN = {"purge": lambda case: case.status != "closed", "close": lambda case: case.status == "closed",
+            "downgrade": lambda case: case.risk_grade != "high"}
 
 
 def confirm(session, case: Case, pending: PendingAction, member: Member, approve: bool, on: dt.date) -> bool:
@@ -110,7 +119,7 @@ def confirm(session, case: Case, pending: PendingAction, member: Member, approve
     session.flush()
     if approve and OUTGROWN.get(action, lambda _case: False)(case):
         audit.record(session, "withdrawn_" + action, actor=member.username, on=on, case_id=case.id,
-                     action_id=action_id, proposed_by=proposer.username, status=case.status)
+                     action_id=action_id, proposed_by=proposer.username, status=case.status, grade=case.risk_grade)
         return False
     if approve and action == "downgrade":
         apply_grade(session, case, payload["grade"], payload["reason"], proposer, on, confirmed_by=member.username)

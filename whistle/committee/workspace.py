@@ -17,7 +17,13 @@ PAGE_SIZE = 50
 OUTGROWN_MESSAGES = {
     "purge": lambda: _("This case is no longer closed, so the request to purge it was withdrawn."),
     "close": lambda: _("This case is already closed, so the request to close it was withdrawn."),
+    "downgrade": lambda: _("This case is no longer high risk, so the request to downgrade it was withdrawn."),
 }
+
+
+def _already_waiting() -> str:
+    """What a member proposing what already waits on the case is told."""
+    return _("A request of this kind is already waiting for a second member: confirm or reject that one.")
 
 
 def _today():
@@ -105,8 +111,10 @@ def set_status(case_id):
         if event == case.status:  # a second click, or two members at once: the timeline says it once
             flash(_("The case already has this status."))
         elif event == "closed" and case.risk_grade == "high":
-            triage_view.propose(s, case, current_member(), "close", {}, _today())
-            flash(_("Closing a high-risk case needs a second member: your request is waiting for confirmation."))
+            if triage_view.propose(s, case, current_member(), "close", {}, _today()) is None:
+                flash(_already_waiting())
+            else:
+                flash(_("Closing a high-risk case needs a second member: your request is waiting for confirmation."))
         else:
             cases.add_event(s, case, event, _today())
             audit.record(s, "status", actor=current_member().username, on=_today(), case_id=case.id, event=event)
@@ -156,10 +164,13 @@ def override_grade(case_id):
         flash(_("A manual grade needs a written reason."), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303
     with db.transaction() as s:
-        case = s.merge(case)
+        case = cases.locked(s, s.merge(case))
         if case.risk_grade == "high" and grade != "high":
-            triage_view.propose(s, case, current_member(), "downgrade", {"grade": grade, "reason": reason}, _today())
-            flash(_("A downgrade from high risk needs a second member: your request is waiting for confirmation."))
+            if triage_view.propose(s, case, current_member(), "downgrade", {"grade": grade, "reason": reason},
+                                   _today()) is None:
+                flash(_already_waiting())
+            else:
+                flash(_("A downgrade from high risk needs a second member: your request is waiting for confirmation."))
         else:
             triage_view.apply_grade(s, case, grade, reason, current_member(), _today())
     return redirect(url_for("committee.case_page", case_id=case.id))
@@ -171,11 +182,15 @@ def propose_purge(case_id):
     """Purging a closed case before its retention period ends needs a second member."""
     case = _post_case(case_id)
     reason = (request.form.get("reason") or "").strip()
-    if case.status != "closed" or not reason:
-        flash(_("Only a closed case can be purged early, and only with a written reason."), "error")
-        return redirect(url_for("committee.case_page", case_id=case.id)), 303
+    back = redirect(url_for("committee.case_page", case_id=case.id), 303)
     with db.transaction() as s:
-        triage_view.propose(s, s.merge(case), current_member(), "purge", {"reason": reason}, _today())
+        case = cases.locked(s, s.merge(case))
+        if case.status != "closed" or not reason:
+            flash(_("Only a closed case can be purged early, and only with a written reason."), "error")
+            return back
+        if triage_view.propose(s, case, current_member(), "purge", {"reason": reason}, _today()) is None:
+            flash(_already_waiting())
+            return back
     flash(_("Purging needs a second member: your request is waiting for confirmation."))
     return redirect(url_for("committee.case_page", case_id=case.id))
 
@@ -186,7 +201,13 @@ def confirm(case_id, pending_id):
     """A second member confirms (or rejects) a pending sensitive action."""
     case = _post_case(case_id)
     with db.transaction() as s:
-        pending = s.get(PendingAction, pending_id)
+        # The case's lock first, then the request read again under it: a double click, or
+        # two members confirming at once, decide it once; the later one finds it gone.
+        locked = cases.locked(s, s.merge(case))
+        pending = s.get(PendingAction, pending_id, populate_existing=True)
+        if pending is None and len(pending_id) == 32:
+            flash(_("This request has already been decided."))
+            return redirect(url_for("committee.case_page", case_id=case.id)), 303
         if pending is None or pending.case_id != case.id or pending.action == "disclose":
             abort(404)  # a disclosure request is decided by a custodian (whistle.committee.identity)
         if pending.proposed_by == current_member().id:
@@ -195,7 +216,7 @@ def confirm(case_id, pending_id):
             flash(_("The confirmation must come from a different member."), "error")
             return redirect(url_for("committee.case_page", case_id=case.id)), 303
         action = pending.action
-        applied = triage_view.confirm(s, cases.locked(s, s.merge(case)), pending, current_member(),
+        applied = triage_view.confirm(s, locked, pending, current_member(),
                                       request.form.get("decision") == "approve", _today())
     if not applied:
         flash(OUTGROWN_MESSAGES[action](), "error")
