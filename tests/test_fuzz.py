@@ -6,8 +6,9 @@ fuzzed too), with structured strategies for the forms and JSON endpoints (near-v
 submissions with one field broken, valid receipt codes with fuzzed messages, raw bytes,
 deep and odd JSON, multipart with stray parts, raw multipart whose parts lack a name or
 carry odd parameters); the committee login and enrolment forms (every other committee
-route: tests/committee/test_fuzz_committee.py); and schemathesis against the API's own OpenAPI document (/api/v1/openapi.json), positive
-and negative generation, with the "not a server error" check.
+route: tests/committee/test_fuzz_committee.py); and schemathesis against the API's own
+OpenAPI document (/api/v1/openapi.json), positive and negative generation, with the "not a
+server error" check.
 
 Budget: a few dozen examples per property, no deadline; rate limits are off for the app
 under test (the limits themselves are tests/test_brute_force.py's). Runs on SQLite, and on
