@@ -15,6 +15,7 @@ step:
   downgrade); no status follows itself on the timeline (closed twice, say);
 - a pending action belongs to a case that exists and is not purged, and was proposed by
   one of the two members;
+- the case list, the dashboard and every case page render;
 - the reporter can still follow up every case that is not purged.
 
 One app for the whole run (new cases each example); SQLite, and PostgreSQL when configured.
@@ -179,6 +180,15 @@ def machine(app, people):
                     grade = detail["after"]
                 elif entry.action == "status" and detail.get("event") == "closed" and not detail.get("confirmed_by"):
                     assert grade != "high", (case_id, entry.seq)
+
+        @invariant()
+        def the_pages_show_every_state(self):
+            """The list, the dashboard and each case's page render whatever the state."""
+            zhao = self.people["zhao.lei"].client
+            for path in ["/committee/", "/committee/dashboard"] + [f"/committee/cases/{c}" for c in self.codes]:
+                resp = zhao.get(path)
+                check(target, resp, ("page", path))
+                assert resp.status_code in (200, 404), (path, resp.status_code)
 
         @invariant()
         def the_reporter_can_follow_up(self):
