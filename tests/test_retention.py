@@ -67,7 +67,7 @@ def test_early_purge_needs_two_members(app, committee, db_session):
     from tests.committee.test_workspace import _grant_to
 
     zhao, zhang = enrol(app, "zhao.lei"), enrol(app, "zhang.wei")
-    resp, _code, _keys = seal_report(app.test_client(), "EARLY", header=dict(HEADER, department="housing", money_band="none", frequency="once",
+    resp, code, _keys = seal_report(app.test_client(), "EARLY", header=dict(HEADER, department="housing", money_band="none", frequency="once",
                                                                               accused_rank="staff"))
     case = db_session.scalar(select(Case))
     _grant_to(zhao, zhang, case.id)
@@ -86,6 +86,14 @@ def test_early_purge_needs_two_members(app, committee, db_session):
     assert _count(db_session, CaseItem, case_id=case.id) == 0
     entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "purge"))
     assert '"confirmed_by":"zhang.wei"' in entry.detail and entry.actor == "zhao.lei"
+    # The reporter's follow-up says the records are gone, and no more (it was not the
+    # retention period that ended).
+    from tests.client_side import credentials
+    client = app.test_client()
+    view = client.post("/api/v1/followup", json=credentials(client, code)[0], headers={"Accept-Language": "en"})
+    assert view.status_code == 200
+    assert view.get_json()["status"] == "purged" and view.get_json()["status_label"] == "Records deleted"
+    assert view.get_json()["items"] == []
 
 
 def test_survey_free_text_is_purged_after_its_period(app, committee, client, db_session, config, monkeypatch):

@@ -92,7 +92,7 @@ CASE_EVENTS = {
     "closed": _l("Closed"),
     "feedback_sent": _l("Feedback sent"),
     "disposition": _l("Decision on how the report is handled"),
-    "purged": _l("Records deleted after the retention period"),
+    "purged": _l("Records deleted"),  # after the retention period, or early by two members
 }
 CASE_STATUSES = ("received", "acknowledged", "in_review", "closed", "purged")
 
