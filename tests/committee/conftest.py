@@ -97,3 +97,16 @@ def login(person: Person, ahead: int = 1, app=None):
 def people(app, committee):
     """The example rules' members that the tests use, enrolled (committee key registered)."""
     return {name: enrol(app, name) for name in ("zhao.lei", "li.na", "zhang.wei", "ma.lin")}
+
+
+@pytest.fixture
+def unhandled():
+    """What tests.test_fuzz.check reads: the lines the app logs as unhandled, collected."""
+    import logging
+
+    from tests.test_fuzz import _Unhandled
+
+    handler = _Unhandled()
+    logging.getLogger("whistle").addHandler(handler)
+    yield {"unhandled": handler}
+    logging.getLogger("whistle").removeHandler(handler)

@@ -20,7 +20,6 @@ One app for the run (new real-name cases each example); SQLite, and PostgreSQL w
 configured.
 """
 import json
-import logging
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -37,7 +36,7 @@ from whistle.models import AuditEntry, Case, CaseItem, CommitteeKey, ItemKey, Me
 
 from tests.committee.conftest import enrol
 from tests.conftest import BACKENDS, make_config
-from tests.test_fuzz import _Unhandled, check
+from tests.test_fuzz import check
 from tests.test_identity import NAME, _disclose, _grant_case, real_name_report
 
 CUSTODIAN, REQUESTERS = "chen.jie", ("zhao.lei", "zhang.wei")
@@ -51,12 +50,10 @@ def config(tmp_path, request):
 
 
 @pytest.fixture
-def machine(app, committee):
+def machine(app, committee, unhandled):
     engine = app.extensions["whistle.engine"]
     people = {name: enrol(app, name) for name in EVERYONE}
-    unhandled = _Unhandled()
-    logging.getLogger("whistle").addHandler(unhandled)
-    target = {"unhandled": unhandled}
+    target = unhandled
 
     class Disclosure(RuleBasedStateMachine):
         cases = Bundle("cases")
@@ -166,8 +163,7 @@ def machine(app, committee):
                     member = s.get(Member, pending.proposed_by)
                     assert member.username in EVERYONE
 
-    yield Disclosure
-    logging.getLogger("whistle").removeHandler(unhandled)
+    return Disclosure
 
 
 def test_any_order_of_disclosure_steps_keeps_the_rules(machine):

@@ -21,7 +21,6 @@ step:
 One app for the whole run (new cases each example); SQLite, and PostgreSQL when configured.
 """
 import json
-import logging
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -38,7 +37,7 @@ from whistle.models import Attachment, AuditEntry, Case, CaseEvent, CaseGrant, C
 from tests.client_side import credentials
 from tests.committee.test_workspace import HOUSING, _grant_to, _report
 from tests.conftest import BACKENDS, make_config
-from tests.test_fuzz import _Unhandled, check
+from tests.test_fuzz import check
 
 MEMBERS = ("zhao.lei", "zhang.wei")
 STATUS_EVENTS = ("acknowledged", "in_review", "closed")
@@ -59,12 +58,10 @@ def config(tmp_path, request):
 
 
 @pytest.fixture
-def machine(app, people):
+def machine(app, people, unhandled):
     """The state machine class, bound to an app whose members are enrolled."""
     engine = app.extensions["whistle.engine"]
-    unhandled = _Unhandled()
-    logging.getLogger("whistle").addHandler(unhandled)
-    target = {"unhandled": unhandled}
+    target = unhandled
 
     class Workflow(RuleBasedStateMachine):
         cases = Bundle("cases")
@@ -202,8 +199,7 @@ def machine(app, people):
                 if not purged:
                     assert resp.status_code == 200, (case_id, resp.status_code)
 
-    yield Workflow
-    logging.getLogger("whistle").removeHandler(unhandled)
+    return Workflow
 
 
 def test_any_order_of_committee_steps_keeps_the_rules(machine):
