@@ -3,13 +3,16 @@
 tests/test_fuzz.py covers what the public can reach (and the login and enrolment forms);
 this module covers every other route under /committee, found from the app's URL map at
 collection, so a route added later is fuzzed too. Each route is its own property: a
-member of each role (unit lead, conflicted member, admin, overseer, notice publisher),
+member of each role (unit lead, conflicted member, admin, overseer, notice publisher,
+custodian),
 logged in through the real form, sends bodies of every shape (forms, multipart with stray
 files, deep and odd JSON, raw bytes) with a valid CSRF token most of the time, to paths
-whose arguments are real ids (cases, attachments, pending two-person actions, notices,
-surveys, sacrificial usernames) or fuzzed segments, with a fuzzed query string now and
-then. The property: a status below 500, no stack trace in the body, nothing the app logs
-as unhandled. A member whose session the fuzzer ended (logout) logs in again.
+whose arguments are real ids (cases, attachments, pending two-person actions and an
+approved disclosure request, notices, surveys, sacrificial usernames) or fuzzed segments,
+with a fuzzed query string now and then. Then each member form, each JSON body (grants,
+replies and notes, the re-sealed identity) from a valid one with one field broken. The
+property: a status below 500, no stack trace in the body, nothing the app logs as
+unhandled. A member whose session the fuzzer ended (logout) logs in again.
 
 One app per backend for the module (SQLite, and PostgreSQL when configured); rate limits
 off (tests/test_brute_force.py has them). A dozen examples per route keeps the budget at
@@ -32,21 +35,23 @@ from crypto import envelope as env
 from crypto.encoding import b64u, unb64u
 from whistle import create_app, offline
 from whistle.cases import today
-from whistle.models import Attachment, Case, PendingAction, Survey
+from whistle.models import Attachment, Case, CaseItem, PendingAction, Survey
 
 from tests.committee.conftest import enrol, login
 from tests.committee.test_workspace import HOUSING, _grant_to, _report
 from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
 from tests.test_fuzz import (FILES, FUZZ, JSON, ODD, SEGMENT, TEXT, VALUE, _multipart, _quote, _Unhandled, bodies,
                              break_one_field, check)
+from tests.test_identity import real_name_report
 from tests.test_notices import open_notice
 from tests.test_surveys import _form as survey_form
 
 ROUTE_EXAMPLES = 12
-ACTORS = ("zhao.lei", "li.na", "ma.lin", "gao.feng", "he.ping")
+ACTORS = ("zhao.lei", "li.na", "ma.lin", "gao.feng", "he.ping", "chen.jie")
 # Members the admin routes may deactivate or invite again: never one of the actors.
-SACRIFICIAL = ("wu.jing", "liu.yang", "sun.hao", "chen.jie", "nobody.here")
+SACRIFICIAL = ("wu.jing", "liu.yang", "sun.hao", "wang.fang", "nobody.here")
 GRANTEE = "zhang.wei"  # enrolled, eligible for the housing cases: what a valid grant names
+CUSTODIAN = "chen.jie"  # approves disclosing a real-name reporter's identity
 
 
 def _committee_rules() -> list:
@@ -69,7 +74,8 @@ COMMITTEE_RULES = _committee_rules()
 def workspace(request, tmp_path_factory):
     """An app with the actors enrolled and logged in, and real things to point at: cases
     with attachments, pending two-person actions (zhao's own, and a colleague's for zhao
-    to decide), an open notice, a draft survey."""
+    to decide), a real-name case with an approved disclosure request, an open notice, a
+    draft survey."""
     tmp = tmp_path_factory.mktemp("committee-fuzz")
     app = build_app(make_config(tmp, request, backend=request.param, extra={"ratelimit": False}))
     engine = app.extensions["whistle.engine"]
@@ -80,10 +86,20 @@ def workspace(request, tmp_path_factory):
     people = {name: enrol(app, name) for name in ACTORS + (GRANTEE,)}
     for _ in range(3):
         _report(app, header=HOUSING)
+    real_name_report(app.test_client())
     with Session(engine) as s:
         case_ids = list(s.scalars(select(Case.id)))
+        real_name_case = s.scalar(select(CaseItem.case_id).where(CaseItem.kind == "identity"))
         notice_id = open_notice(s).id
     zhao = people["zhao.lei"]
+    # A disclosure request zhao made and the custodian approved: the re-sealing it allows
+    # is fuzzed below.
+    resp = zhao.post(f"/committee/cases/{real_name_case}/identity-request", {"reason": "to interview the witness"})
+    assert resp.status_code == 303, resp.status_code
+    with Session(engine) as s:
+        disclosure = s.scalar(select(PendingAction.id).where(PendingAction.action == "disclose"))
+    resp = people[CUSTODIAN].post(f"/committee/identity-requests/{disclosure}", {"decision": "approve"})
+    assert resp.status_code == 303, resp.status_code
     resp = zhao.post(f"/committee/cases/{case_ids[0]}/grade", {"grade": "low", "reason": "duplicate details"})
     assert resp.status_code in (302, 303), resp.status_code
     # A request zhao did not make, for zhao's confirmations to reach the decision itself.
@@ -108,6 +124,7 @@ def workspace(request, tmp_path_factory):
     handler = _Unhandled()
     logging.getLogger("whistle").addHandler(handler)
     yield {"app": app, "people": people, "ids": ids, "unhandled": handler, "items": items,
+           "disclosure": (real_name_case, disclosure),
            "reporters": reporters, "holders": holders,
            "tokens": {name: person.csrf() for name, person in people.items()}}
     logging.getLogger("whistle").removeHandler(handler)
@@ -158,6 +175,19 @@ def test_grants_survive_near_valid_bodies(workspace, data):
     where, key = break_one_field(data, {"top": grant, "keys": grant["keys"]})
     resp = _post_json(workspace, "zhao.lei", f"/committee/api/cases/{case_id}/grants", grant, data)
     check(workspace, resp, ("grant", where, key))
+
+
+@settings(FUZZ, max_examples=ROUTE_EXAMPLES * 2)
+@given(data=st.data())
+def test_identity_grants_survive_near_valid_bodies(workspace, data):
+    """The custodian's browser re-sealing a reporter's name to the member who asked, for an
+    approved request, with one field removed or replaced (a valid one discloses once)."""
+    _still_logged_in(workspace, CUSTODIAN)
+    case_id, request_id = workspace["disclosure"]
+    grant = {"request": request_id, "sealed_key": b64u(bytes(80))}
+    where, key = break_one_field(data, {"top": grant})
+    resp = _post_json(workspace, CUSTODIAN, f"/committee/api/cases/{case_id}/identity-grant", grant, data)
+    check(workspace, resp, ("identity grant", where, key))
 
 
 @settings(FUZZ, max_examples=ROUTE_EXAMPLES * 3)
