@@ -66,3 +66,26 @@ def test_short_passphrase_and_unknown_case_are_refused(app, cli_env, tmp_path):
     assert result.exit_code != 0 and "at least 12" in result.output
     result = runner.invoke(main, ["cases", "reply", "abcdef12", "--message", "x"])
     assert result.exit_code != 0 and "no single case" in result.output
+
+
+def test_the_console_cannot_close_a_high_risk_case_alone_or_repeat_a_status(app, committee, cli_env, db_session):
+    """Dual control holds on the console too: closing a 高危 case is refused there (the
+    committee workspace asks a second member); a status the case already has records
+    nothing."""
+    from whistle.models import AuditEntry, CaseEvent
+
+    from tests.committee.test_workspace import HOUSING, _report
+
+    _report(app, header=HOUSING)
+    case = db_session.scalar(select(Case))
+    assert case.risk_grade == "high"
+    refused = cli_env.invoke(main, ["cases", "status", case.id, "closed"])
+    assert refused.exit_code == 1 and "needs a second member" in refused.output
+    assert cli_env.invoke(main, ["cases", "status", case.id, "acknowledged"]).exit_code == 0
+    again = cli_env.invoke(main, ["cases", "status", case.id, "acknowledged"])
+    assert again.exit_code == 0 and "already acknowledged, nothing recorded" in again.output
+    db_session.expire_all()
+    events = list(db_session.scalars(select(CaseEvent.event).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
+    assert events == ["received", "acknowledged"] and db_session.get(Case, case.id).status == "acknowledged"
+    statuses = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "status")).all()
+    assert len(statuses) == 1 and statuses[0].actor == "cli"

@@ -515,13 +515,14 @@ def cases_status(case_id, event):
     with Session(engine, expire_on_commit=False) as session:
         try:
             case = offline.get_case(session, case_id)
-            offline.set_status(session, case, event, today(cfg.timezone))
-            audit.record(session, "status", actor=audit.CONSOLE, on=today(cfg.timezone), case_id=case.id,
-                         event=event)
+            changed = offline.set_status(session, case, event, today(cfg.timezone))
+            if changed:
+                audit.record(session, "status", actor=audit.CONSOLE, on=today(cfg.timezone), case_id=case.id,
+                             event=event)
         except offline.OfflineError as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()
-    click.echo(f"{case.id}: {event}")
+    click.echo(f"{case.id}: {event}" if changed else f"{case.id}: already {event}, nothing recorded")
 
 
 @main.group()

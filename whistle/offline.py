@@ -206,11 +206,20 @@ def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], 
         return cases.add_message(db, rules, case, "reply", sealed.envelope, uploads, on)
 
 
-def set_status(db: Session, case: Case, event: str, on) -> None:
-    """Record a status change on the reporter's timeline."""
-    if event not in CASE_EVENTS or event in ("received", "feedback_sent"):
+def set_status(db: Session, case: Case, event: str, on) -> bool:
+    """Record a status change on the reporter's timeline; False (nothing recorded) when the
+    case already has that status. Closing a 高危 case needs a second member, which only the
+    committee workspace can give: the console refuses it rather than be a way around it."""
+    if event not in CASE_EVENTS or event in ("received", "feedback_sent", "disposition", "purged"):
         raise OfflineError("status must be one of: acknowledged, in_review, closed")
+    case = cases.locked(db, case)
+    if event == case.status:
+        return False
+    if event == "closed" and case.risk_grade == "high":
+        raise OfflineError("closing a high-risk (高危) case needs a second member: propose it in the "
+                           "committee workspace, where another member confirms it")
     cases.add_event(db, case, event, on)
+    return True
 
 
 def export_sealed(db: Session, case: Case, out: Path) -> Path:
