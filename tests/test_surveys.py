@@ -332,3 +332,33 @@ def test_survey_api_describes_the_questionnaire(app, client, committee):
     assert data["items"][1]["values"][0] == {"value": 5, "label": "Strongly agree"}
     assert [r["label"] for r in data["recipients"]] == ["committee"]  # nobody of stationed_1 is enrolled
     assert "Set-Cookie" not in client.get(f"/api/v1/surveys/{survey_id}").headers
+
+
+def test_an_answer_read_the_survey_open_but_the_survey_closed_first_is_refused(app, staff, db_session):
+    """The answer form saw the survey open; the committee closed it (and could publish its
+    results) before the answer was stored. The answer is refused, read under the survey's
+    lock: published results never change. Likewise an edit prepared on a draft that was
+    opened meanwhile is refused: respondents never see wording change."""
+    lead = staff["zhao.lei"]
+    survey_id = lead.post("/committee/surveys/new", data=_form()).headers["Location"].rsplit("/", 1)[1]
+    draft_edit = Session(app.extensions["whistle.engine"], expire_on_commit=False)
+    as_edited = draft_edit.get(Survey, survey_id)  # the edit form's view: a draft
+    assert lead.post(f"/committee/surveys/{survey_id}/open").status_code == 302
+    with pytest.raises(surveys.SurveyProblem):
+        surveys.update(draft_edit, as_edited, title="Changed", intro="", start=TODAY, end=TODAY,
+                       items=[surveys.ItemSpec("yes_no", "Changed?")])
+    draft_edit.rollback()
+    draft_edit.close()
+
+    answering = Session(app.extensions["whistle.engine"], expire_on_commit=False)
+    as_seen = answering.get(Survey, survey_id)  # the answer form's view: open, taking answers
+    assert surveys.accepting(as_seen, TODAY)
+    assert lead.post(f"/committee/surveys/{survey_id}/close").status_code == 302
+    with pytest.raises(surveys.SurveyNotOpen):
+        surveys.store_response(answering, as_seen, {0: 1}, None, TODAY)
+    answering.rollback()
+    answering.close()
+    db_session.expire_all()
+    survey = db_session.get(Survey, survey_id)
+    assert survey.status == "closed" and survey.questions[0].text == "Your sector"
+    assert db_session.scalar(select(SurveyResponse).where(SurveyResponse.survey_id == survey_id)) is None

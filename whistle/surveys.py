@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update as sql_update
 from sqlalchemy.orm import Session
 
 from crypto import envelope as env
@@ -157,6 +157,7 @@ def create(db: Session, *, title: str, intro: str, start: dt.date, end: dt.date,
 def update(db: Session, survey: Survey, *, title: str, intro: str, start: dt.date, end: dt.date,
            items: list[ItemSpec]) -> None:
     """Change a draft (an open survey's wording never changes under its respondents)."""
+    survey = locked(db, survey)
     if survey.status != "draft":
         raise SurveyProblem(detail="only a draft can be changed")
     survey.title, survey.intro = title.strip(), intro.strip()
@@ -213,6 +214,7 @@ def publish(survey: Survey, today: dt.date) -> None:
 
 def delete_draft(db: Session, survey: Survey) -> None:
     """Remove a draft that was never opened."""
+    survey = locked(db, survey)
     if survey.status != "draft":
         raise SurveyProblem(detail="only a draft can be deleted")
     db.delete(survey)
@@ -357,9 +359,20 @@ def offers_report(survey: Survey, answers: dict[int, int]) -> bool:
     return any(q.bribery and answers.get(q.idx) == YES for q in survey.questions)
 
 
+def locked(db: Session, survey: Survey) -> Survey:
+    """The survey with its row's write lock taken and its columns read again after it: what
+    a step that depends on its status must look at. An answer and a close (or an edit and
+    an opening) at the same moment then come one after the other: no answer lands in a
+    closed survey, whose results may already be published, and no open survey is edited."""
+    db.execute(sql_update(Survey).where(Survey.id == survey.id).values(status=Survey.status))
+    db.refresh(survey)
+    return survey
+
+
 def store_response(db: Session, survey: Survey, answers: dict[int, int], envelope: dict | None,
                    today: dt.date) -> None:
     """Store one response (closed answers; sealed free text apart from them)."""
+    survey = locked(db, survey)
     if not accepting(survey, today):
         raise SurveyNotOpen()
     if not answers and envelope is None:

@@ -161,7 +161,7 @@ def _action(survey_id: str, name: str, change) -> object:
     survey = _get(survey_id)
     try:
         with db.transaction() as s:
-            survey = s.merge(survey)
+            survey = surveys.locked(s, s.merge(survey))
             change(s, survey)
             audit.record(s, "survey_" + name, actor=current_member().username, on=_today(), survey=survey.id)
     except surveys.SurveyProblem as exc:
