@@ -47,7 +47,11 @@ def open_totp(instance_secret: bytes, blob: bytes) -> str:
 
 
 def invite(db: Session, username: str, on: dt.date) -> str:
-    """Create (or renew) the one-time enrolment token of ``username``; returns the token."""
+    """Create (or renew) the one-time enrolment token of ``username``; returns the token.
+
+    Inviting a deactivated account switches it back on, to be enrolled afresh: until the
+    link is used it has no password, second factor or key, so it can neither log in nor be
+    sealed to, like any new invitee. (Left deactivated, the link would be refused.)"""
     if not USERNAME.match(username):
         raise EnrolmentError("bad username")
     token = secrets.token_urlsafe(24)
@@ -55,6 +59,7 @@ def invite(db: Session, username: str, on: dt.date) -> str:
     if member is None:
         member = Member(username=username, created_on=on, active=True, totp_last_step=0)
         db.add(member)
+    member.active = True
     member.invite_hash = hashlib.sha256(token.encode()).digest()
     member.password_hash = None  # re-enrolment starts from scratch
     member.totp_secret = None

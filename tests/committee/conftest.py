@@ -51,13 +51,15 @@ class Person:
         return getattr(self.client, method)(path, headers=headers, **kw)
 
 
-def enrol(app, username: str) -> Person:
-    """Invite ``username``, enrol through the page, log in with TOTP."""
+def enrol(app, username: str, token: str | None = None) -> Person:
+    """Invite ``username`` (or use the invitation ``token`` an admin made), enrol through the
+    page, log in with TOTP."""
     client = app.test_client()
     client.environ_base.update(HTTPS)
-    with Session(app.extensions["whistle.engine"]) as s:
-        token = members.invite(s, username, today("Asia/Shanghai"))
-        s.commit()
+    if token is None:
+        with Session(app.extensions["whistle.engine"]) as s:
+            token = members.invite(s, username, today("Asia/Shanghai"))
+            s.commit()
     page = client.get(f"/committee/enrol/{token}")
     assert page.status_code == 200, page.get_data(as_text=True)[:500]
     html = page.get_data(as_text=True)

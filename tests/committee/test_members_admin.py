@@ -1,0 +1,106 @@
+"""Account management through the admin's page: a member who leaves is switched off at
+once and everywhere (their open session, the login form, routing, grants), and one who
+comes back is invited again and enrols afresh."""
+import json
+import re
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from whistle.models import AuditEntry, CaseGrant, Member
+
+from tests.committee.conftest import PASSWORD, csrf_of, enrol
+from tests.committee.test_workspace import HOUSING, _case, _report
+
+
+def _deactivate(admin, username):
+    resp = admin.post(f"/committee/admin/members/{username}/deactivate")
+    assert resp.status_code == 302, resp.status_code
+    return resp
+
+
+def _invite_link(admin, username) -> str:
+    page = admin.post(f"/committee/admin/members/{username}/invite")
+    assert page.status_code == 200, page.status_code
+    return re.search(r'<code id="invite-link">([^<]+)</code>', page.get_data(as_text=True)).group(1)
+
+
+def _row(page: str, username: str) -> str:
+    """The admin page's table row of one person."""
+    return re.search(rf"<tr>\s*<td>{re.escape(username)}</td>.*?</tr>", page, re.S).group(0)
+
+
+def _recipient_kids(app) -> set:
+    answer = app.test_client().post("/api/v1/recipients", json=HOUSING).get_json()
+    return {r["kid"] for r in answer["recipients"]}
+
+
+def _log_in(app, person) -> int:
+    """A login with the right password and a fresh TOTP code (the used step forgotten, as
+    only a test can): the status it gets."""
+    with Session(app.extensions["whistle.engine"]) as s:
+        s.execute(update(Member).where(Member.username == person.username).values(totp_last_step=0))
+        s.commit()
+    client = app.test_client()
+    client.environ_base.update(person.client.environ_base)
+    html = client.get("/committee/login").get_data(as_text=True)
+    return client.post("/committee/login", data={
+        "csrf_token": csrf_of(html), "username": person.username, "password": PASSWORD,
+        "totp": person.code()}).status_code
+
+
+def test_a_deactivated_member_is_shut_out_at_once(app, people, db_session):
+    admin, zhao = people["ma.lin"], people["zhao.lei"]
+    assert zhao.keypair.kid in _recipient_kids(app)
+    _report(app)
+    before = _case(db_session)
+
+    _deactivate(admin, "zhao.lei")
+
+    entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "deactivate"))
+    assert entry.actor == "ma.lin" and json.loads(entry.detail) == {"member": "zhao.lei"}
+    # the session he has open is over on its next request, page or API
+    assert zhao.client.get("/committee/").status_code == 302
+    assert zhao.client.get(f"/committee/api/cases/{before.id}").status_code == 401
+    assert _log_in(app, zhao) == 401  # the form again, with its error; no session
+    assert _log_in(app, people["zhang.wei"]) == 302  # (the same steps log in an active member)
+    # routing seals no new report to him, and nobody can hand him a case
+    assert zhao.keypair.kid not in _recipient_kids(app)
+    _report(app, narrative="after he left")
+    db_session.expire_all()
+    zhao_id = db_session.scalar(select(Member.id).where(Member.username == "zhao.lei"))
+    granted = set(db_session.scalars(select(CaseGrant.case_id).where(CaseGrant.member_id == zhao_id)))
+    assert granted == {before.id}
+    page = admin.client.get("/committee/admin/members").get_data(as_text=True)
+    row = _row(page, "zhao.lei")
+    assert "deactivated" in row and "Deactivate" not in row and "Invite again" in row
+
+
+def test_an_invitation_outstanding_when_the_account_is_deactivated_is_refused(app, people):
+    admin = people["ma.lin"]
+    link = _invite_link(admin, "wang.fang")
+    _deactivate(admin, "wang.fang")
+    client = app.test_client()
+    client.environ_base.update(admin.client.environ_base)
+    assert client.get(link.replace("https://localhost", "")).status_code == 404
+
+
+def test_a_member_invited_again_after_deactivation_enrols_afresh(app, people, db_session):
+    admin, zhao = people["ma.lin"], people["zhao.lei"]
+    _deactivate(admin, "zhao.lei")
+    link = _invite_link(admin, "zhao.lei")
+    token = link.rsplit("/", 1)[1]
+
+    back = enrol(app, "zhao.lei", token=token)  # the enrolment page takes the link, then he logs in
+
+    assert back.keypair.kid != zhao.keypair.kid
+    assert back.client.get("/committee/").status_code == 200
+    kids = _recipient_kids(app)
+    assert back.keypair.kid in kids and zhao.keypair.kid not in kids  # sealed to the new key only
+    actions = [(e.action, json.loads(e.detail).get("member")) for e in
+               db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
+    assert actions.index(("deactivate", "zhao.lei")) < actions.index(("invite", "zhao.lei"))
+    # the link is used up
+    client = app.test_client()
+    client.environ_base.update(admin.client.environ_base)
+    assert client.get(f"/committee/enrol/{token}").status_code == 404
