@@ -69,3 +69,14 @@ def credentials(client, code: ReceiptCode) -> dict:
     salt = client.get(f"/api/v1/receipts/{code.locator}/salt").get_json()
     keys = derive_reporter_keys(code, unb64u(salt["salt"]), salt["opslimit"], salt["memlimit"])
     return {"locator": code.locator, "lookup": b64u(keys.lookup)}, keys
+
+
+def followup_message(client, code: ReceiptCode, text: str):
+    """What followup.js does to send a message: seal it to the recipients the case view
+    names and to the reporter's own key, then post it with a proof of work."""
+    creds, keys = credentials(client, code)
+    view = client.post("/api/v1/followup", json=creds).get_json()
+    recipients = [unb64u(r["public_key"]) for r in view["recipients"]] + [keys.keypair.public]
+    sealed = env.seal("message", {"case": view["case"]}, {"text": text, "attachments": []}, recipients)
+    return client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope,
+                                                              pow=proof_of_work(client)))

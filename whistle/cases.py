@@ -162,13 +162,20 @@ def identity_recipients(db: Session, rules, header: dict) -> tuple[list[Recipien
 
 def case_recipients(db: Session, rules, case: Case) -> list[Recipient]:
     """Who a new item on ``case`` is sealed to (besides the reporter): the committee (or the
-    superior body, for a held case) and every member holding a grant."""
+    superior body, for a held case) and every member holding a grant who may still hold it:
+    active, and by the rules as they are now a reader without a conflict in the case. (A
+    member deactivated or found conflicted keeps what they were given; they are sealed
+    nothing new.)"""
+    from whistle.triage.routing import holder_refusal
+
     if case.held_for_superior:
         return _superior(rules)
     holders = db.scalars(select(Member).join(CaseGrant, CaseGrant.member_id == Member.id)
-                         .where(CaseGrant.case_id == case.id, Member.public_key.is_not(None))
+                         .where(CaseGrant.case_id == case.id, Member.active.is_(True),
+                                Member.public_key.is_not(None))
                          .order_by(Member.username)).all()
-    return committee_recipients(db) + [_member_recipient(m) for m in holders]
+    return committee_recipients(db) + [_member_recipient(m) for m in holders
+                                       if holder_refusal(rules, m.username, case.department) is None]
 
 
 def routing_header(case: Case) -> dict:

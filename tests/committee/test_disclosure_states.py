@@ -6,13 +6,15 @@ The reporter gives a name; it is sealed to the custodian (chen.jie) and the comm
 only. Members holding the case (zhao.lei, to whom routing gave it, and zhang.wei, granted
 it) ask for it with a reason; anyone may try to decide a request (the custodian, the
 requester, a member who is no custodian) and to re-seal the name (as the custodian's
-browser does after approving, or with a made-up key). After every step:
+browser does after approving, or with a made-up key); any of the three may be deactivated by
+the admin and later invited again (enrolling afresh, with a new key). After every step:
 
 - no response is a 5xx or carries a trace, and the audit log verifies;
 - the name's key is held (sealed or re-sealed) only by the custodian, the committee key
-  and members to whom a disclosure was recorded;
+  and members to whom a disclosure was recorded (under a key they held then);
 - every disclosure was approved first, for that request, by a custodian other than the
-  requester, and done by that custodian; no approval came from the requester;
+  requester, and done by that custodian; no approval came from the requester; nobody
+  deactivated at the time approved, disclosed or was disclosed to;
 - nothing of the name reaches the audit log;
 - a request waits only for a member who still may open the case and cannot read the name.
 
@@ -35,6 +37,7 @@ from whistle import audit, cases
 from whistle.models import AuditEntry, Case, CaseItem, CommitteeKey, ItemKey, Member, PendingAction
 
 from tests.committee.conftest import enrol
+from tests.committee.test_members_admin import _deactivate, _invite_link
 from tests.conftest import BACKENDS, make_config
 from tests.test_fuzz import check
 from tests.test_identity import NAME, _disclose, _grant_case, real_name_report
@@ -53,6 +56,8 @@ def config(tmp_path, request):
 def machine(app, committee, unhandled):
     engine = app.extensions["whistle.engine"]
     people = {name: enrol(app, name) for name in EVERYONE}
+    admin = enrol(app, "ma.lin")
+    held_kids = {name: {people[name].keypair.kid} for name in EVERYONE}  # every key each one ever had
     target = unhandled
 
     class Disclosure(RuleBasedStateMachine):
@@ -63,6 +68,9 @@ def machine(app, committee, unhandled):
             self.cases_here = []
 
         def _post(self, who: str, path: str, form: dict):
+            # (someone deactivated has no session: tests/committee/test_members_admin.py)
+            if not self._active(who):
+                return None
             resp = people[who].post(path, form, headers={"Accept-Language": "en"})
             check(target, resp, (who, path))
             return resp
@@ -73,8 +81,14 @@ def machine(app, committee, unhandled):
                                                                      PendingAction.action == "disclose")
                                       .order_by(PendingAction.id)))
 
+        def _active(self, who: str) -> bool:
+            with Session(engine) as s:
+                return s.scalar(select(Member.active).where(Member.username == who))
+
         @initialize(target=cases)
         def two_cases(self):
+            for who in EVERYONE:  # the app outlives an example: whoever left comes back first
+                self.comes_back(who)
             return multiple(self._new_case(), self._new_case())
 
         def _new_case(self) -> str:
@@ -102,7 +116,7 @@ def machine(app, committee, unhandled):
         @rule(case=cases, index=st.integers(0, 3))
         def reseal_as_the_custodians_browser(self, case, index):
             waiting = self._requests(case)
-            if waiting:
+            if waiting and self._active(CUSTODIAN):
                 custodian = people[CUSTODIAN]
                 info = custodian.api("get", f"/committee/api/identity-requests/{waiting[index % len(waiting)]}")
                 check(target, info, ("identity request", case))
@@ -111,11 +125,25 @@ def machine(app, committee, unhandled):
 
         @rule(case=cases, who=st.sampled_from(EVERYONE), index=st.integers(0, 3))
         def reseal_a_made_up_key(self, case, who, index):
+            if not self._active(who):
+                return
             waiting = self._requests(case) or ["0" * 32]
             resp = people[who].api("post", f"/committee/api/cases/{case}/identity-grant",
                                    json={"request": waiting[index % len(waiting)], "sealed_key": b64u(bytes(80))})
             check(target, resp, ("made-up key", who, case))
             assert resp.status_code in (201, 403, 409), resp.status_code
+
+        @rule(who=st.sampled_from(EVERYONE))
+        def leaves(self, who):
+            if self._active(who):
+                _deactivate(admin, who)
+
+        @rule(who=st.sampled_from(EVERYONE))
+        def comes_back(self, who):
+            if not self._active(who):
+                token = _invite_link(admin, who).rsplit("/", 1)[1]
+                people[who] = enrol(app, who, token=token)
+                held_kids[who].add(people[who].keypair.kid)
 
         @invariant()
         def the_log_verifies_and_never_holds_the_name(self):
@@ -128,7 +156,6 @@ def machine(app, committee, unhandled):
         @invariant()
         def only_the_custodian_the_committee_and_disclosed_members_hold_the_name(self):
             with Session(engine) as s:
-                kids = {m.username: kid(m.public_key) for m in s.scalars(select(Member)) if m.public_key}
                 committee_kids = set(s.scalars(select(CommitteeKey.kid)))
                 entries = list(s.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
                 for case_id in self.cases_here:
@@ -139,22 +166,28 @@ def machine(app, committee, unhandled):
                     resealed = set(s.scalars(select(ItemKey.kid).where(ItemKey.item_id == item.id)))
                     disclosed = {json.loads(e.detail)["to"] for e in entries
                                  if e.case_id == case_id and e.action == "identity_disclosed"}
-                    allowed = committee_kids | {kids[CUSTODIAN]} | {kids[name] for name in disclosed}
-                    assert sealed_to <= committee_kids | {kids[CUSTODIAN]}, case_id
+                    allowed = committee_kids | held_kids[CUSTODIAN] | set().union(*(held_kids[n] for n in disclosed))
+                    assert sealed_to <= committee_kids | held_kids[CUSTODIAN], case_id
                     assert resealed <= allowed, (case_id, resealed - allowed)
 
         @invariant()
         def every_disclosure_was_approved_by_another_custodian_first(self):
             with Session(engine) as s:
-                approved = {}
+                approved, gone = {}, set()
                 for e in s.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
                     detail = json.loads(e.detail)
-                    if e.action == "identity_approved":
+                    if e.action == "deactivate":
+                        gone.add(detail["member"])
+                    elif e.action == "invite":
+                        gone.discard(detail["member"])
+                    elif e.action == "identity_approved":
                         assert e.actor == CUSTODIAN and detail["requester"] != e.actor
+                        assert e.actor not in gone, e.seq
                         approved[detail["request"]] = e.actor
                     elif e.action == "identity_disclosed":
                         assert approved.get(detail["request"]) == e.actor, (e.seq, detail)
                         assert detail["to"] != e.actor
+                        assert not {e.actor, detail["to"]} & gone, (e.seq, gone)
 
         @invariant()
         def a_waiting_request_is_from_someone_who_may_still_ask(self):

@@ -4,13 +4,17 @@ comes back is invited again and enrols afresh."""
 import json
 import re
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from whistle import rules as rules_mod
 from whistle.models import AuditEntry, CaseGrant, Member
 
+from tests.client_side import credentials, followup_message
 from tests.committee.conftest import PASSWORD, csrf_of, enrol
 from tests.committee.test_workspace import HOUSING, _case, _report
+from tests.triage import edited
 
 
 def _deactivate(admin, username):
@@ -104,3 +108,40 @@ def test_a_member_invited_again_after_deactivation_enrols_afresh(app, people, db
     client = app.test_client()
     client.environ_base.update(admin.client.environ_base)
     assert client.get(f"/committee/enrol/{token}").status_code == 404
+
+
+def _followup_kids(app, code) -> set:
+    """The keys a reporter's follow-up message must be sealed to, as the page is told."""
+    reporter = app.test_client()
+    creds, _keys = credentials(reporter, code)
+    view = reporter.post("/api/v1/followup", json=creds).get_json()
+    return {r["kid"] for r in view["recipients"]}
+
+
+def test_a_member_who_left_is_sealed_nothing_new_on_the_cases_they_held(app, people, db_session):
+    code = _report(app)
+    zhao = people["zhao.lei"]
+    assert zhao.keypair.kid in _followup_kids(app, code)
+    _deactivate(people["ma.lin"], "zhao.lei")
+    assert zhao.keypair.kid not in _followup_kids(app, code)
+    # a message sealed to whom the page names is taken (it was refused: he was required)
+    reporter = app.test_client()
+    resp = followup_message(reporter, code, "AFTER-HE-LEFT")
+    assert resp.status_code == 201, resp.get_json()
+
+
+@pytest.mark.parametrize("change", [
+    ('username = "zhao.lei"\nunit = "stationed_1"\nrole = "unit_lead"',
+     'username = "zhao.lei"\nunit = "stationed_1"\nrole = "unit_lead"\ndepartments = ["housing"]'),
+    ('username = "zhao.lei"\nunit = "stationed_1"\nrole = "unit_lead"',
+     'username = "zhao.lei"\nunit = "stationed_1"\nrole = "admin"'),
+], ids=["now-conflicted", "now-admin"])
+def test_a_holder_the_rules_have_outgrown_is_sealed_nothing_new_and_cannot_open(app, people, db_session, change):
+    code = _report(app)
+    case = _case(db_session)
+    zhao = people["zhao.lei"]
+    assert zhao.api("get", f"/committee/api/cases/{case.id}").status_code == 200
+    app.extensions["whistle.rules"] = rules_mod.parse(edited(change))
+    assert zhao.api("get", f"/committee/api/cases/{case.id}").status_code == 404
+    assert zhao.keypair.kid not in _followup_kids(app, code)
+    assert followup_message(app.test_client(), code, "AFTER-THE-RULES-CHANGED").status_code == 201

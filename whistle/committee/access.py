@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from whistle import HTTP_MESSAGES, db, http_error_response
 from whistle.models import CaseGrant, Member
+from whistle.triage.routing import holder_refusal
 
 
 def rules():
@@ -88,9 +89,11 @@ def conflicted(member: Member, case) -> bool:
 
 
 def may_open(member: Member, case) -> bool:
-    """A case opens only for a member who holds a grant and has no conflict in it (the grant
-    is what gives them the key; the conflict check refuses even a grant made by mistake)."""
-    if member is None or conflicted(member, case) or case.held_for_superior:
+    """A case opens only for a member who holds a grant and, by the rules as they are now,
+    may hold it: no conflict in it, a reader's role (the grant is what gives them the key;
+    the rules check refuses even a grant made by mistake, or one the rules have outgrown)."""
+    if member is None or case.held_for_superior \
+            or holder_refusal(rules(), member.username, case.department) is not None:
         return False
     return db.session().scalar(select(CaseGrant).where(
         CaseGrant.case_id == case.id, CaseGrant.member_id == member.id)) is not None

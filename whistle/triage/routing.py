@@ -104,14 +104,24 @@ def can_grant(rules: Rules, header: dict, username: str) -> tuple[bool, str]:
     department), ``admin`` (admins never read cases), ``ok``. Any other member or unit lead
     may receive a grant, in any unit.
     """
-    member = rules.member_usernames.get(username)
-    if member is None:
+    if username not in rules.member_usernames:
         return False, "unknown"
     department = _department(rules, header)
     if route(rules, header).held_for_superior:
         return False, "held"
-    if department.code in member.departments:
-        return False, "conflict"
+    refusal = holder_refusal(rules, username, department.code)
+    return (False, refusal) if refusal else (True, "ok")
+
+
+def holder_refusal(rules: Rules, username: str, department: str) -> str | None:
+    """Why ``username`` may not hold a case of ``department`` under the rules as they are
+    now (``unknown``, ``conflict``, ``admin``), or None if they may. Checked again after a
+    grant, for every new item: a rules change can make a holder conflicted or no reader."""
+    member = rules.member_usernames.get(username)
+    if member is None:
+        return "unknown"
+    if department in member.departments:
+        return "conflict"
     if member.role not in READER_ROLES:
-        return False, "admin"
-    return True, "ok"
+        return "admin"
+    return None
