@@ -124,9 +124,10 @@ def members_invite(username, base_url):
     if loaded.member(username) is None:
         raise click.ClickException(f"{username} is not listed in {cfg.rules_file}")
     with Session(engine, expire_on_commit=False) as session:
+        before = members_mod.account_state(session, username)
         token = members_mod.invite(session, username, today(cfg.timezone))
         from whistle import audit
-        audit.record(session, "invite", actor=None, on=today(cfg.timezone), member=username)
+        audit.record(session, "invite", actor=None, on=today(cfg.timezone), member=username, before=before)
         session.commit()
     click.echo(f"{base_url.rstrip('/')}/committee/enrol/{token}")
 

@@ -46,6 +46,19 @@ def open_totp(instance_secret: bytes, blob: bytes) -> str:
     return sodium.crypto_secretbox_open(blob[24:], blob[:24], _totp_key(instance_secret)).decode("ascii")
 
 
+def account_state(db: Session, username: str) -> str:
+    """``none``, ``invited``, ``enrolled`` or ``deactivated``: what an invitation finds, for
+    the audit log. Inviting an enrolled account again wipes their password, second factor
+    and key (a lost phone or passphrase), so the overseer must be able to tell it from a
+    first invitation."""
+    member = db.scalar(select(Member).where(Member.username == username))
+    if member is None:
+        return "none"
+    if not member.active:
+        return "deactivated"
+    return "enrolled" if member.enrolled_on is not None else "invited"
+
+
 def invite(db: Session, username: str, on: dt.date) -> str:
     """Create (or renew) the one-time enrolment token of ``username``; returns the token.
 

@@ -104,6 +104,10 @@ def test_a_member_invited_again_after_deactivation_enrols_afresh(app, people, db
     actions = [(e.action, json.loads(e.detail).get("member")) for e in
                db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
     assert actions.index(("deactivate", "zhao.lei")) < actions.index(("invite", "zhao.lei"))
+    invites = [json.loads(e.detail)["before"] for e in db_session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "invite").order_by(AuditEntry.seq))
+        if json.loads(e.detail)["member"] == "zhao.lei"]
+    assert invites == ["deactivated"]  # (the fixture enrolled him without the admin page)
     # the link is used up
     client = app.test_client()
     client.environ_base.update(admin.client.environ_base)
@@ -145,3 +149,18 @@ def test_a_holder_the_rules_have_outgrown_is_sealed_nothing_new_and_cannot_open(
     assert zhao.api("get", f"/committee/api/cases/{case.id}").status_code == 404
     assert zhao.keypair.kid not in _followup_kids(app, code)
     assert followup_message(app.test_client(), code, "AFTER-THE-RULES-CHANGED").status_code == 201
+
+
+def test_an_invitation_tells_the_overseer_whether_it_reset_an_enrolled_account(app, people, db_session):
+    """Inviting an enrolled member again wipes their credentials and key: one admin could
+    enrol in their place. The log says so, so the overseer sees a reset, not an invitation."""
+    admin = people["ma.lin"]
+    _invite_link(admin, "wu.jing")     # never invited
+    _invite_link(admin, "wu.jing")     # invited, not yet enrolled
+    _invite_link(admin, "zhang.wei")   # enrolled and active
+    befores = [(d["member"], d["before"]) for d in (json.loads(e.detail) for e in db_session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "invite").order_by(AuditEntry.seq)))]
+    assert befores == [("wu.jing", "none"), ("wu.jing", "invited"), ("zhang.wei", "enrolled")]
+    overseer = enrol(app, "gao.feng")
+    page = overseer.client.get("/committee/oversight").get_data(as_text=True)
+    assert '<span class="detail">before: enrolled</span>' in page and "Invited a member" in page

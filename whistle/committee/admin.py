@@ -32,8 +32,9 @@ def admin_invite(username):
         flash(_("Only people listed in the rules file can be invited."), "error")
         return redirect(url_for("committee.admin_members"))
     with db.transaction() as s:
+        before = members.account_state(s, username)
         token = members.invite(s, username, _today())
-        audit.record(s, "invite", actor=current_member().username, on=_today(), member=username)
+        audit.record(s, "invite", actor=current_member().username, on=_today(), member=username, before=before)
     link = url_for("committee.enrol", token=token, _external=True)
     accounts = {m.username: m for m in db.session().scalars(select(Member))}
     return render_template("committee/admin_members.html", people=rules().members, accounts=accounts,
