@@ -25,11 +25,21 @@ Figures that are never shown but could be computed from shown ones (the cases wh
 has not come yet = all cases - the cases due) are added with ``published=False``: they are
 protected like the rest, so a small one cannot be derived either.
 
-This stops exact disclosure by subtraction within an equation, which is what published tables
-allow; it does not solve the linear-programming problem of narrowing a hidden cell down
-across many tables (the tables published here are small and share their margins).
+4. checks the system as a whole: with every shown figure known, no small figure may be
+   computable from any combination of the sums (a row total minus a column total plus
+   another row total, say, can give back a cell that no single sum does). Where one is, a
+   further figure of a sum it takes part in is withheld, until none is.
+
+Finally every complementary figure that turns out not to be needed is shown again, largest
+first, if the system stays safe without it.
+
+This stops exact disclosure by any linear combination of the published sums; it does not solve
+the linear-programming problem of narrowing a hidden cell down to a range using the fact that
+counts are never negative (the tables published here are small and share their margins).
 """
 from __future__ import annotations
+
+import math
 
 from collections.abc import Hashable, Iterable
 
@@ -156,6 +166,34 @@ class Figures:
         k, values = self.k, self.values
         hidden = {key for key, value in values.items() if 0 < value < k}
         small_groups: set = set()
+        while True:
+            self._one_equation_at_a_time(hidden, small_groups)
+            required = {key for key, value in values.items() if 0 < value < k} | small_groups
+            exposed = self.computable(hidden) & required
+            if not exposed:
+                break
+            around = [key for total, parts in self.equations if exposed & {total, *parts}
+                      for key in (total, *parts) if key not in hidden]
+            if not around:  # cannot happen: a computable figure sits in a sum with a shown one
+                raise AssertionError(f"figures {exposed!r} are computable and nothing is left to hide")
+            hidden.add(min(around, key=self._cost))
+        # The picks depend on the order equations are visited: show again, largest first, every
+        # complementary figure that turns out not to be needed.
+        for key in sorted(hidden - required, key=lambda key: (-values[key], repr(key))):
+            hidden.discard(key)
+            if self.computable(hidden) & required:
+                hidden.add(key)
+        return Protected(k, dict(values), hidden, small_groups)
+
+    def _cost(self, key) -> tuple:
+        """What hiding ``key`` costs: a figure that is never shown costs nothing; then a small
+        non-zero one."""
+        return key in self.published, self.values[key] == 0, self.values[key], repr(key)
+
+    def _one_equation_at_a_time(self, hidden: set, small_groups: set) -> None:
+        """Steps 2 and 3 of the module docstring, until nothing changes (``hidden`` and
+        ``small_groups`` grow in place)."""
+        k, values = self.k, self.values
         changed = True
         while changed:
             changed = False
@@ -173,24 +211,48 @@ class Figures:
                 visible = [key for key in members if key not in hidden]
                 if not visible:
                     continue
-                # A figure that is never shown costs nothing to hide; then a small non-zero one.
-                pick = min(visible, key=lambda key: (key in self.published, values[key] == 0,
-                                                     values[key], repr(key)))
-                hidden.add(pick)
+                hidden.add(min(visible, key=self._cost))
                 changed = True
-        # The picks depend on the order equations are visited: show again, largest first, every
-        # complementary figure that turns out not to be needed.
-        required = {key for key, value in values.items() if 0 < value < k} | small_groups
-        for key in sorted(hidden - required, key=lambda key: (-values[key], repr(key))):
-            hidden.discard(key)
-            if not self._safe(hidden):
-                hidden.add(key)
-        return Protected(k, dict(values), hidden, small_groups)
 
-    def _safe(self, hidden: set) -> bool:
-        """No equation lets a single hidden figure be computed from the shown ones."""
+    def computable(self, hidden: set) -> set:
+        """The hidden figures that the shown ones and the sums determine exactly.
+
+        Each sum, with its shown figures moved to the known side, is a linear equation in the
+        hidden ones; a hidden figure is determined when some combination of the equations
+        leaves it alone, that is, when its unit vector lies in their row space. Gaussian
+        elimination to reduced row echelon form, in exact integers (rows scaled by their gcd):
+        the figure is determined exactly when its pivot row has no other entry.
+        """
+        rows = []
         for total, parts in self.equations:
-            unknown = sum(1 for key in (total, *parts) if key in hidden)
-            if unknown == 1 and not (total not in hidden and self.values[total] == 0):
-                return False
-        return True
+            row: dict = {}
+            for key, sign in ((total, 1), *((part, -1) for part in parts)):
+                if key in hidden:
+                    row[key] = row.get(key, 0) + sign
+            row = {key: c for key, c in row.items() if c}
+            if row:
+                rows.append(row)
+        pivots: dict = {}  # key -> its reduced row
+        for row in rows:
+            for key, prow in pivots.items():  # reduce by every pivot found so far
+                if key in row:
+                    row = _combine(row, prow, key)
+            if not row:
+                continue
+            key = min(row, key=repr)
+            for other, orow in list(pivots.items()):  # keep earlier pivot rows reduced
+                if key in orow:
+                    pivots[other] = _combine(orow, row, key)
+            pivots[key] = row
+        return {key for key, row in pivots.items() if len(row) == 1}
+
+
+def _combine(row: dict, pivot_row: dict, key) -> dict:
+    """``row`` with ``key`` eliminated by ``pivot_row``, in integers divided by their gcd."""
+    a, b = pivot_row[key], row[key]
+    out = {k: a * c for k, c in row.items()}
+    for k, c in pivot_row.items():
+        out[k] = out.get(k, 0) - b * c
+    out = {k: c for k, c in out.items() if c}
+    g = math.gcd(*out.values()) if out else 1
+    return {k: c // g for k, c in out.items()}
