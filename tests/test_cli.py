@@ -8,6 +8,7 @@ from sqlalchemy import select
 from whistle.cli import main
 from whistle.models import Case, CommitteeKey
 
+from tests.client_side import HEADER
 from tests.helpers import receipt_from, report_form
 
 
@@ -58,6 +59,42 @@ def test_demo_then_real_key_retires_demo(app, cli_env, tmp_path, db_session):
     db_session.expire_all()
     rows = db_session.scalars(select(CommitteeKey)).all()
     assert {(r.demo, r.active) for r in rows} == {(True, False), (False, True)}
+
+
+def test_an_earlier_key_left_active_is_named_and_can_be_retired(app, cli_env, tmp_path, db_session):
+    """New reports are sealed to every active committee key: a single key file kept active
+    after a split-key ceremony lets its one holder read every new report."""
+    from tests.test_ceremony import CHEAP
+    from whistle.models import AuditEntry
+
+    runner = cli_env
+    first = runner.invoke(main, ["keys", "init", "--out", str(tmp_path / "one.key"), *CHEAP],
+                          input="a long committee passphrase\na long committee passphrase\n")
+    assert first.exit_code == 0, first.output
+    old_kid = db_session.scalar(select(CommitteeKey.kid))
+    split = runner.invoke(main, ["keys", "init", "--shares", "2", "--threshold", "2", "--out-dir",
+                                 str(tmp_path / "shares"), "--holder", "chen.jie", "--holder", "liu.yang", *CHEAP],
+                          input="chen's long passphrase\nchen's long passphrase\n"
+                                "liu's long passphrase!\nliu's long passphrase!\n")
+    assert split.exit_code == 0, split.output
+    assert f"committee key {old_kid} (committee) is still active" in split.output
+    assert f"whistle keys retire {old_kid[:12]}" in split.output
+    new_kid = db_session.scalar(select(CommitteeKey.kid).where(CommitteeKey.kid != old_kid))
+
+    assert runner.invoke(main, ["keys", "retire", "zz"]).exit_code == 1  # no such key
+    result = runner.invoke(main, ["keys", "retire", old_kid[:12]])
+    assert result.exit_code == 0, result.output
+    db_session.expire_all()
+    assert {(r.kid, r.active) for r in db_session.scalars(select(CommitteeKey))} == {(old_kid, False), (new_kid, True)}
+    client = app.test_client()
+    sealed_to = {r["kid"] for r in client.post("/api/v1/recipients", json=HEADER).get_json()["recipients"]}
+    assert new_kid in sealed_to and old_kid not in sealed_to
+    entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "key_retired"))
+    assert json.loads(entry.detail) == {"kid": old_kid}
+    again = runner.invoke(main, ["keys", "retire", old_kid[:12]])
+    assert again.exit_code == 1 and "already retired" in again.output
+    last = runner.invoke(main, ["keys", "retire", new_kid])
+    assert last.exit_code == 1 and "the only active one" in last.output
 
 
 def test_short_passphrase_and_unknown_case_are_refused(app, cli_env, tmp_path):

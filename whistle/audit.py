@@ -22,7 +22,7 @@ refused_download, refused_self_confirm, status [event], disposition, grade_overr
 [before, after, reason, confirmed_by], proposed_* / confirmed_* / rejected_* (downgrade,
 close, purge), withdrawn_* (the same three) [action_id, proposed_by, status: the case
 outgrew the proposal before it was confirmed], export,
-key_registered [kid], purge, audit_signed [statement, length], oversight_view,
+key_registered [kid], key_retired [kid], purge, audit_signed [statement, length], oversight_view,
 identity_requested [request, reason], identity_approved [request, requester],
 identity_refused [because: no_custodian, no_other_custodian, same_member, not_custodian,
 conflict, custodian, not_approved, requester_gone; request, requester, reason],
@@ -77,7 +77,7 @@ ACTIONS = frozenset({
     "status", "disposition", "grade_override", "purge",
     *(f"{step}_{action}" for step in ("proposed", "confirmed", "rejected") for action in _DUAL_CONTROL),
     *(f"withdrawn_{action}" for action in _DUAL_CONTROL),
-    "key_registered", "key_split", "key_recovered", "audit_signed", "oversight_view",
+    "key_registered", "key_retired", "key_split", "key_recovered", "audit_signed", "oversight_view",
     "identity_requested", "identity_approved", "identity_refused", "identity_disclosed",
     "notice_published",
     "survey_created", "survey_changed", "survey_opened", "survey_closed", "survey_published",

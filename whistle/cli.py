@@ -280,6 +280,7 @@ def keys_init(out, label, passphrase_file, share_count, threshold, out_dir, hold
     click.echo(f"Give each holder their own file to keep offline. Any {threshold} of them rebuild the key "
                f"(`whistle keys recover`); fewer reveal nothing about it.")
     click.echo(f"audit signing (Ed25519) verify key: {made.verify_key}")
+    _warn_other_active_keys(engine, made.kid)
 
 
 def _keys_init_file(out, label, passphrase_file, kdf_opslimit, kdf_memlimit):
@@ -302,6 +303,16 @@ def _keys_init_file(out, label, passphrase_file, kdf_opslimit, kdf_memlimit):
         session.commit()
     click.echo(f"committee key {keypair.kid} registered; private key written to {out}")
     click.echo(f"audit signing (Ed25519) verify key: {verify_key}")
+    _warn_other_active_keys(engine, keypair.kid)
+
+
+def _warn_other_active_keys(engine, kid: str) -> None:
+    """Say which earlier keys new reports are still sealed to (a single key file kept
+    active after a split-key ceremony would let its one holder read every new report)."""
+    with Session(engine) as session:
+        for row in offline.other_active_keys(session, kid):
+            click.echo(f"note: committee key {row.kid} ({row.label}) is still active: new reports are sealed "
+                       f"to it too. Retire it with `whistle keys retire {row.kid[:12]}` once it is no longer needed.")
 
 
 def _share_passphrase(header, files: dict[str, str]) -> str:
@@ -410,6 +421,22 @@ def keys_recover(share_files, holder_files, list_orphans, regrant_orphans_to, re
         session.commit()
     if problems:
         raise SystemExit(1)
+
+
+@keys.command("retire")
+@click.argument("kid")
+def keys_retire(kid):
+    """Stop sealing new reports to the committee key whose id starts with KID. Cases already
+    sealed to it stay readable with it; the last active key cannot be retired."""
+    cfg, engine = _setup()
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            row = offline.retire_key(session, kid)
+        except offline.OfflineError as exc:
+            raise click.ClickException(str(exc)) from exc
+        audit.record(session, "key_retired", actor=audit.CONSOLE, on=today(cfg.timezone), kid=row.kid)
+        session.commit()
+    click.echo(f"committee key {row.kid} retired: new reports are no longer sealed to it")
 
 
 @keys.command("list")

@@ -8,7 +8,7 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crypto import envelope as env
@@ -37,6 +37,32 @@ def register_key(db: Session, public_key: bytes, label: str, *, demo: bool, on) 
                        demo=demo, active=True, created_on=on)
     db.merge(row)
     return row
+
+
+def retire_key(db: Session, kid_prefix: str) -> CommitteeKey:
+    """Stop sealing new reports to a committee key (the cases already sealed to it stay
+    readable with it). Refuses an unknown or retired key and the last active one: with no
+    active key no report could be accepted."""
+    rows = db.scalars(select(CommitteeKey).where(CommitteeKey.kid.startswith(str(kid_prefix), autoescape=True))).all()
+    if len(rows) != 1 or not kid_prefix:
+        raise OfflineError(f"no single committee key starts with {kid_prefix!r} (see `whistle keys list`)")
+    row = rows[0]
+    if not row.active:
+        raise OfflineError(f"committee key {row.kid} is already retired")
+    others = db.scalar(select(func.count()).select_from(CommitteeKey).where(
+        CommitteeKey.active.is_(True), CommitteeKey.kid != row.kid))
+    if not others:
+        raise OfflineError(f"committee key {row.kid} is the only active one: register its successor first "
+                           "(`whistle keys init`)")
+    row.active = False
+    return row
+
+
+def other_active_keys(db: Session, kid: str) -> list[CommitteeKey]:
+    """Active, real committee keys other than ``kid``: new reports are sealed to each of them
+    too, so whoever holds one alone still reads every new report."""
+    return list(db.scalars(select(CommitteeKey).where(CommitteeKey.active.is_(True), CommitteeKey.demo.is_(False),
+                                                      CommitteeKey.kid != kid).order_by(CommitteeKey.kid)))
 
 
 def init_keys(db: Session, out: Path, passphrase: str, label: str, on, *, demo=False,

@@ -43,7 +43,7 @@ ACTIONS = {
     "rejected_purge": _l("Rejected an early purge"),
     "withdrawn_purge": _l("Early purge withdrawn: the case was no longer closed"),
     "export": _l("Exported a sealed case"), "purge": _l("Purged a case"),
-    "key_registered": _l("Committee key registered"), "key_split": _l("Committee key split"),
+    "key_registered": _l("Committee key registered"), "key_retired": _l("Committee key retired"), "key_split": _l("Committee key split"),
     "key_recovered": _l("Committee key rebuilt from shares"), "audit_signed": _l("Signed the audit log"),
     "oversight_view": _l("Opened the oversight view"),
     "identity_requested": _l("Asked for a real-name reporter's identity"),
