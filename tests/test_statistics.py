@@ -412,3 +412,24 @@ def test_notices_are_counted_when_the_table_exists(app, client):
     data = client.get("/transparency/statistics.json").get_json()
     rows = {r["month"]: r for r in data["notices"]["rows"]}
     assert rows[month.isoformat()[:7]]["notices"] == 6 and data["notices"]["total_notices"] == 6
+
+
+def test_deadline_figures_stand_still_within_a_month(app):
+    """The deadline figures are taken as they stood when the window closed: one that moved
+    the day a report's deadline passed (or the day it was acknowledged) would tell the day
+    the report came in, and by the deadline's length its grade."""
+    this_month = _month_start(0)
+    last_month = _month_start(1)
+    with Session(app.extensions["whistle.engine"]) as s:
+        for n in range(6):  # received last month, due on the 10th of this month
+            _case(s, channel="contractor", category="meals", on=last_month + dt.timedelta(days=20),
+                  ack_due=this_month + dt.timedelta(days=9),
+                  ack=this_month + dt.timedelta(days=3) if n < 2 else None)
+        for _ in range(5):  # due and acknowledged last month: counted either way
+            _case(s, channel="contractor", category="gifts", on=last_month, ack_due=last_month + dt.timedelta(days=3),
+                  ack=last_month + dt.timedelta(days=1))
+        s.commit()
+        early = public_stats._compute(s, this_month + dt.timedelta(days=1), K)
+        late = public_stats._compute(s, this_month + dt.timedelta(days=25), K)
+    assert early["deadlines"] == late["deadlines"]
+    assert early["deadlines"]["acknowledge"]["due"] == 5 and early["deadlines"]["acknowledge"]["on_time"] == 5

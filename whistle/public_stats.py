@@ -3,7 +3,8 @@
 Published: reports received per month by channel and by category (the last 12 complete
 months: a month still running would change day by day, and a count that moves by one the
 day after someone reported tells what they reported), the dispositions of those reports, the
-share acknowledged and fed back within their deadlines, pre-appointment notices and the
+share acknowledged and fed back within their deadlines (as they stood when the window closed,
+for the same reason), pre-appointment notices and the
 comments on them per month (when the notices table exists), and the results of every survey
 the committee published. Every figure goes through whistle.statistics: counts of 1 to k-1
 show as "fewer than k", complementary counts are withheld (k: ``[surveys] min_cell``).
@@ -141,12 +142,17 @@ def _compute(db: Session, today: dt.date, k: int) -> dict:
     f.add(("disp", "none"), sum(1 for r in found if not r.disposition))
     f.sums_to(grand, [("disp", code) for code in dispositions + ["none"]])
 
+    # Deadlines as they stood when the window closed (the first day of this month), not today:
+    # counted as of today, "due" would grow by one on the day a report's deadline passed, and
+    # the deadline tells the day it was received (and its grade, by the deadline's length).
     for group, due_field in (("ack", "ack_due"), ("feedback", "feedback_due")):
         due = on_time = 0
         for r in found:
             deadline = getattr(r, due_field)
             done = firsts.get((r.id, group))
-            if deadline is None or (done is None and deadline >= today):
+            if done is not None and done >= end:
+                done = None  # done after the window closed: not yet, as the figures stand
+            if deadline is None or (done is None and deadline >= end):
                 continue  # no deadline, or not due yet and not done
             due += 1
             on_time += done is not None and done <= deadline
