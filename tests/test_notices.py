@@ -149,6 +149,49 @@ def test_a_window_shorter_than_five_working_days_across_a_holiday_is_rejected(ap
                             dt.date(2026, 11, 25)) == {"opens_on": "past"}
 
 
+def test_a_window_far_away_or_of_centuries_is_rejected(app):
+    rules = app.extensions["whistle.rules"]
+    calendar = WorkCalendar(rules)
+    now = dt.date(2026, 11, 25)
+
+    def draft(opens, closes):
+        return notices.Draft("王候选", "副局长", "局长", "transport", opens, closes)
+
+    assert notices.problems(draft(dt.date(9999, 12, 1), dt.date(9999, 12, 31)), rules, calendar, now) == \
+        {"opens_on": "too_far"}
+    assert notices.problems(draft(now, dt.date(9999, 12, 31)), rules, calendar, now) == {"closes_on": "too_wide"}
+    assert notices.problems(draft(dt.date(1, 1, 1), dt.date(1, 1, 31)), rules, calendar, now) == {"opens_on": "past"}
+    assert notices.problems(draft(dt.date(1, 1, 1), now), rules, calendar, now) == \
+        {"opens_on": "past", "closes_on": "too_wide"}
+    # A year ahead, a year long: generous, still taken.
+    far = now + notices.MAX_LEAD_DAYS * DAY
+    assert notices.problems(draft(far, far + notices.MAX_WINDOW_DAYS * DAY), rules, calendar, now) == {}
+
+
+def test_notices_stored_at_the_edge_of_the_calendar_still_render(app, client, committee, db_session):
+    """Windows the form refuses, stored before it did: no page or API call fails on them."""
+    he = enrol(app, "he.ping")
+    now = today(TZ)
+    endless = add_notice(db_session, now, dt.date.max, name="ENDLESS-候选")
+    last_days = add_notice(db_session, dt.date(9999, 12, 1), dt.date.max, name="LAST-候选")
+    first_days = add_notice(db_session, dt.date.min, dt.date(1, 1, 31), name="FIRST-候选")
+    assert notices.window_state(endless, dt.datetime.now(SHANGHAI), TZ) == "open"
+    assert notices.window_state(last_days, dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=SHANGHAI), TZ) == "open"
+    assert notices.window_state(first_days, dt.datetime.min.replace(tzinfo=SHANGHAI), TZ) == "open"
+    assert notices.working_days(WorkCalendar(), dt.date.min, dt.date(1, 1, 7)) == 5
+    assert notices.working_days(WorkCalendar(), now, dt.date.max) is None  # not counted day by day
+    for notice in (endless, last_days, first_days):
+        assert client.get(f"/notices/{notice.id}", headers=EN).status_code == 200
+        assert client.get(f"/report/notice/{notice.id}", headers=EN).status_code == 200
+        page = he.client.get(f"/committee/notices/{notice.id}?lang=en")
+        assert page.status_code == 200
+        assert ("working day" in page.get_data(as_text=True)) == (notice is not endless)
+    assert client.get("/notices").status_code == 200 and he.client.get("/committee/notices").status_code == 200
+    assert client.post("/api/v1/recipients", json=notice_header(endless)).status_code == 200
+    assert client.post("/api/v1/recipients", json=notice_header(last_days)).get_json()["error"] == "notice_not_open"
+    assert client.post("/api/v1/recipients", json=notice_header(first_days)).get_json()["error"] == "notice_closed"
+
+
 def _next_weekday(day: dt.date, weekday: int) -> dt.date:
     while day.weekday() != weekday:
         day += DAY
@@ -171,6 +214,14 @@ def test_publishing_form(app, committee, db_session):
     assert resp.status_code == 400
     html = resp.get_data(as_text=True)
     assert "must include at least 5 working days" in html and "aria-invalid" in html
+    assert db_session.scalar(select(Notice)) is None
+    # A mistyped year is refused with a message, not published for the year 9999.
+    resp = he.post("/committee/notices?lang=en", dict(form, opens_on="9999-12-01", closes_on="9999-12-31"))
+    assert resp.status_code == 400
+    assert "cannot start more than 366 days from today" in resp.get_data(as_text=True)
+    resp = he.post("/committee/notices?lang=en", dict(form, closes_on="9999-12-31"))
+    assert resp.status_code == 400
+    assert "cannot be more than 366 days after the first day" in resp.get_data(as_text=True)
     assert db_session.scalar(select(Notice)) is None
     form["closes_on"] = (friday + 14 * DAY).isoformat()
     resp = he.post("/committee/notices", form)

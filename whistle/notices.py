@@ -31,6 +31,10 @@ from whistle.models import Case, Notice, new_id
 from whistle.triage import routing
 
 MIN_WORKING_DAYS = 5
+# A notice is published shortly before its window, which lasts about a week; these bound
+# what the form takes, generously, so a mistyped year cannot make a window of centuries.
+MAX_LEAD_DAYS = 366  # the first day at most this long after publishing
+MAX_WINDOW_DAYS = 366  # the last day at most this long after the first
 RECENT_DAYS = 30  # closed notices stay on the public list this long
 TEXT_LIMITS = {"candidate_name": 100, "current_post": 200, "proposed_post": 200}
 PUBLISHER_ROLES = ("member", "unit_lead")
@@ -67,6 +71,9 @@ def window_bounds(notice: Notice, tz: str) -> tuple[dt.datetime, dt.datetime]:
     """(first instant, first instant after) of the notice's window, aware, in ``tz``."""
     zone = ZoneInfo(tz)
     opens = dt.datetime.combine(notice.opens_on, dt.time(0), tzinfo=zone)
+    if notice.closes_on == dt.date.max:
+        # No day follows the last one a date can hold; its last instant is never reached.
+        return opens, dt.datetime.combine(dt.date.max, dt.time.max, tzinfo=zone)
     closes = dt.datetime.combine(notice.closes_on + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
     return opens, closes
 
@@ -93,11 +100,16 @@ def state_on(notice: Notice, today: dt.date) -> str:
     return OPEN
 
 
-def working_days(calendar, opens_on: dt.date, closes_on: dt.date) -> int:
-    """Working days from ``opens_on`` to ``closes_on``, both included."""
+def working_days(calendar, opens_on: dt.date, closes_on: dt.date) -> int | None:
+    """Working days from ``opens_on`` to ``closes_on``, both included; None for a window
+    longer than MAX_WINDOW_DAYS (the form refuses those; the calendar counts day by day, and
+    one stored before that limit could span millions of days)."""
     if closes_on < opens_on:
         return 0
-    return calendar.workdays_between(opens_on - dt.timedelta(days=1), closes_on)
+    if (closes_on - opens_on).days > MAX_WINDOW_DAYS:
+        return None
+    # (opens_on, closes_on] and opens_on itself: the day before the first may not exist.
+    return calendar.workdays_between(opens_on, closes_on) + calendar.is_workday(opens_on)
 
 
 def require_open(db: Session, notice_id, now: dt.datetime, tz: str) -> Notice:
@@ -184,7 +196,9 @@ def draft_from(form) -> Draft:
 
 def problems(draft: Draft, rules, calendar, today: dt.date) -> dict:
     """Field -> problem code: ``required``, ``too_long``, ``unknown``, ``date``, ``past``,
-    ``order`` or ``too_short`` (the window has fewer than MIN_WORKING_DAYS working days)."""
+    ``too_far`` (the first day more than MAX_LEAD_DAYS after ``today``), ``order``,
+    ``too_short`` (the window has fewer than MIN_WORKING_DAYS working days) or
+    ``too_wide`` (the last day more than MAX_WINDOW_DAYS after the first)."""
     found = {}
     for name, limit in TEXT_LIMITS.items():
         value = getattr(draft, name)
@@ -198,11 +212,17 @@ def problems(draft: Draft, rules, calendar, today: dt.date) -> dict:
         found["opens_on"] = "date"
     elif draft.opens_on < today:
         found["opens_on"] = "past"
+    elif (draft.opens_on - today).days > MAX_LEAD_DAYS:
+        found["opens_on"] = "too_far"
     if draft.closes_on is None:
         found["closes_on"] = "date"
     elif draft.opens_on is not None and draft.closes_on < draft.opens_on:
         found["closes_on"] = "order"
-    elif draft.opens_on is not None and working_days(calendar, draft.opens_on, draft.closes_on) < MIN_WORKING_DAYS:
+    elif draft.opens_on is not None and (draft.closes_on - draft.opens_on).days > MAX_WINDOW_DAYS:
+        found["closes_on"] = "too_wide"
+    elif "opens_on" in found:
+        pass  # working days are counted only once the first day is right (it may be 0001-01-01)
+    elif working_days(calendar, draft.opens_on, draft.closes_on) < MIN_WORKING_DAYS:
         found["closes_on"] = "too_short"
     return found
 

@@ -24,9 +24,12 @@ def _problem_messages(found: dict) -> dict:
         "unknown": _("Please choose one of the options."),
         "date": _("Please give a date as YYYY-MM-DD."),
         "past": _("The window cannot start before today."),
+        "too_far": _("The window cannot start more than %(n)d days from today.", n=notices.MAX_LEAD_DAYS),
         "order": _("The last day cannot come before the first day."),
         "too_short": _("The window must include at least %(n)d working days (public holidays and "
                        "weekends do not count, make-up working days do).", n=notices.MIN_WORKING_DAYS),
+        "too_wide": _("The last day cannot be more than %(n)d days after the first day.",
+                      n=notices.MAX_WINDOW_DAYS),
     }
     return {name: texts[code] for name, code in found.items()}
 
