@@ -373,6 +373,52 @@ def test_the_committee_summary_counts_without_content(app, client, committee, db
     assert zhao.client.get(f"/committee/notices/{notice.id}").status_code == 403
 
 
+def test_a_member_of_the_candidates_department_sees_neither_the_notice_nor_its_summary(config, tmp_path):
+    """A conflict in a notice is a conflict as in a case about the candidate's department."""
+    from sqlalchemy.orm import Session
+
+    from tests.conftest import build_app
+    from whistle import offline
+
+    text = config.rules_file.read_text(encoding="utf-8")
+    for username, unit, role in (("liu.yang", "county_cdi", "member"), ("he.ping", "org_cadre_supervision", "unit_lead")):
+        entry = f'username = "{username}"\nunit = "{unit}"\nrole = "{role}"\n'
+        assert entry in text
+        text = text.replace(entry, entry + 'departments = ["transport"]\n')
+    path = tmp_path / "rules-conflict.toml"
+    path.write_text(text, encoding="utf-8")
+    app = build_app(config.with_(rules_file=path))
+    try:
+        with Session(app.extensions["whistle.engine"]) as session:
+            offline.init_keys(session, tmp_path / "committee.key", "a key passphrase", "test", today(TZ),
+                              opslimit=1, memlimit=8 * 1024 * 1024)
+            session.commit()
+            transport = open_notice(session, name="TRANSPORT-候选")
+            water = open_notice(session, name="WATER-候选", department="water")
+            liu, chen, he = enrol(app, "liu.yang"), enrol(app, "chen.jie"), enrol(app, "he.ping")
+            assert comment(app.test_client(), transport)[0].status_code == 201
+            listed = liu.client.get("/committee/notices").get_data(as_text=True)
+            assert "WATER-候选" in listed and "TRANSPORT-候选" not in listed
+            assert liu.client.get(f"/committee/notices/{water.id}").status_code == 200
+            refused = liu.client.get(f"/committee/notices/{transport.id}")
+            assert refused.status_code == 404 and 'id="comment-count"' not in refused.get_data(as_text=True)
+            entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "refused_view"))
+            assert entry.actor == "liu.yang" and json.loads(entry.detail) == {"notice": transport.id, "reason": "conflict"}
+            # Not conflicted: the summary as before.
+            assert "TRANSPORT-候选" in chen.client.get("/committee/notices").get_data(as_text=True)
+            page = chen.client.get(f"/committee/notices/{transport.id}").get_data(as_text=True)
+            assert '<strong id="comment-count">1</strong>' in page
+            # The publisher may publish for their own department, but is not shown its summary.
+            form = {"candidate_name": "OWN-候选", "current_post": "副局长", "proposed_post": "局长",
+                    "department": "transport", "opens_on": transport.opens_on.isoformat(),
+                    "closes_on": transport.closes_on.isoformat()}
+            published = he.post("/committee/notices", form)
+            assert published.status_code == 303 and published.headers["Location"].endswith("/committee/notices")
+            assert "OWN-候选" not in he.client.get("/committee/notices").get_data(as_text=True)
+    finally:
+        app.extensions["whistle.engine"].dispose()
+
+
 def test_notices_keep_no_insertion_order(app):
     """Random ids, and on SQLite no hidden rowid either; dates only."""
     from sqlalchemy import DateTime, Time, text

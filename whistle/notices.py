@@ -165,6 +165,13 @@ def may_view(rules, username: str) -> bool:
     return member.unit in (channel.unit, *channel.also_units)
 
 
+def conflicted(rules, username: str, notice: Notice) -> bool:
+    """True if the candidate's department is one of the member's own (as for a case about
+    it): they see neither the notice's comment summary nor the notice in their list."""
+    member = rules.member(username)
+    return member is None or notice.department in member.departments
+
+
 # -- publishing ---------------------------------------------------------------------------
 
 

@@ -44,7 +44,8 @@ def _viewer():
 def _render_list(values=None, errors=None, status=200):
     member = current_member()
     today = _today()
-    rows = [{"notice": n, "state": notices.state_on(n, today)} for n in notices.all_notices(db.session())]
+    rows = [{"notice": n, "state": notices.state_on(n, today)} for n in notices.all_notices(db.session())
+            if not notices.conflicted(rules(), member.username, n)]
     return render_template("committee/notices.html", rows=rows, values=values or {}, errors=errors or {},
                            may_publish=notices.may_publish(rules(), member.username),
                            min_days=notices.MIN_WORKING_DAYS, today=today), status
@@ -76,16 +77,25 @@ def notice_publish():
         notice = notices.publish(s, draft, by=member.username, on=_today())
         audit.record(s, "notice_published", actor=member.username, on=_today(), notice=notice.id,
                      opens_on=notice.opens_on.isoformat(), closes_on=notice.closes_on.isoformat())
+    if notices.conflicted(rules(), member.username, notice):
+        return redirect(url_for("committee.notice_list"), 303)  # published, but not theirs to follow
     return redirect(url_for("committee.notice_page", notice_id=notice.id), 303)
 
 
 @bp.get("/notices/<notice_id>")
 @login_required
 def notice_page(notice_id):
-    """A notice with the summary of its comments: counts of routing and dispositions only."""
-    _viewer()
+    """A notice with the summary of its comments: counts of routing and dispositions only. A
+    member whose own department is the candidate's is refused as for a case about it: audited,
+    and answered 404."""
+    member = _viewer()
     notice = db.session().get(Notice, notice_id) if catalog.is_notice_id(notice_id) else None
     if notice is None:
+        abort(404)
+    if notices.conflicted(rules(), member.username, notice):
+        with db.transaction() as s:
+            audit.record(s, "refused_view", actor=member.username, on=_today(), notice=notice.id,
+                         reason="conflict")
         abort(404)
     tz = current_app.config["WHISTLE"].timezone
     state = notices.window_state(notice, datetime.now(ZoneInfo(tz)), tz)
