@@ -126,3 +126,29 @@ def test_the_console_cannot_close_a_high_risk_case_alone_or_repeat_a_status(app,
     assert events == ["received", "acknowledged"] and db_session.get(Case, case.id).status == "acknowledged"
     statuses = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "status")).all()
     assert len(statuses) == 1 and statuses[0].actor == "cli"
+
+
+def test_the_console_cannot_bring_a_purged_case_back(app, committee, cli_env, db_session):
+    """A purged case is a tombstone for good: no status change from the console, which would
+    put it back among the open cases (the workspace cannot open it at all: no grant is left)."""
+    from whistle import retention
+    from whistle.cases import today
+    from whistle.models import AuditEntry, CaseEvent
+
+    from tests.client_side import HEADER, seal_report
+
+    low = dict(HEADER, department="housing", money_band="none", frequency="once", accused_rank="staff")
+    assert seal_report(app.test_client(), "PURGE-ME", header=low)[0].status_code == 201
+    case = db_session.scalar(select(Case))
+    assert cli_env.invoke(main, ["cases", "status", case.id, "closed"]).exit_code == 0
+    db_session.expire_all()
+    retention.purge(db_session, db_session.get(Case, case.id), on=today("Asia/Shanghai"), actor=None, reason="test")
+    db_session.commit()
+    for event in ("acknowledged", "in_review", "closed"):
+        refused = cli_env.invoke(main, ["cases", "status", case.id, event])
+        assert refused.exit_code == 1 and "was purged" in refused.output and "Traceback" not in refused.output
+    db_session.expire_all()
+    assert db_session.get(Case, case.id).status == "purged"
+    events = list(db_session.scalars(select(CaseEvent.event).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
+    assert events == ["received", "closed", "purged"]
+    assert len(db_session.scalars(select(AuditEntry).where(AuditEntry.action == "status")).all()) == 1

@@ -86,6 +86,11 @@ def test_early_purge_needs_two_members(app, committee, db_session):
     assert _count(db_session, CaseItem, case_id=case.id) == 0
     entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "purge"))
     assert '"confirmed_by":"zhang.wei"' in entry.detail and entry.actor == "zhao.lei"
+    # The tombstone opens for nobody, so no member can change its status back either.
+    for member in (zhao, zhang):
+        assert member.post(f"/committee/cases/{case.id}/status", {"event": "in_review"}).status_code == 404
+    db_session.expire_all()
+    assert db_session.get(Case, case.id).status == "purged"
     # The reporter's follow-up says the records are gone, and no more (it was not the
     # retention period that ended).
     from tests.client_side import credentials

@@ -235,10 +235,13 @@ def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], 
 def set_status(db: Session, case: Case, event: str, on) -> bool:
     """Record a status change on the reporter's timeline; False (nothing recorded) when the
     case already has that status. Closing a 高危 case needs a second member, which only the
-    committee workspace can give: the console refuses it rather than be a way around it."""
+    committee workspace can give: the console refuses it rather than be a way around it. A
+    purged case stays purged: no status brings it back."""
     if event not in CASE_EVENTS or event in ("received", "feedback_sent", "disposition", "purged"):
         raise OfflineError("status must be one of: acknowledged, in_review, closed")
     case = cases.locked(db, case)
+    if case.status == "purged":
+        raise OfflineError(f"case {case.id} was purged: a tombstone keeps its status for good")
     if event == case.status:
         return False
     if event == "closed" and case.risk_grade == "high":
