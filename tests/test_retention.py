@@ -140,3 +140,39 @@ def test_survey_free_text_is_purged_after_its_period(app, committee, client, db_
     again = CliRunner().invoke(main, ["retention", "purge"])
     assert "purged the free text of 0 survey(s)" in again.output
     assert _count(db_session, AuditEntry, action="survey_texts_purged") == 1
+
+
+def test_an_early_purge_leaves_no_ciphertext_in_the_sqlite_files(app, committee, db_session, config):
+    """The web's confirmed purge checkpoints as the console's does: the old pages' copies
+    are gone from the main file and from the WAL when the confirmation returns."""
+    import pytest
+    from sqlalchemy import text
+
+    from tests.committee.conftest import enrol
+    from tests.committee.test_workspace import _grant_to
+
+    if not config.database_url.startswith("sqlite"):
+        pytest.skip("the WAL and the main file are SQLite's")
+    zhao, zhang = enrol(app, "zhao.lei"), enrol(app, "zhang.wei")
+    seal_report(app.test_client(), "EARLY-WAL", header=dict(HEADER, department="housing", money_band="none",
+                                                             frequency="once", accused_rank="staff"))
+    case = db_session.scalar(select(Case))
+    envelope = bytes(db_session.scalar(select(CaseItem.envelope).where(CaseItem.case_id == case.id)))
+    needle = envelope[len(envelope) // 2:len(envelope) // 2 + 32]
+    _grant_to(zhao, zhang, case.id)
+    zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
+    zhao.post(f"/committee/cases/{case.id}/purge", {"reason": "duplicate of a paper file"})
+    pending = db_session.scalar(select(PendingAction))
+    db_session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))  # the case as an old one: in the main file
+    db_session.commit()
+    db_file = config.instance_dir / "whistle.db"
+    wal = db_file.with_suffix(".db-wal")
+
+    def stored() -> bytes:
+        return db_file.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+    assert needle in db_file.read_bytes()
+    zhang.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
+    db_session.expire_all()
+    assert db_session.get(Case, case.id).status == "purged"
+    assert needle not in stored()

@@ -4,7 +4,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from whistle import audit, cases, db
+from whistle import audit, cases, db, retention
 from whistle.committee import case_listing, triage_view
 from whistle.committee.access import current_member, login_required, may_open, rules
 from whistle.committee.auth import bp
@@ -216,9 +216,14 @@ def confirm(case_id, pending_id):
             flash(_("The confirmation must come from a different member."), "error")
             return redirect(url_for("committee.case_page", case_id=case.id)), 303
         action = pending.action
-        applied = triage_view.confirm(s, locked, pending, current_member(),
-                                      request.form.get("decision") == "approve", _today())
+        approve = request.form.get("decision") == "approve"
+        applied = triage_view.confirm(s, locked, pending, current_member(), approve, _today())
     if not applied:
         flash(OUTGROWN_MESSAGES[action](), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303
+    if approve and action == "purge":
+        # As the console's purge does: on SQLite the freed pages' old copies stay in the WAL
+        # (and the main file keeps them until a checkpoint overwrites them) otherwise.
+        with db.transaction() as s:
+            retention.checkpoint(s)
     return redirect(url_for("committee.case_page", case_id=case.id))
