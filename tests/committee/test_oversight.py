@@ -106,6 +106,17 @@ def test_oversight_log_is_paginated_newest_first(app, people, db_session):
     assert "?page=2" in log
     second = gao.client.get("/committee/oversight?page=2").get_data(as_text=True)
     assert f"{0:032x}"[:8] in second[second.index('id="audit-log"'):]
+    assert "?page=3" not in second
+    # A page past the last, even one no database OFFSET can hold, shows the last page;
+    # one that is not a number, or not positive, the first.
+    for page in ("3", "9223372036854775807", "99999999999999999999"):
+        past = gao.client.get(f"/committee/oversight?page={page}")
+        assert past.status_code == 200
+        html = past.get_data(as_text=True)
+        assert f"{0:032x}"[:8] in html[html.index('id="audit-log"'):] and "?page=1" in html
+    for page in ("0", "-5", "abc", "1e3"):
+        html = gao.client.get(f"/committee/oversight?page={page}").get_data(as_text=True)
+        assert "?page=2" in html and "?page=0" not in html
 
 
 def test_every_audit_action_has_a_label_in_the_oversight_view():

@@ -146,12 +146,14 @@ def overdue_cases(today) -> list[dict]:
 def oversight():
     """The supervising body's view: the log, refusals, overrides, overdue cases, chain status."""
     today = _today()
-    page = max(1, request.args.get("page", 1, type=int))
     with db.transaction() as s:
         audit.record(s, "oversight_view", actor=current_member().username, on=today)
     session = db.session()
     verdict = audit.verify(session)
     total = audit.count(session)
+    # A page past the last (or too large for the database's OFFSET) shows the last one.
+    last_page = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, request.args.get("page", 1, type=int)), last_page)
     log = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())
                           .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     refused, refused_total = _entries("refused_grant")
