@@ -3,7 +3,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from whistle.cli import main
 from whistle.models import Case, CommitteeKey
@@ -152,3 +152,35 @@ def test_the_console_cannot_bring_a_purged_case_back(app, committee, cli_env, db
     events = list(db_session.scalars(select(CaseEvent.event).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
     assert events == ["received", "closed", "purged"]
     assert len(db_session.scalars(select(AuditEntry).where(AuditEntry.action == "status")).all()) == 1
+
+
+def test_files_that_are_not_utf8_text_are_refused_with_a_message(app, committee, cli_env, db_session, tmp_path):
+    """A passphrase, share passphrase or reply text read from a file that is not UTF-8 text:
+    the command says which file and why, records nothing, and prints no trace."""
+    from whistle.models import AuditEntry, CaseItem
+
+    from tests.client_side import seal_report
+
+    keypair, key_path = committee
+    assert seal_report(app.test_client(), "UTF8-CASE")[0].status_code == 201
+    case_id = db_session.scalar(select(Case.id))
+    binary = tmp_path / "gbk.txt"
+    binary.write_bytes("口令 passphrase".encode("gb18030") + b"\xff\xfe")
+    runs = {
+        "reply": ["cases", "reply", case_id, "--message-file", str(binary)],
+        "decrypt": ["cases", "decrypt", case_id, "--key", str(key_path), "--out", str(tmp_path / "out"),
+                    "--passphrase-file", str(binary)],
+        "keys init": ["keys", "init", "--out", str(tmp_path / "new.key"), "--passphrase-file", str(binary)],
+        "split": ["keys", "init", "--shares", "2", "--threshold", "2", "--out-dir", str(tmp_path / "shares"),
+                  "--holder", "a", "--holder", "b", "--holder-passphrase-file", f"a={binary}",
+                  "--holder-passphrase-file", f"b={binary}"],
+    }
+    for name, args in runs.items():
+        result = cli_env.invoke(main, args)
+        assert result.exit_code == 1, (name, result.output)
+        assert isinstance(result.exception, SystemExit), (name, repr(result.exception))
+        assert f"{binary}: not UTF-8 text" in result.output, (name, result.output)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "new.key").exists()
+    assert not (tmp_path / "shares").exists() or not any((tmp_path / "shares").iterdir())
+    assert db_session.scalar(select(func.count()).select_from(CaseItem)) == 1
+    assert db_session.scalar(select(AuditEntry).where(AuditEntry.action.in_(("reply", "decrypt")))) is None

@@ -27,9 +27,20 @@ def _setup():
     return cfg, engine
 
 
+def _read_text_file(path: str) -> str:
+    """A text file given on the command line; a clear error (not a trace) when it cannot be
+    read or is not UTF-8 text, as `rules check` says of a rules file."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+
+
 def _passphrase(confirm: bool, passphrase_file: str | None) -> str:
     if passphrase_file:
-        return Path(passphrase_file).read_text(encoding="utf-8").rstrip("\n")
+        return _read_text_file(passphrase_file).rstrip("\n")
     if os.environ.get("WHISTLE_PASSPHRASE"):
         return os.environ["WHISTLE_PASSPHRASE"]
     return click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
@@ -176,10 +187,7 @@ def _name_paths(values, option: str) -> dict[str, str]:
 
 
 def _read_secret_file(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8").rstrip("\n")
-    except OSError as exc:
-        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from exc
+    return _read_text_file(path).rstrip("\n")
 
 
 def _holder_passphrase(name: str, files: dict[str, str]) -> str:
@@ -519,7 +527,7 @@ def cases_export(case_id, out):
 def cases_reply(case_id, message, message_file, attach):
     """Seal a reply to the reporter of CASE_ID (they read it with their receipt code)."""
     cfg, engine = _setup()
-    text = Path(message_file).read_text(encoding="utf-8") if message_file else message
+    text = _read_text_file(message_file) if message_file else message
     if not text:
         raise click.ClickException("give --message or --message-file")
     with Session(engine, expire_on_commit=False) as session:
