@@ -71,9 +71,11 @@ def test_early_purge_needs_two_members(app, committee, db_session):
                                                                               accused_rank="staff"))
     case = db_session.scalar(select(Case))
     _grant_to(zhao, zhang, case.id)
+    zhao.post(f"/committee/cases/{case.id}/grade", {"grade": "medium", "reason": "OVERRIDE-REASON-MARKER"})
     zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
     db_session.expire_all()
     assert db_session.get(Case, case.id).status == "closed"
+    assert db_session.get(Case, case.id).risk_override_reason == "OVERRIDE-REASON-MARKER"
     zhao.post(f"/committee/cases/{case.id}/purge", {"reason": "reporter asked, duplicate of paper file"})
     pending = db_session.scalar(select(PendingAction))
     assert pending.action == "purge"
@@ -84,6 +86,11 @@ def test_early_purge_needs_two_members(app, committee, db_session):
     db_session.expire_all()
     assert db_session.get(Case, case.id).status == "purged"
     assert _count(db_session, CaseItem, case_id=case.id) == 0
+    # Nothing of a member's words stays on the tombstone; the log keeps the override's.
+    tomb = db_session.get(Case, case.id)
+    assert tomb.risk_override_reason is None and tomb.risk_grade == "medium"
+    override = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "grade_override"))
+    assert "OVERRIDE-REASON-MARKER" in override.detail
     entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "purge"))
     assert '"confirmed_by":"zhang.wei"' in entry.detail and entry.actor == "zhao.lei"
     # The tombstone opens for nobody, so no member can change its status back either.

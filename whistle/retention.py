@@ -1,7 +1,8 @@
 """Retention: closed cases are purged after a period that depends on their disposition.
 
-Purging removes every sealed item, attachment stream, key and grant of a case. The case row
-stays as a tombstone (routing codes, disposition, dates, status "purged") so published
+Purging removes every sealed item, attachment stream, key and grant of a case, and the
+written reason of a manual grade. The case row stays as a tombstone (routing codes, grade,
+disposition, dates, status "purged") so published
 statistics and the reporter's timeline still add up, and an audit entry records the purge.
 SQLite runs with secure_delete on, and the WAL is checkpointed, so freed pages are zeroed.
 A purge before the period ends needs two members (whistle.committee.triage_view.propose).
@@ -74,6 +75,7 @@ def purge(db: Session, case: Case, *, on: dt.date, actor: str | None, reason: st
     db.execute(delete(PendingAction).where(PendingAction.case_id == case.id))
     cases.add_event(db, case, "purged", on)
     case.status = "purged"
+    case.risk_override_reason = None  # a member's own words; the audit entry keeps its history
     audit.record(db, "purge", actor=actor, on=on, case_id=case.id, reason=reason, items=line.items,
                  attachments=line.attachments, confirmed_by=confirmed_by)
     db.flush()
