@@ -340,6 +340,41 @@ def test_custodian_cannot_approve_their_own_request(rules_app):
         assert actions == ["identity_requested", "identity_refused", "identity_approved", "identity_disclosed"]
 
 
+SUN_CUSTODIAN = EXAMPLE_RULES.replace('username = "sun.hao"\nunit = "stationed_2"\nrole = "unit_lead"\n',
+                                     'username = "sun.hao"\nunit = "stationed_2"\nrole = "unit_lead"\ncustodian = true\n')
+
+
+def test_a_request_is_decided_once(rules_app):
+    """A second custodian deciding a request another has approved (two at once, or from a
+    page shown before) changes nothing: the approval stands, for the custodian who gave it."""
+    app, _key = rules_app(SUN_CUSTODIAN)
+    zhao, chen, sun = enrol(app, "zhao.lei"), enrol(app, "chen.jie"), enrol(app, "sun.hao")
+    real_name_report(app.test_client())
+    with Session(app.extensions["whistle.engine"]) as s:
+        case = _case(s)
+        zhao.post(f"/committee/cases/{case.id}/identity-request", {"reason": "need it"})
+        pending = _pending(s)
+        request_id = pending.id
+        assert chen.post(f"/committee/identity-requests/{pending.id}", {"decision": "approve"}).status_code == 303
+        for decision in ("approve", "refuse"):
+            late = sun.post(f"/committee/identity-requests/{pending.id}", {"decision": decision},
+                            follow_redirects=True)
+            assert "This request has already been decided." in late.get_data(as_text=True)
+            assert json.loads(_pending(s).payload)["approved_by"] == chen_id(s)
+        assert sun.api("get", f"/committee/api/identity-requests/{pending.id}").status_code == 404  # not his
+        assert _disclose(chen, pending.id).status_code == 201
+        actions = [e.action for e in _actions(s) if e.action.startswith("identity_")]
+        assert actions == ["identity_requested", "identity_approved", "identity_disclosed"]
+        # Decided and used: a decision now finds nothing to decide.
+        gone = sun.post(f"/committee/identity-requests/{request_id}", {"decision": "approve"})
+        assert gone.status_code == 404
+
+
+def chen_id(session) -> str:
+    from whistle.models import Member
+    return session.scalar(select(Member.id).where(Member.username == "chen.jie"))
+
+
 def test_request_refused_when_the_only_custodian_is_the_requester(app, committee, db_session):
     zhao = enrol(app, "zhao.lei")
     real_name_report(app.test_client())

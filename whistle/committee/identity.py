@@ -179,9 +179,16 @@ def decide_identity_request(pending_id):
     requester = _username(pending.proposed_by)
     approve = request.form.get("decision") == "approve"
     with db.transaction() as tx:
+        # The case's lock first, then the request read again under it (as a dual-control
+        # confirmation does): two custodians deciding at once, or one deciding a request
+        # another has approved since the page was shown, decide it once.
+        cases.locked(tx, case)
+        pending = tx.get(PendingAction, pending_id, populate_existing=True)
         if not is_custodian(member.username):
-            _refuse(tx, case, member.username, "not_custodian", request=pending.id, requester=requester)
+            _refuse(tx, case, member.username, "not_custodian", request=pending_id, requester=requester)
             refused = "forbidden"
+        elif pending is None or _payload(pending).get("approved_by") is not None:
+            refused = _("This request has already been decided.")
         elif pending.proposed_by == member.id:
             _refuse(tx, case, member.username, "same_member", request=pending.id, requester=requester)
             refused = _("The approval must come from a custodian other than the member who asked.")
@@ -191,12 +198,12 @@ def decide_identity_request(pending_id):
         elif approve:
             refused = None
             payload = dict(_payload(pending), approved_by=member.id, approved_on=_today().isoformat())
-            tx.merge(pending).payload = json.dumps(payload, ensure_ascii=False)
+            pending.payload = json.dumps(payload, ensure_ascii=False)
             audit.record(tx, "identity_approved", actor=member.username, on=_today(), case_id=case.id,
                          request=pending.id, requester=requester)
         else:
             refused = None
-            tx.delete(tx.merge(pending))
+            tx.delete(pending)
             _refuse(tx, case, member.username, "custodian", request=pending.id, requester=requester,
                     reason=(request.form.get("reason") or "").strip()[:REASON_CHARS] or None)
     if refused == "forbidden":
