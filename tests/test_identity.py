@@ -375,6 +375,39 @@ def chen_id(session) -> str:
     return session.scalar(select(Member.id).where(Member.username == "chen.jie"))
 
 
+def test_an_approval_is_used_only_while_its_custodian_still_is_one(rules_app, config, tmp_path):
+    """The rules may change between approving and re-sealing (a restart with a new rules
+    file): a custodian no longer one cannot hand on the name with their old approval."""
+    from tests.committee.conftest import HTTPS, Person, login
+
+    app, _key = rules_app(EXAMPLE_RULES)
+    zhao, chen = enrol(app, "zhao.lei"), enrol(app, "chen.jie")
+    real_name_report(app.test_client())
+    with Session(app.extensions["whistle.engine"]) as s:
+        case = _case(s)
+        zhao.post(f"/committee/cases/{case.id}/identity-request", {"reason": "need it"})
+        request_id = _pending(s).id
+        assert chen.post(f"/committee/identity-requests/{request_id}", {"decision": "approve"}).status_code == 303
+    path = tmp_path / "rules-no-custodian.toml"
+    path.write_text(EXAMPLE_RULES.replace("custodian = true", ""), encoding="utf-8")
+    changed = build_app(config.with_(rules_file=path))  # the same database, the new rules
+    try:
+        client = changed.test_client()
+        client.environ_base.update(HTTPS)
+        former = Person("chen.jie", chen.keypair, chen.totp, client)
+        login(former, app=changed)
+        refused = _disclose(former, request_id)
+        assert refused.status_code == 403
+        with Session(changed.extensions["whistle.engine"]) as s:
+            assert _pending(s) is not None  # still waiting: a custodian can decide it again
+            entry = _actions(s, "identity_refused")[-1]
+            assert entry.actor == "chen.jie" and json.loads(entry.detail)["because"] == "not_custodian"
+            assert _actions(s, "identity_disclosed") == []
+            assert s.scalar(select(ItemKey).where(ItemKey.kid == zhao.keypair.kid)) is None
+    finally:
+        changed.extensions["whistle.engine"].dispose()
+
+
 def test_request_refused_when_the_only_custodian_is_the_requester(app, committee, db_session):
     zhao = enrol(app, "zhao.lei")
     real_name_report(app.test_client())

@@ -261,14 +261,6 @@ def identity_grant(case_id):
             audit.record(s, "identity_refused", actor=member.username, on=_today(),
                          case_id=case.id if case is not None else None, because="not_approved")
         abort(403)
-    item = cases.identity_item(case)
-    requester = db.session().get(Member, pending.proposed_by)
-    if item is None or requester is None or requester.public_key is None or not requester.active \
-            or not may_open(requester, case):
-        with db.transaction() as s:
-            audit.record(s, "identity_refused", actor=member.username, on=_today(), case_id=case.id,
-                         because="requester_gone", request=pending.id)
-        abort(409)
     try:
         raw = unb64u(data.get("sealed_key"))
     except FormatError as exc:
@@ -276,8 +268,35 @@ def identity_grant(case_id):
     if len(raw) != 80:  # crypto_box_seal of a 32-byte key
         raise InvalidSubmission(detail="sealed key length")
     with db.transaction() as s:
-        s.merge(ItemKey(item_id=item.id, kid=kid(requester.public_key), sealed_key=raw))
-        s.delete(s.merge(pending))
-        audit.record(s, "identity_disclosed", actor=member.username, on=_today(), case_id=case.id,
-                     request=pending.id, to=requester.username)
+        # Under the case's lock, the request read again: it may have been used or withdrawn
+        # (the case purged) since; and the approver must still be one of the case's
+        # custodians (the rules may have changed since they approved).
+        cases.locked(s, case)
+        request_id = pending.id
+        pending = s.get(PendingAction, request_id, populate_existing=True)
+        if pending is None or _payload(pending).get("approved_by") != member.id:
+            audit.record(s, "identity_refused", actor=member.username, on=_today(), case_id=case.id,
+                         because="not_approved", request=request_id)
+            refused = 403
+        elif member.username not in custodians(rules(), cases.routing_header(case)):
+            audit.record(s, "identity_refused", actor=member.username, on=_today(), case_id=case.id,
+                         because="conflict" if is_custodian(member.username) else "not_custodian",
+                         request=request_id)
+            refused = 403
+        else:
+            item = cases.identity_item(case)
+            requester = s.get(Member, pending.proposed_by)
+            if item is None or requester is None or requester.public_key is None or not requester.active \
+                    or not may_open(requester, case):
+                audit.record(s, "identity_refused", actor=member.username, on=_today(), case_id=case.id,
+                             because="requester_gone", request=request_id)
+                refused = 409
+            else:
+                refused = None
+                s.merge(ItemKey(item_id=item.id, kid=kid(requester.public_key), sealed_key=raw))
+                s.delete(pending)
+                audit.record(s, "identity_disclosed", actor=member.username, on=_today(), case_id=case.id,
+                             request=request_id, to=requester.username)
+    if refused:
+        abort(refused)
     return jsonify(disclosed_to=requester.username), 201
