@@ -809,3 +809,11 @@ def test_concurrent_messages_to_one_case_all_land(app, client, committee):
     assert sorted(seq for _, seq in results) == list(range(2, 18))
     with Session(app.extensions["whistle.engine"]) as s:
         assert s.scalar(select(func.count()).select_from(CaseItem)) == 17
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shangai", "../etc/passwd", "UTC+8"])
+def test_an_unknown_time_zone_stops_the_start(tmp_path, zone):
+    with pytest.raises(ConfigError, match="WHISTLE_TIMEZONE"):
+        make_config(tmp_path, timezone=zone)
+    with pytest.raises(ConfigError, match="WHISTLE_TIMEZONE"):
+        from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), "WHISTLE_TIMEZONE": zone})

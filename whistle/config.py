@@ -2,6 +2,7 @@
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -87,6 +88,12 @@ class Config:
             raise ConfigError("WHISTLE_POW_BITS must be between 0 and 32")
         if self.instance_secret_file is not None and not self.instance_secret_file.is_absolute():
             raise ConfigError("WHISTLE_INSTANCE_SECRET_FILE must be an absolute path")
+        # Every request that needs today's date looks the zone up: a typo must stop the start.
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"WHISTLE_TIMEZONE: no such time zone {self.timezone!r} "
+                              "(an IANA name such as Asia/Shanghai)") from exc
 
     @property
     def derivation_slots(self) -> int:
