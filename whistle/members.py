@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from crypto.keys import derive, random_bytes
 from whistle.models import Member
+from whistle.rules import USERNAME  # the rules file's own test: a listed member can be invited
 
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
 # A real hash to verify against when the username is unknown, so timing says nothing.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
-USERNAME = re.compile(r"[a-z0-9_.-]{2,64}\Z")  # \Z: "$" would let a trailing newline through
 MIN_PASSWORD = 12
 TOTP_ISSUER = "whistle"
 

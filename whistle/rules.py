@@ -23,7 +23,7 @@ Schema (see ``whistle/data/rules.example.toml`` for a complete example):
     ``code``, ``name``, ``supervising_unit`` (a local unit), ``is_committee = true`` on at
     most one department: the committee's own organ.
 ``[[members]]``
-    ``username`` ([a-z0-9_.-]), ``unit`` (a local unit), ``departments`` (their own
+    ``username`` (2-64 of [a-z0-9_.-]), ``unit`` (a local unit), ``departments`` (their own
     departments: they never receive cases about them), ``role`` (member, unit_lead,
     admin, overseer: the supervising body's oversight view, never case content),
     ``custodian = true`` (optional: approves written requests to disclose a real-name
@@ -64,8 +64,13 @@ ROLES = ("member", "unit_lead", "admin", "overseer")  # overseer: the oversight 
 GRADES = ("high", "medium", "low")
 DEADLINE_KINDS = ("acknowledge", "feedback")
 
-_CODE = re.compile(r"[A-Za-z0-9_]+\Z")  # \Z, not $: no trailing newline (used with .match)
-_USERNAME = re.compile(r"[a-z0-9_.-]{1,64}\Z")
+# Codes and usernames are stored in String(64) columns (cases.department, handling_unit,
+# members.username): a longer one would pass here and fail the first insert.
+_CODE = re.compile(r"[A-Za-z0-9_]{1,64}\Z")  # \Z, not $: no trailing newline (used with .match)
+USERNAME = re.compile(r"[a-z0-9_.-]{2,64}\Z")  # also what whistle.members accepts for an invitation
+# A deadline beyond about fourteen years is a typo; counting it out day by day for every
+# report would take seconds and end past the last date Python knows.
+MAX_WORK_DAYS = 3650
 
 
 def risk_codes() -> dict:
@@ -275,6 +280,9 @@ def _work_days(value, where: str, name: str, problems: _Problems) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         problems.add(where, f"{name} must be a whole number of working days, at least 1 (got {value!r})")
         return None
+    if value > MAX_WORK_DAYS:
+        problems.add(where, f"{name} must be at most {MAX_WORK_DAYS} working days (got {value})")
+        return None
     return value
 
 
@@ -292,7 +300,7 @@ class _Parser:
             where = f"units #{i}" + (f" ({code})" if isinstance(code, str) else "")
             _unknown_keys(entry, ("code", "name", "parent", "external", "public_key"), where, self.p)
             if not isinstance(code, str) or not _CODE.match(code):
-                self.p.add(where, "'code' must be letters, digits and underscores")
+                self.p.add(where, "'code' must be 1-64 letters, digits and underscores")
                 continue
             if code in units:
                 self.p.add(where, f"code {code!r} is used twice")
@@ -391,7 +399,7 @@ class _Parser:
             where = f"departments #{i}" + (f" ({code})" if isinstance(code, str) else "")
             _unknown_keys(entry, ("code", "name", "supervising_unit", "is_committee"), where, self.p)
             if not isinstance(code, str) or not _CODE.match(code):
-                self.p.add(where, "'code' must be letters, digits and underscores")
+                self.p.add(where, "'code' must be 1-64 letters, digits and underscores")
                 continue
             if code in departments:
                 self.p.add(where, f"code {code!r} is used twice")
@@ -420,8 +428,8 @@ class _Parser:
             username = entry.get("username")
             where = f"members #{i}" + (f" ({username})" if isinstance(username, str) else "")
             _unknown_keys(entry, ("username", "unit", "departments", "role", "custodian", "email"), where, self.p)
-            if not isinstance(username, str) or not _USERNAME.match(username):
-                self.p.add(where, "username must be 1-64 of a-z, 0-9, '_', '.', '-'")
+            if not isinstance(username, str) or not USERNAME.match(username):
+                self.p.add(where, "username must be 2-64 of a-z, 0-9, '_', '.', '-'")
                 continue
             if username in members:
                 self.p.add(where, f"username {username!r} is used twice")

@@ -105,8 +105,11 @@ BROKEN = [
     pytest.param(edited(('code = "transport"', 'code = "housing"')),
                  "rules.toml: departments #2 (housing): code 'housing' is used twice", id="department-twice"),
     pytest.param(edited(('code = "water"', 'code = "water bureau"')),
-                 "rules.toml: departments #4 (water bureau): 'code' must be letters, digits and underscores",
+                 "rules.toml: departments #4 (water bureau): 'code' must be 1-64 letters, digits and underscores",
                  id="department-code"),
+    pytest.param(edited(('code = "water"', 'code = "' + "w" * 65 + '"')),  # cases.department holds 64
+                 f"rules.toml: departments #4 ({'w' * 65}): 'code' must be 1-64 letters, digits and underscores",
+                 id="department-code-long"),
     pytest.param(edited(('en = "Transport Bureau" }', 'en = "" }')),
                  "rules.toml: departments #2 (transport): name is missing for en", id="name-language"),
     pytest.param(edited(('supervising_unit = "case_management"', 'supervising_unit = "case_management"\n'
@@ -126,6 +129,9 @@ BROKEN = [
                  "rules.toml: units #2 (county_cdi): parent 'province_cdi' is not a unit", id="parent-unknown"),
     pytest.param(edited(('code = "office_2"', 'code = "office_1"')),
                  "rules.toml: units #4 (office_1): code 'office_1' is used twice", id="unit-twice"),
+    pytest.param(edited(('code = "office_2"', 'code = "' + "o" * 65 + '"')),  # cases.handling_unit holds 64
+                 f"rules.toml: units #4 ({'o' * 65}): 'code' must be 1-64 letters, digits and underscores",
+                 id="unit-code-long"),
     pytest.param(edited(('public_key = "wkF6yj9vEd2H5GrB0PaZLWyGv2OAeT6KcyrPbMaNvCE"', 'public_key = "not a key"')),
                  "rules.toml: units #1 (city_cdi): public_key must be a base64url X25519 public key (32 bytes)",
                  id="public-key-bad"),
@@ -163,8 +169,11 @@ BROKEN = [
                  "rules.toml: members #4 (wang.fang): departments: 'finanse' is not a department",
                  id="member-department"),
     pytest.param(edited(('username = "zhang.wei"', 'username = "Zhang Wei"')),
-                 "rules.toml: members #3 (Zhang Wei): username must be 1-64 of a-z, 0-9, '_', '.', '-'",
+                 "rules.toml: members #3 (Zhang Wei): username must be 2-64 of a-z, 0-9, '_', '.', '-'",
                  id="username"),
+    pytest.param(edited(('username = "zhang.wei"', 'username = "z"')),  # an invitation needs 2 or more
+                 "rules.toml: members #3 (z): username must be 2-64 of a-z, 0-9, '_', '.', '-'",
+                 id="username-one-letter"),
     pytest.param(edited(('username = "liu.yang"', 'username = "chen.jie"')),
                  "rules.toml: members #2 (chen.jie): username 'chen.jie' is used twice", id="username-twice"),
     pytest.param(edited(('role = "admin"', 'role = "root"')),
@@ -205,6 +214,12 @@ BROKEN = [
     pytest.param(edited(("acknowledge = 2\n", "acknowledge = 0\n")),
                  "rules.toml: [deadlines.default.high]: acknowledge must be a whole number of working days, "
                  "at least 1 (got 0)", id="deadline-zero"),
+    pytest.param(edited(("acknowledge = 2\n", "acknowledge = 2100000\n")),
+                 "rules.toml: [deadlines.default.high]: acknowledge must be at most 3650 working days "
+                 "(got 2100000)", id="deadline-huge"),
+    pytest.param(edited(("due_soon = 3", "due_soon = 3651")),
+                 "rules.toml: [deadlines]: due_soon must be at most 3650 working days (got 3651)",
+                 id="due-soon-huge"),
     pytest.param(edited(("[deadlines.contractor.low]", "[deadlines.contracter.low]")),
                  "rules.toml: [deadlines.contracter]: 'contracter' is neither 'default' nor a channel "
                  "(known: contractor, general, notice)", id="deadline-channel"),
