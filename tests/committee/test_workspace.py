@@ -11,6 +11,9 @@ from whistle import audit
 from whistle.models import AuditEntry, Case, CaseGrant, PendingAction
 
 from tests.client_side import HEADER, seal_report
+from tests.committee.conftest import HTTPS, Person, login
+from tests.conftest import build_app
+from tests.triage import EXAMPLE_TEXT
 
 HOUSING = dict(HEADER, department="housing", accused_rank="leadership", category="gifts",
                money_band="over_100k", frequency="regular", evidence="attached")  # a 高危 case
@@ -103,6 +106,45 @@ def test_grant_to_conflicted_member_is_refused_and_recorded(app, people, db_sess
     assert entry.actor == "zhao.lei" and json.loads(entry.detail)["to"] == "li.na"
     grantable = zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
     assert "li.na" not in {m["username"] for m in grantable} and "ma.lin" not in {m["username"] for m in grantable}
+
+
+def test_a_department_removed_from_the_rules_leaves_its_cases_open_but_grants_none(app, people, db_session, tmp_path):
+    """The committee merges the transport bureau away: a valid rules file, but the stored
+    cases still name it. Whose own department it was can no longer be told, so nobody is
+    offered or granted the case; the page still opens and says why (it was a 500)."""
+    from whistle import ceremony
+
+    _report(app, header=dict(HOUSING, department="transport"))
+    case = _case(db_session)
+    assert people["zhao.lei"].client.get(f"/committee/cases/{case.id}").status_code == 200  # stationed_1's
+    start = EXAMPLE_TEXT.index('[[departments]]\ncode = "transport"')
+    end = EXAMPLE_TEXT.index("[[departments]]", start + 1)
+    rules_file = tmp_path / "merged.toml"
+    rules_file.write_text(EXAMPLE_TEXT[:start] + EXAMPLE_TEXT[end:], encoding="utf-8")
+    merged = build_app(app.config["WHISTLE"].with_(rules_file=rules_file))
+    try:
+        zhao = Person("zhao.lei", people["zhao.lei"].keypair, people["zhao.lei"].totp, merged.test_client())
+        zhao.client.environ_base.update(HTTPS)
+        login(zhao, app=merged)
+
+        page = zhao.client.get(f"/committee/cases/{case.id}")
+        assert page.status_code == 200
+        assert 'id="department-gone"' in page.get_data(as_text=True)
+        assert "no longer in the rules file" in page.get_data(as_text=True)
+        offered = zhao.api("get", f"/committee/api/cases/{case.id}/grantable")
+        assert offered.status_code == 200 and offered.get_json()["members"] == []
+        items = zhao.api("get", f"/committee/api/cases/{case.id}").get_json()["items"]
+        grants = db_session.scalar(select(func.count()).select_from(CaseGrant))
+        resp = zhao.api("post", f"/committee/api/cases/{case.id}/grants",
+                        json={"username": "zhang.wei", "keys": {i["id"]: b64u(bytes(80)) for i in items}})
+        assert resp.status_code == 403
+        db_session.expire_all()
+        entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "refused_grant"))
+        assert json.loads(entry.detail) == {"to": "zhang.wei", "reason": "unknown_department"}
+        assert db_session.scalar(select(func.count()).select_from(CaseGrant)) == grants
+        assert ceremony.readers(db_session, merged.extensions["whistle.rules"], _case(db_session)) == []
+    finally:
+        merged.extensions["whistle.engine"].dispose()
 
 
 def test_a_grant_that_is_not_a_json_object_is_a_400(app, people, db_session):

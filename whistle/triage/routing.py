@@ -88,7 +88,10 @@ def custodians(rules: Rules, header: dict) -> tuple[str, ...]:
     """Who a real-name reporter's identity is sealed to besides the committee key: the
     rules' custodians (``custodian = true``) who may read cases (member or unit_lead) and
     whose own departments do not include the accused department. Nobody for a case held for
-    the superior body (its identity is sealed to the superior's key alone)."""
+    the superior body (its identity is sealed to the superior's key alone), nor for a case
+    whose department the rules no longer list (no one can be cleared of a conflict)."""
+    if header.get("department") not in rules.department_codes:
+        return ()
     department = _department(rules, header)
     if route(rules, header).held_for_superior:
         return ()
@@ -99,13 +102,17 @@ def custodians(rules: Rules, header: dict) -> tuple[str, ...]:
 def can_grant(rules: Rules, header: dict, username: str) -> tuple[bool, str]:
     """May a case with ``header`` be handed to ``username``? (allowed, reason).
 
-    Reasons: ``unknown`` (no such member), ``held`` (the case is held for the superior:
+    Reasons: ``unknown`` (no such member), ``unknown_department`` (the rules no longer list
+    the case's department, removed or renamed since: whose own department it was cannot be
+    told, so nobody is cleared), ``held`` (the case is held for the superior:
     nobody here may read it), ``conflict`` (the member's own department is the accused
     department), ``admin`` (admins never read cases), ``ok``. Any other member or unit lead
     may receive a grant, in any unit.
     """
     if username not in rules.member_usernames:
         return False, "unknown"
+    if header.get("department") not in rules.department_codes:
+        return False, "unknown_department"
     department = _department(rules, header)
     if route(rules, header).held_for_superior:
         return False, "held"
