@@ -83,6 +83,17 @@ def _configure_logging(app: Flask) -> None:
             logger.addHandler(_log_handler)
 
 
+def _warn_of_unknown_years(rules, timezone: str) -> None:
+    """Log, at start, a holiday calendar that deadlines set now can outrun (the rules file's
+    [calendar] fills it in); the app starts either way."""
+    from whistle.cases import today
+    from whistle.triage.deadlines import unknown_years_warning
+
+    warning = unknown_years_warning(rules, today(timezone))
+    if warning:
+        logging.getLogger("whistle").warning("rules: %s", warning)
+
+
 def create_app(cfg: Config | None = None) -> Flask:
     """Build the application from a checked configuration (default: the environment)."""
     cfg = cfg or config_mod.from_env()
@@ -114,6 +125,7 @@ def create_app(cfg: Config | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies, x_proto=cfg.trusted_proxies)
 
     app.extensions["whistle.rules"] = load_rules(cfg.rules_file)
+    _warn_of_unknown_years(app.extensions["whistle.rules"], cfg.timezone)
     app.extensions["whistle.secret"] = secret
     # The rate-limit key's daily HMAC key lives where the counters live (memory or Redis).
     app.extensions["whistle.daily_key"] = privacy.daily_key_for(

@@ -114,6 +114,13 @@ def rules_check(path):
     if problems:
         raise SystemExit(1)
     click.echo(f"{path}: valid")
+    from whistle.triage.deadlines import unknown_years_warning
+
+    # Today in the default zone (the file is checked without a configuration): a day's
+    # difference does not change which years a deadline months long reaches.
+    warning = unknown_years_warning(load_rules(path), today(config_mod.Config.timezone))
+    if warning:
+        click.echo(f"{path}: warning: {warning}", err=True)
 
 
 @main.group()

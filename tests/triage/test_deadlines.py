@@ -144,3 +144,40 @@ def test_urgency(today, due_soon, expected):
 def test_calendar_accepts_datetimes_and_works_without_rules():
     assert WorkCalendar().is_workday(datetime.datetime(2026, 2, 14, 12, 0)) is True
     assert WorkCalendar().is_workday(d("2026-02-16")) is False
+
+
+# --- years the holiday calendar does not know -----------------------------------------------
+
+def test_deadlines_reaching_an_unknown_year_are_warned_about():
+    """1.11 of the package knows 2004-2026: on 2026-11-26 a 90-working-day deadline ends in
+    2027, which would be counted Monday to Friday without a word."""
+    from whistle.triage.deadlines import unknown_years_warning
+
+    warning = unknown_years_warning(RULES, d("2026-11-26"))
+    assert warning and "does not know 2027" in warning
+    assert "[calendar] extra_holidays" in warning and "extra_workdays" in warning
+    assert unknown_years_warning(RULES, d("2026-01-05")) is None  # every deadline ends in 2026
+    listed = rules_mod.parse(edited(("extra_holidays = []", "extra_holidays = [2027-01-01, 2027-02-16]")), "rules.toml")
+    assert unknown_years_warning(listed, d("2026-11-26")) is None  # the committee filled 2027 in
+
+
+def test_rules_check_and_app_start_warn_of_an_unknown_year(tmp_path, caplog):
+    """Ten years of working days reach past any year the package knows, whatever today is."""
+    from click.testing import CliRunner
+
+    from tests.conftest import build_app, make_config
+    from whistle.cli import main
+
+    path = tmp_path / "rules.toml"
+    path.write_text(edited(("acknowledge = 10\nfeedback = 90\n", "acknowledge = 10\nfeedback = 3650\n")),
+                    encoding="utf-8")
+    result = CliRunner().invoke(main, ["rules", "check", str(path)])
+    assert result.exit_code == 0, result.output  # valid: a warning, not a refusal
+    assert f"{path}: valid" in result.output
+    assert "warning: the holiday calendar does not know" in result.output and "extra_holidays" in result.output
+
+    caplog.set_level("WARNING", logger="whistle")
+    app = build_app(make_config(tmp_path, rules_file=path))  # it starts
+    app.extensions["whistle.engine"].dispose()
+    warned = [r.getMessage() for r in caplog.records if r.name == "whistle" and r.levelname == "WARNING"]
+    assert any("the holiday calendar does not know" in message for message in warned), warned

@@ -16,7 +16,7 @@ import chinese_calendar
 
 from whistle.rules import Rules
 
-__all__ = ["WorkCalendar", "due_dates", "urgency"]
+__all__ = ["WorkCalendar", "due_dates", "unknown_years_warning", "urgency"]
 
 _ONE_DAY = datetime.timedelta(days=1)
 
@@ -112,3 +112,27 @@ def urgency(due: datetime.date, today: datetime.date, calendar: WorkCalendar, du
     if calendar.workdays_between(today, due) <= due_soon:
         return "due_soon"
     return "ok"
+
+
+def longest_deadline(rules: Rules) -> int:
+    """The most working days any configured deadline counts."""
+    periods = [days for grades in rules.deadlines.periods.values()
+               for kinds in grades.values() for days in kinds.values()]
+    return max(periods + [rules.deadlines.real_name_acceptance, rules.deadlines.real_name_result])
+
+
+def unknown_years_warning(rules: Rules, today: datetime.date) -> str | None:
+    """What to tell the committee when a deadline set today can reach a year whose holidays
+    are not known (counted Monday to Friday only, so due days fall on holidays); None when
+    every year up to today + the longest deadline is known. A warning, never a refusal:
+    whistle still runs, with deadlines a few days off."""
+    calendar = WorkCalendar(rules)
+    reach = calendar.add_workdays(today, longest_deadline(rules))
+    unknown = [year for year in range(today.year, reach.year + 1) if not calendar.known(year)]
+    if not unknown:
+        return None
+    years = ", ".join(str(year) for year in unknown)
+    return (f"the holiday calendar does not know {years}: deadlines that reach it (up to {reach.isoformat()}) "
+            f"count Monday to Friday only. List that year's public holidays in the rules file's [calendar] "
+            f"extra_holidays and its make-up working days (调休) in extra_workdays, or update the "
+            f"chinese_calendar package")
