@@ -17,8 +17,8 @@ Schema (see ``whistle/data/rules.example.toml`` for a complete example):
 ``[[units]]``
     ``code``, ``name``, ``parent`` (a unit code; absent at the top), ``external = true``
     for a body outside this installation, ``public_key`` (base64url X25519, 32 bytes; only
-    on external units; required on ``committee.superior`` and on every external unit that
-    is the parent of a local unit, because cases are held sealed to it).
+    on external units; required on ``committee.superior``, because held cases are sealed to
+    it). The only external unit a local unit may name as ``parent`` is ``committee.superior``.
 ``[[departments]]``
     ``code``, ``name``, ``supervising_unit`` (a local unit), ``is_committee = true`` on at
     most one department: the committee's own organ.
@@ -341,12 +341,19 @@ class _Parser:
                     reported.update(cycle)
                     self.p.add(raw_keys[cycle[0]],
                                "parent cycle: " + " -> ".join(cycle + [cycle[0]]))
+        # A case about the head of a unit whose level above is external is held for that level
+        # and sealed to the superior's key (whistle.cases): any other external body would be
+        # named as the holder while only the superior could open the case. (The superior's own
+        # key is checked with [committee].)
+        committee = self.data.get("committee")
+        superior = committee.get("superior") if isinstance(committee, dict) else None
         for code, unit in units.items():
             parent = units.get(unit.parent)
-            if not unit.external and parent is not None and parent.external and parent.public_key is None:
-                self.p.add(raw_keys[code], f"its parent {parent.code!r} is external and needs a "
-                                              "public_key (cases about the head of this unit are "
-                                              "sealed to it)")
+            if not unit.external and parent is not None and parent.external and parent.code != superior:
+                self.p.add(raw_keys[code], f"its parent {parent.code!r} is external but not the superior "
+                                              f"body ([committee] superior = {superior!r}): cases about "
+                                              "the head of this unit are held sealed to the superior's "
+                                              "key, so an external level above must be the superior")
         return units
 
     def local_unit(self, units: dict, value, where: str, name: str) -> str | None:

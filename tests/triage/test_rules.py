@@ -278,14 +278,19 @@ def test_missing_weights_are_all_named_in_one_message():
     assert found == ["rules.toml: [risk.weights.category]: no weight for meals, work_style"]
 
 
-def test_external_parent_of_a_local_unit_needs_a_key():
+@pytest.mark.parametrize("key", ["", 'public_key = "wkF6yj9vEd2H5GrB0PaZLWyGv2OAeT6KcyrPbMaNvCE"\n'])
+def test_an_external_parent_of_a_local_unit_must_be_the_superior(key):
+    """Cases about the head of a unit are held sealed to committee.superior's key: an external
+    level above that is another body, with a key or without, is refused rather than named as
+    the holder of cases it could not open."""
     text = edited(append='\n[[units]]\ncode = "province_cdi"\nname = { zh_Hans = "省纪委监委", '
-                         'zh_Hant = "省紀委監委", en = "Province Commission" }\nexternal = true\n\n'
+                         'zh_Hant = "省紀委監委", en = "Province Commission" }\nexternal = true\n' + key + '\n'
                          '[[units]]\ncode = "liaison"\nname = { zh_Hans = "联络组", zh_Hant = "聯絡組", '
                          'en = "Liaison group" }\nparent = "province_cdi"\n')
     assert problems(text) == [
-        "rules.toml: units #11 (liaison): its parent 'province_cdi' is external and needs a public_key "
-        "(cases about the head of this unit are sealed to it)"]
+        "rules.toml: units #11 (liaison): its parent 'province_cdi' is external but not the superior body "
+        "([committee] superior = 'city_cdi'): cases about the head of this unit are held sealed to the "
+        "superior's key, so an external level above must be the superior"]
 
 
 def test_check_reports_unreadable_files(tmp_path):

@@ -9,8 +9,8 @@ Rules, in order:
    ``also_units`` (``channel_unit``).
 3. Otherwise the department's ``supervising_unit`` (``supervising_unit``); when the accused
    is the department's head (一把手), the parent of that unit, the level above
-   (``head_to_level_above``). When that level above is external (or there is none), the
-   case is held for it (for ``committee.superior`` when there is no parent).
+   (``head_to_level_above``). When that level above is external (the rules allow only
+   ``committee.superior`` there) or there is none, the case is held for the superior.
 
 Eligible readers are the members with role ``member`` or ``unit_lead`` of the handling
 unit(s), minus every member whose own departments include the accused department
