@@ -41,12 +41,16 @@ class Case(Base):
     __tablename__ = "cases"
     # The member's case list (whistle.committee.case_listing) reads one tier and grade at a time
     # in (received_on, id) order: closed and not-yet-due cases from the whole table, overdue
-    # ones from the open cases only (the few due soon come from the ack_due and feedback_due
-    # indexes). The queries spell the status test exactly so, for both databases to match it.
+    # ones from the open cases and the real-name ones (the few due soon come from the ack_due
+    # and feedback_due indexes, and the real-name one). The queries spell the status test exactly so, for both databases to match it.
     __table_args__ = (
         Index("ix_cases_grade_received", "risk_grade", "received_on", "id"),
         Index("ix_cases_open_grade_received", "risk_grade", "received_on", "id",
               sqlite_where=text("status != 'closed'"), postgresql_where=text("status != 'closed'")),
+        # Real-name cases: closed, the only ones that can still be overdue or due soon (the
+        # notice of the result); the list reads them apart from the open ones.
+        Index("ix_cases_real_name_grade_received", "risk_grade", "received_on", "id",
+              sqlite_where=text("real_name = true"), postgresql_where=text("real_name = true")),
         NO_ROWID,
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

@@ -17,12 +17,15 @@ from whistle import migrate
 from whistle.cases import today as day_in
 from whistle.committee import case_listing, triage_view, workspace
 from whistle.db import make_engine
-from whistle.models import Case, CaseGrant, Member
+from whistle.models import Case, CaseEvent, CaseGrant, Member
+from whistle.triage.deadlines import WorkCalendar
 
 from tests.client_side import HEADER
 from tests.committee.conftest import enrol
+from tests.triage import example
 
 LIST_INDEXES = {"ix_case_grants_member_case", "ix_cases_grade_received", "ix_cases_open_grade_received"}
+NOTICE_INDEX = "ix_cases_real_name_grade_received"
 GRADES = ["high", "medium", "low", "critical", "aaa"]  # two outside GRADE_ORDER, one sorting before "high"
 STATUSES = ["received", "in_review", "closed"]
 ROW_LINK = re.compile(r'href="/committee/cases/([0-9a-f]{32})"')
@@ -68,18 +71,49 @@ def _deadlines(today: dt.date, soon: dt.date) -> list[tuple]:
             (None, None)]  # no deadline at all
 
 
+def _closing_days(today: dt.date, soon: dt.date) -> list[dt.date]:
+    """Days a real-name case may have been closed on, at the edges of the tiers of its notice
+    of the result (due n working days after closing): the last day that makes it overdue,
+    the first that makes it due today, the last that makes it due by ``soon``, the first
+    that makes it due later."""
+    rules = example()
+    calendar = WorkCalendar(rules)
+    due = {day: calendar.add_workdays(day, rules.deadlines.real_name_result)
+           for day in (today - dt.timedelta(days=n) for n in range(60, -1, -1))}
+    return [max(day for day, on in due.items() if on < today), min(day for day, on in due.items() if on >= today),
+            max(day for day, on in due.items() if on <= soon), min(day for day, on in due.items() if on > soon)]
+
+
 def _add_cases(db_session, today: dt.date, soon: dt.date, holders_of) -> list[Case]:
     """Cases over every deadline, status and grade, two received on the same day (so the id
-    breaks the tie); ``holders_of(n)`` names the member ids granted case number n."""
+    breaks the tie); ``holders_of(n)`` names the member ids granted case number n. Their
+    timelines vary too: some cases in review have had feedback (no deadline left), and closed
+    ones are anonymous or real-name, closed on the days of _closing_days (some closed, told
+    and reopened before), with or without the notice of the result sent since."""
     received_days = [today - dt.timedelta(days=40), today - dt.timedelta(days=40), today - dt.timedelta(days=5)]
+    closing_days = _closing_days(today, soon)
     made = []
     for n, ((ack, feedback), status, grade, received) in enumerate(
             itertools.product(_deadlines(today, soon), STATUSES, GRADES, received_days)):
         case = Case(locator=f"{n:07d}", salt=bytes(16), kdf_opslimit=1, kdf_memlimit=8 * 1024 * 1024,
                     verifier=bytes(32), reporter_pk=bytes(32), status=status, received_on=received, item_count=1,
-                    risk_grade=grade, ack_due=ack, feedback_due=feedback, **HEADER)
+                    risk_grade=grade, ack_due=ack, feedback_due=feedback, **HEADER,
+                    # (a grade outside the rules has no deadlines to count a notice with)
+                    real_name=status == "closed" and n % 3 > 0 and grade in case_listing.GRADE_ORDER)
         db_session.add(case)
         db_session.flush()
+        events = [("received", received)]
+        if status == "in_review":
+            events += [("acknowledged", received), ("in_review", received)] + \
+                [("feedback_sent", received)] * (n % 2)
+        if status == "closed":
+            closed = closing_days[n % len(closing_days)]
+            events += [("acknowledged", received)]
+            if n % 5 == 4:  # closed once before, told, reopened: the notice counts from the last closing
+                events += [("closed", received), ("feedback_sent", received), ("in_review", received)]
+            events += [("closed", closed)] + [("feedback_sent", closed)] * (n % 3 == 2)
+        for seq, (event, day) in enumerate(events, start=1):
+            db_session.add(CaseEvent(case_id=case.id, seq=seq, event=event, happened_on=day))
         for member_id in holders_of(n):
             db_session.add(CaseGrant(case_id=case.id, member_id=member_id, granted_on=received))
         made.append(case)
@@ -87,15 +121,16 @@ def _add_cases(db_session, today: dt.date, soon: dt.date, holders_of) -> list[Ca
     return made
 
 
-def _list_order(cases: list[Case], today: dt.date, soon: dt.date) -> list[str]:
-    """The list's order, computed here: open and overdue, then open and due by ``soon``, then
-    the rest; within each, grades high, medium, low, then any other; then received, then id."""
+def _list_order(app, cases: list[Case], today: dt.date, soon: dt.date) -> list[str]:
+    """The list's order, computed here from the deadline each case's badge shows
+    (triage_view._next_due): past it, then due by ``soon``, then the rest (no deadline, or
+    due later); within each, grades high, medium, low, then any other; then received, then id."""
     def key(case):
-        due = case.ack_due if case.ack_due is not None else case.feedback_due
-        still_open = case.status != "closed"
-        tier = 0 if still_open and due and due < today else 1 if still_open and due and due <= soon else 2
+        _kind, due = triage_view._next_due(case)
+        tier = 0 if due and due < today else 1 if due and due <= soon else 2
         return tier, case_listing.GRADE_ORDER.get(case.risk_grade, 3), case.received_on, case.id
-    return [case.id for case in sorted(cases, key=key)]
+    with app.app_context():
+        return [case.id for case in sorted(cases, key=key)]
 
 
 def _member_id(db_session, username: str) -> str:
@@ -124,7 +159,7 @@ def test_pages_follow_the_list_order_across_tiers_and_grades(app, members, db_se
 
     pages = _walk(members["zhao.lei"])
 
-    assert [row for page in pages for row in page] == _list_order(cases, today, soon)
+    assert [row for page in pages for row in page] == _list_order(app, cases, today, soon)
     assert all(len(page) == 7 for page in pages[:-1]) and 0 < len(pages[-1]) <= 7
     assert "First page" not in members["zhao.lei"].client.get("/committee/").get_data(as_text=True)
 
@@ -138,7 +173,7 @@ def test_every_page_shows_only_granted_cases(app, members, db_session, reading, 
 
     pages = _walk(members["li.na"])
 
-    assert [row for page in pages for row in page] == _list_order(held_by_li, today, soon)
+    assert [row for page in pages for row in page] == _list_order(app, held_by_li, today, soon)
     later = members["li.na"].client.get(NEXT_LINK.search(
         members["li.na"].client.get("/committee/").get_data(as_text=True)).group(1).replace("&amp;", "&"))
     assert "First page" in later.get_data(as_text=True)
@@ -274,3 +309,88 @@ def test_migration_adds_and_drops_the_case_list_indexes(config):
         assert _indexes(engine) == {}
     finally:
         engine.dispose()
+
+
+def test_migration_adds_and_drops_the_real_name_index(config):
+    engine = make_engine(config.database_url)
+    try:
+        migrate.upgrade(engine, "0005")
+        assert NOTICE_INDEX not in {ix["name"] for ix in inspect(engine).get_indexes("cases")}
+
+        migrate.upgrade(engine, "0006")
+        found = {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("cases")}
+        assert found[NOTICE_INDEX] == ["risk_grade", "received_on", "id"]
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                definition = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": NOTICE_INDEX}).scalar()
+            else:
+                definition = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
+                                          {"n": NOTICE_INDEX}).scalar()
+        assert re.search(r"WHERE \(*real_name = true\)*$", definition), definition
+
+        migrate.downgrade(engine, "0005")
+        assert NOTICE_INDEX not in {ix["name"] for ix in inspect(engine).get_indexes("cases")}
+    finally:
+        engine.dispose()
+
+
+def _one_case(db_session, member_id, locator, status, received, grade, ack, feedback, events, real_name=False):
+    case = Case(locator=locator, salt=bytes(16), kdf_opslimit=1, kdf_memlimit=8 * 1024 * 1024, verifier=bytes(32),
+                reporter_pk=bytes(32), status=status, received_on=received, item_count=1, risk_grade=grade,
+                ack_due=ack, feedback_due=feedback, real_name=real_name, **HEADER)
+    db_session.add(case)
+    db_session.flush()
+    for seq, (event, day) in enumerate(events, start=1):
+        db_session.add(CaseEvent(case_id=case.id, seq=seq, event=event, happened_on=day))
+    db_session.add(CaseGrant(case_id=case.id, member_id=member_id, granted_on=received))
+    return case
+
+
+def _rows_with_badges(app, person) -> list[tuple[str, str]]:
+    """(case id, urgency badge) of each row of the member's first page."""
+    html = person.client.get("/committee/").get_data(as_text=True)
+    rows = re.findall(r'<tr[^>]*>.*?</tr>', html, flags=re.S)
+    return [(ROW_LINK.search(row).group(1), row) for row in rows if ROW_LINK.search(row)]
+
+
+def test_an_acknowledged_case_is_no_longer_listed_by_its_acknowledgement_deadline(app, members, db_session, reading):
+    """Acknowledged in time long ago, feedback due in 40 days: nothing is overdue (its badge
+    says so), so a case whose acknowledgement is due tomorrow comes first. The list used the
+    acknowledgement deadline for ever and put the acknowledged case among the overdue."""
+    today, _soon = _days(app)
+    zhao = _member_id(db_session, "zhao.lei")
+    received = today - dt.timedelta(days=20)
+    acknowledged = _one_case(db_session, zhao, "0000001", "acknowledged", received, "high", today - dt.timedelta(days=15),
+                             today + dt.timedelta(days=40), [("received", received), ("acknowledged", received)])
+    waiting = _one_case(db_session, zhao, "0000002", "received", received, "high", today + dt.timedelta(days=1),
+                        today + dt.timedelta(days=60), [("received", received)])
+    db_session.commit()
+
+    rows = _rows_with_badges(app, members["zhao.lei"])
+
+    assert [case_id for case_id, _row in rows] == [waiting.id, acknowledged.id]
+    assert "Overdue" not in rows[1][1]
+
+
+def test_a_closed_real_name_case_with_its_result_notice_overdue_is_listed_overdue(app, members, db_session, reading):
+    """Closed 100 days ago without the notice of the result (实名举报) it owes the reporter:
+    its badge says overdue, and the list now puts it with the overdue cases, before an open
+    case whose deadlines are weeks away (it was listed among "the rest")."""
+    today, _soon = _days(app)
+    zhao = _member_id(db_session, "zhao.lei")
+    received = today - dt.timedelta(days=120)
+    closed = _one_case(db_session, zhao, "0000003", "closed", received, "medium", received + dt.timedelta(days=5),
+                       received + dt.timedelta(days=80),
+                       [("received", received), ("acknowledged", received + dt.timedelta(days=2)),
+                        ("closed", received + dt.timedelta(days=20))], real_name=True)
+    fresh = _one_case(db_session, zhao, "0000004", "received", today, "high", today + dt.timedelta(days=20),
+                      today + dt.timedelta(days=90), [("received", today)])
+    db_session.commit()
+
+    rows = _rows_with_badges(app, members["zhao.lei"])
+
+    assert [case_id for case_id, _row in rows] == [closed.id, fresh.id]
+    assert "Overdue" in rows[0][1]
+    with app.app_context():
+        db_session.refresh(closed)
+        assert triage_view.summary(closed, today)["urgency"] == "overdue"

@@ -1,6 +1,7 @@
 """One member's case list: the order, the pages and the cursor between them.
 
-Overdue open cases first, then those due within days, then the rest; within each tier by
+Overdue cases first, then those due within days, then the rest (by the deadline each case
+waits on now, as its badge shows: triage_view._next_due); within each tier by
 grade, then by the day received and the id. The database never sorts a member's whole set:
 each (tier, grade) segment is read in index order and a page stops after PAGE_SIZE + 1
 rows, so the first page of 100,000 cases costs what the first page of 100 does
@@ -15,9 +16,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import case as sql_case
 from sqlalchemy import exists, func, literal_column, select, tuple_
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
-from whistle.models import Case, CaseGrant
+from whistle.models import Case, CaseEvent, CaseGrant
 
 GRADE_ORDER = {"high": 0, "medium": 1, "low": 2}
 
@@ -35,6 +36,12 @@ NEW_COUNT_CAP = 100
 # Spelled exactly as the partial index ix_cases_open_grade_received's WHERE (whistle.models),
 # and a literal rather than a parameter, so that both databases match the index to it.
 OPEN = Case.status != literal_column("'closed'")
+# Real-name cases are read from ix_cases_real_name_grade_received (its WHERE spelled likewise);
+# closed, they may still wait on the notice of their result. The status test is written
+# status || '' so that no index on status answers it: the one on status would have the
+# database read every closed case.
+REAL_NAME = Case.real_name == literal_column("true")
+CLOSED_REAL_NAME = (Case.status.concat("") == "closed") & REAL_NAME
 
 
 @dataclass(frozen=True)
@@ -71,19 +78,68 @@ class Position:
         return position if position.encode() == cursor else None  # one spelling per position
 
 
-def tier_conditions(today: dt.date, soon: dt.date) -> list:
-    """WHERE clauses of the three tiers, which split every case by its next deadline,
-    coalesce(ack_due, feedback_due): open and past it, open and due by ``soon``, and the rest
-    (closed, no deadline, or due later).
+def _open_due(test):
+    """Open cases whose next deadline passes ``test`` (a condition on a date column), the
+    deadline being triage_view._next_due's: the acknowledgement while the case is received,
+    then the feedback until some is sent, then none."""
+    # status || '': a test no index answers, so that the date indexes find the few cases due
+    # within days (without statistics, SQLite would rather read every received case).
+    awaiting_ack = (Case.status.concat("") == "received") & Case.ack_due.is_not(None)
+    sent = aliased(CaseEvent)
+    fed_back = exists().where(sent.case_id == Case.id, sent.event == "feedback_sent")
+    awaiting_feedback = ~awaiting_ack & ~fed_back & Case.feedback_due.is_not(None)
+    return OPEN & ((awaiting_ack & test(Case.ack_due)) | (awaiting_feedback & test(Case.feedback_due)))
 
-    "Due soon" is written on ack_due and feedback_due apart, not on their coalesce, so the
-    two date indexes find the few cases due within days; every case since migration 0002 has
-    an ack_due, so the IS NULL branch meets only older rows."""
-    due = func.coalesce(Case.ack_due, Case.feedback_due)
-    due_by_soon = Case.ack_due.between(today, soon) | (Case.ack_due.is_(None) & Case.feedback_due.between(today, soon))
-    return [OPEN & (due < today),
-            OPEN & due_by_soon,  # the same as today <= due <= soon
-            ~OPEN | due.is_(None) | (due > soon)]
+
+def _result_notice_due(closed_from: dt.date | None, closed_before: dt.date):
+    """Closed real-name cases still waiting on the notice of their result (no reply since
+    they were last closed) and last closed in [closed_from, closed_before): the notice falls
+    due n working days after closing, so a range of closing days is a range of due days."""
+    closing, last, replied = aliased(CaseEvent), aliased(CaseEvent), aliased(CaseEvent)
+    closed_at = (select(func.max(closing.seq)).where(closing.case_id == Case.id, closing.event == "closed")
+                 .correlate(Case).scalar_subquery())  # the case's own, from inside the EXISTS below
+    closed_on = (select(last.happened_on).where(last.case_id == Case.id, last.event == "closed")
+                 .order_by(last.seq.desc()).limit(1).scalar_subquery())
+    notice_sent = exists().where(replied.case_id == Case.id, replied.event == "feedback_sent", replied.seq > closed_at)
+    within = closed_on.is_not(None) & (closed_on < closed_before)
+    if closed_from is not None:
+        within = within & (closed_on >= closed_from)
+    return CLOSED_REAL_NAME & ~notice_sent & within
+
+
+@dataclass(frozen=True)
+class Tiers:
+    """The three tiers, which split every case by its next deadline (triage_view._next_due):
+    past it, due by ``soon``, and the rest (no deadline, or due later). Each tier is also
+    given as the parts the database reads apart, each from its own index: open cases by
+    ack_due / feedback_due or ix_cases_open_grade_received, closed real-name ones (their
+    notice of the result) by ix_cases_real_name_grade_received."""
+
+    overdue_parts: tuple
+    due_soon_parts: tuple
+    later: object
+
+    @classmethod
+    def on(cls, today: dt.date, soon: dt.date, notice_from: dt.date, notice_later: dt.date) -> "Tiers":
+        """The tiers on ``today``. A real-name case closed before ``notice_from`` has its
+        notice of the result overdue; closed before ``notice_later``, due by ``soon``
+        (triage_view.first_closing_day of today and of the day after ``soon``).
+
+        "Due soon" is written on ack_due and feedback_due apart, so the two date indexes
+        find the few open cases due within days."""
+        overdue = (_open_due(lambda due: due < today), _result_notice_due(None, notice_from))
+        due_soon = (_open_due(lambda due: due.between(today, soon)), _result_notice_due(notice_from, notice_later))
+        later = ~_open_due(lambda due: due <= soon) & ~_result_notice_due(None, notice_later)
+        return cls(overdue, due_soon, later)
+
+    def conditions(self) -> list:
+        """WHERE clauses of the three tiers, in order."""
+        return [self.overdue_parts[0] | self.overdue_parts[1], self.due_soon_parts[0] | self.due_soon_parts[1],
+                self.later]
+
+    def parts(self, tier: int) -> tuple:
+        """The conditions a tier is read as, each in index order."""
+        return (self.overdue_parts, self.due_soon_parts, (self.later,))[tier]
 
 
 def _granted(member_id: str):
@@ -120,11 +176,13 @@ def _in_list_order(query, tiers: list, after: Position | None, limit: int):
     return query
 
 
-def due_soon_query(member_id: str, tiers: list, after: Position | None, limit: int):
-    """The due-soon tier, every grade at once: the cases due within a few days, found by
-    deadline from the ack_due and feedback_due indexes and sorted. Per grade in received
-    order, a planner would walk the open cases' index instead and filter almost all out."""
-    return _in_list_order(select(Case).where(tiers[DUE_SOON], _granted(member_id)), tiers, after, limit)
+def due_soon_query(member_id: str, tiers: list, part, after: Position | None, limit: int):
+    """One part of the due-soon tier, every grade at once: the open cases due within a few
+    days, found by deadline from the ack_due and feedback_due indexes, or the closed
+    real-name ones whose notice of the result is, from their own index; sorted. Per grade in
+    received order, a planner would walk the open cases' index instead and filter almost
+    all out."""
+    return _in_list_order(select(Case).where(part, _granted(member_id)), tiers, after, limit)
 
 
 def few_grants(member_id: str):
@@ -149,7 +207,11 @@ class CaseListing:
     def __init__(self, session: Session, member_id: str, today: dt.date, soon: dt.date):
         self.session = session
         self.member_id = member_id
-        self.tiers = tier_conditions(today, soon)
+        from whistle.committee.triage_view import first_closing_day
+
+        self.tier_parts = Tiers.on(today, soon, first_closing_day(today),
+                                   first_closing_day(soon + dt.timedelta(days=1)))
+        self.tiers = self.tier_parts.conditions()
         self._holds_few = None
         self._other_grades = None
 
@@ -196,7 +258,10 @@ class CaseListing:
             tier, rank = divmod(segment, RANKS)
             if tier == DUE_SOON:
                 resume = after if after is not None and after.segment // RANKS == DUE_SOON else None
-                found += self._rows_of(due_soon_query(self.member_id, self.tiers, resume, wanted - len(found)))
+                limit = wanted - len(found)
+                runs = [self._rows_of(due_soon_query(self.member_id, self.tiers, part, resume, limit))
+                        for part in self.tier_parts.parts(DUE_SOON)]
+                found += list(heapq.merge(*runs, key=lambda row: (row[0], row[1].received_on, row[1].id)))[:limit]
                 segment = (DUE_SOON + 1) * RANKS
             else:
                 resume = after if after is not None and after.segment == segment else None
@@ -206,11 +271,12 @@ class CaseListing:
 
     def _grade_run(self, tier: int, rank: int, after: Position | None, limit: int) -> list[Case]:
         grades = list(GRADE_ORDER)[rank:rank + 1] or self.other_grades()
-        runs = [self.session.scalars(segment_query(self.member_id, self.tiers[tier], grade, after, limit)).all()
-                for grade in grades]
+        runs = [self.session.scalars(segment_query(self.member_id, part, grade, after, limit)).all()
+                for grade in grades for part in self.tier_parts.parts(tier)]
         if len(runs) == 1:
             return runs[0]
-        # Several unknown grades share the last rank: merge their runs, each already sorted.
+        # Several unknown grades share the last rank, or a tier is read in parts (open and
+        # closed real-name cases): merge their runs, each already sorted.
         return list(heapq.merge(*runs, key=lambda case: (case.received_on, case.id)))[:limit]
 
     def other_grades(self) -> list[str]:

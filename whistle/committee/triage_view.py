@@ -25,7 +25,27 @@ def soon_limit(today: dt.date) -> dt.date:
     return calendar().add_workdays(today, _rules().deadlines.due_soon)
 
 
+def first_closing_day(due_by: dt.date) -> dt.date:
+    """The earliest day a real-name case can be closed on and have its notice of the result
+    due on ``due_by`` or later: a case closed before it has that notice due earlier. (The
+    due day, n working days after closing, never moves back as the closing day moves on.)"""
+    days, cal = _rules().deadlines.real_name_result, calendar()
+    low = due_by - dt.timedelta(days=2 * days + 60)  # n working days take fewer calendar days
+    while cal.add_workdays(low, days) >= due_by:
+        low -= dt.timedelta(days=2 * days + 60)
+    high = due_by  # add_workdays(high, n) >= due_by; add_workdays(low, n) < due_by
+    while (high - low).days > 1:
+        middle = low + (high - low) // 2
+        if cal.add_workdays(middle, days) >= due_by:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def _next_due(case: Case) -> tuple[str, dt.date | None]:
+    """The deadline a case waits on now and its kind (the row's and the header's badge; the
+    case list's tiers, case_listing.tier_conditions, are the same rule in SQL)."""
     acknowledged = case.status != "received"
     if not acknowledged and case.ack_due:
         return "acknowledge", case.ack_due
