@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.orm import Session
+from werkzeug.http import parse_options_header
 from werkzeug.serving import make_server
 
 from crypto import envelope as env
@@ -29,6 +30,7 @@ from whistle.privacy import QuietRequestHandler
 
 from tests.client_side import HEADER, MEM, OPS, credentials, new_locator, proof_of_work, seal_report
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
+from tests.http_client import HttpClient
 from tests.helpers import receipt_from, report_form
 
 EN = {"Accept-Language": "en"}
@@ -312,6 +314,32 @@ def test_a_browser_sealed_name_with_newlines_downloads_cleanly(client, committee
     download = client.post(f"/followup/attachment/{attachment_id}", data={"code": code})
     assert download.status_code == 200 and download.data == b"xyz"
     assert "Set-Cookie" not in download.headers and "\n" not in download.headers["Content-Disposition"]
+
+
+def test_a_non_latin_1_file_name_downloads_through_a_real_server(app, client, committee):
+    # The test client does not encode headers; a server must write them in Latin-1, and
+    # gunicorn (like werkzeug's server here) refuses a raw 证据.txt with a 500.
+    code = nojs_report(client)
+    page = client.post("/followup/message", data={"code": code, "text": "see file",
+                                                  "files": (io.BytesIO(b"DATA"), "证据 “final”.txt")},
+                       content_type="multipart/form-data")
+    ids = re.findall(r"/followup/attachment/([0-9a-f]{32})", page.get_data(as_text=True))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        http = HttpClient(f"http://127.0.0.1:{server.server_port}", timeout=10)
+        download = http.post(f"/followup/attachment/{ids[0]}", data={"code": code})
+    finally:
+        server.shutdown()
+        serving.join(timeout=10)
+        server.server_close()
+    assert download.status_code == 200 and download.data == b"DATA"
+    disposition = download.headers["Content-Disposition"]
+    disposition.encode("ascii")
+    assert re.search(r'filename="?[ -~]*\.txt"?;', disposition)  # an ASCII fallback first
+    assert "filename*=UTF-8''" in disposition
+    assert parse_options_header(disposition)[1]["filename"] == "证据 “final”.txt"  # RFC 5987
 
 
 # --- 3. no existence oracle --------------------------------------------------------------------

@@ -11,6 +11,7 @@ import json
 import re
 import tempfile
 import unicodedata
+from urllib.parse import quote
 
 from flask import Request, current_app, g
 from werkzeug.formparser import FormDataParser, MultiPartParser
@@ -45,6 +46,23 @@ def clean_filename(name, fallback: str = "attachment") -> str:
     text = name if isinstance(name, str) else ""
     text = "".join(ch for ch in text if unicodedata.category(ch) not in _UNSAFE_CATEGORIES).strip()
     return text[-NAME_CHARS:] or fallback
+
+
+def attachment_disposition(name) -> dict:
+    """Content-Disposition parameters that download ``name`` (cleaned), written the way
+    werkzeug's send_file writes them (RFC 6266): a name outside ASCII goes in ``filename*``
+    as percent-encoded UTF-8, beside an ASCII approximation in ``filename``. A raw
+    non-Latin-1 header value is refused by gunicorn as a 500. Use as
+    ``headers.set("Content-Disposition", "attachment", **attachment_disposition(name))``."""
+    text = clean_filename(name)
+    try:
+        text.encode("ascii")
+    except UnicodeEncodeError:
+        simple = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+        # safe = RFC 5987 attr-char, as in werkzeug.utils.send_file
+        return {"filename": simple.strip() or "attachment",
+                "filename*": "UTF-8''" + quote(text, safe="!#$&+-.^_`|~")}
+    return {"filename": text}
 
 
 def clean_content_type(value) -> str:

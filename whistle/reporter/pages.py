@@ -14,7 +14,7 @@ from whistle.extensions import followup_limits, submit_limits
 from whistle.pow import nojs_limits
 from whistle.models import Attachment
 from whistle.reporter.forms import calendar, read_identity, read_report_form, rules, valid_channel
-from whistle.uploads import clean_filename
+from whistle.uploads import attachment_disposition, clean_filename
 
 bp = Blueprint("reporter", __name__)
 
@@ -202,7 +202,7 @@ def _download(meta: dict, content_key: bytes) -> Response:
     # would split the header (werkzeug refuses it with a 500).
     name = clean_filename(meta.get("name")).replace('"', "")
     response = Response(stream_with_context(generate()), mimetype="application/octet-stream")
-    response.headers.set("Content-Disposition", "attachment", filename=name)
+    response.headers.set("Content-Disposition", "attachment", **attachment_disposition(name))
     return response
 
 
