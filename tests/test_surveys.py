@@ -259,7 +259,9 @@ def test_bribery_yes_offers_a_report_with_and_without_javascript(app, client, co
 
 def test_answers_are_checked(app, client, committee):
     survey_id = make_survey(app)
-    for answers in ({9: 1}, {4: 1}, {1: 6}, {1: 0}, {2: 2}, {0: 3}, {1: True}, {"x": 1}):
+    # "²" and "٣" are digits to str.isdigit(); int() refuses the first, reads the second as 3.
+    for answers in ({9: 1}, {4: 1}, {1: 6}, {1: 0}, {2: 2}, {0: 3}, {1: True}, {"x": 1}, {"²": 1}, {"١": 3},
+                    {"": 1}, {"0001": 3}):
         resp = client.post(f"/api/v1/surveys/{survey_id}/responses",
                            json={"answers": {str(k): v for k, v in answers.items()}, "pow": proof_of_work(client)})
         assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_survey", answers
@@ -275,6 +277,10 @@ def test_answers_are_checked(app, client, committee):
     assert no_pow.status_code == 400 and no_pow.get_json()["error"] == "proof_of_work"
     bad_form = client.post(f"/surveys/{survey_id}", data={"q1": "9"}, headers=EN)
     assert bad_form.status_code == 400 and 'id="survey-form"' in bad_form.get_data(as_text=True)
+    for value in ("²", "٣", "3" * 5000):  # int() refuses more than 4300 digits
+        bad_form = client.post(f"/surveys/{survey_id}", data={"q1": value}, headers=EN)
+        assert bad_form.status_code == 400, value
+        assert "The survey answers are incomplete or malformed" in bad_form.get_data(as_text=True)
     assert client.post(f"/surveys/{survey_id}", data={}, headers=EN).status_code == 400
     assert client.get("/surveys/nothing-here").status_code == 404
     assert client.get(f"/api/v1/surveys/{'f' * 32}").status_code == 404

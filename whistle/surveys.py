@@ -287,6 +287,12 @@ def allowed_values(question: SurveyQuestion) -> tuple:
     return ()
 
 
+def _small_number(text: str) -> int | None:
+    """The value of up to three ASCII digits, else None: str.isdigit() also takes "²"
+    (which int() refuses) and "٣" (which int() reads as 3)."""
+    return int(text) if 0 < len(text) <= 3 and text.isascii() and text.isdigit() else None
+
+
 def parse_answers(survey: Survey, raw) -> dict[int, int]:
     """Closed answers {item index: value} from the API (``{"0": 4, "2": 1}``, ints only);
     SurveyProblem for an unknown item, a free-text item or a value the item does not take."""
@@ -295,9 +301,10 @@ def parse_answers(survey: Survey, raw) -> dict[int, int]:
     questions = {q.idx: q for q in survey.questions}
     answers = {}
     for key, value in raw.items():
-        if not isinstance(key, str) or not key.isdigit() or len(key) > 3 or int(key) not in questions:
+        idx = _small_number(key) if isinstance(key, str) else None
+        if idx not in questions:
             raise SurveyProblem(detail="answers: unknown item")
-        question = questions[int(key)]
+        question = questions[idx]
         if question.kind not in CLOSED_KINDS:
             raise SurveyProblem(detail="answers: free text is sealed, never sent in clear")
         if type(value) is not int or value not in allowed_values(question):
@@ -316,9 +323,10 @@ def form_answers(survey: Survey, form) -> tuple[dict[int, int], dict[int, str]]:
         if question.kind == "free_text":
             texts[question.idx] = value
             continue
-        if not value.isdigit() or int(value) not in allowed_values(question):
+        number = _small_number(value)
+        if number is None or number not in allowed_values(question):
             raise SurveyProblem(detail="answers: value not allowed for the item")
-        closed[question.idx] = int(value)
+        closed[question.idx] = number
     return closed, texts
 
 
