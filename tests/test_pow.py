@@ -129,16 +129,24 @@ def test_nojs_forms_skip_the_proof_but_spend_a_stricter_budget(tmp_path, request
     from whistle import offline
     from whistle.cases import today
     from tests.conftest import KEY_PASSPHRASE
+    from tests.test_notices import open_notice
 
-    app = build_app(make_config(tmp_path, request, limit_submit_nojs="2 per hour"))
+    app = build_app(make_config(tmp_path, request, limit_submit_nojs="3 per hour"))
     with Session(app.extensions["whistle.engine"]) as s:
         offline.init_keys(s, tmp_path / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8192 * 8)
         s.commit()
+        notice_id = open_notice(s).id
     client = app.test_client()
     codes = [client.post("/report/contractor", data=report_form(f"n{i}"), content_type="multipart/form-data").status_code
-             for i in range(3)]
-    assert codes == [200, 200, 429]
+             for i in range(2)]
+    # A comment on a notice costs the server a receipt derivation too: the same budget.
+    comment = {"accused_rank": "leadership", "category": "qualifications", "money_band": "none",
+               "frequency": "once", "evidence": "can_provide", "narrative": "comment"}
+    codes += [client.post(f"/report/notice/{notice_id}", data=comment, content_type="multipart/form-data").status_code
+              for _ in range(2)]
+    codes.append(client.post("/report/contractor", data=report_form("n"), content_type="multipart/form-data").status_code)
+    assert codes == [200, 200, 200, 429, 429]
     resp, _code, _ = seal_report(client, "the JS path is not on that budget")
     assert resp.status_code == 201
     app.extensions["whistle.engine"].dispose()

@@ -15,6 +15,7 @@ from crypto.keys import random_bytes
 from whistle import cases, catalog, db, notices, sealing
 from whistle.extensions import submit_limits
 from whistle.models import Notice
+from whistle.pow import nojs_limits
 from whistle.reporter.forms import read_identity, read_report_form, rules
 
 bp = Blueprint("notices", __name__)
@@ -83,6 +84,7 @@ def comment_form(notice_id):
 
 @bp.post("/report/notice/<notice_id>")
 @submit_limits
+@nojs_limits  # no proof of work without JavaScript: the same stricter budget as a report
 def comment_submit(notice_id):
     """No-JS comment: checked against the window first (nothing is read or sealed for a
     closed notice), then sealed in memory like any report; the receipt is shown once."""
