@@ -1,15 +1,23 @@
 """Retention: closed cases are purged after their period, leaving a tombstone and an audit
 entry; purging early needs two members."""
 import datetime as dt
+import io
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from crypto import envelope as env
+from crypto.encoding import unb64u
+from crypto.receipt import ReceiptCode
+from whistle import cases, retention
 from whistle.cli import main
+from whistle.errors import CasePurged
 from whistle.models import (Attachment, AttachmentChunk, AuditEntry, Case, CaseEvent, CaseItem,
                             PendingAction)
 
-from tests.client_side import HEADER, seal_report
+from tests.client_side import HEADER, credentials, proof_of_work, seal_report
+from tests.helpers import receipt_from, report_form
 
 
 def _closed_case(app, db_session, disposition, days_ago):
@@ -152,7 +160,6 @@ def test_survey_free_text_is_purged_after_its_period(app, committee, client, db_
 def test_an_early_purge_leaves_no_ciphertext_in_the_sqlite_files(app, committee, db_session, config):
     """The web's confirmed purge checkpoints as the console's does: the old pages' copies
     are gone from the main file and from the WAL when the confirmation returns."""
-    import pytest
     from sqlalchemy import text
 
     from tests.committee.conftest import enrol
@@ -183,3 +190,37 @@ def test_an_early_purge_leaves_no_ciphertext_in_the_sqlite_files(app, committee,
     db_session.expire_all()
     assert db_session.get(Case, case.id).status == "purged"
     assert needle not in stored()
+
+
+def test_nothing_can_be_added_to_a_purged_case(app, client, committee, db_session):
+    # The tombstone still answers the receipt, but nobody could read what is added to it
+    # and retention would never delete it.
+    en = {"Accept-Language": "en"}
+    refusal = "This report was closed and its records deleted; new messages can no longer be sent."
+    code = receipt_from(client.post("/report/contractor", data=report_form("report"),
+                                    content_type="multipart/form-data").get_data(as_text=True))
+    case = db_session.scalar(select(Case).where(Case.locator == ReceiptCode.parse(code).locator))
+    cases.add_event(db_session, case, "closed", dt.date.today())
+    retention.purge(db_session, case, on=dt.date.today(), actor=None, reason="retention period ended")
+    db_session.commit()
+    page = client.post("/followup", data={"code": code}, headers=en).get_data(as_text=True)
+    assert refusal in page and 'id="message-text"' not in page  # no form is offered
+    page = client.post("/followup/message", data={"code": code, "text": "NEW", "files": (io.BytesIO(b"doc"), "doc.txt")},
+                       content_type="multipart/form-data", headers=en)
+    assert page.status_code == 409 and refusal in page.get_data(as_text=True)
+    creds, keys = credentials(client, ReceiptCode.parse(code))
+    view = client.post("/api/v1/followup", json=creds).get_json()
+    recipients = [unb64u(r["public_key"]) for r in view["recipients"]] + [keys.keypair.public]
+    sealed = env.seal("message", {"case": case.id}, {"text": "NEW", "attachments": []}, recipients)
+    answer = client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope, pow=proof_of_work(client)),
+                         headers=en)
+    assert answer.status_code == 409 and answer.get_json()["error"] == "case_purged"
+    assert answer.get_json()["message"] == refusal
+    # A member's reply or note takes the same path (the workspace no longer opens the case
+    # anyway: its grants went with the purge).
+    note = env.seal("note", {"case": case.id}, {"text": "NOTE", "attachments": []},
+                    [r.public_key for r in cases.case_recipients(db_session, app.extensions["whistle.rules"], case)])
+    with pytest.raises(CasePurged):
+        cases.add_message(db_session, app.extensions["whistle.rules"], case, "note", note.envelope, [], dt.date.today())
+    db_session.rollback()
+    assert _count(db_session, CaseItem, case_id=case.id) == 0 and _count(db_session, Attachment, case_id=case.id) == 0

@@ -25,7 +25,7 @@ from crypto.keys import derive, kid
 from crypto.receipt import fake_salt, is_locator, random_locator, verifier_matches
 from crypto.stream import HEADER_BYTES
 from whistle.catalog import NOTICE_CHANNEL, NOTICE_FIELD, ROUTING_FIELDS, routing_problems
-from whistle.errors import InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady
+from whistle.errors import CasePurged, InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady
 from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, CommitteeKey, Member,
                             new_id)
 from whistle.uploads import is_attachment_id
@@ -390,7 +390,10 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
 def add_message(db: Session, rules, case: Case, kind: str, envelope: dict, uploads: list[Upload],
                 on: dt.date) -> CaseItem:
     """Add a reporter message, a committee reply (both also sealed to the reporter) or an
-    internal note (never sealed to the reporter) to ``case``."""
+    internal note (never sealed to the reporter) to ``case``; CasePurged for a purged case
+    (its status read under the case's row lock, so a purge committing meanwhile is seen)."""
+    if locked(db, case).status == "purged":
+        raise CasePurged()
     if not isinstance(envelope, dict) or envelope.get("header") != {"case": case.id}:
         raise InvalidSubmission(detail="envelope: header must name this case")
     required = case_recipients(db, rules, case)

@@ -47,6 +47,15 @@ class BadReceipt(WhistleError):
                  "must match. Check it and try again.")
 
 
+class CasePurged(WhistleError):
+    """Raised when a message or note is added to a purged case: its tombstone still answers
+    the receipt, but nobody could read what is added and retention would never delete it."""
+
+    status = 409
+    code = "case_purged"
+    message = _l("This report was closed and its records deleted; new messages can no longer be sent.")
+
+
 class TooLarge(WhistleError):
     """Raised while streaming when a file, the file count or the request is over its limit."""
 

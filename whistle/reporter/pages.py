@@ -9,7 +9,7 @@ from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode
 from crypto.stream import attachment_key, decrypt_stream
 from whistle import cases, catalog, db, derivations, sealing
-from whistle.errors import BadReceipt, NoSuchReceipt, WhistleError
+from whistle.errors import BadReceipt, CasePurged, NoSuchReceipt, WhistleError
 from whistle.extensions import followup_limits, submit_limits
 from whistle.pow import nojs_limits
 from whistle.models import Attachment
@@ -150,13 +150,15 @@ def followup_message():
         code, keys, case = _open_case(form.get("code", ""))
     except (BadReceipt, NoSuchReceipt) as exc:
         return _followup_failure(exc)
+    if case.status == "purged":  # the page says so in place of the form
+        return _render_case(code, keys, case, CasePurged.status)
     text = (form.get("text") or "").strip()
     if not text and not g.get("spools"):
         return _render_case(code, keys, case, 400, message_error=_("Please write a message or attach a file."))
     if len(text) > _cfg().max_narrative_chars:
         return _render_case(code, keys, case, 400, message_error=_(
             "Please shorten the message to at most %(n)d characters.", n=_cfg().max_narrative_chars))
-    with db.transaction() as session:
+    with db.transaction() as session:  # CasePurged (a 409) if purged since the check above
         case = session.merge(case)
         sealing.seal_message(session, rules(), case, text=text, spools=g.get("spools", []),
                              content_key=g.upload_content_key, on=_today())

@@ -85,7 +85,12 @@ function render(view) {
     conversation.appendChild(node);
   }
   area.querySelector('[data-slot="empty"]').hidden = conversation.children.length > 0;
-  area.querySelector('[data-slot="message-form"]').addEventListener("submit", (ev) => sendMessage(ev, view));
+  const messageForm = area.querySelector('[data-slot="message-form"]');
+  if (view.status === "purged") { // nothing added to a purged case could ever be read
+    messageForm.hidden = true;
+    area.querySelector('[data-slot="message-closed"]').hidden = false;
+  }
+  messageForm.addEventListener("submit", (ev) => sendMessage(ev, view));
   document.getElementById("code-section").hidden = true;
   area.hidden = false;
   area.querySelector("#case-title").focus();
