@@ -9,6 +9,7 @@ import re
 import secrets
 import stat
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -23,6 +24,7 @@ from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from crypto.stream import attachment_key, encrypt_bytes
 from whistle import _instance_secret, cases, offline, privacy
+from whistle import pow as proof
 from whistle.cases import today
 from whistle.config import ConfigError, from_env
 from whistle.models import Attachment, Base, Case, CaseItem, CommitteeKey, Member, new_id
@@ -503,6 +505,25 @@ def test_daily_key_is_shared_through_redis(make_app, redis_prefix):
     # A worker started later reads the same key rather than making its own.
     late = privacy.RedisDailyKey(REDIS_URL, redis_prefix)
     assert late.current() == stored.get(name)
+    stored.close()
+
+
+def test_a_spent_challenge_in_redis_expires_at_a_utc_midnight_not_a_time_counted_from_now(make_app, redis_prefix):
+    import redis
+
+    app = make_app(ratelimit_storage=REDIS_URL, extra={"redis_key_prefix": redis_prefix})
+    client = app.test_client()
+    resp, _code, _keys = seal_report(client, "x")
+    assert resp.status_code == 201
+    stored = redis.Redis.from_url(REDIS_URL)
+    spent = list(stored.scan_iter(match=f"{redis_prefix}pow-spent:*"))
+    assert len(spent) == 1
+    # Redis 7 has PEXPIRETIME; from PTTL, "now" is a few milliseconds off at most.
+    expires_ms = time.time() * 1000 + stored.pttl(spent[0])
+    midnight = round(expires_ms / 86_400_000) * 86_400_000
+    assert abs(expires_ms - midnight) < 5_000  # the submission's time of day is not in it
+    today_ms = proof.utc_day().toordinal() - dt.date(1970, 1, 1).toordinal()
+    assert midnight // 86_400_000 - today_ms == proof.KEPT_DAYS  # the challenge is today's
     stored.close()
 
 

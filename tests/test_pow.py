@@ -71,7 +71,16 @@ def test_wrong_nonce_forged_mac_stale_day_and_too_few_bits_are_refused():
 
 def test_memory_store_spends_once():
     store = proof.MemorySpent()
-    assert store.add("a", 60) and not store.add("a", 60) and store.add("b", 60)
+    later = proof.forget_at(proof.issue(SECRET, 2))
+    assert store.add("a", later) and not store.add("a", later) and store.add("b", later)
+    assert store.add("c", 0) and store.add("c", 0)  # a mark past its time is forgotten
+
+
+def test_a_spent_mark_is_forgotten_at_a_midnight_set_by_the_challenge_day_alone():
+    day = dt.date(2026, 3, 1)
+    first, second = proof.issue(SECRET, 2, day), proof.issue(SECRET, 2, day)
+    assert proof.forget_at(first) == proof.forget_at(second)
+    assert proof.forget_at(first) == dt.datetime(2026, 3, 4, tzinfo=dt.timezone.utc).timestamp()
 
 
 def test_challenge_endpoint_and_reuse(client, committee, app):

@@ -11,7 +11,9 @@ searches for a nonce (crypto/FORMAT.md §7)::
 
 The day is the server's UTC day; a challenge is good on that day and the next, once: the
 spent ones are remembered (by a hash of the challenge, nothing else) in memory or, with
-``WHISTLE_RATELIMIT_STORAGE`` on Redis, in Redis, for two days. ``bits`` is set when the
+``WHISTLE_RATELIMIT_STORAGE`` on Redis, in Redis, until a UTC midnight that follows from the
+challenge's day alone (``forget_at``): an expiry counted from the moment of spending would
+keep each submission's time of day. ``bits`` is set when the
 challenge is issued (``WHISTLE_POW_BITS``, default 18: a fraction of a second to a second or
 so in a browser) and must be at least the current setting when it is spent.
 
@@ -38,7 +40,9 @@ from whistle.errors import WhistleError
 from whistle.extensions import limiter
 
 VERSION = "1"
-TTL_SECONDS = 2 * 24 * 60 * 60 + 3600  # a challenge lives at most two UTC days
+# A challenge of day D is good until the end of D + 1 (UTC); its spent mark is kept a day
+# longer than that, a margin for clocks that differ between workers and Redis.
+KEPT_DAYS = 3
 _NONCE = re.compile(r"[0-9]{1,16}\Z")
 _CHALLENGE = re.compile(r"1\.(\d{4}-\d{2}-\d{2})\.(\d{1,2})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})\Z")
 
@@ -127,24 +131,26 @@ class MemorySpent:
     """Spent challenges of one process (the embedded default)."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, float] = {}
+        self._seen: dict[str, float] = {}  # name -> forget_at (shared by a whole day's challenges)
         self._lock = threading.Lock()
 
-    def add(self, name: str, ttl: int) -> bool:
-        """Remember ``name``; False if it was already there (spent before)."""
-        now = time.monotonic()
+    def add(self, name: str, forget_at: int) -> bool:
+        """Remember ``name`` until ``forget_at`` (Unix time); False if it was already there
+        (spent before)."""
+        now = time.time()
         with self._lock:
             if len(self._seen) > 50_000:
                 self._seen = {k: v for k, v in self._seen.items() if v > now}
             expires = self._seen.get(name)
             if expires is not None and expires > now:
                 return False
-            self._seen[name] = now + ttl
+            self._seen[name] = forget_at
             return True
 
 
 class RedisSpent:
-    """Spent challenges shared by every worker through Redis (SET NX with a TTL)."""
+    """Spent challenges shared by every worker through Redis (SET NX, expiring at a UTC
+    midnight: EXAT)."""
 
     def __init__(self, url: str, prefix: str = "whistle:") -> None:
         import redis
@@ -152,9 +158,10 @@ class RedisSpent:
         self._redis = redis.Redis.from_url(url)
         self._prefix = prefix
 
-    def add(self, name: str, ttl: int) -> bool:
-        """Remember ``name``; False if it was already there (spent before)."""
-        return bool(self._redis.set(f"{self._prefix}pow-spent:{name}", b"1", nx=True, ex=ttl))
+    def add(self, name: str, forget_at: int) -> bool:
+        """Remember ``name`` until ``forget_at`` (Unix time); False if it was already there
+        (spent before)."""
+        return bool(self._redis.set(f"{self._prefix}pow-spent:{name}", b"1", nx=True, exat=forget_at))
 
 
 def spent_store_for(url: str, prefix: str = "whistle:"):
@@ -178,10 +185,17 @@ def _spent_store():
     return store
 
 
+def forget_at(challenge: str) -> int:
+    """When the spent mark of ``challenge`` (checked: its day is well formed) may go, as Unix
+    time: UTC midnight ``KEPT_DAYS`` after its day, the same for every challenge of that day."""
+    day = dt.date.fromisoformat(challenge.split(".")[1]) + dt.timedelta(days=KEPT_DAYS)
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
+
+
 def spend(challenge: str) -> None:
     """Mark ``challenge`` used; ProofOfWorkRequired if it was used before."""
     name = hashlib.sha256(challenge.encode("ascii")).hexdigest()[:32]
-    if not _spent_store().add(name, TTL_SECONDS):
+    if not _spent_store().add(name, forget_at(challenge)):
         raise ProofOfWorkRequired(detail="pow: already used")
 
 
