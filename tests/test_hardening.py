@@ -502,6 +502,10 @@ def test_daily_key_is_shared_through_redis(make_app, redis_prefix):
     stored = redis.Redis.from_url(REDIS_URL)
     name = f"{redis_prefix}ratelimit-key:{dt.datetime.now(dt.timezone.utc).date().isoformat()}"
     assert len(stored.get(name)) == 32 and 0 < stored.ttl(name) <= 90_000
+    # It goes at 01:00 UTC tomorrow, whenever today's first request came.
+    expires = time.time() + stored.pttl(name) / 1000
+    tomorrow = dt.datetime.combine(proof.utc_day() + dt.timedelta(days=1), dt.time(1), dt.timezone.utc)
+    assert abs(expires - tomorrow.timestamp()) < 5
     # A worker started later reads the same key rather than making its own.
     late = privacy.RedisDailyKey(REDIS_URL, redis_prefix)
     assert late.current() == stored.get(name)

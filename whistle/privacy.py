@@ -68,11 +68,13 @@ class DailyKey:
 class RedisDailyKey:
     """Today's HMAC key kept in Redis, so all workers share it (per-worker keys would give
     each client one budget per worker). The first worker of the day sets it (SET NX); it
-    expires 25 hours later, after its counters. Each worker caches it and re-reads it now
-    and then, so a restarted or flushed Redis is followed within minutes.
+    expires an hour after its day ends (a margin for clocks that differ), an instant that
+    depends on the day alone: a TTL counted from the first request of the day would keep
+    that request's time. Each worker caches it and re-reads it now and then, so a restarted
+    or flushed Redis is followed within minutes.
     """
 
-    TTL_SECONDS = 25 * 60 * 60
+    KEPT_AFTER_DAY = dt.timedelta(hours=1)
     RECHECK_SECONDS = 300
 
     def __init__(self, url: str, prefix: str = "whistle:") -> None:
@@ -91,7 +93,8 @@ class RedisDailyKey:
 
     def _fetch(self, day: dt.date) -> bytes:
         name = self.name(day)
-        self._redis.set(name, secrets.token_bytes(32), nx=True, ex=self.TTL_SECONDS)
+        end = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
+        self._redis.set(name, secrets.token_bytes(32), nx=True, exat=int((end + self.KEPT_AFTER_DAY).timestamp()))
         value = self._redis.get(name)
         if value is None or len(value) != 32:
             raise RuntimeError("the rate-limit key in Redis is missing or malformed")
