@@ -1,5 +1,7 @@
 """The no-JavaScript path end to end: form -> server sealing -> CLI decrypt -> reply -> follow-up."""
+import dataclasses
 import io
+import re
 
 from sqlalchemy import select
 
@@ -195,3 +197,23 @@ def test_the_multipart_parser_reads_in_its_own_read_size():
     # No boundary: the same refusal as werkzeug's own parser (a 400 upstream).
     _stream, form, files = parser.parse(io.BytesIO(body), "multipart/form-data", len(body), {})
     assert not form and not files
+
+
+def test_a_line_break_counts_once_as_the_textarea_counts_it(app, client, committee, db_session, tmp_path):
+    # Browsers send a textarea's line break as CRLF, and its maxlength counts it as one.
+    app.config["WHISTLE"] = dataclasses.replace(app.config["WHISTLE"], max_narrative_chars=20)
+    typed = "1234\n1234\n1234\n12345"  # 20 characters in the textarea
+    sent = typed.replace("\n", "\r\n")
+    code = submit(client, narrative=sent, files=())
+    page = client.post("/followup/message", data={"code": code, "text": "1234\r1234\r1234\r12345"},
+                       content_type="multipart/form-data", headers={"Accept-Language": "en"})
+    assert page.status_code == 200 and "Your message was sent." in page.get_data(as_text=True)
+    # Too long even so: the page says so and keeps what was typed, to be shortened.
+    page = client.post("/followup/message", data={"code": code, "text": sent + "6"},
+                       content_type="multipart/form-data", headers={"Accept-Language": "en"})
+    assert page.status_code == 400 and "at most 20 characters" in page.get_data(as_text=True)
+    kept = re.search(r'<textarea id="message-text"[^>]*>(.*?)</textarea>', page.get_data(as_text=True), re.S).group(1)
+    assert kept == typed + "6"
+    summary = offline.decrypt_case(db_session, db_session.scalar(select(Case)), committee[0], tmp_path / "out")
+    assert summary["items"][0]["body"]["narrative"] == typed  # sealed as typed: one "\n" per break
+    assert summary["items"][1]["body"]["text"] == typed

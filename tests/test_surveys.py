@@ -101,6 +101,10 @@ def test_who_manages_surveys(staff):
         assert staff[name].client.get("/committee/surveys").status_code == 200, name
 
 
+# 2000 characters as a textarea counts them; a browser sends each line break as CRLF (2199).
+TYPED_2000 = ("x" * 9 + "\n") * 199 + "x" * 10
+
+
 def _form(title="Contractor survey", start=TODAY, end=TODAY + dt.timedelta(days=14)):
     data = {"title": title, "intro": "Anonymous questions.", "period_start": start.isoformat(),
             "period_end": end.isoformat(), "breakdown": "0"}
@@ -122,11 +126,12 @@ def test_committee_writes_opens_closes_and_publishes(app, staff, client, db_sess
     assert bad.status_code == 400
     html = bad.get_data(as_text=True)
     assert "Only a yes-or-no question can ask about bribery." in html and "cannot end before it starts" in html
-    resp = lead.post("/committee/surveys/new", data=_form())
+    resp = lead.post("/committee/surveys/new", data=dict(_form(), intro=TYPED_2000.replace("\n", "\r\n")))
     assert resp.status_code == 302
     survey_id = resp.headers["Location"].rsplit("/", 1)[1]
     survey = db_session.get(Survey, survey_id)
     assert survey.status == "draft" and survey.owner_unit == "stationed_1"
+    assert survey.intro == TYPED_2000  # at the limit as the textarea counts it
     assert [(q.kind, q.bribery, q.breakdown) for q in survey.questions] == [
         ("choice", False, True), ("likert", False, False), ("yes_no", True, False), ("free_text", False, False)]
     assert client.get(f"/surveys/{survey_id}").status_code == 404  # a draft is not public
@@ -232,6 +237,15 @@ def test_the_offline_cli_reads_the_sealed_free_text(app, config, client, committ
 
 
 # --- answering -----------------------------------------------------------------------------
+
+
+def test_a_written_answer_counts_a_line_break_once(app, client, committee, db_session):
+    assert len(TYPED_2000) == surveys.MAX_ANSWER_CHARS
+    survey_id = make_survey(app)
+    page = client.post(f"/surveys/{survey_id}", data={"q1": "4", "q4": TYPED_2000.replace("\n", "\r\n")}, headers=EN)
+    assert page.status_code == 200, re.findall(r'class="error"[^>]*>([^<]*)', page.get_data(as_text=True))
+    body, _ = env.open_envelope(json.loads(bytes(db_session.scalar(select(SurveyText.envelope)))), committee[0])
+    assert body == {"answers": [{"item": 4, "text": TYPED_2000}]}  # sealed as typed
 
 
 def test_bribery_yes_offers_a_report_with_and_without_javascript(app, client, committee, db_session):

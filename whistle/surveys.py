@@ -33,6 +33,7 @@ from whistle.errors import WhistleError
 from whistle.models import (Member, Survey, SurveyAnswer, SurveyQuestion, SurveyResponse, SurveyText,
                             new_id)
 from whistle.statistics import Figures, Protected
+from whistle.uploads import form_text
 
 KINDS = {
     "likert": _l("Agreement, five steps"),
@@ -317,7 +318,7 @@ def form_answers(survey: Survey, form) -> tuple[dict[int, int], dict[int, str]]:
     """Closed answers and free-text answers from the no-JavaScript form (fields q<index>)."""
     closed, texts = {}, {}
     for question in survey.questions:
-        value = (form.get(f"q{question.idx}") or "").strip()
+        value = form_text(form, f"q{question.idx}")
         if not value:
             continue
         if question.kind == "free_text":

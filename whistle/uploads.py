@@ -48,6 +48,13 @@ def clean_filename(name, fallback: str = "attachment") -> str:
     return text[-NAME_CHARS:] or fallback
 
 
+def form_text(form, name: str) -> str:
+    """Form field ``name``, trimmed, with "\n" for every line break. Browsers send a
+    textarea's line break as CRLF while its maxlength counts it as one character: counted
+    raw, text the browser accepted would be refused."""
+    return (form.get(name) or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
 def attachment_disposition(name) -> dict:
     """Content-Disposition parameters that download ``name`` (cleaned), written the way
     werkzeug's send_file writes them (RFC 6266): a name outside ASCII goes in ``filename*``

@@ -21,6 +21,7 @@ from whistle.committee.auth import bp
 from whistle.committee.workspace import _today
 from whistle.models import Survey
 from whistle.statistics import suppress
+from whistle.uploads import form_text
 
 FORM_ROWS = 12  # blank question rows on the form (it works without JavaScript)
 
@@ -50,7 +51,7 @@ def _date(text: str):
 
 def _read_form(form) -> tuple[dict, list, dict]:
     """(fields, items, problems) from the survey form (rows item-N-*, radio 'breakdown')."""
-    fields = {"title": (form.get("title") or "").strip(), "intro": (form.get("intro") or "").strip(),
+    fields = {"title": (form.get("title") or "").strip(), "intro": form_text(form, "intro"),
               "period_start": _date(form.get("period_start")), "period_end": _date(form.get("period_end"))}
     items, problems = [], {}
     breakdown = form.get("breakdown", "")

@@ -3,6 +3,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from whistle.catalog import CATEGORIES, NOTICE_CHANNEL, ROUTING_FIELDS, routing_problems
+from whistle.uploads import form_text
 
 TEXT_FIELDS = {"accused_name": 200, "accused_post": 200, "period": 200, "place": 200}
 IDENTITY_FIELDS = {"identity_name": 100, "identity_contact": 200}  # form field -> limit
@@ -33,8 +34,8 @@ def read_report_form(form, channel: str, fixed: dict | None = None) -> tuple[dic
     errors = {}
     for name in routing_problems(header, rules().department_codes):
         errors[name] = _("Please choose one of the options.")
-    body = {name: (form.get(name) or "").strip()[:limit] for name, limit in TEXT_FIELDS.items()}
-    narrative = (form.get("narrative") or "").strip()
+    body = {name: form_text(form, name)[:limit] for name, limit in TEXT_FIELDS.items()}
+    narrative = form_text(form, "narrative")
     if not narrative:
         errors["narrative"] = _("Please describe what happened.")
     elif len(narrative) > cfg.max_narrative_chars:
@@ -47,7 +48,7 @@ def read_report_form(form, channel: str, fixed: dict | None = None) -> tuple[dic
 def read_identity(form) -> tuple[dict | None, dict]:
     """(identity or None, errors by field) from the optional "give your name" section: a
     name makes it a real-name report; a contact without a name is a mistake, not a name."""
-    name, contact = ((form.get(field) or "").strip() for field in IDENTITY_FIELDS)
+    name, contact = (form_text(form, field) for field in IDENTITY_FIELDS)
     errors = {}
     for field, value in zip(IDENTITY_FIELDS, (name, contact)):
         if len(value) > IDENTITY_FIELDS[field]:

@@ -14,7 +14,7 @@ from whistle.extensions import followup_limits, submit_limits
 from whistle.pow import nojs_limits
 from whistle.models import Attachment
 from whistle.reporter.forms import calendar, read_identity, read_report_form, rules, valid_channel
-from whistle.uploads import attachment_disposition, clean_filename
+from whistle.uploads import attachment_disposition, clean_filename, form_text
 
 bp = Blueprint("reporter", __name__)
 
@@ -152,11 +152,11 @@ def followup_message():
         return _followup_failure(exc)
     if case.status == "purged":  # the page says so in place of the form
         return _render_case(code, keys, case, CasePurged.status)
-    text = (form.get("text") or "").strip()
+    text = form_text(form, "text")
     if not text and not g.get("spools"):
         return _render_case(code, keys, case, 400, message_error=_("Please write a message or attach a file."))
-    if len(text) > _cfg().max_narrative_chars:
-        return _render_case(code, keys, case, 400, message_error=_(
+    if len(text) > _cfg().max_narrative_chars:  # the text goes back in the box, to be shortened
+        return _render_case(code, keys, case, 400, message_text=text, message_error=_(
             "Please shorten the message to at most %(n)d characters.", n=_cfg().max_narrative_chars))
     with db.transaction() as session:  # CasePurged (a 409) if purged since the check above
         case = session.merge(case)
