@@ -10,9 +10,10 @@ from crypto.receipt import ReceiptCode
 from crypto.stream import attachment_key, decrypt_stream
 from whistle import offline
 from whistle.cases import today
-from whistle.models import Attachment, AttachmentChunk, Case, CaseItem
+from whistle.models import Attachment, AttachmentChunk, Case, CaseGrant, CaseItem, Member
 
 from tests.client_side import HEADER, credentials, new_locator, proof_of_work, seal_report
+from tests.committee.conftest import enrol
 
 
 def test_js_path_report_roundtrip(client, committee, db_session, tmp_path):
@@ -43,6 +44,33 @@ def test_followup_shows_timeline_replies_and_accepts_messages(app, client, commi
     assert resp.status_code == 201, resp.get_json()
     view = client.post("/api/v1/followup", json=creds).get_json()
     assert [i["kind"] for i in view["items"]] == ["reply", "message"]
+
+
+def test_a_message_sealed_before_a_grant_changed_is_refused_with_its_own_code(app, client, committee, db_session):
+    enrol(app, "chen.jie")
+    _resp, code, _ = seal_report(client, "x")
+    creds, keys = credentials(client, code)
+    view = client.post("/api/v1/followup", json=creds).get_json()  # followup.js keeps this view
+    case = db_session.scalar(select(Case))
+    member = db_session.scalar(select(Member).where(Member.username == "chen.jie"))
+    db_session.delete(db_session.get(CaseGrant, (case.id, member.id)))  # routed at first, then revoked
+    db_session.commit()
+
+    def send(recipients):
+        keys_to = [unb64u(r["public_key"]) for r in recipients] + [keys.keypair.public]
+        sealed = env.seal("message", {"case": view["case"]}, {"text": "TYPED", "attachments": []}, keys_to)
+        return client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope, pow=proof_of_work(client)),
+                           headers={"Accept-Language": "en"})
+
+    stale = send(view["recipients"])
+    # A distinct code, so the page can read the recipients again and seal once more.
+    assert stale.status_code == 400 and stale.get_json()["error"] == "recipients_changed"
+    assert "nothing was sent" in stale.get_json()["message"]
+    assert db_session.scalar(select(func.count()).select_from(CaseItem)) == 1
+    fresh = client.post("/api/v1/followup", json=creds).get_json()["recipients"]
+    revoked = b64u(member.public_key)
+    assert revoked in [r["public_key"] for r in view["recipients"]] and revoked not in [r["public_key"] for r in fresh]
+    assert send(fresh).status_code == 201
 
 
 def test_reporter_downloads_reply_attachment(app, client, committee, db_session, tmp_path):

@@ -25,7 +25,7 @@ from crypto.keys import derive, kid
 from crypto.receipt import fake_salt, is_locator, random_locator, verifier_matches
 from crypto.stream import HEADER_BYTES
 from whistle.catalog import NOTICE_CHANNEL, NOTICE_FIELD, ROUTING_FIELDS, routing_problems
-from whistle.errors import CasePurged, InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady
+from whistle.errors import CasePurged, InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady, RecipientsChanged
 from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, CommitteeKey, Member,
                             new_id)
 from whistle.uploads import is_attachment_id
@@ -189,7 +189,8 @@ def routing_header(case: Case) -> dict:
 
 
 def check_envelope(envelope: dict, kind: str, required: list[Recipient], optional=()) -> dict:
-    """Validate an envelope's shape and recipients; InvalidSubmission if wrong."""
+    """Validate an envelope's shape and recipients; InvalidSubmission if wrong (its
+    RecipientsChanged if only the recipients are)."""
     try:
         env.validate(envelope)
     except FormatError as exc:
@@ -199,9 +200,9 @@ def check_envelope(envelope: dict, kind: str, required: list[Recipient], optiona
     kids = set(env.recipient_kids(envelope))
     need = {r.kid for r in required}
     if not need <= kids:
-        raise InvalidSubmission(detail="envelope: not sealed to every required recipient")
+        raise RecipientsChanged(detail="envelope: not sealed to every required recipient")
     if not kids <= need | set(optional):
-        raise InvalidSubmission(detail="envelope: sealed to an unknown recipient")
+        raise RecipientsChanged(detail="envelope: sealed to an unknown recipient")
     return envelope
 
 

@@ -23,6 +23,15 @@ class InvalidSubmission(WhistleError):
     message = _l("The submission is incomplete or malformed. Please check the form and try again.")
 
 
+class RecipientsChanged(InvalidSubmission):
+    """Raised when an envelope is not sealed to exactly the keys it must be sealed to: most
+    often a grant changed after the sender's page read the recipients (it reads them again
+    and seals once more)."""
+
+    code = "recipients_changed"
+    message = _l("Who can read this case changed in the meantime, so nothing was sent. Please try again.")
+
+
 class LocatorTaken(WhistleError):
     """Raised when a browser-chosen receipt locator is already in use (the browser retries)."""
 

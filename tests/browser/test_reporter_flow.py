@@ -11,7 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from crypto.receipt import ReceiptCode
-from whistle.models import Case
+from whistle.models import Case, CaseGrant, Member
+
+from tests.client_side import seal_report
+from tests.committee.conftest import enrol
 
 pytestmark = pytest.mark.browser
 
@@ -130,6 +133,38 @@ def test_reporter_journey_without_javascript(server, browser, tmp_path, caplog):
         _journey(server, page, tmp_path, caplog, js=False)
     finally:
         context.close()
+
+
+def test_a_message_typed_while_a_grant_changed_is_sealed_again_and_sent(server, browser):
+    enrol(server.app, "chen.jie")
+    _resp, code, _keys = seal_report(server.app.test_client(), "x")  # routed to chen.jie too
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    requests = _record_requests(page)
+    try:
+        page.goto(server.url + "/followup?lang=en")
+        page.wait_for_function("document.getElementById('code-form').dataset.enhanced === 'true'")
+        page.fill("#code", code.grouped())
+        page.click("#code-form button[type=submit]")
+        page.wait_for_selector("#message-text", state="visible", timeout=60_000)
+        with server.session() as s:  # a colleague revokes a grant while the reporter writes
+            case = s.scalar(select(Case).where(Case.locator == code.locator))
+            member = s.scalar(select(Member).where(Member.username == "chen.jie"))
+            s.delete(s.get(CaseGrant, (case.id, member.id)))
+            s.commit()
+        page.fill("#message-text", "TYPED-BEFORE-THE-GRANT-CHANGED")
+        page.click("text=Encrypt and send >> nth=-1")
+        page.wait_for_selector("text=Your message was sent.", timeout=60_000)
+        assert page.is_visible("text=TYPED-BEFORE-THE-GRANT-CHANGED")
+    finally:
+        context.close()
+    assert errors == []
+    sends = [url for method, url, _b in requests if method == "POST" and "/api/v1/followup/messages" in url]
+    assert len(sends) == 2  # refused once (recipients_changed), sealed again and accepted
+    printed = server.cli("cases", "decrypt", case.id, "--key", str(server.key_file), "--out", str(server.config.instance_dir / "out"))
+    assert "TYPED-BEFORE-THE-GRANT-CHANGED" in printed
 
 
 def test_typo_in_code_is_caught_before_any_request(server, browser):

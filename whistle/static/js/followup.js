@@ -119,10 +119,21 @@ async function sendMessage(event, view) {
       attachments.push({ id, name: file.name, type: file.type || "application/octet-stream", size: file.size });
     }
     // Sealed to the committee's keys and to this reporter, so the conversation stays readable.
-    const recipients = view.recipients.map((r) => wc.unb64u(r.public_key)).concat([session.keys.publicKey]);
-    const sealed = wc.seal("message", { case: view.case }, { text, attachments }, recipients, { contentKey });
-    const pow = await proofOfWork(); // a small proof of work per message (FORMAT.md §7)
-    await postSubmission("/api/v1/followup/messages", Object.assign(credentials(), { envelope: sealed.envelope, pow }), parts);
+    const send = async (recipients) => {
+      const keys = recipients.map((r) => wc.unb64u(r.public_key)).concat([session.keys.publicKey]);
+      const sealed = wc.seal("message", { case: view.case }, { text, attachments }, keys, { contentKey });
+      const pow = await proofOfWork(); // a small proof of work per message (FORMAT.md §7)
+      return postSubmission("/api/v1/followup/messages", Object.assign(credentials(), { envelope: sealed.envelope, pow }), parts);
+    };
+    try {
+      await send(view.recipients);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.code !== "recipients_changed") throw err;
+      // A grant changed since the case was opened: read the recipients again and seal once
+      // more (the same text and files), rather than fail the same way on every try.
+      view.recipients = (await postJSON("/api/v1/followup", credentials())).recipients;
+      await send(view.recipients);
+    }
     await loadCase();
     const newStatus = document.querySelector('#case-area [data-slot="message-status"]');
     setStatus(newStatus, form.dataset.msgSent);
