@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from crypto.receipt import ReceiptCode
+from whistle import cases, retention
+from whistle.cases import today
 from whistle.models import Case, CaseGrant, Member
 
 from tests.client_side import seal_report
@@ -165,6 +167,26 @@ def test_a_message_typed_while_a_grant_changed_is_sealed_again_and_sent(server, 
     assert len(sends) == 2  # refused once (recipients_changed), sealed again and accepted
     printed = server.cli("cases", "decrypt", case.id, "--key", str(server.key_file), "--out", str(server.config.instance_dir / "out"))
     assert "TYPED-BEFORE-THE-GRANT-CHANGED" in printed
+
+
+def test_a_purged_case_offers_no_message_form(server, browser):
+    _resp, code, _keys = seal_report(server.app.test_client(), "x")
+    with server.session() as s:
+        case = s.scalar(select(Case).where(Case.locator == code.locator))
+        cases.add_event(s, case, "closed", today("Asia/Shanghai"))
+        retention.purge(s, case, on=today("Asia/Shanghai"), actor=None, reason="retention period ended")
+        s.commit()
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/followup?lang=en")
+        page.wait_for_function("document.getElementById('code-form').dataset.enhanced === 'true'")
+        page.fill("#code", code.grouped())
+        page.click("#code-form button[type=submit]")
+        page.wait_for_selector("text=new messages can no longer be sent", timeout=60_000)
+        assert not page.is_visible("#message-text")
+    finally:
+        context.close()
 
 
 def test_typo_in_code_is_caught_before_any_request(server, browser):
