@@ -114,7 +114,7 @@ def test_identifiers_are_random_128_bit(app, client, committee, db_session):
 @pytest.mark.parametrize("method, path", [
     ("get", "/"), ("get", "/report/contractor"), ("get", "/report/general"), ("get", "/followup"),
     ("post", "/followup"), ("get", "/api/v1/catalog"), ("get", "/api/v1/receipts/1234567/salt"),
-    ("get", "/nope"), ("post", "/report/contractor"),
+    ("get", "/nope"), ("post", "/report/contractor"), ("get", "/static/js/report.js"), ("get", "/favicon.ico"),
 ])
 def test_reporter_pages_set_no_cookie_and_strict_headers(client, committee, method, path):
     resp = getattr(client, method)(path)
@@ -123,6 +123,7 @@ def test_reporter_pages_set_no_cookie_and_strict_headers(client, committee, meth
     assert "'unsafe-inline'" not in CSP and "'unsafe-eval'" not in CSP and "http" not in CSP
     assert resp.headers["Referrer-Policy"] == "no-referrer"
     assert "no-store" in resp.headers["Cache-Control"]
+    assert "ETag" not in resp.headers and "Last-Modified" not in resp.headers  # nothing to revalidate
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
 
 

@@ -233,11 +233,22 @@ def log_unhandled(exc: BaseException) -> None:
 
 class WhistleFlask(Flask):
     """Flask, except that an exception escaping even the error handlers is logged like any
-    other (Flask's own line names the path, which can hold a locator, with the traceback)."""
+    other (Flask's own line names the path, which can hold a locator, with the traceback),
+    and static files are sent like pages."""
 
     def log_exception(self, exc_info) -> None:
         """Type and place only (see log_unhandled)."""
         log_unhandled(exc_info[1])
+
+    def send_static_file(self, filename: str):
+        """A static file, kept by no cache like every page: send_file's "no-cache" still
+        lets the browser store the file (a trace of the visit on the device), and its ETag
+        and Last-Modified serve only such a stored copy."""
+        response = super().send_static_file(filename)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers.remove("ETag")
+        response.headers.remove("Last-Modified")
+        return response
 
 
 def _short_path(filename: str) -> str:

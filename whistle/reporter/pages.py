@@ -1,7 +1,7 @@
 """Reporter pages. Every one works with JavaScript off; with it on, the same forms are
 taken over by static/js/report.js and followup.js, which seal in the browser instead."""
 from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request,
-                   send_from_directory, stream_with_context, url_for)
+                   stream_with_context, url_for)
 from flask_babel import gettext as _
 
 from crypto.errors import CryptoError, ReceiptError
@@ -36,7 +36,7 @@ def index():
 @bp.get("/favicon.ico")
 def favicon():
     """Browsers ask for /favicon.ico regardless of the page's icon link."""
-    return send_from_directory(current_app.static_folder, "img/favicon.svg", mimetype="image/svg+xml")
+    return current_app.send_static_file("img/favicon.svg")
 
 
 @bp.get("/report/<channel>")
