@@ -189,6 +189,31 @@ def test_openapi_document_is_valid(client):
     assert set(doc["components"]["schemas"]["Locator"]["required"]) == {"locator", "token"}
 
 
+def test_followup_answers_match_the_openapi_document(client, committee):
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    doc = client.get("/api/v1/openapi.json").get_json()
+
+    def check(name, data):
+        schema = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+        Draft202012Validator(schema, format_checker=FormatChecker()).validate(data)
+        declared = doc["components"]["schemas"][name]["properties"]
+        assert set(data) <= set(declared), set(data) - set(declared)  # nothing undocumented
+
+    _resp, code, _ = seal_report(client, "x")
+    creds, keys = credentials(client, code)
+    view = client.post("/api/v1/followup", json=creds).get_json()
+    check("CaseView", view)
+    recipients = [unb64u(r["public_key"]) for r in view["recipients"]] + [keys.keypair.public]
+    sealed = env.seal("message", {"case": view["case"]}, {"text": "MORE", "attachments": []}, recipients)
+    stored = client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope, pow=proof_of_work(client)))
+    assert stored.status_code == 201
+    operation = doc["paths"]["/api/v1/followup/messages"]["post"]["responses"]
+    assert operation["201"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/MessageStored"}
+    check("MessageStored", stored.get_json())
+    assert {"400", "409", "503"} <= set(operation)
+
+
 def test_upload_limits_enforced_while_streaming(tmp_path, request):
     from tests.conftest import build_app, make_config, KEY_PASSPHRASE
     from sqlalchemy.orm import Session

@@ -106,7 +106,16 @@ def document() -> dict:
                                                        "properties": {"submission": {"type": "string",
                                                                                      "description": "JSON MessageSubmission"}}}},
                     "application/json": {"schema": {"$ref": "#/components/schemas/MessageSubmission"}}}},
-                "responses": dict(errors, **{"201": {"description": "Stored"}})}},
+                "responses": dict(errors, **{"201": {"description": "Stored", "content": _json("MessageStored")},
+                                             "400": dict(_ERROR, description="Malformed, or (error "
+                                                                             "recipients_changed) not sealed to "
+                                                                             "exactly the case's recipients of "
+                                                                             "now: read them again "
+                                                                             "(/api/v1/followup) and seal again"),
+                                             "409": dict(_ERROR, description="The case's records were deleted "
+                                                                             "(error case_purged): it takes "
+                                                                             "no more messages"),
+                                             "503": _ERROR})}},
             "/api/v1/followup/attachments/{attachment_id}": {"post": {
                 "summary": "Ciphertext of an attachment the reporter can read",
                 "parameters": [{"name": "attachment_id", "in": "path", "required": True,
@@ -190,6 +199,9 @@ def document() -> dict:
                 "pow": {"$ref": "#/components/schemas/ProofOfWork"}}},
             "SurveyStored": {"type": "object", "properties": {"offer_report": {"type": "boolean"}}},
             "Received": {"type": "object", "properties": {"received_on": {"type": "string", "format": "date"}}},
+            "MessageStored": {"type": "object", "required": ["id", "seq", "on"], "properties": {
+                "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"}, "seq": {"type": "integer", "minimum": 1},
+                "on": {"type": "string", "format": "date"}}},
             "Salt": {"type": "object", "properties": {"salt": _B64U, "opslimit": {"type": "integer"},
                                                       "memlimit": {"type": "integer"}}},
             "Catalog": {"type": "object"},
@@ -197,6 +209,17 @@ def document() -> dict:
                 "case": {"type": "string"}, "status": {"type": "string"}, "status_label": {"type": "string"},
                 "received_on": {"type": "string", "format": "date"},
                 "timeline": {"type": "array", "items": {"type": "object"}},
+                "deadlines": {"type": "object", "description": "the committee's own deadlines and whether "
+                                                              "each was missed (result_notice_*: a closed "
+                                                              "real-name case only)",
+                              "required": ["acknowledge_by", "feedback_by", "acknowledge_overdue", "feedback_overdue"],
+                              "properties": {
+                                  "acknowledge_by": {"type": ["string", "null"], "format": "date"},
+                                  "feedback_by": {"type": ["string", "null"], "format": "date"},
+                                  "result_notice_by": {"type": "string", "format": "date"},
+                                  "acknowledge_overdue": {"type": "boolean"},
+                                  "feedback_overdue": {"type": "boolean"},
+                                  "result_notice_overdue": {"type": "boolean"}}},
                 "items": {"type": "array", "items": {"type": "object"}},
                 "recipients": {"$ref": "#/components/schemas/Recipients/properties/recipients"}}},
         }},
