@@ -184,3 +184,24 @@ def test_files_that_are_not_utf8_text_are_refused_with_a_message(app, committee,
     assert not (tmp_path / "shares").exists() or not any((tmp_path / "shares").iterdir())
     assert db_session.scalar(select(func.count()).select_from(CaseItem)) == 1
     assert db_session.scalar(select(AuditEntry).where(AuditEntry.action.in_(("reply", "decrypt")))) is None
+
+
+def test_the_console_adds_nothing_to_a_purged_case(app, committee, client, cli_env, db_session):
+    import datetime as dt
+
+    from whistle import cases, retention
+    from whistle.models import CaseEvent, CaseItem
+
+    client.post("/report/contractor", data=report_form("x"), content_type="multipart/form-data")
+    case = db_session.scalar(select(Case))
+    cases.add_event(db_session, case, "closed", dt.date.today())
+    retention.purge(db_session, case, on=dt.date.today(), actor=None, reason="retention period ended")
+    db_session.commit()
+    for args in (["cases", "reply", case.id, "--message", "LATE"], ["cases", "status", case.id, "acknowledged"]):
+        refused = cli_env.invoke(main, args)
+        assert refused.exit_code == 1 and "the case was purged" in refused.output, refused.output
+    db_session.expire_all()
+    assert db_session.get(Case, case.id).status == "purged"
+    assert db_session.scalar(select(CaseItem.id).where(CaseItem.case_id == case.id)) is None
+    assert list(db_session.scalars(select(CaseEvent.event).where(CaseEvent.case_id == case.id)
+                                   .order_by(CaseEvent.seq))) == ["received", "closed", "purged"]

@@ -29,6 +29,9 @@ class OfflineError(Exception):
     """Raised for a CLI mistake (unknown case, wrong passphrase); the message says which."""
 
 
+PURGED = "the case was purged: its records are deleted and it takes no reply or status change"
+
+
 def register_key(db: Session, public_key: bytes, label: str, *, demo: bool, on) -> CommitteeKey:
     """Make ``public_key`` an active committee key; a real key retires every demo key."""
     if not demo:
@@ -211,6 +214,8 @@ def decrypt_survey_texts(db: Session, survey: Survey, keypair: KeyPair) -> dict:
 
 def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], on):
     """Seal a committee reply (and files) to the reporter and the committee; store it."""
+    if case.status == "purged":
+        raise OfflineError(PURGED)
     content_key = random_bytes(32)
     meta, uploads = [], []
     with ExitStack() as stack:
@@ -240,8 +245,8 @@ def set_status(db: Session, case: Case, event: str, on) -> bool:
     if event not in CASE_EVENTS or event in ("received", "feedback_sent", "disposition", "purged"):
         raise OfflineError("status must be one of: acknowledged, in_review, closed")
     case = cases.locked(db, case)
-    if case.status == "purged":
-        raise OfflineError(f"case {case.id} was purged: a tombstone keeps its status for good")
+    if case.status == "purged":  # a status change would turn the tombstone back into a case
+        raise OfflineError(PURGED)
     if event == case.status:
         return False
     if event == "closed" and case.risk_grade == "high":
