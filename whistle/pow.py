@@ -13,9 +13,9 @@ The day is the server's UTC day; a challenge is good on that day and the next, o
 spent ones are remembered (by a hash of the challenge, nothing else) in memory or, with
 ``WHISTLE_RATELIMIT_STORAGE`` on Redis, in Redis, until a UTC midnight that follows from the
 challenge's day alone (``forget_at``): an expiry counted from the moment of spending would
-keep each submission's time of day. ``bits`` is set when the
-challenge is issued (``WHISTLE_POW_BITS``, default 18: a fraction of a second to a second or
-so in a browser) and must be at least the current setting when it is spent.
+keep each submission's time of day. ``bits`` is set when the challenge is issued
+(``WHISTLE_POW_BITS``, default 18: a fraction of a second to a second or so in a browser)
+and must be at least the current setting when it is spent.
 
 The no-JavaScript forms cannot compute anything: they skip the proof and spend the stricter
 ``limit_submit_nojs`` budget instead (``nojs_limits``).
