@@ -115,6 +115,7 @@ def test_identifiers_are_random_128_bit(app, client, committee, db_session):
     ("get", "/"), ("get", "/report/contractor"), ("get", "/report/general"), ("get", "/followup"),
     ("post", "/followup"), ("get", "/api/v1/catalog"), ("get", "/api/v1/receipts/1234567/salt"),
     ("get", "/nope"), ("post", "/report/contractor"), ("get", "/static/js/report.js"), ("get", "/favicon.ico"),
+    ("get", "/static/vendor/libsodium-wrappers.mjs"),
 ])
 def test_reporter_pages_set_no_cookie_and_strict_headers(client, committee, method, path):
     resp = getattr(client, method)(path)

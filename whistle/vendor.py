@@ -39,6 +39,6 @@ def vendor_file(name):
     if data is None:
         current_app.logger.error("node_modules is missing %s: run `make install`", name)
         abort(404)
-    response = Response(data, mimetype="text/javascript")
-    response.headers["Cache-Control"] = "public, max-age=86400"
-    return response
+    # Sent like every page (the security headers' no-store): a copy kept in the browser's
+    # cache would tell whoever looks at that browser that it visited the service.
+    return Response(data, mimetype="text/javascript")
