@@ -228,12 +228,15 @@ def _approved_request(pending_id, member: Member) -> PendingAction:
 @login_required
 def identity_request_keys(pending_id):
     """For the approving custodian's browser: the sealed identity (and any key re-sealed to
-    them) and the requester's public key, only for a request they approved."""
+    them) and the requester's public key, only for a request they approved, and only while
+    they are still one of the case's custodians (as the re-sealing is)."""
     member = current_member()
     pending = _approved_request(pending_id, member)
     if pending is None:
         abort(404)
     case = db.session().get(Case, pending.case_id)
+    if member.username not in custodians(rules(), cases.routing_header(case)):
+        abort(404)
     item = cases.identity_item(case)
     requester = db.session().get(Member, pending.proposed_by)
     if item is None or requester is None or requester.public_key is None:
