@@ -49,6 +49,9 @@ def test_purge_after_retention_by_disposition(app, committee, db_session, config
     monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
     dry = CliRunner().invoke(main, ["retention", "purge", "--dry-run"])
     assert dry.exit_code == 0 and old_rejected in dry.output and old_concluded not in dry.output
+    unwritable = CliRunner().invoke(main, ["retention", "purge", "--dry-run", "--report", str(tmp_path / "no" / "r.txt")])
+    assert unwritable.exit_code == 1 and "could not be written" in unwritable.output
+    assert "Traceback" not in unwritable.output and old_rejected in unwritable.output
     assert _count(db_session, CaseItem, case_id=old_rejected) == 1
     report = tmp_path / "purge.txt"
     result = CliRunner().invoke(main, ["retention", "purge", "--report", str(report)])

@@ -638,7 +638,11 @@ def retention_purge(dry_run, report_file):
     text = "\n".join(lines) + "\n"
     click.echo(text, nl=False)
     if report_file:
-        Path(report_file).write_text(text, encoding="utf-8")
+        try:
+            Path(report_file).write_text(text, encoding="utf-8")
+        except OSError as exc:  # after the commit: say so, the report is printed above
+            raise click.ClickException(f"the report above could not be written to {report_file}: {exc.strerror} "
+                                       "(what it lists is done)") from exc
 
 
 @main.group("audit")
