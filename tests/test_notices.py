@@ -13,6 +13,7 @@ from crypto.encoding import b64u, unb64u
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from whistle import cases, catalog, notices
+from whistle import rules as rules_mod
 from whistle.cases import today
 from whistle.models import AuditEntry, Case, Notice, new_id
 from whistle.triage.deadlines import WorkCalendar
@@ -20,6 +21,7 @@ from whistle.triage.deadlines import WorkCalendar
 from tests.client_side import MEM, OPS, credentials, new_locator, proof_of_work
 from tests.committee.conftest import enrol
 from tests.helpers import receipt_from
+from tests.triage import EXAMPLE_TEXT
 
 TZ = "Asia/Shanghai"
 SHANGHAI = ZoneInfo(TZ)
@@ -371,6 +373,12 @@ def test_the_committee_summary_counts_without_content(app, client, committee, db
     assert not any(case_id in html or case_id[:8] in html for case_id in ids)
     assert chen.client.get(f"/committee/notices/{notice.id}").status_code == 200
     assert zhao.client.get(f"/committee/notices/{notice.id}").status_code == 403
+    # The candidate's department merged away in a later rules file: counted where each comment went.
+    start = EXAMPLE_TEXT.index('[[departments]]\ncode = "transport"')
+    merged = rules_mod.parse(EXAMPLE_TEXT[:start] + EXAMPLE_TEXT[EXAMPLE_TEXT.index("[[departments]]", start + 1):])
+    assert "transport" not in merged.department_codes
+    gone = notices.summary(db_session, merged, notice)
+    assert gone["comments"] == 3 and sum(count for _unit, count in gone["units"]) == 3
 
 
 def test_a_member_of_the_candidates_department_sees_neither_the_notice_nor_its_summary(config, tmp_path):

@@ -271,10 +271,13 @@ def summary(db: Session, rules, notice: Notice) -> dict:
     units, dispositions, statuses = Counter(), Counter(), Counter()
     held = 0
     for case in comments:
-        route = routing.route(rules, cases.routing_header(case))
+        if case.department in rules.department_codes:
+            routed_to = routing.route(rules, cases.routing_header(case)).units
+        else:  # no longer in the rules file (merged away): the unit it went to when it came in
+            routed_to = (case.handling_unit,)
         if case.held_for_superior:
             held += 1
-        for unit in route.units:
+        for unit in routed_to:
             units[unit] += 1
         dispositions[case.disposition or ""] += 1
         statuses[case.status] += 1
