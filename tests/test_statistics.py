@@ -433,3 +433,17 @@ def test_deadline_figures_stand_still_within_a_month(app):
         late = public_stats._compute(s, this_month + dt.timedelta(days=25), K)
     assert early["deadlines"] == late["deadlines"]
     assert early["deadlines"]["acknowledge"]["due"] == 5 and early["deadlines"]["acknowledge"]["on_time"] == 5
+
+
+def test_a_small_figure_given_back_by_sums_whose_other_figures_are_all_hidden():
+    # x = S1 - S2 though every figure of x's own sum is hidden (T = x + y): the figures to
+    # withhold next are found through the hidden ones (it was an AssertionError, a 500).
+    figures = Figures(3)
+    for key, value in (("x", 2), ("y", 10), ("z", 50), ("T", 12), ("S1", 62), ("S2", 60)):
+        figures.add(key, value)
+    figures.sums_to("T", ["x", "y"])
+    figures.sums_to("S1", ["T", "z"])
+    figures.sums_to("S2", ["y", "z"])
+    shown = figures.protect()
+    assert shown["x"] == "<3"
+    _assert_protected(figures, shown)

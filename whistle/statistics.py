@@ -172,11 +172,7 @@ class Figures:
             exposed = self.computable(hidden) & required
             if not exposed:
                 break
-            around = [key for total, parts in self.equations if exposed & {total, *parts}
-                      for key in (total, *parts) if key not in hidden]
-            if not around:  # cannot happen: a computable figure sits in a sum with a shown one
-                raise AssertionError(f"figures {exposed!r} are computable and nothing is left to hide")
-            hidden.add(min(around, key=self._cost))
+            hidden.add(min(self._shown_around(exposed, hidden), key=self._cost))
         # The picks depend on the order equations are visited: show again, largest first, every
         # complementary figure that turns out not to be needed.
         for key in sorted(hidden - required, key=lambda key: (-values[key], repr(key))):
@@ -184,6 +180,20 @@ class Figures:
             if self.computable(hidden) & required:
                 hidden.add(key)
         return Protected(k, dict(values), hidden, small_groups)
+
+    def _shown_around(self, exposed: set, hidden: set) -> list:
+        """Shown figures to hide next: those of the sums an exposed figure is in; if all of
+        theirs are hidden already (x = S1 - S2 through sums whose every figure is hidden
+        but S1 and S2), those of the sums reached through hidden figures, step by step."""
+        reached, frontier = set(), set(exposed)
+        while frontier:
+            reached |= frontier
+            sums = [(total, *parts) for total, parts in self.equations if frontier & {total, *parts}]
+            shown = [key for members in sums for key in members if key not in hidden]
+            if shown:
+                return shown
+            frontier = {key for members in sums for key in members} - reached
+        return [key for key in self.values if key not in hidden]  # (the exposed are then in no sum)
 
     def _cost(self, key) -> tuple:
         """What hiding ``key`` costs: a figure that is never shown costs nothing; then a small
