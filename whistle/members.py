@@ -13,11 +13,11 @@ import nacl.bindings as sodium
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from crypto.keys import derive, random_bytes
-from whistle.models import Member
+from whistle.models import CaseGrant, Member
 from whistle.rules import USERNAME  # the rules file's own test: a listed member can be invited
 
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
@@ -64,7 +64,9 @@ def invite(db: Session, username: str, on: dt.date) -> str:
 
     Inviting a deactivated account switches it back on, to be enrolled afresh: until the
     link is used it has no password, second factor or key, so it can neither log in nor be
-    sealed to, like any new invitee. (Left deactivated, the link would be refused.)"""
+    sealed to, like any new invitee. (Left deactivated, the link would be refused.) The
+    cases they held before leaving are not theirs again: their grants are dropped, and a
+    colleague hands a case on again if it should be."""
     if not USERNAME.match(username):
         raise EnrolmentError("bad username")
     token = secrets.token_urlsafe(24)
@@ -72,6 +74,8 @@ def invite(db: Session, username: str, on: dt.date) -> str:
     if member is None:
         member = Member(username=username, created_on=on, active=True, totp_last_step=0)
         db.add(member)
+    if not member.active:
+        db.execute(delete(CaseGrant).where(CaseGrant.member_id == member.id))
     member.active = True
     member.invite_hash = hashlib.sha256(token.encode()).digest()
     member.password_hash = None  # re-enrolment starts from scratch

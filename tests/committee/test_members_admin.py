@@ -91,6 +91,8 @@ def test_an_invitation_outstanding_when_the_account_is_deactivated_is_refused(ap
 
 def test_a_member_invited_again_after_deactivation_enrols_afresh(app, people, db_session):
     admin, zhao = people["ma.lin"], people["zhao.lei"]
+    code = _report(app)  # routed to him before he left
+    case = _case(db_session)
     _deactivate(admin, "zhao.lei")
     link = _invite_link(admin, "zhao.lei")
     token = link.rsplit("/", 1)[1]
@@ -101,6 +103,11 @@ def test_a_member_invited_again_after_deactivation_enrols_afresh(app, people, db
     assert back.client.get("/committee/").status_code == 200
     kids = _recipient_kids(app)
     assert back.keypair.kid in kids and zhao.keypair.kid not in kids  # sealed to the new key only
+    # the case he held before leaving is not his again: no grant, no page, sealed nothing new
+    assert back.api("get", f"/committee/api/cases/{case.id}").status_code == 404
+    assert back.keypair.kid not in _followup_kids(app, code)
+    db_session.expire_all()
+    assert db_session.scalar(select(CaseGrant).where(CaseGrant.case_id == case.id)) is None
     actions = [(e.action, json.loads(e.detail).get("member")) for e in
                db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
     assert actions.index(("deactivate", "zhao.lei")) < actions.index(("invite", "zhao.lei"))
