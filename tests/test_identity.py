@@ -175,7 +175,10 @@ def test_envelopes_sealed_to_the_wrong_keys_are_refused(app, committee, db_sessi
             "envelope": report, "identity": identity, "pow": proof_of_work(client)})
 
     assert submit(identity_keys + [zhao.keypair.public]).status_code == 400  # a routed member
-    assert submit([chen.keypair.public]).status_code == 400                  # without the committee key
+    refused = submit([chen.keypair.public])                                   # without the committee key
+    # (a plain malformed submission: "who can read this case changed" is said of a message
+    # to an existing case only, whose page reads the recipients again)
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_submission"
     assert submit(identity_keys, header={}).status_code == 400               # not bound to the report
     assert submit(identity_keys, kind="message").status_code == 400
     assert db_session.scalar(select(Case)) is None

@@ -188,9 +188,11 @@ def routing_header(case: Case) -> dict:
     return header
 
 
-def check_envelope(envelope: dict, kind: str, required: list[Recipient], optional=()) -> dict:
-    """Validate an envelope's shape and recipients; InvalidSubmission if wrong (its
-    RecipientsChanged if only the recipients are)."""
+def check_envelope(envelope: dict, kind: str, required: list[Recipient], optional=(),
+                   recipients_error: type[InvalidSubmission] = InvalidSubmission) -> dict:
+    """Validate an envelope's shape and recipients; InvalidSubmission if wrong, or
+    ``recipients_error`` if only the recipients are (a message to an existing case:
+    RecipientsChanged, which its sender answers by reading them again)."""
     try:
         env.validate(envelope)
     except FormatError as exc:
@@ -200,9 +202,9 @@ def check_envelope(envelope: dict, kind: str, required: list[Recipient], optiona
     kids = set(env.recipient_kids(envelope))
     need = {r.kid for r in required}
     if not need <= kids:
-        raise RecipientsChanged(detail="envelope: not sealed to every required recipient")
+        raise recipients_error(detail="envelope: not sealed to every required recipient")
     if not kids <= need | set(optional):
-        raise RecipientsChanged(detail="envelope: sealed to an unknown recipient")
+        raise recipients_error(detail="envelope: sealed to an unknown recipient")
     return envelope
 
 
@@ -400,7 +402,7 @@ def add_message(db: Session, rules, case: Case, kind: str, envelope: dict, uploa
     required = case_recipients(db, rules, case)
     if kind in ("message", "reply"):
         required = required + [Recipient(kid(case.reporter_pk), case.reporter_pk, "reporter", "reporter")]
-    check_envelope(envelope, kind, required)
+    check_envelope(envelope, kind, required, recipients_error=RecipientsChanged)
     item = _add_item(db, case, kind, envelope, uploads, on)
     if kind == "reply":
         add_event(db, case, "feedback_sent", on)
