@@ -6,6 +6,7 @@ import io
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from crypto import envelope as env
 from crypto.encoding import unb64u
@@ -227,3 +228,22 @@ def test_nothing_can_be_added_to_a_purged_case(app, client, committee, db_sessio
         cases.add_message(db_session, app.extensions["whistle.rules"], case, "note", note.envelope, [], dt.date.today())
     db_session.rollback()
     assert _count(db_session, CaseItem, case_id=case.id) == 0 and _count(db_session, Attachment, case_id=case.id) == 0
+
+
+def test_a_console_reply_to_a_case_purged_meanwhile_is_refused_plainly(app, client, committee, db_session):
+    """The console read the case before a purge committed: the check under the case's lock
+    refuses it, as the console's own message (not a trace)."""
+    from whistle import offline
+
+    client.post("/report/contractor", data=report_form("x"), content_type="multipart/form-data")
+    case = db_session.scalar(select(Case))
+    cases.add_event(db_session, case, "closed", dt.date.today())
+    db_session.commit()
+    with Session(app.extensions["whistle.engine"]) as other:
+        retention.purge(other, other.get(Case, case.id), on=dt.date.today(), actor=None, reason="retention period ended")
+        other.commit()
+    assert case.status == "closed"  # this session's copy, read before the purge
+    with pytest.raises(offline.OfflineError, match="purged"):
+        offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "LATE", [], dt.date.today())
+    db_session.rollback()
+    assert _count(db_session, CaseItem, case_id=case.id) == 0

@@ -17,6 +17,7 @@ from crypto.errors import CryptoError
 from crypto.keys import KeyPair, random_bytes
 from crypto.stream import StreamEncryptor, attachment_key, decrypt_stream
 from whistle import cases, surveys
+from whistle.errors import CasePurged
 from whistle.catalog import CASE_EVENTS
 from whistle.models import Attachment, Case, CommitteeKey, Survey
 from whistle.models import new_id
@@ -214,7 +215,7 @@ def decrypt_survey_texts(db: Session, survey: Survey, keypair: KeyPair) -> dict:
 
 def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], on):
     """Seal a committee reply (and files) to the reporter and the committee; store it."""
-    if case.status == "purged":
+    if case.status == "purged":  # (before encrypting any file; checked again under the lock)
         raise OfflineError(PURGED)
     content_key = random_bytes(32)
     meta, uploads = [], []
@@ -234,7 +235,10 @@ def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], 
         recipients = [r.public_key for r in cases.case_recipients(db, rules, case)] + [case.reporter_pk]
         sealed = env.seal("reply", {"case": case.id}, {"text": text, "attachments": meta}, recipients,
                           content_key=content_key)
-        return cases.add_message(db, rules, case, "reply", sealed.envelope, uploads, on)
+        try:
+            return cases.add_message(db, rules, case, "reply", sealed.envelope, uploads, on)
+        except CasePurged as exc:  # purged meanwhile (add_message checks under the case's lock)
+            raise OfflineError(PURGED) from exc
 
 
 def set_status(db: Session, case: Case, event: str, on) -> bool:
