@@ -531,6 +531,29 @@ def test_a_spent_challenge_in_redis_expires_at_a_utc_midnight_not_a_time_counted
     stored.close()
 
 
+def test_rate_limit_counters_in_redis_expire_at_the_end_of_their_window_on_the_clock(make_app, redis_prefix):
+    """The library's own counter expires one window after a client's first request, which
+    would keep that request's time of day in Redis; whistle's expires at the window's end."""
+    import redis
+
+    stored = redis.Redis.from_url(REDIS_URL)
+    for key in stored.scan_iter(match="LIMITS:*"):  # (this Redis database is these tests' own)
+        stored.delete(key)
+    app = make_app(ratelimit_storage=REDIS_URL, extra={"redis_key_prefix": redis_prefix})
+    client = app.test_client()
+    resp, _code, _keys = seal_report(client, "x")
+    assert resp.status_code == 201
+    counters = list(stored.scan_iter(match="LIMITS:*"))
+    assert counters, "no rate-limit counter in Redis"
+    seconds = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "month": 30 * 86400, "year": 365 * 86400}
+    for key in counters:
+        amount, unit = key.decode().rsplit("/", 2)[-2:]  # …/<limit>/<multiples>/<granularity>
+        window = int(amount) * seconds[unit]
+        expires = time.time() + stored.pttl(key) / 1000
+        assert abs(expires - round(expires / window) * window) < 5, (key, expires % window)
+    stored.close()
+
+
 def test_rate_limit_storage_must_be_memory_or_redis(tmp_path):
     with pytest.raises(ConfigError, match="RATELIMIT_STORAGE"):
         make_config(tmp_path, ratelimit_storage="memcached://127.0.0.1:11211")

@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crypto.keys import derive
 from whistle import config as config_mod
-from whistle import db, derivations, i18n, privacy, sessions, uploads
+from whistle import db, derivations, i18n, privacy, ratelimit_storage, sessions, uploads
 from whistle.config import PROJECT_DIR, Config, ConfigError
 from whistle.errors import WhistleError
 from whistle.extensions import csrf, limiter
@@ -108,7 +108,7 @@ def create_app(cfg: Config | None = None) -> Flask:
         TESTING=cfg.testing,
         MAX_CONTENT_LENGTH=cfg.max_request_bytes,  # enforced by werkzeug while reading
         MAX_FORM_MEMORY_SIZE=4 * 1024 * 1024,  # sealed envelopes travel as a form field
-        RATELIMIT_STORAGE_URI=cfg.ratelimit_storage,
+        RATELIMIT_STORAGE_URI=ratelimit_storage.aligned_uri(cfg.ratelimit_storage),
         RATELIMIT_STRATEGY="fixed-window",
         RATELIMIT_ENABLED=cfg.extra.get("ratelimit", True),
         SECRET_KEY=derive(secret, "whistle/v1/flask-secret"),  # signs CSRF tokens
