@@ -16,8 +16,8 @@ Signed statements
     `verify`, because the entry at a statement's length no longer has the signed hash.
 
 Actions recorded (detail keys in brackets): login, login_failed, logout, enrolled, invite
-[member], deactivate [member], view, decrypt, download, reply, note, grant [to],
-refused_grant [to, reason], refused_view (of a notice: [notice, reason]) / refused_change /
+[member, before: none, invited, enrolled or deactivated], deactivate [member], view, decrypt, download, reply, note, grant [to],
+refused_grant [to, reason: unknown, unknown_department, held, conflict, admin, not_enrolled], refused_view (of a notice: [notice, reason]) / refused_change /
 refused_decrypt / refused_download, refused_self_confirm, status [event], disposition, grade_override
 [before, after, reason, confirmed_by], proposed_* / confirmed_* / rejected_* (downgrade,
 close, purge), withdrawn_* (the same three) [action_id, proposed_by, status: the case

@@ -47,7 +47,7 @@ class Case(Base):
         Index("ix_cases_grade_received", "risk_grade", "received_on", "id"),
         Index("ix_cases_open_grade_received", "risk_grade", "received_on", "id",
               sqlite_where=text("status != 'closed'"), postgresql_where=text("status != 'closed'")),
-        # Real-name cases: closed, the only ones that can still be overdue or due soon (the
+        # Real-name cases: once closed, the only closed ones that can still be overdue or due soon (the
         # notice of the result); the list reads them apart from the open ones.
         Index("ix_cases_real_name_grade_received", "risk_grade", "received_on", "id",
               sqlite_where=text("real_name = true"), postgresql_where=text("real_name = true")),

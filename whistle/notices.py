@@ -168,8 +168,7 @@ def may_view(rules, username: str) -> bool:
 def conflicted(rules, username: str, notice: Notice) -> bool:
     """True if the candidate's department is one of the member's own (as for a case about
     it): they see neither the notice's comment summary nor the notice in their list."""
-    member = rules.member(username)
-    return member is None or notice.department in member.departments
+    return routing.holder_refusal(rules, username, notice.department) in ("unknown", "conflict")
 
 
 # -- publishing ---------------------------------------------------------------------------

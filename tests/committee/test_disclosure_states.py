@@ -32,7 +32,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.encoding import b64u
-from crypto.keys import kid
 from whistle import audit, cases
 from whistle.models import AuditEntry, Case, CaseItem, CommitteeKey, ItemKey, Member, PendingAction
 

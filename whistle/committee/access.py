@@ -82,12 +82,6 @@ def role_required(*roles):
     return decorate
 
 
-def conflicted(member: Member, case) -> bool:
-    """True if the member's own departments include the case's accused department."""
-    rule = rule_of(member.username)
-    return rule is None or case.department in rule.departments
-
-
 def may_open(member: Member, case) -> bool:
     """A case opens only for a member who holds a grant and, by the rules as they are now,
     may hold it: no conflict in it, a reader's role (the grant is what gives them the key;

@@ -5,7 +5,7 @@ waits on now, as its badge shows: triage_view._next_due); within each tier by
 grade, then by the day received and the id. The database never sorts a member's whole set:
 each (tier, grade) segment is read in index order and a page stops after PAGE_SIZE + 1
 rows, so the first page of 100,000 cases costs what the first page of 100 does
-(docs/benchmarks.md, section 3; the indexes come with migration 0005).
+(docs/benchmarks.md, section 3; the indexes come with migrations 0005 and 0006).
 """
 import base64
 import binascii

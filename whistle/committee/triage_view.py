@@ -45,7 +45,7 @@ def first_closing_day(due_by: dt.date) -> dt.date:
 
 def _next_due(case: Case) -> tuple[str, dt.date | None]:
     """The deadline a case waits on now and its kind (the row's and the header's badge; the
-    case list's tiers, case_listing.tier_conditions, are the same rule in SQL)."""
+    case list's tiers, case_listing.Tiers, are the same rule in SQL)."""
     acknowledged = case.status != "received"
     if not acknowledged and case.ack_due:
         return "acknowledge", case.ack_due
