@@ -134,6 +134,19 @@ def test_enrolment_link_works_once_and_totp_secret_is_sealed_at_rest(app, commit
     assert member.password_hash.startswith("$argon2id$")
 
 
+def test_the_enrolment_page_offers_no_workspace_to_someone_not_logged_in(app, committee, db_session):
+    """The invitee is not logged in yet: no workspace menu, no "Log out" (whose button was
+    the page's first, before "Finish enrolment"), just the welcome and the form."""
+    from whistle import members
+    from whistle.cases import today
+
+    token = members.invite(db_session, "wang.fang", today("Asia/Shanghai"))
+    db_session.commit()
+    html = app.test_client().get(f"/committee/enrol/{token}?lang=en").get_data(as_text=True)
+    assert "Welcome, wang.fang" in html
+    assert "/committee/logout" not in html and "My cases" not in html and 'class="who"' not in html
+
+
 def test_an_enrolment_form_left_open_too_long_comes_back_to_be_filled_in_again(app, committee, db_session):
     """The invitee has no login yet: when the form's session has ended (the idle timeout),
     the form comes back, saying why, and the invitation still works."""

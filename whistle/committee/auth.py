@@ -145,7 +145,7 @@ def enrol(token):
             session.pop("enrol_totp", None)
             session.pop("enrol_for", None)
             return redirect(url_for("committee.login"))
-    return render_template("committee/enrol.html", member=member, rule=rule, needs_key=needs_key,
+    return render_template("committee/enrol.html", invitee=member, rule=rule, needs_key=needs_key,
                            secret=secret, qr=Markup(_qr_data_uri(uri)), errors=errors), (400 if errors else 200)
 
 
