@@ -174,3 +174,54 @@ def test_sqlite_tables_keep_no_insertion_order(app):
         for name in ("cases", "case_items", "attachments", "attachment_chunks", "case_events"):
             sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": name}).scalar()
             assert sql.rstrip().endswith("WITHOUT ROWID"), name
+
+
+def _cases_in_arrival_order(app, db_session, n):
+    """``n`` reports sent one after another today; their case ids in the order they came."""
+    from tests.client_side import seal_report as send
+
+    arrived = []
+    for i in range(n):
+        assert send(app.test_client(), f"order {i}")[0].status_code == 201
+        arrived.append(db_session.scalar(select(Case.id).where(Case.id.not_in(arrived))))
+    return arrived
+
+
+def test_console_and_retention_keep_no_arrival_order(app, committee, db_session, config, monkeypatch):
+    """Cases of one day are listed, decrypted (one audit entry each) and purged in the order
+    of their random ids, never in the order the database happens to hold them: PostgreSQL
+    reads a table in the order its rows were written, and an audit entry's sequence number
+    would keep that arrival order for good."""
+    from click.testing import CliRunner
+
+    from tests.conftest import KEY_PASSPHRASE
+    from whistle import retention
+    from whistle.cli import main
+    from whistle.models import AuditEntry, CaseEvent
+
+    arrived = _cases_in_arrival_order(app, db_session, 8)
+    assert arrived != sorted(arrived)  # else this test could not tell the orders apart (1 in 8!)
+    monkeypatch.setenv("WHISTLE_INSTANCE_DIR", str(config.instance_dir))
+    monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
+    runner = CliRunner()
+
+    listed = runner.invoke(main, ["cases", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert re.findall(r"^([0-9a-f]{32}) ", listed.output, re.M) == sorted(arrived)
+
+    _keypair, key_path = committee
+    result = runner.invoke(main, ["cases", "decrypt", "--all", "--key", str(key_path),
+                                  "--out", str(config.instance_dir.parent / "decrypted")], input=KEY_PASSPHRASE + "\n")
+    assert result.exit_code == 0, result.output
+    decrypted = db_session.scalars(select(AuditEntry.case_id).where(AuditEntry.action == "decrypt")
+                                   .order_by(AuditEntry.seq)).all()
+    assert decrypted == sorted(arrived)
+
+    long_ago = dt.date.today() - dt.timedelta(days=4000)
+    for case_id in arrived:  # closed one by one, as they would be (a row rewritten goes last)
+        case = db_session.get(Case, case_id)
+        case.status, case.disposition = "closed", "not_accepted"
+        db_session.add(CaseEvent(case_id=case.id, seq=99, event="closed", happened_on=long_ago))
+        db_session.commit()
+    due = retention.due_for_purge(db_session, app.extensions["whistle.rules"].retention, dt.date.today())
+    assert [case.id for case in due] == sorted(arrived)

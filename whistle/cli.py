@@ -471,10 +471,11 @@ def cases():
 
 @cases.command("list")
 def cases_list():
-    """List cases: id, day received, channel, department, status."""
+    """List cases: id, day received, channel, department, status. Newest day first, then by
+    random id: never in the order the database holds them, which is the order they came in."""
     _cfg, engine = _setup()
     with Session(engine, expire_on_commit=False) as session:
-        for case in session.scalars(select(Case).order_by(Case.received_on.desc())):
+        for case in session.scalars(select(Case).order_by(Case.received_on.desc(), Case.id)):
             held = "  HELD FOR SUPERIOR" if case.held_for_superior else ""
             click.echo(f"{case.id}  {case.received_on}  {case.channel:<10} {case.department:<18} "
                        f"{case.risk_grade:<6} {case.status}{held}")
@@ -493,8 +494,12 @@ def cases_decrypt(case_ids, key_file, out, all_cases, passphrase_file):
     try:
         keypair = offline.load_key(Path(key_file), _passphrase(False, passphrase_file))
         with Session(engine, expire_on_commit=False) as session:
-            chosen = session.scalars(select(Case)).all() if all_cases else \
-                [offline.get_case(session, cid) for cid in case_ids]
+            # By day, then by random id: the table's own order is the order the cases came
+            # in (PostgreSQL), and the audit entries below would keep it for good.
+            if all_cases:
+                chosen = session.scalars(select(Case).order_by(Case.received_on, Case.id)).all()
+            else:
+                chosen = [offline.get_case(session, cid) for cid in case_ids]
             if not chosen:
                 raise offline.OfflineError("name a case id, or use --all")
             for case in chosen:

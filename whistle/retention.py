@@ -50,7 +50,9 @@ def retention_days(periods: dict, disposition: str | None) -> int:
 def due_for_purge(db: Session, periods: dict, today: dt.date) -> list[Case]:
     """Closed cases whose retention period has ended."""
     due = []
-    for case in db.scalars(select(Case).where(Case.status == "closed").order_by(Case.received_on)):
+    # Within a day by random id: the table's own order is the order the cases came in
+    # (PostgreSQL), and each purge's audit entry would keep it.
+    for case in db.scalars(select(Case).where(Case.status == "closed").order_by(Case.received_on, Case.id)):
         closed = closed_on(db, case)
         if closed is not None and closed + dt.timedelta(days=retention_days(periods, case.disposition)) <= today:
             due.append(case)
