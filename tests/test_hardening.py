@@ -554,6 +554,44 @@ def test_rate_limit_counters_in_redis_expire_at_the_end_of_their_window_on_the_c
     stored.close()
 
 
+def _window_of(key: str) -> int:
+    """The window, in seconds, of a rate-limit counter key (…/<limit>/<multiples>/<granularity>)."""
+    seconds = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "month": 30 * 86400, "year": 365 * 86400}
+    amount, unit = key.rsplit("/", 2)[-2:]
+    return int(amount) * seconds[unit]
+
+
+def test_rate_limit_counters_in_memory_expire_at_the_end_of_their_window_on_the_clock(make_app):
+    """The embedded default keeps counters in the process's memory, where the library's
+    expiry (one window after a client's first request) would keep that request's time of
+    day as surely as Redis would."""
+    from whistle.extensions import limiter
+
+    app = make_app()
+    assert app.config["WHISTLE"].ratelimit_storage == "memory://"
+    resp, _code, _keys = seal_report(app.test_client(), "x")
+    assert resp.status_code == 201
+    expirations = dict(limiter._storage.expirations)  # the live storage of the app just built
+    assert expirations, "no rate-limit counter in memory"
+    for key, expires in expirations.items():
+        window = _window_of(key)
+        assert expires % window == 0, (key, expires % window)
+
+
+def test_rate_limit_counters_over_tls_to_redis_expire_at_the_end_of_their_window_too():
+    """rediss:// (Redis over TLS) is as valid a setting as redis://: its counters must go
+    through the same clock-aligned storage, not the library's own."""
+    from limits.storage import storage_from_string
+
+    from whistle.ratelimit_storage import AlignedRedisStorage, aligned_uri
+
+    for url in ("redis://127.0.0.1:6379/0", "rediss://127.0.0.1:6379/0"):
+        storage = storage_from_string(aligned_uri(url))  # (redis-py connects on first use only)
+        assert isinstance(storage, AlignedRedisStorage), url
+        assert storage.get_connection().connection_pool.connection_kwargs["port"] == 6379
+    assert storage.get_connection().connection_pool.connection_class.__name__ == "SSLConnection"
+
+
 def test_rate_limit_storage_must_be_memory_or_redis(tmp_path):
     with pytest.raises(ConfigError, match="RATELIMIT_STORAGE"):
         make_config(tmp_path, ratelimit_storage="memcached://127.0.0.1:11211")
