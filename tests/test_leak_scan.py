@@ -18,9 +18,14 @@ SHA-256 and MD5 hex digests):
 - the instance directory, byte for byte;
 - everything gunicorn and the app printed.
 
-A single hit fails the test. Canaries make sure each haystack is the right one (the
-database holds the cases, Redis holds the rate-limit counters and sessions).
+A single hit fails the test. So does a time of day: a Redis expiry off its clock boundary
+(member sessions aside: their time-to-live is the idle timeout), or a clock time in a log line.
+Canaries make sure each haystack is the right one: the database holds the cases (on SQLite,
+its raw file too); Redis holds the rate-limit counters, the daily key and a live session (one
+member stays logged in); the instance directory holds the instance secret; and the captured
+output holds gunicorn's error log (a worker is killed: the arbiter reports it there).
 """
+import datetime as dt
 import hashlib
 import http.client
 import io
@@ -49,7 +54,7 @@ from crypto.keys import KeyPair
 from whistle import members, offline
 from whistle.cases import today
 from whistle.config import PROJECT_DIR
-from whistle.models import Case
+from whistle.models import Case, Member
 
 from tests.client_side import credentials, seal_report
 from tests.committee.conftest import KEY_PASSPHRASE as MEMBER_KEY_PASSPHRASE
@@ -326,6 +331,47 @@ def _committee_work(service, needles):
     return actions
 
 
+def _stay_logged_in(service, needles):
+    """One member logs in again and does not log out: a live session is in Redis when it is
+    scanned (the others ended theirs on the server)."""
+    member = Client(service["port"], needles)
+    username = MEMBERS[0]
+    engine = create_engine(service["cfg"].database_url)
+    try:
+        with Session(engine) as s:
+            last_step = s.scalar(select(Member.totp_last_step).where(Member.username == username))
+    finally:
+        engine.dispose()
+    totp = pyotp.TOTP(service["totp"][username])
+    while totp.timecode(dt.datetime.now(dt.timezone.utc)) < last_step:  # a code not used yet
+        time.sleep(1)
+    html = member.get("/committee/login").get_data(as_text=True)
+    resp = member.post("/committee/login", data={"csrf_token": csrf_of(html), "username": username,
+                                                 "password": PASSWORD,
+                                                 "totp": totp.at(time.time() + 30)})
+    assert resp.status_code == 302, resp.data[:500]
+    assert member.get("/committee/").status_code == 200
+    return 3
+
+
+def _worker_pids(proc) -> list[int]:
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def _kill_a_worker(service) -> str:
+    """SIGKILL one worker: gunicorn's arbiter reports it at error level, a line that must be in
+    the captured output (else the logs scanned are not the ones gunicorn writes)."""
+    pid = _worker_pids(service["proc"])[0]
+    os.kill(pid, signal.SIGKILL)  # a worker of the gunicorn this test started
+    line = f"Worker (pid:{pid}) was sent SIGKILL"
+    deadline = time.monotonic() + 20
+    while line not in service["logs"][1].read_text(errors="replace"):
+        assert time.monotonic() < deadline, "gunicorn's error log is not in the captured stderr"
+        time.sleep(0.1)
+    return line
+
+
 # --- the scan --------------------------------------------------------------------------------------
 
 
@@ -365,6 +411,30 @@ def _redis_text(client) -> str:
     return "\n".join(out)
 
 
+WINDOW_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "month": 30 * 86400, "year": 365 * 86400}
+
+
+def _untimely_expiries(client) -> list:
+    """Redis keys whose expiry could keep the time of day of a request: every expiry must
+    fall on a boundary of the clock that no request chose (a rate-limit counter's at the end
+    of its window, the daily key's and spent challenges' on the hour). Member sessions are
+    the exception by design: their time-to-live is the idle timeout."""
+    odd = []
+    for key in client.scan_iter(count=1000):
+        name = key.decode("latin-1")
+        if name.startswith("whistle:session:"):
+            continue
+        expires_ms = client.execute_command("PEXPIRETIME", key)
+        if name.startswith("LIMITS:"):
+            amount, unit = name.rsplit("/", 2)[-2:]
+            boundary = int(amount) * WINDOW_SECONDS[unit] * 1000
+        else:
+            boundary = 3600 * 1000
+        if expires_ms < 0 or expires_ms % boundary:
+            odd.append((name, expires_ms))
+    return odd
+
+
 def _files_text(root: Path) -> str:
     return "\n".join(p.read_bytes().decode("latin-1") for p in sorted(root.rglob("*")) if p.is_file())
 
@@ -379,11 +449,14 @@ def test_no_client_metadata_in_database_redis_files_or_logs(service):
         receipts += list(pool.map(lambda n: _nojs_report(port, needles, n), range(REPORTS)))
         counts["follow-ups"] = sum(pool.map(lambda r: _follow_up(port, needles, r), receipts))
     counts["reports"] = len(receipts)
+    killed = _kill_a_worker(service)  # (early: its successor boots while the traffic goes on)
     counts["mistakes"] = _mistakes(port, needles)
     counts["committee"] = _committee_work(service, needles)
+    counts["live session"] = _stay_logged_in(service, needles)
     elapsed = time.monotonic() - started
 
     redis_text = _redis_text(service["redis"])  # before stopping: sessions, counters, daily key
+    untimely = _untimely_expiries(service["redis"])
     service["proc"].send_signal(signal.SIGTERM)
     service["proc"].wait(timeout=30)
     cfg = service["cfg"]
@@ -401,6 +474,12 @@ def test_no_client_metadata_in_database_redis_files_or_logs(service):
     engine.dispose()
     assert len(locators) == 2 * REPORTS and all(loc in database_text for loc in locators[:5])
     assert "LIMITS:" in redis_text and "whistle:" in redis_text, redis_text[:500]
+    assert "whistle:session:" in redis_text and "whistle:ratelimit-key:" in redis_text, redis_text[:500]
+    assert killed in haystacks["gunicorn stdout and stderr"]
+    files_text = haystacks["instance directory (database files, WAL, secret)"]
+    assert (cfg.instance_dir / "instance-secret").read_bytes().decode("latin-1") in files_text
+    if cfg.database_url.startswith("sqlite"):  # the database file itself was read, byte for byte
+        assert all(loc in files_text for loc in locators[:5])
 
     needle_set = needles.all()
     hits = [(needle, where) for where, hay in haystacks.items() for needle in needle_set if needle in hay]
@@ -408,3 +487,7 @@ def test_no_client_metadata_in_database_redis_files_or_logs(service):
           f"({counts}); {len(needle_set)} needles x {len(haystacks)} haystacks "
           f"({', '.join(f'{k}: {len(v) // 1024} KiB' for k, v in haystacks.items())}); {len(hits)} hits")
     assert not hits, hits[:20]
+    # No time of day either: not in a Redis expiry, not in a log line.
+    assert not untimely, untimely[:20]
+    logs = haystacks["gunicorn stdout and stderr"]
+    assert not re.search(r"\b\d{1,2}:\d{2}:\d{2}\b", logs), logs[:2000]
