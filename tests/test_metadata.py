@@ -225,3 +225,21 @@ def test_console_and_retention_keep_no_arrival_order(app, committee, db_session,
         db_session.commit()
     due = retention.due_for_purge(db_session, app.extensions["whistle.rules"].retention, dt.date.today())
     assert [case.id for case in due] == sorted(arrived)
+
+
+def test_every_sqlite_table_of_random_ids_keeps_no_insertion_order(app):
+    """Every table keyed by anything but a number the app counts itself (the audit log's
+    seq, the one-row head) is WITHOUT ROWID after all migrations, not just the case tables:
+    a table rebuilt by a later migration must not get a rowid back."""
+    engine = app.extensions["whistle.engine"]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("rowid is SQLite's")
+    # Their order is public anyway: numbered by the app, or (committee keys) each registered
+    # in the audit log as it was made.
+    counted = {"audit_log", "audit_head", "audit_statements", "alembic_version", "committee_keys"}
+    with engine.connect() as conn:
+        tables = dict(conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")).all())
+    assert {"cases", "members", "survey_responses", "survey_texts", "notices"} <= set(tables)
+    with_rowid = sorted(name for name, sql in tables.items()
+                        if name not in counted and not sql.rstrip().endswith("WITHOUT ROWID"))
+    assert with_rowid == [], with_rowid
