@@ -21,3 +21,12 @@ def receipt_from(html: str) -> str:
     match = re.search(r'<output id="receipt-code"[^>]*>([0-9 ]+)</output>', html)
     assert match, "no receipt code on the page"
     return match.group(1)
+
+
+def forget_used_totp_steps(app) -> None:
+    """Forget which TOTP steps logins used (kept in memory by the embedded default), so a
+    member can log in again within the same 30-second window: only a test can do that."""
+    from whistle.pow import MemorySpent
+
+    assert isinstance(app.extensions["whistle.totp_used"], MemorySpent)
+    app.extensions["whistle.totp_used"] = MemorySpent()

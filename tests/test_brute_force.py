@@ -18,6 +18,7 @@ from whistle import offline
 from whistle.cases import today
 
 from tests.committee.conftest import HTTPS, PASSWORD, csrf_of, enrol
+from tests.helpers import forget_used_totp_steps
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
 
 SITE_OPS, SITE_MEM = 3, 64 * 1024 * 1024  # the default receipt cost (whistle/config.py)
@@ -166,6 +167,7 @@ def _fresh_code(app, person) -> str:
     with Session(app.extensions["whistle.engine"]) as s:
         s.query(Member).filter_by(username=person.username).update({"totp_last_step": 0})
         s.commit()
+    forget_used_totp_steps(app)
     return person.code(0)
 
 

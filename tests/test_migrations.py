@@ -28,3 +28,21 @@ def test_models_match_migrations(config):
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_the_time_step_of_each_members_last_login_is_forgotten(config):
+    """Databases written before 0007 kept the TOTP step of each member's last login: the
+    time of that login to the half-minute. The upgrade erases it."""
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    engine = make_engine(config.database_url)
+    migrate.upgrade(engine, "0006")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO members (id, username, created_on, active, totp_last_step) "
+                          "VALUES (:id, 'zhao.lei', :on, true, 59856801)"), {"id": "a" * 32, "on": dt.date(2026, 11, 26)})
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT totp_last_step FROM members")).scalars().all() == [0]
+    engine.dispose()

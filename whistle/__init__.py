@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from crypto.keys import derive
 from whistle import config as config_mod
 from whistle import db, derivations, i18n, privacy, ratelimit_storage, sessions, uploads
+from whistle import pow as proof
 from whistle.config import PROJECT_DIR, Config, ConfigError
 from whistle.errors import WhistleError
 from whistle.extensions import csrf, limiter
@@ -136,6 +137,9 @@ def create_app(cfg: Config | None = None) -> Flask:
     limiter.init_app(app)
     # Committee sessions live on the server (memory or Redis), never in a signed cookie.
     app.session_interface = sessions.ServerSessionInterface(sessions.store_for(cfg.ratelimit_storage))
+    # The TOTP steps logins used, beside the sessions (never in the database: a step is a time).
+    app.extensions["whistle.totp_used"] = proof.spent_store_for(
+        cfg.ratelimit_storage, cfg.extra.get("redis_key_prefix", "whistle:"), kind="totp-used")
     csrf.init_app(app)
     privacy.quiet_request_logs()
 

@@ -25,6 +25,7 @@ _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory pr
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 MIN_PASSWORD = 12
 TOTP_ISSUER = "whistle"
+TOTP_STEP_SECONDS = 30  # pyotp's default interval, which every authenticator app uses
 
 
 class EnrolmentError(Exception):
@@ -106,17 +107,30 @@ def provisioning_uri(secret: str, username: str, issuer: str = TOTP_ISSUER) -> s
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=issuer)
 
 
-def check_totp(secret: str, code: str, last_step: int) -> int | None:
-    """The time step a code matches (±1 step), if newer than ``last_step``; else None."""
+def check_totp(secret: str, code: str, claim) -> int | None:
+    """The time step a code matches (±1 step), if ``claim(step)`` lets it be used (True: not
+    used before); else None."""
     code = re.sub(r"\s", "", str(code or ""))
     if not re.fullmatch(r"\d{6}", code):
         return None
     totp = pyotp.TOTP(secret)
     now = totp.timecode(dt.datetime.now(dt.timezone.utc))
     for step in (now, now - 1, now + 1):
-        if step > last_step and hmac.compare_digest(totp.generate_otp(step), code):
-            return step
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step if claim(step) else None
     return None
+
+
+def step_claim(used_steps, secret: str):
+    """``check_totp``'s claim for the TOTP ``secret``: a step counts as used in ``used_steps``
+    (a spent store: memory or Redis, like sessions) until its codes are refused anyway, under
+    a hash of the secret and the step (a new secret, enrolled afresh, starts clean). Not in
+    the database: the step a member last used is the time of their last login, to the
+    half-minute."""
+    def claim(step: int) -> bool:
+        name = hashlib.sha256(f"{secret}:{step}".encode("ascii")).hexdigest()[:32]
+        return used_steps.add(name, (step + 3) * TOTP_STEP_SECONDS)
+    return claim
 
 
 def set_password(member: Member, password: str) -> None:
@@ -126,20 +140,21 @@ def set_password(member: Member, password: str) -> None:
     member.password_hash = _hasher.hash(password)
 
 
-def complete_enrolment(member: Member, *, password: str, totp_secret_blob: bytes, last_step: int,
+def complete_enrolment(member: Member, *, password: str, totp_secret_blob: bytes,
                        public_key: bytes | None, wrapped_key: str | None, on: dt.date) -> None:
     """Finish enrolment: password, second factor, key (none for admins), invitation used up."""
     set_password(member, password)
     member.totp_secret = totp_secret_blob
-    member.totp_last_step = last_step
     member.public_key = public_key
     member.wrapped_key = wrapped_key
     member.invite_hash = None
     member.enrolled_on = on
 
 
-def authenticate(db: Session, instance_secret: bytes, username: str, password: str, code: str) -> Member | None:
-    """The member if username, password and TOTP code all match; None otherwise.
+def authenticate(db: Session, instance_secret: bytes, username: str, password: str, code: str,
+                 used_steps) -> Member | None:
+    """The member if username, password and TOTP code all match, the code's step not used
+    before (``used_steps``, see ``step_claim``); None otherwise.
 
     Always spends one argon2 verification so an unknown username takes as long as a known one.
     """
@@ -152,10 +167,9 @@ def authenticate(db: Session, instance_secret: bytes, username: str, password: s
         password_ok = False
     if not password_ok or not member.active or member.totp_secret is None:
         return None
-    step = check_totp(open_totp(instance_secret, member.totp_secret), code, member.totp_last_step)
-    if step is None:
+    secret = open_totp(instance_secret, member.totp_secret)
+    if check_totp(secret, code, step_claim(used_steps, secret)) is None:
         return None
-    member.totp_last_step = step
     if _hasher.check_needs_rehash(member.password_hash):
         member.password_hash = _hasher.hash(str(password))
     return member

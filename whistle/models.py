@@ -180,7 +180,9 @@ class Member(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # sealed at rest
-    totp_last_step: Mapped[int] = mapped_column(Integer, default=0)  # refuses a replayed code
+    # Always 0 now (migration 0007): the step a login used, kept to refuse a replayed code,
+    # was the time of that login. Used steps are remembered beside the sessions instead.
+    totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
     public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     wrapped_key: Mapped[str | None] = mapped_column(String(2000), nullable=True)  # opaque to us
     invite_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)

@@ -150,23 +150,24 @@ class MemorySpent:
 
 class RedisSpent:
     """Spent challenges shared by every worker through Redis (SET NX, expiring at a UTC
-    midnight: EXAT)."""
+    midnight: EXAT). ``kind`` names what is spent (the TOTP steps of logins use one too)."""
 
-    def __init__(self, url: str, prefix: str = "whistle:") -> None:
+    def __init__(self, url: str, prefix: str = "whistle:", kind: str = "pow-spent") -> None:
         import redis
 
         self._redis = redis.Redis.from_url(url)
         self._prefix = prefix
+        self._kind = kind
 
     def add(self, name: str, forget_at: int) -> bool:
         """Remember ``name`` until ``forget_at`` (Unix time); False if it was already there
         (spent before)."""
-        return bool(self._redis.set(f"{self._prefix}pow-spent:{name}", b"1", nx=True, exat=forget_at))
+        return bool(self._redis.set(f"{self._prefix}{self._kind}:{name}", b"1", nx=True, exat=forget_at))
 
 
-def spent_store_for(url: str, prefix: str = "whistle:"):
+def spent_store_for(url: str, prefix: str = "whistle:", kind: str = "pow-spent"):
     """The store matching the rate-limit storage setting (memory:// or redis://)."""
-    return RedisSpent(url, prefix) if url.startswith(("redis://", "rediss://")) else MemorySpent()
+    return RedisSpent(url, prefix, kind) if url.startswith(("redis://", "rediss://")) else MemorySpent()
 
 
 _store_lock = threading.Lock()

@@ -14,6 +14,8 @@ from crypto.keys import KeyPair
 from whistle import members
 from whistle.cases import today
 
+from tests.helpers import forget_used_totp_steps
+
 PASSWORD = "a long login password"
 KEY_PASSPHRASE = "a different key passphrase"
 HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost", "HTTP_ACCEPT_LANGUAGE": "en"}  # tests read English text
@@ -87,6 +89,7 @@ def login(person: Person, ahead: int = 1, app=None):
         with Session(app.extensions["whistle.engine"]) as s:
             s.query(Member).filter_by(username=person.username).update({"totp_last_step": 0})
             s.commit()
+        forget_used_totp_steps(app)
     html = person.client.get("/committee/login").get_data(as_text=True)
     resp = person.client.post("/committee/login", data={
         "csrf_token": csrf_of(html), "username": person.username, "password": PASSWORD,

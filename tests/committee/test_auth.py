@@ -171,3 +171,25 @@ def test_reporter_pages_still_set_no_cookie_after_committee_use(app, committee):
     resp = app.test_client().get("/")
     assert "Set-Cookie" not in resp.headers
     assert person.client.get("/report/contractor").headers.get("Set-Cookie") is None
+
+
+def test_no_row_keeps_the_time_of_an_enrolment_or_a_login(app, committee):
+    """Enrolling and logging in leave no time of day in the database: neither as a time nor
+    as a count since the epoch (in seconds, milliseconds, minutes, or the 30-second steps of
+    TOTP codes: refusing a replayed code by the last step used kept each member's last login
+    to the half-minute)."""
+    from whistle.models import Base
+
+    enrol(app, "zhang.wei")  # enrolled, then logged in
+    now = time.time()
+    hits = []
+    with app.extensions["whistle.engine"].connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            for row in conn.execute(table.select()).mappings():
+                for column, value in row.items():
+                    if not isinstance(value, int) or isinstance(value, bool):
+                        continue
+                    for unit in (1, 0.001, 30, 60):  # within two minutes of now, in each unit
+                        if abs(value - now / unit) <= 120 / unit + 2:
+                            hits.append((table.name, column, value, unit))
+    assert not hits, hits

@@ -14,6 +14,7 @@ from whistle.models import AuditEntry, CaseGrant, Member
 from tests.client_side import credentials, followup_message
 from tests.committee.conftest import PASSWORD, csrf_of, enrol
 from tests.committee.test_workspace import HOUSING, _case, _report
+from tests.helpers import forget_used_totp_steps
 from tests.triage import edited
 
 
@@ -45,6 +46,7 @@ def _log_in(app, person) -> int:
     with Session(app.extensions["whistle.engine"]) as s:
         s.execute(update(Member).where(Member.username == person.username).values(totp_last_step=0))
         s.commit()
+    forget_used_totp_steps(app)
     client = app.test_client()
     client.environ_base.update(person.client.environ_base)
     html = client.get("/committee/login").get_data(as_text=True)

@@ -58,7 +58,7 @@ def login_post():
     username = (request.form.get("username") or "").strip().lower()  # NUL: refused before (access.py)
     with db.transaction() as s:
         member = members.authenticate(s, _secret(), username, request.form.get("password", ""),
-                                      request.form.get("totp", ""))
+                                      request.form.get("totp", ""), current_app.extensions["whistle.totp_used"])
         if member is None or rule_of(member.username) is None:
             audit.record(s, "login_failed", actor=username[:64] or None, on=today(_cfg().timezone))
             member = None
@@ -121,7 +121,7 @@ def enrol(token):
             errors["password"] = _("Use at least %(n)d characters.", n=members.MIN_PASSWORD)
         elif password != form.get("password2", ""):
             errors["password2"] = _("The two passwords differ.")
-        step = members.check_totp(secret, form.get("totp", ""), 0)
+        step = members.check_totp(secret, form.get("totp", ""), lambda step: True)  # spent on success
         if step is None:
             errors["totp"] = _("The code does not match. Check the time on your phone and try again.")
         public_key = wrapped = None
@@ -139,8 +139,10 @@ def enrol(token):
                 member = tx.merge(member)
                 members.complete_enrolment(member, password=password,
                                            totp_secret_blob=members.seal_totp(_secret(), secret),
-                                           last_step=step, public_key=public_key, wrapped_key=wrapped,
+                                           public_key=public_key, wrapped_key=wrapped,
                                            on=today(_cfg().timezone))
+                # The code that enrolled cannot log in as well.
+                members.step_claim(current_app.extensions["whistle.totp_used"], secret)(step)
                 audit.record(tx, "enrolled", actor=member.username, on=today(_cfg().timezone))
             session.pop("enrol_totp", None)
             session.pop("enrol_for", None)
