@@ -48,11 +48,7 @@ def seal_report(client, narrative: str, files=(), header=None, code=None, token=
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
     content_key = random_bytes(32)
-    parts, meta = {}, []
-    for name, data in files:
-        attachment_id = new_id()
-        parts[attachment_id] = (io.BytesIO(encrypt_bytes(attachment_key(content_key, attachment_id), data)), attachment_id)
-        meta.append({"id": attachment_id, "name": name, "type": "text/plain", "size": len(data)})
+    parts, meta = _sealed_files(content_key, files)
     sealed = env.seal("report", header, {"narrative": narrative, "attachments": meta},
                       [unb64u(r["public_key"]) for r in recipients], content_key=content_key)
     submission = {"locator": code.locator, "locator_token": token, "salt": b64u(salt),
@@ -71,12 +67,29 @@ def credentials(client, code: ReceiptCode) -> dict:
     return {"locator": code.locator, "lookup": b64u(keys.lookup)}, keys
 
 
-def followup_message(client, code: ReceiptCode, text: str):
-    """What followup.js does to send a message: seal it to the recipients the case view
-    names and to the reporter's own key, then post it with a proof of work."""
+def _sealed_files(content_key: bytes, files) -> tuple[dict, list]:
+    """(multipart parts named by attachment id, the body's attachment list) for (name,
+    bytes) files, each encrypted under ``content_key`` as attachments.js does."""
+    parts, meta = {}, []
+    for name, data in files:
+        attachment_id = new_id()
+        parts[attachment_id] = (io.BytesIO(encrypt_bytes(attachment_key(content_key, attachment_id), data)), attachment_id)
+        meta.append({"id": attachment_id, "name": name, "type": "text/plain", "size": len(data)})
+    return parts, meta
+
+
+def followup_message(client, code: ReceiptCode, text: str, files=()):
+    """What followup.js does to send a message: seal it (and its files) to the recipients
+    the case view names and to the reporter's own key, then post it with a proof of work."""
     creds, keys = credentials(client, code)
     view = client.post("/api/v1/followup", json=creds).get_json()
     recipients = [unb64u(r["public_key"]) for r in view["recipients"]] + [keys.keypair.public]
-    sealed = env.seal("message", {"case": view["case"]}, {"text": text, "attachments": []}, recipients)
-    return client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope,
-                                                              pow=proof_of_work(client)))
+    content_key = random_bytes(32)
+    parts, meta = _sealed_files(content_key, files)
+    sealed = env.seal("message", {"case": view["case"]}, {"text": text, "attachments": meta}, recipients,
+                      content_key=content_key)
+    submission = dict(creds, envelope=sealed.envelope, pow=proof_of_work(client))
+    if not parts:
+        return client.post("/api/v1/followup/messages", json=submission)
+    return client.post("/api/v1/followup/messages", data=dict(parts, submission=json.dumps(submission)),
+                       content_type="multipart/form-data")

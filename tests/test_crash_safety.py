@@ -1,22 +1,30 @@
 """Crash safety: the server is killed with SIGKILL while reports stream in, and restarted.
 
 gunicorn (deploy/gunicorn.conf.py, the production settings) serves the app as a separate
-process group. Reporter threads keep sending reports with attachments through both paths
-(sealed by the Python stand-in for the browser, and the no-JS form sealed on the server);
-the whole group is killed with SIGKILL mid-stream, four times, and started again. Then:
+process group. Reporter threads keep sending reports with attachments, and follow-up
+messages with attachments on reports already receipted, through both paths (sealed by the
+Python stand-in for the browser, and the no-JS forms sealed on the server); the whole group
+is killed with SIGKILL mid-stream, four times, and started again. Then:
 
 - every report that returned a receipt can be followed up with it on the restarted server,
   and decrypts with the committee key (whistle.offline.decrypt_case) to exactly what was
-  sent, attachments included;
+  sent, attachments included; so does every follow-up message the server said it stored;
 - nothing half-written remains: no case without its report item and "received" event, no
-  item without its case, no attachment without chunks or with a gap or a wrong size, no
-  chunk without its attachment; and every stored case, receipted or not (a response lost
-  in the crash), opens completely with the committee key.
+  item without its case, no gap in a case's item or event numbers, no attachment without
+  chunks or with a gap or a wrong size, no chunk without its attachment; every stored item
+  of every case, receipted or not (a response lost in the crash), opens completely with
+  the committee key; and no temporary file of an upload is left behind.
+
+(SIGKILL ends the processes, not the machine: what they wrote survives in the page cache
+whether or not it was fsynced, so this test cannot tell a durable commit from one that a
+power cut would lose. The SQLite settings (whistle.db) and PostgreSQL's synchronous_commit
+are what make the commit durable.)
 
 Runs on SQLite, and on PostgreSQL when WHISTLE_TEST_DATABASE_URL is set.
 """
 import hashlib
 import http.client
+import io
 import os
 import secrets
 import signal
@@ -37,7 +45,7 @@ from whistle.cases import today
 from whistle.config import PROJECT_DIR
 from whistle.models import Case
 
-from tests.client_side import credentials, seal_report
+from tests.client_side import credentials, followup_message, seal_report
 from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
 from tests.helpers import receipt_from, report_form
 from tests.http_client import HttpClient
@@ -118,17 +126,43 @@ def _group_alive(pgid: int) -> bool:
 
 
 class Reporters:
-    """Threads sending reports until told to stop; receipts are kept with what was sent."""
+    """Threads sending reports, and follow-up messages on receipted ones, until told to
+    stop; receipts and stored messages are kept with what was sent."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, earlier=()):
         self.url = url
         self.receipts = []  # (path, code, narrative, {file name: sha256})
+        self.earlier = list(earlier)  # receipts of the rounds before: their cases get messages too
+        self.messages = []  # (path, code, text, {file name: sha256}) of messages the server stored
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.threads = []
         self.cut = 0  # requests the kill cut off
 
+    def _message(self, n: int, client: HttpClient, code: ReceiptCode) -> None:
+        text = f"message {n} {secrets.token_hex(8)}"
+        name = f"more-{n}.bin"
+        data = secrets.token_bytes(secrets.choice([1024, 300 * 1024, 1024 * 1024 + 5]))
+        if n % 2:
+            ok = followup_message(client, code, text, files=[(name, data)]).status_code == 201
+            path = "js"
+        else:
+            resp = client.post("/followup/message", data={"code": code.grouped(), "text": text,
+                                                          "files": [(io.BytesIO(data), name)]},
+                               content_type="multipart/form-data")
+            ok = resp.status_code == 200 and 'class="success" role="status"' in resp.get_data(as_text=True)
+            path = "nojs"
+        if ok:
+            with self.lock:
+                self.messages.append((path, code, text, {name: hashlib.sha256(data).hexdigest()}))
+
     def _one(self, n: int, client: HttpClient) -> None:
+        if n % 3 == 2:  # every third request: a follow-up message on a case that has a receipt
+            with self.lock:
+                known = [code for _path, code, _text, _files in self.earlier + self.receipts]
+            if known:
+                self._message(n, client, secrets.choice(known))
+                return
         narrative = f"report {n} {secrets.token_hex(8)}"
         name = f"evidence-{n}.bin"
         data = secrets.token_bytes(secrets.choice([64 * 1024, 700 * 1024, 2 * 1024 * 1024 + 17]))
@@ -186,13 +220,16 @@ def deployment(tmp_path, request):
         s.commit()
     app.extensions["whistle.engine"].dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
-    env.update(WHISTLE_INSTANCE_DIR=str(cfg.instance_dir), WHISTLE_DATABASE_URL=cfg.database_url,
+    temp = tmp_path / "server-tmp"  # the workers' temporary files, checked for leftovers
+    temp.mkdir()
+    env.update(TMPDIR=str(temp), WHISTLE_INSTANCE_DIR=str(cfg.instance_dir), WHISTLE_DATABASE_URL=cfg.database_url,
                WHISTLE_RECEIPT_OPSLIMIT=str(cfg.receipt_opslimit),
                WHISTLE_RECEIPT_MEMLIMIT=str(cfg.receipt_memlimit),
                WHISTLE_TRUSTED_PROXIES="1", WHISTLE_POW_BITS="4", PYTHONPATH=str(PROJECT_DIR))
     server = Server(env, _free_port(), tmp_path / "gunicorn.log")
     try:
-        yield {"server": server, "url": cfg.database_url, "key": key_file, "out": tmp_path / "decrypted"}
+        yield {"server": server, "url": cfg.database_url, "key": key_file, "out": tmp_path / "decrypted",
+               "temp": temp}
     finally:
         server.stop()
 
@@ -222,16 +259,23 @@ PARTIAL_ROWS = {
                                                 "WHERE k.attachment_id = a.id)",
     "grant without its case": "SELECT count(*) FROM case_grants g WHERE NOT EXISTS "
                               "(SELECT 1 FROM cases c WHERE c.id = g.case_id)",
+    "case whose item numbers have a gap": "SELECT count(*) FROM cases c WHERE c.item_count <> "
+                                          "(SELECT coalesce(max(i.seq), 0) FROM case_items i WHERE i.case_id = c.id)",
+    "case whose event numbers have a gap": "SELECT count(*) FROM cases c WHERE "
+                                           "(SELECT count(*) FROM case_events e WHERE e.case_id = c.id) <> "
+                                           "(SELECT coalesce(max(e.seq), 0) FROM case_events e WHERE e.case_id = c.id)",
+    "item key without its item": "SELECT count(*) FROM item_keys k WHERE NOT EXISTS "
+                                 "(SELECT 1 FROM case_items i WHERE i.id = k.item_id)",
 }
 
 
 def test_sigkill_mid_stream_loses_no_receipted_report_and_leaves_no_partial_row(deployment):
     server = deployment["server"]
     started = time.monotonic()
-    kills, receipts, cut = [], [], 0
+    kills, receipts, messages, cut = [], [], [], 0
     for _round in range(ROUNDS):
         server.start()
-        reporters = Reporters(server.url)
+        reporters = Reporters(server.url, receipts)
         reporters.start()
         # Let some reports through, then kill at a random moment while others are in flight.
         deadline = time.monotonic() + 15
@@ -246,9 +290,13 @@ def test_sigkill_mid_stream_loses_no_receipted_report_and_leaves_no_partial_row(
         kills.append(time.monotonic() - started)
         reporters.join()
         receipts.extend(reporters.receipts)
+        messages.extend(reporters.messages)
         cut += reporters.cut
     assert len(receipts) >= ROUNDS * RECEIPTS_BEFORE_KILL // 2, "too few reports got through to test anything"
     assert cut >= ROUNDS, "the kills cut no request off: nothing was tested"
+    assert {path for path, *_rest in messages} == {"js", "nojs"}, "too few messages got through to test anything"
+    # Spooled uploads are unnamed temporary files: none outlives the process that wrote it.
+    assert sorted(p.name for p in deployment["temp"].iterdir()) == []
 
     # Nothing half-written, straight from the database after the last kill.
     engine = create_engine(deployment["url"])
@@ -282,7 +330,8 @@ def test_sigkill_mid_stream_loses_no_receipted_report_and_leaves_no_partial_row(
                 summary = offline.decrypt_case(s, case, keypair, deployment["out"])
                 report = summary["items"][0]
                 assert report["kind"] == "report" and report["body"] is not None, case.id
-                assert not report.get("skipped"), (case.id, report.get("skipped"))
+                for item in summary["items"]:
+                    assert item["body"] is not None and not item.get("skipped"), (case.id, item["seq"], item.get("skipped"))
                 opened[case.locator] = summary
         for path, code, narrative, files in receipts:
             summary = opened[code.locator]
@@ -292,8 +341,18 @@ def test_sigkill_mid_stream_loses_no_receipted_report_and_leaves_no_partial_row(
                                                   .read_bytes()).hexdigest() for meta in body["attachments"]}
             assert saved == files
             assert by_locator[code.locator].id == summary["case"] == followed.get(code.locator, summary["case"])
+        # Every message the server said it stored is there, with its files, in its case.
+        for _path, code, said, files in messages:
+            summary = opened[code.locator]
+            found = [item["body"] for item in summary["items"][1:]
+                     if item["kind"] == "message" and item["body"].get("text") == said]
+            assert len(found) == 1, (summary["case"], said)
+            saved = {meta["name"]: hashlib.sha256((deployment["out"] / summary["case"] / meta["saved_as"])
+                                                  .read_bytes()).hexdigest() for meta in found[0]["attachments"]}
+            assert saved == files
         print(f"\n[crash safety] {ROUNDS} SIGKILLs at {', '.join(f'{t:.1f}' for t in kills)} s; "
-              f"{cut} requests cut off; {len(receipts)} receipted reports all recovered; {len(stored)} cases stored "
+              f"{cut} requests cut off; {len(receipts)} receipted reports and {len(messages)} stored messages "
+              f"all recovered; {len(stored)} cases stored "
               f"({len(stored) - len(receipts)} completed without their receipt reaching the client); "
               f"no partial row")
     finally:
