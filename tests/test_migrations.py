@@ -1,5 +1,6 @@
 """Alembic: every revision upgrades from empty and downgrades back, on each database."""
-from sqlalchemy import inspect
+import pytest
+from sqlalchemy import inspect, text
 
 from whistle import migrate
 from whistle.db import make_engine
@@ -45,4 +46,27 @@ def test_the_time_step_of_each_members_last_login_is_forgotten(config):
     migrate.upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT totp_last_step FROM members")).scalars().all() == [0]
+    engine.dispose()
+
+
+def test_a_failed_upgrade_leaves_the_schema_as_it_was(config):
+    """A migration that fails half-way (here on an index name already taken, as a power cut
+    or a kill would stop it elsewhere) changes nothing: on SQLite too, whose driver would
+    otherwise run each CREATE and ALTER outside the transaction, so the next upgrade found
+    the tables it had made and failed on them forever."""
+    engine = make_engine(config.database_url)
+    migrate.upgrade(engine, "0003")
+    with engine.begin() as conn:  # the name 0004n gives its new index, already taken
+        conn.execute(text("CREATE INDEX ix_cases_notice_id ON cases (status)"))
+    before = (set(inspect(engine).get_table_names()), {c["name"] for c in inspect(engine).get_columns("cases")})
+    with pytest.raises(Exception):
+        migrate.upgrade(engine)
+    engine.dispose()  # a fresh inspection, as the next start would see it
+    after = (set(inspect(engine).get_table_names()), {c["name"] for c in inspect(engine).get_columns("cases")})
+    assert after == before
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        conn.execute(text("DROP INDEX ix_cases_notice_id"))
+    migrate.upgrade(engine)  # the obstacle gone, the same upgrade now goes through
+    assert set(inspect(engine).get_table_names()) - {"alembic_version"} == set(Base.metadata.tables)
     engine.dispose()

@@ -22,15 +22,25 @@ def _run(engine: Engine, action, revision: str) -> None:
     renames the copy, and dropping ``cases`` with foreign keys on would cascade-delete every
     item, attachment and event of every case. The keys are checked before the commit and
     switched back on before the connection returns to the pool.
+
+    On SQLite the transaction is opened here, explicitly: the driver (pysqlite) opens one
+    only before an INSERT, UPDATE or DELETE, so every CREATE and ALTER before the first of
+    them would be committed on its own, and a migration stopped half-way (an error, a kill,
+    a power cut) would leave tables that the next upgrade then fails to create, for good.
     """
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
+        driver = conn.connection.driver_connection if sqlite else None
+        legacy = driver.isolation_level if sqlite else None
         if sqlite:  # a no-op inside a transaction: set it before the migration's begins
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
             conn.commit()
+            driver.isolation_level = None  # the driver opens no transaction of its own...
         try:
             with conn.begin():
+                if sqlite:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")  # ...this one holds the DDL too
                 cfg.attributes["connection"] = conn
                 action(cfg, revision)
                 if sqlite:
@@ -39,6 +49,7 @@ def _run(engine: Engine, action, revision: str) -> None:
                         raise RuntimeError(f"migration to {revision} broke {len(broken)} foreign key(s)")
         finally:
             if sqlite:
+                driver.isolation_level = legacy  # as every other connection of the pool
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.commit()
 
