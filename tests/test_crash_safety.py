@@ -331,7 +331,8 @@ def test_sigkill_mid_stream_loses_no_receipted_report_and_leaves_no_partial_row(
                 report = summary["items"][0]
                 assert report["kind"] == "report" and report["body"] is not None, case.id
                 for item in summary["items"]:
-                    assert item["body"] is not None and not item.get("skipped"), (case.id, item["seq"], item.get("skipped"))
+                    assert item["body"] is not None and not item.get("skipped"), (case.id, item["seq"],
+                                                                                 item.get("skipped"))
                 opened[case.locator] = summary
         for path, code, narrative, files in receipts:
             summary = opened[code.locator]
@@ -357,3 +358,32 @@ def test_sigkill_mid_stream_loses_no_receipted_report_and_leaves_no_partial_row(
               f"no partial row")
     finally:
         engine.dispose()
+
+
+def test_key_and_share_files_are_on_disk_before_their_key_is_registered(app, tmp_path, monkeypatch):
+    """A committee key is committed (fsynced) with the database; its key file, or the
+    holders' share files, must be on disk as surely, or a power cut after the commit leaves
+    a registered key that every new report is sealed to and nobody holds. Every fsync is
+    seen (and still done) here: the file's own and its directory's (its name) must happen
+    before init_keys / split_committee_key return, that is before the caller commits."""
+    from whistle import ceremony
+
+    synced = []
+    real_fsync = os.fsync
+
+    def seen_fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", seen_fsync)
+    key_file, shares_dir = tmp_path / "keys" / "committee.key", tmp_path / "shares"
+    with Session(app.extensions["whistle.engine"]) as s:
+        offline.init_keys(s, key_file, KEY_PASSPHRASE, "committee", today("Asia/Shanghai"),
+                          opslimit=1, memlimit=8 * 1024 * 1024)
+        assert {str(key_file), str(key_file.parent)} <= set(synced), synced
+        synced.clear()
+        made = ceremony.split_committee_key(s, shares_dir, [("a.one", KEY_PASSPHRASE), ("b.two", KEY_PASSPHRASE)],
+                                            2, "split", today("Asia/Shanghai"), opslimit=1,
+                                            memlimit=8 * 1024 * 1024)
+        assert {str(p) for p in made.paths} | {str(shares_dir)} <= set(synced), synced
+        s.commit()

@@ -5,7 +5,6 @@ committee's private key exists only in memory: ``split_committee_key`` generates
 it (crypto/shares.py, SLIP-39) and writes nothing but the sealed shares;
 ``recover_committee_key`` rebuilds it from enough shares and hands it back as a KeyPair.
 """
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from crypto.errors import CryptoError, FormatError
 from crypto.keys import KeyPair, kid
 from whistle import audit, cases
 from whistle.models import Case, CaseGrant, CaseItem, CommitteeKey, ItemKey, Member
-from whistle.offline import register_key
+from whistle.offline import register_key, write_new_file
 from whistle.triage.routing import can_grant
 
 # The audit actor of what is done with the committee key itself (the split, a recovery, a
@@ -69,12 +68,6 @@ def check_holders(holders, threshold: int, out_dir: Path) -> None:
             raise CeremonyError(f"{share_path(out_dir, name)} exists; refusing to overwrite a share")
 
 
-def _write_new(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-
-
 @dataclass(frozen=True)
 class Split:
     """What a ceremony made: the key id, the share files (in share order), the audit verify key."""
@@ -114,7 +107,7 @@ def split_committee_key(db: Session, out_dir: Path, holders: list[tuple[str, str
     try:
         for (name, _), text in zip(holders, texts):
             path = share_path(out_dir, name)
-            _write_new(path, text)
+            write_new_file(path, text)  # on disk before the key is registered
             written.append(path)
     except OSError as exc:
         for path in written:

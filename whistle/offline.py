@@ -3,6 +3,7 @@
 Plain functions taking a database session, so tests call them directly.
 """
 import json
+import os
 import re
 import tempfile
 from contextlib import ExitStack
@@ -77,10 +78,25 @@ def init_keys(db: Session, out: Path, passphrase: str, label: str, on, *, demo=F
     keypair = KeyPair.generate()
     text = keyfile.wrap(keypair, passphrase, opslimit=opslimit, memlimit=memlimit)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.touch(mode=0o600)
-    out.write_text(text, encoding="utf-8")
+    write_new_file(out, text)
     register_key(db, keypair.public, label, demo=demo, on=on)
     return keypair
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Create ``path`` (0600; an existing file is refused) holding ``text``, on disk before
+    this returns, its name too. A key or share file must survive a power cut as surely as
+    the commit that registers its key: otherwise every report sealed to that key is lost."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    folder = os.open(Path(path).parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def load_key(path: Path, passphrase: str) -> KeyPair:
