@@ -40,7 +40,9 @@ def _run(engine: Engine, action, revision: str) -> None:
         try:
             with conn.begin():
                 if sqlite:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")  # ...this one holds the DDL too
+                    # ...this one holds the DDL too. Deferred: an upgrade with nothing to
+                    # do (every start, every console command) takes no write lock.
+                    conn.exec_driver_sql("BEGIN")
                 cfg.attributes["connection"] = conn
                 action(cfg, revision)
                 if sqlite:
