@@ -2,6 +2,8 @@
 entry; purging early needs two members."""
 import datetime as dt
 import io
+import threading
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -247,3 +249,51 @@ def test_a_console_reply_to_a_case_purged_meanwhile_is_refused_plainly(app, clie
         offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "LATE", [], dt.date.today())
     db_session.rollback()
     assert _count(db_session, CaseItem, case_id=case.id) == 0
+
+
+def _wait_until_waiting_for_a_lock(config) -> None:
+    """Until another connection waits for a lock (PostgreSQL shows it; on SQLite, whose
+    busy wait shows nowhere, long enough for the purge to have listed its cases)."""
+    if not config.database_url.startswith("postgresql"):
+        time.sleep(3)
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(config.database_url)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                     "AND datname = current_database()")).scalar():
+                    return
+            time.sleep(0.05)
+        raise AssertionError("the purge never waited for the case's lock")
+    finally:
+        engine.dispose()
+
+
+def test_a_case_reopened_while_the_purge_runs_is_not_purged(app, committee, db_session, config, monkeypatch):
+    """The console's purge lists the cases due, then purges them one by one: a member who
+    reopens one of them meanwhile (here: holding its lock while the purge starts) keeps it,
+    with everything in it."""
+    case_id = _closed_case(app, db_session, "not_accepted", 400)
+    monkeypatch.setenv("WHISTLE_INSTANCE_DIR", str(config.instance_dir))
+    monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
+    case = cases.locked(db_session, db_session.get(Case, case_id))  # a member's reopening begins
+    outcome = {}
+    purge = threading.Thread(target=lambda: outcome.update(result=CliRunner().invoke(main, ["retention", "purge"])))
+    purge.start()
+    try:
+        _wait_until_waiting_for_a_lock(config)
+        cases.add_event(db_session, case, "in_review", dt.date.today())
+        db_session.commit()
+    finally:
+        db_session.rollback()
+        purge.join(timeout=60)
+    assert outcome["result"].exit_code == 0, outcome["result"].output
+    assert case_id not in outcome["result"].output
+    db_session.expire_all()
+    assert db_session.get(Case, case_id).status == "in_review"
+    assert _count(db_session, CaseItem, case_id=case_id) == 1
+    assert _count(db_session, Attachment, case_id=case_id) == 1

@@ -634,7 +634,7 @@ def retention_purge(dry_run, report_file):
             lines += retention_mod.survey_lines(texts_due, "would purge")
         else:
             purged = [retention_mod.purge(session, c, on=on, actor=None, reason="retention period ended")
-                      for c in due]
+                      for c in due if retention_mod.still_due(session, c, rules_.retention, on)]
             for texts in texts_due:
                 retention_mod.purge_survey_texts(session, texts, on=on, actor=None)
             session.commit()

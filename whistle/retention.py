@@ -47,16 +47,26 @@ def retention_days(periods: dict, disposition: str | None) -> int:
     return int(periods.get(disposition or "", periods.get("default", DEFAULT_DAYS)))
 
 
+def _period_ended(db: Session, case: Case, periods: dict, today: dt.date) -> bool:
+    closed = closed_on(db, case)
+    return closed is not None and closed + dt.timedelta(days=retention_days(periods, case.disposition)) <= today
+
+
 def due_for_purge(db: Session, periods: dict, today: dt.date) -> list[Case]:
     """Closed cases whose retention period has ended."""
-    due = []
     # Within a day by random id: the table's own order is the order the cases came in
     # (PostgreSQL), and each purge's audit entry would keep it.
-    for case in db.scalars(select(Case).where(Case.status == "closed").order_by(Case.received_on, Case.id)):
-        closed = closed_on(db, case)
-        if closed is not None and closed + dt.timedelta(days=retention_days(periods, case.disposition)) <= today:
-            due.append(case)
-    return due
+    return [case for case in db.scalars(select(Case).where(Case.status == "closed")
+                                        .order_by(Case.received_on, Case.id))
+            if _period_ended(db, case, periods, today)]
+
+
+def still_due(db: Session, case: Case, periods: dict, today: dt.date) -> bool:
+    """Whether a case listed by due_for_purge is due still, read again under its row lock
+    (held until the purge commits): a member may have reopened it since the list was made,
+    or closed it again, and a case being worked on is not purged from under them."""
+    case = cases.locked(db, case)
+    return case.status == "closed" and _period_ended(db, case, periods, today)
 
 
 def purge(db: Session, case: Case, *, on: dt.date, actor: str | None, reason: str,
