@@ -1,6 +1,7 @@
-"""Helpers shared by the tests: a valid report form, receipt extraction."""
+"""Helpers shared by the tests: a valid report form, receipt extraction, waiting for a lock."""
 import io
 import re
+import time
 
 REPORT_FIELDS = {
     "department": "housing", "accused_rank": "staff", "category": "meals", "money_band": "1k_10k",
@@ -30,3 +31,28 @@ def forget_used_totp_steps(app) -> None:
 
     assert isinstance(app.extensions["whistle.totp_used"], MemorySpent)
     app.extensions["whistle.totp_used"] = MemorySpent()
+
+
+def wait_until_waiting_for_a_lock(database_url: str, done=lambda: False) -> None:
+    """Until another connection waits for a lock, or ``done()``. PostgreSQL shows the wait;
+    SQLite's busy wait shows nowhere, so there this waits long enough for the other side to
+    have read what it reads before its first write."""
+    if not database_url.startswith("postgresql"):
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not done():
+            time.sleep(0.05)
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not done():
+            with engine.connect() as conn:
+                if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                     "AND datname = current_database()")).scalar():
+                    return
+            time.sleep(0.05)
+        assert done(), "nothing ever waited for the lock"
+    finally:
+        engine.dispose()

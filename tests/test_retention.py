@@ -3,7 +3,6 @@ entry; purging early needs two members."""
 import datetime as dt
 import io
 import threading
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -20,7 +19,7 @@ from whistle.models import (Attachment, AttachmentChunk, AuditEntry, Case, CaseE
                             PendingAction)
 
 from tests.client_side import HEADER, credentials, proof_of_work, seal_report
-from tests.helpers import receipt_from, report_form
+from tests.helpers import receipt_from, report_form, wait_until_waiting_for_a_lock
 
 
 def _closed_case(app, db_session, disposition, days_ago):
@@ -251,28 +250,6 @@ def test_a_console_reply_to_a_case_purged_meanwhile_is_refused_plainly(app, clie
     assert _count(db_session, CaseItem, case_id=case.id) == 0
 
 
-def _wait_until_waiting_for_a_lock(config) -> None:
-    """Until another connection waits for a lock (PostgreSQL shows it; on SQLite, whose
-    busy wait shows nowhere, long enough for the purge to have listed its cases)."""
-    if not config.database_url.startswith("postgresql"):
-        time.sleep(3)
-        return
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(config.database_url)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                     "AND datname = current_database()")).scalar():
-                    return
-            time.sleep(0.05)
-        raise AssertionError("the purge never waited for the case's lock")
-    finally:
-        engine.dispose()
-
-
 def test_a_case_reopened_while_the_purge_runs_is_not_purged(app, committee, db_session, config, monkeypatch):
     """The console's purge lists the cases due, then purges them one by one: a member who
     reopens one of them meanwhile (here: holding its lock while the purge starts) keeps it,
@@ -285,7 +262,7 @@ def test_a_case_reopened_while_the_purge_runs_is_not_purged(app, committee, db_s
     purge = threading.Thread(target=lambda: outcome.update(result=CliRunner().invoke(main, ["retention", "purge"])))
     purge.start()
     try:
-        _wait_until_waiting_for_a_lock(config)
+        wait_until_waiting_for_a_lock(config.database_url)
         cases.add_event(db_session, case, "in_review", dt.date.today())
         db_session.commit()
     finally:

@@ -406,3 +406,58 @@ def test_case_list_puts_overdue_first(app, people, db_session):
     html = people["zhao.lei"].client.get("/committee/").get_data(as_text=True)
     assert html.index(low.id[:8]) < html.index(high.id[:8])
     assert "urgency-overdue" in html
+
+
+def test_a_grant_is_refused_when_a_message_came_in_since_its_keys_were_sealed(app, people, db_session, config):
+    """A grant carries a re-sealed key for every item. A reporter's message stored while the
+    grant goes in (here: its transaction holds the case's lock) was sealed before the new
+    holder held the case: a grant taken anyway would leave them a case with a message they
+    cannot open. It is refused (re-seal and try again), and the next one holds every key."""
+    import datetime as dt
+    import threading
+
+    import nacl.bindings as sodium
+
+    from whistle import cases
+    from whistle.models import Member
+
+    from tests.helpers import wait_until_waiting_for_a_lock
+
+    _report(app)
+    case = _case(db_session)
+    zhao, zhang = people["zhao.lei"], people["zhang.wei"]
+    view, _ = _open(zhao, case.id)
+    target = next(m for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
+                  if m["username"] == "zhang.wei")
+
+    def keys_of(items):
+        return {i["id"]: b64u(sodium.crypto_box_seal(env.open_content_key(i["envelope"], zhao.keypair),
+                                                     unb64u(target["public_key"]))) for i in items}
+
+    stale = keys_of(view["items"])
+    rules = app.extensions["whistle.rules"]
+    locked = cases.locked(db_session, case)  # the reporter's message is being stored
+    recipients = [r.public_key for r in cases.case_recipients(db_session, rules, locked)] + [locked.reporter_pk]
+    sealed = env.seal("message", {"case": case.id}, {"text": "MEANWHILE", "attachments": []}, recipients)
+    cases.add_message(db_session, rules, locked, "message", sealed.envelope, [], dt.date.today())
+    outcome = {}
+    grant = threading.Thread(target=lambda: outcome.update(resp=zhao.api(
+        "post", f"/committee/api/cases/{case.id}/grants", json={"username": "zhang.wei", "keys": stale})))
+    grant.start()
+    try:
+        wait_until_waiting_for_a_lock(config.database_url, done=lambda: "resp" in outcome)
+        db_session.commit()
+    finally:
+        db_session.rollback()
+        grant.join(timeout=60)
+    resp = outcome["resp"]
+    assert resp.status_code == 400 and resp.get_json()["error"] == "recipients_changed", resp.get_json()
+    db_session.expire_all()
+    assert db_session.scalar(select(func.count()).select_from(CaseGrant).join(Member, Member.id == CaseGrant.member_id)
+                             .where(CaseGrant.case_id == case.id, Member.username == "zhang.wei")) == 0
+    view, _ = _open(zhao, case.id)  # the browser reads the items again and re-seals them all
+    resp = zhao.api("post", f"/committee/api/cases/{case.id}/grants", json={"username": "zhang.wei",
+                                                                           "keys": keys_of(view["items"])})
+    assert resp.status_code == 201
+    _view, bodies = _open(zhang, case.id)
+    assert bodies[-1]["text"] == "MEANWHILE"

@@ -13,7 +13,7 @@ from crypto.keys import kid
 from whistle import audit, cases, db
 from whistle.committee.access import current_member, login_required, refuse_nul_characters, rules, session_ended
 from whistle.committee.workspace import _open_case, _today
-from whistle.errors import InvalidSubmission
+from whistle.errors import InvalidSubmission, RecipientsChanged
 from whistle.models import Attachment, CaseGrant, CaseItem, ItemKey, Member
 from whistle.triage.routing import can_grant
 from whistle.uploads import ATTACHMENT_ID
@@ -160,10 +160,20 @@ def grant(case_id):
         abort(403)
     keys = data.get("keys")
     items = {i.id for i in case.items if i.kind != "identity"}  # a real name is disclosed, never handed on
-    if not isinstance(keys, dict) or set(keys) != items:
+    if not isinstance(keys, dict):
         raise InvalidSubmission(detail="a re-sealed key for every item is required")
+    if set(keys) != items:  # most often items came in since the page read them
+        raise RecipientsChanged(detail="a re-sealed key for every item is required")
     target_kid = kid(target.public_key)
     with db.transaction() as s:
+        # The items read again under the case's lock: a message or reply stored since they
+        # were read was sealed before the new holder held the case, and they would hold it
+        # without that item's key. The browser reads them again and re-seals every key.
+        case = cases.locked(s, s.merge(case))
+        now_items = set(s.scalars(select(CaseItem.id).where(CaseItem.case_id == case.id,
+                                                            CaseItem.kind != "identity")))
+        if now_items != items:
+            raise RecipientsChanged(detail="the case has new items: re-seal a key for every item")
         for item_id, sealed in keys.items():
             try:
                 raw = unb64u(sealed)

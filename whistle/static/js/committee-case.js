@@ -173,6 +173,8 @@ async function grant(form) {
   } catch (err) {
     status.textContent = err.status === 403 ? t.grantRefused : (err.message || t.failed);
     status.classList.add("error");
+    // Items came in since the page read them: read them again, so the next try seals them too.
+    if (err.code === "recipients_changed") await load();
   }
 }
 
