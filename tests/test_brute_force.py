@@ -209,3 +209,96 @@ def test_login_guessing_from_many_addresses_is_bounded_per_account(app, committe
         assert [s for who, s in statuses if who == name] == [401] * 10 + [429] * 2
     person = people["li.na"]
     assert _login_attempt(app, "203.0.113.9", "li.na", PASSWORD, _fresh_code(app, person)) == 429
+
+
+
+REDIS_URL = "redis://127.0.0.1:6379/13"  # tests.test_hardening's database; keys under a unique prefix
+
+
+@pytest.fixture
+def login_app(config, tmp_path):
+    """Apps on this test's database with other settings or rules, with a committee key."""
+    apps = []
+
+    def build(**changes):
+        app = build_app(config.with_(**changes))
+        with Session(app.extensions["whistle.engine"]) as s:
+            offline.init_keys(s, tmp_path / f"k{len(apps)}.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
+                              opslimit=1, memlimit=8192 * 8)
+            s.commit()
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["whistle.engine"].dispose()
+
+
+@pytest.fixture
+def redis_prefix():
+    """A key prefix of this test's own in Redis (skipped without Redis); its keys go after."""
+    redis = pytest.importorskip("redis")
+    connection = redis.Redis.from_url(REDIS_URL)
+    try:
+        connection.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    prefix = f"whistle-test-{random_bytes(6).hex()}:"
+    yield prefix
+    for key in connection.scan_iter(match=prefix + "*"):
+        connection.delete(key)
+    connection.close()
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_concurrent_login_failures_all_count(login_app, storage, request):
+    """Failures sent at once (one per address, so only the per-account limit applies) are
+    each counted before the password is checked: no more than 10 get an answer, however many
+    arrive together; the rest are refused without a guess. A success still costs nothing."""
+    import threading
+
+    shared = {} if storage == "memory" else {
+        "ratelimit_storage": REDIS_URL, "extra": {"redis_key_prefix": request.getfixturevalue("redis_prefix")}}
+    app = login_app(**shared)
+    person = enrol(app, "zhang.wei")
+    attempts = []
+    for n in range(24):
+        client = _client(app, f"198.51.100.{n + 1}")
+        client.environ_base.update(HTTPS)
+        attempts.append((client, csrf_of(client.get("/committee/login").get_data(as_text=True))))
+    start, statuses = threading.Barrier(len(attempts)), []
+
+    def attempt(client, token):
+        start.wait()
+        statuses.append(client.post("/committee/login", data={
+            "csrf_token": token, "username": "zhang.wei", "password": "wrong password", "totp": "123456"}).status_code)
+
+    threads = [threading.Thread(target=attempt, args=pair) for pair in attempts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(f"\n[brute force] {len(attempts)} login failures at once on one account ({storage}): "
+          f"{statuses.count(401)} answered, {statuses.count(429)} refused")
+    assert sorted(statuses) == [401] * 10 + [429] * 14
+    # Successful logins from one address (on another account) never use up its budget.
+    other = enrol(app, "li.na")
+    assert [_login_attempt(app, "192.0.2.40", "li.na", PASSWORD, _fresh_code(app, other))
+            for _ in range(32)] == [302] * 32
+    assert _login_attempt(app, "192.0.2.41", "zhang.wei", PASSWORD, _fresh_code(app, person)) == 429
+
+
+def test_a_longest_username_cannot_be_padded_past_its_account_limit(login_app, config, tmp_path):
+    """A 64-character username (the longest a rules file allows) and the same name typed with
+    more characters after it are one account: the per-account budget follows what is looked
+    up, not what was typed."""
+    long_name = "m" * 64
+    rules = tmp_path / "long-name.toml"
+    rules.write_text(config.rules_file.read_text(encoding="utf-8")
+                     + f'\n[[members]]\nusername = "{long_name}"\nunit = "office_1"\nrole = "member"\n',
+                     encoding="utf-8")
+    app = login_app(rules_file=rules)
+    person = enrol(app, long_name)
+    statuses = [_login_attempt(app, f"198.51.100.{n + 1}", f"{long_name}{'x' * n}") for n in range(12)]
+    assert statuses == [401] * 10 + [429] * 2
+    assert _login_attempt(app, "203.0.113.9", long_name + "zz", PASSWORD, _fresh_code(app, person)) == 429

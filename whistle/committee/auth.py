@@ -30,16 +30,26 @@ def _secret() -> bytes:
     return current_app.extensions["whistle.secret"]
 
 
+def _typed_username() -> str:
+    """The username as it is looked up (members.authenticate reads no more than 64
+    characters), so that the per-account limit and the lookup see the same account."""
+    return (request.form.get("username") or "").strip().lower()[:64]
+
+
 def _login_key() -> str:
     """Per-account throttling: the limit follows the username, whoever tries it."""
     from whistle.privacy import keyed
 
-    return "account:" + keyed((request.form.get("username") or "").strip().lower())
+    return "account:" + keyed(_typed_username())
 
 
-def _failed(response) -> bool:
-    """Only failed attempts use up the login budget."""
-    return response.status_code != 302
+def _refund_login_limits() -> None:
+    """Give back what a successful login spent: only failures use up the login budget.
+    Every attempt is counted before its password is checked (a check first and a count
+    after the answer would let attempts sent at once all pass the check), so a success
+    is handed back afterwards instead."""
+    for spent in limiter.current_limits:
+        spent.limiter.hit(spent.limit, *spent.request_args, cost=-1)
 
 
 @bp.get("/login")
@@ -51,11 +61,11 @@ def login():
 
 
 @bp.post("/login")
-@limiter.limit("10 per 15 minutes", key_func=_login_key, scope="login-account", deduct_when=_failed)
-@limiter.limit("30 per 15 minutes", scope="login-client", deduct_when=_failed)
+@limiter.limit("10 per 15 minutes", key_func=_login_key, scope="login-account")
+@limiter.limit("30 per 15 minutes", scope="login-client")
 def login_post():
     """Check password and TOTP together; one generic message whatever was wrong."""
-    username = (request.form.get("username") or "").strip().lower()  # NUL: refused before (access.py)
+    username = _typed_username()  # NUL: refused before (access.py)
     with db.transaction() as s:
         member = members.authenticate(s, _secret(), username, request.form.get("password", ""),
                                       request.form.get("totp", ""), current_app.extensions["whistle.totp_used"])
@@ -67,6 +77,7 @@ def login_post():
     if member is None:
         return render_template("committee/login.html",
                                error=_("The username, password or code is wrong.")), 401
+    _refund_login_limits()
     session.rotate()
     session["member"] = member.id
     target = request.args.get("next", "")
