@@ -122,6 +122,25 @@ def test_receipt_guessing_is_blocked_globally_whatever_the_address(make_app):
     assert fresh.get("/report/contractor").status_code == 200
 
 
+
+def test_an_ipv6_client_is_its_64_bit_network(make_app):
+    """A host on IPv6 is handed a whole /64 and may take any address in it for each request:
+    the per-client budgets count the network, so stepping through it dodges nothing. Each
+    address tor names a circuit by (deploy/tor/torrc) stays a client of its own, and an
+    IPv4-mapped address is its IPv4 address."""
+    app = make_app(limit_followup="3 per hour", limit_followup_global="1000 per hour")
+
+    def salt(address):
+        return _client(app, address).get("/api/v1/receipts/1234567/salt").status_code
+
+    assert [salt(f"2001:db8:7:8::{n + 1:x}") for n in range(4)] == [200, 200, 200, 429]
+    assert salt("2001:db8:7:8:ffff:ffff:ffff:ffff") == 429
+    assert salt("2001:db8:7:9::1") == 200  # the next network: another subscriber
+    circuits = [salt(f"fc00:dead:beef:4dad::{n + 1:x}") for n in range(4)]
+    assert circuits == [200] * 4
+    assert [salt("::ffff:192.0.2.50") for _ in range(3)] + [salt("192.0.2.50")] == [200, 200, 200, 429]
+
+
 def test_each_guess_costs_one_argon2id_derivation_at_the_site_cost(make_app):
     """Slowed: without JavaScript the server stretches every guessed code at the site's cost
     (a stable fake salt for unknown locators), so a guess costs what a real follow-up does;

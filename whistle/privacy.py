@@ -8,6 +8,7 @@ key. Nothing here logs or stores the address.
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
 import threading
@@ -129,9 +130,34 @@ def keyed(value: str) -> str:
     return hmac.new(_daily_key(), value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
+# tor names each onion-service circuit by an address in this network
+# (HiddenServiceExportCircuitID, deploy/tor/torrc): there one address is one circuit.
+TOR_CIRCUITS = ipaddress.ip_network("fc00:dead:beef:4dad::/64")
+# What one IPv6 subscriber or server is handed at least: any address in it is theirs to use.
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_of(address: str) -> str:
+    """What one client is for the rate limits: an IPv4 address (also when written as an
+    IPv4-mapped IPv6 one), a tor circuit, or else the /64 network of an IPv6 address, since
+    a host can send each request from another address of its /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if ip in TOR_CIRCUITS:
+        return str(ip)
+    return str(ipaddress.ip_network((ip.packed, IPV6_CLIENT_PREFIX), strict=False))
+
+
 def client_key() -> str:
-    """Rate-limit key: HMAC of the client address under today's key (never the address)."""
-    return keyed(request.remote_addr or "unknown")
+    """Rate-limit key: HMAC of the client (client_of the address) under today's key, never
+    the address."""
+    return keyed(client_of(request.remote_addr or "unknown"))
 
 
 def add_security_headers(response):
