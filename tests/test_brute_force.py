@@ -141,6 +141,27 @@ def test_an_ipv6_client_is_its_64_bit_network(make_app):
     assert [salt("::ffff:192.0.2.50") for _ in range(3)] + [salt("192.0.2.50")] == [200, 200, 200, 429]
 
 
+
+def test_a_blocked_client_is_told_so_in_its_language(make_app):
+    """The 429 is a page or a JSON error in the visitor's language, never an English-only one,
+    on the reporter's pages, the API and the committee's login alike."""
+    app = make_app(limit_followup="1 per hour", limit_followup_global="1000 per hour")
+    guesser = _client(app, "192.0.2.60")
+    assert guesser.post("/followup", data={"code": _guess()}).status_code == 404
+    page = guesser.post("/followup?lang=zh_Hant", data={"code": _guess()})
+    assert page.status_code == 429 and "嘗試次數太多" in page.get_data(as_text=True)
+    api = guesser.get("/api/v1/receipts/1234567/salt", headers={"Accept-Language": "zh-CN"})
+    assert api.status_code == 429
+    assert api.get_json() == {"error": "too_many_requests", "message": "尝试次数太多，请稍等一会儿再试。"}
+    statuses = [_login_attempt(app, "192.0.2.61", f"user{n}") for n in range(31)]
+    assert statuses == [401] * 30 + [429]
+    client = _client(app, "192.0.2.61")
+    client.environ_base.update(HTTPS, HTTP_ACCEPT_LANGUAGE="zh-TW")
+    html = client.get("/committee/login").get_data(as_text=True)
+    login = client.post("/committee/login", data={"csrf_token": csrf_of(html), "username": "x", "password": "y"})
+    assert login.status_code == 429 and "嘗試次數太多" in login.get_data(as_text=True)
+
+
 def test_each_guess_costs_one_argon2id_derivation_at_the_site_cost(make_app):
     """Slowed: without JavaScript the server stretches every guessed code at the site's cost
     (a stable fake salt for unknown locators), so a guess costs what a real follow-up does;
