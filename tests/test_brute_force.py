@@ -162,6 +162,26 @@ def test_a_blocked_client_is_told_so_in_its_language(make_app):
     assert login.status_code == 429 and "嘗試次數太多" in login.get_data(as_text=True)
 
 
+
+def test_forwarded_addresses_are_believed_only_from_a_trusted_proxy(make_app):
+    """Without a trusted proxy a client's own X-Forwarded-For, X-Real-IP or Forwarded header
+    changes nothing; behind one, only the value that proxy added (the last) names the
+    client, whatever the client put before it."""
+    direct = make_app(limit_followup="2 per hour", limit_followup_global="1000 per hour")
+    guesser = _client(direct, "192.0.2.70")
+    statuses = [guesser.get("/api/v1/receipts/1234567/salt", headers={
+        "X-Forwarded-For": f"203.0.113.{n}", "X-Real-IP": f"203.0.113.{n}", "Forwarded": f"for=203.0.113.{n}"}).status_code
+        for n in range(4)]
+    assert statuses == [200, 200, 429, 429]
+
+    proxied = make_app(limit_followup="2 per hour", limit_followup_global="1000 per hour", trusted_proxies=1)
+    nginx = _client(proxied, "127.0.0.1")
+    statuses = [nginx.get("/api/v1/receipts/1234567/salt",
+                          headers={"X-Forwarded-For": f"203.0.113.{n}, 198.51.100.7"}).status_code for n in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    assert nginx.get("/api/v1/receipts/1234567/salt", headers={"X-Forwarded-For": "198.51.100.8"}).status_code == 200
+
+
 def test_each_guess_costs_one_argon2id_derivation_at_the_site_cost(make_app):
     """Slowed: without JavaScript the server stretches every guessed code at the site's cost
     (a stable fake salt for unknown locators), so a guess costs what a real follow-up does;
