@@ -122,6 +122,30 @@ def test_reports_and_messages_need_a_fresh_unused_proof(client, committee):
     assert resp.status_code == 201
 
 
+
+def test_a_proof_spent_on_one_endpoint_is_spent_on_every_other(app, client, committee):
+    """One store of spent challenges for reports, messages and survey answers: a proof used
+    for a survey answer opens neither a report nor a message, nor the survey again."""
+    from tests.test_hardening import report_submission
+    from tests.test_surveys import make_survey
+
+    survey_id = make_survey(app)
+    spent = proof_of_work(client)
+    answer = {"answers": {"1": 4}, "pow": spent}
+    first = client.post(f"/api/v1/surveys/{survey_id}/responses", json=answer)
+    assert first.status_code == 201, first.get_json()
+    for resp in (client.post(f"/api/v1/surveys/{survey_id}/responses", json=answer),
+                 client.post("/api/v1/reports", json=report_submission(client, pow=spent))):
+        assert resp.status_code == 400 and resp.get_json()["error"] == "proof_of_work"
+    _resp, code, _ = seal_report(client, "x")
+    creds, keys = credentials(client, code)
+    view = client.post("/api/v1/followup", json=creds).get_json()
+    recipients = [unb64u(r["public_key"]) for r in view["recipients"]] + [keys.keypair.public]
+    sealed = env.seal("message", {"case": view["case"]}, {"text": "hi", "attachments": []}, recipients)
+    resp = client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope, pow=spent))
+    assert resp.status_code == 400 and resp.get_json()["error"] == "proof_of_work"
+
+
 def test_a_higher_setting_refuses_easier_challenges(tmp_path, request):
     easy = build_app(make_config(tmp_path, request, pow_bits=2))
     challenge = easy.test_client().post("/api/v1/pow", json={}).get_json()["challenge"]
