@@ -10,6 +10,7 @@ import secrets
 import stat
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -33,7 +34,7 @@ from whistle.privacy import QuietRequestHandler
 from tests.client_side import HEADER, MEM, OPS, credentials, new_locator, proof_of_work, seal_report
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
 from tests.http_client import HttpClient
-from tests.helpers import receipt_from, report_form
+from tests.helpers import REPORT_FIELDS, receipt_from, report_form
 
 EN = {"Accept-Language": "en"}
 REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of its own; keys under a unique prefix
@@ -931,3 +932,35 @@ def test_an_unknown_time_zone_stops_the_start(tmp_path, zone):
         make_config(tmp_path, timezone=zone)
     with pytest.raises(ConfigError, match="WHISTLE_TIMEZONE"):
         from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), "WHISTLE_TIMEZONE": zone})
+
+
+# --- 13. a body cut short is no body ------------------------------------------------------------
+
+
+def _cut_short(client, path: str, form: dict):
+    """Post ``form`` urlencoded the way gunicorn hands over a body whose client went away
+    half-way (a dropped Tor circuit behind nginx, which streams bodies on unbuffered): the
+    server says the stream ends where the body ends (wsgi.input_terminated), the stream ends
+    early, and Content-Length still says how long the body was meant to be."""
+    body = urllib.parse.urlencode(form).encode()
+    return client.post(path, data=body, content_type="application/x-www-form-urlencoded", headers=EN,
+                       environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": str(len(body) + 40)})
+
+
+def test_a_form_cut_short_stores_nothing(app, client, committee):
+    from tests.test_surveys import make_survey
+
+    survey_id = make_survey(app)
+    before = table_counts(app)
+    report = dict(REPORT_FIELDS, narrative="the first half of what happened")
+    resp = _cut_short(client, "/report/contractor", report)
+    assert resp.status_code == 400
+    assert "receipt-code" not in resp.get_data(as_text=True)
+    resp = _cut_short(client, f"/surveys/{survey_id}", {"q1": "4", "q2": "1"})
+    assert resp.status_code == 400 and "The request could not be understood." in resp.get_data(as_text=True)
+    assert table_counts(app) == before
+    # The same bodies whole are taken: what was refused is the missing end, nothing else.
+    body = urllib.parse.urlencode({"q1": "4", "q2": "1"}).encode()
+    whole = client.post(f"/surveys/{survey_id}", data=body, content_type="application/x-www-form-urlencoded",
+                        environ_overrides={"wsgi.input_terminated": True})
+    assert whole.status_code == 200 and table_counts(app)["survey_responses"] == before["survey_responses"] + 1

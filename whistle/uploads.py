@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 from flask import Request, current_app, g
 from werkzeug.formparser import FormDataParser, MultiPartParser
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream, get_input_stream
 
 from crypto.stream import StreamEncryptor, attachment_key, ciphertext_size
 from whistle.errors import InvalidSubmission, TooLarge
@@ -210,6 +212,20 @@ class WhistleRequest(Request):
 
     json_module = _StrictJSON
     form_data_parser_class = multipart_form_parser(MULTIPART_READ)
+
+    @cached_property
+    def stream(self):
+        """The body, which must be as long as its Content-Length says. A server that sets
+        wsgi.input_terminated (gunicorn) ends the stream where the body ends, and also where
+        a client that went away half-way stopped sending (nginx streams bodies on, unbuffered):
+        werkzeug then reads the part that came as if it were the whole, and a report, a
+        message or survey answers cut short would be stored. A body cut short is a 400."""
+        if self.shallow:
+            raise RuntimeError("reading the body of a shallow request")
+        stream = get_input_stream(self.environ, max_content_length=self.max_content_length)
+        if self.content_length is not None and "wsgi.input_terminated" in self.environ:
+            return LimitedStream(stream, self.content_length)  # ClientDisconnected if it ends early
+        return stream
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         cfg = current_app.config["WHISTLE"]
