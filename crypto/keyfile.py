@@ -38,7 +38,7 @@ def public_key_of(text: str) -> bytes:
 def _parse(text: str) -> dict:
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
         raise FormatError("not a key file") from exc
     if not isinstance(data, dict) or data.get("kind") != KIND or data.get("v") != 1:
         raise FormatError("not a whistle private-key file")

@@ -186,7 +186,7 @@ def seal_share(mnemonic: str, header: ShareHeader, passphrase: str, *,
 def _parse(text: str) -> tuple[ShareHeader, dict]:
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
         raise FormatError("not a share file") from exc
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise FormatError("not a whistle key-share file")

@@ -329,3 +329,11 @@ def test_single_key_file_still_works(app, cli_env, tmp_path, db_session):
     assert result.exit_code != 0 and "need --shares" in result.output
     result = runner.invoke(main, ["keys", "init", "--out", str(key), "--passphrase-file", str(passphrase_file)])
     assert result.exit_code != 0 and "refusing to overwrite" in result.output
+
+
+def test_a_share_file_of_deeply_nested_json_is_refused_by_name(app, cli_env, tmp_path):
+    share = tmp_path / "deep.share"
+    share.write_text("[" * 100_000 + "]" * 100_000)
+    result = cli_env.invoke(main, ["keys", "recover", "--share", str(share)])
+    assert result.exit_code == 1 and not isinstance(result.exception, RecursionError)
+    assert f"{share}: not a whistle key-share file" in result.output

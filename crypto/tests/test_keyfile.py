@@ -67,7 +67,8 @@ def test_tampered_file(text, field, value):
 
 
 @pytest.mark.parametrize("bad", ["not json", "[]", '{"v":1,"kind":"other"}',
-                                 '{"v":2,"kind":"whistle-private-key"}'])
+                                 '{"v":2,"kind":"whistle-private-key"}',
+                                 pytest.param("[" * 100_000, id="deeply-nested")])
 def test_not_a_key_file(bad):
     with pytest.raises(FormatError):
         unwrap(bad, PASSPHRASE)

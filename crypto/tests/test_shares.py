@@ -188,7 +188,8 @@ def test_malformed_share_file(share_file, change):
         open_share(json.dumps(data), PASSPHRASE)
 
 
-@pytest.mark.parametrize("bad", ["not json", "[]", '{"v":1,"kind":"other"}'])
+@pytest.mark.parametrize("bad", ["not json", "[]", '{"v":1,"kind":"other"}',
+                                 pytest.param("[" * 100_000, id="deeply-nested")])
 def test_not_a_share_file(bad):
     with pytest.raises(FormatError):
         read_header(bad)
