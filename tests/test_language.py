@@ -7,6 +7,9 @@ import pytest
 @pytest.mark.parametrize("header, lang", [
     ("zh-CN,zh;q=0.9", "zh-Hans"), ("zh-TW", "zh-Hant"), ("zh-HK,en;q=0.5", "zh-Hant"),
     ("en-US,en;q=0.8", "en"), ("fr-FR", "zh-Hans"), ("", "zh-Hans"), ("zh-Hant-TW", "zh-Hant"),
+    # q=0 says "not this one"; a script subtag says which script, whatever comes before it.
+    ("fr, en;q=0", "zh-Hans"), ("en;q=0, zh-TW", "zh-Hant"), ("zh-TW;q=0, en", "en"),
+    ("cmn-Hant-TW", "zh-Hant"), ("cmn-CN", "zh-Hans"), ("yue-HK", "zh-Hant"), ("zh-Hans-HK", "zh-Hans"),
 ])
 def test_accept_language_picks_the_interface_language(client, header, lang):
     html = client.get("/", headers={"Accept-Language": header}).get_data(as_text=True)

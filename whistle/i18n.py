@@ -6,19 +6,25 @@ from werkzeug.routing import RoutingException
 
 LANGUAGES = {"zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "English"}
 DEFAULT = "zh_Hans"
-# Region tags browsers send, mapped to the script they are written in.
-_TRADITIONAL = ("zh-tw", "zh-hk", "zh-mo", "zh-hant")
+# Chinese as a language tag names it: zh, or Mandarin and Cantonese by their own codes.
+_CHINESE = ("zh", "cmn", "yue")
+# Regions where Chinese is written in traditional characters, when no script is named.
+_TRADITIONAL_REGIONS = ("tw", "hk", "mo")
 
 
 def _from_tag(tag: str) -> str | None:
-    tag = tag.strip().lower().replace("_", "-")
-    if tag.startswith("en"):
+    subtags = tag.strip().lower().replace("_", "-").split("-")
+    if subtags[0].startswith("en"):
         return "en"
-    if tag.startswith(_TRADITIONAL):
+    if subtags[0] not in _CHINESE:
+        return None
+    # A script subtag says it (zh-Hans-HK is simplified, cmn-Hant-TW traditional); else the
+    # region does, and Cantonese without either is written in traditional characters.
+    if "hant" in subtags or "hans" in subtags:
+        return "zh_Hant" if "hant" in subtags else "zh_Hans"
+    if any(region in subtags[1:] for region in _TRADITIONAL_REGIONS) or subtags == ["yue"]:
         return "zh_Hant"
-    if tag == "zh" or tag.startswith("zh-"):
-        return "zh_Hans"
-    return None
+    return "zh_Hans"
 
 
 def select_locale() -> str:
@@ -27,7 +33,9 @@ def select_locale() -> str:
     if explicit in LANGUAGES:
         g.explicit_lang = explicit
         return explicit
-    for tag, _quality in request.accept_languages:
+    for tag, quality in request.accept_languages:
+        if quality <= 0:
+            continue  # q=0: the reader does not want this language
         chosen = _from_tag(tag)
         if chosen:
             return chosen
