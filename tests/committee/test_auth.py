@@ -7,6 +7,7 @@ from sqlalchemy import select
 from whistle.models import AuditEntry, Member
 
 from tests.committee.conftest import HTTPS, PASSWORD, csrf_of, enrol, login
+from tests.helpers import forget_used_totp_steps
 
 
 def _store(app):
@@ -193,3 +194,26 @@ def test_no_row_keeps_the_time_of_an_enrolment_or_a_login(app, committee):
                         if abs(value - now / unit) <= 120 / unit + 2:
                             hits.append((table.name, column, value, unit))
     assert not hits, hits
+
+
+def test_a_line_break_in_an_address_is_never_put_in_a_redirect_header(app, committee, unhandled):
+    """werkzeug refuses a header value with a line break (the exception then escapes even
+    the error handlers: a 500): the expired enrolment form and a login's ``next`` redirect
+    to an address built from the request."""
+    from tests.test_fuzz import check
+
+    client = app.test_client()
+    client.environ_base.update(HTTPS)
+    html = client.get("/committee/login").get_data(as_text=True)
+    client.delete_cookie("__Host-session", domain="localhost")
+    resp = client.post("/committee/enrol/a%0Ab", data={"csrf_token": csrf_of(html), "password": PASSWORD})
+    check(unhandled, resp, "expired enrolment form")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/committee/enrol/a%0Ab"
+    person = enrol(app, "zhang.wei")
+    person.client.post("/committee/logout", data={"csrf_token": person.csrf()})
+    forget_used_totp_steps(app)  # log in again within the same TOTP step
+    html = person.client.get("/committee/login").get_data(as_text=True)
+    resp = person.client.post("/committee/login?next=/committee/cases/%0D%0AX-Injected:%201", data={
+        "csrf_token": csrf_of(html), "username": person.username, "password": PASSWORD, "totp": person.code(0)})
+    check(unhandled, resp, "login with a line break in next")
+    assert resp.status_code == 302 and "\n" not in resp.headers["Location"] and "X-Injected" not in resp.headers

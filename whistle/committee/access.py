@@ -52,7 +52,9 @@ def session_ended(exc: CSRFError):
         return http_error_response(Unauthorized())
     if request.path.startswith("/committee/enrol/"):
         flash(_("This page had expired. Please fill it in again."), "error")
-        return redirect(request.path)
+        # Built again, not request.path: that is decoded, and a line break in it (%0A) is
+        # refused as a header value.
+        return redirect(url_for(request.endpoint, **(request.view_args or {})))
     flash(HTTP_MESSAGES[401](), "error")
     return redirect(url_for("committee.login"))
 

@@ -81,7 +81,8 @@ def login_post():
     session.rotate()
     session["member"] = member.id
     target = request.args.get("next", "")
-    if not target.startswith("/committee/") or target.startswith("//"):
+    # Our own pages only; and no control character (a line break is refused as a header value).
+    if not target.startswith("/committee/") or target.startswith("//") or not target.isprintable():
         target = url_for("committee.case_list")
     return redirect(target)
 
