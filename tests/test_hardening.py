@@ -964,3 +964,22 @@ def test_a_form_cut_short_stores_nothing(app, client, committee):
     whole = client.post(f"/surveys/{survey_id}", data=body, content_type="application/x-www-form-urlencoded",
                         environ_overrides={"wsgi.input_terminated": True})
     assert whole.status_code == 200 and table_counts(app)["survey_responses"] == before["survey_responses"] + 1
+
+
+def test_a_chunked_body_over_its_limit_is_refused_not_cut(app, client, committee):
+    """A chunked body carries no length to check first: werkzeug stops reading at the limit
+    and hands on what it read as the whole body; what came after it was lost unseen."""
+    from tests.test_surveys import make_survey
+
+    survey_id = make_survey(app)
+    before = table_counts(app)
+    body = b"q1=4&pad=" + b"x" * (300 * 1024) + b"&q2=1"  # over the survey pages' 256 KiB
+    chunked = dict(EN, **{"Transfer-Encoding": "chunked"})
+    resp = client.post(f"/surveys/{survey_id}", input_stream=io.BytesIO(body), headers=chunked,
+                       content_type="application/x-www-form-urlencoded", environ_overrides={"wsgi.input_terminated": True})
+    assert resp.status_code == 413 and "The upload is too large" in resp.get_data(as_text=True)
+    assert table_counts(app) == before
+    small = b"q1=4&q2=1"
+    resp = client.post(f"/surveys/{survey_id}", input_stream=io.BytesIO(small), headers=chunked,
+                       content_type="application/x-www-form-urlencoded", environ_overrides={"wsgi.input_terminated": True})
+    assert resp.status_code == 200 and table_counts(app)["survey_answers"] == before["survey_answers"] + 2

@@ -14,6 +14,7 @@ import unicodedata
 from urllib.parse import quote
 
 from flask import Request, current_app, g
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser, MultiPartParser
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_input_stream
@@ -205,6 +206,21 @@ def multipart_form_parser(read_size: int) -> type[FormDataParser]:
     return FormParser
 
 
+class _AtMost(LimitedStream):
+    """A body of no stated length (chunked) that may be at most ``limit`` bytes: a byte
+    more is a 413. werkzeug's own maximum stops reading at the limit and hands on what it
+    read as the whole body, so an oversized form lost its end unseen and the rest was taken."""
+
+    def __init__(self, stream, limit: int) -> None:
+        super().__init__(stream, limit + 1, is_max=True)  # reads one byte past the limit, to see it
+
+    def readinto(self, b) -> int | None:
+        size = super().readinto(b)
+        if self.is_exhausted:  # the byte past the limit came
+            raise RequestEntityTooLarge()
+        return size
+
+
 class WhistleRequest(Request):
     """Request whose multipart file parts go to the spool the view asked for, whose
     multipart bodies are read MULTIPART_READ bytes at a time, and whose JSON is parsed
@@ -219,11 +235,15 @@ class WhistleRequest(Request):
         wsgi.input_terminated (gunicorn) ends the stream where the body ends, and also where
         a client that went away half-way stopped sending (nginx streams bodies on, unbuffered):
         werkzeug then reads the part that came as if it were the whole, and a report, a
-        message or survey answers cut short would be stored. A body cut short is a 400."""
+        message or survey answers cut short would be stored. A body cut short is a 400; a
+        chunked one (no stated length) longer than the request's limit, a 413."""
         if self.shallow:
             raise RuntimeError("reading the body of a shallow request")
+        terminated = "wsgi.input_terminated" in self.environ
+        if terminated and self.content_length is None and self.max_content_length is not None:
+            return _AtMost(self.environ["wsgi.input"], self.max_content_length)  # chunked
         stream = get_input_stream(self.environ, max_content_length=self.max_content_length)
-        if self.content_length is not None and "wsgi.input_terminated" in self.environ:
+        if self.content_length is not None and terminated:
             return LimitedStream(stream, self.content_length)  # ClientDisconnected if it ends early
         return stream
 
