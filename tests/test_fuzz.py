@@ -2,13 +2,17 @@
 
 Property-based (hypothesis) over every route the public can reach (every rule of the app
 that is not behind the committee login, found from the URL map, so routes added later are
-fuzzed too), with structured strategies for the forms and JSON endpoints (near-valid
-submissions with one field broken, valid receipt codes with fuzzed messages, raw bytes,
-deep and odd JSON, multipart with stray parts, raw multipart whose parts lack a name or
-carry odd parameters); the committee login and enrolment forms (every other committee
-route: tests/committee/test_fuzz_committee.py); and schemathesis against the API's own
-OpenAPI document (/api/v1/openapi.json), positive and negative generation, with the "not a
-server error" check.
+fuzzed too; every method, HEAD and OPTIONS included; path arguments fuzzed or, now and
+then, the id of a real notice, survey or attachment; odd headers: languages, origins,
+cookies, content types; bodies as the test client sends them or as gunicorn hands them on,
+whole or cut short of their Content-Length), with structured strategies for the forms and
+JSON endpoints (near-valid submissions with one field broken, valid receipt codes with
+fuzzed messages, survey answers with a solved proof of work and a sealed envelope, comments
+on an open notice, raw bytes, deep and odd JSON, multipart with stray parts, raw multipart
+whose parts lack a name or carry odd parameters); the committee login and enrolment forms
+(every other committee route: tests/committee/test_fuzz_committee.py); and schemathesis
+against the API's own OpenAPI document (/api/v1/openapi.json), positive and negative
+generation, with the "not a server error" check, real survey ids now and then.
 
 Budget: a few dozen examples per property, no deadline; rate limits are off for the app
 under test (the limits themselves are tests/test_brute_force.py's). Runs on SQLite, and on
@@ -25,16 +29,22 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crypto import envelope as env
+from crypto.encoding import unb64u
 from crypto.receipt import ReceiptCode
 from whistle import offline
 from whistle.cases import today
+from whistle.models import Attachment
 
-from tests.client_side import HEADER, seal_report
+from tests.client_side import HEADER, proof_of_work, seal_report
 from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
 from tests.helpers import REPORT_FIELDS, receipt_from, report_form
 from tests.test_hardening import report_submission
+from tests.test_notices import notice_header, open_notice
+from tests.test_surveys import make_survey
 
 EXAMPLES = 40
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False, database=None,
@@ -71,11 +81,24 @@ def target(request, tmp_path_factory):
     resp = client.post("/report/contractor", data=report_form("fuzz", files=[("b.txt", b"def")]),
                        content_type="multipart/form-data")
     nojs_code = ReceiptCode.parse(receipt_from(resp.get_data(as_text=True)))
+    with Session(app.extensions["whistle.engine"], expire_on_commit=False) as s:
+        notice = open_notice(s)
+        s.commit()
+    open_survey = make_survey(app)
+    published = make_survey(app, status="closed", published=True)
+    ids = {"notice_id": [notice.id], "survey_id": [open_survey, published],
+           "attachment_id": _attachment_ids(app)}
     handler = _Unhandled()
     logging.getLogger("whistle").addHandler(handler)
-    yield {"app": app, "codes": [js_code, nojs_code], "unhandled": handler}
+    yield {"app": app, "codes": [js_code, nojs_code], "unhandled": handler, "ids": ids, "notice": notice,
+           "survey": open_survey}
     logging.getLogger("whistle").removeHandler(handler)
     app.extensions["whistle.engine"].dispose()
+
+
+def _attachment_ids(app) -> list[str]:
+    with Session(app.extensions["whistle.engine"]) as s:
+        return list(s.scalars(select(Attachment.id)))
 
 
 def check(target, resp, what) -> None:
@@ -179,25 +202,47 @@ def bodies(draw):
 
 
 def _public_rules(app):
-    """Every (rule, method) outside the committee: what anyone on the internet can call."""
+    """Every (rule, method) outside the committee: what anyone on the internet can call,
+    HEAD and OPTIONS included (werkzeug answers them for every rule)."""
     out = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static" or rule.rule.startswith("/committee"):
             continue
-        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+        for method in sorted(rule.methods or set()):
             out.append((rule, method))
     return sorted(out, key=lambda pair: (pair[0].rule, pair[1]))
 
 
-def _path(draw, rule) -> str:
+def _path(draw, rule, ids=None) -> str:
+    """The rule with each argument fuzzed, or now and then a real id of its kind (a notice,
+    a survey open or published, an attachment), so the pages behind the lookup are reached."""
     values = {}
     for name in rule.arguments:
         converter = rule._converters.get(name)
+        real = (ids or {}).get(name)
         if converter is not None and type(converter).__name__ == "IntegerConverter":
             values[name] = str(draw(st.integers(min_value=0, max_value=10**12)))
+        elif real and draw(st.booleans()):
+            values[name] = draw(st.sampled_from(real))
         else:
             values[name] = _quote(draw(SEGMENT))
     return re.sub(r"<(?:[^<>:]+:)?([^<>:]+)>", lambda m: values[m.group(1)], rule.rule)
+
+
+# Headers a client controls that the app or werkzeug reads: language, origin checks, the
+# body's type, cookies (the reporter side sets none, the committee side reads its own).
+HEADER_VALUES = {
+    "Accept-Language": st.sampled_from(["en", "zh-Hant", "*", "", "null", "en;q=0", "zh-TW;q=0.5, en;q=x",
+                                        "cmn-Hant-TW", "\x00", "é", ";;,,", "en-" + "a" * 300]),
+    "Origin": st.sampled_from(["null", "http://localhost", "https://localhost", "http://evil.invalid", ""]),
+    "Sec-Fetch-Site": st.sampled_from(["same-origin", "cross-site", "none", ""]),
+    "X-Forwarded-For": st.sampled_from(["1.2.3.4", "", "x" * 300, "1.2.3.4, 5.6.7.8"]),
+    "Cookie": st.sampled_from(["__Host-session=" + "a" * 40, "__Host-session=", "=; ;;", "a=\x01" * 20,
+                               "session=%ff%fe", "__Host-session=" + "%" * 300]),
+    "Content-Type": st.sampled_from(["application/json; charset=utf-16", "multipart/form-data; boundary=",
+                                     "multipart/form-data; boundary=\"", "text/plain; " + "a=b; " * 200,
+                                     "application/x-www-form-urlencoded; charset=bogus", "a" * 2000]),
+}
 
 
 # --- every public route -------------------------------------------------------------------------
@@ -208,19 +253,25 @@ def _path(draw, rule) -> str:
 def test_every_public_route_survives_any_request(target, data):
     app = target["app"]
     rule, method = data.draw(st.sampled_from(_public_rules(app)), label="route")
-    path = _path(data.draw, rule)
-    query = data.draw(st.dictionaries(st.sampled_from(["lang", "page", "next", "x"]), VALUE, max_size=2))
+    path = _path(data.draw, rule, target["ids"])
+    query = data.draw(st.dictionaries(st.sampled_from(["lang", "page", "next", "x", "format", "year"]), VALUE,
+                                      max_size=2))
     if query:
         path += "?" + urllib.parse.urlencode(query)
-    headers = data.draw(st.dictionaries(st.sampled_from(["Accept-Language", "Origin", "Content-Length",
-                                                         "X-Forwarded-For", "Sec-Fetch-Site"]),
-                                        st.sampled_from(["en", "zh-Hant", "*", "", "null", "same-origin",
-                                                         "http://localhost", "1.2.3.4"]), max_size=2))
-    headers.pop("Content-Length", None)  # the test client computes it; a wrong one is werkzeug's business
+    names = data.draw(st.lists(st.sampled_from(sorted(HEADER_VALUES)), max_size=3, unique=True), label="headers")
+    headers = {name: data.draw(HEADER_VALUES[name], label=name) for name in names}
     client = app.test_client()
     kwargs = data.draw(bodies()) if method in ("POST", "PUT", "PATCH", "DELETE") else {}
-    resp = client.open(path, method=method, headers=headers, **kwargs)
-    check(target, resp, f"{method} {path}")
+    if "Content-Type" in headers and kwargs.get("content_type"):
+        del headers["Content-Type"]  # the body's own type wins (a multipart body needs its boundary)
+    # As gunicorn hands a body on: the stream ends where the body does (wsgi.input_terminated),
+    # or where its client went away, before the length its Content-Length said.
+    stream = data.draw(st.sampled_from(["test client", "terminated", "cut short"]), label="stream")
+    environ = {} if stream == "test client" else {"wsgi.input_terminated": True}
+    if stream == "cut short" and isinstance(kwargs.get("data"), bytes):
+        environ["CONTENT_LENGTH"] = str(len(kwargs["data"]) + 40)
+    resp = client.open(path, method=method, headers=headers, environ_overrides=environ, **kwargs)
+    check(target, resp, f"{method} {path} {headers} {stream}")
 
 
 # --- the no-JS forms -----------------------------------------------------------------------------
@@ -286,6 +337,48 @@ def test_followup_api_survives_any_credentials(target, which, field, value, endp
     check(target, target["app"].test_client().post(endpoint, json=body), (endpoint, field))
 
 
+@FUZZ
+@given(data=st.data())
+def test_survey_answers_survive_near_valid_submissions(target, data):
+    """Answers to the open survey, as survey.js sends them (a solved proof of work, the free
+    text sealed to the survey's recipients), with one field broken; or the no-JS form with
+    any fields."""
+    client = target["app"].test_client()
+    survey_id = target["survey"]
+    if data.draw(st.booleans(), label="no-JS form?"):
+        form = data.draw(st.dictionaries(st.sampled_from(["q0", "q1", "q2", "q3", "q4", "q99", "q-1", "q01"]),
+                                         st.one_of(VALUE, st.integers(-2, 12).map(str)), max_size=5))
+        resp = client.post(f"/surveys/{survey_id}", data=form)
+        check(target, resp, ("survey form", form))
+        return
+    info = client.get(f"/api/v1/surveys/{survey_id}").get_json()
+    sealed = env.seal("survey", {"survey": survey_id}, {"answers": [{"item": 4, "text": "x"}]},
+                      [unb64u(r["public_key"]) for r in info["recipients"]])
+    submission = {"answers": {"0": 1, "1": 4, "2": 0}, "envelope": sealed.envelope, "pow": proof_of_work(client)}
+    where, key = break_one_field(data, {"top": submission, "answers": submission["answers"],
+                                        "envelope": submission["envelope"], "header": submission["envelope"]["header"],
+                                        "pow": submission["pow"]})
+    resp = client.post(f"/api/v1/surveys/{survey_id}/responses", json=submission)
+    check(target, resp, ("survey api", where, key))
+
+
+@FUZZ
+@given(data=st.data())
+def test_notice_comments_survive_any_header(target, data):
+    """A comment on the open notice: its routing header (which names the notice) with one
+    field broken, through the recipients API and the no-JS comment form."""
+    client = target["app"].test_client()
+    header = notice_header(target["notice"])
+    break_one_field(data, {"header": header}, values=st.one_of(VALUE, st.sampled_from(
+        ["notice", "general", target["notice"].id, "f" * 32, target["survey"]])))
+    check(target, client.post("/api/v1/recipients", json=header), ("recipients", header))
+    form = {**report_form("comment"), **{k: v for k, v in header.items() if isinstance(v, str)}}
+    form.pop("files", None)
+    resp = client.post(f"/report/notice/{target['notice'].id}", data=_multipart(form, data.draw(FILES)),
+                       content_type="multipart/form-data")
+    check(target, resp, ("comment form", header))
+
+
 # --- the committee's login and enrolment forms ------------------------------------------------------
 
 
@@ -311,6 +404,7 @@ def test_committee_login_form_survives_any_fields(target, form, csrf, garbage, n
 
 @FUZZ
 @given(token=SEGMENT, method=st.sampled_from(["GET", "POST"]), form=FORM)
+@example(token="a\nb", method="POST", form={"csrf_token": "x"})  # an expired form redirects to its address
 def test_enrolment_form_survives_any_token(target, token, method, form):
     client = target["app"].test_client()
     client.environ_base.update(HTTPS)
@@ -333,8 +427,12 @@ def test_openapi_document_fuzzed_by_schemathesis(target):
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def run(case):
+            @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
+            def run(case, data):
+                # A random id finds no survey: now and then a real one, so the survey
+                # operations are exercised past their 404.
+                if "survey_id" in (case.path_parameters or {}) and data.draw(st.booleans()):
+                    case.path_parameters["survey_id"] = data.draw(st.sampled_from(target["ids"]["survey_id"]))
                 response = case.call_and_validate(checks=[not_a_server_error])
                 assert b"Traceback" not in response.content
                 calls[operation.label] = calls.get(operation.label, 0) + 1
