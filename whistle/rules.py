@@ -735,6 +735,9 @@ def _parse(text: str, source: str) -> tuple[Rules | None, list[str]]:
     except tomllib.TOMLDecodeError as exc:
         problems.add("", f"not valid TOML: {exc}")
         return None, problems.items
+    except RecursionError:  # tomllib reads nested arrays and tables by recursion
+        problems.add("", "not valid TOML: arrays or tables nested too deeply")
+        return None, problems.items
     for key in data:
         if key not in _TOP_LEVEL:
             problems.add("", f"unknown table {key!r} (expected {', '.join(_TOP_LEVEL)})")
