@@ -934,6 +934,15 @@ def test_an_unknown_time_zone_stops_the_start(tmp_path, zone):
         from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), "WHISTLE_TIMEZONE": zone})
 
 
+@pytest.mark.parametrize("name, value", [("WHISTLE_RECEIPT_OPSLIMIT", str(2**32)),
+                                         ("WHISTLE_RECEIPT_MEMLIMIT", str(2**50))])
+def test_a_receipt_cost_above_libsodiums_maximum_stops_the_start(tmp_path, name, value):
+    """Taken at the start, such a cost failed every receipt stretched on the server (each
+    no-JS report a 500)."""
+    with pytest.raises(ConfigError, match=name):
+        from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), name: value})
+
+
 # --- 13. a body cut short is no body ------------------------------------------------------------
 
 

@@ -4,6 +4,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from nacl.pwhash import argon2id
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 MiB = 1024 * 1024
@@ -80,6 +82,11 @@ class Config:
             raise ConfigError(f"WHISTLE_RULES: no such file {self.rules_file}")
         if self.receipt_memlimit < 8192 or self.receipt_opslimit < 1:
             raise ConfigError("receipt argon2id cost below libsodium's minimum")
+        # Above it, every receipt stretched on the server would fail, not the start.
+        if self.receipt_opslimit > argon2id.OPSLIMIT_MAX:
+            raise ConfigError(f"WHISTLE_RECEIPT_OPSLIMIT above libsodium's maximum ({argon2id.OPSLIMIT_MAX})")
+        if self.receipt_memlimit > argon2id.MEMLIMIT_MAX:
+            raise ConfigError(f"WHISTLE_RECEIPT_MEMLIMIT above libsodium's maximum ({argon2id.MEMLIMIT_MAX})")
         if self.receipt_derivations < 0:
             raise ConfigError("WHISTLE_RECEIPT_DERIVATIONS must be 0 (one per core) or more")
         if not self.ratelimit_storage.startswith(("memory://", "redis://", "rediss://")):
