@@ -992,3 +992,34 @@ def test_a_chunked_body_over_its_limit_is_refused_not_cut(app, client, committee
     resp = client.post(f"/surveys/{survey_id}", input_stream=io.BytesIO(small), headers=chunked,
                        content_type="application/x-www-form-urlencoded", environ_overrides={"wsgi.input_terminated": True})
     assert resp.status_code == 200 and table_counts(app)["survey_answers"] == before["survey_answers"] + 2
+
+
+def _gunicorn_chunked_body(raw: bytes):
+    """wsgi.input as gunicorn makes it of a chunked request: its own parser, reading ``raw``."""
+    from gunicorn.config import Config as GunicornConfig
+    from gunicorn.http.message import Request as GunicornRequest
+    from gunicorn.http.unreader import IterUnreader
+
+    head = b"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+    return GunicornRequest(GunicornConfig(), IterUnreader([head + raw]), ("127.0.0.1", 1)).body
+
+
+@pytest.mark.parametrize("raw", [b"zz\r\nq1=4\r\n0\r\n\r\n", b"4\r\nq1=4\r\n0\r\nbad trailer\r\n\r\n"],
+                         ids=["chunk size not hex", "malformed trailer"])
+def test_a_malformed_chunked_body_is_a_400(app, client, committee, raw):
+    """gunicorn raises its own parse errors from the body's read(), which werkzeug let
+    through: a 500."""
+    from tests.test_surveys import make_survey
+
+    survey_id = make_survey(app)
+    before = table_counts(app)
+    resp = client.post(f"/surveys/{survey_id}", headers=dict(EN, **{"Transfer-Encoding": "chunked"}),
+                       content_type="application/x-www-form-urlencoded",
+                       environ_overrides={"wsgi.input": _gunicorn_chunked_body(raw), "wsgi.input_terminated": True})
+    assert resp.status_code == 400 and "The request could not be understood." in resp.get_data(as_text=True)
+    assert table_counts(app) == before
+    whole = _gunicorn_chunked_body(b"9\r\nq1=4&q2=1\r\n0\r\n\r\n")
+    resp = client.post(f"/surveys/{survey_id}", headers={"Transfer-Encoding": "chunked"},
+                       content_type="application/x-www-form-urlencoded",
+                       environ_overrides={"wsgi.input": whole, "wsgi.input_terminated": True})
+    assert resp.status_code == 200 and table_counts(app)["survey_responses"] == before["survey_responses"] + 1

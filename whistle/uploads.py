@@ -14,7 +14,7 @@ import unicodedata
 from urllib.parse import quote
 
 from flask import Request, current_app, g
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser, MultiPartParser
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_input_stream
@@ -206,6 +206,33 @@ def multipart_form_parser(read_size: int) -> type[FormDataParser]:
     return FormParser
 
 
+try:  # the production server's errors for a body it cannot parse
+    from gunicorn.http.errors import ParseException as _ServerParseError
+except ImportError:  # pragma: no cover - gunicorn is not installed where it cannot run
+    _ServerParseError = ()
+
+
+class _ServerBody:
+    """A server's wsgi.input, whose errors in parsing the body are the body's: gunicorn
+    raises its own (a chunk size that is not hex, a malformed trailer) from read(), and
+    werkzeug, which knows only OSError, let them through as a 500. A 400 instead."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except _ServerParseError as exc:
+            raise BadRequest() from exc
+
+    def readline(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.readline(size)
+        except _ServerParseError as exc:
+            raise BadRequest() from exc
+
+
 class _AtMost(LimitedStream):
     """A body of no stated length (chunked) that may be at most ``limit`` bytes: a byte
     more is a 413. werkzeug's own maximum stops reading at the limit and hands on what it
@@ -239,13 +266,15 @@ class WhistleRequest(Request):
         chunked one (no stated length) longer than the request's limit, a 413."""
         if self.shallow:
             raise RuntimeError("reading the body of a shallow request")
-        terminated = "wsgi.input_terminated" in self.environ
-        if terminated and self.content_length is None and self.max_content_length is not None:
-            return _AtMost(self.environ["wsgi.input"], self.max_content_length)  # chunked
-        stream = get_input_stream(self.environ, max_content_length=self.max_content_length)
-        if self.content_length is not None and terminated:
-            return LimitedStream(stream, self.content_length)  # ClientDisconnected if it ends early
-        return stream
+        if "wsgi.input_terminated" not in self.environ:
+            return get_input_stream(self.environ, max_content_length=self.max_content_length)
+        body = _ServerBody(self.environ["wsgi.input"])
+        length, limit = self.content_length, self.max_content_length
+        if length is not None:
+            if limit is not None and length > limit:
+                raise RequestEntityTooLarge()
+            return LimitedStream(body, length)  # ClientDisconnected if it ends early
+        return body if limit is None else _AtMost(body, limit)  # chunked
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         cfg = current_app.config["WHISTLE"]
