@@ -5,7 +5,7 @@ that is not behind the committee login, found from the URL map, so routes added 
 fuzzed too; every method, HEAD and OPTIONS included; path arguments fuzzed or, now and
 then, the id of a real notice, survey or attachment; odd headers: languages, origins,
 cookies, content types; bodies as the test client sends them or as gunicorn hands them on,
-whole or cut short of their Content-Length), with structured strategies for the forms and
+whole or cut short of their Content-Length, or chunked through gunicorn's own parser), with structured strategies for the forms and
 JSON endpoints (near-valid submissions with one field broken, valid receipt codes with
 fuzzed messages, survey answers with a solved proof of work and a sealed envelope, comments
 on an open notice, raw bytes, deep and odd JSON, multipart with stray parts, raw multipart
@@ -42,7 +42,7 @@ from whistle.models import Attachment
 from tests.client_side import HEADER, proof_of_work, seal_report
 from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
 from tests.helpers import REPORT_FIELDS, receipt_from, report_form
-from tests.test_hardening import report_submission
+from tests.test_hardening import _gunicorn_chunked_body, report_submission
 from tests.test_notices import notice_header, open_notice
 from tests.test_surveys import make_survey
 
@@ -272,6 +272,26 @@ def test_every_public_route_survives_any_request(target, data):
         environ["CONTENT_LENGTH"] = str(len(kwargs["data"]) + 40)
     resp = client.open(path, method=method, headers=headers, environ_overrides=environ, **kwargs)
     check(target, resp, f"{method} {path} {headers} {stream}")
+
+
+@FUZZ
+@given(data=st.data())
+def test_chunked_bodies_through_gunicorns_parser_survive(target, data):
+    """Every public POST route, its body chunked as gunicorn parses it: well framed, or any
+    bytes (a chunk size that is not hex, a missing terminator, a malformed trailer)."""
+    rule, method = data.draw(st.sampled_from([pair for pair in _public_rules(target["app"]) if pair[1] == "POST"]),
+                             label="route")
+    path = _path(data.draw, rule, target["ids"])
+    payload = data.draw(st.one_of(st.binary(max_size=200), st.sampled_from([b"code=1", b"q1=4&q2=1", b"{}"])),
+                        label="payload")
+    framed = (b"%x\r\n%s\r\n" % (len(payload), payload) if payload else b"") + b"0\r\n\r\n"
+    raw = data.draw(st.one_of(st.just(framed), st.binary(max_size=80), st.just(framed[:-2])), label="raw")
+    content_type = data.draw(st.sampled_from(["application/x-www-form-urlencoded", "application/json",
+                                              "multipart/form-data; boundary=x"]), label="type")
+    resp = target["app"].test_client().post(path, headers={"Transfer-Encoding": "chunked"}, content_type=content_type,
+                                            environ_overrides={"wsgi.input": _gunicorn_chunked_body(raw),
+                                                               "wsgi.input_terminated": True})
+    check(target, resp, (path, raw[:40]))
 
 
 # --- the no-JS forms -----------------------------------------------------------------------------
