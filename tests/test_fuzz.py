@@ -42,7 +42,7 @@ from whistle.models import Attachment
 from tests.client_side import HEADER, proof_of_work, seal_report
 from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
 from tests.helpers import REPORT_FIELDS, receipt_from, report_form
-from tests.test_hardening import _gunicorn_chunked_body, report_submission
+from tests.test_hardening import gunicorn_chunked_body, report_submission
 from tests.test_notices import notice_header, open_notice
 from tests.test_surveys import make_survey
 
@@ -289,7 +289,7 @@ def test_chunked_bodies_through_gunicorns_parser_survive(target, data):
     content_type = data.draw(st.sampled_from(["application/x-www-form-urlencoded", "application/json",
                                               "multipart/form-data; boundary=x"]), label="type")
     resp = target["app"].test_client().post(path, headers={"Transfer-Encoding": "chunked"}, content_type=content_type,
-                                            environ_overrides={"wsgi.input": _gunicorn_chunked_body(raw),
+                                            environ_overrides={"wsgi.input": gunicorn_chunked_body(raw),
                                                                "wsgi.input_terminated": True})
     check(target, resp, (path, raw[:40]))
 

@@ -994,7 +994,7 @@ def test_a_chunked_body_over_its_limit_is_refused_not_cut(app, client, committee
     assert resp.status_code == 200 and table_counts(app)["survey_answers"] == before["survey_answers"] + 2
 
 
-def _gunicorn_chunked_body(raw: bytes):
+def gunicorn_chunked_body(raw: bytes):
     """wsgi.input as gunicorn makes it of a chunked request: its own parser, reading ``raw``."""
     from gunicorn.config import Config as GunicornConfig
     from gunicorn.http.message import Request as GunicornRequest
@@ -1015,10 +1015,10 @@ def test_a_malformed_chunked_body_is_a_400(app, client, committee, raw):
     before = table_counts(app)
     resp = client.post(f"/surveys/{survey_id}", headers=dict(EN, **{"Transfer-Encoding": "chunked"}),
                        content_type="application/x-www-form-urlencoded",
-                       environ_overrides={"wsgi.input": _gunicorn_chunked_body(raw), "wsgi.input_terminated": True})
+                       environ_overrides={"wsgi.input": gunicorn_chunked_body(raw), "wsgi.input_terminated": True})
     assert resp.status_code == 400 and "The request could not be understood." in resp.get_data(as_text=True)
     assert table_counts(app) == before
-    whole = _gunicorn_chunked_body(b"9\r\nq1=4&q2=1\r\n0\r\n\r\n")
+    whole = gunicorn_chunked_body(b"9\r\nq1=4&q2=1\r\n0\r\n\r\n")
     resp = client.post(f"/surveys/{survey_id}", headers={"Transfer-Encoding": "chunked"},
                        content_type="application/x-www-form-urlencoded",
                        environ_overrides={"wsgi.input": whole, "wsgi.input_terminated": True})
