@@ -943,6 +943,13 @@ def test_a_receipt_cost_above_libsodiums_maximum_stops_the_start(tmp_path, name,
         from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), name: value})
 
 
+@pytest.mark.parametrize("url", ["nonsense", "mysql://whistle:secret@db/whistle", "postgresql://:notaport/x"])
+def test_a_database_url_that_is_no_sqlite_or_postgresql_url_stops_the_start_by_name(tmp_path, url):
+    with pytest.raises(ConfigError, match="WHISTLE_DATABASE_URL") as raised:
+        from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), "WHISTLE_DATABASE_URL": url})
+    assert "secret" not in str(raised.value)  # a password in the URL is not repeated
+
+
 # --- 13. a body cut short is no body ------------------------------------------------------------
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nacl.pwhash import argon2id
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -78,6 +80,14 @@ class Config:
     def __post_init__(self) -> None:
         if not self.instance_dir.is_absolute():
             raise ConfigError("WHISTLE_INSTANCE_DIR must be an absolute path")
+        # The URL is never repeated in the message: it can hold the database's password.
+        try:
+            backend = make_url(self.database_url).get_backend_name()
+        except (ArgumentError, ValueError) as exc:
+            raise ConfigError("WHISTLE_DATABASE_URL is not a database URL (sqlite:///path or "
+                              "postgresql+psycopg://user@host/name)") from exc
+        if backend not in ("sqlite", "postgresql"):
+            raise ConfigError(f"WHISTLE_DATABASE_URL: whistle runs on SQLite or PostgreSQL, not {backend}")
         if not self.rules_file.is_file():
             raise ConfigError(f"WHISTLE_RULES: no such file {self.rules_file}")
         if self.receipt_memlimit < 8192 or self.receipt_opslimit < 1:
