@@ -382,3 +382,33 @@ def test_an_answer_read_the_survey_open_but_the_survey_closed_first_is_refused(a
     survey = db_session.get(Survey, survey_id)
     assert survey.status == "closed" and survey.questions[0].text == "Your sector"
     assert db_session.scalar(select(SurveyResponse).where(SurveyResponse.survey_id == survey_id)) is None
+
+
+def test_published_results_in_the_csv_never_start_a_spreadsheet_formula(app, client, committee):
+    """Members write the questions and options; the public opens the statistics CSV in a
+    spreadsheet, where a cell starting with = + - @ (or a tab or carriage return) runs as a
+    formula. Such a cell gets an apostrophe before it; the text itself is kept."""
+    import csv
+    import io
+
+    from whistle import public_stats
+
+    items = [surveys.ItemSpec("choice", '=HYPERLINK("http://evil.example","Click")', breakdown=False,
+                              options=["+1 (555) 0100", "-2", "@SUM(1+1)", "Construction"]),
+             surveys.ItemSpec("yes_no", "-Were you asked to pay?", bribery=True)]
+    survey_id = make_survey(app, items=items)
+    for n in range(6):
+        assert answer(client, survey_id, {0: n % 4, 1: 0}).status_code == 201
+    with Session(app.extensions["whistle.engine"]) as s:
+        survey = s.get(Survey, survey_id)
+        survey.status, survey.published = "closed", True
+        s.commit()
+    public_stats.forget()
+    resp = client.get("/transparency/statistics.csv", headers=EN)
+    assert resp.status_code == 200
+    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True).lstrip("\ufeff"))))
+    mine = [row for row in rows if row[0] == f"survey/{survey_id}"]
+    cells = {cell for row in mine for cell in row}
+    assert {"'=HYPERLINK(\"http://evil.example\",\"Click\")", "'+1 (555) 0100", "'-2", "'@SUM(1+1)",
+            "Construction", "'-Were you asked to pay?"} <= cells
+    assert not [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]

@@ -297,6 +297,19 @@ def result_charts(result: dict) -> dict:
 
 
 CSV_HEADER = ("table", "row", "row_label", "column", "column_label", "value")
+# A cell a spreadsheet would read as a formula (CSV injection): survey questions and answer
+# options are written by members and downloaded by the public, who open the file in Excel
+# or LibreOffice, where "=HYPERLINK(...)" or "@cmd" would run.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """A CSV cell that a spreadsheet shows as the text it is: numbers as they are, a text
+    that would start a formula with an apostrophe before it (spreadsheets hide it)."""
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def csv_rows(stats: dict):

@@ -114,7 +114,7 @@ def statistics_csv():
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(public_stats.CSV_HEADER)
     for row in public_stats.csv_rows(_statistics()):
-        writer.writerow([str(v) for v in row])
+        writer.writerow([public_stats.csv_cell(v) for v in row])
     response = Response("\ufeff" + out.getvalue(), mimetype="text/csv")  # BOM: spreadsheets read UTF-8
     response.headers.set("Content-Disposition", "attachment", filename="whistle-statistics.csv")
     return response
