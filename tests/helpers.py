@@ -56,3 +56,20 @@ def wait_until_waiting_for_a_lock(database_url: str, done=lambda: False) -> None
         assert done(), "nothing ever waited for the lock"
     finally:
         engine.dispose()
+
+
+def once_it_waits(session, database_url: str, request):
+    """``request()`` run in a thread while ``session`` holds a lock it will wait for; the
+    session commits once it waits (or once it answered without waiting). Its result."""
+    import threading
+
+    outcome = {}
+    thread = threading.Thread(target=lambda: outcome.update(result=request()))
+    thread.start()
+    try:
+        wait_until_waiting_for_a_lock(database_url, done=lambda: "result" in outcome)
+        session.commit()
+    finally:
+        session.rollback()
+        thread.join(timeout=60)
+    return outcome["result"]

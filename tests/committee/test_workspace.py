@@ -2,6 +2,8 @@
 grants re-sealed by members, dual control, dispositions, audit entries."""
 import json
 
+import pytest
+
 from sqlalchemy import func, select
 
 from crypto import envelope as env
@@ -414,14 +416,13 @@ def test_a_grant_is_refused_when_a_message_came_in_since_its_keys_were_sealed(ap
     holder held the case: a grant taken anyway would leave them a case with a message they
     cannot open. It is refused (re-seal and try again), and the next one holds every key."""
     import datetime as dt
-    import threading
 
     import nacl.bindings as sodium
 
     from whistle import cases
     from whistle.models import Member
 
-    from tests.helpers import wait_until_waiting_for_a_lock
+    from tests.helpers import once_it_waits
 
     _report(app)
     case = _case(db_session)
@@ -440,17 +441,8 @@ def test_a_grant_is_refused_when_a_message_came_in_since_its_keys_were_sealed(ap
     recipients = [r.public_key for r in cases.case_recipients(db_session, rules, locked)] + [locked.reporter_pk]
     sealed = env.seal("message", {"case": case.id}, {"text": "MEANWHILE", "attachments": []}, recipients)
     cases.add_message(db_session, rules, locked, "message", sealed.envelope, [], dt.date.today())
-    outcome = {}
-    grant = threading.Thread(target=lambda: outcome.update(resp=zhao.api(
-        "post", f"/committee/api/cases/{case.id}/grants", json={"username": "zhang.wei", "keys": stale})))
-    grant.start()
-    try:
-        wait_until_waiting_for_a_lock(config.database_url, done=lambda: "resp" in outcome)
-        db_session.commit()
-    finally:
-        db_session.rollback()
-        grant.join(timeout=60)
-    resp = outcome["resp"]
+    resp = once_it_waits(db_session, config.database_url, lambda: zhao.api(
+        "post", f"/committee/api/cases/{case.id}/grants", json={"username": "zhang.wei", "keys": stale}))
     assert resp.status_code == 400 and resp.get_json()["error"] == "recipients_changed", resp.get_json()
     db_session.expire_all()
     assert db_session.scalar(select(func.count()).select_from(CaseGrant).join(Member, Member.id == CaseGrant.member_id)
@@ -461,3 +453,40 @@ def test_a_grant_is_refused_when_a_message_came_in_since_its_keys_were_sealed(ap
     assert resp.status_code == 201
     _view, bodies = _open(zhang, case.id)
     assert bodies[-1]["text"] == "MEANWHILE"
+
+
+@pytest.mark.parametrize("path, form", [
+    ("status", {"event": "acknowledged"}),
+    ("disposition", {"disposition": "conclude"}),
+    ("grade", {"grade": "low", "reason": "checked"}),
+])
+def test_a_change_to_a_case_purged_meanwhile_is_refused(app, people, db_session, config, path, form):
+    """A member's change that opened the case before a purge committed, then waited for the
+    case's lock, finds the tombstone under it: refused (404, as the case is gone), not applied
+    to the tombstone (a status change would bring it back among the open cases, empty)."""
+    import datetime as dt
+
+    from whistle import cases, retention
+    from whistle.models import CaseEvent
+
+    from tests.helpers import once_it_waits
+
+    _report(app)
+    case = _case(db_session)
+    zhao = people["zhao.lei"]
+    assert zhao.client.get(f"/committee/cases/{case.id}").status_code == 200
+    cases.add_event(db_session, cases.locked(db_session, case), "closed", dt.date.today())
+    db_session.commit()
+    retention.purge(db_session, cases.locked(db_session, case), on=dt.date.today(), actor="li.na",
+                    reason="early", confirmed_by="wang.fang")  # committed below, while the change waits
+    events = db_session.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case.id))
+    purged = (case.status, case.disposition, case.risk_grade)
+    assert purged[0] == "purged"
+    resp = once_it_waits(db_session, config.database_url,
+                         lambda: zhao.post(f"/committee/cases/{case.id}/{path}", data=form))
+    assert resp.status_code == 404
+    db_session.expire_all()
+    tombstone = db_session.get(Case, case.id)
+    assert (tombstone.status, tombstone.disposition, tombstone.risk_grade) == purged
+    assert db_session.scalar(select(func.count()).select_from(CaseEvent)
+                             .where(CaseEvent.case_id == case.id)) == events

@@ -98,6 +98,15 @@ def _post_case(case_id) -> Case:
     return _open_case(case_id, action="change")
 
 
+def _locked(s, case: Case) -> Case:
+    """The case under its row lock, read again; a case purged since it was opened is gone
+    (404): a change applied to its tombstone would bring it back among the open cases."""
+    case = cases.locked(s, s.merge(case))
+    if case.status == "purged":
+        abort(404)
+    return case
+
+
 @bp.post("/cases/<case_id>/status")
 @login_required
 def set_status(case_id):
@@ -107,7 +116,7 @@ def set_status(case_id):
     if event not in ("acknowledged", "in_review", "closed"):
         abort(400)
     with db.transaction() as s:
-        case = cases.locked(s, s.merge(case))
+        case = _locked(s, case)
         if event == case.status:  # a second click, or two members at once: the timeline says it once
             flash(_("The case already has this status."))
         elif event == "closed" and case.risk_grade == "high":
@@ -140,7 +149,7 @@ def set_disposition(case_id):
         flash(_("Not accepting a report needs a reason."), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303
     with db.transaction() as s:
-        case = s.merge(case)
+        case = _locked(s, case)  # two members at once: one "disposition" event on the timeline
         first = case.disposition is None
         case.disposition = code
         case.duplicate_of = duplicate_of if code == "duplicate" else None
@@ -164,7 +173,7 @@ def override_grade(case_id):
         flash(_("A manual grade needs a written reason."), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303
     with db.transaction() as s:
-        case = cases.locked(s, s.merge(case))
+        case = _locked(s, case)
         if case.risk_grade == "high" and grade != "high":
             if triage_view.propose(s, case, current_member(), "downgrade", {"grade": grade, "reason": reason},
                                    _today()) is None:
@@ -184,7 +193,7 @@ def propose_purge(case_id):
     reason = (request.form.get("reason") or "").strip()
     back = redirect(url_for("committee.case_page", case_id=case.id), 303)
     with db.transaction() as s:
-        case = cases.locked(s, s.merge(case))
+        case = _locked(s, case)
         if case.status != "closed" or not reason:
             flash(_("Only a closed case can be purged early, and only with a written reason."), "error")
             return back
@@ -203,7 +212,7 @@ def confirm(case_id, pending_id):
     with db.transaction() as s:
         # The case's lock first, then the request read again under it: a double click, or
         # two members confirming at once, decide it once; the later one finds it gone.
-        locked = cases.locked(s, s.merge(case))
+        locked = _locked(s, case)
         pending = s.get(PendingAction, pending_id, populate_existing=True)
         if pending is None and len(pending_id) == 32:
             flash(_("This request has already been decided."))
