@@ -669,6 +669,38 @@ def test_internal_errors_log_type_and_place_only(app, committee, caplog, capsys)
         assert all("asctime" not in (h.formatter._fmt if h.formatter else "") for h in handlers)
 
 
+def test_an_error_after_a_commit_does_not_say_nothing_was_stored(app, committee):
+    """The error page tells the truth about what was kept: a request that failed after its
+    work was committed (rendering the receipt page, say) must not invite the user to send it
+    again as if nothing had been stored; one that failed before says nothing was stored."""
+    from whistle import audit, db
+    from whistle.extensions import csrf
+
+    @app.post("/_test/after-commit")
+    @csrf.exempt
+    def after_commit():
+        with db.transaction() as s:
+            audit.record(s, "view", actor=None, on=dt.date(2026, 1, 2))
+        raise RuntimeError("after the commit")
+
+    @app.post("/_test/before-commit")
+    @csrf.exempt
+    def before_commit():
+        with db.transaction() as s:
+            audit.record(s, "view", actor=None, on=dt.date(2026, 1, 2))
+            raise RuntimeError("before the commit")
+
+    client = app.test_client()
+    entries = table_counts(app)["audit_log"]
+    resp = client.post("/_test/after-commit", headers=EN)
+    assert resp.status_code == 500 and table_counts(app)["audit_log"] == entries + 1
+    assert "what you sent was stored" in resp.get_data(as_text=True)
+    assert "Nothing was stored" not in resp.get_data(as_text=True)
+    resp = client.post("/_test/before-commit", headers=EN)
+    assert resp.status_code == 500 and table_counts(app)["audit_log"] == entries + 1
+    assert "Nothing was stored" in resp.get_data(as_text=True)
+
+
 def test_database_errors_hide_their_parameters(app):
     from sqlalchemy.exc import IntegrityError
 

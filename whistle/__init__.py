@@ -6,7 +6,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask.logging import default_handler, wsgi_errors_stream
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -223,9 +223,15 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log_unhandled(exc)
-        db.rollback()  # "nothing was stored", and the error page can still query
-        return error_response(500, "internal_error",
-                               _("Something went wrong on our side. Nothing was stored; please try again."))
+        db.rollback()  # what was not committed is not stored, and the error page can still query
+        if request.method == "POST" and g.get("whistle_committed"):
+            # Failed after its data was committed (rendering a receipt page, say): sending it
+            # again would file it twice.
+            message = _("Something went wrong on our side, but what you sent was stored. "
+                        "Check before you send it again.")
+        else:
+            message = _("Something went wrong on our side. Nothing was stored; please try again.")
+        return error_response(500, "internal_error", message)
 
 
 def log_unhandled(exc: BaseException) -> None:

@@ -66,6 +66,7 @@ def transaction():
     except BaseException:
         db.rollback()
         raise
+    g.whistle_committed = True  # an error after this must not tell the user nothing was kept
 
 
 def init_app(app, engine: Engine) -> None:
