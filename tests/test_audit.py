@@ -308,6 +308,20 @@ def test_sign_refuses_a_broken_chain_and_a_foreign_key(log, committee, db_sessio
     assert db_session.scalar(select(AuditStatement)) is None
 
 
+def test_a_statement_covers_the_log_as_one_snapshot(log, committee, db_session, config):
+    """Signing checks the chain, then reads its head: an entry appended in between (its
+    transaction committing meanwhile) would be vouched for unchecked. Signing takes the
+    head's lock first, so an append in progress finishes before the check, and the
+    statement covers it, checked."""
+    from tests.helpers import once_it_waits
+
+    audit.record(db_session, "view", actor="zhao.lei", on=DAY)  # holds the head until committed
+    statement = once_it_waits(db_session, config.database_url, lambda: _sign(log, committee[0]))
+    assert statement.length == 11
+    assert [e.action for e in db_session.scalars(select(AuditEntry).where(AuditEntry.seq > 10)
+                                                 .order_by(AuditEntry.seq))] == ["view", "audit_signed"]
+
+
 def test_cli_sign_then_verify(log, committee, cli_env, db_session, monkeypatch):
     keypair, path = committee
     length, head = audit.head(db_session)

@@ -315,6 +315,10 @@ def sign(db: Session, keypair, on: dt.date) -> AuditStatement:
     from crypto import signing
     from crypto.encoding import b64u
 
+    # The head's lock first (as an append takes it): the chain checked below and the head
+    # signed are then one state of the log; an entry appended between the two reads would
+    # be vouched for unchecked.
+    db.execute(update(AuditHead).where(AuditHead.id == 1).values(length=AuditHead.length))
     row = db.get(CommitteeKey, keypair.kid)
     if row is None:
         raise SigningRefused(f"{keypair.kid} is not a registered committee key")
