@@ -25,11 +25,17 @@ def receipt_from(html: str) -> str:
 
 
 def forget_used_totp_steps(app) -> None:
-    """Forget which TOTP steps logins used (kept in memory by the embedded default), so a
-    member can log in again within the same 30-second window: only a test can do that."""
-    from whistle.pow import MemorySpent
+    """Forget which TOTP steps logins used (in memory, or in the app's Redis beside its
+    sessions), so a member can log in again within the same 30-second window: only a test
+    can do that."""
+    from whistle.pow import MemorySpent, RedisSpent
 
-    assert isinstance(app.extensions["whistle.totp_used"], MemorySpent)
+    used = app.extensions["whistle.totp_used"]
+    if isinstance(used, RedisSpent):
+        for key in used._redis.scan_iter(match=f"{used._prefix}{used._kind}:*"):
+            used._redis.delete(key)
+        return
+    assert isinstance(used, MemorySpent)
     app.extensions["whistle.totp_used"] = MemorySpent()
 
 

@@ -5,8 +5,7 @@ import json
 import re
 
 import pytest
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from whistle import rules as rules_mod
 from whistle.models import AuditEntry, CaseGrant, Member
@@ -43,9 +42,6 @@ def _recipient_kids(app) -> set:
 def _log_in(app, person) -> int:
     """A login with the right password and a fresh TOTP code (the used step forgotten, as
     only a test can): the status it gets."""
-    with Session(app.extensions["whistle.engine"]) as s:
-        s.execute(update(Member).where(Member.username == person.username).values(totp_last_step=0))
-        s.commit()
     forget_used_totp_steps(app)
     client = app.test_client()
     client.environ_base.update(person.client.environ_base)
