@@ -130,7 +130,7 @@ def prepare_whistle(db_url: str, key_file: Path, secret_file: Path, member_names
             totp = members.new_totp_secret()
             keypair = KeyPair.generate()
             members.complete_enrolment(member, password=MEMBER_PASSWORD, totp_secret_blob=members.seal_totp(secret, totp),
-                                       last_step=0, public_key=keypair.public,
+                                       public_key=keypair.public,
                                        wrapped_key=keyfile.wrap(keypair, "member key passphrase", opslimit=1,
                                                                 memlimit=8 * 1024 * 1024),
                                        on=today(TZ))

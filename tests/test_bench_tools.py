@@ -30,3 +30,29 @@ def test_attachment_report_states_the_receiving_floor_against_raw_encryption():
     assert "400 MiB/s (40 %) with 256 KiB reads, whistle's" in text
     del raw["receive_and_parse_mib_s"], raw["receive_and_parse_whistle_reads_mib_s"]  # an older run's results
     assert "Receiving alone" not in "\n".join(report._attachments({"attachments": {"raw": raw}}))
+
+
+def test_the_benchmark_prepares_a_committee_whose_members_log_in(tmp_path):
+    """bench/common.prepare_whistle builds the benchmark's committee with whistle's own
+    functions: a change to them must break this test, not the next benchmark run."""
+    import pyotp
+    from sqlalchemy.orm import Session
+
+    from bench import common
+    from whistle import members
+    from whistle.db import make_engine
+    from whistle.models import CommitteeKey
+    from whistle.pow import MemorySpent
+
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    enrolled = common.prepare_whistle(url, tmp_path / "committee.key", tmp_path / "secret")
+    assert set(enrolled) == {"zhao.lei", "li.na"}
+    secret = common.instance_secret(tmp_path / "secret")
+    engine = make_engine(url)
+    with Session(engine) as s:
+        assert s.query(CommitteeKey).count() == 1
+        member_id, totp, _keypair = enrolled["zhao.lei"]
+        member = members.authenticate(s, secret, "zhao.lei", common.MEMBER_PASSWORD, pyotp.TOTP(totp).now(),
+                                      MemorySpent())
+        assert member is not None and member.id == member_id
+    engine.dispose()
