@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from crypto import envelope as env
 from crypto.encoding import unb64u
 from crypto.receipt import ReceiptCode
-from whistle import cases, retention
+from whistle import audit, cases, retention
 from whistle.cli import main
 from whistle.errors import CasePurged
 from whistle.models import (Attachment, AttachmentChunk, AuditEntry, Case, CaseEvent, CaseItem,
@@ -274,3 +274,27 @@ def test_a_case_reopened_while_the_purge_runs_is_not_purged(app, committee, db_s
     assert db_session.get(Case, case_id).status == "in_review"
     assert _count(db_session, CaseItem, case_id=case_id) == 1
     assert _count(db_session, Attachment, case_id=case_id) == 1
+
+
+def test_the_purge_takes_every_case_lock_before_the_audit_log(app, committee, db_session, config, monkeypatch):
+    """A member's change locks its case, then appends to the audit log. The console's purge
+    must not hold the log (taken by one case's purge) while it waits for the next case's lock:
+    the two would wait for each other, and PostgreSQL would end one of them with an error."""
+    first, second = sorted((_closed_case(app, db_session, "not_accepted", 400),
+                            _closed_case(app, db_session, "not_accepted", 400)))  # the order it purges in
+    monkeypatch.setenv("WHISTLE_INSTANCE_DIR", str(config.instance_dir))
+    monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
+    case = cases.locked(db_session, db_session.get(Case, second))  # a member's change begins
+    outcome = {}
+    purge = threading.Thread(target=lambda: outcome.update(result=CliRunner().invoke(main, ["retention", "purge"])))
+    purge.start()
+    try:
+        wait_until_waiting_for_a_lock(config.database_url)
+        audit.record(db_session, "grade_override", actor="alice", on=dt.date.today(), case_id=case.id)
+        db_session.commit()
+    finally:
+        db_session.rollback()
+        purge.join(timeout=60)
+    assert outcome["result"].exit_code == 0, outcome["result"].output
+    db_session.expire_all()
+    assert {db_session.get(Case, cid).status for cid in (first, second)} == {"purged"}

@@ -633,8 +633,11 @@ def retention_purge(dry_run, report_file):
             lines = [f"would purge {len(due)} case(s)"] + [f"{c.id}  disposition {c.disposition or '-'}" for c in due]
             lines += retention_mod.survey_lines(texts_due, "would purge")
         else:
+            # Every case's lock first, then the purges: a purge appends to the audit log and
+            # holds its head, and a member's change takes its case's lock before the head.
+            due = [c for c in due if retention_mod.still_due(session, c, rules_.retention, on)]
             purged = [retention_mod.purge(session, c, on=on, actor=None, reason="retention period ended")
-                      for c in due if retention_mod.still_due(session, c, rules_.retention, on)]
+                      for c in due]
             for texts in texts_due:
                 retention_mod.purge_survey_texts(session, texts, on=on, actor=None)
             session.commit()
