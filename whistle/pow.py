@@ -26,6 +26,7 @@ and ``hashlib.blake2b`` here; the MAC is HMAC-SHA256 under a key derived like ev
 import datetime as dt
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import threading
@@ -132,6 +133,7 @@ class MemorySpent:
 
     def __init__(self) -> None:
         self._seen: dict[str, float] = {}  # name -> forget_at (shared by a whole day's challenges)
+        self._next_forget = math.inf  # the soonest forget_at held
         self._lock = threading.Lock()
 
     def add(self, name: str, forget_at: int) -> bool:
@@ -139,12 +141,16 @@ class MemorySpent:
         (spent before)."""
         now = time.time()
         with self._lock:
-            if len(self._seen) > 50_000:
+            # Swept when something held has expired (a TOTP step is a login's time: not kept
+            # past its codes), not at every add: a day's challenges expire together.
+            if now >= self._next_forget or len(self._seen) > 50_000:
                 self._seen = {k: v for k, v in self._seen.items() if v > now}
+                self._next_forget = min(self._seen.values(), default=math.inf)
             expires = self._seen.get(name)
             if expires is not None and expires > now:
                 return False
             self._seen[name] = forget_at
+            self._next_forget = min(self._next_forget, forget_at)
             return True
 
 

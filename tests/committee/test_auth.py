@@ -217,3 +217,16 @@ def test_a_line_break_in_an_address_is_never_put_in_a_redirect_header(app, commi
         "csrf_token": csrf_of(html), "username": person.username, "password": PASSWORD, "totp": person.code(0)})
     check(unhandled, resp, "login with a line break in next")
     assert resp.status_code == 302 and "\n" not in resp.headers["Location"] and "X-Injected" not in resp.headers
+
+
+def test_a_used_totp_step_is_not_kept_in_memory_once_its_codes_expire():
+    """A used step is the time of a login to the half-minute. The memory store (the default)
+    drops it once its codes are refused anyway, as Redis expires it: it must not pile up,
+    a log of every login since the process started."""
+    from whistle.pow import MemorySpent
+
+    store = MemorySpent()
+    assert store.add("step of a login", int(time.time()) + 1)
+    time.sleep(1.1)
+    assert store.add("step of the next login", int(time.time()) + 90)
+    assert list(store._seen) == ["step of the next login"]
