@@ -579,6 +579,31 @@ def test_rate_limit_counters_in_memory_expire_at_the_end_of_their_window_on_the_
         assert expires % window == 0, (key, expires % window)
 
 
+def test_a_memory_counter_started_by_two_requests_at_once_still_ends_with_its_window():
+    """Two threads' first requests in one window: the second counts before the first reads
+    its count back, so neither sees itself first. The counter must still expire at the
+    window's end, not one window after the first request's instant."""
+    from collections import Counter
+
+    from whistle.ratelimit_storage import AlignedMemoryStorage, window_end
+
+    storage = AlignedMemoryStorage()
+
+    class SecondRequestComesBetween(Counter):
+        """The counts; the first read-back of a count lets the other thread's request in."""
+        interleaved = False
+
+        def get(self, key, default=None):
+            if key == "limit-key" and self["limit-key"] == 1 and not self.interleaved:
+                self.interleaved = True
+                storage.incr("limit-key", 3600)
+            return super().get(key, default)
+
+    storage.storage = SecondRequestComesBetween()
+    assert storage.incr("limit-key", 3600) == 2
+    assert storage.expirations["limit-key"] == window_end(3600)
+
+
 def test_rate_limit_counters_over_tls_to_redis_expire_at_the_end_of_their_window_too():
     """rediss:// (Redis over TLS) is as valid a setting as redis://: its counters must go
     through the same clock-aligned storage, not the library's own."""

@@ -72,8 +72,9 @@ class AlignedMemoryStorage(MemoryStorage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         # The library sets the first request's instant plus a window; replaced at once by the
-        # window's end (a later increment of the same window leaves the expiry alone).
+        # window's end. At every increment, not only when the count read back is the first:
+        # another thread's may have come between, and then no thread would read it back.
+        # A counter still held is of the current window (an expired one is dropped first).
         count = super().incr(key, expiry, amount)
-        if count == amount:
-            self.expirations[key] = window_end(expiry)
+        self.expirations[key] = window_end(expiry)
         return count
