@@ -128,7 +128,7 @@ def test_survey_free_text_is_purged_after_its_period(app, committee, client, db_
     from whistle.models import Survey, SurveyAnswer, SurveyText
     from tests.test_surveys import answer, make_survey
 
-    today = dt.date.today()
+    today = cases.today(config.timezone)  # the committee's day, as the purge counts it (not the machine's)
     old = make_survey(app, start=today - dt.timedelta(days=420), end=today - dt.timedelta(days=366))
     recent = make_survey(app, start=today - dt.timedelta(days=380), end=today - dt.timedelta(days=364))
     for survey_id in (old, recent):
