@@ -19,6 +19,7 @@ from whistle.cases import today
 
 from tests.committee.conftest import HTTPS, PASSWORD, csrf_of, enrol
 from tests.helpers import forget_used_totp_steps
+from tests.test_hardening import REDIS_URL, redis_prefix  # noqa: F401 - a fixture, shared
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
 
 SITE_OPS, SITE_MEM = 3, 64 * 1024 * 1024  # the default receipt cost (whistle/config.py)
@@ -266,10 +267,6 @@ def test_login_guessing_from_many_addresses_is_bounded_per_account(app, committe
     assert _login_attempt(app, "203.0.113.9", "li.na", PASSWORD, _fresh_code(app, person)) == 429
 
 
-
-REDIS_URL = "redis://127.0.0.1:6379/13"  # tests.test_hardening's database; keys under a unique prefix
-
-
 @pytest.fixture
 def login_app(config, tmp_path):
     """Apps on this test's database with other settings or rules, with a committee key."""
@@ -287,22 +284,6 @@ def login_app(config, tmp_path):
     yield build
     for app in apps:
         app.extensions["whistle.engine"].dispose()
-
-
-@pytest.fixture
-def redis_prefix():
-    """A key prefix of this test's own in Redis (skipped without Redis); its keys go after."""
-    redis = pytest.importorskip("redis")
-    connection = redis.Redis.from_url(REDIS_URL)
-    try:
-        connection.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
-    prefix = f"whistle-test-{random_bytes(6).hex()}:"
-    yield prefix
-    for key in connection.scan_iter(match=prefix + "*"):
-        connection.delete(key)
-    connection.close()
 
 
 @pytest.mark.parametrize("storage", ["memory", "redis"])
