@@ -250,6 +250,23 @@ def test_a_console_reply_to_a_case_purged_meanwhile_is_refused_plainly(app, clie
     assert _count(db_session, CaseItem, case_id=case.id) == 0
 
 
+def _purge_while(db_session, config, change):
+    """`retention purge` run while ``db_session`` holds a case's lock: once the purge waits,
+    ``change()`` is made in that session and committed. The purge's result (it succeeded)."""
+    outcome = {}
+    purge = threading.Thread(target=lambda: outcome.update(result=CliRunner().invoke(main, ["retention", "purge"])))
+    purge.start()
+    try:
+        wait_until_waiting_for_a_lock(config.database_url)
+        change()
+        db_session.commit()
+    finally:
+        db_session.rollback()
+        purge.join(timeout=60)
+    assert outcome["result"].exit_code == 0, outcome["result"].output
+    return outcome["result"]
+
+
 def test_a_case_reopened_while_the_purge_runs_is_not_purged(app, committee, db_session, config, monkeypatch):
     """The console's purge lists the cases due, then purges them one by one: a member who
     reopens one of them meanwhile (here: holding its lock while the purge starts) keeps it,
@@ -258,18 +275,8 @@ def test_a_case_reopened_while_the_purge_runs_is_not_purged(app, committee, db_s
     monkeypatch.setenv("WHISTLE_INSTANCE_DIR", str(config.instance_dir))
     monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
     case = cases.locked(db_session, db_session.get(Case, case_id))  # a member's reopening begins
-    outcome = {}
-    purge = threading.Thread(target=lambda: outcome.update(result=CliRunner().invoke(main, ["retention", "purge"])))
-    purge.start()
-    try:
-        wait_until_waiting_for_a_lock(config.database_url)
-        cases.add_event(db_session, case, "in_review", dt.date.today())
-        db_session.commit()
-    finally:
-        db_session.rollback()
-        purge.join(timeout=60)
-    assert outcome["result"].exit_code == 0, outcome["result"].output
-    assert case_id not in outcome["result"].output
+    result = _purge_while(db_session, config, lambda: cases.add_event(db_session, case, "in_review", dt.date.today()))
+    assert case_id not in result.output
     db_session.expire_all()
     assert db_session.get(Case, case_id).status == "in_review"
     assert _count(db_session, CaseItem, case_id=case_id) == 1
@@ -285,16 +292,7 @@ def test_the_purge_takes_every_case_lock_before_the_audit_log(app, committee, db
     monkeypatch.setenv("WHISTLE_INSTANCE_DIR", str(config.instance_dir))
     monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
     case = cases.locked(db_session, db_session.get(Case, second))  # a member's change begins
-    outcome = {}
-    purge = threading.Thread(target=lambda: outcome.update(result=CliRunner().invoke(main, ["retention", "purge"])))
-    purge.start()
-    try:
-        wait_until_waiting_for_a_lock(config.database_url)
-        audit.record(db_session, "grade_override", actor="alice", on=dt.date.today(), case_id=case.id)
-        db_session.commit()
-    finally:
-        db_session.rollback()
-        purge.join(timeout=60)
-    assert outcome["result"].exit_code == 0, outcome["result"].output
+    _purge_while(db_session, config, lambda: audit.record(db_session, "grade_override", actor="alice",
+                                                         on=dt.date.today(), case_id=case.id))
     db_session.expire_all()
     assert {db_session.get(Case, cid).status for cid in (first, second)} == {"purged"}
