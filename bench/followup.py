@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from crypto.encoding import b64u, unb64u
 from crypto.receipt import ReceiptCode, derive_reporter_keys
-from whistle import create_app, migrate, offline
-from whistle.cases import today
+from whistle import create_app, migrate
+from whistle.custody import offline
+from whistle.cases.store import today
 from whistle.config import Config
 
 from bench import load

@@ -90,7 +90,7 @@ def proof_of_work(port: int) -> dict | None:
         if exc.code == 404:
             return None
         raise
-    from whistle.pow import solve
+    from whistle.security.proof_of_work import solve
 
     return {"challenge": challenge, "nonce": solve(challenge)}
 

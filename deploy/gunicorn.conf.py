@@ -56,7 +56,7 @@ logger_class = QuietLogger
 
 
 def post_fork(server, worker):
-    """Give each worker its share of the cores for receipt derivations (whistle.derivations):
+    """Give each worker its share of the cores for receipt derivations (whistle.cases.derivations):
     more argon2id runs at once than cores only slows every one of them. The final worker
     count is known here (--workers on the command line overrides the value above); an
     explicit WHISTLE_RECEIPT_DERIVATIONS wins."""

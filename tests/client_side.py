@@ -19,7 +19,7 @@ OPS, MEM = 1, 8 * 1024 * 1024
 
 def proof_of_work(client) -> dict:
     """A solved proof of work, as static/js/pow.js makes one (tests run with few bits)."""
-    from whistle.pow import solve
+    from whistle.security.proof_of_work import solve
 
     answer = client.post("/api/v1/pow", json={})
     assert answer.status_code == 200, answer.get_json()

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from whistle import create_app, migrate
 from whistle.config import Config
-from whistle.cases import today
-from whistle import offline
+from whistle.cases.store import today
+from whistle.custody import offline
 
 PG_URL = os.environ.get("WHISTLE_TEST_DATABASE_URL")
 FAST_KDF = {"receipt_opslimit": 1, "receipt_memlimit": 8 * 1024 * 1024}

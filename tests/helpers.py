@@ -28,7 +28,7 @@ def forget_used_totp_steps(app) -> None:
     """Forget which TOTP steps logins used (in memory, or in the app's Redis beside its
     sessions), so a member can log in again within the same 30-second window: only a test
     can do that."""
-    from whistle.pow import MemorySpent, RedisSpent
+    from whistle.security.proof_of_work import MemorySpent, RedisSpent
 
     used = app.extensions["whistle.totp_used"]
     if isinstance(used, RedisSpent):

@@ -8,8 +8,8 @@ from crypto import envelope as env
 from crypto.encoding import b64u, unb64u
 from crypto.receipt import ReceiptCode
 from crypto.stream import attachment_key, decrypt_stream
-from whistle import offline
-from whistle.cases import today
+from whistle.custody import offline
+from whistle.cases.store import today
 from whistle.models import Attachment, AttachmentChunk, Case, CaseGrant, CaseItem, Member
 
 from tests.client_side import HEADER, credentials, new_locator, proof_of_work, seal_report

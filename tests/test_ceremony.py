@@ -15,8 +15,9 @@ from crypto.encoding import b64u, unb64u
 from crypto.keyfile import unwrap
 from crypto.shares import NotEnoughShares
 from crypto.signing import verify_key_of
-from whistle import audit, ceremony, members
-from whistle.cases import item_envelope, today
+from whistle.custody import audit, ceremony
+from whistle.committee import members
+from whistle.cases.store import item_envelope, today
 from whistle.cli import main
 from whistle.models import AuditEntry, Case, CaseGrant, CommitteeKey, ItemKey, Member
 

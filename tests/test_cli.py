@@ -131,8 +131,8 @@ def test_the_console_cannot_close_a_high_risk_case_alone_or_repeat_a_status(app,
 def test_the_console_cannot_bring_a_purged_case_back(app, committee, cli_env, db_session):
     """A purged case is a tombstone for good: no status change from the console, which would
     put it back among the open cases (the workspace cannot open it at all: no grant is left)."""
-    from whistle import retention
-    from whistle.cases import today
+    from whistle.custody import retention
+    from whistle.cases.store import today
     from whistle.models import AuditEntry, CaseEvent
 
     from tests.client_side import HEADER, seal_report
@@ -189,7 +189,8 @@ def test_files_that_are_not_utf8_text_are_refused_with_a_message(app, committee,
 def test_the_console_adds_nothing_to_a_purged_case(app, committee, client, cli_env, db_session):
     import datetime as dt
 
-    from whistle import cases, retention
+    from whistle.cases import store as cases
+    from whistle.custody import retention
     from whistle.models import CaseEvent, CaseItem
 
     client.post("/report/contractor", data=report_form("x"), content_type="multipart/form-data")

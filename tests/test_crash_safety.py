@@ -7,7 +7,7 @@ Python stand-in for the browser, and the no-JS forms sealed on the server); the 
 is killed with SIGKILL mid-stream, four times, and started again. Then:
 
 - every report that returned a receipt can be followed up with it on the restarted server,
-  and decrypts with the committee key (whistle.offline.decrypt_case) to exactly what was
+  and decrypts with the committee key (whistle.custody.offline.decrypt_case) to exactly what was
   sent, attachments included; so does every follow-up message the server said it stored;
 - nothing half-written remains: no case without its report item and "received" event, no
   item without its case, no gap in a case's item or event numbers, no attachment without
@@ -40,8 +40,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from crypto.receipt import ReceiptCode
-from whistle import offline
-from whistle.cases import today
+from whistle.custody import offline
+from whistle.cases.store import today
 from whistle.config import PROJECT_DIR
 from whistle.models import Case
 
@@ -366,7 +366,7 @@ def test_key_and_share_files_are_on_disk_before_their_key_is_registered(app, tmp
     a registered key that every new report is sealed to and nobody holds. Every fsync is
     seen (and still done) here: the file's own and its directory's (its name) must happen
     before init_keys / split_committee_key return, that is before the caller commits."""
-    from whistle import ceremony
+    from whistle.custody import ceremony
 
     synced = []
     real_fsync = os.fsync

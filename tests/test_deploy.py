@@ -25,11 +25,12 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from whistle import audit, create_app, migrate, offline
-from whistle.cases import today
+from whistle import create_app, migrate
+from whistle.custody import audit, offline
+from whistle.cases.store import today
 from whistle.config import MiB, PROJECT_DIR, Config
 from whistle.models import Case
-from whistle.privacy import SECURITY_HEADERS, QuietRequestHandler
+from whistle.security.privacy import SECURITY_HEADERS, QuietRequestHandler
 
 from tests.client_side import credentials, seal_report
 from tests.conftest import FAST_KDF, PG_URL, _postgres_database, build_app, make_config

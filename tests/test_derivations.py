@@ -1,5 +1,5 @@
 """Receipt derivations on the server run a bounded number at a time per process
-(whistle.derivations), and gunicorn gives each worker its share of the cores."""
+(whistle.cases.derivations), and gunicorn gives each worker its share of the cores."""
 import os
 import runpy
 import threading
@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
-from whistle import offline
-from whistle.cases import today
+from whistle.custody import offline
+from whistle.cases.store import today
 from whistle.config import PROJECT_DIR, ConfigError, from_env, usable_cores
-from whistle.derivations import EXTENSION, DerivationSlots
+from whistle.cases.derivations import EXTENSION, DerivationSlots
 
 from tests.conftest import FAST_KDF, KEY_PASSPHRASE, build_app
 from tests.helpers import receipt_from, report_form

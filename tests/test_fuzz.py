@@ -35,8 +35,8 @@ from sqlalchemy.orm import Session
 from crypto import envelope as env
 from crypto.encoding import unb64u
 from crypto.receipt import ReceiptCode
-from whistle import offline
-from whistle.cases import today
+from whistle.custody import offline
+from whistle.cases.store import today
 from whistle.models import Attachment
 
 from tests.client_side import HEADER, proof_of_work, seal_report

@@ -24,12 +24,14 @@ from crypto.encoding import b64u, unb64u
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from crypto.stream import attachment_key, encrypt_bytes
-from whistle import _instance_secret, cases, offline, privacy
-from whistle import pow as proof
-from whistle.cases import today
+from whistle import _instance_secret
+from whistle.cases import store as cases
+from whistle.custody import offline
+from whistle.security import privacy, proof_of_work as proof
+from whistle.cases.store import today
 from whistle.config import ConfigError, from_env
 from whistle.models import Attachment, Base, Case, CaseItem, CommitteeKey, Member, new_id
-from whistle.privacy import QuietRequestHandler
+from whistle.security.privacy import QuietRequestHandler
 
 from tests.client_side import HEADER, MEM, OPS, credentials, new_locator, proof_of_work, seal_report
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
@@ -235,7 +237,7 @@ def test_a_multipart_part_without_a_name_makes_the_body_a_400(app, client, commi
 
 
 def test_attachment_ids_are_matched_whole():
-    from whistle.uploads import ATTACHMENT_ID, is_attachment_id
+    from whistle.cases.uploads import ATTACHMENT_ID, is_attachment_id
 
     assert is_attachment_id("a" * 32) and not is_attachment_id("a" * 32 + "\n") and not is_attachment_id(None)
     assert ATTACHMENT_ID.match("a" * 32 + "\n") is None  # also safe where .match() is used
@@ -585,7 +587,7 @@ def test_a_memory_counter_started_by_two_requests_at_once_still_ends_with_its_wi
     window's end, not one window after the first request's instant."""
     from collections import Counter
 
-    from whistle.ratelimit_storage import AlignedMemoryStorage, window_end
+    from whistle.security.ratelimit_storage import AlignedMemoryStorage, window_end
 
     storage = AlignedMemoryStorage()
 
@@ -609,7 +611,7 @@ def test_rate_limit_counters_over_tls_to_redis_expire_at_the_end_of_their_window
     through the same clock-aligned storage, not the library's own."""
     from limits.storage import storage_from_string
 
-    from whistle.ratelimit_storage import AlignedRedisStorage, aligned_uri
+    from whistle.security.ratelimit_storage import AlignedRedisStorage, aligned_uri
 
     for url in ("redis://127.0.0.1:6379/0", "rediss://127.0.0.1:6379/0"):
         storage = storage_from_string(aligned_uri(url))  # (redis-py connects on first use only)
@@ -698,7 +700,8 @@ def test_an_error_after_a_commit_does_not_say_nothing_was_stored(app, committee)
     """The error page tells the truth about what was kept: a request that failed after its
     work was committed (rendering the receipt page, say) must not invite the user to send it
     again as if nothing had been stored; one that failed before says nothing was stored."""
-    from whistle import audit, db
+    from whistle import db
+    from whistle.custody import audit
     from whistle.extensions import csrf
 
     @app.post("/_test/after-commit")

@@ -14,8 +14,8 @@ from crypto.encoding import b64u, unb64u
 from crypto.errors import CryptoError
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
-from whistle import audit, offline
-from whistle.cases import today
+from whistle.custody import audit, offline
+from whistle.cases.store import today
 from whistle.config import PACKAGE_DIR
 from whistle.models import AuditEntry, Case, CaseItem, ItemKey, PendingAction
 
@@ -442,7 +442,7 @@ def test_real_name_result_notice_is_shown_to_members(app, committee, db_session)
 def test_committee_key_regrant_never_hands_on_the_name(app, committee, db_session):
     """Recovering an orphaned case with the committee key re-seals the report, not the name;
     and a case whose readers hold everything but the name is not orphaned."""
-    from whistle import ceremony
+    from whistle.custody import ceremony
 
     real_name_report(app.test_client())  # nobody enrolled: orphaned
     zhao = enrol(app, "zhao.lei")

@@ -51,8 +51,9 @@ from sqlalchemy.orm import Session
 from crypto import keyfile
 from crypto.encoding import b64u
 from crypto.keys import KeyPair
-from whistle import members, offline
-from whistle.cases import today
+from whistle.committee import members
+from whistle.custody import offline
+from whistle.cases.store import today
 from whistle.config import PROJECT_DIR
 from whistle.models import Case
 

@@ -10,7 +10,7 @@ from sqlalchemy import DateTime, Time, select, text
 from crypto.receipt import ReceiptCode
 from whistle.extensions import limiter
 from whistle.models import Base, Case
-from whistle.privacy import CSP, client_key
+from whistle.security.privacy import CSP, client_key
 
 from tests.client_side import credentials, seal_report
 from tests.helpers import receipt_from, report_form
@@ -195,7 +195,7 @@ def test_console_and_retention_keep_no_arrival_order(app, committee, db_session,
     from click.testing import CliRunner
 
     from tests.conftest import KEY_PASSPHRASE
-    from whistle import retention
+    from whistle.custody import retention
     from whistle.cli import main
     from whistle.models import AuditEntry, CaseEvent
 

@@ -12,9 +12,11 @@ from crypto import envelope as env
 from crypto.encoding import b64u, unb64u
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
-from whistle import cases, catalog, notices
-from whistle import rules as rules_mod
-from whistle.cases import today
+from whistle import catalog
+from whistle.cases import store as cases
+from whistle.channels import notices
+from whistle.rules import parse as rules_mod
+from whistle.cases.store import today
 from whistle.models import AuditEntry, Case, Notice, new_id
 from whistle.triage.deadlines import WorkCalendar
 
@@ -386,7 +388,7 @@ def test_a_member_of_the_candidates_department_sees_neither_the_notice_nor_its_s
     from sqlalchemy.orm import Session
 
     from tests.conftest import build_app
-    from whistle import offline
+    from whistle.custody import offline
 
     text = config.rules_file.read_text(encoding="utf-8")
     for username, unit, role in (("liu.yang", "county_cdi", "member"), ("he.ping", "org_cadre_supervision", "unit_lead")):

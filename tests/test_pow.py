@@ -1,4 +1,4 @@
-"""Proof of work (whistle.pow, crypto/FORMAT.md §7): signed, fresh, single-use challenges that
+"""Proof of work (whistle.security.proof_of_work, crypto/FORMAT.md §7): signed, fresh, single-use challenges that
 the JavaScript path solves before each report, message and survey answer; the no-JS forms
 skip it and spend a stricter budget instead."""
 import datetime as dt
@@ -9,7 +9,7 @@ import pytest
 
 from crypto.encoding import unb64u
 from crypto import envelope as env
-from whistle import pow as proof
+from whistle.security import proof_of_work as proof
 from whistle.config import ConfigError, from_env
 
 from tests.client_side import credentials, proof_of_work, seal_report
@@ -159,8 +159,8 @@ def test_a_higher_setting_refuses_easier_challenges(tmp_path, request):
 
 def test_nojs_forms_skip_the_proof_but_spend_a_stricter_budget(tmp_path, request):
     from sqlalchemy.orm import Session
-    from whistle import offline
-    from whistle.cases import today
+    from whistle.custody import offline
+    from whistle.cases.store import today
     from tests.conftest import KEY_PASSPHRASE
     from tests.test_notices import open_notice
 

@@ -6,8 +6,9 @@ import re
 from sqlalchemy import select
 
 from crypto.receipt import ReceiptCode
-from whistle import offline, uploads
-from whistle.cases import today
+from whistle.custody import offline
+from whistle.cases import uploads
+from whistle.cases.store import today
 from whistle.models import AttachmentChunk, Case, CaseItem
 
 from tests.helpers import receipt_from, report_form
@@ -91,7 +92,7 @@ def test_missing_fields_give_a_400_form_with_messages(client, committee, db_sess
 
 def test_json_api_salt_is_stable_and_hides_existence(client, committee, db_session):
     from crypto.encoding import unb64u
-    from whistle import cases
+    from whistle.cases import store as cases
 
     code = ReceiptCode.parse(submit(client))
     cases.forget_cost_distribution()  # so the fake cost is drawn from the case just made
@@ -139,7 +140,7 @@ def test_a_sealing_routed_for_another_header_is_not_trusted(app, committee, db_s
     from crypto import envelope as env
     from crypto.keys import random_bytes
     from crypto.receipt import derive_reporter_keys
-    from whistle import cases
+    from whistle.cases import store as cases
     from whistle.errors import InvalidSubmission
     from whistle.models import CaseGrant
     from tests.client_side import HEADER, MEM, OPS

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from crypto import envelope as env
 from crypto.encoding import unb64u
 from crypto.receipt import ReceiptCode
-from whistle import audit, cases, retention
+from whistle.custody import audit, retention
+from whistle.cases import store as cases
 from whistle.cli import main
 from whistle.errors import CasePurged
 from whistle.models import (Attachment, AttachmentChunk, AuditEntry, Case, CaseEvent, CaseItem,
@@ -234,7 +235,7 @@ def test_nothing_can_be_added_to_a_purged_case(app, client, committee, db_sessio
 def test_a_console_reply_to_a_case_purged_meanwhile_is_refused_plainly(app, client, committee, db_session):
     """The console read the case before a purge committed: the check under the case's lock
     refuses it, as the console's own message (not a trace)."""
-    from whistle import offline
+    from whistle.custody import offline
 
     client.post("/report/contractor", data=report_form("x"), content_type="multipart/form-data")
     case = db_session.scalar(select(Case))

@@ -14,10 +14,11 @@ from fractions import Fraction
 import pytest
 from sqlalchemy.orm import Session
 
-from whistle import public_stats, surveys
-from whistle.cases import today
+from whistle.transparency import figures as public_stats
+from whistle.channels import surveys
+from whistle.cases.store import today
 from whistle.models import Case, CaseEvent
-from whistle.statistics import Fewer, Figures, Withheld, is_hidden, suppress
+from whistle.transparency.suppression import Fewer, Figures, Withheld, is_hidden, suppress
 
 from tests.client_side import proof_of_work
 from tests.test_surveys import make_survey

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from crypto import envelope as env
 from crypto.encoding import unb64u
-from whistle import surveys
-from whistle.cases import today
+from whistle.channels import surveys
+from whistle.cases.store import today
 from whistle.config import PACKAGE_DIR
 from whistle.models import AuditEntry, Survey, SurveyAnswer, SurveyResponse, SurveyText
-from whistle.rules import RulesError, parse
+from whistle.rules.parse import RulesError, parse
 
 from tests.client_side import proof_of_work
 from tests.committee.conftest import enrol
@@ -82,7 +82,7 @@ def test_rules_surveys_table():
 
 
 def surveys_defaults():
-    from whistle.rules import SurveyRules
+    from whistle.rules.parse import SurveyRules
 
     return SurveyRules(5, None, 365)
 
@@ -393,7 +393,7 @@ def test_published_results_in_the_csv_never_start_a_spreadsheet_formula(app, cli
     import csv
     import io
 
-    from whistle import public_stats
+    from whistle.transparency import figures as public_stats
 
     items = [surveys.ItemSpec("choice", '=HYPERLINK("http://evil.example","Click")', breakdown=False,
                               options=["+1 (555) 0100", "-2", "@SUM(1+1)", "Construction"]),

@@ -14,13 +14,13 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crypto.keys import derive
-from whistle import config as config_mod
-from whistle import db, derivations, i18n, privacy, ratelimit_storage, sessions, uploads
-from whistle import pow as proof
+from whistle import config as config_mod, db, i18n
+from whistle.cases import derivations, uploads
+from whistle.security import privacy, ratelimit_storage, sessions, proof_of_work as proof
 from whistle.config import PROJECT_DIR, Config, ConfigError
 from whistle.errors import WhistleError
 from whistle.extensions import csrf, limiter
-from whistle.rules import load as load_rules
+from whistle.rules.parse import load as load_rules
 
 SECRET_BYTES = 32
 # No %(asctime)s: whistle records no time of day, not even in its own log lines.
@@ -87,7 +87,7 @@ def _configure_logging(app: Flask) -> None:
 def _warn_of_unknown_years(rules, timezone: str) -> None:
     """Log, at start, a holiday calendar that deadlines set now can outrun (the rules file's
     [calendar] fills it in); the app starts either way."""
-    from whistle.cases import today
+    from whistle.cases.store import today
     from whistle.triage.deadlines import unknown_years_warning
 
     warning = unknown_years_warning(rules, today(timezone))
@@ -143,18 +143,15 @@ def create_app(cfg: Config | None = None) -> Flask:
     csrf.init_app(app)
     privacy.quiet_request_logs()
 
-    from whistle.reporter import api, pages
-    from whistle import health, vendor
+    from whistle.reporter import api, pages, vendor, notices as notice_pages, surveys as survey_pages
+    from whistle import health
     from whistle.committee import admin as committee_admin  # noqa: F401 - registers views on bp
     from whistle.committee import dashboard as committee_dashboard  # noqa: F401
-    from whistle.committee import api as committee_api
-    from whistle.committee import auth as committee_auth
+    from whistle.committee import api as committee_api, auth as committee_auth
     from whistle.committee import workspace  # noqa: F401 - registers views on bp
     from whistle.committee import oversight  # noqa: F401 - registers views on bp
     from whistle.committee import identity, notices as committee_notices  # noqa: F401 - views on bp
-    from whistle.reporter import notice_pages
-    from whistle import transparency
-    from whistle.reporter import surveys as survey_pages
+    from whistle.transparency import views as transparency
     from whistle.committee import surveys as committee_surveys  # noqa: F401 - views on bp
     for reporter_bp in (pages.bp, api.bp, vendor.bp, health.bp, transparency.bp, notice_pages.bp, survey_pages.bp):
         csrf.exempt(reporter_bp)  # no session, no cookie: cross-site posts are refused by Origin instead

@@ -1,7 +1,7 @@
 """The routing envelope's enums (part of the sealed format) and their translated labels.
 
 Codes are stored and travel in the clear header; labels are only for people. Departments
-are local data and live in the rules file instead (see whistle.rules).
+are local data and live in the rules file instead (see whistle.rules.parse).
 """
 from flask_babel import lazy_gettext as _l
 

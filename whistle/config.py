@@ -56,7 +56,7 @@ class Config:
     # Receipt stretching cost (argon2id); stored per case, so raising it later is safe.
     receipt_opslimit: int = 3
     receipt_memlimit: int = 64 * MiB
-    # Receipt derivations one process runs at once (whistle.derivations); 0: one per usable core.
+    # Receipt derivations one process runs at once (whistle.cases.derivations); 0: one per usable core.
     # deploy/gunicorn.conf.py sets each worker's share of the cores.
     receipt_derivations: int = 0
     max_attachments: int = 10
@@ -67,7 +67,7 @@ class Config:
     limit_submit: str = "60 per hour"  # a JS report spends 3 (recipients, locator, report)
     limit_followup: str = "30 per hour;300 per day"
     limit_followup_global: str = "3000 per hour"
-    # Proof of work (whistle.pow): leading zero bits of BLAKE2b(challenge || nonce) that JS
+    # Proof of work (whistle.security.proof_of_work): leading zero bits of BLAKE2b(challenge || nonce) that JS
     # submissions (reports, follow-up messages, survey answers) must find; the no-JS forms
     # skip it and spend this smaller budget instead (besides limit_submit).
     pow_bits: int = 18

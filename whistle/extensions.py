@@ -3,9 +3,9 @@ from flask import current_app
 from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
 
-from whistle.privacy import client_key
+from whistle.security.privacy import client_key
 
-# Keyed on an HMAC of the address under a daily in-memory key (whistle.privacy).
+# Keyed on an HMAC of the address under a daily in-memory key (whistle.security.privacy).
 limiter = Limiter(key_func=client_key, default_limits=[], headers_enabled=False)
 csrf = CSRFProtect()
 

@@ -82,7 +82,7 @@ class Case(Base):
     real_name: Mapped[bool] = mapped_column(Boolean, default=False)
     ack_due: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
     feedback_due: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
-    # The pre-appointment notice a comment is about (channel "notice" only; whistle.notices).
+    # The pre-appointment notice a comment is about (channel "notice" only; whistle.channels.notices).
     notice_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
     items: Mapped[list["CaseItem"]] = relationship(back_populates="case", order_by="CaseItem.seq",
@@ -269,7 +269,7 @@ class AuditStatement(Base):
 
 
 class Survey(Base):
-    """A questionnaire for one period (whistle.surveys). Its wording is public, stored in clear."""
+    """A questionnaire for one period (whistle.channels.surveys). Its wording is public, stored in clear."""
 
     __tablename__ = "surveys"
     __table_args__ = NO_ROWID

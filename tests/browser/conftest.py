@@ -13,11 +13,11 @@ from playwright.sync_api import sync_playwright
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from whistle import offline
-from whistle.cases import today
+from whistle.custody import offline
+from whistle.cases.store import today
 from whistle.cli import main as cli
 from whistle.models import Base
-from whistle.privacy import QuietRequestHandler
+from whistle.security.privacy import QuietRequestHandler
 
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
 

@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from crypto.receipt import ReceiptCode
-from whistle import offline
-from whistle.cases import today
+from whistle.custody import offline
+from whistle.cases.store import today
 from whistle.config import PROJECT_DIR
 from whistle.models import Case
-from whistle.privacy import QuietRequestHandler
+from whistle.security.privacy import QuietRequestHandler
 
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from crypto.receipt import ReceiptCode
-from whistle import members
-from whistle.cases import today
+from whistle.committee import members
+from whistle.cases.store import today
 
 pytestmark = pytest.mark.browser
 

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from crypto.receipt import ReceiptCode
-from whistle import cases, retention
-from whistle.cases import today
+from whistle.cases import store as cases
+from whistle.custody import retention
+from whistle.cases.store import today
 from whistle.models import Case, CaseGrant, Member
 
 from tests.client_side import seal_report

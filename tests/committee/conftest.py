@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from crypto import keyfile
 from crypto.encoding import b64u
 from crypto.keys import KeyPair
-from whistle import members
-from whistle.cases import today
+from whistle.committee import members
+from whistle.cases.store import today
 
 from tests.helpers import forget_used_totp_steps
 

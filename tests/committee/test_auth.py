@@ -81,7 +81,7 @@ def test_the_api_answers_a_logged_out_page_with_json_in_its_language(app, commit
     assert resp.status_code == 400 and resp.get_json()["error"] == "bad_request"
 
 def test_idle_and_absolute_timeouts(app, committee):
-    from whistle import sessions
+    from whistle.security import sessions
 
     person = enrol(app, "zhang.wei")
     sid = person.client.get_cookie("__Host-session", domain="localhost").value
@@ -138,8 +138,8 @@ def test_enrolment_link_works_once_and_totp_secret_is_sealed_at_rest(app, commit
 def test_the_enrolment_page_offers_no_workspace_to_someone_not_logged_in(app, committee, db_session):
     """The invitee is not logged in yet: no workspace menu, no "Log out" (whose button was
     the page's first, before "Finish enrolment"), just the welcome and the form."""
-    from whistle import members
-    from whistle.cases import today
+    from whistle.committee import members
+    from whistle.cases.store import today
 
     token = members.invite(db_session, "wang.fang", today("Asia/Shanghai"))
     db_session.commit()
@@ -151,8 +151,8 @@ def test_the_enrolment_page_offers_no_workspace_to_someone_not_logged_in(app, co
 def test_an_enrolment_form_left_open_too_long_comes_back_to_be_filled_in_again(app, committee, db_session):
     """The invitee has no login yet: when the form's session has ended (the idle timeout),
     the form comes back, saying why, and the invitation still works."""
-    from whistle import members as member_accounts
-    from whistle.cases import today
+    from whistle.committee import members as member_accounts
+    from whistle.cases.store import today
 
     client = app.test_client()
     client.environ_base.update(HTTPS)
@@ -223,7 +223,7 @@ def test_a_used_totp_step_is_not_kept_in_memory_once_its_codes_expire():
     """A used step is the time of a login to the half-minute. The memory store (the default)
     drops it once its codes are refused anyway, as Redis expires it: it must not pile up,
     a log of every login since the process started."""
-    from whistle.pow import MemorySpent
+    from whistle.security.proof_of_work import MemorySpent
 
     store = MemorySpent()
     assert store.add("step of a login", int(time.time()) + 1)

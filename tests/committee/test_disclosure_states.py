@@ -32,7 +32,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.encoding import b64u
-from whistle import audit, cases
+from whistle.custody import audit
+from whistle.cases import store as cases
 from whistle.models import AuditEntry, Case, CaseItem, CommitteeKey, ItemKey, Member, PendingAction
 
 from tests.committee.conftest import enrol

@@ -33,8 +33,9 @@ from sqlalchemy.orm import Session
 
 from crypto import envelope as env
 from crypto.encoding import b64u, unb64u
-from whistle import create_app, offline
-from whistle.cases import today
+from whistle import create_app
+from whistle.custody import offline
+from whistle.cases.store import today
 from whistle.models import Attachment, Case, CaseItem, PendingAction, Survey
 
 from tests.committee.conftest import enrol, login

@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from whistle import rules as rules_mod
+from whistle.rules import parse as rules_mod
 from whistle.models import AuditEntry, CaseGrant, Member
 
 from tests.client_side import credentials, followup_message

@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from crypto import envelope as env
 from crypto.errors import CryptoError
-from whistle import offline
+from whistle.custody import offline
 from whistle.models import Case, CaseGrant
-from whistle.notify import SmtpSettings, new_case_counts, send
+from whistle.committee.notify import SmtpSettings, new_case_counts, send
 
 from tests.client_side import HEADER, seal_report
 from tests.committee.conftest import enrol

@@ -6,7 +6,7 @@ import json
 from sqlalchemy import select, text
 
 from crypto.encoding import b64u
-from whistle import audit
+from whistle.custody import audit
 from whistle.models import AuditEntry, CaseGrant, Member
 
 from tests.committee.conftest import enrol

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from crypto import envelope as env
 from crypto.encoding import unb64u
-from whistle import audit
+from whistle.custody import audit
 from whistle.models import Attachment, AuditEntry, Case, CaseEvent, CaseGrant, CaseItem, PendingAction
 
 from tests.client_side import credentials

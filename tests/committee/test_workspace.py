@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from crypto import envelope as env
 from crypto.encoding import b64u, unb64u
 from crypto.errors import CryptoError
-from whistle import audit
+from whistle.custody import audit
 from whistle.models import AuditEntry, Case, CaseGrant, PendingAction
 
 from tests.client_side import HEADER, seal_report
@@ -114,7 +114,7 @@ def test_a_department_removed_from_the_rules_leaves_its_cases_open_but_grants_no
     """The committee merges the transport bureau away: a valid rules file, but the stored
     cases still name it. Whose own department it was can no longer be told, so nobody is
     offered or granted the case; the page still opens and says why (it was a 500)."""
-    from whistle import ceremony
+    from whistle.custody import ceremony
 
     _report(app, header=dict(HOUSING, department="transport"))
     case = _case(db_session)
@@ -419,7 +419,7 @@ def test_a_grant_is_refused_when_a_message_came_in_since_its_keys_were_sealed(ap
 
     import nacl.bindings as sodium
 
-    from whistle import cases
+    from whistle.cases import store as cases
     from whistle.models import Member
 
     from tests.helpers import once_it_waits
@@ -466,7 +466,8 @@ def test_a_change_to_a_case_purged_meanwhile_is_refused(app, people, db_session,
     to the tombstone (a status change would bring it back among the open cases, empty)."""
     import datetime as dt
 
-    from whistle import cases, retention
+    from whistle.cases import store as cases
+    from whistle.custody import retention
     from whistle.models import CaseEvent
 
     from tests.helpers import once_it_waits

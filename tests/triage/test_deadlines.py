@@ -4,7 +4,7 @@ import datetime
 import pytest
 
 from tests.triage import d, edited, example
-from whistle import rules as rules_mod
+from whistle.rules import parse as rules_mod
 from whistle.triage.deadlines import WorkCalendar, due_dates, urgency
 
 RULES = example()

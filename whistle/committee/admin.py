@@ -4,8 +4,10 @@ from flask import current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from whistle import audit, db, members
-from whistle.cases import today
+from whistle import db
+from whistle.custody import audit
+from whistle.committee import members
+from whistle.cases.store import today
 from whistle.committee.access import current_member, role_required, rules
 from whistle.committee.auth import bp
 from whistle.models import Member

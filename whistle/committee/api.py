@@ -10,13 +10,15 @@ from sqlalchemy import select
 from crypto.encoding import b64u, unb64u
 from crypto.errors import FormatError
 from crypto.keys import kid
-from whistle import audit, cases, db
+from whistle import db
+from whistle.custody import audit
+from whistle.cases import store as cases
 from whistle.committee.access import current_member, login_required, refuse_nul_characters, rules, session_ended
 from whistle.committee.workspace import _open_case, _today
 from whistle.errors import InvalidSubmission, RecipientsChanged
 from whistle.models import Attachment, CaseGrant, CaseItem, ItemKey, Member
 from whistle.triage.routing import can_grant
-from whistle.uploads import ATTACHMENT_ID
+from whistle.cases.uploads import ATTACHMENT_ID
 
 bp = Blueprint("committee_api", __name__, url_prefix="/committee/api")
 bp.register_error_handler(CSRFError, session_ended)

@@ -11,8 +11,10 @@ from markupsafe import Markup
 
 from crypto.encoding import unb64u
 from crypto.errors import FormatError
-from whistle import audit, db, members
-from whistle.cases import today
+from whistle import db
+from whistle.custody import audit
+from whistle.committee import members
+from whistle.cases.store import today
 from whistle.committee.access import current_member, refuse_nul_characters, rule_of, session_ended
 from whistle.triage.routing import READER_ROLES
 from whistle.extensions import limiter
@@ -38,7 +40,7 @@ def _typed_username() -> str:
 
 def _login_key() -> str:
     """Per-account throttling: the limit follows the username, whoever tries it."""
-    from whistle.privacy import keyed
+    from whistle.security.privacy import keyed
 
     return "account:" + keyed(_typed_username())
 

@@ -8,7 +8,8 @@ from flask import render_template
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
-from whistle import charts, db
+from whistle import db
+from whistle.transparency import charts
 from whistle.committee.access import current_member, login_required, rule_of, rules
 from whistle.committee.auth import bp
 from whistle.committee.labels import DISPOSITIONS

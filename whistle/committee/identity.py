@@ -27,7 +27,9 @@ from sqlalchemy import select
 from crypto.encoding import b64u, unb64u
 from crypto.errors import FormatError
 from crypto.keys import kid
-from whistle import audit, cases, db
+from whistle import db
+from whistle.custody import audit
+from whistle.cases import store as cases
 from whistle.committee.access import current_member, login_required, may_open, rule_of, rules
 from whistle.committee.api import bp as api_bp
 from whistle.committee.auth import bp

@@ -46,7 +46,7 @@ def code_label(field: str, code: str, channel: str) -> str:
 
 def context() -> dict:
     """Template globals of committee pages."""
-    from whistle import notices
+    from whistle.channels import notices
     from whistle.triage.routing import READER_ROLES
 
     member = current_member()

@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from whistle import audit, catalog, db, notices
+from whistle import catalog, db
+from whistle.custody import audit
+from whistle.channels import notices
 from whistle.committee.access import current_member, login_required, rules
 from whistle.committee.auth import bp
 from whistle.committee.triage_view import calendar

@@ -13,7 +13,8 @@ from flask import render_template, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from whistle import audit, db
+from whistle import db
+from whistle.custody import audit
 from whistle.committee import triage_view
 from whistle.committee.access import current_member, role_required
 from whistle.committee.auth import bp

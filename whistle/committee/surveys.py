@@ -14,14 +14,16 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from whistle import audit, db, surveys
+from whistle import db
+from whistle.custody import audit
+from whistle.channels import surveys
 from whistle.committee.access import current_member, login_required, rule_of, rules
 from whistle.committee.api import bp as api_bp
 from whistle.committee.auth import bp
 from whistle.committee.workspace import _today
 from whistle.models import Survey
-from whistle.statistics import suppress
-from whistle.uploads import form_text
+from whistle.transparency.suppression import suppress
+from whistle.cases.uploads import form_text
 
 FORM_ROWS = 12  # blank question rows on the form (it works without JavaScript)
 

@@ -6,7 +6,8 @@ import json
 from flask import current_app
 from sqlalchemy import select
 
-from whistle import audit, cases
+from whistle.custody import audit
+from whistle.cases import store as cases
 from whistle.models import Case, CaseGrant, Member, PendingAction
 from whistle.triage import deadlines, risk, routing
 
@@ -144,7 +145,7 @@ def confirm(session, case: Case, pending: PendingAction, member: Member, approve
     if approve and action == "downgrade":
         apply_grade(session, case, payload["grade"], payload["reason"], proposer, on, confirmed_by=member.username)
     elif approve and action == "purge":
-        from whistle import retention
+        from whistle.custody import retention
 
         retention.purge(session, case, on=on, actor=proposer.username, reason=payload.get("reason", ""),
                         confirmed_by=member.username)

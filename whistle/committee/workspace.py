@@ -4,7 +4,9 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from whistle import audit, cases, db, retention
+from whistle import db
+from whistle.custody import audit, retention
+from whistle.cases import store as cases
 from whistle.committee import case_listing, triage_view
 from whistle.committee.access import current_member, login_required, may_open, rules
 from whistle.committee.auth import bp

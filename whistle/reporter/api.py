@@ -13,14 +13,16 @@ from crypto.encoding import b64u, unb64u
 from crypto.errors import FormatError
 from crypto.keys import kid
 from crypto.receipt import is_locator, verifier_of
-from whistle import cases, catalog, db, notices
-from whistle import pow as proof_of_work
+from whistle import catalog, db
+from whistle.cases import store as cases
+from whistle.channels import notices
+from whistle.security import proof_of_work
 from whistle.errors import InvalidSubmission
 from whistle.extensions import followup_limits, submit_limits
 from whistle.models import Attachment
 from whistle.reporter.forms import calendar, rules
 from whistle.reporter.openapi import document
-from whistle.uploads import is_attachment_id, parse_json
+from whistle.cases.uploads import is_attachment_id, parse_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -160,7 +162,7 @@ def recipients():
 @bp.post("/pow")
 @proof_of_work.pow_limits
 def pow_challenge():
-    """A fresh proof-of-work challenge (whistle.pow, crypto/FORMAT.md §7): reports, follow-up
+    """A fresh proof-of-work challenge (whistle.security.proof_of_work, crypto/FORMAT.md §7): reports, follow-up
     messages and survey answers each spend one."""
     return jsonify(proof_of_work.new_challenge())
 

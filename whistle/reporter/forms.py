@@ -3,7 +3,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from whistle.catalog import CATEGORIES, NOTICE_CHANNEL, ROUTING_FIELDS, routing_problems
-from whistle.uploads import form_text
+from whistle.cases.uploads import form_text
 
 TEXT_FIELDS = {"accused_name": 200, "accused_post": 200, "period": 200, "place": 200}
 IDENTITY_FIELDS = {"identity_name": 100, "identity_contact": 200}  # form field -> limit

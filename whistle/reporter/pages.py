@@ -8,13 +8,14 @@ from crypto.errors import CryptoError, ReceiptError
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode
 from crypto.stream import attachment_key, decrypt_stream
-from whistle import cases, catalog, db, derivations, sealing
+from whistle import catalog, db
+from whistle.cases import store as cases, derivations, sealing
 from whistle.errors import BadReceipt, CasePurged, NoSuchReceipt, WhistleError
 from whistle.extensions import followup_limits, submit_limits
-from whistle.pow import nojs_limits
+from whistle.security.proof_of_work import nojs_limits
 from whistle.models import Attachment
 from whistle.reporter.forms import calendar, read_identity, read_report_form, rules, valid_channel
-from whistle.uploads import attachment_disposition, clean_filename, form_text
+from whistle.cases.uploads import attachment_disposition, clean_filename, form_text
 
 bp = Blueprint("reporter", __name__)
 
@@ -58,7 +59,7 @@ def report_submit(channel):
         abort(404)
     g.upload_mode = "seal"
     g.upload_content_key = random_bytes(32)
-    form = request.form  # parsing streams and encrypts the files (whistle.uploads)
+    form = request.form  # parsing streams and encrypts the files (whistle.cases.uploads)
     header, body, errors = read_report_form(form, channel)
     identity, identity_errors = read_identity(form)
     errors.update(identity_errors)

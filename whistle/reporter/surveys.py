@@ -12,12 +12,14 @@ import re
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
 from crypto.encoding import b64u
-from whistle import cases, db, surveys
-from whistle import pow as proof_of_work
+from whistle import db
+from whistle.cases import store as cases
+from whistle.channels import surveys
+from whistle.security import proof_of_work
 from whistle.errors import InvalidSubmission
 from whistle.extensions import submit_limits
 from whistle.models import Survey
-from whistle.uploads import parse_json
+from whistle.cases.uploads import parse_json
 
 bp = Blueprint("surveys", __name__)
 

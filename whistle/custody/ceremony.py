@@ -16,9 +16,10 @@ from crypto import envelope as env
 from crypto import shares
 from crypto.errors import CryptoError, FormatError
 from crypto.keys import KeyPair, kid
-from whistle import audit, cases
+from whistle.custody import audit
+from whistle.cases import store as cases
 from whistle.models import Case, CaseGrant, CaseItem, CommitteeKey, ItemKey, Member
-from whistle.offline import register_key, write_new_file
+from whistle.custody.offline import register_key, write_new_file
 from whistle.triage.routing import can_grant
 
 # The audit actor of what is done with the committee key itself (the split, a recovery, a

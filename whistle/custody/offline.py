@@ -17,12 +17,12 @@ from crypto import keyfile
 from crypto.errors import CryptoError
 from crypto.keys import KeyPair, random_bytes
 from crypto.stream import StreamEncryptor, attachment_key, decrypt_stream
-from whistle import cases, surveys
+from whistle.cases import store as cases
+from whistle.channels import surveys
 from whistle.errors import CasePurged
 from whistle.catalog import CASE_EVENTS
-from whistle.models import Attachment, Case, CommitteeKey, Survey
-from whistle.models import new_id
-from whistle.uploads import clean_filename
+from whistle.models import Attachment, Case, CommitteeKey, Survey, new_id
+from whistle.cases.uploads import clean_filename
 
 DEMO_PASSPHRASE = "demo"
 

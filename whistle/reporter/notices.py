@@ -12,10 +12,12 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, g, render_template, request
 
 from crypto.keys import random_bytes
-from whistle import cases, catalog, db, notices, sealing
+from whistle import catalog, db
+from whistle.cases import store as cases, sealing
+from whistle.channels import notices
 from whistle.extensions import submit_limits
 from whistle.models import Notice
-from whistle.pow import nojs_limits
+from whistle.security.proof_of_work import nojs_limits
 from whistle.reporter.forms import read_identity, read_report_form, rules
 
 bp = Blueprint("notices", __name__)
@@ -95,7 +97,7 @@ def comment_submit(notice_id):
         return _form(notice, state, 409)
     g.upload_mode = "seal"
     g.upload_content_key = random_bytes(32)
-    form = request.form  # parsing streams and encrypts the files (whistle.uploads)
+    form = request.form  # parsing streams and encrypts the files (whistle.cases.uploads)
     fixed = {catalog.NOTICE_FIELD: notice.id, "department": notice.department}
     header, body, errors = read_report_form(form, catalog.NOTICE_CHANNEL, fixed)
     identity, identity_errors = read_identity(form)

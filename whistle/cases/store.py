@@ -28,7 +28,7 @@ from whistle.catalog import NOTICE_CHANNEL, NOTICE_FIELD, ROUTING_FIELDS, routin
 from whistle.errors import CasePurged, InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady, RecipientsChanged
 from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, CommitteeKey, Member,
                             new_id)
-from whistle.uploads import is_attachment_id
+from whistle.cases.uploads import is_attachment_id
 
 STORAGE_CHUNK = 1024 * 1024  # ciphertext is stored in 1 MiB rows
 MAX_LOCATOR_TRIES = 20
@@ -331,10 +331,10 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     NoticeClosed / NoticeNotOpen / NoSuchNotice for a comment outside its notice's window.
 
     ``sealing``: the caller's sealing_for(header), read just before, when the server sealed
-    the envelope itself (whistle.sealing); one routed for another header is not used, and
+    the envelope itself (whistle.cases.sealing); one routed for another header is not used, and
     without one routing is applied here.
     """
-    from whistle import notices
+    from whistle.channels import notices
     from whistle.triage import deadlines, risk
     from whistle.triage.routing import route as route_of
 

@@ -1,16 +1,16 @@
 """The no-JavaScript path: the server builds, in memory, the same envelope the browser would.
 
 Plaintext exists only in this request's memory. Attachments were already encrypted while
-they streamed in (whistle.uploads.SealingSpool) under the same content key.
+they streamed in (whistle.cases.uploads.SealingSpool) under the same content key.
 """
 from dataclasses import dataclass
 
 from crypto import envelope as env
 from crypto.keys import KeyPair, random_bytes
 from crypto.receipt import ReceiptCode, ReporterKeys
-from whistle import cases, derivations
+from whistle.cases import store as cases, derivations
 from whistle.errors import InvalidSubmission, LocatorTaken
-from whistle.uploads import SealingSpool
+from whistle.cases.uploads import SealingSpool
 
 MAX_LOCATOR_TRIES = 20
 

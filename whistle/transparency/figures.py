@@ -6,7 +6,7 @@ day after someone reported tells what they reported), the dispositions of those 
 share acknowledged and fed back within their deadlines (as they stood when the window closed,
 for the same reason), pre-appointment notices and the
 comments on them per month (when the notices table exists), and the results of every survey
-the committee published. Every figure goes through whistle.statistics: counts of 1 to k-1
+the committee published. Every figure goes through whistle.transparency.suppression: counts of 1 to k-1
 show as "fewer than k", complementary counts are withheld (k: ``[surveys] min_cell``).
 
 ``build`` computes the figures (codes only, cached for a few minutes per database and day, so
@@ -21,9 +21,11 @@ from flask_babel import gettext as _
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
-from whistle import catalog, charts, surveys
+from whistle import catalog
+from whistle.transparency import charts
+from whistle.channels import surveys
 from whistle.models import Case, CaseEvent
-from whistle.statistics import Figures, Protected, is_hidden
+from whistle.transparency.suppression import Figures, Protected, is_hidden
 
 WINDOW_MONTHS = 12
 CACHE_SECONDS = 300

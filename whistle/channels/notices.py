@@ -264,7 +264,7 @@ def all_notices(db: Session) -> list[Notice]:
 def summary(db: Session, rules, notice: Notice) -> dict:
     """For the appointment decision: how many comments, where they were routed and how they
     were disposed of. Counts of codes only: never a case id, a date or any content."""
-    from whistle import cases
+    from whistle.cases import store as cases
 
     comments = db.scalars(select(Case).where(Case.notice_id == notice.id)).all()
     units, dispositions, statuses = Counter(), Counter(), Counter()

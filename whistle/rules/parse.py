@@ -43,7 +43,7 @@ Schema (see ``whistle/data/rules.example.toml`` for a complete example):
     built-in Chinese holiday calendar (for years it does not know yet, or local changes).
 ``[surveys]`` (optional)
     ``min_cell`` (k, default 5): every published figure (statistics, survey results) below
-    k shows as "fewer than k" (whistle.statistics); ``unit``: a local unit whose members
+    k shows as "fewer than k" (whistle.transparency.suppression); ``unit``: a local unit whose members
     manage integrity surveys, besides every unit lead; ``texts_kept_days`` (default 365):
     days after a survey's period ends that its sealed free-text answers are kept before
     ``whistle retention purge`` deletes them.
@@ -67,7 +67,7 @@ DEADLINE_KINDS = ("acknowledge", "feedback")
 # Codes and usernames are stored in String(64) columns (cases.department, handling_unit,
 # members.username): a longer one would pass here and fail the first insert.
 _CODE = re.compile(r"[A-Za-z0-9_]{1,64}\Z")  # \Z, not $: no trailing newline (used with .match)
-USERNAME = re.compile(r"[a-z0-9_.-]{2,64}\Z")  # also what whistle.members accepts for an invitation
+USERNAME = re.compile(r"[a-z0-9_.-]{2,64}\Z")  # also what whistle.committee.members accepts for an invitation
 # A deadline beyond about fourteen years is a typo; counting it out day by day for every
 # report would take seconds and end past the last date Python knows.
 MAX_WORK_DAYS = 3650
@@ -342,7 +342,7 @@ class _Parser:
                     self.p.add(raw_keys[cycle[0]],
                                "parent cycle: " + " -> ".join(cycle + [cycle[0]]))
         # A case about the head of a unit whose level above is external is held for that level
-        # and sealed to the superior's key (whistle.cases): any other external body would be
+        # and sealed to the superior's key (whistle.cases.store): any other external body would be
         # named as the holder while only the superior could open the case. (The superior's own
         # key is checked with [committee].)
         committee = self.data.get("committee")
@@ -685,7 +685,7 @@ _TOP_LEVEL = ("committee", "units", "departments", "members", "channels", "risk"
 @dataclass(frozen=True)
 class SurveyRules:
     """``[surveys]``: the smallest count any published figure shows as a number
-    (``min_cell``, k: counts of 1..k-1 show as "fewer than k", whistle.statistics), and the
+    (``min_cell``, k: counts of 1..k-1 show as "fewer than k", whistle.transparency.suppression), and the
     local unit whose members (besides every unit lead) manage integrity surveys, and how
     long after a survey's period its sealed free text is kept (``texts_kept_days``)."""
 

@@ -1,4 +1,4 @@
-"""The `whistle` command: thin Click wrappers around whistle.offline and the app."""
+"""The `whistle` command: thin Click wrappers around whistle.custody.offline and the app."""
 import json
 import os
 import sys
@@ -8,12 +8,11 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from whistle import config as config_mod
-from whistle import db as db_mod
-from whistle import audit, migrate, offline
-from whistle.cases import today
+from whistle import config as config_mod, db as db_mod, migrate
+from whistle.custody import audit, offline
+from whistle.cases.store import today
 from whistle.models import Case, CommitteeKey, Survey
-from whistle.rules import load as load_rules
+from whistle.rules.parse import load as load_rules
 
 
 def _setup():
@@ -59,7 +58,7 @@ def run(host, port):
     from werkzeug.serving import run_simple
 
     from whistle import create_app
-    from whistle.privacy import QuietRequestHandler
+    from whistle.security.privacy import QuietRequestHandler
 
     _setup()
     app = create_app()
@@ -106,7 +105,7 @@ def rules():
 @click.argument("path", type=click.Path(dir_okay=False))
 def rules_check(path):
     """Validate a rules file without starting the server; lists every problem."""
-    from whistle.rules import check
+    from whistle.rules.parse import check
 
     problems = check(path)
     for problem in problems:
@@ -135,7 +134,7 @@ def members():
 def members_invite(username, base_url):
     """Print a one-time enrolment link for USERNAME (who must be listed in the rules file).
     The first administrator is invited this way; later ones from the Members page."""
-    from whistle import members as members_mod
+    from whistle.committee import members as members_mod
 
     cfg, engine = _setup()
     loaded = load_rules(cfg.rules_file)
@@ -144,7 +143,7 @@ def members_invite(username, base_url):
     with Session(engine, expire_on_commit=False) as session:
         before = members_mod.account_state(session, username)
         token = members_mod.invite(session, username, today(cfg.timezone))
-        from whistle import audit
+        from whistle.custody import audit
         audit.record(session, "invite", actor=None, on=today(cfg.timezone), member=username, before=before)
         session.commit()
     click.echo(f"{base_url.rstrip('/')}/committee/enrol/{token}")
@@ -157,7 +156,7 @@ def notify():
     import os
 
     from whistle import create_app
-    from whistle.notify import SmtpSettings, new_case_counts, send
+    from whistle.committee.notify import SmtpSettings, new_case_counts, send
 
     cfg, engine = _setup()
     host = os.environ.get("WHISTLE_SMTP_HOST")
@@ -259,7 +258,7 @@ def keys_init(out, label, passphrase_file, share_count, threshold, out_dir, hold
         raise click.UsageError("a split key needs --threshold M and --out-dir DIR")
     if len(holders) != share_count:
         raise click.UsageError(f"--shares {share_count} needs {share_count} --holder names ({len(holders)} given)")
-    from whistle import ceremony
+    from whistle.custody import ceremony
     from crypto import shares as shares_mod
 
     files = _name_paths(holder_files, "--holder-passphrase-file")
@@ -366,7 +365,7 @@ def keys_recover(share_files, holder_files, list_orphans, regrant_orphans_to, re
     A re-grant the rules forbid (the member's own department, say) is refused and recorded.
     """
     from crypto import shares as shares_mod
-    from whistle import ceremony
+    from whistle.custody import ceremony
 
     if regrant_orphans_to and regrants:
         raise click.UsageError("use either --regrant-orphans-to or --regrant, not both")
@@ -621,7 +620,7 @@ def retention():
 def retention_purge(dry_run, report_file):
     """Purge closed cases whose retention period (by disposition, rules file) has ended, and
     the sealed free text of surveys whose period ended [surveys] texts_kept_days ago."""
-    from whistle import retention as retention_mod
+    from whistle.custody import retention as retention_mod
 
     cfg, engine = _setup()
     rules_ = load_rules(cfg.rules_file)
@@ -720,7 +719,7 @@ def _committee_keypair(session, key_file, passphrase_file, share_files, holder_f
         except offline.OfflineError as exc:
             raise click.ClickException(str(exc)) from exc
     from crypto import shares as shares_mod
-    from whistle import ceremony
+    from whistle.custody import ceremony
 
     files = _name_paths(holder_files, "--holder-passphrase-file")
     try:
@@ -738,7 +737,7 @@ def _committee_keypair(session, key_file, passphrase_file, share_files, holder_f
 @audit_group.command("head")
 def audit_head():
     """Print what /transparency/audit-head.json publishes: keys, chain head, latest statement."""
-    from whistle.transparency import published
+    from whistle.transparency.views import published
 
     _cfg, engine = _setup()
     with Session(engine) as session:

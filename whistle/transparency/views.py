@@ -8,9 +8,9 @@ set no cookie and never touch the session; the page does no chain verification i
 is `whistle audit verify`, and the oversight view), so an anonymous visitor cannot make the
 server walk the whole log.
 
-The page also shows the published statistics (whistle.public_stats: reports per month by
+The page also shows the published statistics (whistle.transparency.figures: reports per month by
 channel and category, decisions, deadlines kept, notices, published survey results), with
-small counts suppressed (whistle.statistics); ``/transparency/statistics.csv`` and
+small counts suppressed (whistle.transparency.suppression); ``/transparency/statistics.csv`` and
 ``/transparency/statistics.json`` carry the same figures.
 """
 import csv
@@ -24,9 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.encoding import b64u
-from whistle import audit, cases, db, public_stats
+from whistle import db
+from whistle.custody import audit
+from whistle.cases import store as cases
+from whistle.transparency import figures as public_stats
 from whistle.models import CommitteeKey
-from whistle.statistics import Fewer, Withheld, is_hidden
+from whistle.transparency.suppression import Fewer, Withheld, is_hidden
 
 bp = Blueprint("transparency", __name__)
 

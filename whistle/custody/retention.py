@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from whistle import audit, cases, surveys
+from whistle.custody import audit
+from whistle.cases import store as cases
+from whistle.channels import surveys
 from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, ItemKey,
                             PendingAction, Survey, SurveyText)
 

@@ -10,7 +10,7 @@ survey's owning unit: in the browser, or without JavaScript in this request's me
 
 Results are counts per answer, and, when one closed item is marked ``breakdown`` (a sector
 question, say), every other closed item cross-tabulated by it. Every figure passes through
-whistle.statistics (k = the rules file's ``[surveys] min_cell``): no count from 1 to k-1 is
+whistle.transparency.suppression (k = the rules file's ``[surveys] min_cell``): no count from 1 to k-1 is
 shown anywhere, and complementary cells are withheld where a total would give one away.
 Results exist only once a survey no longer takes answers (closed, or its period over): a
 running count that moves by one after a known contractor answered would tell that answer.
@@ -28,12 +28,12 @@ from sqlalchemy import delete, func, select, update as sql_update
 from sqlalchemy.orm import Session
 
 from crypto import envelope as env
-from whistle import cases
+from whistle.cases import store as cases
 from whistle.errors import WhistleError
 from whistle.models import (Member, Survey, SurveyAnswer, SurveyQuestion, SurveyResponse, SurveyText,
                             new_id)
-from whistle.statistics import Figures, Protected
-from whistle.uploads import form_text
+from whistle.transparency.suppression import Figures, Protected
+from whistle.cases.uploads import form_text
 
 KINDS = {
     "likert": _l("Agreement, five steps"),
@@ -412,7 +412,7 @@ def text_envelopes(db: Session, survey: Survey) -> list[dict]:
 
 
 def delete_texts(db: Session, survey_id: str) -> int:
-    """Forget a survey's sealed free text (whistle.retention, after its period); how many."""
+    """Forget a survey's sealed free text (whistle.custody.retention, after its period); how many."""
     return db.execute(delete(SurveyText).where(SurveyText.survey_id == survey_id)).rowcount
 
 
