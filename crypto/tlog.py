@@ -46,12 +46,17 @@ class NodeStore(Protocol):
 
 
 class MemoryStore:
-    """A NodeStore in lists, one per level: for tests, tools and the benchmark."""
+    """A NodeStore in lists, one per level: for tests, tools and the benchmark.
+
+    ``reads`` counts get_node calls, what a database store would pay in row reads.
+    """
 
     def __init__(self) -> None:
         self.levels: list[list[bytes]] = []
+        self.reads = 0
 
     def get_node(self, level: int, index: int) -> bytes:
+        self.reads += 1
         if level >= len(self.levels) or not 0 <= index < len(self.levels[level]):
             raise KeyError((level, index))
         return self.levels[level][index]
