@@ -161,6 +161,10 @@ class OpenedNote:
 def _check_text(text: str) -> None:
     if not isinstance(text, str) or not text.endswith("\n") or _CONTROL.search(text):
         raise FormatError("malformed note")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: not text a note can carry
+        raise FormatError("malformed note") from exc
 
 
 def format_note(text: str, signatures: Sequence[Signature]) -> str:

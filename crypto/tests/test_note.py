@@ -137,3 +137,8 @@ def test_unicode_names_are_fine():
     assert note.parse_vkey(verifier.vkey()) == verifier
     text = "第一行\n第二行\n"
     assert note.open_note(note.sign_note(text, verifier.name, signing), [verifier]).text == text
+
+
+def test_lone_surrogate_is_a_format_error():
+    with pytest.raises(FormatError):
+        note.parse_note("text \ud800\n\n\u2014 a AAAAAAA=\n")

@@ -5,11 +5,13 @@ The JavaScript only computes; the assertions are made here against the vector. T
 built by crypto/tlog.py and signed by crypto/note.py is checked by the browser.
 """
 import json
+import random
 
 import nacl.signing
 import pytest
 
 from crypto import note, tlog
+from crypto.errors import FormatError, VerifyError
 from crypto.vectors.generate_tlog import VECTOR_DIR
 
 pytestmark = pytest.mark.browser
@@ -234,3 +236,79 @@ def test_python_log_checked_by_the_browser(tlog_page):
         "inclusion": [note.b64(p) for p in tlog.inclusion_proof(store, 777, 1234)],
     })
     assert got == {"size": 1234, "before": 1000, "forked": "VerifyError"}
+
+
+# --- the two parsers agree on inputs nobody wrote by hand ----------------------------------------
+
+OUTCOMES = """
+async ({ notes, vkeys, logVkey, cosignerVkeys }) => {
+  const t = await import("%(module)s");
+  await t.ready();
+  const outcome = (fn) => {
+    try { fn(); return "ok"; } catch (e) {
+      return { VerifyError: "verify_failed", FormatError: "format_error" }[e.name] || e.name + ": " + e.message;
+    }
+  };
+  const log = t.parseVkey(logVkey);
+  const cosigners = cosignerVkeys.map(t.parseVkey);
+  return {
+    notes: notes.map((n) => outcome(() => t.openCheckpoint(n, log, cosigners, 1))),
+    vkeys: vkeys.map((k) => outcome(() => t.parseVkey(k))),
+  };
+}
+""" % {"module": MODULE}
+
+ODD = [" ", "\u00a0", "\u3000", "\u2014", "+", "=", "/", "\n", "\t", "\r", "A", "0", "-", "_",
+       "\ufeff", "\u0085", "\x7f", "\u2028", "é"]
+
+
+def _outcome(check):
+    try:
+        check()
+    except VerifyError:
+        return "verify_failed"
+    except FormatError:
+        return "format_error"
+    return "ok"
+
+
+def _mutations(text, rng, count):
+    """Deterministic single-character edits of ``text``: replace, insert or delete."""
+    out = []
+    for _ in range(count):
+        i = rng.randrange(len(text))
+        kind = rng.randrange(3)
+        if kind == 0:
+            out.append(text[:i] + rng.choice(ODD) + text[i + 1:])
+        elif kind == 1:
+            out.append(text[:i] + rng.choice(ODD) + text[i:])
+        else:
+            out.append(text[:i] + text[i + 1:])
+    return out
+
+
+def test_python_and_browser_agree_on_mutated_notes_and_vkeys(tlog_page):
+    rng = random.Random(20)
+    log_key = nacl.signing.SigningKey(bytes(range(32)))
+    witness_key = nacl.signing.SigningKey(bytes(range(1, 33)))
+    origin, witness = "log.example/x", "w.example/1"
+    body = note.Checkpoint(origin, 5, tlog.EMPTY_ROOT, ("ext",)).body()
+    signed = note.format_note(body, [note.sign(body, origin, log_key),
+                                     note.cosign(body, witness, witness_key, 1700000000)])
+    log = note.verifier_of(origin, log_key)
+    cosigner = note.verifier_of(witness, witness_key, note.COSIGNATURE_V1)
+    notes = [signed] + _mutations(signed, rng, 400)
+    vkeys = [log.vkey(), cosigner.vkey()] + _mutations(log.vkey(), rng, 150) \
+        + _mutations(cosigner.vkey(), rng, 150)
+    got = tlog_page.evaluate(OUTCOMES, {"notes": notes, "vkeys": vkeys, "logVkey": log.vkey(),
+                                        "cosignerVkeys": [cosigner.vkey()]})
+    expected_notes = [_outcome(lambda n=n: note.open_checkpoint(n, log, [cosigner], quorum=1))
+                      for n in notes]
+    expected_vkeys = [_outcome(lambda k=k: note.parse_vkey(k)) for k in vkeys]
+    assert expected_notes[0] == "ok" and expected_vkeys[:2] == ["ok", "ok"]
+    # Enough of each class that agreement means something.
+    assert {"ok", "format_error", "verify_failed"} <= set(expected_notes)
+    mismatches = [(repr(n), e, g) for n, e, g in zip(notes, expected_notes, got["notes"]) if e != g]
+    assert not mismatches, mismatches[:5]
+    mismatches = [(repr(k), e, g) for k, e, g in zip(vkeys, expected_vkeys, got["vkeys"]) if e != g]
+    assert not mismatches, mismatches[:5]
