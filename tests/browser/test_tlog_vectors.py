@@ -11,8 +11,7 @@ import nacl.signing
 import pytest
 
 from crypto import note, tlog
-from crypto.errors import FormatError, VerifyError
-from crypto.vectors.generate_tlog import VECTOR_DIR
+from crypto.vectors.generate_tlog import VECTOR_DIR, outcome
 
 pytestmark = pytest.mark.browser
 
@@ -262,16 +261,6 @@ ODD = [" ", "\u00a0", "\u3000", "\u2014", "+", "=", "/", "\n", "\t", "\r", "A", 
        "\ufeff", "\u0085", "\x7f", "\u2028", "é"]
 
 
-def _outcome(check):
-    try:
-        check()
-    except VerifyError:
-        return "verify_failed"
-    except FormatError:
-        return "format_error"
-    return "ok"
-
-
 def _mutations(text, rng, count):
     """Deterministic single-character edits of ``text``: replace, insert or delete."""
     out = []
@@ -302,9 +291,9 @@ def test_python_and_browser_agree_on_mutated_notes_and_vkeys(tlog_page):
         + _mutations(cosigner.vkey(), rng, 150)
     got = tlog_page.evaluate(OUTCOMES, {"notes": notes, "vkeys": vkeys, "logVkey": log.vkey(),
                                         "cosignerVkeys": [cosigner.vkey()]})
-    expected_notes = [_outcome(lambda n=n: note.open_checkpoint(n, log, [cosigner], quorum=1))
+    expected_notes = [outcome(lambda n=n: note.open_checkpoint(n, log, [cosigner], quorum=1))
                       for n in notes]
-    expected_vkeys = [_outcome(lambda k=k: note.parse_vkey(k)) for k in vkeys]
+    expected_vkeys = [outcome(lambda k=k: note.parse_vkey(k)) for k in vkeys]
     assert expected_notes[0] == "ok" and expected_vkeys[:2] == ["ok", "ok"]
     # Enough of each class that agreement means something.
     assert {"ok", "format_error", "verify_failed"} <= set(expected_notes)
