@@ -503,7 +503,12 @@ def dumps(content: dict) -> str:
 
 def main(directory: Path = VECTOR_DIR) -> int:
     """Write every vector and delete vector files no scenario produces any more."""
-    vectors = build()
+    write(build(), directory)
+    return 0
+
+
+def write(vectors: dict, directory: Path) -> None:
+    """Write ``vectors`` as ``<stem>.json`` files and delete the other JSON files there."""
     for stem, content in vectors.items():
         (directory / f"{stem}.json").write_text(dumps(content), encoding="ascii")
     for path in directory.glob("*.json"):
@@ -511,7 +516,6 @@ def main(directory: Path = VECTOR_DIR) -> int:
             path.unlink()
     total = sum((directory / f"{stem}.json").stat().st_size for stem in vectors)
     print(f"wrote {len(vectors)} vectors ({total // 1024} KiB) to {directory}")
-    return 0
 
 
 if __name__ == "__main__":
