@@ -24,7 +24,7 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.orm import Session
 
 from whistle import catalog, create_app
-from whistle.cases.store import today as day_in
+from whistle.clock import today as day_in
 from whistle.committee import case_listing, triage_view, workspace
 from whistle.config import Config
 from whistle.models import Case, CaseEvent, CaseGrant, new_id

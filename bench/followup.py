@@ -13,7 +13,7 @@ from crypto.encoding import b64u, unb64u
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from whistle import create_app, migrate
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import Config
 
 from bench import load

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from whistle import create_app, migrate
 from whistle.config import Config
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.custody import offline
 
 PG_URL = os.environ.get("WHISTLE_TEST_DATABASE_URL")

@@ -9,7 +9,7 @@ from crypto.encoding import b64u, unb64u
 from crypto.receipt import ReceiptCode
 from crypto.stream import attachment_key, decrypt_stream
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Attachment, AttachmentChunk, Case, CaseGrant, CaseItem, Member
 
 from tests.client_side import HEADER, credentials, new_locator, proof_of_work, seal_report

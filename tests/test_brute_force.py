@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 
 from tests.committee.conftest import HTTPS, PASSWORD, csrf_of, enrol
 from tests.helpers import forget_used_totp_steps

@@ -17,7 +17,8 @@ from crypto.shares import NotEnoughShares
 from crypto.signing import verify_key_of
 from whistle.custody import audit, ceremony
 from whistle.committee import members
-from whistle.cases.store import item_envelope, today
+from whistle.cases.store import item_envelope
+from whistle.clock import today
 from whistle.cli import main
 from whistle.models import AuditEntry, Case, CaseGrant, CommitteeKey, ItemKey, Member
 

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from crypto.receipt import ReceiptCode
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PROJECT_DIR
 from whistle.models import Case
 

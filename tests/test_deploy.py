@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 
 from whistle import create_app, migrate
 from whistle.custody import audit, offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import MiB, PROJECT_DIR, Config
 from whistle.models import Case
 from whistle.security.privacy import SECURITY_HEADERS, QuietRequestHandler

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PROJECT_DIR, ConfigError, from_env, usable_cores
 from whistle.cases.derivations import EXTENSION, DerivationSlots
 

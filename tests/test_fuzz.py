@@ -36,7 +36,7 @@ from crypto import envelope as env
 from crypto.encoding import unb64u
 from crypto.receipt import ReceiptCode
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Attachment
 
 from tests.client_side import HEADER, proof_of_work, seal_report

@@ -28,7 +28,7 @@ from whistle import _instance_secret
 from whistle.cases import store as cases
 from whistle.custody import offline
 from whistle.security import privacy, proof_of_work as proof
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import ConfigError, from_env
 from whistle.models import Attachment, Base, Case, CaseItem, CommitteeKey, Member, new_id
 from whistle.security.privacy import QuietRequestHandler

@@ -15,7 +15,7 @@ from crypto.errors import CryptoError
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from whistle.custody import audit, offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PACKAGE_DIR
 from whistle.models import AuditEntry, Case, CaseItem, ItemKey, PendingAction
 

@@ -53,7 +53,7 @@ from crypto.encoding import b64u
 from crypto.keys import KeyPair
 from whistle.committee import members
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PROJECT_DIR
 from whistle.models import Case
 

@@ -16,7 +16,7 @@ from whistle import catalog
 from whistle.cases import store as cases
 from whistle.channels import notices
 from whistle.rules import parse as rules_mod
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import AuditEntry, Case, Notice, new_id
 from whistle.triage.deadlines import WorkCalendar
 
@@ -270,7 +270,7 @@ def test_a_comment_is_sealed_and_routed_like_a_report(app, client, committee, db
     assert resp.status_code == 201, resp.get_json()
     case = db_session.scalar(select(Case))
     assert (case.channel, case.notice_id, case.handling_unit) == ("notice", notice.id, "org_cadre_supervision")
-    assert cases.routing_header(case)["notice"] == notice.id
+    assert catalog.routing_header(case)["notice"] == notice.id
     kids = set(env.recipient_kids(json.loads(case.items[0].envelope)))
     assert he.keypair.kid in kids and chen.keypair.kid in kids and zhao.keypair.kid not in kids
     assert env.open_envelope(json.loads(case.items[0].envelope), he.keypair)[0]["narrative"] == "COMMENT-MARKER"

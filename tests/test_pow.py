@@ -160,7 +160,7 @@ def test_a_higher_setting_refuses_easier_challenges(tmp_path, request):
 def test_nojs_forms_skip_the_proof_but_spend_a_stricter_budget(tmp_path, request):
     from sqlalchemy.orm import Session
     from whistle.custody import offline
-    from whistle.cases.store import today
+    from whistle.clock import today
     from tests.conftest import KEY_PASSPHRASE
     from tests.test_notices import open_notice
 

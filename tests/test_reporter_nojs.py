@@ -8,7 +8,7 @@ from sqlalchemy import select
 from crypto.receipt import ReceiptCode
 from whistle.custody import offline
 from whistle.cases import uploads
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import AttachmentChunk, Case, CaseItem
 
 from tests.helpers import receipt_from, report_form

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from crypto import envelope as env
 from crypto.encoding import unb64u
 from crypto.receipt import ReceiptCode
+from whistle import clock
 from whistle.custody import audit, retention
 from whistle.cases import store as cases
 from whistle.cli import main
@@ -129,7 +130,7 @@ def test_survey_free_text_is_purged_after_its_period(app, committee, client, db_
     from whistle.models import Survey, SurveyAnswer, SurveyText
     from tests.test_surveys import answer, make_survey
 
-    today = cases.today(config.timezone)  # the committee's day, as the purge counts it (not the machine's)
+    today = clock.today(config.timezone)  # the committee's day, as the purge counts it (not the machine's)
     old = make_survey(app, start=today - dt.timedelta(days=420), end=today - dt.timedelta(days=366))
     recent = make_survey(app, start=today - dt.timedelta(days=380), end=today - dt.timedelta(days=364))
     for survey_id in (old, recent):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from whistle.transparency import figures as public_stats
 from whistle.channels import surveys
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Case, CaseEvent
 from whistle.transparency.suppression import Fewer, Figures, Withheld, is_hidden, suppress
 

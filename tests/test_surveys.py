@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from crypto import envelope as env
 from crypto.encoding import unb64u
 from whistle.channels import surveys
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PACKAGE_DIR
 from whistle.models import AuditEntry, Survey, SurveyAnswer, SurveyResponse, SurveyText
 from whistle.rules.parse import RulesError, parse

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.cli import main as cli
 from whistle.models import Base
 from whistle.security.privacy import QuietRequestHandler

@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 
 from crypto.receipt import ReceiptCode
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PROJECT_DIR
 from whistle.models import Case
 from whistle.security.privacy import QuietRequestHandler

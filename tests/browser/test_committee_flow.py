@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from crypto.receipt import ReceiptCode
 from whistle.committee import members
-from whistle.cases.store import today
+from whistle.clock import today
 
 pytestmark = pytest.mark.browser
 

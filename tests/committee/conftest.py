@@ -12,7 +12,7 @@ from crypto import keyfile
 from crypto.encoding import b64u
 from crypto.keys import KeyPair
 from whistle.committee import members
-from whistle.cases.store import today
+from whistle.clock import today
 
 from tests.helpers import forget_used_totp_steps
 

@@ -139,7 +139,7 @@ def test_the_enrolment_page_offers_no_workspace_to_someone_not_logged_in(app, co
     """The invitee is not logged in yet: no workspace menu, no "Log out" (whose button was
     the page's first, before "Finish enrolment"), just the welcome and the form."""
     from whistle.committee import members
-    from whistle.cases.store import today
+    from whistle.clock import today
 
     token = members.invite(db_session, "wang.fang", today("Asia/Shanghai"))
     db_session.commit()
@@ -152,7 +152,7 @@ def test_an_enrolment_form_left_open_too_long_comes_back_to_be_filled_in_again(a
     """The invitee has no login yet: when the form's session has ended (the idle timeout),
     the form comes back, saying why, and the invitation still works."""
     from whistle.committee import members as member_accounts
-    from whistle.cases.store import today
+    from whistle.clock import today
 
     client = app.test_client()
     client.environ_base.update(HTTPS)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import inspect, select, text
 
 from whistle import migrate
-from whistle.cases.store import today as day_in
+from whistle.clock import today as day_in
 from whistle.committee import case_listing, triage_view, workspace
 from whistle.db import make_engine
 from whistle.models import Case, CaseEvent, CaseGrant, Member

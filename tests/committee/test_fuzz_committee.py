@@ -35,7 +35,7 @@ from crypto import envelope as env
 from crypto.encoding import b64u, unb64u
 from whistle import create_app
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Attachment, Case, CaseItem, PendingAction, Survey
 
 from tests.committee.conftest import enrol, login

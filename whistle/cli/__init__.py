@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from whistle import config as config_mod, db as db_mod, migrate
 from whistle.custody import audit, offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Case, CommitteeKey, Survey
 from whistle.rules.parse import load as load_rules
 

@@ -7,9 +7,12 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Unauthorized
 from sqlalchemy import select
 
-from whistle import HTTP_MESSAGES, db, http_error_response
-from whistle.models import CaseGrant, Member
+from whistle import db
+from whistle.clock import committee_today
+from whistle.custody import audit
+from whistle.models import Case, CaseGrant, Member
 from whistle.triage.routing import holder_refusal
+from whistle.web import HTTP_MESSAGES, http_error_response
 
 
 def rules():
@@ -96,6 +99,19 @@ def may_open(member: Member, case) -> bool:
 
 
 COMMITTEE_JSON_BYTES = 4 * 1024 * 1024  # a sealed reply or note, a grant's re-sealed keys
+
+
+def open_case(case_id: str, action: str = "view") -> Case:
+    """The case, if this member may open it; a refusal is audited and answered 404 (the
+    member learns nothing about a case they have no grant for)."""
+    member = current_member()
+    case = db.session().get(Case, case_id) if len(case_id) == 32 else None
+    if case is None or not may_open(member, case):
+        with db.transaction() as s:
+            audit.record(s, "refused_" + action, actor=member.username, on=committee_today(),
+                         case_id=case.id if case is not None else None)
+        abort(404)
+    return case
 
 
 def _bad_text(value) -> bool:

@@ -14,7 +14,7 @@ from crypto.errors import FormatError
 from whistle import db
 from whistle.custody import audit
 from whistle.committee import members
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.committee.access import current_member, refuse_nul_characters, rule_of, session_ended
 from whistle.triage.routing import READER_ROLES
 from whistle.extensions import limiter

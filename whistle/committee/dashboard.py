@@ -13,7 +13,7 @@ from whistle.transparency import charts
 from whistle.committee.access import current_member, login_required, rule_of, rules
 from whistle.committee.auth import bp
 from whistle.committee.labels import DISPOSITIONS
-from whistle.committee.workspace import _today
+from whistle.clock import committee_today
 from whistle.models import Case, CaseGrant
 
 WEEKS = 12
@@ -57,7 +57,7 @@ def dashboard():
         by_department.setdefault(name, Counter())[case.risk_grade] += 1
     grades = [("high", _("High risk (高危)")), ("medium", _("Medium risk (中危)")), ("low", _("Low risk (低危)"))]
     dispositions = Counter(case.disposition or "" for case in found)
-    today = _today()
+    today = committee_today()
     weeks = [today - dt.timedelta(weeks=n) for n in range(WEEKS - 1, -1, -1)]
     pictures = [
         charts.stacked_bar_chart(_("Cases by unit reported and risk grade"),

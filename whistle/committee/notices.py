@@ -14,7 +14,7 @@ from whistle.channels import notices
 from whistle.committee.access import current_member, login_required, rules
 from whistle.committee.auth import bp
 from whistle.committee.triage_view import calendar
-from whistle.committee.workspace import _today
+from whistle.clock import committee_today
 from whistle.models import Notice
 
 
@@ -45,7 +45,7 @@ def _viewer():
 
 def _render_list(values=None, errors=None, status=200):
     member = current_member()
-    today = _today()
+    today = committee_today()
     rows = [{"notice": n, "state": notices.state_on(n, today)} for n in notices.all_notices(db.session())
             if not notices.conflicted(rules(), member.username, n)]
     return render_template("committee/notices.html", rows=rows, values=values or {}, errors=errors or {},
@@ -69,15 +69,15 @@ def notice_publish():
     if not notices.may_publish(rules(), member.username):
         abort(403)
     draft = notices.draft_from(request.form)
-    found = notices.problems(draft, rules(), calendar(), _today())
+    found = notices.problems(draft, rules(), calendar(), committee_today())
     if found:
         values = dict(request.form)
         if "closes_on" in found and found["closes_on"] == "too_short":
             values["working_days"] = notices.working_days(calendar(), draft.opens_on, draft.closes_on)
         return _render_list(values, _problem_messages(found), 400)
     with db.transaction() as s:
-        notice = notices.publish(s, draft, by=member.username, on=_today())
-        audit.record(s, "notice_published", actor=member.username, on=_today(), notice=notice.id,
+        notice = notices.publish(s, draft, by=member.username, on=committee_today())
+        audit.record(s, "notice_published", actor=member.username, on=committee_today(), notice=notice.id,
                      opens_on=notice.opens_on.isoformat(), closes_on=notice.closes_on.isoformat())
     if notices.conflicted(rules(), member.username, notice):
         return redirect(url_for("committee.notice_list"), 303)  # published, but not theirs to follow
@@ -96,7 +96,7 @@ def notice_page(notice_id):
         abort(404)
     if notices.conflicted(rules(), member.username, notice):
         with db.transaction() as s:
-            audit.record(s, "refused_view", actor=member.username, on=_today(), notice=notice.id,
+            audit.record(s, "refused_view", actor=member.username, on=committee_today(), notice=notice.id,
                          reason="conflict")
         abort(404)
     tz = current_app.config["WHISTLE"].timezone

@@ -6,6 +6,7 @@ import json
 from flask import current_app
 from sqlalchemy import select
 
+from whistle import catalog
 from whistle.custody import audit
 from whistle.cases import store as cases
 from whistle.models import Case, CaseGrant, Member, PendingAction
@@ -69,7 +70,7 @@ def summary(case: Case, today: dt.date) -> dict:
 
 def header_of(case: Case) -> dict:
     """The routing header the grade and route were computed from."""
-    return cases.routing_header(case)
+    return catalog.routing_header(case)
 
 
 def why(case: Case) -> dict:

@@ -13,7 +13,7 @@ from crypto.encoding import b64u, unb64u
 from crypto.errors import FormatError
 from crypto.keys import kid
 from crypto.receipt import is_locator, verifier_of
-from whistle import catalog, db
+from whistle import clock, catalog, db
 from whistle.cases import store as cases
 from whistle.channels import notices
 from whistle.security import proof_of_work
@@ -173,7 +173,7 @@ def new_locator():
     """A random unused locator for a new receipt code, and the token that lets a report be
     submitted under it today or tomorrow (FORMAT.md §1)."""
     locator = cases.unused_locator(db.session())
-    token = cases.locator_token(_secret(), locator, cases.today(_cfg().timezone))
+    token = cases.locator_token(_secret(), locator, clock.today(_cfg().timezone))
     return jsonify(locator=locator, token=token)
 
 
@@ -186,7 +186,7 @@ def submit_report():
     uploads = _uploads()
     ops, mem = _kdf_cost(data)
     locator = _locator(data)
-    today = cases.today(_cfg().timezone)
+    today = clock.today(_cfg().timezone)
     if not cases.locator_token_valid(_secret(), locator, data.get("locator_token"), today):
         raise InvalidSubmission(detail="locator_token: not issued for this locator, or expired")
     if len(uploads) > _cfg().max_attachments:
@@ -235,7 +235,7 @@ def _case_json(case) -> dict:
         "timeline": [{"event": e.event, "label": str(catalog.CASE_EVENTS.get(e.event, e.event)),
                       "on": e.happened_on.isoformat()} for e in case.events],
         "deadlines": {key: (value.isoformat() if hasattr(value, "isoformat") else value)
-                      for key, value in cases.reporter_deadlines(case, cases.today(_cfg().timezone), rules(), calendar()).items()},
+                      for key, value in cases.reporter_deadlines(case, clock.today(_cfg().timezone), rules(), calendar()).items()},
         "items": items,
         "recipients": _recipients_json(cases.case_recipients(db.session(), rules(), case)),
     }
@@ -259,7 +259,7 @@ def followup_message():
         case = _case_from(data)
         proof_of_work.require(data)
         item = cases.add_message(session, rules(), case, "message", data.get("envelope"), uploads,
-                                 cases.today(_cfg().timezone))
+                                 clock.today(_cfg().timezone))
     return jsonify(id=item.id, seq=item.seq, on=item.created_on.isoformat()), 201
 
 

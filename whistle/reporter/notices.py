@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, g, render_template, request
 
 from crypto.keys import random_bytes
-from whistle import catalog, db
-from whistle.cases import store as cases, sealing
+from whistle import clock, catalog, db
+from whistle.cases import sealing
 from whistle.channels import notices
 from whistle.extensions import submit_limits
 from whistle.models import Notice
@@ -57,7 +57,7 @@ def _department_name(notice: Notice) -> str:
 @bp.get("/notices")
 def public_list():
     """Open notices, and those closed in the last RECENT_DAYS days."""
-    open_, recent = notices.public_lists(db.session(), cases.today(_cfg().timezone))
+    open_, recent = notices.public_lists(db.session(), clock.today(_cfg().timezone))
     return render_template("notices/list.html", open_notices=open_, recent_notices=recent,
                            recent_days=notices.RECENT_DAYS, department_name=_department_name)
 
@@ -108,7 +108,7 @@ def comment_submit(notice_id):
         with db.transaction() as session:
             sealed = sealing.seal_report(session, _cfg(), header=header, body=body,
                                          spools=g.get("spools", []), content_key=g.upload_content_key,
-                                         rules=rules(), on=cases.today(_cfg().timezone),
+                                         rules=rules(), on=clock.today(_cfg().timezone),
                                          identity=identity, now=now)
     except (notices.NoticeClosed, notices.NoticeNotOpen) as exc:  # pragma: no cover - checked above
         return _form(notice, notices.CLOSED if isinstance(exc, notices.NoticeClosed) else notices.UPCOMING,

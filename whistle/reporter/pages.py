@@ -8,7 +8,7 @@ from crypto.errors import CryptoError, ReceiptError
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode
 from crypto.stream import attachment_key, decrypt_stream
-from whistle import catalog, db
+from whistle import clock, catalog, db
 from whistle.cases import store as cases, derivations, sealing
 from whistle.errors import BadReceipt, CasePurged, NoSuchReceipt, WhistleError
 from whistle.extensions import followup_limits, submit_limits
@@ -25,7 +25,7 @@ def _cfg():
 
 
 def _today():
-    return cases.today(_cfg().timezone)
+    return clock.today(_cfg().timezone)
 
 
 @bp.get("/")

@@ -12,8 +12,7 @@ import re
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
 from crypto.encoding import b64u
-from whistle import db
-from whistle.cases import store as cases
+from whistle import clock, db
 from whistle.channels import surveys
 from whistle.security import proof_of_work
 from whistle.errors import InvalidSubmission
@@ -36,7 +35,7 @@ def _rules():
 
 
 def _today():
-    return cases.today(_cfg().timezone)
+    return clock.today(_cfg().timezone)
 
 
 def _survey(survey_id: str) -> Survey:

@@ -24,9 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.encoding import b64u
-from whistle import db
+from whistle import clock, db
 from whistle.custody import audit
-from whistle.cases import store as cases
 from whistle.transparency import figures as public_stats
 from whistle.models import CommitteeKey
 from whistle.transparency.suppression import Fewer, Withheld, is_hidden
@@ -68,7 +67,7 @@ def published(session: Session) -> dict:
 def _statistics() -> dict:
     cfg = current_app.config["WHISTLE"]
     k = current_app.extensions["whistle.rules"].surveys.min_cell
-    return public_stats.build(db.session(), cases.today(cfg.timezone), k)
+    return public_stats.build(db.session(), clock.today(cfg.timezone), k)
 
 
 @bp.app_template_filter("figure")
