@@ -5,9 +5,10 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask
 from flask.logging import default_handler, wsgi_errors_stream
 from flask_babel import get_locale
+from sqlalchemy.orm import sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crypto.keys import derive
@@ -18,6 +19,8 @@ from whistle.config import PROJECT_DIR, Config, ConfigError
 from whistle.web import WhistleFlask, register_error_handlers
 from whistle.extensions import csrf, limiter
 from whistle.rules.parse import load as load_rules
+from whistle.services import Services, install as install_services, services
+from whistle.services import services
 
 SECRET_BYTES = 32
 # No %(asctime)s: whistle records no time of day, not even in its own log lines.
@@ -102,7 +105,6 @@ def create_app(cfg: Config | None = None) -> Flask:
     _configure_logging(app)
     app.request_class = uploads.WhistleRequest
     app.config.update(
-        WHISTLE=cfg,
         TESTING=cfg.testing,
         MAX_CONTENT_LENGTH=cfg.max_request_bytes,  # enforced by werkzeug while reading
         MAX_FORM_MEMORY_SIZE=4 * 1024 * 1024,  # sealed envelopes travel as a form field
@@ -122,21 +124,24 @@ def create_app(cfg: Config | None = None) -> Flask:
         # Only behind our own nginx: take the address it saw, so limits hit the right client.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies, x_proto=cfg.trusted_proxies)
 
-    app.extensions["whistle.rules"] = load_rules(cfg.rules_file)
-    _warn_of_unknown_years(app.extensions["whistle.rules"], cfg.timezone)
-    app.extensions["whistle.secret"] = secret
-    # The rate-limit key's daily HMAC key lives where the counters live (memory or Redis).
-    app.extensions["whistle.daily_key"] = privacy.daily_key_for(
-        cfg.ratelimit_storage, cfg.extra.get("redis_key_prefix", "whistle:"))
-    db.init_app(app, db.make_engine(cfg.database_url))
-    derivations.init_app(app, cfg.derivation_slots)
+    rules = load_rules(cfg.rules_file)
+    _warn_of_unknown_years(rules, cfg.timezone)
+    engine = db.make_engine(cfg.database_url)
+    prefix = cfg.extra.get("redis_key_prefix", "whistle:")
+    install_services(app, Services(
+        config=cfg, rules=rules, secret=secret, engine=engine,
+        sessions=sessionmaker(engine, expire_on_commit=False),
+        derivations=derivations.DerivationSlots(cfg.derivation_slots),
+        # The rate-limit key's daily HMAC key lives where the counters live (memory or Redis).
+        daily_key=privacy.daily_key_for(cfg.ratelimit_storage, prefix),
+        pow_spent=proof.spent_store_for(cfg.ratelimit_storage, prefix),
+        # The TOTP steps logins used, beside the sessions (never in the database: a step is a time).
+        totp_used=proof.spent_store_for(cfg.ratelimit_storage, prefix, kind="totp-used")))
+    db.init_app(app)
     i18n.init_app(app)
     limiter.init_app(app)
     # Committee sessions live on the server (memory or Redis), never in a signed cookie.
     app.session_interface = sessions.ServerSessionInterface(sessions.store_for(cfg.ratelimit_storage))
-    # The TOTP steps logins used, beside the sessions (never in the database: a step is a time).
-    app.extensions["whistle.totp_used"] = proof.spent_store_for(
-        cfg.ratelimit_storage, cfg.extra.get("redis_key_prefix", "whistle:"), kind="totp-used")
     csrf.init_app(app)
     privacy.quiet_request_logs()
 
@@ -171,6 +176,7 @@ def _template_globals():
     session = db.session()
     demo = session.scalar(select(CommitteeKey.kid).where(CommitteeKey.demo.is_(True),
                                                          CommitteeKey.active.is_(True)))
-    names = current_app.extensions["whistle.rules"].committee_names
+    names = services().rules.committee_names
     return {"languages": i18n.LANGUAGES, "demo_keys": demo is not None, "locale": str(get_locale()),
+            "settings": services().config,
             "committee_name": names.get(str(get_locale())) or names["zh_Hans"]}

@@ -2,7 +2,7 @@
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from whistle.services import services
 
 
 def today(tz: str) -> dt.date:
@@ -12,4 +12,4 @@ def today(tz: str) -> dt.date:
 
 def committee_today() -> dt.date:
     """Today in the time zone of the app serving this request or command."""
-    return today(current_app.config["WHISTLE"].timezone)
+    return today(services().config.timezone)

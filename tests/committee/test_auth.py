@@ -5,6 +5,7 @@ import time
 from sqlalchemy import select
 
 from whistle.models import AuditEntry, Member
+from whistle.services import services
 
 from tests.committee.conftest import HTTPS, PASSWORD, csrf_of, enrol, login
 from tests.helpers import forget_used_totp_steps
@@ -184,7 +185,7 @@ def test_no_row_keeps_the_time_of_an_enrolment_or_a_login(app, committee):
     enrol(app, "zhang.wei")  # enrolled, then logged in
     now = time.time()
     hits = []
-    with app.extensions["whistle.engine"].connect() as conn:
+    with services(app).engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
             for row in conn.execute(table.select()).mappings():
                 for column, value in row.items():

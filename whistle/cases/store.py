@@ -28,6 +28,7 @@ from whistle.errors import CasePurged, InvalidSubmission, LocatorTaken, NoSuchRe
 from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, CommitteeKey, Member,
                             new_id)
 from whistle.cases.uploads import is_attachment_id
+from whistle.services import services
 
 STORAGE_CHUNK = 1024 * 1024  # ciphertext is stored in 1 MiB rows
 MAX_LOCATOR_TRIES = 20
@@ -286,16 +287,11 @@ def check_identity(db: Session, rules, header: dict, report: dict, identity) -> 
 
 def work_calendar(rules):
     """The app's working-day calendar, built once per app (a fresh one outside a request)."""
-    from flask import current_app, has_app_context
+    from flask import has_app_context
 
     from whistle.triage import deadlines
 
-    if not has_app_context():
-        return deadlines.WorkCalendar(rules)
-    cal = current_app.extensions.get("whistle.calendar")
-    if cal is None:
-        cal = current_app.extensions["whistle.calendar"] = deadlines.WorkCalendar(rules)
-    return cal
+    return services().calendar if has_app_context() else deadlines.WorkCalendar(rules)
 
 
 def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlimit: int,

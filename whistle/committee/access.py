@@ -1,7 +1,7 @@
 """Who the logged-in member is, what the rules say about them, and what they may open."""
 import functools
 
-from flask import abort, current_app, flash, g, redirect, request, session, url_for
+from flask import abort, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Unauthorized
@@ -13,16 +13,12 @@ from whistle.custody import audit
 from whistle.models import Case, CaseGrant, Member
 from whistle.triage.routing import holder_refusal
 from whistle.web import HTTP_MESSAGES, http_error_response
-
-
-def rules():
-    """The loaded rules."""
-    return current_app.extensions["whistle.rules"]
+from whistle.services import services
 
 
 def rule_of(username: str):
     """The rules-file entry of ``username`` (unit, own departments, role), or None."""
-    return rules().member(username)
+    return services().rules.member(username)
 
 
 def current_member() -> Member | None:
@@ -92,7 +88,7 @@ def may_open(member: Member, case) -> bool:
     may hold it: no conflict in it, a reader's role (the grant is what gives them the key;
     the rules check refuses even a grant made by mistake, or one the rules have outgrown)."""
     if member is None or case.held_for_superior \
-            or holder_refusal(rules(), member.username, case.department) is not None:
+            or holder_refusal(services().rules, member.username, case.department) is not None:
         return False
     return db.session().scalar(select(CaseGrant).where(
         CaseGrant.case_id == case.id, CaseGrant.member_id == member.id)) is not None

@@ -8,9 +8,10 @@ from whistle import db
 from whistle.custody import audit
 from whistle.committee import members
 from whistle.clock import committee_today
-from whistle.committee.access import current_member, role_required, rules
+from whistle.committee.access import current_member, role_required
 from whistle.committee.auth import bp
 from whistle.models import Member
+from whistle.services import services
 
 
 @bp.get("/admin/members")
@@ -18,7 +19,7 @@ from whistle.models import Member
 def admin_members():
     """Everyone in the rules file, with their enrolment state."""
     accounts = {m.username: m for m in db.session().scalars(select(Member))}
-    return render_template("committee/admin_members.html", people=rules().members, accounts=accounts,
+    return render_template("committee/admin_members.html", people=services().rules.members, accounts=accounts,
                            invite_link=None)
 
 
@@ -26,7 +27,7 @@ def admin_members():
 @role_required("admin")
 def admin_invite(username):
     """Create a one-time enrolment link (shown once) for a person listed in the rules file."""
-    if username not in rules().member_usernames:
+    if username not in services().rules.member_usernames:
         flash(_("Only people listed in the rules file can be invited."), "error")
         return redirect(url_for("committee.admin_members"))
     with db.transaction() as s:
@@ -35,7 +36,7 @@ def admin_invite(username):
         audit.record(s, "invite", actor=current_member().username, on=committee_today(), member=username, before=before)
     link = url_for("committee.enrol", token=token, _external=True)
     accounts = {m.username: m for m in db.session().scalars(select(Member))}
-    return render_template("committee/admin_members.html", people=rules().members, accounts=accounts,
+    return render_template("committee/admin_members.html", people=services().rules.members, accounts=accounts,
                            invite_link=link, invited=username)
 
 

@@ -13,13 +13,14 @@ from crypto.keys import kid
 from whistle import catalog, db
 from whistle.custody import audit
 from whistle.cases import store as cases
-from whistle.committee.access import (current_member, login_required, open_case, refuse_nul_characters, rules,
+from whistle.committee.access import (current_member, login_required, open_case, refuse_nul_characters,
                                       session_ended)
 from whistle.clock import committee_today
 from whistle.errors import InvalidSubmission, RecipientsChanged
 from whistle.models import Attachment, CaseGrant, CaseItem, ItemKey, Member
 from whistle.triage.routing import can_grant
 from whistle.cases.uploads import ATTACHMENT_ID
+from whistle.services import services
 
 bp = Blueprint("committee_api", __name__, url_prefix="/committee/api")
 bp.register_error_handler(CSRFError, session_ended)
@@ -72,7 +73,7 @@ def case_items(case_id):
     identity = [_item_json(i, member_kid) for i in case.items if i.kind == "identity"]
     identity = [i for i in identity if i["granted_key"] or member_kid in [r["kid"] for r in i["envelope"]["recipients"]]]
     return jsonify(case=case.id, reporter_public_key=b64u(case.reporter_pk),
-                   recipients=_recipients(cases.case_recipients(db.session(), rules(), case)),
+                   recipients=_recipients(cases.case_recipients(db.session(), services().rules, case)),
                    items=[_item_json(i, member_kid) for i in case.items if i.kind != "identity"],
                    identity=identity)
 
@@ -128,7 +129,7 @@ def add_item(case_id):
         uploads.append(cases.Upload(name, storage.stream))
     with db.transaction() as s:
         case = s.merge(case)
-        item = cases.add_message(s, rules(), case, kind, data.get("envelope"), uploads, committee_today())
+        item = cases.add_message(s, services().rules, case, kind, data.get("envelope"), uploads, committee_today())
         audit.record(s, kind, actor=current_member().username, on=committee_today(), case_id=case.id)
     return jsonify(id=item.id, seq=item.seq), 201
 
@@ -152,7 +153,7 @@ def grant(case_id):
     case = open_case(case_id)
     data = _json_object(request.get_json(silent=True), "the grant")
     username = str(data.get("username", ""))[:64]
-    allowed, reason = can_grant(rules(), catalog.routing_header(case), username)
+    allowed, reason = can_grant(services().rules, catalog.routing_header(case), username)
     target = db.session().scalar(select(Member).where(Member.username == username, Member.active.is_(True)))
     if allowed and (target is None or target.public_key is None):
         allowed, reason = False, "not_enrolled"

@@ -30,13 +30,14 @@ from crypto.keys import kid
 from whistle import catalog, db
 from whistle.custody import audit
 from whistle.cases import store as cases
-from whistle.committee.access import current_member, login_required, may_open, open_case, rule_of, rules
+from whistle.committee.access import current_member, login_required, may_open, open_case, rule_of
 from whistle.committee.api import bp as api_bp
 from whistle.committee.auth import bp
 from whistle.clock import committee_today
 from whistle.errors import InvalidSubmission
 from whistle.models import Case, ItemKey, Member, PendingAction
 from whistle.triage.routing import READER_ROLES, custodians
+from whistle.services import services
 
 DISCLOSE = "disclose"
 REASON_CHARS = 2000
@@ -81,7 +82,6 @@ def case_view(case: Case, member: Member) -> dict | None:
     """What the case page shows about a real name (None for an anonymous report)."""
     if not case.real_name:
         return None
-    from whistle.committee.triage_view import calendar
 
     item = cases.identity_item(case)
     waiting = []
@@ -90,7 +90,7 @@ def case_view(case: Case, member: Member) -> dict | None:
         waiting.append({"id": pending.id, "on": pending.proposed_on, "by": _username(pending.proposed_by),
                         "approved_by": _username(payload.get("approved_by")), "mine": pending.proposed_by == member.id})
     return {"sealed": item is not None, "holds": holds_identity(member, item), "requests": waiting,
-            "due": cases.real_name_due(rules(), calendar(), case)}
+            "due": cases.real_name_due(services().rules, services().calendar, case)}
 
 
 def _refuse(session, case: Case, actor: str, because: str, **detail) -> None:
@@ -117,9 +117,9 @@ def request_identity(case_id):
     if any(p.proposed_by == member.id for p in requests_for(case)):
         flash(_("Your request is already waiting for a custodian."))
         return back
-    approvers = [u for u in custodians(rules(), catalog.routing_header(case)) if u != member.username]
+    approvers = [u for u in custodians(services().rules, catalog.routing_header(case)) if u != member.username]
     with db.transaction() as s:
-        if not any(m.custodian for m in rules().members):
+        if not any(m.custodian for m in services().rules.members):
             _refuse(s, case, member.username, "no_custodian", reason=reason)
             refused = _("No custodian is configured, so the identity cannot be disclosed: the request is refused.")
         elif not approvers:
@@ -156,7 +156,7 @@ def identity_requests():
     for pending in db.session().scalars(select(PendingAction).where(PendingAction.action == DISCLOSE)
                                         .order_by(PendingAction.proposed_on, PendingAction.id)):
         case = db.session().get(Case, pending.case_id)
-        if case is None or member.username not in custodians(rules(), catalog.routing_header(case)):
+        if case is None or member.username not in custodians(services().rules, catalog.routing_header(case)):
             continue  # conflicted by the accused department: not theirs to decide
         payload = _payload(pending)
         rows.append({"id": pending.id, "case": case, "on": pending.proposed_on, "by": _username(pending.proposed_by),
@@ -194,7 +194,7 @@ def decide_identity_request(pending_id):
         elif pending.proposed_by == member.id:
             _refuse(tx, case, member.username, "same_member", request=pending.id, requester=requester)
             refused = _("The approval must come from a custodian other than the member who asked.")
-        elif member.username not in custodians(rules(), catalog.routing_header(case)):
+        elif member.username not in custodians(services().rules, catalog.routing_header(case)):
             _refuse(tx, case, member.username, "conflict", request=pending.id, requester=requester)
             refused = _("You may not decide on this case: the accused department is your own.")
         elif approve:
@@ -237,7 +237,7 @@ def identity_request_keys(pending_id):
     if pending is None:
         abort(404)
     case = db.session().get(Case, pending.case_id)
-    if member.username not in custodians(rules(), catalog.routing_header(case)):
+    if member.username not in custodians(services().rules, catalog.routing_header(case)):
         abort(404)
     item = cases.identity_item(case)
     requester = db.session().get(Member, pending.proposed_by)
@@ -283,7 +283,7 @@ def identity_grant(case_id):
             audit.record(s, "identity_refused", actor=member.username, on=committee_today(), case_id=case.id,
                          because="not_approved", request=request_id)
             refused = 403
-        elif member.username not in custodians(rules(), catalog.routing_header(case)):
+        elif member.username not in custodians(services().rules, catalog.routing_header(case)):
             audit.record(s, "identity_refused", actor=member.username, on=committee_today(), case_id=case.id,
                          because="conflict" if is_custodian(member.username) else "not_custodian",
                          request=request_id)

@@ -17,19 +17,20 @@ from sqlalchemy import select
 from whistle import db
 from whistle.custody import audit
 from whistle.channels import surveys
-from whistle.committee.access import current_member, login_required, rule_of, rules
+from whistle.committee.access import current_member, login_required, rule_of
 from whistle.committee.api import bp as api_bp
 from whistle.committee.auth import bp
 from whistle.clock import committee_today
 from whistle.models import Survey
 from whistle.transparency.suppression import suppress
 from whistle.cases.uploads import form_text
+from whistle.services import services
 
 FORM_ROWS = 12  # blank question rows on the form (it works without JavaScript)
 
 
 def _may_manage() -> bool:
-    return surveys.may_manage(rules(), rule_of(current_member().username))
+    return surveys.may_manage(services().rules, rule_of(current_member().username))
 
 
 def _manager_required():
@@ -145,7 +146,7 @@ def survey_page(survey_id):
     answers, and (owning unit) the sealed free text."""
     survey = _get(survey_id)
     today = committee_today()
-    k = rules().surveys.min_cell
+    k = services().rules.surveys.min_cell
     ready = surveys.results_ready(survey, today)
     result = surveys.survey_results(db.session(), survey, k) if ready else None
     member_rule = rule_of(current_member().username)

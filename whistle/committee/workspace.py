@@ -9,11 +9,12 @@ from whistle.custody import audit, retention
 from whistle.cases import store as cases
 from whistle.committee import case_listing, triage_view
 from whistle.clock import committee_today
-from whistle.committee.access import current_member, login_required, open_case, rules
+from whistle.committee.access import current_member, login_required, open_case
 from whistle.committee.auth import bp
 from whistle.committee.case_listing import GRADE_ORDER, CaseListing, Position
 from whistle.committee.labels import DISPOSITIONS  # the taxonomy, with labels
 from whistle.models import Case, PendingAction
+from whistle.services import services
 
 PAGE_SIZE = 50
 # What the second member is told when the case outgrew a proposal (triage_view.OUTGROWN).
@@ -77,7 +78,7 @@ def case_page(case_id):
                            dispositions=DISPOSITIONS, member=current_member(),
                            grantable=triage_view.grantable(case, current_member()),
                            identity=identity.case_view(case, current_member()),
-                           real_name_result_days=rules().deadlines.real_name_result)
+                           real_name_result_days=services().rules.deadlines.real_name_result)
 
 
 def _post_case(case_id) -> Case:

@@ -17,7 +17,7 @@ import csv
 import hashlib
 import io
 
-from flask import Blueprint, Response, current_app, jsonify, render_template
+from flask import Blueprint, Response, jsonify, render_template
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
@@ -29,6 +29,7 @@ from whistle.custody import audit
 from whistle.transparency import figures as public_stats
 from whistle.models import CommitteeKey
 from whistle.transparency.suppression import Fewer, Withheld, is_hidden
+from whistle.services import services
 
 bp = Blueprint("transparency", __name__)
 
@@ -65,8 +66,8 @@ def published(session: Session) -> dict:
 
 
 def _statistics() -> dict:
-    cfg = current_app.config["WHISTLE"]
-    k = current_app.extensions["whistle.rules"].surveys.min_cell
+    cfg = services().config
+    k = services().rules.surveys.min_cell
     return public_stats.build(db.session(), clock.today(cfg.timezone), k)
 
 
