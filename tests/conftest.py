@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from whistle import create_app, migrate
 from whistle.config import Config
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.custody import offline
+from whistle.services import services
 
 PG_URL = os.environ.get("WHISTLE_TEST_DATABASE_URL")
 FAST_KDF = {"receipt_opslimit": 1, "receipt_memlimit": 8 * 1024 * 1024}
@@ -58,7 +59,7 @@ def make_config(tmp_path: Path, request=None, backend: str = "sqlite", **overrid
 def build_app(cfg: Config):
     """Create the app and migrate its database."""
     app = create_app(cfg)
-    migrate.upgrade(app.extensions["whistle.engine"])
+    migrate.upgrade(services(app).engine)
     return app
 
 
@@ -72,14 +73,14 @@ def config(tmp_path, request):
 def app(config):
     app = build_app(config)
     yield app
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
 
 
 @pytest.fixture
 def committee(app, tmp_path):
     """A committee key registered in the app's database; returns (keypair, key file path)."""
     path = tmp_path / "committee.key"
-    with Session(app.extensions["whistle.engine"]) as session:
+    with Session(services(app).engine) as session:
         keypair = offline.init_keys(session, path, KEY_PASSPHRASE, "test committee",
                                     today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
         session.commit()
@@ -93,5 +94,5 @@ def client(app):
 
 @pytest.fixture
 def db_session(app):
-    with Session(app.extensions["whistle.engine"]) as session:
+    with Session(services(app).engine) as session:
         yield session

@@ -29,14 +29,15 @@ def forget_used_totp_steps(app) -> None:
     sessions), so a member can log in again within the same 30-second window: only a test
     can do that."""
     from whistle.security.proof_of_work import MemorySpent, RedisSpent
+    from whistle.services import services
 
-    used = app.extensions["whistle.totp_used"]
+    used = services(app).totp_used
     if isinstance(used, RedisSpent):
         for key in used._redis.scan_iter(match=f"{used._prefix}{used._kind}:*"):
             used._redis.delete(key)
         return
     assert isinstance(used, MemorySpent)
-    app.extensions["whistle.totp_used"] = MemorySpent()
+    services(app).totp_used = MemorySpent()
 
 
 def wait_until_waiting_for_a_lock(database_url: str, done=lambda: False) -> None:

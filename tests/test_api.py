@@ -9,8 +9,9 @@ from crypto.encoding import b64u, unb64u
 from crypto.receipt import ReceiptCode
 from crypto.stream import attachment_key, decrypt_stream
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Attachment, AttachmentChunk, Case, CaseGrant, CaseItem, Member
+from whistle.services import services
 
 from tests.client_side import HEADER, credentials, new_locator, proof_of_work, seal_report
 from tests.committee.conftest import enrol
@@ -29,7 +30,7 @@ def test_js_path_report_roundtrip(client, committee, db_session, tmp_path):
 def test_followup_shows_timeline_replies_and_accepts_messages(app, client, committee, db_session):
     _resp, code, _ = seal_report(client, "x")
     case = db_session.scalar(select(Case))
-    offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "REPLY-TEXT", [], today("Asia/Shanghai"))
+    offline.reply_to_case(db_session, services(app).rules, case, "REPLY-TEXT", [], today("Asia/Shanghai"))
     db_session.commit()
     creds, keys = credentials(client, code)
     view = client.post("/api/v1/followup", json=creds).get_json()
@@ -78,7 +79,7 @@ def test_reporter_downloads_reply_attachment(app, client, committee, db_session,
     case = db_session.scalar(select(Case))
     f = tmp_path / "answer.pdf"
     f.write_bytes(b"%PDF-" + bytes(range(256)) * 700)
-    offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "see file", [f], today("Asia/Shanghai"))
+    offline.reply_to_case(db_session, services(app).rules, case, "see file", [f], today("Asia/Shanghai"))
     db_session.commit()
     creds, keys = credentials(client, code)
     item = client.post("/api/v1/followup", json=creds).get_json()["items"][0]
@@ -224,7 +225,7 @@ def test_upload_limits_enforced_while_streaming(tmp_path, request):
 
     cfg = make_config(tmp_path, request, max_attachments=2, max_attachment_bytes=1000)
     app = build_app(cfg)
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         offline.init_keys(s, tmp_path / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8192 * 8)
         s.commit()
@@ -239,9 +240,9 @@ def test_upload_limits_enforced_while_streaming(tmp_path, request):
     form["files"] = [(io.BytesIO(b"y" * 5000), "big.txt")]
     resp = client.post("/report/general", data=dict(form, category="bribery"), content_type="multipart/form-data")
     assert resp.status_code == 413
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         assert s.scalar(select(func.count()).select_from(Case)) == 0
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
 
 
 def test_reporter_sees_deadlines_and_overdue_flags(app, client, committee, db_session):

@@ -132,7 +132,7 @@ def test_the_console_cannot_bring_a_purged_case_back(app, committee, cli_env, db
     """A purged case is a tombstone for good: no status change from the console, which would
     put it back among the open cases (the workspace cannot open it at all: no grant is left)."""
     from whistle.custody import retention
-    from whistle.cases.store import today
+    from whistle.clock import today
     from whistle.models import AuditEntry, CaseEvent
 
     from tests.client_side import HEADER, seal_report

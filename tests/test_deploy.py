@@ -27,10 +27,11 @@ from werkzeug.serving import make_server
 
 from whistle import create_app, migrate
 from whistle.custody import audit, offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import MiB, PROJECT_DIR, Config
 from whistle.models import Case
 from whistle.security.privacy import SECURITY_HEADERS, QuietRequestHandler
+from whistle.services import services
 
 from tests.client_side import credentials, seal_report
 from tests.conftest import FAST_KDF, PG_URL, _postgres_database, build_app, make_config
@@ -222,7 +223,7 @@ def nginx_site(tmp_path):
         proc.terminate()
         proc.wait(10)
         stop_app()
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
 
 
 def _tls(port: int, method: str, path: str, headers=None, body=None):
@@ -449,7 +450,7 @@ def populated(app, client, committee, db_session):
     resp, code, _keys = seal_report(client, MARKER, files=[("evidence.txt", b"EVIDENCE " + MARKER.encode())])
     assert resp.status_code == 201
     case = db_session.scalar(select(Case))
-    offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "REPLY " + MARKER, [],
+    offline.reply_to_case(db_session, services(app).rules, case, "REPLY " + MARKER, [],
                           today("Asia/Shanghai"))
     audit.record(db_session, "view", actor="ma.lin", on=today("Asia/Shanghai"), case_id=case.id)
     audit.record(db_session, "reply", actor="ma.lin", on=today("Asia/Shanghai"), case_id=case.id)
@@ -491,7 +492,7 @@ def test_backup_holds_only_the_database_and_restores(app, config, populated, db_
     assert set(members) == {"manifest.json", "database.pgdump" if backend == "postgresql" else "database.sqlite"}
     assert all(m.mtime % 86400 == 0 for m in members.values())  # a day, no time of day
     assert manifest["backend"] == backend and manifest["instance_secret"] is False
-    assert manifest["rows"] == _row_counts(app.extensions["whistle.engine"])
+    assert manifest["rows"] == _row_counts(services(app).engine)
     assert manifest["rows"]["cases"] == 1 and manifest["rows"]["audit_log"] >= 2
 
     # Ciphertext only: the report and the reply are not in it; the data is (a verifier).
@@ -522,7 +523,7 @@ def test_backup_holds_only_the_database_and_restores(app, config, populated, db_
     # locators get the same fake salts as before (the same instance secret).
     again = create_app(Config(instance_dir=restored_dir, database_url=target, testing=True, **FAST_KDF))
     try:
-        migrate.upgrade(again.extensions["whistle.engine"])
+        migrate.upgrade(services(again).engine)
         new = again.test_client()
         creds, _ = credentials(new, code)
         followed = new.post("/api/v1/followup", json=creds)
@@ -531,7 +532,7 @@ def test_backup_holds_only_the_database_and_restores(app, config, populated, db_
         fake = "/api/v1/receipts/0000001/salt"
         assert new.get(fake).get_json() == app.test_client().get(fake).get_json()
     finally:
-        again.extensions["whistle.engine"].dispose()
+        services(again).engine.dispose()
 
     # A restore never overwrites: the target now holds data.
     refused = _script("restore.sh", archive, env=_cli_env(target, restored_dir))

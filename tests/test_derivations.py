@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PROJECT_DIR, ConfigError, from_env, usable_cores
-from whistle.cases.derivations import EXTENSION, DerivationSlots
+from whistle.cases.derivations import DerivationSlots
+from whistle.services import services
 
 from tests.conftest import FAST_KDF, KEY_PASSPHRASE, build_app
 from tests.helpers import receipt_from, report_form
@@ -99,11 +100,11 @@ def test_the_nojs_report_and_followup_derive_in_the_apps_slots(config, tmp_path)
     together; then a follow-up, which derives again in the same slots."""
     app = build_app(config.with_(receipt_derivations=1))
     try:
-        with Session(app.extensions["whistle.engine"]) as session:
+        with Session(services(app).engine) as session:
             offline.init_keys(session, tmp_path / "committee.key", KEY_PASSPHRASE, "test committee",
                               today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
             session.commit()
-        bounded = app.extensions[EXTENSION]
+        bounded = services(app).derivations
         assert bounded.count == 1
 
         def report(_n):
@@ -120,4 +121,4 @@ def test_the_nojs_report_and_followup_derive_in_the_apps_slots(config, tmp_path)
         assert page.status_code == 200 and 'class="timeline"' in page.get_data(as_text=True)
         assert before == 1 and bounded.most_running == 1  # the follow-up derived in a slot too
     finally:
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()

@@ -36,8 +36,9 @@ from crypto import envelope as env
 from crypto.encoding import unb64u
 from crypto.receipt import ReceiptCode
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Attachment
+from whistle.services import services
 
 from tests.client_side import HEADER, proof_of_work, seal_report
 from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
@@ -71,7 +72,7 @@ def target(request, tmp_path_factory):
     no-JS case whose receipts are known (so follow-up forms can be fuzzed past the code)."""
     tmp = tmp_path_factory.mktemp("fuzz")
     app = build_app(make_config(tmp, request, backend=request.param, extra={"ratelimit": False}))
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         offline.init_keys(s, tmp / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8 * 1024 * 1024)
         s.commit()
@@ -81,7 +82,7 @@ def target(request, tmp_path_factory):
     resp = client.post("/report/contractor", data=report_form("fuzz", files=[("b.txt", b"def")]),
                        content_type="multipart/form-data")
     nojs_code = ReceiptCode.parse(receipt_from(resp.get_data(as_text=True)))
-    with Session(app.extensions["whistle.engine"], expire_on_commit=False) as s:
+    with Session(services(app).engine, expire_on_commit=False) as s:
         notice = open_notice(s)
         s.commit()
     open_survey = make_survey(app)
@@ -93,11 +94,11 @@ def target(request, tmp_path_factory):
     yield {"app": app, "codes": [js_code, nojs_code], "unhandled": handler, "ids": ids, "notice": notice,
            "survey": open_survey}
     logging.getLogger("whistle").removeHandler(handler)
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
 
 
 def _attachment_ids(app) -> list[str]:
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         return list(s.scalars(select(Attachment.id)))
 
 

@@ -28,10 +28,11 @@ from whistle import _instance_secret
 from whistle.cases import store as cases
 from whistle.custody import offline
 from whistle.security import privacy, proof_of_work as proof
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import ConfigError, from_env
 from whistle.models import Attachment, Base, Case, CaseItem, CommitteeKey, Member, new_id
 from whistle.security.privacy import QuietRequestHandler
+from whistle.services import services
 
 from tests.client_side import HEADER, MEM, OPS, credentials, new_locator, proof_of_work, seal_report
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
@@ -54,7 +55,7 @@ def make_app(tmp_path, request):
         folder = tmp_path / f"app{len(apps)}"
         folder.mkdir()
         app = build_app(make_config(folder, request, backend=backend, **overrides))
-        with Session(app.extensions["whistle.engine"]) as s:
+        with Session(services(app).engine) as s:
             keypair = offline.init_keys(s, folder / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
                                         opslimit=1, memlimit=8192 * 8)
             s.commit()
@@ -64,7 +65,7 @@ def make_app(tmp_path, request):
 
     yield build
     for app in apps:
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
 
 
 def report_submission(client, *, attachments=(), header=HEADER, locator=None, token=None, **changes) -> dict:
@@ -96,7 +97,7 @@ def raw_multipart(parts) -> tuple[bytes, str]:
 
 def table_counts(app) -> dict:
     """Rows in every table."""
-    with app.extensions["whistle.engine"].connect() as conn:
+    with services(app).engine.connect() as conn:
         return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in Base.metadata.sorted_tables}
 
 
@@ -364,7 +365,7 @@ def test_fake_cost_is_drawn_from_the_costs_in_use(make_app):
     app = make_app(extra={"ratelimit": False})  # a few hundred salt requests
     client = app.test_client()
     cases.forget_cost_distribution()
-    with Session(app.extensions["whistle.engine"]) as db_session:
+    with Session(services(app).engine) as db_session:
         unknown = _unknown_locators(db_session, 1)[0]
         assert client.get(f"/api/v1/receipts/{unknown}/salt").get_json()["opslimit"] == OPS  # no cases yet
         for _ in range(3):
@@ -402,7 +403,7 @@ def test_locators_are_issued_unused_with_a_token_of_today(app, client, committee
     answer = client.post("/api/v1/locators", json={})
     assert answer.status_code == 200
     assert answer.get_json()["locator"] == "7654321"  # the taken one was skipped
-    secret, day = app.extensions["whistle.secret"], today("Asia/Shanghai")
+    secret, day = services(app).secret, today("Asia/Shanghai")
     assert answer.get_json()["token"] == cases.locator_token(secret, "7654321", day)
     # Accepted on the day of issue and the next; refused later and for another locator.
     assert cases.locator_token_valid(secret, "7654321", answer.get_json()["token"], day + dt.timedelta(days=1))
@@ -412,7 +413,7 @@ def test_locators_are_issued_unused_with_a_token_of_today(app, client, committee
 
 
 def test_reports_need_a_token_of_today_or_yesterday(app, client, committee):
-    secret, day = app.extensions["whistle.secret"], today("Asia/Shanghai")
+    secret, day = services(app).secret, today("Asia/Shanghai")
     for age, status in ((1, 201), (2, 400), (-1, 400)):
         locator = f"{secrets.randbelow(10 ** 7):07d}"
         token = cases.locator_token(secret, locator, day - dt.timedelta(days=age))
@@ -430,7 +431,7 @@ def test_verifier_comparison_reads_the_same_columns_for_known_and_unknown_locato
     def record(_conn, _cursor, statement, _params, _context, _many):
         statements.append(" ".join(statement.split()))
 
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     event.listen(engine, "before_cursor_execute", record)
     try:
         seen = {}
@@ -571,7 +572,7 @@ def test_rate_limit_counters_in_memory_expire_at_the_end_of_their_window_on_the_
     from whistle.extensions import limiter
 
     app = make_app()
-    assert app.config["WHISTLE"].ratelimit_storage == "memory://"
+    assert services(app).config.ratelimit_storage == "memory://"
     resp, _code, _keys = seal_report(app.test_client(), "x")
     assert resp.status_code == 201
     expirations = dict(limiter._storage.expirations)  # the live storage of the app just built
@@ -652,7 +653,7 @@ def test_nojs_part_without_file_name_must_be_empty(make_app):
     body, ctype = raw_multipart(fields + [(b'name="files"; filename=""', b"")])  # an empty file input
     resp = client.post("/report/contractor", data=body, content_type=ctype)
     assert resp.status_code == 200
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         assert s.scalar(select(func.count()).select_from(Attachment)) == 0
 
 
@@ -734,7 +735,7 @@ def test_database_errors_hide_their_parameters(app):
 
     row = dict(kid="PARAM-kid-91bb", public_key=b"\1" * 32, label="PARAM-label-91bb", demo=False, active=True,
                created_on=dt.date(2026, 1, 2))
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         s.execute(insert(CommitteeKey).values(**row))
         with pytest.raises(IntegrityError) as caught:
             s.execute(insert(CommitteeKey).values(**row))
@@ -929,7 +930,7 @@ def test_failure_after_the_case_insert_leaves_no_row(app, client, committee, fai
     submission = json.dumps(report_submission(client))
     before = table_counts(app)
     inserts = []
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     record = lambda _c, _cur, statement, *_rest: inserts.append(statement.split()[2] if statement.startswith("INSERT") else "")  # noqa: E731
     event.listen(engine, "before_cursor_execute", record)
     try:
@@ -982,7 +983,7 @@ def test_concurrent_messages_to_one_case_all_land(app, client, committee):
         server.server_close()
     assert sorted(status for status, _ in results) == [201] * 16
     assert sorted(seq for _, seq in results) == list(range(2, 18))
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         assert s.scalar(select(func.count()).select_from(CaseItem)) == 17
 
 

@@ -53,9 +53,10 @@ from crypto.encoding import b64u
 from crypto.keys import KeyPair
 from whistle.committee import members
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PROJECT_DIR
 from whistle.models import Case
+from whistle.services import services
 
 from tests.client_side import credentials, seal_report
 from tests.committee.conftest import KEY_PASSPHRASE as MEMBER_KEY_PASSPHRASE
@@ -178,11 +179,11 @@ def service(tmp_path, request, redis_db):
     """gunicorn on a migrated database with a committee key; its output captured."""
     cfg = make_config(tmp_path, request, backend=request.param)
     app = build_app(cfg)
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         offline.init_keys(s, tmp_path / "committee.key", KEY_PASSPHRASE, "committee", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8 * 1024 * 1024)
         s.commit()
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
     env.update(WHISTLE_INSTANCE_DIR=str(cfg.instance_dir), WHISTLE_DATABASE_URL=cfg.database_url,

@@ -8,8 +8,9 @@ from sqlalchemy import select
 from crypto.receipt import ReceiptCode
 from whistle.custody import offline
 from whistle.cases import uploads
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import AttachmentChunk, Case, CaseItem
+from whistle.services import services
 
 from tests.helpers import receipt_from, report_form
 from tests.http_client import multipart
@@ -49,7 +50,7 @@ def test_reply_reaches_reporter_and_reporter_can_answer(app, client, committee, 
     code = submit(client)
     case = db_session.scalar(select(Case))
     offline.set_status(db_session, case, "acknowledged", today("Asia/Shanghai"))
-    offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "请补充材料 REPLY-42", [], today("Asia/Shanghai"))
+    offline.reply_to_case(db_session, services(app).rules, case, "请补充材料 REPLY-42", [], today("Asia/Shanghai"))
     db_session.commit()
     page = client.post("/followup", data={"code": code}).get_data(as_text=True)
     assert "请补充材料 REPLY-42" in page
@@ -119,7 +120,7 @@ def test_nojs_report_applies_routing_once(app, client, committee):
 
     def remember(_conn, _cursor, statement, _params, _context, _many):
         statements.append(statement)
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     event.listen(engine, "before_cursor_execute", remember)
     try:
         submit(client, files=())
@@ -148,7 +149,7 @@ def test_a_sealing_routed_for_another_header_is_not_trusted(app, committee, db_s
 
     enrol(app, "li.na")
     enrol(app, "zhao.lei")
-    rules = app.extensions["whistle.rules"]
+    rules = services(app).rules
     housing = dict(HEADER, department="housing", accused_rank="staff")
     transport = dict(housing, department="transport")
     for_transport = cases.sealing_for(db_session, rules, transport)
@@ -202,7 +203,7 @@ def test_the_multipart_parser_reads_in_its_own_read_size():
 
 def test_a_line_break_counts_once_as_the_textarea_counts_it(app, client, committee, db_session, tmp_path):
     # Browsers send a textarea's line break as CRLF, and its maxlength counts it as one.
-    app.config["WHISTLE"] = dataclasses.replace(app.config["WHISTLE"], max_narrative_chars=20)
+    services(app).config = dataclasses.replace(services(app).config, max_narrative_chars=20)
     typed = "1234\n1234\n1234\n12345"  # 20 characters in the textarea
     sent = typed.replace("\n", "\r\n")
     code = submit(client, narrative=sent, files=())

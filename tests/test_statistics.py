@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from whistle.transparency import figures as public_stats
 from whistle.channels import surveys
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Case, CaseEvent
 from whistle.transparency.suppression import Fewer, Figures, Withheld, is_hidden, suppress
+from whistle.services import services
 
 from tests.client_side import proof_of_work
 from tests.test_surveys import make_survey
@@ -241,7 +242,7 @@ def _case(s, *, channel, category, on, disposition=None, ack=None, ack_due=None)
 def seeded(app):
     """Cases over the window with many counts of 1..k-1, plus some outside it."""
     m1, m2, m3 = _month_start(1), _month_start(2), _month_start(3)
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         for _ in range(7):  # m1: contractor 7 (meals), general 3: one small cell in the row
             _case(s, channel="contractor", category="meals", on=m1, disposition="conclude",
                   ack=m1 + dt.timedelta(days=1), ack_due=m1 + dt.timedelta(days=3))
@@ -338,7 +339,7 @@ def test_published_survey_results_carry_no_small_count(app, client, committee):
         resp = client.post(f"/api/v1/surveys/{survey_id}/responses",
                            json={"answers": {str(k): v for k, v in one.items()}, "pow": proof_of_work(client)})
         assert resp.status_code == 201
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         from whistle.models import Survey
 
         survey = s.get(Survey, survey_id)
@@ -397,7 +398,7 @@ def test_statistics_without_data_and_without_a_notices_table(app, client, monkey
 def test_notices_are_counted_when_the_table_exists(app, client):
     from sqlalchemy import inspect
 
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     if "notices" not in inspect(engine).get_table_names():
         pytest.skip("no notices table in this schema")
     from whistle import models
@@ -421,7 +422,7 @@ def test_deadline_figures_stand_still_within_a_month(app):
     the report came in, and by the deadline's length its grade."""
     this_month = _month_start(0)
     last_month = _month_start(1)
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         for n in range(6):  # received last month, due on the 10th of this month
             _case(s, channel="contractor", category="meals", on=last_month + dt.timedelta(days=20),
                   ack_due=this_month + dt.timedelta(days=9),

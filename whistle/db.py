@@ -1,10 +1,12 @@
 """The database engine and per-request sessions (SQLAlchemy 2)."""
 from contextlib import contextmanager
 
-from flask import current_app, g
+from flask import g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
+
+from whistle.services import services
 
 
 def make_engine(url: str) -> Engine:
@@ -37,7 +39,7 @@ def make_engine(url: str) -> Engine:
 def session() -> Session:
     """The request's session, opened on first use and closed at teardown."""
     if "db" not in g:
-        g.db = current_app.extensions["whistle.sessionmaker"]()
+        g.db = services().sessions()
     return g.db
 
 
@@ -69,8 +71,6 @@ def transaction():
     g.whistle_committed = True  # an error after this must not tell the user nothing was kept
 
 
-def init_app(app, engine: Engine) -> None:
-    """Attach the engine and the session factory to ``app``."""
-    app.extensions["whistle.engine"] = engine
-    app.extensions["whistle.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+def init_app(app) -> None:
+    """Close the request's session at the end of each request (its factory: services)."""
     app.teardown_appcontext(close_session)

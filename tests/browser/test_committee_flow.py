@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from crypto.receipt import ReceiptCode
 from whistle.committee import members
-from whistle.cases.store import today
+from whistle.clock import today
+from whistle.services import services
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +20,7 @@ KEY_PASSPHRASE = "key passphrase for zhao"
 
 
 def _invite(server, username):
-    with Session(server.app.extensions["whistle.engine"]) as s:
+    with Session(services(server.app).engine) as s:
         token = members.invite(s, username, today("Asia/Shanghai"))
         s.commit()
     return token

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from crypto.receipt import ReceiptCode
 from whistle.cases import store as cases
 from whistle.custody import retention
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Case, CaseGrant, Member
 
 from tests.client_side import seal_report

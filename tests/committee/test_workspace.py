@@ -11,6 +11,7 @@ from crypto.encoding import b64u, unb64u
 from crypto.errors import CryptoError
 from whistle.custody import audit
 from whistle.models import AuditEntry, Case, CaseGrant, PendingAction
+from whistle.services import services
 
 from tests.client_side import HEADER, seal_report
 from tests.committee.conftest import HTTPS, Person, login
@@ -123,7 +124,7 @@ def test_a_department_removed_from_the_rules_leaves_its_cases_open_but_grants_no
     end = EXAMPLE_TEXT.index("[[departments]]", start + 1)
     rules_file = tmp_path / "merged.toml"
     rules_file.write_text(EXAMPLE_TEXT[:start] + EXAMPLE_TEXT[end:], encoding="utf-8")
-    merged = build_app(app.config["WHISTLE"].with_(rules_file=rules_file))
+    merged = build_app(services(app).config.with_(rules_file=rules_file))
     try:
         zhao = Person("zhao.lei", people["zhao.lei"].keypair, people["zhao.lei"].totp, merged.test_client())
         zhao.client.environ_base.update(HTTPS)
@@ -144,9 +145,9 @@ def test_a_department_removed_from_the_rules_leaves_its_cases_open_but_grants_no
         entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "refused_grant"))
         assert json.loads(entry.detail) == {"to": "zhang.wei", "reason": "unknown_department"}
         assert db_session.scalar(select(func.count()).select_from(CaseGrant)) == grants
-        assert ceremony.readers(db_session, merged.extensions["whistle.rules"], _case(db_session)) == []
+        assert ceremony.readers(db_session, services(merged).rules, _case(db_session)) == []
     finally:
-        merged.extensions["whistle.engine"].dispose()
+        services(merged).engine.dispose()
 
 
 def test_a_grant_that_is_not_a_json_object_is_a_400(app, people, db_session):
@@ -436,7 +437,7 @@ def test_a_grant_is_refused_when_a_message_came_in_since_its_keys_were_sealed(ap
                                                      unb64u(target["public_key"]))) for i in items}
 
     stale = keys_of(view["items"])
-    rules = app.extensions["whistle.rules"]
+    rules = services(app).rules
     locked = cases.locked(db_session, case)  # the reporter's message is being stored
     recipients = [r.public_key for r in cases.case_recipients(db_session, rules, locked)] + [locked.reporter_pk]
     sealed = env.seal("message", {"case": case.id}, {"text": "MEANWHILE", "attachments": []}, recipients)

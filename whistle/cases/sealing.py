@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from crypto import envelope as env
 from crypto.keys import KeyPair, random_bytes
 from crypto.receipt import ReceiptCode, ReporterKeys
-from whistle.cases import store as cases, derivations
+from whistle.cases import store as cases
 from whistle.errors import InvalidSubmission, LocatorTaken
 from whistle.cases.uploads import SealingSpool
+from whistle.services import services
 
 MAX_LOCATOR_TRIES = 20
 
@@ -39,7 +40,7 @@ def _fresh_receipt(db, cfg) -> tuple[ReceiptCode, bytes, ReporterKeys]:
     to (in one of the process's derivation slots)."""
     code = ReceiptCode.generate(cases.unused_locator(db))
     salt = random_bytes(16)
-    return code, salt, derivations.derive(code, salt, cfg.receipt_opslimit, cfg.receipt_memlimit)
+    return code, salt, services().derivations.derive(code, salt, cfg.receipt_opslimit, cfg.receipt_memlimit)
 
 
 def seal_identity(db, rules, header: dict, report: dict, identity: dict) -> dict:

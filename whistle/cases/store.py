@@ -10,7 +10,6 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,11 +23,12 @@ from crypto.errors import FormatError
 from crypto.keys import derive, kid
 from crypto.receipt import fake_salt, is_locator, random_locator, verifier_matches
 from crypto.stream import HEADER_BYTES
-from whistle.catalog import NOTICE_CHANNEL, NOTICE_FIELD, ROUTING_FIELDS, routing_problems
+from whistle.catalog import NOTICE_FIELD, ROUTING_FIELDS, routing_problems
 from whistle.errors import CasePurged, InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady, RecipientsChanged
 from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, CommitteeKey, Member,
                             new_id)
 from whistle.cases.uploads import is_attachment_id
+from whistle.services import services
 
 STORAGE_CHUNK = 1024 * 1024  # ciphertext is stored in 1 MiB rows
 MAX_LOCATOR_TRIES = 20
@@ -61,11 +61,6 @@ class Upload:
 
     id: str
     stream: object
-
-
-def today(tz: str) -> dt.date:
-    """The current day in the committee's time zone: the only time whistle records."""
-    return dt.datetime.now(ZoneInfo(tz)).date()
 
 
 # The statements a new report runs, built once: executed with parameters, SQLAlchemy
@@ -176,16 +171,6 @@ def case_recipients(db: Session, rules, case: Case) -> list[Recipient]:
                          .order_by(Member.username)).all()
     return committee_recipients(db) + [_member_recipient(m) for m in holders
                                        if holder_refusal(rules, m.username, case.department) is None]
-
-
-def routing_header(case: Case) -> dict:
-    """The clear routing envelope of a case."""
-    header = {"channel": case.channel, "department": case.department, "category": case.category,
-              "accused_rank": case.accused_rank, "money_band": case.money_band,
-              "frequency": case.frequency, "evidence": case.evidence}
-    if case.channel == NOTICE_CHANNEL:
-        header[NOTICE_FIELD] = case.notice_id
-    return header
 
 
 def check_envelope(envelope: dict, kind: str, required: list[Recipient], optional=(),
@@ -302,16 +287,11 @@ def check_identity(db: Session, rules, header: dict, report: dict, identity) -> 
 
 def work_calendar(rules):
     """The app's working-day calendar, built once per app (a fresh one outside a request)."""
-    from flask import current_app, has_app_context
+    from flask import has_app_context
 
     from whistle.triage import deadlines
 
-    if not has_app_context():
-        return deadlines.WorkCalendar(rules)
-    cal = current_app.extensions.get("whistle.calendar")
-    if cal is None:
-        cal = current_app.extensions["whistle.calendar"] = deadlines.WorkCalendar(rules)
-    return cal
+    return services().calendar if has_app_context() else deadlines.WorkCalendar(rules)
 
 
 def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlimit: int,

@@ -13,7 +13,7 @@ import tempfile
 import unicodedata
 from urllib.parse import quote
 
-from flask import Request, current_app, g
+from flask import Request, g
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser, MultiPartParser
 from werkzeug.utils import cached_property
@@ -22,6 +22,7 @@ from werkzeug.wsgi import LimitedStream, get_input_stream
 from crypto.stream import StreamEncryptor, attachment_key, ciphertext_size
 from whistle.errors import InvalidSubmission, TooLarge
 from whistle.models import new_id
+from whistle.services import services
 
 SPOOL_IN_MEMORY = 1024 * 1024
 # How much of a multipart body the parser reads at a time. werkzeug reads 64 KiB; 256 KiB
@@ -277,7 +278,7 @@ class WhistleRequest(Request):
         return body if limit is None else _AtMost(body, limit)  # chunked
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
-        cfg = current_app.config["WHISTLE"]
+        cfg = services().config
         mode = g.get("upload_mode", "ciphertext")
         if mode == "seal" and not filename:
             return EmptyFilePart()  # an empty <input type=file> in a no-JS form

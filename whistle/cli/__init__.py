@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from whistle import config as config_mod, db as db_mod, migrate
 from whistle.custody import audit, offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Case, CommitteeKey, Survey
 from whistle.rules.parse import load as load_rules
+from whistle.services import services
 
 
 def _setup():
@@ -169,8 +170,8 @@ def notify():
                             password=os.environ.get("WHISTLE_SMTP_PASSWORD"))
     app = create_app(cfg)
     with app.app_context(), Session(engine) as session:
-        sent = send(settings, app.extensions["whistle.rules"], new_case_counts(session))
-    app.extensions["whistle.engine"].dispose()
+        sent = send(settings, services(app).rules, new_case_counts(session))
+    services(app).engine.dispose()
     click.echo(f"notified {len(sent)} member(s)")
 
 

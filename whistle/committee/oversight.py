@@ -18,7 +18,7 @@ from whistle.custody import audit
 from whistle.committee import triage_view
 from whistle.committee.access import current_member, role_required
 from whistle.committee.auth import bp
-from whistle.committee.workspace import _today
+from whistle.clock import committee_today
 from whistle.models import AuditEntry, AuditStatement, Case
 
 PAGE_SIZE = 50
@@ -146,7 +146,7 @@ def overdue_cases(today) -> list[dict]:
 @role_required("overseer")
 def oversight():
     """The supervising body's view: the log, refusals, overrides, overdue cases, chain status."""
-    today = _today()
+    today = committee_today()
     with db.transaction() as s:
         audit.record(s, "oversight_view", actor=current_member().username, on=today)
     session = db.session()

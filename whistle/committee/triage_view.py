@@ -3,34 +3,26 @@ grant, and the two-person rule for sensitive changes."""
 import datetime as dt
 import json
 
-from flask import current_app
 from sqlalchemy import select
 
+from whistle import catalog
 from whistle.custody import audit
 from whistle.cases import store as cases
 from whistle.models import Case, CaseGrant, Member, PendingAction
 from whistle.triage import deadlines, risk, routing
-
-
-def _rules():
-    return current_app.extensions["whistle.rules"]
-
-
-def calendar():
-    """The working-day calendar of this app (built once)."""
-    return cases.work_calendar(_rules())
+from whistle.services import services
 
 
 def soon_limit(today: dt.date) -> dt.date:
     """The last day that still counts as "due soon"."""
-    return calendar().add_workdays(today, _rules().deadlines.due_soon)
+    return services().calendar.add_workdays(today, services().rules.deadlines.due_soon)
 
 
 def first_closing_day(due_by: dt.date) -> dt.date:
     """The earliest day a real-name case can be closed on and have its notice of the result
     due on ``due_by`` or later: a case closed before it has that notice due earlier. (The
     due day, n working days after closing, never moves back as the closing day moves on.)"""
-    days, cal = _rules().deadlines.real_name_result, calendar()
+    days, cal = services().rules.deadlines.real_name_result, services().calendar
     low = due_by - dt.timedelta(days=2 * days + 60)  # n working days take fewer calendar days
     while cal.add_workdays(low, days) >= due_by:
         low -= dt.timedelta(days=2 * days + 60)
@@ -54,7 +46,7 @@ def _next_due(case: Case) -> tuple[str, dt.date | None]:
     if case.status != "closed" and not fed_back and case.feedback_due:
         return "feedback", case.feedback_due
     if case.status == "closed" and case.real_name and not cases.result_notice_sent(case):
-        due = cases.real_name_due(_rules(), calendar(), case)
+        due = cases.real_name_due(services().rules, services().calendar, case)
         if due and due["result_notice"]:  # 实名举报: the reporter is told the result
             return "result_notice", due["result_notice"]
     return "", None
@@ -63,18 +55,18 @@ def _next_due(case: Case) -> tuple[str, dt.date | None]:
 def summary(case: Case, today: dt.date) -> dict:
     """What a case list row and the case header show."""
     kind, due = _next_due(case)
-    urgency = deadlines.urgency(due, today, calendar(), _rules().deadlines.due_soon) if due else "ok"
+    urgency = deadlines.urgency(due, today, services().calendar, services().rules.deadlines.due_soon) if due else "ok"
     return {"case": case, "due_kind": kind, "due": due, "urgency": urgency}
 
 
 def header_of(case: Case) -> dict:
     """The routing header the grade and route were computed from."""
-    return cases.routing_header(case)
+    return catalog.routing_header(case)
 
 
 def why(case: Case) -> dict:
     """The factors behind the computed grade, and any manual override."""
-    assessment = risk.assess(_rules(), header_of(case))
+    assessment = risk.assess(services().rules, header_of(case))
     return {"assessment": assessment, "computed": assessment.grade, "current": case.risk_grade,
             "override_reason": case.risk_override_reason}
 
@@ -88,7 +80,7 @@ def grantable(case: Case, member: Member) -> list[Member]:
     result = []
     for other in session.scalars(select(Member).where(Member.active.is_(True), Member.public_key.is_not(None))
                                  .order_by(Member.username)):
-        allowed, _reason = routing.can_grant(_rules(), header_of(case), other.username)
+        allowed, _reason = routing.can_grant(services().rules, header_of(case), other.username)
         if allowed and other.id not in holders:
             result.append(other)
     return result

@@ -20,7 +20,7 @@ from crypto.stream import StreamEncryptor, attachment_key, decrypt_stream
 from whistle.cases import store as cases
 from whistle.channels import surveys
 from whistle.errors import CasePurged
-from whistle.catalog import CASE_EVENTS
+from whistle.catalog import CASE_EVENTS, routing_header
 from whistle.models import Attachment, Case, CommitteeKey, Survey, new_id
 from whistle.cases.uploads import clean_filename
 
@@ -185,7 +185,7 @@ def decrypt_case(db: Session, case: Case, keypair: KeyPair, out: Path) -> dict:
     folder = out / case.id
     (folder / "attachments").mkdir(parents=True, exist_ok=True)
     summary = {"case": case.id, "received_on": case.received_on.isoformat(), "status": case.status,
-               "routing": cases.routing_header(case),
+               "routing": routing_header(case),
                "timeline": [{"event": e.event, "on": e.happened_on.isoformat()} for e in case.events],
                "items": [_decrypt_item(db, item, keypair, folder) for item in case.items]}
     (folder / "case.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -282,7 +282,7 @@ def export_sealed(db: Session, case: Case, out: Path) -> Path:
     folder = out / case.id
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {"case": case.id, "received_on": case.received_on.isoformat(),
-                "routing": cases.routing_header(case), "held_for_superior": case.held_for_superior,
+                "routing": routing_header(case), "held_for_superior": case.held_for_superior,
                 "items": []}
     for item in case.items:
         name = f"{item.seq:03d}-{item.kind}.json"

@@ -8,24 +8,21 @@ from crypto.errors import CryptoError, ReceiptError
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode
 from crypto.stream import attachment_key, decrypt_stream
-from whistle import catalog, db
-from whistle.cases import store as cases, derivations, sealing
+from whistle import clock, catalog, db
+from whistle.cases import store as cases, sealing
 from whistle.errors import BadReceipt, CasePurged, NoSuchReceipt, WhistleError
 from whistle.extensions import followup_limits, submit_limits
 from whistle.security.proof_of_work import nojs_limits
 from whistle.models import Attachment
-from whistle.reporter.forms import calendar, read_identity, read_report_form, rules, valid_channel
+from whistle.reporter.forms import read_identity, read_report_form, valid_channel
 from whistle.cases.uploads import attachment_disposition, clean_filename, form_text
+from whistle.services import services
 
 bp = Blueprint("reporter", __name__)
 
 
-def _cfg():
-    return current_app.config["WHISTLE"]
-
-
 def _today():
-    return cases.today(_cfg().timezone)
+    return clock.today(services().config.timezone)
 
 
 @bp.get("/")
@@ -67,9 +64,9 @@ def report_submit(channel):
         return render_template("reporter/report_form.html", channel=channel, values=form,
                                errors=errors, files_dropped=bool(g.get("spools"))), 400
     with db.transaction() as session:
-        sealed = sealing.seal_report(session, _cfg(), header=header, body=body,
+        sealed = sealing.seal_report(session, services().config, header=header, body=body,
                                      spools=g.get("spools", []), content_key=g.upload_content_key,
-                                     rules=rules(), on=_today(), identity=identity)
+                                     rules=services().rules, on=_today(), identity=identity)
     return render_template("reporter/receipt.html", code=sealed.code.grouped(),
                            received_on=sealed.case.received_on)
 
@@ -87,9 +84,9 @@ def _open_case(code_text: str):
     except ReceiptError as exc:
         raise BadReceipt() from exc
     session = db.session()
-    salt, ops, mem = cases.salt_for(session, code.locator, current_app.extensions["whistle.secret"],
-                                    _cfg().receipt_opslimit, _cfg().receipt_memlimit)
-    keys = derivations.derive(code, salt, ops, mem)
+    salt, ops, mem = cases.salt_for(session, code.locator, services().secret,
+                                    services().config.receipt_opslimit, services().config.receipt_memlimit)
+    keys = services().derivations.derive(code, salt, ops, mem)
     return code, keys, cases.find_case(session, code.locator, keys.lookup)
 
 
@@ -119,7 +116,7 @@ def _conversation(case, keypair):
 
 
 def _render_case(code, keys, case, status=200, **extra):
-    return render_template("reporter/case.html", deadlines=cases.reporter_deadlines(case, _today(), rules(), calendar()), code=code.grouped(), case=case,
+    return render_template("reporter/case.html", deadlines=cases.reporter_deadlines(case, _today(), services().rules, services().calendar), code=code.grouped(), case=case,
                            events=case.events, conversation=_conversation(case, keys.keypair),
                            **extra), status
 
@@ -156,12 +153,12 @@ def followup_message():
     text = form_text(form, "text")
     if not text and not g.get("spools"):
         return _render_case(code, keys, case, 400, message_error=_("Please write a message or attach a file."))
-    if len(text) > _cfg().max_narrative_chars:  # the text goes back in the box, to be shortened
+    if len(text) > services().config.max_narrative_chars:  # the text goes back in the box, to be shortened
         return _render_case(code, keys, case, 400, message_text=text, message_error=_(
-            "Please shorten the message to at most %(n)d characters.", n=_cfg().max_narrative_chars))
+            "Please shorten the message to at most %(n)d characters.", n=services().config.max_narrative_chars))
     with db.transaction() as session:  # CasePurged (a 409) if purged since the check above
         case = session.merge(case)
-        sealing.seal_message(session, rules(), case, text=text, spools=g.get("spools", []),
+        sealing.seal_message(session, services().rules, case, text=text, spools=g.get("spools", []),
                              content_key=g.upload_content_key, on=_today())
     db.session().refresh(case)
     return _render_case(code, keys, case, sent=True)
@@ -211,5 +208,5 @@ def _download(meta: dict, content_key: bytes) -> Response:
 
 def catalog_context():
     """Template globals: the catalogues and the rules' departments."""
-    return {"catalog": catalog, "departments": rules().departments,
-            "real_name_days": rules().deadlines.real_name_acceptance}
+    return {"catalog": catalog, "departments": services().rules.departments,
+            "real_name_days": services().rules.deadlines.real_name_acceptance}

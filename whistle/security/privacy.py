@@ -17,6 +17,8 @@ import time
 from flask import abort, current_app, request
 from werkzeug.serving import WSGIRequestHandler
 
+from whistle.services import services
+
 CSP = "; ".join([
     "default-src 'none'",
     "script-src 'self' 'wasm-unsafe-eval'",  # libsodium runs as WebAssembly; no eval, no inline
@@ -121,7 +123,7 @@ _fallback = DailyKey()  # outside an app (never for requests: create_app install
 
 
 def _daily_key() -> bytes:
-    holder = current_app.extensions.get("whistle.daily_key", _fallback) if current_app else _fallback
+    holder = services().daily_key if current_app else _fallback
     return holder.current()
 
 

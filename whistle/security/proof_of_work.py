@@ -32,13 +32,13 @@ import secrets
 import threading
 import time
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from crypto.encoding import b64u
 from crypto.keys import derive
 from whistle.errors import WhistleError
 from whistle.extensions import limiter
+from whistle.services import services
 
 VERSION = "1"
 # A challenge of day D is good until the end of D + 1 (UTC); its spent mark is kept a day
@@ -176,22 +176,6 @@ def spent_store_for(url: str, prefix: str = "whistle:", kind: str = "pow-spent")
     return RedisSpent(url, prefix, kind) if url.startswith(("redis://", "rediss://")) else MemorySpent()
 
 
-_store_lock = threading.Lock()
-
-
-def _spent_store():
-    app = current_app
-    store = app.extensions.get("whistle.pow_spent")
-    if store is None:
-        with _store_lock:
-            store = app.extensions.get("whistle.pow_spent")
-            if store is None:
-                cfg = app.config["WHISTLE"]
-                store = spent_store_for(cfg.ratelimit_storage, cfg.extra.get("redis_key_prefix", "whistle:"))
-                app.extensions["whistle.pow_spent"] = store
-    return store
-
-
 def forget_at(challenge: str) -> int:
     """When the spent mark of ``challenge`` (checked: its day is well formed) may go, as Unix
     time: UTC midnight ``KEPT_DAYS`` after its day, the same for every challenge of that day."""
@@ -202,27 +186,27 @@ def forget_at(challenge: str) -> int:
 def spend(challenge: str) -> None:
     """Mark ``challenge`` used; ProofOfWorkRequired if it was used before."""
     name = hashlib.sha256(challenge.encode("ascii")).hexdigest()[:32]
-    if not _spent_store().add(name, forget_at(challenge)):
+    if not services().pow_spent.add(name, forget_at(challenge)):
         raise ProofOfWorkRequired(detail="pow: already used")
 
 
 def require(data: dict) -> None:
     """The view helper: the submission's ``pow`` must be valid for this site, fresh and
     unused; it is spent here. Raises ProofOfWorkRequired (a 400)."""
-    cfg = current_app.config["WHISTLE"]
-    challenge = check(current_app.extensions["whistle.secret"], data.get("pow"), min_bits=cfg.pow_bits)
+    cfg = services().config
+    challenge = check(services().secret, data.get("pow"), min_bits=cfg.pow_bits)
     spend(challenge)
 
 
 def new_challenge() -> dict:
     """What ``POST /api/v1/pow`` answers."""
-    cfg = current_app.config["WHISTLE"]
-    return {"challenge": issue(current_app.extensions["whistle.secret"], cfg.pow_bits),
+    cfg = services().config
+    return {"challenge": issue(services().secret, cfg.pow_bits),
             "bits": cfg.pow_bits, "algorithm": "blake2b-256"}
 
 
 def _setting(name: str):
-    return lambda: getattr(current_app.config["WHISTLE"], name)
+    return lambda: getattr(services().config, name)
 
 
 def nojs_limits(view):
