@@ -176,6 +176,36 @@ def test_nan_and_huge_numbers_are_not_json(client, committee):
             assert resp.status_code == 400, (path, body[:20])
 
 
+def wsgi_call(app, path, *, method="GET", headers=(), body=b"") -> tuple[int, str]:
+    """(status, body) of one request handed to the WSGI app as is: the test client itself
+    decodes the Host to build its cookie jar's URL, and fails on what the app must refuse."""
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path=path, method=method, headers=dict(headers), data=body).get_environ()
+    status = []
+    out = b"".join(app(environ, lambda line, _headers, _exc=None: status.append(line)))
+    return int(status[0].split()[0]), out.decode("utf-8")
+
+
+@pytest.mark.parametrize("host", ["a" * 64, "a" * 64 + ".example.org", "x." + "b" * 100 + ":8080", "xn--zz",
+                                  "XN--ZZ.example.org"])
+@pytest.mark.parametrize("path", ["/", "/report/contractor", "/followup", "/transparency", "/committee/login",
+                                  "/no-such-page", "/static/css/site.css"])
+def test_a_host_with_no_idna_form_is_a_400_page_in_the_users_language(app, committee, host, path):
+    """A label over 63 characters cannot be IDNA-encoded, nor a bad punycode label decoded:
+    routing gave up, and every page built with url_for (the error page included) was a 500,
+    as was every form post, whose Origin is compared with the Host."""
+    for language, message in (("en", "The request could not be understood."), ("zh-CN", "无法识别这个请求。")):
+        for method in ("GET", "POST"):
+            status, body = wsgi_call(app, path, method=method, headers={
+                "Host": host, "Accept-Language": language, "Origin": f"http://{host}"})
+            assert status == 400, (path, method, status)
+            assert message in body
+    status, body = wsgi_call(app, "/api/v1/recipients", method="POST", body=json.dumps(HEADER).encode(),
+                             headers={"Host": host, "Content-Type": "application/json", **EN})
+    assert status == 400 and json.loads(body)["message"] == "The request could not be understood."
+
+
 @pytest.mark.parametrize("locator", [1234567, [1], {"a": 1}, None, "12345678", "١٢٣٤٥٦٧"])
 def test_locator_must_be_a_string_of_digits(client, committee, locator):
     code = nojs_report(client)

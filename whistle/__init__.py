@@ -10,7 +10,7 @@ from flask import Flask, current_app, g, jsonify, render_template, request
 from flask.logging import default_handler, wsgi_errors_stream
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadHost, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crypto.keys import derive
@@ -25,6 +25,7 @@ from whistle.rules import load as load_rules
 SECRET_BYTES = 32
 # No %(asctime)s: whistle records no time of day, not even in its own log lines.
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+BAD_HOST = "whistle.bad_host"  # environ flag: the Host header could not be bound
 
 
 def _create_secret(path: Path) -> None:
@@ -163,6 +164,7 @@ def create_app(cfg: Config | None = None) -> Flask:
     app.register_blueprint(committee_api.bp)
     app.context_processor(pages.catalog_context)
     app.context_processor(_template_globals)
+    app.before_request(refuse_bad_host)
     app.before_request(privacy.refuse_cross_site_posts)
     app.after_request(privacy.add_security_headers)
     app.teardown_request(uploads.close_spools)
@@ -246,6 +248,19 @@ class WhistleFlask(Flask):
     other (Flask's own line names the path, which can hold a locator, with the traceback),
     and static files are sent like pages."""
 
+    def create_url_adapter(self, request):
+        """The URL adapter, also for a Host werkzeug cannot bind (a label over 63 characters
+        has no IDNA form): then one bound to a placeholder name, so the error page can still
+        build its links (relative: the Host is never in them), and ``refuse_bad_host`` makes
+        the request a 400."""
+        try:
+            return super().create_url_adapter(request)
+        except BadHost:
+            if request is None:
+                raise
+            request.environ[BAD_HOST] = True
+            return self.url_map.bind_to_environ(request.environ, server_name="invalid", subdomain="")
+
     def log_exception(self, exc_info) -> None:
         """Type and place only (see log_unhandled)."""
         log_unhandled(exc_info[1])
@@ -259,6 +274,17 @@ class WhistleFlask(Flask):
         response.headers.remove("ETag")
         response.headers.remove("Last-Modified")
         return response
+
+
+def refuse_bad_host() -> None:
+    """before_request: a Host the URL map could not bind (``create_url_adapter``), or whose
+    punycode does not decode (``host_url``, which the Origin check reads), is a 400."""
+    if request.environ.get(BAD_HOST):
+        raise BadHost()
+    try:
+        request.host_url  # noqa: B018 - decoded here, so no later use of it can fail
+    except UnicodeError as exc:
+        raise BadHost() from exc
 
 
 def _short_path(filename: str) -> str:
