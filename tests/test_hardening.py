@@ -34,7 +34,7 @@ from whistle.privacy import QuietRequestHandler
 from tests.client_side import HEADER, MEM, OPS, credentials, new_locator, proof_of_work, seal_report
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
 from tests.http_client import HttpClient
-from tests.helpers import REPORT_FIELDS, receipt_from, report_form
+from tests.helpers import REPORT_FIELDS, receipt_from, redis_or_skip, report_form
 
 EN = {"Accept-Language": "en"}
 REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of its own; keys under a unique prefix
@@ -506,12 +506,7 @@ def test_json_endpoints_take_at_most_64_kib(client, committee):
 
 @pytest.fixture
 def redis_prefix():
-    redis = pytest.importorskip("redis")
-    connection = redis.Redis.from_url(REDIS_URL)
-    try:
-        connection.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
+    connection = redis_or_skip(REDIS_URL)
     prefix = f"whistle-test-{secrets.token_hex(6)}:"
     yield prefix
     for key in connection.scan_iter(match=prefix + "*"):
@@ -519,10 +514,12 @@ def redis_prefix():
     connection.close()
 
 
-def test_daily_key_is_shared_through_redis(make_app, redis_prefix):
+def test_daily_key_is_shared_by_workers_and_never_in_redis(make_app, redis_prefix, tmp_path):
     import redis
 
-    workers = [make_app(ratelimit_storage=REDIS_URL, extra={"redis_key_prefix": redis_prefix}) for _ in range(2)]
+    shared = tmp_path / "ratelimit-key"
+    workers = [make_app(ratelimit_storage=REDIS_URL, ratelimit_key_file=shared, extra={"redis_key_prefix": redis_prefix})
+               for _ in range(2)]
     alone = make_app()
     keys = []
     for app in workers + [alone]:
@@ -531,16 +528,37 @@ def test_daily_key_is_shared_through_redis(make_app, redis_prefix):
     assert keys[0] == keys[1]  # two workers: one budget per client
     assert keys[2] != keys[0]  # memory storage keeps its own in-process key
     stored = redis.Redis.from_url(REDIS_URL)
-    name = f"{redis_prefix}ratelimit-key:{dt.datetime.now(dt.timezone.utc).date().isoformat()}"
-    assert len(stored.get(name)) == 32 and 0 < stored.ttl(name) <= 90_000
-    # It goes at 01:00 UTC tomorrow, whenever today's first request came.
-    expires = time.time() + stored.pttl(name) / 1000
-    tomorrow = dt.datetime.combine(proof.utc_day() + dt.timedelta(days=1), dt.time(1), dt.timezone.utc)
-    assert abs(expires - tomorrow.timestamp()) < 5
-    # A worker started later reads the same key rather than making its own.
-    late = privacy.RedisDailyKey(REDIS_URL, redis_prefix)
-    assert late.current() == stored.get(name)
+    assert not list(stored.scan_iter(match=f"{redis_prefix}ratelimit-key*"))  # never beside the counters
     stored.close()
+    # The file holds today's link of the chain, stamped with today's midnight, not the time
+    # of the start or of any request.
+    today = proof.utc_day()
+    day, link = shared.read_text().split()
+    assert day == today.isoformat() and stat.S_IMODE(shared.stat().st_mode) == 0o600
+    midnight = dt.datetime.combine(today, dt.time(), dt.timezone.utc).timestamp()
+    assert shared.stat().st_mtime == midnight
+    assert privacy.RatchetKey(shared).current() == privacy.ratelimit_key(bytes.fromhex(link))
+
+
+def test_the_rate_limit_key_chain_moves_forward_and_forgets_the_past(tmp_path):
+    """Another host given a copy of the file of an earlier day computes today's key alike;
+    the file then holds today's link only, from which no earlier day's key follows."""
+    today = proof.utc_day()
+    first = secrets.token_bytes(32)
+    copies = [tmp_path / "host-a", tmp_path / "host-b"]
+    for path, day in zip(copies, (today - dt.timedelta(days=3), today - dt.timedelta(days=1))):
+        link = first
+        for _ in range((day - (today - dt.timedelta(days=3))).days):
+            link = privacy.next_link(link)
+        path.write_text(f"{day.isoformat()} {link.hex()}\n")
+    expected = privacy.ratelimit_key(privacy.next_link(privacy.next_link(privacy.next_link(first))))
+    assert [privacy.RatchetKey(path).current() for path in copies] == [expected, expected]
+    for path in copies:
+        assert path.read_text().split()[0] == today.isoformat()
+        assert first.hex() not in path.read_text() and privacy.next_link(first).hex() not in path.read_text()
+    (tmp_path / "bad").write_text("2026-01-01 abcd\n")
+    with pytest.raises(RuntimeError, match="malformed"):
+        privacy.RatchetKey(tmp_path / "bad")
 
 
 def test_a_spent_challenge_in_redis_expires_at_a_utc_midnight_not_a_time_counted_from_now(make_app, redis_prefix):

@@ -129,9 +129,9 @@ def create_app(cfg: Config | None = None) -> Flask:
     app.extensions["whistle.rules"] = load_rules(cfg.rules_file)
     _warn_of_unknown_years(app.extensions["whistle.rules"], cfg.timezone)
     app.extensions["whistle.secret"] = secret
-    # The rate-limit key's daily HMAC key lives where the counters live (memory or Redis).
-    app.extensions["whistle.daily_key"] = privacy.daily_key_for(
-        cfg.ratelimit_storage, cfg.extra.get("redis_key_prefix", "whistle:"))
+    # The rate-limit key's daily HMAC key: in this process's memory, or one every worker
+    # computes alike (never kept in Redis beside the counters).
+    app.extensions["whistle.daily_key"] = privacy.daily_key_for(cfg.ratelimit_storage, cfg.ratelimit_key_path)
     db.init_app(app, db.make_engine(cfg.database_url))
     derivations.init_app(app, cfg.derivation_slots)
     i18n.init_app(app)
