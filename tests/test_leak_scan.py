@@ -187,7 +187,8 @@ def service(tmp_path, request, redis_db):
     env.update(WHISTLE_INSTANCE_DIR=str(cfg.instance_dir), WHISTLE_DATABASE_URL=cfg.database_url,
                WHISTLE_RECEIPT_OPSLIMIT=str(cfg.receipt_opslimit), WHISTLE_RECEIPT_MEMLIMIT=str(cfg.receipt_memlimit),
                WHISTLE_RATELIMIT_STORAGE=f"{REDIS_URL}/{REDIS_DB}", WHISTLE_TRUSTED_PROXIES="1",
-               WEB_CONCURRENCY="2", WHISTLE_POW_BITS="4", PYTHONPATH=str(PROJECT_DIR))
+               WEB_CONCURRENCY="2", WHISTLE_POW_BITS="4", PYTHONPATH=str(PROJECT_DIR),
+               WHISTLE_REDIS_SETTINGS="warn")  # the tests' shared Redis keeps its defaults
     out, err = tmp_path / "gunicorn.stdout", tmp_path / "gunicorn.stderr"
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
         proc = subprocess.Popen([GUNICORN, "-c", str(PROJECT_DIR / "deploy" / "gunicorn.conf.py"),

@@ -8,9 +8,12 @@ import secrets
 
 import pytest
 
-from whistle import privacy
+from whistle import create_app, privacy
+from whistle.config import ConfigError
+from whistle.redis_settings import problems
 
 from tests.conftest import build_app
+from tests.client_side import proof_of_work
 from tests.helpers import redis_or_skip
 
 REDIS_URL = "redis://127.0.0.1:6379/10"  # a database of these tests' own (hardening: 13, leak scan: 12)
@@ -109,3 +112,72 @@ def test_the_in_memory_store_links_no_address(config):
         assert _links(_materials(blobs), names) == set()
     finally:
         app.extensions["whistle.engine"].dispose()
+
+
+def test_spent_proofs_of_a_day_share_one_key_that_expires_at_a_midnight(config, redis_db):
+    """Each spent proof in a key of its own kept, in that key's idle time (OBJECT IDLETIME
+    under any policy but LFU), the second of each submission for three days. One set per
+    challenge day keeps at most the time of the latest."""
+    from whistle import pow as proof
+
+    prefix = f"whistle-test-{secrets.token_hex(4)}:"
+    app = build_app(config.with_(ratelimit_storage=REDIS_URL, extra={"redis_key_prefix": prefix}))
+    try:
+        client = app.test_client()
+        proofs = [proof_of_work(client) for _ in range(5)]
+        with app.app_context():
+            for answer in proofs:
+                proof.spend(answer["challenge"])
+            with pytest.raises(proof.ProofOfWorkRequired):  # spent once only
+                proof.spend(proofs[0]["challenge"])
+    finally:
+        app.extensions["whistle.engine"].dispose()
+    keys = list(redis_db.scan_iter(match=f"{prefix}pow-spent*"))
+    assert len(keys) == 1 and redis_db.type(keys[0]) == b"set" and redis_db.scard(keys[0]) == 5
+    expires = redis_db.execute_command("EXPIRETIME", keys[0])
+    assert expires % 86_400 == 0 and expires == proof.forget_at(proofs[0]["challenge"])
+
+
+@pytest.fixture
+def redis_config(redis_db):
+    """CONFIG SET on the real Redis for one test; every setting changed is restored."""
+    saved = {}
+
+    def set_(name, value):
+        if name not in saved:
+            saved.update(redis_db.config_get(name))
+        redis_db.config_set(name, value)
+
+    yield set_
+    for name, value in saved.items():
+        redis_db.config_set(name, value)
+
+
+def test_a_redis_that_keeps_request_times_is_refused_at_start(config, redis_config):
+    strict = config.with_(ratelimit_storage=REDIS_URL, redis_settings="refuse")
+    redis_config("maxmemory-policy", "allkeys-lru")
+    redis_config("slowlog-max-len", "0")
+    with pytest.raises(ConfigError, match="maxmemory-policy volatile-lfu") as refused:
+        create_app(strict)
+    assert "slowlog" not in str(refused.value) and "aof" not in str(refused.value)
+    redis_config("maxmemory-policy", "noeviction")  # the default keeps each key's last use too
+    redis_config("aof-timestamp-enabled", "yes")
+    redis_config("slowlog-max-len", "128")
+    with pytest.raises(ConfigError) as refused:
+        create_app(strict)
+    for line in ("maxmemory-policy volatile-lfu", "aof-timestamp-enabled no", "slowlog-max-len 0"):
+        assert line in str(refused.value)
+    # "warn" starts, and says what to set.
+    create_app(config.with_(ratelimit_storage=REDIS_URL, redis_settings="warn")).extensions["whistle.engine"].dispose()
+    redis_config("maxmemory-policy", "volatile-lfu")
+    redis_config("aof-timestamp-enabled", "no")
+    redis_config("slowlog-log-slower-than", "-1")  # no slow log at all is as good as an empty one
+    app = create_app(strict)
+    app.extensions["whistle.engine"].dispose()
+
+
+def test_redis_settings_are_named_by_what_to_set():
+    assert problems({"maxmemory-policy": "allkeys-lfu", "aof-timestamp-enabled": "no", "slowlog-max-len": "0"}) == []
+    assert [line.split()[0] for line in problems({"maxmemory-policy": "volatile-lru", "slowlog-max-len": "10",
+                                                  "slowlog-log-slower-than": "10000"})] == \
+        ["maxmemory-policy", "slowlog-max-len"]

@@ -99,6 +99,7 @@ def stack(tmp_path):
     env.update(WHISTLE_VENV_BIN=str(Path(sys.executable).parent),
                WHISTLE_SCALE_PG=PG_URL, WHISTLE_SCALE_REDIS=redis_url, WHISTLE_SCALE_DIR=str(state),
                WHISTLE_SCALE_PORTS=" ".join(map(str, ports)), WHISTLE_SCALE_WORKERS="2",
+               WHISTLE_REDIS_SETTINGS="warn",  # the tests' shared Redis keeps its defaults
                # The Python stand-in for the browser stretches receipts cheaply; the site's
                # cost must match (the API refuses any other).
                WHISTLE_RECEIPT_OPSLIMIT="1", WHISTLE_RECEIPT_MEMLIMIT=str(8 * 1024 * 1024))

@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crypto.keys import derive
 from whistle import config as config_mod
-from whistle import db, derivations, i18n, privacy, ratelimit_storage, sessions, uploads
+from whistle import db, derivations, i18n, privacy, ratelimit_storage, redis_settings, sessions, uploads
 from whistle import pow as proof
 from whistle.config import PROJECT_DIR, Config, ConfigError
 from whistle.errors import WhistleError
@@ -132,6 +132,8 @@ def create_app(cfg: Config | None = None) -> Flask:
     # The rate-limit key's daily HMAC key: in this process's memory, or one every worker
     # computes alike (never kept in Redis beside the counters).
     app.extensions["whistle.daily_key"] = privacy.daily_key_for(cfg.ratelimit_storage, cfg.ratelimit_key_path)
+    if cfg.ratelimit_storage.startswith(("redis://", "rediss://")):
+        redis_settings.check(cfg.ratelimit_storage, refuse=cfg.redis_settings == "refuse")
     db.init_app(app, db.make_engine(cfg.database_url))
     derivations.init_app(app, cfg.derivation_slots)
     i18n.init_app(app)
