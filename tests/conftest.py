@@ -51,7 +51,9 @@ def make_config(tmp_path: Path, request=None, backend: str = "sqlite", **overrid
     else:
         url = f"sqlite:///{instance / 'whistle.db'}"
     # Proof of work: a few bits, so the JS path (and its Python stand-in) still does it.
-    settings = dict(instance_dir=instance, database_url=url, testing=True, pow_bits=4, **FAST_KDF)
+    # The tests' shared Redis keeps its defaults (tests/test_linkability.py checks the refusal).
+    settings = dict(instance_dir=instance, database_url=url, testing=True, pow_bits=4, redis_settings="warn",
+                    **FAST_KDF)
     settings.update(overrides)
     return Config(**settings)
 

@@ -17,6 +17,19 @@ def report_form(narrative: str, files=(), **changes) -> dict:
     return data
 
 
+def redis_or_skip(url: str):
+    """A connection to the Redis at ``url``; the test is skipped when none answers there."""
+    import pytest
+
+    redis = pytest.importorskip("redis")
+    connection = redis.Redis.from_url(url)
+    try:
+        connection.ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {url}")
+    return connection
+
+
 def receipt_from(html: str) -> str:
     """The grouped receipt code shown on a receipt page."""
     match = re.search(r'<output id="receipt-code"[^>]*>([0-9 ]+)</output>', html)

@@ -153,7 +153,7 @@ def test_nginx_adds_exactly_the_apps_security_headers():
 def test_nginx_site_settings():
     text = _nginx_text()
     servers = re.split(r"\nserver \{", NGINX_CONF.read_text())[1:]
-    assert len(servers) == 3
+    assert len(servers) == 4
     for server in servers:
         assert "access_log off;" in server
         assert re.search(r"error_log \S+ crit;", server)
@@ -166,6 +166,11 @@ def test_nginx_site_settings():
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in text
     assert "Strict-Transport-Security" in servers[1] and "Onion-Location" in servers[1]
     assert "Strict-Transport-Security" not in servers[2] and "Onion-Location" not in servers[2]
+    # The last one takes every other name, on every port the site listens on, to nowhere.
+    for port in ("80", "[::]:80", "443 ssl http2", "[::]:443 ssl http2", "127.0.0.1:8081 proxy_protocol"):
+        assert f"listen {port} default_server;" in servers[3]
+    assert "return 444;" in servers[3] and "ssl_reject_handshake on;" in servers[3]
+    assert "include" not in servers[3] and "server_name *" not in NGINX_CONF.read_text()
 
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -192,6 +197,13 @@ def nginx_site(tmp_path):
         "listen 443 ssl http2;": f"listen 127.0.0.1:{ports['tls']} ssl http2;",
         "listen [::]:443 ssl http2;": "",
         "listen 127.0.0.1:8081 proxy_protocol;": f"listen 127.0.0.1:{ports['onion']} proxy_protocol;",
+        "listen 80 default_server;": f"listen 127.0.0.1:{ports['http']} default_server;",
+        "listen [::]:80 default_server;": "",
+        "listen 443 ssl http2 default_server;": f"listen 127.0.0.1:{ports['tls']} ssl http2 default_server;",
+        "listen [::]:443 ssl http2 default_server;": "",
+        "listen 127.0.0.1:8081 proxy_protocol default_server;":
+            f"listen 127.0.0.1:{ports['onion']} proxy_protocol default_server;",
+        "ONION_ADDRESS_PLACEHOLDER.onion;": ONION_HOST + ";",
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
         "/etc/ssl/whistle/fullchain.pem": str(conf_dir / "cert.pem"),
         "/etc/ssl/whistle/privkey.pem": str(conf_dir / "key.pem"),
@@ -226,10 +238,22 @@ def nginx_site(tmp_path):
         services(app).engine.dispose()
 
 
+SITE = "report.example.org"
+ONION_HOST = "examplexyz.onion"
+
+
+class _SiteTLS(http.client.HTTPSConnection):
+    """TLS to 127.0.0.1 naming the site in the handshake (SNI), as a browser would."""
+
+    def connect(self):
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=SITE)
+
+
 def _tls(port: int, method: str, path: str, headers=None, body=None):
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=30)
+    conn = _SiteTLS("127.0.0.1", port, context=ctx, timeout=30)
     try:
         conn.request(method, path, body=body, headers={"Host": "report.example.org", **(headers or {})})
         resp = conn.getresponse()
@@ -238,16 +262,19 @@ def _tls(port: int, method: str, path: str, headers=None, body=None):
         conn.close()
 
 
-def _onion(port: int, circuit: str, method: str, path: str, headers=None, body: bytes = b""):
+def _onion(port: int, circuit: str, method: str, path: str, headers=None, body: bytes = b"",
+           host: str = ONION_HOST):
     """A request as tor hands it over: a PROXY line naming the circuit, then HTTP."""
     head = [f"PROXY TCP6 {circuit} ::1 {1000 + len(circuit)} 80", f"{method} {path} HTTP/1.1",
-            "Host: examplexyz.onion", "Connection: close", f"Content-Length: {len(body)}"]
+            f"Host: {host}", "Connection: close", f"Content-Length: {len(body)}"]
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
         data = b""
         while chunk := s.recv(65536):
             data += chunk
+    if not data:
+        raise http.client.RemoteDisconnected("no answer")
     head_text, _, payload = data.partition(b"\r\n\r\n")
     lines = head_text.decode("latin-1").split("\r\n")
     headers_out = http.client.parse_headers(io.BytesIO(("\r\n".join(lines[1:]) + "\r\n\r\n").encode("latin-1")))
@@ -317,6 +344,46 @@ def test_nginx_passes_one_client_address(nginx_site):
     for log in logs.glob("*.log"):
         text = log.read_text()
         assert "127.0.0.1" not in text and "fc00:" not in text and "198.51.100" not in text, text
+
+
+def _no_answer(send) -> bool:
+    """True when nginx closed the connection without any answer (its 444) or refused the TLS
+    handshake: a request that never reached the app."""
+    try:
+        send()
+    except (http.client.RemoteDisconnected, ConnectionResetError, ssl.SSLError):
+        return True
+    return False
+
+
+def test_nginx_refuses_names_other_than_the_sites(nginx_site):
+    """The site's servers pass `Host $host` on: without a default server for unknown names,
+    any Host (64 letters broke the app's every page) reached the app. Now nginx refuses it."""
+    ports = nginx_site["ports"]
+    for host in ("a" * 64, "attacker.example", "127.0.0.1"):
+        # The site's own TLS name in the handshake, another Host in the request.
+        assert _no_answer(lambda: _tls(ports["tls"], "GET", "/", headers={"Host": host})), host
+
+        def plain():
+            conn = http.client.HTTPConnection("127.0.0.1", ports["http"], timeout=10)
+            try:
+                conn.request("GET", "/", headers={"Host": host})
+                return conn.getresponse().status
+            finally:
+                conn.close()
+
+        assert _no_answer(plain), host
+        assert _no_answer(lambda: _onion(ports["onion"], "fc00:dead:beef:4dad::0:9", "GET", "/",
+                                         host=host)), host
+    # A TLS handshake for an unknown name is refused before any certificate is shown.
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", ports["tls"]), timeout=10) as raw:
+        with pytest.raises(ssl.SSLError):
+            ctx.wrap_socket(raw, server_hostname="attacker.example")
+    # The site's own names still reach the app.
+    assert _tls(ports["tls"], "GET", "/")[0] == 200
+    assert _onion(ports["onion"], "fc00:dead:beef:4dad::0:9", "GET", "/")[0] == 200
 
 
 # --- systemd -------------------------------------------------------------------------------

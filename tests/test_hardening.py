@@ -37,7 +37,7 @@ from whistle.services import services
 from tests.client_side import HEADER, MEM, OPS, credentials, new_locator, proof_of_work, seal_report
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
 from tests.http_client import HttpClient
-from tests.helpers import REPORT_FIELDS, receipt_from, report_form
+from tests.helpers import REPORT_FIELDS, receipt_from, redis_or_skip, report_form
 
 EN = {"Accept-Language": "en"}
 REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of its own; keys under a unique prefix
@@ -177,6 +177,36 @@ def test_nan_and_huge_numbers_are_not_json(client, committee):
         for path in ("/api/v1/followup", "/api/v1/reports"):
             resp = client.post(path, data=body, content_type="application/json")
             assert resp.status_code == 400, (path, body[:20])
+
+
+def wsgi_call(app, path, *, method="GET", headers=(), body=b"") -> tuple[int, str]:
+    """(status, body) of one request handed to the WSGI app as is: the test client itself
+    decodes the Host to build its cookie jar's URL, and fails on what the app must refuse."""
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path=path, method=method, headers=dict(headers), data=body).get_environ()
+    status = []
+    out = b"".join(app(environ, lambda line, _headers, _exc=None: status.append(line)))
+    return int(status[0].split()[0]), out.decode("utf-8")
+
+
+@pytest.mark.parametrize("host", ["a" * 64, "a" * 64 + ".example.org", "x." + "b" * 100 + ":8080", "xn--zz",
+                                  "XN--ZZ.example.org"])
+@pytest.mark.parametrize("path", ["/", "/report/contractor", "/followup", "/transparency", "/committee/login",
+                                  "/no-such-page", "/static/css/site.css"])
+def test_a_host_with_no_idna_form_is_a_400_page_in_the_users_language(app, committee, host, path):
+    """A label over 63 characters cannot be IDNA-encoded, nor a bad punycode label decoded:
+    routing gave up, and every page built with url_for (the error page included) was a 500,
+    as was every form post, whose Origin is compared with the Host."""
+    for language, message in (("en", "The request could not be understood."), ("zh-CN", "无法识别这个请求。")):
+        for method in ("GET", "POST"):
+            status, body = wsgi_call(app, path, method=method, headers={
+                "Host": host, "Accept-Language": language, "Origin": f"http://{host}"})
+            assert status == 400, (path, method, status)
+            assert message in body
+    status, body = wsgi_call(app, "/api/v1/recipients", method="POST", body=json.dumps(HEADER).encode(),
+                             headers={"Host": host, "Content-Type": "application/json", **EN})
+    assert status == 400 and json.loads(body)["message"] == "The request could not be understood."
 
 
 @pytest.mark.parametrize("locator", [1234567, [1], {"a": 1}, None, "12345678", "١٢٣٤٥٦٧"])
@@ -479,12 +509,7 @@ def test_json_endpoints_take_at_most_64_kib(client, committee):
 
 @pytest.fixture
 def redis_prefix():
-    redis = pytest.importorskip("redis")
-    connection = redis.Redis.from_url(REDIS_URL)
-    try:
-        connection.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
+    connection = redis_or_skip(REDIS_URL)
     prefix = f"whistle-test-{secrets.token_hex(6)}:"
     yield prefix
     for key in connection.scan_iter(match=prefix + "*"):
@@ -492,10 +517,12 @@ def redis_prefix():
     connection.close()
 
 
-def test_daily_key_is_shared_through_redis(make_app, redis_prefix):
+def test_daily_key_is_shared_by_workers_and_never_in_redis(make_app, redis_prefix, tmp_path):
     import redis
 
-    workers = [make_app(ratelimit_storage=REDIS_URL, extra={"redis_key_prefix": redis_prefix}) for _ in range(2)]
+    shared = tmp_path / "ratelimit-key"
+    workers = [make_app(ratelimit_storage=REDIS_URL, ratelimit_key_file=shared, extra={"redis_key_prefix": redis_prefix})
+               for _ in range(2)]
     alone = make_app()
     keys = []
     for app in workers + [alone]:
@@ -504,16 +531,37 @@ def test_daily_key_is_shared_through_redis(make_app, redis_prefix):
     assert keys[0] == keys[1]  # two workers: one budget per client
     assert keys[2] != keys[0]  # memory storage keeps its own in-process key
     stored = redis.Redis.from_url(REDIS_URL)
-    name = f"{redis_prefix}ratelimit-key:{dt.datetime.now(dt.timezone.utc).date().isoformat()}"
-    assert len(stored.get(name)) == 32 and 0 < stored.ttl(name) <= 90_000
-    # It goes at 01:00 UTC tomorrow, whenever today's first request came.
-    expires = time.time() + stored.pttl(name) / 1000
-    tomorrow = dt.datetime.combine(proof.utc_day() + dt.timedelta(days=1), dt.time(1), dt.timezone.utc)
-    assert abs(expires - tomorrow.timestamp()) < 5
-    # A worker started later reads the same key rather than making its own.
-    late = privacy.RedisDailyKey(REDIS_URL, redis_prefix)
-    assert late.current() == stored.get(name)
+    assert not list(stored.scan_iter(match=f"{redis_prefix}ratelimit-key*"))  # never beside the counters
     stored.close()
+    # The file holds today's link of the chain, stamped with today's midnight, not the time
+    # of the start or of any request.
+    today = proof.utc_day()
+    day, link = shared.read_text().split()
+    assert day == today.isoformat() and stat.S_IMODE(shared.stat().st_mode) == 0o600
+    midnight = dt.datetime.combine(today, dt.time(), dt.timezone.utc).timestamp()
+    assert shared.stat().st_mtime == midnight
+    assert privacy.RatchetKey(shared).current() == privacy.ratelimit_key(bytes.fromhex(link))
+
+
+def test_the_rate_limit_key_chain_moves_forward_and_forgets_the_past(tmp_path):
+    """Another host given a copy of the file of an earlier day computes today's key alike;
+    the file then holds today's link only, from which no earlier day's key follows."""
+    today = proof.utc_day()
+    first = secrets.token_bytes(32)
+    copies = [tmp_path / "host-a", tmp_path / "host-b"]
+    for path, day in zip(copies, (today - dt.timedelta(days=3), today - dt.timedelta(days=1))):
+        link = first
+        for _ in range((day - (today - dt.timedelta(days=3))).days):
+            link = privacy.next_link(link)
+        path.write_text(f"{day.isoformat()} {link.hex()}\n")
+    expected = privacy.ratelimit_key(privacy.next_link(privacy.next_link(privacy.next_link(first))))
+    assert [privacy.RatchetKey(path).current() for path in copies] == [expected, expected]
+    for path in copies:
+        assert path.read_text().split()[0] == today.isoformat()
+        assert first.hex() not in path.read_text() and privacy.next_link(first).hex() not in path.read_text()
+    (tmp_path / "bad").write_text("2026-01-01 abcd\n")
+    with pytest.raises(RuntimeError, match="malformed"):
+        privacy.RatchetKey(tmp_path / "bad")
 
 
 def test_a_spent_challenge_in_redis_expires_at_a_utc_midnight_not_a_time_counted_from_now(make_app, redis_prefix):

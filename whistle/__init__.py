@@ -14,9 +14,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from crypto.keys import derive
 from whistle import config as config_mod, db, i18n
 from whistle.cases import derivations, uploads
-from whistle.security import privacy, ratelimit_storage, sessions, proof_of_work as proof
+from whistle.security import privacy, ratelimit_storage, redis_settings, sessions, proof_of_work as proof
 from whistle.config import PROJECT_DIR, Config, ConfigError
-from whistle.web import WhistleFlask, register_error_handlers
+from whistle.web import WhistleFlask, refuse_bad_host, register_error_handlers
 from whistle.extensions import csrf, limiter
 from whistle.rules.parse import load as load_rules
 from whistle.services import Services, install as install_services, services
@@ -25,6 +25,7 @@ from whistle.services import services
 SECRET_BYTES = 32
 # No %(asctime)s: whistle records no time of day, not even in its own log lines.
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+BAD_HOST = "whistle.bad_host"  # environ flag: the Host header could not be bound
 
 
 def _create_secret(path: Path) -> None:
@@ -132,11 +133,14 @@ def create_app(cfg: Config | None = None) -> Flask:
         config=cfg, rules=rules, secret=secret, engine=engine,
         sessions=sessionmaker(engine, expire_on_commit=False),
         derivations=derivations.DerivationSlots(cfg.derivation_slots),
-        # The rate-limit key's daily HMAC key lives where the counters live (memory or Redis).
-        daily_key=privacy.daily_key_for(cfg.ratelimit_storage, prefix),
+        # The rate-limit key's daily HMAC key: in this process's memory, or one every worker
+        # computes alike (never kept in Redis beside the counters).
+        daily_key=privacy.daily_key_for(cfg.ratelimit_storage, cfg.ratelimit_key_path),
         pow_spent=proof.spent_store_for(cfg.ratelimit_storage, prefix),
         # The TOTP steps logins used, beside the sessions (never in the database: a step is a time).
         totp_used=proof.spent_store_for(cfg.ratelimit_storage, prefix, kind="totp-used")))
+    if cfg.ratelimit_storage.startswith(("redis://", "rediss://")):
+        redis_settings.check(cfg.ratelimit_storage, refuse=cfg.redis_settings == "refuse")
     db.init_app(app)
     i18n.init_app(app)
     limiter.init_app(app)
@@ -162,6 +166,7 @@ def create_app(cfg: Config | None = None) -> Flask:
     app.register_blueprint(committee_api.bp)
     app.context_processor(pages.catalog_context)
     app.context_processor(_template_globals)
+    app.before_request(refuse_bad_host)
     app.before_request(privacy.refuse_cross_site_posts)
     app.after_request(privacy.add_security_headers)
     app.teardown_request(uploads.close_spools)

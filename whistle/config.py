@@ -45,9 +45,15 @@ class Config:
 
     instance_dir: Path
     database_url: str
-    # memory:// (one process) or redis:// / rediss://: rate limits, the daily rate-limit key
-    # and committee sessions are shared through it by every worker.
+    # memory:// (one process) or redis:// / rediss://: rate limits and committee sessions are
+    # shared through it by every worker.
     ratelimit_storage: str = "memory://"
+    # With Redis: the file holding today's link of the rate-limit key chain
+    # (privacy.RatchetKey), <instance_dir>/ratelimit-key unless set; every host needs a copy.
+    ratelimit_key_file: Path | None = None
+    # Redis settings that would keep each request's time (whistle.redis_settings): "refuse"
+    # to start, or "warn" and start anyway.
+    redis_settings: str = "refuse"
     # The instance secret (fake salts, locator tokens, CSRF): <instance_dir>/instance-secret,
     # created on first start, unless this names a file several hosts share.
     instance_secret_file: Path | None = None
@@ -105,12 +111,21 @@ class Config:
             raise ConfigError("WHISTLE_POW_BITS must be between 0 and 32")
         if self.instance_secret_file is not None and not self.instance_secret_file.is_absolute():
             raise ConfigError("WHISTLE_INSTANCE_SECRET_FILE must be an absolute path")
+        if self.redis_settings not in ("refuse", "warn"):
+            raise ConfigError("WHISTLE_REDIS_SETTINGS must be refuse or warn")
+        if self.ratelimit_key_file is not None and not self.ratelimit_key_file.is_absolute():
+            raise ConfigError("WHISTLE_RATELIMIT_KEY_FILE must be an absolute path")
         # Every request that needs today's date looks the zone up: a typo must stop the start.
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigError(f"WHISTLE_TIMEZONE: no such time zone {self.timezone!r} "
                               "(an IANA name such as Asia/Shanghai)") from exc
+
+    @property
+    def ratelimit_key_path(self) -> Path:
+        """Where the rate-limit key chain's link of today is kept (with Redis only)."""
+        return self.ratelimit_key_file or self.instance_dir / "ratelimit-key"
 
     @property
     def derivation_slots(self) -> int:
@@ -133,6 +148,9 @@ def from_env(env=None) -> Config:
         ratelimit_storage=env.get("WHISTLE_RATELIMIT_STORAGE") or "memory://",
         instance_secret_file=Path(env["WHISTLE_INSTANCE_SECRET_FILE"]).resolve()
         if env.get("WHISTLE_INSTANCE_SECRET_FILE") else None,
+        ratelimit_key_file=Path(env["WHISTLE_RATELIMIT_KEY_FILE"]).resolve()
+        if env.get("WHISTLE_RATELIMIT_KEY_FILE") else None,
+        redis_settings=env.get("WHISTLE_REDIS_SETTINGS") or "refuse",
         rules_file=Path(env.get("WHISTLE_RULES") or PACKAGE_DIR / "data" / "rules.example.toml"),
         timezone=env.get("WHISTLE_TIMEZONE") or "Asia/Shanghai",
         receipt_opslimit=_int(env, "WHISTLE_RECEIPT_OPSLIMIT", 3, 1),

@@ -8,11 +8,13 @@ from pathlib import Path
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadHost, HTTPException
 
 from whistle import db
 from whistle.config import PROJECT_DIR
 from whistle.errors import WhistleError
+
+BAD_HOST = "whistle.bad_host"  # environ flag: the Host header could not be bound
 
 
 def _wants_json() -> bool:
@@ -79,6 +81,19 @@ class WhistleFlask(Flask):
     other (Flask's own line names the path, which can hold a locator, with the traceback),
     and static files are sent like pages."""
 
+    def create_url_adapter(self, request):
+        """The URL adapter, also for a Host werkzeug cannot bind (a label over 63 characters
+        has no IDNA form): then one bound to a placeholder name, so the error page can still
+        build its links (relative: the Host is never in them), and ``refuse_bad_host`` makes
+        the request a 400."""
+        try:
+            return super().create_url_adapter(request)
+        except BadHost:
+            if request is None:
+                raise
+            request.environ[BAD_HOST] = True
+            return self.url_map.bind_to_environ(request.environ, server_name="invalid", subdomain="")
+
     def log_exception(self, exc_info) -> None:
         """Type and place only (see log_unhandled)."""
         log_unhandled(exc_info[1])
@@ -92,6 +107,17 @@ class WhistleFlask(Flask):
         response.headers.remove("ETag")
         response.headers.remove("Last-Modified")
         return response
+
+
+def refuse_bad_host() -> None:
+    """before_request: a Host the URL map could not bind (``create_url_adapter``), or whose
+    punycode does not decode (``host_url``, which the Origin check reads), is a 400."""
+    if request.environ.get(BAD_HOST):
+        raise BadHost()
+    try:
+        request.host_url  # noqa: B018 - decoded here, so no later use of it can fail
+    except UnicodeError as exc:
+        raise BadHost() from exc
 
 
 def _short_path(filename: str) -> str:

@@ -11,9 +11,9 @@ searches for a nonce (crypto/FORMAT.md §7)::
 
 The day is the server's UTC day; a challenge is good on that day and the next, once: the
 spent ones are remembered (by a hash of the challenge, nothing else) in memory or, with
-``WHISTLE_RATELIMIT_STORAGE`` on Redis, in Redis, until a UTC midnight that follows from the
-challenge's day alone (``forget_at``): an expiry counted from the moment of spending would
-keep each submission's time of day. ``bits`` is set when the challenge is issued
+``WHISTLE_RATELIMIT_STORAGE`` on Redis, in one Redis set per challenge day, until a UTC
+midnight that follows from the challenge's day alone (``forget_at``): an expiry counted from
+the moment of spending, or a key of its own, would keep each submission's time of day. ``bits`` is set when the challenge is issued
 (``WHISTLE_POW_BITS``, default 18: a fraction of a second to a second or so in a browser)
 and must be at least the current setting when it is spent.
 
@@ -155,8 +155,12 @@ class MemorySpent:
 
 
 class RedisSpent:
-    """Spent challenges shared by every worker through Redis (SET NX, expiring at a UTC
-    midnight: EXAT). ``kind`` names what is spent (the TOTP steps of logins use one too)."""
+    """Spent challenges shared by every worker through Redis: one set per expiry instant
+    (for proofs of work, per challenge day), SADD's answer telling a first use from a
+    replay, EXPIREAT a UTC midnight. A key of its own per challenge would keep, in its idle
+    time (OBJECT IDLETIME, and RDB files under an LRU policy), the second it was spent;
+    the shared set keeps at most the latest. ``kind`` names what is spent (the TOTP steps
+    of logins use one too)."""
 
     def __init__(self, url: str, prefix: str = "whistle:", kind: str = "pow-spent") -> None:
         import redis
@@ -168,7 +172,9 @@ class RedisSpent:
     def add(self, name: str, forget_at: int) -> bool:
         """Remember ``name`` until ``forget_at`` (Unix time); False if it was already there
         (spent before)."""
-        return bool(self._redis.set(f"{self._prefix}{self._kind}:{name}", b"1", nx=True, exat=forget_at))
+        key = f"{self._prefix}{self._kind}:{forget_at}"
+        added, _ = self._redis.pipeline().sadd(key, name).expireat(key, forget_at).execute()
+        return bool(added)
 
 
 def spent_store_for(url: str, prefix: str = "whistle:", kind: str = "pow-spent"):
