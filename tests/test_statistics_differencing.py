@@ -157,3 +157,192 @@ def test_one_decision_does_not_move_the_page_the_next_day(app):
         s.commit()
     after = publish(app, today + dt.timedelta(days=1))
     assert after == before
+
+
+# --- differencing over generated histories ------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from whistle.models import PublishedMonth  # noqa: E402
+
+START, END = dt.date(2026, 1, 20), dt.date(2026, 4, 3)  # three months close on the way
+SPAN = (END - START).days
+KINDS = [("contractor", "meals"), ("contractor", "gifts"), ("general", "bribery"), ("general", "other")]
+CODES = ["conclude", "talk_inquiry", "not_accepted"]
+
+a_case = st.fixed_dictionaries({
+    "on": st.integers(0, SPAN - 1),
+    "kind": st.sampled_from(KINDS),
+    "decision": st.none() | st.tuples(st.integers(0, 40), st.sampled_from(CODES),
+                                      st.none() | st.tuples(st.integers(1, 30), st.sampled_from(CODES))),
+    "due": st.integers(0, 15),
+    "ack": st.none() | st.integers(0, 25),
+})
+
+
+def _month(day: dt.date) -> str:
+    return day.isoformat()[:7]
+
+
+def _actions(history: list[dict]) -> dict:
+    """day -> what happens that day: ("case", n), ("decide", n, code), ("ack", n)."""
+    out: dict = {}
+    for n, case in enumerate(history):
+        on = START + dt.timedelta(days=case["on"])
+        out.setdefault(on, []).append(("case", n))
+        if case["decision"]:
+            delta, code, change = case["decision"]
+            out.setdefault(on + dt.timedelta(days=delta), []).append(("decide", n, code))
+            if change:
+                out.setdefault(on + dt.timedelta(days=delta + change[0]), []).append(("decide", n, change[1]))
+        if case["ack"] is not None:
+            out.setdefault(on + dt.timedelta(days=case["ack"]), []).append(("ack", n))
+    return out
+
+
+def _truth(history: list[dict]) -> dict:
+    """The true count of every atom: reports received (month, channel, category); decisions
+    ("disp", month, code) by their code on the 1st of the next month, when the month was first
+    published; deadlines ("ack", month, "on_time" or "late")."""
+    truth: dict = {}
+
+    def count(atom):
+        truth[atom] = truth.get(atom, 0) + 1
+
+    for case in history:
+        on = START + dt.timedelta(days=case["on"])
+        count((_month(on), *case["kind"]))
+        if case["decision"]:
+            delta, code, change = case["decision"]
+            decided = on + dt.timedelta(days=delta)
+            frozen_on = month_start(decided.year, decided.month + 1) if decided.month < 12 else dt.date(decided.year + 1, 1, 1)
+            if change and decided + dt.timedelta(days=change[0]) <= frozen_on:
+                code = change[1]
+            count(("disp", _month(decided), code))
+        due = on + dt.timedelta(days=case["due"])
+        kept = case["ack"] is not None and case["ack"] <= case["due"]
+        count(("ack", _month(due), "on_time" if kept else "late"))
+    return truth
+
+
+def _tables(stats: dict) -> dict:
+    """Every month-by-column table of a publication, by its CSV name."""
+    out = {"reports_by_channel": stats["reports"]["by_channel"],
+           "dispositions_by_month": stats["dispositions"]["by_month"]}
+    out.update({f"reports_by_category/{ch}": t for ch, t in stats["reports"]["by_category"].items()})
+    out.update({f"deadlines_by_month/{name}": d["by_month"] for name, d in stats["deadlines"].items()})
+    return out
+
+
+def _csv_tables(rows) -> dict:
+    """The same tables read back from the CSV rows (values as text)."""
+    out: dict = {}
+    for table, row, _label, column, _clabel, value in rows:
+        if "by_" in table:
+            out.setdefault(table, {})[(row, column)] = public_stats.csv_cell(value)
+    return out
+
+
+def _flat(tables: dict) -> dict:
+    out: dict = {}
+    for name, t in tables.items():
+        for row in t["rows"]:
+            for col, value in zip(t["columns"], row["cells"]):
+                out.setdefault(name, {})[(row["key"], col)] = public_stats.csv_cell(value)
+            out[name][(row["key"], "total")] = public_stats.csv_cell(row["total"])
+        for col, value in zip(t["columns"], t["totals"]):
+            out.setdefault(name, {})[("total", col)] = public_stats.csv_cell(value)
+        out.setdefault(name, {})[("total", "total")] = public_stats.csv_cell(t["total"])
+    return out
+
+
+def every_figure(stats: dict):
+    """(atoms, value) of every figure in a publication's tables (the window's totals too)."""
+    tables = _tables(stats)
+    cats = {ch: t["columns"] for ch, t in stats["reports"]["by_category"].items()}
+    codes = tables["dispositions_by_month"]["columns"]
+    for name, t in tables.items():
+        months = [r["key"] for r in t["rows"]]
+        for (row, col), value in _flat({name: t})[name].items():
+            ms = months if row == "total" else [row]
+            if name == "reports_by_channel":
+                atoms = {(m, ch, c) for m in ms for ch in (t["columns"] if col == "total" else [col]) for c in cats[ch]}
+            elif name.startswith("reports_by_category/"):
+                ch = name.split("/")[1]
+                atoms = {(m, ch, c) for m in ms for c in (t["columns"] if col == "total" else [col])}
+            elif name == "dispositions_by_month":
+                atoms = {("disp", m, c) for m in ms for c in (codes if col == "total" else [col])}
+            else:
+                group = {"acknowledge": "ack", "feedback": "feedback"}[name.split("/")[1]]
+                atoms = {(group, m, c) for m in ms for c in (["on_time", "late"] if col == "total" else [col])}
+            yield frozenset(atoms), (int(value) if value.isdigit() else _hidden_text(value))
+
+
+def _hidden_text(value: str):
+    from whistle.statistics import Fewer, Withheld
+
+    return Withheld() if value == "withheld" else Fewer(int(value[1:]))
+
+
+def _reset(app):
+    with Session(app.extensions["whistle.engine"]) as s:
+        for table in (PublishedMonth, CaseEvent, Case):
+            s.execute(delete(table))
+        s.commit()
+
+
+def _simulate(app, history: list[dict]) -> list[tuple[dt.date, dict]]:
+    """Live through the history day by day, publishing every day."""
+    actions, ids, seqs, out = _actions(history), {}, {}, []
+    engine = app.extensions["whistle.engine"]
+    for n in range(SPAN):
+        day = START + dt.timedelta(days=n)
+        with Session(engine) as s:
+            for action in actions.get(day, []):
+                case = history[action[1]]
+                if action[0] == "case":
+                    ch, cat = case["kind"]
+                    row = add_case(s, channel=ch, category=cat, on=day, ack_due=day + dt.timedelta(days=case["due"]))
+                    ids[action[1]], seqs[action[1]] = row.id, 1
+                    continue
+                if action[1] not in ids:
+                    continue
+                row = s.get(Case, ids[action[1]])
+                if action[0] == "decide":
+                    if row.disposition is None:
+                        seqs[action[1]] += 1
+                        s.add(CaseEvent(id=secrets.token_hex(16), case_id=row.id, seq=seqs[action[1]],
+                                        event="disposition", happened_on=day))
+                    row.disposition = action[2]
+                else:
+                    seqs[action[1]] += 1
+                    s.add(CaseEvent(id=secrets.token_hex(16), case_id=row.id, seq=seqs[action[1]],
+                                    event="acknowledged", happened_on=day))
+            s.commit()
+        out.append((day, publish(app, day)))
+    return out
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(history=st.lists(a_case, max_size=45))
+def test_no_combination_of_daily_publications_gives_back_a_small_count(app, history):
+    _reset(app)
+    published = _simulate(app, history)
+    for (before, old), (day, new) in zip(published, published[1:]):
+        if day.day != 1:  # the page moves only when a month closes
+            assert new == old, day
+    seen: dict = {}
+    for day, stats in published:  # a month shows the same figures in every publication
+        for name, cells in _flat(_tables(stats)).items():
+            for (row, col), value in cells.items():
+                if row != "total":
+                    assert seen.setdefault((name, row, col), value) == value, (day, name, row, col)
+    distinct = []
+    for _day, stats in published:
+        if stats not in distinct:
+            distinct.append(stats)
+    with app.test_request_context(headers=EN):  # the CSV carries the JSON's figures
+        for stats in distinct:
+            assert _csv_tables(public_stats.csv_rows(stats)) == _flat(_tables(stats))
+    assert recoverable(distinct, _truth(history), figures_of=every_figure) == {}

@@ -238,10 +238,12 @@ def csv_rows(stats: dict):
     for row in stats["dispositions"]["rows"]:
         yield "dispositions", row["code"], names["dispositions"].get(row["code"], row["code"]), "count", "", row["count"]
     yield "dispositions", "total", _("Total"), "count", "", stats["dispositions"]["total"]
+    yield from table_rows("dispositions_by_month", stats["dispositions"]["by_month"], names["dispositions"])
     for name, figures in stats["deadlines"].items():
         for key in ("due", "on_time", "late", "share_on_time_percent"):
             value = figures[key]
             yield "deadlines", name, name, key, key, "" if value is None else value
+        yield from table_rows(f"deadlines_by_month/{name}", figures["by_month"], {})
     if stats["notices"] is not None:
         for row in stats["notices"]["rows"]:
             yield "notices", row["month"], row["month"], "notices", "", row["notices"]
