@@ -346,3 +346,31 @@ def test_no_combination_of_daily_publications_gives_back_a_small_count(app, hist
         for stats in distinct:
             assert _csv_tables(public_stats.csv_rows(stats)) == _flat(_tables(stats))
     assert recoverable(distinct, _truth(history), figures_of=every_figure) == {}
+
+
+def test_a_month_frozen_by_another_instance_at_the_same_time_is_shown_as_they_stored_it(app):
+    """Two instances publishing the same new month at once: the second keeps the first's."""
+    from sqlalchemy import event
+
+    from whistle import published_months
+
+    engine = app.extensions["whistle.engine"]
+    theirs = PublishedMonth(month="2026-01", min_cell=K, sha256="0" * 64, figures=(
+        '{"channels":[["general",["bribery"]]],"dispositions":[],"figures":[[["rm"],7]],"min_cell":5,'
+        '"month":"2026-01","v":1}'))
+    stored = []
+    with Session(engine) as s:
+
+        def store_theirs_first(session, _context, _instances):
+            if theirs in stored:
+                return
+            stored.append(theirs)
+            with Session(engine) as other:
+                other.add(theirs)
+                other.commit()
+
+        event.listen(s, "before_flush", store_theirs_first)
+        [month] = published_months.months(s, ["2026-01"], K)
+    assert month.sha256 == "0" * 64 and month.get(("rm",)) == 7
+    with Session(engine) as s:
+        assert s.query(PublishedMonth).count() == 1

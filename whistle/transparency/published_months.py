@@ -107,12 +107,12 @@ def _freeze(db: Session, code: str, k: int) -> PublishedMonth:
     """Count, suppress and store ``code``; when another request stored it first, theirs."""
     body = json.dumps(_count(db, code, k), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     row = PublishedMonth(month=code, min_cell=k, figures=body, sha256=hashlib.sha256(body.encode()).hexdigest())
+    db.add(row)
     try:
-        with db.begin_nested():
-            db.add(row)
-    except IntegrityError:
+        db.commit()
+    except IntegrityError:  # stored first by another request or instance: theirs is the one shown
+        db.rollback()
         row = db.get(PublishedMonth, code, populate_existing=True)
-    db.commit()
     return row
 
 
