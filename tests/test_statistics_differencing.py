@@ -338,6 +338,12 @@ def test_no_combination_of_daily_publications_gives_back_a_small_count(app, hist
             for (row, col), value in cells.items():
                 if row != "total":
                     assert seen.setdefault((name, row, col), value) == value, (day, name, row, col)
+    for _day, stats in published:  # the summaries are the per-month tables' totals
+        disp = stats["dispositions"]
+        assert [r["count"] for r in disp["rows"]] == disp["by_month"]["totals"]
+        assert disp["total"] == disp["by_month"]["total"]
+        for d in stats["deadlines"].values():
+            assert [d["due"], d["on_time"], d["late"]] == [d["by_month"]["total"], *d["by_month"]["totals"]]
     distinct = []
     for _day, stats in published:
         if stats not in distinct:
