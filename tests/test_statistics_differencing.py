@@ -8,15 +8,17 @@ solves the whole system exactly (``Figures.computable``: a figure is determined 
 vector lies in the row space of the published sums).
 """
 import datetime as dt
+import itertools
 import secrets
 
-import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from whistle import public_stats
-from whistle.models import Case, CaseEvent
-from whistle.statistics import Figures, is_hidden
+from whistle.models import Case, CaseEvent, PublishedMonth
+from whistle.statistics import Fewer, Figures, Withheld, is_hidden
 
 K = 5
 EN = {"Accept-Language": "en"}
@@ -161,10 +163,6 @@ def test_one_decision_does_not_move_the_page_the_next_day(app):
 
 # --- differencing over generated histories ------------------------------------------------------
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-
-from whistle.models import PublishedMonth  # noqa: E402
-
 START, END = dt.date(2026, 1, 20), dt.date(2026, 4, 3)  # three months close on the way
 SPAN = (END - START).days
 KINDS = [("contractor", "meals"), ("contractor", "gifts"), ("general", "bribery"), ("general", "other")]
@@ -279,8 +277,6 @@ def every_figure(stats: dict):
 
 
 def _hidden_text(value: str):
-    from whistle.statistics import Fewer, Withheld
-
     return Withheld() if value == "withheld" else Fewer(int(value[1:]))
 
 
@@ -329,7 +325,7 @@ def _simulate(app, history: list[dict]) -> list[tuple[dt.date, dict]]:
 def test_no_combination_of_daily_publications_gives_back_a_small_count(app, history):
     _reset(app)
     published = _simulate(app, history)
-    for (before, old), (day, new) in zip(published, published[1:]):
+    for (before, old), (day, new) in itertools.pairwise(published):
         if day.day != 1:  # the page moves only when a month closes
             assert new == old, day
     seen: dict = {}

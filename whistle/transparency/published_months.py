@@ -183,5 +183,5 @@ def _notices(db: Session, start: dt.date, end: dt.date) -> int | None:
     column = next((c for c in NOTICE_DATE_COLUMNS if c in columns), None)
     if column is None:
         return None
-    return db.execute(text(f"SELECT COUNT(*) FROM notices WHERE {column} >= :a AND {column} < :b"),  # noqa: S608 - fixed names
+    return db.execute(text(f"SELECT COUNT(*) FROM notices WHERE {column} >= :a AND {column} < :b"),  # fixed names
                       {"a": start, "b": end}).scalar_one()
