@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from whistle import public_stats
 from whistle.models import Case, CaseEvent, PublishedMonth
-from whistle.statistics import Fewer, Figures, Withheld, is_hidden
+from whistle.services import services
+from whistle.transparency import figures as public_stats
+from whistle.transparency.suppression import Fewer, Figures, Withheld, is_hidden
 
 K = 5
 EN = {"Accept-Language": "en"}
@@ -59,7 +60,7 @@ def month_start(year, month, back=0) -> dt.date:
 def publish(app, day: dt.date) -> dict:
     """What /transparency/statistics.json would carry on ``day``."""
     public_stats.forget()
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         stats = public_stats.build(s, day, K)
         s.commit()
     return stats
@@ -126,7 +127,7 @@ def test_consecutive_monthly_publications_do_not_give_back_a_hidden_cell(app):
     """57 - 55 = 2: a category's twelve-month total, published one month and the next, gave
     back the small count of the month that left the window."""
     first = month_start(2026, 2, back=12)  # the oldest month of February's publication
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         for _ in range(2):
             add_case(s, channel="contractor", category="meals", on=first + dt.timedelta(days=3))
         for back in range(1, 12):  # five a month in the eleven months after it
@@ -135,7 +136,7 @@ def test_consecutive_monthly_publications_do_not_give_back_a_hidden_cell(app):
         s.commit()
     february, march = publish(app, dt.date(2026, 2, 10)), publish(app, dt.date(2026, 3, 10))
     truth = {}
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         for case in s.query(Case):
             atom = (case.received_on.isoformat()[:7], case.channel, case.category)
             truth[atom] = truth.get(atom, 0) + 1
@@ -146,7 +147,7 @@ def test_consecutive_monthly_publications_do_not_give_back_a_hidden_cell(app):
 def test_one_decision_does_not_move_the_page_the_next_day(app):
     today = dt.date(2026, 5, 14)
     last_month = month_start(2026, 5, back=1)
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         found = [add_case(s, channel="general", category="bribery", on=last_month + dt.timedelta(days=n))
                  for n in range(16)]
         for case in found[:8]:
@@ -154,7 +155,7 @@ def test_one_decision_does_not_move_the_page_the_next_day(app):
         undecided = found[8].id
         s.commit()
     before = publish(app, today)
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         decide(s, s.get(Case, undecided), "conclude", today + dt.timedelta(days=1))
         s.commit()
     after = publish(app, today + dt.timedelta(days=1))
@@ -281,7 +282,7 @@ def _hidden_text(value: str):
 
 
 def _reset(app):
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         for table in (PublishedMonth, CaseEvent, Case):
             s.execute(delete(table))
         s.commit()
@@ -290,7 +291,7 @@ def _reset(app):
 def _simulate(app, history: list[dict]) -> list[tuple[dt.date, dict]]:
     """Live through the history day by day, publishing every day."""
     actions, ids, seqs, out = _actions(history), {}, {}, []
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     for n in range(SPAN):
         day = START + dt.timedelta(days=n)
         with Session(engine) as s:
@@ -354,9 +355,9 @@ def test_a_month_frozen_by_another_instance_at_the_same_time_is_shown_as_they_st
     """Two instances publishing the same new month at once: the second keeps the first's."""
     from sqlalchemy import event
 
-    from whistle import published_months
+    from whistle.transparency import published_months
 
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     theirs = PublishedMonth(month="2026-01", min_cell=K, sha256="0" * 64, figures=(
         '{"channels":[["general",["bribery"]]],"dispositions":[],"figures":[[["rm"],7]],"min_cell":5,'
         '"month":"2026-01","v":1}'))
