@@ -26,8 +26,12 @@ run: install
 	$(BIN)/whistle demo
 	$(BIN)/whistle run --host 127.0.0.1 --port 5000
 
+# Two workers (the machine's two cores); tests/conftest.py keeps the browser tests and the
+# Redis-flushing ones each on one worker (xdist_group).
+PYTEST_WORKERS ?= 2
+
 test: install-test
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 # Benchmarks (not tests): gunicorn, SQLite and PostgreSQL, Redis; writes docs/benchmarks.md.
 bench: install-test
