@@ -5,6 +5,7 @@ A copy of a database migrated from empty is the database those migrations make, 
 tests see what they saw before; every migration step is still run from empty, on both
 databases, by tests/test_migrations_all.py.
 """
+
 import queue
 import secrets
 import shutil
@@ -97,8 +98,7 @@ def prepare(url: str, admin_url: str | None) -> None:
 
 def _drop(admin, name: str) -> None:
     with admin.connect() as conn:
-        conn.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
 

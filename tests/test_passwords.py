@@ -1,5 +1,6 @@
 """Committee password hashing: its cost is one setting, with a floor outside tests; a hash
 made at another cost still checks, and is redone at the configured cost."""
+
 import pytest
 
 from whistle import create_app, passwords
@@ -9,12 +10,17 @@ from tests.conftest import make_config
 
 
 def test_the_cost_comes_from_the_environment_and_has_a_floor(tmp_path):
-    env = {"WHISTLE_INSTANCE_DIR": str(tmp_path), "WHISTLE_PASSWORD_TIME_COST": "4",
-           "WHISTLE_PASSWORD_MEMORY_KIB": str(32 * 1024)}
+    env = {
+        "WHISTLE_INSTANCE_DIR": str(tmp_path),
+        "WHISTLE_PASSWORD_TIME_COST": "4",
+        "WHISTLE_PASSWORD_MEMORY_KIB": str(32 * 1024),
+    }
     cfg = from_env(env)
     assert (cfg.password_time_cost, cfg.password_memory_kib) == (4, 32 * 1024)
-    assert (from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path)}).password_time_cost,
-            from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path)}).password_memory_kib) == (3, 64 * 1024)
+    assert (
+        from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path)}).password_time_cost,
+        from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path)}).password_memory_kib,
+    ) == (3, 64 * 1024)
     for name, value in (("WHISTLE_PASSWORD_TIME_COST", "1"), ("WHISTLE_PASSWORD_MEMORY_KIB", "19455")):
         with pytest.raises(ConfigError, match="PASSWORD"):
             from_env(dict(env, **{name: value}))

@@ -5,6 +5,7 @@ The cost is one process-wide setting (``Config.password_time_cost`` and
 its own parameters, so raising or lowering the cost never locks anyone out: a member's hash
 is redone at the new cost on their next login (``needs_rehash``).
 """
+
 import secrets
 
 from argon2 import PasswordHasher
