@@ -1,6 +1,7 @@
 """The sealed envelope (FORMAT.md §3): one content key, sealed to every recipient."""
 import json
 from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 import nacl.bindings as sodium
 
@@ -20,7 +21,7 @@ def bucket(length: int) -> int:
     return max(MIN_BUCKET, 1 << length.bit_length())
 
 
-def associated_data(kind: str, header: dict) -> bytes:
+def associated_data(kind: str, header: dict[str, Any]) -> bytes:
     """What the AEAD authenticates besides the body: the kind and the clear header."""
     return f"whistle/v1/{kind}\n{canon(header)}".encode("ascii")
 
@@ -34,11 +35,11 @@ def body_key(content_key: bytes) -> bytes:
 class Sealed:
     """A sealed envelope plus the content key that made it (kept only by the sealer)."""
 
-    envelope: dict
+    envelope: dict[str, Any]
     content_key: bytes = field(repr=False)
 
 
-def seal(kind: str, header: dict, body: dict, recipients: list[bytes], *,
+def seal(kind: str, header: dict[str, Any], body: dict[str, Any], recipients: list[bytes], *,
          content_key: bytes | None = None, nonce: bytes | None = None) -> Sealed:
     """Seal ``body`` for ``recipients`` (X25519 public keys).
 
@@ -68,7 +69,7 @@ def seal(kind: str, header: dict, body: dict, recipients: list[bytes], *,
     return Sealed(envelope, content_key)
 
 
-def validate(envelope) -> dict:
+def validate(envelope: object) -> dict[str, Any]:
     """Check an envelope's shape without opening it; return it. Raises FormatError."""
     if not isinstance(envelope, dict):
         raise FormatError("envelope must be an object")
@@ -101,12 +102,12 @@ def validate(envelope) -> dict:
     return envelope
 
 
-def recipient_kids(envelope: dict) -> list[str]:
+def recipient_kids(envelope: dict[str, Any]) -> list[str]:
     """The key ids an envelope is sealed to."""
     return [entry["kid"] for entry in envelope["recipients"]]
 
 
-def open_content_key(envelope: dict, keypair: KeyPair) -> bytes:
+def open_content_key(envelope: dict[str, Any], keypair: KeyPair) -> bytes:
     """Recover the content key with ``keypair``; CryptoError if not a recipient."""
     validate(envelope)
     for entry in envelope["recipients"]:
@@ -121,13 +122,13 @@ def open_content_key(envelope: dict, keypair: KeyPair) -> bytes:
     raise CryptoError()
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     # json.loads accepts NaN/Infinity, which are not JSON; the browser's JSON.parse
     # rejects them, so both sides must, or one body would open in one place only.
     raise ValueError(f"not JSON: {name}")
 
 
-def open_body(envelope: dict, content_key: bytes) -> dict:
+def open_body(envelope: dict[str, Any], content_key: bytes) -> dict[str, Any]:
     """Decrypt and parse the body with a known content key."""
     try:
         padded = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
@@ -142,7 +143,7 @@ def open_body(envelope: dict, content_key: bytes) -> dict:
     return body
 
 
-def open_envelope(envelope: dict, keypair: KeyPair) -> tuple[dict, bytes]:
+def open_envelope(envelope: dict[str, Any], keypair: KeyPair) -> tuple[dict[str, Any], bytes]:
     """Open an envelope as one of its recipients: (body, content key)."""
     key = open_content_key(envelope, keypair)
     return open_body(envelope, key), key

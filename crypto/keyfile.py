@@ -1,5 +1,6 @@
 """Private-key files (FORMAT.md §5): an X25519 secret key wrapped under a passphrase."""
 import json
+from typing import Any
 
 import nacl.bindings as sodium
 import nacl.pwhash.argon2id as argon2id
@@ -35,7 +36,7 @@ def public_key_of(text: str) -> bytes:
     return unb64u(_parse(text)["public_key"])
 
 
-def _parse(text: str) -> dict:
+def _parse(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes

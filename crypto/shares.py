@@ -12,7 +12,9 @@ information-theoretically hiding); ``combine`` says how many are missing.
 """
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import nacl.bindings as sodium
 import nacl.pwhash.argon2id as argon2id
@@ -69,7 +71,7 @@ def split(secret: bytes, threshold: int, count: int) -> list[str]:
     return group
 
 
-def _decode(mnemonic) -> Share:
+def _decode(mnemonic: object) -> Share:
     if not isinstance(mnemonic, str):
         raise ShareError("a share must be a mnemonic string")
     try:
@@ -87,7 +89,7 @@ def share_number(mnemonic: str) -> tuple[int, int]:
     return share.index + 1, share.member_threshold
 
 
-def combine(mnemonics) -> bytes:
+def combine(mnemonics: Iterable[object]) -> bytes:
     """Rebuild the secret from at least ``threshold`` mnemonics of one split.
 
     NotEnoughShares with how many were given and how many are needed; ShareError if a share
@@ -150,7 +152,7 @@ def _check_header(header: ShareHeader) -> None:
         raise FormatError("index must be between 1 and count")
 
 
-def _check_cost(opslimit, memlimit) -> None:
+def _check_cost(opslimit: object, memlimit: object) -> None:
     # A share file says how expensive it is to open; refuse costs outside libsodium's range
     # so a doctored file cannot make the recovery machine allocate without bound.
     if type(opslimit) is not int or not argon2id.OPSLIMIT_MIN <= opslimit <= argon2id.OPSLIMIT_SENSITIVE:
@@ -183,7 +185,7 @@ def seal_share(mnemonic: str, header: ShareHeader, passphrase: str, *,
     }, indent=2) + "\n"
 
 
-def _parse(text: str) -> tuple[ShareHeader, dict]:
+def _parse(text: str) -> tuple[ShareHeader, dict[str, Any]]:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes

@@ -14,13 +14,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from crypto.keys import derive
 from whistle import config as config_mod, db, i18n
 from whistle.cases import derivations, uploads
-from whistle.security import privacy, ratelimit_storage, redis_settings, sessions, proof_of_work as proof
+from whistle.security import privacy, ratelimit_storage, passwords, redis_settings, sessions, proof_of_work as proof
 from whistle.config import PROJECT_DIR, Config, ConfigError
 from whistle.web import WhistleFlask, refuse_bad_host, register_error_handlers
 from whistle.extensions import csrf, limiter
 from whistle.rules.parse import load as load_rules
 from whistle.services import Services, install as install_services, services
-from whistle.services import services
 
 SECRET_BYTES = 32
 # No %(asctime)s: whistle records no time of day, not even in its own log lines.
@@ -142,6 +141,7 @@ def create_app(cfg: Config | None = None) -> Flask:
     if cfg.ratelimit_storage.startswith(("redis://", "rediss://")):
         redis_settings.check(cfg.ratelimit_storage, refuse=cfg.redis_settings == "refuse")
     db.init_app(app)
+    passwords.configure(cfg.password_time_cost, cfg.password_memory_kib)
     i18n.init_app(app)
     limiter.init_app(app)
     # Committee sessions live on the server (memory or Redis), never in a signed cookie.

@@ -11,6 +11,10 @@ from sqlalchemy.exc import ArgumentError
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 MiB = 1024 * 1024
+# Committee password hashing (whistle.security.passwords): argon2-cffi's default, RFC 9106's
+# low-memory profile; outside tests never below OWASP's argon2id minimum (2 passes, 19 MiB).
+PASSWORD_TIME_COST, PASSWORD_MEMORY_KIB = 3, 64 * 1024
+PASSWORD_FLOOR = (2, 19 * 1024)
 
 
 def usable_cores() -> int:
@@ -65,6 +69,8 @@ class Config:
     # Receipt derivations one process runs at once (whistle.cases.derivations); 0: one per usable core.
     # deploy/gunicorn.conf.py sets each worker's share of the cores.
     receipt_derivations: int = 0
+    password_time_cost: int = PASSWORD_TIME_COST
+    password_memory_kib: int = PASSWORD_MEMORY_KIB
     max_attachments: int = 10
     max_attachment_bytes: int = 250 * MiB
     max_request_bytes: int = 400 * MiB
@@ -106,6 +112,9 @@ class Config:
             raise ConfigError(f"WHISTLE_RECEIPT_OPSLIMIT above libsodium's maximum ({argon2id.OPSLIMIT_MAX})")
         if self.receipt_memlimit > argon2id.MEMLIMIT_MAX:
             raise ConfigError(f"WHISTLE_RECEIPT_MEMLIMIT above libsodium's maximum ({argon2id.MEMLIMIT_MAX})")
+        if not self.testing and (self.password_time_cost < PASSWORD_FLOOR[0]
+                                 or self.password_memory_kib < PASSWORD_FLOOR[1]):
+            raise ConfigError("WHISTLE_PASSWORD_TIME_COST / _MEMORY_KIB below the floor (2 passes, 19456 KiB)")
         if self.receipt_derivations < 0:
             raise ConfigError("WHISTLE_RECEIPT_DERIVATIONS must be 0 (one per core) or more")
         if not self.ratelimit_storage.startswith(("memory://", "redis://", "rediss://")):
@@ -159,6 +168,8 @@ def from_env(env=None) -> Config:
         receipt_opslimit=_int(env, "WHISTLE_RECEIPT_OPSLIMIT", 3, 1),
         receipt_memlimit=_int(env, "WHISTLE_RECEIPT_MEMLIMIT", 64 * MiB, 8192),
         receipt_derivations=_int(env, "WHISTLE_RECEIPT_DERIVATIONS", 0),
+        password_time_cost=_int(env, "WHISTLE_PASSWORD_TIME_COST", PASSWORD_TIME_COST, 1),
+        password_memory_kib=_int(env, "WHISTLE_PASSWORD_MEMORY_KIB", PASSWORD_MEMORY_KIB, 64),
         max_attachments=_int(env, "WHISTLE_MAX_ATTACHMENTS", 10),
         max_attachment_bytes=_int(env, "WHISTLE_MAX_ATTACHMENT_BYTES", 250 * MiB, 1),
         max_request_bytes=_int(env, "WHISTLE_MAX_REQUEST_BYTES", 400 * MiB, 1024),

@@ -225,7 +225,7 @@ def multipart_form_parser(read_size: int) -> type[FormDataParser]:
 try:  # the production server's errors for a body it cannot parse
     from gunicorn.http.errors import ParseException as _ServerParseError
 except ImportError:  # pragma: no cover - gunicorn is not installed where it cannot run
-    _ServerParseError = ()
+    _ServerParseError = ()  # type: ignore[misc]  # an empty tuple of classes: no server error matches
 
 
 class _ServerBody:

@@ -143,7 +143,7 @@ def _count(db: Session, code: str, k: int) -> dict:
     decided = db.execute(select(Case.disposition).join(CaseEvent, CaseEvent.case_id == Case.id)
                          .where(CaseEvent.event == "disposition", CaseEvent.happened_on >= start,
                                 CaseEvent.happened_on < end, Case.disposition.is_not(None))).scalars().all()
-    dispositions = list(DISPOSITIONS) + sorted(set(decided) - set(DISPOSITIONS))
+    dispositions = list(DISPOSITIONS) + sorted({d for d in decided if d is not None} - set(DISPOSITIONS))
     for c in dispositions:
         f.add(("disp", c), decided.count(c))
     f.add(("disp_total",), len(decided))
