@@ -68,6 +68,9 @@ class Config:
     max_attachments: int = 10
     max_attachment_bytes: int = 250 * MiB
     max_request_bytes: int = 400 * MiB
+    # The no-JS path strips a file's metadata in memory up to this size (whistle.scrub.gate);
+    # a larger file is sealed unchanged, and the receipt page says so. 0: strip nothing.
+    scrub_max_bytes: int = 16 * MiB
     max_narrative_chars: int = 50_000
     # Rate limits, in flask-limiter syntax.
     limit_submit: str = "60 per hour"  # a JS report spends 3 (recipients, locator, report)
@@ -159,6 +162,7 @@ def from_env(env=None) -> Config:
         max_attachments=_int(env, "WHISTLE_MAX_ATTACHMENTS", 10),
         max_attachment_bytes=_int(env, "WHISTLE_MAX_ATTACHMENT_BYTES", 250 * MiB, 1),
         max_request_bytes=_int(env, "WHISTLE_MAX_REQUEST_BYTES", 400 * MiB, 1024),
+        scrub_max_bytes=_int(env, "WHISTLE_SCRUB_MAX_BYTES", 16 * MiB),
         trusted_proxies=_int(env, "WHISTLE_TRUSTED_PROXIES", 0),
         pow_bits=_int(env, "WHISTLE_POW_BITS", 18),
     )

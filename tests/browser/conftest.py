@@ -13,6 +13,7 @@ from playwright.sync_api import sync_playwright
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
+from crypto.receipt import ReceiptCode
 from whistle.custody import offline
 from whistle.clock import today
 from whistle.cli import main as cli
@@ -140,3 +141,10 @@ def server(tmp_path):
     srv = Server(tmp_path)
     yield srv
     srv.stop()
+
+
+def submitted_receipt(page):
+    """Submit the report form on ``page`` and read the receipt code it shows."""
+    page.click("button[type=submit]")
+    page.wait_for_selector("#receipt-code:not(:empty)", state="visible", timeout=60_000)
+    return ReceiptCode.parse(page.text_content("#receipt-code"))

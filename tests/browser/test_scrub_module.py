@@ -14,10 +14,9 @@ SCRUB = """async ([name, type, data]) => {
   const { scrubFile } = await import("/static/js/scrub.js");
   const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
   const result = await scrubFile(new File([bytes], name, { type }));
+  const out = new Uint8Array(await result.blob.arrayBuffer());
   let text = "";
-  for (let i = 0; i < result.bytes.length; i += 32768) {
-    text += String.fromCharCode(...result.bytes.subarray(i, i + 32768));
-  }
+  for (let i = 0; i < out.length; i += 32768) text += String.fromCharCode(...out.subarray(i, i + 32768));
   return { bytes: btoa(text), status: result.status, found: result.found, removed: result.removed, name: result.name };
 }"""
 

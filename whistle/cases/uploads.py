@@ -4,7 +4,8 @@ Two kinds of spool, chosen by the view before the body is parsed:
 - ``CiphertextSpool`` (JavaScript path): the browser already encrypted the file; we count
   and spool it.
 - ``SealingSpool`` (no-JavaScript path): each chunk is encrypted with secretstream the
-  moment it arrives, so plaintext never reaches a temporary file.
+  moment it arrives, so plaintext never reaches a temporary file; a file up to the stripping
+  size is first held in memory and stripped of its metadata (whistle.scrub.gate).
 Every file part gets a limited spool, whatever its file name says.
 """
 import json
@@ -22,6 +23,7 @@ from werkzeug.wsgi import LimitedStream, get_input_stream
 from crypto.stream import StreamEncryptor, attachment_key, ciphertext_size
 from whistle.errors import InvalidSubmission, TooLarge
 from whistle.models import new_id
+from whistle.scrub.gate import ScrubGate
 from whistle.services import services
 
 SPOOL_IN_MEMORY = 1024 * 1024
@@ -140,23 +142,36 @@ class CiphertextSpool(_Spool):
 class SealingSpool(_Spool):
     """Spool that encrypts plaintext as it streams in, under the request's content key."""
 
-    def __init__(self, limit_plain: int, content_key: bytes, filename: str, content_type: str) -> None:
+    def __init__(self, limit_plain: int, content_key: bytes, filename: str, content_type: str,
+                 scrub_max: int = 0) -> None:
         super().__init__(ciphertext_size(limit_plain))
         self.id = new_id()
         self.filename = clean_filename(filename)
         self.content_type = clean_content_type(content_type)
         self.limit_plain = limit_plain
+        self._received = 0
         self._enc = StreamEncryptor(attachment_key(content_key, self.id), self._store)
+        self.gate = ScrubGate(self.filename, self.content_type, scrub_max, self._enc.write)
 
     def write(self, data: bytes) -> int:
-        """Encrypt and store; refuse once the plaintext exceeds the per-file limit."""
-        if self._enc.size + len(data) > self.limit_plain:
+        """Strip (up to the stripping size), encrypt and store; refuse once the plaintext
+        exceeds the per-file limit."""
+        self._received += len(data)
+        if self._received > self.limit_plain:
             raise TooLarge()
-        return self._enc.write(bytes(data))
+        self.gate.write(bytes(data))
+        return len(data)
+
+    def seek(self, *args):
+        """Werkzeug rewinds the spool when the part has ended: strip and encrypt what the
+        gate holds now, so that only one file's plaintext is held at a time."""
+        self.gate.close()
+        return self.file.seek(*args)
 
     def finish(self) -> int:
-        """Pad and write the FINAL chunk; returns the plaintext size."""
+        """Pad and write the FINAL chunk; returns the plaintext size (as stripped)."""
         self.file.seek(0, 2)  # werkzeug rewound the spool after parsing; append at the end
+        self.gate.close()
         return self._enc.finish()
 
 
@@ -286,7 +301,8 @@ class WhistleRequest(Request):
         if len(spools) >= cfg.max_attachments:
             raise TooLarge()
         if mode == "seal":
-            spool = SealingSpool(cfg.max_attachment_bytes, g.upload_content_key, filename, content_type)
+            spool = SealingSpool(cfg.max_attachment_bytes, g.upload_content_key, filename, content_type,
+                                 cfg.scrub_max_bytes)
         else:
             spool = CiphertextSpool(ciphertext_size(cfg.max_attachment_bytes))
         spools.append(spool)

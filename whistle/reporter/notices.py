@@ -19,6 +19,7 @@ from whistle.extensions import submit_limits
 from whistle.models import Notice
 from whistle.security.proof_of_work import nojs_limits
 from whistle.reporter.forms import read_identity, read_report_form
+from whistle.scrub.gate import outcomes as scrub_outcomes
 from whistle.services import services
 
 bp = Blueprint("notices", __name__)
@@ -111,4 +112,4 @@ def comment_submit(notice_id):
         return _form(notice, notices.CLOSED if isinstance(exc, notices.NoticeClosed) else notices.UPCOMING,
                      exc.status)
     return render_template("reporter/receipt.html", code=sealed.code.grouped(),
-                           received_on=sealed.case.received_on)
+                           received_on=sealed.case.received_on, scrubbed=scrub_outcomes(g.get("spools", [])))

@@ -16,6 +16,7 @@ from whistle.security.proof_of_work import nojs_limits
 from whistle.models import Attachment
 from whistle.reporter.forms import read_identity, read_report_form, valid_channel
 from whistle.cases.uploads import attachment_disposition, clean_filename, form_text
+from whistle.scrub.gate import outcomes as scrub_outcomes
 from whistle.services import services
 
 bp = Blueprint("reporter", __name__)
@@ -68,7 +69,7 @@ def report_submit(channel):
                                      spools=g.get("spools", []), content_key=g.upload_content_key,
                                      rules=services().rules, on=_today(), identity=identity)
     return render_template("reporter/receipt.html", code=sealed.code.grouped(),
-                           received_on=sealed.case.received_on)
+                           received_on=sealed.case.received_on, scrubbed=scrub_outcomes(g.get("spools", [])))
 
 
 @bp.get("/followup")
@@ -161,7 +162,7 @@ def followup_message():
         sealing.seal_message(session, services().rules, case, text=text, spools=g.get("spools", []),
                              content_key=g.upload_content_key, on=_today())
     db.session().refresh(case)
-    return _render_case(code, keys, case, sent=True)
+    return _render_case(code, keys, case, sent=True, scrubbed=scrub_outcomes(g.get("spools", [])))
 
 
 @bp.post("/followup/attachment/<attachment_id>")

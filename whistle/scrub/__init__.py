@@ -42,6 +42,8 @@ def scrub(name: str, content_type: str, data: bytes, max_bytes: int | None = Non
     """The bytes to seal for this file, and what was found and removed."""
     if max_bytes is not None and len(data) > max_bytes:
         return ScrubResult(data, TOO_LARGE)
+    if not data:
+        return ScrubResult(data, CLEANED)
     kind = sniff(name, content_type, data[:4096])
     if kind is None:
         return ScrubResult(data, UNSUPPORTED)

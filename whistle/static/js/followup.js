@@ -4,6 +4,7 @@ import * as wc from "/static/js/whistle-crypto.js";
 import { getJSON, postJSON, postSubmission, ApiError, setStatus } from "/static/js/api.js";
 import { proofOfWork } from "/static/js/pow.js";
 import { saveAttachment } from "/static/js/attachments.js";
+import { watchFiles } from "/static/js/scrub-ui.js";
 
 const codeForm = document.getElementById("code-form");
 const strings = document.getElementById("case-strings");
@@ -90,13 +91,14 @@ function render(view) {
     messageForm.hidden = true;
     area.querySelector('[data-slot="message-closed"]').hidden = false;
   }
-  messageForm.addEventListener("submit", (ev) => sendMessage(ev, view));
+  const chosen = watchFiles(messageForm.querySelector('input[type="file"]'));
+  messageForm.addEventListener("submit", (ev) => sendMessage(ev, view, chosen));
   document.getElementById("code-section").hidden = true;
   area.hidden = false;
   area.querySelector("#case-title").focus();
 }
 
-async function sendMessage(event, view) {
+async function sendMessage(event, view, chosen) {
   event.preventDefault();
   const form = event.currentTarget;
   const status = form.querySelector('[data-slot="message-status"]');
@@ -113,10 +115,10 @@ async function sendMessage(event, view) {
     const contentKey = wc.randomBytes(32);
     const parts = [];
     const attachments = [];
-    for (const file of files) {
+    for (const file of await chosen.prepared()) { // stripped as they were chosen (scrub-ui.js)
       const id = wc.randomId();
-      parts.push([id, await wc.encryptFile(wc.attachmentKey(contentKey, id), file)]);
-      attachments.push({ id, name: file.name, type: file.type || "application/octet-stream", size: file.size });
+      parts.push([id, await wc.encryptFile(wc.attachmentKey(contentKey, id), file.blob)]);
+      attachments.push({ id, name: file.name, type: file.type || "application/octet-stream", size: file.blob.size });
     }
     // Sealed to the committee's keys and to this reporter, so the conversation stays readable.
     const send = async (recipients) => {

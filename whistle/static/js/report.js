@@ -3,8 +3,11 @@
 import * as wc from "/static/js/whistle-crypto.js";
 import { postJSON, postSubmission, ApiError, setStatus } from "/static/js/api.js";
 import { proofOfWork } from "/static/js/pow.js";
+import { watchFiles } from "/static/js/scrub-ui.js";
 
 const form = document.getElementById("report-form");
+// Files are stripped of hidden metadata as soon as they are chosen (scrub-ui.js).
+const chosen = form ? watchFiles(form.querySelector('input[type="file"]')) : null;
 
 /** The clear routing header: enum codes only, exactly what the no-JS path builds. */
 function routingHeader(data) {
@@ -46,18 +49,18 @@ function checkFiles(files) {
 }
 
 /** Seal the report once: the envelope and the files do not depend on the receipt code. */
-async function sealReport(data, files) {
+async function sealReport(data) {
   const header = routingHeader(data);
   const identity = identityOf(data);
   const { recipients, identity_recipients: identityRecipients } = await postJSON("/api/v1/recipients", header);
   const contentKey = wc.randomBytes(32);
   const parts = [];
   const attachments = [];
-  for (const file of files) {
+  for (const file of await chosen.prepared()) {
     const id = wc.randomId();
-    const stream = await wc.encryptFile(wc.attachmentKey(contentKey, id), file);
+    const stream = await wc.encryptFile(wc.attachmentKey(contentKey, id), file.blob);
     parts.push([id, stream]);
-    attachments.push({ id, name: file.name, type: file.type || "application/octet-stream", size: file.size });
+    attachments.push({ id, name: file.name, type: file.type || "application/octet-stream", size: file.blob.size });
   }
   const body = Object.assign(reportBody(data), { attachments });
   const sealed = wc.seal("report", header, body,
@@ -105,7 +108,7 @@ async function onSubmit(event) {
     checkFiles(files);
     setStatus(status, form.dataset.msgSealing);
     await wc.ready();
-    const sealed = await sealReport(new FormData(form), files);
+    const sealed = await sealReport(new FormData(form));
     let outcome;
     for (let tries = 0; ; tries++) {
       try {
@@ -125,6 +128,7 @@ async function onSubmit(event) {
 
 function showReceipt({ code, receivedOn }) {
   form.reset();
+  chosen.reset();
   document.getElementById("report-section").hidden = true;
   const receipt = document.getElementById("receipt");
   document.getElementById("receipt-code").textContent = code.grouped();

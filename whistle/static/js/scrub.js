@@ -635,26 +635,28 @@ export function sniff(name, type, head) {
 const STRIPPERS = { jpeg, png, webp, gif, pdf, office };
 
 /**
- * Strip ``file`` (a File): resolves to { bytes, name, type, status, found, removed }, where
- * bytes are the cleaned bytes (or the original ones, for any status but "cleaned"), and
- * found is a list of [kind, value] pairs.
+ * Strip ``file`` (a File): resolves to { blob, name, type, status, found, removed }, where
+ * blob holds the cleaned bytes (or is the file itself, for any status but "cleaned"), and
+ * found is a list of [kind, value] pairs. A file of a type we cannot clean is not read whole.
  */
 export async function scrubFile(file) {
-  const original = new Uint8Array(await file.arrayBuffer());
-  const unchanged = (status) => ({ bytes: original, name: file.name, type: file.type, status, found: [], removed: [] });
-  const kind = sniff(file.name, file.type, original.subarray(0, 4096));
+  const unchanged = (status) => ({ blob: file, name: file.name, type: file.type, status, found: [], removed: [] });
+  if (file.size === 0) return unchanged(CLEANED);
+  const head = new Uint8Array(await file.slice(0, 4096).arrayBuffer());
+  const kind = sniff(file.name, file.type, head);
   if (kind === null) return unchanged(UNSUPPORTED);
-  if (kind === "text") return unchanged(CLEANED);
+  if (kind === "text") return unchanged(CLEANED); // plain text holds nothing but what it shows
   const report = new Report();
+  const cleaned = (bytes, name, type) => ({ blob: new Blob([bytes], { type }), name, type, status: CLEANED,
+    found: report.found, removed: report.removed });
   try {
     if (kind === "heic") {
       const bytes = await heic(file, report);
-      if (bytes === null) return unchanged(UNSUPPORTED);
-      return { bytes, name: file.name.replace(/\.[^.]*$/, "") + ".jpg", type: "image/jpeg", status: CLEANED,
-        found: report.found, removed: report.removed };
+      return bytes === null ? unchanged(UNSUPPORTED)
+        : cleaned(bytes, `${file.name.replace(/\.[^.]*$/, "")}.jpg`, "image/jpeg");
     }
-    const bytes = await STRIPPERS[kind](original, report);
-    return { bytes, name: file.name, type: file.type, status: CLEANED, found: report.found, removed: report.removed };
+    const bytes = await STRIPPERS[kind](new Uint8Array(await file.arrayBuffer()), report);
+    return cleaned(bytes, file.name, file.type);
   } catch {
     return unchanged(UNREADABLE); // whatever a damaged file makes a parser do, it is sealed unchanged
   }

@@ -1,0 +1,72 @@
+"""The no-JavaScript path strips attachments' metadata in server memory before sealing, up
+to the stripping size; a file above it is sealed unchanged and named on the receipt page."""
+import html
+
+from sqlalchemy import select
+
+from whistle import offline, uploads
+from whistle.models import AttachmentChunk, Case
+
+from tests import scrub_samples as samples
+from tests.helpers import receipt_from, report_form
+
+
+def _submit(client, files):
+    resp = client.post("/report/contractor", data=report_form("Metadata test", files),
+                       content_type="multipart/form-data")
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200, page[:2000]
+    receipt_from(page)
+    return html.unescape(page)
+
+
+def _decrypted(db_session, keypair, tmp_path) -> dict:
+    case = db_session.scalar(select(Case))
+    summary = offline.decrypt_case(db_session, case, keypair, tmp_path / "out")
+    folder = tmp_path / "out" / case.id
+    return {meta["name"]: (folder / meta["saved_as"]).read_bytes() for meta in summary["items"][0]["body"]["attachments"]}
+
+
+def test_each_file_is_stripped_before_it_is_sealed(client, committee, db_session, tmp_path):
+    files = [(name, make()) for name, make in samples.SAMPLES.items()]
+    page = _submit(client, files)
+    opened = _decrypted(db_session, committee[0], tmp_path)
+    assert sorted(opened) == sorted(samples.SAMPLES)
+    for name in samples.SAMPLES:
+        samples.check_clean(name, opened[name])
+    for chunk in db_session.scalars(select(AttachmentChunk)):
+        for markers in samples.MARKERS.values():
+            assert not any(marker in chunk.data for marker in markers)
+    # The receipt says, per file, what was removed (in the default language, Chinese).
+    for name in samples.SAMPLES:
+        assert f"{name}：已删除隐藏信息。" in page
+    assert "GPS 位置 31.2°N 121.5°E" in page and samples.DOCX_COMPANY in page
+
+
+def test_a_file_over_the_stripping_size_is_sealed_unchanged_and_named(app, client, committee, db_session, tmp_path):
+    photo, memo = samples.jpeg(), samples.pdf()
+    app.config["WHISTLE"] = app.config["WHISTLE"].with_(scrub_max_bytes=len(photo) + 1)
+    assert len(memo) > len(photo) + 1
+    page = _submit(client, [("photo.jpg", photo), ("memo.pdf", memo)])
+    opened = _decrypted(db_session, committee[0], tmp_path)
+    samples.check_clean("photo.jpg", opened["photo.jpg"])
+    assert opened["memo.pdf"] == memo  # over the size: sealed as it came
+    assert "memo.pdf 大于" in page and "未作清除" in page
+    assert "photo.jpg 大于" not in page
+
+
+def test_types_that_cannot_be_cleaned_are_named_on_the_receipt(client, committee, db_session, tmp_path):
+    page = _submit(client, [("recording.m4a", b"\x00\x00\x00\x20ftypM4A " + b"\x01" * 64)])
+    assert _decrypted(db_session, committee[0], tmp_path)["recording.m4a"].startswith(b"\x00\x00\x00\x20ftypM4A")
+    assert "recording.m4a 的类型无法清除" in page
+
+
+def test_plaintext_is_held_only_up_to_the_stripping_size():
+    """A file over the size goes on to the encryptor as it streams: the gate holds no more."""
+    spool = uploads.SealingSpool(10 * 1024 * 1024, b"k" * 32, "big.pdf", "application/pdf", scrub_max=1000)
+    spool.write(b"%PDF-" + b"x" * 995)
+    assert spool.gate._held is not None and spool._enc.size == 0
+    spool.write(b"y" * 5000)
+    assert spool.gate._held is None and spool._enc.size == 6000
+    assert spool.finish() == 6000 and spool.gate.result.status == "too_large"
+    spool.close()
