@@ -5,6 +5,7 @@ import html
 from sqlalchemy import select
 
 from whistle import offline, uploads
+from whistle.config import from_env
 from whistle.models import AttachmentChunk, Case
 
 from tests import scrub_samples as samples
@@ -70,3 +71,9 @@ def test_plaintext_is_held_only_up_to_the_stripping_size():
     assert spool.gate._held is None and spool._enc.size == 6000
     assert spool.finish() == 6000 and spool.gate.result.status == "too_large"
     spool.close()
+
+
+def test_the_stripping_size_is_a_setting(tmp_path):
+    env = {"WHISTLE_INSTANCE_DIR": str(tmp_path)}
+    assert from_env(env).scrub_max_bytes == 16 * 1024 * 1024
+    assert from_env(dict(env, WHISTLE_SCRUB_MAX_BYTES="1000")).scrub_max_bytes == 1000
