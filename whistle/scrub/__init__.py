@@ -7,10 +7,10 @@ back unchanged with a status saying why, and the reporter is warned by name.
 The browser does the same in static/js/scrub.js; docs/metadata.md lists what goes.
 """
 from whistle.scrub import images, packages, pdf
-from whistle.scrub.result import (CLEANED, FINDING_KINDS, KEPT, REMOVED_KINDS, TOO_LARGE, UNREADABLE,
+from whistle.scrub.result import (CLEANED, FINDING_KINDS, REMOVED_KINDS, TOO_LARGE, UNREADABLE,
                                   UNSUPPORTED, Report, ScrubResult, Unreadable)
 
-__all__ = ["scrub", "sniff", "ScrubResult", "CLEANED", "KEPT", "TOO_LARGE", "UNREADABLE", "UNSUPPORTED",
+__all__ = ["scrub", "sniff", "ScrubResult", "CLEANED", "TOO_LARGE", "UNREADABLE", "UNSUPPORTED",
            "FINDING_KINDS", "REMOVED_KINDS"]
 
 _OFFICE_EXTENSIONS = (".docx", ".xlsx", ".pptx", ".docm", ".xlsm", ".pptm", ".odt", ".ods", ".odp", ".odg")

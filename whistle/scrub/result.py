@@ -11,7 +11,6 @@ CLEANED = "cleaned"
 UNSUPPORTED = "unsupported"      # a type we cannot clean: sealed unchanged
 TOO_LARGE = "too_large"          # over the stripping size: sealed unchanged
 UNREADABLE = "unreadable"        # looked like a known type but could not be parsed: unchanged
-KEPT = "kept"                    # the reporter chose to keep the original
 
 FINDING_KINDS = ("gps", "camera", "serial", "author", "company", "software", "date", "title", "path")
 REMOVED_KINDS = ("exif", "xmp", "iptc", "comment", "text", "doc_info", "doc_id", "properties",

@@ -10,7 +10,6 @@ import { unzipSync, zipSync } from "/static/vendor/fflate.mjs";
 export const CLEANED = "cleaned";
 export const UNSUPPORTED = "unsupported";
 export const UNREADABLE = "unreadable";
-export const KEPT = "kept";
 
 const MAX_VALUE = 120;
 const latin1 = new TextDecoder("latin1");
