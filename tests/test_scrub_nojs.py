@@ -4,7 +4,8 @@ import html
 
 from sqlalchemy import select
 
-from whistle import offline, uploads
+from whistle.cases import uploads
+from whistle.custody import offline
 from whistle.config import from_env
 from whistle.models import AttachmentChunk, Case
 
