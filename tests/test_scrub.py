@@ -206,3 +206,23 @@ def test_xlsx_and_pptx_people_ids_and_paths_go():
     for marker in (b"Zhang Wei", b"zhangwei", b"zw@corp", b"A1B2", b"C3D4", b'"ZW"'):
         assert marker not in everything, marker
     assert ("author", "Zhang Wei") in result.found
+
+
+def test_pdf_comment_authors_go_and_form_field_names_stay():
+    with pikepdf.open(io.BytesIO(samples.pdf())) as doc:
+        field = doc.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Widget,
+                                                     Rect=[40, 10, 90, 30], FT=pikepdf.Name.Tx, T="amount"))
+        comment = doc.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Text,
+                                                       Rect=[10, 10, 30, 30], T=samples.DOCX_REVIEWER,
+                                                       Contents="Check this.", M="D:20260301093000"))
+        doc.pages[0].Annots = doc.make_indirect(pikepdf.Array([comment, field]))
+        doc.Root.AcroForm = pikepdf.Dictionary(Fields=[field])
+        out = io.BytesIO()
+        doc.save(out)
+    result = scrub.scrub("memo.pdf", "application/pdf", out.getvalue())
+    with pikepdf.open(io.BytesIO(result.data)) as doc:
+        comment, field = doc.pages[0].Annots
+        assert str(comment.T) == "" and "/M" not in comment and str(comment.Contents) == "Check this."
+        assert str(field.T) == "amount"
+    assert ("author", samples.DOCX_REVIEWER) in result.found
+    assert {"comment_authors", "timestamps"} <= set(result.removed)
