@@ -12,6 +12,7 @@ from whistle.cases import uploads
 from whistle.custody import offline
 from whistle.config import from_env
 from whistle.models import AttachmentChunk, Case
+from whistle.services import services
 
 from tests import scrub_samples as samples
 from tests.helpers import receipt_from, report_form
@@ -53,7 +54,8 @@ def test_each_file_is_stripped_before_it_is_sealed(client, committee, db_session
 
 def test_a_file_over_the_stripping_size_is_sealed_unchanged_and_named(app, client, committee, db_session, tmp_path):
     photo, memo = samples.jpeg(), samples.pdf()
-    app.config["WHISTLE"] = app.config["WHISTLE"].with_(scrub_max_bytes=len(photo) + 1)
+    settings = services(app)
+    settings.config = settings.config.with_(scrub_max_bytes=len(photo) + 1)
     assert len(memo) > len(photo) + 1
     page = _submit(client, [("photo.jpg", photo), ("memo.pdf", memo)])
     opened = _decrypted(db_session, committee[0], tmp_path)
