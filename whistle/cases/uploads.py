@@ -23,8 +23,8 @@ from werkzeug.wsgi import LimitedStream, get_input_stream
 from crypto.stream import StreamEncryptor, attachment_key, ciphertext_size
 from whistle.errors import InvalidSubmission, TooLarge
 from whistle.models import new_id
-from whistle.services import services
 from whistle.scrub.gate import ScrubGate
+from whistle.services import services
 
 SPOOL_IN_MEMORY = 1024 * 1024
 # How much of a multipart body the parser reads at a time. werkzeug reads 64 KiB; 256 KiB

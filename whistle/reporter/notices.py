@@ -19,8 +19,8 @@ from whistle.extensions import submit_limits
 from whistle.models import Notice
 from whistle.security.proof_of_work import nojs_limits
 from whistle.reporter.forms import read_identity, read_report_form
-from whistle.services import services
 from whistle.scrub.gate import outcomes as scrub_outcomes
+from whistle.services import services
 
 bp = Blueprint("notices", __name__)
 

@@ -16,8 +16,8 @@ from whistle.security.proof_of_work import nojs_limits
 from whistle.models import Attachment
 from whistle.reporter.forms import read_identity, read_report_form, valid_channel
 from whistle.cases.uploads import attachment_disposition, clean_filename, form_text
-from whistle.services import services
 from whistle.scrub.gate import outcomes as scrub_outcomes
+from whistle.services import services
 
 bp = Blueprint("reporter", __name__)
 
