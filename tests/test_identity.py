@@ -14,6 +14,7 @@ from crypto.encoding import b64u, unb64u
 from crypto.errors import CryptoError
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
+from whistle.cases import actions
 from whistle.custody import audit, offline
 from whistle.clock import today
 from whistle.config import PACKAGE_DIR
@@ -209,7 +210,7 @@ def test_nojs_real_name_report_and_deadlines(app, client, committee, db_session)
                       content_type="multipart/form-data", headers={"Accept-Language": "en"})
     assert bad.status_code == 400 and "Give your name as well" in bad.get_data(as_text=True)
     # Once closed, the reporter's timeline shows when the notice of the result is due.
-    offline.set_status(db_session, case, "closed", today("Asia/Shanghai"))
+    actions.set_status(db_session, case, "closed", by=actions.CONSOLE, on=today("Asia/Shanghai"))
     db_session.commit()
     page = client.post("/followup?lang=en", data={"code": code}).get_data(as_text=True)
     assert "the committee should tell you the result by" in page

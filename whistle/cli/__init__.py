@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from whistle import config as config_mod, db as db_mod, migrate
+from whistle.cases import actions
 from whistle.custody import audit, offline
+from whistle.errors import CasePurged
 from whistle.clock import today
 from whistle.models import Case, CommitteeKey, Survey
 from whistle.rules.parse import load as load_rules
@@ -563,13 +565,13 @@ def cases_status(case_id, event):
     with Session(engine, expire_on_commit=False) as session:
         try:
             case = offline.get_case(session, case_id)
-            changed = offline.set_status(session, case, event, today(cfg.timezone))
-            if changed:
-                audit.record(session, "status", actor=audit.CONSOLE, on=today(cfg.timezone), case_id=case.id,
-                             event=event)
-        except offline.OfflineError as exc:
+            outcome = actions.set_status(session, case, event, by=actions.CONSOLE, on=today(cfg.timezone))
+        except (offline.OfflineError, actions.NeedsSecondMember) as exc:
             raise click.ClickException(str(exc)) from exc
+        except CasePurged as exc:
+            raise click.ClickException(offline.PURGED) from exc
         session.commit()
+    changed = outcome is actions.Outcome.DONE
     click.echo(f"{case.id}: {event}" if changed else f"{case.id}: already {event}, nothing recorded")
 
 

@@ -3,7 +3,7 @@ new sealed replies and notes, and grants re-sealed in the browser."""
 import json
 import secrets
 
-from flask import Blueprint, Response, abort, g, jsonify, request, session, stream_with_context
+from flask import Blueprint, Response, abort, jsonify, request, session, stream_with_context
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
@@ -116,7 +116,6 @@ def _submission() -> dict:
 def add_item(case_id):
     """Store a reply (sealed to the reporter too) or an internal note, sealed in the browser."""
     case = open_case(case_id, action="change")
-    g.upload_mode = "ciphertext"
     data = _submission()
     kind = data.get("kind")
     if kind not in ("reply", "note"):

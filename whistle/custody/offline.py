@@ -20,7 +20,7 @@ from crypto.stream import StreamEncryptor, attachment_key, decrypt_stream
 from whistle.cases import store as cases
 from whistle.channels import surveys
 from whistle.errors import CasePurged
-from whistle.catalog import CASE_EVENTS, routing_header
+from whistle.catalog import routing_header
 from whistle.models import Attachment, Case, CommitteeKey, Survey, new_id
 from whistle.cases.uploads import clean_filename
 
@@ -255,25 +255,6 @@ def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], 
             return cases.add_message(db, rules, case, "reply", sealed.envelope, uploads, on)
         except CasePurged as exc:  # purged meanwhile (add_message checks under the case's lock)
             raise OfflineError(PURGED) from exc
-
-
-def set_status(db: Session, case: Case, event: str, on) -> bool:
-    """Record a status change on the reporter's timeline; False (nothing recorded) when the
-    case already has that status. Closing a 高危 case needs a second member, which only the
-    committee workspace can give: the console refuses it rather than be a way around it. A
-    purged case stays purged: no status brings it back."""
-    if event not in CASE_EVENTS or event in ("received", "feedback_sent", "disposition", "purged"):
-        raise OfflineError("status must be one of: acknowledged, in_review, closed")
-    case = cases.locked(db, case)
-    if case.status == "purged":  # a status change would turn the tombstone back into a case
-        raise OfflineError(PURGED)
-    if event == case.status:
-        return False
-    if event == "closed" and case.risk_grade == "high":
-        raise OfflineError("closing a high-risk (高危) case needs a second member: propose it in the "
-                           "committee workspace, where another member confirms it")
-    cases.add_event(db, case, event, on)
-    return True
 
 
 def export_sealed(db: Session, case: Case, out: Path) -> Path:
