@@ -1048,6 +1048,15 @@ def test_a_receipt_cost_above_libsodiums_maximum_stops_the_start(tmp_path, name,
         from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), name: value})
 
 
+@pytest.mark.parametrize("name, value", [("WHISTLE_RECEIPT_OPSLIMIT", "0"), ("WHISTLE_RECEIPT_MEMLIMIT", "8192"),
+                                         ("WHISTLE_RECEIPT_MEMLIMIT", str(8 * 1024 * 1024 - 1))])
+def test_a_receipt_cost_below_the_floor_stops_the_start(tmp_path, name, value):
+    """The browser refuses a follow-up cost below crypto/FORMAT.md's floor (1 pass over
+    8 MiB): a site configured below it would have cases no browser opens."""
+    with pytest.raises(ConfigError, match=name):
+        from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), name: value})
+
+
 @pytest.mark.parametrize("url", ["nonsense", "mysql://whistle:secret@db/whistle", "postgresql://:notaport/x"])
 def test_a_database_url_that_is_no_sqlite_or_postgresql_url_stops_the_start_by_name(tmp_path, url):
     with pytest.raises(ConfigError, match="WHISTLE_DATABASE_URL") as raised:
