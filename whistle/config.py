@@ -8,6 +8,8 @@ from nacl.pwhash import argon2id
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from crypto import receipt
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 MiB = 1024 * 1024
@@ -105,8 +107,11 @@ class Config:
             raise ConfigError(f"WHISTLE_DATABASE_URL: whistle runs on SQLite or PostgreSQL, not {backend}")
         if not self.rules_file.is_file():
             raise ConfigError(f"WHISTLE_RULES: no such file {self.rules_file}")
-        if self.receipt_memlimit < 8192 or self.receipt_opslimit < 1:
-            raise ConfigError("receipt argon2id cost below libsodium's minimum")
+        # Browsers refuse a follow-up cost below the floor (crypto/FORMAT.md §2).
+        if self.receipt_opslimit < receipt.MIN_OPSLIMIT:
+            raise ConfigError(f"WHISTLE_RECEIPT_OPSLIMIT below the floor ({receipt.MIN_OPSLIMIT})")
+        if self.receipt_memlimit < receipt.MIN_MEMLIMIT:
+            raise ConfigError(f"WHISTLE_RECEIPT_MEMLIMIT below the floor ({receipt.MIN_MEMLIMIT}, 8 MiB)")
         # Above it, every receipt stretched on the server would fail, not the start.
         if self.receipt_opslimit > argon2id.OPSLIMIT_MAX:
             raise ConfigError(f"WHISTLE_RECEIPT_OPSLIMIT above libsodium's maximum ({argon2id.OPSLIMIT_MAX})")

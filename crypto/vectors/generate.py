@@ -26,7 +26,7 @@ from crypto.stream import CHUNK, attachment_key, ciphertext_size, padme
 
 VECTOR_DIR = Path(__file__).resolve().parent
 EXPECT = ("ok", "bad_check", "bad_length", "no_recipient", "open_failed", "truncated",
-          "trailing_data", "bad_version")
+          "trailing_data", "bad_version", "bad_cost")
 # Cheap Argon2id cost so the vectors run in milliseconds (real costs live in the config).
 ARGON_OPSLIMIT = 2
 ARGON_MEMLIMIT = 65536
@@ -126,9 +126,10 @@ AREA_ABOUT = {
               "the file padded with zeros to padme(size), in 65536-byte chunks, only the "
               "last tagged FINAL; key = derive(K, 'whistle/v1/attachment/' || id). "
               f"Plaintexts follow a rule instead of being stored: {PATTERN_RULE}.",
-    "keyfile": "FORMAT.md §5: a committee private-key file wraps the X25519 secret key with "
-               "crypto_secretbox under Argon2id13(passphrase). Python only: the browser "
-               "never handles committee key files.",
+    "keyfile": "FORMAT.md §5: a private-key file (the committee's, opened by the CLI; a "
+               "member's, opened in the browser) wraps the X25519 secret key with "
+               "crypto_secretbox under Argon2id13(passphrase). A cost outside opslimit 1..4, "
+               "memlimit 8192..2^30 is refused (bad_cost) before any stretching.",
 }
 
 
@@ -450,8 +451,9 @@ def stream_vectors():
 KEYFILE_PASSPHRASE = "correct horse 电池 staple"
 
 
-def _keyfile(pair: KeyPair, passphrase: str, tag: str, **changes) -> str:
-    """A key file as crypto.keyfile.wrap writes it, with fixed salt and nonce."""
+def _keyfile(pair: KeyPair, passphrase: str, tag: str, kdf=None, **changes) -> str:
+    """A key file as crypto.keyfile.wrap writes it, with fixed salt and nonce (and ``kdf``
+    changes made after wrapping)."""
     salt = fixed(f"keyfile-salt/{tag}", 16)
     nonce = fixed(f"keyfile-nonce/{tag}", sodium.crypto_secretbox_NONCEBYTES)
     wrapping = stretch(passphrase.encode("utf-8"), salt, ARGON_OPSLIMIT, ARGON_MEMLIMIT)
@@ -460,6 +462,7 @@ def _keyfile(pair: KeyPair, passphrase: str, tag: str, **changes) -> str:
             "kdf": {"salt": b64u(salt), "opslimit": ARGON_OPSLIMIT, "memlimit": ARGON_MEMLIMIT},
             "nonce": b64u(nonce), "box": b64u(sodium.crypto_secretbox(pair.secret, nonce, wrapping))}
     data.update(changes)
+    data["kdf"].update(kdf or {})
     return json.dumps(data, indent=2) + "\n"
 
 
@@ -481,6 +484,12 @@ def keyfile_vectors():
                _keyfile(COMMITTEE, KEYFILE_PASSPHRASE, "main", public_key=b64u(MEMBER.public)))
     yield case("bad_version", "bad_version", "v is 2.",
                _keyfile(COMMITTEE, KEYFILE_PASSPHRASE, "main", v=2))
+    yield case("cost_too_high", "bad_cost", "a memlimit of 1 TiB: refused before stretching.",
+               _keyfile(COMMITTEE, KEYFILE_PASSPHRASE, "main", kdf={"memlimit": 1 << 40}))
+    yield case("cost_too_many_passes", "bad_cost", "an opslimit of 2^20: refused before stretching.",
+               _keyfile(COMMITTEE, KEYFILE_PASSPHRASE, "main", kdf={"opslimit": 1 << 20}))
+    yield case("cost_too_low", "bad_cost", "a memlimit of 4 KiB, under libsodium's minimum.",
+               _keyfile(COMMITTEE, KEYFILE_PASSPHRASE, "main", kdf={"memlimit": 4096}))
 
 
 # --- output ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """whistle-crypto.js against the format contract, inside Chromium, under the app's CSP.
 
-Every vector file of crypto/vectors/ (except the committee key files, which only the CLI
-opens) is run in the page through whistle/static/js/whistle-crypto.js. The JavaScript
+Every vector file of crypto/vectors/ is run in the page through
+whistle/static/js/whistle-crypto.js (key files too: a member's key is one, opened in the
+browser). The JavaScript
 below only computes; the assertions are made here, in Python, against the vector.
 Then the two implementations talk to each other: the browser seals for Python and
 Python seals for the browser.
@@ -23,8 +24,7 @@ from crypto.vectors.generate import VECTOR_DIR
 pytestmark = pytest.mark.browser
 
 MODULE = "/static/js/whistle-crypto.js"
-BROWSER_AREAS = {"encoding", "keys", "receipt", "padding", "envelope", "stream"}
-PYTHON_ONLY_AREAS = {"keyfile"}  # committee key files are opened by the CLI only
+BROWSER_AREAS = {"encoding", "keys", "receipt", "padding", "envelope", "stream", "keyfile"}
 ALL_FILES = sorted(VECTOR_DIR.glob("*.json"))
 FILES = [p for p in ALL_FILES if p.stem.split("_", 1)[0] in BROWSER_AREAS]
 
@@ -137,6 +137,15 @@ async (text) => {
     out.file_roundtrip = samePattern(wc.decryptStream(key, fromFile, v.size), v.size);
     return out;
   }
+  if (v.area === "keyfile") {
+    try {
+      const pair = await wc.unwrapPrivateKey(v.file, v.passphrase);
+      return { class: "ok", public_key: wc.b64u(pair.publicKey), secret_key: wc.b64u(pair.secretKey),
+               kid: wc.kid(pair.publicKey) };
+    } catch (e) {
+      return { class: e.name, message: e.message };
+    }
+  }
   return { unknown: v.area + "_" + v.case };
 }
 """ % {"module": MODULE}
@@ -155,8 +164,16 @@ def crypto_page(module_page, live_server):
 
 def test_vector_areas_are_all_covered():
     areas = {p.stem.split("_", 1)[0] for p in ALL_FILES}
-    assert areas == BROWSER_AREAS | PYTHON_ONLY_AREAS
+    assert areas == BROWSER_AREAS
     assert len(FILES) > 40
+
+
+def test_the_receipt_floor_is_the_same_in_both_implementations(crypto_page):
+    from crypto.receipt import MIN_MEMLIMIT, MIN_OPSLIMIT
+
+    got = crypto_page.evaluate(f"""async () => {{ const wc = await import('{MODULE}');
+        return [wc.RECEIPT_MIN_OPSLIMIT, wc.RECEIPT_MIN_MEMLIMIT]; }}""")
+    assert got == [MIN_OPSLIMIT, MIN_MEMLIMIT]
 
 
 def _vector(path):
@@ -241,8 +258,21 @@ def check_stream(v, got):
         assert (got["class"], got["error"], got["message"]) == ("failed", "CryptoError", "decryption failed")
 
 
+def check_keyfile(v, got):
+    if v["expect"] == "ok":
+        assert got == {"class": "ok", **{k: v[k] for k in ("public_key", "secret_key", "kid")}}
+    elif v["expect"] == "bad_cost":  # refused before stretching, as Python refuses it
+        assert (got["class"], got["message"]) in {("FormatError", "kdf opslimit out of range"),
+                                                   ("FormatError", "kdf memlimit out of range")}
+    elif v["expect"] == "bad_version":
+        assert got["class"] == "FormatError"
+    else:
+        assert v["expect"] == "open_failed" and got["class"] == "CryptoError"
+
+
 CHECKS = {"encoding": check_encoding, "keys": check_keys, "receipt": check_receipt,
-          "padding": check_padding, "envelope": check_envelope, "stream": check_stream}
+          "padding": check_padding, "envelope": check_envelope, "stream": check_stream,
+          "keyfile": check_keyfile}
 
 
 # --- the two implementations talking to each other -------------------------------------------

@@ -91,6 +91,7 @@ class RatchetKey:
         self._path = Path(path)
         self._lock = threading.Lock()
         self._day: dt.date | None = None
+        self._written: dt.date | None = None  # the day of the link the file holds
         self._link = b""
         self._key = b""
         self._move_on(write=True)
@@ -136,12 +137,17 @@ class RatchetKey:
         """Hash the chain forward to today (and write today's link when ``write``)."""
         today = _utc_day()
         with self._lock:
-            day, link = (self._day, self._link) if self._day is not None else self._read()
-            if day < today:
-                while day < today:
-                    day, link = day + dt.timedelta(days=1), next_link(link)
-                if write:
-                    self._write(day, link)
+            if self._day is None:
+                day, link = self._read()
+                self._written = day
+            else:
+                day, link = self._day, self._link
+            while day < today:
+                day, link = day + dt.timedelta(days=1), next_link(link)
+            # (Memory may have moved on before the timer came: the file follows then.)
+            if write and self._written < day:
+                self._write(day, link)
+                self._written = day
             # (A file of a later day, from a clock ahead, is used as it is.)
             self._day, self._link, self._key = day, link, ratelimit_key(link)
         if write:

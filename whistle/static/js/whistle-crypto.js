@@ -26,6 +26,12 @@ const SECRET_DIGITS = 20;
 const CODE_DIGITS = LOCATOR_DIGITS + SECRET_DIGITS + 1;
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
+// A key file's cost (FORMAT.md §5): outside these bounds it is refused before stretching.
+const FILE_OPSLIMIT = [1, 4];
+const FILE_MEMLIMIT = [8192, 1 << 30];
+// The least receipt cost a site may ask for (FORMAT.md §2): a follow-up below it is refused.
+export const RECEIPT_MIN_OPSLIMIT = 1;
+export const RECEIPT_MIN_MEMLIMIT = 8 * 1024 * 1024;
 const NONCE_BYTES = 24;
 const AEAD_ABYTES = 16;
 const SEALED_KEY_BYTES = KEY_BYTES + 48; // crypto_box_SEALBYTES = 48
@@ -236,6 +242,31 @@ export function keyPairFromSeed(seed) {
   requireBytes(seed, KEY_BYTES, "seed");
   const pair = lib().crypto_box_seed_keypair(seed);
   return { publicKey: pair.publicKey, secretKey: pair.privateKey };
+}
+
+/**
+ * FormatError unless a follow-up's salt and cost are what a site may ask for: 16 bytes of
+ * salt, at least RECEIPT_MIN_OPSLIMIT passes over RECEIPT_MIN_MEMLIMIT bytes. A cheaper cost
+ * would make the lookup token sent to the server cheap to test guesses of the code against.
+ * @param {Uint8Array} salt
+ * @param {number} opslimit
+ * @param {number} memlimit
+ */
+export function checkReceiptCost(salt, opslimit, memlimit) {
+  if (!(salt instanceof Uint8Array) || salt.length !== SALT_BYTES) throw new FormatError("salt must be 16 bytes");
+  if (!Number.isSafeInteger(opslimit) || opslimit < RECEIPT_MIN_OPSLIMIT
+      || !Number.isSafeInteger(memlimit) || memlimit < RECEIPT_MIN_MEMLIMIT) {
+    throw new FormatError("receipt cost below the floor");
+  }
+}
+
+function checkFileCost(opslimit, memlimit) {
+  if (!Number.isSafeInteger(opslimit) || opslimit < FILE_OPSLIMIT[0] || opslimit > FILE_OPSLIMIT[1]) {
+    throw new FormatError("kdf opslimit out of range");
+  }
+  if (!Number.isSafeInteger(memlimit) || memlimit < FILE_MEMLIMIT[0] || memlimit > FILE_MEMLIMIT[1]) {
+    throw new FormatError("kdf memlimit out of range");
+  }
 }
 
 /** Argon2id13 to 32 bytes: the one memory-hard step. */
@@ -799,6 +830,7 @@ export function generateKeyPair() {
 export async function wrapPrivateKey(keyPair, passphrase, { opslimit, memlimit }) {
   const s = await ready();
   if (!passphrase) throw new FormatError("empty passphrase");
+  checkFileCost(opslimit, memlimit);
   const salt = randomBytes(SALT_BYTES);
   const nonce = randomBytes(s.crypto_secretbox_NONCEBYTES);
   const wrapping = stretch(encoder.encode(passphrase), salt, opslimit, memlimit);
@@ -825,6 +857,8 @@ export async function unwrapPrivateKey(text, passphrase) {
     throw new FormatError("not a key file");
   }
   if (!isPlainObject(data) || data.kind !== KEYFILE_KIND || data.v !== 1) throw new FormatError("not a key file");
+  if (!isPlainObject(data.kdf) || typeof data.kdf.salt !== "string") throw new FormatError("not a key file");
+  checkFileCost(data.kdf.opslimit, data.kdf.memlimit); // before any stretching
   const wrapping = stretch(encoder.encode(passphrase), unb64u(data.kdf.salt), data.kdf.opslimit, data.kdf.memlimit);
   let secretKey;
   try {
