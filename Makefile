@@ -32,7 +32,7 @@ PYTEST_WORKERS ?= 2
 
 # Files already in ruff's format (`ruff format --check` runs on these; the rest of the code
 # gets its one formatting pass later, and then the list goes).
-FORMATTED := whistle/passwords.py tests/db_template.py tests/test_passwords.py
+FORMATTED := whistle/passwords.py whistle/linkify.py tests/db_template.py tests/test_passwords.py tests/test_linkify.py
 
 # Linters (settings: pyproject.toml [tool.ruff], setup.cfg [mypy], each with its baseline).
 lint: install-test

@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crypto.keys import derive
 from whistle import config as config_mod
-from whistle import db, derivations, i18n, passwords, privacy, ratelimit_storage, sessions, uploads
+from whistle import db, derivations, i18n, linkify, passwords, privacy, ratelimit_storage, sessions, uploads
 from whistle import pow as proof
 from whistle.config import PROJECT_DIR, Config, ConfigError
 from whistle.errors import WhistleError
@@ -135,6 +135,7 @@ def create_app(cfg: Config | None = None) -> Flask:
     derivations.init_app(app, cfg.derivation_slots)
     passwords.configure(cfg.password_time_cost, cfg.password_memory_kib)
     i18n.init_app(app)
+    linkify.init_app(app)
     limiter.init_app(app)
     # Committee sessions live on the server (memory or Redis), never in a signed cookie.
     app.session_interface = sessions.ServerSessionInterface(sessions.store_for(cfg.ratelimit_storage))
