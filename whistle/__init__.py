@@ -17,7 +17,7 @@ from crypto.keys import derive
 from whistle import config as config_mod
 from whistle import db, derivations, i18n, linkify, passwords, privacy, ratelimit_storage, sessions, uploads
 from whistle import pow as proof
-from whistle.config import PROJECT_DIR, Config, ConfigError
+from whistle.config import PROJECT_DIR, TEMPLATES_DIR, Config, ConfigError
 from whistle.errors import WhistleError
 from whistle.extensions import csrf, limiter
 from whistle.rules import load as load_rules
@@ -100,7 +100,7 @@ def create_app(cfg: Config | None = None) -> Flask:
     cfg = cfg or config_mod.from_env()
     cfg.instance_dir.mkdir(parents=True, exist_ok=True)
     secret = _instance_secret(cfg)
-    app = WhistleFlask(__name__, template_folder=str(PROJECT_DIR / "templates"),
+    app = WhistleFlask(__name__, template_folder=str(TEMPLATES_DIR),
                        instance_path=str(cfg.instance_dir))
     _configure_logging(app)
     app.request_class = uploads.WhistleRequest
