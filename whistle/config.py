@@ -12,6 +12,12 @@ from crypto import receipt
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
+# A checkout keeps templates/ and node_modules/ beside the package; an installed wheel
+# carries them inside it (deploy/build/whistle_build.py), and its instance dir is the
+# working directory's.
+INSTALLED = (PACKAGE_DIR / "templates").is_dir()
+TEMPLATES_DIR = PACKAGE_DIR / "templates" if INSTALLED else PROJECT_DIR / "templates"
+VENDOR_DIR = PACKAGE_DIR / "vendor" if INSTALLED else PROJECT_DIR / "node_modules"
 MiB = 1024 * 1024
 # Committee password hashing (whistle.security.passwords): argon2-cffi's default, RFC 9106's
 # low-memory profile; outside tests never below OWASP's argon2id minimum (2 passes, 19 MiB).
@@ -157,7 +163,7 @@ class Config:
 def from_env(env=None) -> Config:
     """Build the configuration from environment variables (documented in the README)."""
     env = os.environ if env is None else env
-    instance = Path(env.get("WHISTLE_INSTANCE_DIR") or PROJECT_DIR / "instance").resolve()
+    instance = Path(env.get("WHISTLE_INSTANCE_DIR") or (Path.cwd() if INSTALLED else PROJECT_DIR) / "instance").resolve()
     database = env.get("WHISTLE_DATABASE_URL") or f"sqlite:///{instance / 'whistle.db'}"
     return Config(
         instance_dir=instance,
