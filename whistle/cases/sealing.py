@@ -68,7 +68,8 @@ def seal_report(db, cfg, *, header: dict, body: dict, spools, content_key: bytes
     for _ in range(MAX_LOCATOR_TRIES):
         code, salt, keys = _fresh_receipt(db, cfg)
         sealing = cases.sealing_for(db, rules, header)
-        sealed = env.seal("report", header, dict(body, attachments=meta),
+        # The receipt's key is bound into the report (FORMAT.md §3, version 2).
+        sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public), dict(body, attachments=meta),
                           [r.public_key for r in sealing.recipients], content_key=content_key)
         sealed_identity = seal_identity(db, rules, header, sealed.envelope, identity) if identity else None
         try:
