@@ -143,12 +143,12 @@ def refused_reply(case_id):
     """Record that the member's browser refused to seal a reply to this case's reporter. The
     server is what the check distrusts, so the record is all it does: the oversight view
     shows it in the audit log."""
-    case = _open_case(case_id)
+    case = open_case(case_id)
     reason = _json_object(request.get_json(silent=True), "the refusal").get("reason")
     if reason not in REFUSED_REPLY_REASONS:
         raise InvalidSubmission(detail="reason: " + " or ".join(REFUSED_REPLY_REASONS))
     with db.transaction() as s:
-        audit.record(s, "refused_reply", actor=current_member().username, on=_today(), case_id=case.id,
+        audit.record(s, "refused_reply", actor=current_member().username, on=committee_today(), case_id=case.id,
                      reason=reason)
     return jsonify(recorded=reason), 201
 
