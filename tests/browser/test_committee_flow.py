@@ -239,3 +239,31 @@ def test_a_swapped_reporter_key_is_refused_in_the_members_browser(server, browse
     page.wait_for_selector("#notes >> text=NOTE-AFTER-SWAP")
     context.close()
     assert errors == []
+
+
+def test_a_version_1_report_is_answered_with_a_notice_that_its_key_is_unchecked(server, browser):
+    """A report stored before version 2 binds no reporter key: the member is told the key
+    cannot be checked, and the reply still goes out (old cases stay answerable)."""
+    import json
+
+    from sqlalchemy import select, update
+
+    from crypto import envelope as env
+    from whistle.models import CaseItem, CommitteeKey, Member
+
+    context, page, errors = _member(browser, server, "zhao.lei")
+    _report(browser, server, "OLD-MARKER 旧案")
+    with server.session() as s:
+        item = s.scalar(select(CaseItem).where(CaseItem.kind == "report"))
+        header = {k: v for k, v in json.loads(item.envelope)["header"].items() if k != "rk"}
+        keys = [k for k in [*s.scalars(select(CommitteeKey.public_key)), *s.scalars(select(Member.public_key))] if k]
+        old = env.seal("report", header, {"narrative": "OLD-MARKER 旧案"}, keys, version=1).envelope
+        s.execute(update(CaseItem).where(CaseItem.id == item.id).values(envelope=json.dumps(old).encode()))
+        s.commit()
+    _open_case(page, server, "OLD-MARKER 旧案")
+    page.wait_for_selector("#reporter-key-warning:has-text(\"filed before reports bound the reporter's key\")")
+    page.fill("#reply-text", "REPLY-TO-AN-OLD-CASE")
+    page.click("button:has-text('Encrypt and send reply')")
+    page.wait_for_selector("#conversation >> text=REPLY-TO-AN-OLD-CASE")
+    context.close()
+    assert errors == []
