@@ -58,7 +58,8 @@ def prepare(client, count: int) -> list[tuple[bytes, str]]:
         salt = random_bytes(16)
         keys = derive_reporter_keys(ReceiptCode.generate(locator=issued["locator"]), salt, OPS, MEM)
         challenge = _post(client, "/api/v1/pow", {})["challenge"]
-        sealed = env.seal("report", HEADER, {"narrative": NARRATIVE, "attachments": []}, recipients)
+        sealed = env.seal("report", env.bind_reporter_key(HEADER, keys.keypair.public),
+                          {"narrative": NARRATIVE, "attachments": []}, recipients)
         submission = {"locator": issued["locator"], "locator_token": issued["token"], "salt": b64u(salt),
                       "kdf": {"opslimit": OPS, "memlimit": MEM}, "lookup": b64u(keys.lookup),
                       "reporter_public_key": b64u(keys.keypair.public), "envelope": sealed.envelope,

@@ -76,7 +76,8 @@ def report_submission(client, *, attachments=(), header=HEADER, locator=None, to
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
-    sealed = env.seal("report", header, {"narrative": "x", "attachments": list(attachments)},
+    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
+                      {"narrative": "x", "attachments": list(attachments)},
                       [unb64u(r["public_key"]) for r in recipients])
     submission = {"locator": locator, "locator_token": token, "salt": b64u(salt),
                   "kdf": {"opslimit": OPS, "memlimit": MEM}, "lookup": b64u(keys.lookup),

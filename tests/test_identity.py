@@ -40,7 +40,8 @@ def real_name_report(client, header=HOUSING, identity=NAME, narrative="REAL-NAME
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
-    report = env.seal("report", header, {"narrative": narrative, "attachments": []},
+    report = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
+                      {"narrative": narrative, "attachments": []},
                       [unb64u(r["public_key"]) for r in answer["recipients"]]).envelope
     sealed_identity = env.seal("identity", {"report": report["nonce"]}, identity,
                                [unb64u(r["public_key"]) for r in answer["identity_recipients"]]).envelope
@@ -168,7 +169,8 @@ def test_envelopes_sealed_to_the_wrong_keys_are_refused(app, committee, db_sessi
         code = ReceiptCode.generate(locator=locator)
         salt = random_bytes(16)
         keys = derive_reporter_keys(code, salt, OPS, MEM)
-        report = env.seal("report", HOUSING, {"narrative": "x"}, report_keys).envelope
+        report = env.seal("report", env.bind_reporter_key(HOUSING, keys.keypair.public), {"narrative": "x"},
+                          report_keys).envelope
         identity = env.seal(kind, header if header is not None else {"report": report["nonce"]}, NAME,
                             identity_keys).envelope
         return client.post("/api/v1/reports", json={

@@ -75,7 +75,9 @@ def seal_report(cfg, *, header: dict, body: dict, files: Uploads, rules, on,
         try:
             with db.transaction() as session:
                 sealing = cases.sealing_for(session, rules, header)
-                sealed = env.seal("report", header, dict(body, attachments=meta),
+                # The receipt's key is bound into the report (FORMAT.md §3, version 2).
+                sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
+                                  dict(body, attachments=meta),
                                   [r.public_key for r in sealing.recipients], content_key=files.content_key)
                 sealed_identity = (seal_identity(session, rules, header, sealed.envelope, identity)
                                    if identity else None)

@@ -8,6 +8,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crypto import envelope as env
 from whistle import config as config_mod, db as db_mod, migrate
 from whistle.cases import actions
 from whistle.custody import audit, offline
@@ -547,9 +548,17 @@ def cases_reply(case_id, message, message_file, attach):
     with Session(engine, expire_on_commit=False) as session:
         try:
             case = offline.get_case(session, case_id)
+            if offline.reporter_key_binding(case) == env.UNBOUND:
+                click.echo(f"warning: {offline.KEY_UNCHECKED}", err=True)
             offline.reply_to_case(session, load_rules(cfg.rules_file), case, text, [Path(p) for p in attach], today(cfg.timezone))
             audit.record(session, "reply", actor=audit.CONSOLE, on=today(cfg.timezone), case_id=case.id,
                          attachments=len(attach))
+        except offline.ReporterKeyMismatch as exc:
+            session.rollback()
+            audit.record(session, "refused_reply", actor=audit.CONSOLE, on=today(cfg.timezone), case_id=case.id,
+                         reason="reporter_key_mismatch")
+            session.commit()
+            raise click.ClickException(str(exc)) from exc
         except offline.OfflineError as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()

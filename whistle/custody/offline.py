@@ -32,6 +32,14 @@ class OfflineError(Exception):
 
 
 PURGED = "the case was purged: its records are deleted and it takes no reply or status change"
+KEY_MISMATCH = ("the stored reporter key is not the one this case's report binds (it may have been "
+                "swapped in the database): no reply was sealed")
+KEY_UNCHECKED = ("this case's report was filed before reports bound the reporter's key: the stored "
+                 "reporter key cannot be checked")
+
+
+class ReporterKeyMismatch(OfflineError):
+    """The stored reporter key is not the one the case's report binds (FORMAT.md §3 v2)."""
 
 
 def register_key(db: Session, public_key: bytes, label: str, *, demo: bool, on) -> CommitteeKey:
@@ -229,10 +237,26 @@ def decrypt_survey_texts(db: Session, survey: Survey, keypair: KeyPair) -> dict:
             "responses": responses, "skipped": skipped}
 
 
+def reporter_key_binding(case: Case) -> str:
+    """env.BOUND, env.UNBOUND (a version 1 report) or env.MISMATCH: whether the stored reporter
+    key is the one the case's report binds. Without a committee key this reads the report's
+    clear header; a header changed to match does not open for any member (FORMAT.md §3)."""
+    report = next((item for item in case.items if item.kind == "report"), None)
+    if report is None:
+        return env.MISMATCH
+    try:
+        return env.reporter_key_binding(cases.item_envelope(report), case.reporter_pk)
+    except (ValueError, KeyError, TypeError):  # a stored report that is not an envelope
+        return env.MISMATCH
+
+
 def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], on):
-    """Seal a committee reply (and files) to the reporter and the committee; store it."""
+    """Seal a committee reply (and files) to the reporter and the committee; store it.
+    ReporterKeyMismatch (nothing sealed) if the stored reporter key is not the report's."""
     if case.status == "purged":  # (before encrypting any file; checked again under the lock)
         raise OfflineError(PURGED)
+    if reporter_key_binding(case) == env.MISMATCH:
+        raise ReporterKeyMismatch(KEY_MISMATCH)
     content_key = random_bytes(32)
     meta, uploads = [], []
     with ExitStack() as stack:

@@ -14,8 +14,13 @@ import _sodium from "/static/vendor/libsodium-wrappers.mjs";
 export const CHUNK = 65536;
 /** Bodies are padded to at least this many bytes (FORMAT.md §3). */
 export const MIN_BUCKET = 1024;
-/** Envelope format version; any other value is refused. */
-export const VERSION = 1;
+/** Envelope format version written by seal (FORMAT.md §3). */
+export const VERSION = 2;
+/** Versions readers open: version 1 envelopes were stored before the reporter key was bound. */
+export const VERSIONS = Object.freeze([1, 2]);
+/** The header field of a version 2 report that binds the reporter's key: rk(public key). */
+export const REPORTER_KEY_FIELD = "rk";
+const REPORTER_KEY_LABEL = "whistle/v1/reporter-key";
 /** The envelope kinds. */
 export const KINDS = Object.freeze(["report", "message", "reply", "note", "identity", "survey"]);
 /** At most this many recipients per envelope (same limit as crypto/envelope.py). */
@@ -450,13 +455,64 @@ export function ciphertextSize(size) {
 // --- envelope (FORMAT.md §3) --------------------------------------------------------------
 
 /**
- * What the AEAD authenticates besides the body: the kind and the clear header.
+ * What the AEAD authenticates besides the body: the version, the kind and the clear header
+ * (version 1 wrote "whistle/v1/", so its envelopes still open).
  * @param {string} kind
  * @param {object} header
+ * @param {number} [version=VERSION]
  * @returns {Uint8Array}
  */
-export function associatedData(kind, header) {
-  return encoder.encode(`whistle/v1/${kind}\n${canon(header)}`);
+export function associatedData(kind, header, version = VERSION) {
+  return encoder.encode(`whistle/v${version}/${kind}\n${canon(header)}`);
+}
+
+/**
+ * rk(pk): the reporter key id a version 2 report binds (keyed BLAKE2b under its own label).
+ * @param {Uint8Array} publicKey the reporter's X25519 public key
+ * @returns {string}
+ */
+export function reporterKeyId(publicKey) {
+  requireBytes(publicKey, KEY_BYTES, "public key");
+  return b64u(derive(publicKey, REPORTER_KEY_LABEL, 16));
+}
+
+/**
+ * A report's routing header with the reporter's key id added.
+ * @param {object} header
+ * @param {Uint8Array} publicKey
+ * @returns {object}
+ */
+export function bindReporterKey(header, publicKey) {
+  return { ...header, [REPORTER_KEY_FIELD]: reporterKeyId(publicKey) };
+}
+
+/** A version 2 report must carry rk, a b64u string of 16 bytes. */
+function checkReporterKeyField(version, kind, header) {
+  if (version !== 2 || kind !== "report") return;
+  const value = header[REPORTER_KEY_FIELD];
+  let ok = false;
+  try {
+    ok = typeof value === "string" && unb64u(value).length === 16;
+  } catch (_) {
+    ok = false;
+  }
+  if (!ok) throw new FormatError("bad_reporter_key");
+}
+
+/**
+ * Compare the reporter key bound in a report with `publicKey`: "bound" (the same),
+ * "mismatch" (another key) or "unbound" (a version 1 report binds none). It reads the clear
+ * header, so it means something only once the report has opened (the header is
+ * authenticated with the body).
+ * @param {object} report a report envelope
+ * @param {Uint8Array} publicKey
+ * @returns {"bound"|"unbound"|"mismatch"}
+ */
+export function reporterKeyBinding(report, publicKey) {
+  validate(report);
+  if (report.kind !== "report") throw new FormatError("only a report binds a reporter key");
+  if (report.v === 1) return "unbound";
+  return report.header[REPORTER_KEY_FIELD] === reporterKeyId(publicKey) ? "bound" : "mismatch";
 }
 
 /** The AEAD key of the body. */
@@ -498,24 +554,28 @@ function serialiseBody(body) {
  * @param {object} header flat, canon-encodable clear header
  * @param {object} body
  * @param {Uint8Array[]} recipientPublicKeys 1 to 64 X25519 public keys
- * @param {{contentKey?: Uint8Array, nonce?: Uint8Array}} [options]
+ * A report's header must bind the reporter's key (bindReporterKey); `version` 1 is for
+ * the test vectors only.
+ * @param {{contentKey?: Uint8Array, nonce?: Uint8Array, version?: number}} [options]
  * @returns {{envelope: object, contentKey: Uint8Array}}
  */
-export function seal(kind, header, body, recipientPublicKeys, { contentKey, nonce } = {}) {
+export function seal(kind, header, body, recipientPublicKeys, { contentKey, nonce, version = VERSION } = {}) {
   const s = lib();
   if (!KINDS.includes(kind)) throw new FormatError("unknown kind");
+  if (!VERSIONS.includes(version)) throw new FormatError("bad_version");
+  if (isPlainObject(header)) checkReporterKeyField(version, kind, header);
   const keys = uniqueKeys(recipientPublicKeys || []);
   if (keys.length < 1 || keys.length > MAX_RECIPIENTS) {
     throw new FormatError("an envelope needs 1 to 64 recipients");
   }
   const key = contentKey === undefined ? randomBytes(KEY_BYTES) : requireBytes(contentKey, KEY_BYTES, "content key");
   const iv = nonce === undefined ? randomBytes(NONCE_BYTES) : requireBytes(nonce, NONCE_BYTES, "nonce");
-  const ad = associatedData(kind, header); // validates the header before any work
+  const ad = associatedData(kind, header, version); // validates the header before any work
   const plain = serialiseBody(body);
   const padded = s.pad(plain, bucket(plain.length));
   const ciphertext = s.crypto_aead_xchacha20poly1305_ietf_encrypt(padded, ad, null, iv, bodyKey(key));
   const envelope = {
-    v: VERSION,
+    v: version,
     kind,
     header: { ...header },
     recipients: keys.map((pk) => ({ kid: kid(pk), key: b64u(s.crypto_box_seal(key, pk)) })),
@@ -538,12 +598,13 @@ function sameKeySet(obj, names) {
  */
 export function validate(envelope) {
   if (!isPlainObject(envelope)) throw new FormatError("envelope must be an object");
-  if (envelope.v !== VERSION) throw new FormatError("bad_version");
+  if (!VERSIONS.includes(envelope.v)) throw new FormatError("bad_version");
   if (!sameKeySet(envelope, ["v", "kind", "header", "recipients", "nonce", "body"])) {
     throw new FormatError("unexpected or missing envelope fields");
   }
   if (!KINDS.includes(envelope.kind)) throw new FormatError("unknown kind");
   canon(envelope.header);
+  checkReporterKeyField(envelope.v, envelope.kind, envelope.header);
   const recipients = envelope.recipients;
   if (!Array.isArray(recipients) || recipients.length < 1 || recipients.length > MAX_RECIPIENTS) {
     throw new FormatError("an envelope needs 1 to 64 recipients");
@@ -602,7 +663,7 @@ export function openBody(envelope, contentKey) {
   let body;
   try {
     const padded = s.crypto_aead_xchacha20poly1305_ietf_decrypt(
-      null, unb64u(envelope.body), associatedData(envelope.kind, envelope.header),
+      null, unb64u(envelope.body), associatedData(envelope.kind, envelope.header, envelope.v),
       unb64u(envelope.nonce), bodyKey(contentKey));
     const plain = s.unpad(padded, bucket(padded.length - 1));
     body = JSON.parse(decoder.decode(plain));
