@@ -2,7 +2,6 @@
 import click
 from sqlalchemy.orm import Session
 
-from whistle.custody import audit
 from whistle.clock import today
 from whistle.rules.parse import load as load_rules
 from whistle.cli import common
@@ -27,9 +26,6 @@ def members_invite(username, base_url):
     if loaded.member(username) is None:
         raise click.ClickException(f"{username} is not listed in {cfg.rules_file}")
     with Session(engine, expire_on_commit=False) as session:
-        before = members_mod.account_state(session, username)
-        token = members_mod.invite(session, username, today(cfg.timezone))
-        from whistle.custody import audit
-        audit.record(session, "invite", actor=None, on=today(cfg.timezone), member=username, before=before)
+        token = members_mod.invite_recorded(session, username, today(cfg.timezone), by=None)
         session.commit()
     click.echo(f"{base_url.rstrip('/')}/committee/enrol/{token}")
