@@ -17,6 +17,7 @@ import time
 from flask import abort, current_app, request
 from werkzeug.serving import WSGIRequestHandler
 
+from whistle.security.stores import redis_client, uses_redis
 from whistle.services import services
 
 CSP = "; ".join([
@@ -81,9 +82,7 @@ class RedisDailyKey:
     RECHECK_SECONDS = 300
 
     def __init__(self, url: str, prefix: str = "whistle:") -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(url)
+        self._redis = redis_client(url)
         self._prefix = prefix
         self._lock = threading.Lock()
         self._day: dt.date | None = None
@@ -114,7 +113,7 @@ class RedisDailyKey:
 
 def daily_key_for(storage_url: str, prefix: str = "whistle:"):
     """The daily key matching the rate-limit storage: Redis-shared or in-process."""
-    if storage_url.startswith(("redis://", "rediss://")):
+    if uses_redis(storage_url):
         return RedisDailyKey(storage_url, prefix)
     return DailyKey()
 
