@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crypto.keys import derive
 from whistle import config as config_mod
-from whistle import db, derivations, i18n, linkify, passwords, privacy, ratelimit_storage, sessions, uploads
+from whistle import db, derivations, doors, i18n, linkify, passwords, privacy, ratelimit_storage, sessions, uploads
 from whistle import pow as proof
 from whistle.config import PROJECT_DIR, TEMPLATES_DIR, Config, ConfigError
 from whistle.errors import WhistleError
@@ -165,6 +165,7 @@ def create_app(cfg: Config | None = None) -> Flask:
     app.register_blueprint(committee_api.bp)
     app.context_processor(pages.catalog_context)
     app.context_processor(_template_globals)
+    doors.init_app(app)  # before any other check: the other door's routes do not exist here
     app.before_request(privacy.refuse_cross_site_posts)
     app.after_request(privacy.add_security_headers)
     app.teardown_request(uploads.close_spools)

@@ -86,6 +86,8 @@ class Config:
     limit_pow: str = "120 per hour"
     limit_submit_nojs: str = "10 per hour;40 per day"
     trusted_proxies: int = 0
+    # The committee's own host names (whistle.doors); empty: one host serves everyone.
+    committee_hosts: tuple[str, ...] = ()
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -160,4 +162,5 @@ def from_env(env=None) -> Config:
         max_request_bytes=_int(env, "WHISTLE_MAX_REQUEST_BYTES", 400 * MiB, 1024),
         trusted_proxies=_int(env, "WHISTLE_TRUSTED_PROXIES", 0),
         pow_bits=_int(env, "WHISTLE_POW_BITS", 18),
+        committee_hosts=tuple(h.strip().lower() for h in env.get("WHISTLE_COMMITTEE_HOST", "").split(",") if h.strip()),
     )
