@@ -19,9 +19,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from crypto.stream import CHUNK, StreamEncryptor
-from whistle import offline
+from whistle.custody import offline
 from whistle.models import Case
-from whistle.uploads import MULTIPART_READ
+from whistle.cases.uploads import MULTIPART_READ
 
 from bench.common import KEY_PASSPHRASE, status_kib
 from bench.followup import RECEIPT

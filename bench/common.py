@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 
 from crypto import keyfile
 from crypto.keys import KeyPair
-from whistle import members, migrate, offline
-from whistle.cases import today
+from whistle import migrate
+from whistle.committee import members
+from whistle.custody import offline
+from whistle.clock import today
 from whistle.config import PROJECT_DIR
 from whistle.db import make_engine
 

@@ -12,7 +12,7 @@ upload reaches here bounds what any storage behind the same request parsing can 
 """
 from flask import Flask, Request, jsonify, request
 
-from whistle.uploads import multipart_form_parser
+from whistle.cases.uploads import multipart_form_parser
 
 WERKZEUG_READ = 64 * 1024  # werkzeug's MultiPartParser default buffer_size
 

@@ -25,3 +25,14 @@ class ReceiptError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class VerifyError(CryptoError):
+    """Raised when a proof, a signed note or a cosignature does not verify.
+
+    Same message for every cause (wrong root, changed hash, bad signature, no trusted
+    signature), like CryptoError: a caller learns that the check failed, not where.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("verification failed")

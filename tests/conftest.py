@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from whistle import create_app, migrate
 from whistle.config import Config
-from whistle.cases import today
-from whistle import offline
+from whistle.clock import today
+from whistle.custody import offline
+from whistle.services import services
 
 from tests import db_template
 
@@ -51,7 +52,9 @@ def make_config(tmp_path: Path, request=None, backend: str = "sqlite", migrated:
         if migrated:
             db_template.copy_sqlite(instance / "whistle.db")
     # Proof of work: a few bits, so the JS path (and its Python stand-in) still does it.
-    settings = dict(instance_dir=instance, database_url=url, testing=True, pow_bits=4, **FAST_KDF, **FAST_PASSWORDS)
+    # The tests' shared Redis keeps its defaults (tests/test_linkability.py checks the refusal).
+    settings = dict(instance_dir=instance, database_url=url, testing=True, pow_bits=4, redis_settings="warn",
+                    **FAST_KDF, **FAST_PASSWORDS)
     settings.update(overrides)
     return Config(**settings)
 
@@ -60,7 +63,7 @@ def build_app(cfg: Config):
     """Create the app and migrate its database (a new one is copied from the template)."""
     db_template.prepare(cfg.database_url, PG_URL)
     app = create_app(cfg)
-    migrate.upgrade(app.extensions["whistle.engine"])
+    migrate.upgrade(services(app).engine)
     return app
 
 
@@ -82,14 +85,14 @@ def _database_templates():
 def app(config):
     app = build_app(config)
     yield app
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
 
 
 @pytest.fixture
 def committee(app, tmp_path):
     """A committee key registered in the app's database; returns (keypair, key file path)."""
     path = tmp_path / "committee.key"
-    with Session(app.extensions["whistle.engine"]) as session:
+    with Session(services(app).engine) as session:
         keypair = offline.init_keys(session, path, KEY_PASSPHRASE, "test committee",
                                     today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
         session.commit()
@@ -103,7 +106,7 @@ def client(app):
 
 @pytest.fixture
 def db_session(app):
-    with Session(app.extensions["whistle.engine"]) as session:
+    with Session(services(app).engine) as session:
         yield session
 
 

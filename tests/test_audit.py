@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from crypto import signing
 from crypto.encoding import b64u, unb64u
 from crypto.keys import KeyPair
-from whistle import audit
+from whistle.custody import audit
 from whistle.cli import main
 from whistle.models import AuditEntry, AuditStatement, Case, CommitteeKey
-from whistle.privacy import CSP
+from whistle.security.privacy import CSP
+from whistle.services import services
 
 from tests.conftest import KEY_PASSPHRASE
 from tests.helpers import report_form
@@ -31,7 +32,7 @@ ACTIONS = [("login", "zhao.lei", None, {}), ("view", "zhao.lei", CASE, {}), ("de
 
 
 def _engine(app):
-    return app.extensions["whistle.engine"]
+    return services(app).engine
 
 
 def _append(app, actions, start=0):
@@ -381,7 +382,7 @@ def test_cli_commands_with_the_committee_key_are_audited(app, client, cli_env, t
 
 
 def test_record_is_usable_by_other_modules(app, db_session):
-    """Purge (whistle.retention) and other helpers append in their own transaction."""
+    """Purge (whistle.custody.retention) and other helpers append in their own transaction."""
     entry = audit.record(db_session, "purge", actor=None, on=DAY, case_id=CASE, items=3)
     db_session.rollback()  # not committed: nothing lands, the head is untouched
     assert audit.count(db_session) == 0 and audit.head(db_session) == (0, audit.GENESIS)

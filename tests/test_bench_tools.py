@@ -39,10 +39,10 @@ def test_the_benchmark_prepares_a_committee_whose_members_log_in(tmp_path):
     from sqlalchemy.orm import Session
 
     from bench import common
-    from whistle import members
+    from whistle.committee import members
     from whistle.db import make_engine
     from whistle.models import CommitteeKey
-    from whistle.pow import MemorySpent
+    from whistle.security.proof_of_work import MemorySpent
 
     url = f"sqlite:///{tmp_path / 'bench.db'}"
     enrolled = common.prepare_whistle(url, tmp_path / "committee.key", tmp_path / "secret")

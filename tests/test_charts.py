@@ -4,8 +4,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from markupsafe import Markup, escape
 
-from whistle import charts
-from whistle.charts import GRADE_COLORS, bar_chart, line_chart, stacked_bar_chart
+from whistle.transparency import charts
+from whistle.transparency.charts import GRADE_COLORS, bar_chart, line_chart, stacked_bar_chart
 
 NS = "{http://www.w3.org/2000/svg}"
 HOSTILE = ['<script>alert(1)</script>', 'R&D', '" onload="alert(1)', "O'Brien <b>"]

@@ -7,7 +7,7 @@ Python stand-in for the browser, and the no-JS forms sealed on the server); the 
 is killed with SIGKILL mid-stream, four times, and started again. Then:
 
 - every report that returned a receipt can be followed up with it on the restarted server,
-  and decrypts with the committee key (whistle.offline.decrypt_case) to exactly what was
+  and decrypts with the committee key (whistle.custody.offline.decrypt_case) to exactly what was
   sent, attachments included; so does every follow-up message the server said it stored;
 - nothing half-written remains: no case without its report item and "received" event, no
   item without its case, no gap in a case's item or event numbers, no attachment without
@@ -40,10 +40,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from crypto.receipt import ReceiptCode
-from whistle import offline
-from whistle.cases import today
+from whistle.custody import offline
+from whistle.clock import today
 from whistle.config import PROJECT_DIR
 from whistle.models import Case
+from whistle.services import services
 
 from tests.client_side import credentials, followup_message, seal_report
 from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
@@ -214,11 +215,11 @@ def deployment(tmp_path, request):
     cfg = make_config(tmp_path, request, backend=request.param)
     app = build_app(cfg)
     key_file = tmp_path / "committee.key"
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         offline.init_keys(s, key_file, KEY_PASSPHRASE, "committee", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8 * 1024 * 1024)
         s.commit()
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
     temp = tmp_path / "server-tmp"  # the workers' temporary files, checked for leftovers
     temp.mkdir()
@@ -366,7 +367,7 @@ def test_key_and_share_files_are_on_disk_before_their_key_is_registered(app, tmp
     a registered key that every new report is sealed to and nobody holds. Every fsync is
     seen (and still done) here: the file's own and its directory's (its name) must happen
     before init_keys / split_committee_key return, that is before the caller commits."""
-    from whistle import ceremony
+    from whistle.custody import ceremony
 
     synced = []
     real_fsync = os.fsync
@@ -377,7 +378,7 @@ def test_key_and_share_files_are_on_disk_before_their_key_is_registered(app, tmp
 
     monkeypatch.setattr(os, "fsync", seen_fsync)
     key_file, shares_dir = tmp_path / "keys" / "committee.key", tmp_path / "shares"
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         offline.init_keys(s, key_file, KEY_PASSPHRASE, "committee", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8 * 1024 * 1024)
         assert {str(key_file), str(key_file.parent)} <= set(synced), synced

@@ -25,11 +25,13 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from whistle import audit, create_app, migrate, offline
-from whistle.cases import today
+from whistle import create_app, migrate
+from whistle.custody import audit, offline
+from whistle.clock import today
 from whistle.config import MiB, PROJECT_DIR, Config
 from whistle.models import Case
-from whistle.privacy import SECURITY_HEADERS, QuietRequestHandler
+from whistle.security.privacy import SECURITY_HEADERS, QuietRequestHandler
+from whistle.services import services
 
 from tests.client_side import credentials, seal_report
 from tests.conftest import FAST_KDF, PG_URL, _postgres_database, build_app, make_config
@@ -40,7 +42,6 @@ DEPLOY = PROJECT_DIR / "deploy"
 NGINX_CONF = DEPLOY / "nginx" / "whistle.conf"
 NGINX_PROXY = DEPLOY / "nginx" / "whistle-proxy.conf"
 NGINX_COMMITTEE = DEPLOY / "nginx" / "whistle-committee.conf"
-REPORTER_ONION = "r" * 56 + ".onion"
 COMMITTEE_HOST, COMMITTEE_ONION = "committee.example.org", "c" * 56 + ".onion"
 UNITS = sorted((DEPLOY / "systemd").glob("whistle*"))
 SERVICES = [u for u in UNITS if u.suffix == ".service"]
@@ -154,7 +155,7 @@ def test_nginx_adds_exactly_the_apps_security_headers():
 def test_nginx_site_settings():
     text = _nginx_text()
     servers = re.split(r"\nserver \{", NGINX_CONF.read_text())[1:]
-    assert len(servers) == 3
+    assert len(servers) == 4
     for server in servers:
         assert "access_log off;" in server
         assert re.search(r"error_log \S+ crit;", server)
@@ -167,6 +168,11 @@ def test_nginx_site_settings():
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in text
     assert "Strict-Transport-Security" in servers[1] and "Onion-Location" in servers[1]
     assert "Strict-Transport-Security" not in servers[2] and "Onion-Location" not in servers[2]
+    # The last one takes every other name, on every port the site listens on, to nowhere.
+    for port in ("80", "[::]:80", "443 ssl http2", "[::]:443 ssl http2", "127.0.0.1:8081 proxy_protocol"):
+        assert f"listen {port} default_server;" in servers[3]
+    assert "return 444;" in servers[3] and "ssl_reject_handshake on;" in servers[3]
+    assert "include" not in servers[3] and "server_name *" not in NGINX_CONF.read_text()
 
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -199,29 +205,35 @@ def _nginx_site(tmp_path, two_doors: bool):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                     "-subj", "/CN=report.example.org", "-keyout", str(conf_dir / "key.pem"),
                     "-out", str(conf_dir / "cert.pem")], check=True, capture_output=True)
-    both = {  # what both sites have: the TLS port, the shared proxy settings, the error log
-        "listen 443 ssl http2;": f"listen 127.0.0.1:{ports['tls']} ssl http2;",
-        "listen [::]:443 ssl http2;": "",
-        "/etc/nginx/whistle-proxy.conf": str(NGINX_PROXY),
-        "/var/log/nginx/whistle-error.log": str(conf_dir / "logs" / "whistle-error.log"),
-    }
     replacements = {
-        **both,
         "listen 80;": f"listen 127.0.0.1:{ports['http']};",
         "listen [::]:80;": "",
+        "listen 443 ssl http2;": f"listen 127.0.0.1:{ports['tls']} ssl http2;",
+        "listen [::]:443 ssl http2;": "",
         "listen 127.0.0.1:8081 proxy_protocol;": f"listen 127.0.0.1:{ports['onion']} proxy_protocol;",
+        "listen 80 default_server;": f"listen 127.0.0.1:{ports['http']} default_server;",
+        "listen [::]:80 default_server;": "",
+        "listen 443 ssl http2 default_server;": f"listen 127.0.0.1:{ports['tls']} ssl http2 default_server;",
+        "listen [::]:443 ssl http2 default_server;": "",
+        "listen 127.0.0.1:8081 proxy_protocol default_server;":
+            f"listen 127.0.0.1:{ports['onion']} proxy_protocol default_server;",
+        "ONION_ADDRESS_PLACEHOLDER.onion;": ONION_HOST + ";",
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
         "/etc/ssl/whistle/fullchain.pem": str(conf_dir / "cert.pem"),
         "/etc/ssl/whistle/privkey.pem": str(conf_dir / "key.pem"),
-        "ONION_ADDRESS_PLACEHOLDER.onion": REPORTER_ONION,
+        "/etc/nginx/whistle-proxy.conf": str(NGINX_PROXY),
+        "/var/log/nginx/whistle-error.log": str(conf_dir / "logs" / "whistle-error.log"),
     }
     committee = {
-        **both,
+        "listen 443 ssl http2;": f"listen 127.0.0.1:{ports['tls']} ssl http2;",
+        "listen [::]:443 ssl http2;": "",
         "listen 127.0.0.1:8082 proxy_protocol;": f"listen 127.0.0.1:{ports['committee_onion']} proxy_protocol;",
         "/etc/ssl/whistle-committee/fullchain.pem": str(conf_dir / "cert.pem"),
         "/etc/ssl/whistle-committee/privkey.pem": str(conf_dir / "key.pem"),
         "COMMITTEE_ONION_PLACEHOLDER.onion": COMMITTEE_ONION,
     }
+    # What both sites name alike: the shared proxy settings and the error log.
+    committee.update((k, replacements[k]) for k in ("/etc/nginx/whistle-proxy.conf", "/var/log/nginx/whistle-error.log"))
     sites = [(NGINX_CONF, replacements)] + ([(NGINX_COMMITTEE, committee)] if two_doors else [])
     for path, changes in sites:
         site = path.read_text()
@@ -251,31 +263,49 @@ def _nginx_site(tmp_path, two_doors: bool):
         proc.terminate()
         proc.wait(10)
         stop_app()
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
 
 
-def _tls(port: int, method: str, path: str, headers=None, body=None, host="report.example.org"):
+SITE = "report.example.org"
+ONION_HOST = "examplexyz.onion"
+
+
+class _SiteTLS(http.client.HTTPSConnection):
+    """TLS to 127.0.0.1 naming the site in the handshake (SNI), as a browser would."""
+
+    site = SITE
+
+    def connect(self):
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.site)
+
+
+def _tls(port: int, method: str, path: str, headers=None, body=None, site=SITE):
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=30)
+    conn = _SiteTLS("127.0.0.1", port, context=ctx, timeout=30)
+    conn.site = site
     try:
-        conn.request(method, path, body=body, headers={"Host": host, **(headers or {})})
+        conn.request(method, path, body=body, headers={"Host": site, **(headers or {})})
         resp = conn.getresponse()
         return resp.status, resp.headers, resp.read()
     finally:
         conn.close()
 
 
-def _onion(port: int, circuit: str, method: str, path: str, headers=None, body: bytes = b"", host=None):
+def _onion(port: int, circuit: str, method: str, path: str, headers=None, body: bytes = b"",
+           host: str = ONION_HOST):
     """A request as tor hands it over: a PROXY line naming the circuit, then HTTP."""
     head = [f"PROXY TCP6 {circuit} ::1 {1000 + len(circuit)} 80", f"{method} {path} HTTP/1.1",
-            f"Host: {host or REPORTER_ONION}", "Connection: close", f"Content-Length: {len(body)}"]
+            f"Host: {host}", "Connection: close", f"Content-Length: {len(body)}"]
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
         data = b""
         while chunk := s.recv(65536):
             data += chunk
+    if not data:
+        raise http.client.RemoteDisconnected("no answer")
     head_text, _, payload = data.partition(b"\r\n\r\n")
     lines = head_text.decode("latin-1").split("\r\n")
     headers_out = http.client.parse_headers(io.BytesIO(("\r\n".join(lines[1:]) + "\r\n\r\n").encode("latin-1")))
@@ -294,7 +324,7 @@ def test_nginx_in_front_of_the_app(nginx_site):
     assert status == 200 and b"<html" in body
     _assert_security_headers(headers)
     assert headers["Strict-Transport-Security"].startswith("max-age=")
-    assert headers["Onion-Location"] == f"http://{REPORTER_ONION}/"
+    assert headers["Onion-Location"] == "http://ONION_ADDRESS_PLACEHOLDER.onion/"
     assert headers["Server"] == "nginx"
     assert "Set-Cookie" not in headers
     # A header the app sets differently is left alone (not doubled, not replaced).
@@ -335,7 +365,7 @@ def test_nginx_passes_one_client_address(nginx_site):
     assert "Strict-Transport-Security" not in headers and "Onion-Location" not in headers
     # Over the onion service the scheme is http: a POST from the onion origin is accepted.
     status, _, body = _onion(ports["onion"], "fc00:dead:beef:4dad::0:3", "POST", "/api/v1/locators",
-                             headers={"Content-Type": "application/json", "Origin": f"http://{REPORTER_ONION}"},
+                             headers={"Content-Type": "application/json", "Origin": "http://examplexyz.onion"},
                              body=b"{}")
     assert status == 200, body
 
@@ -347,31 +377,71 @@ def test_nginx_passes_one_client_address(nginx_site):
         assert "127.0.0.1" not in text and "fc00:" not in text and "198.51.100" not in text, text
 
 
+def _no_answer(send) -> bool:
+    """True when nginx closed the connection without any answer (its 444) or refused the TLS
+    handshake: a request that never reached the app."""
+    try:
+        send()
+    except (http.client.RemoteDisconnected, ConnectionResetError, ssl.SSLError):
+        return True
+    return False
+
+
+def test_nginx_refuses_names_other_than_the_sites(nginx_site):
+    """The site's servers pass `Host $host` on: without a default server for unknown names,
+    any Host (64 letters broke the app's every page) reached the app. Now nginx refuses it."""
+    ports = nginx_site["ports"]
+    for host in ("a" * 64, "attacker.example", "127.0.0.1"):
+        # The site's own TLS name in the handshake, another Host in the request.
+        assert _no_answer(lambda: _tls(ports["tls"], "GET", "/", headers={"Host": host})), host
+
+        def plain():
+            conn = http.client.HTTPConnection("127.0.0.1", ports["http"], timeout=10)
+            try:
+                conn.request("GET", "/", headers={"Host": host})
+                return conn.getresponse().status
+            finally:
+                conn.close()
+
+        assert _no_answer(plain), host
+        assert _no_answer(lambda: _onion(ports["onion"], "fc00:dead:beef:4dad::0:9", "GET", "/",
+                                         host=host)), host
+    # A TLS handshake for an unknown name is refused before any certificate is shown.
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", ports["tls"]), timeout=10) as raw:
+        with pytest.raises(ssl.SSLError):
+            ctx.wrap_socket(raw, server_hostname="attacker.example")
+    # The site's own names still reach the app.
+    assert _tls(ports["tls"], "GET", "/")[0] == 200
+    assert _onion(ports["onion"], "fc00:dead:beef:4dad::0:9", "GET", "/")[0] == 200
+
+
 def test_the_two_door_layout_keeps_each_audience_to_its_own_door(nginx_two_doors):
     ports = nginx_two_doors["ports"]
-    # The reporters' site: no committee, whatever name the request gives.
-    for host in ("report.example.org", "unknown.example.net"):
-        assert _tls(ports["tls"], "GET", "/", host=host)[0] == 200
-        for path in ("/committee/login", "/committee/api/me"):
-            assert _tls(ports["tls"], "GET", path, host=host)[0] == 404, (host, path)
-    # Naming the committee's onion address on the reporters' onion service changes nothing.
+    # The reporters' site: no committee.
+    assert _tls(ports["tls"], "GET", "/")[0] == 200
+    for path in ("/committee/login", "/committee/api/me"):
+        assert _tls(ports["tls"], "GET", path)[0] == 404, path
+        status, headers, _ = _onion(ports["onion"], "fc00:dead:beef:4dad::0:6", "GET", path)
+        assert status == 404, path
+        _assert_security_headers(headers)
+    # Naming the committee's names at the reporters' doors reaches no committee page.
     circuit = "fc00:dead:beef:4dad::0:7"
     for host in (COMMITTEE_ONION, COMMITTEE_HOST):
-        status, headers, _ = _onion(ports["onion"], circuit, "GET", "/committee/login", host=host)
-        assert status == 404, host
-        _assert_security_headers(headers)
+        assert _no_answer(lambda: _onion(ports["onion"], circuit, "GET", "/committee/login", host=host)), host
     assert _onion(ports["onion"], circuit, "GET", "/report/contractor")[0] == 200
     # The committee's own site, on its name: its pages, not the reporters'.
-    status, headers, body = _tls(ports["tls"], "GET", "/committee/login", host=COMMITTEE_HOST)
+    status, headers, body = _tls(ports["tls"], "GET", "/committee/login", site=COMMITTEE_HOST)
     assert status == 200 and b"<form" in body
     _assert_security_headers(headers)
     assert headers["Strict-Transport-Security"].startswith("max-age=") and "Onion-Location" not in headers
-    assert _tls(ports["tls"], "GET", "/report/contractor", host=COMMITTEE_HOST)[0] == 404
-    status, headers, _ = _tls(ports["tls"], "GET", "/", host=COMMITTEE_HOST)
+    assert _tls(ports["tls"], "GET", "/report/contractor", site=COMMITTEE_HOST)[0] == 404
+    status, headers, _ = _tls(ports["tls"], "GET", "/", site=COMMITTEE_HOST)
     assert (status, headers["Location"]) == (302, "/committee/")
-    assert _tls(ports["tls"], "GET", "/static/css/site.css", host=COMMITTEE_HOST)[0] == 200
+    assert _tls(ports["tls"], "GET", "/static/css/site.css", site=COMMITTEE_HOST)[0] == 200
     # And on its onion service, whatever name the request gives.
-    for host in (COMMITTEE_ONION, REPORTER_ONION):
+    for host in (COMMITTEE_ONION, ONION_HOST):
         assert _onion(ports["committee_onion"], circuit, "GET", "/committee/login", host=host)[0] == 200
         assert _onion(ports["committee_onion"], circuit, "GET", "/followup", host=host)[0] == 404
     # A member's login form posts from the committee's onion origin.
@@ -561,7 +631,7 @@ def populated(app, client, committee, db_session):
     resp, code, _keys = seal_report(client, MARKER, files=[("evidence.txt", b"EVIDENCE " + MARKER.encode())])
     assert resp.status_code == 201
     case = db_session.scalar(select(Case))
-    offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "REPLY " + MARKER, [],
+    offline.reply_to_case(db_session, services(app).rules, case, "REPLY " + MARKER, [],
                           today("Asia/Shanghai"))
     audit.record(db_session, "view", actor="ma.lin", on=today("Asia/Shanghai"), case_id=case.id)
     audit.record(db_session, "reply", actor="ma.lin", on=today("Asia/Shanghai"), case_id=case.id)
@@ -603,7 +673,7 @@ def test_backup_holds_only_the_database_and_restores(app, config, populated, db_
     assert set(members) == {"manifest.json", "database.pgdump" if backend == "postgresql" else "database.sqlite"}
     assert all(m.mtime % 86400 == 0 for m in members.values())  # a day, no time of day
     assert manifest["backend"] == backend and manifest["instance_secret"] is False
-    assert manifest["rows"] == _row_counts(app.extensions["whistle.engine"])
+    assert manifest["rows"] == _row_counts(services(app).engine)
     assert manifest["rows"]["cases"] == 1 and manifest["rows"]["audit_log"] >= 2
 
     # Ciphertext only: the report and the reply are not in it; the data is (a verifier).
@@ -634,7 +704,7 @@ def test_backup_holds_only_the_database_and_restores(app, config, populated, db_
     # locators get the same fake salts as before (the same instance secret).
     again = create_app(Config(instance_dir=restored_dir, database_url=target, testing=True, **FAST_KDF))
     try:
-        migrate.upgrade(again.extensions["whistle.engine"])
+        migrate.upgrade(services(again).engine)
         new = again.test_client()
         creds, _ = credentials(new, code)
         followed = new.post("/api/v1/followup", json=creds)
@@ -643,7 +713,7 @@ def test_backup_holds_only_the_database_and_restores(app, config, populated, db_
         fake = "/api/v1/receipts/0000001/salt"
         assert new.get(fake).get_json() == app.test_client().get(fake).get_json()
     finally:
-        again.extensions["whistle.engine"].dispose()
+        services(again).engine.dispose()
 
     # A restore never overwrites: the target now holds data.
     refused = _script("restore.sh", archive, env=_cli_env(target, restored_dir))

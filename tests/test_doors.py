@@ -5,6 +5,7 @@ the setting is empty."""
 import pytest
 
 from whistle import create_app
+from whistle.services import services
 from whistle.config import from_env
 
 from tests.conftest import build_app, make_config
@@ -35,7 +36,7 @@ SHARED = ["/static/css/site.css", "/static/vendor/libsodium-sumo.mjs", "/healthz
 def two_doors(tmp_path, request):
     app = build_app(make_config(tmp_path, request, committee_hosts=(COMMITTEE, COMMITTEE_ONION)))
     yield app
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
 
 
 def _get(app, host, path):
@@ -85,4 +86,4 @@ def test_one_host_serves_both_when_unset(tmp_path):
     app = create_app(make_config(tmp_path, migrated=True))
     for path in ["/committee/login"] + REPORTER_ROUTES[:5]:
         assert _get(app, REPORTER, path).status_code == 200, path
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()

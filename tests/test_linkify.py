@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from whistle.linkify import linkify_text
 from whistle.models import Survey
+from whistle.services import services
 
 from tests.committee.conftest import enrol
 from tests.test_surveys import make_survey
@@ -79,7 +80,7 @@ def test_line_breaks_are_kept_and_nothing_else_is_added():
 
 def test_a_survey_introduction_is_rendered_through_it(app, client, committee):
     survey_id = make_survey(app)
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         s.get(Survey, survey_id).intro = "Line one <script>alert(1)</script>\nDetails: https://example.org/help."
         s.commit()
     shown = (

@@ -3,7 +3,8 @@ made at another cost still checks, and is redone at the configured cost."""
 
 import pytest
 
-from whistle import create_app, passwords
+from whistle import create_app
+from whistle.security import passwords
 from whistle.config import ConfigError, from_env
 
 from tests.conftest import make_config

@@ -2,7 +2,7 @@
 import datetime as dt
 import secrets
 
-from sqlalchemy import (Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String,
+from sqlalchemy import (Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -82,7 +82,7 @@ class Case(Base):
     real_name: Mapped[bool] = mapped_column(Boolean, default=False)
     ack_due: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
     feedback_due: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
-    # The pre-appointment notice a comment is about (channel "notice" only; whistle.notices).
+    # The pre-appointment notice a comment is about (channel "notice" only; whistle.channels.notices).
     notice_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
     items: Mapped[list["CaseItem"]] = relationship(back_populates="case", order_by="CaseItem.seq",
@@ -168,6 +168,18 @@ class Notice(Base):
 
 
 # --- committee side -----------------------------------------------------------------------
+
+
+class PublishedMonth(Base):
+    """A closed month's published statistics, suppressed and frozen the first time they were
+    published (whistle.transparency.published_months): later publications show them as they are here."""
+
+    __tablename__ = "published_months"
+    __table_args__ = NO_ROWID
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2026-03"
+    min_cell: Mapped[int] = mapped_column(Integer)
+    figures: Mapped[str] = mapped_column(Text)  # canonical JSON of the shown figures only
+    sha256: Mapped[str] = mapped_column(String(64))  # of ``figures``: published with them
 
 
 class Member(Base):
@@ -269,7 +281,7 @@ class AuditStatement(Base):
 
 
 class Survey(Base):
-    """A questionnaire for one period (whistle.surveys). Its wording is public, stored in clear."""
+    """A questionnaire for one period (whistle.channels.surveys). Its wording is public, stored in clear."""
 
     __tablename__ = "surveys"
     __table_args__ = NO_ROWID

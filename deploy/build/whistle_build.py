@@ -32,10 +32,13 @@ from setuptools.build_meta import *  # noqa: F403 - every other hook is setuptoo
 ROOT = Path.cwd()  # PEP 517: hooks run in the source tree
 VENDOR = ROOT / "whistle" / "vendor"
 TEMPLATES = ROOT / "whistle" / "templates"
-# Files served to browsers (whistle/vendor.py FILES): path under node_modules -> npm package.
+# Files served to browsers (whistle/reporter/vendor.py FILES; tests/test_packaging.py checks
+# that the two agree): path under node_modules -> npm package.
 VENDORED = {
     "libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs": "libsodium-wrappers-sumo",
     "libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs": "libsodium-sumo",
+    "@cantoo/pdf-lib/dist/pdf-lib.esm.min.js": "@cantoo/pdf-lib",
+    "fflate/esm/browser.js": "fflate",
 }
 
 
@@ -74,7 +77,7 @@ def checked_file(relative: str, package: str, lock: dict, cache: Path, node_modu
             f"node_modules has {package} {installed.get('version')}, the lockfile {entry['version']}: run `npm ci`"
         )
     with tarfile.open(fileobj=io.BytesIO(tarball(entry["integrity"], cache)), mode="r:gz") as tar:
-        member = tar.extractfile("package/" + relative.split("/", 1)[1])
+        member = tar.extractfile("package/" + relative.removeprefix(package + "/"))
         expected = member.read() if member else None
     data = (node_modules / relative).read_bytes()
     if expected is None or data != expected:

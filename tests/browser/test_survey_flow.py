@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from crypto import envelope as env
-from whistle import pow as proof
-from whistle import surveys
-from whistle.cases import today
+from whistle.security import proof_of_work as proof
+from whistle.channels import surveys
+from whistle.clock import today
 from whistle.models import SurveyAnswer, SurveyText
 
 from tests.browser.conftest import Server

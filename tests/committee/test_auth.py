@@ -5,6 +5,7 @@ import time
 from sqlalchemy import select
 
 from whistle.models import AuditEntry, Member
+from whistle.services import services
 
 from tests.committee.conftest import HTTPS, PASSWORD, csrf_of, enrol, login
 from tests.helpers import forget_used_totp_steps
@@ -81,7 +82,7 @@ def test_the_api_answers_a_logged_out_page_with_json_in_its_language(app, commit
     assert resp.status_code == 400 and resp.get_json()["error"] == "bad_request"
 
 def test_idle_and_absolute_timeouts(app, committee):
-    from whistle import sessions
+    from whistle.security import sessions
 
     person = enrol(app, "zhang.wei")
     sid = person.client.get_cookie("__Host-session", domain="localhost").value
@@ -138,8 +139,8 @@ def test_enrolment_link_works_once_and_totp_secret_is_sealed_at_rest(app, commit
 def test_the_enrolment_page_offers_no_workspace_to_someone_not_logged_in(app, committee, db_session):
     """The invitee is not logged in yet: no workspace menu, no "Log out" (whose button was
     the page's first, before "Finish enrolment"), just the welcome and the form."""
-    from whistle import members
-    from whistle.cases import today
+    from whistle.committee import members
+    from whistle.clock import today
 
     token = members.invite(db_session, "wang.fang", today("Asia/Shanghai"))
     db_session.commit()
@@ -151,8 +152,8 @@ def test_the_enrolment_page_offers_no_workspace_to_someone_not_logged_in(app, co
 def test_an_enrolment_form_left_open_too_long_comes_back_to_be_filled_in_again(app, committee, db_session):
     """The invitee has no login yet: when the form's session has ended (the idle timeout),
     the form comes back, saying why, and the invitation still works."""
-    from whistle import members as member_accounts
-    from whistle.cases import today
+    from whistle.committee import members as member_accounts
+    from whistle.clock import today
 
     client = app.test_client()
     client.environ_base.update(HTTPS)
@@ -184,7 +185,7 @@ def test_no_row_keeps_the_time_of_an_enrolment_or_a_login(app, committee):
     enrol(app, "zhang.wei")  # enrolled, then logged in
     now = time.time()
     hits = []
-    with app.extensions["whistle.engine"].connect() as conn:
+    with services(app).engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
             for row in conn.execute(table.select()).mappings():
                 for column, value in row.items():
@@ -223,7 +224,7 @@ def test_a_used_totp_step_is_not_kept_in_memory_once_its_codes_expire():
     """A used step is the time of a login to the half-minute. The memory store (the default)
     drops it once its codes are refused anyway, as Redis expires it: it must not pile up,
     a log of every login since the process started."""
-    from whistle.pow import MemorySpent
+    from whistle.security.proof_of_work import MemorySpent
 
     store = MemorySpent()
     assert store.add("step of a login", int(time.time()) + 1)

@@ -3,7 +3,7 @@ import datetime
 from pathlib import Path
 
 import whistle
-from whistle import rules as rules_mod
+from whistle.rules import parse as rules_mod
 
 EXAMPLE_PATH = Path(whistle.__file__).parent / "data" / "rules.example.toml"
 EXAMPLE_TEXT = EXAMPLE_PATH.read_text(encoding="utf-8")

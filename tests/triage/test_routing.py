@@ -2,7 +2,7 @@
 import pytest
 
 from tests.triage import edited, example, header
-from whistle import rules as rules_mod
+from whistle.rules import parse as rules_mod
 from whistle.triage import Route, can_grant, route
 
 RULES = example()

@@ -6,8 +6,8 @@ import pytest
 
 from tests.triage import EXAMPLE_PATH, EXAMPLE_TEXT, edited, example
 from whistle import catalog
-from whistle import rules as rules_mod
-from whistle.rules import RulesError
+from whistle.rules import parse as rules_mod
+from whistle.rules.parse import RulesError
 
 SRC = "rules.toml"
 

@@ -3,7 +3,7 @@ import io
 import json
 
 import segno
-from flask import (Blueprint, abort, current_app, redirect, render_template, request, session,
+from flask import (Blueprint, abort, redirect, render_template, request, session,
                    url_for)
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -11,23 +11,18 @@ from markupsafe import Markup
 
 from crypto.encoding import unb64u
 from crypto.errors import FormatError
-from whistle import audit, db, members
-from whistle.cases import today
+from whistle import db
+from whistle.custody import audit
+from whistle.committee import members
+from whistle.clock import today
 from whistle.committee.access import current_member, refuse_nul_characters, rule_of, session_ended
 from whistle.triage.routing import READER_ROLES
 from whistle.extensions import limiter
+from whistle.services import services
 
 bp = Blueprint("committee", __name__, url_prefix="/committee")
 bp.register_error_handler(CSRFError, session_ended)
 bp.before_request(refuse_nul_characters)
-
-
-def _cfg():
-    return current_app.config["WHISTLE"]
-
-
-def _secret() -> bytes:
-    return current_app.extensions["whistle.secret"]
 
 
 def _typed_username() -> str:
@@ -38,7 +33,7 @@ def _typed_username() -> str:
 
 def _login_key() -> str:
     """Per-account throttling: the limit follows the username, whoever tries it."""
-    from whistle.privacy import keyed
+    from whistle.security.privacy import keyed
 
     return "account:" + keyed(_typed_username())
 
@@ -67,13 +62,13 @@ def login_post():
     """Check password and TOTP together; one generic message whatever was wrong."""
     username = _typed_username()  # NUL: refused before (access.py)
     with db.transaction() as s:
-        member = members.authenticate(s, _secret(), username, request.form.get("password", ""),
-                                      request.form.get("totp", ""), current_app.extensions["whistle.totp_used"])
+        member = members.authenticate(s, services().secret, username, request.form.get("password", ""),
+                                      request.form.get("totp", ""), services().totp_used)
         if member is None or rule_of(member.username) is None:
-            audit.record(s, "login_failed", actor=username[:64] or None, on=today(_cfg().timezone))
+            audit.record(s, "login_failed", actor=username[:64] or None, on=today(services().config.timezone))
             member = None
         else:
-            audit.record(s, "login", actor=member.username, on=today(_cfg().timezone))
+            audit.record(s, "login", actor=member.username, on=today(services().config.timezone))
     if member is None:
         return render_template("committee/login.html",
                                error=_("The username, password or code is wrong.")), 401
@@ -93,7 +88,7 @@ def logout():
     member = current_member()
     if member is not None:
         with db.transaction() as s:
-            audit.record(s, "logout", actor=member.username, on=today(_cfg().timezone))
+            audit.record(s, "logout", actor=member.username, on=today(services().config.timezone))
     session.end()
     return redirect(url_for("committee.login"))
 
@@ -150,12 +145,12 @@ def enrol(token):
             with db.transaction() as tx:
                 member = tx.merge(member)
                 members.complete_enrolment(member, password=password,
-                                           totp_secret_blob=members.seal_totp(_secret(), secret),
+                                           totp_secret_blob=members.seal_totp(services().secret, secret),
                                            public_key=public_key, wrapped_key=wrapped,
-                                           on=today(_cfg().timezone))
+                                           on=today(services().config.timezone))
                 # The code that enrolled cannot log in as well.
-                members.step_claim(current_app.extensions["whistle.totp_used"], secret)(step)
-                audit.record(tx, "enrolled", actor=member.username, on=today(_cfg().timezone))
+                members.step_claim(services().totp_used, secret)(step)
+                audit.record(tx, "enrolled", actor=member.username, on=today(services().config.timezone))
             session.pop("enrol_totp", None)
             session.pop("enrol_for", None)
             return redirect(url_for("committee.login"))

@@ -3,7 +3,8 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from whistle import catalog
-from whistle.committee.access import current_member, rule_of, rules
+from whistle.committee.access import current_member, rule_of
+from whistle.services import services
 
 DISPOSITIONS = {
     "talk_inquiry": _l("Talk or written inquiry (谈话函询)"),
@@ -46,11 +47,11 @@ def code_label(field: str, code: str, channel: str) -> str:
 
 def context() -> dict:
     """Template globals of committee pages."""
-    from whistle import notices
+    from whistle.channels import notices
     from whistle.triage.routing import READER_ROLES
 
     member = current_member()
-    loaded = rules()
+    loaded = services().rules
     rule = rule_of(member.username) if member else None
     return {
         "may_view_notices": bool(member) and notices.may_view(loaded, member.username),

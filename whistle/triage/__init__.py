@@ -1,6 +1,6 @@
 """Triage: routing, risk grades and deadlines, evaluated from the committee's rules.
 
-Pure functions over ``whistle.rules.Rules`` and a case's clear routing header: no Flask,
+Pure functions over ``whistle.rules.parse.Rules`` and a case's clear routing header: no Flask,
 no database. The web and CLI layers call them and record what they decide.
 """
 from whistle.triage.deadlines import WorkCalendar, due_dates, urgency

@@ -14,7 +14,7 @@ import datetime
 
 import chinese_calendar
 
-from whistle.rules import Rules
+from whistle.rules.parse import Rules
 
 __all__ = ["WorkCalendar", "due_dates", "unknown_years_warning", "urgency"]
 

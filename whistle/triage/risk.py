@@ -6,7 +6,7 @@ is medium, anything else low. Labels are the interface's business; codes live he
 """
 from dataclasses import dataclass
 
-from whistle.rules import GRADES, RISK_FIELDS, Rules
+from whistle.rules.parse import GRADES, RISK_FIELDS, Rules
 
 __all__ = ["GRADES", "RISK_FIELDS", "Assessment", "assess", "explain", "grade_for"]
 

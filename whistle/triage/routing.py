@@ -19,7 +19,7 @@ in a handling unit). Rank ``unknown`` is routed like ``staff``.
 """
 from dataclasses import dataclass
 
-from whistle.rules import Rules
+from whistle.rules.parse import Rules
 
 READER_ROLES = ("member", "unit_lead")
 

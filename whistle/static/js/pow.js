@@ -1,4 +1,4 @@
-// Proof of work before a submission (crypto/FORMAT.md §7, whistle/pow.py): find a nonce N
+// Proof of work before a submission (crypto/FORMAT.md §7, whistle/security/proof_of_work.py): find a nonce N
 // such that BLAKE2b-256(challenge || ":" || N) starts with `bits` zero bits. BLAKE2b is
 // libsodium's crypto_generichash; nothing here is home-made cryptography. The search yields
 // to the page every few thousand tries, so the page stays responsive while it runs.

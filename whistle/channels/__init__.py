@@ -1,0 +1,1 @@
+"""Channels besides the plain report: pre-appointment notices and surveys."""

@@ -1,0 +1,1 @@
+"""The committee's rules file: its model and its parser."""
