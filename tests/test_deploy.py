@@ -41,6 +41,8 @@ from tests.http_client import HttpClient
 DEPLOY = PROJECT_DIR / "deploy"
 NGINX_CONF = DEPLOY / "nginx" / "whistle.conf"
 NGINX_PROXY = DEPLOY / "nginx" / "whistle-proxy.conf"
+NGINX_COMMITTEE = DEPLOY / "nginx" / "whistle-committee.conf"
+COMMITTEE_HOST, COMMITTEE_ONION = "committee.example.org", "c" * 56 + ".onion"
 UNITS = sorted((DEPLOY / "systemd").glob("whistle*"))
 SERVICES = [u for u in UNITS if u.suffix == ".service"]
 MARKER = "BACKUP-MARKER-吃拿卡要-51c2"
@@ -180,12 +182,24 @@ NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").e
 def nginx_site(tmp_path):
     """deploy/nginx/whistle.conf running for real on free ports, in front of the app
     (WHISTLE_TRUSTED_PROXIES=1, two receipt attempts per client per hour)."""
+    yield from _nginx_site(tmp_path, two_doors=False)
+
+
+@pytest.fixture
+def nginx_two_doors(tmp_path):
+    """The two-door layout: whistle.conf and whistle-committee.conf, the app with
+    WHISTLE_COMMITTEE_HOST naming the committee's host and onion address."""
+    yield from _nginx_site(tmp_path, two_doors=True)
+
+
+def _nginx_site(tmp_path, two_doors: bool):
     if NGINX is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light; .ci/run installs it)")
-    cfg = make_config(tmp_path, trusted_proxies=1, limit_followup="2 per hour")
+    doors = {"committee_hosts": (COMMITTEE_HOST, COMMITTEE_ONION)} if two_doors else {}
+    cfg = make_config(tmp_path, trusted_proxies=1, limit_followup="2 per hour", **doors)
     app = build_app(cfg)
     app_port, stop_app = _serve(app)
-    ports = {"http": _free_port(), "tls": _free_port(), "onion": _free_port()}
+    ports = {"http": _free_port(), "tls": _free_port(), "onion": _free_port(), "committee_onion": _free_port()}
     conf_dir = tmp_path / "nginx"
     (conf_dir / "logs").mkdir(parents=True)
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
@@ -210,17 +224,30 @@ def nginx_site(tmp_path):
         "/etc/nginx/whistle-proxy.conf": str(NGINX_PROXY),
         "/var/log/nginx/whistle-error.log": str(conf_dir / "logs" / "whistle-error.log"),
     }
-    site = NGINX_CONF.read_text()
-    for old, new in replacements.items():
-        assert old in site, f"{old!r} is no longer in whistle.conf: update this test"
-        site = site.replace(old, new)
-    (conf_dir / "whistle.conf").write_text(site)
+    committee = {
+        "listen 443 ssl http2;": f"listen 127.0.0.1:{ports['tls']} ssl http2;",
+        "listen [::]:443 ssl http2;": "",
+        "listen 127.0.0.1:8082 proxy_protocol;": f"listen 127.0.0.1:{ports['committee_onion']} proxy_protocol;",
+        "/etc/ssl/whistle-committee/fullchain.pem": str(conf_dir / "cert.pem"),
+        "/etc/ssl/whistle-committee/privkey.pem": str(conf_dir / "key.pem"),
+        "COMMITTEE_ONION_PLACEHOLDER.onion": COMMITTEE_ONION,
+    }
+    # What both sites name alike: the shared proxy settings and the error log.
+    committee.update((k, replacements[k]) for k in ("/etc/nginx/whistle-proxy.conf", "/var/log/nginx/whistle-error.log"))
+    sites = [(NGINX_CONF, replacements)] + ([(NGINX_COMMITTEE, committee)] if two_doors else [])
+    for path, changes in sites:
+        site = path.read_text()
+        for old, new in changes.items():
+            assert old in site, f"{old!r} is no longer in {path.name}: update this test"
+            site = site.replace(old, new)
+        (conf_dir / path.name).write_text(site)
+    includes = "".join(f"  include {conf_dir / path.name};\n" for path, _ in sites)
     temp = "".join(f"  {kind}_temp_path {conf_dir / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     (conf_dir / "nginx.conf").write_text(
         ("user root;\n" if os.geteuid() == 0 else "")
         + f"daemon off;\npid {conf_dir / 'nginx.pid'};\nerror_log {conf_dir / 'logs' / 'error.log'} crit;\n"
         + "events { worker_connections 64; }\n"
-        + f"http {{\n{temp}  access_log {conf_dir / 'logs' / 'access.log'};\n  include {conf_dir / 'whistle.conf'};\n}}\n")
+        + f"http {{\n{temp}  access_log {conf_dir / 'logs' / 'access.log'};\n{includes}}}\n")
     command = [NGINX, "-p", str(conf_dir), "-e", str(conf_dir / "logs" / "error.log"), "-c", str(conf_dir / "nginx.conf")]
     checked = subprocess.run(command + ["-t"], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
@@ -228,8 +255,9 @@ def nginx_site(tmp_path):
     with (conf_dir / "logs" / "stderr.log").open("w") as stderr:
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        for port in ports.values():
-            _wait_port(port, proc)
+        for name, port in ports.items():
+            if two_doors or name != "committee_onion":
+                _wait_port(port, proc)
         yield {"ports": ports, "logs": conf_dir / "logs"}
     finally:
         proc.terminate()
@@ -245,17 +273,20 @@ ONION_HOST = "examplexyz.onion"
 class _SiteTLS(http.client.HTTPSConnection):
     """TLS to 127.0.0.1 naming the site in the handshake (SNI), as a browser would."""
 
+    site = SITE
+
     def connect(self):
         http.client.HTTPConnection.connect(self)
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=SITE)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.site)
 
 
-def _tls(port: int, method: str, path: str, headers=None, body=None):
+def _tls(port: int, method: str, path: str, headers=None, body=None, site=SITE):
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     conn = _SiteTLS("127.0.0.1", port, context=ctx, timeout=30)
+    conn.site = site
     try:
-        conn.request(method, path, body=body, headers={"Host": "report.example.org", **(headers or {})})
+        conn.request(method, path, body=body, headers={"Host": site, **(headers or {})})
         resp = conn.getresponse()
         return resp.status, resp.headers, resp.read()
     finally:
@@ -386,6 +417,55 @@ def test_nginx_refuses_names_other_than_the_sites(nginx_site):
     assert _onion(ports["onion"], "fc00:dead:beef:4dad::0:9", "GET", "/")[0] == 200
 
 
+def test_the_two_door_layout_keeps_each_audience_to_its_own_door(nginx_two_doors):
+    ports = nginx_two_doors["ports"]
+    # The reporters' site: no committee.
+    assert _tls(ports["tls"], "GET", "/")[0] == 200
+    for path in ("/committee/login", "/committee/api/me"):
+        assert _tls(ports["tls"], "GET", path)[0] == 404, path
+        status, headers, _ = _onion(ports["onion"], "fc00:dead:beef:4dad::0:6", "GET", path)
+        assert status == 404, path
+        _assert_security_headers(headers)
+    # Naming the committee's names at the reporters' doors reaches no committee page.
+    circuit = "fc00:dead:beef:4dad::0:7"
+    for host in (COMMITTEE_ONION, COMMITTEE_HOST):
+        assert _no_answer(lambda: _onion(ports["onion"], circuit, "GET", "/committee/login", host=host)), host
+    assert _onion(ports["onion"], circuit, "GET", "/report/contractor")[0] == 200
+    # The committee's own site, on its name: its pages, not the reporters'.
+    status, headers, body = _tls(ports["tls"], "GET", "/committee/login", site=COMMITTEE_HOST)
+    assert status == 200 and b"<form" in body
+    _assert_security_headers(headers)
+    assert headers["Strict-Transport-Security"].startswith("max-age=") and "Onion-Location" not in headers
+    assert _tls(ports["tls"], "GET", "/report/contractor", site=COMMITTEE_HOST)[0] == 404
+    status, headers, _ = _tls(ports["tls"], "GET", "/", site=COMMITTEE_HOST)
+    assert (status, headers["Location"]) == (302, "/committee/")
+    assert _tls(ports["tls"], "GET", "/static/css/site.css", site=COMMITTEE_HOST)[0] == 200
+    # And on its onion service, whatever name the request gives.
+    for host in (COMMITTEE_ONION, ONION_HOST):
+        assert _onion(ports["committee_onion"], circuit, "GET", "/committee/login", host=host)[0] == 200
+        assert _onion(ports["committee_onion"], circuit, "GET", "/followup", host=host)[0] == 404
+    # A member's login form posts from the committee's onion origin.
+    status, _, _ = _onion(ports["committee_onion"], circuit, "POST", "/committee/login",
+                          headers={"Origin": f"http://{COMMITTEE_ONION}",
+                                   "Content-Type": "application/x-www-form-urlencoded"}, body=b"username=x")
+    assert status in (200, 302, 400), status  # judged by the login itself, not refused as cross-site
+
+
+def test_every_proxied_site_names_its_own_host():
+    proxy = NGINX_PROXY.read_text()
+    assert "proxy_set_header Host $whistle_host;" in proxy and "$host;" not in proxy
+    committee = re.split(r"\nserver \{", NGINX_COMMITTEE.read_text())[1:]
+    assert len(committee) == 2
+    for server in committee:
+        assert "access_log off;" in server and re.search(r"error_log \S+ crit;", server)
+    for server in re.split(r"\nserver \{", NGINX_CONF.read_text())[1:] + committee:
+        if "whistle-proxy.conf" in server:
+            host = re.search(r"set \$whistle_host (\S+);", server).group(1)
+            assert host == "$server_name" or host.endswith("_PLACEHOLDER.onion"), host
+    assert "HiddenServicePort 80 127.0.0.1:8082" in (DEPLOY / "tor" / "torrc-committee").read_text()
+    assert "listen 127.0.0.1:8082 proxy_protocol;" in committee[1]
+
+
 # --- systemd -------------------------------------------------------------------------------
 
 HARDENING = {
@@ -474,6 +554,40 @@ def test_torrc(tmp_path):
     service_dir = tmp_path / "hs"
     service_dir.mkdir(mode=0o700)
     (tmp_path / "torrc").write_text(text.replace("/var/lib/tor/whistle/", f"{service_dir}/"))
+    result = subprocess.run([tor, "--verify-config", "-f", str(tmp_path / "torrc"),
+                             "--DataDirectory", str(tmp_path / "data")], capture_output=True, text=True)
+    assert result.returncode == 0 and "Configuration was valid" in result.stdout, result.stdout + result.stderr
+    warnings = [line for line in result.stdout.splitlines() if "[warn]" in line and "running Tor as root" not in line]
+    assert not warnings, warnings
+
+
+def test_torrc_of_the_committees_onion_service(tmp_path):
+    """deploy/tor/torrc-committee, appended to torrc: a second onion service with client
+    authorization, to nginx's committee listener."""
+    text = (DEPLOY / "tor" / "torrc-committee").read_text()
+    options = dict(line.split(" ", 1) for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    assert options["HiddenServiceDir"] == "/var/lib/tor/whistle-committee/"
+    assert options["HiddenServiceVersion"] == "3"
+    assert options["HiddenServiceExportCircuitID"] == "haproxy"
+    port = int(re.search(r"listen 127\.0\.0\.1:(\d+) proxy_protocol;", NGINX_COMMITTEE.read_text()).group(1))
+    assert options["HiddenServicePort"] == f"80 127.0.0.1:{port}"
+    assert "authorized_clients/" in text and "descriptor:x25519:" in text
+    tor = shutil.which("tor") or ("/usr/sbin/tor" if Path("/usr/sbin/tor").exists() else None)
+    if tor is None:
+        pytest.skip("tor is not installed (apt-get install tor; .ci/run installs it)")
+    reporters, members = tmp_path / "hs", tmp_path / "hs-committee"
+    for folder in (reporters, members, members / "authorized_clients"):
+        folder.mkdir(mode=0o700)
+    # One member's key, as the comments say to write it.
+    import base64
+
+    from nacl.public import PrivateKey
+
+    public = base64.b32encode(bytes(PrivateKey.generate().public_key)).decode().rstrip("=")
+    (members / "authorized_clients" / "zhao.lei.auth").write_text(f"descriptor:x25519:{public}\n")
+    combined = ((DEPLOY / "tor" / "torrc").read_text().replace("/var/lib/tor/whistle/", f"{reporters}/")
+                + "\n" + text.replace("/var/lib/tor/whistle-committee/", f"{members}/"))
+    (tmp_path / "torrc").write_text(combined)
     result = subprocess.run([tor, "--verify-config", "-f", str(tmp_path / "torrc"),
                              "--DataDirectory", str(tmp_path / "data")], capture_output=True, text=True)
     assert result.returncode == 0 and "Configuration was valid" in result.stdout, result.stdout + result.stderr

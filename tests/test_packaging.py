@@ -195,6 +195,12 @@ def _fake_checkout(tmp_path: Path) -> tuple[Path, Path]:
     return root, backend.npm_cache()
 
 
+def test_the_build_copies_every_file_the_app_serves_from_node_modules():
+    from whistle.reporter.vendor import FILES
+
+    assert sorted(_backend().VENDORED) == sorted(FILES.values())
+
+
 def test_the_vendored_libsodium_is_checked_against_the_locked_tarball(tmp_path):
     backend = _backend()
     root, cache = _fake_checkout(tmp_path)

@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from crypto.keys import derive
 from whistle import config as config_mod, db, i18n, linkify
 from whistle.cases import derivations, uploads
-from whistle.security import privacy, ratelimit_storage, passwords, redis_settings, sessions, proof_of_work as proof
+from whistle.security import doors, privacy, ratelimit_storage, passwords, redis_settings, sessions, proof_of_work as proof
 from whistle.config import TEMPLATES_DIR, Config, ConfigError
 from whistle.web import WhistleFlask, refuse_bad_host, register_error_handlers
 from whistle.extensions import csrf, limiter
@@ -168,6 +168,7 @@ def create_app(cfg: Config | None = None) -> Flask:
     app.context_processor(pages.catalog_context)
     app.context_processor(_template_globals)
     app.before_request(refuse_bad_host)
+    doors.init_app(app)  # before the other checks: the other door's routes do not exist here
     app.before_request(privacy.refuse_cross_site_posts)
     app.after_request(privacy.add_security_headers)
     app.teardown_request(uploads.close_spools)

@@ -97,6 +97,8 @@ class Config:
     limit_pow: str = "120 per hour"
     limit_submit_nojs: str = "10 per hour;40 per day"
     trusted_proxies: int = 0
+    # The committee's own host names (whistle.security.doors); empty: one host serves everyone.
+    committee_hosts: tuple[str, ...] = ()
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -187,4 +189,5 @@ def from_env(env=None) -> Config:
         scrub_max_bytes=_int(env, "WHISTLE_SCRUB_MAX_BYTES", 16 * MiB),
         trusted_proxies=_int(env, "WHISTLE_TRUSTED_PROXIES", 0),
         pow_bits=_int(env, "WHISTLE_POW_BITS", 18),
+        committee_hosts=tuple(h.strip().lower() for h in env.get("WHISTLE_COMMITTEE_HOST", "").split(",") if h.strip()),
     )

@@ -32,7 +32,8 @@ from setuptools.build_meta import *  # noqa: F403 - every other hook is setuptoo
 ROOT = Path.cwd()  # PEP 517: hooks run in the source tree
 VENDOR = ROOT / "whistle" / "vendor"
 TEMPLATES = ROOT / "whistle" / "templates"
-# Files served to browsers (whistle/vendor.py FILES): path under node_modules -> npm package.
+# Files served to browsers (whistle/reporter/vendor.py FILES; tests/test_packaging.py checks
+# that the two agree): path under node_modules -> npm package.
 VENDORED = {
     "libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs": "libsodium-wrappers-sumo",
     "libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs": "libsodium-sumo",
