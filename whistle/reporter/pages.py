@@ -121,7 +121,10 @@ def _render_case(code, keys, case, status=200, **extra):
 
 
 def _followup_failure(exc: WhistleError):
-    return render_template("reporter/followup.html", error=str(exc.message)), exc.status
+    # The digits typed go back in the box (they are the reporter's own input, never logged),
+    # so a typo costs one digit, not all 28; capped, so the page echoes no long input.
+    typed = request.form.get("code", "")[:64]
+    return render_template("reporter/followup.html", error=str(exc.message), typed=typed), exc.status
 
 
 @bp.post("/followup")
