@@ -2,8 +2,10 @@
 the code typed with a typo, the timeline that must say only what happened, the footer that
 leads to the published figures."""
 import pytest
+from sqlalchemy import select
 
 from crypto.receipt import ReceiptCode
+from whistle.models import Case
 
 pytestmark = pytest.mark.browser
 
@@ -24,5 +26,55 @@ def test_without_javascript_a_typo_keeps_the_digits_typed(server, browser):
         page.wait_for_selector("#code-error")
         assert "typo" in page.text_content("#code-error")
         assert page.input_value("#code") == typo  # one digit to fix, not 28 to type again
+    finally:
+        context.close()
+
+
+SIZES = (0, 1, 58, 1023, 1024, 1536, 20 * 1024 * 1024, 1234567890)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_Hans", "zh_Hant"])
+def test_file_sizes_read_the_same_on_the_server_and_in_the_browser(server, browser, lang):
+    from whistle.i18n import file_size
+
+    with server.app.test_request_context(f"/?lang={lang}"):
+        expected = [file_size(n) for n in SIZES]
+    if lang == "en":
+        assert expected[2] == "58 bytes" and expected[1] == "1 byte" and expected[6] == "20 MB"
+    else:
+        assert expected[2] == ("58 字节" if lang == "zh_Hans" else "58 位元組") and expected[6] == "20 MB"
+    assert expected[5] == "1.5 KB" and expected[7] == "1.1 GB"
+    context = _context(browser)
+    page = context.new_page()
+    try:
+        page.goto(server.url + f"/followup?lang={lang}")
+        strings = page.eval_on_selector("#case-strings", "el => ({...el.dataset})")
+        shown = page.evaluate("""async ([sizes, s]) => {
+            const m = await import("/static/js/filesize.js");
+            return sizes.map((n) => m.formatSize(n, s.sizeOne, s.sizeOther));
+        }""", [list(SIZES), strings])
+        assert shown == expected
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("js", [True, False])
+def test_a_reporter_sees_a_file_size_in_words_of_their_language(server, browser, js):
+    from tests.client_side import seal_report
+
+    _resp, code, _keys = seal_report(server.app.test_client(), "x")
+    with server.session() as s:
+        case_id = s.scalar(select(Case.id).where(Case.locator == code.locator))
+    reply = server.config.instance_dir / "questions.txt"
+    reply.write_bytes(b"q" * 58)
+    server.cli("cases", "reply", case_id, "--message", "see file", "--attach", str(reply))
+    context = _context(browser, js=js, lang="zh-CN")
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/followup?lang=zh_Hans")
+        page.fill("#code", code.grouped())
+        page.click("#code-form button[type=submit]")
+        page.wait_for_selector("text=see file", timeout=60_000)
+        assert page.is_visible("text=下载 questions.txt（58 字节）")
     finally:
         context.close()

@@ -5,6 +5,7 @@ import { getJSON, postJSON, postSubmission, ApiError, setStatus } from "/static/
 import { proofOfWork } from "/static/js/pow.js";
 import { saveAttachment } from "/static/js/attachments.js";
 import { watchFiles } from "/static/js/scrub-ui.js";
+import { downloadLabel } from "/static/js/filesize.js";
 
 const codeForm = document.getElementById("code-form");
 const strings = document.getElementById("case-strings");
@@ -45,7 +46,7 @@ async function loadCase() {
 }
 
 function downloadButton(meta, contentKey) {
-  const node = fill("tpl-file", { download: `${strings.dataset.download} ${meta.name}` });
+  const node = fill("tpl-file", { download: downloadLabel(meta, strings.dataset) });
   node.querySelector("button").addEventListener("click", async () => {
     await saveAttachment(await postJSON(`/api/v1/followup/attachments/${meta.id}`, credentials()), contentKey, meta);
   });
