@@ -78,3 +78,89 @@ def test_a_reporter_sees_a_file_size_in_words_of_their_language(server, browser,
         assert page.is_visible("text=下载 questions.txt（58 字节）")
     finally:
         context.close()
+
+
+def _open_case(page, server, code, js, lang="en"):
+    page.goto(server.url + f"/followup?lang={lang}")
+    if js:
+        page.wait_for_function("document.getElementById('code-form').dataset.enhanced === 'true'")
+    page.fill("#code", code.grouped())
+    page.click("#code-form button[type=submit]")
+    page.wait_for_selector("#steps li", timeout=60_000)
+
+
+def _steps(page) -> dict:
+    return page.eval_on_selector_all("#steps li", """items => Object.fromEntries(items.map((li) => [li.dataset.step, {
+        cls: li.className, text: li.innerText, current: li.getAttribute("aria-current") === "step"}]))""")
+
+
+def _decide(server, case_id, disposition):
+    from whistle import cases
+    from whistle.cases import today
+
+    with server.session() as s:
+        case = s.get(Case, case_id)
+        case.disposition = disposition
+        cases.add_event(s, case, "disposition", today("Asia/Shanghai"))
+        s.commit()
+
+
+@pytest.mark.parametrize("js", [True, False])
+def test_the_timeline_says_only_what_happened(server, browser, js):
+    from whistle.cases import today
+
+    from tests.client_side import seal_report
+
+    day = today("Asia/Shanghai").isoformat()
+    _resp, code, _keys = seal_report(server.app.test_client(), "x")
+    with server.session() as s:
+        case = s.scalar(select(Case).where(Case.locator == code.locator))
+    context = _context(browser, js=js)
+    page = context.new_page()
+    try:
+        _open_case(page, server, code, js)
+        steps = _steps(page)
+        assert list(steps) == ["received", "acknowledged", "decision", "feedback", "closed"]
+        assert f"Done on {day}" in steps["received"]["text"] and "done" in steps["received"]["cls"]
+        assert steps["acknowledged"]["current"]
+        assert f"acknowledge your report by {case.ack_due.isoformat()}" in steps["acknowledged"]["text"]
+
+        # Acknowledged, then an interim reply: a message, not the feedback on the outcome.
+        server.cli("cases", "status", case.id, "acknowledged")
+        server.cli("cases", "reply", case.id, "--message", "正在初步核实")
+        _open_case(page, server, code, js)
+        steps = _steps(page)
+        assert f"Done on {day}" in steps["acknowledged"]["text"]
+        assert "acknowledge your report by" not in page.inner_text("#steps")  # no deadline on a step taken
+        assert steps["decision"]["current"] and "Not yet" in steps["decision"]["text"]
+        assert "done" not in steps["feedback"]["cls"]
+        assert f"receive feedback by {case.feedback_due.isoformat()}" in steps["feedback"]["text"]
+        assert page.is_visible("text=正在初步核实")  # in the conversation
+
+        # The decision, in the reporter's words; then the reply that tells the outcome.
+        _decide(server, case.id, "conclude")
+        server.cli("cases", "reply", case.id, "--message", "已了结")
+        _open_case(page, server, code, js)
+        steps = _steps(page)
+        assert "looked into and concluded" in steps["decision"]["text"] and f"Done on {day}" in steps["decision"]["text"]
+        assert f"Done on {day}" in steps["feedback"]["text"] and "feedback by" not in steps["feedback"]["text"]
+        assert steps["closed"]["current"]
+    finally:
+        context.close()
+
+
+def test_a_decision_under_way_is_withheld_from_the_reporter(server, browser):
+    from tests.client_side import seal_report
+
+    _resp, code, _keys = seal_report(server.app.test_client(), "x")
+    with server.session() as s:
+        case_id = s.scalar(select(Case.id).where(Case.locator == code.locator))
+    _decide(server, case_id, "transfer_investigation")
+    context = _context(browser)
+    page = context.new_page()
+    try:
+        _open_case(page, server, code, js=True)
+        text = _steps(page)["decision"]["text"]
+        assert "does not show this decision" in text and "investigation" not in text.lower()
+    finally:
+        context.close()

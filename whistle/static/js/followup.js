@@ -53,22 +53,20 @@ function downloadButton(meta, contentKey) {
   return node;
 }
 
-/** The committee's own deadlines, and whether they were missed (the same as the no-JS page). */
-function renderDeadlines(list, deadlines) {
-  const rows = [["acknowledge_by", "acknowledge_overdue", strings.dataset.acknowledgeBy],
-    ["feedback_by", "feedback_overdue", strings.dataset.feedbackBy],
-    ["result_notice_by", "result_notice_overdue", strings.dataset.resultNoticeBy]];
-  for (const [day, overdue, text] of rows) {
-    if (!deadlines[day]) continue;
-    const li = document.createElement("li");
-    li.textContent = text.replace("{day}", deadlines[day]) + " ";
-    if (deadlines[overdue]) {
-      const flag = document.createElement("strong");
-      flag.className = "overdue-flag";
-      flag.textContent = strings.dataset.overdue;
-      li.appendChild(flag);
-    }
-    list.appendChild(li);
+/** The timeline's steps, with the deadline of a step not yet taken (as the no-JS page). */
+function renderSteps(list, steps) {
+  const s = strings.dataset;
+  for (const step of steps) {
+    const state = step.done ? (step.on ? s.doneOn.replace("{day}", step.on) : s.done) : s.notYet;
+    const node = fill("tpl-step", { label: step.label, state, detail: step.detail || "", due: step.due_text || "" });
+    const li = node.querySelector("li");
+    li.classList.add(step.done ? "done" : (step.current ? "current" : "upcoming"));
+    li.dataset.step = step.key;
+    if (step.current) li.setAttribute("aria-current", "step");
+    if (!step.detail) li.querySelector(".step-detail").remove();
+    if (!step.due_text) li.querySelector(".step-due").remove();
+    else if (!step.overdue) li.querySelector(".overdue-flag").remove();
+    list.appendChild(node);
   }
 }
 
@@ -76,9 +74,7 @@ function render(view) {
   const area = document.getElementById("case-area");
   area.replaceChildren(document.getElementById("tpl-case").content.cloneNode(true));
   area.querySelector('[data-slot="status"]').textContent = view.status_label;
-  renderDeadlines(area.querySelector('[data-slot="deadlines"]'), view.deadlines || {});
-  const timeline = area.querySelector('[data-slot="timeline"]');
-  for (const e of view.timeline) timeline.appendChild(fill("tpl-event", { on: e.on, label: e.label }));
+  renderSteps(area.querySelector('[data-slot="steps"]'), view.steps);
   const conversation = area.querySelector('[data-slot="conversation"]');
   for (const item of view.items) {
     let opened;
