@@ -91,6 +91,10 @@ class Config:
     limit_pow: str = "120 per hour"
     limit_submit_nojs: str = "10 per hour;40 per day"
     trusted_proxies: int = 0
+    # The site's addresses, printed with a receipt so that a reporter knows where to come back
+    # (the address a request came in on may be an internal one behind the proxy).
+    public_url: str = ""
+    onion_url: str = ""
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -181,4 +185,6 @@ def from_env(env=None) -> Config:
         scrub_max_bytes=_int(env, "WHISTLE_SCRUB_MAX_BYTES", 16 * MiB),
         trusted_proxies=_int(env, "WHISTLE_TRUSTED_PROXIES", 0),
         pow_bits=_int(env, "WHISTLE_POW_BITS", 18),
+        public_url=(env.get("WHISTLE_PUBLIC_URL") or "").rstrip("/"),
+        onion_url=(env.get("WHISTLE_ONION_URL") or "").rstrip("/"),
     )

@@ -164,3 +164,67 @@ def test_a_decision_under_way_is_withheld_from_the_reporter(server, browser):
         assert "does not show this decision" in text and "investigation" not in text.lower()
     finally:
         context.close()
+
+
+def _send_report(page, server, js, lang="en"):
+    page.goto(server.url + f"/report/contractor?lang={lang}")
+    if js:
+        page.wait_for_function("document.getElementById('report-form').dataset.enhanced === 'true'")
+    page.select_option("#department", "housing")
+    for name, value in (("accused_rank", "head"), ("category", "gifts"), ("frequency", "regular"), ("evidence", "attached")):
+        page.check(f"input[name={name}][value={value}]")
+    page.select_option("#money_band", "10k_100k")
+    page.fill("#narrative", "x")
+    page.click("#report-form button[type=submit]")
+    page.wait_for_selector("#receipt-code:not(:empty)", state="visible", timeout=60_000)
+    return ReceiptCode.parse(page.text_content("#receipt-code"))
+
+
+@pytest.mark.parametrize("js", [True, False])
+def test_the_receipt_is_kept_before_the_follow_up_link_appears(server, browser, js):
+    context = _context(browser, js=js)
+    page = context.new_page()
+    try:
+        code = _send_report(page, server, js)
+        # What the code opens, and what it does not.
+        assert "replies and messages" in page.inner_text("#receipt-opens")
+        assert "only the committee can read it" in page.inner_text("#receipt-not-opens")
+        assert not page.is_visible("#receipt-followup")
+        page.check("#receipt-kept")
+        assert page.is_visible("#receipt-followup")
+        # Printed: the code and where to come back, nothing else of the page.
+        page.emulate_media(media="print")
+        assert page.is_visible("#receipt-code") and page.is_visible(".receipt-addresses")
+        assert server.url + "/followup" in page.inner_text(".receipt-addresses")
+        for hidden in ("#receipt-help", "#receipt-kept", "#receipt-tools", "header.site", "footer.site", "#receipt-title"):
+            assert not page.is_visible(hidden), hidden
+        page.emulate_media(media="screen")
+        assert page.is_visible("#receipt-tools") == js  # copy and print buttons need JavaScript
+        page.click("#receipt-followup")
+        page.wait_for_selector("#code-form")
+        assert code.digits[7:] not in page.content()
+    finally:
+        context.close()
+
+
+def test_the_receipt_code_can_be_copied_and_leaving_is_warned_until_kept(server, browser):
+    context = _context(browser)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    try:
+        code = _send_report(page, server, js=True)
+        page.click("#receipt-copy")
+        page.wait_for_selector("#receipt-tool-status:has-text('copied')")
+        assert ReceiptCode.parse(page.evaluate("navigator.clipboard.readText()")).digits == code.digits
+        assert page.evaluate("localStorage.length + sessionStorage.length") == 0  # never stored
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))
+        page.close(run_before_unload=True)  # dismissed: the page stays
+        page.wait_for_timeout(500)
+        assert dialogs == ["beforeunload"] and not page.is_closed()
+        page.check("#receipt-kept")
+        with page.expect_event("close", timeout=5_000):  # kept: no question asked
+            page.close(run_before_unload=True)
+        assert dialogs == ["beforeunload"]
+    finally:
+        context.close()
