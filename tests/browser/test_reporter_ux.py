@@ -228,3 +228,27 @@ def test_the_receipt_code_can_be_copied_and_leaving_is_warned_until_kept(server,
         assert dialogs == ["beforeunload"]
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("js", [True, False])
+def test_forget_this_case_clears_the_page(server, browser, js):
+    from tests.client_side import seal_report
+
+    _resp, code, _keys = seal_report(server.app.test_client(), "x")
+    with server.session() as s:
+        case_id = s.scalar(select(Case.id).where(Case.locator == code.locator))
+    server.cli("cases", "reply", case_id, "--message", "REPLY-TO-FORGET")
+    context = _context(browser, js=js)
+    page = context.new_page()
+    try:
+        _open_case(page, server, code, js)
+        assert page.is_visible("text=REPLY-TO-FORGET")
+        page.click("#forget-case")
+        page.wait_for_selector("#code-form", state="visible")
+        html = page.content()
+        assert "REPLY-TO-FORGET" not in html and code.digits[7:] not in html.replace(" ", "")
+        assert page.input_value("#code") == ""
+        if js:
+            assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+    finally:
+        context.close()

@@ -98,9 +98,23 @@ function render(view) {
   }
   const chosen = watchFiles(messageForm.querySelector('input[type="file"]'));
   messageForm.addEventListener("submit", (ev) => sendMessage(ev, view, chosen));
+  area.querySelector("#forget-case").addEventListener("click", forgetCase);
   document.getElementById("code-section").hidden = true;
   area.hidden = false;
   area.querySelector("#case-title").focus();
+}
+
+/** Drop everything this tab knows of the case: keys, the page's content, the typed code. */
+function forgetCase() {
+  session = null;
+  const area = document.getElementById("case-area");
+  area.replaceChildren();
+  area.hidden = true;
+  codeForm.reset();
+  document.getElementById("code").value = "";
+  document.getElementById("code-status").textContent = "";
+  document.getElementById("code-section").hidden = false;
+  document.getElementById("code").focus();
 }
 
 async function sendMessage(event, view, chosen) {
