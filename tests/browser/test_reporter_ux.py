@@ -252,3 +252,64 @@ def test_forget_this_case_clears_the_page(server, browser, js):
             assert page.evaluate("localStorage.length + sessionStorage.length") == 0
     finally:
         context.close()
+
+
+FOOTED_PAGES = ("/", "/report/contractor", "/report/general", "/followup", "/notices", "/transparency")
+
+
+def test_every_public_page_leads_to_the_published_figures(server, browser):
+    context = _context(browser, js=False)
+    page = context.new_page()
+    try:
+        for path in FOOTED_PAGES:
+            page.goto(server.url + path + "?lang=en")
+            assert page.get_attribute("footer.site #footer-transparency", "href").startswith("/transparency"), path
+        code = _send_report(page, server, js=False)  # the receipt page too
+        assert code and page.is_visible("footer.site #footer-transparency")
+        page.click("footer.site #footer-transparency")
+        page.wait_for_selector("#statistics")
+    finally:
+        context.close()
+
+
+def test_with_no_complete_month_the_figures_page_explains_instead_of_charting_zeros(server, browser):
+    from whistle import public_stats
+
+    public_stats.forget()
+    context = _context(browser)
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/transparency?lang=en")
+        assert page.is_visible("#statistics-empty")
+        assert page.locator("svg.chart").count() == 0
+        assert "someone who reports" in page.inner_text("#statistics-meaning")
+        assert page.evaluate("document.body.scrollHeight") < 4000
+    finally:
+        context.close()
+
+
+def test_a_few_reports_show_as_figures_not_as_empty_charts(server, browser):
+    import datetime as dt
+
+    from whistle import public_stats
+    from whistle.cases import today
+
+    from tests.client_side import seal_report
+
+    _resp, code, _keys = seal_report(server.app.test_client(), "x")
+    last_month = today("Asia/Shanghai").replace(day=1) - dt.timedelta(days=3)
+    with server.session() as s:
+        s.scalar(select(Case).where(Case.locator == code.locator)).received_on = last_month
+        s.commit()
+    public_stats.forget()
+    context = _context(browser)
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/transparency?lang=en")
+        assert not page.is_visible("#statistics-empty")
+        assert "fewer than" in page.inner_text("#table-by-channel")  # the one figure there is
+        assert page.locator("svg.chart").count() == 0  # nothing a chart could show
+        assert page.locator("#table-category-general").count() == 0  # no section for a channel with no report
+    finally:
+        context.close()
+        public_stats.forget()
