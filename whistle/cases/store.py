@@ -571,6 +571,20 @@ def reporter_deadlines(case: Case, today: dt.date, rules=None, calendar=None) ->
     return shown
 
 
+def outcome_told(case: Case) -> CaseEvent | None:
+    """The reply that told the reporter the outcome: the first committee reply after the
+    decision (after the last closing, when no decision was recorded); None before that. A
+    reply before the decision is an interim message. case_listing._open_due says the same
+    in SQL."""
+    decided = min((e.seq for e in case.events if e.event == "disposition"), default=None)
+    closed = max((e.seq for e in case.events if e.event == "closed"), default=None)
+    after = decided if decided is not None else closed
+    if after is None:
+        return None
+    return min((e for e in case.events if e.event == "feedback_sent" and e.seq > after),
+               key=lambda e: e.seq, default=None)
+
+
 def result_notice_sent(case: Case) -> bool:
     """True once the committee replied to the reporter after (last) closing the case."""
     closed_at = max((e.seq for e in case.events if e.event == "closed"), default=None)

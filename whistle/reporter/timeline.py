@@ -2,8 +2,8 @@
 
 Each step says only what happened, with its day; a deadline is shown on a step that is still
 open, never on one already taken. A reply from the committee before its decision is a
-message in the conversation, not the feedback: the feedback is the first reply on or after
-the decision (or the closing, for a case closed without a recorded decision). The decision
+message in the conversation, not the feedback: the feedback is the first reply after the
+decision (cases.outcome_told; after the closing, for a case closed without a decision). The decision
 is told in the reporter's words, except one whose telling could warn the person reported
 while it is carried out (WITHHELD): the reporter learns that a decision was made, not which.
 """
@@ -42,8 +42,8 @@ DUE_TEXTS = {
 ACKNOWLEDGING = ("acknowledged", "in_review", "closed", "purged")
 
 
-def _first(events, names, after_seq=0):
-    return next((e for e in events if e.event in names and e.seq > after_seq), None)
+def _first(events, names):
+    return next((e for e in events if e.event in names), None)
 
 
 def _decision_text(case) -> str:
@@ -61,10 +61,7 @@ def steps(case, today: dt.date, rules, calendar) -> list[dict]:
     is_closed = case.status in ("closed", "purged")
     acknowledged = _first(events, ACKNOWLEDGING)
     decided = _first(events, ("disposition",))
-    # The outcome can be told only once there is one: a reply after the decision (or after
-    # the closing, when no decision was recorded).
-    outcome = decided or (closed_at if is_closed else None)
-    feedback = _first(events, ("feedback_sent",), outcome.seq) if outcome else None
+    feedback = cases.outcome_told(case)
     rows = [
         ("received", True, case.received_on, None, None),
         ("acknowledged", acknowledged is not None, acknowledged and acknowledged.happened_on, None, case.ack_due),
