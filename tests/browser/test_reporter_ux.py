@@ -313,3 +313,22 @@ def test_a_few_reports_show_as_figures_not_as_empty_charts(server, browser):
     finally:
         context.close()
         public_stats.forget()
+
+
+def test_the_printed_receipt_names_the_configured_addresses(browser, tmp_path):
+    from tests.browser.conftest import Server
+
+    srv = Server(tmp_path, public_url="https://jubao.example.gov.cn",
+                 onion_url="http://whistleexampleonionaddressxxxxxxxxxxxxxxxxxxxxxxxxxx.onion")
+    context = _context(browser, js=False)
+    page = context.new_page()
+    try:
+        _send_report(page, srv, js=False)
+        page.emulate_media(media="print")
+        printed = page.inner_text(".receipt-addresses")
+        assert "https://jubao.example.gov.cn/followup" in printed
+        assert "http://whistleexampleonionaddressxxxxxxxxxxxxxxxxxxxxxxxxxx.onion/followup" in printed
+        assert srv.url not in printed
+    finally:
+        context.close()
+        srv.stop()

@@ -558,7 +558,7 @@ def reporter_deadlines(case: Case, today: dt.date, rules=None, calendar=None) ->
     after closing it."""
     events = {e.event for e in case.events}
     acknowledged = bool(events & {"acknowledged", "in_review", "closed", "purged"})
-    fed_back = bool(events & {"feedback_sent", "closed", "purged"})
+    fed_back = outcome_told(case) is not None or bool(events & {"closed", "purged"})
     shown = {
         "acknowledge_by": case.ack_due, "feedback_by": case.feedback_due,
         "acknowledge_overdue": bool(case.ack_due and not acknowledged and today > case.ack_due),
