@@ -1,11 +1,20 @@
 """What a first real user trips over on the reporter's side: the receipt that must be kept,
 the code typed with a typo, the timeline that must say only what happened, the footer that
 leads to the published figures."""
+import datetime as dt
+
 import pytest
 from sqlalchemy import select
 
 from crypto.receipt import ReceiptCode
+from whistle.cases import store as cases
+from whistle.clock import today
+from whistle.i18n import file_size
 from whistle.models import Case
+from whistle.transparency import figures
+
+from tests.browser.conftest import Server
+from tests.client_side import seal_report
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +44,6 @@ SIZES = (0, 1, 58, 1023, 1024, 1536, 20 * 1024 * 1024, 1234567890)
 
 @pytest.mark.parametrize("lang", ["en", "zh_Hans", "zh_Hant"])
 def test_file_sizes_read_the_same_on_the_server_and_in_the_browser(server, browser, lang):
-    from whistle.i18n import file_size
 
     with server.app.test_request_context(f"/?lang={lang}"):
         expected = [file_size(n) for n in SIZES]
@@ -60,7 +68,6 @@ def test_file_sizes_read_the_same_on_the_server_and_in_the_browser(server, brows
 
 @pytest.mark.parametrize("js", [True, False])
 def test_a_reporter_sees_a_file_size_in_words_of_their_language(server, browser, js):
-    from tests.client_side import seal_report
 
     _resp, code, _keys = seal_report(server.app.test_client(), "x")
     with server.session() as s:
@@ -95,9 +102,6 @@ def _steps(page) -> dict:
 
 
 def _decide(server, case_id, disposition):
-    from whistle import cases
-    from whistle.cases import today
-
     with server.session() as s:
         case = s.get(Case, case_id)
         case.disposition = disposition
@@ -107,10 +111,6 @@ def _decide(server, case_id, disposition):
 
 @pytest.mark.parametrize("js", [True, False])
 def test_the_timeline_says_only_what_happened(server, browser, js):
-    from whistle.cases import today
-
-    from tests.client_side import seal_report
-
     day = today("Asia/Shanghai").isoformat()
     _resp, code, _keys = seal_report(server.app.test_client(), "x")
     with server.session() as s:
@@ -150,7 +150,6 @@ def test_the_timeline_says_only_what_happened(server, browser, js):
 
 
 def test_a_decision_under_way_is_withheld_from_the_reporter(server, browser):
-    from tests.client_side import seal_report
 
     _resp, code, _keys = seal_report(server.app.test_client(), "x")
     with server.session() as s:
@@ -232,7 +231,6 @@ def test_the_receipt_code_can_be_copied_and_leaving_is_warned_until_kept(server,
 
 @pytest.mark.parametrize("js", [True, False])
 def test_forget_this_case_clears_the_page(server, browser, js):
-    from tests.client_side import seal_report
 
     _resp, code, _keys = seal_report(server.app.test_client(), "x")
     with server.session() as s:
@@ -273,9 +271,8 @@ def test_every_public_page_leads_to_the_published_figures(server, browser):
 
 
 def test_with_no_complete_month_the_figures_page_explains_instead_of_charting_zeros(server, browser):
-    from whistle import public_stats
 
-    public_stats.forget()
+    figures.forget()
     context = _context(browser)
     page = context.new_page()
     try:
@@ -289,19 +286,12 @@ def test_with_no_complete_month_the_figures_page_explains_instead_of_charting_ze
 
 
 def test_a_few_reports_show_as_figures_not_as_empty_charts(server, browser):
-    import datetime as dt
-
-    from whistle import public_stats
-    from whistle.cases import today
-
-    from tests.client_side import seal_report
-
     _resp, code, _keys = seal_report(server.app.test_client(), "x")
     last_month = today("Asia/Shanghai").replace(day=1) - dt.timedelta(days=3)
     with server.session() as s:
         s.scalar(select(Case).where(Case.locator == code.locator)).received_on = last_month
         s.commit()
-    public_stats.forget()
+    figures.forget()
     context = _context(browser)
     page = context.new_page()
     try:
@@ -312,11 +302,10 @@ def test_a_few_reports_show_as_figures_not_as_empty_charts(server, browser):
         assert page.locator("#table-category-general").count() == 0  # no section for a channel with no report
     finally:
         context.close()
-        public_stats.forget()
+        figures.forget()
 
 
 def test_the_printed_receipt_names_the_configured_addresses(browser, tmp_path):
-    from tests.browser.conftest import Server
 
     srv = Server(tmp_path, public_url="https://jubao.example.gov.cn",
                  onion_url="http://whistleexampleonionaddressxxxxxxxxxxxxxxxxxxxxxxxxxx.onion")

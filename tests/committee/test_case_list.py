@@ -402,7 +402,7 @@ def test_a_closed_real_name_case_with_its_result_notice_overdue_is_listed_overdu
 def test_an_interim_reply_leaves_the_feedback_deadline_on_the_list(app, members, db_session, reading):
     """A reply before the decision is an interim message: the member's list still shows when
     the feedback on the outcome is due; after the decision and a reply, nothing is pending."""
-    from whistle import cases
+    from whistle.cases import store as cases
 
     from tests.client_side import seal_report
 
