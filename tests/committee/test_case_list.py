@@ -408,7 +408,7 @@ def test_an_interim_reply_leaves_the_feedback_deadline_on_the_list(app, members,
 
     seal_report(app.test_client(), "x")
     case = db_session.scalar(select(Case))
-    on = day_in(app.config["WHISTLE"].timezone)
+    on = day_in(services(app).config.timezone)
     db_session.add(CaseGrant(case_id=case.id, member_id=_member_id(db_session, "zhao.lei"), granted_on=on))
     cases.add_event(db_session, case, "acknowledged", on)
     cases.add_event(db_session, case, "feedback_sent", on)  # what a reply records
