@@ -158,3 +158,44 @@ def test_the_committees_terms_are_the_same_in_both_scripts():
             if source.count(term) != m.string.count(traditional):
                 wrong.append(f"{term}/{traditional}: {source!r} / {m.string!r}")
     assert not wrong, "\n".join(wrong)
+
+
+# Half-width punctuation next to Chinese text (a placeholder stands for text, which in a
+# Chinese page is Chinese): "举报: 按" or "%(channel)s: 按" should be "举报：按".
+HALF_WIDTH = "[:,();?!]"
+HALF_WIDTH_NEXT_TO_HAN = re.compile(rf"{HAN.pattern}\s?{HALF_WIDTH}|{HALF_WIDTH}\s?{HAN.pattern}")
+
+
+def _han_adjacent_half_width(text: str) -> list[str]:
+    text = PLACEHOLDER.sub("字", text)
+    return [text[max(m.start() - 6, 0):m.end() + 6] for m in HALF_WIDTH_NEXT_TO_HAN.finditer(text)]
+
+
+def test_the_half_width_check_finds_what_it_should():
+    assert _han_adjacent_half_width("承包商、供应商举报: 按问题类型")
+    assert _han_adjacent_half_width("%(channel)s: 按问题类型")
+    assert _han_adjacent_half_width("（含首尾两日)")
+    assert not _han_adjacent_half_width("%(channel)s：按问题类型（20 MB）, 58 B: ok")
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "zh_Hant"])
+def test_chinese_catalogs_use_full_width_punctuation(locale):
+    wrong = [hit for m in _read(_po(locale), locale=locale) if m.id
+             for form in _forms(m.string) for hit in _han_adjacent_half_width(form)]
+    assert not wrong, "\n".join(wrong)
+
+
+PUBLIC_PAGES = ("/", "/report/contractor", "/followup", "/transparency", "/notices")
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "zh_Hant"])
+def test_chinese_pages_use_full_width_punctuation(client, locale):
+    """What templates put together (a label, a colon, a name) is checked on the page itself."""
+    wrong = []
+    for path in PUBLIC_PAGES:
+        resp = client.get(f"{path}?lang={locale}")
+        assert resp.status_code == 200, path
+        html = resp.get_data(as_text=True)
+        text = re.sub(r"<(script|style)\b.*?</\1>|<[^>]+>", " ", html, flags=re.S)
+        wrong += [f"{path}: {hit}" for hit in _han_adjacent_half_width(re.sub(r"\s+", " ", text))]
+    assert not wrong, "\n".join(wrong)

@@ -90,7 +90,7 @@ CASE_EVENTS = {
     "acknowledged": _l("Acknowledged by the committee"),
     "in_review": _l("Under review"),
     "closed": _l("Closed"),
-    "feedback_sent": _l("Feedback sent"),
+    "feedback_sent": _l("Reply from the committee"),  # an interim one too: not "the outcome"
     "disposition": _l("Decision on how the report is handled"),
     "purged": _l("Records deleted"),  # after the retention period, or early by two members
 }

@@ -99,6 +99,10 @@ class Config:
     trusted_proxies: int = 0
     # The committee's own host names (whistle.security.doors); empty: one host serves everyone.
     committee_hosts: tuple[str, ...] = ()
+    # The site's addresses, printed with a receipt so that a reporter knows where to come back
+    # (the address a request came in on may be an internal one behind the proxy).
+    public_url: str = ""
+    onion_url: str = ""
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -190,4 +194,6 @@ def from_env(env=None) -> Config:
         trusted_proxies=_int(env, "WHISTLE_TRUSTED_PROXIES", 0),
         pow_bits=_int(env, "WHISTLE_POW_BITS", 18),
         committee_hosts=tuple(h.strip().lower() for h in env.get("WHISTLE_COMMITTEE_HOST", "").split(",") if h.strip()),
+        public_url=(env.get("WHISTLE_PUBLIC_URL") or "").rstrip("/"),
+        onion_url=(env.get("WHISTLE_ONION_URL") or "").rstrip("/"),
     )

@@ -1,6 +1,7 @@
 """Language choice: an explicit ?lang= on links, else Accept-Language. Never a cookie."""
+from babel.numbers import format_decimal
 from flask import current_app, g, request, url_for
-from flask_babel import Babel
+from flask_babel import Babel, get_locale, ngettext
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
@@ -71,6 +72,25 @@ def language_url(lang: str) -> str:
     return url_for(endpoint, **dict(args, lang=lang))
 
 
+SIZE_UNITS = ("KB", "MB", "GB", "TB")  # steps of 1024; written the same in every language
+
+
+def file_size(size) -> str:
+    """A file size for people, one style on every page and in every language: "58 bytes" /
+    "58 字节" below 1 KB, else "20 MB" with at most one decimal (static/js/filesize.js
+    writes the same in the browser, where sizes come out of decrypted metadata)."""
+    size = int(size)
+    if size < 1024:
+        return ngettext("%(num)s byte", "%(num)s bytes", size)
+    value, unit = float(size), ""
+    for unit in SIZE_UNITS:
+        value /= 1024
+        if value < 1024:
+            break
+    number = format_decimal(round(value, 1), format="#,##0.#", locale=get_locale())
+    return f"{number} {unit}"
+
+
 def init_app(app) -> Babel:
     """Install Flask-Babel with whistle's translations."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
@@ -78,4 +98,5 @@ def init_app(app) -> Babel:
     babel = Babel(app, locale_selector=select_locale)
     app.url_defaults(keep_language)
     app.jinja_env.globals["language_url"] = language_url
+    app.jinja_env.filters["filesize"] = file_size  # in place of Jinja's own, which is English only
     return babel

@@ -88,7 +88,8 @@ def _closing_days(today: dt.date, soon: dt.date) -> list[dt.date]:
 def _add_cases(db_session, today: dt.date, soon: dt.date, holders_of) -> list[Case]:
     """Cases over every deadline, status and grade, two received on the same day (so the id
     breaks the tie); ``holders_of(n)`` names the member ids granted case number n. Their
-    timelines vary too: some cases in review have had feedback (no deadline left), and closed
+    timelines vary too: some cases in review have had an interim reply (the feedback is still
+    due) or a decision and a reply after it (no deadline left), and closed
     ones are anonymous or real-name, closed on the days of _closing_days (some closed, told
     and reopened before), with or without the notice of the result sent since."""
     received_days = [today - dt.timedelta(days=40), today - dt.timedelta(days=40), today - dt.timedelta(days=5)]
@@ -106,7 +107,8 @@ def _add_cases(db_session, today: dt.date, soon: dt.date, holders_of) -> list[Ca
         events = [("received", received)]
         if status == "in_review":
             events += [("acknowledged", received), ("in_review", received)] + \
-                [("feedback_sent", received)] * (n % 2)
+                [("feedback_sent", received)] * (n % 2) + \
+                [("disposition", received), ("feedback_sent", received)] * (n % 4 == 3)
         if status == "closed":
             closed = closing_days[n % len(closing_days)]
             events += [("acknowledged", received)]
@@ -395,3 +397,31 @@ def test_a_closed_real_name_case_with_its_result_notice_overdue_is_listed_overdu
     with app.app_context():
         db_session.refresh(closed)
         assert triage_view.summary(closed, today)["urgency"] == "overdue"
+
+
+def test_an_interim_reply_leaves_the_feedback_deadline_on_the_list(app, members, db_session, reading):
+    """A reply before the decision is an interim message: the member's list still shows when
+    the feedback on the outcome is due; after the decision and a reply, nothing is pending."""
+    from whistle.cases import store as cases
+
+    from tests.client_side import seal_report
+
+    seal_report(app.test_client(), "x")
+    case = db_session.scalar(select(Case))
+    on = day_in(services(app).config.timezone)
+    db_session.add(CaseGrant(case_id=case.id, member_id=_member_id(db_session, "zhao.lei"), granted_on=on))
+    cases.add_event(db_session, case, "acknowledged", on)
+    cases.add_event(db_session, case, "feedback_sent", on)  # what a reply records
+    db_session.commit()
+
+    def deadline_cell():
+        html = members["zhao.lei"].client.get("/committee/?lang=en").get_data(as_text=True)
+        row = re.search(r"<tr class=\"urgency-[a-z_]+\">.*?</tr>", html, re.S).group(0)
+        return re.findall(r"<td>(.*?)</td>", row, re.S)[5]
+
+    assert f"feedback by {case.feedback_due.isoformat()}" in deadline_cell()
+    case.disposition = "conclude"
+    cases.add_event(db_session, case, "disposition", on)
+    cases.add_event(db_session, case, "feedback_sent", on)
+    db_session.commit()
+    assert "none pending" in deadline_cell()

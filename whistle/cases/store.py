@@ -568,7 +568,7 @@ def reporter_deadlines(case: Case, today: dt.date, rules=None, calendar=None) ->
     after closing it."""
     events = {e.event for e in case.events}
     acknowledged = bool(events & {"acknowledged", "in_review", "closed", "purged"})
-    fed_back = bool(events & {"feedback_sent", "closed", "purged"})
+    fed_back = outcome_told(case) is not None or bool(events & {"closed", "purged"})
     shown = {
         "acknowledge_by": case.ack_due, "feedback_by": case.feedback_due,
         "acknowledge_overdue": bool(case.ack_due and not acknowledged and today > case.ack_due),
@@ -579,6 +579,20 @@ def reporter_deadlines(case: Case, today: dt.date, rules=None, calendar=None) ->
         shown["result_notice_by"] = due["result_notice"]
         shown["result_notice_overdue"] = today > due["result_notice"] and not result_notice_sent(case)
     return shown
+
+
+def outcome_told(case: Case) -> CaseEvent | None:
+    """The reply that told the reporter the outcome: the first committee reply after the
+    decision (after the last closing, when no decision was recorded); None before that. A
+    reply before the decision is an interim message. case_listing._open_due says the same
+    in SQL."""
+    decided = min((e.seq for e in case.events if e.event == "disposition"), default=None)
+    closed = max((e.seq for e in case.events if e.event == "closed"), default=None)
+    after = decided if decided is not None else closed
+    if after is None:
+        return None
+    return min((e for e in case.events if e.event == "feedback_sent" and e.seq > after),
+               key=lambda e: e.seq, default=None)
 
 
 def result_notice_sent(case: Case) -> bool:

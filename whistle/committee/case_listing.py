@@ -111,12 +111,18 @@ class Position:
 def _open_due(test):
     """Open cases whose next deadline passes ``test`` (a condition on a date column), the
     deadline being triage_view._next_due's: the acknowledgement while the case is received,
-    then the feedback until some is sent, then none."""
+    then the feedback until the outcome is told (cases.outcome_told: a reply after the
+    decision, or after the last closing without one), then none."""
     # STATUS: a test no index answers, so that the date indexes find the few cases due
     # within days (without statistics, SQLite would rather read every received case).
     awaiting_ack = (STATUS == "received") & Case.ack_due.is_not(None)
-    sent = aliased(CaseEvent)
-    fed_back = _probe(select(sent.id).where(sent.case_id == Case.id, sent.event == "feedback_sent"))
+    sent, decided, closing = aliased(CaseEvent), aliased(CaseEvent), aliased(CaseEvent)
+    decided_at = (select(func.min(decided.seq)).where(decided.case_id == Case.id, decided.event == "disposition")
+                  .correlate(Case).scalar_subquery())
+    closed_at = (select(func.max(closing.seq)).where(closing.case_id == Case.id, closing.event == "closed")
+                 .correlate(Case).scalar_subquery())
+    fed_back = _probe(select(sent.id).where(sent.case_id == Case.id, sent.event == "feedback_sent",
+                                            sent.seq > func.coalesce(decided_at, closed_at)))
     # The date tests first: the database evaluates these conditions in the order written,
     # and most cases fail them, so the probe into the events runs for the few that pass.
     return OPEN & ((test(Case.ack_due) & awaiting_ack)

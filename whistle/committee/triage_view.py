@@ -40,7 +40,7 @@ def _next_due(case: Case) -> tuple[str, dt.date | None]:
     acknowledged = case.status != "received"
     if not acknowledged and case.ack_due:
         return "acknowledge", case.ack_due
-    fed_back = any(e.event == "feedback_sent" for e in case.events)
+    fed_back = cases.outcome_told(case) is not None  # an interim reply is not the feedback
     if case.status != "closed" and not fed_back and case.feedback_due:
         return "feedback", case.feedback_due
     if case.status == "closed" and case.real_name and not cases.result_notice_sent(case):

@@ -20,6 +20,7 @@ from whistle.security import proof_of_work
 from whistle.errors import InvalidSubmission
 from whistle.extensions import followup_limits, submit_limits
 from whistle.models import Attachment
+from whistle.reporter import timeline
 from whistle.reporter.openapi import document
 from whistle.cases.uploads import is_attachment_id, parse_json
 from whistle.services import services
@@ -227,6 +228,8 @@ def _case_json(case) -> dict:
                       "on": e.happened_on.isoformat()} for e in case.events],
         "deadlines": {key: (value.isoformat() if hasattr(value, "isoformat") else value)
                       for key, value in cases.reporter_deadlines(case, clock.today(services().config.timezone), services().rules, services().calendar).items()},
+        "steps": [timeline.as_json(step) for step in
+                  timeline.steps(case, clock.today(services().config.timezone), services().rules, services().calendar)],
         "items": items,
         "recipients": _recipients_json(cases.case_recipients(db.session(), services().rules, case)),
     }

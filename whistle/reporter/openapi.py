@@ -211,6 +211,10 @@ def document() -> dict:
                 "case": {"type": "string"}, "status": {"type": "string"}, "status_label": {"type": "string"},
                 "received_on": {"type": "string", "format": "date"},
                 "timeline": {"type": "array", "items": {"type": "object"}},
+                "steps": {"type": "array", "description": "received, acknowledged, decision, feedback, closed: "
+                                                         "done, on, detail, due (a step not taken), due_text, "
+                                                         "overdue, current",
+                          "items": {"type": "object"}},
                 "deadlines": {"type": "object", "description": "the committee's own deadlines and whether "
                                                               "each was missed (result_notice_*: a closed "
                                                               "real-name case only)",

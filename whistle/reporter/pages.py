@@ -14,6 +14,7 @@ from whistle.errors import BadReceipt, CasePurged, NoSuchReceipt, WhistleError
 from whistle.extensions import followup_limits, submit_limits
 from whistle.security.proof_of_work import nojs_limits
 from whistle.models import Attachment
+from whistle.reporter import timeline
 from whistle.reporter.forms import read_identity, read_report_form, valid_channel
 from whistle.cases.uploads import attachment_disposition, clean_filename, form_text
 from whistle.scrub.gate import outcomes as scrub_outcomes
@@ -115,13 +116,16 @@ def _conversation(case, keypair):
 
 
 def _render_case(code, keys, case, status=200, **extra):
-    return render_template("reporter/case.html", deadlines=cases.reporter_deadlines(case, _today(), services().rules, services().calendar), code=code.grouped(), case=case,
-                           events=case.events, conversation=_conversation(case, keys.keypair),
+    return render_template("reporter/case.html", steps=timeline.steps(case, _today(), services().rules, services().calendar),
+                           code=code.grouped(), case=case, conversation=_conversation(case, keys.keypair),
                            **extra), status
 
 
 def _followup_failure(exc: WhistleError):
-    return render_template("reporter/followup.html", error=str(exc.message)), exc.status
+    # The digits typed go back in the box (they are the reporter's own input, never logged),
+    # so a typo costs one digit, not all 28; capped, so the page echoes no long input.
+    typed = request.form.get("code", "")[:64]
+    return render_template("reporter/followup.html", error=str(exc.message), typed=typed), exc.status
 
 
 @bp.post("/followup")

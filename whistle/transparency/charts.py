@@ -77,6 +77,17 @@ def _clean(text: object) -> str:
     return _LINE_BREAKS.sub(" ", text).strip()
 
 
+_HAN = re.compile("[\u3400-\u9fff]")
+_HALF_WIDTH = {"sep": "; ", "colon": ": ", "comma": ", ", "open": " (", "close": ")"}
+_FULL_WIDTH = {"sep": "；", "colon": "：", "comma": "，", "open": "（", "close": "）"}
+
+
+def _marks(*texts: str) -> dict:
+    """The punctuation a description is joined with: full-width when its labels are Chinese
+    (a screen reader reads "举报：3；" where "举报: 3; " would be wrong on a Chinese page)."""
+    return _FULL_WIDTH if any(_HAN.search(text) for text in texts) else _HALF_WIDTH
+
+
 def _esc(text: str) -> str:
     return str(escape(text))
 
@@ -318,6 +329,7 @@ def bar_chart(title: str, bars: Sequence[tuple[str, int]], *, width: int = 640,
                                    len(rows), pitch)
     body += frame
     x0, scale = geo["x0"], geo["scale"]
+    p = _marks(title, *labels)
     for i, (label, value) in enumerate(rows):
         y = top + i * pitch + (pitch - bar_h) / 2
         mid = y + bar_h / 2
@@ -325,10 +337,10 @@ def bar_chart(title: str, bars: Sequence[tuple[str, int]], *, width: int = 640,
         body.append(_label(x0 - 8, mid, label, geo["label_w"], anchor="end"))
         body.append(_tag("rect", {"class": "bar", "x": round(x0, 2), "y": y, "width": bar_w,
                                   "height": bar_h, "fill": color, "data-value": value},
-                         _title(f"{label}: {_fmt(value)}")))
+                         _title(f"{label}{p['colon']}{_fmt(value)}")))
         body.append(_text(x0 + bar_w + 6, mid, _fmt(value)))
     desc = (_clean(description) if description is not None
-            else "; ".join(f"{label}: {_fmt(value)}" for label, value in rows))
+            else p["sep"].join(f"{label}{p['colon']}{_fmt(value)}" for label, value in rows))
     return _svg("bar", width, geo["height"], title, desc, body)
 
 
@@ -392,6 +404,7 @@ def stacked_bar_chart(title: str, rows: Sequence[tuple[str, Mapping[str, int]]],
                                    [_fmt(t) for t in totals], max(totals), top, len(data), pitch)
     body += frame
     x0, scale = geo["x0"], geo["scale"]
+    p = _marks(title, *(label for label, _ in data), *names.values())
     for i, ((label, values), total) in enumerate(zip(data, totals)):
         y = top + i * pitch + (pitch - bar_h) / 2
         mid = y + bar_h / 2
@@ -406,7 +419,7 @@ def stacked_bar_chart(title: str, rows: Sequence[tuple[str, Mapping[str, int]]],
             running += value
             right = round(x0 + running * scale, 2)
             seg_w = round(right - left, 2)
-            inner = _title(f"{label} · {names[key]}: {_fmt(value)}")
+            inner = _title(f"{label} · {names[key]}{p['colon']}{_fmt(value)}")
             segments.append(_tag("rect", {"class": "segment", "x": left, "y": y, "width": seg_w,
                                           "height": bar_h, "fill": fills[key],
                                           "stroke": WHITE, "stroke-width": 1,
@@ -427,12 +440,12 @@ def stacked_bar_chart(title: str, rows: Sequence[tuple[str, Mapping[str, int]]],
     if description is not None:
         desc = _clean(description)
     elif not show_totals:
-        desc = "; ".join(f"{label}: " + ", ".join(f"{names[k]} {_fmt(values[k])}" for k in keys)
-                         for label, values in data)
+        desc = p["sep"].join(f"{label}{p['colon']}" + p["comma"].join(f"{names[k]} {_fmt(values[k])}" for k in keys)
+                             for label, values in data)
     else:
-        desc = "; ".join(
-            f"{label}: {_fmt(total)} (" + ", ".join(f"{names[k]} {_fmt(values[k])}" for k in keys)
-            + ")" for (label, values), total in zip(data, totals))
+        desc = p["sep"].join(
+            f"{label}{p['colon']}{_fmt(total)}{p['open']}" + p["comma"].join(f"{names[k]} {_fmt(values[k])}" for k in keys)
+            + p["close"] for (label, values), total in zip(data, totals))
     return _svg("stacked", width, geo["height"], title, desc, body)
 
 

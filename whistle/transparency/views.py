@@ -89,6 +89,13 @@ def hidden_figure(value) -> bool:
     return is_hidden(value)
 
 
+@bp.app_template_test("drawable")
+def drawable(values) -> bool:
+    """True if a chart of ``values`` would show a bar: one of them is a shown count above
+    zero (a chart of zeros and hidden counts is an empty frame)."""
+    return any(not is_hidden(v) and isinstance(v, int) and v > 0 for v in values)
+
+
 @bp.app_template_global("result_charts")
 def result_charts(result: dict) -> dict:
     """Charts of a survey's results (question index -> SVG)."""

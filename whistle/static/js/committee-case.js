@@ -3,6 +3,7 @@
 import * as wc from "/static/js/whistle-crypto.js";
 import { api, requireKey } from "/static/js/committee-keys.js";
 import { saveAttachment } from "/static/js/attachments.js";
+import { downloadLabel } from "/static/js/filesize.js";
 
 const root = document.getElementById("case-content");
 const caseId = root.dataset.case;
@@ -26,7 +27,7 @@ function contentKeyOf(item) {
 }
 
 function downloadButton(meta, contentKey) {
-  const button = el("button", `${t.download} ${meta.name} (${meta.size} B)`, "link");
+  const button = el("button", downloadLabel(meta, t), "link");
   button.type = "button";
   button.addEventListener("click", async () => {
     await saveAttachment(await api(`/committee/api/attachments/${meta.id}`), contentKey, meta);

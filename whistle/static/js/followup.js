@@ -5,6 +5,7 @@ import { getJSON, postJSON, postSubmission, ApiError, setStatus } from "/static/
 import { proofOfWork } from "/static/js/pow.js";
 import { saveAttachment } from "/static/js/attachments.js";
 import { watchFiles } from "/static/js/scrub-ui.js";
+import { downloadLabel } from "/static/js/filesize.js";
 
 const codeForm = document.getElementById("code-form");
 const strings = document.getElementById("case-strings");
@@ -45,29 +46,27 @@ async function loadCase() {
 }
 
 function downloadButton(meta, contentKey) {
-  const node = fill("tpl-file", { download: `${strings.dataset.download} ${meta.name}` });
+  const node = fill("tpl-file", { download: downloadLabel(meta, strings.dataset) });
   node.querySelector("button").addEventListener("click", async () => {
     await saveAttachment(await postJSON(`/api/v1/followup/attachments/${meta.id}`, credentials()), contentKey, meta);
   });
   return node;
 }
 
-/** The committee's own deadlines, and whether they were missed (the same as the no-JS page). */
-function renderDeadlines(list, deadlines) {
-  const rows = [["acknowledge_by", "acknowledge_overdue", strings.dataset.acknowledgeBy],
-    ["feedback_by", "feedback_overdue", strings.dataset.feedbackBy],
-    ["result_notice_by", "result_notice_overdue", strings.dataset.resultNoticeBy]];
-  for (const [day, overdue, text] of rows) {
-    if (!deadlines[day]) continue;
-    const li = document.createElement("li");
-    li.textContent = text.replace("{day}", deadlines[day]) + " ";
-    if (deadlines[overdue]) {
-      const flag = document.createElement("strong");
-      flag.className = "overdue-flag";
-      flag.textContent = strings.dataset.overdue;
-      li.appendChild(flag);
-    }
-    list.appendChild(li);
+/** The timeline's steps, with the deadline of a step not yet taken (as the no-JS page). */
+function renderSteps(list, steps) {
+  const s = strings.dataset;
+  for (const step of steps) {
+    const state = step.done ? (step.on ? s.doneOn.replace("{day}", step.on) : s.done) : s.notYet;
+    const node = fill("tpl-step", { label: step.label, state, detail: step.detail || "", due: step.due_text || "" });
+    const li = node.querySelector("li");
+    li.classList.add(step.done ? "done" : (step.current ? "current" : "upcoming"));
+    li.dataset.step = step.key;
+    if (step.current) li.setAttribute("aria-current", "step");
+    if (!step.detail) li.querySelector(".step-detail").remove();
+    if (!step.due_text) li.querySelector(".step-due").remove();
+    else if (!step.overdue) li.querySelector(".overdue-flag").remove();
+    list.appendChild(node);
   }
 }
 
@@ -75,9 +74,7 @@ function render(view) {
   const area = document.getElementById("case-area");
   area.replaceChildren(document.getElementById("tpl-case").content.cloneNode(true));
   area.querySelector('[data-slot="status"]').textContent = view.status_label;
-  renderDeadlines(area.querySelector('[data-slot="deadlines"]'), view.deadlines || {});
-  const timeline = area.querySelector('[data-slot="timeline"]');
-  for (const e of view.timeline) timeline.appendChild(fill("tpl-event", { on: e.on, label: e.label }));
+  renderSteps(area.querySelector('[data-slot="steps"]'), view.steps);
   const conversation = area.querySelector('[data-slot="conversation"]');
   for (const item of view.items) {
     let opened;
@@ -101,9 +98,23 @@ function render(view) {
   }
   const chosen = watchFiles(messageForm.querySelector('input[type="file"]'));
   messageForm.addEventListener("submit", (ev) => sendMessage(ev, view, chosen));
+  area.querySelector("#forget-case").addEventListener("click", forgetCase);
   document.getElementById("code-section").hidden = true;
   area.hidden = false;
   area.querySelector("#case-title").focus();
+}
+
+/** Drop everything this tab knows of the case: keys, the page's content, the typed code. */
+function forgetCase() {
+  session = null;
+  const area = document.getElementById("case-area");
+  area.replaceChildren();
+  area.hidden = true;
+  codeForm.reset();
+  document.getElementById("code").value = "";
+  document.getElementById("code-status").textContent = "";
+  document.getElementById("code-section").hidden = false;
+  document.getElementById("code").focus();
 }
 
 async function sendMessage(event, view, chosen) {

@@ -4,6 +4,7 @@ import * as wc from "/static/js/whistle-crypto.js";
 import { postJSON, postSubmission, ApiError, setStatus } from "/static/js/api.js";
 import { proofOfWork } from "/static/js/pow.js";
 import { watchFiles } from "/static/js/scrub-ui.js";
+import { keepReceipt } from "/static/js/receipt.js";
 
 const form = document.getElementById("report-form");
 // Files are stripped of hidden metadata as soon as they are chosen (scrub-ui.js).
@@ -142,6 +143,7 @@ function showReceipt({ code, receivedOn }) {
   document.getElementById("receipt-code").textContent = code.grouped();
   document.getElementById("receipt-date").textContent = receivedOn;
   receipt.hidden = false;
+  keepReceipt();
   receipt.focus();
 }
 
