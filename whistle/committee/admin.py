@@ -31,9 +31,7 @@ def admin_invite(username):
         flash(_("Only people listed in the rules file can be invited."), "error")
         return redirect(url_for("committee.admin_members"))
     with db.transaction() as s:
-        before = members.account_state(s, username)
-        token = members.invite(s, username, committee_today())
-        audit.record(s, "invite", actor=current_member().username, on=committee_today(), member=username, before=before)
+        token = members.invite_recorded(s, username, committee_today(), by=current_member().username)
     link = url_for("committee.enrol", token=token, _external=True)
     accounts = {m.username: m for m in db.session().scalars(select(Member))}
     return render_template("committee/admin_members.html", people=services().rules.members, accounts=accounts,

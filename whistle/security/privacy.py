@@ -19,6 +19,7 @@ import time
 from flask import abort, current_app, request
 from werkzeug.serving import WSGIRequestHandler
 
+from whistle.security.stores import uses_redis
 from whistle.services import services
 
 CSP = "; ".join([
@@ -177,7 +178,7 @@ def ratelimit_key(link: bytes) -> bytes:
 def daily_key_for(storage_url: str, key_file):
     """The daily key matching the rate-limit storage: one chain shared through ``key_file``
     by every worker (Redis) or a random one in this process."""
-    if storage_url.startswith(("redis://", "rediss://")):
+    if uses_redis(storage_url):
         return RatchetKey(key_file)
     return DailyKey()
 
