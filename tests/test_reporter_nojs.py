@@ -72,6 +72,28 @@ def test_reply_reaches_reporter_and_reporter_can_answer(app, client, committee, 
     assert summary["items"][2]["body"]["text"] == "ANSWER-99"
 
 
+def test_a_nojs_message_is_never_sealed_to_a_swapped_reporter_key(client, committee, db_session):
+    """The server seals a no-JS reporter's message to the key their own receipt stretches to,
+    not to the stored one: someone who swapped the stored key reads nothing, and the message
+    is refused (4xx) instead of being stored without the reporter's key."""
+    from sqlalchemy import func, update
+
+    from crypto.keys import KeyPair
+
+    code = submit(client)
+    case = db_session.scalar(select(Case))
+    swapped = KeyPair.generate()
+    db_session.execute(update(Case).where(Case.id == case.id).values(reporter_pk=swapped.public))
+    db_session.commit()
+    resp = client.post("/followup/message", data={"code": code, "text": "FOR-THE-REPORTER-ONLY"},
+                       content_type="multipart/form-data")
+    assert 400 <= resp.status_code < 500
+    db_session.expire_all()
+    envelopes = [cases.item_envelope(i) for i in db_session.scalars(select(CaseItem).where(CaseItem.case_id == case.id))]
+    assert [e["kind"] for e in envelopes] == ["report"]
+    assert all(swapped.kid not in env.recipient_kids(e) for e in envelopes)
+
+
 def test_wrong_code_and_typo_are_distinguished_without_revealing_cases(client, committee):
     code = submit(client)
     digits = ReceiptCode.parse(code).digits

@@ -92,10 +92,14 @@ def seal_report(cfg, *, header: dict, body: dict, files: Uploads, rules, on,
     raise InvalidSubmission(detail="no free locator")  # pragma: no cover - 10^7 locators
 
 
-def seal_message(db, rules, case, *, text: str, files: Uploads, on):
-    """Seal and store a reporter's follow-up message (and files) to the case's recipients."""
+def seal_message(db, rules, case, *, text: str, files: Uploads, on, reporter_key: bytes):
+    """Seal and store a reporter's follow-up message (and files) to the case's recipients.
+
+    ``reporter_key`` is the key the reporter's own receipt stretched to, never the stored one:
+    a stored key swapped in the database gets nothing, and add_message refuses the envelope
+    (RecipientsChanged) because it lacks the key the case names."""
     meta, uploads = finish_spools(files.spools)
-    recipients = [r.public_key for r in cases.case_recipients(db, rules, case)] + [case.reporter_pk]
+    recipients = [r.public_key for r in cases.case_recipients(db, rules, case)] + [reporter_key]
     sealed = env.seal("message", {"case": case.id}, {"text": text, "attachments": meta},
                       recipients, content_key=files.content_key)
     return cases.add_message(db, rules, case, "message", sealed.envelope, uploads, on)

@@ -258,6 +258,9 @@ def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], 
     if not any(item.kind == "report" for item in case.items):
         raise OfflineError(PURGED)  # only a purge deletes a case's report (committed since we read it)
     if reporter_key_binding(case) == env.MISMATCH:
+        # A purge that committed since the case was read took its report too: say that.
+        if cases.locked(db, case).status == "purged":
+            raise OfflineError(PURGED)
         raise ReporterKeyMismatch(KEY_MISMATCH)
     content_key = random_bytes(32)
     meta, uploads = [], []

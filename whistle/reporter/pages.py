@@ -160,7 +160,8 @@ def followup_message():
             "Please shorten the message to at most %(n)d characters.", n=services().config.max_narrative_chars))
     with db.transaction() as session:  # CasePurged (a 409) if purged since the check above
         case = session.merge(case)
-        sealing.seal_message(session, services().rules, case, text=text, files=files, on=_today())
+        sealing.seal_message(session, services().rules, case, text=text, files=files, on=_today(),
+                             reporter_key=keys.keypair.public)
     db.session().refresh(case)
     return _render_case(code, keys, case, sent=True, scrubbed=scrub_outcomes(files.spools))
 
