@@ -76,7 +76,7 @@ def test_a_nojs_message_is_never_sealed_to_a_swapped_reporter_key(client, commit
     """The server seals a no-JS reporter's message to the key their own receipt stretches to,
     not to the stored one: someone who swapped the stored key reads nothing, and the message
     is refused (4xx) instead of being stored without the reporter's key."""
-    from sqlalchemy import func, update
+    from sqlalchemy import update
 
     from crypto.keys import KeyPair
 

@@ -255,8 +255,6 @@ def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], 
     ReporterKeyMismatch (nothing sealed) if the stored reporter key is not the report's."""
     if case.status == "purged":  # (before encrypting any file; checked again under the lock)
         raise OfflineError(PURGED)
-    if not any(item.kind == "report" for item in case.items):
-        raise OfflineError(PURGED)  # only a purge deletes a case's report (committed since we read it)
     if reporter_key_binding(case) == env.MISMATCH:
         # A purge that committed since the case was read took its report too: say that.
         if cases.locked(db, case).status == "purged":
