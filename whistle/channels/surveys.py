@@ -252,7 +252,7 @@ def may_manage(rules, rule) -> bool:
 
 def may_read_texts(rule, survey: Survey) -> bool:
     """Members (with a key) of the survey's owning unit are among the free text's recipients."""
-    from whistle.triage.routing import READER_ROLES
+    from whistle.triage.routing import KEY_HOLDER, READER_ROLES
 
     return rule is not None and rule.role in READER_ROLES and rule.unit == survey.owner_unit
 
@@ -271,8 +271,7 @@ def recipients(db: Session, rules, survey: Survey) -> tuple[list, list]:
 
         raise NotReady()
     readers = [m.username for m in rules.members if m.unit == survey.owner_unit and m.role in READER_ROLES]
-    members = db.scalars(select(Member).where(Member.username.in_(readers), Member.active.is_(True),
-                                              Member.public_key.is_not(None))
+    members = db.scalars(select(Member).where(Member.username.in_(readers), KEY_HOLDER)
                          .order_by(Member.username)).all() if readers else []
     return required, [cases.Recipient(cases.kid(m.public_key), m.public_key, m.username, "member") for m in members]
 

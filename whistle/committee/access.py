@@ -26,7 +26,10 @@ def current_member() -> Member | None:
     if "member" not in g:
         member_id = session.get("member")
         member = db.session().get(Member, member_id) if member_id else None
-        g.member = member if member is not None and member.active and rule_of(member.username) else None
+        # Confirmed too: an account invited again (or never confirmed) has no session, so a
+        # session opened before a re-invitation ends with it.
+        g.member = member if member is not None and member.active and member.confirmed_on is not None \
+            and rule_of(member.username) else None
     return g.member
 
 
