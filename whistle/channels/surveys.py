@@ -252,7 +252,7 @@ def may_manage(rules, rule) -> bool:
 
 def may_read_texts(rule, survey: Survey) -> bool:
     """Members (with a key) of the survey's owning unit are among the free text's recipients."""
-    from whistle.triage.routing import KEY_HOLDER, READER_ROLES
+    from whistle.triage.routing import READER_ROLES
 
     return rule is not None and rule.role in READER_ROLES and rule.unit == survey.owner_unit
 
@@ -263,7 +263,7 @@ def may_read_texts(rule, survey: Survey) -> bool:
 def recipients(db: Session, rules, survey: Survey) -> tuple[list, list]:
     """(required, optional) recipients of a response's sealed free text: the committee key(s),
     and the enrolled members of the owning unit who may read cases."""
-    from whistle.triage.routing import READER_ROLES
+    from whistle.triage.routing import KEY_HOLDER, READER_ROLES
 
     required = cases.committee_recipients(db)
     if not required:
