@@ -233,3 +233,26 @@ def test_deactivating_the_only_holder_or_the_overseer_needs_a_second_admin(app, 
                      ("deactivate_confirmed", "xu.qing", None)] * 2 + [("deactivate", "ma.lin", None)]
     assert audit.verify(db_session)[1] is None
     assert case.id
+
+
+def test_the_console_alone_confirms_only_the_first_account(app, people, db_session):
+    """Once anyone is confirmed, a console confirmation names a confirmer and carries a
+    current code of their authenticator: the operator alone is one person."""
+    import pyotp
+
+    keypair, _s, _c, _l = enrol_alone(app, people["ma.lin"], "li.na")
+    rules, shown = services(app).rules, fingerprint(keypair.public)
+    on = dt_today()
+    kw = dict(instance_secret=services(app).secret, used_steps=services(app).totp_used)
+    assert enrolment.console_confirm(db_session, rules, "li.na", shown, on).code == "not_confirmer"
+    assert enrolment.console_confirm(db_session, rules, "li.na", shown, on, confirmer="zhao.lei",
+                                     confirmer_code="000000", **kw).code == "not_confirmer"
+    forget_used_totp_steps(app)  # his login spent the current steps; only a test can forget them
+    kw["used_steps"] = services(app).totp_used
+    right = pyotp.TOTP(people["zhao.lei"].totp).now()
+    assert enrolment.console_confirm(db_session, rules, "li.na", shown, on, confirmer="zhao.lei",
+                                     confirmer_code=right, **kw).ok
+    db_session.commit()
+    assert [(a, actor, d.get("reason")) for a, actor, d in actions(db_session) if d.get("member") == "li.na"][-3:] == [
+        ("refused_enrolment_confirm", "cli", "not_confirmer"), ("refused_enrolment_confirm", "zhao.lei", "not_confirmer"),
+        ("enrolment_confirmed", "zhao.lei", None)]
