@@ -256,3 +256,17 @@ def test_the_console_alone_confirms_only_the_first_account(app, people, db_sessi
     assert [(a, actor, d.get("reason")) for a, actor, d in actions(db_session) if d.get("member") == "li.na"][-3:] == [
         ("refused_enrolment_confirm", "cli", "not_confirmer"), ("refused_enrolment_confirm", "zhao.lei", "not_confirmer"),
         ("enrolment_confirmed", "zhao.lei", None)]
+
+
+def test_the_split_key_hands_nothing_to_an_unconfirmed_account(app, committee, people, db_session):
+    from whistle.custody import ceremony
+
+    _report(app)
+    case = _case(db_session)
+    keypair, _s, _c, _l = enrol_alone(app, people["ma.lin"], "zhang.wei")
+    account = ceremony.member_by_username(db_session, "zhang.wei")
+    with pytest.raises(ceremony.GrantRefused) as refused:
+        ceremony.regrant(db_session, services(app).rules, committee[0], case, account, dt_today())
+    assert refused.value.reason == "unconfirmed"
+    db_session.commit()
+    assert db_session.scalar(select(ItemKey).where(ItemKey.kid == keypair.kid)) is None

@@ -403,6 +403,8 @@ def keys_recover(share_files, holder_files, list_orphans, regrant_orphans_to, re
         if not sep or not case_id or not username:
             raise click.UsageError(f"--regrant {value!r}: use CASE_ID=USERNAME")
         pairs.append((case_id, username))
+    from whistle.triage.routing import account_refusal
+
     files = _name_paths(holder_files, "--holder-passphrase-file")
     cfg, engine = _setup()
     loaded = load_rules(cfg.rules_file)
@@ -416,8 +418,10 @@ def keys_recover(share_files, holder_files, list_orphans, regrant_orphans_to, re
         for username in [regrant_orphans_to] if regrant_orphans_to else sorted({u for _c, u in pairs}):
             if loaded.member(username) is None:
                 raise click.ClickException(f"{username} is not listed in {cfg.rules_file}")
-            member = ceremony.member_by_username(session, username)
-            if member is None or member.public_key is None or not member.active:
+            refusal = account_refusal(ceremony.member_by_username(session, username))
+            if refusal == "unconfirmed":
+                raise click.ClickException(f"{username}'s enrolment is not confirmed yet: nothing can be sealed to them")
+            if refusal:
                 raise click.ClickException(f"{username} has no enrolled key: nothing can be sealed to them")
         if regrant_orphans_to:
             targets = [(case, regrant_orphans_to) for case in ceremony.orphaned_cases(session, loaded)]

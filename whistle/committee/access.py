@@ -90,7 +90,7 @@ def may_open(member: Member, case) -> bool:
     """A case opens only for a member who holds a grant and, by the rules as they are now,
     may hold it: no conflict in it, a reader's role (the grant is what gives them the key;
     the rules check refuses even a grant made by mistake, or one the rules have outgrown)."""
-    if member is None or case.held_for_superior \
+    if member is None or member.confirmed_on is None or case.held_for_superior \
             or holder_refusal(services().rules, member.username, case.department) is not None:
         return False
     return db.session().scalar(select(CaseGrant).where(
