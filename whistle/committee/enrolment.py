@@ -122,8 +122,12 @@ def invite(db: Session, rules, actor: str, username: str, on: dt.date) -> Outcom
     return Outcome(True, "invited", token)
 
 
-def _digits(text: str) -> str:
-    return re.sub(r"\D", "", str(text or ""))[:64]
+def _matches(typed: str, account: Member) -> bool:
+    """Do the typed groups equal the account's enrolment code? Only the digits count (spaces
+    and dashes as the reader likes); compared in constant time."""
+    digits = re.sub(r"\D", "", str(typed or ""))[:64]
+    expected = re.sub(r"\D", "", enrolment_code(account) or "")
+    return bool(expected) and hmac.compare_digest(digits.encode(), expected.encode())
 
 
 def confirm(db: Session, rules, actor: str, username: str, typed: str, on: dt.date) -> Outcome:
@@ -141,7 +145,7 @@ def confirm(db: Session, rules, actor: str, username: str, typed: str, on: dt.da
         reason = "inviter"
     elif not confirmed(me) or not may_confirm(rules, actor, username):
         reason = "not_confirmer"
-    elif not hmac.compare_digest(_digits(typed).encode(), _digits(enrolment_code(account)).encode()):
+    elif not _matches(typed, account):
         reason = "fingerprint"
     else:
         account.confirmed_on = on
@@ -162,14 +166,18 @@ def console_confirm(db: Session, rules, username: str, typed: str, on: dt.date,
     if confirmer is None:
         anyone = db.scalar(select(Member.id).where(Member.confirmed_on.is_not(None), Member.active.is_(True)).limit(1))
         account = _account(db, username)
-        if anyone is not None or not waiting(account) or not hmac.compare_digest(
-                _digits(typed).encode(), _digits(enrolment_code(account)).encode()):
-            reason = "not_confirmer" if anyone is not None else "fingerprint" if waiting(account) else "not_waiting"
-            audit.record(db, "refused_enrolment_confirm", actor=CONSOLE, on=on, member=username[:64], reason=reason)
-            return Outcome(False, reason)
-        account.confirmed_on = on
-        audit.record(db, "enrolment_confirmed", actor=CONSOLE, on=on, member=username, first=True)
-        return Outcome(True, "confirmed")
+        if anyone is not None:
+            reason = "not_confirmer"
+        elif not waiting(account):
+            reason = "not_waiting"
+        elif not _matches(typed, account):
+            reason = "fingerprint"
+        else:
+            account.confirmed_on = on
+            audit.record(db, "enrolment_confirmed", actor=CONSOLE, on=on, member=username, first=True)
+            return Outcome(True, "confirmed")
+        audit.record(db, "refused_enrolment_confirm", actor=CONSOLE, on=on, member=username[:64], reason=reason)
+        return Outcome(False, reason)
     me = _account(db, confirmer)
     secret = members.open_totp(instance_secret, me.totp_secret) if confirmed(me) and me.totp_secret else None
     if secret is None or members.check_totp(secret, confirmer_code, members.step_claim(used_steps, secret)) is None:
