@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install install-test run lint test bench translations clean
+.PHONY: install install-test run lint test wheel bench translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,8 @@ PYTEST_WORKERS ?= 2
 
 # Files already in ruff's format (`ruff format --check` runs on these; the rest of the code
 # gets its one formatting pass later, and then the list goes).
-FORMATTED := whistle/security/passwords.py tests/db_template.py tests/test_passwords.py
+FORMATTED := whistle/security/passwords.py whistle/linkify.py tests/db_template.py tests/test_passwords.py \
+             tests/test_linkify.py tests/test_packaging.py deploy/build/whistle_build.py
 
 # Linters (settings: pyproject.toml [tool.ruff], setup.cfg [mypy], each with its baseline).
 lint: install-test
@@ -44,9 +45,14 @@ lint: install-test
 test: lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
+# The installable package (dist/whistle-*.whl): templates, static files, compiled catalogs,
+# migrations and the checked libsodium build inside (deploy/build/whistle_build.py).
+wheel: install
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
+
 # Benchmarks (not tests): gunicorn, SQLite and PostgreSQL, Redis; writes docs/benchmarks.md.
 bench: install-test
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules instance
+	rm -rf $(VENV) node_modules instance dist

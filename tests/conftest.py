@@ -115,7 +115,7 @@ def db_session(app):
 # (one Chromium and one live server, not one per worker), and the tests that flush Redis
 # databases of their own.
 XDIST_GROUPS = {"tests/browser/": "browser", "tests/test_leak_scan.py": "redis-databases",
-                "tests/test_scale_out.py": "redis-databases"}
+                "tests/test_scale_out.py": "redis-databases", "tests/test_packaging.py": "packaging"}
 
 
 def pytest_collection_modifyitems(items):

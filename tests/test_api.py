@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from crypto import envelope as env
 from crypto.encoding import b64u, unb64u
+from crypto.keys import KeyPair
 from crypto.receipt import ReceiptCode
 from crypto.stream import attachment_key, decrypt_stream
 from whistle.custody import offline
@@ -111,7 +112,13 @@ def test_wrong_lookup_is_404_in_users_language(client, committee):
     (lambda s: s.update(locator="12ab"), 400),
     (lambda s: s.update(salt="!!"), 400),
     (lambda s: s.update(lookup=b64u(b"short")), 400),
-    (lambda s: s["envelope"].update(v=2), 400),
+    (lambda s: s["envelope"].update(v=3), 400),
+    # FORMAT.md §3 v2: the report binds the reporter key submitted with it.
+    (lambda s: s.update(reporter_public_key=b64u(KeyPair.generate().public)), 400),
+    (lambda s: s["envelope"]["header"].update(rk=env.reporter_key_id(KeyPair.generate().public)), 400),
+    (lambda s: s["envelope"]["header"].pop("rk"), 400),
+    (lambda s: (s["envelope"].update(v=1), s["envelope"]["header"].pop("rk")), 400),  # no new v1 report
+    (lambda s: s["envelope"].update(v=1), 400),
     (lambda s: s["envelope"]["header"].update(department="nowhere"), 400),
     (lambda s: s["envelope"]["header"].update(extra="x"), 400),
     (lambda s: s["envelope"].update(recipients=s["envelope"]["recipients"][:0]), 400),

@@ -122,3 +122,40 @@ def test_the_nojs_report_and_followup_derive_in_the_apps_slots(config, tmp_path)
         assert before == 1 and bounded.most_running == 1  # the follow-up derived in a slot too
     finally:
         services(app).engine.dispose()
+
+
+class _Watched(DerivationSlots):
+    """The app's derivation slots, noting at each derivation whether the request's database
+    session had a transaction open (and so held a pooled connection) meanwhile."""
+
+    def __init__(self, count: int):
+        super().__init__(count)
+        self.in_transaction = []
+
+    def derive(self, code, salt, opslimit, memlimit):
+        from flask import g
+
+        session = g.get("db")
+        self.in_transaction.append(session is not None and session.in_transaction())
+        return super().derive(code, salt, opslimit, memlimit)
+
+
+def test_argon2id_runs_with_no_transaction_open(config, tmp_path):
+    """A no-JS report and a no-JS follow-up stretch their receipt code while no database
+    transaction is open: a derivation may wait for a slot and then runs a while, and a
+    connection held all that time starves the pool."""
+    app = build_app(config)
+    try:
+        with Session(services(app).engine) as session:
+            offline.init_keys(session, tmp_path / "committee.key", KEY_PASSPHRASE, "test committee",
+                              today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
+            session.commit()
+        watched = services(app).derivations = _Watched(1)
+        resp = app.test_client().post("/report/contractor", data=report_form("无事务派生"),
+                                      content_type="multipart/form-data")
+        assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+        page = app.test_client().post("/followup", data={"code": receipt_from(resp.get_data(as_text=True))})
+        assert page.status_code == 200 and 'class="timeline"' in page.get_data(as_text=True)
+        assert watched.in_transaction == [False, False]
+    finally:
+        services(app).engine.dispose()

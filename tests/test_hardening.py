@@ -76,7 +76,8 @@ def report_submission(client, *, attachments=(), header=HEADER, locator=None, to
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
-    sealed = env.seal("report", header, {"narrative": "x", "attachments": list(attachments)},
+    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
+                      {"narrative": "x", "attachments": list(attachments)},
                       [unb64u(r["public_key"]) for r in recipients])
     submission = {"locator": locator, "locator_token": token, "salt": b64u(salt),
                   "kdf": {"opslimit": OPS, "memlimit": MEM}, "lookup": b64u(keys.lookup),
@@ -1053,6 +1054,15 @@ def test_a_receipt_cost_above_libsodiums_maximum_stops_the_start(tmp_path, name,
         from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), name: value})
 
 
+@pytest.mark.parametrize("name, value", [("WHISTLE_RECEIPT_OPSLIMIT", "0"), ("WHISTLE_RECEIPT_MEMLIMIT", "8192"),
+                                         ("WHISTLE_RECEIPT_MEMLIMIT", str(8 * 1024 * 1024 - 1))])
+def test_a_receipt_cost_below_the_floor_stops_the_start(tmp_path, name, value):
+    """The browser refuses a follow-up cost below crypto/FORMAT.md's floor (1 pass over
+    8 MiB): a site configured below it would have cases no browser opens."""
+    with pytest.raises(ConfigError, match=name):
+        from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), name: value})
+
+
 @pytest.mark.parametrize("url", ["nonsense", "mysql://whistle:secret@db/whistle", "postgresql://:notaport/x"])
 def test_a_database_url_that_is_no_sqlite_or_postgresql_url_stops_the_start_by_name(tmp_path, url):
     with pytest.raises(ConfigError, match="WHISTLE_DATABASE_URL") as raised:
@@ -1140,3 +1150,20 @@ def test_a_malformed_chunked_body_is_a_400(app, client, committee, raw):
                        content_type="application/x-www-form-urlencoded",
                        environ_overrides={"wsgi.input": whole, "wsgi.input_terminated": True})
     assert resp.status_code == 200 and table_counts(app)["survey_responses"] == before["survey_responses"] + 1
+
+
+def test_the_rate_limit_key_file_follows_a_worker_that_moved_on_before_its_timer(tmp_path, monkeypatch):
+    """A request after midnight before the timer moves the key on in memory only; the timer
+    then still writes the new day's link (the file must not keep a day's link for longer)."""
+    path = tmp_path / "ratelimit-key"
+    today = proof.utc_day()
+    monkeypatch.setattr(privacy, "_utc_day", lambda: today - dt.timedelta(days=1))
+    holder = privacy.RatchetKey(path)
+    yesterday_link = path.read_text().split()[1]
+    monkeypatch.setattr(privacy, "_utc_day", lambda: today)
+    key = holder.current()  # a request: memory moves on, the file waits for the timer
+    assert path.read_text().split()[1] == yesterday_link
+    holder._move_on(write=True)  # the timer
+    day, link = path.read_text().split()
+    assert day == today.isoformat() and privacy.ratelimit_key(bytes.fromhex(link)) == key
+    assert link == privacy.next_link(bytes.fromhex(yesterday_link)).hex()

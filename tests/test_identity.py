@@ -14,6 +14,7 @@ from crypto.encoding import b64u, unb64u
 from crypto.errors import CryptoError
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
+from whistle.cases import actions
 from whistle.custody import audit, offline
 from whistle.clock import today
 from whistle.config import PACKAGE_DIR
@@ -39,7 +40,8 @@ def real_name_report(client, header=HOUSING, identity=NAME, narrative="REAL-NAME
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
-    report = env.seal("report", header, {"narrative": narrative, "attachments": []},
+    report = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
+                      {"narrative": narrative, "attachments": []},
                       [unb64u(r["public_key"]) for r in answer["recipients"]]).envelope
     sealed_identity = env.seal("identity", {"report": report["nonce"]}, identity,
                                [unb64u(r["public_key"]) for r in answer["identity_recipients"]]).envelope
@@ -167,7 +169,8 @@ def test_envelopes_sealed_to_the_wrong_keys_are_refused(app, committee, db_sessi
         code = ReceiptCode.generate(locator=locator)
         salt = random_bytes(16)
         keys = derive_reporter_keys(code, salt, OPS, MEM)
-        report = env.seal("report", HOUSING, {"narrative": "x"}, report_keys).envelope
+        report = env.seal("report", env.bind_reporter_key(HOUSING, keys.keypair.public), {"narrative": "x"},
+                          report_keys).envelope
         identity = env.seal(kind, header if header is not None else {"report": report["nonce"]}, NAME,
                             identity_keys).envelope
         return client.post("/api/v1/reports", json={
@@ -209,7 +212,7 @@ def test_nojs_real_name_report_and_deadlines(app, client, committee, db_session)
                       content_type="multipart/form-data", headers={"Accept-Language": "en"})
     assert bad.status_code == 400 and "Give your name as well" in bad.get_data(as_text=True)
     # Once closed, the reporter's timeline shows when the notice of the result is due.
-    offline.set_status(db_session, case, "closed", today("Asia/Shanghai"))
+    actions.set_status(db_session, case, "closed", by=actions.CONSOLE, on=today("Asia/Shanghai"))
     db_session.commit()
     page = client.post("/followup?lang=en", data={"code": code}).get_data(as_text=True)
     assert "the committee should tell you the result by" in page

@@ -66,7 +66,8 @@ def comment(client, notice, narrative="COMMENT-MARKER", headers=None, **changes)
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
-    sealed = env.seal("report", header, {"narrative": narrative, "attachments": []},
+    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
+                      {"narrative": narrative, "attachments": []},
                       [unb64u(r["public_key"]) for r in recipients])
     submission = {"locator": locator, "locator_token": token, "salt": b64u(salt),
                   "kdf": {"opslimit": OPS, "memlimit": MEM}, "lookup": b64u(keys.lookup),
@@ -99,9 +100,10 @@ def _store_comment(app, session, notice, now):
     rules = services(app).rules
     header = notice_header(notice)
     recipients = cases.recipients_for(session, rules, header)
-    sealed = env.seal("report", header, {"narrative": "x"}, [r.public_key for r in recipients])
     code = ReceiptCode.generate(cases.unused_locator(session))
     keys = derive_reporter_keys(code, random_bytes(16), OPS, MEM)
+    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public), {"narrative": "x"},
+                      [r.public_key for r in recipients])
     case = cases.create_case(session, locator=code.locator, salt=random_bytes(16), opslimit=OPS, memlimit=MEM,
                              verifier=keys.verifier, reporter_pk=keys.keypair.public, envelope=sealed.envelope,
                              uploads=[], rules=rules, on=now.date(), now=now, tz=TZ)
@@ -339,11 +341,12 @@ def test_after_the_window_closes_no_comment_is_accepted(app, client, committee, 
     open_one = open_notice(db_session)
     header = notice_header(notice)
     recipients = client.post("/api/v1/recipients", json=notice_header(open_one)).get_json()["recipients"]
-    sealed = env.seal("report", header, {"narrative": "x"}, [unb64u(r["public_key"]) for r in recipients])
     locator, token = new_locator(client)
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
+    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public), {"narrative": "x"},
+                      [unb64u(r["public_key"]) for r in recipients])
     resp = client.post("/api/v1/reports", headers=EN, json={
         "locator": locator, "locator_token": token, "salt": b64u(salt), "kdf": {"opslimit": OPS, "memlimit": MEM},
         "lookup": b64u(keys.lookup), "reporter_public_key": b64u(keys.keypair.public),

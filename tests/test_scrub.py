@@ -174,3 +174,55 @@ def test_hostile_files_never_raise(seed, position, junk, cut):
     name = ["a.jpg", "a.png", "a.webp", "a.gif", "a.pdf", "a.docx"][seed]
     result = scrub.scrub(name, "", mangled)
     assert result.status in (scrub.CLEANED, scrub.UNREADABLE, scrub.UNSUPPORTED)
+
+
+def _package(parts: dict) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>')
+        for name, text in parts.items():
+            z.writestr(name, text)
+    return out.getvalue()
+
+
+def test_xlsx_and_pptx_people_ids_and_paths_go():
+    workbook = ('<workbook xmlns:xr="http://schemas.microsoft.com/office/spreadsheetml/2014/revision" '
+                'xmlns:x15ac="http://schemas.microsoft.com/office/spreadsheetml/2010/11/ac">'
+                '<x15ac:absPath url="C:\\Users\\zhangwei\\Desktop\\"/>'
+                '<xr:revisionPtr revIDLastSave="0" documentId="13_ncr:1_{A1B2}"/><sheets>'
+                '<sheet name="Payments" sheetId="1" xr:uid="{C3D4}"/></sheets></workbook>')
+    data = _package({
+        "xl/workbook.xml": workbook,
+        "xl/comments1.xml": "<comments><authors><author>Zhang Wei</author></authors></comments>",
+        "xl/persons/person.xml": '<personList><person displayName="Zhang Wei" userId="zw@corp.example" '
+                                 'providerId="AD"/></personList>',
+        "ppt/commentAuthors.xml": '<p:cmAuthorLst><p:cmAuthor id="1" name="Zhang Wei" initials="ZW"/></p:cmAuthorLst>',
+    })
+    result = scrub.scrub("ledger.xlsx", "", data)
+    assert result.status == scrub.CLEANED
+    with zipfile.ZipFile(io.BytesIO(result.data)) as z:
+        everything = b"".join(z.read(name) for name in z.namelist())
+        assert b'<sheet name="Payments" sheetId="1"/>' in z.read("xl/workbook.xml")  # a sheet's name is content
+    for marker in (b"Zhang Wei", b"zhangwei", b"zw@corp", b"A1B2", b"C3D4", b'"ZW"'):
+        assert marker not in everything, marker
+    assert ("author", "Zhang Wei") in result.found
+
+
+def test_pdf_comment_authors_go_and_form_field_names_stay():
+    with pikepdf.open(io.BytesIO(samples.pdf())) as doc:
+        field = doc.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Widget,
+                                                     Rect=[40, 10, 90, 30], FT=pikepdf.Name.Tx, T="amount"))
+        comment = doc.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Text,
+                                                       Rect=[10, 10, 30, 30], T=samples.DOCX_REVIEWER,
+                                                       Contents="Check this.", M="D:20260301093000"))
+        doc.pages[0].Annots = doc.make_indirect(pikepdf.Array([comment, field]))
+        doc.Root.AcroForm = pikepdf.Dictionary(Fields=[field])
+        out = io.BytesIO()
+        doc.save(out)
+    result = scrub.scrub("memo.pdf", "application/pdf", out.getvalue())
+    with pikepdf.open(io.BytesIO(result.data)) as doc:
+        comment, field = doc.pages[0].Annots
+        assert str(comment.T) == "" and "/M" not in comment and str(comment.Contents) == "Check this."
+        assert str(field.T) == "amount"
+    assert ("author", samples.DOCX_REVIEWER) in result.found
+    assert {"comment_authors", "timestamps"} <= set(result.removed)

@@ -1,6 +1,10 @@
 """The no-JavaScript path strips attachments' metadata in server memory before sealing, up
 to the stripping size; a file above it is sealed unchanged and named on the receipt page."""
 import html
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -12,6 +16,8 @@ from whistle.services import services
 
 from tests import scrub_samples as samples
 from tests.helpers import receipt_from, report_form
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _submit(client, files):
@@ -48,7 +54,8 @@ def test_each_file_is_stripped_before_it_is_sealed(client, committee, db_session
 
 def test_a_file_over_the_stripping_size_is_sealed_unchanged_and_named(app, client, committee, db_session, tmp_path):
     photo, memo = samples.jpeg(), samples.pdf()
-    services(app).config = services(app).config.with_(scrub_max_bytes=len(photo) + 1)
+    settings = services(app)
+    settings.config = settings.config.with_(scrub_max_bytes=len(photo) + 1)
     assert len(memo) > len(photo) + 1
     page = _submit(client, [("photo.jpg", photo), ("memo.pdf", memo)])
     opened = _decrypted(db_session, committee[0], tmp_path)
@@ -79,3 +86,27 @@ def test_the_stripping_size_is_a_setting(tmp_path):
     env = {"WHISTLE_INSTANCE_DIR": str(tmp_path)}
     assert from_env(env).scrub_max_bytes == 16 * 1024 * 1024
     assert from_env(dict(env, WHISTLE_SCRUB_MAX_BYTES="1000")).scrub_max_bytes == 1000
+
+
+_MEMORY = """
+import resource, sys
+from whistle.cases.uploads import SealingSpool
+piece = b"%PDF-1.7 " + bytes(256 * 1024 - 9)
+spool = SealingSpool(250 * 2**20, bytes(32), "big.pdf", "application/pdf", scrub_max=16 * 2**20)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for _ in range(800):  # 200 MiB, streamed in as the multipart parser would
+    spool.write(piece)
+spool.seek(0)
+size = spool.finish()
+print(spool.gate.result.status, size, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_a_200_mb_upload_adds_under_64_mb_at_peak(tmp_path):
+    """In a fresh process, so that its peak resident size is this upload's alone."""
+    proc = subprocess.run([sys.executable, "-c", _MEMORY], capture_output=True, text=True, check=False,
+                          env=dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0, proc.stderr
+    status, size, growth_mib = proc.stdout.split()
+    assert status == "too_large" and int(size) == 200 * 2**20
+    assert int(growth_mib) < 64

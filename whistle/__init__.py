@@ -12,10 +12,10 @@ from sqlalchemy.orm import sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crypto.keys import derive
-from whistle import config as config_mod, db, i18n
+from whistle import config as config_mod, db, i18n, linkify
 from whistle.cases import derivations, uploads
 from whistle.security import privacy, ratelimit_storage, passwords, redis_settings, sessions, proof_of_work as proof
-from whistle.config import PROJECT_DIR, Config, ConfigError
+from whistle.config import TEMPLATES_DIR, Config, ConfigError
 from whistle.web import WhistleFlask, refuse_bad_host, register_error_handlers
 from whistle.extensions import csrf, limiter
 from whistle.rules.parse import load as load_rules
@@ -100,7 +100,7 @@ def create_app(cfg: Config | None = None) -> Flask:
     cfg = cfg or config_mod.from_env()
     cfg.instance_dir.mkdir(parents=True, exist_ok=True)
     secret = _instance_secret(cfg)
-    app = WhistleFlask(__name__, template_folder=str(PROJECT_DIR / "templates"),
+    app = WhistleFlask(__name__, template_folder=str(TEMPLATES_DIR),
                        instance_path=str(cfg.instance_dir))
     _configure_logging(app)
     app.request_class = uploads.WhistleRequest
@@ -143,6 +143,7 @@ def create_app(cfg: Config | None = None) -> Flask:
     db.init_app(app)
     passwords.configure(cfg.password_time_cost, cfg.password_memory_kib)
     i18n.init_app(app)
+    linkify.init_app(app)
     limiter.init_app(app)
     # Committee sessions live on the server (memory or Redis), never in a signed cookie.
     app.session_interface = sessions.ServerSessionInterface(sessions.store_for(cfg.ratelimit_storage))

@@ -8,8 +8,16 @@ from nacl.pwhash import argon2id
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from crypto import receipt
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
+# A checkout keeps templates/ and node_modules/ beside the package; an installed wheel
+# carries them inside it (deploy/build/whistle_build.py), and its instance dir is the
+# working directory's.
+INSTALLED = (PACKAGE_DIR / "templates").is_dir()
+TEMPLATES_DIR = PACKAGE_DIR / "templates" if INSTALLED else PROJECT_DIR / "templates"
+VENDOR_DIR = PACKAGE_DIR / "vendor" if INSTALLED else PROJECT_DIR / "node_modules"
 MiB = 1024 * 1024
 # Committee password hashing (whistle.security.passwords): argon2-cffi's default, RFC 9106's
 # low-memory profile; outside tests never below OWASP's argon2id minimum (2 passes, 19 MiB).
@@ -105,8 +113,11 @@ class Config:
             raise ConfigError(f"WHISTLE_DATABASE_URL: whistle runs on SQLite or PostgreSQL, not {backend}")
         if not self.rules_file.is_file():
             raise ConfigError(f"WHISTLE_RULES: no such file {self.rules_file}")
-        if self.receipt_memlimit < 8192 or self.receipt_opslimit < 1:
-            raise ConfigError("receipt argon2id cost below libsodium's minimum")
+        # Browsers refuse a follow-up cost below the floor (crypto/FORMAT.md §2).
+        if self.receipt_opslimit < receipt.MIN_OPSLIMIT:
+            raise ConfigError(f"WHISTLE_RECEIPT_OPSLIMIT below the floor ({receipt.MIN_OPSLIMIT})")
+        if self.receipt_memlimit < receipt.MIN_MEMLIMIT:
+            raise ConfigError(f"WHISTLE_RECEIPT_MEMLIMIT below the floor ({receipt.MIN_MEMLIMIT}, 8 MiB)")
         # Above it, every receipt stretched on the server would fail, not the start.
         if self.receipt_opslimit > argon2id.OPSLIMIT_MAX:
             raise ConfigError(f"WHISTLE_RECEIPT_OPSLIMIT above libsodium's maximum ({argon2id.OPSLIMIT_MAX})")
@@ -152,7 +163,7 @@ class Config:
 def from_env(env=None) -> Config:
     """Build the configuration from environment variables (documented in the README)."""
     env = os.environ if env is None else env
-    instance = Path(env.get("WHISTLE_INSTANCE_DIR") or PROJECT_DIR / "instance").resolve()
+    instance = Path(env.get("WHISTLE_INSTANCE_DIR") or (Path.cwd() if INSTALLED else PROJECT_DIR) / "instance").resolve()
     database = env.get("WHISTLE_DATABASE_URL") or f"sqlite:///{instance / 'whistle.db'}"
     return Config(
         instance_dir=instance,

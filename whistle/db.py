@@ -58,6 +58,18 @@ def rollback() -> None:
         db.rollback()
 
 
+def end_reads() -> None:
+    """End the request session's read-only transaction, if one is open, handing its
+    connection back to the pool; what it read stays loaded. For a long wait that needs no
+    database (a receipt derivation): a pooled connection is not held through it."""
+    db = g.get("db")
+    if db is None or not db.in_transaction():
+        return
+    if db.new or db.dirty or db.deleted:
+        raise RuntimeError("end_reads with unsaved changes")
+    db.commit()  # nothing to write; expire_on_commit=False keeps the objects as they are
+
+
 @contextmanager
 def transaction():
     """One all-or-nothing unit of work on the request session."""
@@ -69,6 +81,12 @@ def transaction():
         db.rollback()
         raise
     g.whistle_committed = True  # an error after this must not tell the user nothing was kept
+
+
+def committed_in_request() -> bool:
+    """Whether a transaction of this request has committed (the error page then says that
+    what was sent was stored)."""
+    return bool(g.get("whistle_committed"))
 
 
 def init_app(app) -> None:

@@ -6,7 +6,7 @@ import os
 import traceback
 from pathlib import Path
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadHost, HTTPException
 
@@ -59,7 +59,7 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected(exc: Exception):
         log_unhandled(exc)
         db.rollback()  # what was not committed is not stored, and the error page can still query
-        if request.method == "POST" and g.get("whistle_committed"):
+        if request.method == "POST" and db.committed_in_request():
             # Failed after its data was committed (rendering a receipt page, say): sending it
             # again would file it twice.
             message = _("Something went wrong on our side, but what you sent was stored. "

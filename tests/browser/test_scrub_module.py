@@ -84,3 +84,13 @@ def test_unsupported_and_damaged_files_come_back_unchanged(scrub_in_browser):
     cut = samples.pdf()[:300]
     damaged = scrub_in_browser("memo.pdf", "application/pdf", cut)
     assert damaged["status"] == "unreadable" and damaged["bytes"] == cut
+
+
+def test_files_cut_anywhere_never_break_the_page(scrub_in_browser):
+    for name, data in (("photo.jpg", samples.jpeg()), ("scan.png", samples.png()), ("pic.webp", samples.webp()),
+                       ("anim.gif", samples.gif()), ("minutes.docx", samples.docx())):
+        for cut in (12, len(data) // 3, len(data) - 3):
+            result = scrub_in_browser(name, "", data[:cut])
+            assert result["status"] in ("cleaned", "unreadable"), (name, cut)
+            if result["status"] == "unreadable":
+                assert result["bytes"] == data[:cut]

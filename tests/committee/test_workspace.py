@@ -213,6 +213,29 @@ def test_reply_and_note_sealed_by_member(app, people, db_session):
     assert [e["event"] for e in reporter_view["timeline"]] == ["received", "feedback_sent"]
 
 
+def test_a_refused_reply_is_recorded_for_the_members_own_cases_only(app, people, db_session):
+    """The member's browser refuses to seal a reply to a reporter key the report does not bind
+    (FORMAT.md §3 v2) and reports it: the server records it, and only with a known reason."""
+    _report(app)
+    case = _case(db_session)
+    zhao, li = people["zhao.lei"], people["li.na"]
+    view, _bodies = _open(zhao, case.id)
+    report = view["items"][0]["envelope"]
+    assert env.reporter_key_binding(report, unb64u(view["reporter_public_key"])) == env.BOUND
+    path = f"/committee/api/cases/{case.id}/refused-reply"
+    for bad in ({"reason": "because"}, {}, ["reporter_key_mismatch"]):
+        assert zhao.api("post", path, json=bad).status_code == 400
+    assert li.api("post", path, json={"reason": "reporter_key_mismatch"}).status_code == 404  # not her case
+    for reason in ("reporter_key_mismatch", "reporter_key_unverifiable"):
+        assert zhao.api("post", path, json={"reason": reason}).status_code == 201
+    entries = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "refused_reply")
+                                 .order_by(AuditEntry.seq)).all()
+    assert [(e.actor, e.case_id, json.loads(e.detail)) for e in entries] == [
+        ("zhao.lei", case.id, {"reason": "reporter_key_mismatch"}),
+        ("zhao.lei", case.id, {"reason": "reporter_key_unverifiable"})]
+    assert audit.verify(db_session).first_bad is None
+
+
 def test_dual_control_downgrade_and_close(app, people, db_session):
     _report(app)
     case = _case(db_session)

@@ -285,6 +285,13 @@ def check_identity(db: Session, rules, header: dict, report: dict, identity) -> 
     return check_envelope(identity, "identity", required, [r.kid for r in optional])
 
 
+def check_reporter_key(report: dict, reporter_pk: bytes) -> None:
+    """A new report must be version 2 and bind the reporter key submitted with it (FORMAT.md
+    §3): replies are sealed to that key, so a report must say which key is its reporter's."""
+    if report["v"] != env.VERSION or env.reporter_key_binding(report, reporter_pk) != env.BOUND:
+        raise InvalidSubmission(detail="envelope: the report must bind the reporter key submitted with it")
+
+
 def work_calendar(rules):
     """The app's working-day calendar, built once per app (a fresh one outside a request)."""
     from flask import has_app_context
@@ -321,14 +328,17 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     if not is_locator(locator) or len(salt) != 16 or len(verifier) != 32 or len(reporter_pk) != 32:
         raise InvalidSubmission(detail="receipt fields")
     header = envelope.get("header") if isinstance(envelope, dict) else None
-    # A list, a string or null as the header has no routing fields at all.
-    problems = routing_problems(header if isinstance(header, dict) else {}, rules.department_codes)
+    # A list, a string or null as the header has no routing fields at all. The reporter key id
+    # (rk) is the report's, not routing's: routing reads the rest.
+    header = {k: v for k, v in header.items() if k != env.REPORTER_KEY_FIELD} if isinstance(header, dict) else {}
+    problems = routing_problems(header, rules.department_codes)
     if problems:
         raise InvalidSubmission(detail=f"routing: {problems}")
     notices.check_comment_header(db, header, now or dt.datetime.now(dt.timezone.utc), tz)
     if sealing is None or sealing.route != route_of(rules, header):
         sealing = sealing_for(db, rules, header)
     check_envelope(envelope, "report", sealing.required, [r.kid for _m, r in sealing.members])
+    check_reporter_key(envelope, reporter_pk)
     if identity is not None:
         check_identity(db, rules, header, envelope, identity)
     kids = set(env.recipient_kids(envelope))

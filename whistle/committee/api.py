@@ -3,7 +3,7 @@ new sealed replies and notes, and grants re-sealed in the browser."""
 import json
 import secrets
 
-from flask import Blueprint, Response, abort, g, jsonify, request, session, stream_with_context
+from flask import Blueprint, Response, abort, jsonify, request, session, stream_with_context
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
@@ -23,6 +23,9 @@ from whistle.cases.uploads import ATTACHMENT_ID
 from whistle.services import services
 
 bp = Blueprint("committee_api", __name__, url_prefix="/committee/api")
+# Why a member's browser refused to seal a reply (FORMAT.md §3 v2): the reporter key the
+# server gave is not the one the report binds, or the report did not open, so it could not tell.
+REFUSED_REPLY_REASONS = ("reporter_key_mismatch", "reporter_key_unverifiable")
 bp.register_error_handler(CSRFError, session_ended)
 bp.before_request(refuse_nul_characters)
 
@@ -116,7 +119,6 @@ def _submission() -> dict:
 def add_item(case_id):
     """Store a reply (sealed to the reporter too) or an internal note, sealed in the browser."""
     case = open_case(case_id, action="change")
-    g.upload_mode = "ciphertext"
     data = _submission()
     kind = data.get("kind")
     if kind not in ("reply", "note"):
@@ -132,6 +134,22 @@ def add_item(case_id):
         item = cases.add_message(s, services().rules, case, kind, data.get("envelope"), uploads, committee_today())
         audit.record(s, kind, actor=current_member().username, on=committee_today(), case_id=case.id)
     return jsonify(id=item.id, seq=item.seq), 201
+
+
+@bp.post("/cases/<case_id>/refused-reply")
+@login_required
+def refused_reply(case_id):
+    """Record that the member's browser refused to seal a reply to this case's reporter. The
+    server is what the check distrusts, so the record is all it does: the oversight view
+    shows it in the audit log."""
+    case = open_case(case_id)
+    reason = _json_object(request.get_json(silent=True), "the refusal").get("reason")
+    if reason not in REFUSED_REPLY_REASONS:
+        raise InvalidSubmission(detail="reason: " + " or ".join(REFUSED_REPLY_REASONS))
+    with db.transaction() as s:
+        audit.record(s, "refused_reply", actor=current_member().username, on=committee_today(), case_id=case.id,
+                     reason=reason)
+    return jsonify(recorded=reason), 201
 
 
 @bp.get("/cases/<case_id>/grantable")

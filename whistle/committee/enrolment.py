@@ -108,14 +108,12 @@ def invite(db: Session, rules, actor: str, username: str, on: dt.date) -> Outcom
         audit.record(db, "refused_invite", actor=actor, on=on, member=username[:64], reason=reason)
         return Outcome(False, reason)
     account = _account(db, username)
-    before = members.account_state(db, username)
     revoked = revoke_grants(db, account) if account is not None else 0
-    token = members.invite(db, username, on)
+    # The console's invitations are recorded without an actor, as before (the first admin's).
+    token = members.invite_recorded(db, username, on, by=None if actor == CONSOLE else actor)
     account = _account(db, username)
-    account.confirmed_on = None
     account.invited_by = actor
     db.execute(delete(MemberRequest).where(MemberRequest.username == username))
-    audit.record(db, "invite", actor=actor, on=on, member=username, before=before)
     if revoked:
         audit.record(db, "grants_revoked", actor=actor, on=on, member=username, grants=revoked)
     db.flush()

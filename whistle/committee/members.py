@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from crypto.keys import derive, random_bytes
+from whistle.custody import audit
 from whistle.security import passwords
 from whistle.models import CaseGrant, Member
 from whistle.rules.parse import USERNAME  # the rules file's own test: a listed member can be invited
@@ -82,6 +83,16 @@ def invite(db: Session, username: str, on: dt.date) -> str:
     member.enrolled_on = None
     member.confirmed_on = None  # a second person confirms the new enrolment (whistle.committee.enrolment)
     db.flush()
+    return token
+
+
+def invite_recorded(db: Session, username: str, on: dt.date, *, by: str | None) -> str:
+    """``invite``, with its audit entry (who invited, and what the account was before): the
+    Members page (``by`` the administrator) and the console (``by`` None, the first
+    administrator) invite the same way."""
+    before = account_state(db, username)
+    token = invite(db, username, on)
+    audit.record(db, "invite", actor=by, on=on, member=username, before=before)
     return token
 
 

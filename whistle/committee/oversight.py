@@ -38,6 +38,7 @@ ACTIONS = {
     "refused_view": _l("Refused: view"), "refused_change": _l("Refused: change"),
     "refused_decrypt": _l("Refused: decrypt"), "refused_download": _l("Refused: download"),
     "refused_self_confirm": _l("Refused: confirming one's own proposal"),
+    "refused_reply": _l("Refused: a reply to a reporter key the report does not bind"),
     "status": _l("Status change"), "disposition": _l("Disposition"), "grade_override": _l("Grade override"),
     "proposed_downgrade": _l("Proposed a downgrade"), "confirmed_downgrade": _l("Confirmed a downgrade"),
     "rejected_downgrade": _l("Rejected a downgrade"), "proposed_close": _l("Proposed closing"),

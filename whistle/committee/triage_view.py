@@ -1,14 +1,12 @@
-"""Triage as members see it: deadlines and urgency, the grade and why, who may receive a
-grant, and the two-person rule for sensitive changes."""
+"""Triage as members see it: deadlines and urgency, the grade and why, and who may receive
+a grant. (What members change, with the two-person rule, is in whistle.cases.actions.)"""
 import datetime as dt
-import json
 
 from sqlalchemy import select
 
 from whistle import catalog
-from whistle.custody import audit
 from whistle.cases import store as cases
-from whistle.models import Case, CaseGrant, Member, PendingAction
+from whistle.models import Case, CaseGrant, Member
 from whistle.triage import deadlines, risk, routing
 from whistle.services import services
 
@@ -84,67 +82,3 @@ def grantable(case: Case, member: Member) -> list[Member]:
         if allowed and other.id not in holders:
             result.append(other)
     return result
-
-
-def propose(session, case: Case, member: Member, action: str, payload: dict, on: dt.date) -> PendingAction | None:
-    """Record a sensitive action that waits for a second, different member; None (nothing
-    recorded) when one of the same kind already waits on this case: a second click, or a
-    colleague asking for the same thing, is a confirmation to give, not a new request.
-    Call with the case locked (cases.locked), so two proposals cannot both pass the check."""
-    waiting = session.scalar(select(PendingAction.id).where(PendingAction.case_id == case.id,
-                                                            PendingAction.action == action).limit(1))
-    if waiting is not None:
-        return None
-    pending = PendingAction(case_id=case.id, action=action, payload=json.dumps(payload, ensure_ascii=False),
-                            proposed_by=member.id, proposed_on=on)
-    session.add(pending)
-    session.flush()
-    audit.record(session, "proposed_" + action, actor=member.username, on=on, case_id=case.id,
-                 action_id=pending.id, **payload)
-    return pending
-
-
-def apply_grade(session, case: Case, grade: str, reason: str, member: Member, on: dt.date, *, confirmed_by=None):
-    """Set the grade by hand, keeping the reason and who did it."""
-    before = case.risk_grade
-    case.risk_grade = grade
-    case.risk_override_reason = reason
-    audit.record(session, "grade_override", actor=member.username, on=on, case_id=case.id,
-                 before=before, after=grade, reason=reason, confirmed_by=confirmed_by)
-
-
-# A proposal the case has since outgrown: what the proposer asked no longer makes sense
-# (a purge of a case reopened for review, a close of a case closed meanwhile, a downgrade
-# from 高危 of a case no longer 高危). Approving it
-# would act on a case the second member is not looking at as the proposer saw it.
-OUTGROWN = {"purge": lambda case: case.status != "closed", "close": lambda case: case.status == "closed",
-            "downgrade": lambda case: case.risk_grade != "high"}
-
-
-def confirm(session, case: Case, pending: PendingAction, member: Member, approve: bool, on: dt.date) -> bool:
-    """Second member's decision on a pending action; it is applied only on approval, and
-    only if the case still is as the proposal assumed. Returns False when the proposal was
-    withdrawn for that reason (it is deleted and recorded, nothing else changes)."""
-    proposer = session.get(Member, pending.proposed_by)
-    payload = json.loads(pending.payload)
-    action, action_id = pending.action, pending.id
-    session.delete(pending)  # first: a purge below removes the case's pending actions too
-    session.flush()
-    if approve and OUTGROWN.get(action, lambda _case: False)(case):
-        audit.record(session, "withdrawn_" + action, actor=member.username, on=on, case_id=case.id,
-                     action_id=action_id, proposed_by=proposer.username, status=case.status, grade=case.risk_grade)
-        return False
-    if approve and action == "downgrade":
-        apply_grade(session, case, payload["grade"], payload["reason"], proposer, on, confirmed_by=member.username)
-    elif approve and action == "purge":
-        from whistle.custody import retention
-
-        retention.purge(session, case, on=on, actor=proposer.username, reason=payload.get("reason", ""),
-                        confirmed_by=member.username)
-    elif approve and action == "close":
-        cases.add_event(session, case, "closed", on)
-        audit.record(session, "status", actor=proposer.username, on=on, case_id=case.id, event="closed",
-                     confirmed_by=member.username)
-    audit.record(session, ("confirmed_" if approve else "rejected_") + action, actor=member.username,
-                 on=on, case_id=case.id, action_id=action_id, proposed_by=proposer.username)
-    return True

@@ -1,23 +1,26 @@
 """The member's case list and case page. Content is decrypted in the browser
 (static/js/committee-case.js); these views handle only routing fields, dates and actions."""
+from contextlib import contextmanager
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from whistle import db
 from whistle.custody import audit, retention
-from whistle.cases import store as cases
+from whistle.cases import actions, store as cases
 from whistle.committee import case_listing, triage_view
 from whistle.clock import committee_today
 from whistle.committee.access import current_member, login_required, open_case
 from whistle.committee.auth import bp
 from whistle.committee.case_listing import GRADE_ORDER, CaseListing, Position
 from whistle.committee.labels import DISPOSITIONS  # the taxonomy, with labels
+from whistle.errors import CasePurged
 from whistle.models import Case, PendingAction
 from whistle.services import services
 
 PAGE_SIZE = 50
-# What the second member is told when the case outgrew a proposal (triage_view.OUTGROWN).
+# What the second member is told when the case outgrew a proposal (actions.OUTGROWN).
 OUTGROWN_MESSAGES = {
     "purge": lambda: _("This case is no longer closed, so the request to purge it was withdrawn."),
     "close": lambda: _("This case is already closed, so the request to close it was withdrawn."),
@@ -85,6 +88,15 @@ def _post_case(case_id) -> Case:
     return open_case(case_id, action="change")
 
 
+@contextmanager
+def _purged_is_gone():
+    """A case purged since it was opened is gone (404), as a case never granted is."""
+    try:
+        yield
+    except CasePurged:
+        abort(404)
+
+
 def _locked(s, case: Case) -> Case:
     """The case under its row lock, read again; a case purged since it was opened is gone
     (404): a change applied to its tombstone would bring it back among the open cases."""
@@ -102,18 +114,14 @@ def set_status(case_id):
     event = request.form.get("event")
     if event not in ("acknowledged", "in_review", "closed"):
         abort(400)
-    with db.transaction() as s:
-        case = _locked(s, case)
-        if event == case.status:  # a second click, or two members at once: the timeline says it once
-            flash(_("The case already has this status."))
-        elif event == "closed" and case.risk_grade == "high":
-            if triage_view.propose(s, case, current_member(), "close", {}, committee_today()) is None:
-                flash(_already_waiting())
-            else:
-                flash(_("Closing a high-risk case needs a second member: your request is waiting for confirmation."))
-        else:
-            cases.add_event(s, case, event, committee_today())
-            audit.record(s, "status", actor=current_member().username, on=committee_today(), case_id=case.id, event=event)
+    with _purged_is_gone(), db.transaction() as s:
+        outcome = actions.set_status(s, case, event, by=actions.Actor.of(current_member()), on=committee_today())
+    if outcome is actions.Outcome.UNCHANGED:
+        flash(_("The case already has this status."))
+    elif outcome is actions.Outcome.ALREADY_WAITING:
+        flash(_already_waiting())
+    elif outcome is actions.Outcome.PROPOSED:
+        flash(_("Closing a high-risk case needs a second member: your request is waiting for confirmation."))
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 
@@ -135,15 +143,9 @@ def set_disposition(case_id):
     if code == "not_accepted" and not reason:
         flash(_("Not accepting a report needs a reason."), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303
-    with db.transaction() as s:
-        case = _locked(s, case)  # two members at once: one "disposition" event on the timeline
-        first = case.disposition is None
-        case.disposition = code
-        case.duplicate_of = duplicate_of if code == "duplicate" else None
-        if first:  # the reporter's timeline shows that (and when) a decision was made
-            cases.add_event(s, case, "disposition", committee_today())
-        audit.record(s, "disposition", actor=current_member().username, on=committee_today(), case_id=case.id,
-                     disposition=code, duplicate_of=case.duplicate_of, reason=reason[:500] or None)
+    with _purged_is_gone(), db.transaction() as s:
+        actions.set_disposition(s, case, code, duplicate_of=duplicate_of, reason=reason,
+                                by=actions.Actor.of(current_member()), on=committee_today())
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 
@@ -159,16 +161,13 @@ def override_grade(case_id):
     if not reason:
         flash(_("A manual grade needs a written reason."), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303
-    with db.transaction() as s:
-        case = _locked(s, case)
-        if case.risk_grade == "high" and grade != "high":
-            if triage_view.propose(s, case, current_member(), "downgrade", {"grade": grade, "reason": reason},
-                                   committee_today()) is None:
-                flash(_already_waiting())
-            else:
-                flash(_("A downgrade from high risk needs a second member: your request is waiting for confirmation."))
-        else:
-            triage_view.apply_grade(s, case, grade, reason, current_member(), committee_today())
+    with _purged_is_gone(), db.transaction() as s:
+        outcome = actions.set_grade(s, case, grade, reason, by=actions.Actor.of(current_member()),
+                                    on=committee_today())
+    if outcome is actions.Outcome.ALREADY_WAITING:
+        flash(_already_waiting())
+    elif outcome is actions.Outcome.PROPOSED:
+        flash(_("A downgrade from high risk needs a second member: your request is waiting for confirmation."))
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 
@@ -179,14 +178,14 @@ def propose_purge(case_id):
     case = _post_case(case_id)
     reason = (request.form.get("reason") or "").strip()
     back = redirect(url_for("committee.case_page", case_id=case.id), 303)
-    with db.transaction() as s:
-        case = _locked(s, case)
-        if case.status != "closed" or not reason:
-            flash(_("Only a closed case can be purged early, and only with a written reason."), "error")
-            return back
-        if triage_view.propose(s, case, current_member(), "purge", {"reason": reason}, committee_today()) is None:
-            flash(_already_waiting())
-            return back
+    with _purged_is_gone(), db.transaction() as s:
+        outcome = actions.propose_purge(s, case, reason, by=actions.Actor.of(current_member()), on=committee_today())
+    if outcome is None:
+        flash(_("Only a closed case can be purged early, and only with a written reason."), "error")
+        return back
+    if outcome is actions.Outcome.ALREADY_WAITING:
+        flash(_already_waiting())
+        return back
     flash(_("Purging needs a second member: your request is waiting for confirmation."))
     return redirect(url_for("committee.case_page", case_id=case.id))
 
@@ -213,7 +212,7 @@ def confirm(case_id, pending_id):
             return redirect(url_for("committee.case_page", case_id=case.id)), 303
         action = pending.action
         approve = request.form.get("decision") == "approve"
-        applied = triage_view.confirm(s, locked, pending, current_member(), approve, committee_today())
+        applied = actions.confirm(s, locked, pending, current_member(), approve, committee_today())
     if not applied:
         flash(OUTGROWN_MESSAGES[action](), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303

@@ -6,7 +6,7 @@ the server checks against the stored verifier.
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, g, jsonify, request, stream_with_context
+from flask import Blueprint, Response, abort, jsonify, request, stream_with_context
 from flask_babel import get_locale
 
 from crypto.encoding import b64u, unb64u
@@ -173,8 +173,7 @@ def new_locator():
 @submit_limits
 def submit_report():
     """Store a report sealed in the browser. 201 with the day it was received."""
-    g.upload_mode = "ciphertext"
-    data = _json_object(multipart=True)
+    data = _json_object(multipart=True)  # files arrive as ciphertext: the request's default
     uploads = _uploads()
     ops, mem = _kdf_cost(data)
     locator = _locator(data)
@@ -244,7 +243,6 @@ def followup():
 @followup_limits
 def followup_message():
     """Add a reporter message sealed in the browser (multipart: submission + files)."""
-    g.upload_mode = "ciphertext"
     data = _json_object(multipart=True)
     uploads = _uploads()
     with db.transaction() as session:

@@ -9,7 +9,7 @@ GET, 409 for a submission), in the visitor's language, never with an error page.
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, g, render_template, request
+from flask import Blueprint, abort, render_template, request
 
 from crypto.keys import random_bytes
 from whistle import clock, catalog, db
@@ -19,8 +19,8 @@ from whistle.extensions import submit_limits
 from whistle.models import Notice
 from whistle.security.proof_of_work import nojs_limits
 from whistle.reporter.forms import read_identity, read_report_form
-from whistle.services import services
 from whistle.scrub.gate import outcomes as scrub_outcomes
+from whistle.services import services
 
 bp = Blueprint("notices", __name__)
 
@@ -93,23 +93,20 @@ def comment_submit(notice_id):
     state = notices.window_state(notice, now, services().config.timezone)
     if state != notices.OPEN:
         return _form(notice, state, 409)
-    g.upload_mode = "seal"
-    g.upload_content_key = random_bytes(32)
+    files = request.seal_files(random_bytes(32))
     form = request.form  # parsing streams and encrypts the files (whistle.cases.uploads)
     fixed = {catalog.NOTICE_FIELD: notice.id, "department": notice.department}
     header, body, errors = read_report_form(form, catalog.NOTICE_CHANNEL, fixed)
     identity, identity_errors = read_identity(form)
     errors.update(identity_errors)
     if errors:
-        return _form(notice, state, 400, values=form, errors=errors, files_dropped=bool(g.get("spools")))
+        return _form(notice, state, 400, values=form, errors=errors, files_dropped=bool(files.spools))
     try:
-        with db.transaction() as session:
-            sealed = sealing.seal_report(session, services().config, header=header, body=body,
-                                         spools=g.get("spools", []), content_key=g.upload_content_key,
-                                         rules=services().rules, on=clock.today(services().config.timezone),
-                                         identity=identity, now=now)
+        sealed = sealing.seal_report(services().config, header=header, body=body, files=files,
+                                     rules=services().rules, on=clock.today(services().config.timezone),
+                                     identity=identity, now=now)
     except (notices.NoticeClosed, notices.NoticeNotOpen) as exc:  # pragma: no cover - checked above
         return _form(notice, notices.CLOSED if isinstance(exc, notices.NoticeClosed) else notices.UPCOMING,
                      exc.status)
     return render_template("reporter/receipt.html", code=sealed.code.grouped(),
-                           received_on=sealed.case.received_on, scrubbed=scrub_outcomes(g.get("spools", [])))
+                           received_on=sealed.case.received_on, scrubbed=scrub_outcomes(files.spools))

@@ -1,6 +1,6 @@
 """Reporter pages. Every one works with JavaScript off; with it on, the same forms are
 taken over by static/js/report.js and followup.js, which seal in the browser instead."""
-from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request,
+from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request,
                    stream_with_context, url_for)
 from flask_babel import gettext as _
 
@@ -16,8 +16,8 @@ from whistle.security.proof_of_work import nojs_limits
 from whistle.models import Attachment
 from whistle.reporter.forms import read_identity, read_report_form, valid_channel
 from whistle.cases.uploads import attachment_disposition, clean_filename, form_text
-from whistle.services import services
 from whistle.scrub.gate import outcomes as scrub_outcomes
+from whistle.services import services
 
 bp = Blueprint("reporter", __name__)
 
@@ -55,21 +55,18 @@ def report_submit(channel):
     """No-JS submission: seal in memory, store ciphertext, show the receipt once."""
     if not valid_channel(channel):
         abort(404)
-    g.upload_mode = "seal"
-    g.upload_content_key = random_bytes(32)
+    files = request.seal_files(random_bytes(32))
     form = request.form  # parsing streams and encrypts the files (whistle.cases.uploads)
     header, body, errors = read_report_form(form, channel)
     identity, identity_errors = read_identity(form)
     errors.update(identity_errors)
     if errors:
         return render_template("reporter/report_form.html", channel=channel, values=form,
-                               errors=errors, files_dropped=bool(g.get("spools"))), 400
-    with db.transaction() as session:
-        sealed = sealing.seal_report(session, services().config, header=header, body=body,
-                                     spools=g.get("spools", []), content_key=g.upload_content_key,
-                                     rules=services().rules, on=_today(), identity=identity)
+                               errors=errors, files_dropped=bool(files.spools)), 400
+    sealed = sealing.seal_report(services().config, header=header, body=body, files=files,
+                                 rules=services().rules, on=_today(), identity=identity)
     return render_template("reporter/receipt.html", code=sealed.code.grouped(),
-                           received_on=sealed.case.received_on, scrubbed=scrub_outcomes(g.get("spools", [])))
+                           received_on=sealed.case.received_on, scrubbed=scrub_outcomes(files.spools))
 
 
 @bp.get("/followup")
@@ -87,6 +84,7 @@ def _open_case(code_text: str):
     session = db.session()
     salt, ops, mem = cases.salt_for(session, code.locator, services().secret,
                                     services().config.receipt_opslimit, services().config.receipt_memlimit)
+    db.end_reads()  # argon2id holds no pooled connection (it may wait for a slot, then runs a while)
     keys = services().derivations.derive(code, salt, ops, mem)
     return code, keys, cases.find_case(session, code.locator, keys.lookup)
 
@@ -142,8 +140,7 @@ def followup_open():
 @nojs_limits
 def followup_message():
     """No-JS follow-up message with optional files, sealed in memory."""
-    g.upload_mode = "seal"
-    g.upload_content_key = random_bytes(32)
+    files = request.seal_files(random_bytes(32))
     form = request.form
     try:
         code, keys, case = _open_case(form.get("code", ""))
@@ -152,17 +149,16 @@ def followup_message():
     if case.status == "purged":  # the page says so in place of the form
         return _render_case(code, keys, case, CasePurged.status)
     text = form_text(form, "text")
-    if not text and not g.get("spools"):
+    if not text and not files.spools:
         return _render_case(code, keys, case, 400, message_error=_("Please write a message or attach a file."))
     if len(text) > services().config.max_narrative_chars:  # the text goes back in the box, to be shortened
         return _render_case(code, keys, case, 400, message_text=text, message_error=_(
             "Please shorten the message to at most %(n)d characters.", n=services().config.max_narrative_chars))
     with db.transaction() as session:  # CasePurged (a 409) if purged since the check above
         case = session.merge(case)
-        sealing.seal_message(session, services().rules, case, text=text, spools=g.get("spools", []),
-                             content_key=g.upload_content_key, on=_today())
+        sealing.seal_message(session, services().rules, case, text=text, files=files, on=_today())
     db.session().refresh(case)
-    return _render_case(code, keys, case, sent=True, scrubbed=scrub_outcomes(g.get("spools", [])))
+    return _render_case(code, keys, case, sent=True, scrubbed=scrub_outcomes(files.spools))
 
 
 @bp.post("/followup/attachment/<attachment_id>")

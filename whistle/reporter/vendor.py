@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from flask import Blueprint, Response, abort, current_app
 
-from whistle.config import PROJECT_DIR
+from whistle.config import VENDOR_DIR
 
 bp = Blueprint("vendor", __name__)
 
@@ -25,7 +25,7 @@ FILES = {
 
 @lru_cache(maxsize=None)
 def _load(name: str) -> bytes | None:
-    path = PROJECT_DIR / "node_modules" / FILES[name]
+    path = VENDOR_DIR / FILES[name]
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from whistle.scrub import TOO_LARGE, ScrubResult, scrub
 
+FLUSH_CHUNK = 1024 * 1024
+
 
 class ScrubGate:
     """Holds, strips and passes on one file's plaintext."""
@@ -29,9 +31,11 @@ class ScrubGate:
         elif len(self._held) + len(data) <= self.max_bytes:
             self._held += data
         else:
-            held, self._held = bytes(self._held), None
+            held, self._held = self._held, None
             self.result = ScrubResult(b"", TOO_LARGE)
-            self._write(held)
+            for start in range(0, len(held), FLUSH_CHUNK):  # piece by piece: no second copy of it all
+                self._write(bytes(held[start:start + FLUSH_CHUNK]))
+            del held
             self._write(data)
 
     def close(self) -> ScrubResult:

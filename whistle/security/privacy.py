@@ -19,6 +19,7 @@ import time
 from flask import abort, current_app, request
 from werkzeug.serving import WSGIRequestHandler
 
+from whistle.security.stores import uses_redis
 from whistle.services import services
 
 CSP = "; ".join([
@@ -91,6 +92,7 @@ class RatchetKey:
         self._path = Path(path)
         self._lock = threading.Lock()
         self._day: dt.date | None = None
+        self._written: dt.date | None = None  # the day of the link the file holds
         self._link = b""
         self._key = b""
         self._move_on(write=True)
@@ -136,12 +138,17 @@ class RatchetKey:
         """Hash the chain forward to today (and write today's link when ``write``)."""
         today = _utc_day()
         with self._lock:
-            day, link = (self._day, self._link) if self._day is not None else self._read()
-            if day < today:
-                while day < today:
-                    day, link = day + dt.timedelta(days=1), next_link(link)
-                if write:
-                    self._write(day, link)
+            if self._day is None:
+                day, link = self._read()
+                self._written = day
+            else:
+                day, link = self._day, self._link
+            while day < today:
+                day, link = day + dt.timedelta(days=1), next_link(link)
+            # (Memory may have moved on before the timer came: the file follows then.)
+            if write and self._written < day:
+                self._write(day, link)
+                self._written = day
             # (A file of a later day, from a clock ahead, is used as it is.)
             self._day, self._link, self._key = day, link, ratelimit_key(link)
         if write:
@@ -171,7 +178,7 @@ def ratelimit_key(link: bytes) -> bytes:
 def daily_key_for(storage_url: str, key_file):
     """The daily key matching the rate-limit storage: one chain shared through ``key_file``
     by every worker (Redis) or a random one in this process."""
-    if storage_url.startswith(("redis://", "rediss://")):
+    if uses_redis(storage_url):
         return RatchetKey(key_file)
     return DailyKey()
 

@@ -38,6 +38,7 @@ from crypto.encoding import b64u
 from crypto.keys import derive
 from whistle.errors import WhistleError
 from whistle.extensions import limiter
+from whistle.security.stores import redis_client, uses_redis
 from whistle.services import services
 
 VERSION = "1"
@@ -163,9 +164,7 @@ class RedisSpent:
     of logins use one too)."""
 
     def __init__(self, url: str, prefix: str = "whistle:", kind: str = "pow-spent") -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(url)
+        self._redis = redis_client(url)
         self._prefix = prefix
         self._kind = kind
 
@@ -179,7 +178,7 @@ class RedisSpent:
 
 def spent_store_for(url: str, prefix: str = "whistle:", kind: str = "pow-spent"):
     """The store matching the rate-limit storage setting (memory:// or redis://)."""
-    return RedisSpent(url, prefix, kind) if url.startswith(("redis://", "rediss://")) else MemorySpent()
+    return RedisSpent(url, prefix, kind) if uses_redis(url) else MemorySpent()
 
 
 def forget_at(challenge: str) -> int:

@@ -16,6 +16,8 @@ import time
 
 from limits.storage import MemoryStorage, RedisStorage
 
+from whistle.security.stores import REDIS_SCHEMES
+
 SCHEME = "whistle+redis"
 TLS_SCHEME = "whistle+rediss"
 MEMORY_SCHEME = "whistle+memory"
@@ -39,7 +41,7 @@ def window_end(seconds: int, now: float | None = None) -> int:
 def aligned_uri(uri: str) -> str:
     """The storage URI to give Flask-Limiter: every setting (config.py allows memory://,
     redis:// and rediss://) through one of this module's storages."""
-    for plain in ("redis://", "rediss://", "memory://"):
+    for plain in REDIS_SCHEMES + ("memory://",):
         if uri.startswith(plain):
             return "whistle+" + uri
     raise ValueError(f"no clock-aligned rate-limit storage for {uri.split('://', 1)[0]}://")

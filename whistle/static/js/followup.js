@@ -21,7 +21,15 @@ function fill(template, slots) {
 
 async function openCase(code) {
   const salt = await getJSON(`/api/v1/receipts/${code.locator}/salt`);
-  const keys = await wc.deriveReporterKeys(code.digits, wc.unb64u(salt.salt), salt.opslimit, salt.memlimit);
+  let saltBytes;
+  try {
+    saltBytes = wc.unb64u(salt.salt);
+  } catch (_) {
+    saltBytes = null;
+  }
+  // A cost below the site's floor is refused before anything is derived or sent.
+  wc.checkReceiptCost(saltBytes, salt.opslimit, salt.memlimit);
+  const keys = await wc.deriveReporterKeys(code.digits, saltBytes, salt.opslimit, salt.memlimit);
   session = { locator: code.locator, lookup: wc.b64u(keys.lookup), keys };
   return loadCase();
 }
@@ -167,7 +175,9 @@ async function onCodeSubmit(event) {
     await openCase(code);
     input.value = "";
   } catch (err) {
-    setStatus(status, err instanceof ApiError ? err.message : strings.dataset.msgNoMatch, true);
+    const message = err instanceof ApiError ? err.message
+      : err instanceof wc.FormatError ? codeForm.dataset.msgWeakCost : strings.dataset.msgNoMatch;
+    setStatus(status, message, true);
   } finally {
     button.disabled = false;
   }
