@@ -98,6 +98,24 @@ def recompute(app, from_seq=1):
             prev = row["entry_hash"]
     last = rows(app)
     sql(app, "UPDATE audit_head SET length = :n, head_hash = :h WHERE id = 1", n=len(last), h=last[-1]["entry_hash"])
+    rebuild_log(app)
+
+
+def rebuild_log(app):
+    """A careful forger also rebuilds the public log's stored tree from the rows as they are."""
+    from crypto import tlog
+    from whistle.custody import public_log
+
+    store = tlog.MemoryStore()
+    for size, row in enumerate(rows(app)):
+        day = row["day"] if isinstance(row["day"], dt.date) else dt.date.fromisoformat(row["day"])
+        leaf = public_log.leaf_bytes(row["seq"], day, row["actor"], row["action"], row["case_id"], row["detail"],
+                                     row["prev_hash"], row["entry_hash"])
+        tlog.append_leaf(store, size, tlog.leaf_hash(leaf))
+    sql(app, "DELETE FROM log_nodes")
+    for level, hashes in enumerate(store.levels):
+        for idx, digest in enumerate(hashes):
+            sql(app, "INSERT INTO log_nodes (level, idx, hash) VALUES (:l, :i, :h)", l=level, i=idx, h=digest)
 
 
 def verify(runner):
@@ -175,11 +193,22 @@ def test_inserted_entry_is_named(log, cli_env):
     assert_names(verify(cli_env), 5, audit.HASH_MISMATCH)
 
 
-def test_inserted_entry_with_a_correct_hash_breaks_the_next_link(log, cli_env):
-    """A careful forgery: the inserted row hashes correctly, so the chain breaks right after it."""
+def test_inserted_entry_with_a_correct_hash_is_not_in_the_public_log(log, cli_env):
+    """A careful forgery: the inserted row hashes correctly, but the log's leaf 4 is the
+    entry that was there when it was written."""
     before = rows(log)
     _shift_up_from(log, 5)
     _forge(log, 5, before[3]["entry_hash"])
+    result = verify(cli_env)
+    assert_names(result, 5, audit.NOT_IN_LOG)
+
+
+def test_inserted_entry_with_a_correct_hash_breaks_the_next_link(log, cli_env):
+    """A careful forgery that rebuilds the stored tree too: the chain breaks right after it."""
+    before = rows(log)
+    _shift_up_from(log, 5)
+    _forge(log, 5, before[3]["entry_hash"])
+    rebuild_log(log)
     result = verify(cli_env)
     assert_names(result, 6, audit.BROKEN_LINK)
     assert "not the hash of entry 5" in result.output
@@ -187,6 +216,8 @@ def test_inserted_entry_with_a_correct_hash_breaks_the_next_link(log, cli_env):
 
 def test_entry_appended_outside_the_log_is_named(log, cli_env):
     _forge(log, 11, rows(log)[-1]["entry_hash"])
+    assert_names(verify(cli_env), 11, audit.NOT_IN_LOG)  # no leaf of the public log is this entry
+    rebuild_log(log)  # and with a leaf made for it, the head row still says it came from outside
     assert_names(verify(cli_env), 11, audit.BROKEN_LINK)
 
 

@@ -1,5 +1,6 @@
 """Every environment variable whistle reads, read here once, coerced and checked at start."""
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -74,6 +75,9 @@ class Config:
     limit_pow: str = "120 per hour"
     limit_submit_nojs: str = "10 per hour;40 per day"
     trusted_proxies: int = 0
+    # The public log's origin (docs/transparency-log.md §4): names the log in its checkpoints
+    # and its signing key; no space, no '+'. Set it once, e.g. to the site's host name + /audit.
+    log_origin: str = "whistle.invalid/audit"
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -105,6 +109,9 @@ class Config:
             raise ConfigError("WHISTLE_POW_BITS must be between 0 and 32")
         if self.instance_secret_file is not None and not self.instance_secret_file.is_absolute():
             raise ConfigError("WHISTLE_INSTANCE_SECRET_FILE must be an absolute path")
+        if not re.fullmatch(r"[!-*,-~]{1,200}", self.log_origin):  # printable ASCII, no space, no '+'
+            raise ConfigError("WHISTLE_LOG_ORIGIN must be printable ASCII without space or '+', "
+                              "e.g. report.example.org/audit")
         # Every request that needs today's date looks the zone up: a typo must stop the start.
         try:
             ZoneInfo(self.timezone)
@@ -143,4 +150,5 @@ def from_env(env=None) -> Config:
         max_request_bytes=_int(env, "WHISTLE_MAX_REQUEST_BYTES", 400 * MiB, 1024),
         trusted_proxies=_int(env, "WHISTLE_TRUSTED_PROXIES", 0),
         pow_bits=_int(env, "WHISTLE_POW_BITS", 18),
+        log_origin=env.get("WHISTLE_LOG_ORIGIN") or "whistle.invalid/audit",
     )

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from whistle import config as config_mod, db as db_mod, migrate
-from whistle.custody import audit, offline
+from whistle.custody import audit, offline, public_log
 from whistle.cases.store import today
 from whistle.models import Case, CommitteeKey, Survey
 from whistle.rules.parse import load as load_rules
@@ -684,6 +684,7 @@ def audit_verify():
 def audit_sign(key_file, passphrase_file, share_files, holder_files):
     """Sign the current chain length and head with the committee key (the Ed25519 key
     derived from it) and store the statement; /transparency publishes the latest one.
+    The same key signs the public log's checkpoint of that size (GET /log/checkpoint).
 
     \b
     One key file:  whistle audit sign --key committee.key
@@ -699,15 +700,19 @@ def audit_sign(key_file, passphrase_file, share_files, holder_files):
                                      today(cfg.timezone))
         session.commit()  # a rebuilt split key is on record even if signing is refused
         try:
-            row = audit.sign(session, keypair, today(cfg.timezone))
+            row = audit.sign(session, keypair, today(cfg.timezone), origin=cfg.log_origin)
         except audit.SigningRefused as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()
         text = signing.canonical(audit.statement_of(row))
+        checkpoint = public_log.latest_checkpoint(session)
+        log_vkey = public_log.vkey(cfg.log_origin, signing.verify_key_of(keypair.secret))
     click.echo(f"statement #{row.id}: {row.length} entries, head {row.head}")
     click.echo(f"statement: {text}")
     click.echo(f"signature: {row.signature}")
     click.echo(f"verify key: {row.verify_key}")
+    click.echo(f"public log checkpoint (GET /log/checkpoint), log vkey {log_vkey}:")
+    click.echo(checkpoint.note, nl=False)
 
 
 def _committee_keypair(session, key_file, passphrase_file, share_files, holder_files, on):

@@ -39,7 +39,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from whistle.models import AuditEntry, AuditHead, AuditStatement, CommitteeKey
+from crypto import tlog
+
+from whistle.custody import public_log
+from whistle.models import AuditEntry, AuditHead, AuditStatement, CommitteeKey, LogCheckpoint, LogNode
 
 GENESIS = "0" * 64
 
@@ -56,6 +59,9 @@ MISSING_AT_END = "entries missing at the end"
 STATEMENT_MISMATCH = "does not match a signed statement"
 BAD_SIGNATURE = "invalid statement signature"
 UNKNOWN_SIGNER = "statement signed by an unknown key"
+NOT_IN_LOG = "differs from the public log"
+CHECKPOINT_MISMATCH = "does not match a signed checkpoint"
+BAD_CHECKPOINT = "invalid checkpoint signature"
 
 
 def entry_digest(prev_hash: str, seq: int, on: dt.date, actor, action: str, case_id, detail: str) -> str:
@@ -105,6 +111,7 @@ def record(db: Session, action: str, *, actor: str | None, on: dt.date, case_id:
                        prev_hash=prev, entry_hash=digest)
     db.add(entry)
     db.flush()
+    public_log.append(db, entry)  # the same transaction, under the head's lock taken above
     return entry
 
 
@@ -150,19 +157,28 @@ class _Finding:
     statement: int | None = None
 
 
-def _walk(db: Session, keep: set) -> tuple[int, str, _Finding | None, dict]:
+def _walk(db: Session, keep: set, tree: tlog.MemoryStore) -> tuple[int, str, _Finding | None, dict]:
     """Recompute the chain: (entries, last hash, first finding or None, {seq: stored hash}
-    for the seqs in ``keep``)."""
+    for the seqs in ``keep``). The public log's tree of the entries as they are goes into
+    ``tree``, and each leaf is compared with the one the log stored when the entry was made."""
     prev, expected, count, hashes, finding = GENESIS, 1, 0, {}, None
+    stored_leaves = db.execute(select(LogNode.idx, LogNode.hash).where(LogNode.level == 0)
+                               .order_by(LogNode.idx))
+    leaves = iter(stored_leaves)
     rows = db.execute(select(AuditEntry.seq, AuditEntry.on, AuditEntry.actor, AuditEntry.action,
                              AuditEntry.case_id, AuditEntry.detail, AuditEntry.prev_hash,
                              AuditEntry.entry_hash).order_by(AuditEntry.seq))
-    for seq, on, actor, action, case_id, detail, prev_hash, entry_hash in rows:
+    for row in rows:
+        seq, on, actor, action, case_id, detail, prev_hash, entry_hash = row
         count += 1
         if seq in keep:
             hashes[seq] = entry_hash
         if finding is not None:
             continue
+        leaf = tlog.leaf_hash(public_log.leaf_of(row))
+        stored = next(leaves, None)
+        if seq == expected:
+            tlog.append_leaf(tree, seq - 1, leaf)
         if seq != expected:
             if seq > expected:
                 missing = f"entry {expected} is" if seq == expected + 1 else f"entries {expected}-{seq - 1} are"
@@ -181,6 +197,10 @@ def _walk(db: Session, keep: set) -> tuple[int, str, _Finding | None, dict]:
         elif entry_hash != entry_digest(prev_hash, seq, on, actor, action, case_id, detail):
             finding = _Finding(seq, HASH_MISMATCH,
                                f"entry {seq}: hash mismatch: its content was changed after it was written")
+        elif stored is None or stored[0] != seq - 1 or bytes(stored[1]) != leaf:
+            finding = _Finding(seq, NOT_IN_LOG,
+                               f"entry {seq}: differs from the public log: leaf {seq - 1} of the log "
+                               f"is not this entry")
         else:
             prev, expected = entry_hash, seq + 1
     return count, prev, finding, hashes
@@ -230,6 +250,39 @@ def _check_statements(db: Session, count: int, hashes: dict) -> tuple[int, list[
     return checked, findings
 
 
+def _check_checkpoints(db: Session, count: int, tree: tlog.MemoryStore) -> list[_Finding]:
+    """Every stored checkpoint: signed by a committee key's log key under its origin, and
+    its root the root of the entries as they are now."""
+    from crypto import note
+    from crypto.encoding import unb64u
+    from crypto.errors import CryptoError
+
+    keys = [unb64u(k) for k in db.scalars(select(CommitteeKey.verify_key)
+                                          .where(CommitteeKey.verify_key.is_not(None)))]
+    findings = []
+    for size, text in db.execute(select(LogCheckpoint.size, LogCheckpoint.note).order_by(LogCheckpoint.size)):
+        opened = None
+        for key in keys:
+            try:
+                origin = note.parse_checkpoint(note.parse_note(text).text).origin
+                opened = note.open_checkpoint(text, public_log.log_verifier(origin, key))
+                break
+            except (CryptoError, ValueError):  # VerifyError, FormatError: not this key, or no checkpoint
+                continue
+        if opened is None or opened.checkpoint.size != size:
+            findings.append(_Finding(max(size, 1), BAD_CHECKPOINT, f"entry {size}: the checkpoint of size "
+                                                                   f"{size} is not signed by a committee key"))
+        elif size > count:
+            findings.append(_Finding(count + 1, MISSING_AT_END,
+                                     f"entry {count + 1}: entries missing at the end: a signed checkpoint "
+                                     f"covers {size} entries, the log has {count}"))
+        elif tlog.root_hash(tree, size) != opened.checkpoint.root:
+            findings.append(_Finding(max(size, 1), CHECKPOINT_MISMATCH,
+                                     f"entry {size}: does not match the signed checkpoint of size {size}: "
+                                     f"history up to this entry was rewritten"))
+    return findings
+
+
 def verify(db: Session) -> Verdict:
     """Check the chain, the stored head and every signed statement.
 
@@ -239,7 +292,8 @@ def verify(db: Session) -> Verdict:
     caught by a signed statement: the entry at its length no longer has the signed hash.
     When several things are wrong, the lowest entry is named.
     """
-    count, last, finding, hashes = _walk(db, set(db.scalars(select(AuditStatement.length))))
+    tree = tlog.MemoryStore()
+    count, last, finding, hashes = _walk(db, set(db.scalars(select(AuditStatement.length))), tree)
     findings = [finding] if finding is not None else []
     stored = db.execute(select(AuditHead.length, AuditHead.head_hash).where(AuditHead.id == 1)).first()
     if finding is None and stored is not None and (stored.length != count or stored.head_hash != last):
@@ -257,6 +311,8 @@ def verify(db: Session) -> Verdict:
                                      f"entry {count}: hash mismatch: the last entry is not the recorded head"))
     checked, statement_findings = _check_statements(db, count, hashes)
     findings += statement_findings
+    if finding is None:
+        findings += _check_checkpoints(db, count, tree)
     if not findings:
         return Verdict(count, None, head=last, statements=checked)
     first = min(findings, key=lambda f: f.seq)  # stable: chain findings come first
@@ -306,9 +362,10 @@ def register_verify_key(db: Session, keypair) -> str:
     return verify_key
 
 
-def sign(db: Session, keypair, on: dt.date) -> AuditStatement:
+def sign(db: Session, keypair, on: dt.date, origin: str | None = None) -> AuditStatement:
     """Sign the current (length, head) with the committee key, store the statement, and
     record an ``audit_signed`` entry after it (so the statement covers the log as it was).
+    With ``origin``, also sign the public log's checkpoint of the same size with the same key.
 
     Refuses to vouch for a chain that does not verify, or for a key that is not a committee key.
     """
@@ -337,5 +394,7 @@ def sign(db: Session, keypair, on: dt.date) -> AuditStatement:
                                verify_key=verify_key, signature=signing.sign(key, obj))
     db.add(statement)
     db.flush()
+    if origin is not None:
+        public_log.sign_checkpoint(db, origin, key, on)
     record(db, "audit_signed", actor=COMMITTEE_KEY, on=on, statement=next_id, length=length)
     return statement

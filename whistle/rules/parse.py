@@ -58,6 +58,8 @@ from pathlib import Path
 from crypto.encoding import unb64u
 from crypto.errors import FormatError
 from whistle import catalog
+from whistle.rules import witnesses
+from whistle.rules.witnesses import WitnessRules
 
 LANGUAGES = ("zh_Hans", "zh_Hant", "en")
 ROLES = ("member", "unit_lead", "admin", "overseer")  # overseer: the oversight view only, never cases
@@ -194,6 +196,7 @@ class Rules:
     calendar: CalendarRules = CalendarRules()
     retention: dict = field(default_factory=lambda: {"default": 1825})
     surveys: "SurveyRules" = None  # set in __post_init__ when not given
+    witnessing: WitnessRules = WitnessRules()  # whistle.rules.witnesses
 
     def __post_init__(self) -> None:
         if self.surveys is None:
@@ -681,7 +684,7 @@ class _Parser:
 
 
 _TOP_LEVEL = ("committee", "units", "departments", "members", "channels", "risk", "deadlines", "calendar",
-              "retention", "surveys")
+              "retention", "surveys", "witnesses", "witnessing")
 @dataclass(frozen=True)
 class SurveyRules:
     """``[surveys]``: the smallest count any published figure shows as a number
@@ -752,11 +755,14 @@ def _parse(text: str, source: str) -> tuple[Rules | None, list[str]]:
     calendar = parser.calendar()
     retention = parser.retention()
     surveys = _survey_rules(data, units, problems)
+    witnessing, witness_problems = witnesses.parse(data)
+    for where, message in witness_problems:
+        problems.add(where, message)
     if problems.items:
         return None, problems.items
     rules = Rules(names, tuple(departments.values()), own, superior, tuple(units.values()),
                   tuple(members.values()), channels, risk, deadlines, calendar, retention)
-    rules = dataclasses.replace(rules, surveys=surveys)
+    rules = dataclasses.replace(rules, surveys=surveys, witnessing=witnessing)
     return rules, []
 
 
