@@ -17,6 +17,7 @@ from whistle.cli import main
 from whistle.models import AuditEntry, AuditStatement, Case, CommitteeKey
 from whistle.security.privacy import CSP
 
+from tests import forger
 from tests.conftest import KEY_PASSPHRASE
 from tests.helpers import report_form
 
@@ -73,49 +74,21 @@ def signed_log(app, committee):
 
 
 def sql(app, statement, **params):
-    with _engine(app).begin() as conn:
-        conn.execute(text(statement), params)
+    forger.sql(_engine(app), statement, **params)
 
 
 def rows(app):
-    with _engine(app).connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(text(
-            "SELECT seq, day, actor, action, case_id, detail, prev_hash, entry_hash FROM audit_log ORDER BY seq"))]
+    return forger.rows(_engine(app))
 
 
 def recompute(app, from_seq=1):
-    """What a careful forger does after an edit: recompute every hash and the head."""
-    prev = audit.GENESIS
-    for row in rows(app):
-        if row["seq"] >= from_seq:
-            day = row["day"] if isinstance(row["day"], dt.date) else dt.date.fromisoformat(row["day"])
-            digest = audit.entry_digest(prev, row["seq"], day, row["actor"], row["action"], row["case_id"],
-                                        row["detail"])
-            sql(app, "UPDATE audit_log SET prev_hash = :p, entry_hash = :h WHERE seq = :s",
-                p=prev, h=digest, s=row["seq"])
-            prev = digest
-        else:
-            prev = row["entry_hash"]
-    last = rows(app)
-    sql(app, "UPDATE audit_head SET length = :n, head_hash = :h WHERE id = 1", n=len(last), h=last[-1]["entry_hash"])
-    rebuild_log(app)
+    """What a careful forger does after an edit: recompute every hash, the head and the tree."""
+    forger.recompute(_engine(app), from_seq)
 
 
 def rebuild_log(app):
     """A careful forger also rebuilds the public log's stored tree from the rows as they are."""
-    from crypto import tlog
-    from whistle.custody import public_log
-
-    store = tlog.MemoryStore()
-    for size, row in enumerate(rows(app)):
-        day = row["day"] if isinstance(row["day"], dt.date) else dt.date.fromisoformat(row["day"])
-        leaf = public_log.leaf_bytes(row["seq"], day, row["actor"], row["action"], row["case_id"], row["detail"],
-                                     row["prev_hash"], row["entry_hash"])
-        tlog.append_leaf(store, size, tlog.leaf_hash(leaf))
-    sql(app, "DELETE FROM log_nodes")
-    for level, hashes in enumerate(store.levels):
-        for idx, digest in enumerate(hashes):
-            sql(app, "INSERT INTO log_nodes (level, idx, hash) VALUES (:l, :i, :h)", l=level, i=idx, h=digest)
+    forger.rebuild_log(_engine(app))
 
 
 def verify(runner):
@@ -452,7 +425,8 @@ def test_transparency_page_without_keys_or_statements(app, client):
     resp = client.get("/transparency")
     assert resp.status_code == 200 and "Set-Cookie" not in resp.headers
     data = client.get("/transparency/audit-head.json").get_json()
-    assert data == {"v": 1, "committee_keys": [], "audit": {"length": 0, "head": "0" * 64}, "statement": None}
+    assert data == {"v": 1, "committee_keys": [], "audit": {"length": 0, "head": "0" * 64}, "statement": None,
+                    "log": {"origin": "whistle.invalid/audit", "vkeys": [], "checkpoint": None}}
 
 
 def test_cli_audit_head_prints_the_published_json(signed_log, cli_env, db_session):

@@ -7,17 +7,15 @@ import time
 
 import nacl.signing
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from crypto import note, signing, tlog
-from whistle import create_app, migrate
-from whistle.cli import main
+from whistle import migrate
 from whistle.custody import audit, public_log
 from whistle.db import make_engine
 
-from tests.conftest import KEY_PASSPHRASE, make_config
+from tests.conftest import make_config
 
 DAY = dt.date(2025, 3, 3)
 ORIGIN = "whistle.invalid/audit"

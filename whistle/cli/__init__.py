@@ -744,9 +744,19 @@ def audit_head():
     """Print what /transparency/audit-head.json publishes: keys, chain head, latest statement."""
     from whistle.transparency.views import published
 
-    _cfg, engine = _setup()
+    cfg, engine = _setup()
     with Session(engine) as session:
-        click.echo(json.dumps(published(session), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(published(session, cfg, load_rules(cfg.rules_file)), ensure_ascii=False, indent=2))
+
+
+def _add_groups() -> None:
+    """Command groups kept in their own files (they import nothing from this one)."""
+    from whistle.cli.witness import witness_group
+
+    main.add_command(witness_group)
+
+
+_add_groups()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -203,3 +203,26 @@ def registered_log_verifiers(db: Session, origin: str) -> list[note.Verifier]:
 def vkey(origin: str, verify_key: bytes) -> str:
     """The log's vkey text, what witnesses and clients are configured with."""
     return log_verifier(origin, verify_key).vkey()
+
+
+def status(db: Session, origin: str, witnessing, now: float) -> dict:
+    """What /transparency shows of the log: the log's vkeys, the latest checkpoint, each
+    configured witness's cosignature of it with its age in days (``now`` is the reader's
+    clock, never stored), and whether enough fresh ones make it witnessed."""
+    vkeys = [v.vkey() for v in registered_log_verifiers(db, origin)]
+    row = latest_checkpoint(db)
+    if row is None:
+        return {"origin": origin, "vkeys": vkeys, "checkpoint": None}
+    kept = {c.witness: c for c in cosignatures(db, row.size)}
+    witnesses = []
+    for name in sorted(witnessing.verifiers):
+        cosig = kept.get(name)
+        age = None if cosig is None else max(0, int(now - cosig.timestamp) // 86400)
+        witnesses.append({"name": name, "vkey": witnessing.verifiers[name].vkey(),
+                          "timestamp": None if cosig is None else cosig.timestamp, "age_days": age,
+                          "fresh": age is not None and age <= witnessing.max_age_days})
+    fresh = sum(1 for w in witnesses if w["fresh"])
+    return {"origin": origin, "vkeys": vkeys, "size": row.size, "day": row.day.isoformat(),
+            "checkpoint": served_note(db, row), "witnesses": witnesses, "fresh": fresh,
+            "quorum": witnessing.quorum, "max_age_days": witnessing.max_age_days,
+            "witnessed": fresh >= witnessing.quorum}

@@ -16,6 +16,7 @@ small counts suppressed (whistle.transparency.suppression); ``/transparency/stat
 import csv
 import hashlib
 import io
+import time
 
 from flask import Blueprint, Response, current_app, jsonify, render_template
 from flask_babel import gettext as _
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from crypto.encoding import b64u
 from whistle import db
-from whistle.custody import audit
+from whistle.custody import audit, public_log
 from whistle.cases import store as cases
 from whistle.transparency import figures as public_stats
 from whistle.models import CommitteeKey
@@ -40,7 +41,7 @@ def fingerprint(public_key: bytes) -> str:
     return " ".join(digest[i:i + 4] for i in range(0, len(digest), 4))
 
 
-def published(session: Session) -> dict:
+def published(session: Session, cfg=None, rules=None) -> dict:
     """Everything the page shows, as plain JSON values (also `whistle audit head`)."""
     from crypto import signing
 
@@ -60,6 +61,8 @@ def published(session: Session) -> dict:
         "committee_keys": keys,
         "audit": {"length": length, "head": head},
         "statement": statement,
+        "log": public_log.status(session, (cfg or current_app.config["WHISTLE"]).log_origin,
+                                 (rules or current_app.extensions["whistle.rules"]).witnessing, time.time()),
         # The published statistics are apart (public_stats, /transparency/statistics.json):
         # they are counted, not read off a head row, and cached.
     }
