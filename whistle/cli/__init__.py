@@ -751,9 +751,11 @@ def audit_head():
 
 def _add_groups() -> None:
     """Command groups kept in their own files (they import nothing from this one)."""
+    from whistle.cli.log import log_group
     from whistle.cli.witness import witness_group
 
     main.add_command(witness_group)
+    main.add_command(log_group)
 
 
 _add_groups()

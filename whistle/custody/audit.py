@@ -29,7 +29,8 @@ conflict, custodian, not_approved, requester_gone; request, requester, reason],
 identity_disclosed [request, to], notice_published [notice, opens_on, closes_on],
 survey_created / survey_changed / survey_opened / survey_closed / survey_published /
 survey_deleted / survey_texts / refused_survey_texts [survey], survey_texts_purged [survey,
-texts, reason]. The full list is ACTIONS.
+texts, reason], intake [commitment, recipients] and rules_loaded [sha256, published]
+(whistle.custody.intake_log). The full list is ACTIONS.
 """
 import datetime as dt
 import hashlib
@@ -88,7 +89,14 @@ ACTIONS = frozenset({
     "notice_published",
     "survey_created", "survey_changed", "survey_opened", "survey_closed", "survey_published",
     "survey_deleted", "survey_texts", "refused_survey_texts", "survey_texts_purged",
+    "intake", "rules_loaded",
 })
+
+
+def lock_head(db: Session) -> None:
+    """Take the audit head's row lock (as every append does first) without appending: what
+    is read after it is one state of the log until the caller's transaction ends."""
+    db.execute(update(AuditHead).where(AuditHead.id == 1).values(length=AuditHead.length))
 
 
 def record(db: Session, action: str, *, actor: str | None, on: dt.date, case_id: str | None = None,
@@ -375,7 +383,7 @@ def sign(db: Session, keypair, on: dt.date, origin: str | None = None) -> AuditS
     # The head's lock first (as an append takes it): the chain checked below and the head
     # signed are then one state of the log; an entry appended between the two reads would
     # be vouched for unchecked.
-    db.execute(update(AuditHead).where(AuditHead.id == 1).values(length=AuditHead.length))
+    lock_head(db)
     row = db.get(CommitteeKey, keypair.kid)
     if row is None:
         raise SigningRefused(f"{keypair.kid} is not a registered committee key")

@@ -33,6 +33,8 @@ WITHHELD = "withheld"
 MAX_ENTRIES = 1000  # per /log/entries answer
 # Values published as they are: codes, usernames, key ids, hashes, dates, base64 commitments.
 _TOKEN = re.compile(r"[A-Za-z0-9_.:@/+=-]{0,128}\Z")
+# Withheld whatever they hold: who a report was sealed to tells which department it is about.
+_ALWAYS_WITHHELD = frozenset({"recipients"})
 
 
 class DbStore:
@@ -69,7 +71,7 @@ def public_detail(detail_text: str) -> dict:
         return {"detail": WITHHELD}
     if not isinstance(data, dict):
         return {"detail": WITHHELD}
-    return {key: _public_value(value) for key, value in data.items()}
+    return {key: WITHHELD if key in _ALWAYS_WITHHELD else _public_value(value) for key, value in data.items()}
 
 
 def leaf_bytes(seq: int, on: dt.date, actor, action: str, case_id, detail: str, prev_hash: str,

@@ -5,11 +5,15 @@ are a 400 with a JSON error, ranges beyond the log's current size a 404. A poste
 cosignature is kept only if it is a configured witness's valid cosignature of a checkpoint
 this log signed; nothing about the request is recorded.
 """
+import logging
+
 from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from crypto import tlog
 from whistle import db
-from whistle.custody import public_log
+from whistle.cases.store import today
+from whistle.custody import intake_log, public_log
 
 bp = Blueprint("log", __name__)
 
@@ -36,6 +40,37 @@ def _bad_range(exc: _BadRange):
 
 def _text(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/plain", headers={"Cache-Control": "no-cache"})
+
+
+@bp.before_app_request
+def _upkeep() -> None:
+    """Once per process and day, on its first request: record the rules file if it changed,
+    and put the finished days' intake into the log (`whistle log seal-day` does the same
+    from cron; whichever comes first does it, the other finds nothing left)."""
+    cfg = current_app.config["WHISTLE"]
+    if not cfg.extra.get("log_upkeep", not cfg.testing):  # tests that count entries turn it on
+        return
+    day = today(cfg.timezone)
+    if current_app.extensions.get("whistle.log_upkeep") == day:
+        return
+    session = db.session()
+    try:
+        intake_log.record_rules(session, cfg.rules_file.read_bytes(), day)
+        intake_log.seal_days(session, day)
+        session.commit()
+    except (SQLAlchemyError, OSError) as exc:
+        session.rollback()  # the request goes on; the next one tries again
+        logging.getLogger("whistle").warning("public log upkeep: %s", type(exc).__name__)
+        return
+    current_app.extensions["whistle.log_upkeep"] = day
+
+
+@bp.get("/log/rules")
+def rules():
+    """The rules file this server loaded, members' e-mail addresses left out; its SHA-256 is
+    the ``published`` value of the last ``rules_loaded`` entry."""
+    raw = current_app.config["WHISTLE"].rules_file.read_bytes()
+    return _text(intake_log.published_rules(raw.decode("utf-8")))
 
 
 @bp.get("/log/checkpoint")
