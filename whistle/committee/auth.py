@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 
 from crypto.encoding import unb64u
+from crypto.keys import kid
 from crypto.errors import FormatError
 from whistle import db
 from whistle.custody import audit
@@ -157,7 +158,10 @@ def enrol(token):
                                            on=today(_cfg().timezone))
                 # The code that enrolled cannot log in as well.
                 members.step_claim(current_app.extensions["whistle.totp_used"], secret)(step)
-                audit.record(tx, "enrolled", actor=member.username, on=today(_cfg().timezone))
+                # The key's id goes into the public log: a key swapped later by SQL no longer
+                # matches the one its member enrolled with.
+                audit.record(tx, "enrolled", actor=member.username, on=today(_cfg().timezone),
+                             **({"key": kid(public_key)} if public_key else {}))
             session.pop("enrol_totp", None)
             session.pop("enrol_for", None)
             return redirect(url_for("committee.login"))
