@@ -24,8 +24,8 @@ def _day(row) -> dt.date:
     return row["day"] if isinstance(row["day"], dt.date) else dt.date.fromisoformat(row["day"])
 
 
-def recompute(engine, from_seq=1):
-    """Recompute every hash from ``from_seq`` on, the head row and the stored tree."""
+def recompute(engine, from_seq=1, tree=True):
+    """Recompute every hash from ``from_seq`` on, the head row and (``tree``) the stored tree."""
     prev = audit.GENESIS
     for row in rows(engine):
         if row["seq"] >= from_seq:
@@ -39,7 +39,8 @@ def recompute(engine, from_seq=1):
     last = rows(engine)
     sql(engine, "UPDATE audit_head SET length = :n, head_hash = :h WHERE id = 1", n=len(last),
         h=last[-1]["entry_hash"] if last else audit.GENESIS)
-    rebuild_log(engine)
+    if tree:
+        rebuild_log(engine)
 
 
 def rebuild_log(engine):

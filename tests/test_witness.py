@@ -86,6 +86,13 @@ class Deployment:
                                      env=env, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
         _wait(self.port, self.proc)
+        self.get("/log/rules")  # the first request records the rules file: entry 1, before the tests' own
+
+    def get(self, path: str) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(self.url + path, timeout=10) as resp:
+            return resp.read().decode("utf-8")
 
     def stop(self):
         self.proc.terminate()
@@ -108,10 +115,7 @@ class Deployment:
                                          "--key", str(self.key_file), "--state", str(self.state)])
 
     def checkpoint(self) -> str:
-        import urllib.request
-
-        with urllib.request.urlopen(self.url + "/log/checkpoint", timeout=10) as resp:
-            return resp.read().decode("utf-8")
+        return self.get("/log/checkpoint")
 
 
 @pytest.fixture
@@ -156,8 +160,9 @@ def test_witness_cosigns_a_growing_log(deployment):
     d.record(5, start=10)
     d.sign()
     second = d.witness()
-    assert second.exit_code == 0 and "consistent with 6" in second.output, second.output
-    assert note.open_checkpoint(d.checkpoint(), log, [witness], quorum=1).checkpoint.size == 12
+    # rules file, 6 entries | the signing, 5 entries
+    assert second.exit_code == 0 and "at 13 entries (consistent with 7)" in second.output, second.output
+    assert note.open_checkpoint(d.checkpoint(), log, [witness], quorum=1).checkpoint.size == 13
     again = d.witness()  # nothing new: the same tree is cosigned again, with a fresh time
     assert again.exit_code == 0, again.output
 
@@ -252,11 +257,9 @@ def restore(d: Deployment, size: int) -> None:
 
 def test_transparency_shows_cosignatures_and_their_age(deployment):
     d = deployment
-    import urllib.request
 
     def page():
-        with urllib.request.urlopen(d.url + "/transparency?lang=en", timeout=10) as resp:
-            return resp.read().decode("utf-8")
+        return d.get("/transparency?lang=en")
 
     d.record(3)
     d.sign()
@@ -267,3 +270,46 @@ def test_transparency_shows_cosignatures_and_their_age(deployment):
     html = page()
     assert 'id="log-witnessed"' in html and "auditor.example" in html
     assert "cosigned today" in html
+
+
+def _verify_from(d: Deployment, *extra):
+    return d.runner.invoke(main, ["audit", "verify", "--from", d.url, *extra])
+
+
+def test_audit_verify_from_the_public_endpoints(deployment):
+    d = deployment
+    cosigned(d)
+    d.record(3, start=50)  # after the checkpoint: linked on, not yet signed
+    result = _verify_from(d, "--log-vkey", d.log_vkey, "--witness-vkey", d.witness_vkey)
+    assert result.exit_code == 0, result.output
+    # the rules file the server loaded and 6 signed, the entry recording the signing, 3 more
+    assert "public log intact: 11 entries, 7 under the signed checkpoint" in result.output
+    assert "cosigned by auditor.example" in result.output
+    assert _verify_from(d).exit_code == 0  # the log key as the deployment publishes it
+    # An edit of entry 4 that recomputes the chain but leaves the stored tree: the server's
+    # own proofs still tie entries 1-3 to the checkpoint, not entry 4.
+    forger.sql(d.engine, "UPDATE audit_log SET actor = 'nobody' WHERE seq = 4")
+    forger.recompute(d.engine, from_seq=4, tree=False)
+    result = _verify_from(d, "--log-vkey", d.log_vkey)
+    assert result.exit_code == 1
+    assert "entry 4: does not match the signed checkpoint of size 7" in result.output
+    assert "first bad entry: 4" in result.output
+    # With the stored tree rebuilt as well, no proof ties any entry: the checkpoint is named.
+    forger.rebuild_log(d.engine)
+    result = _verify_from(d, "--log-vkey", d.log_vkey)
+    assert result.exit_code == 1 and "checkpoint of size 7: the entries served do not hash" in result.output
+    assert "first bad entry: 0" in result.output
+
+
+
+def test_audit_verify_from_names_a_gap_and_a_foreign_checkpoint(deployment):
+    d = deployment
+    cosigned(d)
+    d.record(3, start=50)
+    forger.sql(d.engine, "DELETE FROM audit_log WHERE seq = 9")
+    result = _verify_from(d, "--log-vkey", d.log_vkey)
+    assert result.exit_code == 1 and "first bad entry: 9" in result.output, result.output
+    assert "entry 9: sequence gap" in result.output
+    other = public_log.vkey(ORIGIN, bytes(range(32)))
+    result = _verify_from(d, "--log-vkey", other)
+    assert result.exit_code == 1 and "checkpoint: not signed by the log key given" in result.output

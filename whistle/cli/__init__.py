@@ -658,9 +658,20 @@ def audit_group():
 
 
 @audit_group.command("verify")
-def audit_verify():
+@click.option("--from", "from_url", metavar="URL",
+              help="Verify a deployment from its public endpoints alone (no database).")
+@click.option("--log-vkey", help="With --from: the log's vkey (default: the one the deployment publishes).")
+@click.option("--witness-vkey", "witness_vkeys", multiple=True, metavar="VKEY",
+              help="With --from: a witness whose cosignature to check and report (repeat).")
+def audit_verify(from_url, log_vkey, witness_vkeys):
     """Recompute the chain and check every signed statement; exit 1 naming the first bad
-    entry (edited, inserted, reordered, deleted, or history rewritten before a statement)."""
+    entry (edited, inserted, reordered, deleted, or history rewritten before a statement).
+
+    With --from URL: check the deployment's signed checkpoint, that its served entries hash
+    to it and link up without a gap; exit 1 naming the first bad entry (0: the checkpoint)."""
+    if from_url:
+        _verify_remote(from_url, log_vkey, witness_vkeys)
+        return
     _cfg, engine = _setup()
     with Session(engine) as session:
         verdict = audit.verify(session)
@@ -670,6 +681,25 @@ def audit_verify():
         raise SystemExit(1)
     click.echo(f"audit log intact: {verdict.count} entries, head {verdict.head}")
     click.echo(f"signed statements checked: {verdict.statements}")
+
+
+def _verify_remote(url, log_vkey, witness_vkeys):
+    from crypto.errors import FormatError
+    from whistle.transparency import remote_verify, witness
+
+    try:
+        verdict = remote_verify.verify(url, log_vkey, witness_vkeys)
+    except FormatError as exc:
+        raise click.BadParameter(str(exc), param_hint="--log-vkey / --witness-vkey") from exc
+    except witness.WitnessError as exc:
+        raise click.ClickException(f"cannot read {url}: {exc}") from exc
+    if not verdict.ok:
+        click.echo(f"public log BROKEN: {verdict.message}", err=True)
+        click.echo(f"first bad entry: {verdict.first_bad}", err=True)
+        raise SystemExit(1)
+    click.echo(verdict.message)
+    for name, timestamp in sorted(verdict.cosigners.items()):
+        click.echo(f"cosigned by {name} at {timestamp} (POSIX seconds, the witness's clock)")
 
 
 @audit_group.command("sign")

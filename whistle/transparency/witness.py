@@ -38,7 +38,7 @@ class WitnessError(Exception):
     """The witness could not do its job this time (network, key or state file); retry later."""
 
 
-class _NotFound(WitnessError):
+class NotFound(WitnessError):
     """The server answered 404."""
 
 
@@ -80,14 +80,15 @@ def read_key(text: str) -> WitnessKey:
 
 # --- HTTP ----------------------------------------------------------------------------------
 
-def _get(url: str) -> bytes:
+def http_get(url: str) -> bytes:
+    """GET ``url``; WitnessError (a 404 included) unless it answers 200."""
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "*/*"}),
                                     timeout=TIMEOUT) as resp:
             return resp.read()
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
-            raise _NotFound(url) from exc
+            raise NotFound(url) from exc
         raise WitnessError(f"GET {url}: HTTP {exc.code}") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise WitnessError(f"GET {url}: {exc}") from exc
@@ -109,8 +110,8 @@ def _post(url: str, body: str) -> None:
 def fetch_checkpoint(base_url: str) -> str | None:
     """The served checkpoint, or None when the log says it has none (404)."""
     try:
-        return _get(base_url.rstrip("/") + "/log/checkpoint").decode("utf-8")
-    except _NotFound:
+        return http_get(base_url.rstrip("/") + "/log/checkpoint").decode("utf-8")
+    except NotFound:
         return None
     except UnicodeDecodeError as exc:
         raise Refusal("the served checkpoint is not UTF-8 text") from exc
@@ -119,9 +120,9 @@ def fetch_checkpoint(base_url: str) -> str | None:
 def fetch_consistency(base_url: str, first: int, second: int) -> list[bytes]:
     query = urllib.parse.urlencode({"from": first, "to": second})
     try:
-        answer = json.loads(_get(f"{base_url.rstrip('/')}/log/proof/consistency?{query}"))
+        answer = json.loads(http_get(f"{base_url.rstrip('/')}/log/proof/consistency?{query}"))
         return [note.unb64(h) for h in answer["proof"]]
-    except _NotFound as exc:
+    except NotFound as exc:
         raise Refusal(f"the log cannot prove its checkpoint of {second} entries") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise Refusal("the consistency proof is not well formed") from exc
