@@ -146,3 +146,20 @@ def test_leaf_bytes_are_base64_in_entries(app, client):
         s.commit()
     body = client.get("/log/entries?start=0&end=1").get_json()
     assert json.loads(base64.b64decode(body["entries"][0]))["action"] == "login"
+
+
+def test_the_no_js_case_page_shows_the_servers_claim(app, client, committee, db_session):
+    from tests.helpers import receipt_from, report_form
+
+    resp = client.post("/report/contractor?lang=en", data=report_form("no-JS log claim"),
+                       content_type="multipart/form-data")
+    assert resp.status_code == 200
+    code = receipt_from(resp.get_data(as_text=True))
+    page = client.post("/followup?lang=en", data={"code": code}).get_data(as_text=True)
+    assert "This is what the server says" in page and "after the day it was received ends" in page
+    day = db_session.scalar(select(PendingIntake.day))
+    intake_log.seal_days(db_session, day + dt.timedelta(days=1))
+    db_session.commit()
+    page = client.post("/followup?lang=en", data={"code": code}).get_data(as_text=True)
+    assert "The server says: your report is in the committee" in page
+    assert f"public log since {day.isoformat()} (entry 1)" in page

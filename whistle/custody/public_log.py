@@ -228,3 +228,24 @@ def status(db: Session, origin: str, witnessing, now: float) -> dict:
             "checkpoint": served_note(db, row), "witnesses": witnesses, "fresh": fresh,
             "quorum": witnessing.quorum, "max_age_days": witnessing.max_age_days,
             "witnessed": fresh >= witnessing.quorum}
+
+
+def intake_proof(db: Session, commitment: str) -> dict | None:
+    """Where a receipt's commitment stands in the log (for its holder only: nobody else can
+    compute it): ``pending`` until its day enters the log; then the intake entry, its day, and
+    an inclusion proof against the latest checkpoint once one covers it. None if unknown."""
+    from whistle.models import LogCommitment, PendingIntake
+
+    if db.scalar(select(PendingIntake.case_id).where(PendingIntake.commitment == commitment).limit(1)):
+        return {"status": "pending"}
+    seq = db.scalar(select(LogCommitment.seq).where(LogCommitment.commitment == commitment))
+    if seq is None:
+        return None
+    entry = entries(db, seq - 1, seq)
+    answer = {"status": "logged", "index": seq - 1, "entry": b64(entry[0]) if entry else None,
+              "day": json.loads(entry[0])["day"] if entry else None, "checkpoint": None}
+    row = latest_checkpoint(db)
+    if row is not None and row.size >= seq:
+        answer.update(checkpoint=served_note(db, row), size=row.size,
+                      proof=[b64(h) for h in tlog.inclusion_proof(DbStore(db), seq - 1, row.size)])
+    return answer

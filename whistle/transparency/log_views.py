@@ -6,6 +6,7 @@ cosignature is kept only if it is a configured witness's valid cosignature of a 
 this log signed; nothing about the request is recorded.
 """
 import logging
+import re
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,6 +19,7 @@ from whistle.custody import intake_log, public_log
 bp = Blueprint("log", __name__)
 
 MAX_COSIGNED_BYTES = 64 * 1024
+_COMMITMENT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class _BadRange(Exception):
@@ -117,6 +119,19 @@ def entries():
     if end > public_log.size(session):
         raise _BadRange(404, "end is beyond the log")
     return jsonify(start=start, entries=[public_log.b64(e) for e in public_log.entries(session, start, end)])
+
+
+@bp.get("/log/intake")
+def intake():
+    """A receipt holder's intake entry, by the commitment only they can compute
+    (crypto/FORMAT.md §2), with its inclusion proof against the latest checkpoint."""
+    commitment = request.args.get("commitment", "")
+    if not _COMMITMENT.fullmatch(commitment):
+        raise _BadRange(400, "commitment must be 43 characters of base64url")
+    answer = public_log.intake_proof(db.session(), commitment)
+    if answer is None:
+        raise _BadRange(404, "no intake entry has this commitment")
+    return jsonify(answer)
 
 
 @bp.post("/log/cosignature")
