@@ -27,3 +27,19 @@ def test_enrolment_names_the_key_and_intake_names_the_recipients(app, people, db
     assert recipients and set(recipients) <= set(people)
     leaf = json.loads(public_log.entries(db_session, entry.seq - 1, entry.seq)[0])
     assert leaf["detail"]["recipients"] == "withheld"
+
+
+def test_a_member_key_swapped_by_sql_is_named(app, people, db_session):
+    from crypto.keys import KeyPair
+    from whistle.custody import audit
+    from whistle.models import Member
+
+    assert audit.verify(db_session).ok
+    enrolled_seq = db_session.scalar(select(AuditEntry.seq).where(AuditEntry.action == "enrolled",
+                                                                  AuditEntry.actor == "li.na"))
+    member = db_session.scalar(select(Member).where(Member.username == "li.na"))
+    member.public_key = KeyPair.generate().public  # the operator's own key, to be sealed to
+    db_session.commit()
+    verdict = audit.verify(db_session)
+    assert verdict.problem == audit.KEY_NOT_ENROLLED and verdict.first_bad == enrolled_seq
+    assert "li.na" in verdict.message

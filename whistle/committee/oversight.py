@@ -72,6 +72,7 @@ PROBLEMS = {
     audit.NOT_IN_LOG: _l("the entry differs from the public log"),
     audit.CHECKPOINT_MISMATCH: _l("history up to this entry differs from a signed checkpoint"),
     audit.BAD_CHECKPOINT: _l("a checkpoint of the public log is not signed by the committee key"),
+    audit.KEY_NOT_ENROLLED: _l("a member's key is not the one recorded when they enrolled"),
 }
 
 # Detail values shown as they are: codes, usernames, counts, key ids. Anything else (a

@@ -63,6 +63,7 @@ UNKNOWN_SIGNER = "statement signed by an unknown key"
 NOT_IN_LOG = "differs from the public log"
 CHECKPOINT_MISMATCH = "does not match a signed checkpoint"
 BAD_CHECKPOINT = "invalid checkpoint signature"
+KEY_NOT_ENROLLED = "member key differs from the enrolled one"
 
 
 def entry_digest(prev_hash: str, seq: int, on: dt.date, actor, action: str, case_id, detail: str) -> str:
@@ -291,6 +292,30 @@ def _check_checkpoints(db: Session, count: int, tree: tlog.MemoryStore) -> list[
     return findings
 
 
+def _check_member_keys(db: Session) -> list[_Finding]:
+    """Every member key in the database is the one its member's last enrolment recorded
+    (enrolments before keys were recorded name none, and are not checked)."""
+    from crypto.keys import kid
+    from whistle.models import Member
+
+    enrolled = {}
+    for seq, actor, detail in db.execute(select(AuditEntry.seq, AuditEntry.actor, AuditEntry.detail)
+                                         .where(AuditEntry.action == "enrolled").order_by(AuditEntry.seq)):
+        try:
+            enrolled[actor] = (seq, json.loads(detail).get("key"))
+        except (ValueError, AttributeError):
+            enrolled[actor] = (seq, None)
+    findings = []
+    for username, public_key in db.execute(select(Member.username, Member.public_key)
+                                           .where(Member.public_key.is_not(None))):
+        seq, key = enrolled.get(username, (None, None))
+        if key is not None and kid(bytes(public_key)) != key:
+            findings.append(_Finding(seq, KEY_NOT_ENROLLED,
+                                     f"entry {seq}: member key differs from the enrolled one: {username}'s key "
+                                     f"in the database is not the key this enrolment recorded"))
+    return findings
+
+
 def verify(db: Session) -> Verdict:
     """Check the chain, the stored head and every signed statement.
 
@@ -321,6 +346,7 @@ def verify(db: Session) -> Verdict:
     findings += statement_findings
     if finding is None:
         findings += _check_checkpoints(db, count, tree)
+        findings += _check_member_keys(db)
     if not findings:
         return Verdict(count, None, head=last, statements=checked)
     first = min(findings, key=lambda f: f.seq)  # stable: chain findings come first
