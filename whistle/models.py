@@ -273,6 +273,7 @@ class LogNode(Base):
     with the audit entry whose leaf completes it, and never changed."""
 
     __tablename__ = "log_nodes"
+    __table_args__ = NO_ROWID
     level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
@@ -283,6 +284,7 @@ class LogCheckpoint(Base):
     the signed note exactly as published. One per tree size; sizes only grow."""
 
     __tablename__ = "log_checkpoints"
+    __table_args__ = NO_ROWID
     size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     day: Mapped[dt.date] = mapped_column(Date)
     note: Mapped[str] = mapped_column(String(4000))
@@ -293,6 +295,7 @@ class LogCosignature(Base):
     the witness's own clock (the time it states), never the time it was received."""
 
     __tablename__ = "log_cosignatures"
+    __table_args__ = NO_ROWID
     size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     witness: Mapped[str] = mapped_column(String(200), primary_key=True)
     line: Mapped[str] = mapped_column(String(1000))

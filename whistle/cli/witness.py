@@ -48,7 +48,9 @@ def keygen(name, out):
 def run(url, log_vkey, key_file, state_file):
     """Check the log's latest checkpoint against the last one seen and cosign it.
 
-    Refuses (exit 3, state kept) on a rollback, a fork or a rewrite; run it from cron."""
+    Refuses (exit 3, state kept) on a rollback, a fork or a rewrite; run it from cron. The
+    first run has nothing to compare with and accepts what it is served: check that size
+    and root against what the committee published elsewhere before relying on it."""
     try:
         log = note.parse_vkey(log_vkey)
     except FormatError as exc:

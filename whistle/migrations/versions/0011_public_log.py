@@ -22,20 +22,23 @@ def upgrade() -> None:
     sa.Column('level', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('idx', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('hash', sa.LargeBinary(length=32), nullable=False),
-    sa.PrimaryKeyConstraint('level', 'idx')
+    sa.PrimaryKeyConstraint('level', 'idx'),
+    sqlite_with_rowid=False,
     )
     op.create_table('log_checkpoints',
     sa.Column('size', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('note', sa.String(length=4000), nullable=False),
-    sa.PrimaryKeyConstraint('size')
+    sa.PrimaryKeyConstraint('size'),
+    sqlite_with_rowid=False,
     )
     op.create_table('log_cosignatures',
     sa.Column('size', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('witness', sa.String(length=200), nullable=False),
     sa.Column('line', sa.String(length=1000), nullable=False),
     sa.Column('timestamp', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('size', 'witness')
+    sa.PrimaryKeyConstraint('size', 'witness'),
+    sqlite_with_rowid=False,  # no record of the order witnesses came in
     )
     op.create_table('pending_intake',
     sa.Column('case_id', sa.String(length=32), nullable=False),
