@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install install-test run test bench translations clean
+.PHONY: install install-test run lint test wheel bench translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,12 +26,33 @@ run: install
 	$(BIN)/whistle demo
 	$(BIN)/whistle run --host 127.0.0.1 --port 5000
 
-test: install-test
-	$(BIN)/pytest
+# Two workers (the machine's two cores); tests/conftest.py keeps the browser tests and the
+# Redis-flushing ones each on one worker (xdist_group).
+PYTEST_WORKERS ?= 2
+
+# Files already in ruff's format (`ruff format --check` runs on these; the rest of the code
+# gets its one formatting pass later, and then the list goes).
+FORMATTED := whistle/security/passwords.py whistle/linkify.py tests/db_template.py tests/test_passwords.py \
+             tests/test_linkify.py tests/test_packaging.py deploy/build/whistle_build.py
+
+# Linters (settings: pyproject.toml [tool.ruff], setup.cfg [mypy], each with its baseline).
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check $(FORMATTED)
+	$(BIN)/mypy --strict crypto/*.py
+	$(BIN)/mypy whistle
+
+test: lint
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+# The installable package (dist/whistle-*.whl): templates, static files, compiled catalogs,
+# migrations and the checked libsodium build inside (deploy/build/whistle_build.py).
+wheel: install
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
 
 # Benchmarks (not tests): gunicorn, SQLite and PostgreSQL, Redis; writes docs/benchmarks.md.
 bench: install-test
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules instance
+	rm -rf $(VENV) node_modules instance dist

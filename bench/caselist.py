@@ -24,12 +24,13 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.orm import Session
 
 from whistle import catalog, create_app
-from whistle.cases.store import today as day_in
+from whistle.clock import today as day_in
 from whistle.committee import case_listing, triage_view, workspace
 from whistle.config import Config
 from whistle.models import Case, CaseEvent, CaseGrant, new_id
 from whistle.triage import deadlines, risk
 from whistle.triage.routing import route
+from whistle.services import services
 
 from bench.common import MEMBER_PASSWORD, prepare_whistle
 
@@ -116,7 +117,7 @@ def _time(client, path: str, repeat: int) -> dict:
 
 def _listing(app, session, member_id: str) -> case_listing.CaseListing:
     """The listing workspace.case_list builds for this member today."""
-    today = day_in(app.config["WHISTLE"].timezone)
+    today = day_in(services(app).config.timezone)
     return case_listing.CaseListing(session, member_id, today, triage_view.soon_limit(today))
 
 
@@ -131,7 +132,7 @@ def _first_page(app, session, member_id: str) -> None:
 def _query_ms(app, member_id: str, repeat: int) -> float:
     """Median time of the first page's queries alone (rows fetched, no template)."""
     times = []
-    with app.app_context(), Session(app.extensions["whistle.engine"]) as session:
+    with app.app_context(), Session(services(app).engine) as session:
         _first_page(app, session, member_id)
         for _ in range(repeat):
             began = time.perf_counter()
@@ -143,7 +144,7 @@ def _query_ms(app, member_id: str, repeat: int) -> float:
 
 def _statements(app, member_id: str) -> list[tuple[str, object]]:
     """Every statement (with its parameters) a first page runs, in order."""
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     seen = []
 
     def record(_conn, _cursor, statement, parameters, _context, _many):
@@ -161,7 +162,7 @@ def _statements(app, member_id: str) -> list[tuple[str, object]]:
 def explain(app, member_id: str) -> str:
     """The database's plan for each statement of a first page, as workspace.case_list runs
     them (the same SQL and parameters)."""
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN ANALYZE "
     out = []
     with engine.connect() as conn:
@@ -195,9 +196,9 @@ def run(db_url: str, folder: Path, secret_file: Path, count: int = 100_000, repe
     cfg = Config(instance_dir=folder, database_url=db_url, instance_secret_file=secret_file,
                  extra={"ratelimit": False})
     app = create_app(cfg)
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     try:
-        seconds = seed(engine, app.extensions["whistle.rules"], member_id, count, share_id=share_id)
+        seconds = seed(engine, services(app).rules, member_id, count, share_id=share_id)
         client = _login(app, totp)
         client.get("/committee/")  # warm: templates compiled, connection open
         result = {"cases": count, "seed_seconds": round(seconds, 1),

@@ -22,7 +22,7 @@ from crypto.keys import KeyPair
 from whistle import migrate
 from whistle.committee import members
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PROJECT_DIR
 from whistle.db import make_engine
 

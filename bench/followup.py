@@ -13,8 +13,9 @@ from crypto.encoding import b64u, unb64u
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from whistle import create_app, migrate
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import Config
+from whistle.services import services
 
 from bench import load
 from bench.common import KEY_PASSPHRASE, TZ
@@ -80,7 +81,7 @@ def cost_table(work: Path, nproc: int, costs=COSTS, repeat: int = 5) -> list[dic
         cfg = Config(instance_dir=folder, database_url=f"sqlite:///{folder / 'whistle.db'}",
                      receipt_opslimit=ops, receipt_memlimit=mem, extra={"ratelimit": False})
         app = create_app(cfg)
-        engine = app.extensions["whistle.engine"]
+        engine = services(app).engine
         migrate.upgrade(engine)
         with Session(engine) as s:
             offline.init_keys(s, folder / "k.key", KEY_PASSPHRASE, "k", today(TZ), opslimit=1, memlimit=8 * MiB)

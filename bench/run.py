@@ -42,7 +42,9 @@ def whistle_env(db_url: str, instance: Path, secret: Path, ops: int, mem: int) -
             "WHISTLE_RECEIPT_OPSLIMIT": str(ops), "WHISTLE_RECEIPT_MEMLIMIT": str(mem),
             # The proof of work at its minimum: challenges are fetched and "solved" while the
             # requests are prepared; the server still checks and spends each one when timed.
-            "WHISTLE_POW_BITS": "0"}
+            "WHISTLE_POW_BITS": "0",
+            # A benchmark machine's Redis is usually left at its defaults (README, Redis settings).
+            "WHISTLE_REDIS_SETTINGS": "warn"}
 
 
 def _pair(rows, backend, path, level, ours: load.Result, base: load.Result, **extra):

@@ -102,8 +102,8 @@ def js_requests(port: int, prepared: list[dict], ops: int, mem: int) -> list[Pre
     out = []
     for p in prepared:
         pow_ = proof_of_work(port)
-        sealed = env.seal("report", HEADER, {"narrative": NARRATIVE, "accused_name": "王某", "attachments": []},
-                          recipients)
+        sealed = env.seal("report", env.bind_reporter_key(HEADER, p["pk"]),
+                          {"narrative": NARRATIVE, "accused_name": "王某", "attachments": []}, recipients)
         submission = {"locator": p["locator"], "locator_token": p["token"], "salt": b64u(p["salt"]),
                       "kdf": {"opslimit": ops, "memlimit": mem}, "lookup": b64u(p["lookup"]),
                       "reporter_public_key": b64u(p["pk"]), "envelope": sealed.envelope}

@@ -3,6 +3,7 @@ import base64
 import binascii
 import json
 import re
+from typing import Any
 
 from crypto.errors import FormatError
 
@@ -28,7 +29,7 @@ def unb64u(text: str) -> bytes:
     return data
 
 
-def _check_value(value):
+def _check_value(value: object) -> None:
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, int):
@@ -42,7 +43,7 @@ def _check_value(value):
     raise FormatError("header values must be strings, integers, booleans or null")
 
 
-def canon(obj: dict) -> str:
+def canon(obj: dict[str, Any]) -> str:
     """Canonical JSON of a flat header object (sorted keys, no spaces, ASCII only)."""
     if not isinstance(obj, dict):
         raise FormatError("header must be an object")

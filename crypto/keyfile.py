@@ -1,12 +1,13 @@
 """Private-key files (FORMAT.md §5): an X25519 secret key wrapped under a passphrase."""
 import json
+from typing import Any
 
 import nacl.bindings as sodium
 import nacl.pwhash.argon2id as argon2id
 
 from crypto.encoding import b64u, unb64u
 from crypto.errors import CryptoError, FormatError
-from crypto.keys import KeyPair, kid, random_bytes, stretch
+from crypto.keys import KeyPair, check_file_cost, kid, random_bytes, stretch
 
 KIND = "whistle-private-key"
 # Sensitive-level cost: this file is the committee's crown jewel and is opened rarely.
@@ -19,6 +20,7 @@ def wrap(keypair: KeyPair, passphrase: str, *, opslimit: int = DEFAULT_OPSLIMIT,
     """Serialise ``keypair`` with its secret half sealed under ``passphrase``."""
     if len(passphrase) < 1:
         raise FormatError("empty passphrase")
+    check_file_cost(opslimit, memlimit)
     salt = random_bytes(argon2id.SALTBYTES)
     nonce = random_bytes(sodium.crypto_secretbox_NONCEBYTES)
     wrapping = stretch(passphrase.encode("utf-8"), salt, opslimit, memlimit)
@@ -35,7 +37,7 @@ def public_key_of(text: str) -> bytes:
     return unb64u(_parse(text)["public_key"])
 
 
-def _parse(text: str) -> dict:
+def _parse(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
@@ -48,9 +50,11 @@ def _parse(text: str) -> dict:
 def unwrap(text: str, passphrase: str) -> KeyPair:
     """Open a key file; CryptoError for a wrong passphrase or a tampered file."""
     data = _parse(text)
-    kdf = data["kdf"]
-    wrapping = stretch(passphrase.encode("utf-8"), unb64u(kdf["salt"]),
-                       int(kdf["opslimit"]), int(kdf["memlimit"]))
+    kdf = data.get("kdf")
+    if not isinstance(kdf, dict) or not isinstance(kdf.get("salt"), str):
+        raise FormatError("not a whistle private-key file")
+    check_file_cost(kdf.get("opslimit"), kdf.get("memlimit"))  # before any stretching
+    wrapping = stretch(passphrase.encode("utf-8"), unb64u(kdf["salt"]), kdf["opslimit"], kdf["memlimit"])
     try:
         secret = sodium.crypto_secretbox_open(unb64u(data["box"]), unb64u(data["nonce"]), wrapping)
     except Exception as exc:  # noqa: BLE001

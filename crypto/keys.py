@@ -29,6 +29,21 @@ def kid(public_key: bytes) -> str:
     return b64u(nacl.hash.blake2b(public_key, digest_size=16, encoder=nacl.encoding.RawEncoder))
 
 
+# A key or share file says what it costs to open (FORMAT.md §5): outside these bounds it is
+# refused before any stretching, so a doctored file cannot make its opener allocate or
+# compute without bound, nor pass off a trivially cheap wrapping.
+FILE_OPSLIMIT = (argon2id.OPSLIMIT_MIN, argon2id.OPSLIMIT_SENSITIVE)  # 1 .. 4
+FILE_MEMLIMIT = (argon2id.MEMLIMIT_MIN, argon2id.MEMLIMIT_SENSITIVE)  # 8 KiB .. 1 GiB
+
+
+def check_file_cost(opslimit: object, memlimit: object) -> None:
+    """FormatError unless (opslimit, memlimit) are integers within a key file's bounds."""
+    if type(opslimit) is not int or not FILE_OPSLIMIT[0] <= opslimit <= FILE_OPSLIMIT[1]:
+        raise FormatError("kdf opslimit out of range")
+    if type(memlimit) is not int or not FILE_MEMLIMIT[0] <= memlimit <= FILE_MEMLIMIT[1]:
+        raise FormatError("kdf memlimit out of range")
+
+
 def stretch(secret: bytes, salt: bytes, opslimit: int, memlimit: int) -> bytes:
     """Argon2id13 to 32 bytes; the one memory-hard step (receipts, passphrases)."""
     if len(salt) != SALT_BYTES:

@@ -206,7 +206,7 @@ def parse_note(data: str | bytes) -> Note:
 def cosigned_message(text: str, timestamp: int) -> bytes:
     """What a cosignature/v1 signs: a header line, a time line, then the checkpoint body."""
     _check_timestamp(timestamp)
-    return f"cosignature/v1\ntime {timestamp}\n{text}".encode("utf-8")
+    return f"cosignature/v1\ntime {timestamp}\n{text}".encode()
 
 
 def sign(text: str, name: str, key: nacl.signing.SigningKey) -> Signature:

@@ -12,6 +12,9 @@ from crypto.errors import ReceiptError
 LOCATOR_DIGITS = 7
 SECRET_DIGITS = 20
 CODE_DIGITS = LOCATOR_DIGITS + SECRET_DIGITS + 1
+# The least receipt cost a site may set (FORMAT.md §2); browsers refuse a follow-up below it.
+MIN_OPSLIMIT = 1
+MIN_MEMLIMIT = 8 * 1024 * 1024
 _FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
 
 

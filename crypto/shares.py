@@ -12,7 +12,9 @@ information-theoretically hiding); ``combine`` says how many are missing.
 """
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import nacl.bindings as sodium
 import nacl.pwhash.argon2id as argon2id
@@ -20,7 +22,7 @@ from shamir_mnemonic import MnemonicError, Share, combine_mnemonics, generate_mn
 
 from crypto.encoding import b64u, canon, unb64u
 from crypto.errors import CryptoError, FormatError
-from crypto.keys import random_bytes, stretch
+from crypto.keys import check_file_cost, random_bytes, stretch
 
 KIND = "whistle-key-share"
 MIN_THRESHOLD = 2
@@ -69,7 +71,7 @@ def split(secret: bytes, threshold: int, count: int) -> list[str]:
     return group
 
 
-def _decode(mnemonic) -> Share:
+def _decode(mnemonic: object) -> Share:
     if not isinstance(mnemonic, str):
         raise ShareError("a share must be a mnemonic string")
     try:
@@ -87,7 +89,7 @@ def share_number(mnemonic: str) -> tuple[int, int]:
     return share.index + 1, share.member_threshold
 
 
-def combine(mnemonics) -> bytes:
+def combine(mnemonics: Iterable[object]) -> bytes:
     """Rebuild the secret from at least ``threshold`` mnemonics of one split.
 
     NotEnoughShares with how many were given and how many are needed; ShareError if a share
@@ -150,20 +152,11 @@ def _check_header(header: ShareHeader) -> None:
         raise FormatError("index must be between 1 and count")
 
 
-def _check_cost(opslimit, memlimit) -> None:
-    # A share file says how expensive it is to open; refuse costs outside libsodium's range
-    # so a doctored file cannot make the recovery machine allocate without bound.
-    if type(opslimit) is not int or not argon2id.OPSLIMIT_MIN <= opslimit <= argon2id.OPSLIMIT_SENSITIVE:
-        raise FormatError("kdf opslimit out of range")
-    if type(memlimit) is not int or not argon2id.MEMLIMIT_MIN <= memlimit <= argon2id.MEMLIMIT_SENSITIVE:
-        raise FormatError("kdf memlimit out of range")
-
-
 def seal_share(mnemonic: str, header: ShareHeader, passphrase: str, *,
                opslimit: int = DEFAULT_OPSLIMIT, memlimit: int = DEFAULT_MEMLIMIT) -> str:
     """The share file of ``mnemonic``: sealed under ``passphrase``, ``header`` in clear."""
     _check_header(header)
-    _check_cost(opslimit, memlimit)
+    check_file_cost(opslimit, memlimit)
     if share_number(mnemonic) != (header.index, header.threshold):
         raise ValueError("the header's index and threshold must be the mnemonic's")
     if len(passphrase) < 1:
@@ -183,7 +176,7 @@ def seal_share(mnemonic: str, header: ShareHeader, passphrase: str, *,
     }, indent=2) + "\n"
 
 
-def _parse(text: str) -> tuple[ShareHeader, dict]:
+def _parse(text: str) -> tuple[ShareHeader, dict[str, Any]]:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
@@ -197,7 +190,7 @@ def _parse(text: str) -> tuple[ShareHeader, dict]:
         raise FormatError("unexpected or missing share file fields")
     header = ShareHeader(data["committee_kid"], data["holder"], data["index"], data["threshold"], data["count"])
     _check_header(header)
-    _check_cost(data["kdf"]["opslimit"], data["kdf"]["memlimit"])
+    check_file_cost(data["kdf"]["opslimit"], data["kdf"]["memlimit"])
     return header, data
 
 

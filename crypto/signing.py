@@ -34,6 +34,7 @@ Verifying by hand (Python with PyNaCl)::
 """
 import datetime as dt
 import re
+from typing import Any
 
 import nacl.bindings as sodium
 import nacl.exceptions
@@ -63,7 +64,7 @@ def verify_key_of(committee_secret: bytes) -> bytes:
     return bytes(signing_key(committee_secret).verify_key)
 
 
-def statement(committee_kid: str, length: int, head: str, day: dt.date | str) -> dict:
+def statement(committee_kid: str, length: int, head: str, day: dt.date | str) -> dict[str, Any]:
     """A checked statement object (``day`` as a date or ISO text)."""
     day_text = day.isoformat() if isinstance(day, dt.date) else day
     obj = {"v": VERSION, "kind": KIND, "committee_kid": committee_kid, "length": length,
@@ -72,7 +73,7 @@ def statement(committee_kid: str, length: int, head: str, day: dt.date | str) ->
     return obj
 
 
-def check(obj: dict) -> None:
+def check(obj: dict[str, Any]) -> None:
     """FormatError unless ``obj`` is a well-formed statement."""
     if not isinstance(obj, dict) or set(obj) != {"v", "kind", "committee_kid", "length", "head", "day"}:
         raise FormatError("a statement has exactly v, kind, committee_kid, length, head and day")
@@ -91,18 +92,18 @@ def check(obj: dict) -> None:
         raise FormatError("day must be YYYY-MM-DD") from exc
 
 
-def canonical(obj: dict) -> str:
+def canonical(obj: dict[str, Any]) -> str:
     """The exact text that is signed."""
     check(obj)
     return canon(obj)
 
 
-def sign(key: nacl.signing.SigningKey, obj: dict) -> str:
+def sign(key: nacl.signing.SigningKey, obj: dict[str, Any]) -> str:
     """Detached signature (base64url) over the canonical statement."""
     return b64u(key.sign(canonical(obj).encode("utf-8")).signature)
 
 
-def verify(verify_key: bytes | str, obj: dict, signature: str) -> None:
+def verify(verify_key: bytes | str, obj: dict[str, Any], signature: str) -> None:
     """Check a statement's signature; CryptoError if it is wrong, FormatError if malformed."""
     raw_key = unb64u(verify_key) if isinstance(verify_key, str) else verify_key
     raw_sig = unb64u(signature)

@@ -1,5 +1,5 @@
 """Attachment streams (FORMAT.md §4): secretstream XChaCha20-Poly1305 in 64 KiB chunks."""
-from typing import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import nacl.bindings as sodium
 
@@ -42,7 +42,7 @@ class StreamEncryptor:
     Ciphertext comes out through the ``sink`` callable, in order.
     """
 
-    def __init__(self, key: bytes, sink) -> None:
+    def __init__(self, key: bytes, sink: Callable[[bytes], object]) -> None:
         self._state = sodium.crypto_secretstream_xchacha20poly1305_state()
         header = sodium.crypto_secretstream_xchacha20poly1305_init_push(self._state, key)
         self._sink = sink

@@ -9,8 +9,8 @@ import sys
 from gunicorn.glogging import Logger
 
 bind = "127.0.0.1:8000"
-# Several worker processes need shared state: rate limits, their daily key and committee
-# sessions live in Redis then (WHISTLE_RATELIMIT_STORAGE=redis://...). With the embedded
+# Several worker processes need shared state: rate limits and committee sessions live in
+# Redis then (their daily key is computed alike by every worker, never kept in Redis) (WHISTLE_RATELIMIT_STORAGE=redis://...). With the embedded
 # in-memory default each process would keep its own, so a member logged in on one worker
 # would be a stranger to the next and every client would get one budget per worker: one
 # process only, then.

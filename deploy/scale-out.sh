@@ -21,7 +21,8 @@
 #                          whistle CLI against the stack, e.g. `whistle keys init`)
 #   WHISTLE_VENV_BIN       .venv/bin: where gunicorn, whistle and python are
 # Any other WHISTLE_* variable set by the caller (WHISTLE_RULES, receipt cost, limits...)
-# reaches every instance unchanged.
+# reaches every instance unchanged (WHISTLE_REDIS_SETTINGS=warn for a Redis left at its
+# defaults, which whistle otherwise refuses: README, Redis settings).
 set -euo pipefail
 umask 077
 

@@ -49,7 +49,8 @@ def seal_report(client, narrative: str, files=(), header=None, code=None, token=
     keys = derive_reporter_keys(code, salt, OPS, MEM)
     content_key = random_bytes(32)
     parts, meta = _sealed_files(content_key, files)
-    sealed = env.seal("report", header, {"narrative": narrative, "attachments": meta},
+    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
+                      {"narrative": narrative, "attachments": meta},
                       [unb64u(r["public_key"]) for r in recipients], content_key=content_key)
     submission = {"locator": code.locator, "locator_token": token, "salt": b64u(salt),
                   "kdf": {"opslimit": OPS, "memlimit": MEM},

@@ -17,6 +17,19 @@ def report_form(narrative: str, files=(), **changes) -> dict:
     return data
 
 
+def redis_or_skip(url: str):
+    """A connection to the Redis at ``url``; the test is skipped when none answers there."""
+    import pytest
+
+    redis = pytest.importorskip("redis")
+    connection = redis.Redis.from_url(url)
+    try:
+        connection.ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {url}")
+    return connection
+
+
 def receipt_from(html: str) -> str:
     """The grouped receipt code shown on a receipt page."""
     match = re.search(r'<output id="receipt-code"[^>]*>([0-9 ]+)</output>', html)
@@ -29,14 +42,15 @@ def forget_used_totp_steps(app) -> None:
     sessions), so a member can log in again within the same 30-second window: only a test
     can do that."""
     from whistle.security.proof_of_work import MemorySpent, RedisSpent
+    from whistle.services import services
 
-    used = app.extensions["whistle.totp_used"]
+    used = services(app).totp_used
     if isinstance(used, RedisSpent):
         for key in used._redis.scan_iter(match=f"{used._prefix}{used._kind}:*"):
             used._redis.delete(key)
         return
     assert isinstance(used, MemorySpent)
-    app.extensions["whistle.totp_used"] = MemorySpent()
+    services(app).totp_used = MemorySpent()
 
 
 def wait_until_waiting_for_a_lock(database_url: str, done=lambda: False) -> None:

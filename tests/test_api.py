@@ -6,11 +6,13 @@ from sqlalchemy import func, select
 
 from crypto import envelope as env
 from crypto.encoding import b64u, unb64u
+from crypto.keys import KeyPair
 from crypto.receipt import ReceiptCode
 from crypto.stream import attachment_key, decrypt_stream
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Attachment, AttachmentChunk, Case, CaseGrant, CaseItem, Member
+from whistle.services import services
 
 from tests.client_side import HEADER, credentials, new_locator, proof_of_work, seal_report
 from tests.committee.conftest import enrol
@@ -29,7 +31,7 @@ def test_js_path_report_roundtrip(client, committee, db_session, tmp_path):
 def test_followup_shows_timeline_replies_and_accepts_messages(app, client, committee, db_session):
     _resp, code, _ = seal_report(client, "x")
     case = db_session.scalar(select(Case))
-    offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "REPLY-TEXT", [], today("Asia/Shanghai"))
+    offline.reply_to_case(db_session, services(app).rules, case, "REPLY-TEXT", [], today("Asia/Shanghai"))
     db_session.commit()
     creds, keys = credentials(client, code)
     view = client.post("/api/v1/followup", json=creds).get_json()
@@ -78,7 +80,7 @@ def test_reporter_downloads_reply_attachment(app, client, committee, db_session,
     case = db_session.scalar(select(Case))
     f = tmp_path / "answer.pdf"
     f.write_bytes(b"%PDF-" + bytes(range(256)) * 700)
-    offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "see file", [f], today("Asia/Shanghai"))
+    offline.reply_to_case(db_session, services(app).rules, case, "see file", [f], today("Asia/Shanghai"))
     db_session.commit()
     creds, keys = credentials(client, code)
     item = client.post("/api/v1/followup", json=creds).get_json()["items"][0]
@@ -110,7 +112,13 @@ def test_wrong_lookup_is_404_in_users_language(client, committee):
     (lambda s: s.update(locator="12ab"), 400),
     (lambda s: s.update(salt="!!"), 400),
     (lambda s: s.update(lookup=b64u(b"short")), 400),
-    (lambda s: s["envelope"].update(v=2), 400),
+    (lambda s: s["envelope"].update(v=3), 400),
+    # FORMAT.md §3 v2: the report binds the reporter key submitted with it.
+    (lambda s: s.update(reporter_public_key=b64u(KeyPair.generate().public)), 400),
+    (lambda s: s["envelope"]["header"].update(rk=env.reporter_key_id(KeyPair.generate().public)), 400),
+    (lambda s: s["envelope"]["header"].pop("rk"), 400),
+    (lambda s: (s["envelope"].update(v=1), s["envelope"]["header"].pop("rk")), 400),  # no new v1 report
+    (lambda s: s["envelope"].update(v=1), 400),
     (lambda s: s["envelope"]["header"].update(department="nowhere"), 400),
     (lambda s: s["envelope"]["header"].update(extra="x"), 400),
     (lambda s: s["envelope"].update(recipients=s["envelope"]["recipients"][:0]), 400),
@@ -224,7 +232,7 @@ def test_upload_limits_enforced_while_streaming(tmp_path, request):
 
     cfg = make_config(tmp_path, request, max_attachments=2, max_attachment_bytes=1000)
     app = build_app(cfg)
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         offline.init_keys(s, tmp_path / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8192 * 8)
         s.commit()
@@ -239,9 +247,9 @@ def test_upload_limits_enforced_while_streaming(tmp_path, request):
     form["files"] = [(io.BytesIO(b"y" * 5000), "big.txt")]
     resp = client.post("/report/general", data=dict(form, category="bribery"), content_type="multipart/form-data")
     assert resp.status_code == 413
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         assert s.scalar(select(func.count()).select_from(Case)) == 0
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
 
 
 def test_reporter_sees_deadlines_and_overdue_flags(app, client, committee, db_session):

@@ -16,6 +16,7 @@ from whistle.custody import audit
 from whistle.cli import main
 from whistle.models import AuditEntry, AuditStatement, Case, CommitteeKey
 from whistle.security.privacy import CSP
+from whistle.services import services
 
 from tests import forger
 from tests.conftest import KEY_PASSPHRASE
@@ -32,7 +33,7 @@ ACTIONS = [("login", "zhao.lei", None, {}), ("view", "zhao.lei", CASE, {}), ("de
 
 
 def _engine(app):
-    return app.extensions["whistle.engine"]
+    return services(app).engine
 
 
 def _append(app, actions, start=0):

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
+from whistle.services import services
 
 from tests.committee.conftest import HTTPS, PASSWORD, csrf_of, enrol
 from tests.helpers import forget_used_totp_steps
@@ -34,7 +35,7 @@ def make_app(tmp_path, request):
         folder = tmp_path / f"app{len(apps)}"
         folder.mkdir()
         app = build_app(make_config(folder, request, **overrides))
-        with Session(app.extensions["whistle.engine"]) as s:
+        with Session(services(app).engine) as s:
             offline.init_keys(s, folder / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
                               opslimit=1, memlimit=8192 * 8)
             s.commit()
@@ -43,7 +44,7 @@ def make_app(tmp_path, request):
 
     yield build
     for app in apps:
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
 
 
 def _guess() -> str:
@@ -274,7 +275,7 @@ def login_app(config, tmp_path):
 
     def build(**changes):
         app = build_app(config.with_(**changes))
-        with Session(app.extensions["whistle.engine"]) as s:
+        with Session(services(app).engine) as s:
             offline.init_keys(s, tmp_path / f"k{len(apps)}.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
                               opslimit=1, memlimit=8192 * 8)
             s.commit()
@@ -283,7 +284,7 @@ def login_app(config, tmp_path):
 
     yield build
     for app in apps:
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
 
 
 @pytest.mark.parametrize("storage", ["memory", "redis"])

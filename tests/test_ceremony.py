@@ -17,9 +17,11 @@ from crypto.shares import NotEnoughShares
 from crypto.signing import verify_key_of
 from whistle.custody import audit, ceremony
 from whistle.committee import members
-from whistle.cases.store import item_envelope, today
+from whistle.cases.store import item_envelope
+from whistle.clock import today
 from whistle.cli import main
 from whistle.models import AuditEntry, Case, CaseGrant, CommitteeKey, ItemKey, Member
+from whistle.services import services
 
 from tests.client_side import HEADER, seal_report
 from tests.committee.conftest import enrol
@@ -253,7 +255,7 @@ def test_regrant_functions(app, client, cli_env, tmp_path, db_session):
     assert seal_report(client, "FN-MARKER", header=HOUSING)[0].status_code == 201
     enrol(app, "zhao.lei")
     enrol(app, "li.na")
-    rules = app.extensions["whistle.rules"]
+    rules = services(app).rules
     keypair = ceremony.recover_committee_key(
         [(_share(out_dir, n).read_text(), PASSPHRASES[n]) for n in ("zhao.lei", "liu.yang", "chen.jie")],
         db=db_session)
@@ -269,7 +271,7 @@ def test_regrant_functions(app, client, cli_env, tmp_path, db_session):
     assert [m.username for m in ceremony.readers(db_session, rules, case)] == ["zhao.lei"]
     assert [e.action for e in _actions(db_session, "refused_grant")] == ["refused_grant"]
     # zhao.lei lost his key passphrase and enrolled a new key: his grant no longer opens anything.
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         members.invite(s, "zhao.lei", on)
         s.commit()
     zhao = enrol(app, "zhao.lei")

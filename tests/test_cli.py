@@ -132,7 +132,7 @@ def test_the_console_cannot_bring_a_purged_case_back(app, committee, cli_env, db
     """A purged case is a tombstone for good: no status change from the console, which would
     put it back among the open cases (the workspace cannot open it at all: no grant is left)."""
     from whistle.custody import retention
-    from whistle.cases.store import today
+    from whistle.clock import today
     from whistle.models import AuditEntry, CaseEvent
 
     from tests.client_side import HEADER, seal_report
@@ -206,3 +206,51 @@ def test_the_console_adds_nothing_to_a_purged_case(app, committee, client, cli_e
     assert db_session.scalar(select(CaseItem.id).where(CaseItem.case_id == case.id)) is None
     assert list(db_session.scalars(select(CaseEvent.event).where(CaseEvent.case_id == case.id)
                                    .order_by(CaseEvent.seq))) == ["received", "closed", "purged"]
+
+
+def test_reply_refuses_a_swapped_reporter_key(client, cli_env, committee, db_session):
+    """A database writer who swaps the stored reporter key would read every later reply: the
+    report binds its reporter's key (FORMAT.md §3 v2), and `cases reply` seals nothing to
+    another key. The refusal is in the audit log."""
+    from sqlalchemy import update
+
+    from crypto import envelope as env
+    from crypto.keys import KeyPair
+    from whistle.models import AuditEntry, CaseItem
+
+    client.post("/report/contractor", data=report_form("x"), content_type="multipart/form-data")
+    case = db_session.scalar(select(Case))
+    report = json.loads(db_session.scalar(select(CaseItem.envelope).where(CaseItem.case_id == case.id)))
+    assert env.reporter_key_binding(report, case.reporter_pk) == env.BOUND
+    db_session.execute(update(Case).where(Case.id == case.id).values(reporter_pk=KeyPair.generate().public))
+    db_session.commit()
+    refused = cli_env.invoke(main, ["cases", "reply", case.id, "--message", "TO-THE-WRONG-KEY"])
+    assert refused.exit_code == 1 and "reporter key" in refused.output, refused.output
+    db_session.expire_all()
+    assert db_session.scalar(select(func.count()).select_from(CaseItem).where(CaseItem.case_id == case.id)) == 1
+    entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "refused_reply"))
+    assert entry is not None and entry.case_id == case.id
+    assert json.loads(entry.detail) == {"reason": "reporter_key_mismatch"}
+    assert db_session.scalar(select(AuditEntry).where(AuditEntry.action == "reply")) is None
+
+
+def test_reply_to_a_version_1_report_is_allowed_with_a_warning(client, cli_env, committee, db_session):
+    """A report stored before version 2 binds no key: the reply goes out, and the console says
+    the key could not be checked."""
+    from sqlalchemy import update
+
+    from crypto import envelope as env
+    from crypto.keys import KeyPair
+    from whistle.models import CaseItem
+
+    client.post("/report/contractor", data=report_form("x"), content_type="multipart/form-data")
+    case = db_session.scalar(select(Case))
+    committee_keys = [KeyPair(k.public_key, b"") for k in db_session.scalars(select(CommitteeKey))]
+    old = env.seal("report", {"channel": "contractor"}, {"narrative": "x"},
+                   [k.public for k in committee_keys], version=1).envelope
+    db_session.execute(update(CaseItem).where(CaseItem.case_id == case.id)
+                       .values(envelope=json.dumps(old).encode()))
+    db_session.commit()
+    result = cli_env.invoke(main, ["cases", "reply", case.id, "--message", "OLD-CASE"])
+    assert result.exit_code == 0, result.output
+    assert "cannot be checked" in result.output

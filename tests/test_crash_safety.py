@@ -41,9 +41,10 @@ from sqlalchemy.orm import Session
 
 from crypto.receipt import ReceiptCode
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PROJECT_DIR
 from whistle.models import Case
+from whistle.services import services
 
 from tests.client_side import credentials, followup_message, seal_report
 from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
@@ -214,11 +215,11 @@ def deployment(tmp_path, request):
     cfg = make_config(tmp_path, request, backend=request.param)
     app = build_app(cfg)
     key_file = tmp_path / "committee.key"
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         offline.init_keys(s, key_file, KEY_PASSPHRASE, "committee", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8 * 1024 * 1024)
         s.commit()
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
     temp = tmp_path / "server-tmp"  # the workers' temporary files, checked for leftovers
     temp.mkdir()
@@ -377,7 +378,7 @@ def test_key_and_share_files_are_on_disk_before_their_key_is_registered(app, tmp
 
     monkeypatch.setattr(os, "fsync", seen_fsync)
     key_file, shares_dir = tmp_path / "keys" / "committee.key", tmp_path / "shares"
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         offline.init_keys(s, key_file, KEY_PASSPHRASE, "committee", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8 * 1024 * 1024)
         assert {str(key_file), str(key_file.parent)} <= set(synced), synced

@@ -27,10 +27,11 @@ from werkzeug.serving import make_server
 
 from whistle import create_app, migrate
 from whistle.custody import audit, offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import MiB, PROJECT_DIR, Config
 from whistle.models import Case
 from whistle.security.privacy import SECURITY_HEADERS, QuietRequestHandler
+from whistle.services import services
 
 from tests.client_side import credentials, seal_report
 from tests.conftest import FAST_KDF, PG_URL, _postgres_database, build_app, make_config
@@ -152,7 +153,7 @@ def test_nginx_adds_exactly_the_apps_security_headers():
 def test_nginx_site_settings():
     text = _nginx_text()
     servers = re.split(r"\nserver \{", NGINX_CONF.read_text())[1:]
-    assert len(servers) == 3
+    assert len(servers) == 4
     for server in servers:
         assert "access_log off;" in server
         assert re.search(r"error_log \S+ crit;", server)
@@ -165,6 +166,11 @@ def test_nginx_site_settings():
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in text
     assert "Strict-Transport-Security" in servers[1] and "Onion-Location" in servers[1]
     assert "Strict-Transport-Security" not in servers[2] and "Onion-Location" not in servers[2]
+    # The last one takes every other name, on every port the site listens on, to nowhere.
+    for port in ("80", "[::]:80", "443 ssl http2", "[::]:443 ssl http2", "127.0.0.1:8081 proxy_protocol"):
+        assert f"listen {port} default_server;" in servers[3]
+    assert "return 444;" in servers[3] and "ssl_reject_handshake on;" in servers[3]
+    assert "include" not in servers[3] and "server_name *" not in NGINX_CONF.read_text()
 
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -191,6 +197,13 @@ def nginx_site(tmp_path):
         "listen 443 ssl http2;": f"listen 127.0.0.1:{ports['tls']} ssl http2;",
         "listen [::]:443 ssl http2;": "",
         "listen 127.0.0.1:8081 proxy_protocol;": f"listen 127.0.0.1:{ports['onion']} proxy_protocol;",
+        "listen 80 default_server;": f"listen 127.0.0.1:{ports['http']} default_server;",
+        "listen [::]:80 default_server;": "",
+        "listen 443 ssl http2 default_server;": f"listen 127.0.0.1:{ports['tls']} ssl http2 default_server;",
+        "listen [::]:443 ssl http2 default_server;": "",
+        "listen 127.0.0.1:8081 proxy_protocol default_server;":
+            f"listen 127.0.0.1:{ports['onion']} proxy_protocol default_server;",
+        "ONION_ADDRESS_PLACEHOLDER.onion;": ONION_HOST + ";",
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
         "/etc/ssl/whistle/fullchain.pem": str(conf_dir / "cert.pem"),
         "/etc/ssl/whistle/privkey.pem": str(conf_dir / "key.pem"),
@@ -222,13 +235,25 @@ def nginx_site(tmp_path):
         proc.terminate()
         proc.wait(10)
         stop_app()
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
+
+
+SITE = "report.example.org"
+ONION_HOST = "examplexyz.onion"
+
+
+class _SiteTLS(http.client.HTTPSConnection):
+    """TLS to 127.0.0.1 naming the site in the handshake (SNI), as a browser would."""
+
+    def connect(self):
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=SITE)
 
 
 def _tls(port: int, method: str, path: str, headers=None, body=None):
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=30)
+    conn = _SiteTLS("127.0.0.1", port, context=ctx, timeout=30)
     try:
         conn.request(method, path, body=body, headers={"Host": "report.example.org", **(headers or {})})
         resp = conn.getresponse()
@@ -237,16 +262,19 @@ def _tls(port: int, method: str, path: str, headers=None, body=None):
         conn.close()
 
 
-def _onion(port: int, circuit: str, method: str, path: str, headers=None, body: bytes = b""):
+def _onion(port: int, circuit: str, method: str, path: str, headers=None, body: bytes = b"",
+           host: str = ONION_HOST):
     """A request as tor hands it over: a PROXY line naming the circuit, then HTTP."""
     head = [f"PROXY TCP6 {circuit} ::1 {1000 + len(circuit)} 80", f"{method} {path} HTTP/1.1",
-            "Host: examplexyz.onion", "Connection: close", f"Content-Length: {len(body)}"]
+            f"Host: {host}", "Connection: close", f"Content-Length: {len(body)}"]
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
         data = b""
         while chunk := s.recv(65536):
             data += chunk
+    if not data:
+        raise http.client.RemoteDisconnected("no answer")
     head_text, _, payload = data.partition(b"\r\n\r\n")
     lines = head_text.decode("latin-1").split("\r\n")
     headers_out = http.client.parse_headers(io.BytesIO(("\r\n".join(lines[1:]) + "\r\n\r\n").encode("latin-1")))
@@ -316,6 +344,46 @@ def test_nginx_passes_one_client_address(nginx_site):
     for log in logs.glob("*.log"):
         text = log.read_text()
         assert "127.0.0.1" not in text and "fc00:" not in text and "198.51.100" not in text, text
+
+
+def _no_answer(send) -> bool:
+    """True when nginx closed the connection without any answer (its 444) or refused the TLS
+    handshake: a request that never reached the app."""
+    try:
+        send()
+    except (http.client.RemoteDisconnected, ConnectionResetError, ssl.SSLError):
+        return True
+    return False
+
+
+def test_nginx_refuses_names_other_than_the_sites(nginx_site):
+    """The site's servers pass `Host $host` on: without a default server for unknown names,
+    any Host (64 letters broke the app's every page) reached the app. Now nginx refuses it."""
+    ports = nginx_site["ports"]
+    for host in ("a" * 64, "attacker.example", "127.0.0.1"):
+        # The site's own TLS name in the handshake, another Host in the request.
+        assert _no_answer(lambda: _tls(ports["tls"], "GET", "/", headers={"Host": host})), host
+
+        def plain():
+            conn = http.client.HTTPConnection("127.0.0.1", ports["http"], timeout=10)
+            try:
+                conn.request("GET", "/", headers={"Host": host})
+                return conn.getresponse().status
+            finally:
+                conn.close()
+
+        assert _no_answer(plain), host
+        assert _no_answer(lambda: _onion(ports["onion"], "fc00:dead:beef:4dad::0:9", "GET", "/",
+                                         host=host)), host
+    # A TLS handshake for an unknown name is refused before any certificate is shown.
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", ports["tls"]), timeout=10) as raw:
+        with pytest.raises(ssl.SSLError):
+            ctx.wrap_socket(raw, server_hostname="attacker.example")
+    # The site's own names still reach the app.
+    assert _tls(ports["tls"], "GET", "/")[0] == 200
+    assert _onion(ports["onion"], "fc00:dead:beef:4dad::0:9", "GET", "/")[0] == 200
 
 
 # --- systemd -------------------------------------------------------------------------------
@@ -449,7 +517,7 @@ def populated(app, client, committee, db_session):
     resp, code, _keys = seal_report(client, MARKER, files=[("evidence.txt", b"EVIDENCE " + MARKER.encode())])
     assert resp.status_code == 201
     case = db_session.scalar(select(Case))
-    offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "REPLY " + MARKER, [],
+    offline.reply_to_case(db_session, services(app).rules, case, "REPLY " + MARKER, [],
                           today("Asia/Shanghai"))
     audit.record(db_session, "view", actor="ma.lin", on=today("Asia/Shanghai"), case_id=case.id)
     audit.record(db_session, "reply", actor="ma.lin", on=today("Asia/Shanghai"), case_id=case.id)
@@ -491,7 +559,7 @@ def test_backup_holds_only_the_database_and_restores(app, config, populated, db_
     assert set(members) == {"manifest.json", "database.pgdump" if backend == "postgresql" else "database.sqlite"}
     assert all(m.mtime % 86400 == 0 for m in members.values())  # a day, no time of day
     assert manifest["backend"] == backend and manifest["instance_secret"] is False
-    assert manifest["rows"] == _row_counts(app.extensions["whistle.engine"])
+    assert manifest["rows"] == _row_counts(services(app).engine)
     assert manifest["rows"]["cases"] == 1 and manifest["rows"]["audit_log"] >= 2
 
     # Ciphertext only: the report and the reply are not in it; the data is (a verifier).
@@ -522,7 +590,7 @@ def test_backup_holds_only_the_database_and_restores(app, config, populated, db_
     # locators get the same fake salts as before (the same instance secret).
     again = create_app(Config(instance_dir=restored_dir, database_url=target, testing=True, **FAST_KDF))
     try:
-        migrate.upgrade(again.extensions["whistle.engine"])
+        migrate.upgrade(services(again).engine)
         new = again.test_client()
         creds, _ = credentials(new, code)
         followed = new.post("/api/v1/followup", json=creds)
@@ -531,7 +599,7 @@ def test_backup_holds_only_the_database_and_restores(app, config, populated, db_
         fake = "/api/v1/receipts/0000001/salt"
         assert new.get(fake).get_json() == app.test_client().get(fake).get_json()
     finally:
-        again.extensions["whistle.engine"].dispose()
+        services(again).engine.dispose()
 
     # A restore never overwrites: the target now holds data.
     refused = _script("restore.sh", archive, env=_cli_env(target, restored_dir))

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PROJECT_DIR, ConfigError, from_env, usable_cores
-from whistle.cases.derivations import EXTENSION, DerivationSlots
+from whistle.cases.derivations import DerivationSlots
+from whistle.services import services
 
 from tests.conftest import FAST_KDF, KEY_PASSPHRASE, build_app
 from tests.helpers import receipt_from, report_form
@@ -99,11 +100,11 @@ def test_the_nojs_report_and_followup_derive_in_the_apps_slots(config, tmp_path)
     together; then a follow-up, which derives again in the same slots."""
     app = build_app(config.with_(receipt_derivations=1))
     try:
-        with Session(app.extensions["whistle.engine"]) as session:
+        with Session(services(app).engine) as session:
             offline.init_keys(session, tmp_path / "committee.key", KEY_PASSPHRASE, "test committee",
                               today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
             session.commit()
-        bounded = app.extensions[EXTENSION]
+        bounded = services(app).derivations
         assert bounded.count == 1
 
         def report(_n):
@@ -120,4 +121,41 @@ def test_the_nojs_report_and_followup_derive_in_the_apps_slots(config, tmp_path)
         assert page.status_code == 200 and 'class="timeline"' in page.get_data(as_text=True)
         assert before == 1 and bounded.most_running == 1  # the follow-up derived in a slot too
     finally:
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
+
+
+class _Watched(DerivationSlots):
+    """The app's derivation slots, noting at each derivation whether the request's database
+    session had a transaction open (and so held a pooled connection) meanwhile."""
+
+    def __init__(self, count: int):
+        super().__init__(count)
+        self.in_transaction = []
+
+    def derive(self, code, salt, opslimit, memlimit):
+        from flask import g
+
+        session = g.get("db")
+        self.in_transaction.append(session is not None and session.in_transaction())
+        return super().derive(code, salt, opslimit, memlimit)
+
+
+def test_argon2id_runs_with_no_transaction_open(config, tmp_path):
+    """A no-JS report and a no-JS follow-up stretch their receipt code while no database
+    transaction is open: a derivation may wait for a slot and then runs a while, and a
+    connection held all that time starves the pool."""
+    app = build_app(config)
+    try:
+        with Session(services(app).engine) as session:
+            offline.init_keys(session, tmp_path / "committee.key", KEY_PASSPHRASE, "test committee",
+                              today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
+            session.commit()
+        watched = services(app).derivations = _Watched(1)
+        resp = app.test_client().post("/report/contractor", data=report_form("无事务派生"),
+                                      content_type="multipart/form-data")
+        assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+        page = app.test_client().post("/followup", data={"code": receipt_from(resp.get_data(as_text=True))})
+        assert page.status_code == 200 and 'class="timeline"' in page.get_data(as_text=True)
+        assert watched.in_transaction == [False, False]
+    finally:
+        services(app).engine.dispose()

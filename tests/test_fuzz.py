@@ -3,8 +3,8 @@
 Property-based (hypothesis) over every route the public can reach (every rule of the app
 that is not behind the committee login, found from the URL map, so routes added later are
 fuzzed too; every method, HEAD and OPTIONS included; path arguments fuzzed or, now and
-then, the id of a real notice, survey or attachment; odd headers: languages, origins,
-cookies, content types; bodies as the test client sends them or as gunicorn hands them on,
+then, the id of a real notice, survey or attachment; odd headers: the Host (names
+with no IDNA form), languages, origins, cookies, content types, each of any length; bodies as the test client sends them or as gunicorn hands them on,
 whole or cut short of their Content-Length, or chunked through gunicorn's own parser), with structured strategies for the forms and
 JSON endpoints (near-valid submissions with one field broken, valid receipt codes with
 fuzzed messages, survey answers with a solved proof of work and a sealed envelope, comments
@@ -29,15 +29,18 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.test import run_wsgi_app
 
 from crypto import envelope as env
 from crypto.encoding import unb64u
 from crypto.receipt import ReceiptCode
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Attachment
+from whistle.services import services
 
 from tests.client_side import HEADER, proof_of_work, seal_report
 from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
@@ -71,7 +74,7 @@ def target(request, tmp_path_factory):
     no-JS case whose receipts are known (so follow-up forms can be fuzzed past the code)."""
     tmp = tmp_path_factory.mktemp("fuzz")
     app = build_app(make_config(tmp, request, backend=request.param, extra={"ratelimit": False}))
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         offline.init_keys(s, tmp / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8 * 1024 * 1024)
         s.commit()
@@ -81,7 +84,7 @@ def target(request, tmp_path_factory):
     resp = client.post("/report/contractor", data=report_form("fuzz", files=[("b.txt", b"def")]),
                        content_type="multipart/form-data")
     nojs_code = ReceiptCode.parse(receipt_from(resp.get_data(as_text=True)))
-    with Session(app.extensions["whistle.engine"], expire_on_commit=False) as s:
+    with Session(services(app).engine, expire_on_commit=False) as s:
         notice = open_notice(s)
         s.commit()
     open_survey = make_survey(app)
@@ -93,11 +96,11 @@ def target(request, tmp_path_factory):
     yield {"app": app, "codes": [js_code, nojs_code], "unhandled": handler, "ids": ids, "notice": notice,
            "survey": open_survey}
     logging.getLogger("whistle").removeHandler(handler)
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
 
 
 def _attachment_ids(app) -> list[str]:
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         return list(s.scalars(select(Attachment.id)))
 
 
@@ -229,20 +232,52 @@ def _path(draw, rule, ids=None) -> str:
     return re.sub(r"<(?:[^<>:]+:)?([^<>:]+)>", lambda m: values[m.group(1)], rule.rule)
 
 
-# Headers a client controls that the app or werkzeug reads: language, origin checks, the
-# body's type, cookies (the reporter side sets none, the committee side reads its own).
+def _any_length(values: list) -> st.SearchStrategy:
+    """One of ``values``, or one repeated up to a few hundred times (a 64-letter Host label
+    broke every page): each header is fuzzed in its length too."""
+    return st.one_of(st.sampled_from(values),
+                     st.builds(lambda value, times: value * times, st.sampled_from([v for v in values if v]),
+                               st.integers(2, 400)))
+
+
+# Names werkzeug must bind and decode (IDNA: labels of at most 63 characters, valid punycode).
+HOSTS = _any_length(["localhost", "a", "a" * 63, "a" * 64, "xn--zz", "xn--zz.example", "a.", "é", "[::1]",
+                     "localhost:1", "localhost:99999999", "a..b", ".", "", "LOCALHOST", "\x00", "a b"])
+LANGUAGES = _any_length(["en", "zh-Hant", "*", "", "null", "en;q=0", "zh-TW;q=0.5, en;q=x",
+                         "cmn-Hant-TW", "\x00", "é", ";;,,", "en-" + "a" * 300, "en,"])
+# The headers fuzzed beside a structured body (its own Content-Type must stay: a multipart
+# body needs its boundary): the name the client asked for and the language.
+EDGE_HEADERS = st.fixed_dictionaries({}, optional={"Host": HOSTS, "Accept-Language": LANGUAGES})
+
+# Headers a client controls that the app or werkzeug reads: the name asked for, language,
+# origin checks, the body's type, cookies (the reporter side sets none, the committee side
+# reads its own).
 HEADER_VALUES = {
-    "Accept-Language": st.sampled_from(["en", "zh-Hant", "*", "", "null", "en;q=0", "zh-TW;q=0.5, en;q=x",
-                                        "cmn-Hant-TW", "\x00", "é", ";;,,", "en-" + "a" * 300]),
+    "Host": HOSTS,
+    "Accept-Language": LANGUAGES,
     "Origin": st.sampled_from(["null", "http://localhost", "https://localhost", "http://evil.invalid", ""]),
     "Sec-Fetch-Site": st.sampled_from(["same-origin", "cross-site", "none", ""]),
     "X-Forwarded-For": st.sampled_from(["1.2.3.4", "", "x" * 300, "1.2.3.4, 5.6.7.8"]),
     "Cookie": st.sampled_from(["__Host-session=" + "a" * 40, "__Host-session=", "=; ;;", "a=\x01" * 20,
                                "session=%ff%fe", "__Host-session=" + "%" * 300]),
-    "Content-Type": st.sampled_from(["application/json; charset=utf-16", "multipart/form-data; boundary=",
-                                     "multipart/form-data; boundary=\"", "text/plain; " + "a=b; " * 200,
-                                     "application/x-www-form-urlencoded; charset=bogus", "a" * 2000]),
+    "Content-Type": _any_length(["application/json; charset=utf-16", "multipart/form-data; boundary=",
+                                 "multipart/form-data; boundary=\"", "text/plain; " + "a=b; " * 200,
+                                 "application/x-www-form-urlencoded; charset=bogus", "a" * 2000, "a=b; ",
+                                 "application/json", "multipart/form-data; boundary=" + "x" * 80]),
 }
+
+
+class NoJarClient(FlaskClient):
+    """The test client without its cookie jar, which decodes the Host to build the jar's
+    URL and fails, in the test itself, on names the app must refuse (a bad punycode label).
+    The reporter side sets no cookie; the committee's forms keep the usual client."""
+
+    def run_wsgi_app(self, environ, buffered=False):
+        return run_wsgi_app(self.application, environ, buffered=buffered)
+
+
+def reporter_client(target) -> NoJarClient:
+    return NoJarClient(target["app"], target["app"].response_class, use_cookies=False)
 
 
 # --- every public route -------------------------------------------------------------------------
@@ -260,7 +295,7 @@ def test_every_public_route_survives_any_request(target, data):
         path += "?" + urllib.parse.urlencode(query)
     names = data.draw(st.lists(st.sampled_from(sorted(HEADER_VALUES)), max_size=3, unique=True), label="headers")
     headers = {name: data.draw(HEADER_VALUES[name], label=name) for name in names}
-    client = app.test_client()
+    client = reporter_client(target)
     kwargs = data.draw(bodies()) if method in ("POST", "PUT", "PATCH", "DELETE") else {}
     if "Content-Type" in headers and kwargs.get("content_type"):
         del headers["Content-Type"]  # the body's own type wins (a multipart body needs its boundary)
@@ -288,7 +323,8 @@ def test_chunked_bodies_through_gunicorns_parser_survive(target, data):
     raw = data.draw(st.one_of(st.just(framed), st.binary(max_size=80), st.just(framed[:-2])), label="raw")
     content_type = data.draw(st.sampled_from(["application/x-www-form-urlencoded", "application/json",
                                               "multipart/form-data; boundary=x"]), label="type")
-    resp = target["app"].test_client().post(path, headers={"Transfer-Encoding": "chunked"}, content_type=content_type,
+    headers = data.draw(EDGE_HEADERS, label="headers")
+    resp = reporter_client(target).post(path, headers={"Transfer-Encoding": "chunked", **headers}, content_type=content_type,
                                             environ_overrides={"wsgi.input": gunicorn_chunked_body(raw),
                                                                "wsgi.input_terminated": True})
     check(target, resp, (path, raw[:40]))
@@ -300,26 +336,26 @@ def test_chunked_bodies_through_gunicorns_parser_survive(target, data):
 @FUZZ
 @given(channel=st.one_of(st.sampled_from(["contractor", "general"]), SEGMENT),
        changes=st.dictionaries(st.sampled_from(sorted(set(REPORT_FIELDS) | {"narrative"})), VALUE, max_size=4),
-       extra=FORM, files=FILES)
-def test_report_form_survives_any_fields(target, channel, changes, extra, files):
+       extra=FORM, files=FILES, headers=EDGE_HEADERS)
+def test_report_form_survives_any_fields(target, channel, changes, extra, files, headers):
     form = {**report_form("fuzz"), **changes, **extra}
     form.pop("files", None)
-    resp = target["app"].test_client().post(f"/report/{_quote(channel)}", data=_multipart(form, files),
-                                            content_type="multipart/form-data")
-    check(target, resp, ("report", channel, changes))
+    resp = reporter_client(target).post(f"/report/{_quote(channel)}", data=_multipart(form, files),
+                                        content_type="multipart/form-data", headers=headers)
+    check(target, resp, ("report", channel, changes, headers))
 
 
 @FUZZ
 @given(which=st.integers(0, 1), real=st.booleans(), code=VALUE, text=VALUE, files=FILES,
        endpoint=st.sampled_from(["/followup", "/followup/message", "/followup/attachment/"]),
-       attachment=st.one_of(st.just("a" * 32), SEGMENT))
-def test_followup_forms_survive_any_fields(target, which, real, code, text, files, endpoint, attachment):
+       attachment=st.one_of(st.just("a" * 32), SEGMENT), headers=EDGE_HEADERS)
+def test_followup_forms_survive_any_fields(target, which, real, code, text, files, endpoint, attachment, headers):
     if real:
         code = target["codes"][which].grouped()
     path = endpoint + (_quote(attachment) if endpoint.endswith("/") else "")
-    resp = target["app"].test_client().post(path, data=_multipart({"code": code, "text": text}, files),
-                                            content_type="multipart/form-data")
-    check(target, resp, (path, real))
+    resp = reporter_client(target).post(path, data=_multipart({"code": code, "text": text}, files),
+                                        content_type="multipart/form-data", headers=headers)
+    check(target, resp, (path, real, headers))
 
 
 # --- the JSON API ---------------------------------------------------------------------------------
@@ -329,32 +365,33 @@ def test_followup_forms_survive_any_fields(target, which, real, code, text, file
 @given(data=st.data())
 def test_report_api_survives_near_valid_submissions(target, data):
     """A valid submission with one field replaced, removed, or one envelope field broken."""
-    client = target["app"].test_client()
+    client = reporter_client(target)
     submission = report_submission(client)
     where, key = break_one_field(data, {"top": submission, "envelope": submission["envelope"],
                                         "header": submission["envelope"]["header"], "kdf": submission["kdf"],
                                         "recipient": submission["envelope"]["recipients"][0]})
+    headers = data.draw(EDGE_HEADERS, label="headers")
     if data.draw(st.booleans()):
-        resp = client.post("/api/v1/reports", json=submission)
+        resp = client.post("/api/v1/reports", json=submission, headers=headers)
     else:
         files = data.draw(FILES)
         resp = client.post("/api/v1/reports", data=_multipart({"submission": json.dumps(submission)}, files),
-                           content_type="multipart/form-data")
-    check(target, resp, (where, key))
+                           content_type="multipart/form-data", headers=headers)
+    check(target, resp, (where, key, headers))
 
 
 @FUZZ
 @given(which=st.integers(0, 1), field=st.sampled_from(["locator", "lookup", "envelope", "extra"]),
        value=JSON, endpoint=st.sampled_from(["/api/v1/followup", "/api/v1/followup/messages",
                                              "/api/v1/followup/attachments/" + "a" * 32,
-                                             "/api/v1/recipients"]))
-def test_followup_api_survives_any_credentials(target, which, field, value, endpoint):
+                                             "/api/v1/recipients"]), headers=EDGE_HEADERS)
+def test_followup_api_survives_any_credentials(target, which, field, value, endpoint, headers):
     code = target["codes"][which]
     body = {"locator": code.locator, "lookup": "A" * 43, "envelope": {"v": 1}}
     body[field] = value
     if endpoint.endswith("recipients"):
         body = dict(HEADER, **{field: value})
-    check(target, target["app"].test_client().post(endpoint, json=body), (endpoint, field))
+    check(target, reporter_client(target).post(endpoint, json=body, headers=headers), (endpoint, field, headers))
 
 
 @FUZZ
@@ -363,12 +400,13 @@ def test_survey_answers_survive_near_valid_submissions(target, data):
     """Answers to the open survey, as survey.js sends them (a solved proof of work, the free
     text sealed to the survey's recipients), with one field broken; or the no-JS form with
     any fields."""
-    client = target["app"].test_client()
+    client = reporter_client(target)
     survey_id = target["survey"]
+    headers = data.draw(EDGE_HEADERS, label="headers")
     if data.draw(st.booleans(), label="no-JS form?"):
         form = data.draw(st.dictionaries(st.sampled_from(["q0", "q1", "q2", "q3", "q4", "q99", "q-1", "q01"]),
                                          st.one_of(VALUE, st.integers(-2, 12).map(str)), max_size=5))
-        resp = client.post(f"/surveys/{survey_id}", data=form)
+        resp = client.post(f"/surveys/{survey_id}", data=form, headers=headers)
         check(target, resp, ("survey form", form))
         return
     info = client.get(f"/api/v1/surveys/{survey_id}").get_json()
@@ -378,7 +416,7 @@ def test_survey_answers_survive_near_valid_submissions(target, data):
     where, key = break_one_field(data, {"top": submission, "answers": submission["answers"],
                                         "envelope": submission["envelope"], "header": submission["envelope"]["header"],
                                         "pow": submission["pow"]})
-    resp = client.post(f"/api/v1/surveys/{survey_id}/responses", json=submission)
+    resp = client.post(f"/api/v1/surveys/{survey_id}/responses", json=submission, headers=headers)
     check(target, resp, ("survey api", where, key))
 
 
@@ -387,15 +425,16 @@ def test_survey_answers_survive_near_valid_submissions(target, data):
 def test_notice_comments_survive_any_header(target, data):
     """A comment on the open notice: its routing header (which names the notice) with one
     field broken, through the recipients API and the no-JS comment form."""
-    client = target["app"].test_client()
+    client = reporter_client(target)
     header = notice_header(target["notice"])
     break_one_field(data, {"header": header}, values=st.one_of(VALUE, st.sampled_from(
         ["notice", "general", target["notice"].id, "f" * 32, target["survey"]])))
-    check(target, client.post("/api/v1/recipients", json=header), ("recipients", header))
+    headers = data.draw(EDGE_HEADERS, label="headers")
+    check(target, client.post("/api/v1/recipients", json=header, headers=headers), ("recipients", header, headers))
     form = {**report_form("comment"), **{k: v for k, v in header.items() if isinstance(v, str)}}
     form.pop("files", None)
     resp = client.post(f"/report/notice/{target['notice'].id}", data=_multipart(form, data.draw(FILES)),
-                       content_type="multipart/form-data")
+                       content_type="multipart/form-data", headers=headers)
     check(target, resp, ("comment form", header))
 
 

@@ -28,15 +28,16 @@ from whistle import _instance_secret
 from whistle.cases import store as cases
 from whistle.custody import offline
 from whistle.security import privacy, proof_of_work as proof
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import ConfigError, from_env
 from whistle.models import Attachment, Base, Case, CaseItem, CommitteeKey, Member, new_id
 from whistle.security.privacy import QuietRequestHandler
+from whistle.services import services
 
 from tests.client_side import HEADER, MEM, OPS, credentials, new_locator, proof_of_work, seal_report
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
 from tests.http_client import HttpClient
-from tests.helpers import REPORT_FIELDS, receipt_from, report_form
+from tests.helpers import REPORT_FIELDS, receipt_from, redis_or_skip, report_form
 
 EN = {"Accept-Language": "en"}
 REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of its own; keys under a unique prefix
@@ -54,7 +55,7 @@ def make_app(tmp_path, request):
         folder = tmp_path / f"app{len(apps)}"
         folder.mkdir()
         app = build_app(make_config(folder, request, backend=backend, **overrides))
-        with Session(app.extensions["whistle.engine"]) as s:
+        with Session(services(app).engine) as s:
             keypair = offline.init_keys(s, folder / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
                                         opslimit=1, memlimit=8192 * 8)
             s.commit()
@@ -64,7 +65,7 @@ def make_app(tmp_path, request):
 
     yield build
     for app in apps:
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
 
 
 def report_submission(client, *, attachments=(), header=HEADER, locator=None, token=None, **changes) -> dict:
@@ -75,7 +76,8 @@ def report_submission(client, *, attachments=(), header=HEADER, locator=None, to
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
-    sealed = env.seal("report", header, {"narrative": "x", "attachments": list(attachments)},
+    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
+                      {"narrative": "x", "attachments": list(attachments)},
                       [unb64u(r["public_key"]) for r in recipients])
     submission = {"locator": locator, "locator_token": token, "salt": b64u(salt),
                   "kdf": {"opslimit": OPS, "memlimit": MEM}, "lookup": b64u(keys.lookup),
@@ -96,7 +98,7 @@ def raw_multipart(parts) -> tuple[bytes, str]:
 
 def table_counts(app) -> dict:
     """Rows in every table."""
-    with app.extensions["whistle.engine"].connect() as conn:
+    with services(app).engine.connect() as conn:
         return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in Base.metadata.sorted_tables}
 
 
@@ -176,6 +178,36 @@ def test_nan_and_huge_numbers_are_not_json(client, committee):
         for path in ("/api/v1/followup", "/api/v1/reports"):
             resp = client.post(path, data=body, content_type="application/json")
             assert resp.status_code == 400, (path, body[:20])
+
+
+def wsgi_call(app, path, *, method="GET", headers=(), body=b"") -> tuple[int, str]:
+    """(status, body) of one request handed to the WSGI app as is: the test client itself
+    decodes the Host to build its cookie jar's URL, and fails on what the app must refuse."""
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path=path, method=method, headers=dict(headers), data=body).get_environ()
+    status = []
+    out = b"".join(app(environ, lambda line, _headers, _exc=None: status.append(line)))
+    return int(status[0].split()[0]), out.decode("utf-8")
+
+
+@pytest.mark.parametrize("host", ["a" * 64, "a" * 64 + ".example.org", "x." + "b" * 100 + ":8080", "xn--zz",
+                                  "XN--ZZ.example.org"])
+@pytest.mark.parametrize("path", ["/", "/report/contractor", "/followup", "/transparency", "/committee/login",
+                                  "/no-such-page", "/static/css/site.css"])
+def test_a_host_with_no_idna_form_is_a_400_page_in_the_users_language(app, committee, host, path):
+    """A label over 63 characters cannot be IDNA-encoded, nor a bad punycode label decoded:
+    routing gave up, and every page built with url_for (the error page included) was a 500,
+    as was every form post, whose Origin is compared with the Host."""
+    for language, message in (("en", "The request could not be understood."), ("zh-CN", "无法识别这个请求。")):
+        for method in ("GET", "POST"):
+            status, body = wsgi_call(app, path, method=method, headers={
+                "Host": host, "Accept-Language": language, "Origin": f"http://{host}"})
+            assert status == 400, (path, method, status)
+            assert message in body
+    status, body = wsgi_call(app, "/api/v1/recipients", method="POST", body=json.dumps(HEADER).encode(),
+                             headers={"Host": host, "Content-Type": "application/json", **EN})
+    assert status == 400 and json.loads(body)["message"] == "The request could not be understood."
 
 
 @pytest.mark.parametrize("locator", [1234567, [1], {"a": 1}, None, "12345678", "١٢٣٤٥٦٧"])
@@ -364,7 +396,7 @@ def test_fake_cost_is_drawn_from_the_costs_in_use(make_app):
     app = make_app(extra={"ratelimit": False})  # a few hundred salt requests
     client = app.test_client()
     cases.forget_cost_distribution()
-    with Session(app.extensions["whistle.engine"]) as db_session:
+    with Session(services(app).engine) as db_session:
         unknown = _unknown_locators(db_session, 1)[0]
         assert client.get(f"/api/v1/receipts/{unknown}/salt").get_json()["opslimit"] == OPS  # no cases yet
         for _ in range(3):
@@ -402,7 +434,7 @@ def test_locators_are_issued_unused_with_a_token_of_today(app, client, committee
     answer = client.post("/api/v1/locators", json={})
     assert answer.status_code == 200
     assert answer.get_json()["locator"] == "7654321"  # the taken one was skipped
-    secret, day = app.extensions["whistle.secret"], today("Asia/Shanghai")
+    secret, day = services(app).secret, today("Asia/Shanghai")
     assert answer.get_json()["token"] == cases.locator_token(secret, "7654321", day)
     # Accepted on the day of issue and the next; refused later and for another locator.
     assert cases.locator_token_valid(secret, "7654321", answer.get_json()["token"], day + dt.timedelta(days=1))
@@ -412,7 +444,7 @@ def test_locators_are_issued_unused_with_a_token_of_today(app, client, committee
 
 
 def test_reports_need_a_token_of_today_or_yesterday(app, client, committee):
-    secret, day = app.extensions["whistle.secret"], today("Asia/Shanghai")
+    secret, day = services(app).secret, today("Asia/Shanghai")
     for age, status in ((1, 201), (2, 400), (-1, 400)):
         locator = f"{secrets.randbelow(10 ** 7):07d}"
         token = cases.locator_token(secret, locator, day - dt.timedelta(days=age))
@@ -430,7 +462,7 @@ def test_verifier_comparison_reads_the_same_columns_for_known_and_unknown_locato
     def record(_conn, _cursor, statement, _params, _context, _many):
         statements.append(" ".join(statement.split()))
 
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     event.listen(engine, "before_cursor_execute", record)
     try:
         seen = {}
@@ -478,12 +510,7 @@ def test_json_endpoints_take_at_most_64_kib(client, committee):
 
 @pytest.fixture
 def redis_prefix():
-    redis = pytest.importorskip("redis")
-    connection = redis.Redis.from_url(REDIS_URL)
-    try:
-        connection.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
+    connection = redis_or_skip(REDIS_URL)
     prefix = f"whistle-test-{secrets.token_hex(6)}:"
     yield prefix
     for key in connection.scan_iter(match=prefix + "*"):
@@ -491,10 +518,12 @@ def redis_prefix():
     connection.close()
 
 
-def test_daily_key_is_shared_through_redis(make_app, redis_prefix):
+def test_daily_key_is_shared_by_workers_and_never_in_redis(make_app, redis_prefix, tmp_path):
     import redis
 
-    workers = [make_app(ratelimit_storage=REDIS_URL, extra={"redis_key_prefix": redis_prefix}) for _ in range(2)]
+    shared = tmp_path / "ratelimit-key"
+    workers = [make_app(ratelimit_storage=REDIS_URL, ratelimit_key_file=shared, extra={"redis_key_prefix": redis_prefix})
+               for _ in range(2)]
     alone = make_app()
     keys = []
     for app in workers + [alone]:
@@ -503,16 +532,37 @@ def test_daily_key_is_shared_through_redis(make_app, redis_prefix):
     assert keys[0] == keys[1]  # two workers: one budget per client
     assert keys[2] != keys[0]  # memory storage keeps its own in-process key
     stored = redis.Redis.from_url(REDIS_URL)
-    name = f"{redis_prefix}ratelimit-key:{dt.datetime.now(dt.timezone.utc).date().isoformat()}"
-    assert len(stored.get(name)) == 32 and 0 < stored.ttl(name) <= 90_000
-    # It goes at 01:00 UTC tomorrow, whenever today's first request came.
-    expires = time.time() + stored.pttl(name) / 1000
-    tomorrow = dt.datetime.combine(proof.utc_day() + dt.timedelta(days=1), dt.time(1), dt.timezone.utc)
-    assert abs(expires - tomorrow.timestamp()) < 5
-    # A worker started later reads the same key rather than making its own.
-    late = privacy.RedisDailyKey(REDIS_URL, redis_prefix)
-    assert late.current() == stored.get(name)
+    assert not list(stored.scan_iter(match=f"{redis_prefix}ratelimit-key*"))  # never beside the counters
     stored.close()
+    # The file holds today's link of the chain, stamped with today's midnight, not the time
+    # of the start or of any request.
+    today = proof.utc_day()
+    day, link = shared.read_text().split()
+    assert day == today.isoformat() and stat.S_IMODE(shared.stat().st_mode) == 0o600
+    midnight = dt.datetime.combine(today, dt.time(), dt.timezone.utc).timestamp()
+    assert shared.stat().st_mtime == midnight
+    assert privacy.RatchetKey(shared).current() == privacy.ratelimit_key(bytes.fromhex(link))
+
+
+def test_the_rate_limit_key_chain_moves_forward_and_forgets_the_past(tmp_path):
+    """Another host given a copy of the file of an earlier day computes today's key alike;
+    the file then holds today's link only, from which no earlier day's key follows."""
+    today = proof.utc_day()
+    first = secrets.token_bytes(32)
+    copies = [tmp_path / "host-a", tmp_path / "host-b"]
+    for path, day in zip(copies, (today - dt.timedelta(days=3), today - dt.timedelta(days=1))):
+        link = first
+        for _ in range((day - (today - dt.timedelta(days=3))).days):
+            link = privacy.next_link(link)
+        path.write_text(f"{day.isoformat()} {link.hex()}\n")
+    expected = privacy.ratelimit_key(privacy.next_link(privacy.next_link(privacy.next_link(first))))
+    assert [privacy.RatchetKey(path).current() for path in copies] == [expected, expected]
+    for path in copies:
+        assert path.read_text().split()[0] == today.isoformat()
+        assert first.hex() not in path.read_text() and privacy.next_link(first).hex() not in path.read_text()
+    (tmp_path / "bad").write_text("2026-01-01 abcd\n")
+    with pytest.raises(RuntimeError, match="malformed"):
+        privacy.RatchetKey(tmp_path / "bad")
 
 
 def test_a_spent_challenge_in_redis_expires_at_a_utc_midnight_not_a_time_counted_from_now(make_app, redis_prefix):
@@ -571,7 +621,7 @@ def test_rate_limit_counters_in_memory_expire_at_the_end_of_their_window_on_the_
     from whistle.extensions import limiter
 
     app = make_app()
-    assert app.config["WHISTLE"].ratelimit_storage == "memory://"
+    assert services(app).config.ratelimit_storage == "memory://"
     resp, _code, _keys = seal_report(app.test_client(), "x")
     assert resp.status_code == 201
     expirations = dict(limiter._storage.expirations)  # the live storage of the app just built
@@ -652,7 +702,7 @@ def test_nojs_part_without_file_name_must_be_empty(make_app):
     body, ctype = raw_multipart(fields + [(b'name="files"; filename=""', b"")])  # an empty file input
     resp = client.post("/report/contractor", data=body, content_type=ctype)
     assert resp.status_code == 200
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         assert s.scalar(select(func.count()).select_from(Attachment)) == 0
 
 
@@ -734,7 +784,7 @@ def test_database_errors_hide_their_parameters(app):
 
     row = dict(kid="PARAM-kid-91bb", public_key=b"\1" * 32, label="PARAM-label-91bb", demo=False, active=True,
                created_on=dt.date(2026, 1, 2))
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         s.execute(insert(CommitteeKey).values(**row))
         with pytest.raises(IntegrityError) as caught:
             s.execute(insert(CommitteeKey).values(**row))
@@ -929,7 +979,7 @@ def test_failure_after_the_case_insert_leaves_no_row(app, client, committee, fai
     submission = json.dumps(report_submission(client))
     before = table_counts(app)
     inserts = []
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     record = lambda _c, _cur, statement, *_rest: inserts.append(statement.split()[2] if statement.startswith("INSERT") else "")  # noqa: E731
     event.listen(engine, "before_cursor_execute", record)
     try:
@@ -982,7 +1032,7 @@ def test_concurrent_messages_to_one_case_all_land(app, client, committee):
         server.server_close()
     assert sorted(status for status, _ in results) == [201] * 16
     assert sorted(seq for _, seq in results) == list(range(2, 18))
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         assert s.scalar(select(func.count()).select_from(CaseItem)) == 17
 
 
@@ -999,6 +1049,15 @@ def test_an_unknown_time_zone_stops_the_start(tmp_path, zone):
 def test_a_receipt_cost_above_libsodiums_maximum_stops_the_start(tmp_path, name, value):
     """Taken at the start, such a cost failed every receipt stretched on the server (each
     no-JS report a 500)."""
+    with pytest.raises(ConfigError, match=name):
+        from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), name: value})
+
+
+@pytest.mark.parametrize("name, value", [("WHISTLE_RECEIPT_OPSLIMIT", "0"), ("WHISTLE_RECEIPT_MEMLIMIT", "8192"),
+                                         ("WHISTLE_RECEIPT_MEMLIMIT", str(8 * 1024 * 1024 - 1))])
+def test_a_receipt_cost_below_the_floor_stops_the_start(tmp_path, name, value):
+    """The browser refuses a follow-up cost below crypto/FORMAT.md's floor (1 pass over
+    8 MiB): a site configured below it would have cases no browser opens."""
     with pytest.raises(ConfigError, match=name):
         from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), name: value})
 
@@ -1090,3 +1149,20 @@ def test_a_malformed_chunked_body_is_a_400(app, client, committee, raw):
                        content_type="application/x-www-form-urlencoded",
                        environ_overrides={"wsgi.input": whole, "wsgi.input_terminated": True})
     assert resp.status_code == 200 and table_counts(app)["survey_responses"] == before["survey_responses"] + 1
+
+
+def test_the_rate_limit_key_file_follows_a_worker_that_moved_on_before_its_timer(tmp_path, monkeypatch):
+    """A request after midnight before the timer moves the key on in memory only; the timer
+    then still writes the new day's link (the file must not keep a day's link for longer)."""
+    path = tmp_path / "ratelimit-key"
+    today = proof.utc_day()
+    monkeypatch.setattr(privacy, "_utc_day", lambda: today - dt.timedelta(days=1))
+    holder = privacy.RatchetKey(path)
+    yesterday_link = path.read_text().split()[1]
+    monkeypatch.setattr(privacy, "_utc_day", lambda: today)
+    key = holder.current()  # a request: memory moves on, the file waits for the timer
+    assert path.read_text().split()[1] == yesterday_link
+    holder._move_on(write=True)  # the timer
+    day, link = path.read_text().split()
+    assert day == today.isoformat() and privacy.ratelimit_key(bytes.fromhex(link)) == key
+    assert link == privacy.next_link(bytes.fromhex(yesterday_link)).hex()

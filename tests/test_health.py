@@ -4,6 +4,7 @@ import re
 
 from whistle import create_app, migrate
 from whistle.health import CHECKS
+from whistle.services import services
 
 from tests.conftest import make_config
 
@@ -46,13 +47,13 @@ def test_not_ready_before_migrations(config):
     try:
         status, body = _readiness(app.test_client())
         assert (status, body["failing"]) == (503, ["migrations", "committee_key"])
-        migrate.upgrade(app.extensions["whistle.engine"], "0001")  # an older revision
+        migrate.upgrade(services(app).engine, "0001")  # an older revision
         status, body = _readiness(app.test_client())
         assert (status, body["failing"]) == (503, ["migrations", "committee_key"])
-        migrate.upgrade(app.extensions["whistle.engine"])
+        migrate.upgrade(services(app).engine)
         assert _readiness(app.test_client())[1]["failing"] == ["committee_key"]
     finally:
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
 
 
 def test_not_ready_without_a_database(tmp_path):
@@ -62,11 +63,11 @@ def test_not_ready_without_a_database(tmp_path):
     assert (status, body["failing"]) == (503, ["database", "migrations", "committee_key"])
     assert _readiness(app.test_client())  # and again: a failed probe leaves nothing broken
     assert app.test_client().get("/healthz").status_code == 200  # alive, though not ready
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
 
 
 def test_not_ready_without_rules(app, client, committee, monkeypatch):
-    monkeypatch.setitem(app.extensions, "whistle.rules", None)
+    monkeypatch.setattr(services(app), "rules", None)
     assert _readiness(client) == (503, {"ready": False, "failing": ["rules"]})
 
 

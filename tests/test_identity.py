@@ -14,10 +14,12 @@ from crypto.encoding import b64u, unb64u
 from crypto.errors import CryptoError
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, derive_reporter_keys
+from whistle.cases import actions
 from whistle.custody import audit, offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PACKAGE_DIR
 from whistle.models import AuditEntry, Case, CaseItem, ItemKey, PendingAction
+from whistle.services import services
 
 from tests.client_side import HEADER, MEM, OPS, credentials, new_locator, proof_of_work
 from tests.committee.conftest import enrol
@@ -38,7 +40,8 @@ def real_name_report(client, header=HOUSING, identity=NAME, narrative="REAL-NAME
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
-    report = env.seal("report", header, {"narrative": narrative, "attachments": []},
+    report = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
+                      {"narrative": narrative, "attachments": []},
                       [unb64u(r["public_key"]) for r in answer["recipients"]]).envelope
     sealed_identity = env.seal("identity", {"report": report["nonce"]}, identity,
                                [unb64u(r["public_key"]) for r in answer["identity_recipients"]]).envelope
@@ -104,7 +107,7 @@ def rules_app(config, tmp_path):
         path = tmp_path / f"rules-{len(apps)}.toml"
         path.write_text(text, encoding="utf-8")
         app = build_app(config.with_(rules_file=path))
-        with Session(app.extensions["whistle.engine"]) as s:
+        with Session(services(app).engine) as s:
             keypair = offline.init_keys(s, tmp_path / f"committee-{len(apps)}.key", KEY_PASSPHRASE, "test",
                                         today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
             s.commit()
@@ -113,7 +116,7 @@ def rules_app(config, tmp_path):
 
     yield make
     for app in apps:
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
 
 
 def test_identity_is_sealed_only_to_the_custodians_and_the_committee(app, committee, db_session):
@@ -166,7 +169,8 @@ def test_envelopes_sealed_to_the_wrong_keys_are_refused(app, committee, db_sessi
         code = ReceiptCode.generate(locator=locator)
         salt = random_bytes(16)
         keys = derive_reporter_keys(code, salt, OPS, MEM)
-        report = env.seal("report", HOUSING, {"narrative": "x"}, report_keys).envelope
+        report = env.seal("report", env.bind_reporter_key(HOUSING, keys.keypair.public), {"narrative": "x"},
+                          report_keys).envelope
         identity = env.seal(kind, header if header is not None else {"report": report["nonce"]}, NAME,
                             identity_keys).envelope
         return client.post("/api/v1/reports", json={
@@ -200,7 +204,7 @@ def test_nojs_real_name_report_and_deadlines(app, client, committee, db_session)
     assert "李四" not in json.dumps(report_body, ensure_ascii=False)
     # The notice of acceptance falls due within real_name_acceptance working days.
     from whistle.triage.deadlines import WorkCalendar, due_dates
-    rules = app.extensions["whistle.rules"]
+    rules = services(app).rules
     due = due_dates(rules, WorkCalendar(rules), case.channel, case.risk_grade, case.received_on, real_name=True)
     assert case.ack_due == min(due["acknowledge"], due["acceptance_notice"])
     # A contact without a name is a form error, not an anonymous report.
@@ -208,7 +212,7 @@ def test_nojs_real_name_report_and_deadlines(app, client, committee, db_session)
                       content_type="multipart/form-data", headers={"Accept-Language": "en"})
     assert bad.status_code == 400 and "Give your name as well" in bad.get_data(as_text=True)
     # Once closed, the reporter's timeline shows when the notice of the result is due.
-    offline.set_status(db_session, case, "closed", today("Asia/Shanghai"))
+    actions.set_status(db_session, case, "closed", by=actions.CONSOLE, on=today("Asia/Shanghai"))
     db_session.commit()
     page = client.post("/followup?lang=en", data={"code": code}).get_data(as_text=True)
     assert "the committee should tell you the result by" in page
@@ -301,7 +305,7 @@ def test_request_refused_when_no_custodian_is_configured(rules_app):
     _code, answer = real_name_report(app.test_client())
     # Sealed to the committee key alone (offline recovery).
     assert [r["kid"] for r in answer["identity_recipients"]] == [committee_key.kid]
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         case = _case(s)
         resp = zhao.post(f"/committee/cases/{case.id}/identity-request?lang=en", {"reason": "please"})
         assert resp.status_code == 303
@@ -322,7 +326,7 @@ def test_custodian_cannot_approve_their_own_request(rules_app):
     zhao, sun = enrol(app, "zhao.lei"), enrol(app, "sun.hao")
     real_name_report(app.test_client())  # before chen enrols: the name is not sealed to him
     chen = enrol(app, "chen.jie")
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         case = _case(s)
         _grant_case(zhao, chen, case.id)
         chen.post(f"/committee/cases/{case.id}/identity-request", {"reason": "CHEN-REASON"})
@@ -353,7 +357,7 @@ def test_a_request_is_decided_once(rules_app):
     app, _key = rules_app(SUN_CUSTODIAN)
     zhao, chen, sun = enrol(app, "zhao.lei"), enrol(app, "chen.jie"), enrol(app, "sun.hao")
     real_name_report(app.test_client())
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         case = _case(s)
         zhao.post(f"/committee/cases/{case.id}/identity-request", {"reason": "need it"})
         pending = _pending(s)
@@ -386,7 +390,7 @@ def test_an_approval_is_used_only_while_its_custodian_still_is_one(rules_app, co
     app, _key = rules_app(EXAMPLE_RULES)
     zhao, chen = enrol(app, "zhao.lei"), enrol(app, "chen.jie")
     real_name_report(app.test_client())
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         case_id = _case(s).id
         zhao.post(f"/committee/cases/{case_id}/identity-request", {"reason": "need it"})
         request_id = _pending(s).id
@@ -403,14 +407,14 @@ def test_an_approval_is_used_only_while_its_custodian_still_is_one(rules_app, co
         assert former.api("get", f"/committee/api/identity-requests/{request_id}").status_code == 404
         refused = _disclose_again(former, case_id, request_id)
         assert refused.status_code == 403
-        with Session(changed.extensions["whistle.engine"]) as s:
+        with Session(services(changed).engine) as s:
             assert _pending(s) is not None  # still waiting: a custodian can decide it again
             entry = _actions(s, "identity_refused")[-1]
             assert entry.actor == "chen.jie" and json.loads(entry.detail)["because"] == "not_custodian"
             assert _actions(s, "identity_disclosed") == []
             assert s.scalar(select(ItemKey).where(ItemKey.kid == zhao.keypair.kid)) is None
     finally:
-        changed.extensions["whistle.engine"].dispose()
+        services(changed).engine.dispose()
 
 
 def test_request_refused_when_the_only_custodian_is_the_requester(app, committee, db_session):
@@ -446,7 +450,7 @@ def test_committee_key_regrant_never_hands_on_the_name(app, committee, db_sessio
 
     real_name_report(app.test_client())  # nobody enrolled: orphaned
     zhao = enrol(app, "zhao.lei")
-    rules = app.extensions["whistle.rules"]
+    rules = services(app).rules
     case = _case(db_session)
     assert ceremony.orphaned_cases(db_session, rules) == [case]
     member = ceremony.member_by_username(db_session, "zhao.lei")

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.receipt import log_commitment
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.cli import main
 from whistle.custody import audit, intake_log, public_log
 from whistle.models import AuditEntry, LogCommitment, PendingIntake
+from whistle.services import services
 
 from tests.client_side import seal_report
 from tests.conftest import build_app
@@ -24,7 +25,7 @@ DAY = dt.date(2025, 3, 3)
 
 
 def _entries(app, action):
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         return s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)).all()
 
 
@@ -91,12 +92,12 @@ def upkeep_app(config, tmp_path):
     path.write_text(rules, encoding="utf-8")
     app = build_app(config.with_(rules_file=path, extra={"log_upkeep": True}))
     yield app, path
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
 
 
 def test_first_request_of_a_day_seals_and_records_the_rules(upkeep_app):
     app, path = upkeep_app
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         intake_log.hold(s, "d" * 32, DAY, "c0mm1tment")
         s.commit()
     client = app.test_client()
@@ -114,19 +115,19 @@ def test_first_request_of_a_day_seals_and_records_the_rules(upkeep_app):
     client.get("/log/rules")
     assert len(_entries(app, "rules_loaded")) == 1, "once per process and day"
     # The same file loaded again (another worker, a restart) is not recorded again; an edited one is.
-    second = build_app(app.config["WHISTLE"])
+    second = build_app(services(app).config)
     second.test_client().get("/transparency")
     assert len(_entries(second, "rules_loaded")) == 1
     path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
-    third = build_app(app.config["WHISTLE"])
+    third = build_app(services(app).config)
     third.test_client().get("/transparency")
     assert len(_entries(third, "rules_loaded")) == 2
     for other in (second, third):
-        other.extensions["whistle.engine"].dispose()
+        services(other).engine.dispose()
 
 
 def test_cli_seal_day(app, config, monkeypatch):
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         intake_log.hold(s, "e" * 32, today(config.timezone) - dt.timedelta(days=1), None)
         intake_log.hold(s, "f" * 32, today(config.timezone), None)
         s.commit()
@@ -141,7 +142,7 @@ def test_cli_seal_day(app, config, monkeypatch):
 
 
 def test_leaf_bytes_are_base64_in_entries(app, client):
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         audit.record(s, "login", actor="zhao.lei", on=DAY)
         s.commit()
     body = client.get("/log/entries?start=0&end=1").get_json()

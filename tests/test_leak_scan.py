@@ -22,8 +22,8 @@ A single hit fails the test. So does a time of day: a Redis expiry off its clock
 (members' sessions and used TOTP steps aside: they follow a member's own requests), or a clock
 time in a log line.
 Canaries make sure each haystack is the right one: the database holds the cases (on SQLite,
-its raw file too); Redis holds the rate-limit counters, the daily key and a live session (one
-member stays logged in); the instance directory holds the instance secret; and the captured
+its raw file too); Redis holds the rate-limit counters (never their daily key) and a live
+session (one member stays logged in); the instance directory holds the instance secret; and the captured
 output holds gunicorn's error log (a worker is killed: the arbiter reports it there).
 """
 import hashlib
@@ -53,9 +53,10 @@ from crypto.encoding import b64u
 from crypto.keys import KeyPair
 from whistle.committee import members
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PROJECT_DIR
 from whistle.models import Case
+from whistle.services import services
 
 from tests.client_side import credentials, seal_report
 from tests.committee.conftest import KEY_PASSPHRASE as MEMBER_KEY_PASSPHRASE
@@ -178,17 +179,18 @@ def service(tmp_path, request, redis_db):
     """gunicorn on a migrated database with a committee key; its output captured."""
     cfg = make_config(tmp_path, request, backend=request.param)
     app = build_app(cfg)
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         offline.init_keys(s, tmp_path / "committee.key", KEY_PASSPHRASE, "committee", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8 * 1024 * 1024)
         s.commit()
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
     env.update(WHISTLE_INSTANCE_DIR=str(cfg.instance_dir), WHISTLE_DATABASE_URL=cfg.database_url,
                WHISTLE_RECEIPT_OPSLIMIT=str(cfg.receipt_opslimit), WHISTLE_RECEIPT_MEMLIMIT=str(cfg.receipt_memlimit),
                WHISTLE_RATELIMIT_STORAGE=f"{REDIS_URL}/{REDIS_DB}", WHISTLE_TRUSTED_PROXIES="1",
-               WEB_CONCURRENCY="2", WHISTLE_POW_BITS="4", PYTHONPATH=str(PROJECT_DIR))
+               WEB_CONCURRENCY="2", WHISTLE_POW_BITS="4", PYTHONPATH=str(PROJECT_DIR),
+               WHISTLE_REDIS_SETTINGS="warn")  # the tests' shared Redis keeps its defaults
     out, err = tmp_path / "gunicorn.stdout", tmp_path / "gunicorn.stderr"
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
         proc = subprocess.Popen([GUNICORN, "-c", str(PROJECT_DIR / "deploy" / "gunicorn.conf.py"),
@@ -413,7 +415,7 @@ WINDOW_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "month"
 def _untimely_expiries(client) -> list:
     """Redis keys whose expiry could keep the time of day of a request: every expiry must
     fall on a boundary of the clock that no request chose (a rate-limit counter's at the end
-    of its window, the daily key's and spent challenges' on the hour). Members' sessions and
+    of its window, spent challenges' on the hour). Members' sessions and
     logins are the exception by design: a session's time-to-live is the idle timeout, and the
     TOTP step a login used is kept until its codes expire (two minutes at most)."""
     odd = []
@@ -452,7 +454,7 @@ def test_no_client_metadata_in_database_redis_files_or_logs(service):
     counts["live session"] = _stay_logged_in(service, needles)
     elapsed = time.monotonic() - started
 
-    redis_text = _redis_text(service["redis"])  # before stopping: sessions, counters, daily key
+    redis_text = _redis_text(service["redis"])  # before stopping: sessions, counters
     untimely = _untimely_expiries(service["redis"])
     service["proc"].send_signal(signal.SIGTERM)
     service["proc"].wait(timeout=30)
@@ -471,7 +473,7 @@ def test_no_client_metadata_in_database_redis_files_or_logs(service):
     engine.dispose()
     assert len(locators) == 2 * REPORTS and all(loc in database_text for loc in locators[:5])
     assert "LIMITS:" in redis_text and "whistle:" in redis_text, redis_text[:500]
-    assert "whistle:session:" in redis_text and "whistle:ratelimit-key:" in redis_text, redis_text[:500]
+    assert "whistle:session:" in redis_text and "ratelimit-key" not in redis_text, redis_text[:500]
     assert killed in haystacks["gunicorn stdout and stderr"]
     files_text = haystacks["instance directory (database files, WAL, secret)"]
     assert (cfg.instance_dir / "instance-secret").read_bytes().decode("latin-1") in files_text

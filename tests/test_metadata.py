@@ -11,6 +11,7 @@ from crypto.receipt import ReceiptCode
 from whistle.extensions import limiter
 from whistle.models import Base, Case
 from whistle.security.privacy import CSP, client_key
+from whistle.services import services
 
 from tests.client_side import credentials, seal_report
 from tests.helpers import receipt_from, report_form
@@ -44,7 +45,7 @@ def _everything(app, client):
 
 def _database_text(app) -> str:
     """Every row of every table, as text, straight from the database."""
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     out = []
     with engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
@@ -68,7 +69,7 @@ def _limiter_text() -> str:
 def test_no_identifying_metadata_anywhere(app, client, committee, config, caplog):
     caplog.set_level(logging.DEBUG)
     _everything(app, client)
-    app.extensions["whistle.engine"].dispose()  # flush the WAL into the database file
+    services(app).engine.dispose()  # flush the WAL into the database file
     haystacks = {"database rows": _database_text(app), "instance files": _files_text(config.instance_dir),
                  "logs": caplog.text + "\n".join(r.getMessage() for r in caplog.records),
                  "rate-limit storage": _limiter_text()}
@@ -155,7 +156,7 @@ def test_followup_attempts_are_rate_limited(tmp_path, request):
     assert codes[:3] == [400, 400, 400] and codes[3:] == [429, 429]
     resp = client.get("/api/v1/receipts/1234567/salt")
     assert resp.status_code == 429 and resp.get_json()["error"]
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
 
 
 def test_cross_site_post_is_refused(client, committee):
@@ -167,7 +168,7 @@ def test_cross_site_post_is_refused(client, committee):
 
 def test_sqlite_tables_keep_no_insertion_order(app):
     """Random ids hide order; SQLite's hidden rowid would number rows 1, 2, 3... instead."""
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     if engine.dialect.name != "sqlite":
         pytest.skip("rowid is SQLite's; PostgreSQL's xmin is covered in docs/architecture.md")
     with engine.connect() as conn:
@@ -223,7 +224,7 @@ def test_console_and_retention_keep_no_arrival_order(app, committee, db_session,
         case.status, case.disposition = "closed", "not_accepted"
         db_session.add(CaseEvent(case_id=case.id, seq=99, event="closed", happened_on=long_ago))
         db_session.commit()
-    due = retention.due_for_purge(db_session, app.extensions["whistle.rules"].retention, dt.date.today())
+    due = retention.due_for_purge(db_session, services(app).rules.retention, dt.date.today())
     assert [case.id for case in due] == sorted(arrived)
 
 
@@ -231,7 +232,7 @@ def test_every_sqlite_table_of_random_ids_keeps_no_insertion_order(app):
     """Every table keyed by anything but a number the app counts itself (the audit log's
     seq, the one-row head) is WITHOUT ROWID after all migrations, not just the case tables:
     a table rebuilt by a later migration must not get a rowid back."""
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     if engine.dialect.name != "sqlite":
         pytest.skip("rowid is SQLite's")
     # Their order is public anyway: numbered by the app, or (committee keys) each registered

@@ -16,9 +16,10 @@ from whistle import catalog
 from whistle.cases import store as cases
 from whistle.channels import notices
 from whistle.rules import parse as rules_mod
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import AuditEntry, Case, Notice, new_id
 from whistle.triage.deadlines import WorkCalendar
+from whistle.services import services
 
 from tests.client_side import MEM, OPS, credentials, new_locator, proof_of_work
 from tests.committee.conftest import enrol
@@ -65,7 +66,8 @@ def comment(client, notice, narrative="COMMENT-MARKER", headers=None, **changes)
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
-    sealed = env.seal("report", header, {"narrative": narrative, "attachments": []},
+    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
+                      {"narrative": narrative, "attachments": []},
                       [unb64u(r["public_key"]) for r in recipients])
     submission = {"locator": locator, "locator_token": token, "salt": b64u(salt),
                   "kdf": {"opslimit": OPS, "memlimit": MEM}, "lookup": b64u(keys.lookup),
@@ -95,12 +97,13 @@ def test_window_state_to_the_second():
 
 def _store_comment(app, session, notice, now):
     """cases.create_case as the API calls it, at the instant ``now``."""
-    rules = app.extensions["whistle.rules"]
+    rules = services(app).rules
     header = notice_header(notice)
     recipients = cases.recipients_for(session, rules, header)
-    sealed = env.seal("report", header, {"narrative": "x"}, [r.public_key for r in recipients])
     code = ReceiptCode.generate(cases.unused_locator(session))
     keys = derive_reporter_keys(code, random_bytes(16), OPS, MEM)
+    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public), {"narrative": "x"},
+                      [r.public_key for r in recipients])
     case = cases.create_case(session, locator=code.locator, salt=random_bytes(16), opslimit=OPS, memlimit=MEM,
                              verifier=keys.verifier, reporter_pk=keys.keypair.public, envelope=sealed.envelope,
                              uploads=[], rules=rules, on=now.date(), now=now, tz=TZ)
@@ -129,7 +132,7 @@ def test_a_comment_a_second_outside_the_window_is_refused(app, committee, db_ses
 
 
 def test_a_window_shorter_than_five_working_days_across_a_holiday_is_rejected(app):
-    rules = app.extensions["whistle.rules"]
+    rules = services(app).rules
     calendar = WorkCalendar(rules)
 
     def draft(opens, closes):
@@ -154,7 +157,7 @@ def test_a_window_shorter_than_five_working_days_across_a_holiday_is_rejected(ap
 
 
 def test_a_window_far_away_or_of_centuries_is_rejected(app):
-    rules = app.extensions["whistle.rules"]
+    rules = services(app).rules
     calendar = WorkCalendar(rules)
     now = dt.date(2026, 11, 25)
 
@@ -206,7 +209,7 @@ def test_publishing_form(app, committee, db_session):
     he, zhao, chen = enrol(app, "he.ping"), enrol(app, "zhao.lei"), enrol(app, "chen.jie")
     assert zhao.client.get("/committee/notices").status_code == 403  # not the notice units
     assert chen.client.get("/committee/notices").status_code == 200  # also_units: sees, cannot publish
-    calendar = WorkCalendar(app.extensions["whistle.rules"])
+    calendar = WorkCalendar(services(app).rules)
     friday = _next_weekday(today(TZ) + 7 * DAY, 4)
     while not calendar.is_workday(friday):
         friday = _next_weekday(friday + DAY, 4)
@@ -270,7 +273,7 @@ def test_a_comment_is_sealed_and_routed_like_a_report(app, client, committee, db
     assert resp.status_code == 201, resp.get_json()
     case = db_session.scalar(select(Case))
     assert (case.channel, case.notice_id, case.handling_unit) == ("notice", notice.id, "org_cadre_supervision")
-    assert cases.routing_header(case)["notice"] == notice.id
+    assert catalog.routing_header(case)["notice"] == notice.id
     kids = set(env.recipient_kids(json.loads(case.items[0].envelope)))
     assert he.keypair.kid in kids and chen.keypair.kid in kids and zhao.keypair.kid not in kids
     assert env.open_envelope(json.loads(case.items[0].envelope), he.keypair)[0]["narrative"] == "COMMENT-MARKER"
@@ -338,11 +341,12 @@ def test_after_the_window_closes_no_comment_is_accepted(app, client, committee, 
     open_one = open_notice(db_session)
     header = notice_header(notice)
     recipients = client.post("/api/v1/recipients", json=notice_header(open_one)).get_json()["recipients"]
-    sealed = env.seal("report", header, {"narrative": "x"}, [unb64u(r["public_key"]) for r in recipients])
     locator, token = new_locator(client)
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
+    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public), {"narrative": "x"},
+                      [unb64u(r["public_key"]) for r in recipients])
     resp = client.post("/api/v1/reports", headers=EN, json={
         "locator": locator, "locator_token": token, "salt": b64u(salt), "kdf": {"opslimit": OPS, "memlimit": MEM},
         "lookup": b64u(keys.lookup), "reporter_public_key": b64u(keys.keypair.public),
@@ -365,7 +369,7 @@ def test_the_committee_summary_counts_without_content(app, client, committee, db
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert '<strong id="comment-count">3</strong>' in html
-    summary = notices.summary(db_session, app.extensions["whistle.rules"], notice)
+    summary = notices.summary(db_session, services(app).rules, notice)
     assert summary["comments"] == 3
     assert dict(summary["units"]) == {"org_cadre_supervision": 3, "county_cdi": 3}
     assert dict(summary["dispositions"]) == {"": 1, "talk_inquiry": 1, "not_accepted": 1}
@@ -399,7 +403,7 @@ def test_a_member_of_the_candidates_department_sees_neither_the_notice_nor_its_s
     path.write_text(text, encoding="utf-8")
     app = build_app(config.with_(rules_file=path))
     try:
-        with Session(app.extensions["whistle.engine"]) as session:
+        with Session(services(app).engine) as session:
             offline.init_keys(session, tmp_path / "committee.key", "a key passphrase", "test", today(TZ),
                               opslimit=1, memlimit=8 * 1024 * 1024)
             session.commit()
@@ -426,14 +430,14 @@ def test_a_member_of_the_candidates_department_sees_neither_the_notice_nor_its_s
             assert published.status_code == 303 and published.headers["Location"].endswith("/committee/notices")
             assert "OWN-候选" not in he.client.get("/committee/notices").get_data(as_text=True)
     finally:
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
 
 
 def test_notices_keep_no_insertion_order(app):
     """Random ids, and on SQLite no hidden rowid either; dates only."""
     from sqlalchemy import DateTime, Time, text
 
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     assert not any(isinstance(c.type, (DateTime, Time)) for c in Notice.__table__.columns)
     if engine.dialect.name != "sqlite":
         pytest.skip("rowid is SQLite's")

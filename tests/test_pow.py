@@ -11,6 +11,7 @@ from crypto.encoding import unb64u
 from crypto import envelope as env
 from whistle.security import proof_of_work as proof
 from whistle.config import ConfigError, from_env
+from whistle.services import services
 
 from tests.client_side import credentials, proof_of_work, seal_report
 from tests.conftest import build_app, make_config
@@ -87,7 +88,7 @@ def test_challenge_endpoint_and_reuse(client, committee, app):
     answer = client.post("/api/v1/pow", json={})
     assert answer.status_code == 200 and "Set-Cookie" not in answer.headers
     data = answer.get_json()
-    assert data["bits"] == app.config["WHISTLE"].pow_bits == 4 and data["algorithm"] == "blake2b-256"
+    assert data["bits"] == services(app).config.pow_bits == 4 and data["algorithm"] == "blake2b-256"
     assert data["challenge"].split(".")[1] == proof.utc_day().isoformat()
     assert client.get("/api/v1/pow").status_code == 405
 
@@ -149,23 +150,23 @@ def test_a_proof_spent_on_one_endpoint_is_spent_on_every_other(app, client, comm
 def test_a_higher_setting_refuses_easier_challenges(tmp_path, request):
     easy = build_app(make_config(tmp_path, request, pow_bits=2))
     challenge = easy.test_client().post("/api/v1/pow", json={}).get_json()["challenge"]
-    easy.extensions["whistle.engine"].dispose()
+    services(easy).engine.dispose()
     hard = build_app(make_config(tmp_path, request, pow_bits=6))  # the same instance dir: same secret
     with hard.test_request_context("/"):
         with pytest.raises(proof.ProofOfWorkRequired):
             proof.require({"pow": {"challenge": challenge, "nonce": proof.solve(challenge)}})
-    hard.extensions["whistle.engine"].dispose()
+    services(hard).engine.dispose()
 
 
 def test_nojs_forms_skip_the_proof_but_spend_a_stricter_budget(tmp_path, request):
     from sqlalchemy.orm import Session
     from whistle.custody import offline
-    from whistle.cases.store import today
+    from whistle.clock import today
     from tests.conftest import KEY_PASSPHRASE
     from tests.test_notices import open_notice
 
     app = build_app(make_config(tmp_path, request, limit_submit_nojs="3 per hour"))
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         offline.init_keys(s, tmp_path / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8192 * 8)
         s.commit()
@@ -182,7 +183,7 @@ def test_nojs_forms_skip_the_proof_but_spend_a_stricter_budget(tmp_path, request
     assert codes == [200, 200, 200, 429, 429]
     resp, _code, _ = seal_report(client, "the JS path is not on that budget")
     assert resp.status_code == 201
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
 
 
 def test_setting_is_read_and_checked():
@@ -207,7 +208,7 @@ def test_spent_challenges_hold_nothing_but_a_hash(app, client, committee):
     seal_report(client, "x")  # spends its own proof
     with app.test_request_context("/"):
         proof.spend(answer["challenge"])
-        store = app.extensions["whistle.pow_spent"]
+        store = services(app).pow_spent
     names = list(store._seen)
     assert all(len(n) == 32 and all(c in "0123456789abcdef" for c in n) for n in names)
     assert hashlib.sha256(answer["challenge"].encode()).hexdigest()[:32] in names

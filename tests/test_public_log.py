@@ -14,6 +14,7 @@ from crypto import note, signing, tlog
 from whistle import migrate
 from whistle.custody import audit, public_log
 from whistle.db import make_engine
+from whistle.services import services
 
 from tests.conftest import make_config
 
@@ -22,14 +23,14 @@ ORIGIN = "whistle.invalid/audit"
 
 
 def _record(app, n, start=0):
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         for i in range(start, start + n):
             audit.record(s, "view", actor="zhao.lei", on=DAY, case_id=f"{i:032x}", reason="见面谈话 note")
         s.commit()
 
 
 def _sign(app, keypair):
-    with Session(app.extensions["whistle.engine"], expire_on_commit=False) as s:
+    with Session(services(app).engine, expire_on_commit=False) as s:
         audit.sign(s, keypair, DAY, origin=ORIGIN)
         s.commit()
 
@@ -40,7 +41,7 @@ def _log_verifier(keypair):
 
 def test_every_entry_is_a_leaf_appended_with_it(app):
     _record(app, 13)
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         leaves = public_log.entries(s, 0, 13)
         assert len(leaves) == 13
         store = public_log.DbStore(s)
@@ -55,10 +56,10 @@ def test_every_entry_is_a_leaf_appended_with_it(app):
 
 
 def test_an_entry_that_fails_writes_no_node(app):
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         audit.record(s, "login", actor="zhao.lei", on=DAY)
         s.rollback()
-    with app.extensions["whistle.engine"].connect() as conn:
+    with services(app).engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM log_nodes")) == 0
 
 
@@ -86,7 +87,7 @@ def test_sign_writes_a_checkpoint_and_the_endpoints_prove_it(app, client, commit
     proof = client.get(f"/log/proof/consistency?from={size}&to={newer.checkpoint.size}").get_json()
     tlog.verify_consistency(size, newer.checkpoint.size, [base64.b64decode(h) for h in proof["proof"]],
                             opened.checkpoint.root, newer.checkpoint.root)
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         assert audit.verify(s).ok
 
 
@@ -150,7 +151,7 @@ def test_cosignatures_only_from_configured_witnesses(config, tmp_path):
         opened = note.open_checkpoint(cosigned, _log_verifier(keypair), [note.parse_vkey(vkey)], quorum=1)
         assert opened.cosignatures == {"auditor.example": now}
     finally:
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
 
 
 def _committee(app):
@@ -158,7 +159,7 @@ def _committee(app):
     from whistle.models import CommitteeKey
 
     keypair = KeyPair.generate()
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         s.add(CommitteeKey(kid=keypair.kid, public_key=keypair.public, label="c", created_on=DAY))
         s.commit()
     return keypair
@@ -194,7 +195,7 @@ def test_edited_leaf_and_resigned_checkpoint_are_named(app, committee, db_sessio
     keypair, _path = committee
     _record(app, 6)
     _sign(app, keypair)
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     with engine.begin() as conn:
         conn.execute(text("UPDATE log_nodes SET hash = :h WHERE level = 0 AND idx = 2"), dict(h=bytes(32)))
     verdict = audit.verify(db_session)

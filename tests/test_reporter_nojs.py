@@ -5,11 +5,13 @@ import re
 
 from sqlalchemy import select
 
+from crypto import envelope as env
 from crypto.receipt import ReceiptCode
 from whistle.custody import offline
-from whistle.cases import uploads
-from whistle.cases.store import today
+from whistle.cases import actions, store as cases, uploads
+from whistle.clock import today
 from whistle.models import AttachmentChunk, Case, CaseItem
+from whistle.services import services
 
 from tests.helpers import receipt_from, report_form
 from tests.http_client import multipart
@@ -40,6 +42,10 @@ def test_report_is_sealed_and_decryptable_offline(client, committee, db_session,
     summary = offline.decrypt_case(db_session, case, keypair, tmp_path / "out")
     body = summary["items"][0]["body"]
     assert body["narrative"] == MARKER
+    # The server sealed a version 2 report binding the receipt's key (FORMAT.md §3).
+    report = cases.item_envelope(case.items[0])
+    assert report["v"] == 2 and report["header"]["rk"] == env.reporter_key_id(case.reporter_pk)
+    assert env.reporter_key_binding(report, case.reporter_pk) == env.BOUND
     assert body["accused_name"] == "王某"
     saved = tmp_path / "out" / case.id / body["attachments"][0]["saved_as"]
     assert saved.read_bytes() == b"FILE-" + MARKER.encode()
@@ -48,8 +54,8 @@ def test_report_is_sealed_and_decryptable_offline(client, committee, db_session,
 def test_reply_reaches_reporter_and_reporter_can_answer(app, client, committee, db_session, tmp_path):
     code = submit(client)
     case = db_session.scalar(select(Case))
-    offline.set_status(db_session, case, "acknowledged", today("Asia/Shanghai"))
-    offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "请补充材料 REPLY-42", [], today("Asia/Shanghai"))
+    actions.set_status(db_session, case, "acknowledged", by=actions.CONSOLE, on=today("Asia/Shanghai"))
+    offline.reply_to_case(db_session, services(app).rules, case, "请补充材料 REPLY-42", [], today("Asia/Shanghai"))
     db_session.commit()
     page = client.post("/followup", data={"code": code}).get_data(as_text=True)
     assert "请补充材料 REPLY-42" in page
@@ -119,7 +125,7 @@ def test_nojs_report_applies_routing_once(app, client, committee):
 
     def remember(_conn, _cursor, statement, _params, _context, _many):
         statements.append(statement)
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     event.listen(engine, "before_cursor_execute", remember)
     try:
         submit(client, files=())
@@ -148,14 +154,15 @@ def test_a_sealing_routed_for_another_header_is_not_trusted(app, committee, db_s
 
     enrol(app, "li.na")
     enrol(app, "zhao.lei")
-    rules = app.extensions["whistle.rules"]
+    rules = services(app).rules
     housing = dict(HEADER, department="housing", accused_rank="staff")
     transport = dict(housing, department="transport")
     for_transport = cases.sealing_for(db_session, rules, transport)
     assert "li.na" in [m.username for m, _r in for_transport.members]
-    sealed = env.seal("report", housing, {"narrative": "x"}, [r.public_key for r in for_transport.recipients])
     code = ReceiptCode.generate(cases.unused_locator(db_session))
     keys = derive_reporter_keys(code, random_bytes(16), OPS, MEM)
+    sealed = env.seal("report", env.bind_reporter_key(housing, keys.keypair.public), {"narrative": "x"},
+                      [r.public_key for r in for_transport.recipients])
     with pytest.raises(InvalidSubmission):
         cases.create_case(db_session, locator=code.locator, salt=random_bytes(16), opslimit=OPS, memlimit=MEM,
                           verifier=keys.verifier, reporter_pk=keys.keypair.public, envelope=sealed.envelope,
@@ -202,7 +209,7 @@ def test_the_multipart_parser_reads_in_its_own_read_size():
 
 def test_a_line_break_counts_once_as_the_textarea_counts_it(app, client, committee, db_session, tmp_path):
     # Browsers send a textarea's line break as CRLF, and its maxlength counts it as one.
-    app.config["WHISTLE"] = dataclasses.replace(app.config["WHISTLE"], max_narrative_chars=20)
+    services(app).config = dataclasses.replace(services(app).config, max_narrative_chars=20)
     typed = "1234\n1234\n1234\n12345"  # 20 characters in the textarea
     sent = typed.replace("\n", "\r\n")
     code = submit(client, narrative=sent, files=())

@@ -12,12 +12,14 @@ from sqlalchemy.orm import Session
 from crypto import envelope as env
 from crypto.encoding import unb64u
 from crypto.receipt import ReceiptCode
+from whistle import clock
 from whistle.custody import audit, retention
 from whistle.cases import store as cases
 from whistle.cli import main
 from whistle.errors import CasePurged
 from whistle.models import (Attachment, AttachmentChunk, AuditEntry, Case, CaseEvent, CaseItem,
                             PendingAction)
+from whistle.services import services
 
 from tests.client_side import HEADER, credentials, proof_of_work, seal_report
 from tests.helpers import receipt_from, report_form, wait_until_waiting_for_a_lock
@@ -69,7 +71,7 @@ def test_purge_after_retention_by_disposition(app, committee, db_session, config
     entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "purge"))
     assert entry.case_id == old_rejected
     if config.database_url.startswith("sqlite"):
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
         db_file = config.instance_dir / "whistle.db"
         blob = db_file.read_bytes() + (db_file.with_suffix(".db-wal").read_bytes()
                                        if db_file.with_suffix(".db-wal").exists() else b"")
@@ -129,7 +131,7 @@ def test_survey_free_text_is_purged_after_its_period(app, committee, client, db_
     from whistle.models import Survey, SurveyAnswer, SurveyText
     from tests.test_surveys import answer, make_survey
 
-    today = cases.today(config.timezone)  # the committee's day, as the purge counts it (not the machine's)
+    today = clock.today(config.timezone)  # the committee's day, as the purge counts it (not the machine's)
     old = make_survey(app, start=today - dt.timedelta(days=420), end=today - dt.timedelta(days=366))
     recent = make_survey(app, start=today - dt.timedelta(days=380), end=today - dt.timedelta(days=364))
     for survey_id in (old, recent):
@@ -225,9 +227,9 @@ def test_nothing_can_be_added_to_a_purged_case(app, client, committee, db_sessio
     # A member's reply or note takes the same path (the workspace no longer opens the case
     # anyway: its grants went with the purge).
     note = env.seal("note", {"case": case.id}, {"text": "NOTE", "attachments": []},
-                    [r.public_key for r in cases.case_recipients(db_session, app.extensions["whistle.rules"], case)])
+                    [r.public_key for r in cases.case_recipients(db_session, services(app).rules, case)])
     with pytest.raises(CasePurged):
-        cases.add_message(db_session, app.extensions["whistle.rules"], case, "note", note.envelope, [], dt.date.today())
+        cases.add_message(db_session, services(app).rules, case, "note", note.envelope, [], dt.date.today())
     db_session.rollback()
     assert _count(db_session, CaseItem, case_id=case.id) == 0 and _count(db_session, Attachment, case_id=case.id) == 0
 
@@ -241,12 +243,12 @@ def test_a_console_reply_to_a_case_purged_meanwhile_is_refused_plainly(app, clie
     case = db_session.scalar(select(Case))
     cases.add_event(db_session, case, "closed", dt.date.today())
     db_session.commit()
-    with Session(app.extensions["whistle.engine"]) as other:
+    with Session(services(app).engine) as other:
         retention.purge(other, other.get(Case, case.id), on=dt.date.today(), actor=None, reason="retention period ended")
         other.commit()
     assert case.status == "closed"  # this session's copy, read before the purge
     with pytest.raises(offline.OfflineError, match="purged"):
-        offline.reply_to_case(db_session, app.extensions["whistle.rules"], case, "LATE", [], dt.date.today())
+        offline.reply_to_case(db_session, services(app).rules, case, "LATE", [], dt.date.today())
     db_session.rollback()
     assert _count(db_session, CaseItem, case_id=case.id) == 0
 

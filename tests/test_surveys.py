@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from crypto import envelope as env
 from crypto.encoding import unb64u
 from whistle.channels import surveys
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PACKAGE_DIR
 from whistle.models import AuditEntry, Survey, SurveyAnswer, SurveyResponse, SurveyText
 from whistle.rules.parse import RulesError, parse
+from whistle.services import services
 
 from tests.client_side import proof_of_work
 from tests.committee.conftest import enrol
@@ -32,7 +33,7 @@ ITEMS = [
 
 
 def make_survey(app, *, start=None, end=None, status="open", items=ITEMS, unit="stationed_1", published=False):
-    with Session(app.extensions["whistle.engine"], expire_on_commit=False) as s:
+    with Session(services(app).engine, expire_on_commit=False) as s:
         survey = surveys.create(s, title="2026 contractor survey", intro="Anonymous.",
                                 start=start or TODAY - dt.timedelta(days=1), end=end or TODAY + dt.timedelta(days=10),
                                 items=items, owner_unit=unit, created_by="zhao.lei", on=TODAY)
@@ -319,7 +320,7 @@ def test_answers_are_taken_only_within_the_period_of_an_open_survey(app, client,
 
 
 def test_period_and_lifecycle_rules(app):
-    with Session(app.extensions["whistle.engine"], expire_on_commit=False) as s:
+    with Session(services(app).engine, expire_on_commit=False) as s:
         survey = surveys.create(s, title="t", intro="", start=TODAY - dt.timedelta(days=20),
                                 end=TODAY - dt.timedelta(days=10), items=ITEMS, owner_unit="office_1",
                                 created_by="x", on=TODAY)
@@ -363,7 +364,7 @@ def test_an_answer_read_the_survey_open_but_the_survey_closed_first_is_refused(a
     opened meanwhile is refused: respondents never see wording change."""
     lead = staff["zhao.lei"]
     survey_id = lead.post("/committee/surveys/new", data=_form()).headers["Location"].rsplit("/", 1)[1]
-    draft_edit = Session(app.extensions["whistle.engine"], expire_on_commit=False)
+    draft_edit = Session(services(app).engine, expire_on_commit=False)
     as_edited = draft_edit.get(Survey, survey_id)  # the edit form's view: a draft
     assert lead.post(f"/committee/surveys/{survey_id}/open").status_code == 302
     with pytest.raises(surveys.SurveyProblem):
@@ -372,7 +373,7 @@ def test_an_answer_read_the_survey_open_but_the_survey_closed_first_is_refused(a
     draft_edit.rollback()
     draft_edit.close()
 
-    answering = Session(app.extensions["whistle.engine"], expire_on_commit=False)
+    answering = Session(services(app).engine, expire_on_commit=False)
     as_seen = answering.get(Survey, survey_id)  # the answer form's view: open, taking answers
     assert surveys.accepting(as_seen, TODAY)
     assert lead.post(f"/committee/surveys/{survey_id}/close").status_code == 302
@@ -401,7 +402,7 @@ def test_published_results_in_the_csv_never_start_a_spreadsheet_formula(app, cli
     survey_id = make_survey(app, items=items)
     for n in range(6):
         assert answer(client, survey_id, {0: n % 4, 1: 0}).status_code == 201
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         survey = s.get(Survey, survey_id)
         survey.status, survey.published = "closed", True
         s.commit()

@@ -18,6 +18,7 @@ from whistle.cli import main
 from whistle.config import PROJECT_DIR
 from whistle.custody import audit, public_log
 from whistle.db import make_engine
+from whistle.services import services
 
 from tests import forger
 from tests.conftest import build_app
@@ -65,7 +66,7 @@ class Deployment:
         self.rules.write_text(rules, encoding="utf-8")
         self.config = config.with_(rules_file=self.rules)
         app = build_app(self.config)
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
         self.engine = make_engine(config.database_url)
         from crypto.keys import KeyPair
         from whistle.models import CommitteeKey

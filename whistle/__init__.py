@@ -3,28 +3,28 @@ import logging
 import os
 import secrets
 import tempfile
-import traceback
 from pathlib import Path
 
-from flask import Flask, current_app, g, jsonify, render_template, request
+from flask import Flask
 from flask.logging import default_handler, wsgi_errors_stream
 from flask_babel import get_locale
-from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.orm import sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crypto.keys import derive
-from whistle import config as config_mod, db, i18n
+from whistle import config as config_mod, db, i18n, linkify
 from whistle.cases import derivations, uploads
-from whistle.security import privacy, ratelimit_storage, sessions, proof_of_work as proof
-from whistle.config import PROJECT_DIR, Config, ConfigError
-from whistle.errors import WhistleError
+from whistle.security import privacy, ratelimit_storage, passwords, redis_settings, sessions, proof_of_work as proof
+from whistle.config import TEMPLATES_DIR, Config, ConfigError
+from whistle.web import WhistleFlask, refuse_bad_host, register_error_handlers
 from whistle.extensions import csrf, limiter
 from whistle.rules.parse import load as load_rules
+from whistle.services import Services, install as install_services, services
 
 SECRET_BYTES = 32
 # No %(asctime)s: whistle records no time of day, not even in its own log lines.
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+BAD_HOST = "whistle.bad_host"  # environ flag: the Host header could not be bound
 
 
 def _create_secret(path: Path) -> None:
@@ -87,7 +87,7 @@ def _configure_logging(app: Flask) -> None:
 def _warn_of_unknown_years(rules, timezone: str) -> None:
     """Log, at start, a holiday calendar that deadlines set now can outrun (the rules file's
     [calendar] fills it in); the app starts either way."""
-    from whistle.cases.store import today
+    from whistle.clock import today
     from whistle.triage.deadlines import unknown_years_warning
 
     warning = unknown_years_warning(rules, today(timezone))
@@ -100,12 +100,11 @@ def create_app(cfg: Config | None = None) -> Flask:
     cfg = cfg or config_mod.from_env()
     cfg.instance_dir.mkdir(parents=True, exist_ok=True)
     secret = _instance_secret(cfg)
-    app = WhistleFlask(__name__, template_folder=str(PROJECT_DIR / "templates"),
+    app = WhistleFlask(__name__, template_folder=str(TEMPLATES_DIR),
                        instance_path=str(cfg.instance_dir))
     _configure_logging(app)
     app.request_class = uploads.WhistleRequest
     app.config.update(
-        WHISTLE=cfg,
         TESTING=cfg.testing,
         MAX_CONTENT_LENGTH=cfg.max_request_bytes,  # enforced by werkzeug while reading
         MAX_FORM_MEMORY_SIZE=4 * 1024 * 1024,  # sealed envelopes travel as a form field
@@ -125,21 +124,29 @@ def create_app(cfg: Config | None = None) -> Flask:
         # Only behind our own nginx: take the address it saw, so limits hit the right client.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies, x_proto=cfg.trusted_proxies)
 
-    app.extensions["whistle.rules"] = load_rules(cfg.rules_file)
-    _warn_of_unknown_years(app.extensions["whistle.rules"], cfg.timezone)
-    app.extensions["whistle.secret"] = secret
-    # The rate-limit key's daily HMAC key lives where the counters live (memory or Redis).
-    app.extensions["whistle.daily_key"] = privacy.daily_key_for(
-        cfg.ratelimit_storage, cfg.extra.get("redis_key_prefix", "whistle:"))
-    db.init_app(app, db.make_engine(cfg.database_url))
-    derivations.init_app(app, cfg.derivation_slots)
+    rules = load_rules(cfg.rules_file)
+    _warn_of_unknown_years(rules, cfg.timezone)
+    engine = db.make_engine(cfg.database_url)
+    prefix = cfg.extra.get("redis_key_prefix", "whistle:")
+    install_services(app, Services(
+        config=cfg, rules=rules, secret=secret, engine=engine,
+        sessions=sessionmaker(engine, expire_on_commit=False),
+        derivations=derivations.DerivationSlots(cfg.derivation_slots),
+        # The rate-limit key's daily HMAC key: in this process's memory, or one every worker
+        # computes alike (never kept in Redis beside the counters).
+        daily_key=privacy.daily_key_for(cfg.ratelimit_storage, cfg.ratelimit_key_path),
+        pow_spent=proof.spent_store_for(cfg.ratelimit_storage, prefix),
+        # The TOTP steps logins used, beside the sessions (never in the database: a step is a time).
+        totp_used=proof.spent_store_for(cfg.ratelimit_storage, prefix, kind="totp-used")))
+    if cfg.ratelimit_storage.startswith(("redis://", "rediss://")):
+        redis_settings.check(cfg.ratelimit_storage, refuse=cfg.redis_settings == "refuse")
+    db.init_app(app)
+    passwords.configure(cfg.password_time_cost, cfg.password_memory_kib)
     i18n.init_app(app)
+    linkify.init_app(app)
     limiter.init_app(app)
     # Committee sessions live on the server (memory or Redis), never in a signed cookie.
     app.session_interface = sessions.ServerSessionInterface(sessions.store_for(cfg.ratelimit_storage))
-    # The TOTP steps logins used, beside the sessions (never in the database: a step is a time).
-    app.extensions["whistle.totp_used"] = proof.spent_store_for(
-        cfg.ratelimit_storage, cfg.extra.get("redis_key_prefix", "whistle:"), kind="totp-used")
     csrf.init_app(app)
     privacy.quiet_request_logs()
 
@@ -161,10 +168,11 @@ def create_app(cfg: Config | None = None) -> Flask:
     app.register_blueprint(committee_api.bp)
     app.context_processor(pages.catalog_context)
     app.context_processor(_template_globals)
+    app.before_request(refuse_bad_host)
     app.before_request(privacy.refuse_cross_site_posts)
     app.after_request(privacy.add_security_headers)
     app.teardown_request(uploads.close_spools)
-    _register_error_handlers(app)
+    register_error_handlers(app)
     return app
 
 
@@ -175,107 +183,7 @@ def _template_globals():
     session = db.session()
     demo = session.scalar(select(CommitteeKey.kid).where(CommitteeKey.demo.is_(True),
                                                          CommitteeKey.active.is_(True)))
-    names = current_app.extensions["whistle.rules"].committee_names
+    names = services().rules.committee_names
     return {"languages": i18n.LANGUAGES, "demo_keys": demo is not None, "locale": str(get_locale()),
+            "settings": services().config,
             "committee_name": names.get(str(get_locale())) or names["zh_Hans"]}
-
-
-def _wants_json() -> bool:
-    """The reporter's and the committee's JSON APIs: their scripts show the error's message."""
-    return request.path.startswith(("/api/", "/committee/api/"))
-
-
-def error_response(status: int, code: str, message: str):
-    """A clear error in the user's language: JSON for the APIs, the error page otherwise."""
-    if _wants_json():
-        return jsonify(error=code, message=message), status
-    return render_template("error.html", status=status, message=message), status
-
-
-HTTP_MESSAGES = {
-    400: lambda: _("The request could not be understood."),
-    401: lambda: _("Your session has ended. Please log in again."),  # the committee API, logged out
-    403: lambda: _("This request was refused. If you followed a link from another site, open this site directly."),
-    404: lambda: _("There is nothing at this address."),
-    405: lambda: _("This address does not accept that kind of request."),
-    413: lambda: _("The upload is too large or has too many files."),
-    429: lambda: _("Too many attempts. Please wait a while and try again."),
-}
-
-
-def http_error_response(exc: HTTPException):
-    """Any HTTP error (404, 405, a refused CSRF token...) as a clear message."""
-    status = exc.code or 400
-    message = HTTP_MESSAGES.get(status, HTTP_MESSAGES[400])()
-    return error_response(status, exc.name.lower().replace(" ", "_"), message)
-
-
-def _register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(WhistleError)
-    def whistle_error(exc: WhistleError):
-        db.rollback()
-        return error_response(exc.status, exc.code, str(exc.message))
-
-    app.register_error_handler(HTTPException, http_error_response)
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
-        log_unhandled(exc)
-        db.rollback()  # what was not committed is not stored, and the error page can still query
-        if request.method == "POST" and g.get("whistle_committed"):
-            # Failed after its data was committed (rendering a receipt page, say): sending it
-            # again would file it twice.
-            message = _("Something went wrong on our side, but what you sent was stored. "
-                        "Check before you send it again.")
-        else:
-            message = _("Something went wrong on our side. Nothing was stored; please try again.")
-        return error_response(500, "internal_error", message)
-
-
-def log_unhandled(exc: BaseException) -> None:
-    """Log an unexpected exception by its type and place only: no message and no traceback,
-    since they can hold the request's data (SQL parameters, or PostgreSQL's DETAIL naming a
-    key's value: case ids, locators, salts), and never the request itself."""
-    logging.getLogger("whistle").error("unhandled %s at %s", type(exc).__name__, _where(exc))
-
-
-class WhistleFlask(Flask):
-    """Flask, except that an exception escaping even the error handlers is logged like any
-    other (Flask's own line names the path, which can hold a locator, with the traceback),
-    and static files are sent like pages."""
-
-    def log_exception(self, exc_info) -> None:
-        """Type and place only (see log_unhandled)."""
-        log_unhandled(exc_info[1])
-
-    def send_static_file(self, filename: str):
-        """A static file, kept by no cache like every page: send_file's "no-cache" still
-        lets the browser store the file (a trace of the visit on the device), and its ETag
-        and Last-Modified serve only such a stored copy."""
-        response = super().send_static_file(filename)
-        response.headers["Cache-Control"] = "no-store"
-        response.headers.remove("ETag")
-        response.headers.remove("Last-Modified")
-        return response
-
-
-def _short_path(filename: str) -> str:
-    """A source path without the machine's directories: package-relative."""
-    path = filename.replace(os.sep, "/")
-    for marker in ("/site-packages/", str(PROJECT_DIR).replace(os.sep, "/") + "/"):
-        if marker in path:
-            return path.split(marker, 1)[1]
-    return Path(filename).name
-
-
-def _where(exc: BaseException) -> str:
-    """file:line of the innermost frame of ``exc``, plus the innermost one in our own code
-    when that is a different frame (where a library was called from)."""
-    frames = [(frame.f_code.co_filename, line) for frame, line in traceback.walk_tb(exc.__traceback__)]
-    if not frames:
-        return "?"
-    places = [frames[-1]]
-    ours = [f for f in frames if f[0].startswith(str(PROJECT_DIR)) and "/site-packages/" not in f[0]]
-    if ours and ours[-1] != frames[-1]:
-        places.append(ours[-1])
-    return " via ".join(f"{_short_path(name)}:{line}" for name, line in places)

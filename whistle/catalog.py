@@ -130,3 +130,13 @@ def routing_problems(header: dict, department_codes) -> list[str]:
         problems.append(NOTICE_FIELD)
     problems += [name for name in header if name not in fields]
     return problems
+
+
+def routing_header(case) -> dict:
+    """The clear routing envelope of a case (a models.Case)."""
+    header = {"channel": case.channel, "department": case.department, "category": case.category,
+              "accused_rank": case.accused_rank, "money_band": case.money_band,
+              "frequency": case.frequency, "evidence": case.evidence}
+    if case.channel == NOTICE_CHANNEL:
+        header[NOTICE_FIELD] = case.notice_id
+    return header

@@ -1,10 +1,12 @@
 """The database engine and per-request sessions (SQLAlchemy 2)."""
 from contextlib import contextmanager
 
-from flask import current_app, g
+from flask import g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
+
+from whistle.services import services
 
 
 def make_engine(url: str) -> Engine:
@@ -37,7 +39,7 @@ def make_engine(url: str) -> Engine:
 def session() -> Session:
     """The request's session, opened on first use and closed at teardown."""
     if "db" not in g:
-        g.db = current_app.extensions["whistle.sessionmaker"]()
+        g.db = services().sessions()
     return g.db
 
 
@@ -56,6 +58,18 @@ def rollback() -> None:
         db.rollback()
 
 
+def end_reads() -> None:
+    """End the request session's read-only transaction, if one is open, handing its
+    connection back to the pool; what it read stays loaded. For a long wait that needs no
+    database (a receipt derivation): a pooled connection is not held through it."""
+    db = g.get("db")
+    if db is None or not db.in_transaction():
+        return
+    if db.new or db.dirty or db.deleted:
+        raise RuntimeError("end_reads with unsaved changes")
+    db.commit()  # nothing to write; expire_on_commit=False keeps the objects as they are
+
+
 @contextmanager
 def transaction():
     """One all-or-nothing unit of work on the request session."""
@@ -69,8 +83,12 @@ def transaction():
     g.whistle_committed = True  # an error after this must not tell the user nothing was kept
 
 
-def init_app(app, engine: Engine) -> None:
-    """Attach the engine and the session factory to ``app``."""
-    app.extensions["whistle.engine"] = engine
-    app.extensions["whistle.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+def committed_in_request() -> bool:
+    """Whether a transaction of this request has committed (the error page then says that
+    what was sent was stored)."""
+    return bool(g.get("whistle_committed"))
+
+
+def init_app(app) -> None:
+    """Close the request's session at the end of each request (its factory: services)."""
     app.teardown_appcontext(close_session)

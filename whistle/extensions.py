@@ -1,9 +1,9 @@
 """Extension objects created once and bound to the app in create_app."""
-from flask import current_app
 from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
 
 from whistle.security.privacy import client_key
+from whistle.services import services
 
 # Keyed on an HMAC of the address under a daily in-memory key (whistle.security.privacy).
 limiter = Limiter(key_func=client_key, default_limits=[], headers_enabled=False)
@@ -11,7 +11,7 @@ csrf = CSRFProtect()
 
 
 def _setting(name: str):
-    return lambda: getattr(current_app.config["WHISTLE"], name)
+    return lambda: getattr(services().config, name)
 
 
 def followup_limits(view):

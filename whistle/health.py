@@ -9,11 +9,12 @@ import functools
 
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import select, text
 
 from whistle import migrate
 from whistle.models import CommitteeKey
+from whistle.services import services
 
 bp = Blueprint("health", __name__)
 
@@ -38,7 +39,7 @@ def healthz():
 
 
 def _failing() -> list[str]:
-    engine = current_app.extensions["whistle.engine"]
+    engine = services().engine
     failing = [] if _rules_loaded() else ["rules"]
     try:
         conn = engine.connect()
@@ -68,7 +69,7 @@ def _unreachable(failing: list[str]) -> list[str]:
 
 
 def _rules_loaded() -> bool:
-    loaded = current_app.extensions.get("whistle.rules")
+    loaded = services().rules
     return loaded is not None and bool(loaded.department_codes)
 
 

@@ -2,7 +2,7 @@
 import datetime as dt
 import secrets
 
-from sqlalchemy import (BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String,
+from sqlalchemy import (BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -168,6 +168,18 @@ class Notice(Base):
 
 
 # --- committee side -----------------------------------------------------------------------
+
+
+class PublishedMonth(Base):
+    """A closed month's published statistics, suppressed and frozen the first time they were
+    published (whistle.transparency.published_months): later publications show them as they are here."""
+
+    __tablename__ = "published_months"
+    __table_args__ = NO_ROWID
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2026-03"
+    min_cell: Mapped[int] = mapped_column(Integer)
+    figures: Mapped[str] = mapped_column(Text)  # canonical JSON of the shown figures only
+    sha256: Mapped[str] = mapped_column(String(64))  # of ``figures``: published with them
 
 
 class Member(Base):

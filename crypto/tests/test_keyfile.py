@@ -79,3 +79,24 @@ def test_not_a_key_file(bad):
 def test_empty_passphrase_is_refused(pair):
     with pytest.raises(FormatError):
         wrap(pair, "", **CHEAP)
+
+
+@pytest.mark.parametrize("opslimit, memlimit", [(1 << 20, 8192), (1, 1 << 40), (0, 8192), (1, 4096),
+                                                ("1", 8192), (1, 8192.0), (True, 8192), (5, 8192)])
+def test_a_cost_outside_the_bounds_is_refused_before_stretching(text, opslimit, memlimit):
+    """A key file says what it costs to open: a doctored one made the opener allocate a
+    terabyte, or loop for days, before anything was checked."""
+    data = json.loads(text)
+    data["kdf"].update(opslimit=opslimit, memlimit=memlimit)
+    with pytest.raises(FormatError, match="out of range"):
+        unwrap(json.dumps(data), PASSPHRASE)
+    with pytest.raises(FormatError, match="out of range"):
+        wrap(KeyPair.generate(), PASSPHRASE, opslimit=opslimit, memlimit=memlimit)
+
+
+@pytest.mark.parametrize("kdf", [None, [], "x", {"salt": "AAAAAAAAAAAAAAAAAAAAAA"}])
+def test_a_kdf_of_the_wrong_shape_is_a_format_error(text, kdf):
+    data = json.loads(text)
+    data["kdf"] = kdf
+    with pytest.raises(FormatError):
+        unwrap(json.dumps(data), PASSPHRASE)

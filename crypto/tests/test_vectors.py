@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from crypto.encoding import b64u, canon, unb64u
-from crypto.envelope import associated_data, body_key, bucket, open_envelope, recipient_kids, seal
+from crypto.envelope import (associated_data, body_key, bucket, open_envelope, recipient_kids,
+                             reporter_key_binding, reporter_key_id, seal)
 from crypto.errors import CryptoError, FormatError, ReceiptError
 from crypto.keyfile import public_key_of, unwrap
 from crypto.keys import KeyPair, derive, kid, stretch
@@ -143,16 +144,27 @@ def open_outcome(envelope: dict, pair: KeyPair):
 
 
 def run_envelope(v):
-    if v["case"] == "body":
+    if v["case"] == "reporter_key":
+        for entry in v["rk"]:
+            assert reporter_key_id(unb64u(entry["public_key"])) == entry["rk"]
+        for check in v["checks"]:
+            report = v["reports"][check["report"]]
+            assert reporter_key_binding(report, unb64u(check["public_key"])) == check["binding"]
+        return
+    if v["case"] in ("body", "v2_body"):
+        version = 2 if v["case"] == "v2_body" else 1
         publics = [unb64u(pk) for pk in v["recipient_public_keys"]]
         sealed = seal(v["kind"], v["header"], v["body"], publics,
-                      content_key=unb64u(v["content_key"]), nonce=unb64u(v["nonce"]))
+                      content_key=unb64u(v["content_key"]), nonce=unb64u(v["nonce"]), version=version)
         envelope = sealed.envelope
+        assert envelope["v"] == version
+        if version == 2:
+            assert v["header"]["rk"] == reporter_key_id(unb64u(v["reporter_public_key"]))
         assert list(envelope) == ["v", "kind", "header", "recipients", "nonce", "body"]
         assert envelope["body"] == v["ciphertext"]
         assert envelope["nonce"] == v["nonce"]
         assert [r["kid"] for r in envelope["recipients"]] == v["kids"]
-        assert associated_data(v["kind"], v["header"]).decode("ascii") == v["associated_data"]
+        assert associated_data(v["kind"], v["header"], version).decode("ascii") == v["associated_data"]
         assert b64u(body_key(unb64u(v["content_key"]))) == v["body_key"]
         plaintext = unb64u(v["plaintext"])
         assert json.dumps(v["body"], ensure_ascii=False, separators=(",", ":")).encode() == plaintext
@@ -189,8 +201,8 @@ def run_stream(v):
 
 
 def run_keyfile(v):
-    if v["expect"] == "bad_version":
-        with pytest.raises(FormatError):
+    if v["expect"] in ("bad_version", "bad_cost"):
+        with pytest.raises(FormatError, match="out of range" if v["expect"] == "bad_cost" else None):
             unwrap(v["file"], v["passphrase"])
         return
     assert public_key_of(v["file"]) == unb64u(json.loads(v["file"])["public_key"])

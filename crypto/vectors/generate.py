@@ -26,7 +26,7 @@ from crypto.stream import CHUNK, attachment_key, ciphertext_size, padme
 
 VECTOR_DIR = Path(__file__).resolve().parent
 EXPECT = ("ok", "bad_check", "bad_length", "no_recipient", "open_failed", "truncated",
-          "trailing_data", "bad_version")
+          "trailing_data", "bad_version", "bad_cost", "bad_reporter_key")
 # Cheap Argon2id cost so the vectors run in milliseconds (real costs live in the config).
 ARGON_OPSLIMIT = 2
 ARGON_MEMLIMIT = 65536
@@ -62,6 +62,7 @@ def _keys(pair: KeyPair) -> dict:
 COMMITTEE = KeyPair.from_seed(fixed("committee-seed"))
 MEMBER = KeyPair.from_seed(fixed("member-seed"))
 OUTSIDER = KeyPair.from_seed(fixed("outsider-seed"))
+REPORTER = KeyPair.from_seed(fixed("reporter-seed"))
 CONTENT_KEY = fixed("content-key")
 NONCE = fixed("body-nonce", env.NONCE_BYTES)
 ATTACHMENT_ID = fixed("attachment-id", 16).hex()
@@ -126,9 +127,10 @@ AREA_ABOUT = {
               "the file padded with zeros to padme(size), in 65536-byte chunks, only the "
               "last tagged FINAL; key = derive(K, 'whistle/v1/attachment/' || id). "
               f"Plaintexts follow a rule instead of being stored: {PATTERN_RULE}.",
-    "keyfile": "FORMAT.md §5: a committee private-key file wraps the X25519 secret key with "
-               "crypto_secretbox under Argon2id13(passphrase). Python only: the browser "
-               "never handles committee key files.",
+    "keyfile": "FORMAT.md §5: a private-key file (the committee's, opened by the CLI; a "
+               "member's, opened in the browser) wraps the X25519 secret key with "
+               "crypto_secretbox under Argon2id13(passphrase). A cost outside opslimit 1..4, "
+               "memlimit 8192..2^30 is refused (bad_cost) before any stretching.",
 }
 
 
@@ -297,7 +299,7 @@ def _with_deterministic_recipients(envelope: dict, content_key: bytes,
 def _raw_envelope(plaintext_padded: bytes, tag: str) -> dict:
     """An envelope whose padded plaintext is chosen freely (for malformed bodies)."""
     ciphertext = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
-        plaintext_padded, env.associated_data("message", {}), NONCE, env.body_key(CONTENT_KEY))
+        plaintext_padded, env.associated_data("message", {}, 1), NONCE, env.body_key(CONTENT_KEY))
     envelope = {"v": 1, "kind": "message", "header": {}, "recipients": [],
                 "nonce": b64u(NONCE), "body": b64u(ciphertext)}
     return _with_deterministic_recipients(envelope, CONTENT_KEY, [COMMITTEE], tag)
@@ -305,7 +307,7 @@ def _raw_envelope(plaintext_padded: bytes, tag: str) -> dict:
 
 def envelope_vectors():
     sealed = env.seal("report", HEADER, BODY, [COMMITTEE.public, MEMBER.public],
-                      content_key=CONTENT_KEY, nonce=NONCE)
+                      content_key=CONTENT_KEY, nonce=NONCE, version=1)
     plaintext = json.dumps(BODY, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     yield vector("envelope", "body", "ok",
                  "sealing with a fixed content key and nonce gives exactly this body "
@@ -314,7 +316,7 @@ def envelope_vectors():
                  kind="report", header=HEADER, body=BODY, content_key=b64u(CONTENT_KEY),
                  nonce=b64u(NONCE), recipient_public_keys=[b64u(COMMITTEE.public), b64u(MEMBER.public)],
                  kids=[COMMITTEE.kid, MEMBER.kid],
-                 associated_data=env.associated_data("report", HEADER).decode("ascii"),
+                 associated_data=env.associated_data("report", HEADER, 1).decode("ascii"),
                  body_key=b64u(env.body_key(CONTENT_KEY)), plaintext=b64u(plaintext),
                  padded_size=env.bucket(len(plaintext)), ciphertext=sealed.envelope["body"])
 
@@ -328,7 +330,7 @@ def envelope_vectors():
     yield opened("open_second_recipient", "ok", "the second recipient opens it too.", good,
                  MEMBER, body=BODY, content_key=b64u(CONTENT_KEY))
     minimal = env.seal("reply", {}, {}, [MEMBER.public], content_key=fixed("content-key-2"),
-                       nonce=fixed("body-nonce-2", env.NONCE_BYTES))
+                       nonce=fixed("body-nonce-2", env.NONCE_BYTES), version=1)
     minimal_env = _with_deterministic_recipients(minimal.envelope, fixed("content-key-2"),
                                                  [MEMBER], "minimal")
     yield opened("open_minimal", "ok", "an empty header and an empty body.", minimal_env,
@@ -367,7 +369,7 @@ def envelope_vectors():
                        key=b64u(_sealed_box(other_key, COMMITTEE.public, "wrong-content-key"))))
     yield tampered("unknown_kid", "no_recipient", "opened by a key that is not a recipient.",
                    lambda e: None, pair=OUTSIDER)
-    yield tampered("bad_version", "bad_version", "v is 2.", lambda e: e.update(v=2))
+    yield tampered("bad_version", "bad_version", "v is 3.", lambda e: e.update(v=3))
     yield tampered("bad_version_bool", "bad_version", "v is true (not the integer 1).",
                    lambda e: e.update(v=True))
 
@@ -382,6 +384,75 @@ def envelope_vectors():
     yield raw("json_nan", "the body uses NaN, which is not JSON.", b'{"a":NaN}')
     yield raw("json_bom", "the body starts with a UTF-8 byte order mark.", b'\xef\xbb\xbf{}')
     yield raw("invalid_utf8", "the body is not valid UTF-8.", b'{"a":"\xff"}')
+
+
+V2_HEADER = env.bind_reporter_key(HEADER, REPORTER.public)
+V2_ABOUT = ("Version 2 puts v in the associated data ('whistle/v' || v || '/' || kind) and binds "
+            "the reporter key in a report's header: rk = b64u(derive(pk, "
+            "'whistle/v1/reporter-key', 16)); a version 2 report without a well-formed rk is "
+            "bad_reporter_key. ")
+
+
+def envelope_v2_vectors():
+    """Version 2 (FORMAT.md §3): v in the associated data, the reporter key bound in a report."""
+    sealed = env.seal("report", V2_HEADER, BODY, [COMMITTEE.public, MEMBER.public],
+                      content_key=CONTENT_KEY, nonce=NONCE)
+    plaintext = json.dumps(BODY, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    yield vector("envelope", "v2_body", "ok",
+                 V2_ABOUT + "a version 2 report sealed with a fixed content key and nonce; its header "
+                 "binds rk of reporter_public_key, and its associated data starts "
+                 "whistle/v2/report.",
+                 kind="report", header=V2_HEADER, body=BODY, content_key=b64u(CONTENT_KEY),
+                 nonce=b64u(NONCE), recipient_public_keys=[b64u(COMMITTEE.public), b64u(MEMBER.public)],
+                 kids=[COMMITTEE.kid, MEMBER.kid], reporter_public_key=b64u(REPORTER.public),
+                 associated_data=env.associated_data("report", V2_HEADER).decode("ascii"),
+                 body_key=b64u(env.body_key(CONTENT_KEY)), plaintext=b64u(plaintext),
+                 padded_size=env.bucket(len(plaintext)), ciphertext=sealed.envelope["body"])
+    good = _with_deterministic_recipients(sealed.envelope, CONTENT_KEY, [COMMITTEE, MEMBER], "v2")
+
+    def opened(case, expect, about, envelope, pair=COMMITTEE, **extra):
+        return vector("envelope", case, expect, V2_ABOUT + about, envelope=envelope, key=_keys(pair), **extra)
+
+    yield opened("v2_open", "ok", "a recipient opens the version 2 report.", good,
+                 body=BODY, content_key=b64u(CONTENT_KEY))
+
+    def tampered(case, expect, about, change):
+        envelope = json.loads(json.dumps(good))
+        change(envelope)
+        return opened(case, expect, about, envelope)
+
+    yield tampered("v2_changed_reporter_key", "open_failed",
+                   "rk replaced by the rk of another key (the outsider's).",
+                   lambda e: e["header"].update(rk=env.reporter_key_id(OUTSIDER.public)))
+    yield tampered("v2_relabelled_v1", "open_failed",
+                   "v changed to 1 (v is associated data from version 2 on).",
+                   lambda e: e.update(v=1))
+    yield tampered("v2_downgraded", "open_failed", "v changed to 1 and rk dropped.",
+                   lambda e: (e.update(v=1), e["header"].pop("rk")))
+    yield tampered("v2_missing_reporter_key", "bad_reporter_key", "a version 2 report without rk.",
+                   lambda e: e["header"].pop("rk"))
+    yield tampered("v2_short_reporter_key", "bad_reporter_key", "rk of 15 bytes.",
+                   lambda e: e["header"].update(rk=b64u(bytes(15))))
+    reply = env.seal("reply", {"case": "c" * 32}, {"text": "已受理"}, [MEMBER.public, REPORTER.public],
+                     content_key=fixed("content-key-3"), nonce=fixed("body-nonce-3", env.NONCE_BYTES))
+    reply_env = _with_deterministic_recipients(reply.envelope, fixed("content-key-3"),
+                                               [MEMBER, REPORTER], "v2-reply")
+    yield opened("v2_reply", "ok", "a version 2 reply (no rk: only a report binds one) opened "
+                 "by the reporter.", reply_env, REPORTER, body={"text": "已受理"},
+                 content_key=b64u(fixed("content-key-3")))
+
+    v1 = env.seal("report", HEADER, BODY, [COMMITTEE.public], content_key=CONTENT_KEY,
+                  nonce=NONCE, version=1).envelope
+    v1 = _with_deterministic_recipients(v1, CONTENT_KEY, [COMMITTEE], "v1-report")
+    checks = [{"report": name, "public_key": b64u(pair.public), "binding": env.reporter_key_binding(report, pair.public)}
+              for name, report in (("v2", good), ("v1", v1)) for pair in (REPORTER, OUTSIDER)]
+    assert [c["binding"] for c in checks] == [env.BOUND, env.MISMATCH, env.UNBOUND, env.UNBOUND]
+    yield vector("envelope", "reporter_key", "ok",
+                 V2_ABOUT + "rk of fixed keys, and the verdict of comparing a report's bound key with a "
+                 "given one: bound, mismatch (another key), unbound (a version 1 report).",
+                 rk=[{"public_key": b64u(pair.public), "rk": env.reporter_key_id(pair.public)}
+                     for pair in (REPORTER, OUTSIDER, COMMITTEE)],
+                 reports={"v2": good, "v1": v1}, checks=checks)
 
 
 def _stream_vector(case, expect, about, size, ciphertext: bytes, key: bytes,
@@ -451,8 +522,9 @@ def stream_vectors():
 KEYFILE_PASSPHRASE = "correct horse 电池 staple"
 
 
-def _keyfile(pair: KeyPair, passphrase: str, tag: str, **changes) -> str:
-    """A key file as crypto.keyfile.wrap writes it, with fixed salt and nonce."""
+def _keyfile(pair: KeyPair, passphrase: str, tag: str, kdf=None, **changes) -> str:
+    """A key file as crypto.keyfile.wrap writes it, with fixed salt and nonce (and ``kdf``
+    changes made after wrapping)."""
     salt = fixed(f"keyfile-salt/{tag}", 16)
     nonce = fixed(f"keyfile-nonce/{tag}", sodium.crypto_secretbox_NONCEBYTES)
     wrapping = stretch(passphrase.encode("utf-8"), salt, ARGON_OPSLIMIT, ARGON_MEMLIMIT)
@@ -461,6 +533,7 @@ def _keyfile(pair: KeyPair, passphrase: str, tag: str, **changes) -> str:
             "kdf": {"salt": b64u(salt), "opslimit": ARGON_OPSLIMIT, "memlimit": ARGON_MEMLIMIT},
             "nonce": b64u(nonce), "box": b64u(sodium.crypto_secretbox(pair.secret, nonce, wrapping))}
     data.update(changes)
+    data["kdf"].update(kdf or {})
     return json.dumps(data, indent=2) + "\n"
 
 
@@ -482,6 +555,12 @@ def keyfile_vectors():
                _keyfile(COMMITTEE, KEYFILE_PASSPHRASE, "main", public_key=b64u(MEMBER.public)))
     yield case("bad_version", "bad_version", "v is 2.",
                _keyfile(COMMITTEE, KEYFILE_PASSPHRASE, "main", v=2))
+    yield case("cost_too_high", "bad_cost", "a memlimit of 1 TiB: refused before stretching.",
+               _keyfile(COMMITTEE, KEYFILE_PASSPHRASE, "main", kdf={"memlimit": 1 << 40}))
+    yield case("cost_too_many_passes", "bad_cost", "an opslimit of 2^20: refused before stretching.",
+               _keyfile(COMMITTEE, KEYFILE_PASSPHRASE, "main", kdf={"opslimit": 1 << 20}))
+    yield case("cost_too_low", "bad_cost", "a memlimit of 4 KiB, under libsodium's minimum.",
+               _keyfile(COMMITTEE, KEYFILE_PASSPHRASE, "main", kdf={"memlimit": 4096}))
 
 
 # --- output ---------------------------------------------------------------------------
@@ -490,7 +569,7 @@ def build() -> dict[str, dict]:
     """Every vector, by file stem, in a stable order."""
     vectors: dict[str, dict] = {}
     for area in (encoding_vectors, keys_vectors, receipt_vectors, padding_vectors,
-                 envelope_vectors, stream_vectors, keyfile_vectors):
+                 envelope_vectors, envelope_v2_vectors, stream_vectors, keyfile_vectors):
         for stem, content in area():
             assert stem not in vectors, stem
             vectors[stem] = content

@@ -13,11 +13,13 @@ from playwright.sync_api import sync_playwright
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
+from crypto.receipt import ReceiptCode
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.cli import main as cli
 from whistle.models import Base
 from whistle.security.privacy import QuietRequestHandler
+from whistle.services import services
 
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
 
@@ -49,7 +51,7 @@ def live_server(tmp_path_factory):
     server.shutdown()
     thread.join(timeout=10)
     server.server_close()
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
 
 
 def _console_error(errors: list, msg) -> None:
@@ -97,7 +99,7 @@ class Server:
         self.config = make_config(tmp_path, **overrides)
         self.app = build_app(self.config)
         self.key_file = tmp_path / "committee.key"
-        with Session(self.app.extensions["whistle.engine"]) as s:
+        with Session(services(self.app).engine) as s:
             self.keypair = offline.init_keys(s, self.key_file, KEY_PASSPHRASE, "committee",
                                              today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
             s.commit()
@@ -107,12 +109,12 @@ class Server:
         self.thread.start()
 
     def session(self) -> Session:
-        return Session(self.app.extensions["whistle.engine"], expire_on_commit=False)
+        return Session(services(self.app).engine, expire_on_commit=False)
 
     def database_text(self) -> bytes:
         """Every stored byte of every row, for a plaintext scan."""
         out = []
-        with self.app.extensions["whistle.engine"].connect() as conn:
+        with services(self.app).engine.connect() as conn:
             for table in Base.metadata.sorted_tables:
                 for row in conn.execute(table.select()):
                     for value in row:
@@ -130,7 +132,7 @@ class Server:
         self.httpd.shutdown()
         self.thread.join(10)
         self.httpd.server_close()
-        self.app.extensions["whistle.engine"].dispose()
+        services(self.app).engine.dispose()
 
 
 @pytest.fixture
@@ -139,3 +141,10 @@ def server(tmp_path):
     srv = Server(tmp_path)
     yield srv
     srv.stop()
+
+
+def submitted_receipt(page):
+    """Submit the report form on ``page`` and read the receipt code it shows."""
+    page.click("button[type=submit]")
+    page.wait_for_selector("#receipt-code:not(:empty)", state="visible", timeout=60_000)
+    return ReceiptCode.parse(page.text_content("#receipt-code"))

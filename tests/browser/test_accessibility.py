@@ -20,10 +20,11 @@ from werkzeug.serving import make_server
 
 from crypto.receipt import ReceiptCode
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.config import PROJECT_DIR
 from whistle.models import Case
 from whistle.security.privacy import QuietRequestHandler
+from whistle.services import services
 
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
 
@@ -42,7 +43,7 @@ def site(tmp_path_factory):
     language and size is submitted from the same address)."""
     tmp = tmp_path_factory.mktemp("a11y")
     app = build_app(make_config(tmp, extra={"ratelimit": False}))
-    with Session(app.extensions["whistle.engine"]) as s:
+    with Session(services(app).engine) as s:
         offline.init_keys(s, tmp / "committee.key", KEY_PASSPHRASE, "committee", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8 * 1024 * 1024)
         s.commit()
@@ -53,7 +54,7 @@ def site(tmp_path_factory):
     httpd.shutdown()
     thread.join(10)
     httpd.server_close()
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -102,9 +103,9 @@ def _reply(site, code: ReceiptCode) -> None:
     """The committee answers, with a file: the case pages then show a conversation."""
     attachment = site.tmp / "questions.txt"
     attachment.write_text("请补充材料", encoding="utf-8")
-    with Session(site.app.extensions["whistle.engine"], expire_on_commit=False) as s:
+    with Session(services(site.app).engine, expire_on_commit=False) as s:
         case = s.scalar(select(Case).where(Case.locator == code.locator))
-        offline.reply_to_case(s, site.app.extensions["whistle.rules"], case, "请于十个工作日内补充证据。",
+        offline.reply_to_case(s, services(site.app).rules, case, "请于十个工作日内补充证据。",
                               [attachment], today("Asia/Shanghai"))
         s.commit()
 

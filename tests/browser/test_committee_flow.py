@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from crypto.receipt import ReceiptCode
 from whistle.committee import members
-from whistle.cases.store import today
+from whistle.clock import today
+from whistle.services import services
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +20,7 @@ KEY_PASSPHRASE = "key passphrase for zhao"
 
 
 def _invite(server, username):
-    with Session(server.app.extensions["whistle.engine"]) as s:
+    with Session(services(server.app).engine) as s:
         token = members.invite(s, username, today("Asia/Shanghai"))
         s.commit()
     return token
@@ -200,3 +201,69 @@ def test_a_purge_the_case_outgrew_is_withdrawn_and_a_logged_out_page_says_so(ser
     zhao_context.close()
     zhang_context.close()
     assert zhao_errors == [] and zhang_errors == []
+
+
+def test_a_swapped_reporter_key_is_refused_in_the_members_browser(server, browser):
+    """Someone who can write the database swaps the stored reporter key for one of their own,
+    to read every later reply. The report binds its reporter's key (FORMAT.md §3 v2): the
+    member's browser compares before sealing, refuses, says so, and the refusal is audited."""
+    from sqlalchemy import func, select, update
+
+    from crypto.keys import KeyPair
+    from whistle.models import AuditEntry, Case, CaseItem
+
+    context, page, errors = _member(browser, server, "zhao.lei")
+    _report(browser, server, "SWAP-MARKER 调包")
+    _open_case(page, server, "SWAP-MARKER 调包")
+    assert not page.is_visible("#reporter-key-warning")  # a version 2 report, its own key: no warning
+    with server.session() as s:
+        s.execute(update(Case).values(reporter_pk=KeyPair.generate().public))
+        s.commit()
+    page.reload()
+    page.wait_for_selector("text=SWAP-MARKER 调包", timeout=60_000)
+    page.fill("#reply-text", "REPLY-TO-A-STRANGER")
+    page.click("button:has-text('Encrypt and send reply')")
+    warning = "The reporter's key given by the server is not the one bound in this report"
+    page.wait_for_selector(f"#reporter-key-warning:has-text(\"{warning}\")")
+    page.wait_for_selector(f"#reply-form .status.error:has-text(\"{warning}\")")
+    with server.session() as s:
+        case = s.scalar(select(Case))
+        assert s.scalar(select(func.count()).select_from(CaseItem).where(CaseItem.case_id == case.id)) == 1
+        refused = s.scalars(select(AuditEntry).where(AuditEntry.action == "refused_reply")).all()
+        assert [(e.actor, e.case_id, e.detail) for e in refused] == \
+            [("zhao.lei", case.id, '{"reason":"reporter_key_mismatch"}')]
+        assert s.scalar(select(AuditEntry).where(AuditEntry.action == "reply")) is None
+    # A note is not sealed to the reporter: it still goes through.
+    page.fill("#note-text", "NOTE-AFTER-SWAP")
+    page.click("button:has-text('Encrypt and save note')")
+    page.wait_for_selector("#notes >> text=NOTE-AFTER-SWAP")
+    context.close()
+    assert errors == []
+
+
+def test_a_version_1_report_is_answered_with_a_notice_that_its_key_is_unchecked(server, browser):
+    """A report stored before version 2 binds no reporter key: the member is told the key
+    cannot be checked, and the reply still goes out (old cases stay answerable)."""
+    import json
+
+    from sqlalchemy import select, update
+
+    from crypto import envelope as env
+    from whistle.models import CaseItem, CommitteeKey, Member
+
+    context, page, errors = _member(browser, server, "zhao.lei")
+    _report(browser, server, "OLD-MARKER 旧案")
+    with server.session() as s:
+        item = s.scalar(select(CaseItem).where(CaseItem.kind == "report"))
+        header = {k: v for k, v in json.loads(item.envelope)["header"].items() if k != "rk"}
+        keys = [k for k in [*s.scalars(select(CommitteeKey.public_key)), *s.scalars(select(Member.public_key))] if k]
+        old = env.seal("report", header, {"narrative": "OLD-MARKER 旧案"}, keys, version=1).envelope
+        s.execute(update(CaseItem).where(CaseItem.id == item.id).values(envelope=json.dumps(old).encode()))
+        s.commit()
+    _open_case(page, server, "OLD-MARKER 旧案")
+    page.wait_for_selector("#reporter-key-warning:has-text(\"filed before reports bound the reporter's key\")")
+    page.fill("#reply-text", "REPLY-TO-AN-OLD-CASE")
+    page.click("button:has-text('Encrypt and send reply')")
+    page.wait_for_selector("#conversation >> text=REPLY-TO-AN-OLD-CASE")
+    context.close()
+    assert errors == []

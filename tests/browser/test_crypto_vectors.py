@@ -1,7 +1,8 @@
 """whistle-crypto.js against the format contract, inside Chromium, under the app's CSP.
 
-Every vector file of crypto/vectors/ (except the committee key files, which only the CLI
-opens) is run in the page through whistle/static/js/whistle-crypto.js. The JavaScript
+Every vector file of crypto/vectors/ is run in the page through
+whistle/static/js/whistle-crypto.js (key files too: a member's key is one, opened in the
+browser). The JavaScript
 below only computes; the assertions are made here, in Python, against the vector.
 Then the two implementations talk to each other: the browser seals for Python and
 Python seals for the browser.
@@ -23,8 +24,7 @@ from crypto.vectors.generate import VECTOR_DIR
 pytestmark = pytest.mark.browser
 
 MODULE = "/static/js/whistle-crypto.js"
-BROWSER_AREAS = {"encoding", "keys", "receipt", "padding", "envelope", "stream"}
-PYTHON_ONLY_AREAS = {"keyfile"}  # committee key files are opened by the CLI only
+BROWSER_AREAS = {"encoding", "keys", "receipt", "padding", "envelope", "stream", "keyfile"}
 ALL_FILES = sorted(VECTOR_DIR.glob("*.json"))
 FILES = [p for p in ALL_FILES if p.stem.split("_", 1)[0] in BROWSER_AREAS]
 
@@ -95,16 +95,24 @@ async (text) => {
     const fn = { padme: wc.padme, bucket: wc.bucket }[v.case];
     return { padded: v.cases.map(([n]) => fn(n)) };
   }
-  if (v.area === "envelope" && v.case === "body") {
+  if (v.area === "envelope" && v.case === "reporter_key") {
+    return {
+      rk: v.rk.map((entry) => wc.reporterKeyId(wc.unb64u(entry.public_key))),
+      bindings: v.checks.map((c) => wc.reporterKeyBinding(v.reports[c.report], wc.unb64u(c.public_key))),
+    };
+  }
+  if (v.area === "envelope" && (v.case === "body" || v.case === "v2_body")) {
+    const version = v.case === "v2_body" ? 2 : 1;
     const sealed = wc.seal(v.kind, v.header, v.body, v.recipient_public_keys.map(wc.unb64u),
-                           { contentKey: wc.unb64u(v.content_key), nonce: wc.unb64u(v.nonce) });
+                           { contentKey: wc.unb64u(v.content_key), nonce: wc.unb64u(v.nonce), version });
     const e = sealed.envelope;
     return {
+      rk: v.reporter_public_key ? wc.reporterKeyId(wc.unb64u(v.reporter_public_key)) : null,
       fields: Object.keys(e), v: e.v, kind: e.kind, header: JSON.stringify(e.header),
       kids: e.recipients.map((r) => r.kid), sealed_key_sizes: e.recipients.map((r) => wc.unb64u(r.key).length),
       nonce: e.nonce, ciphertext: e.body, content_key: wc.b64u(sealed.contentKey),
       plaintext: wc.b64u(new TextEncoder().encode(JSON.stringify(v.body))),
-      associated_data: new TextDecoder().decode(wc.associatedData(v.kind, v.header)),
+      associated_data: new TextDecoder().decode(wc.associatedData(v.kind, v.header, version)),
       body_key: wc.b64u(wc.bodyKey(wc.unb64u(v.content_key))),
       reopened: JSON.stringify(wc.openBody(e, sealed.contentKey)),
     };
@@ -137,6 +145,15 @@ async (text) => {
     out.file_roundtrip = samePattern(wc.decryptStream(key, fromFile, v.size), v.size);
     return out;
   }
+  if (v.area === "keyfile") {
+    try {
+      const pair = await wc.unwrapPrivateKey(v.file, v.passphrase);
+      return { class: "ok", public_key: wc.b64u(pair.publicKey), secret_key: wc.b64u(pair.secretKey),
+               kid: wc.kid(pair.publicKey) };
+    } catch (e) {
+      return { class: e.name, message: e.message };
+    }
+  }
   return { unknown: v.area + "_" + v.case };
 }
 """ % {"module": MODULE}
@@ -155,8 +172,16 @@ def crypto_page(module_page, live_server):
 
 def test_vector_areas_are_all_covered():
     areas = {p.stem.split("_", 1)[0] for p in ALL_FILES}
-    assert areas == BROWSER_AREAS | PYTHON_ONLY_AREAS
+    assert areas == BROWSER_AREAS
     assert len(FILES) > 40
+
+
+def test_the_receipt_floor_is_the_same_in_both_implementations(crypto_page):
+    from crypto.receipt import MIN_MEMLIMIT, MIN_OPSLIMIT
+
+    got = crypto_page.evaluate(f"""async () => {{ const wc = await import('{MODULE}');
+        return [wc.RECEIPT_MIN_OPSLIMIT, wc.RECEIPT_MIN_MEMLIMIT]; }}""")
+    assert got == [MIN_OPSLIMIT, MIN_MEMLIMIT]
 
 
 def _vector(path):
@@ -207,9 +232,15 @@ def check_padding(v, got):
 
 
 def check_envelope(v, got):
-    if v["case"] == "body":
+    if v["case"] == "reporter_key":
+        assert got["rk"] == [entry["rk"] for entry in v["rk"]]
+        assert got["bindings"] == [check["binding"] for check in v["checks"]]
+        return
+    if v["case"] in ("body", "v2_body"):
+        version = 2 if v["case"] == "v2_body" else 1
         assert got["fields"] == ["v", "kind", "header", "recipients", "nonce", "body"]
-        assert (got["v"], got["kind"], got["nonce"]) == (1, v["kind"], v["nonce"])
+        assert (got["v"], got["kind"], got["nonce"]) == (version, v["kind"], v["nonce"])
+        assert got["rk"] == (v["header"]["rk"] if version == 2 else None)
         assert got["header"] == json.dumps(v["header"], separators=(",", ":"))
         assert got["kids"] == v["kids"] and got["sealed_key_sizes"] == [80, 80]
         assert got["plaintext"] == v["plaintext"]  # JSON.stringify == json.dumps, byte for byte
@@ -241,8 +272,21 @@ def check_stream(v, got):
         assert (got["class"], got["error"], got["message"]) == ("failed", "CryptoError", "decryption failed")
 
 
+def check_keyfile(v, got):
+    if v["expect"] == "ok":
+        assert got == {"class": "ok", **{k: v[k] for k in ("public_key", "secret_key", "kid")}}
+    elif v["expect"] == "bad_cost":  # refused before stretching, as Python refuses it
+        assert (got["class"], got["message"]) in {("FormatError", "kdf opslimit out of range"),
+                                                   ("FormatError", "kdf memlimit out of range")}
+    elif v["expect"] == "bad_version":
+        assert got["class"] == "FormatError"
+    else:
+        assert v["expect"] == "open_failed" and got["class"] == "CryptoError"
+
+
 CHECKS = {"encoding": check_encoding, "keys": check_keys, "receipt": check_receipt,
-          "padding": check_padding, "envelope": check_envelope, "stream": check_stream}
+          "padding": check_padding, "envelope": check_envelope, "stream": check_stream,
+          "keyfile": check_keyfile}
 
 
 # --- the two implementations talking to each other -------------------------------------------
@@ -263,7 +307,8 @@ async ({ committee, fileB64, code, salt, ops, mem }) => {
                                     new File([data], "证据.bin", { type: "application/octet-stream" }));
   const body = { narrative: "浏览器里封存 \\u2028 😀 \\"q\\" \\\\", accused_name: "王某",
                  attachments: [{ id, name: "证据.bin", type: "application/octet-stream", size: data.length }] };
-  const header = { channel: "staff", department: "housing", category: "meals", urgent: false };
+  const header = wc.bindReporterKey({ channel: "staff", department: "housing", category: "meals", urgent: false },
+                                    reporter.publicKey);
   const sealed = wc.seal("report", header, body, [wc.unb64u(committee), reporter.publicKey], { contentKey });
   return { envelope: sealed.envelope, stream: wc.b64u(new Uint8Array(await blob.arrayBuffer())),
            lookup: wc.b64u(reporter.lookup), reporterPublic: wc.b64u(reporter.publicKey) };
@@ -284,6 +329,8 @@ def test_browser_seals_python_opens(page, live_server):
     assert got["reporterPublic"] == b64u(reporter.keypair.public)
 
     envelope = env.validate(got["envelope"])
+    assert envelope["v"] == 2 and envelope["header"]["rk"] == env.reporter_key_id(reporter.keypair.public)
+    assert env.reporter_key_binding(envelope, reporter.keypair.public) == env.BOUND
     for pair in (committee, reporter.keypair):
         body, content_key = env.open_envelope(envelope, pair)
         assert body["narrative"] == "浏览器里封存 \u2028 😀 \"q\" \\" and body["accused_name"] == "王某"

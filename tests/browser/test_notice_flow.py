@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from crypto import envelope as env
 from crypto.receipt import ReceiptCode
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Case, CaseItem, Notice, new_id
 
 pytestmark = pytest.mark.browser

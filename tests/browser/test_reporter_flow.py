@@ -13,7 +13,7 @@ from sqlalchemy import select
 from crypto.receipt import ReceiptCode
 from whistle.cases import store as cases
 from whistle.custody import retention
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Case, CaseGrant, Member
 
 from tests.client_side import seal_report
@@ -204,4 +204,31 @@ def test_typo_in_code_is_caught_before_any_request(server, browser):
     page.wait_for_selector("#code-status.error")
     assert "typo" in page.text_content("#code-status")
     assert [r for r in requests if "/api/" in r[1]] == []
+    context.close()
+
+
+@pytest.mark.parametrize("answer", [{"opslimit": 1, "memlimit": 8192}, {"opslimit": 0, "memlimit": 64 << 20},
+                                    {"opslimit": 1, "memlimit": (8 << 20) - 1}, {"opslimit": "3", "memlimit": 64 << 20},
+                                    {"salt_bytes": 8}])
+def test_a_follow_up_cost_below_the_floor_is_refused_before_deriving(server, browser, answer):
+    """A server (or whoever answers for it) that hands out a cost of 1 pass and 8 KiB makes
+    the lookup token the browser derives, and sends, cheap to test guesses against."""
+    import base64
+    import os
+
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    salt = base64.urlsafe_b64encode(os.urandom(answer.pop("salt_bytes", 16))).rstrip(b"=").decode()
+    body = {"salt": salt, "opslimit": 3, "memlimit": 64 << 20, **answer}
+    page.route("**/api/v1/receipts/*/salt?*", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(body)))
+    requests = _record_requests(page)
+    page.goto(server.url + "/followup?lang=en")
+    page.wait_for_function("document.getElementById('code-form').dataset.enhanced === 'true'")
+    requests.clear()
+    page.fill("#code", ReceiptCode.generate().grouped())
+    page.click("#code-form button[type=submit]")
+    page.wait_for_selector("#code-status.error")
+    assert "weaker than this site allows" in page.text_content("#code-status")
+    assert [url for _m, url, _b in requests if "/api/" in url and "/salt" not in url] == []  # no token sent
     context.close()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from crypto import envelope as env
 from whistle.security import proof_of_work as proof
 from whistle.channels import surveys
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import SurveyAnswer, SurveyText
 
 from tests.browser.conftest import Server

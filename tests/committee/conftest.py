@@ -12,7 +12,8 @@ from crypto import keyfile
 from crypto.encoding import b64u
 from crypto.keys import KeyPair
 from whistle.committee import members
-from whistle.cases.store import today
+from whistle.clock import today
+from whistle.services import services
 
 from tests.helpers import forget_used_totp_steps
 
@@ -59,14 +60,14 @@ def enrol(app, username: str, token: str | None = None) -> Person:
     client = app.test_client()
     client.environ_base.update(HTTPS)
     if token is None:
-        with Session(app.extensions["whistle.engine"]) as s:
+        with Session(services(app).engine) as s:
             token = members.invite(s, username, today("Asia/Shanghai"))
             s.commit()
     page = client.get(f"/committee/enrol/{token}")
     assert page.status_code == 200, page.get_data(as_text=True)[:500]
     html = page.get_data(as_text=True)
     secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', html).group(1)
-    rule = app.extensions["whistle.rules"].member(username)
+    rule = services(app).rules.member(username)
     data = {"csrf_token": csrf_of(html), "password": PASSWORD, "password2": PASSWORD,
             "totp": pyotp.TOTP(secret).now()}
     keypair = None

@@ -5,6 +5,7 @@ import time
 from sqlalchemy import select
 
 from whistle.models import AuditEntry, Member
+from whistle.services import services
 
 from tests.committee.conftest import HTTPS, PASSWORD, csrf_of, enrol, login
 from tests.helpers import forget_used_totp_steps
@@ -139,7 +140,7 @@ def test_the_enrolment_page_offers_no_workspace_to_someone_not_logged_in(app, co
     """The invitee is not logged in yet: no workspace menu, no "Log out" (whose button was
     the page's first, before "Finish enrolment"), just the welcome and the form."""
     from whistle.committee import members
-    from whistle.cases.store import today
+    from whistle.clock import today
 
     token = members.invite(db_session, "wang.fang", today("Asia/Shanghai"))
     db_session.commit()
@@ -152,7 +153,7 @@ def test_an_enrolment_form_left_open_too_long_comes_back_to_be_filled_in_again(a
     """The invitee has no login yet: when the form's session has ended (the idle timeout),
     the form comes back, saying why, and the invitation still works."""
     from whistle.committee import members as member_accounts
-    from whistle.cases.store import today
+    from whistle.clock import today
 
     client = app.test_client()
     client.environ_base.update(HTTPS)
@@ -184,7 +185,7 @@ def test_no_row_keeps_the_time_of_an_enrolment_or_a_login(app, committee):
     enrol(app, "zhang.wei")  # enrolled, then logged in
     now = time.time()
     hits = []
-    with app.extensions["whistle.engine"].connect() as conn:
+    with services(app).engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
             for row in conn.execute(table.select()).mappings():
                 for column, value in row.items():

@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 from sqlalchemy import inspect, select, text
 
 from whistle import migrate
-from whistle.cases.store import today as day_in
+from whistle.clock import today as day_in
 from whistle.committee import case_listing, triage_view, workspace
 from whistle.db import make_engine
 from whistle.models import Case, CaseEvent, CaseGrant, Member
 from whistle.triage.deadlines import WorkCalendar
+from whistle.services import services
 
 from tests.client_side import HEADER
 from tests.committee.conftest import enrol
@@ -54,7 +55,7 @@ def reading(request, monkeypatch):
 
 def _days(app) -> tuple[dt.date, dt.date]:
     """Today in the committee's time zone and the last day that counts as due soon."""
-    today = day_in(app.config["WHISTLE"].timezone)
+    today = day_in(services(app).config.timezone)
     with app.app_context():
         return today, triage_view.soon_limit(today)
 

@@ -35,6 +35,7 @@ from crypto.encoding import b64u
 from whistle.custody import audit
 from whistle.cases import store as cases
 from whistle.models import AuditEntry, Case, CaseItem, CommitteeKey, ItemKey, Member, PendingAction
+from whistle.services import services
 
 from tests.committee.conftest import enrol
 from tests.committee.test_members_admin import _deactivate, _invite_link
@@ -54,7 +55,7 @@ def config(tmp_path, request):
 
 @pytest.fixture
 def machine(app, committee, unhandled):
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     people = {name: enrol(app, name) for name in EVERYONE}
     admin = enrol(app, "ma.lin")
     held_kids = {name: {people[name].keypair.kid} for name in EVERYONE}  # every key each one ever had

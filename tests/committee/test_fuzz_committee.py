@@ -35,8 +35,9 @@ from crypto import envelope as env
 from crypto.encoding import b64u, unb64u
 from whistle import create_app
 from whistle.custody import offline
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.models import Attachment, Case, CaseItem, PendingAction, Survey
+from whistle.services import services
 
 from tests.committee.conftest import enrol, login
 from tests.committee.test_workspace import HOUSING, _grant_to, _report
@@ -64,7 +65,7 @@ def _committee_rules() -> list:
                        if rule.rule.startswith("/committee")
                        and not rule.rule.startswith(("/committee/login", "/committee/enrol"))
                        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"})
-        app.extensions["whistle.engine"].dispose()
+        services(app).engine.dispose()
     return pairs
 
 
@@ -79,7 +80,7 @@ def workspace(request, tmp_path_factory):
     draft survey."""
     tmp = tmp_path_factory.mktemp("committee-fuzz")
     app = build_app(make_config(tmp, request, backend=request.param, extra={"ratelimit": False}))
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     with Session(engine) as s:
         offline.init_keys(s, tmp / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
                           opslimit=1, memlimit=8 * 1024 * 1024)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from whistle.rules import parse as rules_mod
 from whistle.models import AuditEntry, CaseGrant, Member
+from whistle.services import services
 
 from tests.client_side import credentials, followup_message
 from tests.committee.conftest import PASSWORD, csrf_of, enrol
@@ -150,7 +151,7 @@ def test_a_holder_the_rules_have_outgrown_is_sealed_nothing_new_and_cannot_open(
     case = _case(db_session)
     zhao = people["zhao.lei"]
     assert zhao.api("get", f"/committee/api/cases/{case.id}").status_code == 200
-    app.extensions["whistle.rules"] = rules_mod.parse(edited(change))
+    services(app).rules = rules_mod.parse(edited(change))
     assert zhao.api("get", f"/committee/api/cases/{case.id}").status_code == 404
     assert zhao.keypair.kid not in _followup_kids(app, code)
     assert followup_message(app.test_client(), code, "AFTER-THE-RULES-CHANGED").status_code == 201

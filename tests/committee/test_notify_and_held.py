@@ -11,6 +11,7 @@ from crypto.errors import CryptoError
 from whistle.custody import offline
 from whistle.models import Case, CaseGrant
 from whistle.committee.notify import SmtpSettings, new_case_counts, send
+from whistle.services import services
 
 from tests.client_side import HEADER, seal_report
 from tests.committee.conftest import enrol
@@ -63,7 +64,7 @@ def test_notification_is_a_count_and_nothing_else(app, committee, db_session, sm
         assert resp.status_code == 201
     counts = new_case_counts(db_session)
     assert counts == {"zhao.lei": 2}
-    rules = app.extensions["whistle.rules"]
+    rules = services(app).rules
     member = dataclasses.replace(rules.member("zhao.lei"), email="zhao@example.invalid")
     rules_with_mail = dataclasses.replace(rules, members=tuple(member if m.username == "zhao.lei" else m
                                                                for m in rules.members))
@@ -81,7 +82,7 @@ def test_complaint_about_the_committee_head_goes_only_to_the_superior(app, commi
     enrol(app, "zhou.min")  # cadre supervision: handles complaints about the commission's staff
     header = dict(HEADER, department="commission", accused_rank="head")
     recipients = app.test_client().post("/api/v1/recipients", json=header).get_json()["recipients"]
-    superior = app.extensions["whistle.rules"].superior_public_key()
+    superior = services(app).rules.superior_public_key()
     from crypto.encoding import b64u
     assert [r["public_key"] for r in recipients] == [b64u(superior)]
     resp, _code, _keys = seal_report(app.test_client(), "ABOUT-THE-HEAD", header=header)

@@ -8,6 +8,7 @@ from sqlalchemy import select, text
 from crypto.encoding import b64u
 from whistle.custody import audit
 from whistle.models import AuditEntry, CaseGrant, Member
+from whistle.services import services
 
 from tests.committee.conftest import enrol
 from tests.committee.test_workspace import _case, _report
@@ -88,7 +89,7 @@ def test_only_overseers_open_the_oversight_view(app, people):
 def test_oversight_view_names_the_first_bad_entry(app, people, db_session):
     gao = enrol(app, "gao.feng")
     _history(app, people, db_session)
-    with app.extensions["whistle.engine"].begin() as conn:
+    with services(app).engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET actor = 'someone' WHERE seq = 3"))
     html = gao.client.get("/committee/oversight").get_data(as_text=True)
     assert "BROKEN at entry 3" in html and "hash mismatch" in html

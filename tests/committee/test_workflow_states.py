@@ -33,6 +33,7 @@ from crypto import envelope as env
 from crypto.encoding import unb64u
 from whistle.custody import audit
 from whistle.models import Attachment, AuditEntry, Case, CaseEvent, CaseGrant, CaseItem, PendingAction
+from whistle.services import services
 
 from tests.client_side import credentials
 from tests.committee.test_workspace import HOUSING, _grant_to, _report
@@ -60,7 +61,7 @@ def config(tmp_path, request):
 @pytest.fixture
 def machine(app, people, unhandled):
     """The state machine class, bound to an app whose members are enrolled."""
-    engine = app.extensions["whistle.engine"]
+    engine = services(app).engine
     target = unhandled
 
     class Workflow(RuleBasedStateMachine):

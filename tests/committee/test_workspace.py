@@ -11,6 +11,7 @@ from crypto.encoding import b64u, unb64u
 from crypto.errors import CryptoError
 from whistle.custody import audit
 from whistle.models import AuditEntry, Case, CaseGrant, PendingAction
+from whistle.services import services
 
 from tests.client_side import HEADER, seal_report
 from tests.committee.conftest import HTTPS, Person, login
@@ -123,7 +124,7 @@ def test_a_department_removed_from_the_rules_leaves_its_cases_open_but_grants_no
     end = EXAMPLE_TEXT.index("[[departments]]", start + 1)
     rules_file = tmp_path / "merged.toml"
     rules_file.write_text(EXAMPLE_TEXT[:start] + EXAMPLE_TEXT[end:], encoding="utf-8")
-    merged = build_app(app.config["WHISTLE"].with_(rules_file=rules_file))
+    merged = build_app(services(app).config.with_(rules_file=rules_file))
     try:
         zhao = Person("zhao.lei", people["zhao.lei"].keypair, people["zhao.lei"].totp, merged.test_client())
         zhao.client.environ_base.update(HTTPS)
@@ -144,9 +145,9 @@ def test_a_department_removed_from_the_rules_leaves_its_cases_open_but_grants_no
         entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "refused_grant"))
         assert json.loads(entry.detail) == {"to": "zhang.wei", "reason": "unknown_department"}
         assert db_session.scalar(select(func.count()).select_from(CaseGrant)) == grants
-        assert ceremony.readers(db_session, merged.extensions["whistle.rules"], _case(db_session)) == []
+        assert ceremony.readers(db_session, services(merged).rules, _case(db_session)) == []
     finally:
-        merged.extensions["whistle.engine"].dispose()
+        services(merged).engine.dispose()
 
 
 def test_a_grant_that_is_not_a_json_object_is_a_400(app, people, db_session):
@@ -210,6 +211,29 @@ def test_reply_and_note_sealed_by_member(app, people, db_session):
     reporter_view = app.test_client().post("/api/v1/followup", json=creds).get_json()
     assert [i["kind"] for i in reporter_view["items"]] == ["reply"]
     assert [e["event"] for e in reporter_view["timeline"]] == ["received", "feedback_sent"]
+
+
+def test_a_refused_reply_is_recorded_for_the_members_own_cases_only(app, people, db_session):
+    """The member's browser refuses to seal a reply to a reporter key the report does not bind
+    (FORMAT.md §3 v2) and reports it: the server records it, and only with a known reason."""
+    _report(app)
+    case = _case(db_session)
+    zhao, li = people["zhao.lei"], people["li.na"]
+    view, _bodies = _open(zhao, case.id)
+    report = view["items"][0]["envelope"]
+    assert env.reporter_key_binding(report, unb64u(view["reporter_public_key"])) == env.BOUND
+    path = f"/committee/api/cases/{case.id}/refused-reply"
+    for bad in ({"reason": "because"}, {}, ["reporter_key_mismatch"]):
+        assert zhao.api("post", path, json=bad).status_code == 400
+    assert li.api("post", path, json={"reason": "reporter_key_mismatch"}).status_code == 404  # not her case
+    for reason in ("reporter_key_mismatch", "reporter_key_unverifiable"):
+        assert zhao.api("post", path, json={"reason": reason}).status_code == 201
+    entries = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "refused_reply")
+                                 .order_by(AuditEntry.seq)).all()
+    assert [(e.actor, e.case_id, json.loads(e.detail)) for e in entries] == [
+        ("zhao.lei", case.id, {"reason": "reporter_key_mismatch"}),
+        ("zhao.lei", case.id, {"reason": "reporter_key_unverifiable"})]
+    assert audit.verify(db_session).first_bad is None
 
 
 def test_dual_control_downgrade_and_close(app, people, db_session):
@@ -436,7 +460,7 @@ def test_a_grant_is_refused_when_a_message_came_in_since_its_keys_were_sealed(ap
                                                      unb64u(target["public_key"]))) for i in items}
 
     stale = keys_of(view["items"])
-    rules = app.extensions["whistle.rules"]
+    rules = services(app).rules
     locked = cases.locked(db_session, case)  # the reporter's message is being stored
     recipients = [r.public_key for r in cases.case_recipients(db_session, rules, locked)] + [locked.reporter_pk]
     sealed = env.seal("message", {"case": case.id}, {"text": "MEANWHILE", "attachments": []}, recipients)

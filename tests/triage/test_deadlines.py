@@ -6,6 +6,7 @@ import pytest
 from tests.triage import d, edited, example
 from whistle.rules import parse as rules_mod
 from whistle.triage.deadlines import WorkCalendar, due_dates, urgency
+from whistle.services import services
 
 RULES = example()
 CAL = WorkCalendar(RULES)
@@ -178,6 +179,6 @@ def test_rules_check_and_app_start_warn_of_an_unknown_year(tmp_path, caplog):
 
     caplog.set_level("WARNING", logger="whistle")
     app = build_app(make_config(tmp_path, rules_file=path))  # it starts
-    app.extensions["whistle.engine"].dispose()
+    services(app).engine.dispose()
     warned = [r.getMessage() for r in caplog.records if r.name == "whistle" and r.levelname == "WARNING"]
     assert any("the holiday calendar does not know" in message for message in warned), warned

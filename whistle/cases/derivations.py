@@ -13,11 +13,7 @@ The bound is per process; deploy/gunicorn.conf.py gives each worker its share of
 """
 import threading
 
-from flask import current_app
-
 from crypto.receipt import ReceiptCode, ReporterKeys, derive_reporter_keys
-
-EXTENSION = "whistle.derivations"
 
 
 class DerivationSlots:
@@ -45,13 +41,3 @@ class DerivationSlots:
             finally:
                 with self._lock:
                     self.running -= 1
-
-
-def init_app(app, count: int) -> None:
-    """Give ``app`` its ``count`` derivation slots (one set per process)."""
-    app.extensions[EXTENSION] = DerivationSlots(count)
-
-
-def derive(code: ReceiptCode, salt: bytes, opslimit: int, memlimit: int) -> ReporterKeys:
-    """Stretch a receipt code for this app's request, in one of its slots."""
-    return current_app.extensions[EXTENSION].derive(code, salt, opslimit, memlimit)

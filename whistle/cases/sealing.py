@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from crypto import envelope as env
 from crypto.keys import KeyPair, random_bytes
 from crypto.receipt import ReceiptCode, ReporterKeys, log_commitment
-from whistle.cases import store as cases, derivations
+from whistle import db
+from whistle.cases import store as cases
+from whistle.cases.uploads import SealingSpool, Uploads
 from whistle.errors import InvalidSubmission, LocatorTaken
-from whistle.cases.uploads import SealingSpool
+from whistle.services import services
 
 MAX_LOCATOR_TRIES = 20
 
@@ -34,12 +36,15 @@ def finish_spools(spools: list[SealingSpool]) -> tuple[list[dict], list[cases.Up
     return meta, uploads
 
 
-def _fresh_receipt(db, cfg) -> tuple[ReceiptCode, bytes, ReporterKeys]:
+def fresh_receipt(cfg) -> tuple[ReceiptCode, bytes, ReporterKeys]:
     """A receipt code under a locator no case has yet, its salt, and the keys it stretches
-    to (in one of the process's derivation slots)."""
-    code = ReceiptCode.generate(cases.unused_locator(db))
+    to (in one of the process's derivation slots). No transaction stays open meanwhile:
+    argon2id may wait for a slot and then runs a while, and must not hold a pooled
+    connection all that time."""
+    code = ReceiptCode.generate(cases.unused_locator(db.session()))
+    db.end_reads()
     salt = random_bytes(16)
-    return code, salt, derivations.derive(code, salt, cfg.receipt_opslimit, cfg.receipt_memlimit)
+    return code, salt, services().derivations.derive(code, salt, cfg.receipt_opslimit, cfg.receipt_memlimit)
 
 
 def seal_identity(db, rules, header: dict, report: dict, identity: dict) -> dict:
@@ -50,44 +55,49 @@ def seal_identity(db, rules, header: dict, report: dict, identity: dict) -> dict
                     [r.public_key for r in required + optional]).envelope
 
 
-def seal_report(db, cfg, *, header: dict, body: dict, spools, content_key: bytes,
-                rules, on, identity: dict | None = None, now=None) -> SealedReport:
-    """Seal and store a report for a reporter without JavaScript.
+def seal_report(cfg, *, header: dict, body: dict, files: Uploads, rules, on,
+                identity: dict | None = None, now=None) -> SealedReport:
+    """Seal and store a report for a reporter without JavaScript, in a transaction of its own.
 
     The spools are finished once (a finished stream cannot be finished again) under the
-    request's content key. The receipt is drawn and stretched first, since that may wait for
-    a derivation slot; routing (the committee keys and the eligible members) is read after it,
-    right before the envelope is sealed to them and the case inserted, and create_case checks
-    the envelope against that same reading. If the locator is taken between our check and our
-    insert (a concurrent report), all of it is done again: the reporter never sees a 409. A
-    taken locator inserts nothing, so the retry stays in the same transaction.
+    request's content key. The receipt is drawn and stretched first, with no transaction
+    open, since that may wait for a derivation slot; routing (the committee keys and the
+    eligible members) is read after it in the transaction, right before the envelope is
+    sealed to them and the case inserted, and create_case checks the envelope against that
+    same reading. If the locator is taken between our check and our insert (a concurrent
+    report), all of it is done again: the reporter never sees a 409. A taken locator
+    inserts nothing; its transaction is rolled back and the retry opens another.
     ``identity`` ({"name", "contact"}) makes it a real-name report, sealed separately.
     """
-    meta, uploads = finish_spools(spools)
+    meta, uploads = finish_spools(files.spools)
     for _ in range(MAX_LOCATOR_TRIES):
-        code, salt, keys = _fresh_receipt(db, cfg)
-        sealing = cases.sealing_for(db, rules, header)
-        sealed = env.seal("report", header, dict(body, attachments=meta),
-                          [r.public_key for r in sealing.recipients], content_key=content_key)
-        sealed_identity = seal_identity(db, rules, header, sealed.envelope, identity) if identity else None
+        code, salt, keys = fresh_receipt(cfg)
         try:
-            case = cases.create_case(
-                db, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
-                memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,
-                envelope=sealed.envelope, uploads=uploads, rules=rules, on=on, identity=sealed_identity,
-                now=now, tz=cfg.timezone, sealing=sealing, commitment=log_commitment(keys.lookup))
+            with db.transaction() as session:
+                sealing = cases.sealing_for(session, rules, header)
+                # The receipt's key is bound into the report (FORMAT.md §3, version 2).
+                sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
+                                  dict(body, attachments=meta),
+                                  [r.public_key for r in sealing.recipients], content_key=files.content_key)
+                sealed_identity = (seal_identity(session, rules, header, sealed.envelope, identity)
+                                   if identity else None)
+                case = cases.create_case(
+                    session, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
+                    memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,
+                    envelope=sealed.envelope, uploads=uploads, rules=rules, on=on, identity=sealed_identity,
+                    now=now, tz=cfg.timezone, sealing=sealing, commitment=log_commitment(keys.lookup))
         except LocatorTaken:
             continue
         return SealedReport(code, case)
     raise InvalidSubmission(detail="no free locator")  # pragma: no cover - 10^7 locators
 
 
-def seal_message(db, rules, case, *, text: str, spools, content_key: bytes, on):
+def seal_message(db, rules, case, *, text: str, files: Uploads, on):
     """Seal and store a reporter's follow-up message (and files) to the case's recipients."""
-    meta, uploads = finish_spools(spools)
+    meta, uploads = finish_spools(files.spools)
     recipients = [r.public_key for r in cases.case_recipients(db, rules, case)] + [case.reporter_pk]
     sealed = env.seal("message", {"case": case.id}, {"text": text, "attachments": meta},
-                      recipients, content_key=content_key)
+                      recipients, content_key=files.content_key)
     return cases.add_message(db, rules, case, "message", sealed.envelope, uploads, on)
 
 

@@ -10,7 +10,6 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,11 +23,12 @@ from crypto.errors import FormatError
 from crypto.keys import derive, kid
 from crypto.receipt import fake_salt, is_locator, random_locator, verifier_matches
 from crypto.stream import HEADER_BYTES
-from whistle.catalog import NOTICE_CHANNEL, NOTICE_FIELD, ROUTING_FIELDS, routing_problems
+from whistle.catalog import NOTICE_FIELD, ROUTING_FIELDS, routing_problems
 from whistle.errors import CasePurged, InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady, RecipientsChanged
 from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, CommitteeKey, Member,
                             new_id)
 from whistle.cases.uploads import is_attachment_id
+from whistle.services import services
 
 STORAGE_CHUNK = 1024 * 1024  # ciphertext is stored in 1 MiB rows
 MAX_LOCATOR_TRIES = 20
@@ -61,11 +61,6 @@ class Upload:
 
     id: str
     stream: object
-
-
-def today(tz: str) -> dt.date:
-    """The current day in the committee's time zone: the only time whistle records."""
-    return dt.datetime.now(ZoneInfo(tz)).date()
 
 
 # The statements a new report runs, built once: executed with parameters, SQLAlchemy
@@ -176,16 +171,6 @@ def case_recipients(db: Session, rules, case: Case) -> list[Recipient]:
                          .order_by(Member.username)).all()
     return committee_recipients(db) + [_member_recipient(m) for m in holders
                                        if holder_refusal(rules, m.username, case.department) is None]
-
-
-def routing_header(case: Case) -> dict:
-    """The clear routing envelope of a case."""
-    header = {"channel": case.channel, "department": case.department, "category": case.category,
-              "accused_rank": case.accused_rank, "money_band": case.money_band,
-              "frequency": case.frequency, "evidence": case.evidence}
-    if case.channel == NOTICE_CHANNEL:
-        header[NOTICE_FIELD] = case.notice_id
-    return header
 
 
 def check_envelope(envelope: dict, kind: str, required: list[Recipient], optional=(),
@@ -300,18 +285,20 @@ def check_identity(db: Session, rules, header: dict, report: dict, identity) -> 
     return check_envelope(identity, "identity", required, [r.kid for r in optional])
 
 
+def check_reporter_key(report: dict, reporter_pk: bytes) -> None:
+    """A new report must be version 2 and bind the reporter key submitted with it (FORMAT.md
+    §3): replies are sealed to that key, so a report must say which key is its reporter's."""
+    if report["v"] != env.VERSION or env.reporter_key_binding(report, reporter_pk) != env.BOUND:
+        raise InvalidSubmission(detail="envelope: the report must bind the reporter key submitted with it")
+
+
 def work_calendar(rules):
     """The app's working-day calendar, built once per app (a fresh one outside a request)."""
-    from flask import current_app, has_app_context
+    from flask import has_app_context
 
     from whistle.triage import deadlines
 
-    if not has_app_context():
-        return deadlines.WorkCalendar(rules)
-    cal = current_app.extensions.get("whistle.calendar")
-    if cal is None:
-        cal = current_app.extensions["whistle.calendar"] = deadlines.WorkCalendar(rules)
-    return cal
+    return services().calendar if has_app_context() else deadlines.WorkCalendar(rules)
 
 
 def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlimit: int,
@@ -345,14 +332,17 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     if not is_locator(locator) or len(salt) != 16 or len(verifier) != 32 or len(reporter_pk) != 32:
         raise InvalidSubmission(detail="receipt fields")
     header = envelope.get("header") if isinstance(envelope, dict) else None
-    # A list, a string or null as the header has no routing fields at all.
-    problems = routing_problems(header if isinstance(header, dict) else {}, rules.department_codes)
+    # A list, a string or null as the header has no routing fields at all. The reporter key id
+    # (rk) is the report's, not routing's: routing reads the rest.
+    header = {k: v for k, v in header.items() if k != env.REPORTER_KEY_FIELD} if isinstance(header, dict) else {}
+    problems = routing_problems(header, rules.department_codes)
     if problems:
         raise InvalidSubmission(detail=f"routing: {problems}")
     notices.check_comment_header(db, header, now or dt.datetime.now(dt.timezone.utc), tz)
     if sealing is None or sealing.route != route_of(rules, header):
         sealing = sealing_for(db, rules, header)
     check_envelope(envelope, "report", sealing.required, [r.kid for _m, r in sealing.members])
+    check_reporter_key(envelope, reporter_pk)
     if identity is not None:
         check_identity(db, rules, header, envelope, identity)
     kids = set(env.recipient_kids(envelope))

@@ -1,10 +1,12 @@
 """Request parsing with limits enforced while reading: streamed uploads and strict JSON.
 
-Two kinds of spool, chosen by the view before the body is parsed:
+Two kinds of spool, chosen by the view before the body is parsed (``request.seal_files``
+gives the request an explicit ``Uploads``; without it, files arrive as ciphertext):
 - ``CiphertextSpool`` (JavaScript path): the browser already encrypted the file; we count
   and spool it.
 - ``SealingSpool`` (no-JavaScript path): each chunk is encrypted with secretstream the
-  moment it arrives, so plaintext never reaches a temporary file.
+  moment it arrives, so plaintext never reaches a temporary file; a file up to the stripping
+  size is first held in memory and stripped of its metadata (whistle.scrub.gate).
 Every file part gets a limited spool, whatever its file name says.
 """
 import json
@@ -13,7 +15,9 @@ import tempfile
 import unicodedata
 from urllib.parse import quote
 
-from flask import Request, current_app, g
+from dataclasses import dataclass, field
+
+from flask import Request, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser, MultiPartParser
 from werkzeug.utils import cached_property
@@ -22,6 +26,8 @@ from werkzeug.wsgi import LimitedStream, get_input_stream
 from crypto.stream import StreamEncryptor, attachment_key, ciphertext_size
 from whistle.errors import InvalidSubmission, TooLarge
 from whistle.models import new_id
+from whistle.scrub.gate import ScrubGate
+from whistle.services import services
 
 SPOOL_IN_MEMORY = 1024 * 1024
 # How much of a multipart body the parser reads at a time. werkzeug reads 64 KiB; 256 KiB
@@ -139,23 +145,36 @@ class CiphertextSpool(_Spool):
 class SealingSpool(_Spool):
     """Spool that encrypts plaintext as it streams in, under the request's content key."""
 
-    def __init__(self, limit_plain: int, content_key: bytes, filename: str, content_type: str) -> None:
+    def __init__(self, limit_plain: int, content_key: bytes, filename: str, content_type: str,
+                 scrub_max: int = 0) -> None:
         super().__init__(ciphertext_size(limit_plain))
         self.id = new_id()
         self.filename = clean_filename(filename)
         self.content_type = clean_content_type(content_type)
         self.limit_plain = limit_plain
+        self._received = 0
         self._enc = StreamEncryptor(attachment_key(content_key, self.id), self._store)
+        self.gate = ScrubGate(self.filename, self.content_type, scrub_max, self._enc.write)
 
     def write(self, data: bytes) -> int:
-        """Encrypt and store; refuse once the plaintext exceeds the per-file limit."""
-        if self._enc.size + len(data) > self.limit_plain:
+        """Strip (up to the stripping size), encrypt and store; refuse once the plaintext
+        exceeds the per-file limit."""
+        self._received += len(data)
+        if self._received > self.limit_plain:
             raise TooLarge()
-        return self._enc.write(bytes(data))
+        self.gate.write(bytes(data))
+        return len(data)
+
+    def seek(self, *args):
+        """Werkzeug rewinds the spool when the part has ended: strip and encrypt what the
+        gate holds now, so that only one file's plaintext is held at a time."""
+        self.gate.close()
+        return self.file.seek(*args)
 
     def finish(self) -> int:
-        """Pad and write the FINAL chunk; returns the plaintext size."""
+        """Pad and write the FINAL chunk; returns the plaintext size (as stripped)."""
         self.file.seek(0, 2)  # werkzeug rewound the spool after parsing; append at the end
+        self.gate.close()
         return self._enc.finish()
 
 
@@ -209,7 +228,7 @@ def multipart_form_parser(read_size: int) -> type[FormDataParser]:
 try:  # the production server's errors for a body it cannot parse
     from gunicorn.http.errors import ParseException as _ServerParseError
 except ImportError:  # pragma: no cover - gunicorn is not installed where it cannot run
-    _ServerParseError = ()
+    _ServerParseError = ()  # type: ignore[misc]  # an empty tuple of classes: no server error matches
 
 
 class _ServerBody:
@@ -248,6 +267,37 @@ class _AtMost(LimitedStream):
         return size
 
 
+@dataclass
+class Uploads:
+    """The files of one request: how they are spooled, and the spools they went to.
+
+    ``content_key`` None: each file arrives encrypted by the browser (the JavaScript path);
+    otherwise each is encrypted under it while it streams in (the no-JavaScript path). The
+    view asks for sealing before it reads the form, then hands this object to sealing."""
+
+    content_key: bytes | None = None
+    spools: list = field(default_factory=list)
+
+    def spool_for(self, max_files: int, max_bytes: int, filename, content_type, scrub_max_bytes: int = 0):
+        """The spool for the next file part (an empty part of a no-JS form has none)."""
+        if self.content_key is not None and not filename:
+            return EmptyFilePart()  # an empty <input type=file> in a no-JS form
+        if len(self.spools) >= max_files:
+            raise TooLarge()
+        if self.content_key is not None:
+            spool = SealingSpool(max_bytes, self.content_key, filename, content_type, scrub_max_bytes)
+        else:
+            spool = CiphertextSpool(ciphertext_size(max_bytes))
+        self.spools.append(spool)
+        return spool
+
+    def close(self) -> None:
+        """Discard every spool (at the end of the request)."""
+        spools, self.spools = self.spools, []
+        for spool in spools:
+            spool.close()
+
+
 class WhistleRequest(Request):
     """Request whose multipart file parts go to the spool the view asked for, whose
     multipart bodies are read MULTIPART_READ bytes at a time, and whose JSON is parsed
@@ -255,6 +305,19 @@ class WhistleRequest(Request):
 
     json_module = _StrictJSON
     form_data_parser_class = multipart_form_parser(MULTIPART_READ)
+
+    @cached_property
+    def uploads(self) -> Uploads:
+        """This request's files: ciphertext from the browser unless ``seal_files`` was called."""
+        return Uploads()
+
+    def seal_files(self, content_key: bytes) -> Uploads:
+        """Encrypt each file part under ``content_key`` as it streams in. Call it before the
+        form is read; what it returns collects the spools for sealing."""
+        if "form" in self.__dict__ or "files" in self.__dict__:
+            raise RuntimeError("seal_files must come before the form is read")
+        self.uploads = Uploads(content_key)
+        return self.uploads
 
     @cached_property
     def stream(self):
@@ -277,22 +340,11 @@ class WhistleRequest(Request):
         return body if limit is None else _AtMost(body, limit)  # chunked
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
-        cfg = current_app.config["WHISTLE"]
-        mode = g.get("upload_mode", "ciphertext")
-        if mode == "seal" and not filename:
-            return EmptyFilePart()  # an empty <input type=file> in a no-JS form
-        spools = g.setdefault("spools", [])
-        if len(spools) >= cfg.max_attachments:
-            raise TooLarge()
-        if mode == "seal":
-            spool = SealingSpool(cfg.max_attachment_bytes, g.upload_content_key, filename, content_type)
-        else:
-            spool = CiphertextSpool(ciphertext_size(cfg.max_attachment_bytes))
-        spools.append(spool)
-        return spool
+        cfg = services().config
+        return self.uploads.spool_for(cfg.max_attachments, cfg.max_attachment_bytes, filename, content_type,
+                                      cfg.scrub_max_bytes)
 
 
 def close_spools(_exc=None) -> None:
     """Teardown: discard every spool of the request."""
-    for spool in g.pop("spools", []):
-        spool.close()
+    request.uploads.close()

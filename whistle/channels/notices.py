@@ -264,14 +264,12 @@ def all_notices(db: Session) -> list[Notice]:
 def summary(db: Session, rules, notice: Notice) -> dict:
     """For the appointment decision: how many comments, where they were routed and how they
     were disposed of. Counts of codes only: never a case id, a date or any content."""
-    from whistle.cases import store as cases
-
     comments = db.scalars(select(Case).where(Case.notice_id == notice.id)).all()
     units, dispositions, statuses = Counter(), Counter(), Counter()
     held = 0
     for case in comments:
         if case.department in rules.department_codes:
-            routed_to = routing.route(rules, cases.routing_header(case)).units
+            routed_to = routing.route(rules, catalog.routing_header(case)).units
         else:  # no longer in the rules file (merged away): the unit it went to when it came in
             routed_to = (case.handling_unit,)
         if case.held_for_superior:

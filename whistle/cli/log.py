@@ -3,7 +3,7 @@ import click
 from sqlalchemy.orm import Session
 
 from whistle import config as config_mod, db as db_mod, migrate
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.custody import intake_log
 
 

@@ -1,25 +1,24 @@
 """Who the logged-in member is, what the rules say about them, and what they may open."""
 import functools
 
-from flask import abort, current_app, flash, g, redirect, request, session, url_for
+from flask import abort, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Unauthorized
 from sqlalchemy import select
 
-from whistle import HTTP_MESSAGES, db, http_error_response
-from whistle.models import CaseGrant, Member
+from whistle import db
+from whistle.clock import committee_today
+from whistle.custody import audit
+from whistle.models import Case, CaseGrant, Member
 from whistle.triage.routing import holder_refusal
-
-
-def rules():
-    """The loaded rules."""
-    return current_app.extensions["whistle.rules"]
+from whistle.web import HTTP_MESSAGES, http_error_response
+from whistle.services import services
 
 
 def rule_of(username: str):
     """The rules-file entry of ``username`` (unit, own departments, role), or None."""
-    return rules().member(username)
+    return services().rules.member(username)
 
 
 def current_member() -> Member | None:
@@ -89,13 +88,26 @@ def may_open(member: Member, case) -> bool:
     may hold it: no conflict in it, a reader's role (the grant is what gives them the key;
     the rules check refuses even a grant made by mistake, or one the rules have outgrown)."""
     if member is None or case.held_for_superior \
-            or holder_refusal(rules(), member.username, case.department) is not None:
+            or holder_refusal(services().rules, member.username, case.department) is not None:
         return False
     return db.session().scalar(select(CaseGrant).where(
         CaseGrant.case_id == case.id, CaseGrant.member_id == member.id)) is not None
 
 
 COMMITTEE_JSON_BYTES = 4 * 1024 * 1024  # a sealed reply or note, a grant's re-sealed keys
+
+
+def open_case(case_id: str, action: str = "view") -> Case:
+    """The case, if this member may open it; a refusal is audited and answered 404 (the
+    member learns nothing about a case they have no grant for)."""
+    member = current_member()
+    case = db.session().get(Case, case_id) if len(case_id) == 32 else None
+    if case is None or not may_open(member, case):
+        with db.transaction() as s:
+            audit.record(s, "refused_" + action, actor=member.username, on=committee_today(),
+                         case_id=case.id if case is not None else None)
+        abort(404)
+    return case
 
 
 def _bad_text(value) -> bool:

@@ -1,20 +1,17 @@
 """Account management for admins: invitations and deactivation. Admins never read cases:
 they have no key, and routing never grants them one."""
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from whistle import db
 from whistle.custody import audit
 from whistle.committee import members
-from whistle.cases.store import today
-from whistle.committee.access import current_member, role_required, rules
+from whistle.clock import committee_today
+from whistle.committee.access import current_member, role_required
 from whistle.committee.auth import bp
 from whistle.models import Member
-
-
-def _today():
-    return today(current_app.config["WHISTLE"].timezone)
+from whistle.services import services
 
 
 @bp.get("/admin/members")
@@ -22,7 +19,7 @@ def _today():
 def admin_members():
     """Everyone in the rules file, with their enrolment state."""
     accounts = {m.username: m for m in db.session().scalars(select(Member))}
-    return render_template("committee/admin_members.html", people=rules().members, accounts=accounts,
+    return render_template("committee/admin_members.html", people=services().rules.members, accounts=accounts,
                            invite_link=None)
 
 
@@ -30,16 +27,14 @@ def admin_members():
 @role_required("admin")
 def admin_invite(username):
     """Create a one-time enrolment link (shown once) for a person listed in the rules file."""
-    if username not in rules().member_usernames:
+    if username not in services().rules.member_usernames:
         flash(_("Only people listed in the rules file can be invited."), "error")
         return redirect(url_for("committee.admin_members"))
     with db.transaction() as s:
-        before = members.account_state(s, username)
-        token = members.invite(s, username, _today())
-        audit.record(s, "invite", actor=current_member().username, on=_today(), member=username, before=before)
+        token = members.invite_recorded(s, username, committee_today(), by=current_member().username)
     link = url_for("committee.enrol", token=token, _external=True)
     accounts = {m.username: m for m in db.session().scalars(select(Member))}
-    return render_template("committee/admin_members.html", people=rules().members, accounts=accounts,
+    return render_template("committee/admin_members.html", people=services().rules.members, accounts=accounts,
                            invite_link=link, invited=username)
 
 
@@ -53,5 +48,5 @@ def admin_deactivate(username):
             flash(_("That account cannot be deactivated."), "error")
             return redirect(url_for("committee.admin_members"))
         member.active = False
-        audit.record(s, "deactivate", actor=current_member().username, on=_today(), member=username)
+        audit.record(s, "deactivate", actor=current_member().username, on=committee_today(), member=username)
     return redirect(url_for("committee.admin_members"))

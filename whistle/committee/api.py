@@ -3,24 +3,29 @@ new sealed replies and notes, and grants re-sealed in the browser."""
 import json
 import secrets
 
-from flask import Blueprint, Response, abort, g, jsonify, request, session, stream_with_context
+from flask import Blueprint, Response, abort, jsonify, request, session, stream_with_context
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
 from crypto.encoding import b64u, unb64u
 from crypto.errors import FormatError
 from crypto.keys import kid
-from whistle import db
+from whistle import catalog, db
 from whistle.custody import audit
 from whistle.cases import store as cases
-from whistle.committee.access import current_member, login_required, refuse_nul_characters, rules, session_ended
-from whistle.committee.workspace import _open_case, _today
+from whistle.committee.access import (current_member, login_required, open_case, refuse_nul_characters,
+                                      session_ended)
+from whistle.clock import committee_today
 from whistle.errors import InvalidSubmission, RecipientsChanged
 from whistle.models import Attachment, CaseGrant, CaseItem, ItemKey, Member
 from whistle.triage.routing import can_grant
 from whistle.cases.uploads import ATTACHMENT_ID
+from whistle.services import services
 
 bp = Blueprint("committee_api", __name__, url_prefix="/committee/api")
+# Why a member's browser refused to seal a reply (FORMAT.md §3 v2): the reporter key the
+# server gave is not the one the report binds, or the report did not open, so it could not tell.
+REFUSED_REPLY_REASONS = ("reporter_key_mismatch", "reporter_key_unverifiable")
 bp.register_error_handler(CSRFError, session_ended)
 bp.before_request(refuse_nul_characters)
 
@@ -61,17 +66,17 @@ def _item_json(item: CaseItem, member_kid: str) -> dict:
 @login_required
 def case_items(case_id):
     """Every sealed item of a case the member may open (audited as a decrypt)."""
-    case = _open_case(case_id, action="decrypt")
+    case = open_case(case_id, action="decrypt")
     member = current_member()
     with db.transaction() as s:
-        audit.record(s, "decrypt", actor=member.username, on=_today(), case_id=case.id)
+        audit.record(s, "decrypt", actor=member.username, on=committee_today(), case_id=case.id)
     member_kid = kid(member.public_key)
     # A real name is not an item like the others: it is listed only for a member who holds
     # its key (a custodian, or a requester it was disclosed to), in its own list.
     identity = [_item_json(i, member_kid) for i in case.items if i.kind == "identity"]
     identity = [i for i in identity if i["granted_key"] or member_kid in [r["kid"] for r in i["envelope"]["recipients"]]]
     return jsonify(case=case.id, reporter_public_key=b64u(case.reporter_pk),
-                   recipients=_recipients(cases.case_recipients(db.session(), rules(), case)),
+                   recipients=_recipients(cases.case_recipients(db.session(), services().rules, case)),
                    items=[_item_json(i, member_kid) for i in case.items if i.kind != "identity"],
                    identity=identity)
 
@@ -83,9 +88,9 @@ def attachment(attachment_id):
     found = db.session().get(Attachment, attachment_id) if ATTACHMENT_ID.match(attachment_id) else None
     if found is None:
         abort(404)
-    case = _open_case(found.case_id, action="download")
+    case = open_case(found.case_id, action="download")
     with db.transaction() as s:
-        audit.record(s, "download", actor=current_member().username, on=_today(), case_id=case.id)
+        audit.record(s, "download", actor=current_member().username, on=committee_today(), case_id=case.id)
     response = Response(stream_with_context(cases.attachment_stream(db.session(), attachment_id)),
                         mimetype="application/octet-stream")
     response.headers["Content-Length"] = str(found.stored_size)
@@ -113,8 +118,7 @@ def _submission() -> dict:
 @login_required
 def add_item(case_id):
     """Store a reply (sealed to the reporter too) or an internal note, sealed in the browser."""
-    case = _open_case(case_id, action="change")
-    g.upload_mode = "ciphertext"
+    case = open_case(case_id, action="change")
     data = _submission()
     kind = data.get("kind")
     if kind not in ("reply", "note"):
@@ -127,9 +131,25 @@ def add_item(case_id):
         uploads.append(cases.Upload(name, storage.stream))
     with db.transaction() as s:
         case = s.merge(case)
-        item = cases.add_message(s, rules(), case, kind, data.get("envelope"), uploads, _today())
-        audit.record(s, kind, actor=current_member().username, on=_today(), case_id=case.id)
+        item = cases.add_message(s, services().rules, case, kind, data.get("envelope"), uploads, committee_today())
+        audit.record(s, kind, actor=current_member().username, on=committee_today(), case_id=case.id)
     return jsonify(id=item.id, seq=item.seq), 201
+
+
+@bp.post("/cases/<case_id>/refused-reply")
+@login_required
+def refused_reply(case_id):
+    """Record that the member's browser refused to seal a reply to this case's reporter. The
+    server is what the check distrusts, so the record is all it does: the oversight view
+    shows it in the audit log."""
+    case = open_case(case_id)
+    reason = _json_object(request.get_json(silent=True), "the refusal").get("reason")
+    if reason not in REFUSED_REPLY_REASONS:
+        raise InvalidSubmission(detail="reason: " + " or ".join(REFUSED_REPLY_REASONS))
+    with db.transaction() as s:
+        audit.record(s, "refused_reply", actor=current_member().username, on=committee_today(), case_id=case.id,
+                     reason=reason)
+    return jsonify(recorded=reason), 201
 
 
 @bp.get("/cases/<case_id>/grantable")
@@ -138,7 +158,7 @@ def grantable(case_id):
     """Enrolled members this case may be handed to, with their public keys."""
     from whistle.committee.triage_view import grantable as eligible
 
-    case = _open_case(case_id)
+    case = open_case(case_id)
     return jsonify(members=[{"username": m.username, "public_key": b64u(m.public_key)}
                             for m in eligible(case, current_member())])
 
@@ -148,16 +168,16 @@ def grantable(case_id):
 def grant(case_id):
     """Hand a case to a colleague: the browser re-sealed every item's content key to them.
     A grant the rules forbid (their own department, say) is refused and recorded."""
-    case = _open_case(case_id)
+    case = open_case(case_id)
     data = _json_object(request.get_json(silent=True), "the grant")
     username = str(data.get("username", ""))[:64]
-    allowed, reason = can_grant(rules(), cases.routing_header(case), username)
+    allowed, reason = can_grant(services().rules, catalog.routing_header(case), username)
     target = db.session().scalar(select(Member).where(Member.username == username, Member.active.is_(True)))
     if allowed and (target is None or target.public_key is None):
         allowed, reason = False, "not_enrolled"
     if not allowed:
         with db.transaction() as s:
-            audit.record(s, "refused_grant", actor=current_member().username, on=_today(), case_id=case.id,
+            audit.record(s, "refused_grant", actor=current_member().username, on=committee_today(), case_id=case.id,
                          to=username, reason=reason)
         abort(403)
     keys = data.get("keys")
@@ -184,7 +204,7 @@ def grant(case_id):
             if len(raw) != 80:  # crypto_box_seal of a 32-byte key
                 raise InvalidSubmission(detail="sealed key length")
             s.merge(ItemKey(item_id=item_id, kid=target_kid, sealed_key=raw))
-        s.merge(CaseGrant(case_id=case.id, member_id=target.id, granted_on=_today(),
+        s.merge(CaseGrant(case_id=case.id, member_id=target.id, granted_on=committee_today(),
                           granted_by=current_member().id))
-        audit.record(s, "grant", actor=current_member().username, on=_today(), case_id=case.id, to=username)
+        audit.record(s, "grant", actor=current_member().username, on=committee_today(), case_id=case.id, to=username)
     return jsonify(granted=username), 201

@@ -3,7 +3,7 @@ import io
 import json
 
 import segno
-from flask import (Blueprint, abort, current_app, redirect, render_template, request, session,
+from flask import (Blueprint, abort, redirect, render_template, request, session,
                    url_for)
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -15,22 +15,15 @@ from crypto.errors import FormatError
 from whistle import db
 from whistle.custody import audit
 from whistle.committee import members
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.committee.access import current_member, refuse_nul_characters, rule_of, session_ended
 from whistle.triage.routing import READER_ROLES
 from whistle.extensions import limiter
+from whistle.services import services
 
 bp = Blueprint("committee", __name__, url_prefix="/committee")
 bp.register_error_handler(CSRFError, session_ended)
 bp.before_request(refuse_nul_characters)
-
-
-def _cfg():
-    return current_app.config["WHISTLE"]
-
-
-def _secret() -> bytes:
-    return current_app.extensions["whistle.secret"]
 
 
 def _typed_username() -> str:
@@ -70,13 +63,13 @@ def login_post():
     """Check password and TOTP together; one generic message whatever was wrong."""
     username = _typed_username()  # NUL: refused before (access.py)
     with db.transaction() as s:
-        member = members.authenticate(s, _secret(), username, request.form.get("password", ""),
-                                      request.form.get("totp", ""), current_app.extensions["whistle.totp_used"])
+        member = members.authenticate(s, services().secret, username, request.form.get("password", ""),
+                                      request.form.get("totp", ""), services().totp_used)
         if member is None or rule_of(member.username) is None:
-            audit.record(s, "login_failed", actor=username[:64] or None, on=today(_cfg().timezone))
+            audit.record(s, "login_failed", actor=username[:64] or None, on=today(services().config.timezone))
             member = None
         else:
-            audit.record(s, "login", actor=member.username, on=today(_cfg().timezone))
+            audit.record(s, "login", actor=member.username, on=today(services().config.timezone))
     if member is None:
         return render_template("committee/login.html",
                                error=_("The username, password or code is wrong.")), 401
@@ -96,7 +89,7 @@ def logout():
     member = current_member()
     if member is not None:
         with db.transaction() as s:
-            audit.record(s, "logout", actor=member.username, on=today(_cfg().timezone))
+            audit.record(s, "logout", actor=member.username, on=today(services().config.timezone))
     session.end()
     return redirect(url_for("committee.login"))
 
@@ -153,14 +146,14 @@ def enrol(token):
             with db.transaction() as tx:
                 member = tx.merge(member)
                 members.complete_enrolment(member, password=password,
-                                           totp_secret_blob=members.seal_totp(_secret(), secret),
+                                           totp_secret_blob=members.seal_totp(services().secret, secret),
                                            public_key=public_key, wrapped_key=wrapped,
-                                           on=today(_cfg().timezone))
+                                           on=today(services().config.timezone))
                 # The code that enrolled cannot log in as well.
-                members.step_claim(current_app.extensions["whistle.totp_used"], secret)(step)
+                members.step_claim(services().totp_used, secret)(step)
                 # The key's id goes into the public log: a key swapped later by SQL no longer
                 # matches the one its member enrolled with.
-                audit.record(tx, "enrolled", actor=member.username, on=today(_cfg().timezone),
+                audit.record(tx, "enrolled", actor=member.username, on=today(services().config.timezone),
                              **({"key": kid(public_key)} if public_key else {}))
             session.pop("enrol_totp", None)
             session.pop("enrol_for", None)

@@ -10,11 +10,12 @@ from sqlalchemy import or_, select
 
 from whistle import db
 from whistle.transparency import charts
-from whistle.committee.access import current_member, login_required, rule_of, rules
+from whistle.committee.access import current_member, login_required, rule_of
 from whistle.committee.auth import bp
 from whistle.committee.labels import DISPOSITIONS
-from whistle.committee.workspace import _today
+from whistle.clock import committee_today
 from whistle.models import Case, CaseGrant
+from whistle.services import services
 
 WEEKS = 12
 
@@ -50,14 +51,14 @@ def dashboard():
     """Cases by department and grade, by disposition, and overdue over the last weeks."""
     found = _scope()
     lang = str(__import__("flask_babel").get_locale())
-    departments = rules().department_codes
+    departments = services().rules.department_codes
     by_department: dict[str, Counter] = {}
     for case in found:
         name = departments[case.department].name(lang) if case.department in departments else case.department
         by_department.setdefault(name, Counter())[case.risk_grade] += 1
     grades = [("high", _("High risk (高危)")), ("medium", _("Medium risk (中危)")), ("low", _("Low risk (低危)"))]
     dispositions = Counter(case.disposition or "" for case in found)
-    today = _today()
+    today = committee_today()
     weeks = [today - dt.timedelta(weeks=n) for n in range(WEEKS - 1, -1, -1)]
     pictures = [
         charts.stacked_bar_chart(_("Cases by unit reported and risk grade"),

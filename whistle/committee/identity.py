@@ -27,16 +27,17 @@ from sqlalchemy import select
 from crypto.encoding import b64u, unb64u
 from crypto.errors import FormatError
 from crypto.keys import kid
-from whistle import db
+from whistle import catalog, db
 from whistle.custody import audit
 from whistle.cases import store as cases
-from whistle.committee.access import current_member, login_required, may_open, rule_of, rules
+from whistle.committee.access import current_member, login_required, may_open, open_case, rule_of
 from whistle.committee.api import bp as api_bp
 from whistle.committee.auth import bp
-from whistle.committee.workspace import _open_case, _today
+from whistle.clock import committee_today
 from whistle.errors import InvalidSubmission
 from whistle.models import Case, ItemKey, Member, PendingAction
 from whistle.triage.routing import READER_ROLES, custodians
+from whistle.services import services
 
 DISCLOSE = "disclose"
 REASON_CHARS = 2000
@@ -81,7 +82,6 @@ def case_view(case: Case, member: Member) -> dict | None:
     """What the case page shows about a real name (None for an anonymous report)."""
     if not case.real_name:
         return None
-    from whistle.committee.triage_view import calendar
 
     item = cases.identity_item(case)
     waiting = []
@@ -90,18 +90,18 @@ def case_view(case: Case, member: Member) -> dict | None:
         waiting.append({"id": pending.id, "on": pending.proposed_on, "by": _username(pending.proposed_by),
                         "approved_by": _username(payload.get("approved_by")), "mine": pending.proposed_by == member.id})
     return {"sealed": item is not None, "holds": holds_identity(member, item), "requests": waiting,
-            "due": cases.real_name_due(rules(), calendar(), case)}
+            "due": cases.real_name_due(services().rules, services().calendar, case)}
 
 
 def _refuse(session, case: Case, actor: str, because: str, **detail) -> None:
-    audit.record(session, "identity_refused", actor=actor, on=_today(), case_id=case.id, because=because, **detail)
+    audit.record(session, "identity_refused", actor=actor, on=committee_today(), case_id=case.id, because=because, **detail)
 
 
 @bp.post("/cases/<case_id>/identity-request")
 @login_required
 def request_identity(case_id):
     """A member holding a real-name case asks for the reporter's identity, giving a reason."""
-    case = _open_case(case_id, action="change")
+    case = open_case(case_id, action="change")
     member = current_member()
     back = redirect(url_for("committee.case_page", case_id=case.id), 303)
     if cases.identity_item(case) is None:
@@ -117,9 +117,9 @@ def request_identity(case_id):
     if any(p.proposed_by == member.id for p in requests_for(case)):
         flash(_("Your request is already waiting for a custodian."))
         return back
-    approvers = [u for u in custodians(rules(), cases.routing_header(case)) if u != member.username]
+    approvers = [u for u in custodians(services().rules, catalog.routing_header(case)) if u != member.username]
     with db.transaction() as s:
-        if not any(m.custodian for m in rules().members):
+        if not any(m.custodian for m in services().rules.members):
             _refuse(s, case, member.username, "no_custodian", reason=reason)
             refused = _("No custodian is configured, so the identity cannot be disclosed: the request is refused.")
         elif not approvers:
@@ -127,11 +127,11 @@ def request_identity(case_id):
             refused = _("No custodian other than you may approve this request: it is refused.")
         else:
             refused = None
-            pending = PendingAction(case_id=case.id, action=DISCLOSE, proposed_by=member.id, proposed_on=_today(),
+            pending = PendingAction(case_id=case.id, action=DISCLOSE, proposed_by=member.id, proposed_on=committee_today(),
                                     payload=json.dumps({"reason": reason}, ensure_ascii=False))
             s.add(pending)
             s.flush()
-            audit.record(s, "identity_requested", actor=member.username, on=_today(), case_id=case.id,
+            audit.record(s, "identity_requested", actor=member.username, on=committee_today(), case_id=case.id,
                          request=pending.id, reason=reason)
     if refused:
         flash(refused, "error")
@@ -156,7 +156,7 @@ def identity_requests():
     for pending in db.session().scalars(select(PendingAction).where(PendingAction.action == DISCLOSE)
                                         .order_by(PendingAction.proposed_on, PendingAction.id)):
         case = db.session().get(Case, pending.case_id)
-        if case is None or member.username not in custodians(rules(), cases.routing_header(case)):
+        if case is None or member.username not in custodians(services().rules, catalog.routing_header(case)):
             continue  # conflicted by the accused department: not theirs to decide
         payload = _payload(pending)
         rows.append({"id": pending.id, "case": case, "on": pending.proposed_on, "by": _username(pending.proposed_by),
@@ -194,14 +194,14 @@ def decide_identity_request(pending_id):
         elif pending.proposed_by == member.id:
             _refuse(tx, case, member.username, "same_member", request=pending.id, requester=requester)
             refused = _("The approval must come from a custodian other than the member who asked.")
-        elif member.username not in custodians(rules(), cases.routing_header(case)):
+        elif member.username not in custodians(services().rules, catalog.routing_header(case)):
             _refuse(tx, case, member.username, "conflict", request=pending.id, requester=requester)
             refused = _("You may not decide on this case: the accused department is your own.")
         elif approve:
             refused = None
-            payload = dict(_payload(pending), approved_by=member.id, approved_on=_today().isoformat())
+            payload = dict(_payload(pending), approved_by=member.id, approved_on=committee_today().isoformat())
             pending.payload = json.dumps(payload, ensure_ascii=False)
-            audit.record(tx, "identity_approved", actor=member.username, on=_today(), case_id=case.id,
+            audit.record(tx, "identity_approved", actor=member.username, on=committee_today(), case_id=case.id,
                          request=pending.id, requester=requester)
         else:
             refused = None
@@ -237,7 +237,7 @@ def identity_request_keys(pending_id):
     if pending is None:
         abort(404)
     case = db.session().get(Case, pending.case_id)
-    if member.username not in custodians(rules(), cases.routing_header(case)):
+    if member.username not in custodians(services().rules, catalog.routing_header(case)):
         abort(404)
     item = cases.identity_item(case)
     requester = db.session().get(Member, pending.proposed_by)
@@ -263,7 +263,7 @@ def identity_grant(case_id):
     pending = _approved_request(data.get("request"), member)
     if case is None or pending is None or pending.case_id != case.id:
         with db.transaction() as s:
-            audit.record(s, "identity_refused", actor=member.username, on=_today(),
+            audit.record(s, "identity_refused", actor=member.username, on=committee_today(),
                          case_id=case.id if case is not None else None, because="not_approved")
         abort(403)
     try:
@@ -280,11 +280,11 @@ def identity_grant(case_id):
         request_id = pending.id
         pending = s.get(PendingAction, request_id, populate_existing=True)
         if pending is None or _payload(pending).get("approved_by") != member.id:
-            audit.record(s, "identity_refused", actor=member.username, on=_today(), case_id=case.id,
+            audit.record(s, "identity_refused", actor=member.username, on=committee_today(), case_id=case.id,
                          because="not_approved", request=request_id)
             refused = 403
-        elif member.username not in custodians(rules(), cases.routing_header(case)):
-            audit.record(s, "identity_refused", actor=member.username, on=_today(), case_id=case.id,
+        elif member.username not in custodians(services().rules, catalog.routing_header(case)):
+            audit.record(s, "identity_refused", actor=member.username, on=committee_today(), case_id=case.id,
                          because="conflict" if is_custodian(member.username) else "not_custodian",
                          request=request_id)
             refused = 403
@@ -293,14 +293,14 @@ def identity_grant(case_id):
             requester = s.get(Member, pending.proposed_by)
             if item is None or requester is None or requester.public_key is None or not requester.active \
                     or not may_open(requester, case):
-                audit.record(s, "identity_refused", actor=member.username, on=_today(), case_id=case.id,
+                audit.record(s, "identity_refused", actor=member.username, on=committee_today(), case_id=case.id,
                              because="requester_gone", request=request_id)
                 refused = 409
             else:
                 refused = None
                 s.merge(ItemKey(item_id=item.id, kid=kid(requester.public_key), sealed_key=raw))
                 s.delete(pending)
-                audit.record(s, "identity_disclosed", actor=member.username, on=_today(), case_id=case.id,
+                audit.record(s, "identity_disclosed", actor=member.username, on=committee_today(), case_id=case.id,
                              request=request_id, to=requester.username)
     if refused:
         abort(refused)

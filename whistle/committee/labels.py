@@ -3,7 +3,8 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from whistle import catalog
-from whistle.committee.access import current_member, rule_of, rules
+from whistle.committee.access import current_member, rule_of
+from whistle.services import services
 
 DISPOSITIONS = {
     "talk_inquiry": _l("Talk or written inquiry (谈话函询)"),
@@ -50,7 +51,7 @@ def context() -> dict:
     from whistle.triage.routing import READER_ROLES
 
     member = current_member()
-    loaded = rules()
+    loaded = services().rules
     rule = rule_of(member.username) if member else None
     return {
         "may_view_notices": bool(member) and notices.may_view(loaded, member.username),

@@ -11,18 +11,15 @@ import secrets
 
 import nacl.bindings as sodium
 import pyotp
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from crypto.keys import derive, random_bytes
+from whistle.custody import audit
+from whistle.security import passwords
 from whistle.models import CaseGrant, Member
 from whistle.rules.parse import USERNAME  # the rules file's own test: a listed member can be invited
 
-_hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
-# A real hash to verify against when the username is unknown, so timing says nothing.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 MIN_PASSWORD = 12
 TOTP_ISSUER = "whistle"
 TOTP_STEP_SECONDS = 30  # pyotp's default interval, which every authenticator app uses
@@ -88,6 +85,16 @@ def invite(db: Session, username: str, on: dt.date) -> str:
     return token
 
 
+def invite_recorded(db: Session, username: str, on: dt.date, *, by: str | None) -> str:
+    """``invite``, with its audit entry (who invited, and what the account was before): the
+    Members page (``by`` the administrator) and the console (``by`` None, the first
+    administrator) invite the same way."""
+    before = account_state(db, username)
+    token = invite(db, username, on)
+    audit.record(db, "invite", actor=by, on=on, member=username, before=before)
+    return token
+
+
 def by_invite(db: Session, token: str) -> Member:
     """The member an unused invitation token belongs to."""
     digest = hashlib.sha256(str(token).encode()).digest()
@@ -137,7 +144,7 @@ def set_password(member: Member, password: str) -> None:
     """Hash and set a password; EnrolmentError if too short."""
     if len(password) < MIN_PASSWORD:
         raise EnrolmentError("password too short")
-    member.password_hash = _hasher.hash(password)
+    member.password_hash = passwords.current().hash(password)
 
 
 def complete_enrolment(member: Member, *, password: str, totp_secret_blob: bytes,
@@ -159,17 +166,13 @@ def authenticate(db: Session, instance_secret: bytes, username: str, password: s
     Always spends one argon2 verification so an unknown username takes as long as a known one.
     """
     member = db.scalar(select(Member).where(Member.username == str(username)[:64]))
-    stored = member.password_hash if member is not None and member.password_hash else _DUMMY_HASH
-    try:
-        _hasher.verify(stored, str(password))
-        password_ok = stored is not _DUMMY_HASH
-    except (VerificationError, InvalidHashError):
-        password_ok = False
+    stored = member.password_hash if member is not None and member.password_hash else None
+    password_ok = passwords.current().check(stored, str(password))  # one verification, always
     if not password_ok or not member.active or member.totp_secret is None:
         return None
     secret = open_totp(instance_secret, member.totp_secret)
     if check_totp(secret, code, step_claim(used_steps, secret)) is None:
         return None
-    if _hasher.check_needs_rehash(member.password_hash):
-        member.password_hash = _hasher.hash(str(password))
+    if passwords.current().needs_rehash(member.password_hash):
+        member.password_hash = passwords.current().hash(str(password))
     return member

@@ -5,17 +5,17 @@ never content) for the appointment decision."""
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from whistle import catalog, db
 from whistle.custody import audit
 from whistle.channels import notices
-from whistle.committee.access import current_member, login_required, rules
+from whistle.committee.access import current_member, login_required
 from whistle.committee.auth import bp
-from whistle.committee.triage_view import calendar
-from whistle.committee.workspace import _today
+from whistle.clock import committee_today
 from whistle.models import Notice
+from whistle.services import services
 
 
 def _problem_messages(found: dict) -> dict:
@@ -38,18 +38,18 @@ def _problem_messages(found: dict) -> dict:
 
 def _viewer():
     member = current_member()
-    if not notices.may_view(rules(), member.username):
+    if not notices.may_view(services().rules, member.username):
         abort(403)
     return member
 
 
 def _render_list(values=None, errors=None, status=200):
     member = current_member()
-    today = _today()
+    today = committee_today()
     rows = [{"notice": n, "state": notices.state_on(n, today)} for n in notices.all_notices(db.session())
-            if not notices.conflicted(rules(), member.username, n)]
+            if not notices.conflicted(services().rules, member.username, n)]
     return render_template("committee/notices.html", rows=rows, values=values or {}, errors=errors or {},
-                           may_publish=notices.may_publish(rules(), member.username),
+                           may_publish=notices.may_publish(services().rules, member.username),
                            min_days=notices.MIN_WORKING_DAYS, today=today), status
 
 
@@ -66,20 +66,20 @@ def notice_list():
 def notice_publish():
     """Publish a notice; a window of fewer than five working days is refused with a message."""
     member = _viewer()
-    if not notices.may_publish(rules(), member.username):
+    if not notices.may_publish(services().rules, member.username):
         abort(403)
     draft = notices.draft_from(request.form)
-    found = notices.problems(draft, rules(), calendar(), _today())
+    found = notices.problems(draft, services().rules, services().calendar, committee_today())
     if found:
         values = dict(request.form)
         if "closes_on" in found and found["closes_on"] == "too_short":
-            values["working_days"] = notices.working_days(calendar(), draft.opens_on, draft.closes_on)
+            values["working_days"] = notices.working_days(services().calendar, draft.opens_on, draft.closes_on)
         return _render_list(values, _problem_messages(found), 400)
     with db.transaction() as s:
-        notice = notices.publish(s, draft, by=member.username, on=_today())
-        audit.record(s, "notice_published", actor=member.username, on=_today(), notice=notice.id,
+        notice = notices.publish(s, draft, by=member.username, on=committee_today())
+        audit.record(s, "notice_published", actor=member.username, on=committee_today(), notice=notice.id,
                      opens_on=notice.opens_on.isoformat(), closes_on=notice.closes_on.isoformat())
-    if notices.conflicted(rules(), member.username, notice):
+    if notices.conflicted(services().rules, member.username, notice):
         return redirect(url_for("committee.notice_list"), 303)  # published, but not theirs to follow
     return redirect(url_for("committee.notice_page", notice_id=notice.id), 303)
 
@@ -94,13 +94,13 @@ def notice_page(notice_id):
     notice = db.session().get(Notice, notice_id) if catalog.is_notice_id(notice_id) else None
     if notice is None:
         abort(404)
-    if notices.conflicted(rules(), member.username, notice):
+    if notices.conflicted(services().rules, member.username, notice):
         with db.transaction() as s:
-            audit.record(s, "refused_view", actor=member.username, on=_today(), notice=notice.id,
+            audit.record(s, "refused_view", actor=member.username, on=committee_today(), notice=notice.id,
                          reason="conflict")
         abort(404)
-    tz = current_app.config["WHISTLE"].timezone
+    tz = services().config.timezone
     state = notices.window_state(notice, datetime.now(ZoneInfo(tz)), tz)
     return render_template("committee/notice.html", notice=notice, state=state,
-                           summary=notices.summary(db.session(), rules(), notice),
-                           working_days=notices.working_days(calendar(), notice.opens_on, notice.closes_on))
+                           summary=notices.summary(db.session(), services().rules, notice),
+                           working_days=notices.working_days(services().calendar, notice.opens_on, notice.closes_on))

@@ -18,7 +18,7 @@ from whistle.custody import audit
 from whistle.committee import triage_view
 from whistle.committee.access import current_member, role_required
 from whistle.committee.auth import bp
-from whistle.committee.workspace import _today
+from whistle.clock import committee_today
 from whistle.models import AuditEntry, AuditStatement, Case
 
 PAGE_SIZE = 50
@@ -34,6 +34,7 @@ ACTIONS = {
     "refused_view": _l("Refused: view"), "refused_change": _l("Refused: change"),
     "refused_decrypt": _l("Refused: decrypt"), "refused_download": _l("Refused: download"),
     "refused_self_confirm": _l("Refused: confirming one's own proposal"),
+    "refused_reply": _l("Refused: a reply to a reporter key the report does not bind"),
     "status": _l("Status change"), "disposition": _l("Disposition"), "grade_override": _l("Grade override"),
     "proposed_downgrade": _l("Proposed a downgrade"), "confirmed_downgrade": _l("Confirmed a downgrade"),
     "rejected_downgrade": _l("Rejected a downgrade"), "proposed_close": _l("Proposed closing"),
@@ -151,7 +152,7 @@ def overdue_cases(today) -> list[dict]:
 @role_required("overseer")
 def oversight():
     """The supervising body's view: the log, refusals, overrides, overdue cases, chain status."""
-    today = _today()
+    today = committee_today()
     with db.transaction() as s:
         audit.record(s, "oversight_view", actor=current_member().username, on=today)
     session = db.session()

@@ -17,19 +17,20 @@ from sqlalchemy import select
 from whistle import db
 from whistle.custody import audit
 from whistle.channels import surveys
-from whistle.committee.access import current_member, login_required, rule_of, rules
+from whistle.committee.access import current_member, login_required, rule_of
 from whistle.committee.api import bp as api_bp
 from whistle.committee.auth import bp
-from whistle.committee.workspace import _today
+from whistle.clock import committee_today
 from whistle.models import Survey
 from whistle.transparency.suppression import suppress
 from whistle.cases.uploads import form_text
+from whistle.services import services
 
 FORM_ROWS = 12  # blank question rows on the form (it works without JavaScript)
 
 
 def _may_manage() -> bool:
-    return surveys.may_manage(rules(), rule_of(current_member().username))
+    return surveys.may_manage(services().rules, rule_of(current_member().username))
 
 
 def _manager_required():
@@ -88,7 +89,7 @@ def _edit_page(survey, fields, items, problems, status=200):
 def survey_list():
     """Every survey, newest period first; managers also get the "new survey" link."""
     rows = db.session().scalars(select(Survey).order_by(Survey.period_end.desc(), Survey.id)).all()
-    today = _today()
+    today = committee_today()
     return render_template("committee/surveys.html", rows=[(s, surveys.phase(s, today)) for s in rows],
                            phases=surveys.PHASES, may_manage=_may_manage())
 
@@ -99,7 +100,7 @@ def survey_new():
     """Write a new questionnaire (saved as a draft)."""
     _manager_required()
     if request.method == "GET":
-        today = _today()
+        today = committee_today()
         fields = {"title": "", "intro": "", "period_start": today, "period_end": today + dt.timedelta(days=30)}
         return _edit_page(None, fields, [], {})
     fields, items, problems = _read_form(request.form)
@@ -109,8 +110,8 @@ def survey_new():
     with db.transaction() as s:
         survey = surveys.create(s, title=fields["title"], intro=fields["intro"], start=fields["period_start"],
                                 end=fields["period_end"], items=items, owner_unit=rule_of(member.username).unit,
-                                created_by=member.username, on=_today())
-        audit.record(s, "survey_created", actor=member.username, on=_today(), survey=survey.id)
+                                created_by=member.username, on=committee_today())
+        audit.record(s, "survey_created", actor=member.username, on=committee_today(), survey=survey.id)
     return redirect(url_for("committee.survey_page", survey_id=survey.id))
 
 
@@ -134,7 +135,7 @@ def survey_edit(survey_id):
         survey = s.merge(survey)
         surveys.update(s, survey, title=fields["title"], intro=fields["intro"], start=fields["period_start"],
                        end=fields["period_end"], items=items)
-        audit.record(s, "survey_changed", actor=current_member().username, on=_today(), survey=survey.id)
+        audit.record(s, "survey_changed", actor=current_member().username, on=committee_today(), survey=survey.id)
     return redirect(url_for("committee.survey_page", survey_id=survey.id))
 
 
@@ -144,8 +145,8 @@ def survey_page(survey_id):
     """The questionnaire, its state, the public link, the results once it takes no more
     answers, and (owning unit) the sealed free text."""
     survey = _get(survey_id)
-    today = _today()
-    k = rules().surveys.min_cell
+    today = committee_today()
+    k = services().rules.surveys.min_cell
     ready = surveys.results_ready(survey, today)
     result = surveys.survey_results(db.session(), survey, k) if ready else None
     member_rule = rule_of(current_member().username)
@@ -166,7 +167,7 @@ def _action(survey_id: str, name: str, change) -> object:
         with db.transaction() as s:
             survey = surveys.locked(s, s.merge(survey))
             change(s, survey)
-            audit.record(s, "survey_" + name, actor=current_member().username, on=_today(), survey=survey.id)
+            audit.record(s, "survey_" + name, actor=current_member().username, on=committee_today(), survey=survey.id)
     except surveys.SurveyProblem as exc:
         flash(str(exc.message), "error")
         return redirect(url_for("committee.survey_page", survey_id=survey_id)), 303
@@ -177,7 +178,7 @@ def _action(survey_id: str, name: str, change) -> object:
 @login_required
 def survey_open(survey_id):
     """Start taking answers (from the period's first day to its last)."""
-    return _action(survey_id, "opened", lambda s, survey: surveys.open_survey(survey, _today()))
+    return _action(survey_id, "opened", lambda s, survey: surveys.open_survey(survey, committee_today()))
 
 
 @bp.post("/surveys/<survey_id>/close")
@@ -191,7 +192,7 @@ def survey_close(survey_id):
 @login_required
 def survey_publish(survey_id):
     """Publish the (suppressed) results on /transparency and the survey's public page."""
-    return _action(survey_id, "published", lambda s, survey: surveys.publish(survey, _today()))
+    return _action(survey_id, "published", lambda s, survey: surveys.publish(survey, committee_today()))
 
 
 @bp.post("/surveys/<survey_id>/delete")
@@ -203,7 +204,7 @@ def survey_delete(survey_id):
     try:
         with db.transaction() as s:
             surveys.delete_draft(s, s.merge(survey))
-            audit.record(s, "survey_deleted", actor=current_member().username, on=_today(), survey=survey_id)
+            audit.record(s, "survey_deleted", actor=current_member().username, on=committee_today(), survey=survey_id)
     except surveys.SurveyProblem as exc:
         flash(str(exc.message), "error")
         return redirect(url_for("committee.survey_page", survey_id=survey_id)), 303
@@ -219,9 +220,9 @@ def survey_texts(survey_id):
     member = current_member()
     if not surveys.may_read_texts(rule_of(member.username), survey):
         with db.transaction() as s:
-            audit.record(s, "refused_survey_texts", actor=member.username, on=_today(), survey=survey.id)
+            audit.record(s, "refused_survey_texts", actor=member.username, on=committee_today(), survey=survey.id)
         abort(403)
     with db.transaction() as s:
-        audit.record(s, "survey_texts", actor=member.username, on=_today(), survey=survey.id)
+        audit.record(s, "survey_texts", actor=member.username, on=committee_today(), survey=survey.id)
     return jsonify(survey=survey.id, envelopes=surveys.text_envelopes(db.session(), survey),
                    questions={str(q.idx): q.text for q in survey.questions if q.kind == "free_text"})

@@ -1,21 +1,26 @@
 """The member's case list and case page. Content is decrypted in the browser
 (static/js/committee-case.js); these views handle only routing fields, dates and actions."""
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from contextlib import contextmanager
+
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from whistle import db
 from whistle.custody import audit, retention
-from whistle.cases import store as cases
+from whistle.cases import actions, store as cases
 from whistle.committee import case_listing, triage_view
-from whistle.committee.access import current_member, login_required, may_open, rules
+from whistle.clock import committee_today
+from whistle.committee.access import current_member, login_required, open_case
 from whistle.committee.auth import bp
 from whistle.committee.case_listing import GRADE_ORDER, CaseListing, Position
 from whistle.committee.labels import DISPOSITIONS  # the taxonomy, with labels
+from whistle.errors import CasePurged
 from whistle.models import Case, PendingAction
+from whistle.services import services
 
 PAGE_SIZE = 50
-# What the second member is told when the case outgrew a proposal (triage_view.OUTGROWN).
+# What the second member is told when the case outgrew a proposal (actions.OUTGROWN).
 OUTGROWN_MESSAGES = {
     "purge": lambda: _("This case is no longer closed, so the request to purge it was withdrawn."),
     "close": lambda: _("This case is already closed, so the request to close it was withdrawn."),
@@ -28,29 +33,12 @@ def _already_waiting() -> str:
     return _("A request of this kind is already waiting for a second member: confirm or reject that one.")
 
 
-def _today():
-    return cases.today(current_app.config["WHISTLE"].timezone)
-
-
-def _open_case(case_id: str, action: str = "view") -> Case:
-    """The case, if this member may open it; a refusal is audited and answered 404 (the
-    member learns nothing about a case they have no grant for)."""
-    member = current_member()
-    case = db.session().get(Case, case_id) if len(case_id) == 32 else None
-    if case is None or not may_open(member, case):
-        with db.transaction() as s:
-            audit.record(s, "refused_" + action, actor=member.username, on=_today(),
-                         case_id=case.id if case is not None else None)
-        abort(404)
-    return case
-
-
 @bp.get("/")
 @login_required
 def case_list():
     """Cases granted to me: overdue first, then due soon, then by grade and age."""
     member = current_member()
-    today = _today()
+    today = committee_today()
     after = _cursor_arg()
     if after is not None and request.args.get("on") != today.isoformat():
         # Tiers are computed for one day: a cursor from another (a page left open over
@@ -81,23 +69,32 @@ def _cursor_arg() -> "Position | None":
 @login_required
 def case_page(case_id):
     """Routing fields, grade and why, deadlines, timeline, actions; content comes via JS."""
-    case = _open_case(case_id)
+    case = open_case(case_id)
     with db.transaction() as s:
-        audit.record(s, "view", actor=current_member().username, on=_today(), case_id=case.id)
+        audit.record(s, "view", actor=current_member().username, on=committee_today(), case_id=case.id)
     from whistle.committee import identity
 
     pending = db.session().scalars(select(PendingAction).where(PendingAction.case_id == case.id,
                                                                PendingAction.action != identity.DISCLOSE)).all()
-    return render_template("committee/case.html", case=case, view=triage_view.summary(case, _today()),
+    return render_template("committee/case.html", case=case, view=triage_view.summary(case, committee_today()),
                            why=triage_view.why(case), events=case.events, pending=pending,
                            dispositions=DISPOSITIONS, member=current_member(),
                            grantable=triage_view.grantable(case, current_member()),
                            identity=identity.case_view(case, current_member()),
-                           real_name_result_days=rules().deadlines.real_name_result)
+                           real_name_result_days=services().rules.deadlines.real_name_result)
 
 
 def _post_case(case_id) -> Case:
-    return _open_case(case_id, action="change")
+    return open_case(case_id, action="change")
+
+
+@contextmanager
+def _purged_is_gone():
+    """A case purged since it was opened is gone (404), as a case never granted is."""
+    try:
+        yield
+    except CasePurged:
+        abort(404)
 
 
 def _locked(s, case: Case) -> Case:
@@ -117,18 +114,14 @@ def set_status(case_id):
     event = request.form.get("event")
     if event not in ("acknowledged", "in_review", "closed"):
         abort(400)
-    with db.transaction() as s:
-        case = _locked(s, case)
-        if event == case.status:  # a second click, or two members at once: the timeline says it once
-            flash(_("The case already has this status."))
-        elif event == "closed" and case.risk_grade == "high":
-            if triage_view.propose(s, case, current_member(), "close", {}, _today()) is None:
-                flash(_already_waiting())
-            else:
-                flash(_("Closing a high-risk case needs a second member: your request is waiting for confirmation."))
-        else:
-            cases.add_event(s, case, event, _today())
-            audit.record(s, "status", actor=current_member().username, on=_today(), case_id=case.id, event=event)
+    with _purged_is_gone(), db.transaction() as s:
+        outcome = actions.set_status(s, case, event, by=actions.Actor.of(current_member()), on=committee_today())
+    if outcome is actions.Outcome.UNCHANGED:
+        flash(_("The case already has this status."))
+    elif outcome is actions.Outcome.ALREADY_WAITING:
+        flash(_already_waiting())
+    elif outcome is actions.Outcome.PROPOSED:
+        flash(_("Closing a high-risk case needs a second member: your request is waiting for confirmation."))
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 
@@ -150,15 +143,9 @@ def set_disposition(case_id):
     if code == "not_accepted" and not reason:
         flash(_("Not accepting a report needs a reason."), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303
-    with db.transaction() as s:
-        case = _locked(s, case)  # two members at once: one "disposition" event on the timeline
-        first = case.disposition is None
-        case.disposition = code
-        case.duplicate_of = duplicate_of if code == "duplicate" else None
-        if first:  # the reporter's timeline shows that (and when) a decision was made
-            cases.add_event(s, case, "disposition", _today())
-        audit.record(s, "disposition", actor=current_member().username, on=_today(), case_id=case.id,
-                     disposition=code, duplicate_of=case.duplicate_of, reason=reason[:500] or None)
+    with _purged_is_gone(), db.transaction() as s:
+        actions.set_disposition(s, case, code, duplicate_of=duplicate_of, reason=reason,
+                                by=actions.Actor.of(current_member()), on=committee_today())
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 
@@ -174,16 +161,13 @@ def override_grade(case_id):
     if not reason:
         flash(_("A manual grade needs a written reason."), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303
-    with db.transaction() as s:
-        case = _locked(s, case)
-        if case.risk_grade == "high" and grade != "high":
-            if triage_view.propose(s, case, current_member(), "downgrade", {"grade": grade, "reason": reason},
-                                   _today()) is None:
-                flash(_already_waiting())
-            else:
-                flash(_("A downgrade from high risk needs a second member: your request is waiting for confirmation."))
-        else:
-            triage_view.apply_grade(s, case, grade, reason, current_member(), _today())
+    with _purged_is_gone(), db.transaction() as s:
+        outcome = actions.set_grade(s, case, grade, reason, by=actions.Actor.of(current_member()),
+                                    on=committee_today())
+    if outcome is actions.Outcome.ALREADY_WAITING:
+        flash(_already_waiting())
+    elif outcome is actions.Outcome.PROPOSED:
+        flash(_("A downgrade from high risk needs a second member: your request is waiting for confirmation."))
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 
@@ -194,14 +178,14 @@ def propose_purge(case_id):
     case = _post_case(case_id)
     reason = (request.form.get("reason") or "").strip()
     back = redirect(url_for("committee.case_page", case_id=case.id), 303)
-    with db.transaction() as s:
-        case = _locked(s, case)
-        if case.status != "closed" or not reason:
-            flash(_("Only a closed case can be purged early, and only with a written reason."), "error")
-            return back
-        if triage_view.propose(s, case, current_member(), "purge", {"reason": reason}, _today()) is None:
-            flash(_already_waiting())
-            return back
+    with _purged_is_gone(), db.transaction() as s:
+        outcome = actions.propose_purge(s, case, reason, by=actions.Actor.of(current_member()), on=committee_today())
+    if outcome is None:
+        flash(_("Only a closed case can be purged early, and only with a written reason."), "error")
+        return back
+    if outcome is actions.Outcome.ALREADY_WAITING:
+        flash(_already_waiting())
+        return back
     flash(_("Purging needs a second member: your request is waiting for confirmation."))
     return redirect(url_for("committee.case_page", case_id=case.id))
 
@@ -222,13 +206,13 @@ def confirm(case_id, pending_id):
         if pending is None or pending.case_id != case.id or pending.action == "disclose":
             abort(404)  # a disclosure request is decided by a custodian (whistle.committee.identity)
         if pending.proposed_by == current_member().id:
-            audit.record(s, "refused_self_confirm", actor=current_member().username, on=_today(),
+            audit.record(s, "refused_self_confirm", actor=current_member().username, on=committee_today(),
                          case_id=case.id, action_id=pending.id)
             flash(_("The confirmation must come from a different member."), "error")
             return redirect(url_for("committee.case_page", case_id=case.id)), 303
         action = pending.action
         approve = request.form.get("decision") == "approve"
-        applied = triage_view.confirm(s, locked, pending, current_member(), approve, _today())
+        applied = actions.confirm(s, locked, pending, current_member(), approve, committee_today())
     if not applied:
         flash(OUTGROWN_MESSAGES[action](), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303

@@ -18,7 +18,9 @@ Signed statements
 Actions recorded (detail keys in brackets): login, login_failed, logout, enrolled, invite
 [member, before: none, invited, enrolled or deactivated], deactivate [member], view, decrypt, download, reply, note, grant [to],
 refused_grant [to, reason: unknown, unknown_department, held, conflict, admin, not_enrolled], refused_view (of a notice: [notice, reason]) / refused_change /
-refused_decrypt / refused_download, refused_self_confirm, status [event], disposition, grade_override
+refused_decrypt / refused_download, refused_self_confirm, refused_reply [reason:
+reporter_key_mismatch (the stored reporter key is not the one the report binds) or
+reporter_key_unverifiable (the report did not open in the member's browser)], status [event], disposition, grade_override
 [before, after, reason, confirmed_by], proposed_* / confirmed_* / rejected_* (downgrade,
 close, purge), withdrawn_* (the same three) [action_id, proposed_by, status: the case
 outgrew the proposal before it was confirmed], export,
@@ -82,6 +84,7 @@ ACTIONS = frozenset({
     "view", "decrypt", "download", "reply", "note", "export",
     "grant", "refused_grant", "regrant",
     "refused_view", "refused_change", "refused_decrypt", "refused_download", "refused_self_confirm",
+    "refused_reply",
     "status", "disposition", "grade_override", "purge",
     *(f"{step}_{action}" for step in ("proposed", "confirmed", "rejected") for action in _DUAL_CONTROL),
     *(f"withdrawn_{action}" for action in _DUAL_CONTROL),

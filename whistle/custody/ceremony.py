@@ -16,6 +16,7 @@ from crypto import envelope as env
 from crypto import shares
 from crypto.errors import CryptoError, FormatError
 from crypto.keys import KeyPair, kid
+from whistle import catalog
 from whistle.custody import audit
 from whistle.cases import store as cases
 from whistle.models import Case, CaseGrant, CaseItem, CommitteeKey, ItemKey, Member
@@ -242,7 +243,7 @@ def readers(db: Session, rules, case: Case) -> list[Member]:
     """Members who can open ``case`` today: active, enrolled, allowed by the rules, holding
     a grant, and whose current key holds every item's content key (a member who enrolled a
     new key after losing a passphrase keeps the grant row but cannot open anything)."""
-    header = cases.routing_header(case)
+    header = catalog.routing_header(case)
     holders = db.scalars(select(Member).join(CaseGrant, CaseGrant.member_id == Member.id)
                          .where(CaseGrant.case_id == case.id, Member.active.is_(True),
                                 Member.public_key.is_not(None)).order_by(Member.username)).all()
@@ -278,7 +279,7 @@ def regrant(db: Session, rules, keypair: KeyPair, case: Case, member: Member | N
     CeremonyError and nothing is written.
     """
     name = member.username if member is not None else username
-    allowed, reason = can_grant(rules, cases.routing_header(case), name or "")
+    allowed, reason = can_grant(rules, catalog.routing_header(case), name or "")
     if allowed and (member is None or not member.active or member.public_key is None):
         allowed, reason = False, "not_enrolled"
     if not allowed:

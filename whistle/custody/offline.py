@@ -20,7 +20,7 @@ from crypto.stream import StreamEncryptor, attachment_key, decrypt_stream
 from whistle.cases import store as cases
 from whistle.channels import surveys
 from whistle.errors import CasePurged
-from whistle.catalog import CASE_EVENTS
+from whistle.catalog import routing_header
 from whistle.models import Attachment, Case, CommitteeKey, Survey, new_id
 from whistle.cases.uploads import clean_filename
 
@@ -32,6 +32,14 @@ class OfflineError(Exception):
 
 
 PURGED = "the case was purged: its records are deleted and it takes no reply or status change"
+KEY_MISMATCH = ("the stored reporter key is not the one this case's report binds (it may have been "
+                "swapped in the database): no reply was sealed")
+KEY_UNCHECKED = ("this case's report was filed before reports bound the reporter's key: the stored "
+                 "reporter key cannot be checked")
+
+
+class ReporterKeyMismatch(OfflineError):
+    """The stored reporter key is not the one the case's report binds (FORMAT.md §3 v2)."""
 
 
 def register_key(db: Session, public_key: bytes, label: str, *, demo: bool, on) -> CommitteeKey:
@@ -185,7 +193,7 @@ def decrypt_case(db: Session, case: Case, keypair: KeyPair, out: Path) -> dict:
     folder = out / case.id
     (folder / "attachments").mkdir(parents=True, exist_ok=True)
     summary = {"case": case.id, "received_on": case.received_on.isoformat(), "status": case.status,
-               "routing": cases.routing_header(case),
+               "routing": routing_header(case),
                "timeline": [{"event": e.event, "on": e.happened_on.isoformat()} for e in case.events],
                "items": [_decrypt_item(db, item, keypair, folder) for item in case.items]}
     (folder / "case.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -229,10 +237,28 @@ def decrypt_survey_texts(db: Session, survey: Survey, keypair: KeyPair) -> dict:
             "responses": responses, "skipped": skipped}
 
 
+def reporter_key_binding(case: Case) -> str:
+    """env.BOUND, env.UNBOUND (a version 1 report) or env.MISMATCH: whether the stored reporter
+    key is the one the case's report binds. Without a committee key this reads the report's
+    clear header; a header changed to match does not open for any member (FORMAT.md §3)."""
+    report = next((item for item in case.items if item.kind == "report"), None)
+    if report is None:
+        return env.MISMATCH
+    try:
+        return env.reporter_key_binding(cases.item_envelope(report), case.reporter_pk)
+    except (ValueError, KeyError, TypeError):  # a stored report that is not an envelope
+        return env.MISMATCH
+
+
 def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], on):
-    """Seal a committee reply (and files) to the reporter and the committee; store it."""
+    """Seal a committee reply (and files) to the reporter and the committee; store it.
+    ReporterKeyMismatch (nothing sealed) if the stored reporter key is not the report's."""
     if case.status == "purged":  # (before encrypting any file; checked again under the lock)
         raise OfflineError(PURGED)
+    if not any(item.kind == "report" for item in case.items):
+        raise OfflineError(PURGED)  # only a purge deletes a case's report (committed since we read it)
+    if reporter_key_binding(case) == env.MISMATCH:
+        raise ReporterKeyMismatch(KEY_MISMATCH)
     content_key = random_bytes(32)
     meta, uploads = [], []
     with ExitStack() as stack:
@@ -257,32 +283,13 @@ def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], 
             raise OfflineError(PURGED) from exc
 
 
-def set_status(db: Session, case: Case, event: str, on) -> bool:
-    """Record a status change on the reporter's timeline; False (nothing recorded) when the
-    case already has that status. Closing a 高危 case needs a second member, which only the
-    committee workspace can give: the console refuses it rather than be a way around it. A
-    purged case stays purged: no status brings it back."""
-    if event not in CASE_EVENTS or event in ("received", "feedback_sent", "disposition", "purged"):
-        raise OfflineError("status must be one of: acknowledged, in_review, closed")
-    case = cases.locked(db, case)
-    if case.status == "purged":  # a status change would turn the tombstone back into a case
-        raise OfflineError(PURGED)
-    if event == case.status:
-        return False
-    if event == "closed" and case.risk_grade == "high":
-        raise OfflineError("closing a high-risk (高危) case needs a second member: propose it in the "
-                           "committee workspace, where another member confirms it")
-    cases.add_event(db, case, event, on)
-    return True
-
-
 def export_sealed(db: Session, case: Case, out: Path) -> Path:
     """Write a case's sealed items and attachment streams, as stored, for hand-over (a case
     held for the superior body is forwarded this way: it cannot be opened here)."""
     folder = out / case.id
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {"case": case.id, "received_on": case.received_on.isoformat(),
-                "routing": cases.routing_header(case), "held_for_superior": case.held_for_superior,
+                "routing": routing_header(case), "held_for_superior": case.held_for_superior,
                 "items": []}
     for item in case.items:
         name = f"{item.seq:03d}-{item.kind}.json"

@@ -5,7 +5,7 @@ written reason of a manual grade. The case row stays as a tombstone (routing cod
 disposition, dates, status "purged") so published
 statistics and the reporter's timeline still add up, and an audit entry records the purge.
 SQLite runs with secure_delete on, and the WAL is checkpointed, so freed pages are zeroed.
-A purge before the period ends needs two members (whistle.committee.triage_view.propose).
+A purge before the period ends needs two members (whistle.cases.actions.propose_purge).
 
 Integrity surveys: their sealed free-text answers are deleted ``[surveys] texts_kept_days``
 after the survey's period ends (an audit entry records how many). The closed answers, small

@@ -6,23 +6,23 @@ the server checks against the stored verifier.
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, request, stream_with_context
+from flask import Blueprint, Response, abort, jsonify, request, stream_with_context
 from flask_babel import get_locale
 
 from crypto.encoding import b64u, unb64u
 from crypto.errors import FormatError
 from crypto.keys import kid
 from crypto.receipt import is_locator, log_commitment, verifier_of
-from whistle import catalog, db
+from whistle import clock, catalog, db
 from whistle.cases import store as cases
 from whistle.channels import notices
 from whistle.security import proof_of_work
 from whistle.errors import InvalidSubmission
 from whistle.extensions import followup_limits, submit_limits
 from whistle.models import Attachment
-from whistle.reporter.forms import calendar, rules
 from whistle.reporter.openapi import document
 from whistle.cases.uploads import is_attachment_id, parse_json
+from whistle.services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -30,14 +30,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MULTIPART_ENDPOINTS = {"api.submit_report", "api.followup_message"}
 JSON_BODY_BYTES = 64 * 1024  # credentials, a routing header: a few hundred bytes in practice
 SUBMISSION_BYTES = 4 * 1024 * 1024  # a sealed envelope sent as JSON, as large as its form field
-
-
-def _cfg():
-    return current_app.config["WHISTLE"]
-
-
-def _secret() -> bytes:
-    return current_app.extensions["whistle.secret"]
 
 
 @bp.before_request
@@ -82,7 +74,7 @@ def _kdf_cost(data: dict) -> tuple[int, int]:
     """The receipt cost of a new report, which must be exactly the site's: a higher one would
     make every no-JS follow-up of that case (stretched on the server) cost what the reporter
     chose, a lower one would weaken the receipt against a database thief."""
-    cfg, kdf = _cfg(), data.get("kdf")
+    cfg, kdf = services().config, data.get("kdf")
     ops = kdf.get("opslimit") if isinstance(kdf, dict) else None
     mem = kdf.get("memlimit") if isinstance(kdf, dict) else None
     # type() rather than isinstance(): True is an int equal to 1.
@@ -130,12 +122,12 @@ def openapi():
 def catalog_json():
     """Channels, routing codes with labels in the request's language, departments, limits."""
     lang = str(get_locale())
-    cfg = _cfg()
+    cfg = services().config
     labels = lambda d: [{"code": k, "label": str(v)} for k, v in d.items()]  # noqa: E731
     return jsonify(
         channels=[{"code": c, "label": str(catalog.CHANNELS[c]), "categories": labels(catalog.CATEGORIES[c])}
                   for c in catalog.CATEGORIES],
-        departments=[{"code": d.code, "label": d.name(lang)} for d in rules().departments],
+        departments=[{"code": d.code, "label": d.name(lang)} for d in services().rules.departments],
         accused_rank=labels(catalog.RANKS), money_band=labels(catalog.MONEY_BANDS),
         frequency=labels(catalog.FREQUENCIES), evidence=labels(catalog.EVIDENCE),
         limits={"max_attachments": cfg.max_attachments, "max_attachment_bytes": cfg.max_attachment_bytes,
@@ -151,11 +143,11 @@ def recipients():
     real-name reporter's identity is sealed to (committee key and custodians only). A comment
     on a notice whose window is not open is refused here already, before anything is sealed."""
     header = _json_object()
-    if catalog.routing_problems(header, rules().department_codes):
+    if catalog.routing_problems(header, services().rules.department_codes):
         raise InvalidSubmission(detail="routing header")
-    notices.check_comment_header(db.session(), header, datetime.now(ZoneInfo(_cfg().timezone)), _cfg().timezone)
-    required, optional = cases.identity_recipients(db.session(), rules(), header)
-    return jsonify(recipients=_recipients_json(cases.recipients_for(db.session(), rules(), header)),
+    notices.check_comment_header(db.session(), header, datetime.now(ZoneInfo(services().config.timezone)), services().config.timezone)
+    required, optional = cases.identity_recipients(db.session(), services().rules, header)
+    return jsonify(recipients=_recipients_json(cases.recipients_for(db.session(), services().rules, header)),
                    identity_recipients=_recipients_json(required + optional))
 
 
@@ -173,7 +165,7 @@ def new_locator():
     """A random unused locator for a new receipt code, and the token that lets a report be
     submitted under it today or tomorrow (FORMAT.md §1)."""
     locator = cases.unused_locator(db.session())
-    token = cases.locator_token(_secret(), locator, cases.today(_cfg().timezone))
+    token = cases.locator_token(services().secret, locator, clock.today(services().config.timezone))
     return jsonify(locator=locator, token=token)
 
 
@@ -181,15 +173,14 @@ def new_locator():
 @submit_limits
 def submit_report():
     """Store a report sealed in the browser. 201 with the day it was received."""
-    g.upload_mode = "ciphertext"
-    data = _json_object(multipart=True)
+    data = _json_object(multipart=True)  # files arrive as ciphertext: the request's default
     uploads = _uploads()
     ops, mem = _kdf_cost(data)
     locator = _locator(data)
-    today = cases.today(_cfg().timezone)
-    if not cases.locator_token_valid(_secret(), locator, data.get("locator_token"), today):
+    today = clock.today(services().config.timezone)
+    if not cases.locator_token_valid(services().secret, locator, data.get("locator_token"), today):
         raise InvalidSubmission(detail="locator_token: not issued for this locator, or expired")
-    if len(uploads) > _cfg().max_attachments:
+    if len(uploads) > services().config.max_attachments:
         abort(413)
     proof_of_work.require(data)
     lookup = _bytes_field(data, "lookup", 32)
@@ -199,8 +190,8 @@ def submit_report():
             opslimit=ops, memlimit=mem, verifier=verifier_of(lookup), commitment=log_commitment(lookup),
             reporter_pk=_bytes_field(data, "reporter_public_key", 32),
             envelope=data.get("envelope"), uploads=uploads,
-            rules=rules(), on=today, identity=data.get("identity"),
-            now=datetime.now(ZoneInfo(_cfg().timezone)), tz=_cfg().timezone)
+            rules=services().rules, on=today, identity=data.get("identity"),
+            now=datetime.now(ZoneInfo(services().config.timezone)), tz=services().config.timezone)
     return jsonify(received_on=case.received_on.isoformat()), 201
 
 
@@ -210,8 +201,8 @@ def receipt_salt(locator):
     """The salt and cost to stretch a receipt with; a stable fake for unknown locators."""
     if not is_locator(locator):
         raise InvalidSubmission(detail="locator must be 7 digits")
-    salt, ops, mem = cases.salt_for(db.session(), locator, _secret(),
-                                    _cfg().receipt_opslimit, _cfg().receipt_memlimit)
+    salt, ops, mem = cases.salt_for(db.session(), locator, services().secret,
+                                    services().config.receipt_opslimit, services().config.receipt_memlimit)
     return jsonify(salt=b64u(salt), opslimit=ops, memlimit=mem)
 
 
@@ -236,9 +227,9 @@ def _case_json(case) -> dict:
         "timeline": [{"event": e.event, "label": str(catalog.CASE_EVENTS.get(e.event, e.event)),
                       "on": e.happened_on.isoformat()} for e in case.events],
         "deadlines": {key: (value.isoformat() if hasattr(value, "isoformat") else value)
-                      for key, value in cases.reporter_deadlines(case, cases.today(_cfg().timezone), rules(), calendar()).items()},
+                      for key, value in cases.reporter_deadlines(case, clock.today(services().config.timezone), services().rules, services().calendar).items()},
         "items": items,
-        "recipients": _recipients_json(cases.case_recipients(db.session(), rules(), case)),
+        "recipients": _recipients_json(cases.case_recipients(db.session(), services().rules, case)),
     }
 
 
@@ -253,14 +244,13 @@ def followup():
 @followup_limits
 def followup_message():
     """Add a reporter message sealed in the browser (multipart: submission + files)."""
-    g.upload_mode = "ciphertext"
     data = _json_object(multipart=True)
     uploads = _uploads()
     with db.transaction() as session:
         case = _case_from(data)
         proof_of_work.require(data)
-        item = cases.add_message(session, rules(), case, "message", data.get("envelope"), uploads,
-                                 cases.today(_cfg().timezone))
+        item = cases.add_message(session, services().rules, case, "message", data.get("envelope"), uploads,
+                                 clock.today(services().config.timezone))
     return jsonify(id=item.id, seq=item.seq, on=item.created_on.isoformat()), 201
 
 

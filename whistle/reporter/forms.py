@@ -1,38 +1,23 @@
 """Reading and checking the reporter's form fields (no-JS pages and the API share them)."""
-from flask import current_app
 from flask_babel import gettext as _
 
 from whistle.catalog import CATEGORIES, NOTICE_CHANNEL, ROUTING_FIELDS, routing_problems
 from whistle.cases.uploads import form_text
+from whistle.services import services
 
 TEXT_FIELDS = {"accused_name": 200, "accused_post": 200, "period": 200, "place": 200}
 IDENTITY_FIELDS = {"identity_name": 100, "identity_contact": 200}  # form field -> limit
 
 
-def rules():
-    """The loaded rules of this app."""
-    return current_app.extensions["whistle.rules"]
-
-
-def calendar():
-    """The committee's working-day calendar (built once per app, shared with the workspace)."""
-    from whistle.triage.deadlines import WorkCalendar
-
-    cal = current_app.extensions.get("whistle.calendar")
-    if cal is None:
-        cal = current_app.extensions["whistle.calendar"] = WorkCalendar(rules())
-    return cal
-
-
 def read_report_form(form, channel: str, fixed: dict | None = None) -> tuple[dict, dict, dict]:
     """(routing header, sealed body, errors by field) from a submitted report form.
     ``fixed`` routing fields come from the page, not the form (a notice's id and department)."""
-    cfg = current_app.config["WHISTLE"]
+    cfg = services().config
     header = {name: (form.get(name) or "").strip() for name in ROUTING_FIELDS if name != "channel"}
     header["channel"] = channel
     header.update(fixed or {})
     errors = {}
-    for name in routing_problems(header, rules().department_codes):
+    for name in routing_problems(header, services().rules.department_codes):
         errors[name] = _("Please choose one of the options.")
     body = {name: form_text(form, name)[:limit] for name, limit in TEXT_FIELDS.items()}
     narrative = form_text(form, "narrative")

@@ -9,26 +9,24 @@ GET, 409 for a submission), in the visitor's language, never with an error page.
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, abort, render_template, request
 
 from crypto.keys import random_bytes
-from whistle import catalog, db
-from whistle.cases import store as cases, sealing
+from whistle import clock, catalog, db
+from whistle.cases import sealing
 from whistle.channels import notices
 from whistle.extensions import submit_limits
 from whistle.models import Notice
 from whistle.security.proof_of_work import nojs_limits
-from whistle.reporter.forms import read_identity, read_report_form, rules
+from whistle.reporter.forms import read_identity, read_report_form
+from whistle.scrub.gate import outcomes as scrub_outcomes
+from whistle.services import services
 
 bp = Blueprint("notices", __name__)
 
 
-def _cfg():
-    return current_app.config["WHISTLE"]
-
-
 def _now() -> datetime:
-    return datetime.now(ZoneInfo(_cfg().timezone))
+    return datetime.now(ZoneInfo(services().config.timezone))
 
 
 def _notice(notice_id: str) -> Notice:
@@ -50,14 +48,14 @@ def _window_message(state: str) -> str | None:
 def _department_name(notice: Notice) -> str:
     from flask_babel import get_locale
 
-    department = rules().department_codes.get(notice.department)
+    department = services().rules.department_codes.get(notice.department)
     return department.name(str(get_locale())) if department else notice.department
 
 
 @bp.get("/notices")
 def public_list():
     """Open notices, and those closed in the last RECENT_DAYS days."""
-    open_, recent = notices.public_lists(db.session(), cases.today(_cfg().timezone))
+    open_, recent = notices.public_lists(db.session(), clock.today(services().config.timezone))
     return render_template("notices/list.html", open_notices=open_, recent_notices=recent,
                            recent_days=notices.RECENT_DAYS, department_name=_department_name)
 
@@ -66,7 +64,7 @@ def public_list():
 def public_notice(notice_id):
     """One notice, with a comment button while its window is open."""
     notice = _notice(notice_id)
-    state = notices.window_state(notice, _now(), _cfg().timezone)
+    state = notices.window_state(notice, _now(), services().config.timezone)
     return render_template("notices/notice.html", notice=notice, state=state,
                            window_message=_window_message(state), department_name=_department_name)
 
@@ -81,7 +79,7 @@ def _form(notice, state, status=200, **extra):
 def comment_form(notice_id):
     """The reporter form with the notice on top; a plain message when comments are closed."""
     notice = _notice(notice_id)
-    return _form(notice, notices.window_state(notice, _now(), _cfg().timezone))
+    return _form(notice, notices.window_state(notice, _now(), services().config.timezone))
 
 
 @bp.post("/report/notice/<notice_id>")
@@ -92,26 +90,23 @@ def comment_submit(notice_id):
     closed notice), then sealed in memory like any report; the receipt is shown once."""
     notice = _notice(notice_id)
     now = _now()
-    state = notices.window_state(notice, now, _cfg().timezone)
+    state = notices.window_state(notice, now, services().config.timezone)
     if state != notices.OPEN:
         return _form(notice, state, 409)
-    g.upload_mode = "seal"
-    g.upload_content_key = random_bytes(32)
+    files = request.seal_files(random_bytes(32))
     form = request.form  # parsing streams and encrypts the files (whistle.cases.uploads)
     fixed = {catalog.NOTICE_FIELD: notice.id, "department": notice.department}
     header, body, errors = read_report_form(form, catalog.NOTICE_CHANNEL, fixed)
     identity, identity_errors = read_identity(form)
     errors.update(identity_errors)
     if errors:
-        return _form(notice, state, 400, values=form, errors=errors, files_dropped=bool(g.get("spools")))
+        return _form(notice, state, 400, values=form, errors=errors, files_dropped=bool(files.spools))
     try:
-        with db.transaction() as session:
-            sealed = sealing.seal_report(session, _cfg(), header=header, body=body,
-                                         spools=g.get("spools", []), content_key=g.upload_content_key,
-                                         rules=rules(), on=cases.today(_cfg().timezone),
-                                         identity=identity, now=now)
+        sealed = sealing.seal_report(services().config, header=header, body=body, files=files,
+                                     rules=services().rules, on=clock.today(services().config.timezone),
+                                     identity=identity, now=now)
     except (notices.NoticeClosed, notices.NoticeNotOpen) as exc:  # pragma: no cover - checked above
         return _form(notice, notices.CLOSED if isinstance(exc, notices.NoticeClosed) else notices.UPCOMING,
                      exc.status)
     return render_template("reporter/receipt.html", code=sealed.code.grouped(),
-                           received_on=sealed.case.received_on)
+                           received_on=sealed.case.received_on, scrubbed=scrub_outcomes(files.spools))

@@ -143,7 +143,9 @@ def document() -> dict:
                 "identity_recipients": {"$ref": "#/components/schemas/Recipients/properties/recipients"}}},
             "Envelope": {"type": "object", "description": "crypto/FORMAT.md §3",
                          "required": ["v", "kind", "header", "recipients", "nonce", "body"],
-                         "properties": {"v": {"const": 1}, "kind": {"enum": ["report", "message", "reply", "identity", "survey"]},
+                         "properties": {"v": {"enum": [1, 2], "description": "2 for every new envelope (a report's "
+                                                      "header then binds the reporter key, rk); 1 only "
+                                                      "in items stored before version 2"}, "kind": {"enum": ["report", "message", "reply", "identity", "survey"]},
                                         "header": {"type": "object"},
                                         "recipients": {"type": "array", "items": {"type": "object",
                                                                                   "properties": {"kid": _B64U, "key": _B64U}}},

@@ -1,6 +1,6 @@
 """Reporter pages. Every one works with JavaScript off; with it on, the same forms are
 taken over by static/js/report.js and followup.js, which seal in the browser instead."""
-from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request,
+from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request,
                    stream_with_context, url_for)
 from flask_babel import gettext as _
 
@@ -8,25 +8,23 @@ from crypto.errors import CryptoError, ReceiptError
 from crypto.keys import random_bytes
 from crypto.receipt import ReceiptCode, log_commitment
 from crypto.stream import attachment_key, decrypt_stream
-from whistle import catalog, db
-from whistle.cases import store as cases, derivations, sealing
+from whistle import clock, catalog, db
+from whistle.cases import store as cases, sealing
 from whistle.custody import public_log
 from whistle.errors import BadReceipt, CasePurged, NoSuchReceipt, WhistleError
 from whistle.extensions import followup_limits, submit_limits
 from whistle.security.proof_of_work import nojs_limits
 from whistle.models import Attachment
-from whistle.reporter.forms import calendar, read_identity, read_report_form, rules, valid_channel
+from whistle.reporter.forms import read_identity, read_report_form, valid_channel
 from whistle.cases.uploads import attachment_disposition, clean_filename, form_text
+from whistle.scrub.gate import outcomes as scrub_outcomes
+from whistle.services import services
 
 bp = Blueprint("reporter", __name__)
 
 
-def _cfg():
-    return current_app.config["WHISTLE"]
-
-
 def _today():
-    return cases.today(_cfg().timezone)
+    return clock.today(services().config.timezone)
 
 
 @bp.get("/")
@@ -58,21 +56,18 @@ def report_submit(channel):
     """No-JS submission: seal in memory, store ciphertext, show the receipt once."""
     if not valid_channel(channel):
         abort(404)
-    g.upload_mode = "seal"
-    g.upload_content_key = random_bytes(32)
+    files = request.seal_files(random_bytes(32))
     form = request.form  # parsing streams and encrypts the files (whistle.cases.uploads)
     header, body, errors = read_report_form(form, channel)
     identity, identity_errors = read_identity(form)
     errors.update(identity_errors)
     if errors:
         return render_template("reporter/report_form.html", channel=channel, values=form,
-                               errors=errors, files_dropped=bool(g.get("spools"))), 400
-    with db.transaction() as session:
-        sealed = sealing.seal_report(session, _cfg(), header=header, body=body,
-                                     spools=g.get("spools", []), content_key=g.upload_content_key,
-                                     rules=rules(), on=_today(), identity=identity)
+                               errors=errors, files_dropped=bool(files.spools)), 400
+    sealed = sealing.seal_report(services().config, header=header, body=body, files=files,
+                                 rules=services().rules, on=_today(), identity=identity)
     return render_template("reporter/receipt.html", code=sealed.code.grouped(),
-                           received_on=sealed.case.received_on)
+                           received_on=sealed.case.received_on, scrubbed=scrub_outcomes(files.spools))
 
 
 @bp.get("/followup")
@@ -88,9 +83,10 @@ def _open_case(code_text: str):
     except ReceiptError as exc:
         raise BadReceipt() from exc
     session = db.session()
-    salt, ops, mem = cases.salt_for(session, code.locator, current_app.extensions["whistle.secret"],
-                                    _cfg().receipt_opslimit, _cfg().receipt_memlimit)
-    keys = derivations.derive(code, salt, ops, mem)
+    salt, ops, mem = cases.salt_for(session, code.locator, services().secret,
+                                    services().config.receipt_opslimit, services().config.receipt_memlimit)
+    db.end_reads()  # argon2id holds no pooled connection (it may wait for a slot, then runs a while)
+    keys = services().derivations.derive(code, salt, ops, mem)
     return code, keys, cases.find_case(session, code.locator, keys.lookup)
 
 
@@ -122,7 +118,7 @@ def _conversation(case, keypair):
 def _render_case(code, keys, case, status=200, **extra):
     # Without JavaScript the page can only repeat what the server says about the log.
     log_claim = public_log.intake_proof(db.session(), log_commitment(keys.lookup))
-    return render_template("reporter/case.html", deadlines=cases.reporter_deadlines(case, _today(), rules(), calendar()), code=code.grouped(), case=case,
+    return render_template("reporter/case.html", deadlines=cases.reporter_deadlines(case, _today(), services().rules, services().calendar), code=code.grouped(), case=case,
                            events=case.events, conversation=_conversation(case, keys.keypair),
                            log_claim=log_claim, **extra), status
 
@@ -147,8 +143,7 @@ def followup_open():
 @nojs_limits
 def followup_message():
     """No-JS follow-up message with optional files, sealed in memory."""
-    g.upload_mode = "seal"
-    g.upload_content_key = random_bytes(32)
+    files = request.seal_files(random_bytes(32))
     form = request.form
     try:
         code, keys, case = _open_case(form.get("code", ""))
@@ -157,17 +152,16 @@ def followup_message():
     if case.status == "purged":  # the page says so in place of the form
         return _render_case(code, keys, case, CasePurged.status)
     text = form_text(form, "text")
-    if not text and not g.get("spools"):
+    if not text and not files.spools:
         return _render_case(code, keys, case, 400, message_error=_("Please write a message or attach a file."))
-    if len(text) > _cfg().max_narrative_chars:  # the text goes back in the box, to be shortened
+    if len(text) > services().config.max_narrative_chars:  # the text goes back in the box, to be shortened
         return _render_case(code, keys, case, 400, message_text=text, message_error=_(
-            "Please shorten the message to at most %(n)d characters.", n=_cfg().max_narrative_chars))
+            "Please shorten the message to at most %(n)d characters.", n=services().config.max_narrative_chars))
     with db.transaction() as session:  # CasePurged (a 409) if purged since the check above
         case = session.merge(case)
-        sealing.seal_message(session, rules(), case, text=text, spools=g.get("spools", []),
-                             content_key=g.upload_content_key, on=_today())
+        sealing.seal_message(session, services().rules, case, text=text, files=files, on=_today())
     db.session().refresh(case)
-    return _render_case(code, keys, case, sent=True)
+    return _render_case(code, keys, case, sent=True, scrubbed=scrub_outcomes(files.spools))
 
 
 @bp.post("/followup/attachment/<attachment_id>")
@@ -214,5 +208,5 @@ def _download(meta: dict, content_key: bytes) -> Response:
 
 def catalog_context():
     """Template globals: the catalogues and the rules' departments."""
-    return {"catalog": catalog, "departments": rules().departments,
-            "real_name_days": rules().deadlines.real_name_acceptance}
+    return {"catalog": catalog, "departments": services().rules.departments,
+            "real_name_days": services().rules.deadlines.real_name_acceptance}

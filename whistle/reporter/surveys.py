@@ -9,17 +9,17 @@ the two.
 """
 import re
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, abort, jsonify, render_template, request
 
 from crypto.encoding import b64u
-from whistle import db
-from whistle.cases import store as cases
+from whistle import clock, db
 from whistle.channels import surveys
 from whistle.security import proof_of_work
 from whistle.errors import InvalidSubmission
 from whistle.extensions import submit_limits
 from whistle.models import Survey
 from whistle.cases.uploads import parse_json
+from whistle.services import services
 
 bp = Blueprint("surveys", __name__)
 
@@ -27,16 +27,8 @@ _SURVEY_ID = re.compile(r"[0-9a-f]{32}\Z")
 API_BODY_BYTES = 256 * 1024  # closed answers and one sealed envelope of at most a few free texts
 
 
-def _cfg():
-    return current_app.config["WHISTLE"]
-
-
-def _rules():
-    return current_app.extensions["whistle.rules"]
-
-
 def _today():
-    return cases.today(_cfg().timezone)
+    return clock.today(services().config.timezone)
 
 
 def _survey(survey_id: str) -> Survey:
@@ -85,7 +77,7 @@ def survey_submit(survey_id):
         answers, texts = surveys.form_answers(survey, request.form)
         with db.transaction() as session:
             survey = session.merge(survey)
-            envelope = surveys.seal_texts(session, _rules(), survey, texts)
+            envelope = surveys.seal_texts(session, services().rules, survey, texts)
             surveys.store_response(session, survey, answers, envelope, today)
     except surveys.SurveyProblem as exc:
         return _form_page(survey, 400, values=request.form, error=str(exc.message))
@@ -99,7 +91,7 @@ def survey_results_page(survey_id):
     survey = _survey(survey_id)
     if not survey.published:
         abort(404)
-    result = surveys.survey_results(db.session(), survey, _rules().surveys.min_cell)
+    result = surveys.survey_results(db.session(), survey, services().rules.surveys.min_cell)
     return render_template("surveys/results.html", survey=survey, result=result, public=True)
 
 
@@ -128,7 +120,7 @@ def survey_json(survey_id):
             "max_text_chars": surveys.MAX_ANSWER_CHARS,
             "items": [_question_json(q) for q in survey.questions]}
     if open_now:
-        required, optional = surveys.recipients(db.session(), _rules(), survey)
+        required, optional = surveys.recipients(db.session(), services().rules, survey)
         data["recipients"] = [{"kid": r.kid, "public_key": b64u(r.public_key), "label": r.role}
                               for r in required + optional]
     return jsonify(data)
@@ -154,7 +146,7 @@ def survey_response(survey_id):
     with db.transaction() as session:
         survey = session.merge(survey)
         if envelope is not None:
-            surveys.check_envelope(session, _rules(), survey, envelope)
+            surveys.check_envelope(session, services().rules, survey, envelope)
         proof_of_work.require(data)
         surveys.store_response(session, survey, answers, envelope, today)
     return jsonify(offer_report=surveys.offers_report(survey, answers)), 201
@@ -166,4 +158,4 @@ def survey_results_json(survey_id):
     survey = _survey(survey_id)
     if not survey.published:
         abort(404)
-    return jsonify(surveys.survey_results(db.session(), survey, _rules().surveys.min_cell))
+    return jsonify(surveys.survey_results(db.session(), survey, services().rules.surveys.min_cell))

@@ -1,4 +1,5 @@
-"""Serves the browser's libsodium build from node_modules (installed from the lockfile).
+"""Serves the browser's libsodium build, and the libraries that strip attachments' metadata,
+from node_modules (installed from the lockfile).
 
 The ESM build imports the bare name "libsodium-sumo"; browsers need a path, and an import
 map would need an inline script, which the CSP forbids. So the import is rewritten once,
@@ -8,19 +9,23 @@ from functools import lru_cache
 
 from flask import Blueprint, Response, abort, current_app
 
-from whistle.config import PROJECT_DIR
+from whistle.config import VENDOR_DIR
 
 bp = Blueprint("vendor", __name__)
 
 FILES = {
     "libsodium-wrappers.mjs": "libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs",
     "libsodium-sumo.mjs": "libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs",
+    # stripping attachments' metadata before sealing (static/js/scrub.js): single-file ES
+    # modules with no imports, and no eval (the CSP allows none)
+    "pdf-lib.mjs": "@cantoo/pdf-lib/dist/pdf-lib.esm.min.js",
+    "fflate.mjs": "fflate/esm/browser.js",
 }
 
 
 @lru_cache(maxsize=None)
 def _load(name: str) -> bytes | None:
-    path = PROJECT_DIR / "node_modules" / FILES[name]
+    path = VENDOR_DIR / FILES[name]
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:

@@ -1,21 +1,26 @@
 """The one reviewed place that touches client identity, plus the headers that protect it.
 
 The client address is read only by ``client_key`` to feed the rate limiter, and only as an
-HMAC under a key that lives for one day: in this process's memory, or, when the rate-limit
-storage is Redis, in Redis (with the counters it keys) so that every worker uses the same
-key. Nothing here logs or stores the address.
+HMAC under a key that lives for one day in this process's memory: a random one, or, when
+the rate-limit storage is Redis, one every worker derives from the same one-way chain of
+day keys (``RatchetKey``), never kept beside the counters. Nothing here logs or stores the
+address.
 """
 import datetime as dt
 import hashlib
 import hmac
 import ipaddress
 import logging
+import os
 import secrets
 import threading
 import time
 
 from flask import abort, current_app, request
 from werkzeug.serving import WSGIRequestHandler
+
+from whistle.security.stores import uses_redis
+from whistle.services import services
 
 CSP = "; ".join([
     "default-src 'none'",
@@ -66,54 +71,115 @@ class DailyKey:
             return self._key
 
 
-class RedisDailyKey:
-    """Today's HMAC key kept in Redis, so all workers share it (per-worker keys would give
-    each client one budget per worker). The first worker of the day sets it (SET NX); it
-    expires an hour after its day ends (a margin for clocks that differ), an instant that
-    depends on the day alone: a TTL counted from the first request of the day would keep
-    that request's time. Each worker caches it and re-reads it now and then, so a restarted
-    or flushed Redis is followed within minutes.
+class RatchetKey:
+    """Today's HMAC key for workers that share their counters (Redis), the same in every
+    worker and on every host, yet never in Redis, the database or a backup.
+
+    A chain of day values: the one of day D + 1 is a one-way hash of the one of day D, and
+    the day's HMAC key is derived from it. ``path`` holds one link (its day and value). At
+    start, and at each UTC midnight, a worker hashes the link forward to today and writes
+    today's in its place (stamped with the day's midnight: no request's time is in the
+    file's times); it keeps only today's in memory. Every worker, and every host given a
+    copy of the file (of any day: a copy catches up), computes the same key without asking
+    anyone; someone who seizes the file, the memory or both learns today's key and the days
+    to come, never an earlier day's, so an older Redis snapshot stays unlinkable. A counter
+    lives no longer than its window (a day at most), so what Redis holds now is today's.
     """
 
-    KEPT_AFTER_DAY = dt.timedelta(hours=1)
-    RECHECK_SECONDS = 300
+    def __init__(self, path) -> None:
+        from pathlib import Path
 
-    def __init__(self, url: str, prefix: str = "whistle:") -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(url)
-        self._prefix = prefix
+        self._path = Path(path)
         self._lock = threading.Lock()
         self._day: dt.date | None = None
-        self._checked = 0.0
+        self._written: dt.date | None = None  # the day of the link the file holds
+        self._link = b""
         self._key = b""
+        self._move_on(write=True)
 
-    def name(self, day: dt.date) -> str:
-        """The Redis key holding ``day``'s HMAC key."""
-        return f"{self._prefix}ratelimit-key:{day.isoformat()}"
+    def _read(self) -> tuple[dt.date, bytes]:
+        try:
+            day, value = self._path.read_text("ascii").split()
+            link = bytes.fromhex(value)
+            if len(link) != 32:
+                raise ValueError(len(link))
+            return dt.date.fromisoformat(day), link
+        except FileNotFoundError:
+            self._write(_utc_day(), secrets.token_bytes(32), exclusive=True)
+            return self._read()
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RuntimeError(f"the rate-limit key file {self._path} is malformed") from exc
 
-    def _fetch(self, day: dt.date) -> bytes:
-        name = self.name(day)
-        end = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
-        self._redis.set(name, secrets.token_bytes(32), nx=True, exat=int((end + self.KEPT_AFTER_DAY).timestamp()))
-        value = self._redis.get(name)
-        if value is None or len(value) != 32:
-            raise RuntimeError("the rate-limit key in Redis is missing or malformed")
-        return value
+    def _write(self, day: dt.date, link: bytes, exclusive: bool = False) -> None:
+        """Put ``day``'s link in place of the file's, atomically (a worker reading at the
+        same time sees the old link or the new, both of the one chain). ``exclusive``: create
+        it only if no worker has yet."""
+        tmp = self._path.with_name(f".{self._path.name}.{secrets.token_hex(8)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, f"{day.isoformat()} {link.hex()}\n".encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        midnight = dt.datetime.combine(day, dt.time(), dt.timezone.utc).timestamp()
+        os.utime(tmp, (midnight, midnight))
+        try:
+            if exclusive:
+                try:
+                    os.link(tmp, self._path)
+                except FileExistsError:
+                    pass
+            else:
+                os.replace(tmp, self._path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
-    def current(self) -> bytes:
-        """Today's key, shared by every worker using this Redis."""
+    def _move_on(self, write: bool) -> None:
+        """Hash the chain forward to today (and write today's link when ``write``)."""
         today = _utc_day()
         with self._lock:
-            if self._day != today or time.monotonic() - self._checked > self.RECHECK_SECONDS:
-                self._key, self._day, self._checked = self._fetch(today), today, time.monotonic()
-            return self._key
+            if self._day is None:
+                day, link = self._read()
+                self._written = day
+            else:
+                day, link = self._day, self._link
+            while day < today:
+                day, link = day + dt.timedelta(days=1), next_link(link)
+            # (Memory may have moved on before the timer came: the file follows then.)
+            if write and self._written < day:
+                self._write(day, link)
+                self._written = day
+            # (A file of a later day, from a clock ahead, is used as it is.)
+            self._day, self._link, self._key = day, link, ratelimit_key(link)
+        if write:
+            # Next midnight UTC; a daemon thread, so it never keeps a process alive.
+            tomorrow = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+            timer = threading.Timer(tomorrow.timestamp() - time.time() + 1, self._move_on, kwargs={"write": True})
+            timer.daemon = True
+            timer.start()
+
+    def current(self) -> bytes:
+        """Today's key (moved on in memory, should the midnight timer be late)."""
+        if self._day != _utc_day():
+            self._move_on(write=False)
+        return self._key
 
 
-def daily_key_for(storage_url: str, prefix: str = "whistle:"):
-    """The daily key matching the rate-limit storage: Redis-shared or in-process."""
-    if storage_url.startswith(("redis://", "rediss://")):
-        return RedisDailyKey(storage_url, prefix)
+def next_link(link: bytes) -> bytes:
+    """The chain's value of the next day: one way, so no earlier day follows from it."""
+    return hashlib.blake2b(link, digest_size=32, person=b"whistle-rl-next").digest()
+
+
+def ratelimit_key(link: bytes) -> bytes:
+    """A day's HMAC key, from its link of the chain."""
+    return hashlib.blake2b(link, digest_size=32, person=b"whistle-rl-hmac").digest()
+
+
+def daily_key_for(storage_url: str, key_file):
+    """The daily key matching the rate-limit storage: one chain shared through ``key_file``
+    by every worker (Redis) or a random one in this process."""
+    if uses_redis(storage_url):
+        return RatchetKey(key_file)
     return DailyKey()
 
 
@@ -121,7 +187,7 @@ _fallback = DailyKey()  # outside an app (never for requests: create_app install
 
 
 def _daily_key() -> bytes:
-    holder = current_app.extensions.get("whistle.daily_key", _fallback) if current_app else _fallback
+    holder = services().daily_key if current_app else _fallback
     return holder.current()
 
 

@@ -11,9 +11,9 @@ searches for a nonce (crypto/FORMAT.md §7)::
 
 The day is the server's UTC day; a challenge is good on that day and the next, once: the
 spent ones are remembered (by a hash of the challenge, nothing else) in memory or, with
-``WHISTLE_RATELIMIT_STORAGE`` on Redis, in Redis, until a UTC midnight that follows from the
-challenge's day alone (``forget_at``): an expiry counted from the moment of spending would
-keep each submission's time of day. ``bits`` is set when the challenge is issued
+``WHISTLE_RATELIMIT_STORAGE`` on Redis, in one Redis set per challenge day, until a UTC
+midnight that follows from the challenge's day alone (``forget_at``): an expiry counted from
+the moment of spending, or a key of its own, would keep each submission's time of day. ``bits`` is set when the challenge is issued
 (``WHISTLE_POW_BITS``, default 18: a fraction of a second to a second or so in a browser)
 and must be at least the current setting when it is spent.
 
@@ -32,13 +32,14 @@ import secrets
 import threading
 import time
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from crypto.encoding import b64u
 from crypto.keys import derive
 from whistle.errors import WhistleError
 from whistle.extensions import limiter
+from whistle.security.stores import redis_client, uses_redis
+from whistle.services import services
 
 VERSION = "1"
 # A challenge of day D is good until the end of D + 1 (UTC); its spent mark is kept a day
@@ -155,41 +156,29 @@ class MemorySpent:
 
 
 class RedisSpent:
-    """Spent challenges shared by every worker through Redis (SET NX, expiring at a UTC
-    midnight: EXAT). ``kind`` names what is spent (the TOTP steps of logins use one too)."""
+    """Spent challenges shared by every worker through Redis: one set per expiry instant
+    (for proofs of work, per challenge day), SADD's answer telling a first use from a
+    replay, EXPIREAT a UTC midnight. A key of its own per challenge would keep, in its idle
+    time (OBJECT IDLETIME, and RDB files under an LRU policy), the second it was spent;
+    the shared set keeps at most the latest. ``kind`` names what is spent (the TOTP steps
+    of logins use one too)."""
 
     def __init__(self, url: str, prefix: str = "whistle:", kind: str = "pow-spent") -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(url)
+        self._redis = redis_client(url)
         self._prefix = prefix
         self._kind = kind
 
     def add(self, name: str, forget_at: int) -> bool:
         """Remember ``name`` until ``forget_at`` (Unix time); False if it was already there
         (spent before)."""
-        return bool(self._redis.set(f"{self._prefix}{self._kind}:{name}", b"1", nx=True, exat=forget_at))
+        key = f"{self._prefix}{self._kind}:{forget_at}"
+        added, _ = self._redis.pipeline().sadd(key, name).expireat(key, forget_at).execute()
+        return bool(added)
 
 
 def spent_store_for(url: str, prefix: str = "whistle:", kind: str = "pow-spent"):
     """The store matching the rate-limit storage setting (memory:// or redis://)."""
-    return RedisSpent(url, prefix, kind) if url.startswith(("redis://", "rediss://")) else MemorySpent()
-
-
-_store_lock = threading.Lock()
-
-
-def _spent_store():
-    app = current_app
-    store = app.extensions.get("whistle.pow_spent")
-    if store is None:
-        with _store_lock:
-            store = app.extensions.get("whistle.pow_spent")
-            if store is None:
-                cfg = app.config["WHISTLE"]
-                store = spent_store_for(cfg.ratelimit_storage, cfg.extra.get("redis_key_prefix", "whistle:"))
-                app.extensions["whistle.pow_spent"] = store
-    return store
+    return RedisSpent(url, prefix, kind) if uses_redis(url) else MemorySpent()
 
 
 def forget_at(challenge: str) -> int:
@@ -202,27 +191,27 @@ def forget_at(challenge: str) -> int:
 def spend(challenge: str) -> None:
     """Mark ``challenge`` used; ProofOfWorkRequired if it was used before."""
     name = hashlib.sha256(challenge.encode("ascii")).hexdigest()[:32]
-    if not _spent_store().add(name, forget_at(challenge)):
+    if not services().pow_spent.add(name, forget_at(challenge)):
         raise ProofOfWorkRequired(detail="pow: already used")
 
 
 def require(data: dict) -> None:
     """The view helper: the submission's ``pow`` must be valid for this site, fresh and
     unused; it is spent here. Raises ProofOfWorkRequired (a 400)."""
-    cfg = current_app.config["WHISTLE"]
-    challenge = check(current_app.extensions["whistle.secret"], data.get("pow"), min_bits=cfg.pow_bits)
+    cfg = services().config
+    challenge = check(services().secret, data.get("pow"), min_bits=cfg.pow_bits)
     spend(challenge)
 
 
 def new_challenge() -> dict:
     """What ``POST /api/v1/pow`` answers."""
-    cfg = current_app.config["WHISTLE"]
-    return {"challenge": issue(current_app.extensions["whistle.secret"], cfg.pow_bits),
+    cfg = services().config
+    return {"challenge": issue(services().secret, cfg.pow_bits),
             "bits": cfg.pow_bits, "algorithm": "blake2b-256"}
 
 
 def _setting(name: str):
-    return lambda: getattr(current_app.config["WHISTLE"], name)
+    return lambda: getattr(services().config, name)
 
 
 def nojs_limits(view):

@@ -2,8 +2,8 @@
 
 The limits library's fixed window starts a counter at a client's first request and lets it
 expire one window later, so the key's expiry in Redis records that request's time of day
-(and the key names a client through an HMAC whose daily key is in Redis too); its memory
-storage keeps the same instant in the process, beside the daily key. Here a counter
+(and the key names a client through an HMAC under the day's key); its memory storage keeps
+the same instant in the process. Here a counter
 expires at the end of the window on the clock instead: a one-hour limit at the top of the
 hour, a one-day limit at midnight UTC, whenever the first request came. Windows are then
 aligned fixed windows, the usual meaning of "60 per hour".
@@ -15,6 +15,8 @@ Flask-Limiter picks the storage by the URI's scheme: ``create_app`` hands it
 import time
 
 from limits.storage import MemoryStorage, RedisStorage
+
+from whistle.security.stores import REDIS_SCHEMES
 
 SCHEME = "whistle+redis"
 TLS_SCHEME = "whistle+rediss"
@@ -39,7 +41,7 @@ def window_end(seconds: int, now: float | None = None) -> int:
 def aligned_uri(uri: str) -> str:
     """The storage URI to give Flask-Limiter: every setting (config.py allows memory://,
     redis:// and rediss://) through one of this module's storages."""
-    for plain in ("redis://", "rediss://", "memory://"):
+    for plain in REDIS_SCHEMES + ("memory://",):
         if uri.startswith(plain):
             return "whistle+" + uri
     raise ValueError(f"no clock-aligned rate-limit storage for {uri.split('://', 1)[0]}://")

@@ -14,6 +14,8 @@ import time
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
+from whistle.security.stores import redis_client, uses_redis
+
 IDLE_SECONDS = 15 * 60
 ABSOLUTE_SECONDS = 12 * 60 * 60
 
@@ -52,9 +54,7 @@ class RedisStore:
     """Several workers: entries in Redis with a TTL."""
 
     def __init__(self, url: str) -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(url)
+        self._redis = redis_client(url)
 
     def get(self, key: str) -> str | None:
         value = self._redis.get("whistle:session:" + key)
@@ -69,7 +69,7 @@ class RedisStore:
 
 def store_for(url: str):
     """The session store matching the rate-limit storage setting (memory:// or redis://)."""
-    return RedisStore(url) if url.startswith(("redis://", "rediss://")) else MemoryStore()
+    return RedisStore(url) if uses_redis(url) else MemoryStore()
 
 
 class ServerSession(CallbackDict, SessionMixin):

@@ -1,16 +1,17 @@
 """The statistics published on /transparency, as a page, CSV and JSON, all from one place.
 
-Published: reports received per month by channel and by category (the last 12 complete
-months: a month still running would change day by day, and a count that moves by one the
-day after someone reported tells what they reported), the dispositions of those reports, the
-share acknowledged and fed back within their deadlines (as they stood when the window closed,
-for the same reason), pre-appointment notices and the
-comments on them per month (when the notices table exists), and the results of every survey
-the committee published. Every figure goes through whistle.transparency.suppression: counts of 1 to k-1
-show as "fewer than k", complementary counts are withheld (k: ``[surveys] min_cell``).
+Published, for the last 12 complete months: reports received per month by channel and by
+category, decisions taken per month, deadlines that fell in each month kept or missed,
+pre-appointment notices and the comments on them per month (when the notices table exists);
+and the results of every survey the committee published. Each month is counted, suppressed
+(whistle.transparency.suppression: counts of 1 to k-1 show as "fewer than k", complementary counts are
+withheld; k: ``[surveys] min_cell``) and frozen the first time it is published
+(whistle.transparency.published_months); a total over the window is the sum of the months' published
+figures, withheld when one of them is hidden. So the figures move only when a month closes,
+and no two publications can be subtracted to give back a small count (docs/statistics.md).
 
-``build`` computes the figures (codes only, cached for a few minutes per database and day, so
-an anonymous visitor cannot make the server count every case on every request); ``labelled``
+``build`` puts the figures together (codes only, cached for a few minutes per database and
+day, so an anonymous visitor cannot make the server read them on every request); ``labelled``
 adds labels in the request's language; ``csv_rows`` flattens the same data for the CSV.
 """
 import datetime as dt
@@ -18,20 +19,16 @@ import threading
 import time
 
 from flask_babel import gettext as _
-from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from whistle import catalog
-from whistle.transparency import charts
 from whistle.channels import surveys
-from whistle.models import Case, CaseEvent
-from whistle.transparency.suppression import Figures, Protected, is_hidden
+from whistle.transparency import charts, published_months
+from whistle.transparency.published_months import month_code, window_sum
+from whistle.transparency.suppression import is_hidden
 
 WINDOW_MONTHS = 12
 CACHE_SECONDS = 300
-ACK_EVENTS = ("acknowledged", "in_review", "closed")
-FEEDBACK_EVENTS = ("feedback_sent", "closed")
-NOTICE_DATE_COLUMNS = ("published_on", "opens_on", "created_on")  # first one the table has
 
 _cache: dict = {}
 _cache_lock = threading.Lock()
@@ -43,10 +40,6 @@ def forget() -> None:
         _cache.clear()
 
 
-def _month(day: dt.date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
 def window(today: dt.date) -> tuple[dt.date, dt.date, list[str]]:
     """(first day, first day after, months): the last WINDOW_MONTHS complete months."""
     end = today.replace(day=1)
@@ -56,143 +49,58 @@ def window(today: dt.date) -> tuple[dt.date, dt.date, list[str]]:
     start = dt.date(year, month, 1)
     months, cursor = [], start
     while cursor < end:
-        months.append(_month(cursor))
+        months.append(month_code(cursor))
         cursor = dt.date(cursor.year + (cursor.month == 12), cursor.month % 12 + 1, 1)
     return start, end, months
 
 
-def _table(shown: Protected, rows, columns, cell, row_total, column_total, grand) -> dict:
+def _ordered(first: list, more) -> list:
+    """``first``, then every other item of ``more`` in the order first seen."""
+    out = list(first)
+    for item in more:
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def _table(published: list, columns: list, cell, row_total: tuple) -> dict:
+    """Months by ``columns``: the frozen figures, and totals over the window (``window_sum``)."""
     return {"columns": list(columns),
-            "rows": [{"key": r, "cells": [shown[cell(r, c)] for c in columns], "total": shown[row_total(r)]}
-                     for r in rows],
-            "totals": [shown[column_total(c)] for c in columns], "total": shown[grand]}
-
-
-def _notice_months(db: Session, start: dt.date, end: dt.date) -> dict | None:
-    """Notices per month, or None when this database has no notices table (yet)."""
-    try:
-        inspector = inspect(db.get_bind())
-        if "notices" not in inspector.get_table_names():
-            return None
-        columns = {c["name"] for c in inspector.get_columns("notices")}
-    except Exception:  # noqa: BLE001 - a defensive probe: no table means no figures
-        return None
-    column = next((c for c in NOTICE_DATE_COLUMNS if c in columns), None)
-    if column is None:
-        return None
-    counts: dict[str, int] = {}
-    rows = db.execute(text(f"SELECT {column} FROM notices WHERE {column} >= :a AND {column} < :b"),  # noqa: S608 - fixed names
-                      {"a": start, "b": end}).scalars()
-    for value in rows:
-        month = str(value)[:7]
-        counts[month] = counts.get(month, 0) + 1
-    return counts
+            "rows": [{"key": m.month, "cells": [m.get(cell(c)) for c in columns], "total": m.get(row_total)}
+                     for m in published],
+            "totals": [window_sum([m.get(cell(c)) for m in published]) for c in columns],
+            "total": window_sum([m.get(row_total) for m in published])}
 
 
 def _compute(db: Session, today: dt.date, k: int) -> dict:
-    start, end, months = window(today)
-    found = db.execute(select(Case.id, Case.channel, Case.category, Case.received_on, Case.disposition,
-                              Case.ack_due, Case.feedback_due)
-                       .where(Case.received_on >= start, Case.received_on < end)).all()
-    firsts: dict[tuple[str, str], dt.date] = {}
-    if found:
-        events = db.execute(select(CaseEvent.case_id, CaseEvent.event, func.min(CaseEvent.happened_on))
-                            .join(Case, Case.id == CaseEvent.case_id)
-                            .where(Case.received_on >= start, Case.received_on < end,
-                                   CaseEvent.event.in_(ACK_EVENTS + FEEDBACK_EVENTS))
-                            .group_by(CaseEvent.case_id, CaseEvent.event)).all()
-        for case_id, event, day in events:
-            for group, names in (("ack", ACK_EVENTS), ("feedback", FEEDBACK_EVENTS)):
-                if event in names and ((case_id, group) not in firsts or day < firsts[(case_id, group)]):
-                    firsts[(case_id, group)] = day
-
-    channels = list(catalog.CHANNELS) + sorted({r.channel for r in found} - set(catalog.CHANNELS))
-    categories = {ch: list(catalog.CATEGORIES.get(ch, {})) for ch in channels}
-    for r in found:
-        if r.category not in categories[r.channel]:
-            categories[r.channel].append(r.category)
-
-    by_cell: dict = {}
-    for r in found:
-        key = (_month(r.received_on), r.channel, r.category)
-        by_cell[key] = by_cell.get(key, 0) + 1
-
-    f = Figures(k)
-    grand = f.add(("rt",), len(found))
-    for m in months:
-        for ch in channels:
-            for cat in categories[ch]:
-                f.add(("rcc", m, ch, cat), by_cell.get((m, ch, cat), 0))
-            f.add(("rc", m, ch), sum(by_cell.get((m, ch, cat), 0) for cat in categories[ch]))
-            f.sums_to(("rc", m, ch), [("rcc", m, ch, cat) for cat in categories[ch]])
-        f.add(("rm", m), sum(f.values[("rc", m, ch)] for ch in channels))
-        f.sums_to(("rm", m), [("rc", m, ch) for ch in channels])
-    for ch in channels:
-        for cat in categories[ch]:
-            f.add(("rcat", ch, cat), sum(f.values[("rcc", m, ch, cat)] for m in months))
-            f.sums_to(("rcat", ch, cat), [("rcc", m, ch, cat) for m in months])
-        f.add(("rch", ch), sum(f.values[("rc", m, ch)] for m in months))
-        f.sums_to(("rch", ch), [("rc", m, ch) for m in months])
-        f.sums_to(("rch", ch), [("rcat", ch, cat) for cat in categories[ch]])
-    f.sums_to(grand, [("rm", m) for m in months])
-    f.sums_to(grand, [("rch", ch) for ch in channels])
-
-    dispositions = list(_disposition_codes()) + sorted({r.disposition for r in found if r.disposition}
-                                                       - set(_disposition_codes()))
-    for code in dispositions:
-        f.add(("disp", code), sum(1 for r in found if r.disposition == code))
-    f.add(("disp", "none"), sum(1 for r in found if not r.disposition))
-    f.sums_to(grand, [("disp", code) for code in dispositions + ["none"]])
-
-    # Deadlines as they stood when the window closed (the first day of this month), not today:
-    # counted as of today, "due" would grow by one on the day a report's deadline passed, and
-    # the deadline tells the day it was received (and its grade, by the deadline's length).
-    for group, due_field in (("ack", "ack_due"), ("feedback", "feedback_due")):
-        due = on_time = 0
-        for r in found:
-            deadline = getattr(r, due_field)
-            done = firsts.get((r.id, group))
-            if done is not None and done >= end:
-                done = None  # done after the window closed: not yet, as the figures stand
-            if deadline is None or (done is None and deadline >= end):
-                continue  # no deadline, or not due yet and not done
-            due += 1
-            on_time += done is not None and done <= deadline
-        f.add((group, "due"), due)
-        f.add((group, "on_time"), on_time)
-        f.add((group, "late"), due - on_time)
-        f.sums_to((group, "due"), [(group, "on_time"), (group, "late")])
-
-    notice_counts = _notice_months(db, start, end)
-    if notice_counts is not None:
-        for m in months:
-            f.add(("notices", m), notice_counts.get(m, 0))
-        f.add(("notices_total",), sum(notice_counts.get(m, 0) for m in months))
-        f.sums_to(("notices_total",), [("notices", m) for m in months])
-
-    shown = f.protect()
-    stats = {
-        "v": 1, "min_cell": k, "window": {"from": months[0], "to": months[-1]}, "months": months,
+    """The window's published months (frozen the first time, whistle.transparency.published_months), put
+    together; nothing here is counted from the cases again."""
+    months = window(today)[2]
+    published = published_months.months(db, months, k)
+    channels = _ordered(list(catalog.CHANNELS), (ch for m in published for ch in m.channels))
+    categories = {ch: _ordered([], (cat for m in published for cat in m.channels.get(ch, []))) for ch in channels}
+    dispositions = _ordered([], (code for m in published for code in m.dispositions))
+    by_month = _table(published, dispositions, lambda code: ("disp", code), ("disp_total",))
+    notice_rows = [{"month": m.month, "notices": m.get(("notices",)), "comments": m.get(("rc", catalog_notice()))}
+                   for m in published]
+    return {
+        "v": 2, "min_cell": k, "window": {"from": months[0], "to": months[-1]}, "months": months,
+        "published": [{"month": m.month, "min_cell": m.min_cell, "sha256": m.sha256} for m in published],
         "reports": {
-            "by_channel": _table(shown, months, channels, lambda m, ch: ("rc", m, ch), lambda m: ("rm", m),
-                                 lambda ch: ("rch", ch), grand),
-            "by_category": {ch: _table(shown, months, categories[ch], lambda m, cat, ch=ch: ("rcc", m, ch, cat),
-                                       lambda m, ch=ch: ("rc", m, ch), lambda cat, ch=ch: ("rcat", ch, cat),
-                                       ("rch", ch)) for ch in channels},
+            "by_channel": _table(published, channels, lambda ch: ("rc", ch), ("rm",)),
+            "by_category": {ch: _table(published, categories[ch], lambda cat, ch=ch: ("rcc", ch, cat), ("rc", ch))
+                            for ch in channels},
         },
-        "dispositions": {"rows": [{"code": code, "count": shown[("disp", code)]} for code in dispositions + ["none"]],
-                         "total": shown[grand]},
-        "deadlines": {name: _deadline(shown, group) for name, group in (("acknowledge", "ack"), ("feedback", "feedback"))},
-        "notices": None if notice_counts is None else {
-            "rows": [{"month": m, "notices": shown[("notices", m)],
-                      "comments": shown[("rc", m, catalog_notice())] if ("rc", m, catalog_notice()) in shown else 0}
-                     for m in months],
-            "total_notices": shown[("notices_total",)],
-            "total_comments": shown[("rch", catalog_notice())] if ("rch", catalog_notice()) in shown else 0,
+        "dispositions": {"rows": [{"code": code, "count": total} for code, total in zip(dispositions, by_month["totals"])],
+                         "total": by_month["total"], "by_month": by_month},
+        "deadlines": {name: _deadline(published, group) for name, group in (("acknowledge", "ack"), ("feedback", "feedback"))},
+        "notices": None if all(r["notices"] is None for r in notice_rows) else {
+            "rows": notice_rows,
+            "total_notices": window_sum([r["notices"] for r in notice_rows]),
+            "total_comments": window_sum([r["comments"] for r in notice_rows]),
         },
         "surveys": [surveys.survey_results(db, s, k) for s in surveys.published_surveys(db)],
     }
-    return stats
 
 
 def catalog_notice() -> str:
@@ -200,18 +108,14 @@ def catalog_notice() -> str:
     return getattr(catalog, "NOTICE_CHANNEL", "notice")
 
 
-def _disposition_codes():
-    from whistle.committee.labels import DISPOSITIONS
-
-    return DISPOSITIONS
-
-
-def _deadline(shown: Protected, group: str) -> dict:
-    due, on_time, late = shown[(group, "due")], shown[(group, "on_time")], shown[(group, "late")]
+def _deadline(published: list, group: str) -> dict:
+    """Deadlines that fell in the window's months: kept or missed, per month and in all."""
+    by_month = _table(published, ["on_time", "late"], lambda c: (group, c), (group, "due"))
+    due, (on_time, late) = by_month["total"], by_month["totals"]
     share = None
     if not is_hidden(due) and not is_hidden(on_time) and due:
         share = round(100 * on_time / due, 1)
-    return {"due": due, "on_time": on_time, "late": late, "share_on_time_percent": share}
+    return {"due": due, "on_time": on_time, "late": late, "share_on_time_percent": share, "by_month": by_month}
 
 
 def build(db: Session, today: dt.date, k: int) -> dict:
@@ -334,10 +238,12 @@ def csv_rows(stats: dict):
     for row in stats["dispositions"]["rows"]:
         yield "dispositions", row["code"], names["dispositions"].get(row["code"], row["code"]), "count", "", row["count"]
     yield "dispositions", "total", _("Total"), "count", "", stats["dispositions"]["total"]
+    yield from table_rows("dispositions_by_month", stats["dispositions"]["by_month"], names["dispositions"])
     for name, figures in stats["deadlines"].items():
         for key in ("due", "on_time", "late", "share_on_time_percent"):
             value = figures[key]
             yield "deadlines", name, name, key, key, "" if value is None else value
+        yield from table_rows(f"deadlines_by_month/{name}", figures["by_month"], {})
     if stats["notices"] is not None:
         for row in stats["notices"]["rows"]:
             yield "notices", row["month"], row["month"], "notices", "", row["notices"]

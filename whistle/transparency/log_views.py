@@ -7,18 +7,21 @@ this log signed; nothing about the request is recorded.
 """
 import logging
 import re
+import weakref
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from crypto import tlog
 from whistle import db
-from whistle.cases.store import today
+from whistle.clock import today
 from whistle.custody import intake_log, public_log
+from whistle.services import services
 
 bp = Blueprint("log", __name__)
 
 MAX_COSIGNED_BYTES = 64 * 1024
+_upkept: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # app -> the day it was done
 _COMMITMENT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
@@ -49,11 +52,12 @@ def _upkeep() -> None:
     """Once per process and day, on its first request: record the rules file if it changed,
     and put the finished days' intake into the log (`whistle log seal-day` does the same
     from cron; whichever comes first does it, the other finds nothing left)."""
-    cfg = current_app.config["WHISTLE"]
+    cfg = services().config
     if not cfg.extra.get("log_upkeep", not cfg.testing):  # tests that count entries turn it on
         return
     day = today(cfg.timezone)
-    if current_app.extensions.get("whistle.log_upkeep") == day:
+    app = current_app._get_current_object()
+    if _upkept.get(app) == day:
         return
     session = db.session()
     try:
@@ -64,14 +68,14 @@ def _upkeep() -> None:
         session.rollback()  # the request goes on; the next one tries again
         logging.getLogger("whistle").warning("public log upkeep: %s", type(exc).__name__)
         return
-    current_app.extensions["whistle.log_upkeep"] = day
+    _upkept[app] = day
 
 
 @bp.get("/log/rules")
 def rules():
     """The rules file this server loaded, members' e-mail addresses left out; its SHA-256 is
     the ``published`` value of the last ``rules_loaded`` entry."""
-    raw = current_app.config["WHISTLE"].rules_file.read_bytes()
+    raw = services().config.rules_file.read_bytes()
     return _text(intake_log.published_rules(raw.decode("utf-8")))
 
 
@@ -143,7 +147,7 @@ def cosignature():
         text = request.get_data(cache=False).decode("utf-8")
     except UnicodeDecodeError:
         return jsonify(error="bad_request", message="not UTF-8 text"), 400
-    witnesses = current_app.extensions["whistle.rules"].witnessing.verifiers
+    witnesses = services().rules.witnessing.verifiers
     session = db.session()
     try:
         public_log.add_cosignature(session, text, witnesses)

@@ -18,19 +18,19 @@ import hashlib
 import io
 import time
 
-from flask import Blueprint, Response, current_app, jsonify, render_template
+from flask import Blueprint, Response, jsonify, render_template
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.encoding import b64u
-from whistle import db
+from whistle import clock, db
 from whistle.custody import audit, public_log
-from whistle.cases import store as cases
 from whistle.transparency import figures as public_stats
 from whistle.models import CommitteeKey
 from whistle.transparency.suppression import Fewer, Withheld, is_hidden
+from whistle.services import services
 
 bp = Blueprint("transparency", __name__)
 
@@ -61,17 +61,17 @@ def published(session: Session, cfg=None, rules=None) -> dict:
         "committee_keys": keys,
         "audit": {"length": length, "head": head},
         "statement": statement,
-        "log": public_log.status(session, (cfg or current_app.config["WHISTLE"]).log_origin,
-                                 (rules or current_app.extensions["whistle.rules"]).witnessing, time.time()),
+        "log": public_log.status(session, (cfg or services().config).log_origin,
+                                 (rules or services().rules).witnessing, time.time()),
         # The published statistics are apart (public_stats, /transparency/statistics.json):
         # they are counted, not read off a head row, and cached.
     }
 
 
 def _statistics() -> dict:
-    cfg = current_app.config["WHISTLE"]
-    k = current_app.extensions["whistle.rules"].surveys.min_cell
-    return public_stats.build(db.session(), cases.today(cfg.timezone), k)
+    cfg = services().config
+    k = services().rules.surveys.min_cell
+    return public_stats.build(db.session(), clock.today(cfg.timezone), k)
 
 
 @bp.app_template_filter("figure")

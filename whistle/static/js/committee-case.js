@@ -84,6 +84,7 @@ function render() {
     (item.kind === "note" ? notes : conversation).append(li);
   }
   renderIdentity();
+  showReporterKey(reporterKeyCheck());
   document.getElementById("content-status").textContent = "";
   document.getElementById("case-work").hidden = false;
 }
@@ -112,6 +113,43 @@ function renderIdentity() {
   }
 }
 
+/**
+ * Is the reporter key the server gave the one this case's report binds (FORMAT.md §3 v2)?
+ * "bound", "unbound" (a version 1 report binds none), "mismatch", or "unverifiable" when the
+ * report did not open here: its header is authenticated only by opening it.
+ */
+function reporterKeyCheck() {
+  const report = view.items.find((i) => i.kind === "report");
+  if (!report || !contentKeys.has(report.id)) return "unverifiable";
+  try {
+    return wc.reporterKeyBinding(report.envelope, wc.unb64u(view.reporter_public_key));
+  } catch (_) {
+    return "mismatch"; // a malformed report or key: nothing to seal a reply to
+  }
+}
+
+/** The warning above the reply form, in the member's language; hidden when the key is bound. */
+function showReporterKey(check) {
+  const warning = document.getElementById("reporter-key-warning");
+  const text = { mismatch: t.reporterKeyMismatch, unverifiable: t.reporterKeyUnverifiable,
+    unbound: t.reporterKeyUnchecked }[check];
+  warning.textContent = text || "";
+  warning.classList.toggle("error", check === "mismatch" || check === "unverifiable");
+  warning.hidden = !text;
+}
+
+/** Refuse a reply to a key the report does not bind: say so, send nothing, have it audited. */
+async function refuseReply(status, check) {
+  showReporterKey(check);
+  status.textContent = check === "mismatch" ? t.reporterKeyMismatch : t.reporterKeyUnverifiable;
+  status.classList.add("error");
+  try {
+    await api(`/committee/api/cases/${caseId}/refused-reply`, { method: "POST", json: { reason: `reporter_key_${check}` } });
+  } catch (_) {
+    // The refusal stands whether or not it could be recorded.
+  }
+}
+
 async function load() {
   view = await api(`/committee/api/cases/${caseId}`);
   render();
@@ -125,6 +163,11 @@ async function sealAndSend(form, kind) {
   if (!text && files.length === 0) {
     status.textContent = t.empty;
     status.classList.add("error");
+    return;
+  }
+  const check = kind === "reply" ? reporterKeyCheck() : "bound";
+  if (check === "mismatch" || check === "unverifiable") {
+    await refuseReply(status, check);
     return;
   }
   status.classList.remove("error");

@@ -5,6 +5,7 @@ import { getJSON, postJSON, postSubmission, ApiError, setStatus } from "/static/
 import { proofOfWork } from "/static/js/pow.js";
 import { saveAttachment } from "/static/js/attachments.js";
 import { checkReport } from "/static/js/log-proof.js";
+import { watchFiles } from "/static/js/scrub-ui.js";
 
 const codeForm = document.getElementById("code-form");
 const strings = document.getElementById("case-strings");
@@ -21,7 +22,15 @@ function fill(template, slots) {
 
 async function openCase(code) {
   const salt = await getJSON(`/api/v1/receipts/${code.locator}/salt`);
-  const keys = await wc.deriveReporterKeys(code.digits, wc.unb64u(salt.salt), salt.opslimit, salt.memlimit);
+  let saltBytes;
+  try {
+    saltBytes = wc.unb64u(salt.salt);
+  } catch (_) {
+    saltBytes = null;
+  }
+  // A cost below the site's floor is refused before anything is derived or sent.
+  wc.checkReceiptCost(saltBytes, salt.opslimit, salt.memlimit);
+  const keys = await wc.deriveReporterKeys(code.digits, saltBytes, salt.opslimit, salt.memlimit);
   session = { locator: code.locator, lookup: wc.b64u(keys.lookup), keys };
   let view;
   try {
@@ -142,13 +151,14 @@ function render(view) {
     messageForm.hidden = true;
     area.querySelector('[data-slot="message-closed"]').hidden = false;
   }
-  messageForm.addEventListener("submit", (ev) => sendMessage(ev, view));
+  const chosen = watchFiles(messageForm.querySelector('input[type="file"]'));
+  messageForm.addEventListener("submit", (ev) => sendMessage(ev, view, chosen));
   document.getElementById("code-section").hidden = true;
   area.hidden = false;
   area.querySelector("#case-title").focus();
 }
 
-async function sendMessage(event, view) {
+async function sendMessage(event, view, chosen) {
   event.preventDefault();
   const form = event.currentTarget;
   const status = form.querySelector('[data-slot="message-status"]');
@@ -165,10 +175,10 @@ async function sendMessage(event, view) {
     const contentKey = wc.randomBytes(32);
     const parts = [];
     const attachments = [];
-    for (const file of files) {
+    for (const file of await chosen.prepared()) { // stripped as they were chosen (scrub-ui.js)
       const id = wc.randomId();
-      parts.push([id, await wc.encryptFile(wc.attachmentKey(contentKey, id), file)]);
-      attachments.push({ id, name: file.name, type: file.type || "application/octet-stream", size: file.size });
+      parts.push([id, await wc.encryptFile(wc.attachmentKey(contentKey, id), file.blob)]);
+      attachments.push({ id, name: file.name, type: file.type || "application/octet-stream", size: file.blob.size });
     }
     // Sealed to the committee's keys and to this reporter, so the conversation stays readable.
     const send = async (recipients) => {
@@ -217,7 +227,9 @@ async function onCodeSubmit(event) {
     await openCase(code);
     input.value = "";
   } catch (err) {
-    setStatus(status, err instanceof ApiError ? err.message : strings.dataset.msgNoMatch, true);
+    const message = err instanceof ApiError ? err.message
+      : err instanceof wc.FormatError ? codeForm.dataset.msgWeakCost : strings.dataset.msgNoMatch;
+    setStatus(status, message, true);
   } finally {
     button.disabled = false;
   }

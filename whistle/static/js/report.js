@@ -3,8 +3,11 @@
 import * as wc from "/static/js/whistle-crypto.js";
 import { postJSON, postSubmission, ApiError, setStatus } from "/static/js/api.js";
 import { proofOfWork } from "/static/js/pow.js";
+import { watchFiles } from "/static/js/scrub-ui.js";
 
 const form = document.getElementById("report-form");
+// Files are stripped of hidden metadata as soon as they are chosen (scrub-ui.js).
+const chosen = form ? watchFiles(form.querySelector('input[type="file"]')) : null;
 
 /** The clear routing header: enum codes only, exactly what the no-JS path builds. */
 function routingHeader(data) {
@@ -45,29 +48,36 @@ function checkFiles(files) {
   }
 }
 
-/** Seal the report once: the envelope and the files do not depend on the receipt code. */
-async function sealReport(data, files) {
+/**
+ * Encrypt the files once (they do not depend on the receipt code) and return them with a
+ * `seal(reporterPublicKey)` that seals the report for one receipt code: the report binds
+ * its reporter's key (FORMAT.md §3, version 2), so it is sealed again for each new code.
+ */
+async function sealReport(data) {
   const header = routingHeader(data);
   const identity = identityOf(data);
   const { recipients, identity_recipients: identityRecipients } = await postJSON("/api/v1/recipients", header);
   const contentKey = wc.randomBytes(32);
   const parts = [];
   const attachments = [];
-  for (const file of files) {
+  for (const file of await chosen.prepared()) {
     const id = wc.randomId();
-    const stream = await wc.encryptFile(wc.attachmentKey(contentKey, id), file);
+    const stream = await wc.encryptFile(wc.attachmentKey(contentKey, id), file.blob);
     parts.push([id, stream]);
-    attachments.push({ id, name: file.name, type: file.type || "application/octet-stream", size: file.size });
+    attachments.push({ id, name: file.name, type: file.type || "application/octet-stream", size: file.blob.size });
   }
   const body = Object.assign(reportBody(data), { attachments });
-  const sealed = wc.seal("report", header, body,
-    recipients.map((r) => wc.unb64u(r.public_key)), { contentKey });
-  // A real name travels in its own envelope, bound to this report by its nonce and sealed to
-  // the committee key and the custodians only: never to the members who handle the report,
-  // never to the receipt key (FORMAT.md §3).
-  const sealedIdentity = identity === null ? null : wc.seal("identity", { report: sealed.envelope.nonce },
-    identity, identityRecipients.map((r) => wc.unb64u(r.public_key))).envelope;
-  return { envelope: sealed.envelope, identity: sealedIdentity, parts };
+  const seal = (reporterPublicKey) => {
+    const sealed = wc.seal("report", wc.bindReporterKey(header, reporterPublicKey), body,
+      recipients.map((r) => wc.unb64u(r.public_key)), { contentKey });
+    // A real name travels in its own envelope, bound to this report by its nonce and sealed to
+    // the committee key and the custodians only: never to the members who handle the report,
+    // never to the receipt key (FORMAT.md §3).
+    const sealedIdentity = identity === null ? null : wc.seal("identity", { report: sealed.envelope.nonce },
+      identity, identityRecipients.map((r) => wc.unb64u(r.public_key))).envelope;
+    return { envelope: sealed.envelope, identity: sealedIdentity };
+  };
+  return { seal, parts };
 }
 
 /**
@@ -75,13 +85,14 @@ async function sealReport(data, files) {
  * us use it), so nobody can probe which locators are taken; the secret part of the code is
  * drawn here and never sent. Returns the code and the day the report was received.
  */
-async function submitWithNewCode(sealed, status) {
+async function submitWithNewCode(prepared, status) {
   const { locator, token } = await postJSON("/api/v1/locators", {});
   const code = wc.ReceiptCode.generate(locator);
   const salt = wc.randomBytes(16);
   const opslimit = Number(form.dataset.opslimit);
   const memlimit = Number(form.dataset.memlimit);
   const keys = await wc.deriveReporterKeys(code.digits, salt, opslimit, memlimit);
+  const sealed = prepared.seal(keys.publicKey);
   setStatus(status, form.dataset.msgUploading);
   const submission = {
     locator, locator_token: token, salt: wc.b64u(salt), kdf: { opslimit, memlimit },
@@ -90,7 +101,7 @@ async function submitWithNewCode(sealed, status) {
   };
   if (sealed.identity) submission.identity = sealed.identity;
   submission.pow = await proofOfWork(); // a small proof of work per attempt (FORMAT.md §7)
-  const result = await postSubmission("/api/v1/reports", submission, sealed.parts);
+  const result = await postSubmission("/api/v1/reports", submission, prepared.parts);
   return { code, receivedOn: result.received_on };
 }
 
@@ -105,11 +116,11 @@ async function onSubmit(event) {
     checkFiles(files);
     setStatus(status, form.dataset.msgSealing);
     await wc.ready();
-    const sealed = await sealReport(new FormData(form), files);
+    const prepared = await sealReport(new FormData(form));
     let outcome;
     for (let tries = 0; ; tries++) {
       try {
-        outcome = await submitWithNewCode(sealed, status);
+        outcome = await submitWithNewCode(prepared, status);
         break;
       } catch (err) {
         // 409: someone took the locator after it was handed to us (rare): ask for another.
@@ -125,6 +136,7 @@ async function onSubmit(event) {
 
 function showReceipt({ code, receivedOn }) {
   form.reset();
+  chosen.reset();
   document.getElementById("report-section").hidden = true;
   const receipt = document.getElementById("receipt");
   document.getElementById("receipt-code").textContent = code.grouped();

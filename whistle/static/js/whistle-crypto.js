@@ -14,8 +14,13 @@ import _sodium from "/static/vendor/libsodium-wrappers.mjs";
 export const CHUNK = 65536;
 /** Bodies are padded to at least this many bytes (FORMAT.md §3). */
 export const MIN_BUCKET = 1024;
-/** Envelope format version; any other value is refused. */
-export const VERSION = 1;
+/** Envelope format version written by seal (FORMAT.md §3). */
+export const VERSION = 2;
+/** Versions readers open: version 1 envelopes were stored before the reporter key was bound. */
+export const VERSIONS = Object.freeze([1, 2]);
+/** The header field of a version 2 report that binds the reporter's key: rk(public key). */
+export const REPORTER_KEY_FIELD = "rk";
+const REPORTER_KEY_LABEL = "whistle/v1/reporter-key";
 /** The envelope kinds. */
 export const KINDS = Object.freeze(["report", "message", "reply", "note", "identity", "survey"]);
 /** At most this many recipients per envelope (same limit as crypto/envelope.py). */
@@ -26,6 +31,12 @@ const SECRET_DIGITS = 20;
 const CODE_DIGITS = LOCATOR_DIGITS + SECRET_DIGITS + 1;
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
+// A key file's cost (FORMAT.md §5): outside these bounds it is refused before stretching.
+const FILE_OPSLIMIT = [1, 4];
+const FILE_MEMLIMIT = [8192, 1 << 30];
+// The least receipt cost a site may ask for (FORMAT.md §2): a follow-up below it is refused.
+export const RECEIPT_MIN_OPSLIMIT = 1;
+export const RECEIPT_MIN_MEMLIMIT = 8 * 1024 * 1024;
 const NONCE_BYTES = 24;
 const AEAD_ABYTES = 16;
 const SEALED_KEY_BYTES = KEY_BYTES + 48; // crypto_box_SEALBYTES = 48
@@ -238,6 +249,31 @@ export function keyPairFromSeed(seed) {
   return { publicKey: pair.publicKey, secretKey: pair.privateKey };
 }
 
+/**
+ * FormatError unless a follow-up's salt and cost are what a site may ask for: 16 bytes of
+ * salt, at least RECEIPT_MIN_OPSLIMIT passes over RECEIPT_MIN_MEMLIMIT bytes. A cheaper cost
+ * would make the lookup token sent to the server cheap to test guesses of the code against.
+ * @param {Uint8Array} salt
+ * @param {number} opslimit
+ * @param {number} memlimit
+ */
+export function checkReceiptCost(salt, opslimit, memlimit) {
+  if (!(salt instanceof Uint8Array) || salt.length !== SALT_BYTES) throw new FormatError("salt must be 16 bytes");
+  if (!Number.isSafeInteger(opslimit) || opslimit < RECEIPT_MIN_OPSLIMIT
+      || !Number.isSafeInteger(memlimit) || memlimit < RECEIPT_MIN_MEMLIMIT) {
+    throw new FormatError("receipt cost below the floor");
+  }
+}
+
+function checkFileCost(opslimit, memlimit) {
+  if (!Number.isSafeInteger(opslimit) || opslimit < FILE_OPSLIMIT[0] || opslimit > FILE_OPSLIMIT[1]) {
+    throw new FormatError("kdf opslimit out of range");
+  }
+  if (!Number.isSafeInteger(memlimit) || memlimit < FILE_MEMLIMIT[0] || memlimit > FILE_MEMLIMIT[1]) {
+    throw new FormatError("kdf memlimit out of range");
+  }
+}
+
 /** Argon2id13 to 32 bytes: the one memory-hard step. */
 function stretch(secret, salt, opslimit, memlimit) {
   requireBytes(salt, SALT_BYTES, "salt");
@@ -419,13 +455,64 @@ export function ciphertextSize(size) {
 // --- envelope (FORMAT.md §3) --------------------------------------------------------------
 
 /**
- * What the AEAD authenticates besides the body: the kind and the clear header.
+ * What the AEAD authenticates besides the body: the version, the kind and the clear header
+ * (version 1 wrote "whistle/v1/", so its envelopes still open).
  * @param {string} kind
  * @param {object} header
+ * @param {number} [version=VERSION]
  * @returns {Uint8Array}
  */
-export function associatedData(kind, header) {
-  return encoder.encode(`whistle/v1/${kind}\n${canon(header)}`);
+export function associatedData(kind, header, version = VERSION) {
+  return encoder.encode(`whistle/v${version}/${kind}\n${canon(header)}`);
+}
+
+/**
+ * rk(pk): the reporter key id a version 2 report binds (keyed BLAKE2b under its own label).
+ * @param {Uint8Array} publicKey the reporter's X25519 public key
+ * @returns {string}
+ */
+export function reporterKeyId(publicKey) {
+  requireBytes(publicKey, KEY_BYTES, "public key");
+  return b64u(derive(publicKey, REPORTER_KEY_LABEL, 16));
+}
+
+/**
+ * A report's routing header with the reporter's key id added.
+ * @param {object} header
+ * @param {Uint8Array} publicKey
+ * @returns {object}
+ */
+export function bindReporterKey(header, publicKey) {
+  return { ...header, [REPORTER_KEY_FIELD]: reporterKeyId(publicKey) };
+}
+
+/** A version 2 report must carry rk, a b64u string of 16 bytes. */
+function checkReporterKeyField(version, kind, header) {
+  if (version !== 2 || kind !== "report") return;
+  const value = header[REPORTER_KEY_FIELD];
+  let ok = false;
+  try {
+    ok = typeof value === "string" && unb64u(value).length === 16;
+  } catch (_) {
+    ok = false;
+  }
+  if (!ok) throw new FormatError("bad_reporter_key");
+}
+
+/**
+ * Compare the reporter key bound in a report with `publicKey`: "bound" (the same),
+ * "mismatch" (another key) or "unbound" (a version 1 report binds none). It reads the clear
+ * header, so it means something only once the report has opened (the header is
+ * authenticated with the body).
+ * @param {object} report a report envelope
+ * @param {Uint8Array} publicKey
+ * @returns {"bound"|"unbound"|"mismatch"}
+ */
+export function reporterKeyBinding(report, publicKey) {
+  validate(report);
+  if (report.kind !== "report") throw new FormatError("only a report binds a reporter key");
+  if (report.v === 1) return "unbound";
+  return report.header[REPORTER_KEY_FIELD] === reporterKeyId(publicKey) ? "bound" : "mismatch";
 }
 
 /** The AEAD key of the body. */
@@ -467,24 +554,28 @@ function serialiseBody(body) {
  * @param {object} header flat, canon-encodable clear header
  * @param {object} body
  * @param {Uint8Array[]} recipientPublicKeys 1 to 64 X25519 public keys
- * @param {{contentKey?: Uint8Array, nonce?: Uint8Array}} [options]
+ * A report's header must bind the reporter's key (bindReporterKey); `version` 1 is for
+ * the test vectors only.
+ * @param {{contentKey?: Uint8Array, nonce?: Uint8Array, version?: number}} [options]
  * @returns {{envelope: object, contentKey: Uint8Array}}
  */
-export function seal(kind, header, body, recipientPublicKeys, { contentKey, nonce } = {}) {
+export function seal(kind, header, body, recipientPublicKeys, { contentKey, nonce, version = VERSION } = {}) {
   const s = lib();
   if (!KINDS.includes(kind)) throw new FormatError("unknown kind");
+  if (!VERSIONS.includes(version)) throw new FormatError("bad_version");
+  if (isPlainObject(header)) checkReporterKeyField(version, kind, header);
   const keys = uniqueKeys(recipientPublicKeys || []);
   if (keys.length < 1 || keys.length > MAX_RECIPIENTS) {
     throw new FormatError("an envelope needs 1 to 64 recipients");
   }
   const key = contentKey === undefined ? randomBytes(KEY_BYTES) : requireBytes(contentKey, KEY_BYTES, "content key");
   const iv = nonce === undefined ? randomBytes(NONCE_BYTES) : requireBytes(nonce, NONCE_BYTES, "nonce");
-  const ad = associatedData(kind, header); // validates the header before any work
+  const ad = associatedData(kind, header, version); // validates the header before any work
   const plain = serialiseBody(body);
   const padded = s.pad(plain, bucket(plain.length));
   const ciphertext = s.crypto_aead_xchacha20poly1305_ietf_encrypt(padded, ad, null, iv, bodyKey(key));
   const envelope = {
-    v: VERSION,
+    v: version,
     kind,
     header: { ...header },
     recipients: keys.map((pk) => ({ kid: kid(pk), key: b64u(s.crypto_box_seal(key, pk)) })),
@@ -507,12 +598,13 @@ function sameKeySet(obj, names) {
  */
 export function validate(envelope) {
   if (!isPlainObject(envelope)) throw new FormatError("envelope must be an object");
-  if (envelope.v !== VERSION) throw new FormatError("bad_version");
+  if (!VERSIONS.includes(envelope.v)) throw new FormatError("bad_version");
   if (!sameKeySet(envelope, ["v", "kind", "header", "recipients", "nonce", "body"])) {
     throw new FormatError("unexpected or missing envelope fields");
   }
   if (!KINDS.includes(envelope.kind)) throw new FormatError("unknown kind");
   canon(envelope.header);
+  checkReporterKeyField(envelope.v, envelope.kind, envelope.header);
   const recipients = envelope.recipients;
   if (!Array.isArray(recipients) || recipients.length < 1 || recipients.length > MAX_RECIPIENTS) {
     throw new FormatError("an envelope needs 1 to 64 recipients");
@@ -571,7 +663,7 @@ export function openBody(envelope, contentKey) {
   let body;
   try {
     const padded = s.crypto_aead_xchacha20poly1305_ietf_decrypt(
-      null, unb64u(envelope.body), associatedData(envelope.kind, envelope.header),
+      null, unb64u(envelope.body), associatedData(envelope.kind, envelope.header, envelope.v),
       unb64u(envelope.nonce), bodyKey(contentKey));
     const plain = s.unpad(padded, bucket(padded.length - 1));
     body = JSON.parse(decoder.decode(plain));
@@ -799,6 +891,7 @@ export function generateKeyPair() {
 export async function wrapPrivateKey(keyPair, passphrase, { opslimit, memlimit }) {
   const s = await ready();
   if (!passphrase) throw new FormatError("empty passphrase");
+  checkFileCost(opslimit, memlimit);
   const salt = randomBytes(SALT_BYTES);
   const nonce = randomBytes(s.crypto_secretbox_NONCEBYTES);
   const wrapping = stretch(encoder.encode(passphrase), salt, opslimit, memlimit);
@@ -825,6 +918,8 @@ export async function unwrapPrivateKey(text, passphrase) {
     throw new FormatError("not a key file");
   }
   if (!isPlainObject(data) || data.kind !== KEYFILE_KIND || data.v !== 1) throw new FormatError("not a key file");
+  if (!isPlainObject(data.kdf) || typeof data.kdf.salt !== "string") throw new FormatError("not a key file");
+  checkFileCost(data.kdf.opslimit, data.kdf.memlimit); // before any stretching
   const wrapping = stretch(encoder.encode(passphrase), unb64u(data.kdf.salt), data.kdf.opslimit, data.kdf.memlimit);
   let secretKey;
   try {

@@ -1,0 +1,88 @@
+"""Stripping a PDF: the document information dictionary, every XMP metadata stream, the
+document ids, application private data and the authors of comments (annotations).
+
+The file is rewritten whole by qpdf (through pikepdf), which also drops earlier revisions
+kept by incremental saves, with whatever metadata they had. Pages, text and images are
+copied as they are.
+"""
+import io
+import re
+
+import pikepdf
+
+from whistle.scrub import findings
+from whistle.scrub.result import Report, Unreadable
+
+_INFO_KINDS = {"/Author": "author", "/Creator": "software", "/Producer": "software", "/Title": "title",
+               "/CreationDate": "date", "/ModDate": "date", "/Company": "company", "/Manager": "company"}
+_PDF_DATE = re.compile(r"D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?")
+_MAX_XMP = 1024 * 1024
+
+
+def _date(text: str) -> str:
+    match = _PDF_DATE.match(text)
+    if not match:
+        return text
+    year, month, day, hour, minute = (part or "" for part in match.groups())
+    day_text = "-".join(part for part in (year, month, day) if part)
+    return f"{day_text} {hour}:{minute}" if hour and minute else day_text
+
+
+def _read_info(info, report: Report) -> None:
+    for key, kind in _INFO_KINDS.items():
+        if key in info:
+            text = str(info[key])
+            report.find(kind, _date(text) if kind == "date" else text)
+
+
+def _strip_object(obj, report: Report) -> None:
+    """Metadata kept on one object: an XMP stream, private application data, a comment's author."""
+    if "/Metadata" in obj:
+        try:
+            findings.read_xmp(obj.Metadata.read_bytes()[:_MAX_XMP], report)
+        except (pikepdf.PdfError, AttributeError, TypeError):
+            pass
+        del obj["/Metadata"]
+        report.remove("xmp")
+    if "/PieceInfo" in obj:
+        del obj["/PieceInfo"]
+        report.remove("other")
+    if obj.get("/Type") == "/Annot" or ("/Subtype" in obj and "/Rect" in obj):
+        if obj.get("/Subtype") != "/Widget" and "/T" in obj:  # a form field's /T is its name
+            report.find("author", str(obj.T))
+            obj.T = pikepdf.String("")
+            report.remove("comment_authors")
+        if "/M" in obj or "/CreationDate" in obj:
+            for key in ("/M", "/CreationDate"):
+                if key in obj:
+                    del obj[key]
+            report.remove("timestamps")
+
+
+def pdf(data: bytes, report: Report) -> bytes:
+    """The PDF rewritten without its metadata; Unreadable if qpdf cannot open it (damaged,
+    or locked with a password)."""
+    try:
+        doc = pikepdf.open(io.BytesIO(data))
+    except (pikepdf.PdfError, pikepdf.PasswordError, ValueError, OverflowError) as exc:
+        raise Unreadable("PDF") from exc
+    try:
+        with doc:
+            if "/Info" in doc.trailer:
+                _read_info(doc.trailer.Info, report)
+                del doc.trailer["/Info"]
+                report.remove("doc_info")
+            if "/ID" in doc.trailer:
+                del doc.trailer["/ID"]  # else qpdf keeps its first, permanent half
+                report.remove("doc_id")
+            for obj in doc.objects:
+                if isinstance(obj, (pikepdf.Dictionary, pikepdf.Stream)):
+                    _strip_object(obj, report)
+            out = io.BytesIO()
+            # static_id: the same id for every file, so the id cannot link the copies of a
+            # document; encryption=False drops an owner password's restrictions (qpdf had to
+            # decrypt it to read it, so no secret is lost).
+            doc.save(out, static_id=True, encryption=False, fix_metadata_version=False, preserve_pdfa=False)
+    except (pikepdf.PdfError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+        raise Unreadable("PDF") from exc
+    return out.getvalue()
