@@ -169,7 +169,7 @@ def test_migration_builds_the_tree_of_existing_entries(tmp_path):
     cfg = make_config(tmp_path)
     engine = make_engine(cfg.database_url)
     try:
-        migrate.upgrade(engine, "0007")
+        migrate.upgrade(engine, "0008")
         prev = audit.GENESIS
         with engine.begin() as conn:
             for seq in range(1, 8):

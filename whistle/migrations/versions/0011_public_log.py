@@ -5,14 +5,14 @@ The tree of the entries already written is built here, in seq order, so the log 
 whole audit chain from its first entry.
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0008
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0011'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
