@@ -48,7 +48,7 @@ def test_the_browser_verifies_the_report_is_in_the_log(server, browser):
 
 def test_a_tampered_log_does_not_verify(server, browser):
     code, _day = _logged_report(server)
-    with server.services(app).engine.begin() as conn:
+    with services(server.app).engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET day = :d WHERE action = 'intake'"), {"d": dt.date(2020, 1, 1)})
     context, page = _follow_up(browser, server, code, "text=did not verify")
     context.close()
