@@ -92,7 +92,7 @@ class Deployment:
     def get(self, path: str) -> str:
         import urllib.request
 
-        with urllib.request.urlopen(self.url + path, timeout=10) as resp:
+        with urllib.request.urlopen(self.url + path, timeout=60) as resp:
             return resp.read().decode("utf-8")
 
     def stop(self):
