@@ -1,6 +1,8 @@
 """Stripping metadata from reporters' files (whistle.scrub): what goes, what stays, and
 that hostile files come back unchanged instead of raising."""
 import io
+import time
+import zlib
 import zipfile
 
 import docx as python_docx
@@ -226,3 +228,47 @@ def test_pdf_comment_authors_go_and_form_field_names_stay():
         assert str(field.T) == "amount"
     assert ("author", samples.DOCX_REVIEWER) in result.found
     assert {"comment_authors", "timestamps"} <= set(result.removed)
+
+
+def _one_part_package(kind: str, name: str, xml: bytes) -> bytes:
+    """A small office package whose part ``name`` is ``xml`` (deflated: a few kilobytes)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        if kind == "odt":
+            z.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+            z.writestr("content.xml", b"<x/>" if name != "content.xml" else xml)
+        else:
+            z.writestr("[Content_Types].xml", b"<Types/>")
+        if name != "content.xml":
+            z.writestr(name, xml)
+    return out.getvalue()
+
+
+def _png_with_xmp(xmp: bytes) -> bytes:
+    chunk = b"iTXt" + b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp
+    original = samples.png()
+    return (original[:33] + len(chunk[4:]).to_bytes(4, "big") + chunk
+            + zlib.crc32(chunk).to_bytes(4, "big") + original[33:])
+
+
+# An opening tag repeated and never closed: a pattern like <tag>(.*?)</tag> would scan to the
+# end of the part from each of them, and a few kilobytes of upload would keep a worker for hours.
+_UNCLOSED = [
+    ("core.docx", lambda: _one_part_package("docx", "docProps/core.xml", b"<dc:creator>" * 20000)),
+    ("comments.xlsx", lambda: _one_part_package("xlsx", "xl/comments1.xml", b"<author>" * 30000)),
+    ("rsids.docx", lambda: _one_part_package("docx", "word/settings.xml", b"<w:rsids>" * 25000)),
+    ("content.odt", lambda: _one_part_package("odt", "content.xml", b"<dc:creator>" * 20000)),
+    ("dates.odt", lambda: _one_part_package("odt", "content.xml", b"<dc:date>" * 25000)),
+    ("settings.odt", lambda: _one_part_package("odt", "settings.xml",
+                                      b'<config:config-item config:name="Rsid">' * 6000)),
+    ("scan.png", lambda: _png_with_xmp(b"<dc:creator>" * 20000)),
+]
+
+
+@pytest.mark.parametrize("name,make", _UNCLOSED, ids=[name for name, _ in _UNCLOSED])
+def test_unclosed_tags_cost_linear_time(name, make):
+    data = make()
+    started = time.monotonic()
+    result = scrub.scrub(name, "application/octet-stream", data)
+    assert time.monotonic() - started < 1.5
+    assert result.status == scrub.CLEANED
