@@ -272,3 +272,32 @@ def test_unclosed_tags_cost_linear_time(name, make):
     result = scrub.scrub(name, "application/octet-stream", data)
     assert time.monotonic() - started < 1.5
     assert result.status == scrub.CLEANED
+
+
+def _pdf_with_bomb(where: str) -> bytes:
+    """A sample PDF with a stream, deflated twice, that expands to 400 MB (a few kilobytes here)."""
+    bomb = zlib.compress(zlib.compress(b"\x00" * (400 * 1024 * 1024), 9), 9)
+    with pikepdf.open(io.BytesIO(samples.pdf(1))) as doc:
+        stream = doc.make_stream(b"")
+        stream.write(bomb, filter=pikepdf.Array([pikepdf.Name.FlateDecode, pikepdf.Name.FlateDecode]))
+        stream.Subtype = pikepdf.Name.XML
+        if where == "metadata":
+            doc.Root.Metadata = stream
+        else:
+            doc.pages[0].Resources.Bomb = stream
+        if where == "typed":
+            stream.Type = pikepdf.Name.Metadatx  # qpdf would expand it here: named so after saving
+        out = io.BytesIO()
+        doc.save(out, fix_metadata_version=False, compress_streams=False,
+                 stream_decode_level=pikepdf.StreamDecodeLevel.none)
+    return out.getvalue().replace(b"/Metadatx", b"/Metadata")
+
+
+@pytest.mark.parametrize("where", ["metadata", "page", "typed"])
+def test_a_pdf_stream_that_expands_hugely_is_not_expanded(where):
+    data = _pdf_with_bomb(where)
+    assert len(data) < 100_000
+    started = time.monotonic()
+    result = scrub.scrub("memo.pdf", "application/pdf", data)
+    assert time.monotonic() - started < 1.5
+    assert result.status == scrub.CLEANED and len(result.data) < 100_000

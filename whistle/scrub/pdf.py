@@ -7,6 +7,7 @@ copied as they are.
 """
 import io
 import re
+import zlib
 
 import pikepdf
 
@@ -35,11 +36,26 @@ def _read_info(info, report: Report) -> None:
             report.find(kind, _date(text) if kind == "date" else text)
 
 
+def _xmp_head(stream) -> bytes:
+    """The first _MAX_XMP bytes of an XMP stream, stored plain or deflated once (else b""):
+    never more, since a few kilobytes deflated twice can expand to gigabytes."""
+    raw = stream.read_raw_bytes()
+    method = stream.get("/Filter")
+    if method is None:
+        return raw[:_MAX_XMP]
+    if method == pikepdf.Name.FlateDecode:
+        try:
+            return zlib.decompressobj().decompress(raw, _MAX_XMP)
+        except zlib.error:
+            return b""
+    return b""
+
+
 def _strip_object(obj, report: Report) -> None:
     """Metadata kept on one object: an XMP stream, private application data, a comment's author."""
     if "/Metadata" in obj:
         try:
-            findings.read_xmp(obj.Metadata.read_bytes()[:_MAX_XMP], report)
+            findings.read_xmp(_xmp_head(obj.Metadata), report)
         except (pikepdf.PdfError, AttributeError, TypeError):
             pass
         del obj["/Metadata"]
@@ -81,8 +97,11 @@ def pdf(data: bytes, report: Report) -> bytes:
             out = io.BytesIO()
             # static_id: the same id for every file, so the id cannot link the copies of a
             # document; encryption=False drops an owner password's restrictions (qpdf had to
-            # decrypt it to read it, so no secret is lost).
-            doc.save(out, static_id=True, encryption=False, fix_metadata_version=False, preserve_pdfa=False)
+            # decrypt it to read it, so no secret is lost); streams are copied as they are
+            # stored, never decoded nor recompressed (a stream deflated twice could expand a
+            # thousandfold twice).
+            doc.save(out, static_id=True, encryption=False, fix_metadata_version=False, preserve_pdfa=False,
+                     compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
     except (pikepdf.PdfError, ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise Unreadable("PDF") from exc
     return out.getvalue()
