@@ -301,3 +301,33 @@ def test_a_pdf_stream_that_expands_hugely_is_not_expanded(where):
     result = scrub.scrub("memo.pdf", "application/pdf", data)
     assert time.monotonic() - started < 1.5
     assert result.status == scrub.CLEANED and len(result.data) < 100_000
+
+
+def _pdf_with_object_stream_bomb(expanded: int) -> bytes:
+    """A PDF whose objects sit in an object stream, deflated twice, padded to ``expanded`` bytes."""
+    objects = b"<< /Type /Catalog /Pages 2 0 R >> << /Type /Pages /Kids [] /Count 0 >>"
+    header = b"1 0 2 34 "
+    packed = zlib.compress(zlib.compress(header + objects + b" " * expanded, 9), 9)
+    out = bytearray(b"%PDF-1.5\n")
+    at_stream = len(out)
+    out += b"3 0 obj\n<< /Type /ObjStm /N 2 /First %d /Filter [/FlateDecode /FlateDecode] /Length %d >>\nstream\n" % (
+        len(header), len(packed))
+    out += packed + b"\nendstream\nendobj\n"
+    at_xref = len(out)
+    rows = [(0, 0, 65535), (2, 3, 0), (2, 3, 1), (1, at_stream, 0), (1, at_xref, 0)]
+    table = b"".join(kind.to_bytes(1, "big") + a.to_bytes(4, "big") + b.to_bytes(2, "big") for kind, a, b in rows)
+    out += b"4 0 obj\n<< /Type /XRef /Size 5 /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n" % len(table)
+    out += table + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % at_xref
+    return bytes(out)
+
+
+def test_a_pdf_whose_objects_expand_past_the_memory_bound_is_sealed_unchanged():
+    data = _pdf_with_object_stream_bomb(1024 * 1024 * 1024)
+    assert len(data) < 10_000
+    result = scrub.scrub("memo.pdf", "application/pdf", data)
+    assert result.status == scrub.UNREADABLE and result.data == data
+
+
+def test_a_pdf_whose_objects_sit_in_a_small_object_stream_is_cleaned():
+    result = scrub.scrub("memo.pdf", "application/pdf", _pdf_with_object_stream_bomb(1000))
+    assert result.status == scrub.CLEANED
