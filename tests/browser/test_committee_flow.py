@@ -311,3 +311,70 @@ def test_attachments_open_safely(server, browser, tmp_path):
     assert download.value.path().read_bytes() == b"\x00\x01UNKNOWN-BYTES"
     context.close()
     assert errors == []
+
+
+class _Watcher:
+    """An HTTP server on its own port that records every request it gets."""
+
+    def __init__(self):
+        import http.server
+        import random
+        import threading
+
+        hits = self.hits = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the stdlib's name
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 5100 + random.randrange(800, 900)), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_pdf_renders_in_a_sandboxed_frame_without_network(server, browser, tmp_path):
+    """A PDF attachment is drawn by pdf.js inside <iframe sandbox="allow-scripts">; from inside
+    that frame, no request reaches another server (fetch, an image, a worker's fetch)."""
+    from tests.test_safe_open import pdf_with_text
+
+    (tmp_path / "memo.pdf").write_bytes(pdf_with_text("PDF-IN-FRAME", "A title"))
+    watcher = _Watcher()
+    try:
+        context, page, errors = _member(browser, server, "zhao.lei")
+        _report(browser, server, "PDF-MARKER", tmp_path / "memo.pdf")
+        _open_case(page, server, "PDF-MARKER")
+        page.click("#report-body button:has-text('memo.pdf')")
+        frame_el = page.wait_for_selector("#report-body iframe.safe-pdf[data-rendered=true]", timeout=15_000)
+        assert frame_el.get_attribute("sandbox") == "allow-scripts"
+        frame = frame_el.content_frame()
+        assert frame.evaluate("document.body.dataset.pages") == "1"
+        # The page was drawn: some dark pixels (the text) on the white page.
+        dark = frame.evaluate("""() => { const c = document.querySelector('#pages canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 100) n++; return n; }""")
+        assert dark > 50
+        assert frame.evaluate("() => { try { return document.cookie, 'cookie readable'; } catch { return 'opaque'; } }") == "opaque"
+        outcome = frame.evaluate(f"""async () => {{
+            const img = new Image(); img.src = "{watcher.url}/img";
+            const w = new Worker(URL.createObjectURL(new Blob(['fetch("{watcher.url}/worker").catch(() => 0)'])));
+            try {{ await fetch("{watcher.url}/fetch"); return "fetched"; }} catch {{ return "blocked"; }} }}""")
+        page.wait_for_timeout(1000)
+        assert outcome == "blocked" and watcher.hits == []
+        # The control: the same fetch from the test itself reaches the watcher.
+        import urllib.request
+        urllib.request.urlopen(watcher.url + "/control").close()
+        assert watcher.hits == ["/control"]
+        context.close()
+        assert errors == []
+    finally:
+        watcher.stop()

@@ -2,7 +2,8 @@
 // that could be attacked through it. The kind is read from the bytes, never from the name or
 // type the sender chose. Bitmaps are decoded to pixels and drawn on a canvas (an SVG, which
 // is a document with scripts and links, is never rendered); plain text is shown as text;
-// anything else is offered only after a warning, under a neutral name ending in .bin.
+// a PDF is drawn by pdf.js in a sandboxed frame with no network; anything else is offered
+// only after a warning, under a neutral name ending in .bin.
 import { offerDownload } from "/static/js/attachments.js";
 
 const MAX_CANVAS_WIDTH = 1200;
@@ -62,9 +63,45 @@ function warnedDownload(bytes, t, neutralName) {
   return box;
 }
 
+const sources = {}; // pdf.js and its worker as text, fetched once from this site
+
+async function source(name) {
+  if (!sources[name]) {
+    const response = await fetch(`/static/vendor/${name}`);
+    if (!response.ok) throw new Error(name);
+    sources[name] = await response.text();
+  }
+  return sources[name];
+}
+
+/** A frame drawing the PDF with pdf.js: sandboxed (scripts, but an opaque origin: nothing
+ * of this page or session), under a CSP with no network; the library, its worker and the
+ * bytes go in by postMessage (committee/pdf_viewer.py, pdf-frame.js). */
+function viewPdf(bytes) {
+  const frame = document.createElement("iframe");
+  frame.setAttribute("sandbox", "allow-scripts");
+  frame.className = "safe-pdf";
+  frame.title = "PDF";
+  const onMessage = async (event) => {
+    if (event.source !== frame.contentWindow) return;
+    if (event.data && event.data.ready) {
+      const message = { pdfjs: await source("pdf.mjs"), worker: await source("pdf.worker.mjs"), bytes: bytes.slice() };
+      // The frame's origin is opaque, so it cannot be named: the message goes to this frame's window only.
+      frame.contentWindow.postMessage(message, "*", [message.bytes.buffer]);
+    } else if (event.data && "rendered" in event.data) {
+      frame.dataset.rendered = String(event.data.rendered);
+      if (event.data.error) console.error("pdf frame:", event.data.error);
+      window.removeEventListener("message", onMessage);
+    }
+  };
+  window.addEventListener("message", onMessage);
+  frame.src = "/committee/pdf-viewer";
+  return frame;
+}
+
 /** A node showing ``bytes`` safely (or explaining why it is not shown), with the download
  * after a warning; ``index`` names the neutral file (attachment-3.bin). */
-export async function safeView(bytes, meta, t, index, viewPdf) {
+export async function safeView(bytes, meta, t, index) {
   const view = document.createElement("div");
   view.className = "safe-view";
   const kind = sniff(bytes, meta);
@@ -79,7 +116,7 @@ export async function safeView(bytes, meta, t, index, viewPdf) {
     pre.className = "safe-text";
     pre.textContent = utf8(bytes); // text only, never parsed as HTML
     view.append(pre);
-  } else if (kind === "pdf" && viewPdf) {
+  } else if (kind === "pdf") {
     view.append(viewPdf(bytes));
   } else {
     view.append(Object.assign(document.createElement("p"), { textContent: t.safeNotShown }));
