@@ -39,13 +39,13 @@ def _enrol(page, server, username):
     return secret
 
 
-def _login(page, server, username, secret):
+def _login(page, server, username, secret, home=r".*/committee/(\?.*)?$"):
     page.goto(f"{server.url}/committee/login?lang=en")
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
     page.fill("#totp", pyotp.TOTP(secret).at(time.time() + 30))  # the enrolment used the current code
     page.click("button:has-text('Log in')")
-    page.wait_for_url(re.compile(r".*/committee/(\?.*)?$"))
+    page.wait_for_url(re.compile(home))
 
 
 def _report(browser, server, marker, evidence=None):
@@ -110,12 +110,29 @@ def test_member_first_day_and_first_case(server, browser, tmp_path):
 
     page.click("button:has-text('Acknowledge')")
     page.wait_for_selector("#case-status:has-text('Acknowledged')")
+    assert "The case is acknowledged" in page.text_content("p.flash")  # every action says it was done
     # The key stays unlocked across pages of this session (sealed under the session's key).
     page.wait_for_selector("text=OBSTRUCTION-MARKER 审批被卡", timeout=60_000)
     page.fill("#reply-text", "REPLY-请提供审批单号")
     page.click("button:has-text('Encrypt and send reply')")
     page.wait_for_selector("text=Reply sent to the reporter.")
     page.wait_for_selector("#conversation >> text=REPLY-请提供审批单号")
+    # The disposition list preselects nothing; a submit without a choice records nothing
+    # (the browser's own check stops it; without that, the server says so).
+    assert page.eval_on_selector("#disposition", "s => s.value") == ""
+    page.eval_on_selector("#disposition", "s => s.removeAttribute('required')")
+    page.click("button:has-text('Record disposition')")
+    assert "Choose a disposition" in page.text_content("p.flash.error")
+    assert page.text_content("#case-disposition").strip() == "—"
+    page.select_option("#disposition", "talk_inquiry")
+    page.click("button:has-text('Record disposition')")
+    assert "Disposition recorded." in page.text_content("p.flash")
+    page.fill("#grade-reason", "checked the amounts")
+    page.click("button:has-text('Change grade')")
+    assert "Grade changed." in page.text_content("p.flash")
+    page.goto(page.url.split("?")[0] + "?lang=zh_Hans")
+    page.click("button:has-text('标为正在核查')")
+    assert "核查" in page.text_content("p.flash")
     page.goto(f"{server.url}/committee/dashboard?lang=en")
     page.screenshot(path=str(_shots(tmp_path) / "committee-dashboard.png"), full_page=True)
     page.goto(f"{server.url}/committee/?lang=en")
@@ -267,3 +284,18 @@ def test_a_version_1_report_is_answered_with_a_notice_that_its_key_is_unchecked(
     page.wait_for_selector("#conversation >> text=REPLY-TO-AN-OLD-CASE")
     context.close()
     assert errors == []
+
+
+def test_admin_home_is_members(server, browser):
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(f"{server.url}/committee/enrol/{_invite(server, 'ma.lin')}?lang=en")
+    secret = page.text_content("#totp-secret").strip()
+    page.fill("#password", PASSWORD)
+    page.fill("#password2", PASSWORD)
+    page.fill("#totp", pyotp.TOTP(secret).now())
+    page.click("text=Finish enrolment")  # an admin makes no key: they never read cases
+    page.wait_for_url(re.compile(r".*/committee/login.*"), timeout=60_000)
+    _login(page, server, "ma.lin", secret, home=r".*/committee/admin/members$")
+    assert page.locator("nav.workspace-nav a:has-text('My cases')").count() == 0
+    context.close()

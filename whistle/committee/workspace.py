@@ -11,7 +11,7 @@ from whistle.custody import audit, retention
 from whistle.cases import actions, store as cases
 from whistle.committee import case_listing, triage_view
 from whistle.clock import committee_today
-from whistle.committee.access import current_member, login_required, open_case
+from whistle.committee.access import current_member, login_required, open_case, rule_of
 from whistle.committee.auth import bp
 from whistle.committee.case_listing import GRADE_ORDER, CaseListing, Position
 from whistle.committee.labels import DISPOSITIONS  # the taxonomy, with labels
@@ -28,6 +28,14 @@ OUTGROWN_MESSAGES = {
 }
 
 
+# What the member is told once a status change is recorded.
+STATUS_DONE = {
+    "acknowledged": lambda: _("The case is acknowledged; the reporter sees this on their timeline."),
+    "in_review": lambda: _("The case is marked under review."),
+    "closed": lambda: _("The case is closed."),
+}
+
+
 def _already_waiting() -> str:
     """What a member proposing what already waits on the case is told."""
     return _("A request of this kind is already waiting for a second member: confirm or reject that one.")
@@ -38,6 +46,8 @@ def _already_waiting() -> str:
 def case_list():
     """Cases granted to me: overdue first, then due soon, then by grade and age."""
     member = current_member()
+    if rule_of(member.username).role == "admin":  # admins never hold cases: their home is Members
+        return redirect(url_for("committee.admin_members"))
     today = committee_today()
     after = _cursor_arg()
     if after is not None and request.args.get("on") != today.isoformat():
@@ -122,6 +132,8 @@ def set_status(case_id):
         flash(_already_waiting())
     elif outcome is actions.Outcome.PROPOSED:
         flash(_("Closing a high-risk case needs a second member: your request is waiting for confirmation."))
+    else:
+        flash(STATUS_DONE[event]())
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 
@@ -131,6 +143,9 @@ def set_disposition(case_id):
     """Record a disposition from the official taxonomy (duplicates link to the earlier case)."""
     case = _post_case(case_id)
     code = request.form.get("disposition")
+    if not code:  # the list has no preselected value: a careless submit records nothing
+        flash(_("Choose a disposition before recording it."), "error")
+        return redirect(url_for("committee.case_page", case_id=case.id)), 303
     if code not in DISPOSITIONS:
         abort(400)
     duplicate_of = (request.form.get("duplicate_of") or "").strip().lower() or None
@@ -146,6 +161,7 @@ def set_disposition(case_id):
     with _purged_is_gone(), db.transaction() as s:
         actions.set_disposition(s, case, code, duplicate_of=duplicate_of, reason=reason,
                                 by=actions.Actor.of(current_member()), on=committee_today())
+    flash(_("Disposition recorded."))
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 
@@ -168,6 +184,8 @@ def override_grade(case_id):
         flash(_already_waiting())
     elif outcome is actions.Outcome.PROPOSED:
         flash(_("A downgrade from high risk needs a second member: your request is waiting for confirmation."))
+    else:
+        flash(_("Grade changed."))
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 
