@@ -201,6 +201,23 @@ class Member(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     enrolled_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     created_on: Mapped[dt.date] = mapped_column(Date)
+    # A second person compared the enrolled key's fingerprint (whistle.committee.enrolment):
+    # until then the account is sealed nothing, granted nothing and cannot log in.
+    confirmed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    invited_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a username, or "cli"
+
+
+class MemberRequest(Base):
+    """An account change one admin asked for that waits for a second admin: deactivating
+    the only holder of a case, or the overseer."""
+
+    __tablename__ = "member_requests"
+    __table_args__ = (UniqueConstraint("action", "username"), NO_ROWID)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    action: Mapped[str] = mapped_column(String(32))
+    username: Mapped[str] = mapped_column(String(64))
+    proposed_by: Mapped[str] = mapped_column(String(64))  # a username
+    proposed_on: Mapped[dt.date] = mapped_column(Date)
 
 
 class CaseGrant(Base):

@@ -28,6 +28,7 @@ from whistle.errors import CasePurged, InvalidSubmission, LocatorTaken, NoSuchRe
 from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, CommitteeKey, Member,
                             new_id)
 from whistle.cases.uploads import is_attachment_id
+from whistle.triage.routing import KEY_HOLDER
 from whistle.services import services
 
 STORAGE_CHUNK = 1024 * 1024  # ciphertext is stored in 1 MiB rows
@@ -71,7 +72,7 @@ _ACTIVE_KEYS = (select(_keys.c.kid, _keys.c.public_key, _keys.c.label)
                 .where(_keys.c.active.is_(True)).order_by(_keys.c.kid))
 _ELIGIBLE_MEMBERS = (select(_members.c.id, _members.c.username, _members.c.public_key)
                      .where(_members.c.username.in_(bindparam("names", expanding=True)),
-                            _members.c.active.is_(True), _members.c.public_key.is_not(None))
+                            KEY_HOLDER)
                      .order_by(_members.c.username))
 _INSERT_CASE = {name: dialect_insert(Case.__table__).on_conflict_do_nothing(index_elements=["locator"])
                 .returning(Case.__table__.c.id)
@@ -166,8 +167,7 @@ def case_recipients(db: Session, rules, case: Case) -> list[Recipient]:
     if case.held_for_superior:
         return _superior(rules)
     holders = db.scalars(select(Member).join(CaseGrant, CaseGrant.member_id == Member.id)
-                         .where(CaseGrant.case_id == case.id, Member.active.is_(True),
-                                Member.public_key.is_not(None))
+                         .where(CaseGrant.case_id == case.id, KEY_HOLDER)
                          .order_by(Member.username)).all()
     return committee_recipients(db) + [_member_recipient(m) for m in holders
                                        if holder_refusal(rules, m.username, case.department) is None]

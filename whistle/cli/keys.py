@@ -148,6 +148,7 @@ def keys_recover(key_file, passphrase_file, share_files, holder_files, list_orph
       whistle keys recover --key instance/demo-committee.key --regrant-orphans-to USERNAME
     """
     from whistle.custody import ceremony
+    from whistle.triage.routing import account_refusal
 
     if regrant_orphans_to and regrants:
         raise click.UsageError("use either --regrant-orphans-to or --regrant, not both")
@@ -175,8 +176,10 @@ def keys_recover(key_file, passphrase_file, share_files, holder_files, list_orph
         for username in [regrant_orphans_to] if regrant_orphans_to else sorted({u for _c, u in pairs}):
             if loaded.member(username) is None:
                 raise click.ClickException(f"{username} is not listed in {cfg.rules_file}")
-            member = ceremony.member_by_username(session, username)
-            if member is None or member.public_key is None or not member.active:
+            refusal = account_refusal(ceremony.member_by_username(session, username))
+            if refusal == "unconfirmed":
+                raise click.ClickException(f"{username}'s enrolment is not confirmed yet: nothing can be sealed to them")
+            if refusal:
                 raise click.ClickException(f"{username} has no enrolled key: nothing can be sealed to them")
         if regrant_orphans_to:
             targets = [(case, regrant_orphans_to) for case in ceremony.orphaned_cases(session, loaded)]

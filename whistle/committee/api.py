@@ -18,7 +18,7 @@ from whistle.committee.access import (current_member, login_required, open_case,
 from whistle.clock import committee_today
 from whistle.errors import InvalidSubmission, RecipientsChanged
 from whistle.models import Attachment, CaseGrant, CaseItem, ItemKey, Member
-from whistle.triage.routing import can_grant
+from whistle.triage.routing import account_refusal, can_grant
 from whistle.cases.uploads import ATTACHMENT_ID
 from whistle.services import services
 
@@ -172,9 +172,9 @@ def grant(case_id):
     data = _json_object(request.get_json(silent=True), "the grant")
     username = str(data.get("username", ""))[:64]
     allowed, reason = can_grant(services().rules, catalog.routing_header(case), username)
-    target = db.session().scalar(select(Member).where(Member.username == username, Member.active.is_(True)))
-    if allowed and (target is None or target.public_key is None):
-        allowed, reason = False, "not_enrolled"
+    target = db.session().scalar(select(Member).where(Member.username == username))
+    if allowed and account_refusal(target):
+        allowed, reason = False, account_refusal(target)
     if not allowed:
         with db.transaction() as s:
             audit.record(s, "refused_grant", actor=current_member().username, on=committee_today(), case_id=case.id,

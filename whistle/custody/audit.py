@@ -73,6 +73,8 @@ def entry_digest(prev_hash: str, seq: int, on: dt.date, actor, action: str, case
 _DUAL_CONTROL = ("downgrade", "close", "purge")
 ACTIONS = frozenset({
     "login", "login_failed", "logout", "enrolled", "invite", "deactivate",
+    "refused_invite", "grants_revoked", "enrolment_confirmed", "refused_enrolment_confirm",
+    "deactivate_requested", "deactivate_confirmed", "refused_deactivate",
     "view", "decrypt", "download", "reply", "note", "export",
     "grant", "refused_grant", "regrant",
     "refused_view", "refused_change", "refused_decrypt", "refused_download", "refused_self_confirm",

@@ -21,7 +21,7 @@ from whistle.custody import audit
 from whistle.cases import store as cases
 from whistle.models import Case, CaseGrant, CaseItem, CommitteeKey, ItemKey, Member
 from whistle.custody.offline import register_key, write_new_file
-from whistle.triage.routing import can_grant
+from whistle.triage.routing import KEY_HOLDER, account_refusal, can_grant
 
 # The audit actor of what is done with the committee key itself (the split, a recovery, a
 # re-grant), and the granted_by of a re-grant's case_grants row.
@@ -245,8 +245,7 @@ def readers(db: Session, rules, case: Case) -> list[Member]:
     new key after losing a passphrase keeps the grant row but cannot open anything)."""
     header = catalog.routing_header(case)
     holders = db.scalars(select(Member).join(CaseGrant, CaseGrant.member_id == Member.id)
-                         .where(CaseGrant.case_id == case.id, Member.active.is_(True),
-                                Member.public_key.is_not(None)).order_by(Member.username)).all()
+                         .where(CaseGrant.case_id == case.id, KEY_HOLDER).order_by(Member.username)).all()
     # A real name (item kind "identity") is never held by the case's readers: not counted.
     item_kids = [_item_kids(db, item) for item in case.items if item.kind != "identity"]
     return [m for m in holders if can_grant(rules, header, m.username)[0]
@@ -280,8 +279,8 @@ def regrant(db: Session, rules, keypair: KeyPair, case: Case, member: Member | N
     """
     name = member.username if member is not None else username
     allowed, reason = can_grant(rules, catalog.routing_header(case), name or "")
-    if allowed and (member is None or not member.active or member.public_key is None):
-        allowed, reason = False, "not_enrolled"
+    if allowed and account_refusal(member):
+        allowed, reason = False, account_refusal(member)
     if not allowed:
         audit.record(db, "refused_grant", actor=ACTOR, on=on, case_id=case.id, to=name, reason=reason)
         raise GrantRefused(case.id, name, reason)

@@ -19,9 +19,28 @@ in a handling unit). Rank ``unknown`` is routed like ``staff``.
 """
 from dataclasses import dataclass
 
+from sqlalchemy import and_
+
+from whistle.models import Member
 from whistle.rules.parse import Rules
 
 READER_ROLES = ("member", "unit_lead")
+
+# The accounts a key may be sealed to, a case granted or a real name disclosed: the
+# eligible usernames above are narrowed to these rows wherever keys are chosen. Active, with
+# a key, and confirmed by a second person (whistle.committee.enrolment): an account someone
+# enrolled alone receives nothing.
+KEY_HOLDER = and_(Member.active.is_(True), Member.public_key.is_not(None), Member.confirmed_on.is_not(None))
+
+
+def account_refusal(account) -> str | None:
+    """Why a member account may not receive a key now (``not_enrolled``, ``unconfirmed``),
+    or None: KEY_HOLDER for one loaded row."""
+    if account is None or not account.active or account.public_key is None:
+        return "not_enrolled"
+    if account.confirmed_on is None:
+        return "unconfirmed"
+    return None
 
 
 @dataclass(frozen=True)
