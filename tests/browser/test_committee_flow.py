@@ -28,16 +28,24 @@ def _invite(server, username):
     return token
 
 
-def _enrol(page, server, username):
-    page.goto(f"{server.url}/committee/enrol/{_invite(server, username)}?lang=en")
+def _fill_enrolment(page, link, with_key=True):
+    """Fill in the enrolment page at ``link``; returns the TOTP secret once the page shows the
+    fingerprint a second person confirms. An admin makes no key: they never read cases."""
+    page.goto(f"{link}?lang=en")
     secret = page.text_content("#totp-secret").strip()
     page.fill("#password", PASSWORD)
     page.fill("#password2", PASSWORD)
     page.fill("#totp", pyotp.TOTP(secret).now())
-    page.fill("#key_passphrase", KEY_PASSPHRASE)
-    page.fill("#key_passphrase2", KEY_PASSPHRASE)
+    if with_key:
+        page.fill("#key_passphrase", KEY_PASSPHRASE)
+        page.fill("#key_passphrase2", KEY_PASSPHRASE)
     page.click("text=Finish enrolment")
     page.wait_for_selector("#fingerprint", timeout=60_000)  # waiting for a second person
+    return secret
+
+
+def _enrol(page, server, username, with_key=True):
+    secret = _fill_enrolment(page, f"{server.url}/committee/enrol/{_invite(server, username)}", with_key)
     # Confirmed as a second person would (tests/browser/test_enrolment_flow.py types the groups).
     with Session(services(server.app).engine) as s:
         account = s.scalar(select(Member).where(Member.username == username))
@@ -296,13 +304,44 @@ def test_a_version_1_report_is_answered_with_a_notice_that_its_key_is_unchecked(
 def test_admin_home_is_members(server, browser):
     context = browser.new_context(locale="en-US")
     page = context.new_page()
-    page.goto(f"{server.url}/committee/enrol/{_invite(server, 'ma.lin')}?lang=en")
-    secret = page.text_content("#totp-secret").strip()
-    page.fill("#password", PASSWORD)
-    page.fill("#password2", PASSWORD)
-    page.fill("#totp", pyotp.TOTP(secret).now())
-    page.click("text=Finish enrolment")  # an admin makes no key: they never read cases
-    page.wait_for_url(re.compile(r".*/committee/login.*"), timeout=60_000)
+    secret = _enrol(page, server, "ma.lin", with_key=False)
     _login(page, server, "ma.lin", secret, home=r".*/committee/admin/members$")
     assert page.locator("nav.workspace-nav a:has-text('My cases')").count() == 0
+    context.close()
+
+
+def test_the_first_day_in_the_readmes_order(server, browser, tmp_path):
+    """README "Try the committee side": a report filed before anyone enrolled; a member
+    enrols and the console confirms the first account; the list and the dashboard agree that
+    the member can open nothing yet and say one case waits for a re-grant, and how; the
+    single key file re-grants it; the member reads the report in the browser."""
+    _report(browser, server, "FIRST-DAY-MARKER 押款")
+    link = server.cli("members", "invite", "zhao.lei", "--base-url", server.url).strip().splitlines()[-1]
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    secret = _fill_enrolment(page, link)
+    fingerprint = page.text_content("#fingerprint").strip()
+    server.cli("members", "confirm", "zhao.lei", "--fingerprint", fingerprint)
+    _login(page, server, "zhao.lei", secret)
+    page.goto(f"{server.url}/committee/?lang=en")
+    assert page.locator("table.cases a").count() == 0
+    notice = page.text_content("#awaiting-regrant")
+    assert "1 case of your unit waits for a re-grant." in notice and "--regrant-orphans-to zhao.lei" in notice
+    page.screenshot(path=str(_shots(tmp_path) / "committee-awaiting-regrant.png"), full_page=True)
+    page.goto(f"{server.url}/committee/dashboard?lang=en")
+    assert page.text_content("ul.figures li:first-child strong") == "0"
+    assert page.text_content("ul.figures li:nth-child(2) strong") == "0"
+    assert "1 case of your unit waits for a re-grant." in page.text_content("#awaiting-regrant")
+
+    output = server.cli("keys", "recover", "--key", str(server.key_file), "--regrant-orphans-to", "zhao.lei")
+    assert "re-granted" in output
+    page.goto(f"{server.url}/committee/?lang=en")
+    assert page.locator("#awaiting-regrant").count() == 0
+    page.click("table.cases a")
+    page.wait_for_selector("#unlock:not([hidden])")
+    page.fill("#key-passphrase", KEY_PASSPHRASE)
+    page.click("#unlock-form button")
+    page.wait_for_selector("text=FIRST-DAY-MARKER 押款", timeout=60_000)
+    page.goto(f"{server.url}/committee/dashboard?lang=en")
+    assert page.text_content("ul.figures li:first-child strong") == "1"
     context.close()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from whistle import db
 from whistle.custody import audit, retention
 from whistle.cases import actions, store as cases
-from whistle.committee import case_listing, triage_view
+from whistle.committee import case_listing, dashboard, triage_view
 from whistle.clock import committee_today
 from whistle.committee.access import current_member, login_required, open_case, rule_of
 from whistle.committee.auth import bp
@@ -61,7 +61,8 @@ def case_list():
     return render_template("committee/cases.html", rows=[triage_view.summary(c, today) for c in cases_here],
                            next_cursor=following.encode() if following else None, listed_on=today.isoformat(),
                            first_page=after is None,
-                           new_count=listing.new_count(), new_count_cap=case_listing.NEW_COUNT_CAP)
+                           new_count=listing.new_count(), new_count_cap=case_listing.NEW_COUNT_CAP,
+                           awaiting_regrant=dashboard.awaiting_regrant(rule_of(member.username).unit))
 
 
 def _cursor_arg() -> "Position | None":
