@@ -342,6 +342,15 @@ def test_the_first_day_in_the_readmes_order(server, browser, tmp_path):
     page.fill("#key-passphrase", KEY_PASSPHRASE)
     page.click("#unlock-form button")
     page.wait_for_selector("text=FIRST-DAY-MARKER 押款", timeout=60_000)
+    # The case page: content on the left and the facts and actions beside it at 1280 px,
+    # one column (content first) on a phone, with nothing wider than the screen.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    main, side = page.locator(".case-main").bounding_box(), page.locator(".case-side").bounding_box()
+    assert side["x"] >= main["x"] + main["width"] and abs(side["y"] - main["y"]) < 2
+    page.set_viewport_size({"width": 360, "height": 800})
+    main, side = page.locator(".case-main").bounding_box(), page.locator(".case-side").bounding_box()
+    assert side["y"] >= main["y"] + main["height"] and page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{server.url}/committee/dashboard?lang=en")
     assert page.text_content("ul.figures li:first-child strong") == "1"
     context.close()
