@@ -341,10 +341,26 @@ def committee_people(site):
     from tests.client_side import HEADER, seal_report
     from tests.committee.conftest import enrol
 
-    people = {name: enrol(site.app, name) for name in ("zhao.lei", "ma.lin")}
+    import datetime as dt
+
+    from whistle.channels import surveys
+
+    people = {name: enrol(site.app, name) for name in ("zhao.lei", "ma.lin", "zhou.min")}
     resp, _code, _keys = seal_report(site.app.test_client(), "委员会页面的无障碍检查 accessibility",
                                      header=dict(HEADER, department="housing", accused_rank="staff"))
     assert resp.status_code == 201
+    day = today("Asia/Shanghai")
+    with Session(services(site.app).engine) as s:  # an open survey, for its answer and committee pages
+        survey = surveys.create(s, title="廉政回访", intro="匿名问卷。", start=day - dt.timedelta(days=1),
+                                end=day + dt.timedelta(days=7),
+                                items=[surveys.ItemSpec("choice", "行业", breakdown=True, options=["工程", "供货"]),
+                                       surveys.ItemSpec("likert", "办事人员公平对待我"),
+                                       surveys.ItemSpec("yes_no", "是否被要求请客送礼？", bribery=True),
+                                       surveys.ItemSpec("free_text", "其他情况")],
+                                owner_unit="stationed_1", created_by="zhao.lei", on=day)
+        survey.status = "open"
+        s.commit()
+        site.survey_id = survey.id
     return people
 
 
@@ -392,10 +408,23 @@ def _committee_pages(page, site, people):
     yield "dashboard"
     page.goto(url + "/committee/surveys")
     yield "surveys"
+    page.goto(f"{url}/committee/surveys/{site.survey_id}")
+    yield "survey"
+    page.context.clear_cookies()
+    _member_login(page, site, people["zhou.min"])
+    page.goto(url + "/committee/notices")
+    yield "notices"
     page.context.clear_cookies()
     _member_login(page, site, people["ma.lin"])
     page.goto(url + "/committee/admin/members")
     yield "members"
+    page.context.clear_cookies()
+    page.goto(f"{url}/surveys/{site.survey_id}")
+    page.wait_for_selector("#survey-form")
+    yield "survey answer form"
+    _block(page, "survey.js")
+    page.goto(f"{url}/surveys/{site.survey_id}")
+    yield "survey answer form (no JavaScript)"
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=list(VIEWPORTS))
@@ -403,7 +432,7 @@ def _committee_pages(page, site, people):
 def test_committee_pages_have_no_serious_violations(browser, site, committee_people, axe_source, lang, viewport):
     checked = _check_pages(browser, axe_source, lang, viewport,
                            lambda page: _committee_pages(page, site, committee_people))
-    assert len(checked) == 8, checked
+    assert len(checked) == 12, checked
 
 
 def test_member_flow_by_keyboard_alone(browser, site, committee_people):
