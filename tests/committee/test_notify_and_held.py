@@ -154,3 +154,30 @@ def test_reminders_count_cases_due_within_days_and_unanswered_messages(app, comm
         assert case.locator not in smtp.messages[0]
     assert "housing" not in smtp.messages[0].lower() and "stationed" not in smtp.messages[0]
     assert str(today + dt.timedelta(days=1)) not in smtp.messages[0]
+
+
+def test_whistle_notify_mails_the_counts(app, config, committee, smtp, monkeypatch, tmp_path):
+    """The console command end to end: today's counts from the app's calendar, over SMTP."""
+    from click.testing import CliRunner
+
+    from whistle.cli import main
+    from whistle.config import PROJECT_DIR
+
+    enrol(app, "zhao.lei")
+    resp, _code, _keys = seal_report(app.test_client(), "SECRET-NARRATIVE",
+                                     header=dict(HEADER, department="housing", accused_rank="staff"))
+    assert resp.status_code == 201
+    example = (PROJECT_DIR / "whistle" / "data" / "rules.example.toml").read_text(encoding="utf-8")
+    entry = 'username = "zhao.lei"\nunit = "stationed_1"\n'
+    assert entry in example
+    rules = tmp_path / "rules.toml"
+    rules.write_text(example.replace(entry, entry + 'email = "zhao@example.invalid"\n'), encoding="utf-8")
+    for name, value in {"WHISTLE_INSTANCE_DIR": str(config.instance_dir), "WHISTLE_DATABASE_URL": config.database_url,
+                        "WHISTLE_RULES": str(rules), "WHISTLE_SMTP_HOST": "127.0.0.1",
+                        "WHISTLE_SMTP_PORT": str(smtp.server_address[1]), "WHISTLE_SMTP_STARTTLS": "0"}.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["notify"])
+    assert result.exit_code == 0, result.output
+    assert "notified 1 member(s)" in result.output
+    [mail] = smtp.messages
+    assert "zhao@example.invalid" in mail and "SECRET" not in mail
