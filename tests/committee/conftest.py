@@ -114,7 +114,7 @@ def login(person: Person, ahead: int = 1, app=None):
 @pytest.fixture
 def people(app, committee):
     """The example rules' members that the tests use, enrolled (committee key registered)."""
-    return {name: enrol(app, name) for name in ("zhao.lei", "li.na", "zhang.wei", "ma.lin")}
+    return {name: enrol(app, name) for name in ("zhao.lei", "li.na", "zhang.wei", "liu.yang", "ma.lin")}
 
 
 @pytest.fixture

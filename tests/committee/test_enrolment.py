@@ -114,24 +114,24 @@ def test_an_admin_alone_cannot_enrol_a_reader_of_head_complaints(app, people, db
     trail = [(a, actor, d.get("reason")) for a, actor, d in actions(db_session) if d.get("member") == "liu.yang"]
     assert trail == [("invite", "ma.lin", None), ("refused_enrolment_confirm", "xu.qing", "fingerprint"),
                      ("refused_enrolment_confirm", "ma.lin", "inviter"), ("enrolment_confirmed", "xu.qing", None)]
-    assert ("enrolled", "liu.yang", {"waiting_for": "confirmation"}) in actions(db_session)
+    assert any(a == ["enrolled", "liu.yang"] and d["waiting_for"] == "confirmation" for *a, d in actions(db_session))
 
 
 def test_re_enrolment_revokes_every_grant_sealed_to_the_old_key(app, people, db_session):
-    admin, zhao, zhang = people["ma.lin"], people["zhao.lei"], people["zhang.wei"]
+    admin, zhao, zhang = people["ma.lin"], people["zhao.lei"], people["liu.yang"]
     _report(app)
     case = _case(db_session)
-    _grant_to(zhao, zhang, case.id)  # zhang.wei now holds it through item_keys
+    _grant_to(zhao, zhang, case.id)  # liu.yang (the level above) now holds it through item_keys
     assert db_session.scalar(select(ItemKey).where(ItemKey.kid == zhang.keypair.kid)) is not None
 
-    keypair, _secret, client, _landed = enrol_alone(app, admin, "zhang.wei")
+    keypair, _secret, client, _landed = enrol_alone(app, admin, "liu.yang")
 
     db_session.expire_all()
-    zhang_id = db_session.scalar(select(Member.id).where(Member.username == "zhang.wei"))
+    zhang_id = db_session.scalar(select(Member.id).where(Member.username == "liu.yang"))
     assert db_session.scalar(select(CaseGrant).where(CaseGrant.member_id == zhang_id)) is None
     assert db_session.scalar(select(ItemKey).where(ItemKey.kid == zhang.keypair.kid)) is None
     assert client.get(f"/committee/api/cases/{case.id}").status_code == 401
-    assert ("grants_revoked", "ma.lin", {"member": "zhang.wei", "grants": 1}) in actions(db_session)
+    assert ("grants_revoked", "ma.lin", {"member": "liu.yang", "grants": 1}) in actions(db_session)
     # The old session is over too.
     assert zhang.client.get("/committee/").status_code == 302
     # Re-invite the only holder: the case counts as orphaned, for the split key to hand on.
@@ -262,9 +262,10 @@ def test_the_split_key_hands_nothing_to_an_unconfirmed_account(app, committee, p
     from whistle.custody import ceremony
 
     _report(app)
+    # liu.yang (the level above) is someone routing allows: what refuses them is the confirmation.
     case = _case(db_session)
-    keypair, _s, _c, _l = enrol_alone(app, people["ma.lin"], "zhang.wei")
-    account = ceremony.member_by_username(db_session, "zhang.wei")
+    keypair, _s, _c, _l = enrol_alone(app, people["ma.lin"], "liu.yang")
+    account = ceremony.member_by_username(db_session, "liu.yang")
     with pytest.raises(ceremony.GrantRefused) as refused:
         ceremony.regrant(db_session, services(app).rules, committee[0], case, account, dt_today())
     assert refused.value.reason == "unconfirmed"

@@ -23,7 +23,7 @@ from crypto.errors import FormatError
 from crypto.keys import derive, kid
 from crypto.receipt import fake_salt, is_locator, random_locator, verifier_matches
 from crypto.stream import HEADER_BYTES
-from whistle.catalog import NOTICE_FIELD, ROUTING_FIELDS, routing_problems
+from whistle.catalog import ACCUSED_FIELD, NOTICE_FIELD, ROUTING_FIELDS, routing_problems
 from whistle.errors import CasePurged, InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady, RecipientsChanged
 from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, CommitteeKey, Member,
                             new_id)
@@ -170,7 +170,7 @@ def case_recipients(db: Session, rules, case: Case) -> list[Recipient]:
                          .where(CaseGrant.case_id == case.id, KEY_HOLDER)
                          .order_by(Member.username)).all()
     return committee_recipients(db) + [_member_recipient(m) for m in holders
-                                       if holder_refusal(rules, m.username, case.department) is None]
+                                       if holder_refusal(rules, m.username, case.department, case.accused_member) is None]
 
 
 def check_envelope(envelope: dict, kind: str, required: list[Recipient], optional=(),
@@ -305,7 +305,7 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
                 verifier: bytes, reporter_pk: bytes, envelope: dict, uploads: list[Upload],
                 rules, on: dt.date, calendar=None, identity: dict | None = None,
                 now: dt.datetime | None = None, tz: str = "Asia/Shanghai",
-                sealing: Sealing | None = None) -> StoredCase:
+                sealing: Sealing | None = None, commitment: str | None = None) -> StoredCase:
     """Store a new case with its sealed report, triaged and granted by the rules.
 
     ``identity``: a real-name reporter's sealed name and contact, stored as the case's item
@@ -320,8 +320,12 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     ``sealing``: the caller's sealing_for(header), read just before, when the server sealed
     the envelope itself (whistle.cases.sealing); one routed for another header is not used, and
     without one routing is applied here.
+
+    ``commitment``: the receipt's log commitment (crypto/FORMAT.md §10), kept with the case's
+    intake until its day enters the public log (whistle.custody.intake_log).
     """
     from whistle.channels import notices
+    from whistle.custody import intake_log
     from whistle.triage import deadlines, risk
     from whistle.triage.routing import route as route_of
 
@@ -332,6 +336,8 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     # (rk) is the report's, not routing's: routing reads the rest.
     header = {k: v for k, v in header.items() if k != env.REPORTER_KEY_FIELD} if isinstance(header, dict) else {}
     problems = routing_problems(header, rules.department_codes)
+    if not problems and ACCUSED_FIELD in header and header[ACCUSED_FIELD] not in rules.member_usernames:
+        problems = [ACCUSED_FIELD]
     if problems:
         raise InvalidSubmission(detail=f"routing: {problems}")
     notices.check_comment_header(db, header, now or dt.datetime.now(dt.timezone.utc), tz)
@@ -356,6 +362,7 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
                   risk_score=assessment.score, ack_due=ack_due,
                   feedback_due=due.get("feedback"), risk_override_reason=None, disposition=None,
                   duplicate_of=None, real_name=real_name, notice_id=header.get(NOTICE_FIELD),
+                  accused_member=header.get(ACCUSED_FIELD),
                   **{k: header[k] for k in ROUTING_FIELDS})
     # The case row is this transaction's first write. ON CONFLICT DO NOTHING (rather than a
     # savepoint, which pysqlite would turn into a committed outer transaction) keeps the whole
@@ -377,6 +384,7 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
         db.execute(_INSERT_GRANT, grants)
     db.execute(_INSERT_EVENT, {"id": new_id(), "case_id": case_id, "seq": 1, "event": "received",
                                "happened_on": on})
+    intake_log.hold(db, case_id, on, commitment)
     return StoredCase(case_id, values["received_on"], values["notice_id"])
 
 

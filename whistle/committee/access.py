@@ -91,7 +91,8 @@ def may_open(member: Member, case) -> bool:
     may hold it: no conflict in it, a reader's role (the grant is what gives them the key;
     the rules check refuses even a grant made by mistake, or one the rules have outgrown)."""
     if member is None or member.confirmed_on is None or case.held_for_superior \
-            or holder_refusal(services().rules, member.username, case.department) is not None:
+            or holder_refusal(services().rules, member.username, case.department,
+                              case.accused_member) is not None:
         return False
     return db.session().scalar(select(CaseGrant).where(
         CaseGrant.case_id == case.id, CaseGrant.member_id == member.id)) is not None
