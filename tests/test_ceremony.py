@@ -340,3 +340,33 @@ def test_a_share_file_of_deeply_nested_json_is_refused_by_name(app, cli_env, tmp
     result = cli_env.invoke(main, ["keys", "recover", "--share", str(share)])
     assert result.exit_code == 1 and not isinstance(result.exception, RecursionError)
     assert f"{share}: not a whistle key-share file" in result.output
+
+
+def test_a_single_key_file_regrants_reports_filed_before_anyone_enrolled(app, client, cli_env, tmp_path, db_session):
+    """The demo's first day in the README's order: a report, then a member enrols; the one
+    key file (as the demo key) re-grants the report to them, and that use is audited."""
+    runner = cli_env
+    key, passphrase_file = tmp_path / "committee.key", tmp_path / "pass"
+    passphrase_file.write_text("one long committee passphrase\n")
+    result = runner.invoke(main, ["keys", "init", "--out", str(key), "--passphrase-file", str(passphrase_file), *CHEAP])
+    assert result.exit_code == 0, result.output
+    resp, _code, _keys = seal_report(client, "EARLY-MARKER", header=HOUSING)
+    assert resp.status_code == 201
+    case = _case(db_session)
+    zhao = enrol(app, "zhao.lei")
+    assert zhao.api("get", f"/committee/api/cases/{case.id}").status_code == 404
+    result = runner.invoke(main, ["keys", "recover", "--regrant-orphans-to", "zhao.lei"])
+    assert result.exit_code != 0 and "--key FILE" in result.output
+    result = runner.invoke(main, ["keys", "recover", "--key", str(key), "--passphrase-file", str(passphrase_file),
+                                  "--regrant-orphans-to", "zhao.lei"])
+    assert result.exit_code == 0, result.output
+    assert f"re-granted {case.id} to zhao.lei" in result.output
+    [opened] = _actions(db_session, "key_opened")
+    assert opened.actor == "committee-key" and json.loads(opened.detail) == {"key": unwrap(
+        key.read_text(), "one long committee passphrase").kid}
+    [regranted] = _actions(db_session, "regrant")
+    assert regranted.case_id == case.id
+    item = zhao.api("get", f"/committee/api/cases/{case.id}").get_json()["items"][0]
+    content_key = sodium.crypto_box_seal_open(unb64u(item["granted_key"]), zhao.keypair.public, zhao.keypair.secret)
+    assert env.open_body(item["envelope"], content_key)["narrative"] == "EARLY-MARKER"
+    assert audit.verify(db_session)[1] is None

@@ -174,6 +174,13 @@ def _pages(page, site):
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=list(VIEWPORTS))
 @pytest.mark.parametrize("lang", LANGUAGES, ids=list(LANGUAGES))
 def test_reporter_pages_have_no_serious_violations(browser, site, axe_source, lang, viewport):
+    checked = _check_pages(browser, axe_source, lang, viewport, lambda page: _pages(page, site))
+    assert len(checked) == 10, checked
+
+
+def _check_pages(browser, axe_source, lang: str, viewport: str, pages) -> list:
+    """Run axe on each page ``pages(page)`` yields (and, on the phone, check that nothing
+    scrolls sideways); fail on any serious or critical finding. Returns the pages' names."""
     size = VIEWPORTS[viewport]
     context = _context(browser, lang, size)
     page = context.new_page()
@@ -181,7 +188,7 @@ def test_reporter_pages_have_no_serious_violations(browser, site, axe_source, la
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     failures, report, checked = [], [], []
     try:
-        for name in _pages(page, site):
+        for name in pages(page):
             checked.append(name)
             assert page.evaluate("document.documentElement.lang") == lang.replace("_", "-"), name
             for v in _axe(page, axe_source):
@@ -198,9 +205,9 @@ def test_reporter_pages_have_no_serious_violations(browser, site, axe_source, la
     finally:
         context.close()
     print("\n".join(report) or "no axe findings")
-    assert len(checked) == 10, checked
     assert not errors, errors
     assert not failures, "\n" + "\n".join(failures)
+    return checked
 
 
 def _focused(page) -> dict:
@@ -323,3 +330,159 @@ def test_axe_is_pinned():
     assert lock["packages"]["node_modules/axe-core"]["version"] == version
     assert "resolved" not in json.dumps(lock), "the lockfile should not name a registry host"
     assert Path(AXE).is_file()
+
+
+# --- the committee's pages ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def committee_people(site):
+    """A member (with a key made as their browser would) holding one case, and an admin."""
+    from tests.client_side import HEADER, seal_report
+    from tests.committee.conftest import enrol
+
+    import datetime as dt
+
+    from whistle.channels import surveys
+
+    people = {name: enrol(site.app, name) for name in ("zhao.lei", "ma.lin", "zhou.min")}
+    resp, _code, _keys = seal_report(site.app.test_client(), "委员会页面的无障碍检查 accessibility",
+                                     header=dict(HEADER, department="housing", accused_rank="staff"))
+    assert resp.status_code == 201
+    day = today("Asia/Shanghai")
+    with Session(services(site.app).engine) as s:  # an open survey, for its answer and committee pages
+        survey = surveys.create(s, title="廉政回访", intro="匿名问卷。", start=day - dt.timedelta(days=1),
+                                end=day + dt.timedelta(days=7),
+                                items=[surveys.ItemSpec("choice", "行业", breakdown=True, options=["工程", "供货"]),
+                                       surveys.ItemSpec("likert", "办事人员公平对待我"),
+                                       surveys.ItemSpec("yes_no", "是否被要求请客送礼？", bribery=True),
+                                       surveys.ItemSpec("free_text", "其他情况")],
+                                owner_unit="stationed_1", created_by="zhao.lei", on=day)
+        survey.status = "open"
+        s.commit()
+        site.survey_id = survey.id
+    return people
+
+
+def _member_login(page, site, person) -> None:
+    """Log in through the form, by keyboard (a TOTP step used before is forgotten first)."""
+    import pyotp
+    from tests.committee.conftest import PASSWORD
+    from tests.helpers import forget_used_totp_steps
+
+    forget_used_totp_steps(site.app)
+    page.goto(site.url + "/committee/login")
+    page.fill("#username", person.username)
+    page.fill("#password", PASSWORD)
+    page.fill("#totp", pyotp.TOTP(person.totp).now())
+    page.press("#totp", "Enter")
+    page.wait_for_load_state()
+    assert "/committee/login" not in page.url, page.url
+
+
+def _unlock(page) -> None:
+    from tests.committee.conftest import KEY_PASSPHRASE as MEMBER_KEY_PASSPHRASE
+
+    page.wait_for_selector("#unlock:not([hidden])")
+    page.fill("#key-passphrase", MEMBER_KEY_PASSPHRASE)
+    page.press("#key-passphrase", "Enter")
+    page.wait_for_selector("text=委员会页面的无障碍检查", timeout=60_000)
+
+
+def _committee_pages(page, site, people):
+    """Visit the committee's pages (and the public transparency page); yield a name for each."""
+    url = site.url
+    page.goto(url + "/transparency")
+    yield "/transparency"
+    page.goto(url + "/committee/login")
+    yield "committee login"
+    _member_login(page, site, people["zhao.lei"])
+    page.goto(url + "/committee/")
+    yield "case list"
+    page.click("table.cases a")
+    page.wait_for_selector("#unlock:not([hidden])")
+    yield "case (locked)"
+    _unlock(page)
+    yield "case (unlocked)"
+    page.goto(url + "/committee/dashboard")
+    yield "dashboard"
+    page.goto(url + "/committee/surveys")
+    yield "surveys"
+    page.goto(f"{url}/committee/surveys/{site.survey_id}")
+    yield "survey"
+    page.context.clear_cookies()
+    _member_login(page, site, people["zhou.min"])
+    page.goto(url + "/committee/notices")
+    yield "notices"
+    page.context.clear_cookies()
+    _member_login(page, site, people["ma.lin"])
+    page.goto(url + "/committee/admin/members")
+    yield "members"
+    page.context.clear_cookies()
+    page.goto(f"{url}/surveys/{site.survey_id}")
+    page.wait_for_selector("#survey-form")
+    yield "survey answer form"
+    _block(page, "survey.js")
+    page.goto(f"{url}/surveys/{site.survey_id}")
+    yield "survey answer form (no JavaScript)"
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=list(VIEWPORTS))
+@pytest.mark.parametrize("lang", LANGUAGES, ids=list(LANGUAGES))
+def test_committee_pages_have_no_serious_violations(browser, site, committee_people, axe_source, lang, viewport):
+    checked = _check_pages(browser, axe_source, lang, viewport,
+                           lambda page: _committee_pages(page, site, committee_people))
+    assert len(checked) == 12, checked
+
+
+def test_member_flow_by_keyboard_alone(browser, site, committee_people):
+    """Log in, open the case, unlock the key, acknowledge, reply: Tab, typing and Enter only,
+    and every stop shows where the focus is."""
+    import pyotp
+    from tests.committee.conftest import KEY_PASSPHRASE as MEMBER_KEY_PASSPHRASE, PASSWORD
+    from tests.helpers import forget_used_totp_steps
+
+    context = browser.new_context(locale=LANGUAGES["en"], viewport=VIEWPORTS["desktop"])
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    seen: list = []
+    person = committee_people["zhao.lei"]
+    forget_used_totp_steps(site.app)
+    try:
+        page.goto(site.url + "/committee/login")
+        _tab_to(page, lambda f: f["id"] == "username", seen)
+        page.keyboard.type(person.username)
+        _tab_to(page, lambda f: f["id"] == "password", seen)
+        page.keyboard.type(PASSWORD)
+        _tab_to(page, lambda f: f["id"] == "totp", seen)
+        page.keyboard.type(pyotp.TOTP(person.totp).now())
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+
+        page.goto(site.url + "/committee/")
+        _tab_to(page, lambda f: f["tag"] == "a" and "/committee/cases/" in (page.evaluate(
+            "document.activeElement.getAttribute('href')") or ""), seen)
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        page.wait_for_selector("#unlock:not([hidden])")
+        if _focused(page)["id"] != "key-passphrase":  # the page may hand it the focus at once
+            _tab_to(page, lambda f: f["id"] == "key-passphrase", seen)
+        page.keyboard.type(MEMBER_KEY_PASSPHRASE)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("text=委员会页面的无障碍检查", timeout=60_000)
+
+        _tab_to(page, lambda f: f["name"] == "event" and f["value"] == "acknowledged", seen, limit=120)
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert "The case is acknowledged" in page.text_content("p.flash")
+        page.wait_for_selector("text=委员会页面的无障碍检查", timeout=60_000)  # still unlocked
+        _tab_to(page, lambda f: f["id"] == "reply-text", seen, limit=120)
+        page.keyboard.type("KEYBOARD-REPLY 请补充材料")
+        _tab_to(page, lambda f: f["tag"] == "button" and f["type"] == "submit" and page.evaluate(
+            "document.activeElement.closest('form')?.id") == "reply-form", seen)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#conversation >> text=KEYBOARD-REPLY 请补充材料", timeout=60_000)
+    finally:
+        context.close()
+    assert not errors, errors

@@ -28,16 +28,24 @@ def _invite(server, username):
     return token
 
 
-def _enrol(page, server, username):
-    page.goto(f"{server.url}/committee/enrol/{_invite(server, username)}?lang=en")
+def _fill_enrolment(page, link, with_key=True):
+    """Fill in the enrolment page at ``link``; returns the TOTP secret once the page shows the
+    fingerprint a second person confirms. An admin makes no key: they never read cases."""
+    page.goto(f"{link}?lang=en")
     secret = page.text_content("#totp-secret").strip()
     page.fill("#password", PASSWORD)
     page.fill("#password2", PASSWORD)
     page.fill("#totp", pyotp.TOTP(secret).now())
-    page.fill("#key_passphrase", KEY_PASSPHRASE)
-    page.fill("#key_passphrase2", KEY_PASSPHRASE)
+    if with_key:
+        page.fill("#key_passphrase", KEY_PASSPHRASE)
+        page.fill("#key_passphrase2", KEY_PASSPHRASE)
     page.click("text=Finish enrolment")
     page.wait_for_selector("#fingerprint", timeout=60_000)  # waiting for a second person
+    return secret
+
+
+def _enrol(page, server, username, with_key=True):
+    secret = _fill_enrolment(page, f"{server.url}/committee/enrol/{_invite(server, username)}", with_key)
     # Confirmed as a second person would (tests/browser/test_enrolment_flow.py types the groups).
     with Session(services(server.app).engine) as s:
         account = s.scalar(select(Member).where(Member.username == username))
@@ -46,13 +54,13 @@ def _enrol(page, server, username):
     return secret
 
 
-def _login(page, server, username, secret):
+def _login(page, server, username, secret, home=r".*/committee/(\?.*)?$"):
     page.goto(f"{server.url}/committee/login?lang=en")
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
     page.fill("#totp", pyotp.TOTP(secret).at(time.time() + 30))  # the enrolment used the current code
     page.click("button:has-text('Log in')")
-    page.wait_for_url(re.compile(r".*/committee/(\?.*)?$"))
+    page.wait_for_url(re.compile(home))
 
 
 def _report(browser, server, marker, evidence=None):
@@ -120,12 +128,29 @@ def test_member_first_day_and_first_case(server, browser, tmp_path):
 
     page.click("button:has-text('Acknowledge')")
     page.wait_for_selector("#case-status:has-text('Acknowledged')")
+    assert "The case is acknowledged" in page.text_content("p.flash")  # every action says it was done
     # The key stays unlocked across pages of this session (sealed under the session's key).
     page.wait_for_selector("text=OBSTRUCTION-MARKER 审批被卡", timeout=60_000)
     page.fill("#reply-text", "REPLY-请提供审批单号")
     page.click("button:has-text('Encrypt and send reply')")
     page.wait_for_selector("text=Reply sent to the reporter.")
     page.wait_for_selector("#conversation >> text=REPLY-请提供审批单号")
+    # The disposition list preselects nothing; a submit without a choice records nothing
+    # (the browser's own check stops it; without that, the server says so).
+    assert page.eval_on_selector("#disposition", "s => s.value") == ""
+    page.eval_on_selector("#disposition", "s => s.removeAttribute('required')")
+    page.click("button:has-text('Record disposition')")
+    assert "Choose a disposition" in page.text_content("p.flash.error")
+    assert page.text_content("#case-disposition").strip() == "—"
+    page.select_option("#disposition", "talk_inquiry")
+    page.click("button:has-text('Record disposition')")
+    assert "Disposition recorded." in page.text_content("p.flash")
+    page.fill("#grade-reason", "checked the amounts")
+    page.click("button:has-text('Change grade')")
+    assert "Grade changed." in page.text_content("p.flash")
+    page.goto(page.url.split("?")[0] + "?lang=zh_Hans")
+    page.click("button:has-text('标为正在核查')")
+    assert "核查" in page.text_content("p.flash")
     page.goto(f"{server.url}/committee/dashboard?lang=en")
     page.screenshot(path=str(_shots(tmp_path) / "committee-dashboard.png"), full_page=True)
     page.goto(f"{server.url}/committee/?lang=en")
@@ -385,3 +410,58 @@ def test_pdf_renders_in_a_sandboxed_frame_without_network(server, browser, tmp_p
         assert errors == []
     finally:
         watcher.stop()
+
+
+def test_admin_home_is_members(server, browser):
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    secret = _enrol(page, server, "ma.lin", with_key=False)
+    _login(page, server, "ma.lin", secret, home=r".*/committee/admin/members$")
+    assert page.locator("nav.workspace-nav a:has-text('My cases')").count() == 0
+    context.close()
+
+
+def test_the_first_day_in_the_readmes_order(server, browser, tmp_path):
+    """README "Try the committee side": a report filed before anyone enrolled; a member
+    enrols and the console confirms the first account; the list and the dashboard agree that
+    the member can open nothing yet and say one case waits for a re-grant, and how; the
+    single key file re-grants it; the member reads the report in the browser."""
+    _report(browser, server, "FIRST-DAY-MARKER 押款")
+    link = server.cli("members", "invite", "zhao.lei", "--base-url", server.url).strip().splitlines()[-1]
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    secret = _fill_enrolment(page, link)
+    fingerprint = page.text_content("#fingerprint").strip()
+    server.cli("members", "confirm", "zhao.lei", "--fingerprint", fingerprint)
+    _login(page, server, "zhao.lei", secret)
+    page.goto(f"{server.url}/committee/?lang=en")
+    assert page.locator("table.cases a").count() == 0
+    notice = page.text_content("#awaiting-regrant")
+    assert "1 case of your unit waits for a re-grant." in notice and "--regrant-orphans-to zhao.lei" in notice
+    page.screenshot(path=str(_shots(tmp_path) / "committee-awaiting-regrant.png"), full_page=True)
+    page.goto(f"{server.url}/committee/dashboard?lang=en")
+    assert page.text_content("ul.figures li:first-child strong") == "0"
+    assert page.text_content("ul.figures li:nth-child(2) strong") == "0"
+    assert "1 case of your unit waits for a re-grant." in page.text_content("#awaiting-regrant")
+
+    output = server.cli("keys", "recover", "--key", str(server.key_file), "--regrant-orphans-to", "zhao.lei")
+    assert "re-granted" in output
+    page.goto(f"{server.url}/committee/?lang=en")
+    assert page.locator("#awaiting-regrant").count() == 0
+    page.click("table.cases a")
+    page.wait_for_selector("#unlock:not([hidden])")
+    page.fill("#key-passphrase", KEY_PASSPHRASE)
+    page.click("#unlock-form button")
+    page.wait_for_selector("text=FIRST-DAY-MARKER 押款", timeout=60_000)
+    # The case page: content on the left and the facts and actions beside it at 1280 px,
+    # one column (content first) on a phone, with nothing wider than the screen.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    main, side = page.locator(".case-main").bounding_box(), page.locator(".case-side").bounding_box()
+    assert side["x"] >= main["x"] + main["width"] and abs(side["y"] - main["y"]) < 2
+    page.set_viewport_size({"width": 360, "height": 800})
+    main, side = page.locator(".case-main").bounding_box(), page.locator(".case-side").bounding_box()
+    assert side["y"] >= main["y"] + main["height"] and page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{server.url}/committee/dashboard?lang=en")
+    assert page.text_content("ul.figures li:first-child strong") == "1"
+    context.close()

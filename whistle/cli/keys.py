@@ -122,6 +122,10 @@ def _keys_init_file(out, label, passphrase_file, kdf_opslimit, kdf_memlimit):
 
 
 @keys.command("recover")
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False),
+              help="A single committee key file (`keys init --out`, or the demo key) instead of shares.")
+@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False),
+              help="With --key: read the key file's passphrase from this file.")
 @click.option("--share", "share_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               metavar="FILE", help="A share file (repeat: at least the threshold M of them).")
 @click.option("--holder-passphrase-file", "holder_files", multiple=True, metavar="NAME=PATH",
@@ -130,19 +134,28 @@ def _keys_init_file(out, label, passphrase_file, kdf_opslimit, kdf_memlimit):
 @click.option("--regrant-orphans-to", metavar="USERNAME", help="Re-grant every orphaned case to USERNAME.")
 @click.option("--regrant", "regrants", multiple=True, metavar="CASE_ID=USERNAME",
               help="Re-grant one case to one member (repeatable).")
-def keys_recover(share_files, holder_files, list_orphans, regrant_orphans_to, regrants):
-    """Rebuild the split committee key, in memory only, from M shares; re-grant cases.
+def keys_recover(key_file, passphrase_file, share_files, holder_files, list_orphans, regrant_orphans_to, regrants):
+    """Open the committee key (rebuilt in memory from M shares, or read from its single key
+    file) and re-grant cases with it.
 
-    Each holder types their own passphrase. The rebuilt key is checked against the registered
-    committee key, used for the re-grants asked for, and forgotten when the command ends.
-    A re-grant the rules forbid (the member's own department, say) is refused and recorded.
+    Each holder types their own passphrase. The key is checked against the registered
+    committee key, used for the re-grants asked for, and forgotten when the command ends;
+    its use is recorded in the audit log. A re-grant the rules forbid (the member's own
+    department, say) is refused and recorded.
+
+    \b
+    Reports filed before anyone enrolled (the demo's first day):
+      whistle keys recover --key instance/demo-committee.key --regrant-orphans-to USERNAME
     """
-    from crypto import shares as shares_mod
     from whistle.custody import ceremony
     from whistle.triage.routing import account_refusal
 
     if regrant_orphans_to and regrants:
         raise click.UsageError("use either --regrant-orphans-to or --regrant, not both")
+    if key_file and (share_files or holder_files):
+        raise click.UsageError("use either --key FILE or --share FILE ..., not both")
+    if passphrase_file and not key_file:
+        raise click.UsageError("--passphrase-file is for --key FILE; share holders type their own")
     pairs = []
     for value in regrants:
         case_id, sep, username = value.partition("=")
@@ -155,10 +168,11 @@ def keys_recover(share_files, holder_files, list_orphans, regrant_orphans_to, re
     with Session(engine, expire_on_commit=False) as session:
         if list_orphans:
             common.echo_orphans(ceremony.orphaned_cases(session, loaded))
-        if not share_files:
+        if not share_files and not key_file:
             if list_orphans and not (regrant_orphans_to or regrants):
                 return
-            raise click.UsageError("give the share files with --share FILE (at least the threshold of them)")
+            raise click.UsageError("give the committee key: --key FILE (a single key file, or the demo key) "
+                                   "or the share files with --share FILE (at least the threshold of them)")
         for username in [regrant_orphans_to] if regrant_orphans_to else sorted({u for _c, u in pairs}):
             if loaded.member(username) is None:
                 raise click.ClickException(f"{username} is not listed in {cfg.rules_file}")
@@ -174,25 +188,11 @@ def keys_recover(share_files, holder_files, list_orphans, regrant_orphans_to, re
                 targets = [(offline.get_case(session, case_id), username) for case_id, username in pairs]
             except offline.OfflineError as exc:
                 raise click.ClickException(str(exc)) from exc
-        try:
-            given = ceremony.read_share_files(share_files)
-        except shares_mod.NotEnoughShares as exc:
-            raise click.ClickException(f"{exc}. Fewer than {exc.need} shares reveal nothing about the key: "
-                                       "ask another holder to bring theirs.") from exc
-        except ceremony.CeremonyError as exc:
-            raise click.ClickException(str(exc)) from exc
-        texts = [(s.text, common.share_passphrase(s.header, files)) for s in given]
-        try:
-            keypair = ceremony.recover_committee_key(texts, db=session)
-        except shares_mod.NotEnoughShares as exc:
-            raise click.ClickException(f"{exc}. Fewer than {exc.need} shares reveal nothing about the key.") from exc
-        except ceremony.CeremonyError as exc:
-            raise click.ClickException(str(exc)) from exc
         on = today(cfg.timezone)
-        holders = [s.header.holder for s in given]
-        ceremony.record_recovery(session, keypair, holders, on)
-        click.echo(f"committee key {keypair.kid} rebuilt in memory from the shares of {', '.join(holders)} "
-                   f"({given[0].header.threshold} needed); it is not written anywhere")
+        if key_file:
+            keypair = _key_file_for_regrants(session, key_file, passphrase_file, on)
+        else:
+            keypair = _rebuilt_for_regrants(session, share_files, files, on)
         if regrant_orphans_to and not targets:
             click.echo("no orphaned cases to re-grant")
         problems = 0
@@ -211,6 +211,46 @@ def keys_recover(share_files, holder_files, list_orphans, regrant_orphans_to, re
         session.commit()
     if problems:
         raise SystemExit(1)
+
+
+def _key_file_for_regrants(session, key_file, passphrase_file, on):
+    """The committee key from its single file, checked against the registered key; its use
+    is audited (key_opened) as a rebuild from shares is."""
+    from whistle.custody import ceremony
+
+    keypair = common.committee_keypair(session, key_file, passphrase_file, (), (), on)
+    row = session.get(CommitteeKey, keypair.kid)
+    if row is None or bytes(row.public_key) != keypair.public:
+        raise click.ClickException(f"{key_file} holds key {keypair.kid}, not a committee key of this database")
+    audit.record(session, "key_opened", actor=ceremony.ACTOR, on=on, key=keypair.kid)
+    click.echo(f"committee key {keypair.kid} read from {key_file}")
+    return keypair
+
+
+def _rebuilt_for_regrants(session, share_files, files, on):
+    """The split committee key rebuilt in memory from the shares given (audited, with whose)."""
+    from crypto import shares as shares_mod
+    from whistle.custody import ceremony
+
+    try:
+        given = ceremony.read_share_files(share_files)
+    except shares_mod.NotEnoughShares as exc:
+        raise click.ClickException(f"{exc}. Fewer than {exc.need} shares reveal nothing about the key: "
+                                   "ask another holder to bring theirs.") from exc
+    except ceremony.CeremonyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    texts = [(s.text, common.share_passphrase(s.header, files)) for s in given]
+    try:
+        keypair = ceremony.recover_committee_key(texts, db=session)
+    except shares_mod.NotEnoughShares as exc:
+        raise click.ClickException(f"{exc}. Fewer than {exc.need} shares reveal nothing about the key.") from exc
+    except ceremony.CeremonyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    holders = [s.header.holder for s in given]
+    ceremony.record_recovery(session, keypair, holders, on)
+    click.echo(f"committee key {keypair.kid} rebuilt in memory from the shares of {', '.join(holders)} "
+               f"({given[0].header.threshold} needed); it is not written anywhere")
+    return keypair
 
 
 @keys.command("retire")

@@ -1,4 +1,4 @@
-"""`whistle notify`: tell members by email how many new cases wait (counts only)."""
+"""`whistle notify`: tell members by email how many cases wait (counts only)."""
 import os
 
 import click
@@ -10,11 +10,13 @@ from whistle.cli import common
 
 @click.command()
 def notify():
-    """E-mail each member the number of new cases waiting for them (no case details).
+    """E-mail each member how many new cases, cases due within two working days and cases
+    with an unanswered reporter's message wait for them (counts only, no case details).
     Needs WHISTLE_SMTP_HOST (and optionally _PORT, _FROM, _STARTTLS=0, _USER, _PASSWORD)."""
 
     from whistle import create_app
-    from whistle.committee.notify import SmtpSettings, new_case_counts, send
+    from whistle.clock import committee_today
+    from whistle.committee.notify import DUE_WITHIN_WORKDAYS, SmtpSettings, reminder_counts, send
 
     cfg, engine = common.setup()
     host = os.environ.get("WHISTLE_SMTP_HOST")
@@ -27,6 +29,8 @@ def notify():
                             password=os.environ.get("WHISTLE_SMTP_PASSWORD"))
     app = create_app(cfg)
     with app.app_context(), Session(engine) as session:
-        sent = send(settings, services(app).rules, new_case_counts(session))
+        today = committee_today()
+        due_by = services(app).calendar.add_workdays(today, DUE_WITHIN_WORKDAYS)
+        sent = send(settings, services(app).rules, reminder_counts(session, today, due_by))
     services(app).engine.dispose()
     click.echo(f"notified {len(sent)} member(s)")

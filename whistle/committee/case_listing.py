@@ -129,6 +129,12 @@ def _open_due(test):
                    | (test(Case.feedback_due) & Case.feedback_due.is_not(None) & ~awaiting_ack & ~fed_back))
 
 
+def open_due_between(first: dt.date, last: dt.date):
+    """Open cases whose next deadline falls from ``first`` to ``last`` (the reminders'
+    "due within days", whistle.committee.notify)."""
+    return _open_due(lambda due: due.between(first, last))
+
+
 def _probe(query):
     """True if ``query`` (correlated to the case) finds a row: as a scalar subquery with LIMIT
     1, which the database runs per case it reaches. Written as EXISTS, PostgreSQL hashes it

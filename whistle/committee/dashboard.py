@@ -6,7 +6,7 @@ from collections import Counter
 
 from flask import render_template
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from whistle import db
 from whistle.transparency import charts
@@ -29,6 +29,15 @@ def _scope():
     if rule.role == "unit_lead":
         condition = or_(condition, Case.handling_unit == rule.unit)
     return db.session().scalars(select(Case).where(condition)).all()
+
+
+def awaiting_regrant(unit: str) -> int:
+    """Cases routed to ``unit`` that no member holds a grant for (filed before anyone there
+    enrolled, or their readers left): only the committee key opens them until it re-grants
+    them. The list and the dashboard both say how many, and what to do."""
+    granted = select(CaseGrant.case_id).where(CaseGrant.case_id == Case.id).exists()
+    return db.session().scalar(select(func.count(Case.id)).where(
+        Case.handling_unit == unit, Case.held_for_superior.is_(False), Case.status != "purged", ~granted)) or 0
 
 
 def overdue_on(case: Case, day: dt.date) -> bool:
@@ -73,6 +82,12 @@ def dashboard():
                           empty_text=_("No cases"),
                           description=_("Number of overdue cases at the end of each of the last %(n)d weeks.", n=WEEKS)),
     ]
-    new = sum(1 for c in found if c.status == "received")
-    return render_template("committee/dashboard.html", pictures=pictures, total=len(found), new_count=new,
-                           overdue=sum(overdue_on(c, today) for c in found))
+    # The figures count what the member can open, as their case list does; a unit lead's
+    # pictures also cover their unit's cases held by others.
+    held = set(db.session().scalars(select(CaseGrant.case_id).where(CaseGrant.member_id == current_member().id)))
+    mine = [c for c in found if c.id in held]
+    return render_template("committee/dashboard.html", pictures=pictures, total=len(mine),
+                           new_count=sum(1 for c in mine if c.status == "received"),
+                           overdue=sum(overdue_on(c, today) for c in mine),
+                           unit_wide=len(found) != len(mine),
+                           awaiting_regrant=awaiting_regrant(rule_of(current_member().username).unit))

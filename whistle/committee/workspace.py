@@ -9,9 +9,9 @@ from sqlalchemy import select
 from whistle import db
 from whistle.custody import audit, retention
 from whistle.cases import actions, store as cases
-from whistle.committee import case_listing, triage_view
+from whistle.committee import case_listing, dashboard, triage_view
 from whistle.clock import committee_today
-from whistle.committee.access import current_member, login_required, open_case
+from whistle.committee.access import current_member, login_required, open_case, rule_of
 from whistle.committee.auth import bp
 from whistle.committee.case_listing import GRADE_ORDER, CaseListing, Position
 from whistle.committee.labels import DISPOSITIONS  # the taxonomy, with labels
@@ -25,6 +25,14 @@ OUTGROWN_MESSAGES = {
     "purge": lambda: _("This case is no longer closed, so the request to purge it was withdrawn."),
     "close": lambda: _("This case is already closed, so the request to close it was withdrawn."),
     "downgrade": lambda: _("This case is no longer high risk, so the request to downgrade it was withdrawn."),
+}
+
+
+# What the member is told once a status change is recorded.
+STATUS_DONE = {
+    "acknowledged": lambda: _("The case is acknowledged; the reporter sees this on their timeline."),
+    "in_review": lambda: _("The case is marked under review."),
+    "closed": lambda: _("The case is closed."),
 }
 
 
@@ -46,6 +54,8 @@ def _already_waiting() -> str:
 def case_list():
     """Cases granted to me: overdue first, then due soon, then by grade and age."""
     member = current_member()
+    if rule_of(member.username).role == "admin":  # admins never hold cases: their home is Members
+        return redirect(url_for("committee.admin_members"))
     today = committee_today()
     after = _cursor_arg()
     if after is not None and request.args.get("on") != today.isoformat():
@@ -63,7 +73,8 @@ def case_list():
                            key_failed=failed,
                            next_cursor=following.encode() if following else None, listed_on=today.isoformat(),
                            first_page=after is None,
-                           new_count=listing.new_count(), new_count_cap=case_listing.NEW_COUNT_CAP)
+                           new_count=listing.new_count(), new_count_cap=case_listing.NEW_COUNT_CAP,
+                           awaiting_regrant=dashboard.awaiting_regrant(rule_of(member.username).unit))
 
 
 def _cursor_arg() -> "Position | None":
@@ -135,6 +146,8 @@ def set_status(case_id):
         flash(_already_waiting())
     elif outcome is actions.Outcome.PROPOSED:
         flash(_("Closing a high-risk case needs a second member: your request is waiting for confirmation."))
+    else:
+        flash(STATUS_DONE[event]())
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 
@@ -144,6 +157,9 @@ def set_disposition(case_id):
     """Record a disposition from the official taxonomy (duplicates link to the earlier case)."""
     case = _post_case(case_id)
     code = request.form.get("disposition")
+    if not code:  # the list has no preselected value: a careless submit records nothing
+        flash(_("Choose a disposition before recording it."), "error")
+        return redirect(url_for("committee.case_page", case_id=case.id)), 303
     if code not in DISPOSITIONS:
         abort(400)
     duplicate_of = (request.form.get("duplicate_of") or "").strip().lower() or None
@@ -165,6 +181,8 @@ def set_disposition(case_id):
     elif outcome is actions.Outcome.PROPOSED:
         flash(_("This disposition would shorten how long the closed case is kept: it needs a second member, "
                 "and your request is waiting for confirmation."))
+    else:
+        flash(_("Disposition recorded."))
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 
@@ -187,6 +205,8 @@ def override_grade(case_id):
         flash(_already_waiting())
     elif outcome is actions.Outcome.PROPOSED:
         flash(_("A downgrade from high risk needs a second member: your request is waiting for confirmation."))
+    else:
+        flash(_("Grade changed."))
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 

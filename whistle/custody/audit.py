@@ -90,7 +90,7 @@ ACTIONS = frozenset({
     "status", "disposition", "grade_override", "purge",
     *(f"{step}_{action}" for step in ("proposed", "confirmed", "rejected") for action in _DUAL_CONTROL),
     *(f"withdrawn_{action}" for action in _DUAL_CONTROL),
-    "key_registered", "key_retired", "key_split", "key_recovered", "audit_signed", "oversight_view",
+    "key_registered", "key_retired", "key_split", "key_recovered", "key_opened", "audit_signed", "oversight_view",
     "identity_requested", "identity_approved", "identity_refused", "identity_disclosed",
     "notice_published",
     "survey_created", "survey_changed", "survey_opened", "survey_closed", "survey_published",
