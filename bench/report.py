@@ -287,6 +287,7 @@ def write(results: dict, path: Path) -> None:
         "```sh",
         "make bench                                   # = .venv/bin/python -m bench.run",
         ".venv/bin/python -m bench.run --quick        # smaller counts, shorter runs",
+        ".venv/bin/python -m bench.run --tiny --output /tmp/b   # seconds; figures meaningless (the test suite runs it)",
         ".venv/bin/python -m bench.run --only caselist --backends postgresql",
         "WHISTLE_BENCH_PG=postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\",
         "WHISTLE_BENCH_REDIS=redis://127.0.0.1:6379/9 .venv/bin/python -m bench.run",
@@ -324,6 +325,10 @@ def write(results: dict, path: Path) -> None:
         "endpoint on the same stack (same engine settings, same gunicorn configuration, a database of its own "
         "on the same server) that inserts them as one row. Runs alternate: baseline, then whistle, at each "
         "concurrency.",
+        "- **Defended baseline** (`bench/defended_app.py`): the bare baseline plus what the design requires of "
+        "every JavaScript-path report, with whistle's own functions: the same Flask-Limiter limit in the same "
+        "Redis, keyed as whistle keys it; a strict JSON parse; the locator token; the proof of work checked and "
+        "spent (in a Redis set of its own, so the same request bytes serve both). Runs go bare, defended, whistle.",
         "- **Rate limits** are raised by the benchmark's app factory `bench/app.py`: the production "
         "configuration from the environment (`whistle.config.from_env()`), with `limit_submit`, "
         "`limit_followup` and `limit_followup_global` set to 100,000,000 per hour through "
