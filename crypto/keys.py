@@ -81,3 +81,21 @@ class KeyPair:
 def random_bytes(size: int) -> bytes:
     """Bytes from the OS CSPRNG (libsodium randombytes)."""
     return nacl.utils.random(size)
+
+
+FINGERPRINT_LABEL = b"whistle/v1/enrolment-fingerprint"
+FINGERPRINT_GROUPS = 5
+
+
+def fingerprint(public_key: bytes) -> str:
+    """What two people compare out of band to tell that the key a server holds is the one a
+    new member's browser made: 5 groups of 5 digits. BLAKE2b-256 of the public key, keyed
+    with a label of its own (so it is no kid nor derive output); group i is bytes 4i..4i+3
+    as a big-endian integer, mod 100000, zero-padded. About 83 bits: a forger cannot make a
+    second key with the same groups."""
+    if len(public_key) != KEY_BYTES:
+        raise FormatError("public key must be 32 bytes")
+    digest = nacl.hash.blake2b(public_key, digest_size=32, key=FINGERPRINT_LABEL,
+                               encoder=nacl.encoding.RawEncoder)
+    return " ".join(f"{int.from_bytes(digest[4 * i:4 * i + 4], 'big') % 100000:05d}"
+                    for i in range(FINGERPRINT_GROUPS))

@@ -950,7 +950,8 @@ def test_public_recipient_labels_are_roles_not_names(app, client, committee, db_
 
     member_key = KeyPair.generate()
     db_session.add(Member(username="chen.jie", public_key=member_key.public, active=True,
-                          created_on=today("Asia/Shanghai")))
+                          created_on=today("Asia/Shanghai"), enrolled_on=today("Asia/Shanghai"),
+                          confirmed_on=today("Asia/Shanghai")))  # enrolled and confirmed by a second person
     db_session.commit()
     recipients = client.post("/api/v1/recipients", json=HEADER).get_json()["recipients"]
     assert sorted(r["label"] for r in recipients) == ["committee", "member"]

@@ -222,9 +222,11 @@ def test_console_and_retention_keep_no_arrival_order(app, committee, db_session,
     for case_id in arrived:  # closed one by one, as they would be (a row rewritten goes last)
         case = db_session.get(Case, case_id)
         case.status, case.disposition = "closed", "not_accepted"
+        case.closure_confirmed_by = "zhang.wei"  # a second member confirmed it, were it 高危
         db_session.add(CaseEvent(case_id=case.id, seq=99, event="closed", happened_on=long_ago))
         db_session.commit()
-    due = retention.due_for_purge(db_session, services(app).rules.retention, dt.date.today())
+    due, withheld = retention.due_for_purge(db_session, services(app).rules.retention, dt.date.today())
+    assert withheld == []
     assert [case.id for case in due] == sorted(arrived)
 
 

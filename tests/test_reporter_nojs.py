@@ -54,7 +54,8 @@ def test_report_is_sealed_and_decryptable_offline(client, committee, db_session,
 def test_reply_reaches_reporter_and_reporter_can_answer(app, client, committee, db_session, tmp_path):
     code = submit(client)
     case = db_session.scalar(select(Case))
-    actions.set_status(db_session, case, "acknowledged", by=actions.CONSOLE, on=today("Asia/Shanghai"))
+    actions.set_status(db_session, case, "acknowledged", by=actions.CONSOLE, on=today("Asia/Shanghai"),
+                       rules=services(app).rules)
     offline.reply_to_case(db_session, services(app).rules, case, "请补充材料 REPLY-42", [], today("Asia/Shanghai"))
     db_session.commit()
     page = client.post("/followup", data={"code": code}).get_data(as_text=True)

@@ -34,6 +34,7 @@ def _closed_case(app, db_session, disposition, days_ago):
     closed = dt.date.today() - dt.timedelta(days=days_ago)
     db_session.add(CaseEvent(case_id=case.id, seq=99, event="closed", happened_on=closed))
     case.status = "closed"
+    case.closure_confirmed_by = "zhang.wei"  # a 高危 case (HEADER): its closing confirmed by a second member
     db_session.commit()
     return case.id
 
@@ -82,11 +83,11 @@ def test_early_purge_needs_two_members(app, committee, db_session):
     from tests.committee.conftest import enrol
     from tests.committee.test_workspace import _grant_to
 
-    zhao, zhang = enrol(app, "zhao.lei"), enrol(app, "zhang.wei")
+    zhao, liu = enrol(app, "zhao.lei"), enrol(app, "liu.yang")
     resp, code, _keys = seal_report(app.test_client(), "EARLY", header=dict(HEADER, department="housing", money_band="none", frequency="once",
                                                                               accused_rank="staff"))
     case = db_session.scalar(select(Case))
-    _grant_to(zhao, zhang, case.id)
+    _grant_to(zhao, liu, case.id)
     zhao.post(f"/committee/cases/{case.id}/grade", {"grade": "medium", "reason": "OVERRIDE-REASON-MARKER"})
     zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
     db_session.expire_all()
@@ -98,7 +99,7 @@ def test_early_purge_needs_two_members(app, committee, db_session):
     zhao.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
     db_session.expire_all()
     assert db_session.get(Case, case.id).status == "closed"  # the proposer alone cannot purge
-    zhang.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
+    liu.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
     db_session.expire_all()
     assert db_session.get(Case, case.id).status == "purged"
     assert _count(db_session, CaseItem, case_id=case.id) == 0
@@ -108,9 +109,9 @@ def test_early_purge_needs_two_members(app, committee, db_session):
     override = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "grade_override"))
     assert "OVERRIDE-REASON-MARKER" in override.detail
     entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "purge"))
-    assert '"confirmed_by":"zhang.wei"' in entry.detail and entry.actor == "zhao.lei"
+    assert '"confirmed_by":"liu.yang"' in entry.detail and entry.actor == "zhao.lei"
     # The tombstone opens for nobody, so no member can change its status back either.
-    for member in (zhao, zhang):
+    for member in (zhao, liu):
         assert member.post(f"/committee/cases/{case.id}/status", {"event": "in_review"}).status_code == 404
     db_session.expire_all()
     assert db_session.get(Case, case.id).status == "purged"
@@ -175,13 +176,13 @@ def test_an_early_purge_leaves_no_ciphertext_in_the_sqlite_files(app, committee,
 
     if not config.database_url.startswith("sqlite"):
         pytest.skip("the WAL and the main file are SQLite's")
-    zhao, zhang = enrol(app, "zhao.lei"), enrol(app, "zhang.wei")
+    zhao, liu = enrol(app, "zhao.lei"), enrol(app, "liu.yang")
     seal_report(app.test_client(), "EARLY-WAL", header=dict(HEADER, department="housing", money_band="none",
                                                              frequency="once", accused_rank="staff"))
     case = db_session.scalar(select(Case))
     envelope = bytes(db_session.scalar(select(CaseItem.envelope).where(CaseItem.case_id == case.id)))
     needle = envelope[len(envelope) // 2:len(envelope) // 2 + 32]
-    _grant_to(zhao, zhang, case.id)
+    _grant_to(zhao, liu, case.id)
     zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
     zhao.post(f"/committee/cases/{case.id}/purge", {"reason": "duplicate of a paper file"})
     pending = db_session.scalar(select(PendingAction))
@@ -194,7 +195,7 @@ def test_an_early_purge_leaves_no_ciphertext_in_the_sqlite_files(app, committee,
         return db_file.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
 
     assert needle in db_file.read_bytes()
-    zhang.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
+    liu.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
     db_session.expire_all()
     assert db_session.get(Case, case.id).status == "purged"
     assert needle not in stored()

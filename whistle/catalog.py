@@ -50,6 +50,10 @@ CATEGORIES = {
 # (an opaque random id, public like the notice itself); no other channel's header may.
 NOTICE_CHANNEL = "notice"
 NOTICE_FIELD = "notice"
+# Optional in every channel: a committee member the reporter names as the accused (their
+# username, chosen from a list). Clear like the other routing fields: routing keeps the case
+# from that person by identity, which it cannot do unless the server reads it.
+ACCUSED_FIELD = "accused_member"
 
 RANKS = {
     "head": _l("Head of the unit (一把手)"),
@@ -128,7 +132,10 @@ def routing_problems(header: dict, department_codes) -> list[str]:
                 if not isinstance(header.get(name), str) or header.get(name) not in allowed[name]]
     if NOTICE_FIELD in fields and not is_notice_id(header.get(NOTICE_FIELD)):
         problems.append(NOTICE_FIELD)
-    problems += [name for name in header if name not in fields]
+    accused = header.get(ACCUSED_FIELD)
+    if ACCUSED_FIELD in header and (not isinstance(accused, str) or not 0 < len(accused) <= 64):
+        problems.append(ACCUSED_FIELD)  # whether it names a member is checked against the rules
+    problems += [name for name in header if name not in fields and name != ACCUSED_FIELD]
     return problems
 
 
@@ -139,4 +146,6 @@ def routing_header(case) -> dict:
               "frequency": case.frequency, "evidence": case.evidence}
     if case.channel == NOTICE_CHANNEL:
         header[NOTICE_FIELD] = case.notice_id
+    if case.accused_member is not None:
+        header[ACCUSED_FIELD] = case.accused_member
     return header

@@ -84,6 +84,14 @@ class Case(Base):
     feedback_due: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
     # The pre-appointment notice a comment is about (channel "notice" only; whistle.channels.notices).
     notice_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    # A committee member the report names as the accused (username, clear header field
+    # ``accused_member``): routing keeps the case from them by identity.
+    accused_member: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Retention decided when the case closed (whistle.cases.actions): the day its period
+    # ends (it may be purged from then on), and who confirmed a 高危 closure. The purge
+    # follows these, never the current disposition alone.
+    retention_ends: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    closure_confirmed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     items: Mapped[list["CaseItem"]] = relationship(back_populates="case", order_by="CaseItem.seq",
                                                    cascade="all, delete-orphan")
@@ -201,6 +209,23 @@ class Member(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     enrolled_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     created_on: Mapped[dt.date] = mapped_column(Date)
+    # A second person compared the enrolled key's fingerprint (whistle.committee.enrolment):
+    # until then the account is sealed nothing, granted nothing and cannot log in.
+    confirmed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    invited_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a username, or "cli"
+
+
+class MemberRequest(Base):
+    """An account change one admin asked for that waits for a second admin: deactivating
+    the only holder of a case, or the overseer."""
+
+    __tablename__ = "member_requests"
+    __table_args__ = (UniqueConstraint("action", "username"), NO_ROWID)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    action: Mapped[str] = mapped_column(String(32))
+    username: Mapped[str] = mapped_column(String(64))
+    proposed_by: Mapped[str] = mapped_column(String(64))  # a username
+    proposed_on: Mapped[dt.date] = mapped_column(Date)
 
 
 class CaseGrant(Base):
@@ -213,6 +238,9 @@ class CaseGrant(Base):
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
     granted_on: Mapped[dt.date] = mapped_column(Date)
     granted_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # member id; None = routing
+    # The holder's browser found that a key re-sealed to them does not open the case: the
+    # grant is shown as failed and the case counts as orphaned until it is re-granted.
+    key_failed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class ItemKey(Base):

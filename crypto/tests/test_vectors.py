@@ -14,7 +14,7 @@ from crypto.envelope import (associated_data, body_key, bucket, open_envelope, r
                              reporter_key_binding, reporter_key_id, seal)
 from crypto.errors import CryptoError, FormatError, ReceiptError
 from crypto.keyfile import public_key_of, unwrap
-from crypto.keys import KeyPair, derive, kid, stretch
+from crypto.keys import KeyPair, derive, fingerprint, kid, stretch
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from crypto.stream import attachment_key, ciphertext_size, decrypt_stream, encrypt_bytes, padme
 from crypto.vectors.generate import EXPECT, VECTOR_DIR, build, dumps, pattern
@@ -91,6 +91,9 @@ def run_keys(v):
             assert b64u(pair.public) == case["public_key"]
             assert b64u(pair.secret) == case["secret_key"]
             assert kid(pair.public) == pair.kid == case["kid"]
+    elif v["case"] == "fingerprint":
+        for case in v["cases"]:
+            assert fingerprint(unb64u(case["public_key"])) == case["fingerprint"]
     else:
         pytest.fail(f"no runner for {v['case']}")
 

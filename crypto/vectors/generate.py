@@ -20,7 +20,7 @@ from stdnum import damm
 from crypto import envelope as env
 from crypto import stream
 from crypto.encoding import b64u, canon, unb64u
-from crypto.keys import KeyPair, derive, kid, stretch
+from crypto.keys import KeyPair, derive, fingerprint, kid, stretch
 from crypto.receipt import ReceiptCode, derive_reporter_keys
 from crypto.stream import CHUNK, attachment_key, ciphertext_size, padme
 
@@ -186,6 +186,12 @@ def keys_vectors():
                  "the key pair of each seed (crypto_box_seed_keypair) and the kid of its "
                  "public key.",
                  cases=[{"seed": b64u(fixed(name)), **_keys(pair)} for name, pair in pairs])
+    yield vector("keys", "fingerprint", "ok",
+                 "fingerprint(pk): 5 groups of 5 digits from BLAKE2b-256(message = pk, key = "
+                 "\"whistle/v1/enrolment-fingerprint\"), group i = big-endian uint32 of bytes "
+                 "4i..4i+3 mod 100000.",
+                 cases=[{"public_key": b64u(pair.public), "fingerprint": fingerprint(pair.public)}
+                        for _name, pair in pairs])
 
 
 def _valid_code(seed: str) -> str:

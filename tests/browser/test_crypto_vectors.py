@@ -72,6 +72,9 @@ async (text) => {
       }),
     };
   }
+  if (v.area === "keys" && v.case === "fingerprint") {
+    return { fingerprints: v.cases.map((c) => wc.fingerprint(wc.unb64u(c.public_key))) };
+  }
   if (v.area === "receipt" && v.case === "damm") {
     return {
       checks: v.cases.map((c) => wc.dammCheckDigit(c.number)),
@@ -209,6 +212,8 @@ def check_keys(v, got):
     if v["case"] == "derive":
         assert got["derived"] == [c["derived"] for c in v["cases"]]
         assert got["rejected"] == ["FormatError"] * len(v["reject_labels"])
+    elif v["case"] == "fingerprint":
+        assert got["fingerprints"] == [c["fingerprint"] for c in v["cases"]]
     else:
         assert got["pairs"] == [{k: c[k] for k in ("public_key", "secret_key", "kid")} for c in v["cases"]]
 

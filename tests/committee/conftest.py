@@ -76,10 +76,25 @@ def enrol(app, username: str, token: str | None = None) -> Person:
         data["public_key"] = b64u(keypair.public)
         data["wrapped_key"] = keyfile.wrap(keypair, KEY_PASSPHRASE, opslimit=1, memlimit=8 * 1024 * 1024)
     resp = client.post(f"/committee/enrol/{token}", data=data)
-    assert resp.status_code == 302, resp.get_data(as_text=True)[:3000]
+    assert resp.status_code == 200 and 'id="fingerprint"' in resp.get_data(as_text=True), \
+        resp.get_data(as_text=True)[:3000]
+    mark_confirmed(app, username)
     person = Person(username, keypair, secret, client)
     login(person)
     return person
+
+
+def mark_confirmed(app, username: str) -> None:
+    """A shortcut for fixtures only: mark the enrolment confirmed as a second person would
+    (tests/committee/test_enrolment.py drives the real two-person confirmation)."""
+    from sqlalchemy import select
+
+    from whistle.models import Member
+
+    with Session(services(app).engine) as s:
+        account = s.scalar(select(Member).where(Member.username == username))
+        account.confirmed_on = today("Asia/Shanghai")
+        s.commit()
 
 
 def login(person: Person, ahead: int = 1, app=None):
@@ -98,7 +113,7 @@ def login(person: Person, ahead: int = 1, app=None):
 @pytest.fixture
 def people(app, committee):
     """The example rules' members that the tests use, enrolled (committee key registered)."""
-    return {name: enrol(app, name) for name in ("zhao.lei", "li.na", "zhang.wei", "ma.lin")}
+    return {name: enrol(app, name) for name in ("zhao.lei", "li.na", "zhang.wei", "liu.yang", "ma.lin")}
 
 
 @pytest.fixture

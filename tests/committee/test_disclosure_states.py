@@ -3,7 +3,7 @@
 involved, and the rules that must hold after every step.
 
 The reporter gives a name; it is sealed to the custodian (chen.jie) and the committee key
-only. Members holding the case (zhao.lei, to whom routing gave it, and zhang.wei, granted
+only. Members holding the case (zhao.lei, to whom routing gave it, and liu.yang, granted
 it) ask for it with a reason; anyone may try to decide a request (the custodian, the
 requester, a member who is no custodian) and to re-seal the name (as the custodian's
 browser does after approving, or with a made-up key); any of the three may be deactivated by
@@ -43,7 +43,7 @@ from tests.conftest import BACKENDS, make_config
 from tests.test_fuzz import check
 from tests.test_identity import NAME, _disclose, _grant_case, real_name_report
 
-CUSTODIAN, REQUESTERS = "chen.jie", ("zhao.lei", "zhang.wei")
+CUSTODIAN, REQUESTERS = "chen.jie", ("zhao.lei", "liu.yang")
 EVERYONE = (CUSTODIAN, *REQUESTERS)
 
 
@@ -98,7 +98,7 @@ def machine(app, committee, unhandled):
             real_name_report(app.test_client())
             with Session(engine) as s:
                 (case_id,) = set(s.scalars(select(Case.id))) - before
-            _grant_case(people["zhao.lei"], people["zhang.wei"], case_id)
+            _grant_case(people["zhao.lei"], people["liu.yang"], case_id)
             self.cases_here.append(case_id)
             return case_id
 

@@ -52,7 +52,7 @@ ROUTE_EXAMPLES = 12
 ACTORS = ("zhao.lei", "li.na", "ma.lin", "gao.feng", "he.ping", "chen.jie")
 # Members the admin routes may deactivate or invite again: never one of the actors.
 SACRIFICIAL = ("wu.jing", "liu.yang", "sun.hao", "wang.fang", "nobody.here")
-GRANTEE = "zhang.wei"  # enrolled, eligible for the housing cases: what a valid grant names
+GRANTEE = "liu.yang"  # enrolled, eligible for the housing cases (the level above): what a valid grant names
 CUSTODIAN = "chen.jie"  # approves disclosing a real-name reporter's identity
 
 

@@ -1,6 +1,7 @@
 """Account management through the admin's page: a member who leaves is switched off at
 once and everywhere (their open session, the login form, routing, grants), and one who
-comes back is invited again and enrols afresh."""
+comes back is invited again and enrols afresh. The rules have a second admin: switching off
+the only holder of a case takes two (tests/committee/test_enrolment.py)."""
 import json
 import re
 
@@ -16,11 +17,16 @@ from tests.committee.conftest import PASSWORD, csrf_of, enrol
 from tests.committee.test_workspace import HOUSING, _case, _report
 from tests.helpers import forget_used_totp_steps
 from tests.triage import edited
+from tests.committee.test_enrolment import config  # noqa: F401 - the rules with a second admin
 
 
-def _deactivate(admin, username):
+def _deactivate(admin, username, second=None):
+    """One admin switches the account off; ``second``, another admin, confirms when it waits."""
     resp = admin.post(f"/committee/admin/members/{username}/deactivate")
     assert resp.status_code == 302, resp.status_code
+    if second is not None:
+        resp = second.post(f"/committee/admin/members/{username}/deactivate")
+        assert resp.status_code == 302, resp.status_code
     return resp
 
 
@@ -58,10 +64,10 @@ def test_a_deactivated_member_is_shut_out_at_once(app, people, db_session):
     _report(app)
     before = _case(db_session)
 
-    _deactivate(admin, "zhao.lei")
+    _deactivate(admin, "zhao.lei", enrol(app, "xu.qing"))  # he alone holds the case: two admins
 
-    entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "deactivate"))
-    assert entry.actor == "ma.lin" and json.loads(entry.detail) == {"member": "zhao.lei"}
+    entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "deactivate_confirmed"))
+    assert entry.actor == "xu.qing" and json.loads(entry.detail) == {"member": "zhao.lei", "requested_by": "ma.lin"}
     # the session he has open is over on its next request, page or API
     assert zhao.client.get("/committee/").status_code == 302
     assert zhao.client.get(f"/committee/api/cases/{before.id}").status_code == 401
@@ -92,11 +98,11 @@ def test_a_member_invited_again_after_deactivation_enrols_afresh(app, people, db
     admin, zhao = people["ma.lin"], people["zhao.lei"]
     code = _report(app)  # routed to him before he left
     case = _case(db_session)
-    _deactivate(admin, "zhao.lei")
+    _deactivate(admin, "zhao.lei", enrol(app, "xu.qing"))
     link = _invite_link(admin, "zhao.lei")
     token = link.rsplit("/", 1)[1]
 
-    back = enrol(app, "zhao.lei", token=token)  # the enrolment page takes the link, then he logs in
+    back = enrol(app, "zhao.lei", token=token)  # the enrolment page takes the link, confirmed, he logs in
 
     assert back.keypair.kid != zhao.keypair.kid
     assert back.client.get("/committee/").status_code == 200
@@ -109,7 +115,7 @@ def test_a_member_invited_again_after_deactivation_enrols_afresh(app, people, db
     assert db_session.scalar(select(CaseGrant).where(CaseGrant.case_id == case.id)) is None
     actions = [(e.action, json.loads(e.detail).get("member")) for e in
                db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
-    assert actions.index(("deactivate", "zhao.lei")) < actions.index(("invite", "zhao.lei"))
+    assert actions.index(("deactivate_confirmed", "zhao.lei")) < actions.index(("invite", "zhao.lei"))
     invites = [json.loads(e.detail)["before"] for e in db_session.scalars(
         select(AuditEntry).where(AuditEntry.action == "invite").order_by(AuditEntry.seq))
         if json.loads(e.detail)["member"] == "zhao.lei"]
@@ -132,7 +138,7 @@ def test_a_member_who_left_is_sealed_nothing_new_on_the_cases_they_held(app, peo
     code = _report(app)
     zhao = people["zhao.lei"]
     assert zhao.keypair.kid in _followup_kids(app, code)
-    _deactivate(people["ma.lin"], "zhao.lei")
+    _deactivate(people["ma.lin"], "zhao.lei", enrol(app, "xu.qing"))
     assert zhao.keypair.kid not in _followup_kids(app, code)
     # a message sealed to whom the page names is taken (it was refused: he was required)
     reporter = app.test_client()

@@ -173,20 +173,20 @@ def test_grant_reseals_keys_for_a_colleague(app, people, db_session):
 
     _report(app)
     case = _case(db_session)
-    zhao, zhang = people["zhao.lei"], people["zhang.wei"]
-    assert zhang.client.get(f"/committee/cases/{case.id}").status_code == 404
+    zhao, liu = people["zhao.lei"], people["liu.yang"]
+    assert liu.client.get(f"/committee/cases/{case.id}").status_code == 404
     view, _ = _open(zhao, case.id)
     target = next(m for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
-                  if m["username"] == "zhang.wei")
+                  if m["username"] == "liu.yang")
     keys = {}
     for item in view["items"]:
         content_key = env.open_content_key(item["envelope"], zhao.keypair)
         keys[item["id"]] = b64u(sodium.crypto_box_seal(content_key, unb64u(target["public_key"])))
-    resp = zhao.api("post", f"/committee/api/cases/{case.id}/grants", json={"username": "zhang.wei", "keys": keys})
+    resp = zhao.api("post", f"/committee/api/cases/{case.id}/grants", json={"username": "liu.yang", "keys": keys})
     assert resp.status_code == 201
-    _, bodies = _open(zhang, case.id)
+    _, bodies = _open(liu, case.id)
     assert bodies[0]["narrative"] == "WORKSPACE-MARKER"
-    assert zhang.client.get(f"/committee/cases/{case.id}").status_code == 200
+    assert liu.client.get(f"/committee/cases/{case.id}").status_code == 200
 
 
 def test_reply_and_note_sealed_by_member(app, people, db_session):
@@ -239,7 +239,7 @@ def test_a_refused_reply_is_recorded_for_the_members_own_cases_only(app, people,
 def test_dual_control_downgrade_and_close(app, people, db_session):
     _report(app)
     case = _case(db_session)
-    zhao, zhang = people["zhao.lei"], people["zhang.wei"]
+    zhao, liu = people["zhao.lei"], people["liu.yang"]
     resp = zhao.post(f"/committee/cases/{case.id}/grade", {"grade": "low", "reason": "duplicate details"})
     assert resp.status_code == 302 and _case(db_session).risk_grade == "high"
     pending = db_session.scalar(select(__import__("whistle.models", fromlist=["PendingAction"]).PendingAction))
@@ -249,16 +249,16 @@ def test_dual_control_downgrade_and_close(app, people, db_session):
     view, _ = _open(zhao, case.id)
     import nacl.bindings as sodium
     target = next(m for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
-                  if m["username"] == "zhang.wei")
+                  if m["username"] == "liu.yang")
     keys = {i["id"]: b64u(sodium.crypto_box_seal(env.open_content_key(i["envelope"], zhao.keypair),
                                                  unb64u(target["public_key"]))) for i in view["items"]}
-    zhao.api("post", f"/committee/api/cases/{case.id}/grants", json={"username": "zhang.wei", "keys": keys})
-    zhang.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
+    zhao.api("post", f"/committee/api/cases/{case.id}/grants", json={"username": "liu.yang", "keys": keys})
+    liu.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
     case = _case(db_session)
     assert case.risk_grade == "low" and case.risk_override_reason == "duplicate details"
     # Closing a case that is (again) high needs two members as well.
-    zhang.post(f"/committee/cases/{case.id}/grade", {"grade": "high", "reason": "new facts"})
-    zhang.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
+    liu.post(f"/committee/cases/{case.id}/grade", {"grade": "high", "reason": "new facts"})
+    liu.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
     assert _case(db_session).status != "closed"
     pending = db_session.scalar(select(__import__("whistle.models", fromlist=["PendingAction"]).PendingAction))
     zhao.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
@@ -282,25 +282,25 @@ def test_a_request_the_case_outgrew_is_withdrawn_not_applied(app, people, db_ses
     _report(app, header=dict(HOUSING, money_band="under_1k", frequency="once", accused_rank="staff", evidence="none"))
     case = _case(db_session)
     assert case.risk_grade != "high"  # one member may close it
-    zhao, zhang = people["zhao.lei"], people["zhang.wei"]
-    _grant_to(zhao, zhang, case.id)
+    zhao, liu = people["zhao.lei"], people["liu.yang"]
+    _grant_to(zhao, liu, case.id)
     zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
     zhao.post(f"/committee/cases/{case.id}/purge", {"reason": "a test report"})
     purge = _pending(db_session, "purge")
     assert purge is not None
-    zhang.post(f"/committee/cases/{case.id}/status", {"event": "in_review"})  # the reporter wrote again
-    resp = zhang.post(f"/committee/cases/{case.id}/confirm/{purge.id}", {"decision": "approve"},
+    liu.post(f"/committee/cases/{case.id}/status", {"event": "in_review"})  # the reporter wrote again
+    resp = liu.post(f"/committee/cases/{case.id}/confirm/{purge.id}", {"decision": "approve"},
                       headers={"Accept-Language": "en"}, follow_redirects=True)
     assert resp.status_code == 200
     assert "no longer closed" in resp.get_data(as_text=True)
     case = _case(db_session)
     assert case.status == "in_review" and _pending(db_session, "purge") is None
-    assert len(_open(zhang, case.id)[1]) == 1  # the report is still there and opens
+    assert len(_open(liu, case.id)[1]) == 1  # the report is still there and opens
     # A close proposed on a high case, confirmed after it was closed by other means.
-    zhang.post(f"/committee/cases/{case.id}/grade", {"grade": "high", "reason": "new facts"})
-    zhang.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
+    liu.post(f"/committee/cases/{case.id}/grade", {"grade": "high", "reason": "new facts"})
+    liu.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
     close = _pending(db_session, "close")
-    zhang.post(f"/committee/cases/{case.id}/grade", {"grade": "low", "reason": "checked"})
+    liu.post(f"/committee/cases/{case.id}/grade", {"grade": "low", "reason": "checked"})
     zhao.post(f"/committee/cases/{case.id}/confirm/{_pending(db_session, 'downgrade').id}", {"decision": "approve"})
     zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
     closed_events = _closed_events(db_session, case.id)
@@ -344,10 +344,10 @@ def test_a_request_is_decided_once_and_proposed_once(app, people, db_session):
     _report(app)
     case = _case(db_session)
     assert case.risk_grade == "high"
-    zhao, zhang = people["zhao.lei"], people["zhang.wei"]
-    _grant_to(zhao, zhang, case.id)
+    zhao, liu = people["zhao.lei"], people["liu.yang"]
+    _grant_to(zhao, liu, case.id)
     zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
-    resp = zhang.post(f"/committee/cases/{case.id}/status", {"event": "closed"}, headers={"Accept-Language": "en"},
+    resp = liu.post(f"/committee/cases/{case.id}/status", {"event": "closed"}, headers={"Accept-Language": "en"},
                       follow_redirects=True)
     assert "already waiting for a second member" in resp.get_data(as_text=True)
     zhao.post(f"/committee/cases/{case.id}/grade", {"grade": "low", "reason": "checked"})
@@ -356,10 +356,10 @@ def test_a_request_is_decided_once_and_proposed_once(app, people, db_session):
     assert sorted(pending) == ["close", "downgrade"]
     assert db_session.scalar(select(func.count()).select_from(PendingAction)) == 2
     # Zhang, in two tabs (two sessions), confirms the downgrade in both at once.
-    other = Person("zhang.wei", zhang.keypair, zhang.totp, app.test_client())
-    other.client.environ_base.update(zhang.client.environ_base)
-    login(other, app=app)  # forgets the step zhang used, so the same code works again
-    forms = [(person, person.csrf()) for person in (zhang, other)]
+    other = Person("liu.yang", liu.keypair, liu.totp, app.test_client())
+    other.client.environ_base.update(liu.client.environ_base)
+    login(other, app=app)  # forgets the step liu used, so the same code works again
+    forms = [(person, person.csrf()) for person in (liu, other)]
     answers = []
 
     def confirm(person, token):
@@ -378,7 +378,7 @@ def test_a_request_is_decided_once_and_proposed_once(app, people, db_session):
     assert actions.count("proposed_close") == 1 and actions.count("proposed_downgrade") == 1
     assert _case(db_session).risk_grade == "low"
     # The close request, confirmed now, closes a case that is no longer 高危: still one close.
-    zhang.post(f"/committee/cases/{case.id}/confirm/{pending['close']}", {"decision": "approve"})
+    liu.post(f"/committee/cases/{case.id}/confirm/{pending['close']}", {"decision": "approve"})
     assert _case(db_session).status == "closed" and _closed_events(db_session, case.id) == 1
     assert audit.verify(db_session) == (len(actions) + 2, None)
 
@@ -450,10 +450,10 @@ def test_a_grant_is_refused_when_a_message_came_in_since_its_keys_were_sealed(ap
 
     _report(app)
     case = _case(db_session)
-    zhao, zhang = people["zhao.lei"], people["zhang.wei"]
+    zhao, liu = people["zhao.lei"], people["liu.yang"]
     view, _ = _open(zhao, case.id)
     target = next(m for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
-                  if m["username"] == "zhang.wei")
+                  if m["username"] == "liu.yang")
 
     def keys_of(items):
         return {i["id"]: b64u(sodium.crypto_box_seal(env.open_content_key(i["envelope"], zhao.keypair),
@@ -466,16 +466,16 @@ def test_a_grant_is_refused_when_a_message_came_in_since_its_keys_were_sealed(ap
     sealed = env.seal("message", {"case": case.id}, {"text": "MEANWHILE", "attachments": []}, recipients)
     cases.add_message(db_session, rules, locked, "message", sealed.envelope, [], dt.date.today())
     resp = once_it_waits(db_session, config.database_url, lambda: zhao.api(
-        "post", f"/committee/api/cases/{case.id}/grants", json={"username": "zhang.wei", "keys": stale}))
+        "post", f"/committee/api/cases/{case.id}/grants", json={"username": "liu.yang", "keys": stale}))
     assert resp.status_code == 400 and resp.get_json()["error"] == "recipients_changed", resp.get_json()
     db_session.expire_all()
     assert db_session.scalar(select(func.count()).select_from(CaseGrant).join(Member, Member.id == CaseGrant.member_id)
-                             .where(CaseGrant.case_id == case.id, Member.username == "zhang.wei")) == 0
+                             .where(CaseGrant.case_id == case.id, Member.username == "liu.yang")) == 0
     view, _ = _open(zhao, case.id)  # the browser reads the items again and re-seals them all
-    resp = zhao.api("post", f"/committee/api/cases/{case.id}/grants", json={"username": "zhang.wei",
+    resp = zhao.api("post", f"/committee/api/cases/{case.id}/grants", json={"username": "liu.yang",
                                                                            "keys": keys_of(view["items"])})
     assert resp.status_code == 201
-    _view, bodies = _open(zhang, case.id)
+    _view, bodies = _open(liu, case.id)
     assert bodies[-1]["text"] == "MEANWHILE"
 
 

@@ -102,7 +102,7 @@ GRANTS = [
     pytest.param("housing", "ma.lin", (False, "admin"), id="admin"),
     pytest.param("housing", "nobody", (False, "unknown"), id="unknown"),
     pytest.param("housing", "zhao.lei", (True, "ok"), id="eligible-member"),
-    pytest.param("housing", "wang.fang", (True, "ok"), id="member-of-another-unit"),
+    pytest.param("housing", "wang.fang", (False, "not_routed"), id="member-of-another-unit"),
     pytest.param("finance", "wang.fang", (False, "conflict"), id="seconded-member"),
     pytest.param("transport", "li.na", (True, "ok"), id="stationed-member-other-department"),
 ]

@@ -23,11 +23,12 @@ from crypto.errors import FormatError
 from crypto.keys import derive, kid
 from crypto.receipt import fake_salt, is_locator, random_locator, verifier_matches
 from crypto.stream import HEADER_BYTES
-from whistle.catalog import NOTICE_FIELD, ROUTING_FIELDS, routing_problems
+from whistle.catalog import ACCUSED_FIELD, NOTICE_FIELD, ROUTING_FIELDS, routing_problems
 from whistle.errors import CasePurged, InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady, RecipientsChanged
 from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, CommitteeKey, Member,
                             new_id)
 from whistle.cases.uploads import is_attachment_id
+from whistle.triage.routing import KEY_HOLDER
 from whistle.services import services
 
 STORAGE_CHUNK = 1024 * 1024  # ciphertext is stored in 1 MiB rows
@@ -71,7 +72,7 @@ _ACTIVE_KEYS = (select(_keys.c.kid, _keys.c.public_key, _keys.c.label)
                 .where(_keys.c.active.is_(True)).order_by(_keys.c.kid))
 _ELIGIBLE_MEMBERS = (select(_members.c.id, _members.c.username, _members.c.public_key)
                      .where(_members.c.username.in_(bindparam("names", expanding=True)),
-                            _members.c.active.is_(True), _members.c.public_key.is_not(None))
+                            KEY_HOLDER)
                      .order_by(_members.c.username))
 # Who a new report is sealed to, in one read: the active committee keys and every active,
 # enrolled member, the members routing chose picked out in Python. Committees are small, so
@@ -197,11 +198,10 @@ def case_recipients(db: Session, rules, case: Case) -> list[Recipient]:
     if case.held_for_superior:
         return _superior(rules)
     holders = db.scalars(select(Member).join(CaseGrant, CaseGrant.member_id == Member.id)
-                         .where(CaseGrant.case_id == case.id, Member.active.is_(True),
-                                Member.public_key.is_not(None))
+                         .where(CaseGrant.case_id == case.id, KEY_HOLDER)
                          .order_by(Member.username)).all()
     return committee_recipients(db) + [_member_recipient(m) for m in holders
-                                       if holder_refusal(rules, m.username, case.department) is None]
+                                       if holder_refusal(rules, m.username, case.department, case.accused_member) is None]
 
 
 def check_envelope(envelope: dict, kind: str, required: list[Recipient], optional=(),
@@ -363,6 +363,8 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     # (rk) is the report's, not routing's: routing reads the rest.
     header = {k: v for k, v in header.items() if k != env.REPORTER_KEY_FIELD} if isinstance(header, dict) else {}
     problems = routing_problems(header, rules.department_codes)
+    if not problems and ACCUSED_FIELD in header and header[ACCUSED_FIELD] not in rules.member_usernames:
+        problems = [ACCUSED_FIELD]
     if problems:
         raise InvalidSubmission(detail=f"routing: {problems}")
     notices.check_comment_header(db, header, now or dt.datetime.now(dt.timezone.utc), tz)
@@ -387,6 +389,7 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
                   risk_score=assessment.score, ack_due=ack_due,
                   feedback_due=due.get("feedback"), risk_override_reason=None, disposition=None,
                   duplicate_of=None, real_name=real_name, notice_id=header.get(NOTICE_FIELD),
+                  accused_member=header.get(ACCUSED_FIELD),
                   **{k: header[k] for k in ROUTING_FIELDS})
     # The case row is this transaction's first write. ON CONFLICT DO NOTHING (rather than a
     # savepoint, which pysqlite would turn into a committed outer transaction) keeps the whole

@@ -263,7 +263,7 @@ def may_read_texts(rule, survey: Survey) -> bool:
 def recipients(db: Session, rules, survey: Survey) -> tuple[list, list]:
     """(required, optional) recipients of a response's sealed free text: the committee key(s),
     and the enrolled members of the owning unit who may read cases."""
-    from whistle.triage.routing import READER_ROLES
+    from whistle.triage.routing import KEY_HOLDER, READER_ROLES
 
     required = cases.committee_recipients(db)
     if not required:
@@ -271,8 +271,7 @@ def recipients(db: Session, rules, survey: Survey) -> tuple[list, list]:
 
         raise NotReady()
     readers = [m.username for m in rules.members if m.unit == survey.owner_unit and m.role in READER_ROLES]
-    members = db.scalars(select(Member).where(Member.username.in_(readers), Member.active.is_(True),
-                                              Member.public_key.is_not(None))
+    members = db.scalars(select(Member).where(Member.username.in_(readers), KEY_HOLDER)
                          .order_by(Member.username)).all() if readers else []
     return required, [cases.Recipient(cases.kid(m.public_key), m.public_key, m.username, "member") for m in members]
 

@@ -123,7 +123,8 @@ def cases_status(case_id, event):
     with Session(engine, expire_on_commit=False) as session:
         try:
             case = offline.get_case(session, case_id)
-            outcome = actions.set_status(session, case, event, by=actions.CONSOLE, on=today(cfg.timezone))
+            outcome = actions.set_status(session, case, event, by=actions.CONSOLE, on=today(cfg.timezone),
+                                         rules=load_rules(cfg.rules_file))
         except (offline.OfflineError, actions.NeedsSecondMember) as exc:
             raise click.ClickException(str(exc)) from exc
         except CasePurged as exc:

@@ -139,6 +139,7 @@ def keys_recover(share_files, holder_files, list_orphans, regrant_orphans_to, re
     """
     from crypto import shares as shares_mod
     from whistle.custody import ceremony
+    from whistle.triage.routing import account_refusal
 
     if regrant_orphans_to and regrants:
         raise click.UsageError("use either --regrant-orphans-to or --regrant, not both")
@@ -161,8 +162,10 @@ def keys_recover(share_files, holder_files, list_orphans, regrant_orphans_to, re
         for username in [regrant_orphans_to] if regrant_orphans_to else sorted({u for _c, u in pairs}):
             if loaded.member(username) is None:
                 raise click.ClickException(f"{username} is not listed in {cfg.rules_file}")
-            member = ceremony.member_by_username(session, username)
-            if member is None or member.public_key is None or not member.active:
+            refusal = account_refusal(ceremony.member_by_username(session, username))
+            if refusal == "unconfirmed":
+                raise click.ClickException(f"{username}'s enrolment is not confirmed yet: nothing can be sealed to them")
+            if refusal:
                 raise click.ClickException(f"{username} has no enrolled key: nothing can be sealed to them")
         if regrant_orphans_to:
             targets = [(case, regrant_orphans_to) for case in ceremony.orphaned_cases(session, loaded)]

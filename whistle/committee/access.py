@@ -26,7 +26,10 @@ def current_member() -> Member | None:
     if "member" not in g:
         member_id = session.get("member")
         member = db.session().get(Member, member_id) if member_id else None
-        g.member = member if member is not None and member.active and rule_of(member.username) else None
+        # Confirmed too: an account invited again (or never confirmed) has no session, so a
+        # session opened before a re-invitation ends with it.
+        g.member = member if member is not None and member.active and member.confirmed_on is not None \
+            and rule_of(member.username) else None
     return g.member
 
 
@@ -87,8 +90,9 @@ def may_open(member: Member, case) -> bool:
     """A case opens only for a member who holds a grant and, by the rules as they are now,
     may hold it: no conflict in it, a reader's role (the grant is what gives them the key;
     the rules check refuses even a grant made by mistake, or one the rules have outgrown)."""
-    if member is None or case.held_for_superior \
-            or holder_refusal(services().rules, member.username, case.department) is not None:
+    if member is None or member.confirmed_on is None or case.held_for_superior \
+            or holder_refusal(services().rules, member.username, case.department,
+                              case.accused_member) is not None:
         return False
     return db.session().scalar(select(CaseGrant).where(
         CaseGrant.case_id == case.id, CaseGrant.member_id == member.id)) is not None

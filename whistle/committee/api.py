@@ -10,15 +10,14 @@ from sqlalchemy import select
 from crypto.encoding import b64u, unb64u
 from crypto.errors import FormatError
 from crypto.keys import kid
-from whistle import catalog, db
+from whistle import db
 from whistle.custody import audit
-from whistle.cases import store as cases
+from whistle.cases import actions, store as cases
 from whistle.committee.access import (current_member, login_required, open_case, refuse_nul_characters,
                                       session_ended)
 from whistle.clock import committee_today
 from whistle.errors import InvalidSubmission, RecipientsChanged
-from whistle.models import Attachment, CaseGrant, CaseItem, ItemKey, Member
-from whistle.triage.routing import can_grant
+from whistle.models import Attachment, CaseItem, ItemKey
 from whistle.cases.uploads import ATTACHMENT_ID
 from whistle.services import services
 
@@ -167,26 +166,36 @@ def grantable(case_id):
 @login_required
 def grant(case_id):
     """Hand a case to a colleague: the browser re-sealed every item's content key to them.
-    A grant the rules forbid (their own department, say) is refused and recorded."""
+    A grant routing forbids (another unit, the level below, their own department, the
+    accused) is refused with its reason (403) and recorded. The server cannot open the
+    keys: the colleague's browser checks them when it first opens the case (bad-key)."""
     case = open_case(case_id)
     data = _json_object(request.get_json(silent=True), "the grant")
     username = str(data.get("username", ""))[:64]
-    allowed, reason = can_grant(services().rules, catalog.routing_header(case), username)
-    target = db.session().scalar(select(Member).where(Member.username == username, Member.active.is_(True)))
-    if allowed and (target is None or target.public_key is None):
-        allowed, reason = False, "not_enrolled"
-    if not allowed:
-        with db.transaction() as s:
-            audit.record(s, "refused_grant", actor=current_member().username, on=committee_today(), case_id=case.id,
-                         to=username, reason=reason)
-        abort(403)
+    member, today = current_member(), committee_today()
+    refused = None
+    with db.transaction() as s:  # a refusal's audit entry is committed, then answered
+        try:
+            target = actions.grant_target(s, services().rules, s.merge(case), username, actor=member.username, on=today)
+        except actions.Refused as exc:
+            refused = exc
+    if refused is not None:
+        raise refused
     keys = data.get("keys")
     items = {i.id for i in case.items if i.kind != "identity"}  # a real name is disclosed, never handed on
     if not isinstance(keys, dict):
         raise InvalidSubmission(detail="a re-sealed key for every item is required")
     if set(keys) != items:  # most often items came in since the page read them
         raise RecipientsChanged(detail="a re-sealed key for every item is required")
-    target_kid = kid(target.public_key)
+    sealed = {}
+    for item_id, value in keys.items():
+        try:
+            raw = unb64u(value)
+        except FormatError as exc:
+            raise InvalidSubmission(detail="sealed key") from exc
+        if len(raw) != 80:  # crypto_box_seal of a 32-byte key
+            raise InvalidSubmission(detail="sealed key length")
+        sealed[item_id] = raw
     with db.transaction() as s:
         # The items read again under the case's lock: a message or reply stored since they
         # were read was sealed before the new holder held the case, and they would hold it
@@ -196,15 +205,16 @@ def grant(case_id):
                                                             CaseItem.kind != "identity")))
         if now_items != items:
             raise RecipientsChanged(detail="the case has new items: re-seal a key for every item")
-        for item_id, sealed in keys.items():
-            try:
-                raw = unb64u(sealed)
-            except FormatError as exc:
-                raise InvalidSubmission(detail="sealed key") from exc
-            if len(raw) != 80:  # crypto_box_seal of a 32-byte key
-                raise InvalidSubmission(detail="sealed key length")
-            s.merge(ItemKey(item_id=item_id, kid=target_kid, sealed_key=raw))
-        s.merge(CaseGrant(case_id=case.id, member_id=target.id, granted_on=committee_today(),
-                          granted_by=current_member().id))
-        audit.record(s, "grant", actor=current_member().username, on=committee_today(), case_id=case.id, to=username)
+        actions.record_grant(s, case, s.merge(target), sealed, actor=member.username, granted_by=member.id, on=today)
     return jsonify(granted=username), 201
+
+
+@bp.post("/cases/<case_id>/bad-key")
+@login_required
+def bad_key(case_id):
+    """The member's browser found that a key handed to them does not open this case: the
+    grant is flagged on the case list, the case counts as orphaned, the audit log records it."""
+    case = open_case(case_id)
+    with db.transaction() as s:
+        reported = actions.report_bad_key(s, s.merge(case), s.merge(current_member()), committee_today())
+    return jsonify(reported=reported), 201 if reported else 200

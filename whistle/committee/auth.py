@@ -13,7 +13,7 @@ from crypto.encoding import unb64u
 from crypto.errors import FormatError
 from whistle import db
 from whistle.custody import audit
-from whistle.committee import members
+from whistle.committee import enrolment, members
 from whistle.clock import today
 from whistle.committee.access import current_member, refuse_nul_characters, rule_of, session_ended
 from whistle.triage.routing import READER_ROLES
@@ -67,6 +67,10 @@ def login_post():
         if member is None or rule_of(member.username) is None:
             audit.record(s, "login_failed", actor=username[:64] or None, on=today(services().config.timezone))
             member = None
+        elif member.confirmed_on is None:
+            # Right credentials, but nobody confirmed the enrolment yet: no session, only
+            # what to do next.
+            return _waiting_page(s, member)
         else:
             audit.record(s, "login", actor=member.username, on=today(services().config.timezone))
     if member is None:
@@ -150,12 +154,20 @@ def enrol(token):
                                            on=today(services().config.timezone))
                 # The code that enrolled cannot log in as well.
                 members.step_claim(services().totp_used, secret)(step)
-                audit.record(tx, "enrolled", actor=member.username, on=today(services().config.timezone))
+                enrolment.record_enrolled(tx, member, today(services().config.timezone))
+                page = _waiting_page(tx, member)
             session.pop("enrol_totp", None)
             session.pop("enrol_for", None)
-            return redirect(url_for("committee.login"))
+            return page
     return render_template("committee/enrol.html", invitee=member, rule=rule, needs_key=needs_key,
                            secret=secret, qr=Markup(_qr_data_uri(uri)), errors=errors), (400 if errors else 200)
+
+
+def _waiting_page(s, member):
+    """What a newly enrolled account sees until someone confirms it: who can, and the
+    fingerprint to read to them (the browser shows its own, computed from the key it made)."""
+    return render_template("committee/enrolled.html", invitee=member, code=enrolment.enrolment_code(member),
+                           confirmers=enrolment.confirmers_of(s, services().rules, member))
 
 
 @bp.context_processor

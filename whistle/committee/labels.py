@@ -29,6 +29,7 @@ PENDING = {
     "downgrade": _l("Downgrade from high risk"),
     "close": _l("Close a high-risk case"),
     "purge": _l("Purge before the retention period ends"),
+    "disposition": _l("Change the disposition of a closed case so that it is kept for less time"),
 }
 
 ROLES = {"member": _l("Member"), "unit_lead": _l("Unit lead"), "admin": _l("Administrator"),

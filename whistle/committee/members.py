@@ -81,6 +81,7 @@ def invite(db: Session, username: str, on: dt.date) -> str:
     member.public_key = None
     member.wrapped_key = None
     member.enrolled_on = None
+    member.confirmed_on = None  # a second person confirms the new enrolment (whistle.committee.enrolment)
     db.flush()
     return token
 

@@ -28,6 +28,10 @@ CASE_PREFIX = 8
 ACTIONS = {
     "login": _l("Logged in"), "login_failed": _l("Failed login"), "logout": _l("Logged out"),
     "enrolled": _l("Enrolled"), "invite": _l("Invited a member"), "deactivate": _l("Deactivated a member"),
+    "refused_invite": _l("Refused: invitation"), "grants_revoked": _l("Revoked the grants of a member invited again"),
+    "enrolment_confirmed": _l("Confirmed an enrolment"), "refused_enrolment_confirm": _l("Refused: confirming an enrolment"),
+    "deactivate_requested": _l("Asked to deactivate a member"),
+    "deactivate_confirmed": _l("Confirmed deactivating a member"), "refused_deactivate": _l("Refused: deactivation"),
     "view": _l("Viewed a case"), "decrypt": _l("Decrypted a case"), "download": _l("Downloaded an attachment"),
     "reply": _l("Replied to the reporter"), "note": _l("Added an internal note"),
     "grant": _l("Granted a case"), "refused_grant": _l("Grant refused"), "regrant": _l("Re-granted with the committee key"),
@@ -44,6 +48,12 @@ ACTIONS = {
     "proposed_purge": _l("Proposed an early purge"), "confirmed_purge": _l("Confirmed an early purge"),
     "rejected_purge": _l("Rejected an early purge"),
     "withdrawn_purge": _l("Early purge withdrawn: the case was no longer closed"),
+    "proposed_disposition": _l("Proposed a disposition that shortens retention"),
+    "confirmed_disposition": _l("Confirmed a disposition that shortens retention"),
+    "rejected_disposition": _l("Rejected a disposition that shortens retention"),
+    "withdrawn_disposition": _l("Disposition change withdrawn"),
+    "grant_key_failed": _l("A handed-over key did not open the case"),
+    "retention_fixed": _l("Retention date recorded for a case closed earlier"),
     "export": _l("Exported a sealed case"), "purge": _l("Purged a case"),
     "key_registered": _l("Committee key registered"), "key_retired": _l("Committee key retired"), "key_split": _l("Committee key split"),
     "key_recovered": _l("Committee key rebuilt from shares"), "audit_signed": _l("Signed the audit log"),
@@ -76,7 +86,7 @@ PROBLEMS = {
 SHOWN_DETAIL = {"event", "before", "after", "grade", "to", "member", "confirmed_by", "proposed_by",
                 "disposition", "items", "attachments", "kid", "key", "threshold", "count", "holders",
                 "statement", "length", "held_for_superior", "because", "requester", "opens_on", "closes_on",
-                "status", "texts"}
+                "status", "texts", "grants", "invited_by", "requested_by", "waiting_for", "first"}
 ID_DETAIL = {"duplicate_of", "action_id", "request", "notice", "survey"}  # shown as a prefix, like case ids
 _CODE = re.compile(r"^[a-z0-9_]{1,40}$")
 

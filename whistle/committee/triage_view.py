@@ -76,7 +76,7 @@ def grantable(case: Case, member: Member) -> list[Member]:
     session = db.session()
     holders = set(session.scalars(select(CaseGrant.member_id).where(CaseGrant.case_id == case.id)))
     result = []
-    for other in session.scalars(select(Member).where(Member.active.is_(True), Member.public_key.is_not(None))
+    for other in session.scalars(select(Member).where(routing.KEY_HOLDER)
                                  .order_by(Member.username)):
         allowed, _reason = routing.can_grant(services().rules, header_of(case), other.username)
         if allowed and other.id not in holders:

@@ -16,7 +16,7 @@ from whistle.committee.auth import bp
 from whistle.committee.case_listing import GRADE_ORDER, CaseListing, Position
 from whistle.committee.labels import DISPOSITIONS  # the taxonomy, with labels
 from whistle.errors import CasePurged
-from whistle.models import Case, PendingAction
+from whistle.models import Case, CaseGrant, PendingAction
 from whistle.services import services
 
 PAGE_SIZE = 50
@@ -26,6 +26,14 @@ OUTGROWN_MESSAGES = {
     "close": lambda: _("This case is already closed, so the request to close it was withdrawn."),
     "downgrade": lambda: _("This case is no longer high risk, so the request to downgrade it was withdrawn."),
 }
+
+
+def _flash(outcome: str, unchanged: str, proposed: str) -> None:
+    """What a member is told about a change that may have needed a second member."""
+    message = {actions.UNCHANGED: unchanged, actions.PROPOSED: proposed,
+               actions.WAITING: _already_waiting()}.get(outcome)
+    if message:
+        flash(message)
 
 
 def _already_waiting() -> str:
@@ -48,7 +56,11 @@ def case_list():
     cases_here, following = listing.page(after, PAGE_SIZE)
     if after is not None and not cases_here:  # nothing follows it any more (cases purged or moved up)
         return redirect(url_for("committee.case_list"))
+    failed = set(db.session().scalars(select(CaseGrant.case_id).where(
+        CaseGrant.member_id == member.id, CaseGrant.key_failed.is_(True),
+        CaseGrant.case_id.in_([c.id for c in cases_here])))) if cases_here else set()
     return render_template("committee/cases.html", rows=[triage_view.summary(c, today) for c in cases_here],
+                           key_failed=failed,
                            next_cursor=following.encode() if following else None, listed_on=today.isoformat(),
                            first_page=after is None,
                            new_count=listing.new_count(), new_count_cap=case_listing.NEW_COUNT_CAP)
@@ -115,7 +127,8 @@ def set_status(case_id):
     if event not in ("acknowledged", "in_review", "closed"):
         abort(400)
     with _purged_is_gone(), db.transaction() as s:
-        outcome = actions.set_status(s, case, event, by=actions.Actor.of(current_member()), on=committee_today())
+        outcome = actions.set_status(s, case, event, by=actions.Actor.of(current_member()), on=committee_today(),
+                                     rules=services().rules)
     if outcome is actions.Outcome.UNCHANGED:
         flash(_("The case already has this status."))
     elif outcome is actions.Outcome.ALREADY_WAITING:
@@ -144,8 +157,14 @@ def set_disposition(case_id):
         flash(_("Not accepting a report needs a reason."), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303
     with _purged_is_gone(), db.transaction() as s:
-        actions.set_disposition(s, case, code, duplicate_of=duplicate_of, reason=reason,
-                                by=actions.Actor.of(current_member()), on=committee_today())
+        outcome = actions.set_disposition(s, case, code, duplicate_of=duplicate_of, reason=reason,
+                                          by=actions.Actor.of(current_member()), on=committee_today(),
+                                          rules=services().rules)
+    if outcome is actions.Outcome.ALREADY_WAITING:
+        flash(_already_waiting())
+    elif outcome is actions.Outcome.PROPOSED:
+        flash(_("This disposition would shorten how long the closed case is kept: it needs a second member, "
+                "and your request is waiting for confirmation."))
     return redirect(url_for("committee.case_page", case_id=case.id))
 
 
@@ -212,7 +231,8 @@ def confirm(case_id, pending_id):
             return redirect(url_for("committee.case_page", case_id=case.id)), 303
         action = pending.action
         approve = request.form.get("decision") == "approve"
-        applied = actions.confirm(s, locked, pending, current_member(), approve, committee_today())
+        applied = actions.confirm(s, locked, pending, current_member(), approve, committee_today(),
+                                  rules=services().rules)
     if not applied:
         flash(OUTGROWN_MESSAGES[action](), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303

@@ -70,11 +70,13 @@ def entry_digest(prev_hash: str, seq: int, on: dt.date, actor, action: str, case
 # Every action an entry may record. The oversight view labels each one (a test checks
 # that every action here has a label); recording an action missing from this list is a
 # bug, and record() refuses it.
-_DUAL_CONTROL = ("downgrade", "close", "purge")
+_DUAL_CONTROL = ("downgrade", "close", "purge", "disposition")
 ACTIONS = frozenset({
     "login", "login_failed", "logout", "enrolled", "invite", "deactivate",
+    "refused_invite", "grants_revoked", "enrolment_confirmed", "refused_enrolment_confirm",
+    "deactivate_requested", "deactivate_confirmed", "refused_deactivate",
     "view", "decrypt", "download", "reply", "note", "export",
-    "grant", "refused_grant", "regrant",
+    "grant", "refused_grant", "regrant", "grant_key_failed", "retention_fixed",
     "refused_view", "refused_change", "refused_decrypt", "refused_download", "refused_self_confirm",
     "refused_reply",
     "status", "disposition", "grade_override", "purge",

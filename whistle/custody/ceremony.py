@@ -21,7 +21,8 @@ from whistle.custody import audit
 from whistle.cases import store as cases
 from whistle.models import Case, CaseGrant, CaseItem, CommitteeKey, ItemKey, Member
 from whistle.custody.offline import register_key, write_new_file
-from whistle.triage.routing import can_grant
+from whistle.triage.routing import KEY_HOLDER, can_grant
+from whistle.cases import actions
 
 # The audit actor of what is done with the committee key itself (the split, a recovery, a
 # re-grant), and the granted_by of a re-grant's case_grants row.
@@ -241,12 +242,13 @@ def _item_kids(db: Session, item: CaseItem) -> set[str]:
 
 def readers(db: Session, rules, case: Case) -> list[Member]:
     """Members who can open ``case`` today: active, enrolled, allowed by the rules, holding
-    a grant, and whose current key holds every item's content key (a member who enrolled a
+    a grant whose keys their browser did not report as failing (a hand-over with keys that
+    do not open the case leaves it orphaned), and whose current key holds every item's content key (a member who enrolled a
     new key after losing a passphrase keeps the grant row but cannot open anything)."""
     header = catalog.routing_header(case)
     holders = db.scalars(select(Member).join(CaseGrant, CaseGrant.member_id == Member.id)
-                         .where(CaseGrant.case_id == case.id, Member.active.is_(True),
-                                Member.public_key.is_not(None)).order_by(Member.username)).all()
+                         .where(CaseGrant.case_id == case.id, CaseGrant.key_failed.is_(False),
+                                KEY_HOLDER).order_by(Member.username)).all()
     # A real name (item kind "identity") is never held by the case's readers: not counted.
     item_kids = [_item_kids(db, item) for item in case.items if item.kind != "identity"]
     return [m for m in holders if can_grant(rules, header, m.username)[0]
@@ -278,13 +280,11 @@ def regrant(db: Session, rules, keypair: KeyPair, case: Case, member: Member | N
     log: the caller commits that entry. An item the committee key cannot open raises
     CeremonyError and nothing is written.
     """
-    name = member.username if member is not None else username
-    allowed, reason = can_grant(rules, catalog.routing_header(case), name or "")
-    if allowed and (member is None or not member.active or member.public_key is None):
-        allowed, reason = False, "not_enrolled"
-    if not allowed:
-        audit.record(db, "refused_grant", actor=ACTOR, on=on, case_id=case.id, to=name, reason=reason)
-        raise GrantRefused(case.id, name, reason)
+    try:
+        member = actions.grant_target(db, rules, case, member.username if member is not None else username or "",
+                                      actor=ACTOR, on=on)
+    except actions.Refused as exc:
+        raise GrantRefused(case.id, member.username if member is not None else username, exc.reason) from exc
     sealed = []
     for item in case.items:
         if item.kind == "identity":
@@ -294,12 +294,7 @@ def regrant(db: Session, rules, keypair: KeyPair, case: Case, member: Member | N
         except (CryptoError, FormatError) as exc:
             raise CeremonyError(f"{case.id}: item {item.seq} is not sealed to committee key {keypair.kid}") from exc
         sealed.append((item.id, sodium.crypto_box_seal(content_key, bytes(member.public_key))))
-    member_kid = kid(bytes(member.public_key))
-    for item_id, sealed_key in sealed:
-        db.merge(ItemKey(item_id=item_id, kid=member_kid, sealed_key=sealed_key))
-    if db.get(CaseGrant, (case.id, member.id)) is None:
-        db.add(CaseGrant(case_id=case.id, member_id=member.id, granted_on=on, granted_by=ACTOR))
-    audit.record(db, "regrant", actor=ACTOR, on=on, case_id=case.id, to=member.username,
-                 key=keypair.kid, items=len(sealed))
+    actions.record_grant(db, case, member, dict(sealed), actor=ACTOR, granted_by=ACTOR, on=on, action="regrant",
+                         key=keypair.kid, items=len(sealed))
     db.flush()
     return len(sealed)

@@ -1,7 +1,7 @@
 """Reading and checking the reporter's form fields (no-JS pages and the API share them)."""
 from flask_babel import gettext as _
 
-from whistle.catalog import CATEGORIES, NOTICE_CHANNEL, ROUTING_FIELDS, routing_problems
+from whistle.catalog import ACCUSED_FIELD, CATEGORIES, NOTICE_CHANNEL, ROUTING_FIELDS, routing_problems
 from whistle.cases.uploads import form_text
 from whistle.services import services
 
@@ -16,9 +16,14 @@ def read_report_form(form, channel: str, fixed: dict | None = None) -> tuple[dic
     header = {name: (form.get(name) or "").strip() for name in ROUTING_FIELDS if name != "channel"}
     header["channel"] = channel
     header.update(fixed or {})
+    accused = (form.get(ACCUSED_FIELD) or "").strip()
+    if accused:  # optional: a committee member named as the accused, kept from the case
+        header[ACCUSED_FIELD] = accused
     errors = {}
     for name in routing_problems(header, services().rules.department_codes):
         errors[name] = _("Please choose one of the options.")
+    if accused and ACCUSED_FIELD not in errors and accused not in services().rules.member_usernames:
+        errors[ACCUSED_FIELD] = _("Please choose one of the options.")
     body = {name: form_text(form, name)[:limit] for name, limit in TEXT_FIELDS.items()}
     narrative = form_text(form, "narrative")
     if not narrative:

@@ -209,6 +209,10 @@ def _download(meta: dict, content_key: bytes) -> Response:
 
 
 def catalog_context():
-    """Template globals: the catalogues and the rules' departments."""
+    """Template globals: the catalogues, the rules' departments, and the committee members
+    who read cases (a report may name one of them as the accused, to keep it from them)."""
+    from whistle.triage.routing import READER_ROLES
+
     return {"catalog": catalog, "departments": services().rules.departments,
+            "committee_readers": sorted(m.username for m in services().rules.members if m.role in READER_ROLES),
             "real_name_days": services().rules.deadlines.real_name_acceptance}

@@ -47,6 +47,11 @@ Schema (see ``whistle/data/rules.example.toml`` for a complete example):
     manage integrity surveys, besides every unit lead; ``texts_kept_days`` (default 365):
     days after a survey's period ends that its sealed free-text answers are kept before
     ``whistle retention purge`` deletes them.
+``[enrolment]`` (optional)
+    ``confirmers``: who may confirm a new or renewed enrolment, after comparing the new key's
+    fingerprint with the person: any of ``admin`` (another admin), ``overseer``,
+    ``unit_lead`` (the lead of the enrolled person's unit). Default all three. Never the
+    inviter nor the enrolled person themselves.
 """
 import dataclasses
 import datetime
@@ -194,6 +199,7 @@ class Rules:
     calendar: CalendarRules = CalendarRules()
     retention: dict = field(default_factory=lambda: {"default": 1825})
     surveys: "SurveyRules" = None  # set in __post_init__ when not given
+    confirmers: tuple = ("admin", "overseer", "unit_lead")  # [enrolment] confirmers
 
     def __post_init__(self) -> None:
         if self.surveys is None:
@@ -681,7 +687,7 @@ class _Parser:
 
 
 _TOP_LEVEL = ("committee", "units", "departments", "members", "channels", "risk", "deadlines", "calendar",
-              "retention", "surveys")
+              "retention", "surveys", "enrolment")
 @dataclass(frozen=True)
 class SurveyRules:
     """``[surveys]``: the smallest count any published figure shows as a number
@@ -723,6 +729,25 @@ def _survey_rules(data: dict, units: dict, problems: "_Problems") -> SurveyRules
     return SurveyRules(k, unit, kept)
 
 
+CONFIRMER_KINDS = ("admin", "overseer", "unit_lead")
+
+
+def _confirmers(data: dict, problems: "_Problems") -> tuple:
+    """``[enrolment] confirmers``: a non-empty list drawn from CONFIRMER_KINDS."""
+    table = data.get("enrolment", {})
+    where = "[enrolment]"
+    if not isinstance(table, dict):
+        problems.add("", "enrolment must be an [enrolment] table")
+        return CONFIRMER_KINDS
+    _unknown_keys(table, ("confirmers",), where, problems)
+    kinds = table.get("confirmers", list(CONFIRMER_KINDS))
+    if not isinstance(kinds, list) or not kinds or any(k not in CONFIRMER_KINDS for k in kinds):
+        problems.add(where, f"confirmers must be a non-empty list of {', '.join(CONFIRMER_KINDS)} "
+                            f"(got {kinds!r}): someone other than the inviter confirms each enrolment")
+        return CONFIRMER_KINDS
+    return tuple(dict.fromkeys(kinds))
+
+
 # Dispositions a retention period may name (the taxonomy of whistle.committee.labels).
 RETENTION_KEYS = ("default", "talk_inquiry", "preliminary_verification", "hold_pending", "conclude",
                   "transfer_investigation", "not_accepted", "duplicate")
@@ -752,11 +777,12 @@ def _parse(text: str, source: str) -> tuple[Rules | None, list[str]]:
     calendar = parser.calendar()
     retention = parser.retention()
     surveys = _survey_rules(data, units, problems)
+    confirmers = _confirmers(data, problems)
     if problems.items:
         return None, problems.items
     rules = Rules(names, tuple(departments.values()), own, superior, tuple(units.values()),
                   tuple(members.values()), channels, risk, deadlines, calendar, retention)
-    rules = dataclasses.replace(rules, surveys=surveys)
+    rules = dataclasses.replace(rules, surveys=surveys, confirmers=confirmers)
     return rules, []
 
 

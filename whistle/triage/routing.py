@@ -14,14 +14,42 @@ Rules, in order:
 
 Eligible readers are the members with role ``member`` or ``unit_lead`` of the handling
 unit(s), minus every member whose own departments include the accused department
-(excluded as ``conflict``). Admins are never eligible (excluded as ``admin`` when they sit
+(excluded as ``conflict``) and the committee member the report names as the accused
+(``accused_member``, a username in the clear header: excluded as ``accused``, by identity,
+whatever their departments). Admins are never eligible (excluded as ``admin`` when they sit
 in a handling unit). Rank ``unknown`` is routed like ``staff``.
+
+A case may later be handed on (can_grant) only within what routing allows: the handling
+unit(s) and the level above each, when that level is ours (grant_units); never down, never
+elsewhere, never to a conflicted member, an admin or the accused member.
 """
 from dataclasses import dataclass
 
+from sqlalchemy import and_
+
+from whistle.models import Member
 from whistle.rules.parse import Rules
 
 READER_ROLES = ("member", "unit_lead")
+# The clear header field naming a committee member as the accused (a username). The server
+# sees it: it must, to keep the case from that person by identity (docs/architecture.md).
+ACCUSED_MEMBER = "accused_member"
+
+# The accounts a key may be sealed to, a case granted or a real name disclosed: the
+# eligible usernames above are narrowed to these rows wherever keys are chosen. Active, with
+# a key, and confirmed by a second person (whistle.committee.enrolment): an account someone
+# enrolled alone receives nothing.
+KEY_HOLDER = and_(Member.active.is_(True), Member.public_key.is_not(None), Member.confirmed_on.is_not(None))
+
+
+def account_refusal(account) -> str | None:
+    """Why a member account may not receive a key now (``not_enrolled``, ``unconfirmed``),
+    or None: KEY_HOLDER for one loaded row."""
+    if account is None or not account.active or account.public_key is None:
+        return "not_enrolled"
+    if account.confirmed_on is None:
+        return "unconfirmed"
+    return None
 
 
 @dataclass(frozen=True)
@@ -73,7 +101,9 @@ def route(rules: Rules, header: dict) -> Route:
     for member in rules.members:
         if member.unit not in handling:
             continue
-        if department.code in member.departments:
+        if member.username == header.get(ACCUSED_MEMBER):
+            excluded.append((member.username, "accused"))
+        elif department.code in member.departments:
             excluded.append((member.username, "conflict"))
         elif member.role not in READER_ROLES:
             excluded.append((member.username, "admin"))
@@ -96,7 +126,17 @@ def custodians(rules: Rules, header: dict) -> tuple[str, ...]:
     if route(rules, header).held_for_superior:
         return ()
     return tuple(m.username for m in rules.members
-                 if m.custodian and m.role in READER_ROLES and department.code not in m.departments)
+                 if m.custodian and holder_refusal(rules, m.username, department.code, header.get(ACCUSED_MEMBER)) is None)
+
+
+def grant_units(rules: Rules, header: dict) -> tuple[str, ...]:
+    """The units a case may be handed to: its handling unit(s) and the level above each
+    (its lead), when that level is one of ours. Never the level below: a 一把手 case handled
+    above its supervising unit is not handed back down to it, nor to any unrelated unit."""
+    handling = route(rules, header).units
+    above = [rules.unit_codes[u].parent for u in handling if rules.unit_codes.get(u) is not None]
+    return tuple(dict.fromkeys([*handling, *(u for u in above
+                                              if u is not None and not rules.unit_codes[u].external)]))
 
 
 def can_grant(rules: Rules, header: dict, username: str) -> tuple[bool, str]:
@@ -104,10 +144,11 @@ def can_grant(rules: Rules, header: dict, username: str) -> tuple[bool, str]:
 
     Reasons: ``unknown`` (no such member), ``unknown_department`` (the rules no longer list
     the case's department, removed or renamed since: whose own department it was cannot be
-    told, so nobody is cleared), ``held`` (the case is held for the superior:
-    nobody here may read it), ``conflict`` (the member's own department is the accused
-    department), ``admin`` (admins never read cases), ``ok``. Any other member or unit lead
-    may receive a grant, in any unit.
+    told, so nobody is cleared), ``held`` (the case is held for the superior: nobody here
+    may read it), ``accused`` (the report names this member as the accused), ``conflict``
+    (the member's own department is the accused department), ``admin`` (admins never read
+    cases), ``not_routed`` (routing does not send this case to the member's unit or to the
+    level above it: grant_units), ``ok``.
     """
     if username not in rules.member_usernames:
         return False, "unknown"
@@ -116,17 +157,24 @@ def can_grant(rules: Rules, header: dict, username: str) -> tuple[bool, str]:
     department = _department(rules, header)
     if route(rules, header).held_for_superior:
         return False, "held"
-    refusal = holder_refusal(rules, username, department.code)
-    return (False, refusal) if refusal else (True, "ok")
+    refusal = holder_refusal(rules, username, department.code, header.get(ACCUSED_MEMBER))
+    if refusal:
+        return False, refusal
+    if rules.member_usernames[username].unit not in grant_units(rules, header):
+        return False, "not_routed"
+    return True, "ok"
 
 
-def holder_refusal(rules: Rules, username: str, department: str) -> str | None:
-    """Why ``username`` may not hold a case of ``department`` under the rules as they are
-    now (``unknown``, ``conflict``, ``admin``), or None if they may. Checked again after a
-    grant, for every new item: a rules change can make a holder conflicted or no reader."""
+def holder_refusal(rules: Rules, username: str, department: str, accused: str | None = None) -> str | None:
+    """Why ``username`` may not hold a case of ``department`` (whose report names
+    ``accused`` as the accused member, if any) under the rules as they are now
+    (``unknown``, ``accused``, ``conflict``, ``admin``), or None if they may. Checked again
+    after a grant, for every new item: a rules change can make a holder conflicted or no reader."""
     member = rules.member_usernames.get(username)
     if member is None:
         return "unknown"
+    if accused is not None and username == accused:
+        return "accused"
     if department in member.departments:
         return "conflict"
     if member.role not in READER_ROLES:

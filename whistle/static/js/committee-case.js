@@ -58,6 +58,20 @@ function fileList(files, contentKey) {
   return ul;
 }
 
+/** Keys a colleague re-sealed to me are checked here, the first time the case opens: the
+ * server cannot check them. One that does not open its item is reported (the server flags
+ * the grant, the case list shows it, the audit log records it), never passed over. */
+function grantedKeyFails(item) {
+  const mine = wc.kid(keyPair.publicKey);
+  if (!item.granted_key || item.envelope.recipients.some((r) => r.kid === mine)) return false;
+  try {
+    wc.openBody(item.envelope, wc.openSealedKey(item.granted_key, keyPair));
+    return false;
+  } catch (_) {
+    return true;
+  }
+}
+
 function render() {
   const conversation = document.getElementById("conversation");
   const notes = document.getElementById("notes");
@@ -154,6 +168,12 @@ async function refuseReply(status, check) {
 async function load() {
   view = await api(`/committee/api/cases/${caseId}`);
   render();
+  if (view.items.some(grantedKeyFails)) {
+    const status = document.getElementById("content-status");
+    status.textContent = t.badKey;
+    status.classList.add("error");
+    await api(`/committee/api/cases/${caseId}/bad-key`, { method: "POST", json: {} });
+  }
 }
 
 async function sealAndSend(form, kind) {
@@ -215,7 +235,7 @@ async function grant(form) {
     status.textContent = t.granted;
     await load();
   } catch (err) {
-    status.textContent = err.status === 403 ? t.grantRefused : (err.message || t.failed);
+    status.textContent = err.status === 403 ? (err.message || t.grantRefused) : (err.message || t.failed);
     status.classList.add("error");
     // Items came in since the page read them: read them again, so the next try seals them too.
     if (err.code === "recipients_changed") await load();

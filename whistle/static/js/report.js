@@ -17,6 +17,8 @@ function routingHeader(data) {
     header[name] = String(data.get(name) || "");
   }
   if (form.dataset.notice) header.notice = form.dataset.notice; // a comment on a pre-appointment notice
+  const accused = String(data.get("accused_member") || "");
+  if (accused) header.accused_member = accused; // a committee member named: kept from the case
   return header;
 }
 

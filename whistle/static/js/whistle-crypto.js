@@ -239,6 +239,22 @@ export function kid(publicKey) {
 }
 
 /**
+ * Enrolment fingerprint of an X25519 public key (FORMAT.md Notation): what a new member
+ * reads to the colleague who confirms them. 5 groups of 5 digits from
+ * BLAKE2b-256(message = pk, key = "whistle/v1/enrolment-fingerprint").
+ * @param {Uint8Array} publicKey
+ * @returns {string} e.g. "01234 56789 01234 56789 01234"
+ */
+export function fingerprint(publicKey) {
+  requireBytes(publicKey, KEY_BYTES, "public key");
+  const digest = lib().crypto_generichash(32, publicKey, encoder.encode("whistle/v1/enrolment-fingerprint"));
+  const view = new DataView(digest.buffer, digest.byteOffset, digest.byteLength);
+  const groups = [];
+  for (let i = 0; i < 5; i += 1) groups.push(String(view.getUint32(4 * i) % 100000).padStart(5, "0"));
+  return groups.join(" ");
+}
+
+/**
  * The deterministic X25519 key pair of a 32-byte seed (crypto_box_seed_keypair).
  * @param {Uint8Array} seed
  * @returns {{publicKey: Uint8Array, secretKey: Uint8Array}}
