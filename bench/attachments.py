@@ -257,7 +257,8 @@ def stall(port: int, small: list, size: int, quiet_seconds: float = 2.0) -> dict
 
     uploader = threading.Thread(target=upload, daemon=True)
     uploader.start()
-    beside = load.run(port, small[half:], STALL_CLIENTS, max_seconds=600, expect=(201,), label="beside", stop=done)
+    beside = load.run(port, small[half:], STALL_CLIENTS, max_seconds=600, expect=(201,), label="beside", stop=done,
+                      at_least=STALL_CLIENTS)  # a tiny upload may be done before any small report is sent
     uploader.join(timeout=600)
     assert answer.get("status") == 200, answer
     if not done.is_set() or not beside.ok:
