@@ -1,5 +1,5 @@
 """A new report's recipients come from one read of the database (committee keys UNION ALL
-the active enrolled members), and that read is fresh: a member deactivated a moment ago is
+the members who may hold keys), and that read is fresh: a member deactivated a moment ago is
 not sealed to."""
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
@@ -44,3 +44,16 @@ def test_a_reports_recipients_are_one_read_and_a_deactivated_member_gets_no_key(
     with Session(engine) as s:
         after = {m.username for m, _r in store.sealing_for(s, rules, HEADER).members}
     assert after == chosen - {gone}
+
+
+def test_an_unconfirmed_account_gets_no_key_from_the_routing_read(app, committee, people):
+    """The one read asks what every other choice of keys asks (KEY_HOLDER): an account no
+    second person confirmed is sealed nothing."""
+    engine, rules = services(app).engine, services(app).rules
+    with Session(engine) as s:
+        chosen = {m.username for m, _r in store.sealing_for(s, rules, HEADER).members}
+        alone = sorted(chosen)[0]
+        s.execute(update(Member).where(Member.username == alone).values(confirmed_on=None))
+        s.commit()
+    with Session(engine) as s:
+        assert {m.username for m, _r in store.sealing_for(s, rules, HEADER).members} == chosen - {alone}

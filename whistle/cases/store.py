@@ -74,8 +74,8 @@ _ELIGIBLE_MEMBERS = (select(_members.c.id, _members.c.username, _members.c.publi
                      .where(_members.c.username.in_(bindparam("names", expanding=True)),
                             KEY_HOLDER)
                      .order_by(_members.c.username))
-# Who a new report is sealed to, in one read: the active committee keys and every active,
-# enrolled member, the members routing chose picked out in Python. Committees are small, so
+# Who a new report is sealed to, in one read: the active committee keys and every member
+# who may hold keys (KEY_HOLDER), the members routing chose picked out in Python. Committees are small, so
 # reading them all costs less than a second round trip; and the statement never changes
 # (no list of names to prepare on every call). One read, never a cache: a member
 # deactivated a moment ago is not sealed to.
@@ -83,7 +83,7 @@ _ROUTING_READ = union_all(
     select(literal_column("'key'").label("source"), _keys.c.kid.label("ref"), _keys.c.label.label("name"),
            _keys.c.public_key).where(_keys.c.active.is_(True)),
     select(literal_column("'member'"), _members.c.id, _members.c.username, _members.c.public_key)
-    .where(_members.c.active.is_(True), _members.c.public_key.is_not(None)))
+    .where(KEY_HOLDER))
 _INSERT_CASE = {name: dialect_insert(Case.__table__).on_conflict_do_nothing(index_elements=["locator"])
                 .returning(Case.__table__.c.id)
                 for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
@@ -106,7 +106,7 @@ def eligible_members(db: Session, usernames) -> list:
 
 @dataclass(frozen=True)
 class MemberRow:
-    """An active, enrolled member as routing reads it."""
+    """A member who may hold keys (KEY_HOLDER), as routing reads them."""
 
     id: str
     username: str
@@ -114,7 +114,7 @@ class MemberRow:
 
 
 def routing_read(db: Session, usernames) -> tuple[list[Recipient], list[MemberRow]]:
-    """(the active committee keys, by kid; the active enrolled members among ``usernames``,
+    """(the active committee keys, by kid; the members among ``usernames`` who may hold keys,
     by username), from one statement."""
     wanted = set(usernames)
     keys, people = [], []
