@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from stdnum import damm
 
+from crypto.encoding import b64u
 from crypto.keys import KeyPair, derive, stretch
 from crypto.errors import ReceiptError
 
@@ -92,9 +93,18 @@ def derive_reporter_keys(code: ReceiptCode, salt: bytes, opslimit: int, memlimit
     return ReporterKeys(lookup, KeyPair.from_seed(seed))
 
 
+COMMITMENT_LABEL = "whistle/v1/log-commitment"
+
+
 def verifier_of(lookup: bytes) -> bytes:
     """The stored verifier of a lookup token."""
     return derive(lookup, "whistle/v1/receipt/verifier")
+
+
+def log_commitment(lookup: bytes) -> str:
+    """The receipt's commitment in the public log's intake entry (FORMAT.md §2): only the
+    holder of the receipt (its lookup token) can recompute it and find their entry."""
+    return b64u(derive(lookup, COMMITMENT_LABEL))
 
 
 def verifier_matches(lookup: bytes, stored: bytes) -> bool:

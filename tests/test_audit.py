@@ -6,7 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto import signing
@@ -18,6 +18,7 @@ from whistle.models import AuditEntry, AuditStatement, Case, CommitteeKey
 from whistle.security.privacy import CSP
 from whistle.services import services
 
+from tests import forger
 from tests.conftest import KEY_PASSPHRASE
 from tests.helpers import report_form
 
@@ -74,31 +75,21 @@ def signed_log(app, committee):
 
 
 def sql(app, statement, **params):
-    with _engine(app).begin() as conn:
-        conn.execute(text(statement), params)
+    forger.sql(_engine(app), statement, **params)
 
 
 def rows(app):
-    with _engine(app).connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(text(
-            "SELECT seq, day, actor, action, case_id, detail, prev_hash, entry_hash FROM audit_log ORDER BY seq"))]
+    return forger.rows(_engine(app))
 
 
 def recompute(app, from_seq=1):
-    """What a careful forger does after an edit: recompute every hash and the head."""
-    prev = audit.GENESIS
-    for row in rows(app):
-        if row["seq"] >= from_seq:
-            day = row["day"] if isinstance(row["day"], dt.date) else dt.date.fromisoformat(row["day"])
-            digest = audit.entry_digest(prev, row["seq"], day, row["actor"], row["action"], row["case_id"],
-                                        row["detail"])
-            sql(app, "UPDATE audit_log SET prev_hash = :p, entry_hash = :h WHERE seq = :s",
-                p=prev, h=digest, s=row["seq"])
-            prev = digest
-        else:
-            prev = row["entry_hash"]
-    last = rows(app)
-    sql(app, "UPDATE audit_head SET length = :n, head_hash = :h WHERE id = 1", n=len(last), h=last[-1]["entry_hash"])
+    """What a careful forger does after an edit: recompute every hash, the head and the tree."""
+    forger.recompute(_engine(app), from_seq)
+
+
+def rebuild_log(app):
+    """A careful forger also rebuilds the public log's stored tree from the rows as they are."""
+    forger.rebuild_log(_engine(app))
 
 
 def verify(runner):
@@ -176,11 +167,22 @@ def test_inserted_entry_is_named(log, cli_env):
     assert_names(verify(cli_env), 5, audit.HASH_MISMATCH)
 
 
-def test_inserted_entry_with_a_correct_hash_breaks_the_next_link(log, cli_env):
-    """A careful forgery: the inserted row hashes correctly, so the chain breaks right after it."""
+def test_inserted_entry_with_a_correct_hash_is_not_in_the_public_log(log, cli_env):
+    """A careful forgery: the inserted row hashes correctly, but the log's leaf 4 is the
+    entry that was there when it was written."""
     before = rows(log)
     _shift_up_from(log, 5)
     _forge(log, 5, before[3]["entry_hash"])
+    result = verify(cli_env)
+    assert_names(result, 5, audit.NOT_IN_LOG)
+
+
+def test_inserted_entry_with_a_correct_hash_breaks_the_next_link(log, cli_env):
+    """A careful forgery that rebuilds the stored tree too: the chain breaks right after it."""
+    before = rows(log)
+    _shift_up_from(log, 5)
+    _forge(log, 5, before[3]["entry_hash"])
+    rebuild_log(log)
     result = verify(cli_env)
     assert_names(result, 6, audit.BROKEN_LINK)
     assert "not the hash of entry 5" in result.output
@@ -188,6 +190,8 @@ def test_inserted_entry_with_a_correct_hash_breaks_the_next_link(log, cli_env):
 
 def test_entry_appended_outside_the_log_is_named(log, cli_env):
     _forge(log, 11, rows(log)[-1]["entry_hash"])
+    assert_names(verify(cli_env), 11, audit.NOT_IN_LOG)  # no leaf of the public log is this entry
+    rebuild_log(log)  # and with a leaf made for it, the head row still says it came from outside
     assert_names(verify(cli_env), 11, audit.BROKEN_LINK)
 
 
@@ -422,7 +426,8 @@ def test_transparency_page_without_keys_or_statements(app, client):
     resp = client.get("/transparency")
     assert resp.status_code == 200 and "Set-Cookie" not in resp.headers
     data = client.get("/transparency/audit-head.json").get_json()
-    assert data == {"v": 1, "committee_keys": [], "audit": {"length": 0, "head": "0" * 64}, "statement": None}
+    assert data == {"v": 1, "committee_keys": [], "audit": {"length": 0, "head": "0" * 64}, "statement": None,
+                    "log": {"origin": "whistle.invalid/audit", "vkeys": [], "checkpoint": None}}
 
 
 def test_cli_audit_head_prints_the_published_json(signed_log, cli_env, db_session):

@@ -118,7 +118,7 @@ def test_the_nojs_report_and_followup_derive_in_the_apps_slots(config, tmp_path)
         before = bounded.most_running
         bounded.most_running = 0
         page = app.test_client().post("/followup", data={"code": codes[0]})
-        assert page.status_code == 200 and 'class="timeline"' in page.get_data(as_text=True)
+        assert page.status_code == 200 and 'class="stepper"' in page.get_data(as_text=True)
         assert before == 1 and bounded.most_running == 1  # the follow-up derived in a slot too
     finally:
         services(app).engine.dispose()
@@ -155,7 +155,7 @@ def test_argon2id_runs_with_no_transaction_open(config, tmp_path):
                                       content_type="multipart/form-data")
         assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
         page = app.test_client().post("/followup", data={"code": receipt_from(resp.get_data(as_text=True))})
-        assert page.status_code == 200 and 'class="timeline"' in page.get_data(as_text=True)
+        assert page.status_code == 200 and 'class="stepper"' in page.get_data(as_text=True)
         assert watched.in_transaction == [False, False]
     finally:
         services(app).engine.dispose()

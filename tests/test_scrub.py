@@ -1,6 +1,8 @@
 """Stripping metadata from reporters' files (whistle.scrub): what goes, what stays, and
 that hostile files come back unchanged instead of raising."""
 import io
+import time
+import zlib
 import zipfile
 
 import docx as python_docx
@@ -226,3 +228,106 @@ def test_pdf_comment_authors_go_and_form_field_names_stay():
         assert str(field.T) == "amount"
     assert ("author", samples.DOCX_REVIEWER) in result.found
     assert {"comment_authors", "timestamps"} <= set(result.removed)
+
+
+def _one_part_package(kind: str, name: str, xml: bytes) -> bytes:
+    """A small office package whose part ``name`` is ``xml`` (deflated: a few kilobytes)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        if kind == "odt":
+            z.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+            z.writestr("content.xml", b"<x/>" if name != "content.xml" else xml)
+        else:
+            z.writestr("[Content_Types].xml", b"<Types/>")
+        if name != "content.xml":
+            z.writestr(name, xml)
+    return out.getvalue()
+
+
+def _png_with_xmp(xmp: bytes) -> bytes:
+    chunk = b"iTXt" + b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp
+    original = samples.png()
+    return (original[:33] + len(chunk[4:]).to_bytes(4, "big") + chunk
+            + zlib.crc32(chunk).to_bytes(4, "big") + original[33:])
+
+
+# An opening tag repeated and never closed: a pattern like <tag>(.*?)</tag> would scan to the
+# end of the part from each of them, and a few kilobytes of upload would keep a worker for hours.
+_UNCLOSED = [
+    ("core.docx", lambda: _one_part_package("docx", "docProps/core.xml", b"<dc:creator>" * 20000)),
+    ("comments.xlsx", lambda: _one_part_package("xlsx", "xl/comments1.xml", b"<author>" * 30000)),
+    ("rsids.docx", lambda: _one_part_package("docx", "word/settings.xml", b"<w:rsids>" * 25000)),
+    ("content.odt", lambda: _one_part_package("odt", "content.xml", b"<dc:creator>" * 20000)),
+    ("dates.odt", lambda: _one_part_package("odt", "content.xml", b"<dc:date>" * 25000)),
+    ("settings.odt", lambda: _one_part_package("odt", "settings.xml",
+                                      b'<config:config-item config:name="Rsid">' * 6000)),
+    ("scan.png", lambda: _png_with_xmp(b"<dc:creator>" * 20000)),
+]
+
+
+@pytest.mark.parametrize("name,make", _UNCLOSED, ids=[name for name, _ in _UNCLOSED])
+def test_unclosed_tags_cost_linear_time(name, make):
+    data = make()
+    started = time.monotonic()
+    result = scrub.scrub(name, "application/octet-stream", data)
+    assert time.monotonic() - started < 1.5
+    assert result.status == scrub.CLEANED
+
+
+def _pdf_with_bomb(where: str) -> bytes:
+    """A sample PDF with a stream, deflated twice, that expands to 400 MB (a few kilobytes here)."""
+    bomb = zlib.compress(zlib.compress(b"\x00" * (400 * 1024 * 1024), 9), 9)
+    with pikepdf.open(io.BytesIO(samples.pdf(1))) as doc:
+        stream = doc.make_stream(b"")
+        stream.write(bomb, filter=pikepdf.Array([pikepdf.Name.FlateDecode, pikepdf.Name.FlateDecode]))
+        stream.Subtype = pikepdf.Name.XML
+        if where == "metadata":
+            doc.Root.Metadata = stream
+        else:
+            doc.pages[0].Resources.Bomb = stream
+        if where == "typed":
+            stream.Type = pikepdf.Name.Metadatx  # qpdf would expand it here: named so after saving
+        out = io.BytesIO()
+        doc.save(out, fix_metadata_version=False, compress_streams=False,
+                 stream_decode_level=pikepdf.StreamDecodeLevel.none)
+    return out.getvalue().replace(b"/Metadatx", b"/Metadata")
+
+
+@pytest.mark.parametrize("where", ["metadata", "page", "typed"])
+def test_a_pdf_stream_that_expands_hugely_is_not_expanded(where):
+    data = _pdf_with_bomb(where)
+    assert len(data) < 100_000
+    started = time.monotonic()
+    result = scrub.scrub("memo.pdf", "application/pdf", data)
+    assert time.monotonic() - started < 1.5
+    assert result.status == scrub.CLEANED and len(result.data) < 100_000
+
+
+def _pdf_with_object_stream_bomb(expanded: int) -> bytes:
+    """A PDF whose objects sit in an object stream, deflated twice, padded to ``expanded`` bytes."""
+    objects = b"<< /Type /Catalog /Pages 2 0 R >> << /Type /Pages /Kids [] /Count 0 >>"
+    header = b"1 0 2 34 "
+    packed = zlib.compress(zlib.compress(header + objects + b" " * expanded, 9), 9)
+    out = bytearray(b"%PDF-1.5\n")
+    at_stream = len(out)
+    out += b"3 0 obj\n<< /Type /ObjStm /N 2 /First %d /Filter [/FlateDecode /FlateDecode] /Length %d >>\nstream\n" % (
+        len(header), len(packed))
+    out += packed + b"\nendstream\nendobj\n"
+    at_xref = len(out)
+    rows = [(0, 0, 65535), (2, 3, 0), (2, 3, 1), (1, at_stream, 0), (1, at_xref, 0)]
+    table = b"".join(kind.to_bytes(1, "big") + a.to_bytes(4, "big") + b.to_bytes(2, "big") for kind, a, b in rows)
+    out += b"4 0 obj\n<< /Type /XRef /Size 5 /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n" % len(table)
+    out += table + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % at_xref
+    return bytes(out)
+
+
+def test_a_pdf_whose_objects_expand_past_the_memory_bound_is_sealed_unchanged():
+    data = _pdf_with_object_stream_bomb(1024 * 1024 * 1024)
+    assert len(data) < 10_000
+    result = scrub.scrub("memo.pdf", "application/pdf", data)
+    assert result.status == scrub.UNREADABLE and result.data == data
+
+
+def test_a_pdf_whose_objects_sit_in_a_small_object_stream_is_cleaned():
+    result = scrub.scrub("memo.pdf", "application/pdf", _pdf_with_object_stream_bomb(1000))
+    assert result.status == scrub.CLEANED

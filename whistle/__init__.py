@@ -158,9 +158,11 @@ def create_app(cfg: Config | None = None) -> Flask:
     from whistle.committee import workspace  # noqa: F401 - registers views on bp
     from whistle.committee import oversight  # noqa: F401 - registers views on bp
     from whistle.committee import identity, notices as committee_notices  # noqa: F401 - views on bp
-    from whistle.transparency import views as transparency
+    from whistle.transparency import views as transparency, log_views
     from whistle.committee import surveys as committee_surveys  # noqa: F401 - views on bp
-    for reporter_bp in (pages.bp, api.bp, vendor.bp, health.bp, transparency.bp, notice_pages.bp, survey_pages.bp):
+    from whistle.committee import pdf_viewer  # noqa: F401 - views on bp
+    for reporter_bp in (pages.bp, api.bp, vendor.bp, health.bp, transparency.bp, notice_pages.bp, survey_pages.bp,
+                        log_views.bp):
         csrf.exempt(reporter_bp)  # no session, no cookie: cross-site posts are refused by Origin instead
         app.register_blueprint(reporter_bp)
     app.register_blueprint(committee_auth.bp)

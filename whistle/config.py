@@ -1,5 +1,6 @@
 """Every environment variable whistle reads, read here once, coerced and checked at start."""
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -103,6 +104,9 @@ class Config:
     # (the address a request came in on may be an internal one behind the proxy).
     public_url: str = ""
     onion_url: str = ""
+    # The public log's origin (docs/transparency-log.md §4): names the log in its checkpoints
+    # and its signing key; no space, no '+'. Set it once, e.g. to the site's host name + /audit.
+    log_origin: str = "whistle.invalid/audit"
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -140,6 +144,9 @@ class Config:
             raise ConfigError("WHISTLE_POW_BITS must be between 0 and 32")
         if self.instance_secret_file is not None and not self.instance_secret_file.is_absolute():
             raise ConfigError("WHISTLE_INSTANCE_SECRET_FILE must be an absolute path")
+        if not re.fullmatch(r"[!-*,-~]{1,200}", self.log_origin):  # printable ASCII, no space, no '+'
+            raise ConfigError("WHISTLE_LOG_ORIGIN must be printable ASCII without space or '+', "
+                              "e.g. report.example.org/audit")
         if self.redis_settings not in ("refuse", "warn"):
             raise ConfigError("WHISTLE_REDIS_SETTINGS must be refuse or warn")
         if self.ratelimit_key_file is not None and not self.ratelimit_key_file.is_absolute():
@@ -196,4 +203,5 @@ def from_env(env=None) -> Config:
         committee_hosts=tuple(h.strip().lower() for h in env.get("WHISTLE_COMMITTEE_HOST", "").split(",") if h.strip()),
         public_url=(env.get("WHISTLE_PUBLIC_URL") or "").rstrip("/"),
         onion_url=(env.get("WHISTLE_ONION_URL") or "").rstrip("/"),
+        log_origin=env.get("WHISTLE_LOG_ORIGIN") or "whistle.invalid/audit",
     )

@@ -2,7 +2,7 @@
 import datetime as dt
 import secrets
 
-from sqlalchemy import (Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
+from sqlalchemy import (BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -303,6 +303,64 @@ class AuditStatement(Base):
     head: Mapped[str] = mapped_column(String(64))
     verify_key: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
+
+
+# --- the public log (whistle.custody.public_log, docs/transparency-log.md) -----------------
+
+
+class LogNode(Base):
+    """One complete subtree hash of the Merkle log over the audit entries: written once,
+    with the audit entry whose leaf completes it, and never changed."""
+
+    __tablename__ = "log_nodes"
+    __table_args__ = NO_ROWID
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LogCheckpoint(Base):
+    """A checkpoint of the log signed by the committee's log key (the audit-signing key):
+    the signed note exactly as published. One per tree size; sizes only grow."""
+
+    __tablename__ = "log_checkpoints"
+    __table_args__ = NO_ROWID
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    day: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(String(4000))
+
+
+class LogCosignature(Base):
+    """A witness's cosignature line on a checkpoint, as the witness sent it; ``timestamp`` is
+    the witness's own clock (the time it states), never the time it was received."""
+
+    __tablename__ = "log_cosignatures"
+    __table_args__ = NO_ROWID
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(200), primary_key=True)
+    line: Mapped[str] = mapped_column(String(1000))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class PendingIntake(Base):
+    """A report received today, waiting to enter the log with the rest of its day (so the
+    log carries no arrival order); ``commitment`` is what only the receipt holder can
+    recompute (crypto/FORMAT.md, log commitment)."""
+
+    __tablename__ = "pending_intake"
+    __table_args__ = NO_ROWID
+    case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
+    commitment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class LogCommitment(Base):
+    """Where a receipt's log commitment sits in the log: its intake entry's seq."""
+
+    __tablename__ = "log_commitments"
+    __table_args__ = NO_ROWID
+    commitment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
 
 
 # --- integrity surveys (廉政回访) ------------------------------------------------------------

@@ -174,7 +174,8 @@ def keys_vectors():
     for name, size, label in [("derive-key-1", 32, "whistle/v1/body"),
                               ("derive-key-2", 64, "whistle/v1/attachment/" + ATTACHMENT_ID),
                               ("derive-key-3", 16, "whistle/v1/receipt/lookup"),
-                              ("derive-key-4", 32, "whistle/v1/receipt/fake-salt/1234567")]:
+                              ("derive-key-4", 32, "whistle/v1/receipt/fake-salt/1234567"),
+                              ("derive-key-5", 32, "whistle/v1/log-commitment")]:
         key = fixed(name, size)
         cases.append({"key": b64u(key), "label": label, "derived": b64u(derive(key, label))})
     yield vector("keys", "derive", "ok",

@@ -39,6 +39,8 @@ VENDORED = {
     "libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs": "libsodium-sumo",
     "@cantoo/pdf-lib/dist/pdf-lib.esm.min.js": "@cantoo/pdf-lib",
     "fflate/esm/browser.js": "fflate",
+    "pdfjs-dist/build/pdf.min.mjs": "pdfjs-dist",
+    "pdfjs-dist/build/pdf.worker.min.mjs": "pdfjs-dist",
 }
 
 

@@ -68,7 +68,7 @@ def _report(browser, server, marker, evidence=None):
     page.check("input[name=evidence][value=can_provide]")
     page.fill("#narrative", marker)
     if evidence is not None:
-        page.set_input_files("#files", str(evidence))
+        page.set_input_files("#files", [str(e) for e in evidence] if isinstance(evidence, list) else str(evidence))
     page.click("button[type=submit]")
     page.wait_for_selector("#receipt-code:not(:empty)", state="visible", timeout=60_000)
     code = ReceiptCode.parse(page.text_content("#receipt-code"))
@@ -109,10 +109,13 @@ def test_member_first_day_and_first_case(server, browser, tmp_path):
     page.click("#unlock-form button")
     page.wait_for_selector("text=OBSTRUCTION-MARKER 审批被卡", timeout=60_000)
     page.screenshot(path=str(_shots(tmp_path) / "committee-case.png"), full_page=True)
-    # The attachment is fetched as ciphertext and decrypted here, into a file named as sent.
+    # The attachment is fetched as ciphertext and decrypted here, shown as text; downloaded
+    # only after a warning, under a neutral name.
+    page.click("#report-body button:has-text('审批单.txt')")
+    page.wait_for_selector("#report-body pre.safe-text:has-text('审批单号 2026-0419')")
     with page.expect_download() as download:
-        page.click("#report-body button:has-text('审批单.txt')")
-    assert download.value.suggested_filename == "审批单.txt"
+        page.click("#report-body button:has-text('Download as attachment-1.bin')")
+    assert download.value.suggested_filename == "attachment-1.bin"
     assert download.value.path().read_text(encoding="utf-8") == "审批单号 2026-0419, held since October"
 
     page.click("button:has-text('Acknowledge')")
@@ -274,3 +277,111 @@ def test_a_version_1_report_is_answered_with_a_notice_that_its_key_is_unchecked(
     page.wait_for_selector("#conversation >> text=REPLY-TO-AN-OLD-CASE")
     context.close()
     assert errors == []
+
+
+SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>'
+       b'document.title="SVG-RAN"</script><rect width="10" height="10" fill="red"/></svg>')
+
+
+def test_attachments_open_safely(server, browser, tmp_path):
+    """A PNG is drawn on a canvas from decoded pixels; an SVG is never rendered (no <img>, no
+    <svg>, no frame); an unknown type is offered as attachment-N.bin only after a warning."""
+    from PIL import Image
+
+    Image.new("RGB", (30, 20), (220, 0, 0)).save(tmp_path / "photo.png")
+    (tmp_path / "drawing.svg").write_bytes(SVG)
+    (tmp_path / "ledger.xyz").write_bytes(b"\x00\x01UNKNOWN-BYTES")
+    context, page, errors = _member(browser, server, "zhao.lei")
+    _report(browser, server, "SAFE-OPEN-MARKER",
+            [tmp_path / "photo.png", tmp_path / "drawing.svg", tmp_path / "ledger.xyz"])
+    _open_case(page, server, "SAFE-OPEN-MARKER")
+    svgs_before = page.evaluate("document.querySelectorAll('svg').length")
+
+    page.click("#report-body button:has-text('photo.png')")
+    canvas = page.wait_for_selector("#report-body canvas.safe-image")
+    assert canvas.evaluate("c => [c.width, c.height]") == [30, 20]
+    assert canvas.evaluate("c => Array.from(c.getContext('2d').getImageData(15, 10, 1, 1).data)")[:3] == [220, 0, 0]
+
+    page.click("#report-body button:has-text('drawing.svg')")
+    page.wait_for_selector("#report-body .safe-view[data-kind=other]")
+    assert page.evaluate("document.querySelectorAll('img, object, embed, iframe:not([sandbox])').length") == 0
+    assert page.evaluate("document.querySelectorAll('svg').length") == svgs_before
+    assert page.evaluate("document.querySelectorAll('canvas').length") == 1 and page.title() != "SVG-RAN"
+
+    page.click("#report-body button:has-text('ledger.xyz')")
+    view = page.wait_for_selector("#report-body li:has-text('ledger.xyz') .safe-view")
+    assert "not connected to any network" in view.text_content()
+    with page.expect_download() as download:
+        view.query_selector("button:has-text('.bin')").click()
+    assert download.value.suggested_filename.endswith(".bin")
+    assert "ledger" not in download.value.suggested_filename
+    assert download.value.path().read_bytes() == b"\x00\x01UNKNOWN-BYTES"
+    context.close()
+    assert errors == []
+
+
+class _Watcher:
+    """An HTTP server on its own port that records every request it gets."""
+
+    def __init__(self):
+        import http.server
+        import random
+        import threading
+
+        hits = self.hits = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the stdlib's name
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 5100 + random.randrange(800, 900)), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_pdf_renders_in_a_sandboxed_frame_without_network(server, browser, tmp_path):
+    """A PDF attachment is drawn by pdf.js inside <iframe sandbox="allow-scripts">; from inside
+    that frame, no request reaches another server (fetch, an image, a worker's fetch)."""
+    from tests.test_safe_open import pdf_with_text
+
+    (tmp_path / "memo.pdf").write_bytes(pdf_with_text("PDF-IN-FRAME", "A title"))
+    watcher = _Watcher()
+    try:
+        context, page, errors = _member(browser, server, "zhao.lei")
+        _report(browser, server, "PDF-MARKER", tmp_path / "memo.pdf")
+        _open_case(page, server, "PDF-MARKER")
+        page.click("#report-body button:has-text('memo.pdf')")
+        frame_el = page.wait_for_selector("#report-body iframe.safe-pdf[data-rendered=true]", timeout=15_000)
+        assert frame_el.get_attribute("sandbox") == "allow-scripts"
+        frame = frame_el.content_frame()
+        assert frame.evaluate("document.body.dataset.pages") == "1"
+        # The page was drawn: some dark pixels (the text) on the white page.
+        dark = frame.evaluate("""() => { const c = document.querySelector('#pages canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 100) n++; return n; }""")
+        assert dark > 50
+        assert frame.evaluate("() => { try { return document.cookie, 'cookie readable'; } catch { return 'opaque'; } }") == "opaque"
+        outcome = frame.evaluate(f"""async () => {{
+            const img = new Image(); img.src = "{watcher.url}/img";
+            const w = new Worker(URL.createObjectURL(new Blob(['fetch("{watcher.url}/worker").catch(() => 0)'])));
+            try {{ await fetch("{watcher.url}/fetch"); return "fetched"; }} catch {{ return "blocked"; }} }}""")
+        page.wait_for_timeout(1000)
+        assert outcome == "blocked" and watcher.hits == []
+        # The control: the same fetch from the test itself reaches the watcher.
+        import urllib.request
+        urllib.request.urlopen(watcher.url + "/control").close()
+        assert watcher.hits == ["/control"]
+        context.close()
+        assert errors == []
+    finally:
+        watcher.stop()

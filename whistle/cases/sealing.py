@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from crypto import envelope as env
 from crypto.keys import KeyPair, random_bytes
-from crypto.receipt import ReceiptCode, ReporterKeys
+from crypto.receipt import ReceiptCode, ReporterKeys, log_commitment
 from whistle import db
 from whistle.cases import store as cases
 from whistle.cases.uploads import SealingSpool, Uploads
@@ -85,7 +85,7 @@ def seal_report(cfg, *, header: dict, body: dict, files: Uploads, rules, on,
                     session, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
                     memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,
                     envelope=sealed.envelope, uploads=uploads, rules=rules, on=on, identity=sealed_identity,
-                    now=now, tz=cfg.timezone, sealing=sealing)
+                    now=now, tz=cfg.timezone, sealing=sealing, commitment=log_commitment(keys.lookup))
         except LocatorTaken:
             continue
         return SealedReport(code, case)

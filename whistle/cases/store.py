@@ -336,7 +336,7 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
                 verifier: bytes, reporter_pk: bytes, envelope: dict, uploads: list[Upload],
                 rules, on: dt.date, calendar=None, identity: dict | None = None,
                 now: dt.datetime | None = None, tz: str = "Asia/Shanghai",
-                sealing: Sealing | None = None) -> StoredCase:
+                sealing: Sealing | None = None, commitment: str | None = None) -> StoredCase:
     """Store a new case with its sealed report, triaged and granted by the rules.
 
     ``identity``: a real-name reporter's sealed name and contact, stored as the case's item
@@ -351,8 +351,12 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     ``sealing``: the caller's sealing_for(header), read just before, when the server sealed
     the envelope itself (whistle.cases.sealing); one routed for another header is not used, and
     without one routing is applied here.
+
+    ``commitment``: the receipt's log commitment (crypto/FORMAT.md §10), kept with the case's
+    intake until its day enters the public log (whistle.custody.intake_log).
     """
     from whistle.channels import notices
+    from whistle.custody import intake_log
     from whistle.triage import deadlines, risk
     from whistle.triage.routing import route as route_of
 
@@ -411,6 +415,7 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
         db.execute(_INSERT_GRANT, grants)
     db.execute(_INSERT_EVENT, {"id": new_id(), "case_id": case_id, "seq": 1, "event": "received",
                                "happened_on": on})
+    intake_log.hold(db, case_id, on, commitment)
     return StoredCase(case_id, values["received_on"], values["notice_id"])
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from crypto import envelope as env
 from whistle.cases import actions
-from whistle.custody import audit, offline
+from whistle.custody import audit, offline, safeconvert
 from whistle.errors import CasePurged
 from whistle.clock import today
 from whistle.models import Case
@@ -39,10 +39,19 @@ def cases_list():
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--all", "all_cases", is_flag=True, help="Decrypt every case.")
 @click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False))
-def cases_decrypt(case_ids, key_file, out, all_cases, passphrase_file):
+@click.option("--safe", is_flag=True,
+              help="Also write each attachment as a PDF of page images (NAME.safe.pdf), converted "
+                   "without network; see docs/safe-opening.md.")
+@click.option("--allow-network", is_flag=True,
+              help="With --safe on a machine that cannot cut the converter off the network: "
+                   "convert anyway (only on an offline machine).")
+def cases_decrypt(case_ids, key_file, out, all_cases, passphrase_file, safe, allow_network):
     """Print decrypted cases and write them, with messages and attachments, under OUT.
     Each case's decryption is recorded in the audit log before anything is decrypted."""
     cfg, engine = common.setup()
+    if safe and not allow_network and safeconvert.isolation_prefix() is None:
+        raise click.ClickException("--safe: cannot cut the converter off the network here "
+                                   "(unshare -n failed); see docs/safe-opening.md")
     try:
         keypair = offline.load_key(Path(key_file), common.passphrase(False, passphrase_file))
         with Session(engine, expire_on_commit=False) as session:
@@ -60,9 +69,20 @@ def cases_decrypt(case_ids, key_file, out, all_cases, passphrase_file):
             session.commit()
             for case in chosen:
                 summary = offline.decrypt_case(session, case, keypair, Path(out))
+                if safe:
+                    summary["safe"] = _make_safe(Path(out) / case.id / "attachments", allow_network)
                 click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     except offline.OfflineError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _make_safe(folder: Path, allow_network: bool) -> list[dict]:
+    """A safe PDF beside each decrypted attachment in ``folder``; what was done to each."""
+    done = []
+    for source in sorted(folder.iterdir()):
+        if source.is_file() and not source.name.endswith(safeconvert.SAFE_SUFFIX):
+            done.append(safeconvert.convert(source, allow_network=allow_network).as_dict())
+    return done
 
 
 @cases.command("export")

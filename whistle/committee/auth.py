@@ -154,7 +154,7 @@ def enrol(token):
                                            on=today(services().config.timezone))
                 # The code that enrolled cannot log in as well.
                 members.step_claim(services().totp_used, secret)(step)
-                enrolment.record_enrolled(tx, member, today(services().config.timezone))
+                enrolment.record_enrolled(tx, member, today(services().config.timezone), public_key)
                 page = _waiting_page(tx, member)
             session.pop("enrol_totp", None)
             session.pop("enrol_for", None)

@@ -185,9 +185,12 @@ def console_confirm(db: Session, rules, username: str, typed: str, on: dt.date,
     return confirm(db, rules, confirmer, username, typed, on)
 
 
-def record_enrolled(db: Session, member: Member, on: dt.date) -> None:
-    """The invitee finished their part; the account now waits for its confirmation."""
-    audit.record(db, "enrolled", actor=member.username, on=on, waiting_for="confirmation")
+def record_enrolled(db: Session, member: Member, on: dt.date, public_key: bytes | None = None) -> None:
+    """The invitee finished their part; the account now waits for its confirmation. The
+    key's id goes into the public log: a key swapped later by SQL no longer matches the one
+    its member enrolled with."""
+    audit.record(db, "enrolled", actor=member.username, on=on, waiting_for="confirmation",
+                 **({"key": kid(public_key)} if public_key else {}))
 
 
 def sole_holder(db: Session, member: Member) -> bool:

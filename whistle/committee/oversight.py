@@ -69,6 +69,7 @@ ACTIONS = {
     "survey_texts": _l("Read a survey's free-text answers"),
     "refused_survey_texts": _l("Refused: a survey's free-text answers"),
     "survey_texts_purged": _l("Deleted a survey's free-text answers (retention)"),
+    "intake": _l("A report entered the public log"), "rules_loaded": _l("Loaded a rules file"),
 }
 
 PROBLEMS = {
@@ -79,6 +80,10 @@ PROBLEMS = {
     audit.STATEMENT_MISMATCH: _l("history up to this entry differs from a signed statement"),
     audit.BAD_SIGNATURE: _l("a signed statement has an invalid signature"),
     audit.UNKNOWN_SIGNER: _l("a signed statement was not made with the committee key"),
+    audit.NOT_IN_LOG: _l("the entry differs from the public log"),
+    audit.CHECKPOINT_MISMATCH: _l("history up to this entry differs from a signed checkpoint"),
+    audit.BAD_CHECKPOINT: _l("a checkpoint of the public log is not signed by the committee key"),
+    audit.KEY_NOT_ENROLLED: _l("a member's key is not the one recorded when they enrolled"),
 }
 
 # Detail values shown as they are: codes, usernames, counts, key ids. Anything else (a
@@ -86,7 +91,8 @@ PROBLEMS = {
 SHOWN_DETAIL = {"event", "before", "after", "grade", "to", "member", "confirmed_by", "proposed_by",
                 "disposition", "items", "attachments", "kid", "key", "threshold", "count", "holders",
                 "statement", "length", "held_for_superior", "because", "requester", "opens_on", "closes_on",
-                "status", "texts", "grants", "invited_by", "requested_by", "waiting_for", "first"}
+                "status", "texts", "grants", "invited_by", "requested_by", "waiting_for", "first",
+                "commitment", "sha256", "published"}
 ID_DETAIL = {"duplicate_of", "action_id", "request", "notice", "survey"}  # shown as a prefix, like case ids
 _CODE = re.compile(r"^[a-z0-9_]{1,40}$")
 

@@ -31,7 +31,8 @@ conflict, custodian, not_approved, requester_gone; request, requester, reason],
 identity_disclosed [request, to], notice_published [notice, opens_on, closes_on],
 survey_created / survey_changed / survey_opened / survey_closed / survey_published /
 survey_deleted / survey_texts / refused_survey_texts [survey], survey_texts_purged [survey,
-texts, reason]. The full list is ACTIONS.
+texts, reason], intake [commitment, recipients] and rules_loaded [sha256, published]
+(whistle.custody.intake_log). The full list is ACTIONS.
 """
 import datetime as dt
 import hashlib
@@ -41,7 +42,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from whistle.models import AuditEntry, AuditHead, AuditStatement, CommitteeKey
+from crypto import tlog
+
+from whistle.custody import public_log
+from whistle.models import AuditEntry, AuditHead, AuditStatement, CommitteeKey, LogCheckpoint, LogNode
 
 GENESIS = "0" * 64
 
@@ -58,6 +62,10 @@ MISSING_AT_END = "entries missing at the end"
 STATEMENT_MISMATCH = "does not match a signed statement"
 BAD_SIGNATURE = "invalid statement signature"
 UNKNOWN_SIGNER = "statement signed by an unknown key"
+NOT_IN_LOG = "differs from the public log"
+CHECKPOINT_MISMATCH = "does not match a signed checkpoint"
+BAD_CHECKPOINT = "invalid checkpoint signature"
+KEY_NOT_ENROLLED = "member key differs from the enrolled one"
 
 
 def entry_digest(prev_hash: str, seq: int, on: dt.date, actor, action: str, case_id, detail: str) -> str:
@@ -87,7 +95,14 @@ ACTIONS = frozenset({
     "notice_published",
     "survey_created", "survey_changed", "survey_opened", "survey_closed", "survey_published",
     "survey_deleted", "survey_texts", "refused_survey_texts", "survey_texts_purged",
+    "intake", "rules_loaded",
 })
+
+
+def lock_head(db: Session) -> None:
+    """Take the audit head's row lock (as every append does first) without appending: what
+    is read after it is one state of the log until the caller's transaction ends."""
+    db.execute(update(AuditHead).where(AuditHead.id == 1).values(length=AuditHead.length))
 
 
 def record(db: Session, action: str, *, actor: str | None, on: dt.date, case_id: str | None = None,
@@ -110,6 +125,7 @@ def record(db: Session, action: str, *, actor: str | None, on: dt.date, case_id:
                        prev_hash=prev, entry_hash=digest)
     db.add(entry)
     db.flush()
+    public_log.append(db, entry)  # the same transaction, under the head's lock taken above
     return entry
 
 
@@ -155,19 +171,28 @@ class _Finding:
     statement: int | None = None
 
 
-def _walk(db: Session, keep: set) -> tuple[int, str, _Finding | None, dict]:
+def _walk(db: Session, keep: set, tree: tlog.MemoryStore) -> tuple[int, str, _Finding | None, dict]:
     """Recompute the chain: (entries, last hash, first finding or None, {seq: stored hash}
-    for the seqs in ``keep``)."""
+    for the seqs in ``keep``). The public log's tree of the entries as they are goes into
+    ``tree``, and each leaf is compared with the one the log stored when the entry was made."""
     prev, expected, count, hashes, finding = GENESIS, 1, 0, {}, None
+    stored_leaves = db.execute(select(LogNode.idx, LogNode.hash).where(LogNode.level == 0)
+                               .order_by(LogNode.idx))
+    leaves = iter(stored_leaves)
     rows = db.execute(select(AuditEntry.seq, AuditEntry.on, AuditEntry.actor, AuditEntry.action,
                              AuditEntry.case_id, AuditEntry.detail, AuditEntry.prev_hash,
                              AuditEntry.entry_hash).order_by(AuditEntry.seq))
-    for seq, on, actor, action, case_id, detail, prev_hash, entry_hash in rows:
+    for row in rows:
+        seq, on, actor, action, case_id, detail, prev_hash, entry_hash = row
         count += 1
         if seq in keep:
             hashes[seq] = entry_hash
         if finding is not None:
             continue
+        leaf = tlog.leaf_hash(public_log.leaf_of(row))
+        stored = next(leaves, None)
+        if seq == expected:
+            tlog.append_leaf(tree, seq - 1, leaf)
         if seq != expected:
             if seq > expected:
                 missing = f"entry {expected} is" if seq == expected + 1 else f"entries {expected}-{seq - 1} are"
@@ -186,6 +211,10 @@ def _walk(db: Session, keep: set) -> tuple[int, str, _Finding | None, dict]:
         elif entry_hash != entry_digest(prev_hash, seq, on, actor, action, case_id, detail):
             finding = _Finding(seq, HASH_MISMATCH,
                                f"entry {seq}: hash mismatch: its content was changed after it was written")
+        elif stored is None or stored[0] != seq - 1 or bytes(stored[1]) != leaf:
+            finding = _Finding(seq, NOT_IN_LOG,
+                               f"entry {seq}: differs from the public log: leaf {seq - 1} of the log "
+                               f"is not this entry")
         else:
             prev, expected = entry_hash, seq + 1
     return count, prev, finding, hashes
@@ -235,6 +264,63 @@ def _check_statements(db: Session, count: int, hashes: dict) -> tuple[int, list[
     return checked, findings
 
 
+def _check_checkpoints(db: Session, count: int, tree: tlog.MemoryStore) -> list[_Finding]:
+    """Every stored checkpoint: signed by a committee key's log key under its origin, and
+    its root the root of the entries as they are now."""
+    from crypto import note
+    from crypto.encoding import unb64u
+    from crypto.errors import CryptoError
+
+    keys = [unb64u(k) for k in db.scalars(select(CommitteeKey.verify_key)
+                                          .where(CommitteeKey.verify_key.is_not(None)))]
+    findings = []
+    for size, text in db.execute(select(LogCheckpoint.size, LogCheckpoint.note).order_by(LogCheckpoint.size)):
+        opened = None
+        for key in keys:
+            try:
+                origin = note.parse_checkpoint(note.parse_note(text).text).origin
+                opened = note.open_checkpoint(text, public_log.log_verifier(origin, key))
+                break
+            except (CryptoError, ValueError):  # VerifyError, FormatError: not this key, or no checkpoint
+                continue
+        if opened is None or opened.checkpoint.size != size:
+            findings.append(_Finding(max(size, 1), BAD_CHECKPOINT, f"entry {size}: the checkpoint of size "
+                                                                   f"{size} is not signed by a committee key"))
+        elif size > count:
+            findings.append(_Finding(count + 1, MISSING_AT_END,
+                                     f"entry {count + 1}: entries missing at the end: a signed checkpoint "
+                                     f"covers {size} entries, the log has {count}"))
+        elif tlog.root_hash(tree, size) != opened.checkpoint.root:
+            findings.append(_Finding(max(size, 1), CHECKPOINT_MISMATCH,
+                                     f"entry {size}: does not match the signed checkpoint of size {size}: "
+                                     f"history up to this entry was rewritten"))
+    return findings
+
+
+def _check_member_keys(db: Session) -> list[_Finding]:
+    """Every member key in the database is the one its member's last enrolment recorded
+    (enrolments before keys were recorded name none, and are not checked)."""
+    from crypto.keys import kid
+    from whistle.models import Member
+
+    enrolled = {}
+    for seq, actor, detail in db.execute(select(AuditEntry.seq, AuditEntry.actor, AuditEntry.detail)
+                                         .where(AuditEntry.action == "enrolled").order_by(AuditEntry.seq)):
+        try:
+            enrolled[actor] = (seq, json.loads(detail).get("key"))
+        except (ValueError, AttributeError):
+            enrolled[actor] = (seq, None)
+    findings = []
+    for username, public_key in db.execute(select(Member.username, Member.public_key)
+                                           .where(Member.public_key.is_not(None))):
+        seq, key = enrolled.get(username, (None, None))
+        if key is not None and kid(bytes(public_key)) != key:
+            findings.append(_Finding(seq, KEY_NOT_ENROLLED,
+                                     f"entry {seq}: member key differs from the enrolled one: {username}'s key "
+                                     f"in the database is not the key this enrolment recorded"))
+    return findings
+
+
 def verify(db: Session) -> Verdict:
     """Check the chain, the stored head and every signed statement.
 
@@ -244,7 +330,8 @@ def verify(db: Session) -> Verdict:
     caught by a signed statement: the entry at its length no longer has the signed hash.
     When several things are wrong, the lowest entry is named.
     """
-    count, last, finding, hashes = _walk(db, set(db.scalars(select(AuditStatement.length))))
+    tree = tlog.MemoryStore()
+    count, last, finding, hashes = _walk(db, set(db.scalars(select(AuditStatement.length))), tree)
     findings = [finding] if finding is not None else []
     stored = db.execute(select(AuditHead.length, AuditHead.head_hash).where(AuditHead.id == 1)).first()
     if finding is None and stored is not None and (stored.length != count or stored.head_hash != last):
@@ -262,6 +349,9 @@ def verify(db: Session) -> Verdict:
                                      f"entry {count}: hash mismatch: the last entry is not the recorded head"))
     checked, statement_findings = _check_statements(db, count, hashes)
     findings += statement_findings
+    if finding is None:
+        findings += _check_checkpoints(db, count, tree)
+        findings += _check_member_keys(db)
     if not findings:
         return Verdict(count, None, head=last, statements=checked)
     first = min(findings, key=lambda f: f.seq)  # stable: chain findings come first
@@ -311,9 +401,10 @@ def register_verify_key(db: Session, keypair) -> str:
     return verify_key
 
 
-def sign(db: Session, keypair, on: dt.date) -> AuditStatement:
+def sign(db: Session, keypair, on: dt.date, origin: str | None = None) -> AuditStatement:
     """Sign the current (length, head) with the committee key, store the statement, and
     record an ``audit_signed`` entry after it (so the statement covers the log as it was).
+    With ``origin``, also sign the public log's checkpoint of the same size with the same key.
 
     Refuses to vouch for a chain that does not verify, or for a key that is not a committee key.
     """
@@ -323,7 +414,7 @@ def sign(db: Session, keypair, on: dt.date) -> AuditStatement:
     # The head's lock first (as an append takes it): the chain checked below and the head
     # signed are then one state of the log; an entry appended between the two reads would
     # be vouched for unchecked.
-    db.execute(update(AuditHead).where(AuditHead.id == 1).values(length=AuditHead.length))
+    lock_head(db)
     row = db.get(CommitteeKey, keypair.kid)
     if row is None:
         raise SigningRefused(f"{keypair.kid} is not a registered committee key")
@@ -342,5 +433,7 @@ def sign(db: Session, keypair, on: dt.date) -> AuditStatement:
                                verify_key=verify_key, signature=signing.sign(key, obj))
     db.add(statement)
     db.flush()
+    if origin is not None:
+        public_log.sign_checkpoint(db, origin, key, on)
     record(db, "audit_signed", actor=COMMITTEE_KEY, on=on, statement=next_id, length=length)
     return statement

@@ -12,7 +12,7 @@ from flask_babel import get_locale
 from crypto.encoding import b64u, unb64u
 from crypto.errors import FormatError
 from crypto.keys import kid
-from crypto.receipt import is_locator, verifier_of
+from crypto.receipt import is_locator, log_commitment, verifier_of
 from whistle import clock, catalog, db
 from whistle.cases import store as cases
 from whistle.channels import notices
@@ -184,10 +184,11 @@ def submit_report():
     if len(uploads) > services().config.max_attachments:
         abort(413)
     proof_of_work.require(data)
+    lookup = _bytes_field(data, "lookup", 32)
     with db.transaction() as session:
         case = cases.create_case(
             session, locator=locator, salt=_bytes_field(data, "salt", 16),
-            opslimit=ops, memlimit=mem, verifier=verifier_of(_bytes_field(data, "lookup", 32)),
+            opslimit=ops, memlimit=mem, verifier=verifier_of(lookup), commitment=log_commitment(lookup),
             reporter_pk=_bytes_field(data, "reporter_public_key", 32),
             envelope=data.get("envelope"), uploads=uploads,
             rules=services().rules, on=today, identity=data.get("identity"),

@@ -6,10 +6,11 @@ from flask_babel import gettext as _
 
 from crypto.errors import CryptoError, ReceiptError
 from crypto.keys import random_bytes
-from crypto.receipt import ReceiptCode
+from crypto.receipt import ReceiptCode, log_commitment
 from crypto.stream import attachment_key, decrypt_stream
 from whistle import clock, catalog, db
 from whistle.cases import store as cases, sealing
+from whistle.custody import public_log
 from whistle.errors import BadReceipt, CasePurged, NoSuchReceipt, WhistleError
 from whistle.extensions import followup_limits, submit_limits
 from whistle.security.proof_of_work import nojs_limits
@@ -118,7 +119,7 @@ def _conversation(case, keypair):
 def _render_case(code, keys, case, status=200, **extra):
     return render_template("reporter/case.html", steps=timeline.steps(case, _today(), services().rules, services().calendar),
                            code=code.grouped(), case=case, conversation=_conversation(case, keys.keypair),
-                           **extra), status
+                           log_claim=public_log.intake_proof(db.session(), log_commitment(keys.lookup)), **extra), status
 
 
 def _followup_failure(exc: WhistleError):

@@ -20,6 +20,10 @@ FILES = {
     # modules with no imports, and no eval (the CSP allows none)
     "pdf-lib.mjs": "@cantoo/pdf-lib/dist/pdf-lib.esm.min.js",
     "fflate.mjs": "fflate/esm/browser.js",
+    # PDF attachments on a member's case page, drawn in a sandboxed frame with no network
+    # (committee/pdf_viewer.py); handed to the frame as text, run with eval disabled
+    "pdf.mjs": "pdfjs-dist/build/pdf.min.mjs",
+    "pdf.worker.mjs": "pdfjs-dist/build/pdf.worker.min.mjs",
 }
 
 

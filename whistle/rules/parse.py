@@ -63,6 +63,8 @@ from pathlib import Path
 from crypto.encoding import unb64u
 from crypto.errors import FormatError
 from whistle import catalog
+from whistle.rules import witnesses
+from whistle.rules.witnesses import WitnessRules
 
 LANGUAGES = ("zh_Hans", "zh_Hant", "en")
 ROLES = ("member", "unit_lead", "admin", "overseer")  # overseer: the oversight view only, never cases
@@ -200,6 +202,7 @@ class Rules:
     retention: dict = field(default_factory=lambda: {"default": 1825})
     surveys: "SurveyRules" = None  # set in __post_init__ when not given
     confirmers: tuple = ("admin", "overseer", "unit_lead")  # [enrolment] confirmers
+    witnessing: WitnessRules = WitnessRules()  # whistle.rules.witnesses
 
     def __post_init__(self) -> None:
         if self.surveys is None:
@@ -687,7 +690,7 @@ class _Parser:
 
 
 _TOP_LEVEL = ("committee", "units", "departments", "members", "channels", "risk", "deadlines", "calendar",
-              "retention", "surveys", "enrolment")
+              "retention", "surveys", "enrolment", "witnesses", "witnessing")
 @dataclass(frozen=True)
 class SurveyRules:
     """``[surveys]``: the smallest count any published figure shows as a number
@@ -778,11 +781,14 @@ def _parse(text: str, source: str) -> tuple[Rules | None, list[str]]:
     retention = parser.retention()
     surveys = _survey_rules(data, units, problems)
     confirmers = _confirmers(data, problems)
+    witnessing, witness_problems = witnesses.parse(data)
+    for where, message in witness_problems:
+        problems.add(where, message)
     if problems.items:
         return None, problems.items
     rules = Rules(names, tuple(departments.values()), own, superior, tuple(units.values()),
                   tuple(members.values()), channels, risk, deadlines, calendar, retention)
-    rules = dataclasses.replace(rules, surveys=surveys, confirmers=confirmers)
+    rules = dataclasses.replace(rules, surveys=surveys, confirmers=confirmers, witnessing=witnessing)
     return rules, []
 
 

@@ -6,6 +6,7 @@ import re
 
 from PIL import Image
 
+from whistle.scrub import spans
 from whistle.scrub.result import Report
 
 _IFD0 = {0x010F: "make", 0x0110: "model", 0x013B: "author", 0x8298: "author", 0x0131: "software",
@@ -54,16 +55,19 @@ def _text(value) -> str:
     return str(value or "")
 
 
-_XMP_FIELDS = (
-    ("author", rb"<dc:creator>(.*?)</dc:creator>"),
-    ("author", rb"<tiff:Artist>(.*?)</tiff:Artist>"),
+# (kind, opening tag, closing tag) of elements; (kind, pattern) of attributes.
+_XMP_ELEMENTS = (
+    ("author", rb"<dc:creator>", b"</dc:creator>"),
+    ("author", rb"<tiff:Artist>", b"</tiff:Artist>"),
+    ("software", rb"<xmp:CreatorTool>", b"</xmp:CreatorTool>"),
+    ("software", rb"<pdf:Producer>", b"</pdf:Producer>"),
+    ("camera", rb"<tiff:Model>", b"</tiff:Model>"),
+    ("date", rb"<xmp:CreateDate>", b"</xmp:CreateDate>"),
+)
+_XMP_ATTRIBUTES = (
     ("author", rb"\b(?:tiff:Artist|pdf:Author)=\"([^\"]*)\""),
-    ("software", rb"<xmp:CreatorTool>(.*?)</xmp:CreatorTool>"),
     ("software", rb"\bxmp:CreatorTool=\"([^\"]*)\""),
-    ("software", rb"<pdf:Producer>(.*?)</pdf:Producer>"),
-    ("camera", rb"<tiff:Model>(.*?)</tiff:Model>"),
     ("camera", rb"\btiff:Model=\"([^\"]*)\""),
-    ("date", rb"<xmp:CreateDate>(.*?)</xmp:CreateDate>"),
     ("date", rb"\bxmp:CreateDate=\"([^\"]*)\""),
 )
 _TAGS = re.compile(rb"<[^>]*>")
@@ -71,9 +75,13 @@ _TAGS = re.compile(rb"<[^>]*>")
 
 def read_xmp(xml: bytes, report: Report) -> None:
     """Findings from an XMP packet, by pattern: it is read only to tell the reporter."""
-    for kind, pattern in _XMP_FIELDS:
-        for match in re.finditer(pattern, xml[:1024 * 1024], re.S):
-            report.find(kind, _TAGS.sub(b" ", match.group(1)).decode("utf-8", "replace"))
+    xml = xml[:1024 * 1024]
+    for kind, opening, close in _XMP_ELEMENTS:
+        for value in spans.values(re.compile(opening), close, xml):
+            report.find(kind, _TAGS.sub(b" ", value).decode("utf-8", "replace"))
+    for kind, pattern in _XMP_ATTRIBUTES:
+        for match in re.finditer(pattern, xml):
+            report.find(kind, match.group(1).decode("utf-8", "replace"))
     if re.search(rb"exif:GPSLatitude", xml):
         report.find("gps", _xmp_gps(xml) or "GPS")
 

@@ -11,6 +11,7 @@ import io
 import re
 import zipfile
 
+from whistle.scrub import spans
 from whistle.scrub.result import Report, Unreadable
 
 MAX_PART = 16 * 1024 * 1024        # an XML part we edit is read whole: this much at most
@@ -27,17 +28,17 @@ _EMPTY_OOXML = {
                            b'2006/custom-properties"/>',
 }
 _PROPERTY_FINDINGS = (
-    ("author", rb"<dc:creator>(.*?)</dc:creator>"),
-    ("author", rb"<cp:lastModifiedBy>(.*?)</cp:lastModifiedBy>"),
-    ("author", rb"<meta:initial-creator>(.*?)</meta:initial-creator>"),
-    ("author", rb"<Manager>(.*?)</Manager>"),
-    ("company", rb"<Company>(.*?)</Company>"),
-    ("software", rb"<Application>(.*?)</Application>"),
-    ("software", rb"<meta:generator>(.*?)</meta:generator>"),
-    ("title", rb"<dc:title>(.*?)</dc:title>"),
-    ("date", rb"<dcterms:created[^>]*>(.*?)</dcterms:created>"),
-    ("date", rb"<meta:creation-date>(.*?)</meta:creation-date>"),
-    ("path", rb"<Template>(.*?)</Template>"),
+    ("author", rb"<dc:creator>", b"</dc:creator>"),
+    ("author", rb"<cp:lastModifiedBy>", b"</cp:lastModifiedBy>"),
+    ("author", rb"<meta:initial-creator>", b"</meta:initial-creator>"),
+    ("author", rb"<Manager>", b"</Manager>"),
+    ("company", rb"<Company>", b"</Company>"),
+    ("software", rb"<Application>", b"</Application>"),
+    ("software", rb"<meta:generator>", b"</meta:generator>"),
+    ("title", rb"<dc:title>", b"</dc:title>"),
+    ("date", rb"<dcterms:created[^>]*>", b"</dcterms:created>"),
+    ("date", rb"<meta:creation-date>", b"</meta:creation-date>"),
+    ("path", rb"<Template>", b"</Template>"),
 )
 
 # OOXML: attributes naming a person are blanked (kept, since some are required), dates and
@@ -46,17 +47,18 @@ _OOXML_PERSON = re.compile(rb"""(\s(?:[\w.-]+:)?(?:author|initials|userId|provid
 _OOXML_NAMED_PERSON = re.compile(rb"""(\s(?:name|displayName|initials)=)("[^"]*"|'[^']*')""")
 _OOXML_DROP_ATTRIBUTE = re.compile(
     rb"""\s(?:w:date|w16du:dateUtc|(?:[\w.-]+:)?rsid\w*|xr\d*:uid|dt)=(?:"[^"]*"|'[^']*')""")
-_OOXML_DROP_ELEMENT = re.compile(
-    rb"<w:rsids>.*?</w:rsids>|<xr:revisionPtr\b[^>]*/>|<x15ac:absPath\b[^>]*/>|<w15:presenceInfo\b[^>]*/>", re.S)
-_XLSX_AUTHOR = re.compile(rb"(<author>)(.*?)(</author>)", re.S)
+_OOXML_DROP_ELEMENT = re.compile(rb"<xr:revisionPtr\b[^>]*/>|<x15ac:absPath\b[^>]*/>|<w15:presenceInfo\b[^>]*/>")
+_OOXML_RSIDS = (re.compile(rb"<w:rsids>"), b"</w:rsids>")
+_XLSX_AUTHOR = (re.compile(rb"<author>"), b"</author>")
 _PERSON_PARTS = re.compile(r"ppt/(?:commentAuthors|authors)\.xml|xl/persons/[^/]*\.xml")
 
 # OpenDocument: comment and change authors and dates; LibreOffice's revision ids.
-_ODF_CREATOR = re.compile(rb"(<dc:creator>|<meta:creator-initials>)(.*?)(</dc:creator>|</meta:creator-initials>)", re.S)
-_ODF_DATE = re.compile(rb"(<dc:date>)(.*?)(</dc:date>)", re.S)
+_ODF_CREATORS = ((re.compile(rb"<dc:creator>"), b"</dc:creator>"),
+                 (re.compile(rb"<meta:creator-initials>"), b"</meta:creator-initials>"))
+_ODF_DATE = (re.compile(rb"<dc:date>"), b"</dc:date>")
 _ODF_DROP_ATTRIBUTE = re.compile(rb"""\sofficeooo:(?:paragraph-)?rsid=(?:"[^"]*"|'[^']*')""")
-_ODF_SETTINGS = re.compile(
-    rb'<config:config-item config:name="(?:Rsid|RsidRoot|PrinterName|PrinterSetup)"[^>]*>.*?</config:config-item>', re.S)
+_ODF_SETTINGS = (re.compile(rb'<config:config-item config:name="(?:Rsid|RsidRoot|PrinterName|PrinterSetup)"[^>]*>'),
+                 b"</config:config-item>")
 _ODF_VERSION = re.compile(rb'office:version="([0-9.]{1,8})"')
 
 
@@ -66,11 +68,21 @@ def _values(pattern: re.Pattern, xml: bytes, group: int, kind: str, report: Repo
 
 
 def _blank(pattern: re.Pattern, xml: bytes) -> bytes:
-    def blank(match):
-        if len(match.groups()) == 3:
-            return match.group(1) + match.group(3)
-        return match.group(1) + b'""'
-    return pattern.sub(blank, xml)
+    return pattern.sub(lambda match: match.group(1) + b'""', xml)
+
+
+def _element_values(element: tuple[re.Pattern, bytes], xml: bytes, kind: str, report: Report) -> None:
+    for value in spans.values(*element, xml):
+        report.find(kind, value.decode("utf-8", "replace"))
+
+
+def _element_blank(element: tuple[re.Pattern, bytes], xml: bytes, value: bytes = b"") -> bytes:
+    """Each such element kept, holding ``value``."""
+    return spans.replace(*element, xml, lambda opening, _old: opening + value + element[1])
+
+
+def _element_drop(element: tuple[re.Pattern, bytes], xml: bytes) -> bytes:
+    return spans.replace(*element, xml, lambda _opening, _old: b"")
 
 
 def _step(xml: bytes, kind: str, report: Report, edit) -> bytes:
@@ -82,8 +94,8 @@ def _step(xml: bytes, kind: str, report: Report, edit) -> bytes:
 
 
 def _read_properties(xml: bytes, report: Report) -> None:
-    for kind, pattern in _PROPERTY_FINDINGS:
-        _values(re.compile(pattern, re.S), xml, 1, kind, report)
+    for kind, opening, close in _PROPERTY_FINDINGS:
+        _element_values((re.compile(opening), close), xml, kind, report)
     report.remove("properties")
 
 
@@ -94,8 +106,8 @@ def _blank_people(name: str, xml: bytes, report: Report) -> bytes:
         _values(_OOXML_NAMED_PERSON, xml, 2, "author", report)
         xml = _blank(_OOXML_NAMED_PERSON, xml)
     if name.startswith("xl/comments"):
-        _values(_XLSX_AUTHOR, xml, 2, "author", report)
-        xml = _blank(_XLSX_AUTHOR, xml)
+        _element_values(_XLSX_AUTHOR, xml, "author", report)
+        xml = _element_blank(_XLSX_AUTHOR, xml)
     return xml
 
 
@@ -105,7 +117,7 @@ def _ooxml_part(name: str, xml: bytes, report: Report) -> bytes:
         return _EMPTY_OOXML[name]
     xml = _step(xml, "comment_authors", report, lambda x: _blank_people(name, x, report))
     return _step(xml, "revision_ids", report,
-                 lambda x: _OOXML_DROP_ELEMENT.sub(b"", _OOXML_DROP_ATTRIBUTE.sub(b"", x)))
+                 lambda x: _element_drop(_OOXML_RSIDS, _OOXML_DROP_ELEMENT.sub(b"", _OOXML_DROP_ATTRIBUTE.sub(b"", x))))
 
 
 def _odf_part(name: str, xml: bytes, report: Report) -> bytes:
@@ -116,10 +128,12 @@ def _odf_part(name: str, xml: bytes, report: Report) -> bytes:
                 + b'<office:document-meta xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
                 + b'office:version="' + (version.group(1) if version else b"1.2") + b'"><office:meta/>'
                 + b"</office:document-meta>")
-    _values(_ODF_CREATOR, xml, 2, "author", report)
-    xml = _step(xml, "comment_authors", report, lambda x: _blank(_ODF_CREATOR, x))
-    xml = _step(xml, "timestamps", report, lambda x: _ODF_DATE.sub(rb"\g<1>1970-01-01T00:00:00\g<3>", x))
-    return _step(xml, "revision_ids", report, lambda x: _ODF_SETTINGS.sub(b"", _ODF_DROP_ATTRIBUTE.sub(b"", x)))
+    for creator in _ODF_CREATORS:
+        _element_values(creator, xml, "author", report)
+        xml = _step(xml, "comment_authors", report, lambda x, creator=creator: _element_blank(creator, x))
+    xml = _step(xml, "timestamps", report, lambda x: _element_blank(_ODF_DATE, x, b"1970-01-01T00:00:00"))
+    return _step(xml, "revision_ids", report,
+                 lambda x: _element_drop(_ODF_SETTINGS, _ODF_DROP_ATTRIBUTE.sub(b"", x)))
 
 
 def _editor(names: set[str]):

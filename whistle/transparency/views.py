@@ -16,6 +16,7 @@ small counts suppressed (whistle.transparency.suppression); ``/transparency/stat
 import csv
 import hashlib
 import io
+import time
 
 from flask import Blueprint, Response, jsonify, render_template
 from flask_babel import gettext as _
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from crypto.encoding import b64u
 from whistle import clock, db
-from whistle.custody import audit
+from whistle.custody import audit, public_log
 from whistle.transparency import figures as public_stats
 from whistle.models import CommitteeKey
 from whistle.transparency.suppression import Fewer, Withheld, is_hidden
@@ -40,7 +41,7 @@ def fingerprint(public_key: bytes) -> str:
     return " ".join(digest[i:i + 4] for i in range(0, len(digest), 4))
 
 
-def published(session: Session) -> dict:
+def published(session: Session, cfg=None, rules=None) -> dict:
     """Everything the page shows, as plain JSON values (also `whistle audit head`)."""
     from crypto import signing
 
@@ -60,6 +61,8 @@ def published(session: Session) -> dict:
         "committee_keys": keys,
         "audit": {"length": length, "head": head},
         "statement": statement,
+        "log": public_log.status(session, (cfg or services().config).log_origin,
+                                 (rules or services().rules).witnessing, time.time()),
         # The published statistics are apart (public_stats, /transparency/statistics.json):
         # they are counted, not read off a head row, and cached.
     }

@@ -1,20 +1,30 @@
-// A downloaded attachment, decrypted here and handed to the browser as a file: the same for
-// a reporter following up (followup.js) and a member reading a case (committee-case.js).
+// A downloaded attachment, decrypted here: the same for a reporter following up (followup.js)
+// and a member reading a case (committee-case.js, which shows it safely first: safe-view.js).
 import * as wc from "/static/js/whistle-crypto.js";
 
 const REVOKE_AFTER_MS = 10000; // long enough for the browser to start saving the file
 
-/** Decrypt the ciphertext in ``response`` with the item's content key and offer it as a
- * download named as the sender named it. The plaintext exists only in this page's memory. */
-export async function saveAttachment(response, contentKey, meta) {
+/** The plaintext of the ciphertext in ``response``, opened with the item's content key. It
+ * exists only in this page's memory. */
+export async function decryptAttachment(response, contentKey, meta) {
   const cipher = new Uint8Array(await response.arrayBuffer());
-  const plain = wc.decryptStream(wc.attachmentKey(contentKey, meta.id), cipher, meta.size);
+  return wc.decryptStream(wc.attachmentKey(contentKey, meta.id), cipher, meta.size);
+}
+
+/** Hand ``plain`` to the browser as a download named ``name``, typed as opaque bytes. */
+export function offerDownload(plain, name) {
   const url = URL.createObjectURL(new Blob([plain], { type: "application/octet-stream" }));
   const a = document.createElement("a");
   a.href = url;
-  a.download = meta.name || "attachment";
+  a.download = name;
   document.body.appendChild(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), REVOKE_AFTER_MS);
+}
+
+/** Decrypt and offer the attachment named as the sender named it (the reporter's own files
+ * and the committee's replies, on the follow-up page). */
+export async function saveAttachment(response, contentKey, meta) {
+  offerDownload(await decryptAttachment(response, contentKey, meta), meta.name || "attachment");
 }

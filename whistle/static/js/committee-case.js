@@ -2,7 +2,8 @@
 // attachments; replies and notes are sealed here; a grant re-seals the content keys here.
 import * as wc from "/static/js/whistle-crypto.js";
 import { api, requireKey } from "/static/js/committee-keys.js";
-import { saveAttachment } from "/static/js/attachments.js";
+import { decryptAttachment } from "/static/js/attachments.js";
+import { safeView } from "/static/js/safe-view.js";
 import { downloadLabel } from "/static/js/filesize.js";
 
 const root = document.getElementById("case-content");
@@ -26,11 +27,18 @@ function contentKeyOf(item) {
   throw new wc.CryptoError();
 }
 
-function downloadButton(meta, contentKey) {
+let attachmentsOpened = 0;
+
+/** A button that decrypts the attachment and shows it safely below itself (safe-view.js):
+ * never handed to the browser's own viewers, downloaded only after a warning. */
+function openButton(meta, contentKey, li) {
   const button = el("button", downloadLabel(meta, t), "link");
   button.type = "button";
   button.addEventListener("click", async () => {
-    await saveAttachment(await api(`/committee/api/attachments/${meta.id}`), contentKey, meta);
+    const plain = await decryptAttachment(await api(`/committee/api/attachments/${meta.id}`), contentKey, meta);
+    attachmentsOpened += 1;
+    li.querySelector(".safe-view")?.remove();
+    li.append(await safeView(plain, meta, t, attachmentsOpened));
   });
   return button;
 }
@@ -52,7 +60,7 @@ function fileList(files, contentKey) {
   const ul = el("ul", undefined, "files");
   for (const meta of files || []) {
     const li = el("li");
-    li.append(downloadButton(meta, contentKey));
+    li.append(openButton(meta, contentKey, li));
     ul.append(li);
   }
   return ul;

@@ -4,6 +4,7 @@ import * as wc from "/static/js/whistle-crypto.js";
 import { getJSON, postJSON, postSubmission, ApiError, setStatus } from "/static/js/api.js";
 import { proofOfWork } from "/static/js/pow.js";
 import { saveAttachment } from "/static/js/attachments.js";
+import { checkReport } from "/static/js/log-proof.js";
 import { watchFiles } from "/static/js/scrub-ui.js";
 import { downloadLabel } from "/static/js/filesize.js";
 
@@ -32,7 +33,58 @@ async function openCase(code) {
   wc.checkReceiptCost(saltBytes, salt.opslimit, salt.memlimit);
   const keys = await wc.deriveReporterKeys(code.digits, saltBytes, salt.opslimit, salt.memlimit);
   session = { locator: code.locator, lookup: wc.b64u(keys.lookup), keys };
-  return loadCase();
+  let view;
+  try {
+    view = await loadCase();
+  } catch (err) {
+    await showDeletedCase(keys.lookup);
+    throw err;
+  }
+  showLog(document.querySelector('#case-area [data-slot="log"]'), keys.lookup);
+  return view;
+}
+
+function logSentence(result) {
+  const d = strings.dataset;
+  const day = (template) => template.replace("{day}", result.day);
+  if (result.state === "verified") {
+    const witnesses = result.witnessed
+      ? d.logWitnessed.replace("{names}", result.witnesses.join(", ")) : d.logUnwitnessed;
+    return `${day(d.logVerified)} ${witnesses}`;
+  }
+  return { pending: d.logPending, unsigned: day(d.logUnsigned || ""), missing: d.logMissing,
+    failed: d.logFailed }[result.state];
+}
+
+// The log check runs after the case is shown: a slow or failing log never hides the case.
+async function showLog(section, lookup) {
+  if (!section) return;
+  let result;
+  try {
+    result = await checkReport(lookup);
+  } catch (_) {
+    result = { state: "failed" };
+  }
+  section.querySelector('[data-slot="log-result"]').textContent = logSentence(result);
+  if (result.text) {
+    section.querySelector('[data-slot="log-text"]').value = result.text;
+    section.querySelector('[data-slot="log-keep"]').hidden = false;
+  }
+}
+
+// No case for this receipt: if the log still has its report, say so, with the proof.
+async function showDeletedCase(lookup) {
+  let result;
+  try {
+    result = await checkReport(lookup);
+  } catch (_) {
+    return;
+  }
+  if (result.state !== "verified" && result.state !== "unsigned") return;
+  const box = document.getElementById("log-deleted");
+  box.querySelector('[data-slot="log-result"]').textContent = strings.dataset.logDeleted.replace("{day}", result.day);
+  box.querySelector('[data-slot="log-text"]').value = result.text || "";
+  box.hidden = false;
 }
 
 function credentials() {
