@@ -231,3 +231,43 @@ def run(start_server, db_url: str, key_file: Path, out: Path, size: int = SIZE) 
             "rss_before_mib": round(before["VmRSS"] / 1024, 1), "hwm_after_mib": round(after["VmHWM"] / 1024, 1),
             "peak_growth_mib": round(max(0, after["VmHWM"] - before["VmRSS"]) / 1024, 1),
             "hwm_before_mib": round(before["VmHWM"] / 1024, 1), "stored_bytes": stored.pop(), "verified": True}
+
+
+STALL_CLIENTS = 4  # small-report clients beside the one large upload
+
+
+def stall(port: int, small: list, size: int, quiet_seconds: float = 2.0) -> dict:
+    """Other reporters' wait while one ``size``-byte upload is stored: STALL_CLIENTS clients
+    post small JavaScript-path reports (``small``, prepared requests, each used once) first
+    alone for ``quiet_seconds`` (the reference), then beside the upload until it is answered;
+    p50, p99 and max latency of each, in ms."""
+    import threading
+
+    from bench import load
+
+    half = len(small) // 3
+    quiet = load.run(port, small[:half], STALL_CLIENTS, max_seconds=quiet_seconds, expect=(201,), label="quiet")
+    done, answer = threading.Event(), {}
+
+    def upload():
+        try:
+            answer["status"], _body, answer["seconds"], _digest = _upload(port, size)
+        finally:
+            done.set()
+
+    uploader = threading.Thread(target=upload, daemon=True)
+    uploader.start()
+    beside = load.run(port, small[half:], STALL_CLIENTS, max_seconds=600, expect=(201,), label="beside", stop=done,
+                      at_least=STALL_CLIENTS)  # a tiny upload may be done before any small report is sent
+    uploader.join(timeout=600)
+    assert answer.get("status") == 200, answer
+    if not done.is_set() or not beside.ok:
+        raise RuntimeError(f"stall run: upload done {done.is_set()}, small reports {dict(beside.statuses)}")
+    if beside.errors or quiet.errors:
+        raise RuntimeError(f"stall run errors: {dict(quiet.statuses)} / {dict(beside.statuses)}")
+    return {"clients": STALL_CLIENTS, "size_mib": size / MiB, "upload_seconds": round(answer["seconds"], 2),
+            "ran_out": beside.ok + beside.errors >= len(small) - half,  # fewer requests than the upload lasted
+            "quiet": {"n": quiet.ok, "p50_ms": round(quiet.percentile(50), 1), "p99_ms": round(quiet.percentile(99), 1),
+                      "max_ms": round(max(quiet.latencies) * 1000, 1)},
+            "beside": {"n": beside.ok, "p50_ms": round(beside.percentile(50), 1),
+                       "p99_ms": round(beside.percentile(99), 1), "max_ms": round(max(beside.latencies) * 1000, 1)}}

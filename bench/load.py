@@ -58,10 +58,11 @@ class Result:
 
 
 def run(port: int, requests: list[Prepared], concurrency: int, *, max_seconds: float, label: str = "",
-        expect=(200, 201), keep_bodies: int = 0, timeout: float = 300) -> Result:
+        expect=(200, 201), keep_bodies: int = 0, timeout: float = 300, stop=None, at_least: int = 0) -> Result:
     """Send ``requests`` (each once, in order, shared by the threads) with ``concurrency``
     threads until all are sent or ``max_seconds`` have passed. A request that raises, or
-    answers other than ``expect``, is an error."""
+    answers other than ``expect``, is an error. ``stop`` (a threading.Event), once set, ends
+    the run early, once ``at_least`` requests were sent."""
     lock = threading.Lock()
     state = {"next": 0, "ok": 0, "errors": 0}
     latencies, statuses, bodies = [], Counter(), []
@@ -70,7 +71,8 @@ def run(port: int, requests: list[Prepared], concurrency: int, *, max_seconds: f
 
     def take():
         with lock:
-            if state["next"] >= len(requests) or time.perf_counter() > deadline[0]:
+            stopped = stop is not None and stop.is_set() and state["next"] >= at_least
+            if state["next"] >= len(requests) or time.perf_counter() > deadline[0] or stopped:
                 return None
             state["next"] += 1
             return requests[state["next"] - 1]

@@ -124,9 +124,9 @@ def nojs_requests(count: int) -> list[Prepared]:
     return out
 
 
-def baseline_requests(like: list[Prepared]) -> list[Prepared]:
-    """The same bytes, to the baseline's endpoint."""
-    return [Prepared("POST", "/baseline", p.body, dict(p.headers)) for p in like]
+def baseline_requests(like: list[Prepared], path: str = "/baseline") -> list[Prepared]:
+    """The same bytes, to a baseline's endpoint (the bare one, or /defended)."""
+    return [Prepared("POST", path, p.body, dict(p.headers)) for p in like]
 
 
 def argon2_seconds(ops: int, mem: int, repeat: int = 7) -> float:

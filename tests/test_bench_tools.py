@@ -55,4 +55,8 @@ def test_the_benchmark_prepares_a_committee_whose_members_log_in(tmp_path):
         member = members.authenticate(s, secret, "zhao.lei", common.MEMBER_PASSWORD, pyotp.TOTP(totp).now(),
                                       MemorySpent())
         assert member is not None and member.id == member_id
+        # Reports are sealed to them, as to a committee whose enrolments a second person confirmed.
+        from whistle.cases.store import routing_read
+
+        assert [m.username for m in routing_read(s, ["zhao.lei", "li.na"])[1]] == ["li.na", "zhao.lei"]
     engine.dispose()

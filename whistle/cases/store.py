@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, literal_column, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -74,6 +74,16 @@ _ELIGIBLE_MEMBERS = (select(_members.c.id, _members.c.username, _members.c.publi
                      .where(_members.c.username.in_(bindparam("names", expanding=True)),
                             KEY_HOLDER)
                      .order_by(_members.c.username))
+# Who a new report is sealed to, in one read: the active committee keys and every member
+# who may hold keys (KEY_HOLDER), the members routing chose picked out in Python. Committees are small, so
+# reading them all costs less than a second round trip; and the statement never changes
+# (no list of names to prepare on every call). One read, never a cache: a member
+# deactivated a moment ago is not sealed to.
+_ROUTING_READ = union_all(
+    select(literal_column("'key'").label("source"), _keys.c.kid.label("ref"), _keys.c.label.label("name"),
+           _keys.c.public_key).where(_keys.c.active.is_(True)),
+    select(literal_column("'member'"), _members.c.id, _members.c.username, _members.c.public_key)
+    .where(KEY_HOLDER))
 _INSERT_CASE = {name: dialect_insert(Case.__table__).on_conflict_do_nothing(index_elements=["locator"])
                 .returning(Case.__table__.c.id)
                 for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
@@ -92,6 +102,28 @@ def eligible_members(db: Session, usernames) -> list:
     if not usernames:
         return []
     return db.execute(_ELIGIBLE_MEMBERS, {"names": sorted(usernames)}).all()
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """A member who may hold keys (KEY_HOLDER), as routing reads them."""
+
+    id: str
+    username: str
+    public_key: bytes
+
+
+def routing_read(db: Session, usernames) -> tuple[list[Recipient], list[MemberRow]]:
+    """(the active committee keys, by kid; the members among ``usernames`` who may hold keys,
+    by username), from one statement."""
+    wanted = set(usernames)
+    keys, people = [], []
+    for row in db.execute(_ROUTING_READ):
+        if row.source == "key":
+            keys.append(Recipient(row.ref, bytes(row.public_key), row.name, "committee"))
+        elif row.name in wanted:
+            people.append(MemberRow(row.ref, row.name, bytes(row.public_key)))
+    return sorted(keys, key=lambda r: r.kid), sorted(people, key=lambda m: m.username)
 
 
 @dataclass(frozen=True)
@@ -129,10 +161,9 @@ def sealing_for(db: Session, rules, header: dict) -> Sealing:
     route = route_of(rules, header)
     if route.held_for_superior:
         return Sealing(route, _superior(rules), [])
-    required = committee_recipients(db)
+    required, eligible = routing_read(db, route.eligible)
     if not required:
         raise NotReady()
-    eligible = eligible_members(db, route.eligible)
     return Sealing(route, required, [(m, _member_recipient(m)) for m in eligible])
 
 
