@@ -1,8 +1,9 @@
-"""`whistle cases decrypt --safe`: a PNG and a PDF become PDFs of page images only, converted
-cut off from the network; the originals stay beside them."""
+"""`whistle cases decrypt --safe`: a PNG, a PDF and a DOCX (when LibreOffice is installed) become
+PDFs of page images only, converted cut off from the network; the originals stay beside them."""
 import io
 import shutil
 import subprocess
+import zipfile
 
 import pytest
 from PIL import Image
@@ -84,6 +85,57 @@ def test_png_becomes_pixels_only(tmp_path):
     with Image.open(next(tmp_path.glob("check*.png"))) as page:
         r, g, b = page.convert("RGB").getpixel((page.width // 2, page.height // 2))
         assert r > 150 and g < 60 and b < 60
+
+
+needs_office = pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice not installed")
+
+
+@needs_office
+@needs_poppler
+@needs_isolation
+def test_docx_becomes_pixels_only(tmp_path, monkeypatch):
+    """An office document goes through LibreOffice in the cut-off child, then to pixels: its text
+    and its core properties (author, company) do not reach the safe copy, and LibreOffice's
+    profile is a temporary one, not the operator's."""
+    import docx
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+
+    document = docx.Document()
+    document.add_paragraph("SECRET DOCX BODY " * 3)
+    document.core_properties.author = "SECRET-AUTHOR"
+    document.core_properties.last_modified_by = "SECRET-EDITOR"
+    document.core_properties.title = "SECRET-TITLE"
+    document.save(tmp_path / "plain.docx")
+    # python-docx has no field for the company (an extended property, docProps/app.xml): add it.
+    source = tmp_path / "002-01-memo.docx"
+    with zipfile.ZipFile(tmp_path / "plain.docx") as old, zipfile.ZipFile(source, "w") as new:
+        for item in old.infolist():
+            data = old.read(item)
+            if item.filename == "docProps/app.xml":
+                data = data.replace(b"</Properties>", b"<Company>SECRET-COMPANY</Company></Properties>")
+            new.writestr(item, data)
+    with zipfile.ZipFile(source) as check:
+        assert b"SECRET-COMPANY" in check.read("docProps/app.xml")  # the test can fail
+    outcome = safeconvert.convert(source)
+    assert outcome.safe_pdf == tmp_path / "002-01-memo.docx.safe.pdf", outcome.notes
+    assert source.exists() and zipfile.is_zipfile(source)  # the original is kept beside it
+    safe = outcome.safe_pdf.read_bytes()
+    assert text_of(outcome.safe_pdf).strip() == ""  # no text layer
+    assert b"/Font" not in safe and b"SECRET" not in safe
+    info = info_of(outcome.safe_pdf)
+    assert "Author" not in info and "Creator" not in info and "Producer" not in info, info
+    assert "SECRET" not in info and "LibreOffice" not in info and "Writer" not in info, info
+    pages = [int(line.split()[-1]) for line in info.splitlines() if line.startswith("Pages:")]
+    assert pages and pages[0] >= 1, info
+    # The page is an image of the document: dark text pixels on white.
+    subprocess.run(["pdftoppm", "-png", "-r", "30", "-l", "1", str(outcome.safe_pdf), str(tmp_path / "check")],
+                   check=True)
+    with Image.open(next(tmp_path.glob("check*.png"))) as page:
+        assert page.convert("L").getextrema()[0] < 128
+    assert list(home.iterdir()) == []  # no profile or cache left in the operator's HOME
 
 
 @needs_isolation

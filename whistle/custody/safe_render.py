@@ -43,9 +43,11 @@ def office_to_pdf(source: Path, work: Path) -> Path:
     tool = shutil.which("soffice") or shutil.which("libreoffice")
     if tool is None:
         sys.exit("not a PDF or an image, and LibreOffice (soffice) is not installed")
-    # A copy under a plain name: LibreOffice picks its filter by extension and content.
-    subprocess.run([tool, "--headless", "--norestore", "--convert-to", "pdf", "--outdir", str(work / "office"),
-                    str(source)], check=True, capture_output=True)
+    # A fresh profile under WORK (deleted with it by the parent): nothing the document does
+    # (macro settings, recent files, a crafted registry entry) carries over to the next file.
+    profile = f"-env:UserInstallation={(work / 'profile').as_uri()}"
+    subprocess.run([tool, profile, "--headless", "--norestore", "--convert-to", "pdf",
+                    "--outdir", str(work / "office"), str(source)], check=True, capture_output=True)
     made = sorted((work / "office").glob("*.pdf"))
     if not made:
         sys.exit("LibreOffice made no PDF of this file")

@@ -76,12 +76,13 @@ def clamav_note(path: Path) -> str:
     return "ClamAV: clamd not reachable, not scanned"
 
 
-def _run_child(command: list[str], timeout: int) -> subprocess.CompletedProcess:
+def _run_child(command: list[str], timeout: int, home: str) -> subprocess.CompletedProcess:
     """Run ``command`` in its own process group and kill the whole group on timeout (LibreOffice
-    starts helpers that would outlive a plain kill of the first process)."""
+    starts helpers that would outlive a plain kill of the first process). Its HOME is ``home``,
+    a temporary directory: caches and profiles never land in the operator's own HOME."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                                                         "HOME": command[-1], "LANG": "C.UTF-8"})
+                                                         "HOME": home, "LANG": "C.UTF-8"})
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -106,7 +107,7 @@ def convert(source: Path, *, allow_network: bool = False, timeout: int = TIMEOUT
     with tempfile.TemporaryDirectory(prefix="whistle-safe-") as work:
         command = [*prefix, sys.executable, "-I", str(RENDERER), str(source), work]
         try:
-            run = _run_child(command, timeout)
+            run = _run_child(command, timeout, work)
         except subprocess.TimeoutExpired:
             outcome.notes.append(f"not converted: took longer than {timeout} s")
             return outcome
