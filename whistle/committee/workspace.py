@@ -36,14 +36,6 @@ STATUS_DONE = {
 }
 
 
-def _flash(outcome: str, unchanged: str, proposed: str) -> None:
-    """What a member is told about a change that may have needed a second member."""
-    message = {actions.UNCHANGED: unchanged, actions.PROPOSED: proposed,
-               actions.WAITING: _already_waiting()}.get(outcome)
-    if message:
-        flash(message)
-
-
 def _already_waiting() -> str:
     """What a member proposing what already waits on the case is told."""
     return _("A request of this kind is already waiting for a second member: confirm or reject that one.")
