@@ -239,7 +239,7 @@ BROKEN = [
     # file level
     pytest.param(edited(append='\n[[member]]\nusername = "x"\n'),
                  "rules.toml: unknown table 'member' (expected committee, units, departments, members, "
-                 "channels, risk, deadlines, calendar, retention, surveys, enrolment)", id="unknown-table"),
+                 "channels, risk, deadlines, calendar, retention, surveys, enrolment, witnesses, witnessing)", id="unknown-table"),
     pytest.param(edited(append="\n[broken\n"), "rules.toml: not valid TOML: ", id="not-toml"),
     pytest.param(edited(append="\nnested = " + "[" * 5000 + "]" * 5000 + "\n"), "rules.toml: not valid TOML: ",
                  id="nested-too-deep"),
