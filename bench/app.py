@@ -8,6 +8,7 @@ The limits are settings of whistle.config.Config (limit_submit, limit_submit_noj
 limit_followup, limit_followup_global); the limiter itself stays on and keeps counting in
 its storage (Redis in the benchmark), so its cost is part of every measured request.
 """
+
 from whistle import create_app
 from whistle.config import from_env
 

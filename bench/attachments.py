@@ -7,6 +7,7 @@ buffer. Memory: the worker's VmRSS before the upload and its VmHWM (peak residen
 after, from /proc/<pid>/status. The stored attachment is then decrypted with the committee
 key and compared with what was sent.
 """
+
 import hashlib
 import http.client
 import json
@@ -51,8 +52,10 @@ def raw_encryption_rate(size: int = SIZE) -> dict:
             encryptor.write(BLOCK)
         encryptor.finish()
         ours.append(time.perf_counter() - began)
-    return {"secretstream_mib_s": round(size / MiB / min(raw), 1),
-            "stream_encryptor_mib_s": round(size / MiB / min(ours), 1)}
+    return {
+        "secretstream_mib_s": round(size / MiB / min(raw), 1),
+        "stream_encryptor_mib_s": round(size / MiB / min(ours), 1),
+    }
 
 
 def store_floor(db_url: str, size: int = SIZE) -> dict:
@@ -71,9 +74,14 @@ def store_floor(db_url: str, size: int = SIZE) -> dict:
         # SQLite, WITHOUT ROWID (a rowid would number rows in the order they were written).
         sqlite = engine.dialect.name == "sqlite"
         with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE bench_floor (aid VARCHAR(32) NOT NULL, id INTEGER NOT NULL, data "
-                              + ("BLOB" if sqlite else "BYTEA") + " NOT NULL, PRIMARY KEY (aid, id))"
-                              + (" WITHOUT ROWID" if sqlite else "")))
+            conn.execute(
+                text(
+                    "CREATE TABLE bench_floor (aid VARCHAR(32) NOT NULL, id INTEGER NOT NULL, data "
+                    + ("BLOB" if sqlite else "BYTEA")
+                    + " NOT NULL, PRIMARY KEY (aid, id))"
+                    + (" WITHOUT ROWID" if sqlite else "")
+                )
+            )
         for attempt in range(2):
             began = time.perf_counter()
             state = sodium.crypto_secretstream_xchacha20poly1305_state()
@@ -83,8 +91,10 @@ def store_floor(db_url: str, size: int = SIZE) -> dict:
                 for _ in range(size // CHUNK):
                     rows.append(sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk, None, 0))
                     if len(rows) == MiB // CHUNK:
-                        conn.execute(text("INSERT INTO bench_floor (aid, id, data) VALUES (:a, :i, :d)"),
-                                     [{"a": f"{attempt:032x}", "i": n, "d": b"".join(rows)}])
+                        conn.execute(
+                            text("INSERT INTO bench_floor (aid, id, data) VALUES (:a, :i, :d)"),
+                            [{"a": f"{attempt:032x}", "i": n, "d": b"".join(rows)}],
+                        )
                         rows, n = [], n + 1
             took = time.perf_counter() - began
             best = took if best is None else min(best, took)
@@ -124,10 +134,14 @@ def _upload(port: int, size: int, path: str = "/report/contractor") -> tuple[int
     """Post the report form with one ``size``-byte file to ``path``; (status, body, seconds,
     sha256)."""
     boundary = "----whistlebench-upload"
-    head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode()
-                    + v.encode("utf-8") + b"\r\n" for k, v in FORM.items())
-    head += (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="evidence.bin"\r\n'
-             "Content-Type: application/octet-stream\r\n\r\n").encode()
+    head = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode() + v.encode("utf-8") + b"\r\n"
+        for k, v in FORM.items()
+    )
+    head += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="evidence.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     digest = hashlib.sha256()
     blocks = [BLOCK] * (size // MiB) + ([BLOCK[: size % MiB]] if size % MiB else [])
@@ -142,9 +156,15 @@ def _upload(port: int, size: int, path: str = "/report/contractor") -> tuple[int
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     try:
         began = time.perf_counter()
-        conn.request("POST", path, body=body(),
-                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
-                              "Content-Length": str(len(head) + size + len(tail))})
+        conn.request(
+            "POST",
+            path,
+            body=body(),
+            headers={
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Content-Length": str(len(head) + size + len(tail)),
+            },
+        )
         resp = conn.getresponse()
         data = resp.read()
         seconds = time.perf_counter() - began
@@ -160,8 +180,10 @@ def request_floor(start_server, size: int = SIZE) -> dict:
     MULTIPART_READ; MiB/s, best of three each. ``start_server(app_spec)`` gives a fresh
     one-worker Gunicorn."""
     out = {"whistle_read_kib": MULTIPART_READ // 1024}
-    for key, spec in (("receive_and_parse_mib_s", "bench.discard_app:create()"),
-                      ("receive_and_parse_whistle_reads_mib_s", f"bench.discard_app:create({MULTIPART_READ})")):
+    for key, spec in (
+        ("receive_and_parse_mib_s", "bench.discard_app:create()"),
+        ("receive_and_parse_whistle_reads_mib_s", f"bench.discard_app:create({MULTIPART_READ})"),
+    ):
         server = start_server(spec)
         best = None
         try:
@@ -196,7 +218,9 @@ def _verify(db_url: str, key_file: Path, out: Path, body: bytes, digest: str) ->
                     sha.update(block)
             saved.unlink()
             with engine.connect() as conn:
-                stored = conn.execute(text("SELECT stored_size FROM attachments WHERE id = :i"), {"i": meta["id"]}).scalar()
+                stored = conn.execute(
+                    text("SELECT stored_size FROM attachments WHERE id = :i"), {"i": meta["id"]}
+                ).scalar()
     finally:
         engine.dispose()
     assert sha.hexdigest() == digest, "the stored attachment does not decrypt to what was sent"
@@ -225,12 +249,19 @@ def run(start_server, db_url: str, key_file: Path, out: Path, size: int = SIZE) 
         server.stop()
     stored = {_verify(db_url, key_file, out, body, digest) for _seconds, body, digest in uploads}
     seconds = min(s for s, _b, _d in uploads)
-    return {"size_mib": size / MiB, "uploads": len(uploads), "seconds": round(seconds, 2),
-            "mib_s": round(size / MiB / seconds, 1),
-            "mib_s_each": [round(size / MiB / s, 1) for s, _b, _d in uploads],
-            "rss_before_mib": round(before["VmRSS"] / 1024, 1), "hwm_after_mib": round(after["VmHWM"] / 1024, 1),
-            "peak_growth_mib": round(max(0, after["VmHWM"] - before["VmRSS"]) / 1024, 1),
-            "hwm_before_mib": round(before["VmHWM"] / 1024, 1), "stored_bytes": stored.pop(), "verified": True}
+    return {
+        "size_mib": size / MiB,
+        "uploads": len(uploads),
+        "seconds": round(seconds, 2),
+        "mib_s": round(size / MiB / seconds, 1),
+        "mib_s_each": [round(size / MiB / s, 1) for s, _b, _d in uploads],
+        "rss_before_mib": round(before["VmRSS"] / 1024, 1),
+        "hwm_after_mib": round(after["VmHWM"] / 1024, 1),
+        "peak_growth_mib": round(max(0, after["VmHWM"] - before["VmRSS"]) / 1024, 1),
+        "hwm_before_mib": round(before["VmHWM"] / 1024, 1),
+        "stored_bytes": stored.pop(),
+        "verified": True,
+    }
 
 
 STALL_CLIENTS = 4  # small-report clients beside the one large upload
@@ -257,17 +288,37 @@ def stall(port: int, small: list, size: int, quiet_seconds: float = 2.0) -> dict
 
     uploader = threading.Thread(target=upload, daemon=True)
     uploader.start()
-    beside = load.run(port, small[half:], STALL_CLIENTS, max_seconds=600, expect=(201,), label="beside", stop=done,
-                      at_least=STALL_CLIENTS)  # a tiny upload may be done before any small report is sent
+    beside = load.run(
+        port,
+        small[half:],
+        STALL_CLIENTS,
+        max_seconds=600,
+        expect=(201,),
+        label="beside",
+        stop=done,
+        at_least=STALL_CLIENTS,
+    )  # a tiny upload may be done before any small report is sent
     uploader.join(timeout=600)
     assert answer.get("status") == 200, answer
     if not done.is_set() or not beside.ok:
         raise RuntimeError(f"stall run: upload done {done.is_set()}, small reports {dict(beside.statuses)}")
     if beside.errors or quiet.errors:
         raise RuntimeError(f"stall run errors: {dict(quiet.statuses)} / {dict(beside.statuses)}")
-    return {"clients": STALL_CLIENTS, "size_mib": size / MiB, "upload_seconds": round(answer["seconds"], 2),
-            "ran_out": beside.ok + beside.errors >= len(small) - half,  # fewer requests than the upload lasted
-            "quiet": {"n": quiet.ok, "p50_ms": round(quiet.percentile(50), 1), "p99_ms": round(quiet.percentile(99), 1),
-                      "max_ms": round(max(quiet.latencies) * 1000, 1)},
-            "beside": {"n": beside.ok, "p50_ms": round(beside.percentile(50), 1),
-                       "p99_ms": round(beside.percentile(99), 1), "max_ms": round(max(beside.latencies) * 1000, 1)}}
+    return {
+        "clients": STALL_CLIENTS,
+        "size_mib": size / MiB,
+        "upload_seconds": round(answer["seconds"], 2),
+        "ran_out": beside.ok + beside.errors >= len(small) - half,  # fewer requests than the upload lasted
+        "quiet": {
+            "n": quiet.ok,
+            "p50_ms": round(quiet.percentile(50), 1),
+            "p99_ms": round(quiet.percentile(99), 1),
+            "max_ms": round(max(quiet.latencies) * 1000, 1),
+        },
+        "beside": {
+            "n": beside.ok,
+            "p50_ms": round(beside.percentile(50), 1),
+            "p99_ms": round(beside.percentile(99), 1),
+            "max_ms": round(max(beside.latencies) * 1000, 1),
+        },
+    }

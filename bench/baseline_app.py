@@ -8,6 +8,7 @@ no rate limiter, no headers. One row per request, with a random id, in one trans
     python -c 'from bench.baseline_app import prepare; prepare("URL")'
     BASELINE_DATABASE_URL=URL gunicorn -c deploy/gunicorn.conf.py --workers 2 'bench.baseline_app:create()'
 """
+
 import datetime as dt
 import os
 

@@ -10,6 +10,7 @@ Later pages are reached as a member reaches them, by following each page's "Next
 (a keyset cursor); the query time and the plans are those of case_listing.CaseListing, the
 code the view runs.
 """
+
 import datetime as dt
 import random
 import re
@@ -37,9 +38,12 @@ from bench.common import MEMBER_PASSWORD, prepare_whistle
 MEMBER = "zhao.lei"  # holds every case: the worst case for one member's list
 SHARE_MEMBER = "zhang.wei"  # holds every tenth case: a member among several
 STATUS_WEIGHTS = {"received": 10, "acknowledged": 20, "in_review": 20, "closed": 50}
-EVENTS_FOR = {"received": ["received"], "acknowledged": ["received", "acknowledged"],
-              "in_review": ["received", "acknowledged", "in_review"],
-              "closed": ["received", "acknowledged", "in_review", "feedback_sent", "closed"]}
+EVENTS_FOR = {
+    "received": ["received"],
+    "acknowledged": ["received", "acknowledged"],
+    "in_review": ["received", "acknowledged", "in_review"],
+    "closed": ["received", "acknowledged", "in_review", "feedback_sent", "closed"],
+}
 
 
 def seed(engine, rules, member_id: str, count: int, batch: int = 5000, share_id: str | None = None) -> float:
@@ -58,10 +62,15 @@ def seed(engine, rules, member_id: str, count: int, batch: int = 5000, share_id:
         cases, events, grants = [], [], []
         for n in range(first, min(count, first + batch)):
             channel = rnd.choice(list(catalog.CATEGORIES))
-            header = {"channel": channel, "department": rnd.choice(departments),
-                      "category": rnd.choice(list(catalog.CATEGORIES[channel])),
-                      "accused_rank": rnd.choice(list(catalog.RANKS)), "money_band": rnd.choice(list(catalog.MONEY_BANDS)),
-                      "frequency": rnd.choice(list(catalog.FREQUENCIES)), "evidence": rnd.choice(list(catalog.EVIDENCE))}
+            header = {
+                "channel": channel,
+                "department": rnd.choice(departments),
+                "category": rnd.choice(list(catalog.CATEGORIES[channel])),
+                "accused_rank": rnd.choice(list(catalog.RANKS)),
+                "money_band": rnd.choice(list(catalog.MONEY_BANDS)),
+                "frequency": rnd.choice(list(catalog.FREQUENCIES)),
+                "evidence": rnd.choice(list(catalog.EVIDENCE)),
+            }
             received = today - dt.timedelta(days=rnd.randrange(730))
             status = rnd.choices(statuses, weights)[0]
             assessment = risk.assess(rules, header)
@@ -71,16 +80,42 @@ def seed(engine, rules, member_id: str, count: int, batch: int = 5000, share_id:
             due = due_cache[key]
             routed = route(rules, header)
             case_id = new_id()
-            cases.append(dict(
-                id=case_id, locator=f"{locators[n]:07d}", salt=secrets.token_bytes(16), kdf_opslimit=3,
-                kdf_memlimit=64 * 1024 * 1024, verifier=secrets.token_bytes(32), reporter_pk=secrets.token_bytes(32),
-                status=status, received_on=received, item_count=1, handling_unit=routed.unit,
-                route_reason=routed.reason, held_for_superior=routed.held_for_superior, risk_grade=assessment.grade,
-                risk_score=assessment.score, ack_due=due.get("acknowledge"), feedback_due=due.get("feedback"),
-                risk_override_reason=None, disposition=None, duplicate_of=None, real_name=False, **header))
+            cases.append(
+                dict(
+                    id=case_id,
+                    locator=f"{locators[n]:07d}",
+                    salt=secrets.token_bytes(16),
+                    kdf_opslimit=3,
+                    kdf_memlimit=64 * 1024 * 1024,
+                    verifier=secrets.token_bytes(32),
+                    reporter_pk=secrets.token_bytes(32),
+                    status=status,
+                    received_on=received,
+                    item_count=1,
+                    handling_unit=routed.unit,
+                    route_reason=routed.reason,
+                    held_for_superior=routed.held_for_superior,
+                    risk_grade=assessment.grade,
+                    risk_score=assessment.score,
+                    ack_due=due.get("acknowledge"),
+                    feedback_due=due.get("feedback"),
+                    risk_override_reason=None,
+                    disposition=None,
+                    duplicate_of=None,
+                    real_name=False,
+                    **header,
+                )
+            )
             for seq, happened in enumerate(EVENTS_FOR[status], start=1):
-                events.append(dict(id=new_id(), case_id=case_id, seq=seq, event=happened,
-                                   happened_on=received + dt.timedelta(days=seq - 1)))
+                events.append(
+                    dict(
+                        id=new_id(),
+                        case_id=case_id,
+                        seq=seq,
+                        event=happened,
+                        happened_on=received + dt.timedelta(days=seq - 1),
+                    )
+                )
             grants.append(dict(case_id=case_id, member_id=member_id, granted_on=received, granted_by=None))
             if share_id is not None and n % 10 == 0:
                 grants.append(dict(case_id=case_id, member_id=share_id, granted_on=received, granted_by=None))
@@ -98,8 +133,10 @@ def _login(app, totp: str, username: str = MEMBER):
     client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "localhost"})
     html = client.get("/committee/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    resp = client.post("/committee/login", data={"csrf_token": token, "username": username, "password": MEMBER_PASSWORD,
-                                                 "totp": pyotp.TOTP(totp).now()})
+    resp = client.post(
+        "/committee/login",
+        data={"csrf_token": token, "username": username, "password": MEMBER_PASSWORD, "totp": pyotp.TOTP(totp).now()},
+    )
     assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
     return client
 
@@ -111,8 +148,11 @@ def _time(client, path: str, repeat: int) -> dict:
         resp = client.get(path)
         times.append(time.perf_counter() - began)
         assert resp.status_code == 200, resp.status_code
-    return {"median_ms": round(statistics.median(times) * 1000, 1), "max_ms": round(max(times) * 1000, 1),
-            "rows": resp.get_data(as_text=True).count("/committee/cases/")}
+    return {
+        "median_ms": round(statistics.median(times) * 1000, 1),
+        "max_ms": round(max(times) * 1000, 1),
+        "rows": resp.get_data(as_text=True).count("/committee/cases/"),
+    }
 
 
 def _listing(app, session, member_id: str) -> case_listing.CaseListing:
@@ -193,25 +233,31 @@ def run(db_url: str, folder: Path, secret_file: Path, count: int = 100_000, repe
     enrolled = prepare_whistle(db_url, folder / "committee.key", secret_file, member_names=(MEMBER, SHARE_MEMBER))
     member_id, totp, _keypair = enrolled[MEMBER]
     share_id, share_totp, _keypair = enrolled[SHARE_MEMBER]
-    cfg = Config(instance_dir=folder, database_url=db_url, instance_secret_file=secret_file,
-                 extra={"ratelimit": False})
+    cfg = Config(instance_dir=folder, database_url=db_url, instance_secret_file=secret_file, extra={"ratelimit": False})
     app = create_app(cfg)
     engine = services(app).engine
     try:
         seconds = seed(engine, services(app).rules, member_id, count, share_id=share_id)
         client = _login(app, totp)
         client.get("/committee/")  # warm: templates compiled, connection open
-        result = {"cases": count, "seed_seconds": round(seconds, 1),
-                  "first_page": _time(client, "/committee/", repeat),
-                  "page_2": _time(client, _page_after(client, 1), repeat),
-                  "page_1000": _time(client, _page_after(client, 999), max(3, repeat // 3)),
-                  "query_ms": _query_ms(app, member_id, repeat)}
+        result = {
+            "cases": count,
+            "seed_seconds": round(seconds, 1),
+            "first_page": _time(client, "/committee/", repeat),
+            "page_2": _time(client, _page_after(client, 1), repeat),
+            "page_1000": _time(client, _page_after(client, 999), max(3, repeat // 3)),
+            "query_ms": _query_ms(app, member_id, repeat),
+        }
         client = _login(app, share_totp, SHARE_MEMBER)
         client.get("/committee/")
         result["tenth_first_page"] = _time(client, "/committee/", repeat)
         result["tenth_query_ms"] = _query_ms(app, share_id, repeat)
-        result["plan"] = "\n\n".join([f"-- member holding every case\n{explain(app, member_id)}",
-                                       f"-- member holding every tenth case\n{explain(app, share_id)}"])
+        result["plan"] = "\n\n".join(
+            [
+                f"-- member holding every case\n{explain(app, member_id)}",
+                f"-- member holding every tenth case\n{explain(app, share_id)}",
+            ]
+        )
         return result
     finally:
         engine.dispose()

@@ -1,5 +1,6 @@
 """What the benchmarks share: the machine, throw-away databases, gunicorn processes started
 and stopped by their own pid, a committee with enrolled members."""
+
 import datetime as dt
 import os
 import platform
@@ -28,8 +29,11 @@ from whistle.db import make_engine
 
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 GUNICORN_CONF = str(PROJECT_DIR / "deploy" / "gunicorn.conf.py")
-PG_ADMIN_URL = os.environ.get("WHISTLE_BENCH_PG") or os.environ.get("WHISTLE_TEST_DATABASE_URL") \
+PG_ADMIN_URL = (
+    os.environ.get("WHISTLE_BENCH_PG")
+    or os.environ.get("WHISTLE_TEST_DATABASE_URL")
     or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("WHISTLE_BENCH_REDIS", "redis://127.0.0.1:6379/9")  # a database of the bench's own
 KEY_PASSPHRASE = "benchmark committee key"
 MEMBER_PASSWORD = "benchmark member password"
@@ -43,21 +47,33 @@ def machine() -> dict:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    mem_kib = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                       if line.startswith("MemTotal")))
-    return {"nproc": os.cpu_count(), "memory_gib": round(mem_kib / 1024 / 1024, 1), "cpu": cpu,
-            "kernel": platform.release(), "python": platform.python_version(),
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"), "commit": _commit()}
+    mem_kib = int(
+        next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
+        "commit": _commit(),
+    }
 
 
 def _commit() -> str:
     if os.environ.get("WHISTLE_BENCH_CODE"):  # e.g. when run from an exported copy without .git
         return os.environ["WHISTLE_BENCH_CODE"]
     try:
-        head = subprocess.run(["git", "-C", str(PROJECT_DIR), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(PROJECT_DIR), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(PROJECT_DIR), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(PROJECT_DIR), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return head + (" + uncommitted changes" if dirty else "") if head else "?"
     except (OSError, subprocess.SubprocessError):
         return "?"
@@ -104,8 +120,9 @@ class Database:
             return
         engine = create_engine(make_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                         {"n": self.created})
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": self.created}
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{self.created}"'))
         engine.dispose()
         self.created = None
@@ -121,8 +138,9 @@ def prepare_whistle(db_url: str, key_file: Path, secret_file: Path, member_names
     migrate.upgrade(engine)
     enrolled = {}
     with Session(engine) as s:
-        offline.init_keys(s, key_file, KEY_PASSPHRASE, "benchmark committee", today(TZ),
-                          opslimit=1, memlimit=8 * 1024 * 1024)
+        offline.init_keys(
+            s, key_file, KEY_PASSPHRASE, "benchmark committee", today(TZ), opslimit=1, memlimit=8 * 1024 * 1024
+        )
         s.commit()
     secret = instance_secret(secret_file)
     for username in member_names:
@@ -131,11 +149,14 @@ def prepare_whistle(db_url: str, key_file: Path, secret_file: Path, member_names
             member = s.query(Member).filter_by(username=username).one()
             totp = members.new_totp_secret()
             keypair = KeyPair.generate()
-            members.complete_enrolment(member, password=MEMBER_PASSWORD, totp_secret_blob=members.seal_totp(secret, totp),
-                                       public_key=keypair.public,
-                                       wrapped_key=keyfile.wrap(keypair, "member key passphrase", opslimit=1,
-                                                                memlimit=8 * 1024 * 1024),
-                                       on=today(TZ))
+            members.complete_enrolment(
+                member,
+                password=MEMBER_PASSWORD,
+                totp_secret_blob=members.seal_totp(secret, totp),
+                public_key=keypair.public,
+                wrapped_key=keyfile.wrap(keypair, "member key passphrase", opslimit=1, memlimit=8 * 1024 * 1024),
+                on=today(TZ),
+            )
             # As a second person's confirmation leaves it (whistle.committee.enrolment): an
             # unconfirmed account is sealed nothing, and the benchmark's members must be.
             member.confirmed_on = today(TZ)
@@ -178,8 +199,23 @@ class Gunicorn:
         base.update(env)
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                [GUNICORN, "-c", GUNICORN_CONF, "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), app_spec],
-                cwd=PROJECT_DIR, env=base, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+                [
+                    GUNICORN,
+                    "-c",
+                    GUNICORN_CONF,
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--workers",
+                    str(workers),
+                    app_spec,
+                ],
+                cwd=PROJECT_DIR,
+                env=base,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
         self._wait()
 
     def _wait(self) -> None:

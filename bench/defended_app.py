@@ -14,6 +14,7 @@ issue 19 (JavaScript path at least 0.7 of it).
     DEFENDED_DATABASE_URL=URL DEFENDED_SECRET_FILE=PATH DEFENDED_REDIS_URL=redis://... \\
     gunicorn -c deploy/gunicorn.conf.py --workers 2 'bench.defended_app:create()'
 """
+
 import hashlib
 import hmac
 import os
@@ -49,8 +50,9 @@ def create():
     daily = daily_key_for(redis_url, Path(os.environ["DEFENDED_SECRET_FILE"]).with_name("defended-ratelimit.key"))
 
     def client_key() -> str:
-        return hmac.new(daily.current(), client_of(request.remote_addr or "unknown").encode("utf-8"),
-                        hashlib.sha256).hexdigest()[:32]
+        return hmac.new(
+            daily.current(), client_of(request.remote_addr or "unknown").encode("utf-8"), hashlib.sha256
+        ).hexdigest()[:32]
 
     limiter = Limiter(key_func=client_key, default_limits=[], headers_enabled=False, app=app)
     app.extensions["baseline.engine"] = engine

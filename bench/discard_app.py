@@ -10,6 +10,7 @@ The argument is the parser's read size (werkzeug's default is 64 KiB). What a 20
 upload reaches here bounds what any storage behind the same request parsing can reach
 (bench/attachments.py: request_floor).
 """
+
 from flask import Flask, Request, jsonify, request
 
 from whistle.cases.uploads import multipart_form_parser
@@ -60,8 +61,11 @@ def create(read_size: int = WERKZEUG_READ):
     @app.post("/discard")
     def discard():
         parts = [part.stream for _name, part in request.files.items(multi=True)]
-        return jsonify(fields=len(request.form), file_bytes=sum(p.size for p in parts),
-                       largest_write=max((p.largest_write for p in parts), default=0))
+        return jsonify(
+            fields=len(request.form),
+            file_bytes=sum(p.size for p in parts),
+            largest_write=max((p.largest_write for p in parts), default=0),
+        )
 
     @app.get("/healthz")
     def healthz():

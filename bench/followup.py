@@ -1,5 +1,6 @@
 """Follow-up with a receipt code: latency through gunicorn, and how the argon2id cost trades
 against it (and against guessing)."""
+
 import json
 import re
 import statistics
@@ -37,17 +38,37 @@ def through_server(port: int, count: int = 30) -> dict:
     """At the server's configured cost, one client at a time: the no-JS follow-up (the server
     stretches the code), and the JS follow-up (salt request, the browser's stretching, the
     follow-up request), each timed end to end."""
-    made = load.run(port, [Prepared("POST", "/report/contractor", *_form()) for _ in range(count)], 1,
-                    max_seconds=300, expect=(200,), keep_bodies=count, label="reports for follow-up")
+    made = load.run(
+        port,
+        [Prepared("POST", "/report/contractor", *_form()) for _ in range(count)],
+        1,
+        max_seconds=300,
+        expect=(200,),
+        keep_bodies=count,
+        label="reports for follow-up",
+    )
     codes = receipts_from(made.bodies)
-    nojs = [Prepared("POST", "/followup", urllib.parse.urlencode({"code": c.grouped()}).encode(),
-                     {"Content-Type": "application/x-www-form-urlencoded"}) for c in codes]
+    nojs = [
+        Prepared(
+            "POST",
+            "/followup",
+            urllib.parse.urlencode({"code": c.grouped()}).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        for c in codes
+    ]
     nojs_result = load.run(port, nojs, 1, max_seconds=300, expect=(200,), label="no-JS follow-up")
     salt_ms, derive_ms, followup_ms, total_ms = [], [], [], []
     for code in codes:
         began = time.perf_counter()
-        salt = load.run(port, [Prepared("GET", f"/api/v1/receipts/{code.locator}/salt")], 1, max_seconds=60,
-                        expect=(200,), keep_bodies=1)
+        salt = load.run(
+            port,
+            [Prepared("GET", f"/api/v1/receipts/{code.locator}/salt")],
+            1,
+            max_seconds=60,
+            expect=(200,),
+            keep_bodies=1,
+        )
         got = json.loads(salt.bodies[0])
         t1 = time.perf_counter()
         keys = derive_reporter_keys(code, unb64u(got["salt"]), got["opslimit"], got["memlimit"])
@@ -59,10 +80,17 @@ def through_server(port: int, count: int = 30) -> dict:
         followup_ms.append((t3 - t2) * 1000)
         total_ms.append((t3 - began) * 1000)
     pct = lambda xs, p: sorted(xs)[max(0, min(len(xs) - 1, int(round(p / 100 * len(xs) + 0.5)) - 1))]  # noqa: E731
-    return {"samples": len(codes), "nojs": nojs_result.summary(),
-            "js": {"salt_p50_ms": round(pct(salt_ms, 50), 1), "derive_p50_ms": round(pct(derive_ms, 50), 1),
-                   "followup_p50_ms": round(pct(followup_ms, 50), 1), "total_p50_ms": round(pct(total_ms, 50), 1),
-                   "total_p99_ms": round(pct(total_ms, 99), 1)}}
+    return {
+        "samples": len(codes),
+        "nojs": nojs_result.summary(),
+        "js": {
+            "salt_p50_ms": round(pct(salt_ms, 50), 1),
+            "derive_p50_ms": round(pct(derive_ms, 50), 1),
+            "followup_p50_ms": round(pct(followup_ms, 50), 1),
+            "total_p50_ms": round(pct(total_ms, 50), 1),
+            "total_p99_ms": round(pct(total_ms, 99), 1),
+        },
+    }
 
 
 def _form():
@@ -78,8 +106,13 @@ def cost_table(work: Path, nproc: int, costs=COSTS, repeat: int = 5) -> list[dic
     for n, (ops, mem) in enumerate(costs):
         folder = work / f"cost{n}"
         folder.mkdir(parents=True, exist_ok=True)
-        cfg = Config(instance_dir=folder, database_url=f"sqlite:///{folder / 'whistle.db'}",
-                     receipt_opslimit=ops, receipt_memlimit=mem, extra={"ratelimit": False})
+        cfg = Config(
+            instance_dir=folder,
+            database_url=f"sqlite:///{folder / 'whistle.db'}",
+            receipt_opslimit=ops,
+            receipt_memlimit=mem,
+            extra={"ratelimit": False},
+        )
         app = create_app(cfg)
         engine = services(app).engine
         migrate.upgrade(engine)
@@ -103,8 +136,15 @@ def cost_table(work: Path, nproc: int, costs=COSTS, repeat: int = 5) -> list[dic
         engine.dispose()
         t = statistics.median(derive)
         core_years = 0.5 * 10**20 * t / (365.25 * 24 * 3600)
-        rows.append({"opslimit": ops, "memlimit_mib": mem // MiB, "derive_ms": round(t * 1000, 1),
-                     "nojs_followup_ms": round(statistics.median(serve) * 1000, 1),
-                     "followups_per_s": round(nproc / t, 1), "guess_core_years": core_years,
-                     "default": (ops, mem) == (3, 64 * MiB)})
+        rows.append(
+            {
+                "opslimit": ops,
+                "memlimit_mib": mem // MiB,
+                "derive_ms": round(t * 1000, 1),
+                "nojs_followup_ms": round(statistics.median(serve) * 1000, 1),
+                "followups_per_s": round(nproc / t, 1),
+                "guess_core_years": core_years,
+                "default": (ops, mem) == (3, 64 * MiB),
+            }
+        )
     return rows

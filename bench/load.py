@@ -3,6 +3,7 @@ bounded in request count and in time, each request prepared before the clock sta
 
 Only ever talks to 127.0.0.1.
 """
+
 import http.client
 import statistics
 import threading
@@ -50,15 +51,33 @@ class Result:
         return ordered[rank] * 1000
 
     def summary(self) -> dict:
-        return {"label": self.label, "concurrency": self.concurrency, "ok": self.ok, "errors": self.errors,
-                "seconds": round(self.seconds, 3), "rate": round(self.rate, 2),
-                "p50_ms": round(self.percentile(50), 1), "p99_ms": round(self.percentile(99), 1),
-                "mean_ms": round(statistics.fmean(self.latencies) * 1000, 1) if self.latencies else None,
-                "statuses": dict(self.statuses)}
+        return {
+            "label": self.label,
+            "concurrency": self.concurrency,
+            "ok": self.ok,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "rate": round(self.rate, 2),
+            "p50_ms": round(self.percentile(50), 1),
+            "p99_ms": round(self.percentile(99), 1),
+            "mean_ms": round(statistics.fmean(self.latencies) * 1000, 1) if self.latencies else None,
+            "statuses": dict(self.statuses),
+        }
 
 
-def run(port: int, requests: list[Prepared], concurrency: int, *, max_seconds: float, label: str = "",
-        expect=(200, 201), keep_bodies: int = 0, timeout: float = 300, stop=None, at_least: int = 0) -> Result:
+def run(
+    port: int,
+    requests: list[Prepared],
+    concurrency: int,
+    *,
+    max_seconds: float,
+    label: str = "",
+    expect=(200, 201),
+    keep_bodies: int = 0,
+    timeout: float = 300,
+    stop=None,
+    at_least: int = 0,
+) -> Result:
     """Send ``requests`` (each once, in order, shared by the threads) with ``concurrency``
     threads until all are sent or ``max_seconds`` have passed. A request that raises, or
     answers other than ``expect``, is an error. ``stop`` (a threading.Event), once set, ends

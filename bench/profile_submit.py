@@ -14,6 +14,7 @@ for whistle's own work. --db names a scratch database: the run fills it with a c
 members and cases. A tool for finding costs, not a benchmark: docs/benchmarks.md comes
 from bench/run.py through gunicorn.
 """
+
 import argparse
 import cProfile
 import functools
@@ -58,12 +59,22 @@ def prepare(client, count: int) -> list[tuple[bytes, str]]:
         salt = random_bytes(16)
         keys = derive_reporter_keys(ReceiptCode.generate(locator=issued["locator"]), salt, OPS, MEM)
         challenge = _post(client, "/api/v1/pow", {})["challenge"]
-        sealed = env.seal("report", env.bind_reporter_key(HEADER, keys.keypair.public),
-                          {"narrative": NARRATIVE, "attachments": []}, recipients)
-        submission = {"locator": issued["locator"], "locator_token": issued["token"], "salt": b64u(salt),
-                      "kdf": {"opslimit": OPS, "memlimit": MEM}, "lookup": b64u(keys.lookup),
-                      "reporter_public_key": b64u(keys.keypair.public), "envelope": sealed.envelope,
-                      "pow": {"challenge": challenge, "nonce": solve(challenge)}}
+        sealed = env.seal(
+            "report",
+            env.bind_reporter_key(HEADER, keys.keypair.public),
+            {"narrative": NARRATIVE, "attachments": []},
+            recipients,
+        )
+        submission = {
+            "locator": issued["locator"],
+            "locator_token": issued["token"],
+            "salt": b64u(salt),
+            "kdf": {"opslimit": OPS, "memlimit": MEM},
+            "lookup": b64u(keys.lookup),
+            "reporter_public_key": b64u(keys.keypair.public),
+            "envelope": sealed.envelope,
+            "pow": {"challenge": challenge, "nonce": solve(challenge)},
+        }
         bodies.append((json.dumps(submission).encode(), "application/json"))  # as report.js posts it
     return bodies
 
@@ -79,12 +90,14 @@ def send(client, bodies) -> tuple[float, float]:
 
 # The checks a JavaScript-path report goes through, each timed where it is looked up
 # (module attributes, so the view and create_case call the timed function).
-STAGES = (("whistle.cases.store", "locator_token_valid", "locator token (HMAC, day)"),
-          ("whistle.security.proof_of_work", "require", "proof of work (MAC check, spent in Redis)"),
-          ("whistle.cases.store", "sealing_for", "routing: committee keys and eligible members read"),
-          ("whistle.cases.store", "check_envelope", "envelope shape and recipients checked"),
-          ("whistle.cases.store", "create_case", "create_case in all (routing, checks, four inserts)"),
-          ("sqlalchemy.orm", "Session.commit", "COMMIT (the durable write; the baseline pays it too)"))
+STAGES = (
+    ("whistle.cases.store", "locator_token_valid", "locator token (HMAC, day)"),
+    ("whistle.security.proof_of_work", "require", "proof of work (MAC check, spent in Redis)"),
+    ("whistle.cases.store", "sealing_for", "routing: committee keys and eligible members read"),
+    ("whistle.cases.store", "check_envelope", "envelope shape and recipients checked"),
+    ("whistle.cases.store", "create_case", "create_case in all (routing, checks, four inserts)"),
+    ("sqlalchemy.orm", "Session.commit", "COMMIT (the durable write; the baseline pays it too)"),
+)
 
 
 CONNECT = "connection from the pool, pre-ping on PostgreSQL (baseline too)"
@@ -197,16 +210,16 @@ def stages(client, folder: Path, url: str | None, count: int) -> None:
     send(client, bodies[:20])
     spent = Counter()
     with timed_stages(spent):
-        whole, _cpu = send(client, bodies[20:20 + count])
+        whole, _cpu = send(client, bodies[20 : 20 + count])
     # Limiter off and on in alternating half batches: the database grows as the run goes,
     # so one batch each way would charge the growth to whichever came second.
     unlimited = with_limits = 0.0
-    rest = bodies[20 + count:]
+    rest = bodies[20 + count :]
     was_enabled = limiter.enabled
     try:
         for n in range(4):
             limiter.enabled = n % 2 == 1
-            took, _cpu = send(client, rest[n * half:(n + 1) * half])
+            took, _cpu = send(client, rest[n * half : (n + 1) * half])
             if n % 2:
                 with_limits += took
             else:
@@ -217,8 +230,10 @@ def stages(client, folder: Path, url: str | None, count: int) -> None:
     per = lambda seconds: seconds / count * 1000  # noqa: E731 - ms per report, timed batch
     per_half = lambda seconds: seconds / (2 * half) * 1000  # noqa: E731 - ms per report, half batches
     limiter_ms = per_half(with_limits) - per_half(unlimited)
-    print(f"{count} reports timed by stage, {2 * half} each with the limiter on and off; in-process (Flask test "
-          "client), ms per report:")
+    print(
+        f"{count} reports timed by stage, {2 * half} each with the limiter on and off; in-process (Flask test "
+        "client), ms per report:"
+    )
     print(f"  {'whistle, whole request (stages timed)':<64} {per(whole):6.3f}")
     print(f"  {'whistle, whole request (nothing timed)':<64} {per_half(with_limits):6.3f}")
     print(f"  {'whistle, rate limiter switched off':<64} {per_half(unlimited):6.3f}")
@@ -227,8 +242,10 @@ def stages(client, folder: Path, url: str | None, count: int) -> None:
         print(f"  {label:<64} {per(spent[label]):6.3f}")
     checks = limiter_ms + sum(per(spent[label]) for _m, attr, label in STAGES if attr in CHECKS)
     print(f"  {'baseline app, same bytes':<64} {base:6.3f}")
-    print(f"A 0.7 ratio leaves whistle {base / 0.7 - base:.3f} ms beyond the baseline's own request; "
-          f"the limiter, locator token, proof of work, routing read and envelope check alone take {checks:.3f} ms.")
+    print(
+        f"A 0.7 ratio leaves whistle {base / 0.7 - base:.3f} ms beyond the baseline's own request; "
+        f"the limiter, locator token, proof of work, routing read and envelope check alone take {checks:.3f} ms."
+    )
 
 
 def main(argv=None) -> None:
@@ -246,10 +263,18 @@ def main(argv=None) -> None:
     try:
         common.prepare_whistle(url, folder / "committee.key", secret)
         common.redis_clean()
-        cfg = Config(instance_dir=folder, database_url=url, instance_secret_file=secret,
-                     ratelimit_storage=common.REDIS_URL, receipt_opslimit=OPS, receipt_memlimit=MEM, pow_bits=0,
-                     redis_settings="warn")  # a benchmark machine's Redis, at its defaults
+        cfg = Config(
+            instance_dir=folder,
+            database_url=url,
+            instance_secret_file=secret,
+            ratelimit_storage=common.REDIS_URL,
+            receipt_opslimit=OPS,
+            receipt_memlimit=MEM,
+            pow_bits=0,
+            redis_settings="warn",
+        )  # a benchmark machine's Redis, at its defaults
         from bench.app import RAISED
+
         cfg = cfg.with_(**{n: RAISED for n in ("limit_submit", "limit_pow", "limit_followup") if hasattr(cfg, n)})
         app = create_app(cfg)
         client = app.test_client()
@@ -259,14 +284,16 @@ def main(argv=None) -> None:
             return
         bodies = prepare(client, 2 * args.count + 20)
         send(client, bodies[:20])  # warm: statement caches, templates, connections
-        plain, cpu = send(client, bodies[20:20 + args.count])
+        plain, cpu = send(client, bodies[20 : 20 + args.count])
         profiler = cProfile.Profile()
         profiler.enable()
-        profiled, _cpu = send(client, bodies[20 + args.count:])
+        profiled, _cpu = send(client, bodies[20 + args.count :])
         profiler.disable()
-        print(f"{args.count} submissions: {args.count / plain:.1f}/s ({plain / args.count * 1000:.2f} ms each, "
-              f"{cpu / args.count * 1000:.2f} ms of this process's CPU); "
-              f"under the profiler {profiled / args.count * 1000:.2f} ms each")
+        print(
+            f"{args.count} submissions: {args.count / plain:.1f}/s ({plain / args.count * 1000:.2f} ms each, "
+            f"{cpu / args.count * 1000:.2f} ms of this process's CPU); "
+            f"under the profiler {profiled / args.count * 1000:.2f} ms each"
+        )
         stats = pstats.Stats(profiler)
         if args.dump:
             stats.dump_stats(args.dump)

@@ -1,4 +1,5 @@
 """docs/benchmarks.md from the results of bench/run.py (bench/results.json)."""
+
 import math
 from pathlib import Path
 
@@ -16,7 +17,8 @@ JS_COST_NOTE = (
     "thousands of receipts the runs post could be prepared in seconds, the JavaScript-path server ran "
     "with `WHISTLE_RECEIPT_OPSLIMIT=1 WHISTLE_RECEIPT_MEMLIMIT=8388608` (the test suite's cost) and the "
     "receipts were stretched at that cost beforehand; the no-JS server, which does stretch, ran at the "
-    "default cost (3, 64 MiB), and so did the follow-up and attachment measurements.")
+    "default cost (3, 64 MiB), and so did the follow-up and attachment measurements."
+)
 
 
 def _ok(flag: bool) -> str:
@@ -43,37 +45,53 @@ def _submissions(results: dict) -> list[str]:
     rows = results.get("submissions") or []
     if not rows:
         return ["(not run)"]
-    out = ["| database | path | clients | whistle req/s | p50 ms | p99 ms | errors | baseline req/s | p50 ms | p99 ms | errors | ratio | load |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "| database | path | clients | whistle req/s | p50 ms | p99 ms | errors | baseline req/s | p50 ms | p99 ms | errors | ratio | load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         w, b = r["whistle"], r["baseline"]
-        out.append(f"| {r['backend']} | {'JavaScript' if r['path'] == 'js' else 'no-JS'} | {r['clients']} | "
-                   f"{w['rate']:.1f} | {_ms(w['p50_ms'])} | {_ms(w['p99_ms'])} | {w['errors']} | {b['rate']:.1f} | "
-                   f"{_ms(b['p50_ms'])} | {_ms(b['p99_ms'])} | {b['errors']} | {r['ratio']:.2f} | {r.get('load1', '')} |")
+        out.append(
+            f"| {r['backend']} | {'JavaScript' if r['path'] == 'js' else 'no-JS'} | {r['clients']} | "
+            f"{w['rate']:.1f} | {_ms(w['p50_ms'])} | {_ms(w['p99_ms'])} | {w['errors']} | {b['rate']:.1f} | "
+            f"{_ms(b['p50_ms'])} | {_ms(b['p99_ms'])} | {b['errors']} | {r['ratio']:.2f} | {r.get('load1', '')} |"
+        )
     out.append("")
     bound = [r for r in rows if r["path"] == "nojs"]
     if bound:
-        out.append(f"No-JS path against what argon2id allows: one derivation at the default cost takes "
-                   f"{results['argon2_default_seconds'] * 1000:.0f} ms here, so {results['machine']['nproc']} cores "
-                   f"can stretch at most {bound[0]['argon2_bound']:.1f} receipts per second.")
+        out.append(
+            f"No-JS path against what argon2id allows: one derivation at the default cost takes "
+            f"{results['argon2_default_seconds'] * 1000:.0f} ms here, so {results['machine']['nproc']} cores "
+            f"can stretch at most {bound[0]['argon2_bound']:.1f} receipts per second."
+        )
         out.append("")
         parallel = results.get("argon2_parallel_per_s")
-        out.append("One client waits for each answer before sending the next, so it can keep only one core busy: "
-                   "*bound for these clients* holds each run to what its clients could use (min(clients, cores) "
-                   "÷ one derivation)."
-                   + (f" Measured, {results['machine']['nproc']} threads deriving at once in one process (no HTTP, "
-                      f"no database) manage {parallel:.1f} derivations per second: the cores share memory "
-                      "bandwidth, so this is what the cost really allows when every core stretches; the last "
-                      "columns compare with it (with fewer clients than cores, derivations run alone)." if parallel else ""))
+        out.append(
+            "One client waits for each answer before sending the next, so it can keep only one core busy: "
+            "*bound for these clients* holds each run to what its clients could use (min(clients, cores) "
+            "÷ one derivation)."
+            + (
+                f" Measured, {results['machine']['nproc']} threads deriving at once in one process (no HTTP, "
+                f"no database) manage {parallel:.1f} derivations per second: the cores share memory "
+                "bandwidth, so this is what the cost really allows when every core stretches; the last "
+                "columns compare with it (with fewer clients than cores, derivations run alone)."
+                if parallel
+                else ""
+            )
+        )
         out.append("")
-        out.append("| database | clients | no-JS req/s | argon2id bound | share of bound | bound for these clients | share |"
-                   + (" measured parallel rate | share |" if parallel else ""))
+        out.append(
+            "| database | clients | no-JS req/s | argon2id bound | share of bound | bound for these clients | share |"
+            + (" measured parallel rate | share |" if parallel else "")
+        )
         out.append("|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if parallel else ""))
         cores = results["machine"]["nproc"]
         for r in bound:
             usable = _usable_bound(r, cores)
-            line = (f"| {r['backend']} | {r['clients']} | {r['whistle']['rate']:.1f} | {r['argon2_bound']:.1f} | "
-                    f"{_of_bound(r) * 100:.0f} % | {usable:.1f} | {r['whistle']['rate'] / usable * 100:.0f} % |")
+            line = (
+                f"| {r['backend']} | {r['clients']} | {r['whistle']['rate']:.1f} | {r['argon2_bound']:.1f} | "
+                f"{_of_bound(r) * 100:.0f} % | {usable:.1f} | {r['whistle']['rate'] / usable * 100:.0f} % |"
+            )
             if parallel:
                 real = parallel if r["clients"] >= cores else usable  # fewer clients: derivations alone
                 line += f" {real:.1f} | {r['whistle']['rate'] / real * 100:.0f} % |"
@@ -89,25 +107,40 @@ def _submissions(results: dict) -> list[str]:
     full = [r for r in bound if r["clients"] >= cores]
     few = [r for r in bound if r["clients"] < cores]
     shares = ", ".join("%.0f %%" % (_of_bound(r) * 100) for r in full)
-    few_shares = "; ".join("%s/%d: %.0f %% of the literal bound, %.0f %% of what %d client(s) can use"
-                           % (r["backend"], r["clients"], _of_bound(r) * 100,
-                              r["whistle"]["rate"] / _usable_bound(r, cores) * 100, r["clients"]) for r in few)
+    few_shares = "; ".join(
+        "%s/%d: %.0f %% of the literal bound, %.0f %% of what %d client(s) can use"
+        % (
+            r["backend"],
+            r["clients"],
+            _of_bound(r) * 100,
+            r["whistle"]["rate"] / _usable_bound(r, cores) * 100,
+            r["clients"],
+        )
+        for r in few
+    )
     out += _defended(js)
     out.append("Targets:")
     guarded = [r for r in js if r.get("defended_ratio") is not None]
     if guarded:
-        out.append(f"- JavaScript path at least {TARGET_JS_RATIO} of the defended baseline: "
-                   f"{_ok(all(r['defended_ratio'] >= TARGET_JS_RATIO for r in guarded))} (ratios "
-                   + ", ".join("%.2f" % r["defended_ratio"] for r in guarded) + f"; of the bare baseline {ratios}).")
+        out.append(
+            f"- JavaScript path at least {TARGET_JS_RATIO} of the defended baseline: "
+            f"{_ok(all(r['defended_ratio'] >= TARGET_JS_RATIO for r in guarded))} (ratios "
+            + ", ".join("%.2f" % r["defended_ratio"] for r in guarded)
+            + f"; of the bare baseline {ratios})."
+        )
     else:
-        out.append(f"- JavaScript path at least {TARGET_JS_RATIO} of the defended baseline: not measured in this "
-                   f"run (of the bare baseline: {ratios}).")
-    out.append(f"- No-JS path at least {TARGET_NOJS_OF_BOUND * 100:.0f} % of the argon2id bound (cores ÷ one "
-               f"derivation), with at least as many clients as cores: "
-               f"{_ok(bool(full) and all(_of_bound(r) >= TARGET_NOJS_OF_BOUND for r in full))} ({shares}). "
-               f"With fewer clients ({few_shares}): "
-               f"{_ok(all(r['whistle']['rate'] / _usable_bound(r, cores) >= TARGET_NOJS_OF_BOUND for r in few))} "
-               "against what they can use; the literal bound is out of their reach.")
+        out.append(
+            f"- JavaScript path at least {TARGET_JS_RATIO} of the defended baseline: not measured in this "
+            f"run (of the bare baseline: {ratios})."
+        )
+    out.append(
+        f"- No-JS path at least {TARGET_NOJS_OF_BOUND * 100:.0f} % of the argon2id bound (cores ÷ one "
+        f"derivation), with at least as many clients as cores: "
+        f"{_ok(bool(full) and all(_of_bound(r) >= TARGET_NOJS_OF_BOUND for r in full))} ({shares}). "
+        f"With fewer clients ({few_shares}): "
+        f"{_ok(all(r['whistle']['rate'] / _usable_bound(r, cores) >= TARGET_NOJS_OF_BOUND for r in few))} "
+        "against what they can use; the literal bound is out of their reach."
+    )
     out.append(f"- Zero errors at every concurrency: {_ok(errors == 0)} ({errors} in all).")
     return out
 
@@ -118,18 +151,24 @@ def _defended(js: list) -> list[str]:
     rows = [r for r in js if r.get("defended")]
     if not rows:
         return []
-    out = ["JavaScript path beside both baselines: the *bare* one inserts the bytes; the *defended* one "
-           "(`bench/defended_app.py`) also does what the design requires of every report and whistle's code "
-           "does not choose: the same Flask-Limiter limit counted in the same Redis, a strict JSON parse, the "
-           "locator token, and the proof of work checked and spent. *Defended ÷ bare* is what those defences "
-           "cost; *whistle ÷ defended* is what whistle's own code costs.", "",
-           "| database | clients | bare req/s | defended req/s | p99 ms | whistle req/s | p99 ms | defended ÷ bare | "
-           "whistle ÷ bare | whistle ÷ defended |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "JavaScript path beside both baselines: the *bare* one inserts the bytes; the *defended* one "
+        "(`bench/defended_app.py`) also does what the design requires of every report and whistle's code "
+        "does not choose: the same Flask-Limiter limit counted in the same Redis, a strict JSON parse, the "
+        "locator token, and the proof of work checked and spent. *Defended ÷ bare* is what those defences "
+        "cost; *whistle ÷ defended* is what whistle's own code costs.",
+        "",
+        "| database | clients | bare req/s | defended req/s | p99 ms | whistle req/s | p99 ms | defended ÷ bare | "
+        "whistle ÷ bare | whistle ÷ defended |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         d, w = r["defended"], r["whistle"]
-        out.append(f"| {r['backend']} | {r['clients']} | {r['baseline']['rate']:.1f} | {d['rate']:.1f} | "
-                   f"{_ms(d['p99_ms'])} | {w['rate']:.1f} | {_ms(w['p99_ms'])} | {r['defended_of_bare']:.2f} | "
-                   f"{r['ratio']:.2f} | **{r['defended_ratio']:.2f}** |")
+        out.append(
+            f"| {r['backend']} | {r['clients']} | {r['baseline']['rate']:.1f} | {d['rate']:.1f} | "
+            f"{_ms(d['p99_ms'])} | {w['rate']:.1f} | {_ms(w['p99_ms'])} | {r['defended_of_bare']:.2f} | "
+            f"{r['ratio']:.2f} | **{r['defended_ratio']:.2f}** |"
+        )
     out.append("")
     return out
 
@@ -139,21 +178,33 @@ def _stall(results: dict) -> list[str]:
     if not stall:
         return ["(not run)"]
     first = next(iter(stall.values()))
-    out = [f"{first['clients']} clients post small JavaScript-path reports, one after the other, first alone "
-           f"(*quiet*), then while one {first['size_mib']:.0f} MiB attachment is posted through the no-JS form "
-           "to the same server (2 workers) and stored (*beside*); latency per small report, from sending to the "
-           "answer.", "",
-           "| database | upload s | quiet: reports | p50 ms | p99 ms | max ms | beside: reports | p50 ms | p99 ms | "
-           "max ms |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        f"{first['clients']} clients post small JavaScript-path reports, one after the other, first alone "
+        f"(*quiet*), then while one {first['size_mib']:.0f} MiB attachment is posted through the no-JS form "
+        "to the same server (2 workers) and stored (*beside*); latency per small report, from sending to the "
+        "answer.",
+        "",
+        "| database | upload s | quiet: reports | p50 ms | p99 ms | max ms | beside: reports | p50 ms | p99 ms | "
+        "max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for backend, x in stall.items():
         q, b = x["quiet"], x["beside"]
-        out.append(f"| {backend} | {x['upload_seconds']} | {q['n']} | {q['p50_ms']} | {q['p99_ms']} | {q['max_ms']} | "
-                   f"{b['n']} | {b['p50_ms']} | {b['p99_ms']} | {b['max_ms']} |")
+        out.append(
+            f"| {backend} | {x['upload_seconds']} | {q['n']} | {q['p50_ms']} | {q['p99_ms']} | {q['max_ms']} | "
+            f"{b['n']} | {b['p50_ms']} | {b['p99_ms']} | {b['max_ms']} |"
+        )
     out.append("")
-    out.append(f"Target, small reports wait no more than {TARGET_STALL_MS} ms at worst beside the upload: "
-               f"{_ok(all(x['beside']['max_ms'] <= TARGET_STALL_MS for x in stall.values()))}"
-               + ("; some runs ran out of prepared small reports before the upload ended"
-                  if any(x.get("ran_out") for x in stall.values()) else "") + ".")
+    out.append(
+        f"Target, small reports wait no more than {TARGET_STALL_MS} ms at worst beside the upload: "
+        f"{_ok(all(x['beside']['max_ms'] <= TARGET_STALL_MS for x in stall.values()))}"
+        + (
+            "; some runs ran out of prepared small reports before the upload ended"
+            if any(x.get("ran_out") for x in stall.values())
+            else ""
+        )
+        + "."
+    )
     return out
 
 
@@ -161,31 +212,43 @@ def _followup(results: dict) -> list[str]:
     out = []
     through = results.get("followup") or {}
     if through:
-        out += ["| database | no-JS follow-up p50 ms | p99 ms | JS: salt p50 ms | JS: stretch in the client p50 ms | "
-                "JS: follow-up p50 ms | JS total p50 ms | p99 ms |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        out += [
+            "| database | no-JS follow-up p50 ms | p99 ms | JS: salt p50 ms | JS: stretch in the client p50 ms | "
+            "JS: follow-up p50 ms | JS total p50 ms | p99 ms |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for backend, f in through.items():
-            out.append(f"| {backend} | {_ms(f['nojs']['p50_ms'])} | {_ms(f['nojs']['p99_ms'])} | "
-                       f"{_ms(f['js']['salt_p50_ms'])} | {_ms(f['js']['derive_p50_ms'])} | "
-                       f"{_ms(f['js']['followup_p50_ms'])} | {_ms(f['js']['total_p50_ms'])} | {_ms(f['js']['total_p99_ms'])} |")
+            out.append(
+                f"| {backend} | {_ms(f['nojs']['p50_ms'])} | {_ms(f['nojs']['p99_ms'])} | "
+                f"{_ms(f['js']['salt_p50_ms'])} | {_ms(f['js']['derive_p50_ms'])} | "
+                f"{_ms(f['js']['followup_p50_ms'])} | {_ms(f['js']['total_p50_ms'])} | {_ms(f['js']['total_p99_ms'])} |"
+            )
         out.append("")
-        out.append(f"One client at a time, {next(iter(through.values()))['samples']} receipts made on the same "
-                   "server (default cost), through gunicorn. The JavaScript follow-up is timed as the browser "
-                   "lives it: salt request, stretching (here by PyNaCl in the client process; a browser "
-                   "runs libsodium's WebAssembly build instead), follow-up request.")
+        out.append(
+            f"One client at a time, {next(iter(through.values()))['samples']} receipts made on the same "
+            "server (default cost), through gunicorn. The JavaScript follow-up is timed as the browser "
+            "lives it: salt request, stretching (here by PyNaCl in the client process; a browser "
+            "runs libsodium's WebAssembly build instead), follow-up request."
+        )
         out.append("")
     costs = results.get("costs") or []
     if costs:
-        out += ["How the argon2id cost trades against the follow-up (and against guessing). *Derivation*: one "
-                "receipt stretched, median; *no-JS follow-up*: the server's time for POST /followup (Flask test "
-                "client, SQLite, median); *follow-ups/s*: what the machine's cores can stretch; *offline guessing*: "
-                "what a thief of the database pays to find one case's 20 secret digits (half of 10^20 derivations), "
-                "in core-years. Memory per concurrent derivation is the memlimit.", "",
-                "| opslimit | memlimit MiB | derivation ms | no-JS follow-up ms | follow-ups/s (all cores) | offline guessing, core-years |",
-                "|---:|---:|---:|---:|---:|---:|"]
+        out += [
+            "How the argon2id cost trades against the follow-up (and against guessing). *Derivation*: one "
+            "receipt stretched, median; *no-JS follow-up*: the server's time for POST /followup (Flask test "
+            "client, SQLite, median); *follow-ups/s*: what the machine's cores can stretch; *offline guessing*: "
+            "what a thief of the database pays to find one case's 20 secret digits (half of 10^20 derivations), "
+            "in core-years. Memory per concurrent derivation is the memlimit.",
+            "",
+            "| opslimit | memlimit MiB | derivation ms | no-JS follow-up ms | follow-ups/s (all cores) | offline guessing, core-years |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
         for c in costs:
             mark = " (default)" if c["default"] else ""
-            out.append(f"| {c['opslimit']}{mark} | {c['memlimit_mib']} | {c['derive_ms']:.1f} | {c['nojs_followup_ms']:.1f} | "
-                       f"{c['followups_per_s']:.1f} | {c['guess_core_years']:.2e} |")
+            out.append(
+                f"| {c['opslimit']}{mark} | {c['memlimit_mib']} | {c['derive_ms']:.1f} | {c['nojs_followup_ms']:.1f} | "
+                f"{c['followups_per_s']:.1f} | {c['guess_core_years']:.2e} |"
+            )
         out.append("")
     return out or ["(not run)"]
 
@@ -194,22 +257,35 @@ def _caselist(results: dict) -> list[str]:
     lists = results.get("caselist") or {}
     if not lists:
         return ["(not run)"]
-    out = ["| database | cases | seeding s | first page ms (median / max) | its queries alone ms | page 2 ms | page 1000 ms | member with every 10th case: first page ms | its queries ms |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "| database | cases | seeding s | first page ms (median / max) | its queries alone ms | page 2 ms | page 1000 ms | member with every 10th case: first page ms | its queries ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for backend, c in lists.items():
-        out.append(f"| {backend} | {c['cases']:,} | {c['seed_seconds']} | {c['first_page']['median_ms']} / "
-                   f"{c['first_page']['max_ms']} | {c.get('query_ms', 'n/a')} | {c['page_2']['median_ms']} | "
-                   f"{c['page_1000']['median_ms']} | {c.get('tenth_first_page', {}).get('median_ms', 'n/a')} | "
-                   f"{c.get('tenth_query_ms', 'n/a')} |")
+        out.append(
+            f"| {backend} | {c['cases']:,} | {c['seed_seconds']} | {c['first_page']['median_ms']} / "
+            f"{c['first_page']['max_ms']} | {c.get('query_ms', 'n/a')} | {c['page_2']['median_ms']} | "
+            f"{c['page_1000']['median_ms']} | {c.get('tenth_first_page', {}).get('median_ms', 'n/a')} | "
+            f"{c.get('tenth_query_ms', 'n/a')} |"
+        )
     out.append("")
     worst = {b: c["first_page"]["median_ms"] for b, c in lists.items()}
     tenth = {b: c.get("tenth_first_page", {}).get("median_ms") for b, c in lists.items()}
-    out.append(f"Target, first page under {TARGET_LIST_MS} ms: for the member holding every case "
-               f"{_ok(all(v < TARGET_LIST_MS for v in worst.values()))}; for the member holding every tenth "
-               f"{_ok(all(v is not None and v < TARGET_LIST_MS for v in tenth.values()))}.")
+    out.append(
+        f"Target, first page under {TARGET_LIST_MS} ms: for the member holding every case "
+        f"{_ok(all(v < TARGET_LIST_MS for v in worst.values()))}; for the member holding every tenth "
+        f"{_ok(all(v is not None and v < TARGET_LIST_MS for v in tenth.values()))}."
+    )
     out.append("")
     for backend, c in lists.items():
-        out += [f"Plans of the statements a first page runs on {backend} (for each member):", "", "```", c["plan"], "```", ""]
+        out += [
+            f"Plans of the statements a first page runs on {backend} (for each member):",
+            "",
+            "```",
+            c["plan"],
+            "```",
+            "",
+        ]
     return out
 
 
@@ -218,40 +294,57 @@ def _attachments(results: dict) -> list[str]:
     raw = att.get("raw")
     if not raw:
         return ["(not run)"]
-    out = [f"Raw secretstream encryption on this machine: {raw['secretstream_mib_s']:.0f} MiB/s "
-           f"(libsodium over 64 KiB chunks); whistle's StreamEncryptor fed 1 MiB writes: "
-           f"{raw['stream_encryptor_mib_s']:.0f} MiB/s. The disk alone (the same number of bytes written to a "
-           f"file and fsync'd, no encryption, no database): "
-           + (f"{raw['disk_write_fsync_mib_s']:.0f} MiB/s, {raw['disk_write_fsync_mib_s'] / raw['secretstream_mib_s'] * 100:.0f} % "
-              f"of raw encryption." if raw.get("disk_write_fsync_mib_s") else "not measured.")
-           + (f" Receiving alone (the same upload through gunicorn to `bench/discard_app.py`, where werkzeug "
-              f"parses the form and the file's bytes are thrown away: no encryption, no spool, no database): "
-              f"{raw['receive_and_parse_mib_s']:.0f} MiB/s with werkzeug's default 64 KiB reads, "
-              f"{raw['receive_and_parse_mib_s'] / raw['secretstream_mib_s'] * 100:.0f} % of raw encryption"
-              + (f"; {raw['receive_and_parse_whistle_reads_mib_s']:.0f} MiB/s "
-                 f"({raw['receive_and_parse_whistle_reads_mib_s'] / raw['secretstream_mib_s'] * 100:.0f} %) with "
-                 f"{raw['whistle_read_kib']} KiB reads, whistle's"
-                 if raw.get("receive_and_parse_whistle_reads_mib_s") else "")
-              + ". Storage placed behind the same parsing cannot go faster than this."
-              if raw.get("receive_and_parse_mib_s") else ""), "",
-           "| database | file MiB | upload s (best) | MiB/s (best) | each upload MiB/s | of raw encryption | encrypt + store floor MiB/s | of floor | worker RSS before MiB | peak (VmHWM) after MiB | peak growth MiB | growth beyond a file-less report's peak MiB |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        f"Raw secretstream encryption on this machine: {raw['secretstream_mib_s']:.0f} MiB/s "
+        f"(libsodium over 64 KiB chunks); whistle's StreamEncryptor fed 1 MiB writes: "
+        f"{raw['stream_encryptor_mib_s']:.0f} MiB/s. The disk alone (the same number of bytes written to a "
+        f"file and fsync'd, no encryption, no database): "
+        + (
+            f"{raw['disk_write_fsync_mib_s']:.0f} MiB/s, {raw['disk_write_fsync_mib_s'] / raw['secretstream_mib_s'] * 100:.0f} % "
+            f"of raw encryption."
+            if raw.get("disk_write_fsync_mib_s")
+            else "not measured."
+        )
+        + (
+            f" Receiving alone (the same upload through gunicorn to `bench/discard_app.py`, where werkzeug "
+            f"parses the form and the file's bytes are thrown away: no encryption, no spool, no database): "
+            f"{raw['receive_and_parse_mib_s']:.0f} MiB/s with werkzeug's default 64 KiB reads, "
+            f"{raw['receive_and_parse_mib_s'] / raw['secretstream_mib_s'] * 100:.0f} % of raw encryption"
+            + (
+                f"; {raw['receive_and_parse_whistle_reads_mib_s']:.0f} MiB/s "
+                f"({raw['receive_and_parse_whistle_reads_mib_s'] / raw['secretstream_mib_s'] * 100:.0f} %) with "
+                f"{raw['whistle_read_kib']} KiB reads, whistle's"
+                if raw.get("receive_and_parse_whistle_reads_mib_s")
+                else ""
+            )
+            + ". Storage placed behind the same parsing cannot go faster than this."
+            if raw.get("receive_and_parse_mib_s")
+            else ""
+        ),
+        "",
+        "| database | file MiB | upload s (best) | MiB/s (best) | each upload MiB/s | of raw encryption | encrypt + store floor MiB/s | of floor | worker RSS before MiB | peak (VmHWM) after MiB | peak growth MiB | growth beyond a file-less report's peak MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     backends = [b for b in att if b != "raw"]
     for b in backends:
         a = att[b]
         each = ", ".join(str(x) for x in a.get("mib_s_each", [a["mib_s"]]))
-        out.append(f"| {b} | {a['size_mib']:.0f} | {a['seconds']} | {a['mib_s']} | {each} | "
-                   f"{a['mib_s'] / raw['secretstream_mib_s'] * 100:.1f} % | {a['encrypt_and_store_mib_s']} | "
-                   f"{a['mib_s'] / a['encrypt_and_store_mib_s'] * 100:.0f} % | {a['rss_before_mib']} | {a['hwm_after_mib']} | "
-                   f"{a['peak_growth_mib']} | {round(a['hwm_after_mib'] - a['hwm_before_mib'], 1)} |")
+        out.append(
+            f"| {b} | {a['size_mib']:.0f} | {a['seconds']} | {a['mib_s']} | {each} | "
+            f"{a['mib_s'] / raw['secretstream_mib_s'] * 100:.1f} % | {a['encrypt_and_store_mib_s']} | "
+            f"{a['mib_s'] / a['encrypt_and_store_mib_s'] * 100:.0f} % | {a['rss_before_mib']} | {a['hwm_after_mib']} | "
+            f"{a['peak_growth_mib']} | {round(a['hwm_after_mib'] - a['hwm_before_mib'], 1)} |"
+        )
     out.append("")
     limit_mib = TARGET_UPLOAD_MIB * 10**6 / MiB  # 64 MB = 61.0 MiB
     growth_ok = all(att[b]["hwm_after_mib"] - att[b]["hwm_before_mib"] < limit_mib for b in backends)
     total_ok = all(att[b]["peak_growth_mib"] < limit_mib for b in backends)
-    out.append(f"Targets: memory growth under 64 MB ({limit_mib:.1f} MiB) for the file: {_ok(growth_ok)} (the whole "
-               f"request's peak growth, argon2id's 64 MiB working memory included: {_ok(total_ok)}); throughput at least "
-               f"{TARGET_UPLOAD_OF_RAW * 100:.0f} % of raw secretstream encryption: "
-               f"{_ok(all(att[b]['mib_s'] >= TARGET_UPLOAD_OF_RAW * raw['secretstream_mib_s'] for b in backends))}.")
+    out.append(
+        f"Targets: memory growth under 64 MB ({limit_mib:.1f} MiB) for the file: {_ok(growth_ok)} (the whole "
+        f"request's peak growth, argon2id's 64 MiB working memory included: {_ok(total_ok)}); throughput at least "
+        f"{TARGET_UPLOAD_OF_RAW * 100:.0f} % of raw secretstream encryption: "
+        f"{_ok(all(att[b]['mib_s'] >= TARGET_UPLOAD_OF_RAW * raw['secretstream_mib_s'] for b in backends))}."
+    )
     return out
 
 
@@ -267,15 +360,24 @@ def write(results: dict, path: Path) -> None:
         "",
         "## Machine",
         "",
-        "| | |", "|---|---|",
-        f"| CPU | {m['cpu']} |", f"| cores (nproc) | {m['nproc']} |", f"| memory | {m['memory_gib']} GiB |",
-        f"| kernel | {m['kernel']} |", f"| Python | {m['python']} |", f"| date (UTC) | {m['date']} |",
+        "| | |",
+        "|---|---|",
+        f"| CPU | {m['cpu']} |",
+        f"| cores (nproc) | {m['nproc']} |",
+        f"| memory | {m['memory_gib']} GiB |",
+        f"| kernel | {m['kernel']} |",
+        f"| Python | {m['python']} |",
+        f"| date (UTC) | {m['date']} |",
         f"| code | {m['commit']} |",
         f"| load average at start / end (1, 5, 15 min) | {results.get('load_at_start')} / {results.get('load_at_end')} |",
         f"| run | {results.get('mode') or ('quick' if results.get('quick') else 'full')} counts, {results.get('seconds', '?')} s, databases: "
         f"{', '.join(results.get('backends', []))}"
-        + (f"; this run: {', '.join(results['parts'])} (the other sections kept from the run before)"
-           if results.get("parts") and len(results["parts"]) < 4 else "") + " |",
+        + (
+            f"; this run: {', '.join(results['parts'])} (the other sections kept from the run before)"
+            if results.get("parts") and len(results["parts"]) < 4
+            else ""
+        )
+        + " |",
         "",
         "The load generator runs on the same two cores as the servers, so every figure includes its cost; "
         "the baseline pays it too. The `load` column is the 1-minute load average after each pair of runs; the "

@@ -6,6 +6,7 @@ locators (POST /api/v1/locators). No-JS path: the report form posted to /report/
 which the server seals (argon2id of a fresh receipt code at the configured cost, the
 envelope, the inserts). Baseline: the same request bytes posted to bench/baseline_app.py.
 """
+
 import json
 import secrets
 import statistics
@@ -23,13 +24,32 @@ from crypto.receipt import ReceiptCode, derive_reporter_keys
 from bench import load
 from bench.load import Prepared
 
-HEADER = {"channel": "contractor", "department": "transport", "category": "gifts", "accused_rank": "head",
-          "money_band": "10k_100k", "frequency": "regular", "evidence": "attached"}
-NARRATIVE = ("2026年9月起，某局工程科负责人以验收为名多次要求我公司安排宴请，并暗示逢年过节需“表示”。"
-             "10月中旬我公司项目款拨付被无故压了五周，期间该负责人提出由指定单位承接部分分包。") * 6
-FORM = {"department": "housing", "accused_rank": "staff", "category": "meals", "money_band": "1k_10k",
-        "frequency": "several", "evidence": "attached", "accused_name": "王某", "accused_post": "科长",
-        "period": "2026年10月", "place": "城东项目", "narrative": NARRATIVE}
+HEADER = {
+    "channel": "contractor",
+    "department": "transport",
+    "category": "gifts",
+    "accused_rank": "head",
+    "money_band": "10k_100k",
+    "frequency": "regular",
+    "evidence": "attached",
+}
+NARRATIVE = (
+    "2026年9月起，某局工程科负责人以验收为名多次要求我公司安排宴请，并暗示逢年过节需“表示”。"
+    "10月中旬我公司项目款拨付被无故压了五周，期间该负责人提出由指定单位承接部分分包。"
+) * 6
+FORM = {
+    "department": "housing",
+    "accused_rank": "staff",
+    "category": "meals",
+    "money_band": "1k_10k",
+    "frequency": "several",
+    "evidence": "attached",
+    "accused_name": "王某",
+    "accused_post": "科长",
+    "period": "2026年10月",
+    "place": "城东项目",
+    "narrative": NARRATIVE,
+}
 
 
 def multipart(fields: dict, files=()) -> tuple[bytes, str]:
@@ -37,18 +57,29 @@ def multipart(fields: dict, files=()) -> tuple[bytes, str]:
     boundary = "----whistlebench" + secrets.token_hex(8)
     out = []
     for name, value in fields.items():
-        out.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-                   + value.encode("utf-8") + b"\r\n")
+        out.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + value.encode("utf-8")
+            + b"\r\n"
+        )
     for name, filename, content in files:
-        out.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                   f"Content-Type: application/octet-stream\r\n\r\n".encode() + content + b"\r\n")
+        out.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n".encode()
+            + content
+            + b"\r\n"
+        )
     out.append(f"--{boundary}--\r\n".encode())
     return b"".join(out), f"multipart/form-data; boundary={boundary}"
 
 
 def post_json(port: int, path: str, body: dict) -> dict:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(req, timeout=60) as resp:
         return json.loads(resp.read())
 
@@ -77,8 +108,10 @@ def receipts(port: int, count: int, ops: int, mem: int) -> list[dict]:
     salts = [random_bytes(16) for _ in codes]
     with ProcessPoolExecutor() as pool:
         derived = list(pool.map(_derive, [(c.digits, s, ops, mem) for c, s in zip(codes, salts)], chunksize=16))
-    return [{"locator": i["locator"], "token": i["token"], "salt": s, "lookup": lookup, "pk": pk}
-            for i, s, (lookup, pk) in zip(issued, salts, derived)]
+    return [
+        {"locator": i["locator"], "token": i["token"], "salt": s, "lookup": lookup, "pk": pk}
+        for i, s, (lookup, pk) in zip(issued, salts, derived)
+    ]
 
 
 def proof_of_work(port: int) -> dict | None:
@@ -102,16 +135,27 @@ def js_requests(port: int, prepared: list[dict], ops: int, mem: int) -> list[Pre
     out = []
     for p in prepared:
         pow_ = proof_of_work(port)
-        sealed = env.seal("report", env.bind_reporter_key(HEADER, p["pk"]),
-                          {"narrative": NARRATIVE, "accused_name": "王某", "attachments": []}, recipients)
-        submission = {"locator": p["locator"], "locator_token": p["token"], "salt": b64u(p["salt"]),
-                      "kdf": {"opslimit": ops, "memlimit": mem}, "lookup": b64u(p["lookup"]),
-                      "reporter_public_key": b64u(p["pk"]), "envelope": sealed.envelope}
+        sealed = env.seal(
+            "report",
+            env.bind_reporter_key(HEADER, p["pk"]),
+            {"narrative": NARRATIVE, "accused_name": "王某", "attachments": []},
+            recipients,
+        )
+        submission = {
+            "locator": p["locator"],
+            "locator_token": p["token"],
+            "salt": b64u(p["salt"]),
+            "kdf": {"opslimit": ops, "memlimit": mem},
+            "lookup": b64u(p["lookup"]),
+            "reporter_public_key": b64u(p["pk"]),
+            "envelope": sealed.envelope,
+        }
         if pow_ is not None:
             submission["pow"] = pow_
         # report.js posts a report without files as a JSON body (api.js postSubmission).
-        out.append(Prepared("POST", "/api/v1/reports", json.dumps(submission).encode(),
-                            {"Content-Type": "application/json"}))
+        out.append(
+            Prepared("POST", "/api/v1/reports", json.dumps(submission).encode(), {"Content-Type": "application/json"})
+        )
     return out
 
 

@@ -8,6 +8,7 @@ root, inclusion and consistency proof generation for random positions, and their
 verification, printing milliseconds per operation and how many stored hashes each proof
 read. The database-backed store adds one indexed row read per stored hash on top of this.
 """
+
 import argparse
 import random
 import time
@@ -39,8 +40,10 @@ def main() -> None:
         entry = b'{"action":"case.view","seq":%d}' % (i + 1)
         tlog.append_leaf(store, i, tlog.leaf_hash(entry))
     elapsed = time.perf_counter() - start
-    print(f"append {size:,} entries                {elapsed:8.2f} s total, "
-          f"{elapsed / size * 1e6:.2f} us/entry, {sum(map(len, store.levels)):,} stored hashes")
+    print(
+        f"append {size:,} entries                {elapsed:8.2f} s total, "
+        f"{elapsed / size * 1e6:.2f} us/entry, {sum(map(len, store.levels)):,} stored hashes"
+    )
 
     root = tlog.root_hash(store, size)
     indices = [rng.randrange(size) for _ in range(count)]
@@ -55,18 +58,21 @@ def main() -> None:
     timed("inclusion proof (generate)", count, lambda i: tlog.inclusion_proof(store, indices[i], size))
     print(f"{'':<34} {reads:8.1f} reads/op, {sum(map(len, proofs)) / count:.1f} hashes/proof")
     leaves = [store.get_node(0, index) for index in indices]
-    timed("inclusion proof (verify)", count,
-          lambda i: tlog.verify_inclusion(leaves[i], indices[i], size, proofs[i], root))
+    timed(
+        "inclusion proof (verify)", count, lambda i: tlog.verify_inclusion(leaves[i], indices[i], size, proofs[i], root)
+    )
 
     store.reads = 0
     consistency = [tlog.consistency_proof(store, first, size) for first in firsts]
     reads = store.reads / count
     old_roots = [tlog.root_hash(store, first) for first in firsts]
-    timed("consistency proof (generate)", count,
-          lambda i: tlog.consistency_proof(store, firsts[i], size))
+    timed("consistency proof (generate)", count, lambda i: tlog.consistency_proof(store, firsts[i], size))
     print(f"{'':<34} {reads:8.1f} reads/op, {sum(map(len, consistency)) / count:.1f} hashes/proof")
-    timed("consistency proof (verify)", count,
-          lambda i: tlog.verify_consistency(firsts[i], size, consistency[i], old_roots[i], root))
+    timed(
+        "consistency proof (verify)",
+        count,
+        lambda i: tlog.verify_consistency(firsts[i], size, consistency[i], old_roots[i], root),
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Canonical encodings shared with the browser twin: base64url and canonical JSON."""
+
 import base64
 import binascii
 import json

@@ -1,4 +1,5 @@
 """The sealed envelope (FORMAT.md §3): one content key, sealed to every recipient."""
+
 import json
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -82,8 +83,16 @@ class Sealed:
     content_key: bytes = field(repr=False)
 
 
-def seal(kind: str, header: dict[str, Any], body: dict[str, Any], recipients: list[bytes], *,
-         content_key: bytes | None = None, nonce: bytes | None = None, version: int = VERSION) -> Sealed:
+def seal(
+    kind: str,
+    header: dict[str, Any],
+    body: dict[str, Any],
+    recipients: list[bytes],
+    *,
+    content_key: bytes | None = None,
+    nonce: bytes | None = None,
+    version: int = VERSION,
+) -> Sealed:
     """Seal ``body`` for ``recipients`` (X25519 public keys).
 
     ``content_key`` and ``nonce`` are only passed by the vector generator and by callers
@@ -104,13 +113,13 @@ def seal(kind: str, header: dict[str, Any], body: dict[str, Any], recipients: li
     plain = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     padded = sodium.sodium_pad(plain, bucket(len(plain)))
     ciphertext = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
-        padded, associated_data(kind, header, version), nonce, body_key(content_key))
+        padded, associated_data(kind, header, version), nonce, body_key(content_key)
+    )
     envelope = {
         "v": version,
         "kind": kind,
         "header": dict(header),
-        "recipients": [{"kid": kid(pk), "key": b64u(sodium.crypto_box_seal(content_key, pk))}
-                       for pk in keys],
+        "recipients": [{"kid": kid(pk), "key": b64u(sodium.crypto_box_seal(content_key, pk))} for pk in keys],
         "nonce": b64u(nonce),
         "body": b64u(ciphertext),
     }
@@ -181,8 +190,11 @@ def open_body(envelope: dict[str, Any], content_key: bytes) -> dict[str, Any]:
     """Decrypt and parse the body with a known content key."""
     try:
         padded = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
-            unb64u(envelope["body"]), associated_data(envelope["kind"], envelope["header"], envelope["v"]),
-            unb64u(envelope["nonce"]), body_key(content_key))
+            unb64u(envelope["body"]),
+            associated_data(envelope["kind"], envelope["header"], envelope["v"]),
+            unb64u(envelope["nonce"]),
+            body_key(content_key),
+        )
         plain = sodium.sodium_unpad(padded, bucket(len(padded) - 1))
         body = json.loads(plain.decode("utf-8"), parse_constant=_reject_constant)
     except Exception as exc:  # noqa: BLE001

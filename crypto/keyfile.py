@@ -1,4 +1,5 @@
 """Private-key files (FORMAT.md §5): an X25519 secret key wrapped under a passphrase."""
+
 import json
 from typing import Any
 
@@ -15,8 +16,9 @@ DEFAULT_OPSLIMIT = argon2id.OPSLIMIT_MODERATE
 DEFAULT_MEMLIMIT = argon2id.MEMLIMIT_MODERATE
 
 
-def wrap(keypair: KeyPair, passphrase: str, *, opslimit: int = DEFAULT_OPSLIMIT,
-         memlimit: int = DEFAULT_MEMLIMIT) -> str:
+def wrap(
+    keypair: KeyPair, passphrase: str, *, opslimit: int = DEFAULT_OPSLIMIT, memlimit: int = DEFAULT_MEMLIMIT
+) -> str:
     """Serialise ``keypair`` with its secret half sealed under ``passphrase``."""
     if len(passphrase) < 1:
         raise FormatError("empty passphrase")
@@ -25,11 +27,21 @@ def wrap(keypair: KeyPair, passphrase: str, *, opslimit: int = DEFAULT_OPSLIMIT,
     nonce = random_bytes(sodium.crypto_secretbox_NONCEBYTES)
     wrapping = stretch(passphrase.encode("utf-8"), salt, opslimit, memlimit)
     box = sodium.crypto_secretbox(keypair.secret, nonce, wrapping)
-    return json.dumps({
-        "v": 1, "kind": KIND, "kid": kid(keypair.public), "public_key": b64u(keypair.public),
-        "kdf": {"salt": b64u(salt), "opslimit": opslimit, "memlimit": memlimit},
-        "nonce": b64u(nonce), "box": b64u(box),
-    }, indent=2) + "\n"
+    return (
+        json.dumps(
+            {
+                "v": 1,
+                "kind": KIND,
+                "kid": kid(keypair.public),
+                "public_key": b64u(keypair.public),
+                "kdf": {"salt": b64u(salt), "opslimit": opslimit, "memlimit": memlimit},
+                "nonce": b64u(nonce),
+                "box": b64u(box),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def public_key_of(text: str) -> bytes:

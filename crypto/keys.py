@@ -1,4 +1,5 @@
 """X25519 key pairs, key ids and label-separated key derivation."""
+
 from dataclasses import dataclass, field
 
 import nacl.bindings as sodium
@@ -18,8 +19,7 @@ def derive(key: bytes, label: str, size: int = 32) -> bytes:
     """derive(key, label) = BLAKE2b(message=label, key=key): one label per derived key."""
     if not label.startswith("whistle/v1/"):
         raise ValueError("labels are namespaced under whistle/v1/")
-    return nacl.hash.blake2b(label.encode("utf-8"), digest_size=size, key=key,
-                             encoder=nacl.encoding.RawEncoder)
+    return nacl.hash.blake2b(label.encode("utf-8"), digest_size=size, key=key, encoder=nacl.encoding.RawEncoder)
 
 
 def kid(public_key: bytes) -> str:
@@ -95,7 +95,7 @@ def fingerprint(public_key: bytes) -> str:
     second key with the same groups."""
     if len(public_key) != KEY_BYTES:
         raise FormatError("public key must be 32 bytes")
-    digest = nacl.hash.blake2b(public_key, digest_size=32, key=FINGERPRINT_LABEL,
-                               encoder=nacl.encoding.RawEncoder)
-    return " ".join(f"{int.from_bytes(digest[4 * i:4 * i + 4], 'big') % 100000:05d}"
-                    for i in range(FINGERPRINT_GROUPS))
+    digest = nacl.hash.blake2b(public_key, digest_size=32, key=FINGERPRINT_LABEL, encoder=nacl.encoding.RawEncoder)
+    return " ".join(
+        f"{int.from_bytes(digest[4 * i : 4 * i + 4], 'big') % 100000:05d}" for i in range(FINGERPRINT_GROUPS)
+    )

@@ -6,6 +6,7 @@ tools can check whistle's log and whistle can check theirs. Parsing is strict: a
 that is not exactly the format is a FormatError. A signature that fails, or a note no
 trusted key signed, is the one opaque VerifyError.
 """
+
 import base64
 import binascii
 import hashlib
@@ -69,6 +70,7 @@ def key_id(name: str, key_type: int, public_key: bytes) -> bytes:
 
 # --- keys -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Verifier:
     """A trusted public key: its name, type (ED25519 or COSIGNATURE_V1) and Ed25519 key."""
@@ -113,6 +115,7 @@ def verifier_of(name: str, key: nacl.signing.SigningKey, key_type: int = ED25519
 
 
 # --- notes ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Signature:
@@ -186,7 +189,7 @@ def parse_note(data: str | bytes) -> Note:
     split = data.rfind("\n\n")
     if split < 0:
         raise FormatError("malformed note")
-    text, lines = data[:split + 1], data[split + 2:-1].split("\n")
+    text, lines = data[: split + 1], data[split + 2 : -1].split("\n")
     if not 1 <= len(lines) <= MAX_SIGNATURES:
         raise FormatError("malformed note")
     signatures: list[Signature] = []
@@ -220,8 +223,11 @@ def cosign(text: str, name: str, key: nacl.signing.SigningKey, timestamp: int) -
     """A cosignature/v1 (type 0x04) of checkpoint ``text`` made at POSIX time ``timestamp``."""
     _check_text(text)
     signature = key.sign(cosigned_message(text, timestamp)).signature
-    return Signature(name, key_id(name, COSIGNATURE_V1, bytes(key.verify_key)),
-                     timestamp.to_bytes(TIMESTAMP_BYTES, "big") + signature)
+    return Signature(
+        name,
+        key_id(name, COSIGNATURE_V1, bytes(key.verify_key)),
+        timestamp.to_bytes(TIMESTAMP_BYTES, "big") + signature,
+    )
 
 
 def sign_note(text: str, name: str, key: nacl.signing.SigningKey) -> str:
@@ -276,6 +282,7 @@ def open_note(data: str | bytes, verifiers: Sequence[Verifier]) -> OpenedNote:
 
 # --- checkpoints ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A log's signed statement of its size and root (tlog-checkpoint note text)."""
@@ -288,8 +295,7 @@ class Checkpoint:
     def __post_init__(self) -> None:
         if not self.origin or "\n" in self.origin or _CONTROL.search(self.origin):
             raise FormatError("invalid origin")
-        if isinstance(self.size, bool) or not isinstance(self.size, int) \
-                or not 0 <= self.size <= MAX_SIZE:
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or not 0 <= self.size <= MAX_SIZE:
             raise FormatError("invalid tree size")
         if not isinstance(self.root, bytes) or len(self.root) != HASH_BYTES:
             raise FormatError("invalid root hash")
@@ -329,8 +335,9 @@ def sign_checkpoint(checkpoint: Checkpoint, key: nacl.signing.SigningKey) -> str
     return sign_note(checkpoint.body(), checkpoint.origin, key)
 
 
-def open_checkpoint(data: str | bytes, log: Verifier, cosigners: Sequence[Verifier] = (),
-                    quorum: int = 0) -> OpenedCheckpoint:
+def open_checkpoint(
+    data: str | bytes, log: Verifier, cosigners: Sequence[Verifier] = (), quorum: int = 0
+) -> OpenedCheckpoint:
     """Verify a signed checkpoint: the log's own signature, and ``quorum`` cosigners.
 
     VerifyError unless ``log`` (an ED25519 key named as the origin) signed it, every line
@@ -342,14 +349,14 @@ def open_checkpoint(data: str | bytes, log: Verifier, cosigners: Sequence[Verifi
     checkpoint = parse_checkpoint(opened.text)
     if checkpoint.origin != log.name or not any(v.verifier == log for v in opened.verified):
         raise VerifyError()
-    cosignatures = {v.verifier.name: v.timestamp for v in opened.verified
-                    if v.verifier != log and v.timestamp is not None}
+    cosignatures = {
+        v.verifier.name: v.timestamp for v in opened.verified if v.verifier != log and v.timestamp is not None
+    }
     if len(cosignatures) < quorum:
         raise VerifyError()
     return OpenedCheckpoint(checkpoint, opened.note, cosignatures)
 
 
 def _check_timestamp(timestamp: int) -> None:
-    if isinstance(timestamp, bool) or not isinstance(timestamp, int) \
-            or not 0 <= timestamp <= MAX_TIMESTAMP:
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or not 0 <= timestamp <= MAX_TIMESTAMP:
         raise FormatError("timestamp must be a whole number below 2^63")

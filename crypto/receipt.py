@@ -1,4 +1,5 @@
 """Receipt codes (FORMAT.md §1) and the reporter keys derived from them (§2)."""
+
 import hmac
 import secrets
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ class ReceiptCode:
 
     def grouped(self) -> str:
         """Seven groups of four digits, for reading aloud and copying."""
-        return " ".join(self.digits[i:i + 4] for i in range(0, CODE_DIGITS, 4))
+        return " ".join(self.digits[i : i + 4] for i in range(0, CODE_DIGITS, 4))
 
     def __repr__(self) -> str:  # never print the secret by accident
         return f"ReceiptCode(locator={self.locator!r}, secret=<hidden>)"

@@ -10,6 +10,7 @@ as associated data.
 Fewer than ``threshold`` shares carry no information about the secret (Shamir's scheme is
 information-theoretically hiding); ``combine`` says how many are missing.
 """
+
 import json
 import re
 from collections.abc import Iterable
@@ -131,8 +132,15 @@ class ShareHeader:
 
     def associated_data(self) -> bytes:
         """What the AEAD binds to the sealed mnemonic: every clear field but the KDF and nonce."""
-        fields = {"v": 1, "kind": KIND, "committee_kid": self.committee_kid, "holder": self.holder,
-                  "index": self.index, "threshold": self.threshold, "count": self.count}
+        fields = {
+            "v": 1,
+            "kind": KIND,
+            "committee_kid": self.committee_kid,
+            "holder": self.holder,
+            "index": self.index,
+            "threshold": self.threshold,
+            "count": self.count,
+        }
         return f"whistle/v1/key-share\n{canon(fields)}".encode("ascii")
 
 
@@ -152,8 +160,14 @@ def _check_header(header: ShareHeader) -> None:
         raise FormatError("index must be between 1 and count")
 
 
-def seal_share(mnemonic: str, header: ShareHeader, passphrase: str, *,
-               opslimit: int = DEFAULT_OPSLIMIT, memlimit: int = DEFAULT_MEMLIMIT) -> str:
+def seal_share(
+    mnemonic: str,
+    header: ShareHeader,
+    passphrase: str,
+    *,
+    opslimit: int = DEFAULT_OPSLIMIT,
+    memlimit: int = DEFAULT_MEMLIMIT,
+) -> str:
     """The share file of ``mnemonic``: sealed under ``passphrase``, ``header`` in clear."""
     _check_header(header)
     check_file_cost(opslimit, memlimit)
@@ -168,12 +182,24 @@ def seal_share(mnemonic: str, header: ShareHeader, passphrase: str, *,
     if len(padded) != PADDED_BYTES:
         raise ValueError("mnemonic too long")
     box = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(padded, header.associated_data(), nonce, key)
-    return json.dumps({
-        "v": 1, "kind": KIND, "committee_kid": header.committee_kid, "holder": header.holder,
-        "index": header.index, "threshold": header.threshold, "count": header.count,
-        "kdf": {"salt": b64u(salt), "opslimit": opslimit, "memlimit": memlimit},
-        "nonce": b64u(nonce), "box": b64u(box),
-    }, indent=2) + "\n"
+    return (
+        json.dumps(
+            {
+                "v": 1,
+                "kind": KIND,
+                "committee_kid": header.committee_kid,
+                "holder": header.holder,
+                "index": header.index,
+                "threshold": header.threshold,
+                "count": header.count,
+                "kdf": {"salt": b64u(salt), "opslimit": opslimit, "memlimit": memlimit},
+                "nonce": b64u(nonce),
+                "box": b64u(box),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def _parse(text: str) -> tuple[ShareHeader, dict[str, Any]]:
@@ -185,8 +211,11 @@ def _parse(text: str) -> tuple[ShareHeader, dict[str, Any]]:
         raise FormatError("not a whistle key-share file")
     if data.get("v") != 1 or isinstance(data.get("v"), bool):
         raise FormatError("unsupported share file version")
-    if sorted(data) != sorted(FIELDS) or not isinstance(data["kdf"], dict) \
-            or sorted(data["kdf"]) != ["memlimit", "opslimit", "salt"]:
+    if (
+        sorted(data) != sorted(FIELDS)
+        or not isinstance(data["kdf"], dict)
+        or sorted(data["kdf"]) != ["memlimit", "opslimit", "salt"]
+    ):
         raise FormatError("unexpected or missing share file fields")
     header = ShareHeader(data["committee_kid"], data["holder"], data["index"], data["threshold"], data["count"])
     _check_header(header)

@@ -32,6 +32,7 @@ Verifying by hand (Python with PyNaCl)::
 
     nacl.signing.VerifyKey(unb64u(verify_key)).verify(canonical.encode(), unb64u(signature))
 """
+
 import datetime as dt
 import re
 from typing import Any
@@ -67,8 +68,7 @@ def verify_key_of(committee_secret: bytes) -> bytes:
 def statement(committee_kid: str, length: int, head: str, day: dt.date | str) -> dict[str, Any]:
     """A checked statement object (``day`` as a date or ISO text)."""
     day_text = day.isoformat() if isinstance(day, dt.date) else day
-    obj = {"v": VERSION, "kind": KIND, "committee_kid": committee_kid, "length": length,
-           "head": head, "day": day_text}
+    obj = {"v": VERSION, "kind": KIND, "committee_kid": committee_kid, "length": length, "head": head, "day": day_text}
     check(obj)
     return obj
 

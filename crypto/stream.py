@@ -1,4 +1,5 @@
 """Attachment streams (FORMAT.md §4): secretstream XChaCha20-Poly1305 in 64 KiB chunks."""
+
 from collections.abc import Callable, Iterable, Iterator
 
 import nacl.bindings as sodium

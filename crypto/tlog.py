@@ -6,6 +6,7 @@ once, when its last leaf is appended. Any root or proof is then assembled from O
 stored hashes, so a proof for a log of millions of entries costs a few dozen reads, not a
 walk over the entries. Verification needs no store: it works on the proof alone.
 """
+
 import hashlib
 from typing import Protocol, Sequence
 
@@ -167,6 +168,7 @@ def root_of(entries: Sequence[bytes]) -> bytes:
 
 # --- verification (no store: the proof and the signed roots are all a client has) ----------
 
+
 def root_from_inclusion_proof(digest: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
     """The root that ``proof`` gives for leaf hash ``digest`` at ``index`` of ``size``.
 
@@ -200,8 +202,7 @@ def verify_inclusion(digest: bytes, index: int, size: int, proof: Sequence[bytes
         raise VerifyError()
 
 
-def verify_consistency(first: int, second: int, proof: Sequence[bytes],
-                       first_root: bytes, second_root: bytes) -> None:
+def verify_consistency(first: int, second: int, proof: Sequence[bytes], first_root: bytes, second_root: bytes) -> None:
     """VerifyError unless tree ``second_root`` extends tree ``first_root`` (RFC 9162 §2.1.4.2)."""
     _check_hash(first_root)
     _check_hash(second_root)

@@ -20,6 +20,7 @@ temporary SQLite file), the row count of every table is compared with the manife
 ``whistle audit verify`` must pass on the restored copy. A restore does the same checks on
 its target.
 """
+
 import argparse
 import contextlib
 import datetime as dt
@@ -52,6 +53,7 @@ def _say(message: str) -> None:
 
 # --- configuration -------------------------------------------------------------------------
 
+
 def _settings():
     """The app's own configuration (the same environment variables as the service)."""
     from whistle import config
@@ -80,8 +82,13 @@ def _pg_env(url: str, database: str | None = None) -> dict:
     """libpq environment variables for ``url``: the password never appears in argv."""
     u = make_url(url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    values = {"PGHOST": u.host or u.query.get("host"), "PGPORT": u.port, "PGUSER": u.username,
-              "PGPASSWORD": u.password, "PGDATABASE": database or u.database}
+    values = {
+        "PGHOST": u.host or u.query.get("host"),
+        "PGPORT": u.port,
+        "PGUSER": u.username,
+        "PGPASSWORD": u.password,
+        "PGDATABASE": database or u.database,
+    }
     env.update({k: str(v) for k, v in values.items() if v})
     return env
 
@@ -90,9 +97,14 @@ def _pg_connect(url: str, database: str | None = None, autocommit: bool = False)
     import psycopg
 
     env = _pg_env(url, database)
-    return psycopg.connect(host=env.get("PGHOST"), port=env.get("PGPORT"), user=env.get("PGUSER"),
-                           password=env.get("PGPASSWORD"), dbname=env.get("PGDATABASE"),
-                           autocommit=autocommit)
+    return psycopg.connect(
+        host=env.get("PGHOST"),
+        port=env.get("PGPORT"),
+        user=env.get("PGUSER"),
+        password=env.get("PGPASSWORD"),
+        dbname=env.get("PGDATABASE"),
+        autocommit=autocommit,
+    )
 
 
 def _with_database(url: str, database: str) -> str:
@@ -101,21 +113,29 @@ def _with_database(url: str, database: str) -> str:
 
 # --- row counts ----------------------------------------------------------------------------
 
+
 def _pg_counts(conn) -> dict:
     from psycopg import sql
 
-    names = [r[0] for r in conn.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
-        "AND table_type = 'BASE TABLE' ORDER BY table_name")]
-    return {n: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(n))).fetchone()[0]
-            for n in names}
+    names = [
+        r[0]
+        for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+            "AND table_type = 'BASE TABLE' ORDER BY table_name"
+        )
+    ]
+    return {n: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(n))).fetchone()[0] for n in names}
 
 
 def _sqlite_counts(path: Path) -> dict:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        names = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
         return {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
     finally:
         conn.close()
@@ -131,6 +151,7 @@ def _sha256(path: Path) -> str:
 
 # --- dumping -------------------------------------------------------------------------------
 
+
 def _dump_postgresql(url: str, out: Path) -> tuple[dict, str | None]:
     """pg_dump under an exported snapshot, so the counts taken in that same snapshot are
     exactly the rows in the dump, whatever the service writes meanwhile."""
@@ -142,8 +163,18 @@ def _dump_postgresql(url: str, out: Path) -> tuple[dict, str | None]:
         if "alembic_version" in counts:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
             revision = row[0] if row else None
-        _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", "--no-comments",
-              f"--snapshot={snapshot}", f"--file={out}"], env=_pg_env(url))
+        _run(
+            [
+                "pg_dump",
+                "--format=custom",
+                "--no-owner",
+                "--no-privileges",
+                "--no-comments",
+                f"--snapshot={snapshot}",
+                f"--file={out}",
+            ],
+            env=_pg_env(url),
+        )
         conn.rollback()
     return counts, revision
 
@@ -199,8 +230,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mtime: int) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def backup(out_dir: Path, with_secret: bool = False, verify_it: bool = True,
-           scratch_url: str | None = None) -> Path:
+def backup(out_dir: Path, with_secret: bool = False, verify_it: bool = True, scratch_url: str | None = None) -> Path:
     """Write a backup of the configured database into ``out_dir``; return its path."""
     cfg = _settings()
     url = cfg.database_url
@@ -216,10 +246,15 @@ def backup(out_dir: Path, with_secret: bool = False, verify_it: bool = True,
             if not secret.is_file():
                 raise BackupError(f"--with-secret: no instance secret at {secret}")
             files["instance-secret"] = secret.read_bytes()
-        manifest = {"format": FORMAT, "made_on": day.isoformat(), "backend": backend,
-                    "revision": revision, "rows": counts,
-                    "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
-                    "instance_secret": with_secret}
+        manifest = {
+            "format": FORMAT,
+            "made_on": day.isoformat(),
+            "backend": backend,
+            "revision": revision,
+            "rows": counts,
+            "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+            "instance_secret": with_secret,
+        }
         target = _unique_name(out_dir, day)
         partial = target.with_name(target.name + ".partial")
         # Only the day, like every row: no time of day in the archive's members either.
@@ -240,6 +275,7 @@ def backup(out_dir: Path, with_secret: bool = False, verify_it: bool = True,
 
 
 # --- reading, verifying, restoring ---------------------------------------------------------
+
 
 def _extract(archive: Path, into: Path) -> dict:
     """The manifest, after extracting the expected members and checking their hashes."""
@@ -276,8 +312,18 @@ def _load(dump_dir: Path, manifest: dict, url: str) -> dict:
         with _pg_connect(url) as conn:
             if _pg_counts(conn):
                 raise BackupError("the target database is not empty: restore into a new database")
-        _run(["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-              f"--dbname={make_url(url).database}", str(dump_dir / "database.pgdump")], env=_pg_env(url))
+        _run(
+            [
+                "pg_restore",
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--single-transaction",
+                f"--dbname={make_url(url).database}",
+                str(dump_dir / "database.pgdump"),
+            ],
+            env=_pg_env(url),
+        )
         with _pg_connect(url) as conn:
             return _pg_counts(conn)
     target = _sqlite_path(url)
@@ -306,18 +352,19 @@ def _check(manifest: dict, counts: dict, url: str) -> None:
     """Row counts equal the manifest's; then ``whistle audit verify`` on the restored copy."""
     if counts != manifest["rows"]:
         diff = sorted(set(counts) ^ set(manifest["rows"])) + sorted(
-            t for t in set(counts) & set(manifest["rows"]) if counts[t] != manifest["rows"][t])
+            t for t in set(counts) & set(manifest["rows"]) if counts[t] != manifest["rows"][t]
+        )
         raise BackupError(f"row counts differ from the backup's manifest in: {', '.join(diff)}")
     with tempfile.TemporaryDirectory(prefix="whistle-verify-") as instance:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
         env.update(WHISTLE_DATABASE_URL=url, WHISTLE_INSTANCE_DIR=instance)
         if os.environ.get("WHISTLE_RULES"):
             env["WHISTLE_RULES"] = os.environ["WHISTLE_RULES"]
-        result = subprocess.run([*_whistle_command(), "audit", "verify"], env=env,
-                                capture_output=True, text=True)
+        result = subprocess.run([*_whistle_command(), "audit", "verify"], env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        raise BackupError(f"whistle audit verify failed on the restored copy: "
-                          f"{(result.stderr or result.stdout).strip()}")
+        raise BackupError(
+            f"whistle audit verify failed on the restored copy: {(result.stderr or result.stdout).strip()}"
+        )
     _say(f"  {result.stdout.strip().splitlines()[0] if result.stdout.strip() else 'audit log intact'}")
 
 
@@ -350,8 +397,10 @@ def verify(archive: Path, scratch_url: str | None = None, label: str | None = No
         with _scratch(manifest["backend"], scratch_url, workdir) as url:
             counts = _load(workdir / "dump", manifest, url)
             _check(manifest, counts, url)
-    _say(f"verified: {label or archive.name} restores with {sum(manifest['rows'].values())} rows in "
-         f"{len(manifest['rows'])} tables, audit log intact")
+    _say(
+        f"verified: {label or archive.name} restores with {sum(manifest['rows'].values())} rows in "
+        f"{len(manifest['rows'])} tables, audit log intact"
+    )
     return manifest
 
 

@@ -2,6 +2,7 @@
 
 Command-line options override these (deploy/scale-out.sh passes --bind per instance).
 """
+
 import multiprocessing
 import os
 import sys
@@ -48,8 +49,9 @@ class QuietLogger(Logger):
         if isinstance(msg, str) and msg.startswith("Error handling request"):
             self.error_log.error("Error handling a request: %s", type(exc).__name__ if exc else "?")
         else:
-            self.error_log.error("%s (%s)", msg if isinstance(msg, str) else "error",
-                                 type(exc).__name__ if exc else "?")
+            self.error_log.error(
+                "%s (%s)", msg if isinstance(msg, str) else "error", type(exc).__name__ if exc else "?"
+            )
 
 
 logger_class = QuietLogger

@@ -2,6 +2,7 @@
 
 Used by API tests; the real browser is exercised in tests/browser/.
 """
+
 import io
 import json
 
@@ -12,8 +13,15 @@ from crypto.receipt import ReceiptCode, derive_reporter_keys
 from crypto.stream import attachment_key, encrypt_bytes
 from whistle.models import new_id
 
-HEADER = {"channel": "contractor", "department": "transport", "category": "gifts",
-          "accused_rank": "head", "money_band": "10k_100k", "frequency": "regular", "evidence": "attached"}
+HEADER = {
+    "channel": "contractor",
+    "department": "transport",
+    "category": "gifts",
+    "accused_rank": "head",
+    "money_band": "10k_100k",
+    "frequency": "regular",
+    "evidence": "attached",
+}
 OPS, MEM = 1, 8 * 1024 * 1024
 
 
@@ -49,13 +57,23 @@ def seal_report(client, narrative: str, files=(), header=None, code=None, token=
     keys = derive_reporter_keys(code, salt, OPS, MEM)
     content_key = random_bytes(32)
     parts, meta = _sealed_files(content_key, files)
-    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
-                      {"narrative": narrative, "attachments": meta},
-                      [unb64u(r["public_key"]) for r in recipients], content_key=content_key)
-    submission = {"locator": code.locator, "locator_token": token, "salt": b64u(salt),
-                  "kdf": {"opslimit": OPS, "memlimit": MEM},
-                  "lookup": b64u(keys.lookup), "reporter_public_key": b64u(keys.keypair.public),
-                  "envelope": sealed.envelope, "pow": proof_of_work(client)}
+    sealed = env.seal(
+        "report",
+        env.bind_reporter_key(header, keys.keypair.public),
+        {"narrative": narrative, "attachments": meta},
+        [unb64u(r["public_key"]) for r in recipients],
+        content_key=content_key,
+    )
+    submission = {
+        "locator": code.locator,
+        "locator_token": token,
+        "salt": b64u(salt),
+        "kdf": {"opslimit": OPS, "memlimit": MEM},
+        "lookup": b64u(keys.lookup),
+        "reporter_public_key": b64u(keys.keypair.public),
+        "envelope": sealed.envelope,
+        "pow": proof_of_work(client),
+    }
     data = dict(parts, submission=json.dumps(submission))
     resp = client.post("/api/v1/reports", data=data, content_type="multipart/form-data")
     return resp, code, keys
@@ -74,7 +92,10 @@ def _sealed_files(content_key: bytes, files) -> tuple[dict, list]:
     parts, meta = {}, []
     for name, data in files:
         attachment_id = new_id()
-        parts[attachment_id] = (io.BytesIO(encrypt_bytes(attachment_key(content_key, attachment_id), data)), attachment_id)
+        parts[attachment_id] = (
+            io.BytesIO(encrypt_bytes(attachment_key(content_key, attachment_id), data)),
+            attachment_id,
+        )
         meta.append({"id": attachment_id, "name": name, "type": "text/plain", "size": len(data)})
     return parts, meta
 
@@ -87,10 +108,14 @@ def followup_message(client, code: ReceiptCode, text: str, files=()):
     recipients = [unb64u(r["public_key"]) for r in view["recipients"]] + [keys.keypair.public]
     content_key = random_bytes(32)
     parts, meta = _sealed_files(content_key, files)
-    sealed = env.seal("message", {"case": view["case"]}, {"text": text, "attachments": meta}, recipients,
-                      content_key=content_key)
+    sealed = env.seal(
+        "message", {"case": view["case"]}, {"text": text, "attachments": meta}, recipients, content_key=content_key
+    )
     submission = dict(creds, envelope=sealed.envelope, pow=proof_of_work(client))
     if not parts:
         return client.post("/api/v1/followup/messages", json=submission)
-    return client.post("/api/v1/followup/messages", data=dict(parts, submission=json.dumps(submission)),
-                       content_type="multipart/form-data")
+    return client.post(
+        "/api/v1/followup/messages",
+        data=dict(parts, submission=json.dumps(submission)),
+        content_type="multipart/form-data",
+    )

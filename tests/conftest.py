@@ -1,5 +1,6 @@
 """Fixtures: an app on a fresh database (SQLite by default, PostgreSQL when
 WHISTLE_TEST_DATABASE_URL is set), a client, the CLI runner and helpers."""
+
 import os
 import secrets
 from pathlib import Path
@@ -39,8 +40,7 @@ def _postgres_database(request, migrated: bool = False) -> str:
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
-def make_config(tmp_path: Path, request=None, backend: str = "sqlite", migrated: bool = False,
-                **overrides) -> Config:
+def make_config(tmp_path: Path, request=None, backend: str = "sqlite", migrated: bool = False, **overrides) -> Config:
     """A test configuration: fresh instance dir and database (empty, or already migrated),
     cheap receipt stretching and password hashing."""
     instance = tmp_path / "instance"
@@ -53,8 +53,15 @@ def make_config(tmp_path: Path, request=None, backend: str = "sqlite", migrated:
             db_template.copy_sqlite(instance / "whistle.db")
     # Proof of work: a few bits, so the JS path (and its Python stand-in) still does it.
     # The tests' shared Redis keeps its defaults (tests/test_linkability.py checks the refusal).
-    settings = dict(instance_dir=instance, database_url=url, testing=True, pow_bits=4, redis_settings="warn",
-                    **FAST_KDF, **FAST_PASSWORDS)
+    settings = dict(
+        instance_dir=instance,
+        database_url=url,
+        testing=True,
+        pow_bits=4,
+        redis_settings="warn",
+        **FAST_KDF,
+        **FAST_PASSWORDS,
+    )
     settings.update(overrides)
     return Config(**settings)
 
@@ -93,8 +100,15 @@ def committee(app, tmp_path):
     """A committee key registered in the app's database; returns (keypair, key file path)."""
     path = tmp_path / "committee.key"
     with Session(services(app).engine) as session:
-        keypair = offline.init_keys(session, path, KEY_PASSPHRASE, "test committee",
-                                    today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
+        keypair = offline.init_keys(
+            session,
+            path,
+            KEY_PASSPHRASE,
+            "test committee",
+            today("Asia/Shanghai"),
+            opslimit=1,
+            memlimit=8 * 1024 * 1024,
+        )
         session.commit()
     return keypair, path
 
@@ -114,8 +128,12 @@ def db_session(app):
 # something one worker must own run on one worker, one after the other: the browser tests
 # (one Chromium and one live server, not one per worker), and the tests that flush Redis
 # databases of their own.
-XDIST_GROUPS = {"tests/browser/": "browser", "tests/test_leak_scan.py": "redis-databases",
-                "tests/test_scale_out.py": "redis-databases", "tests/test_packaging.py": "packaging"}
+XDIST_GROUPS = {
+    "tests/browser/": "browser",
+    "tests/test_leak_scan.py": "redis-databases",
+    "tests/test_scale_out.py": "redis-databases",
+    "tests/test_packaging.py": "packaging",
+}
 
 
 def pytest_collection_modifyitems(items):

@@ -1,12 +1,20 @@
 """Helpers shared by the tests: a valid report form, receipt extraction, waiting for a lock."""
+
 import io
 import re
 import time
 
 REPORT_FIELDS = {
-    "department": "housing", "accused_rank": "staff", "category": "meals", "money_band": "1k_10k",
-    "frequency": "several", "evidence": "attached", "accused_name": "王某", "accused_post": "科长",
-    "period": "2026年10月", "place": "城东项目",
+    "department": "housing",
+    "accused_rank": "staff",
+    "category": "meals",
+    "money_band": "1k_10k",
+    "frequency": "several",
+    "evidence": "attached",
+    "accused_name": "王某",
+    "accused_post": "科长",
+    "period": "2026年10月",
+    "place": "城东项目",
 }
 
 
@@ -69,8 +77,12 @@ def wait_until_waiting_for_a_lock(database_url: str, done=lambda: False) -> None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not done():
             with engine.connect() as conn:
-                if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                     "AND datname = current_database()")).scalar():
+                if conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND datname = current_database()"
+                    )
+                ).scalar():
                     return
             time.sleep(0.05)
         assert done(), "nothing ever waited for the lock"

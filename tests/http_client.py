@@ -3,6 +3,7 @@ test client (tests/client_side.py) drive a server on a port: `post(path, json=..
 `post(path, data={field: str | (fileobj, filename)}, content_type="multipart/form-data")`,
 responses with `status_code`, `get_json()`, `data` and `headers`.
 """
+
 import http.client
 import json as jsonlib
 import secrets
@@ -32,8 +33,10 @@ def multipart(fields: dict) -> tuple[bytes, str]:
         if isinstance(value, tuple):
             fileobj, filename = value
             content = fileobj.read()
-            head = (f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                    "Content-Type: application/octet-stream\r\n\r\n")
+            head = (
+                f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            )
         else:
             content = value.encode("utf-8") if isinstance(value, str) else value
             head = f'Content-Disposition: form-data; name="{name}"\r\n\r\n'
@@ -63,8 +66,9 @@ class HttpClient:
     def get(self, path: str, headers: dict | None = None) -> Response:
         return self.request("GET", path, headers=headers)
 
-    def post(self, path: str, json=None, data=None, content_type: str | None = None,
-             headers: dict | None = None) -> Response:
+    def post(
+        self, path: str, json=None, data=None, content_type: str | None = None, headers: dict | None = None
+    ) -> Response:
         headers = dict(headers or {})
         if json is not None:
             body, headers["Content-Type"] = jsonlib.dumps(json).encode(), "application/json"

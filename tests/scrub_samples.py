@@ -1,5 +1,6 @@
 """Files full of identifying metadata, made here, for the stripping tests (Python, no-JS and
 browser). Each marker is a string that must not survive stripping."""
+
 import io
 import zipfile
 
@@ -72,17 +73,20 @@ def gif(size=(12, 8)) -> bytes:
 
 
 def _xmp(author: str) -> bytes:
-    return ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-            '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
-            f'<dc:creator><rdf:Seq><rdf:li>{author}</rdf:li></rdf:Seq></dc:creator>'
-            '</rdf:Description></rdf:RDF></x:xmpmeta>').encode()
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f"<dc:creator><rdf:Seq><rdf:li>{author}</rdf:li></rdf:Seq></dc:creator>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    ).encode()
 
 
 def pdf(pages: int = 2) -> bytes:
     """A PDF of ``pages`` pages of text, with an Info author, an XMP author and document ids."""
     doc = pikepdf.new()
-    font = doc.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1,
-                                                BaseFont=pikepdf.Name.Helvetica))
+    font = doc.make_indirect(
+        pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica)
+    )
     for number in range(pages):
         page = doc.add_blank_page(page_size=(300, 300))
         page.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
@@ -108,7 +112,8 @@ _CONTENT_TYPES = (
     '<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.'
     'core-properties+xml"/>'
     '<Override PartName="/docProps/app.xml" ContentType="application/vnd.openxmlformats-officedocument.'
-    'extended-properties+xml"/></Types>')
+    'extended-properties+xml"/></Types>'
+)
 _RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
@@ -117,43 +122,54 @@ _RELS = (
     '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/'
     'core-properties" Target="docProps/core.xml"/>'
     '<Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
-    'extended-properties" Target="docProps/app.xml"/></Relationships>')
+    'extended-properties" Target="docProps/app.xml"/></Relationships>'
+)
 _DOC_RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
     '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
-    'comments" Target="comments.xml"/></Relationships>')
+    'comments" Target="comments.xml"/></Relationships>'
+)
 _W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
 _DOCUMENT = (
     f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document {_W}><w:body>'
     f'<w:p w:rsidR="00A1B2C3" w:rsidRDefault="00A1B2C3"><w:r><w:t>{DOCUMENT_TEXT}</w:t></w:r></w:p>'
     f'<w:p><w:ins w:id="1" w:author="{DOCX_REVIEWER}" w:date="2026-03-01T09:30:00Z">'
-    '<w:r><w:t>Added later.</w:t></w:r></w:ins></w:p></w:body></w:document>')
+    "<w:r><w:t>Added later.</w:t></w:r></w:ins></w:p></w:body></w:document>"
+)
 _COMMENTS = (
     f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:comments {_W}>'
     f'<w:comment w:id="0" w:author="{DOCX_REVIEWER}" w:initials="ZL" w:date="2026-03-01T09:31:00Z">'
-    '<w:p><w:r><w:t>Check this.</w:t></w:r></w:p></w:comment></w:comments>')
+    "<w:p><w:r><w:t>Check this.</w:t></w:r></w:p></w:comment></w:comments>"
+)
 _CORE = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><cp:coreProperties '
     'xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
     'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
     'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-    f'<dc:creator>{DOCX_CREATOR}</dc:creator><cp:lastModifiedBy>{DOCX_CREATOR}</cp:lastModifiedBy>'
-    '<dcterms:created xsi:type="dcterms:W3CDTF">2026-03-01T09:00:00Z</dcterms:created></cp:coreProperties>')
+    f"<dc:creator>{DOCX_CREATOR}</dc:creator><cp:lastModifiedBy>{DOCX_CREATOR}</cp:lastModifiedBy>"
+    '<dcterms:created xsi:type="dcterms:W3CDTF">2026-03-01T09:00:00Z</dcterms:created></cp:coreProperties>'
+)
 _APP = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Properties xmlns="http://schemas.openxmlformats.org/'
     f'officeDocument/2006/extended-properties"><Application>Microsoft Office Word</Application>'
-    f'<Company>{DOCX_COMPANY}</Company></Properties>')
+    f"<Company>{DOCX_COMPANY}</Company></Properties>"
+)
 
 
 def docx() -> bytes:
     """A Word document with a creator, a company, a tracked insertion and a comment."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, text in (("[Content_Types].xml", _CONTENT_TYPES), ("_rels/.rels", _RELS),
-                           ("word/document.xml", _DOCUMENT), ("word/_rels/document.xml.rels", _DOC_RELS),
-                           ("word/comments.xml", _COMMENTS), ("docProps/core.xml", _CORE),
-                           ("docProps/app.xml", _APP)):
+        for name, text in (
+            ("[Content_Types].xml", _CONTENT_TYPES),
+            ("_rels/.rels", _RELS),
+            ("word/document.xml", _DOCUMENT),
+            ("word/_rels/document.xml.rels", _DOC_RELS),
+            ("word/comments.xml", _COMMENTS),
+            ("docProps/core.xml", _CORE),
+            ("docProps/app.xml", _APP),
+        ):
             z.writestr(zipfile.ZipInfo(name, date_time=(2026, 3, 1, 9, 30, 0)), text)
     return out.getvalue()
 
@@ -164,20 +180,23 @@ _ODT_CONTENT = (
     'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:dc="http://purl.org/dc/elements/1.1/" '
     'xmlns:officeooo="http://openoffice.org/2009/office" office:version="1.3"><office:body><office:text>'
     f'<text:p officeooo:rsid="0012ab34">{DOCUMENT_TEXT}<office:annotation><dc:creator>{DOCX_REVIEWER}</dc:creator>'
-    '<dc:date>2026-03-01T09:31:00</dc:date><text:p>Check this.</text:p></office:annotation></text:p>'
-    '</office:text></office:body></office:document-content>')
+    "<dc:date>2026-03-01T09:31:00</dc:date><text:p>Check this.</text:p></office:annotation></text:p>"
+    "</office:text></office:body></office:document-content>"
+)
 _ODT_META = (
     '<?xml version="1.0" encoding="UTF-8"?><office:document-meta '
     'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
     'xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" xmlns:dc="http://purl.org/dc/elements/1.1/" '
     f'office:version="1.3"><office:meta><meta:initial-creator>{DOCX_CREATOR}</meta:initial-creator>'
-    '<meta:generator>LibreOffice/7.6</meta:generator></office:meta></office:document-meta>')
+    "<meta:generator>LibreOffice/7.6</meta:generator></office:meta></office:document-meta>"
+)
 _ODT_MANIFEST = (
     '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
     'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3">'
     '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/>'
     '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
-    '<manifest:file-entry manifest:full-path="meta.xml" manifest:media-type="text/xml"/></manifest:manifest>')
+    '<manifest:file-entry manifest:full-path="meta.xml" manifest:media-type="text/xml"/></manifest:manifest>'
+)
 
 
 def odt() -> bytes:
@@ -185,10 +204,14 @@ def odt() -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text")
-        for name, text in (("content.xml", _ODT_CONTENT), ("meta.xml", _ODT_META),
-                           ("META-INF/manifest.xml", _ODT_MANIFEST)):
-            z.writestr(zipfile.ZipInfo(name, date_time=(2026, 3, 1, 9, 30, 0)), text,
-                       compress_type=zipfile.ZIP_DEFLATED)
+        for name, text in (
+            ("content.xml", _ODT_CONTENT),
+            ("meta.xml", _ODT_META),
+            ("META-INF/manifest.xml", _ODT_MANIFEST),
+        ):
+            z.writestr(
+                zipfile.ZipInfo(name, date_time=(2026, 3, 1, 9, 30, 0)), text, compress_type=zipfile.ZIP_DEFLATED
+            )
     return out.getvalue()
 
 

@@ -1,4 +1,5 @@
 """The JSON API as the browser uses it (a Python stand-in for the JavaScript path)."""
+
 import json
 
 import pytest
@@ -25,7 +26,9 @@ def test_js_path_report_roundtrip(client, committee, db_session, tmp_path):
     case = db_session.scalar(select(Case))
     summary = offline.decrypt_case(db_session, case, committee[0], tmp_path)
     assert summary["items"][0]["body"]["narrative"] == "API-MARKER"
-    assert (tmp_path / case.id / summary["items"][0]["body"]["attachments"][0]["saved_as"]).read_bytes() == b"alpha" * 1000
+    assert (
+        tmp_path / case.id / summary["items"][0]["body"]["attachments"][0]["saved_as"]
+    ).read_bytes() == b"alpha" * 1000
 
 
 def test_followup_shows_timeline_replies_and_accepts_messages(app, client, committee, db_session):
@@ -41,8 +44,9 @@ def test_followup_shows_timeline_replies_and_accepts_messages(app, client, commi
     assert body["text"] == "REPLY-TEXT"
     recipients = [unb64u(r["public_key"]) for r in view["recipients"]] + [keys.keypair.public]
     sealed = env.seal("message", {"case": view["case"]}, {"text": "MORE", "attachments": []}, recipients)
-    resp = client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope,
-                                                              pow=proof_of_work(client)))
+    resp = client.post(
+        "/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope, pow=proof_of_work(client))
+    )
     assert resp.status_code == 201, resp.get_json()
     view = client.post("/api/v1/followup", json=creds).get_json()
     assert [i["kind"] for i in view["items"]] == ["reply", "message"]
@@ -61,8 +65,11 @@ def test_a_message_sealed_before_a_grant_changed_is_refused_with_its_own_code(ap
     def send(recipients):
         keys_to = [unb64u(r["public_key"]) for r in recipients] + [keys.keypair.public]
         sealed = env.seal("message", {"case": view["case"]}, {"text": "TYPED", "attachments": []}, keys_to)
-        return client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope, pow=proof_of_work(client)),
-                           headers={"Accept-Language": "en"})
+        return client.post(
+            "/api/v1/followup/messages",
+            json=dict(creds, envelope=sealed.envelope, pow=proof_of_work(client)),
+            headers={"Accept-Language": "en"},
+        )
 
     stale = send(view["recipients"])
     # A distinct code, so the page can read the recipients again and seal once more.
@@ -101,33 +108,37 @@ def test_report_attachment_is_not_downloadable_by_reporter(client, committee, db
 
 def test_wrong_lookup_is_404_in_users_language(client, committee):
     seal_report(client, "x")
-    resp = client.post("/api/v1/followup", json={"locator": "1234567", "lookup": b64u(bytes(32))},
-                       headers={"Accept-Language": "en"})
+    resp = client.post(
+        "/api/v1/followup", json={"locator": "1234567", "lookup": b64u(bytes(32))}, headers={"Accept-Language": "en"}
+    )
     assert resp.status_code == 404
     assert resp.get_json()["error"] == "no_match"
     assert "receipt code" in resp.get_json()["message"]
 
 
-@pytest.mark.parametrize("mutate, status", [
-    (lambda s: s.update(locator="12ab"), 400),
-    (lambda s: s.update(salt="!!"), 400),
-    (lambda s: s.update(lookup=b64u(b"short")), 400),
-    (lambda s: s["envelope"].update(v=3), 400),
-    # FORMAT.md §3 v2: the report binds the reporter key submitted with it.
-    (lambda s: s.update(reporter_public_key=b64u(KeyPair.generate().public)), 400),
-    (lambda s: s["envelope"]["header"].update(rk=env.reporter_key_id(KeyPair.generate().public)), 400),
-    (lambda s: s["envelope"]["header"].pop("rk"), 400),
-    (lambda s: (s["envelope"].update(v=1), s["envelope"]["header"].pop("rk")), 400),  # no new v1 report
-    (lambda s: s["envelope"].update(v=1), 400),
-    (lambda s: s["envelope"]["header"].update(department="nowhere"), 400),
-    (lambda s: s["envelope"]["header"].update(extra="x"), 400),
-    (lambda s: s["envelope"].update(recipients=s["envelope"]["recipients"][:0]), 400),
-    (lambda s: s.update(kdf={"opslimit": 0, "memlimit": 1}), 400),
-    (lambda s: s.update(envelope="not an object"), 400),
-    (lambda s: s["envelope"].update(header=[None]), 400),  # found by hypothesis: was a 500
-    (lambda s: s["envelope"].update(header="housing"), 400),
-    (lambda s: s["envelope"].update(header=None), 400),
-])
+@pytest.mark.parametrize(
+    "mutate, status",
+    [
+        (lambda s: s.update(locator="12ab"), 400),
+        (lambda s: s.update(salt="!!"), 400),
+        (lambda s: s.update(lookup=b64u(b"short")), 400),
+        (lambda s: s["envelope"].update(v=3), 400),
+        # FORMAT.md §3 v2: the report binds the reporter key submitted with it.
+        (lambda s: s.update(reporter_public_key=b64u(KeyPair.generate().public)), 400),
+        (lambda s: s["envelope"]["header"].update(rk=env.reporter_key_id(KeyPair.generate().public)), 400),
+        (lambda s: s["envelope"]["header"].pop("rk"), 400),
+        (lambda s: (s["envelope"].update(v=1), s["envelope"]["header"].pop("rk")), 400),  # no new v1 report
+        (lambda s: s["envelope"].update(v=1), 400),
+        (lambda s: s["envelope"]["header"].update(department="nowhere"), 400),
+        (lambda s: s["envelope"]["header"].update(extra="x"), 400),
+        (lambda s: s["envelope"].update(recipients=s["envelope"]["recipients"][:0]), 400),
+        (lambda s: s.update(kdf={"opslimit": 0, "memlimit": 1}), 400),
+        (lambda s: s.update(envelope="not an object"), 400),
+        (lambda s: s["envelope"].update(header=[None]), 400),  # found by hypothesis: was a 500
+        (lambda s: s["envelope"].update(header="housing"), 400),
+        (lambda s: s["envelope"].update(header=None), 400),
+    ],
+)
 def test_malformed_submissions_are_refused_and_leave_nothing(client, committee, db_session, mutate, status):
     from tests import client_side
 
@@ -191,8 +202,13 @@ def test_openapi_document_is_valid(client):
     documented = {p.replace("{", "<").replace("}", ">") for p in doc["paths"]} | {"/api/v1/openapi.json"}
     assert rules == documented
     # With every method the route answers: schemathesis calls only what the document lists.
-    methods = {(str(r), m.lower()) for r in client.application.url_map.iter_rules() if str(r).startswith("/api/")
-               for m in r.methods - {"HEAD", "OPTIONS"} if str(r) != "/api/v1/openapi.json"}
+    methods = {
+        (str(r), m.lower())
+        for r in client.application.url_map.iter_rules()
+        if str(r).startswith("/api/")
+        for m in r.methods - {"HEAD", "OPTIONS"}
+        if str(r) != "/api/v1/openapi.json"
+    }
     assert methods == {(p.replace("{", "<").replace("}", ">"), m) for p, ops in doc["paths"].items() for m in ops}
     # Reports go under a server-issued locator, and need the token that came with it.
     assert doc["paths"]["/api/v1/locators"]["post"]["responses"]["200"]
@@ -218,7 +234,9 @@ def test_followup_answers_match_the_openapi_document(client, committee):
     check("CaseView", view)
     recipients = [unb64u(r["public_key"]) for r in view["recipients"]] + [keys.keypair.public]
     sealed = env.seal("message", {"case": view["case"]}, {"text": "MORE", "attachments": []}, recipients)
-    stored = client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope, pow=proof_of_work(client)))
+    stored = client.post(
+        "/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope, pow=proof_of_work(client))
+    )
     assert stored.status_code == 201
     operation = doc["paths"]["/api/v1/followup/messages"]["post"]["responses"]
     assert operation["201"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/MessageStored"}
@@ -233,8 +251,9 @@ def test_upload_limits_enforced_while_streaming(tmp_path, request):
     cfg = make_config(tmp_path, request, max_attachments=2, max_attachment_bytes=1000)
     app = build_app(cfg)
     with Session(services(app).engine) as s:
-        offline.init_keys(s, tmp_path / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
-                          opslimit=1, memlimit=8192 * 8)
+        offline.init_keys(
+            s, tmp_path / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"), opslimit=1, memlimit=8192 * 8
+        )
         s.commit()
     client = app.test_client()
     resp, _, _ = seal_report(client, "x", files=[("big.bin", b"x" * 5000)])
@@ -243,6 +262,7 @@ def test_upload_limits_enforced_while_streaming(tmp_path, request):
     assert resp.status_code == 413
     from tests.helpers import report_form
     import io
+
     form = report_form("n")
     form["files"] = [(io.BytesIO(b"y" * 5000), "big.txt")]
     resp = client.post("/report/general", data=dict(form, category="bribery"), content_type="multipart/form-data")
@@ -264,5 +284,7 @@ def test_reporter_sees_deadlines_and_overdue_flags(app, client, committee, db_se
     db_session.commit()
     deadlines = client.post("/api/v1/followup", json=creds).get_json()["deadlines"]
     assert deadlines["acknowledge_overdue"] is True and deadlines["feedback_overdue"] is False
-    html = client.post("/followup", data={"code": code.grouped()}, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    html = client.post("/followup", data={"code": code.grouped()}, headers={"Accept-Language": "en"}).get_data(
+        as_text=True
+    )
     assert "acknowledge your report by 2026-01-05" in html and "overdue-flag" in html

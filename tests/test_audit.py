@@ -1,5 +1,6 @@
 """The audit log: tamper tests straight on the database, signed statements, the CLI entries
 and the public transparency page."""
+
 import datetime as dt
 import hashlib
 import json
@@ -24,12 +25,18 @@ from tests.helpers import report_form
 
 DAY = dt.date(2025, 3, 3)
 CASE = "ab" * 16
-ACTIONS = [("login", "zhao.lei", None, {}), ("view", "zhao.lei", CASE, {}), ("decrypt", "zhao.lei", CASE, {}),
-           ("grant", "zhao.lei", CASE, {"to": "zhang.wei"}), ("refused_grant", "zhao.lei", CASE,
-                                                              {"to": "li.na", "reason": "conflict"}),
-           ("status", "zhang.wei", CASE, {"event": "acknowledged"}),
-           ("grade_override", "zhang.wei", CASE, {"before": "high", "after": "high", "reason": "新的事实"}),
-           ("export", "cli", CASE, {}), ("reply", "cli", CASE, {"attachments": 0}), ("logout", "zhao.lei", None, {})]
+ACTIONS = [
+    ("login", "zhao.lei", None, {}),
+    ("view", "zhao.lei", CASE, {}),
+    ("decrypt", "zhao.lei", CASE, {}),
+    ("grant", "zhao.lei", CASE, {"to": "zhang.wei"}),
+    ("refused_grant", "zhao.lei", CASE, {"to": "li.na", "reason": "conflict"}),
+    ("status", "zhang.wei", CASE, {"event": "acknowledged"}),
+    ("grade_override", "zhang.wei", CASE, {"before": "high", "after": "high", "reason": "新的事实"}),
+    ("export", "cli", CASE, {}),
+    ("reply", "cli", CASE, {"attachments": 0}),
+    ("logout", "zhao.lei", None, {}),
+]
 
 
 def _engine(app):
@@ -127,14 +134,17 @@ def test_empty_log_verifies(app, cli_env):
     assert result.exit_code == 0 and "audit log intact: 0 entries, head " + "0" * 64 in result.output
 
 
-@pytest.mark.parametrize("column, value, seq", [
-    ("detail", '{"to":"wang.fang"}', 4),
-    ("actor", "someone.else", 7),
-    ("action", "view", 3),
-    ("day", dt.date(2025, 1, 1), 9),
-    ("case_id", "cd" * 16, 2),
-    ("entry_hash", "f" * 64, 5),
-])
+@pytest.mark.parametrize(
+    "column, value, seq",
+    [
+        ("detail", '{"to":"wang.fang"}', 4),
+        ("actor", "someone.else", 7),
+        ("action", "view", 3),
+        ("day", dt.date(2025, 1, 1), 9),
+        ("case_id", "cd" * 16, 2),
+        ("entry_hash", "f" * 64, 5),
+    ],
+)
 def test_edited_entry_is_named(log, cli_env, column, value, seq):
     sql(log, f"UPDATE audit_log SET {column} = :v WHERE seq = :s", v=value, s=seq)
     assert_names(verify(cli_env), seq, audit.HASH_MISMATCH)
@@ -154,9 +164,17 @@ def _shift_up_from(app, seq):
 def _forge(app, seq, prev_hash, entry_hash=None):
     detail = '{"to":"forger"}'
     digest = entry_hash or audit.entry_digest(prev_hash, seq, DAY, "zhao.lei", "grant", CASE, detail)
-    sql(app, "INSERT INTO audit_log (seq, day, actor, action, case_id, detail, prev_hash, entry_hash) "
-             "VALUES (:seq, :day, 'zhao.lei', 'grant', :case, :detail, :prev, :hash)",
-        seq=seq, day=DAY, case=CASE, detail=detail, prev=prev_hash, hash=digest)
+    sql(
+        app,
+        "INSERT INTO audit_log (seq, day, actor, action, case_id, detail, prev_hash, entry_hash) "
+        "VALUES (:seq, :day, 'zhao.lei', 'grant', :case, :detail, :prev, :hash)",
+        seq=seq,
+        day=DAY,
+        case=CASE,
+        detail=detail,
+        prev=prev_hash,
+        hash=digest,
+    )
 
 
 def test_inserted_entry_is_named(log, cli_env):
@@ -195,16 +213,23 @@ def test_entry_appended_outside_the_log_is_named(log, cli_env):
     assert_names(verify(cli_env), 11, audit.BROKEN_LINK)
 
 
-@pytest.mark.parametrize("columns, problem", [
-    (("day", "actor", "action", "case_id", "detail", "prev_hash", "entry_hash"), audit.BROKEN_LINK),
-    (("day", "actor", "action", "case_id", "detail"), audit.HASH_MISMATCH),
-])
+@pytest.mark.parametrize(
+    "columns, problem",
+    [
+        (("day", "actor", "action", "case_id", "detail", "prev_hash", "entry_hash"), audit.BROKEN_LINK),
+        (("day", "actor", "action", "case_id", "detail"), audit.HASH_MISMATCH),
+    ],
+)
 def test_reordered_entries_are_named(log, cli_env, columns, problem):
     by_seq = {r["seq"]: r for r in rows(log)}
     for target, source in ((3, 6), (6, 3)):
         assignments = ", ".join(f"{c} = :{c}" for c in columns)
-        sql(log, f"UPDATE audit_log SET {assignments} WHERE seq = :seq",
-            seq=target, **{c: by_seq[source][c] for c in columns})
+        sql(
+            log,
+            f"UPDATE audit_log SET {assignments} WHERE seq = :seq",
+            seq=target,
+            **{c: by_seq[source][c] for c in columns},
+        )
     assert_names(verify(cli_env), 3, problem)
 
 
@@ -296,8 +321,13 @@ def test_statement_resigned_by_a_forger_is_detected(signed_log, cli_env, committ
     length, head = 10, rows(signed_log)[9]["entry_hash"]
     obj = signing.statement(committee[0].kid, length, head, DAY)
     key = signing.signing_key(forger.secret)
-    sql(signed_log, "UPDATE audit_statements SET head = :h, verify_key = :k, signature = :s WHERE id = 1",
-        h=head, k=b64u(bytes(key.verify_key)), s=signing.sign(key, obj))
+    sql(
+        signed_log,
+        "UPDATE audit_statements SET head = :h, verify_key = :k, signature = :s WHERE id = 1",
+        h=head,
+        k=b64u(bytes(key.verify_key)),
+        s=signing.sign(key, obj),
+    )
     result = verify(cli_env)
     assert_names(result, 10, audit.UNKNOWN_SIGNER)
 
@@ -323,8 +353,9 @@ def test_a_statement_covers_the_log_as_one_snapshot(log, committee, db_session, 
     audit.record(db_session, "view", actor="zhao.lei", on=DAY)  # holds the head until committed
     statement = once_it_waits(db_session, config.database_url, lambda: _sign(log, committee[0]))
     assert statement.length == 11
-    assert [e.action for e in db_session.scalars(select(AuditEntry).where(AuditEntry.seq > 10)
-                                                 .order_by(AuditEntry.seq))] == ["view", "audit_signed"]
+    assert [
+        e.action for e in db_session.scalars(select(AuditEntry).where(AuditEntry.seq > 10).order_by(AuditEntry.seq))
+    ] == ["view", "audit_signed"]
 
 
 def test_cli_sign_then_verify(log, committee, cli_env, db_session, monkeypatch):
@@ -339,8 +370,11 @@ def test_cli_sign_then_verify(log, committee, cli_env, db_session, monkeypatch):
     signing.verify(row.verify_key, audit.statement_of(row), row.signature)
     assert db_session.get(CommitteeKey, keypair.kid).verify_key == row.verify_key
     last = db_session.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()))
-    assert (last.action, last.actor, json.loads(last.detail)) == ("audit_signed", "committee-key",
-                                                                  {"length": 10, "statement": 1})
+    assert (last.action, last.actor, json.loads(last.detail)) == (
+        "audit_signed",
+        "committee-key",
+        {"length": 10, "statement": 1},
+    )
     monkeypatch.setenv("WHISTLE_PASSPHRASE", KEY_PASSPHRASE)
     assert cli_env.invoke(main, ["audit", "sign", "--key", str(path)]).exit_code == 0
     result = verify(cli_env)
@@ -355,17 +389,21 @@ def test_cli_sign_then_verify(log, committee, cli_env, db_session, monkeypatch):
 def test_cli_commands_with_the_committee_key_are_audited(app, client, cli_env, tmp_path, db_session):
     runner = cli_env
     key = tmp_path / "committee.key"
-    result = runner.invoke(main, ["keys", "init", "--out", str(key)],
-                           input="a long committee passphrase\na long committee passphrase\n")
+    result = runner.invoke(
+        main, ["keys", "init", "--out", str(key)], input="a long committee passphrase\na long committee passphrase\n"
+    )
     assert result.exit_code == 0, result.output
     kid = db_session.scalar(select(CommitteeKey.kid))
     assert "verify key" in result.output
-    client.post("/report/general", data=report_form("AUDIT-MARKER", category="bribery"),
-                content_type="multipart/form-data")
+    client.post(
+        "/report/general", data=report_form("AUDIT-MARKER", category="bribery"), content_type="multipart/form-data"
+    )
     case_id = db_session.scalar(select(Case.id))
     steps = [
-        (["cases", "decrypt", case_id[:8], "--key", str(key), "--out", str(tmp_path / "out")],
-         "a long committee passphrase\n"),
+        (
+            ["cases", "decrypt", case_id[:8], "--key", str(key), "--out", str(tmp_path / "out")],
+            "a long committee passphrase\n",
+        ),
         (["cases", "status", case_id, "acknowledged"], None),
         (["cases", "reply", case_id, "--message", "please add the contract number"], None),
         (["cases", "export", case_id, "--out", str(tmp_path / "sealed")], None),
@@ -376,8 +414,12 @@ def test_cli_commands_with_the_committee_key_are_audited(app, client, cli_env, t
     db_session.expire_all()
     entries = db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
     assert [(e.action, e.actor, e.case_id) for e in entries] == [
-        ("key_registered", "cli", None), ("decrypt", "committee-key", case_id), ("status", "cli", case_id),
-        ("reply", "cli", case_id), ("export", "cli", case_id)]
+        ("key_registered", "cli", None),
+        ("decrypt", "committee-key", case_id),
+        ("status", "cli", case_id),
+        ("reply", "cli", case_id),
+        ("export", "cli", case_id),
+    ]
     assert json.loads(entries[0].detail) == {"kid": kid}
     assert json.loads(entries[2].detail) == {"event": "acknowledged"}
     assert all("AUDIT-MARKER" not in e.detail and "contract" not in e.detail for e in entries)
@@ -407,7 +449,7 @@ def test_transparency_page_and_json(signed_log, client, committee, db_session):
     assert "Set-Cookie" not in resp.headers and resp.headers["Content-Security-Policy"] == CSP
     assert f'<dd id="audit-length">{length}</dd>' in html and head in html
     digest = hashlib.blake2b(keypair.public, digest_size=32).hexdigest()
-    assert " ".join(digest[i:i + 4] for i in range(0, 64, 4)) in html
+    assert " ".join(digest[i : i + 4] for i in range(0, 64, 4)) in html
     assert keypair.kid in html
     row = db_session.scalar(select(AuditStatement))
     assert row.signature in html and row.verify_key in html
@@ -418,7 +460,9 @@ def test_transparency_page_and_json(signed_log, client, committee, db_session):
     assert data["committee_keys"][0]["kid"] == keypair.kid
     assert data["committee_keys"][0]["audit_verify_key"] == row.verify_key
     statement = data["statement"]
-    assert statement["statement"]["length"] == 10 and statement["canonical"] == signing.canonical(statement["statement"])
+    assert statement["statement"]["length"] == 10 and statement["canonical"] == signing.canonical(
+        statement["statement"]
+    )
     signing.verify(statement["verify_key"], statement["statement"], statement["signature"])
 
 
@@ -426,8 +470,13 @@ def test_transparency_page_without_keys_or_statements(app, client):
     resp = client.get("/transparency")
     assert resp.status_code == 200 and "Set-Cookie" not in resp.headers
     data = client.get("/transparency/audit-head.json").get_json()
-    assert data == {"v": 1, "committee_keys": [], "audit": {"length": 0, "head": "0" * 64}, "statement": None,
-                    "log": {"origin": "whistle.invalid/audit", "vkeys": [], "checkpoint": None}}
+    assert data == {
+        "v": 1,
+        "committee_keys": [],
+        "audit": {"length": 0, "head": "0" * 64},
+        "statement": None,
+        "log": {"origin": "whistle.invalid/audit", "vkeys": [], "checkpoint": None},
+    }
 
 
 def test_cli_audit_head_prints_the_published_json(signed_log, cli_env, db_session):

@@ -1,6 +1,7 @@
 """The benchmark harness runs end to end in tiny mode (a few requests of each kind, through
 real gunicorn servers, SQLite and Redis), so a change to whistle that breaks bench/ fails
 here and not at the next full run. Its figures mean nothing; its tables must be there."""
+
 import json
 import os
 import subprocess
@@ -28,8 +29,25 @@ def test_tiny_benchmark_reports_both_baselines_and_the_stall(tmp_path):
     env.update(PYTHONPATH=str(PROJECT_DIR), WHISTLE_BENCH_REDIS=REDIS_URL, WHISTLE_BENCH_DIR=str(tmp_path))
     out = tmp_path / "out"
     out.mkdir()
-    done = subprocess.run([sys.executable, "-m", "bench.run", "--tiny", "--only", "submissions", "--backends", "sqlite",
-                           "--output", str(out)], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--tiny",
+            "--only",
+            "submissions",
+            "--backends",
+            "sqlite",
+            "--output",
+            str(out),
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     js = [r for r in results["submissions"] if r["path"] == "js"]
@@ -42,5 +60,8 @@ def test_tiny_benchmark_reports_both_baselines_and_the_stall(tmp_path):
     assert "## 1b. Small reports beside a large upload" in text and "| sqlite | " in text
     assert "| date (UTC) | " in text and "| CPU | " in text
     # The run wrote only where it was told: the committed results are untouched.
-    assert not subprocess.run(["git", "-C", str(PROJECT_DIR), "status", "--porcelain", "bench/results.json",
-                               "docs/benchmarks.md"], capture_output=True, text=True).stdout.strip()
+    assert not subprocess.run(
+        ["git", "-C", str(PROJECT_DIR), "status", "--porcelain", "bench/results.json", "docs/benchmarks.md"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()

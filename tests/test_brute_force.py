@@ -6,6 +6,7 @@ The per-account login limit across addresses is tests/committee/test_auth.py
 (test_login_is_throttled_per_account); here: the per-client login limit across accounts,
 and the global picture (many addresses, every account).
 """
+
 import statistics
 import time
 
@@ -36,8 +37,9 @@ def make_app(tmp_path, request):
         folder.mkdir()
         app = build_app(make_config(folder, request, **overrides))
         with Session(services(app).engine) as s:
-            offline.init_keys(s, folder / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
-                              opslimit=1, memlimit=8192 * 8)
+            offline.init_keys(
+                s, folder / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"), opslimit=1, memlimit=8192 * 8
+            )
             s.commit()
         apps.append(app)
         return app
@@ -72,8 +74,10 @@ def _until_blocked(attempt, limit: int):
 
 def _report(what: str, statuses: list, elapsed: float) -> None:
     answered = statuses.index(429) if 429 in statuses else len(statuses)
-    print(f"\n[brute force] {what}: {answered} attempts answered, then 429; "
-          f"{elapsed:.3f} s until blocked ({elapsed / max(answered, 1) * 1000:.1f} ms per attempt)")
+    print(
+        f"\n[brute force] {what}: {answered} attempts answered, then 429; "
+        f"{elapsed:.3f} s until blocked ({elapsed / max(answered, 1) * 1000:.1f} ms per attempt)"
+    )
 
 
 # --- receipts --------------------------------------------------------------------------------
@@ -124,7 +128,6 @@ def test_receipt_guessing_is_blocked_globally_whatever_the_address(make_app):
     assert fresh.get("/report/contractor").status_code == 200
 
 
-
 def test_an_ipv6_client_is_its_64_bit_network(make_app):
     """A host on IPv6 is handed a whole /64 and may take any address in it for each request:
     the per-client budgets count the network, so stepping through it dodges nothing. Each
@@ -141,7 +144,6 @@ def test_an_ipv6_client_is_its_64_bit_network(make_app):
     circuits = [salt(f"fc00:dead:beef:4dad::{n + 1:x}") for n in range(4)]
     assert circuits == [200] * 4
     assert [salt("::ffff:192.0.2.50") for _ in range(3)] + [salt("192.0.2.50")] == [200, 200, 200, 429]
-
 
 
 def test_a_blocked_client_is_told_so_in_its_language(make_app):
@@ -164,22 +166,33 @@ def test_a_blocked_client_is_told_so_in_its_language(make_app):
     assert login.status_code == 429 and "嘗試次數太多" in login.get_data(as_text=True)
 
 
-
 def test_forwarded_addresses_are_believed_only_from_a_trusted_proxy(make_app):
     """Without a trusted proxy a client's own X-Forwarded-For, X-Real-IP or Forwarded header
     changes nothing; behind one, only the value that proxy added (the last) names the
     client, whatever the client put before it."""
     direct = make_app(limit_followup="2 per hour", limit_followup_global="1000 per hour")
     guesser = _client(direct, "192.0.2.70")
-    statuses = [guesser.get("/api/v1/receipts/1234567/salt", headers={
-        "X-Forwarded-For": f"203.0.113.{n}", "X-Real-IP": f"203.0.113.{n}", "Forwarded": f"for=203.0.113.{n}"}).status_code
-        for n in range(4)]
+    statuses = [
+        guesser.get(
+            "/api/v1/receipts/1234567/salt",
+            headers={
+                "X-Forwarded-For": f"203.0.113.{n}",
+                "X-Real-IP": f"203.0.113.{n}",
+                "Forwarded": f"for=203.0.113.{n}",
+            },
+        ).status_code
+        for n in range(4)
+    ]
     assert statuses == [200, 200, 429, 429]
 
     proxied = make_app(limit_followup="2 per hour", limit_followup_global="1000 per hour", trusted_proxies=1)
     nginx = _client(proxied, "127.0.0.1")
-    statuses = [nginx.get("/api/v1/receipts/1234567/salt",
-                          headers={"X-Forwarded-For": f"203.0.113.{n}, 198.51.100.7"}).status_code for n in range(4)]
+    statuses = [
+        nginx.get(
+            "/api/v1/receipts/1234567/salt", headers={"X-Forwarded-For": f"203.0.113.{n}, 198.51.100.7"}
+        ).status_code
+        for n in range(4)
+    ]
     assert statuses == [200, 200, 429, 429]
     assert nginx.get("/api/v1/receipts/1234567/salt", headers={"X-Forwarded-For": "198.51.100.8"}).status_code == 200
 
@@ -188,8 +201,12 @@ def test_each_guess_costs_one_argon2id_derivation_at_the_site_cost(make_app):
     """Slowed: without JavaScript the server stretches every guessed code at the site's cost
     (a stable fake salt for unknown locators), so a guess costs what a real follow-up does;
     with JavaScript the guesser pays the same derivation on their side."""
-    app = make_app(receipt_opslimit=SITE_OPS, receipt_memlimit=SITE_MEM,
-                   limit_followup="1000 per hour", limit_followup_global="1000 per hour")
+    app = make_app(
+        receipt_opslimit=SITE_OPS,
+        receipt_memlimit=SITE_MEM,
+        limit_followup="1000 per hour",
+        limit_followup_global="1000 per hour",
+    )
     code = ReceiptCode.parse(_guess())
     started = time.perf_counter()
     derive_reporter_keys(code, random_bytes(16), SITE_OPS, SITE_MEM)
@@ -201,8 +218,10 @@ def test_each_guess_costs_one_argon2id_derivation_at_the_site_cost(make_app):
         started = time.perf_counter()
         assert client.post("/followup", data={"code": _guess()}).status_code == 404
         times.append(time.perf_counter() - started)
-    print(f"\n[brute force] one argon2id derivation at ops={SITE_OPS}, mem={SITE_MEM >> 20} MiB: "
-          f"{one * 1000:.0f} ms; a no-JS guess takes {statistics.median(times) * 1000:.0f} ms (median of 4)")
+    print(
+        f"\n[brute force] one argon2id derivation at ops={SITE_OPS}, mem={SITE_MEM >> 20} MiB: "
+        f"{one * 1000:.0f} ms; a no-JS guess takes {statistics.median(times) * 1000:.0f} ms (median of 4)"
+    )
     assert statistics.median(times) >= 0.5 * one
     # The salt endpoint answers an unknown locator with the site's cost: the guesser's own
     # derivation is just as expensive.
@@ -217,8 +236,9 @@ def _login_attempt(app, address: str, username: str, password: str = "wrong pass
     client = _client(app, address)
     client.environ_base.update(HTTPS)
     html = client.get("/committee/login").get_data(as_text=True)
-    return client.post("/committee/login", data={"csrf_token": csrf_of(html), "username": username,
-                                                 "password": password, "totp": totp}).status_code
+    return client.post(
+        "/committee/login", data={"csrf_token": csrf_of(html), "username": username, "password": password, "totp": totp}
+    ).status_code
 
 
 def _fresh_code(app, person) -> str:
@@ -258,9 +278,11 @@ def test_login_guessing_from_many_addresses_is_bounded_per_account(app, committe
         if status == 429 and name not in blocked_after:
             blocked_after[name] = sum(1 for who, s in statuses if who == name and s == 401)
     elapsed = time.perf_counter() - started
-    print(f"\n[brute force] login attempts from {len(statuses)} addresses over {len(names)} accounts: "
-          f"each account blocked after {sorted(set(blocked_after.values()))} failures; "
-          f"{sum(1 for _n, s in statuses if s == 401)} answered in {elapsed:.2f} s")
+    print(
+        f"\n[brute force] login attempts from {len(statuses)} addresses over {len(names)} accounts: "
+        f"each account blocked after {sorted(set(blocked_after.values()))} failures; "
+        f"{sum(1 for _n, s in statuses if s == 401)} answered in {elapsed:.2f} s"
+    )
     assert blocked_after == {name: 10 for name in names}
     for name in names:
         assert [s for who, s in statuses if who == name] == [401] * 10 + [429] * 2
@@ -276,8 +298,15 @@ def login_app(config, tmp_path):
     def build(**changes):
         app = build_app(config.with_(**changes))
         with Session(services(app).engine) as s:
-            offline.init_keys(s, tmp_path / f"k{len(apps)}.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
-                              opslimit=1, memlimit=8192 * 8)
+            offline.init_keys(
+                s,
+                tmp_path / f"k{len(apps)}.key",
+                KEY_PASSPHRASE,
+                "k",
+                today("Asia/Shanghai"),
+                opslimit=1,
+                memlimit=8192 * 8,
+            )
             s.commit()
         apps.append(app)
         return app
@@ -294,8 +323,11 @@ def test_concurrent_login_failures_all_count(login_app, storage, request):
     arrive together; the rest are refused without a guess. A success still costs nothing."""
     import threading
 
-    shared = {} if storage == "memory" else {
-        "ratelimit_storage": REDIS_URL, "extra": {"redis_key_prefix": request.getfixturevalue("redis_prefix")}}
+    shared = (
+        {}
+        if storage == "memory"
+        else {"ratelimit_storage": REDIS_URL, "extra": {"redis_key_prefix": request.getfixturevalue("redis_prefix")}}
+    )
     app = login_app(**shared)
     person = enrol(app, "zhang.wei")
     attempts = []
@@ -307,21 +339,28 @@ def test_concurrent_login_failures_all_count(login_app, storage, request):
 
     def attempt(client, token):
         start.wait()
-        statuses.append(client.post("/committee/login", data={
-            "csrf_token": token, "username": "zhang.wei", "password": "wrong password", "totp": "123456"}).status_code)
+        statuses.append(
+            client.post(
+                "/committee/login",
+                data={"csrf_token": token, "username": "zhang.wei", "password": "wrong password", "totp": "123456"},
+            ).status_code
+        )
 
     threads = [threading.Thread(target=attempt, args=pair) for pair in attempts]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    print(f"\n[brute force] {len(attempts)} login failures at once on one account ({storage}): "
-          f"{statuses.count(401)} answered, {statuses.count(429)} refused")
+    print(
+        f"\n[brute force] {len(attempts)} login failures at once on one account ({storage}): "
+        f"{statuses.count(401)} answered, {statuses.count(429)} refused"
+    )
     assert sorted(statuses) == [401] * 10 + [429] * 14
     # Successful logins from one address (on another account) never use up its budget.
     other = enrol(app, "li.na")
-    assert [_login_attempt(app, "192.0.2.40", "li.na", PASSWORD, _fresh_code(app, other))
-            for _ in range(32)] == [302] * 32
+    assert [_login_attempt(app, "192.0.2.40", "li.na", PASSWORD, _fresh_code(app, other)) for _ in range(32)] == [
+        302
+    ] * 32
     assert _login_attempt(app, "192.0.2.41", "zhang.wei", PASSWORD, _fresh_code(app, person)) == 429
 
 
@@ -331,9 +370,11 @@ def test_a_longest_username_cannot_be_padded_past_its_account_limit(login_app, c
     up, not what was typed."""
     long_name = "m" * 64
     rules = tmp_path / "long-name.toml"
-    rules.write_text(config.rules_file.read_text(encoding="utf-8")
-                     + f'\n[[members]]\nusername = "{long_name}"\nunit = "office_1"\nrole = "member"\n',
-                     encoding="utf-8")
+    rules.write_text(
+        config.rules_file.read_text(encoding="utf-8")
+        + f'\n[[members]]\nusername = "{long_name}"\nunit = "office_1"\nrole = "member"\n',
+        encoding="utf-8",
+    )
     app = login_app(rules_file=rules)
     person = enrol(app, long_name)
     statuses = [_login_attempt(app, f"198.51.100.{n + 1}", f"{long_name}{'x' * n}") for n in range(12)]

@@ -1,6 +1,7 @@
 """The split committee key through the `whistle keys` CLI: the ceremony (3-of-5), recovery
 from any 3 shares, refusal with 2, and re-granting an orphaned case to a member (and not
 to a conflicted one). Runs on SQLite, and on PostgreSQL when configured."""
+
 import json
 from pathlib import Path
 
@@ -48,8 +49,19 @@ def _typed(names) -> str:
 
 def _ceremony(runner, out_dir: Path, holders=HOLDERS, threshold=3):
     """The 3-of-5 ceremony, each holder typing (and confirming) their own passphrase."""
-    args = ["keys", "init", "--shares", str(len(holders)), "--threshold", str(threshold),
-            "--out-dir", str(out_dir), "--label", "split committee key", *CHEAP]
+    args = [
+        "keys",
+        "init",
+        "--shares",
+        str(len(holders)),
+        "--threshold",
+        str(threshold),
+        "--out-dir",
+        str(out_dir),
+        "--label",
+        "split committee key",
+        *CHEAP,
+    ]
     for name in holders:
         args += ["--holder", name]
     typed = "".join(f"{PASSPHRASES[n]}\n{PASSPHRASES[n]}\n" for n in holders)
@@ -93,8 +105,9 @@ def test_ceremony_round_trip_3_of_5(app, client, cli_env, tmp_path, db_session):
     key_row = db_session.scalar(select(CommitteeKey).where(CommitteeKey.active.is_(True)))
     headers = [json.loads(_share(out_dir, n).read_text()) for n in HOLDERS]
     assert {h["committee_kid"] for h in headers} == {key_row.kid} and key_row.kid in result.output
-    assert [(h["holder"], h["index"], h["threshold"], h["count"]) for h in headers] == \
-        [(n, i, 3, 5) for i, n in enumerate(HOLDERS, start=1)]
+    assert [(h["holder"], h["index"], h["threshold"], h["count"]) for h in headers] == [
+        (n, i, 3, 5) for i, n in enumerate(HOLDERS, start=1)
+    ]
     assert key_row.label == "split committee key" and not key_row.demo
     assert key_row.verify_key and f"verify key: {key_row.verify_key}" in result.output  # as `keys init --out`
 
@@ -106,19 +119,32 @@ def test_ceremony_round_trip_3_of_5(app, client, cli_env, tmp_path, db_session):
     assert f"committee key {key_row.kid} rebuilt in memory" in result.output
     assert result.output.count("Passphrase of") == 3
     # Other holders, passphrases from the environment this time (scripts).
-    env_vars = {"WHISTLE_SHARE_PASSPHRASE_2": PASSPHRASES["liu.yang"],
-                "WHISTLE_SHARE_PASSPHRASE_4": PASSPHRASES["zhao.lei"],
-                "WHISTLE_SHARE_PASSPHRASE_5": PASSPHRASES["sun.hao"]}
-    result = runner.invoke(main, ["keys", "recover", "--share", str(_share(out_dir, "liu.yang")),
-                                  "--share", str(_share(out_dir, "zhao.lei")),
-                                  "--share", str(_share(out_dir, "sun.hao"))], env=env_vars)
+    env_vars = {
+        "WHISTLE_SHARE_PASSPHRASE_2": PASSPHRASES["liu.yang"],
+        "WHISTLE_SHARE_PASSPHRASE_4": PASSPHRASES["zhao.lei"],
+        "WHISTLE_SHARE_PASSPHRASE_5": PASSPHRASES["sun.hao"],
+    }
+    result = runner.invoke(
+        main,
+        [
+            "keys",
+            "recover",
+            "--share",
+            str(_share(out_dir, "liu.yang")),
+            "--share",
+            str(_share(out_dir, "zhao.lei")),
+            "--share",
+            str(_share(out_dir, "sun.hao")),
+        ],
+        env=env_vars,
+    )
     assert result.exit_code == 0, result.output
     assert "Passphrase of" not in result.output
 
     # The function the CLI wraps gives the key itself: it opens the report.
     keypair = ceremony.recover_committee_key(
-        [(_share(out_dir, n).read_text(), PASSPHRASES[n]) for n in ("zhao.lei", "liu.yang", "chen.jie")],
-        db=db_session)
+        [(_share(out_dir, n).read_text(), PASSPHRASES[n]) for n in ("zhao.lei", "liu.yang", "chen.jie")], db=db_session
+    )
     assert keypair.public == bytes(key_row.public_key)
     assert key_row.verify_key == b64u(verify_key_of(keypair.secret))
     body, _ = env.open_envelope(item_envelope(_case(db_session).items[0]), keypair)
@@ -130,11 +156,16 @@ def test_ceremony_round_trip_3_of_5(app, client, cli_env, tmp_path, db_session):
             assert form not in data, path
     # The ceremony and both recoveries are in the audit log, chain intact.
     [split] = _actions(db_session, "key_split")
-    assert (split.actor, json.loads(split.detail)["threshold"], json.loads(split.detail)["holders"]) == \
-        ("committee-key", 3, HOLDERS)
+    assert (split.actor, json.loads(split.detail)["threshold"], json.loads(split.detail)["holders"]) == (
+        "committee-key",
+        3,
+        HOLDERS,
+    )
     recovered = _actions(db_session, "key_recovered")
     assert [json.loads(e.detail)["holders"] for e in recovered] == [
-        ["chen.jie", "sun.hao", "zhang.wei"], ["liu.yang", "sun.hao", "zhao.lei"]]
+        ["chen.jie", "sun.hao", "zhang.wei"],
+        ["liu.yang", "sun.hao", "zhao.lei"],
+    ]
     assert {e.actor for e in recovered} == {"committee-key"}
     assert audit.verify(db_session)[1] is None
 
@@ -157,8 +188,9 @@ def test_two_shares_of_three_recover_nothing(app, client, cli_env, tmp_path, db_
     assert audit.count(db_session) == audit_length
     # The function says the same, with the numbers, and opens nothing.
     with pytest.raises(NotEnoughShares) as caught:
-        ceremony.recover_committee_key([(_share(out_dir, n).read_text(), PASSPHRASES[n])
-                                        for n in ("chen.jie", "zhao.lei")], db=db_session)
+        ceremony.recover_committee_key(
+            [(_share(out_dir, n).read_text(), PASSPHRASES[n]) for n in ("chen.jie", "zhao.lei")], db=db_session
+        )
     assert (caught.value.have, caught.value.need) == (2, 3)
     # Lowering the threshold written in the files does not help: the clear fields are sealed in.
     for name in ("chen.jie", "zhao.lei"):
@@ -173,8 +205,9 @@ def test_two_shares_of_three_recover_nothing(app, client, cli_env, tmp_path, db_
 def test_wrong_passphrase_or_mixed_ceremonies_are_refused(app, cli_env, tmp_path, db_session):
     runner, out_dir = cli_env, tmp_path / "shares"
     _ceremony(runner, out_dir)
-    args = ["keys", "recover"] + [a for n in ("chen.jie", "liu.yang", "sun.hao")
-                                  for a in ("--share", str(_share(out_dir, n)))]
+    args = ["keys", "recover"] + [
+        a for n in ("chen.jie", "liu.yang", "sun.hao") for a in ("--share", str(_share(out_dir, n)))
+    ]
     typed = f"{PASSPHRASES['chen.jie']}\n{PASSPHRASES['zhao.lei']}\n{PASSPHRASES['sun.hao']}\n"
     result = runner.invoke(main, args, input=typed)
     assert result.exit_code == 1
@@ -183,13 +216,35 @@ def test_wrong_passphrase_or_mixed_ceremonies_are_refused(app, cli_env, tmp_path
     # Shares of a second ceremony do not mix with the first.
     other = tmp_path / "other"
     _ceremony(runner, other)
-    result = runner.invoke(main, ["keys", "recover", "--share", str(_share(out_dir, "chen.jie")),
-                                  "--share", str(_share(other, "liu.yang")),
-                                  "--share", str(_share(out_dir, "sun.hao"))], input=_typed(HOLDERS))
+    result = runner.invoke(
+        main,
+        [
+            "keys",
+            "recover",
+            "--share",
+            str(_share(out_dir, "chen.jie")),
+            "--share",
+            str(_share(other, "liu.yang")),
+            "--share",
+            str(_share(out_dir, "sun.hao")),
+        ],
+        input=_typed(HOLDERS),
+    )
     assert result.exit_code == 1 and "different committee keys" in result.output
-    result = runner.invoke(main, ["keys", "recover", "--share", str(_share(out_dir, "chen.jie")),
-                                  "--share", str(_share(out_dir, "chen.jie")),
-                                  "--share", str(_share(out_dir, "sun.hao"))], input=_typed(HOLDERS))
+    result = runner.invoke(
+        main,
+        [
+            "keys",
+            "recover",
+            "--share",
+            str(_share(out_dir, "chen.jie")),
+            "--share",
+            str(_share(out_dir, "chen.jie")),
+            "--share",
+            str(_share(out_dir, "sun.hao")),
+        ],
+        input=_typed(HOLDERS),
+    )
     assert result.exit_code == 1 and "share 1 (chen.jie) is given twice" in result.output
 
 
@@ -227,8 +282,11 @@ def test_orphaned_case_is_regranted_but_never_to_a_conflicted_member(app, client
     zhao_row = db_session.scalar(select(Member).where(Member.username == "zhao.lei"))
     assert (grant.case_id, grant.member_id, grant.granted_by) == (case.id, zhao_row.id, "committee-key")
     [regranted] = _actions(db_session, "regrant")
-    assert (regranted.actor, regranted.case_id, json.loads(regranted.detail)["to"]) == \
-        ("committee-key", case.id, "zhao.lei")
+    assert (regranted.actor, regranted.case_id, json.loads(regranted.detail)["to"]) == (
+        "committee-key",
+        case.id,
+        "zhao.lei",
+    )
 
     # zhao.lei opens it in the workspace with the granted key, as his browser would.
     view = zhao.api("get", f"/committee/api/cases/{case.id}")
@@ -257,15 +315,17 @@ def test_regrant_functions(app, client, cli_env, tmp_path, db_session):
     enrol(app, "li.na")
     rules = services(app).rules
     keypair = ceremony.recover_committee_key(
-        [(_share(out_dir, n).read_text(), PASSPHRASES[n]) for n in ("zhao.lei", "liu.yang", "chen.jie")],
-        db=db_session)
+        [(_share(out_dir, n).read_text(), PASSPHRASES[n]) for n in ("zhao.lei", "liu.yang", "chen.jie")], db=db_session
+    )
     on = today("Asia/Shanghai")
     case = _case(db_session)
     assert ceremony.orphaned_cases(db_session, rules) == [case]
     with pytest.raises(ceremony.GrantRefused) as caught:
         ceremony.regrant(db_session, rules, keypair, case, ceremony.member_by_username(db_session, "li.na"), on)
     assert caught.value.reason == "conflict"
-    assert ceremony.regrant(db_session, rules, keypair, case, ceremony.member_by_username(db_session, "zhao.lei"), on) == 1
+    assert (
+        ceremony.regrant(db_session, rules, keypair, case, ceremony.member_by_username(db_session, "zhao.lei"), on) == 1
+    )
     db_session.commit()
     assert ceremony.orphaned_cases(db_session, rules) == []
     assert [m.username for m in ceremony.readers(db_session, rules, case)] == ["zhao.lei"]
@@ -357,13 +417,25 @@ def test_a_single_key_file_regrants_reports_filed_before_anyone_enrolled(app, cl
     assert zhao.api("get", f"/committee/api/cases/{case.id}").status_code == 404
     result = runner.invoke(main, ["keys", "recover", "--regrant-orphans-to", "zhao.lei"])
     assert result.exit_code != 0 and "--key FILE" in result.output
-    result = runner.invoke(main, ["keys", "recover", "--key", str(key), "--passphrase-file", str(passphrase_file),
-                                  "--regrant-orphans-to", "zhao.lei"])
+    result = runner.invoke(
+        main,
+        [
+            "keys",
+            "recover",
+            "--key",
+            str(key),
+            "--passphrase-file",
+            str(passphrase_file),
+            "--regrant-orphans-to",
+            "zhao.lei",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"re-granted {case.id} to zhao.lei" in result.output
     [opened] = _actions(db_session, "key_opened")
-    assert opened.actor == "committee-key" and json.loads(opened.detail) == {"key": unwrap(
-        key.read_text(), "one long committee passphrase").kid}
+    assert opened.actor == "committee-key" and json.loads(opened.detail) == {
+        "key": unwrap(key.read_text(), "one long committee passphrase").kid
+    }
     [regranted] = _actions(db_session, "regrant")
     assert regranted.case_id == case.id
     item = zhao.api("get", f"/committee/api/cases/{case.id}").get_json()["items"][0]

@@ -1,4 +1,5 @@
 """Server-rendered SVG charts: well-formed, escaped, CSP-clean, and drawn to scale."""
+
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -8,7 +9,7 @@ from whistle.transparency import charts
 from whistle.transparency.charts import GRADE_COLORS, bar_chart, line_chart, stacked_bar_chart
 
 NS = "{http://www.w3.org/2000/svg}"
-HOSTILE = ['<script>alert(1)</script>', 'R&D', '" onload="alert(1)', "O'Brien <b>"]
+HOSTILE = ["<script>alert(1)</script>", "R&D", '" onload="alert(1)', "O'Brien <b>"]
 GRADES = [("high", "High"), ("medium", "Medium"), ("low", "Low")]
 
 
@@ -37,29 +38,39 @@ def num(el, attr):
 def sample_charts():
     return [
         bar_chart("Cases by disposition", [("Substantiated", 12), ("Unfounded", 3), ("Open", 0)]),
-        stacked_bar_chart("Cases by department", [
-            ("Finance", {"high": 2, "medium": 5, "low": 1}),
-            ("IT", {"low": 4}),
-        ], GRADES),
+        stacked_bar_chart(
+            "Cases by department",
+            [
+                ("Finance", {"high": 2, "medium": 5, "low": 1}),
+                ("IT", {"low": 4}),
+            ],
+            GRADES,
+        ),
         line_chart("Overdue cases", [("2026-11-01", 3), ("2026-11-08", 5), ("2026-11-15", 0)]),
     ]
 
 
 def hostile_charts():
     return [
-        bar_chart(HOSTILE[0], [(label, i + 1) for i, label in enumerate(HOSTILE)],
-                  description=HOSTILE[2]),
-        stacked_bar_chart(HOSTILE[1], [(label, {"<k>": 1, "&": 2}) for label in HOSTILE],
-                          [("<k>", HOSTILE[0]), ("&", HOSTILE[2])]),
+        bar_chart(HOSTILE[0], [(label, i + 1) for i, label in enumerate(HOSTILE)], description=HOSTILE[2]),
+        stacked_bar_chart(
+            HOSTILE[1], [(label, {"<k>": 1, "&": 2}) for label in HOSTILE], [("<k>", HOSTILE[0]), ("&", HOSTILE[2])]
+        ),
         line_chart(HOSTILE[3], [(label, i) for i, label in enumerate(HOSTILE)]),
         bar_chart("t", [], empty_text=HOSTILE[0]),
     ]
 
 
 def all_charts():
-    return sample_charts() + hostile_charts() + [
-        bar_chart("Empty", []), stacked_bar_chart("Empty", [], GRADES), line_chart("Empty", []),
-    ]
+    return (
+        sample_charts()
+        + hostile_charts()
+        + [
+            bar_chart("Empty", []),
+            stacked_bar_chart("Empty", [], GRADES),
+            line_chart("Empty", []),
+        ]
+    )
 
 
 @pytest.mark.parametrize("index", range(len(all_charts())))
@@ -84,8 +95,7 @@ def test_nothing_the_csp_or_a_sanitiser_would_object_to(index):
     svg = all_charts()[index]
     root = parse(svg)
     for el in root.iter():
-        assert el.tag.removeprefix(NS) not in {"script", "style", "foreignObject", "a", "image",
-                                               "use", "iframe"}
+        assert el.tag.removeprefix(NS) not in {"script", "style", "foreignObject", "a", "image", "use", "iframe"}
         assert el.tag.startswith(NS)  # nothing smuggled in from another namespace
         for name, value in el.attrib.items():
             assert name != "style"
@@ -100,8 +110,7 @@ def test_hostile_labels_are_escaped_and_shown_verbatim():
     assert bar[0].text == HOSTILE[0]
     assert bar[1].text == HOSTILE[2]
     assert set(HOSTILE) <= set(texts(bar))
-    assert {f"{label}: {i + 1}" for i, label in enumerate(HOSTILE)} <= {
-        t.text for t in find(bar, "title")}
+    assert {f"{label}: {i + 1}" for i, label in enumerate(HOSTILE)} <= {t.text for t in find(bar, "title")}
     assert set(HOSTILE) <= set(texts(stacked))
     assert {HOSTILE[0], HOSTILE[2]} <= set(texts(stacked))  # the legend
     assert {s.get("data-series") for s in find(stacked, "rect", "segment")} == {"<k>", "&"}
@@ -111,7 +120,7 @@ def test_hostile_labels_are_escaped_and_shown_verbatim():
 
 
 def test_raw_output_escapes_markup_and_quotes():
-    svg = str(bar_chart('<script>"x"</script>', [('a"b\'c<d>&e', 1)]))
+    svg = str(bar_chart('<script>"x"</script>', [("a\"b'c<d>&e", 1)]))
     assert "<script" not in svg
     assert "&lt;script&gt;" in svg
     assert 'a"b' not in svg and "a&#34;b&#39;c&lt;d&gt;&amp;e" in svg
@@ -134,8 +143,11 @@ def test_cjk_labels_are_present_verbatim():
     root = parse(bar_chart("按部门统计的案件", [(label, 3) for label in labels]))
     assert root[0].text == "按部门统计的案件"
     assert set(labels) <= set(texts(root))
-    root = parse(stacked_bar_chart("按部门", [(label, {"high": 1}) for label in labels],
-                                   [("high", "高"), ("medium", "中"), ("low", "低")]))
+    root = parse(
+        stacked_bar_chart(
+            "按部门", [(label, {"high": 1}) for label in labels], [("high", "高"), ("medium", "中"), ("low", "低")]
+        )
+    )
     assert set(labels) | {"高", "中", "低"} <= set(texts(root))
     root = parse(line_chart("逾期案件", [("十一月", 2), ("十二月", 4)]))
     assert {"十一月", "十二月"} <= set(texts(root))
@@ -242,8 +254,11 @@ def test_stacked_segments_sum_to_row_width():
 
 
 def test_stacked_chart_has_legend_tooltips_and_readable_values():
-    root = parse(stacked_bar_chart("t", [("Finance", {"high": 30, "medium": 30, "low": 30}),
-                                         ("IT", {"high": 1, "low": 89})], GRADES))
+    root = parse(
+        stacked_bar_chart(
+            "t", [("Finance", {"high": 30, "medium": 30, "low": 30}), ("IT", {"high": 1, "low": 89})], GRADES
+        )
+    )
     assert {"High", "Medium", "Low"} <= set(texts(root))
     tooltips = {s.find(NS + "title").text for s in find(root, "rect", "segment")}
     assert "Finance · Medium: 30" in tooltips and "IT · High: 1" in tooltips
@@ -255,8 +270,7 @@ def test_stacked_chart_has_legend_tooltips_and_readable_values():
 
 def test_stacked_chart_colours():
     series = [("a", "A"), ("b", "B")]
-    root = parse(stacked_bar_chart("t", [("r", {"a": 1, "b": 1})], series,
-                                   colors={"b": "#123456"}))
+    root = parse(stacked_bar_chart("t", [("r", {"a": 1, "b": 1})], series, colors={"b": "#123456"}))
     assert [s.get("fill") for s in find(root, "rect", "segment")] == [charts.PALETTE[0], "#123456"]
     with pytest.raises(ValueError):
         stacked_bar_chart("t", [("r", {"a": 1})], series, colors={"a": 'red" onload="x'})
@@ -323,8 +337,7 @@ def test_ids_are_unique_across_charts():
 
 
 def test_empty_data_says_so():
-    for chart in (bar_chart("Nothing", []), stacked_bar_chart("Nothing", [], GRADES),
-                  line_chart("Nothing", [])):
+    for chart in (bar_chart("Nothing", []), stacked_bar_chart("Nothing", [], GRADES), line_chart("Nothing", [])):
         root = parse(chart)
         assert "—" in texts(root)
         assert root[1].text == "—"
@@ -350,11 +363,14 @@ def test_show_title_false_leaves_only_the_accessible_name():
     assert "Hidden heading" not in texts(root)
 
 
-@pytest.mark.parametrize("make", [
-    lambda v: bar_chart("t", [("a", 1), ("b", v)]),
-    lambda v: stacked_bar_chart("t", [("a", {"high": 1, "low": v})], GRADES),
-    lambda v: line_chart("t", [("a", 1), ("b", v)]),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda v: bar_chart("t", [("a", 1), ("b", v)]),
+        lambda v: stacked_bar_chart("t", [("a", {"high": 1, "low": v})], GRADES),
+        lambda v: line_chart("t", [("a", 1), ("b", v)]),
+    ],
+)
 def test_negative_values_are_rejected(make):
     with pytest.raises(ValueError, match="negative"):
         make(-1)

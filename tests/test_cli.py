@@ -1,4 +1,5 @@
 """The `whistle` command, run through Click's runner against the test app's database."""
+
 import json
 
 import pytest
@@ -23,22 +24,29 @@ def cli_env(config, monkeypatch):
 def test_keys_init_decrypt_reply_status(app, client, cli_env, tmp_path, db_session):
     runner = cli_env
     key = tmp_path / "committee.key"
-    result = runner.invoke(main, ["keys", "init", "--out", str(key)],
-                           input="a long committee passphrase\na long committee passphrase\n")
+    result = runner.invoke(
+        main, ["keys", "init", "--out", str(key)], input="a long committee passphrase\na long committee passphrase\n"
+    )
     assert result.exit_code == 0, result.output
     assert oct(key.stat().st_mode & 0o777) == "0o600"
     assert "box" in json.loads(key.read_text()) and "secret" not in key.read_text()
-    page = client.post("/report/general", data=report_form("CLI-MARKER", files=[("n.txt", b"NOTE")],
-                                                          category="bribery"),
-                       content_type="multipart/form-data")
+    page = client.post(
+        "/report/general",
+        data=report_form("CLI-MARKER", files=[("n.txt", b"NOTE")], category="bribery"),
+        content_type="multipart/form-data",
+    )
     code = receipt_from(page.get_data(as_text=True))
     case_id = db_session.scalar(select(Case.id))
     out = tmp_path / "out"
-    wrong = runner.invoke(main, ["cases", "decrypt", case_id[:8], "--key", str(key), "--out", str(out)],
-                          input="wrong passphrase\n")
+    wrong = runner.invoke(
+        main, ["cases", "decrypt", case_id[:8], "--key", str(key), "--out", str(out)], input="wrong passphrase\n"
+    )
     assert wrong.exit_code != 0 and "wrong passphrase" in wrong.output
-    result = runner.invoke(main, ["cases", "decrypt", case_id[:8], "--key", str(key), "--out", str(out)],
-                           input="a long committee passphrase\n")
+    result = runner.invoke(
+        main,
+        ["cases", "decrypt", case_id[:8], "--key", str(key), "--out", str(out)],
+        input="a long committee passphrase\n",
+    )
     assert result.exit_code == 0, result.output
     assert "CLI-MARKER" in result.output
     assert (out / case_id / "attachments" / "001-01-n.txt").read_bytes() == b"NOTE"
@@ -53,8 +61,11 @@ def test_demo_then_real_key_retires_demo(app, cli_env, tmp_path, db_session):
     runner = cli_env
     assert runner.invoke(main, ["demo"]).exit_code == 0
     assert db_session.scalar(select(CommitteeKey.demo)) is True
-    result = runner.invoke(main, ["keys", "init", "--out", str(tmp_path / "real.key")],
-                           input="another long passphrase\nanother long passphrase\n")
+    result = runner.invoke(
+        main,
+        ["keys", "init", "--out", str(tmp_path / "real.key")],
+        input="another long passphrase\nanother long passphrase\n",
+    )
     assert result.exit_code == 0, result.output
     db_session.expire_all()
     rows = db_session.scalars(select(CommitteeKey)).all()
@@ -68,14 +79,32 @@ def test_an_earlier_key_left_active_is_named_and_can_be_retired(app, cli_env, tm
     from whistle.models import AuditEntry
 
     runner = cli_env
-    first = runner.invoke(main, ["keys", "init", "--out", str(tmp_path / "one.key"), *CHEAP],
-                          input="a long committee passphrase\na long committee passphrase\n")
+    first = runner.invoke(
+        main,
+        ["keys", "init", "--out", str(tmp_path / "one.key"), *CHEAP],
+        input="a long committee passphrase\na long committee passphrase\n",
+    )
     assert first.exit_code == 0, first.output
     old_kid = db_session.scalar(select(CommitteeKey.kid))
-    split = runner.invoke(main, ["keys", "init", "--shares", "2", "--threshold", "2", "--out-dir",
-                                 str(tmp_path / "shares"), "--holder", "chen.jie", "--holder", "liu.yang", *CHEAP],
-                          input="chen's long passphrase\nchen's long passphrase\n"
-                                "liu's long passphrase!\nliu's long passphrase!\n")
+    split = runner.invoke(
+        main,
+        [
+            "keys",
+            "init",
+            "--shares",
+            "2",
+            "--threshold",
+            "2",
+            "--out-dir",
+            str(tmp_path / "shares"),
+            "--holder",
+            "chen.jie",
+            "--holder",
+            "liu.yang",
+            *CHEAP,
+        ],
+        input="chen's long passphrase\nchen's long passphrase\nliu's long passphrase!\nliu's long passphrase!\n",
+    )
     assert split.exit_code == 0, split.output
     assert f"committee key {old_kid} (committee) is still active" in split.output
     assert f"whistle keys retire {old_kid[:12]}" in split.output
@@ -122,7 +151,9 @@ def test_the_console_cannot_close_a_high_risk_case_alone_or_repeat_a_status(app,
     again = cli_env.invoke(main, ["cases", "status", case.id, "acknowledged"])
     assert again.exit_code == 0 and "already acknowledged, nothing recorded" in again.output
     db_session.expire_all()
-    events = list(db_session.scalars(select(CaseEvent.event).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
+    events = list(
+        db_session.scalars(select(CaseEvent.event).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq))
+    )
     assert events == ["received", "acknowledged"] and db_session.get(Case, case.id).status == "acknowledged"
     statuses = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "status")).all()
     assert len(statuses) == 1 and statuses[0].actor == "cli"
@@ -149,7 +180,9 @@ def test_the_console_cannot_bring_a_purged_case_back(app, committee, cli_env, db
         assert refused.exit_code == 1 and "was purged" in refused.output and "Traceback" not in refused.output
     db_session.expire_all()
     assert db_session.get(Case, case.id).status == "purged"
-    events = list(db_session.scalars(select(CaseEvent.event).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
+    events = list(
+        db_session.scalars(select(CaseEvent.event).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq))
+    )
     assert events == ["received", "closed", "purged"]
     assert len(db_session.scalars(select(AuditEntry).where(AuditEntry.action == "status")).all()) == 1
 
@@ -168,12 +201,36 @@ def test_files_that_are_not_utf8_text_are_refused_with_a_message(app, committee,
     binary.write_bytes("口令 passphrase".encode("gb18030") + b"\xff\xfe")
     runs = {
         "reply": ["cases", "reply", case_id, "--message-file", str(binary)],
-        "decrypt": ["cases", "decrypt", case_id, "--key", str(key_path), "--out", str(tmp_path / "out"),
-                    "--passphrase-file", str(binary)],
+        "decrypt": [
+            "cases",
+            "decrypt",
+            case_id,
+            "--key",
+            str(key_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--passphrase-file",
+            str(binary),
+        ],
         "keys init": ["keys", "init", "--out", str(tmp_path / "new.key"), "--passphrase-file", str(binary)],
-        "split": ["keys", "init", "--shares", "2", "--threshold", "2", "--out-dir", str(tmp_path / "shares"),
-                  "--holder", "a", "--holder", "b", "--holder-passphrase-file", f"a={binary}",
-                  "--holder-passphrase-file", f"b={binary}"],
+        "split": [
+            "keys",
+            "init",
+            "--shares",
+            "2",
+            "--threshold",
+            "2",
+            "--out-dir",
+            str(tmp_path / "shares"),
+            "--holder",
+            "a",
+            "--holder",
+            "b",
+            "--holder-passphrase-file",
+            f"a={binary}",
+            "--holder-passphrase-file",
+            f"b={binary}",
+        ],
     }
     for name, args in runs.items():
         result = cli_env.invoke(main, args)
@@ -204,8 +261,9 @@ def test_the_console_adds_nothing_to_a_purged_case(app, committee, client, cli_e
     db_session.expire_all()
     assert db_session.get(Case, case.id).status == "purged"
     assert db_session.scalar(select(CaseItem.id).where(CaseItem.case_id == case.id)) is None
-    assert list(db_session.scalars(select(CaseEvent.event).where(CaseEvent.case_id == case.id)
-                                   .order_by(CaseEvent.seq))) == ["received", "closed", "purged"]
+    assert list(
+        db_session.scalars(select(CaseEvent.event).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq))
+    ) == ["received", "closed", "purged"]
 
 
 def test_reply_refuses_a_swapped_reporter_key(client, cli_env, committee, db_session):
@@ -246,10 +304,10 @@ def test_reply_to_a_version_1_report_is_allowed_with_a_warning(client, cli_env, 
     client.post("/report/contractor", data=report_form("x"), content_type="multipart/form-data")
     case = db_session.scalar(select(Case))
     committee_keys = [KeyPair(k.public_key, b"") for k in db_session.scalars(select(CommitteeKey))]
-    old = env.seal("report", {"channel": "contractor"}, {"narrative": "x"},
-                   [k.public for k in committee_keys], version=1).envelope
-    db_session.execute(update(CaseItem).where(CaseItem.case_id == case.id)
-                       .values(envelope=json.dumps(old).encode()))
+    old = env.seal(
+        "report", {"channel": "contractor"}, {"narrative": "x"}, [k.public for k in committee_keys], version=1
+    ).envelope
+    db_session.execute(update(CaseItem).where(CaseItem.case_id == case.id).values(envelope=json.dumps(old).encode()))
     db_session.commit()
     result = cli_env.invoke(main, ["cases", "reply", case.id, "--message", "OLD-CASE"])
     assert result.exit_code == 0, result.output

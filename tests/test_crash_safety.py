@@ -22,6 +22,7 @@ are what make the commit durable.)
 
 Runs on SQLite, and on PostgreSQL when WHISTLE_TEST_DATABASE_URL is set.
 """
+
 import hashlib
 import http.client
 import io
@@ -74,10 +75,21 @@ class Server:
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [GUNICORN, "-c", str(PROJECT_DIR / "deploy" / "gunicorn.conf.py"),
-                 "--bind", f"127.0.0.1:{self.port}", "whistle:create_app()"],
-                cwd=PROJECT_DIR, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True)
+                [
+                    GUNICORN,
+                    "-c",
+                    str(PROJECT_DIR / "deploy" / "gunicorn.conf.py"),
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "whistle:create_app()",
+                ],
+                cwd=PROJECT_DIR,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()[-2000:]
@@ -148,9 +160,11 @@ class Reporters:
             ok = followup_message(client, code, text, files=[(name, data)]).status_code == 201
             path = "js"
         else:
-            resp = client.post("/followup/message", data={"code": code.grouped(), "text": text,
-                                                          "files": [(io.BytesIO(data), name)]},
-                               content_type="multipart/form-data")
+            resp = client.post(
+                "/followup/message",
+                data={"code": code.grouped(), "text": text, "files": [(io.BytesIO(data), name)]},
+                content_type="multipart/form-data",
+            )
             ok = resp.status_code == 200 and 'class="success" role="status"' in resp.get_data(as_text=True)
             path = "nojs"
         if ok:
@@ -172,8 +186,11 @@ class Reporters:
             ok = resp.status_code == 201
             path = "js"
         else:
-            resp = client.post("/report/contractor", data=report_form(narrative, files=[(name, data)]),
-                               content_type="multipart/form-data")
+            resp = client.post(
+                "/report/contractor",
+                data=report_form(narrative, files=[(name, data)]),
+                content_type="multipart/form-data",
+            )
             ok = resp.status_code == 200
             code = ReceiptCode.parse(receipt_from(resp.get_data(as_text=True))) if ok else None
             path = "nojs"
@@ -187,8 +204,9 @@ class Reporters:
         while not self.stop.is_set() and time.monotonic() < deadline:
             # A different forwarded address per report (the app trusts one proxy, as behind
             # nginx), so the per-client submission limit does not end the stream.
-            client = HttpClient(self.url, headers={"X-Forwarded-For": f"10.{worker}.{n // 250}.{n % 250 + 1}"},
-                                timeout=30)
+            client = HttpClient(
+                self.url, headers={"X-Forwarded-For": f"10.{worker}.{n // 250}.{n % 250 + 1}"}, timeout=30
+            )
             try:
                 self._one(n, client)
             except (OSError, http.client.HTTPException, ValueError, TypeError, KeyError):
@@ -216,57 +234,63 @@ def deployment(tmp_path, request):
     app = build_app(cfg)
     key_file = tmp_path / "committee.key"
     with Session(services(app).engine) as s:
-        offline.init_keys(s, key_file, KEY_PASSPHRASE, "committee", today("Asia/Shanghai"),
-                          opslimit=1, memlimit=8 * 1024 * 1024)
+        offline.init_keys(
+            s, key_file, KEY_PASSPHRASE, "committee", today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024
+        )
         s.commit()
     services(app).engine.dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
     temp = tmp_path / "server-tmp"  # the workers' temporary files, checked for leftovers
     temp.mkdir()
-    env.update(TMPDIR=str(temp), WHISTLE_INSTANCE_DIR=str(cfg.instance_dir), WHISTLE_DATABASE_URL=cfg.database_url,
-               WHISTLE_RECEIPT_OPSLIMIT=str(cfg.receipt_opslimit),
-               WHISTLE_RECEIPT_MEMLIMIT=str(cfg.receipt_memlimit),
-               WHISTLE_TRUSTED_PROXIES="1", WHISTLE_POW_BITS="4", PYTHONPATH=str(PROJECT_DIR))
+    env.update(
+        TMPDIR=str(temp),
+        WHISTLE_INSTANCE_DIR=str(cfg.instance_dir),
+        WHISTLE_DATABASE_URL=cfg.database_url,
+        WHISTLE_RECEIPT_OPSLIMIT=str(cfg.receipt_opslimit),
+        WHISTLE_RECEIPT_MEMLIMIT=str(cfg.receipt_memlimit),
+        WHISTLE_TRUSTED_PROXIES="1",
+        WHISTLE_POW_BITS="4",
+        PYTHONPATH=str(PROJECT_DIR),
+    )
     server = Server(env, _free_port(), tmp_path / "gunicorn.log")
     try:
-        yield {"server": server, "url": cfg.database_url, "key": key_file, "out": tmp_path / "decrypted",
-               "temp": temp}
+        yield {"server": server, "url": cfg.database_url, "key": key_file, "out": tmp_path / "decrypted", "temp": temp}
     finally:
         server.stop()
 
 
 PARTIAL_ROWS = {
     "case without its report item": "SELECT count(*) FROM cases c WHERE NOT EXISTS "
-                                    "(SELECT 1 FROM case_items i WHERE i.case_id = c.id AND i.seq = 1 AND i.kind = 'report')",
+    "(SELECT 1 FROM case_items i WHERE i.case_id = c.id AND i.seq = 1 AND i.kind = 'report')",
     "case without its received event": "SELECT count(*) FROM cases c WHERE NOT EXISTS "
-                                       "(SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.event = 'received')",
+    "(SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.event = 'received')",
     "case whose item count is off": "SELECT count(*) FROM cases c WHERE c.item_count <> "
-                                    "(SELECT count(*) FROM case_items i WHERE i.case_id = c.id)",
+    "(SELECT count(*) FROM case_items i WHERE i.case_id = c.id)",
     "item without its case": "SELECT count(*) FROM case_items i WHERE NOT EXISTS "
-                             "(SELECT 1 FROM cases c WHERE c.id = i.case_id)",
+    "(SELECT 1 FROM cases c WHERE c.id = i.case_id)",
     "event without its case": "SELECT count(*) FROM case_events e WHERE NOT EXISTS "
-                              "(SELECT 1 FROM cases c WHERE c.id = e.case_id)",
+    "(SELECT 1 FROM cases c WHERE c.id = e.case_id)",
     "attachment without chunks": "SELECT count(*) FROM attachments a WHERE NOT EXISTS "
-                                 "(SELECT 1 FROM attachment_chunks k WHERE k.attachment_id = a.id)",
+    "(SELECT 1 FROM attachment_chunks k WHERE k.attachment_id = a.id)",
     "attachment without its item": "SELECT count(*) FROM attachments a WHERE NOT EXISTS "
-                                   "(SELECT 1 FROM case_items i WHERE i.id = a.item_id AND i.case_id = a.case_id)",
+    "(SELECT 1 FROM case_items i WHERE i.id = a.item_id AND i.case_id = a.case_id)",
     "chunk without its attachment": "SELECT count(*) FROM attachment_chunks k WHERE NOT EXISTS "
-                                    "(SELECT 1 FROM attachments a WHERE a.id = k.attachment_id)",
+    "(SELECT 1 FROM attachments a WHERE a.id = k.attachment_id)",
     "attachment whose chunks have a gap": "SELECT count(*) FROM attachments a WHERE "
-                                          "(SELECT count(*) FROM attachment_chunks k WHERE k.attachment_id = a.id) <> "
-                                          "(SELECT coalesce(max(k.idx), -1) + 1 FROM attachment_chunks k WHERE k.attachment_id = a.id)",
+    "(SELECT count(*) FROM attachment_chunks k WHERE k.attachment_id = a.id) <> "
+    "(SELECT coalesce(max(k.idx), -1) + 1 FROM attachment_chunks k WHERE k.attachment_id = a.id)",
     "attachment whose size is not its chunks'": "SELECT count(*) FROM attachments a WHERE a.stored_size <> "
-                                                "(SELECT coalesce(sum(length(k.data)), 0) FROM attachment_chunks k "
-                                                "WHERE k.attachment_id = a.id)",
+    "(SELECT coalesce(sum(length(k.data)), 0) FROM attachment_chunks k "
+    "WHERE k.attachment_id = a.id)",
     "grant without its case": "SELECT count(*) FROM case_grants g WHERE NOT EXISTS "
-                              "(SELECT 1 FROM cases c WHERE c.id = g.case_id)",
+    "(SELECT 1 FROM cases c WHERE c.id = g.case_id)",
     "case whose item numbers have a gap": "SELECT count(*) FROM cases c WHERE c.item_count <> "
-                                          "(SELECT coalesce(max(i.seq), 0) FROM case_items i WHERE i.case_id = c.id)",
+    "(SELECT coalesce(max(i.seq), 0) FROM case_items i WHERE i.case_id = c.id)",
     "case whose event numbers have a gap": "SELECT count(*) FROM cases c WHERE "
-                                           "(SELECT count(*) FROM case_events e WHERE e.case_id = c.id) <> "
-                                           "(SELECT coalesce(max(e.seq), 0) FROM case_events e WHERE e.case_id = c.id)",
+    "(SELECT count(*) FROM case_events e WHERE e.case_id = c.id) <> "
+    "(SELECT coalesce(max(e.seq), 0) FROM case_events e WHERE e.case_id = c.id)",
     "item key without its item": "SELECT count(*) FROM item_keys k WHERE NOT EXISTS "
-                                 "(SELECT 1 FROM case_items i WHERE i.id = k.item_id)",
+    "(SELECT 1 FROM case_items i WHERE i.id = k.item_id)",
 }
 
 
@@ -332,31 +356,47 @@ def test_sigkill_mid_stream_loses_no_receipted_report_and_leaves_no_partial_row(
                 report = summary["items"][0]
                 assert report["kind"] == "report" and report["body"] is not None, case.id
                 for item in summary["items"]:
-                    assert item["body"] is not None and not item.get("skipped"), (case.id, item["seq"],
-                                                                                 item.get("skipped"))
+                    assert item["body"] is not None and not item.get("skipped"), (
+                        case.id,
+                        item["seq"],
+                        item.get("skipped"),
+                    )
                 opened[case.locator] = summary
         for path, code, narrative, files in receipts:
             summary = opened[code.locator]
             body = summary["items"][0]["body"]
             assert body["narrative"] == narrative
-            saved = {meta["name"]: hashlib.sha256((deployment["out"] / summary["case"] / meta["saved_as"])
-                                                  .read_bytes()).hexdigest() for meta in body["attachments"]}
+            saved = {
+                meta["name"]: hashlib.sha256(
+                    (deployment["out"] / summary["case"] / meta["saved_as"]).read_bytes()
+                ).hexdigest()
+                for meta in body["attachments"]
+            }
             assert saved == files
             assert by_locator[code.locator].id == summary["case"] == followed.get(code.locator, summary["case"])
         # Every message the server said it stored is there, with its files, in its case.
         for _path, code, said, files in messages:
             summary = opened[code.locator]
-            found = [item["body"] for item in summary["items"][1:]
-                     if item["kind"] == "message" and item["body"].get("text") == said]
+            found = [
+                item["body"]
+                for item in summary["items"][1:]
+                if item["kind"] == "message" and item["body"].get("text") == said
+            ]
             assert len(found) == 1, (summary["case"], said)
-            saved = {meta["name"]: hashlib.sha256((deployment["out"] / summary["case"] / meta["saved_as"])
-                                                  .read_bytes()).hexdigest() for meta in found[0]["attachments"]}
+            saved = {
+                meta["name"]: hashlib.sha256(
+                    (deployment["out"] / summary["case"] / meta["saved_as"]).read_bytes()
+                ).hexdigest()
+                for meta in found[0]["attachments"]
+            }
             assert saved == files
-        print(f"\n[crash safety] {ROUNDS} SIGKILLs at {', '.join(f'{t:.1f}' for t in kills)} s; "
-              f"{cut} requests cut off; {len(receipts)} receipted reports and {len(messages)} stored messages "
-              f"all recovered; {len(stored)} cases stored "
-              f"({len(stored) - len(receipts)} completed without their receipt reaching the client); "
-              f"no partial row")
+        print(
+            f"\n[crash safety] {ROUNDS} SIGKILLs at {', '.join(f'{t:.1f}' for t in kills)} s; "
+            f"{cut} requests cut off; {len(receipts)} receipted reports and {len(messages)} stored messages "
+            f"all recovered; {len(stored)} cases stored "
+            f"({len(stored) - len(receipts)} completed without their receipt reaching the client); "
+            f"no partial row"
+        )
     finally:
         engine.dispose()
 
@@ -379,12 +419,20 @@ def test_key_and_share_files_are_on_disk_before_their_key_is_registered(app, tmp
     monkeypatch.setattr(os, "fsync", seen_fsync)
     key_file, shares_dir = tmp_path / "keys" / "committee.key", tmp_path / "shares"
     with Session(services(app).engine) as s:
-        offline.init_keys(s, key_file, KEY_PASSPHRASE, "committee", today("Asia/Shanghai"),
-                          opslimit=1, memlimit=8 * 1024 * 1024)
+        offline.init_keys(
+            s, key_file, KEY_PASSPHRASE, "committee", today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024
+        )
         assert {str(key_file), str(key_file.parent)} <= set(synced), synced
         synced.clear()
-        made = ceremony.split_committee_key(s, shares_dir, [("a.one", KEY_PASSPHRASE), ("b.two", KEY_PASSPHRASE)],
-                                            2, "split", today("Asia/Shanghai"), opslimit=1,
-                                            memlimit=8 * 1024 * 1024)
+        made = ceremony.split_committee_key(
+            s,
+            shares_dir,
+            [("a.one", KEY_PASSPHRASE), ("b.two", KEY_PASSPHRASE)],
+            2,
+            "split",
+            today("Asia/Shanghai"),
+            opslimit=1,
+            memlimit=8 * 1024 * 1024,
+        )
         assert {str(p) for p in made.paths} | {str(shares_dir)} <= set(synced), synced
         s.commit()

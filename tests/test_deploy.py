@@ -4,6 +4,7 @@ Each file is checked by the tool that reads it where that tool is installed (.ci
 installs nginx and tor; systemd-analyze comes with Debian), and the nginx site is run for
 real in front of the app. Backups are made, verified and restored on SQLite and PostgreSQL.
 """
+
 import io
 import os
 import re
@@ -84,6 +85,7 @@ def _serve(app):
 
 # --- gunicorn ------------------------------------------------------------------------------
 
+
 def _gunicorn_settings(monkeypatch, storage=None) -> dict:
     if storage:
         monkeypatch.setenv("WHISTLE_RATELIMIT_STORAGE", storage)
@@ -107,13 +109,28 @@ def test_gunicorn_settings(monkeypatch, tmp_path):
     assert _gunicorn_settings(monkeypatch, "redis://127.0.0.1:6379/0")["workers"] >= 2
     # gunicorn accepts every name in the file.
     known = set(GunicornConfig().settings)
-    names = {k for k, v in settings.items() if not k.startswith("_") and k not in ("multiprocessing", "os", "sys")
-             and not isinstance(v, type) and not callable(v)}
+    names = {
+        k
+        for k, v in settings.items()
+        if not k.startswith("_")
+        and k not in ("multiprocessing", "os", "sys")
+        and not isinstance(v, type)
+        and not callable(v)
+    }
     assert names <= known, names - known
-    check = subprocess.run([str(Path(sys.executable).with_name("gunicorn")), "--check-config", "-c",
-                            str(DEPLOY / "gunicorn.conf.py"), "whistle:create_app()"],
-                           capture_output=True, text=True, cwd=PROJECT_DIR,
-                           env=_cli_env(f"sqlite:///{tmp_path / 'whistle.db'}", tmp_path))
+    check = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "--check-config",
+            "-c",
+            str(DEPLOY / "gunicorn.conf.py"),
+            "whistle:create_app()",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        env=_cli_env(f"sqlite:///{tmp_path / 'whistle.db'}", tmp_path),
+    )
     assert check.returncode == 0, check.stderr
 
 
@@ -140,6 +157,7 @@ def test_gunicorn_logger_writes_no_address_time_or_request(monkeypatch, capsys):
 
 
 # --- nginx ---------------------------------------------------------------------------------
+
 
 def _nginx_text() -> str:
     return NGINX_CONF.read_text() + "\n" + NGINX_PROXY.read_text()
@@ -202,9 +220,26 @@ def _nginx_site(tmp_path, two_doors: bool):
     ports = {"http": _free_port(), "tls": _free_port(), "onion": _free_port(), "committee_onion": _free_port()}
     conf_dir = tmp_path / "nginx"
     (conf_dir / "logs").mkdir(parents=True)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=report.example.org", "-keyout", str(conf_dir / "key.pem"),
-                    "-out", str(conf_dir / "cert.pem")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=report.example.org",
+            "-keyout",
+            str(conf_dir / "key.pem"),
+            "-out",
+            str(conf_dir / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     replacements = {
         "listen 80;": f"listen 127.0.0.1:{ports['http']};",
         "listen [::]:80;": "",
@@ -215,8 +250,7 @@ def _nginx_site(tmp_path, two_doors: bool):
         "listen [::]:80 default_server;": "",
         "listen 443 ssl http2 default_server;": f"listen 127.0.0.1:{ports['tls']} ssl http2 default_server;",
         "listen [::]:443 ssl http2 default_server;": "",
-        "listen 127.0.0.1:8081 proxy_protocol default_server;":
-            f"listen 127.0.0.1:{ports['onion']} proxy_protocol default_server;",
+        "listen 127.0.0.1:8081 proxy_protocol default_server;": f"listen 127.0.0.1:{ports['onion']} proxy_protocol default_server;",
         "ONION_ADDRESS_PLACEHOLDER.onion;": ONION_HOST + ";",
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
         "/etc/ssl/whistle/fullchain.pem": str(conf_dir / "cert.pem"),
@@ -233,7 +267,9 @@ def _nginx_site(tmp_path, two_doors: bool):
         "COMMITTEE_ONION_PLACEHOLDER.onion": COMMITTEE_ONION,
     }
     # What both sites name alike: the shared proxy settings and the error log.
-    committee.update((k, replacements[k]) for k in ("/etc/nginx/whistle-proxy.conf", "/var/log/nginx/whistle-error.log"))
+    committee.update(
+        (k, replacements[k]) for k in ("/etc/nginx/whistle-proxy.conf", "/var/log/nginx/whistle-error.log")
+    )
     sites = [(NGINX_CONF, replacements)] + ([(NGINX_COMMITTEE, committee)] if two_doors else [])
     for path, changes in sites:
         site = path.read_text()
@@ -242,13 +278,24 @@ def _nginx_site(tmp_path, two_doors: bool):
             site = site.replace(old, new)
         (conf_dir / path.name).write_text(site)
     includes = "".join(f"  include {conf_dir / path.name};\n" for path, _ in sites)
-    temp = "".join(f"  {kind}_temp_path {conf_dir / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = "".join(
+        f"  {kind}_temp_path {conf_dir / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     (conf_dir / "nginx.conf").write_text(
         ("user root;\n" if os.geteuid() == 0 else "")
         + f"daemon off;\npid {conf_dir / 'nginx.pid'};\nerror_log {conf_dir / 'logs' / 'error.log'} crit;\n"
         + "events { worker_connections 64; }\n"
-        + f"http {{\n{temp}  access_log {conf_dir / 'logs' / 'access.log'};\n{includes}}}\n")
-    command = [NGINX, "-p", str(conf_dir), "-e", str(conf_dir / "logs" / "error.log"), "-c", str(conf_dir / "nginx.conf")]
+        + f"http {{\n{temp}  access_log {conf_dir / 'logs' / 'access.log'};\n{includes}}}\n"
+    )
+    command = [
+        NGINX,
+        "-p",
+        str(conf_dir),
+        "-e",
+        str(conf_dir / "logs" / "error.log"),
+        "-c",
+        str(conf_dir / "nginx.conf"),
+    ]
     checked = subprocess.run(command + ["-t"], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
     assert "syntax is ok" in checked.stderr and "[warn]" not in checked.stderr, checked.stderr
@@ -293,11 +340,15 @@ def _tls(port: int, method: str, path: str, headers=None, body=None, site=SITE):
         conn.close()
 
 
-def _onion(port: int, circuit: str, method: str, path: str, headers=None, body: bytes = b"",
-           host: str = ONION_HOST):
+def _onion(port: int, circuit: str, method: str, path: str, headers=None, body: bytes = b"", host: str = ONION_HOST):
     """A request as tor hands it over: a PROXY line naming the circuit, then HTTP."""
-    head = [f"PROXY TCP6 {circuit} ::1 {1000 + len(circuit)} 80", f"{method} {path} HTTP/1.1",
-            f"Host: {host}", "Connection: close", f"Content-Length: {len(body)}"]
+    head = [
+        f"PROXY TCP6 {circuit} ::1 {1000 + len(circuit)} 80",
+        f"{method} {path} HTTP/1.1",
+        f"Host: {host}",
+        "Connection: close",
+        f"Content-Length: {len(body)}",
+    ]
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
@@ -331,8 +382,12 @@ def test_nginx_in_front_of_the_app(nginx_site):
     status, headers, _ = _tls(ports["tls"], "GET", "/static/vendor/unknown.mjs")
     _assert_security_headers(headers)
     # nginx's own refusal (over the body size limit) carries the same headers.
-    status, headers, _ = _tls(ports["tls"], "POST", "/api/v1/reports",
-                              headers={"Content-Length": str(400 * MiB + 1), "Content-Type": "multipart/form-data"})
+    status, headers, _ = _tls(
+        ports["tls"],
+        "POST",
+        "/api/v1/reports",
+        headers={"Content-Length": str(400 * MiB + 1), "Content-Type": "multipart/form-data"},
+    )
     assert status == 413
     _assert_security_headers(headers)
     # Plain HTTP only redirects.
@@ -342,8 +397,13 @@ def test_nginx_in_front_of_the_app(nginx_site):
     assert (resp.status, resp.headers["Location"]) == (301, "https://report.example.org/followup?x=1")
     conn.close()
     # The scheme and host reach the app: a same-origin POST passes its Origin check.
-    status, _, body = _tls(ports["tls"], "POST", "/api/v1/locators", body=b"{}",
-                           headers={"Content-Type": "application/json", "Origin": "https://report.example.org"})
+    status, _, body = _tls(
+        ports["tls"],
+        "POST",
+        "/api/v1/locators",
+        body=b"{}",
+        headers={"Content-Type": "application/json", "Origin": "https://report.example.org"},
+    )
     assert status == 200, body
 
 
@@ -352,8 +412,7 @@ def test_nginx_passes_one_client_address(nginx_site):
     dodge the rate limit; onion visitors are told apart by circuit."""
     ports = nginx_site["ports"]
     path = "/api/v1/receipts/7654321/salt"
-    statuses = [_tls(ports["tls"], "GET", path, headers={"X-Forwarded-For": f"198.51.100.{i}"})[0]
-                for i in range(3)]
+    statuses = [_tls(ports["tls"], "GET", path, headers={"X-Forwarded-For": f"198.51.100.{i}"})[0] for i in range(3)]
     assert statuses == [200, 200, 429]
 
     circuit_a, circuit_b = "fc00:dead:beef:4dad::0:1", "fc00:dead:beef:4dad::0:2"
@@ -364,9 +423,14 @@ def test_nginx_passes_one_client_address(nginx_site):
     _assert_security_headers(headers)
     assert "Strict-Transport-Security" not in headers and "Onion-Location" not in headers
     # Over the onion service the scheme is http: a POST from the onion origin is accepted.
-    status, _, body = _onion(ports["onion"], "fc00:dead:beef:4dad::0:3", "POST", "/api/v1/locators",
-                             headers={"Content-Type": "application/json", "Origin": "http://examplexyz.onion"},
-                             body=b"{}")
+    status, _, body = _onion(
+        ports["onion"],
+        "fc00:dead:beef:4dad::0:3",
+        "POST",
+        "/api/v1/locators",
+        headers={"Content-Type": "application/json", "Origin": "http://examplexyz.onion"},
+        body=b"{}",
+    )
     assert status == 200, body
 
     # No access log was written, and the error log names nobody.
@@ -404,8 +468,7 @@ def test_nginx_refuses_names_other_than_the_sites(nginx_site):
                 conn.close()
 
         assert _no_answer(plain), host
-        assert _no_answer(lambda: _onion(ports["onion"], "fc00:dead:beef:4dad::0:9", "GET", "/",
-                                         host=host)), host
+        assert _no_answer(lambda: _onion(ports["onion"], "fc00:dead:beef:4dad::0:9", "GET", "/", host=host)), host
     # A TLS handshake for an unknown name is refused before any certificate is shown.
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
@@ -445,9 +508,14 @@ def test_the_two_door_layout_keeps_each_audience_to_its_own_door(nginx_two_doors
         assert _onion(ports["committee_onion"], circuit, "GET", "/committee/login", host=host)[0] == 200
         assert _onion(ports["committee_onion"], circuit, "GET", "/followup", host=host)[0] == 404
     # A member's login form posts from the committee's onion origin.
-    status, _, _ = _onion(ports["committee_onion"], circuit, "POST", "/committee/login",
-                          headers={"Origin": f"http://{COMMITTEE_ONION}",
-                                   "Content-Type": "application/x-www-form-urlencoded"}, body=b"username=x")
+    status, _, _ = _onion(
+        ports["committee_onion"],
+        circuit,
+        "POST",
+        "/committee/login",
+        headers={"Origin": f"http://{COMMITTEE_ONION}", "Content-Type": "application/x-www-form-urlencoded"},
+        body=b"username=x",
+    )
     assert status in (200, 302, 400), status  # judged by the login itself, not refused as cross-site
 
 
@@ -469,10 +537,17 @@ def test_every_proxied_site_names_its_own_host():
 # --- systemd -------------------------------------------------------------------------------
 
 HARDENING = {
-    "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-    "PrivateDevices": "yes", "ReadWritePaths": "/var/lib/whistle", "CapabilityBoundingSet": "",
-    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX", "SystemCallFilter": "@system-service",
-    "MemoryDenyWriteExecute": "yes", "UMask": "0077",
+    "NoNewPrivileges": "yes",
+    "ProtectSystem": "strict",
+    "ProtectHome": "yes",
+    "PrivateTmp": "yes",
+    "PrivateDevices": "yes",
+    "ReadWritePaths": "/var/lib/whistle",
+    "CapabilityBoundingSet": "",
+    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+    "SystemCallFilter": "@system-service",
+    "MemoryDenyWriteExecute": "yes",
+    "UMask": "0077",
 }
 
 
@@ -496,13 +571,23 @@ def test_service_hardening(path):
 
 def test_units_and_commands():
     names = {u.name for u in UNITS}
-    assert {"whistle.service", "whistle-notify.service", "whistle-notify.timer",
-            "whistle-retention.service", "whistle-retention.timer"} <= names
-    assert _unit(DEPLOY / "systemd" / "whistle-notify.service")["ExecStart"] == ["/opt/whistle/.venv/bin/whistle notify"]
-    assert _unit(DEPLOY / "systemd" / "whistle-retention.service")["ExecStart"] == \
-        ["/opt/whistle/.venv/bin/whistle retention purge"]
-    assert "gunicorn -c /opt/whistle/deploy/gunicorn.conf.py whistle:create_app()" in \
-        _unit(DEPLOY / "systemd" / "whistle.service")["ExecStart"][0]
+    assert {
+        "whistle.service",
+        "whistle-notify.service",
+        "whistle-notify.timer",
+        "whistle-retention.service",
+        "whistle-retention.timer",
+    } <= names
+    assert _unit(DEPLOY / "systemd" / "whistle-notify.service")["ExecStart"] == [
+        "/opt/whistle/.venv/bin/whistle notify"
+    ]
+    assert _unit(DEPLOY / "systemd" / "whistle-retention.service")["ExecStart"] == [
+        "/opt/whistle/.venv/bin/whistle retention purge"
+    ]
+    assert (
+        "gunicorn -c /opt/whistle/deploy/gunicorn.conf.py whistle:create_app()"
+        in _unit(DEPLOY / "systemd" / "whistle.service")["ExecStart"][0]
+    )
     # The commands the units run exist.
     from whistle.cli import main as cli
 
@@ -527,12 +612,14 @@ def test_systemd_analyze_verify(tmp_path):
         if calendar:
             check = subprocess.run([tool, "calendar", calendar[0]], capture_output=True, text=True)
             assert check.returncode == 0, check.stderr
-    result = subprocess.run([tool, "verify", *[str(tmp_path / u.name) for u in UNITS]],
-                            capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [tool, "verify", *[str(tmp_path / u.name) for u in UNITS]], capture_output=True, text=True, cwd=tmp_path
+    )
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
 
 
 # --- tor -----------------------------------------------------------------------------------
+
 
 def test_torrc(tmp_path):
     text = (DEPLOY / "tor" / "torrc").read_text()
@@ -554,8 +641,11 @@ def test_torrc(tmp_path):
     service_dir = tmp_path / "hs"
     service_dir.mkdir(mode=0o700)
     (tmp_path / "torrc").write_text(text.replace("/var/lib/tor/whistle/", f"{service_dir}/"))
-    result = subprocess.run([tor, "--verify-config", "-f", str(tmp_path / "torrc"),
-                             "--DataDirectory", str(tmp_path / "data")], capture_output=True, text=True)
+    result = subprocess.run(
+        [tor, "--verify-config", "-f", str(tmp_path / "torrc"), "--DataDirectory", str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0 and "Configuration was valid" in result.stdout, result.stdout + result.stderr
     warnings = [line for line in result.stdout.splitlines() if "[warn]" in line and "running Tor as root" not in line]
     assert not warnings, warnings
@@ -585,17 +675,24 @@ def test_torrc_of_the_committees_onion_service(tmp_path):
 
     public = base64.b32encode(bytes(PrivateKey.generate().public_key)).decode().rstrip("=")
     (members / "authorized_clients" / "zhao.lei.auth").write_text(f"descriptor:x25519:{public}\n")
-    combined = ((DEPLOY / "tor" / "torrc").read_text().replace("/var/lib/tor/whistle/", f"{reporters}/")
-                + "\n" + text.replace("/var/lib/tor/whistle-committee/", f"{members}/"))
+    combined = (
+        (DEPLOY / "tor" / "torrc").read_text().replace("/var/lib/tor/whistle/", f"{reporters}/")
+        + "\n"
+        + text.replace("/var/lib/tor/whistle-committee/", f"{members}/")
+    )
     (tmp_path / "torrc").write_text(combined)
-    result = subprocess.run([tor, "--verify-config", "-f", str(tmp_path / "torrc"),
-                             "--DataDirectory", str(tmp_path / "data")], capture_output=True, text=True)
+    result = subprocess.run(
+        [tor, "--verify-config", "-f", str(tmp_path / "torrc"), "--DataDirectory", str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0 and "Configuration was valid" in result.stdout, result.stdout + result.stderr
     warnings = [line for line in result.stdout.splitlines() if "[warn]" in line and "running Tor as root" not in line]
     assert not warnings, warnings
 
 
 # --- backup and restore --------------------------------------------------------------------
+
 
 def _cli_env(database_url: str, instance_dir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WHISTLE_", "PG"))}
@@ -604,8 +701,7 @@ def _cli_env(database_url: str, instance_dir: Path) -> dict:
 
 
 def _script(name: str, *args, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([str(DEPLOY / name), *map(str, args)], env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([str(DEPLOY / name), *map(str, args)], env=env, capture_output=True, text=True, timeout=300)
 
 
 def _row_counts(engine) -> dict:
@@ -619,8 +715,9 @@ def _scratch_databases() -> set:
         return set()
     engine = sa.create_engine(PG_URL)
     with engine.connect() as conn:
-        names = set(conn.execute(sa.text(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'whistle_verify_%'")).scalars())
+        names = set(
+            conn.execute(sa.text("SELECT datname FROM pg_database WHERE datname LIKE 'whistle_verify_%'")).scalars()
+        )
     engine.dispose()
     return names
 
@@ -631,8 +728,7 @@ def populated(app, client, committee, db_session):
     resp, code, _keys = seal_report(client, MARKER, files=[("evidence.txt", b"EVIDENCE " + MARKER.encode())])
     assert resp.status_code == 201
     case = db_session.scalar(select(Case))
-    offline.reply_to_case(db_session, services(app).rules, case, "REPLY " + MARKER, [],
-                          today("Asia/Shanghai"))
+    offline.reply_to_case(db_session, services(app).rules, case, "REPLY " + MARKER, [], today("Asia/Shanghai"))
     audit.record(db_session, "view", actor="ma.lin", on=today("Asia/Shanghai"), case_id=case.id)
     audit.record(db_session, "reply", actor="ma.lin", on=today("Asia/Shanghai"), case_id=case.id)
     db_session.commit()
@@ -647,8 +743,9 @@ def _backup_text(archive: Path, tmp_path: Path) -> bytes:
         if "database.sqlite" in names:
             return tar.extractfile("database.sqlite").read()
         (tmp_path / "database.pgdump").write_bytes(tar.extractfile("database.pgdump").read())
-    return subprocess.run(["pg_restore", "--file=-", str(tmp_path / "database.pgdump")],
-                          check=True, capture_output=True).stdout
+    return subprocess.run(
+        ["pg_restore", "--file=-", str(tmp_path / "database.pgdump")], check=True, capture_output=True
+    ).stdout
 
 
 def test_backup_holds_only_the_database_and_restores(app, config, populated, db_session, tmp_path, request):
@@ -748,7 +845,7 @@ def test_damaged_backup_is_refused(app, config, populated, tmp_path):
 
 # --- MemoryDenyWriteExecute ----------------------------------------------------------------
 
-MDWE_WRAPPER = r'''
+MDWE_WRAPPER = r"""
 import ctypes, mmap, os, sys
 PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
 libc = ctypes.CDLL(None, use_errno=True)
@@ -767,7 +864,7 @@ except MemoryError:
     pass  # the one cffi feature MemoryDenyWriteExecute forbids; whistle never uses it
 if len(sys.argv) > 1:
     os.execv(sys.argv[1], sys.argv[1:])  # the setting is kept across execve
-'''
+"""
 
 
 def test_app_runs_under_memory_deny_write_execute(config, committee, tmp_path):
@@ -782,17 +879,38 @@ def test_app_runs_under_memory_deny_write_execute(config, committee, tmp_path):
     assert probe.returncode == 0, probe.stderr
     port = _free_port()
     env = _cli_env(config.database_url, config.instance_dir)
-    env.update(WHISTLE_RECEIPT_OPSLIMIT=str(config.receipt_opslimit), WHISTLE_RECEIPT_MEMLIMIT=str(config.receipt_memlimit))
+    env.update(
+        WHISTLE_RECEIPT_OPSLIMIT=str(config.receipt_opslimit), WHISTLE_RECEIPT_MEMLIMIT=str(config.receipt_memlimit)
+    )
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    proc = subprocess.Popen([sys.executable, str(wrapper), gunicorn, "-c", str(DEPLOY / "gunicorn.conf.py"),
-                             "--bind", f"127.0.0.1:{port}", "--workers", "1", "whistle:create_app()"],
-                            env=env, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(wrapper),
+            gunicorn,
+            "-c",
+            str(DEPLOY / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "whistle:create_app()",
+        ],
+        env=env,
+        cwd=PROJECT_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_port(port, proc)
         client = HttpClient(f"http://127.0.0.1:{port}")
         assert client.get("/readyz").status_code == 200
-        resp = client.post("/report/contractor", data=report_form("MDWE " + MARKER, [("e.txt", b"EVIDENCE")]),
-                           content_type="multipart/form-data")
+        resp = client.post(
+            "/report/contractor",
+            data=report_form("MDWE " + MARKER, [("e.txt", b"EVIDENCE")]),
+            content_type="multipart/form-data",
+        )
         assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
         code = receipt_from(resp.get_data(as_text=True))
         page = client.post("/followup", data={"code": code})

@@ -1,5 +1,6 @@
 """Receipt derivations on the server run a bounded number at a time per process
 (whistle.cases.derivations), and gunicorn gives each worker its share of the cores."""
+
 import os
 import runpy
 import threading
@@ -32,6 +33,7 @@ def _run_at_once(count: int, work) -> list:
             results[n] = work(n)
         except Exception as exc:  # noqa: BLE001 - returned to the test, which fails on it
             results[n] = exc
+
     threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
     for thread in threads:
         thread.start()
@@ -101,17 +103,26 @@ def test_the_nojs_report_and_followup_derive_in_the_apps_slots(config, tmp_path)
     app = build_app(config.with_(receipt_derivations=1))
     try:
         with Session(services(app).engine) as session:
-            offline.init_keys(session, tmp_path / "committee.key", KEY_PASSPHRASE, "test committee",
-                              today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
+            offline.init_keys(
+                session,
+                tmp_path / "committee.key",
+                KEY_PASSPHRASE,
+                "test committee",
+                today("Asia/Shanghai"),
+                opslimit=1,
+                memlimit=8 * 1024 * 1024,
+            )
             session.commit()
         bounded = services(app).derivations
         assert bounded.count == 1
 
         def report(_n):
-            resp = app.test_client().post("/report/contractor", data=report_form("并发举报"),
-                                          content_type="multipart/form-data")
+            resp = app.test_client().post(
+                "/report/contractor", data=report_form("并发举报"), content_type="multipart/form-data"
+            )
             assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
             return receipt_from(resp.get_data(as_text=True))
+
         codes = _run_at_once(4, report)
         assert all(isinstance(code, str) for code in codes), codes
         assert bounded.running == 0
@@ -147,12 +158,20 @@ def test_argon2id_runs_with_no_transaction_open(config, tmp_path):
     app = build_app(config)
     try:
         with Session(services(app).engine) as session:
-            offline.init_keys(session, tmp_path / "committee.key", KEY_PASSPHRASE, "test committee",
-                              today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
+            offline.init_keys(
+                session,
+                tmp_path / "committee.key",
+                KEY_PASSPHRASE,
+                "test committee",
+                today("Asia/Shanghai"),
+                opslimit=1,
+                memlimit=8 * 1024 * 1024,
+            )
             session.commit()
         watched = services(app).derivations = _Watched(1)
-        resp = app.test_client().post("/report/contractor", data=report_form("无事务派生"),
-                                      content_type="multipart/form-data")
+        resp = app.test_client().post(
+            "/report/contractor", data=report_form("无事务派生"), content_type="multipart/form-data"
+        )
         assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
         page = app.test_client().post("/followup", data={"code": receipt_from(resp.get_data(as_text=True))})
         assert page.status_code == 200 and 'class="stepper"' in page.get_data(as_text=True)

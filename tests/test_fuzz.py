@@ -19,6 +19,7 @@ under test (the limits themselves are tests/test_brute_force.py's). Runs on SQLi
 PostgreSQL too when WHISTLE_TEST_DATABASE_URL is set (NUL characters, say, are refused by
 PostgreSQL's text columns but not by SQLite's).
 """
+
 import io
 import json
 import logging
@@ -50,9 +51,13 @@ from tests.test_notices import notice_header, open_notice
 from tests.test_surveys import make_survey
 
 EXAMPLES = 40
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=False,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost"}
 
 
@@ -75,26 +80,33 @@ def target(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
     app = build_app(make_config(tmp, request, backend=request.param, extra={"ratelimit": False}))
     with Session(services(app).engine) as s:
-        offline.init_keys(s, tmp / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
-                          opslimit=1, memlimit=8 * 1024 * 1024)
+        offline.init_keys(
+            s, tmp / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024
+        )
         s.commit()
     client = app.test_client()
     resp, js_code, _keys = seal_report(client, "fuzz", files=[("a.txt", b"abc")])
     assert resp.status_code == 201
-    resp = client.post("/report/contractor", data=report_form("fuzz", files=[("b.txt", b"def")]),
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/report/contractor", data=report_form("fuzz", files=[("b.txt", b"def")]), content_type="multipart/form-data"
+    )
     nojs_code = ReceiptCode.parse(receipt_from(resp.get_data(as_text=True)))
     with Session(services(app).engine, expire_on_commit=False) as s:
         notice = open_notice(s)
         s.commit()
     open_survey = make_survey(app)
     published = make_survey(app, status="closed", published=True)
-    ids = {"notice_id": [notice.id], "survey_id": [open_survey, published],
-           "attachment_id": _attachment_ids(app)}
+    ids = {"notice_id": [notice.id], "survey_id": [open_survey, published], "attachment_id": _attachment_ids(app)}
     handler = _Unhandled()
     logging.getLogger("whistle").addHandler(handler)
-    yield {"app": app, "codes": [js_code, nojs_code], "unhandled": handler, "ids": ids, "notice": notice,
-           "survey": open_survey}
+    yield {
+        "app": app,
+        "codes": [js_code, nojs_code],
+        "unhandled": handler,
+        "ids": ids,
+        "notice": notice,
+        "survey": open_survey,
+    }
     logging.getLogger("whistle").removeHandler(handler)
     services(app).engine.dispose()
 
@@ -119,23 +131,73 @@ def check(target, resp, what) -> None:
 
 # Text that can travel in a request (no lone surrogates: they cannot be encoded at all).
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
-ODD = st.sampled_from(["", " ", "\x00", "null", "NaN", "-1", "0", "9" * 40, "../../etc/passwd", "%00",
-                       "\u202e", "<script>", "'; --", "contractor", "general", "transport", "gifts",
-                       "1234567", "a" * 32, "A" * 43, "2026-02-30", "１２３４５６７"])
+ODD = st.sampled_from(
+    [
+        "",
+        " ",
+        "\x00",
+        "null",
+        "NaN",
+        "-1",
+        "0",
+        "9" * 40,
+        "../../etc/passwd",
+        "%00",
+        "\u202e",
+        "<script>",
+        "'; --",
+        "contractor",
+        "general",
+        "transport",
+        "gifts",
+        "1234567",
+        "a" * 32,
+        "A" * 43,
+        "2026-02-30",
+        "１２３４５６７",
+    ]
+)
 # PostgreSQL refuses NUL in text: a value with one inside, often.
 WITH_NUL = st.builds(lambda a, b: a + "\x00" + b, TEXT, TEXT)
 VALUE = st.one_of(TEXT, ODD, WITH_NUL)
-JSON_SCALAR = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=2**53, max_value=2**70),
-                        st.floats(allow_nan=False, allow_infinity=False), VALUE)
-JSON = st.recursive(JSON_SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                         st.dictionaries(VALUE, inner, max_size=4)),
-                    max_leaves=12)
-FORM_NAMES = sorted(set(REPORT_FIELDS) | {"narrative", "code", "text", "files", "submission", "channel",
-                                          "username", "password", "totp", "csrf_token", "lang"})
+JSON_SCALAR = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=2**53, max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    VALUE,
+)
+JSON = st.recursive(
+    JSON_SCALAR,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(VALUE, inner, max_size=4)),
+    max_leaves=12,
+)
+FORM_NAMES = sorted(
+    set(REPORT_FIELDS)
+    | {
+        "narrative",
+        "code",
+        "text",
+        "files",
+        "submission",
+        "channel",
+        "username",
+        "password",
+        "totp",
+        "csrf_token",
+        "lang",
+    }
+)
 FORM = st.dictionaries(st.one_of(st.sampled_from(FORM_NAMES), TEXT.filter(bool)), VALUE, max_size=10)
-FILES = st.lists(st.tuples(st.one_of(st.sampled_from(["files", "a" * 32, "x"]), TEXT.filter(bool)),
-                           st.one_of(TEXT, st.sampled_from(["", "a.txt", "../../x", "a\r\nb"])),
-                           st.binary(max_size=300)), max_size=3)
+FILES = st.lists(
+    st.tuples(
+        st.one_of(st.sampled_from(["files", "a" * 32, "x"]), TEXT.filter(bool)),
+        st.one_of(TEXT, st.sampled_from(["", "a.txt", "../../x", "a\r\nb"])),
+        st.binary(max_size=300),
+    ),
+    max_size=3,
+)
 SEGMENT = st.one_of(VALUE.filter(bool), st.integers(min_value=0).map(str))
 
 
@@ -155,17 +217,24 @@ def _multipart(form: dict, files) -> dict:
 
 # A multipart part's Content-Disposition parameters, as bytes: a name or none (RFC 7578
 # requires one), a file name or none, and now and then something odd.
-DISPOSITION = st.builds(lambda name, filename, odd: b"".join(filter(None, (name, filename, odd))),
-                        st.one_of(st.none(), st.sampled_from(FORM_NAMES + ["files"]).map(lambda n: b'name="%s"; ' % n.encode()),
-                                  st.binary(max_size=12).map(lambda n: b'name="' + n + b'"; ')),
-                        st.one_of(st.none(), st.sampled_from([b'filename="a.txt"', b'filename=""', b"filename*=UTF-8''%E2%80%AE"])),
-                        st.one_of(st.none(), st.sampled_from([b";", b'name=""', b"name*=UTF-8''%0A", b"\r\nX: y"])))
+DISPOSITION = st.builds(
+    lambda name, filename, odd: b"".join(filter(None, (name, filename, odd))),
+    st.one_of(
+        st.none(),
+        st.sampled_from(FORM_NAMES + ["files"]).map(lambda n: b'name="%s"; ' % n.encode()),
+        st.binary(max_size=12).map(lambda n: b'name="' + n + b'"; '),
+    ),
+    st.one_of(st.none(), st.sampled_from([b'filename="a.txt"', b'filename=""', b"filename*=UTF-8''%E2%80%AE"])),
+    st.one_of(st.none(), st.sampled_from([b";", b'name=""', b"name*=UTF-8''%0A", b"\r\nX: y"])),
+)
 
 
 def _raw_multipart(parts) -> tuple[bytes, str]:
     boundary = b"fuzz-boundary"
-    body = b"".join(b"--" + boundary + b"\r\nContent-Disposition: form-data; " + disposition + b"\r\n\r\n" + data + b"\r\n"
-                    for disposition, data in parts)
+    body = b"".join(
+        b"--" + boundary + b"\r\nContent-Disposition: form-data; " + disposition + b"\r\n\r\n" + data + b"\r\n"
+        for disposition, data in parts
+    )
     return body + b"--" + boundary + b"--\r\n", "multipart/form-data; boundary=" + boundary.decode()
 
 
@@ -197,10 +266,20 @@ def bodies(draw):
     if kind == "json":
         return {"json": draw(JSON)}
     if kind == "raw":
-        return {"data": draw(st.binary(max_size=400)),
-                "content_type": draw(st.sampled_from(["application/json", "text/plain", "multipart/form-data",
-                                                      "multipart/form-data; boundary=x",
-                                                      "application/x-www-form-urlencoded"]))}
+        return {
+            "data": draw(st.binary(max_size=400)),
+            "content_type": draw(
+                st.sampled_from(
+                    [
+                        "application/json",
+                        "text/plain",
+                        "multipart/form-data",
+                        "multipart/form-data; boundary=x",
+                        "application/x-www-form-urlencoded",
+                    ]
+                )
+            ),
+        }
     return {}
 
 
@@ -235,16 +314,51 @@ def _path(draw, rule, ids=None) -> str:
 def _any_length(values: list) -> st.SearchStrategy:
     """One of ``values``, or one repeated up to a few hundred times (a 64-letter Host label
     broke every page): each header is fuzzed in its length too."""
-    return st.one_of(st.sampled_from(values),
-                     st.builds(lambda value, times: value * times, st.sampled_from([v for v in values if v]),
-                               st.integers(2, 400)))
+    return st.one_of(
+        st.sampled_from(values),
+        st.builds(lambda value, times: value * times, st.sampled_from([v for v in values if v]), st.integers(2, 400)),
+    )
 
 
 # Names werkzeug must bind and decode (IDNA: labels of at most 63 characters, valid punycode).
-HOSTS = _any_length(["localhost", "a", "a" * 63, "a" * 64, "xn--zz", "xn--zz.example", "a.", "é", "[::1]",
-                     "localhost:1", "localhost:99999999", "a..b", ".", "", "LOCALHOST", "\x00", "a b"])
-LANGUAGES = _any_length(["en", "zh-Hant", "*", "", "null", "en;q=0", "zh-TW;q=0.5, en;q=x",
-                         "cmn-Hant-TW", "\x00", "é", ";;,,", "en-" + "a" * 300, "en,"])
+HOSTS = _any_length(
+    [
+        "localhost",
+        "a",
+        "a" * 63,
+        "a" * 64,
+        "xn--zz",
+        "xn--zz.example",
+        "a.",
+        "é",
+        "[::1]",
+        "localhost:1",
+        "localhost:99999999",
+        "a..b",
+        ".",
+        "",
+        "LOCALHOST",
+        "\x00",
+        "a b",
+    ]
+)
+LANGUAGES = _any_length(
+    [
+        "en",
+        "zh-Hant",
+        "*",
+        "",
+        "null",
+        "en;q=0",
+        "zh-TW;q=0.5, en;q=x",
+        "cmn-Hant-TW",
+        "\x00",
+        "é",
+        ";;,,",
+        "en-" + "a" * 300,
+        "en,",
+    ]
+)
 # The headers fuzzed beside a structured body (its own Content-Type must stay: a multipart
 # body needs its boundary): the name the client asked for and the language.
 EDGE_HEADERS = st.fixed_dictionaries({}, optional={"Host": HOSTS, "Accept-Language": LANGUAGES})
@@ -258,12 +372,29 @@ HEADER_VALUES = {
     "Origin": st.sampled_from(["null", "http://localhost", "https://localhost", "http://evil.invalid", ""]),
     "Sec-Fetch-Site": st.sampled_from(["same-origin", "cross-site", "none", ""]),
     "X-Forwarded-For": st.sampled_from(["1.2.3.4", "", "x" * 300, "1.2.3.4, 5.6.7.8"]),
-    "Cookie": st.sampled_from(["__Host-session=" + "a" * 40, "__Host-session=", "=; ;;", "a=\x01" * 20,
-                               "session=%ff%fe", "__Host-session=" + "%" * 300]),
-    "Content-Type": _any_length(["application/json; charset=utf-16", "multipart/form-data; boundary=",
-                                 "multipart/form-data; boundary=\"", "text/plain; " + "a=b; " * 200,
-                                 "application/x-www-form-urlencoded; charset=bogus", "a" * 2000, "a=b; ",
-                                 "application/json", "multipart/form-data; boundary=" + "x" * 80]),
+    "Cookie": st.sampled_from(
+        [
+            "__Host-session=" + "a" * 40,
+            "__Host-session=",
+            "=; ;;",
+            "a=\x01" * 20,
+            "session=%ff%fe",
+            "__Host-session=" + "%" * 300,
+        ]
+    ),
+    "Content-Type": _any_length(
+        [
+            "application/json; charset=utf-16",
+            "multipart/form-data; boundary=",
+            'multipart/form-data; boundary="',
+            "text/plain; " + "a=b; " * 200,
+            "application/x-www-form-urlencoded; charset=bogus",
+            "a" * 2000,
+            "a=b; ",
+            "application/json",
+            "multipart/form-data; boundary=" + "x" * 80,
+        ]
+    ),
 }
 
 
@@ -289,8 +420,9 @@ def test_every_public_route_survives_any_request(target, data):
     app = target["app"]
     rule, method = data.draw(st.sampled_from(_public_rules(app)), label="route")
     path = _path(data.draw, rule, target["ids"])
-    query = data.draw(st.dictionaries(st.sampled_from(["lang", "page", "next", "x", "format", "year"]), VALUE,
-                                      max_size=2))
+    query = data.draw(
+        st.dictionaries(st.sampled_from(["lang", "page", "next", "x", "format", "year"]), VALUE, max_size=2)
+    )
     if query:
         path += "?" + urllib.parse.urlencode(query)
     names = data.draw(st.lists(st.sampled_from(sorted(HEADER_VALUES)), max_size=3, unique=True), label="headers")
@@ -314,19 +446,26 @@ def test_every_public_route_survives_any_request(target, data):
 def test_chunked_bodies_through_gunicorns_parser_survive(target, data):
     """Every public POST route, its body chunked as gunicorn parses it: well framed, or any
     bytes (a chunk size that is not hex, a missing terminator, a malformed trailer)."""
-    rule, method = data.draw(st.sampled_from([pair for pair in _public_rules(target["app"]) if pair[1] == "POST"]),
-                             label="route")
+    rule, method = data.draw(
+        st.sampled_from([pair for pair in _public_rules(target["app"]) if pair[1] == "POST"]), label="route"
+    )
     path = _path(data.draw, rule, target["ids"])
-    payload = data.draw(st.one_of(st.binary(max_size=200), st.sampled_from([b"code=1", b"q1=4&q2=1", b"{}"])),
-                        label="payload")
+    payload = data.draw(
+        st.one_of(st.binary(max_size=200), st.sampled_from([b"code=1", b"q1=4&q2=1", b"{}"])), label="payload"
+    )
     framed = (b"%x\r\n%s\r\n" % (len(payload), payload) if payload else b"") + b"0\r\n\r\n"
     raw = data.draw(st.one_of(st.just(framed), st.binary(max_size=80), st.just(framed[:-2])), label="raw")
-    content_type = data.draw(st.sampled_from(["application/x-www-form-urlencoded", "application/json",
-                                              "multipart/form-data; boundary=x"]), label="type")
+    content_type = data.draw(
+        st.sampled_from(["application/x-www-form-urlencoded", "application/json", "multipart/form-data; boundary=x"]),
+        label="type",
+    )
     headers = data.draw(EDGE_HEADERS, label="headers")
-    resp = reporter_client(target).post(path, headers={"Transfer-Encoding": "chunked", **headers}, content_type=content_type,
-                                            environ_overrides={"wsgi.input": gunicorn_chunked_body(raw),
-                                                               "wsgi.input_terminated": True})
+    resp = reporter_client(target).post(
+        path,
+        headers={"Transfer-Encoding": "chunked", **headers},
+        content_type=content_type,
+        environ_overrides={"wsgi.input": gunicorn_chunked_body(raw), "wsgi.input_terminated": True},
+    )
     check(target, resp, (path, raw[:40]))
 
 
@@ -334,27 +473,40 @@ def test_chunked_bodies_through_gunicorns_parser_survive(target, data):
 
 
 @FUZZ
-@given(channel=st.one_of(st.sampled_from(["contractor", "general"]), SEGMENT),
-       changes=st.dictionaries(st.sampled_from(sorted(set(REPORT_FIELDS) | {"narrative"})), VALUE, max_size=4),
-       extra=FORM, files=FILES, headers=EDGE_HEADERS)
+@given(
+    channel=st.one_of(st.sampled_from(["contractor", "general"]), SEGMENT),
+    changes=st.dictionaries(st.sampled_from(sorted(set(REPORT_FIELDS) | {"narrative"})), VALUE, max_size=4),
+    extra=FORM,
+    files=FILES,
+    headers=EDGE_HEADERS,
+)
 def test_report_form_survives_any_fields(target, channel, changes, extra, files, headers):
     form = {**report_form("fuzz"), **changes, **extra}
     form.pop("files", None)
-    resp = reporter_client(target).post(f"/report/{_quote(channel)}", data=_multipart(form, files),
-                                        content_type="multipart/form-data", headers=headers)
+    resp = reporter_client(target).post(
+        f"/report/{_quote(channel)}", data=_multipart(form, files), content_type="multipart/form-data", headers=headers
+    )
     check(target, resp, ("report", channel, changes, headers))
 
 
 @FUZZ
-@given(which=st.integers(0, 1), real=st.booleans(), code=VALUE, text=VALUE, files=FILES,
-       endpoint=st.sampled_from(["/followup", "/followup/message", "/followup/attachment/"]),
-       attachment=st.one_of(st.just("a" * 32), SEGMENT), headers=EDGE_HEADERS)
+@given(
+    which=st.integers(0, 1),
+    real=st.booleans(),
+    code=VALUE,
+    text=VALUE,
+    files=FILES,
+    endpoint=st.sampled_from(["/followup", "/followup/message", "/followup/attachment/"]),
+    attachment=st.one_of(st.just("a" * 32), SEGMENT),
+    headers=EDGE_HEADERS,
+)
 def test_followup_forms_survive_any_fields(target, which, real, code, text, files, endpoint, attachment, headers):
     if real:
         code = target["codes"][which].grouped()
     path = endpoint + (_quote(attachment) if endpoint.endswith("/") else "")
-    resp = reporter_client(target).post(path, data=_multipart({"code": code, "text": text}, files),
-                                        content_type="multipart/form-data", headers=headers)
+    resp = reporter_client(target).post(
+        path, data=_multipart({"code": code, "text": text}, files), content_type="multipart/form-data", headers=headers
+    )
     check(target, resp, (path, real, headers))
 
 
@@ -367,24 +519,45 @@ def test_report_api_survives_near_valid_submissions(target, data):
     """A valid submission with one field replaced, removed, or one envelope field broken."""
     client = reporter_client(target)
     submission = report_submission(client)
-    where, key = break_one_field(data, {"top": submission, "envelope": submission["envelope"],
-                                        "header": submission["envelope"]["header"], "kdf": submission["kdf"],
-                                        "recipient": submission["envelope"]["recipients"][0]})
+    where, key = break_one_field(
+        data,
+        {
+            "top": submission,
+            "envelope": submission["envelope"],
+            "header": submission["envelope"]["header"],
+            "kdf": submission["kdf"],
+            "recipient": submission["envelope"]["recipients"][0],
+        },
+    )
     headers = data.draw(EDGE_HEADERS, label="headers")
     if data.draw(st.booleans()):
         resp = client.post("/api/v1/reports", json=submission, headers=headers)
     else:
         files = data.draw(FILES)
-        resp = client.post("/api/v1/reports", data=_multipart({"submission": json.dumps(submission)}, files),
-                           content_type="multipart/form-data", headers=headers)
+        resp = client.post(
+            "/api/v1/reports",
+            data=_multipart({"submission": json.dumps(submission)}, files),
+            content_type="multipart/form-data",
+            headers=headers,
+        )
     check(target, resp, (where, key, headers))
 
 
 @FUZZ
-@given(which=st.integers(0, 1), field=st.sampled_from(["locator", "lookup", "envelope", "extra"]),
-       value=JSON, endpoint=st.sampled_from(["/api/v1/followup", "/api/v1/followup/messages",
-                                             "/api/v1/followup/attachments/" + "a" * 32,
-                                             "/api/v1/recipients"]), headers=EDGE_HEADERS)
+@given(
+    which=st.integers(0, 1),
+    field=st.sampled_from(["locator", "lookup", "envelope", "extra"]),
+    value=JSON,
+    endpoint=st.sampled_from(
+        [
+            "/api/v1/followup",
+            "/api/v1/followup/messages",
+            "/api/v1/followup/attachments/" + "a" * 32,
+            "/api/v1/recipients",
+        ]
+    ),
+    headers=EDGE_HEADERS,
+)
 def test_followup_api_survives_any_credentials(target, which, field, value, endpoint, headers):
     code = target["codes"][which]
     body = {"locator": code.locator, "lookup": "A" * 43, "envelope": {"v": 1}}
@@ -404,18 +577,34 @@ def test_survey_answers_survive_near_valid_submissions(target, data):
     survey_id = target["survey"]
     headers = data.draw(EDGE_HEADERS, label="headers")
     if data.draw(st.booleans(), label="no-JS form?"):
-        form = data.draw(st.dictionaries(st.sampled_from(["q0", "q1", "q2", "q3", "q4", "q99", "q-1", "q01"]),
-                                         st.one_of(VALUE, st.integers(-2, 12).map(str)), max_size=5))
+        form = data.draw(
+            st.dictionaries(
+                st.sampled_from(["q0", "q1", "q2", "q3", "q4", "q99", "q-1", "q01"]),
+                st.one_of(VALUE, st.integers(-2, 12).map(str)),
+                max_size=5,
+            )
+        )
         resp = client.post(f"/surveys/{survey_id}", data=form, headers=headers)
         check(target, resp, ("survey form", form))
         return
     info = client.get(f"/api/v1/surveys/{survey_id}").get_json()
-    sealed = env.seal("survey", {"survey": survey_id}, {"answers": [{"item": 4, "text": "x"}]},
-                      [unb64u(r["public_key"]) for r in info["recipients"]])
+    sealed = env.seal(
+        "survey",
+        {"survey": survey_id},
+        {"answers": [{"item": 4, "text": "x"}]},
+        [unb64u(r["public_key"]) for r in info["recipients"]],
+    )
     submission = {"answers": {"0": 1, "1": 4, "2": 0}, "envelope": sealed.envelope, "pow": proof_of_work(client)}
-    where, key = break_one_field(data, {"top": submission, "answers": submission["answers"],
-                                        "envelope": submission["envelope"], "header": submission["envelope"]["header"],
-                                        "pow": submission["pow"]})
+    where, key = break_one_field(
+        data,
+        {
+            "top": submission,
+            "answers": submission["answers"],
+            "envelope": submission["envelope"],
+            "header": submission["envelope"]["header"],
+            "pow": submission["pow"],
+        },
+    )
     resp = client.post(f"/api/v1/surveys/{survey_id}/responses", json=submission, headers=headers)
     check(target, resp, ("survey api", where, key))
 
@@ -427,14 +616,23 @@ def test_notice_comments_survive_any_header(target, data):
     field broken, through the recipients API and the no-JS comment form."""
     client = reporter_client(target)
     header = notice_header(target["notice"])
-    break_one_field(data, {"header": header}, values=st.one_of(VALUE, st.sampled_from(
-        ["notice", "general", target["notice"].id, "f" * 32, target["survey"]])))
+    break_one_field(
+        data,
+        {"header": header},
+        values=st.one_of(
+            VALUE, st.sampled_from(["notice", "general", target["notice"].id, "f" * 32, target["survey"]])
+        ),
+    )
     headers = data.draw(EDGE_HEADERS, label="headers")
     check(target, client.post("/api/v1/recipients", json=header, headers=headers), ("recipients", header, headers))
     form = {**report_form("comment"), **{k: v for k, v in header.items() if isinstance(v, str)}}
     form.pop("files", None)
-    resp = client.post(f"/report/notice/{target['notice'].id}", data=_multipart(form, data.draw(FILES)),
-                       content_type="multipart/form-data", headers=headers)
+    resp = client.post(
+        f"/report/notice/{target['notice'].id}",
+        data=_multipart(form, data.draw(FILES)),
+        content_type="multipart/form-data",
+        headers=headers,
+    )
     check(target, resp, ("comment form", header))
 
 
@@ -442,9 +640,12 @@ def test_notice_comments_survive_any_header(target, data):
 
 
 @FUZZ
-@given(form=st.fixed_dictionaries({}, optional={"username": VALUE, "password": VALUE, "totp": VALUE}),
-       csrf=st.sampled_from(["valid", "missing", "garbage"]), garbage=VALUE,
-       next_=st.one_of(st.none(), VALUE, st.just("//evil.invalid/")))
+@given(
+    form=st.fixed_dictionaries({}, optional={"username": VALUE, "password": VALUE, "totp": VALUE}),
+    csrf=st.sampled_from(["valid", "missing", "garbage"]),
+    garbage=VALUE,
+    next_=st.one_of(st.none(), VALUE, st.just("//evil.invalid/")),
+)
 @example(form={"username": "zhang\x00.wei", "password": "p", "totp": "1"}, csrf="valid", garbage="", next_=None)
 def test_committee_login_form_survives_any_fields(target, form, csrf, garbage, next_):
     client = target["app"].test_client()
@@ -485,6 +686,7 @@ def test_openapi_document_fuzzed_by_schemathesis(target):
     calls = {}
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
             @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
             @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
             def run(case, data):

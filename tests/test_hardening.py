@@ -1,5 +1,6 @@
 """Review findings on the reporter side: bad input is a clear 4xx, never a 500; no existence
 oracle; limits that hold; logs without data or time; an instance secret made once."""
+
 import datetime as dt
 import io
 import json
@@ -56,8 +57,9 @@ def make_app(tmp_path, request):
         folder.mkdir()
         app = build_app(make_config(folder, request, backend=backend, **overrides))
         with Session(services(app).engine) as s:
-            keypair = offline.init_keys(s, folder / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
-                                        opslimit=1, memlimit=8192 * 8)
+            keypair = offline.init_keys(
+                s, folder / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"), opslimit=1, memlimit=8192 * 8
+            )
             s.commit()
         app.committee_keypair = keypair
         apps.append(app)
@@ -76,13 +78,22 @@ def report_submission(client, *, attachments=(), header=HEADER, locator=None, to
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
-    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
-                      {"narrative": "x", "attachments": list(attachments)},
-                      [unb64u(r["public_key"]) for r in recipients])
-    submission = {"locator": locator, "locator_token": token, "salt": b64u(salt),
-                  "kdf": {"opslimit": OPS, "memlimit": MEM}, "lookup": b64u(keys.lookup),
-                  "reporter_public_key": b64u(keys.keypair.public), "envelope": sealed.envelope,
-                  "pow": proof_of_work(client)}
+    sealed = env.seal(
+        "report",
+        env.bind_reporter_key(header, keys.keypair.public),
+        {"narrative": "x", "attachments": list(attachments)},
+        [unb64u(r["public_key"]) for r in recipients],
+    )
+    submission = {
+        "locator": locator,
+        "locator_token": token,
+        "salt": b64u(salt),
+        "kdf": {"opslimit": OPS, "memlimit": MEM},
+        "lookup": b64u(keys.lookup),
+        "reporter_public_key": b64u(keys.keypair.public),
+        "envelope": sealed.envelope,
+        "pow": proof_of_work(client),
+    }
     submission.update(changes)
     return submission
 
@@ -123,8 +134,17 @@ def nojs_report(client, files=(("f.txt", b"abc"),)) -> str:
 # --- 1. bad input is a clear 4xx in the user's language ---------------------------------------
 
 
-@pytest.mark.parametrize("field, value", [("channel", ["x"]), ("department", {"a": 1}), ("money_band", [1]),
-                                          ("category", 7), ("evidence", None), ("channel", True)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("channel", ["x"]),
+        ("department", {"a": 1}),
+        ("money_band", [1]),
+        ("category", 7),
+        ("evidence", None),
+        ("channel", True),
+    ],
+)
 def test_routing_values_must_be_strings(client, committee, field, value):
     header = dict(HEADER, **{field: value})
     resp = client.post("/api/v1/recipients", json=header, headers=EN)
@@ -136,8 +156,10 @@ def test_routing_values_must_be_strings(client, committee, field, value):
     assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_submission"
 
 
-@pytest.mark.parametrize("kdf", ["x", [1], 5, None, {"opslimit": "1", "memlimit": MEM},
-                                 {"opslimit": True, "memlimit": MEM}, {"opslimit": OPS}])
+@pytest.mark.parametrize(
+    "kdf",
+    ["x", [1], 5, None, {"opslimit": "1", "memlimit": MEM}, {"opslimit": True, "memlimit": MEM}, {"opslimit": OPS}],
+)
 def test_kdf_of_the_wrong_shape_is_400(client, committee, kdf):
     resp = client.post("/api/v1/reports", json=report_submission(client, kdf=kdf), headers=EN)
     assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_submission"
@@ -151,13 +173,19 @@ def test_receipt_cost_must_be_exactly_the_sites(client, committee):
     assert resp.status_code == 201
 
 
-JSON_ENDPOINTS = ["/api/v1/recipients", "/api/v1/followup", "/api/v1/followup/attachments/" + "a" * 32,
-                  "/api/v1/reports", "/api/v1/followup/messages"]
+JSON_ENDPOINTS = [
+    "/api/v1/recipients",
+    "/api/v1/followup",
+    "/api/v1/followup/attachments/" + "a" * 32,
+    "/api/v1/reports",
+    "/api/v1/followup/messages",
+]
 
 
 @pytest.mark.parametrize("path", JSON_ENDPOINTS)
-@pytest.mark.parametrize("body", ["[" * 20_000, '{"a":' * 10_000, "[" * 100_000],
-                         ids=["deep-array", "deep-object", "deep-and-big"])
+@pytest.mark.parametrize(
+    "body", ["[" * 20_000, '{"a":' * 10_000, "[" * 100_000], ids=["deep-array", "deep-object", "deep-and-big"]
+)
 def test_deeply_nested_json_is_a_4xx(client, committee, path, body):
     resp = client.post(path, data=body, content_type="application/json", headers=EN)
     # Within the size limit the nesting itself is refused (400); beyond 64 KiB a JSON-only
@@ -191,22 +219,42 @@ def wsgi_call(app, path, *, method="GET", headers=(), body=b"") -> tuple[int, st
     return int(status[0].split()[0]), out.decode("utf-8")
 
 
-@pytest.mark.parametrize("host", ["a" * 64, "a" * 64 + ".example.org", "x." + "b" * 100 + ":8080", "xn--zz",
-                                  "XN--ZZ.example.org"])
-@pytest.mark.parametrize("path", ["/", "/report/contractor", "/followup", "/transparency", "/committee/login",
-                                  "/no-such-page", "/static/css/site.css"])
+@pytest.mark.parametrize(
+    "host", ["a" * 64, "a" * 64 + ".example.org", "x." + "b" * 100 + ":8080", "xn--zz", "XN--ZZ.example.org"]
+)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/report/contractor",
+        "/followup",
+        "/transparency",
+        "/committee/login",
+        "/no-such-page",
+        "/static/css/site.css",
+    ],
+)
 def test_a_host_with_no_idna_form_is_a_400_page_in_the_users_language(app, committee, host, path):
     """A label over 63 characters cannot be IDNA-encoded, nor a bad punycode label decoded:
     routing gave up, and every page built with url_for (the error page included) was a 500,
     as was every form post, whose Origin is compared with the Host."""
     for language, message in (("en", "The request could not be understood."), ("zh-CN", "无法识别这个请求。")):
         for method in ("GET", "POST"):
-            status, body = wsgi_call(app, path, method=method, headers={
-                "Host": host, "Accept-Language": language, "Origin": f"http://{host}"})
+            status, body = wsgi_call(
+                app,
+                path,
+                method=method,
+                headers={"Host": host, "Accept-Language": language, "Origin": f"http://{host}"},
+            )
             assert status == 400, (path, method, status)
             assert message in body
-    status, body = wsgi_call(app, "/api/v1/recipients", method="POST", body=json.dumps(HEADER).encode(),
-                             headers={"Host": host, "Content-Type": "application/json", **EN})
+    status, body = wsgi_call(
+        app,
+        "/api/v1/recipients",
+        method="POST",
+        body=json.dumps(HEADER).encode(),
+        headers={"Host": host, "Content-Type": "application/json", **EN},
+    )
     assert status == 400 and json.loads(body)["message"] == "The request could not be understood."
 
 
@@ -227,21 +275,28 @@ def test_locator_must_be_a_string_of_digits(client, committee, locator):
 def test_duplicate_attachment_id_is_400_and_stores_nothing(client, committee, app):
     attachment_id = "b" * 32
     part = lambda: (io.BytesIO(b"x" * 100), attachment_id)  # noqa: E731
-    first = client.post("/api/v1/reports", data={"submission": json.dumps(report_submission(client)),
-                                                 attachment_id: part()}, content_type="multipart/form-data")
+    first = client.post(
+        "/api/v1/reports",
+        data={"submission": json.dumps(report_submission(client)), attachment_id: part()},
+        content_type="multipart/form-data",
+    )
     assert first.status_code == 201
     before = table_counts(app)
-    again = client.post("/api/v1/reports", data={"submission": json.dumps(report_submission(client)),
-                                                 attachment_id: part()}, content_type="multipart/form-data",
-                        headers=EN)
+    again = client.post(
+        "/api/v1/reports",
+        data={"submission": json.dumps(report_submission(client)), attachment_id: part()},
+        content_type="multipart/form-data",
+        headers=EN,
+    )
     assert again.status_code == 400 and again.get_json()["error"] == "invalid_submission"
     assert table_counts(app) == before
 
 
 def test_part_name_with_a_trailing_newline_is_refused(client, committee, db_session):
     submission = json.dumps(report_submission(client)).encode()
-    body, ctype = raw_multipart([(b'name="submission"', submission),
-                                 (b"name*=UTF-8''" + b"e" * 32 + b'%0A; filename="x"', b"Z" * 100)])
+    body, ctype = raw_multipart(
+        [(b'name="submission"', submission), (b"name*=UTF-8''" + b"e" * 32 + b'%0A; filename="x"', b"Z" * 100)]
+    )
     resp = client.post("/api/v1/reports", data=body, content_type=ctype)
     assert resp.status_code == 400
     assert db_session.scalar(select(func.count()).select_from(Attachment)) == 0
@@ -252,14 +307,23 @@ def test_a_multipart_part_without_a_name_makes_the_body_a_400(app, client, commi
     lookup as a None key (a 500 on every committee form). Now the body is malformed: a
     clear 400 in the user's language, and nothing stored."""
     before = table_counts(app)
-    for path, parts in [("/committee/login", [(b"", b"value")]),
-                        ("/committee/login", [(b'name="username"', b"x"), (b'filename="a.txt"', b"file")]),
-                        ("/report/contractor", [(b'name="narrative"', b"n"), (b"", b"value")]),
-                        ("/api/v1/reports", [(b'name="submission"', json.dumps(report_submission(client)).encode()),
-                                             (b'filename="x"', b"Z" * 100)])]:
+    for path, parts in [
+        ("/committee/login", [(b"", b"value")]),
+        ("/committee/login", [(b'name="username"', b"x"), (b'filename="a.txt"', b"file")]),
+        ("/report/contractor", [(b'name="narrative"', b"n"), (b"", b"value")]),
+        (
+            "/api/v1/reports",
+            [(b'name="submission"', json.dumps(report_submission(client)).encode()), (b'filename="x"', b"Z" * 100)],
+        ),
+    ]:
         body, ctype = raw_multipart(parts)
-        resp = client.post(path, data=body, content_type=ctype, headers={"Accept-Language": "en"},
-                           environ_base={"wsgi.url_scheme": "https"})
+        resp = client.post(
+            path,
+            data=body,
+            content_type=ctype,
+            headers={"Accept-Language": "en"},
+            environ_base={"wsgi.url_scheme": "https"},
+        )
         assert resp.status_code == 400, (path, resp.status_code)
         text = resp.get_data(as_text=True)
         assert "Traceback" not in text
@@ -275,6 +339,7 @@ def test_attachment_ids_are_matched_whole():
     assert ATTACHMENT_ID.match("a" * 32 + "\n") is None  # also safe where .match() is used
     from crypto.encoding import unb64u as decode
     from crypto.errors import FormatError
+
     with pytest.raises(FormatError):
         decode("AAAA\n")
 
@@ -282,21 +347,32 @@ def test_attachment_ids_are_matched_whole():
 def test_malformed_reporter_bodies_do_not_break_the_case_page(client, committee):
     code = nojs_report(client)
     good_id = new_id()
-    bodies = [{"text": "x", "attachments": [{"id": "a" * 32, "name": "n", "size": "big"}]},
-              {"text": "x", "attachments": "abc"},
-              {"text": ["x"]},
-              {"text": "y", "attachments": [None, 5, {"id": "short", "name": "n", "size": 1},
-                                            {"id": "c" * 32, "name": 7, "size": 1},
-                                            {"id": "d" * 32, "name": "n", "size": -1},
-                                            {"id": "e" * 32, "name": "n", "size": True}]},
-              {"text": "SHOWN-TEXT", "attachments": [{"id": good_id, "name": "ok.txt", "size": 2}]}]
+    bodies = [
+        {"text": "x", "attachments": [{"id": "a" * 32, "name": "n", "size": "big"}]},
+        {"text": "x", "attachments": "abc"},
+        {"text": ["x"]},
+        {
+            "text": "y",
+            "attachments": [
+                None,
+                5,
+                {"id": "short", "name": "n", "size": 1},
+                {"id": "c" * 32, "name": 7, "size": 1},
+                {"id": "d" * 32, "name": "n", "size": -1},
+                {"id": "e" * 32, "name": "n", "size": True},
+            ],
+        },
+        {"text": "SHOWN-TEXT", "attachments": [{"id": good_id, "name": "ok.txt", "size": 2}]},
+    ]
     for body in bodies:
         content_key = random_bytes(32)
         parts = {}
         if body["text"] == "SHOWN-TEXT":
             parts[good_id] = (io.BytesIO(encrypt_bytes(attachment_key(content_key, good_id), b"ok")), good_id)
-        assert reporter_message(client, ReceiptCode.parse(code), body, content_key=content_key,
-                                parts=parts).status_code == 201
+        assert (
+            reporter_message(client, ReceiptCode.parse(code), body, content_key=content_key, parts=parts).status_code
+            == 201
+        )
     page = client.post("/followup", data={"code": code}, headers=EN)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -324,9 +400,13 @@ def test_an_item_that_does_not_open_for_the_reporter_is_left_out(client, committ
 
 def test_control_characters_are_stripped_from_file_names(client, committee, db_session, tmp_path):
     code = nojs_report(client)
-    body, ctype = raw_multipart([
-        (b'name="code"', code.encode()), (b'name="text"', b"hi"),
-        (b"name=\"files\"; filename*=UTF-8''evil%0D%0AX-Injected%3A%201%E2%80%AE.txt", b"DATA")])
+    body, ctype = raw_multipart(
+        [
+            (b'name="code"', code.encode()),
+            (b'name="text"', b"hi"),
+            (b"name=\"files\"; filename*=UTF-8''evil%0D%0AX-Injected%3A%201%E2%80%AE.txt", b"DATA"),
+        ]
+    )
     page = client.post("/followup/message", data=body, content_type=ctype)
     assert page.status_code == 200
     ids = re.findall(r"/followup/attachment/([0-9a-f]{32})", page.get_data(as_text=True))
@@ -346,8 +426,16 @@ def test_a_browser_sealed_name_with_newlines_downloads_cleanly(client, committee
     content_key, attachment_id = random_bytes(32), new_id()
     stream = encrypt_bytes(attachment_key(content_key, attachment_id), b"xyz")
     body = {"text": "t", "attachments": [{"id": attachment_id, "name": "a\r\nSet-Cookie: x.txt", "size": 3}]}
-    assert reporter_message(client, ReceiptCode.parse(code), body, content_key=content_key,
-                            parts={attachment_id: (io.BytesIO(stream), attachment_id)}).status_code == 201
+    assert (
+        reporter_message(
+            client,
+            ReceiptCode.parse(code),
+            body,
+            content_key=content_key,
+            parts={attachment_id: (io.BytesIO(stream), attachment_id)},
+        ).status_code
+        == 201
+    )
     download = client.post(f"/followup/attachment/{attachment_id}", data={"code": code})
     assert download.status_code == 200 and download.data == b"xyz"
     assert "Set-Cookie" not in download.headers and "\n" not in download.headers["Content-Disposition"]
@@ -357,9 +445,11 @@ def test_a_non_latin_1_file_name_downloads_through_a_real_server(app, client, co
     # The test client does not encode headers; a server must write them in Latin-1, and
     # gunicorn (like werkzeug's server here) refuses a raw 证据.txt with a 500.
     code = nojs_report(client)
-    page = client.post("/followup/message", data={"code": code, "text": "see file",
-                                                  "files": (io.BytesIO(b"DATA"), "证据 “final”.txt")},
-                       content_type="multipart/form-data")
+    page = client.post(
+        "/followup/message",
+        data={"code": code, "text": "see file", "files": (io.BytesIO(b"DATA"), "证据 “final”.txt")},
+        content_type="multipart/form-data",
+    )
     ids = re.findall(r"/followup/attachment/([0-9a-f]{32})", page.get_data(as_text=True))
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
     serving = threading.Thread(target=server.serve_forever, daemon=True)
@@ -386,7 +476,7 @@ def _unknown_locators(db_session, count):
     taken = set(db_session.scalars(select(Case.locator)))
     found = []
     while len(found) < count:
-        locator = f"{secrets.randbelow(10 ** 7):07d}"
+        locator = f"{secrets.randbelow(10**7):07d}"
         if locator not in taken:
             found.append(locator)
     return found
@@ -446,7 +536,7 @@ def test_locators_are_issued_unused_with_a_token_of_today(app, client, committee
 def test_reports_need_a_token_of_today_or_yesterday(app, client, committee):
     secret, day = services(app).secret, today("Asia/Shanghai")
     for age, status in ((1, 201), (2, 400), (-1, 400)):
-        locator = f"{secrets.randbelow(10 ** 7):07d}"
+        locator = f"{secrets.randbelow(10**7):07d}"
         token = cases.locator_token(secret, locator, day - dt.timedelta(days=age))
         resp = client.post("/api/v1/reports", json=report_submission(client, locator=locator, token=token))
         assert resp.status_code == status, age
@@ -484,24 +574,31 @@ def test_verifier_comparison_reads_the_same_columns_for_known_and_unknown_locato
 def test_recipients_and_locators_spend_the_submit_budget(make_app):
     app = make_app(limit_submit="4 per hour")
     client = app.test_client()
-    statuses = [client.post("/api/v1/recipients", json=HEADER).status_code,
-                client.post("/api/v1/locators", json={}).status_code,
-                client.post("/api/v1/recipients", json=HEADER).status_code,
-                client.post("/api/v1/locators", json={}).status_code,
-                client.post("/api/v1/locators", json={}).status_code,
-                client.post("/api/v1/recipients", json=HEADER).status_code,
-                client.post("/api/v1/reports", json={}).status_code]
+    statuses = [
+        client.post("/api/v1/recipients", json=HEADER).status_code,
+        client.post("/api/v1/locators", json={}).status_code,
+        client.post("/api/v1/recipients", json=HEADER).status_code,
+        client.post("/api/v1/locators", json={}).status_code,
+        client.post("/api/v1/locators", json={}).status_code,
+        client.post("/api/v1/recipients", json=HEADER).status_code,
+        client.post("/api/v1/reports", json={}).status_code,
+    ]
     assert statuses == [200, 200, 200, 200, 429, 429, 429]
 
 
 def test_json_endpoints_take_at_most_64_kib(client, committee):
     padding = "x" * (64 * 1024)
-    for path in ("/api/v1/recipients", "/api/v1/followup", "/api/v1/locators",
-                 "/api/v1/followup/attachments/" + "a" * 32):
+    for path in (
+        "/api/v1/recipients",
+        "/api/v1/followup",
+        "/api/v1/locators",
+        "/api/v1/followup/attachments/" + "a" * 32,
+    ):
         resp = client.post(path, data=json.dumps({"pad": padding}), content_type="application/json", headers=EN)
         assert resp.status_code == 413 and resp.get_json()["error"], path
-    resp = client.post("/api/v1/reports", data=json.dumps({"pad": "x" * (5 * 1024 * 1024)}),
-                       content_type="application/json")
+    resp = client.post(
+        "/api/v1/reports", data=json.dumps({"pad": "x" * (5 * 1024 * 1024)}), content_type="application/json"
+    )
     assert resp.status_code == 413
     # The file-carrying endpoints keep the large limit for multipart bodies.
     resp, _, _ = seal_report(client, "x", files=[("big.bin", secrets.token_bytes(300 * 1024))])
@@ -522,8 +619,10 @@ def test_daily_key_is_shared_by_workers_and_never_in_redis(make_app, redis_prefi
     import redis
 
     shared = tmp_path / "ratelimit-key"
-    workers = [make_app(ratelimit_storage=REDIS_URL, ratelimit_key_file=shared, extra={"redis_key_prefix": redis_prefix})
-               for _ in range(2)]
+    workers = [
+        make_app(ratelimit_storage=REDIS_URL, ratelimit_key_file=shared, extra={"redis_key_prefix": redis_prefix})
+        for _ in range(2)
+    ]
     alone = make_app()
     keys = []
     for app in workers + [alone]:
@@ -643,6 +742,7 @@ def test_a_memory_counter_started_by_two_requests_at_once_still_ends_with_its_wi
 
     class SecondRequestComesBetween(Counter):
         """The counts; the first read-back of a count lets the other thread's request in."""
+
         interleaved = False
 
         def get(self, key, default=None):
@@ -682,11 +782,14 @@ def test_empty_file_name_gets_the_limited_spool(make_app):
     app = make_app(max_attachments=2, max_attachment_bytes=1000)
     client = app.test_client()
     submission = json.dumps(report_submission(client)).encode()
-    body, ctype = raw_multipart([(b'name="submission"', submission),
-                                 (b'name="%s"; filename=""' % (b"d" * 32), b"Z" * 50_000)])
+    body, ctype = raw_multipart(
+        [(b'name="submission"', submission), (b'name="%s"; filename=""' % (b"d" * 32), b"Z" * 50_000)]
+    )
     assert client.post("/api/v1/reports", data=body, content_type=ctype).status_code == 413
-    body, ctype = raw_multipart([(b'name="submission"', submission)]
-                                + [(b'name="%s"; filename=""' % (c * 32), b"Z" * 100) for c in (b"a", b"b", b"c")])
+    body, ctype = raw_multipart(
+        [(b'name="submission"', submission)]
+        + [(b'name="%s"; filename=""' % (c * 32), b"Z" * 100) for c in (b"a", b"b", b"c")]
+    )
     assert client.post("/api/v1/reports", data=body, content_type=ctype).status_code == 413
     assert table_counts(app)["cases"] == 0
 
@@ -721,8 +824,14 @@ def test_internal_errors_log_type_and_place_only(app, committee, caplog, capsys)
 
     @app.get("/_test/sql")
     def sql():
-        row = dict(kid="PARAM-kid-77aa", public_key=b"\1" * 32, label="PARAM-label-77aa", demo=False,
-                   active=True, created_on=dt.date(2026, 1, 2))
+        row = dict(
+            kid="PARAM-kid-77aa",
+            public_key=b"\1" * 32,
+            label="PARAM-label-77aa",
+            demo=False,
+            active=True,
+            created_on=dt.date(2026, 1, 2),
+        )
         db.session().execute(insert(CommitteeKey).values(**row))
         db.session().execute(insert(CommitteeKey).values(**row))  # IntegrityError, parameters and all
 
@@ -782,8 +891,14 @@ def test_an_error_after_a_commit_does_not_say_nothing_was_stored(app, committee)
 def test_database_errors_hide_their_parameters(app):
     from sqlalchemy.exc import IntegrityError
 
-    row = dict(kid="PARAM-kid-91bb", public_key=b"\1" * 32, label="PARAM-label-91bb", demo=False, active=True,
-               created_on=dt.date(2026, 1, 2))
+    row = dict(
+        kid="PARAM-kid-91bb",
+        public_key=b"\1" * 32,
+        label="PARAM-label-91bb",
+        demo=False,
+        active=True,
+        created_on=dt.date(2026, 1, 2),
+    )
     with Session(services(app).engine) as s:
         s.execute(insert(CommitteeKey).values(**row))
         with pytest.raises(IntegrityError) as caught:
@@ -875,8 +990,9 @@ def test_nojs_report_retries_when_its_locator_is_taken(client, committee, db_ses
     monkeypatch.setattr(receipt, "random_locator", fake)
     monkeypatch.setattr(cases, "random_locator", fake, raising=False)
     monkeypatch.setattr(cases, "locator_in_use", lambda _db, _locator: False)  # free when checked...
-    resp = client.post("/report/contractor", data=report_form("second", files=[("g.txt", b"GGG")]),
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/report/contractor", data=report_form("second", files=[("g.txt", b"GGG")]), content_type="multipart/form-data"
+    )
     assert resp.status_code == 200  # ...taken at the insert: retried, no 409 page
     code = ReceiptCode.parse(receipt_from(resp.get_data(as_text=True)))
     assert code.locator != taken
@@ -913,8 +1029,13 @@ def test_offline_decrypt_skips_bad_entries_with_a_note(app, client, committee, d
     code = ReceiptCode.parse(nojs_report(client, files=[("evidence.txt", b"EVIDENCE")]))
     other = db_session.scalar(select(Attachment.id))  # stored with the report, not with a message
     content_key, good = random_bytes(32), new_id()
-    bad_entries = [None, {"id": "zz", "name": "a", "size": 1}, {"id": new_id(), "name": "ghost", "size": 1},
-                   {"id": other, "name": "theirs", "size": 8}, {"id": good, "name": "huge", "size": "1"}]
+    bad_entries = [
+        None,
+        {"id": "zz", "name": "a", "size": 1},
+        {"id": new_id(), "name": "ghost", "size": 1},
+        {"id": other, "name": "theirs", "size": 8},
+        {"id": good, "name": "huge", "size": "1"},
+    ]
     assert reporter_message(client, code, {"text": "bad", "attachments": bad_entries}).status_code == 201
     assert reporter_message(client, code, {"text": "bad2", "attachments": "abc"}).status_code == 201
     committee_kid = committee[0].kid
@@ -926,8 +1047,16 @@ def test_offline_decrypt_skips_bad_entries_with_a_note(app, client, committee, d
 
     assert reporter_message(client, code, {"text": "unopenable"}, tamper=break_committee_key).status_code == 201
     stream = encrypt_bytes(attachment_key(content_key, good), b"LATER-FILE")
-    assert reporter_message(client, code, {"text": "LATER", "attachments": [{"id": good, "name": "later.txt", "size": 10}]},
-                            content_key=content_key, parts={good: (io.BytesIO(stream), good)}).status_code == 201
+    assert (
+        reporter_message(
+            client,
+            code,
+            {"text": "LATER", "attachments": [{"id": good, "name": "later.txt", "size": 10}]},
+            content_key=content_key,
+            parts={good: (io.BytesIO(stream), good)},
+        ).status_code
+        == 201
+    )
     db_session.expire_all()
     summary = offline.decrypt_case(db_session, db_session.scalar(select(Case)), committee[0], tmp_path)
     items = summary["items"]
@@ -949,9 +1078,16 @@ def test_public_recipient_labels_are_roles_not_names(app, client, committee, db_
     from crypto.keys import KeyPair
 
     member_key = KeyPair.generate()
-    db_session.add(Member(username="chen.jie", public_key=member_key.public, active=True,
-                          created_on=today("Asia/Shanghai"), enrolled_on=today("Asia/Shanghai"),
-                          confirmed_on=today("Asia/Shanghai")))  # enrolled and confirmed by a second person
+    db_session.add(
+        Member(
+            username="chen.jie",
+            public_key=member_key.public,
+            active=True,
+            created_on=today("Asia/Shanghai"),
+            enrolled_on=today("Asia/Shanghai"),
+            confirmed_on=today("Asia/Shanghai"),
+        )
+    )  # enrolled and confirmed by a second person
     db_session.commit()
     recipients = client.post("/api/v1/recipients", json=HEADER).get_json()["recipients"]
     assert sorted(r["label"] for r in recipients) == ["committee", "member"]
@@ -972,21 +1108,31 @@ def test_public_recipient_labels_are_roles_not_names(app, client, committee, db_
 def test_failure_after_the_case_insert_leaves_no_row(app, client, committee, failure):
     attachment_id = "c" * 32
     if failure == "duplicate id":
-        first = client.post("/api/v1/reports", data={"submission": json.dumps(report_submission(client)),
-                                                     attachment_id: (io.BytesIO(b"x" * 100), attachment_id)},
-                            content_type="multipart/form-data")
+        first = client.post(
+            "/api/v1/reports",
+            data={
+                "submission": json.dumps(report_submission(client)),
+                attachment_id: (io.BytesIO(b"x" * 100), attachment_id),
+            },
+            content_type="multipart/form-data",
+        )
         assert first.status_code == 201
     data = b"xy" if failure == "short stream" else b"x" * 100
     submission = json.dumps(report_submission(client))
     before = table_counts(app)
     inserts = []
     engine = services(app).engine
-    record = lambda _c, _cur, statement, *_rest: inserts.append(statement.split()[2] if statement.startswith("INSERT") else "")  # noqa: E731
+
+    def record(_c, _cur, statement, *_rest):
+        return inserts.append(statement.split()[2] if statement.startswith("INSERT") else "")  # noqa: E731
+
     event.listen(engine, "before_cursor_execute", record)
     try:
-        resp = client.post("/api/v1/reports", data={"submission": submission,
-                                                    attachment_id: (io.BytesIO(data), attachment_id)},
-                           content_type="multipart/form-data")
+        resp = client.post(
+            "/api/v1/reports",
+            data={"submission": submission, attachment_id: (io.BytesIO(data), attachment_id)},
+            content_type="multipart/form-data",
+        )
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_submission"
@@ -1002,10 +1148,18 @@ def test_concurrent_messages_to_one_case_all_land(app, client, committee):
     creds, keys = credentials(client, code)
     view = client.post("/api/v1/followup", json=creds).get_json()
     recipients = [unb64u(r["public_key"]) for r in view["recipients"]] + [keys.keypair.public]
-    bodies = [json.dumps(dict(creds, envelope=env.seal("message", {"case": view["case"]},
-                                                       {"text": f"m{i}", "attachments": []}, recipients).envelope,
-                              pow=proof_of_work(client))).encode()
-              for i in range(16)]
+    bodies = [
+        json.dumps(
+            dict(
+                creds,
+                envelope=env.seal(
+                    "message", {"case": view["case"]}, {"text": f"m{i}", "attachments": []}, recipients
+                ).envelope,
+                pow=proof_of_work(client),
+            )
+        ).encode()
+        for i in range(16)
+    ]
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()
@@ -1045,8 +1199,9 @@ def test_an_unknown_time_zone_stops_the_start(tmp_path, zone):
         from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), "WHISTLE_TIMEZONE": zone})
 
 
-@pytest.mark.parametrize("name, value", [("WHISTLE_RECEIPT_OPSLIMIT", str(2**32)),
-                                         ("WHISTLE_RECEIPT_MEMLIMIT", str(2**50))])
+@pytest.mark.parametrize(
+    "name, value", [("WHISTLE_RECEIPT_OPSLIMIT", str(2**32)), ("WHISTLE_RECEIPT_MEMLIMIT", str(2**50))]
+)
 def test_a_receipt_cost_above_libsodiums_maximum_stops_the_start(tmp_path, name, value):
     """Taken at the start, such a cost failed every receipt stretched on the server (each
     no-JS report a 500)."""
@@ -1054,8 +1209,14 @@ def test_a_receipt_cost_above_libsodiums_maximum_stops_the_start(tmp_path, name,
         from_env({"WHISTLE_INSTANCE_DIR": str(tmp_path / "instance"), name: value})
 
 
-@pytest.mark.parametrize("name, value", [("WHISTLE_RECEIPT_OPSLIMIT", "0"), ("WHISTLE_RECEIPT_MEMLIMIT", "8192"),
-                                         ("WHISTLE_RECEIPT_MEMLIMIT", str(8 * 1024 * 1024 - 1))])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("WHISTLE_RECEIPT_OPSLIMIT", "0"),
+        ("WHISTLE_RECEIPT_MEMLIMIT", "8192"),
+        ("WHISTLE_RECEIPT_MEMLIMIT", str(8 * 1024 * 1024 - 1)),
+    ],
+)
 def test_a_receipt_cost_below_the_floor_stops_the_start(tmp_path, name, value):
     """The browser refuses a follow-up cost below crypto/FORMAT.md's floor (1 pass over
     8 MiB): a site configured below it would have cases no browser opens."""
@@ -1079,8 +1240,13 @@ def _cut_short(client, path: str, form: dict):
     server says the stream ends where the body ends (wsgi.input_terminated), the stream ends
     early, and Content-Length still says how long the body was meant to be."""
     body = urllib.parse.urlencode(form).encode()
-    return client.post(path, data=body, content_type="application/x-www-form-urlencoded", headers=EN,
-                       environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": str(len(body) + 40)})
+    return client.post(
+        path,
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        headers=EN,
+        environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": str(len(body) + 40)},
+    )
 
 
 def test_a_form_cut_short_stores_nothing(app, client, committee):
@@ -1097,8 +1263,12 @@ def test_a_form_cut_short_stores_nothing(app, client, committee):
     assert table_counts(app) == before
     # The same bodies whole are taken: what was refused is the missing end, nothing else.
     body = urllib.parse.urlencode({"q1": "4", "q2": "1"}).encode()
-    whole = client.post(f"/surveys/{survey_id}", data=body, content_type="application/x-www-form-urlencoded",
-                        environ_overrides={"wsgi.input_terminated": True})
+    whole = client.post(
+        f"/surveys/{survey_id}",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     assert whole.status_code == 200 and table_counts(app)["survey_responses"] == before["survey_responses"] + 1
 
 
@@ -1111,13 +1281,23 @@ def test_a_chunked_body_over_its_limit_is_refused_not_cut(app, client, committee
     before = table_counts(app)
     body = b"q1=4&pad=" + b"x" * (300 * 1024) + b"&q2=1"  # over the survey pages' 256 KiB
     chunked = dict(EN, **{"Transfer-Encoding": "chunked"})
-    resp = client.post(f"/surveys/{survey_id}", input_stream=io.BytesIO(body), headers=chunked,
-                       content_type="application/x-www-form-urlencoded", environ_overrides={"wsgi.input_terminated": True})
+    resp = client.post(
+        f"/surveys/{survey_id}",
+        input_stream=io.BytesIO(body),
+        headers=chunked,
+        content_type="application/x-www-form-urlencoded",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     assert resp.status_code == 413 and "The upload is too large" in resp.get_data(as_text=True)
     assert table_counts(app) == before
     small = b"q1=4&q2=1"
-    resp = client.post(f"/surveys/{survey_id}", input_stream=io.BytesIO(small), headers=chunked,
-                       content_type="application/x-www-form-urlencoded", environ_overrides={"wsgi.input_terminated": True})
+    resp = client.post(
+        f"/surveys/{survey_id}",
+        input_stream=io.BytesIO(small),
+        headers=chunked,
+        content_type="application/x-www-form-urlencoded",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     assert resp.status_code == 200 and table_counts(app)["survey_answers"] == before["survey_answers"] + 2
 
 
@@ -1131,8 +1311,11 @@ def gunicorn_chunked_body(raw: bytes):
     return GunicornRequest(GunicornConfig(), IterUnreader([head + raw]), ("127.0.0.1", 1)).body
 
 
-@pytest.mark.parametrize("raw", [b"zz\r\nq1=4\r\n0\r\n\r\n", b"4\r\nq1=4\r\n0\r\nbad trailer\r\n\r\n"],
-                         ids=["chunk size not hex", "malformed trailer"])
+@pytest.mark.parametrize(
+    "raw",
+    [b"zz\r\nq1=4\r\n0\r\n\r\n", b"4\r\nq1=4\r\n0\r\nbad trailer\r\n\r\n"],
+    ids=["chunk size not hex", "malformed trailer"],
+)
 def test_a_malformed_chunked_body_is_a_400(app, client, committee, raw):
     """gunicorn raises its own parse errors from the body's read(), which werkzeug let
     through: a 500."""
@@ -1140,15 +1323,21 @@ def test_a_malformed_chunked_body_is_a_400(app, client, committee, raw):
 
     survey_id = make_survey(app)
     before = table_counts(app)
-    resp = client.post(f"/surveys/{survey_id}", headers=dict(EN, **{"Transfer-Encoding": "chunked"}),
-                       content_type="application/x-www-form-urlencoded",
-                       environ_overrides={"wsgi.input": gunicorn_chunked_body(raw), "wsgi.input_terminated": True})
+    resp = client.post(
+        f"/surveys/{survey_id}",
+        headers=dict(EN, **{"Transfer-Encoding": "chunked"}),
+        content_type="application/x-www-form-urlencoded",
+        environ_overrides={"wsgi.input": gunicorn_chunked_body(raw), "wsgi.input_terminated": True},
+    )
     assert resp.status_code == 400 and "The request could not be understood." in resp.get_data(as_text=True)
     assert table_counts(app) == before
     whole = gunicorn_chunked_body(b"9\r\nq1=4&q2=1\r\n0\r\n\r\n")
-    resp = client.post(f"/surveys/{survey_id}", headers={"Transfer-Encoding": "chunked"},
-                       content_type="application/x-www-form-urlencoded",
-                       environ_overrides={"wsgi.input": whole, "wsgi.input_terminated": True})
+    resp = client.post(
+        f"/surveys/{survey_id}",
+        headers={"Transfer-Encoding": "chunked"},
+        content_type="application/x-www-form-urlencoded",
+        environ_overrides={"wsgi.input": whole, "wsgi.input_terminated": True},
+    )
     assert resp.status_code == 200 and table_counts(app)["survey_responses"] == before["survey_responses"] + 1
 
 

@@ -1,4 +1,5 @@
 """/healthz and /readyz: liveness and readiness that tell nothing about cases."""
+
 import json
 import re
 

@@ -3,6 +3,7 @@
 Nothing here mocks anything: the catalogs are read from disk with Babel, and the source is
 re-extracted with the same pybabel command that produced messages.pot.
 """
+
 import re
 import subprocess
 import sys
@@ -48,9 +49,28 @@ def extracted(tmp_path_factory) -> set[str]:
     """Message ids in the source right now, extracted exactly as messages.pot was."""
     out = tmp_path_factory.mktemp("i18n") / "fresh.pot"
     proc = subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
-         "-k", "_l", "-k", "lazy_gettext", "--no-location", "--sort-output", "-o", str(out), "."],
-        cwd=ROOT, capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_l",
+            "-k",
+            "lazy_gettext",
+            "--no-location",
+            "--sort-output",
+            "-o",
+            str(out),
+            ".",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     ids = _ids(_read(out))
     assert ids, "extraction found no messages"
@@ -76,8 +96,9 @@ def test_catalog_is_complete_and_placeholders_match(locale):
         if m.fuzzy:
             problems.append(f"fuzzy: {m.id!r}")
         wanted = set().union(*(_placeholders(i) for i in ids))
-        if any(_placeholders(form) - wanted for form in strings) or \
-                (not m.pluralizable and _placeholders(strings[0]) != wanted):
+        if any(_placeholders(form) - wanted for form in strings) or (
+            not m.pluralizable and _placeholders(strings[0]) != wanted
+        ):
             problems.append(f"placeholders differ: {m.id!r} -> {m.string!r}")
         if wanted and "python-format" not in m.flags:
             problems.append(f"missing python-format flag: {m.id!r}")
@@ -121,10 +142,13 @@ def test_catalog_has_exactly_the_source_strings(locale, extracted):
     assert not stale, f"{locale} has strings no longer in the source: {sorted(stale)}"
 
 
-@pytest.mark.parametrize("locale, forbidden", [
-    pytest.param("zh_Hant", SIMPLIFIED_ONLY, id="zh_Hant-no-simplified"),
-    pytest.param("zh_Hans", TRADITIONAL_ONLY, id="zh_Hans-no-traditional"),
-])
+@pytest.mark.parametrize(
+    "locale, forbidden",
+    [
+        pytest.param("zh_Hant", SIMPLIFIED_ONLY, id="zh_Hant-no-simplified"),
+        pytest.param("zh_Hans", TRADITIONAL_ONLY, id="zh_Hans-no-traditional"),
+    ],
+)
 def test_chinese_catalogs_use_their_own_script(locale, forbidden):
     wrong = []
     for m in _read(_po(locale), locale=locale):
@@ -143,8 +167,14 @@ def test_forbidden_lists_are_pairs_of_distinct_characters():
 # The committee's terms, simplified and traditional: where a zh_Hans message uses one, the
 # zh_Hant message for the same id uses its pair (a character-by-character converter turns
 # 回访问卷 into 回造訪卷, "return-visit-ing questionnaire", which no reader would recognise).
-TERMS = {"回访问卷": "回訪問卷", "举报件": "舉報件", "办结": "辦結", "销毁": "銷毀", "任前公示": "任前公示",
-         "纪委监委": "紀委監委"}
+TERMS = {
+    "回访问卷": "回訪問卷",
+    "举报件": "舉報件",
+    "办结": "辦結",
+    "销毁": "銷毀",
+    "任前公示": "任前公示",
+    "纪委监委": "紀委監委",
+}
 
 
 def test_the_committees_terms_are_the_same_in_both_scripts():
@@ -168,7 +198,7 @@ HALF_WIDTH_NEXT_TO_HAN = re.compile(rf"{HAN.pattern}\s?{HALF_WIDTH}|{HALF_WIDTH}
 
 def _han_adjacent_half_width(text: str) -> list[str]:
     text = PLACEHOLDER.sub("字", text)
-    return [text[max(m.start() - 6, 0):m.end() + 6] for m in HALF_WIDTH_NEXT_TO_HAN.finditer(text)]
+    return [text[max(m.start() - 6, 0) : m.end() + 6] for m in HALF_WIDTH_NEXT_TO_HAN.finditer(text)]
 
 
 def test_the_half_width_check_finds_what_it_should():
@@ -180,8 +210,13 @@ def test_the_half_width_check_finds_what_it_should():
 
 @pytest.mark.parametrize("locale", ["zh_Hans", "zh_Hant"])
 def test_chinese_catalogs_use_full_width_punctuation(locale):
-    wrong = [hit for m in _read(_po(locale), locale=locale) if m.id
-             for form in _forms(m.string) for hit in _han_adjacent_half_width(form)]
+    wrong = [
+        hit
+        for m in _read(_po(locale), locale=locale)
+        if m.id
+        for form in _forms(m.string)
+        for hit in _han_adjacent_half_width(form)
+    ]
     assert not wrong, "\n".join(wrong)
 
 

@@ -2,6 +2,7 @@
 the custodians only; a member holding the case learns it only after a custodian other than
 themselves approves a written request and re-seals it to them; every step is audited; with
 no custodian in the rules every request is refused."""
+
 import json
 
 import nacl.bindings as sodium
@@ -26,8 +27,15 @@ from tests.committee.conftest import enrol
 from tests.conftest import KEY_PASSPHRASE, build_app
 from tests.helpers import receipt_from, report_form
 
-HOUSING = dict(HEADER, department="housing", accused_rank="staff", category="gifts",
-               money_band="1k_10k", frequency="once", evidence="none")
+HOUSING = dict(
+    HEADER,
+    department="housing",
+    accused_rank="staff",
+    category="gifts",
+    money_band="1k_10k",
+    frequency="once",
+    evidence="none",
+)
 NAME = {"name": "张实名", "contact": "13800000000"}
 EXAMPLE_RULES = (PACKAGE_DIR / "data" / "rules.example.toml").read_text(encoding="utf-8")
 
@@ -40,15 +48,29 @@ def real_name_report(client, header=HOUSING, identity=NAME, narrative="REAL-NAME
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
-    report = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
-                      {"narrative": narrative, "attachments": []},
-                      [unb64u(r["public_key"]) for r in answer["recipients"]]).envelope
-    sealed_identity = env.seal("identity", {"report": report["nonce"]}, identity,
-                               [unb64u(r["public_key"]) for r in answer["identity_recipients"]]).envelope
-    submission = {"locator": locator, "locator_token": token, "salt": b64u(salt),
-                  "kdf": {"opslimit": OPS, "memlimit": MEM}, "lookup": b64u(keys.lookup),
-                  "reporter_public_key": b64u(keys.keypair.public), "envelope": report,
-                  "identity": sealed_identity, "pow": proof_of_work(client)}
+    report = env.seal(
+        "report",
+        env.bind_reporter_key(header, keys.keypair.public),
+        {"narrative": narrative, "attachments": []},
+        [unb64u(r["public_key"]) for r in answer["recipients"]],
+    ).envelope
+    sealed_identity = env.seal(
+        "identity",
+        {"report": report["nonce"]},
+        identity,
+        [unb64u(r["public_key"]) for r in answer["identity_recipients"]],
+    ).envelope
+    submission = {
+        "locator": locator,
+        "locator_token": token,
+        "salt": b64u(salt),
+        "kdf": {"opslimit": OPS, "memlimit": MEM},
+        "lookup": b64u(keys.lookup),
+        "reporter_public_key": b64u(keys.keypair.public),
+        "envelope": report,
+        "identity": sealed_identity,
+        "pow": proof_of_work(client),
+    }
     resp = client.post("/api/v1/reports", json=submission)
     assert resp.status_code == 201, resp.get_json()
     return code, answer
@@ -83,18 +105,30 @@ def _disclose(custodian, request_id):
     info = info.get_json()
     content_key = env.open_content_key(info["item"]["envelope"], custodian.keypair)
     sealed = sodium.crypto_box_seal(content_key, unb64u(info["requester"]["public_key"]))
-    return custodian.api("post", f"/committee/api/cases/{info['case']}/identity-grant",
-                         json={"request": request_id, "sealed_key": b64u(sealed)})
+    return custodian.api(
+        "post",
+        f"/committee/api/cases/{info['case']}/identity-grant",
+        json={"request": request_id, "sealed_key": b64u(sealed)},
+    )
 
 
 def _grant_case(holder, target, case_id):
     """Hand a case on (every item but the identity is re-sealed)."""
     view = holder.api("get", f"/committee/api/cases/{case_id}").get_json()
-    member = next(m for m in holder.api("get", f"/committee/api/cases/{case_id}/grantable").get_json()["members"]
-                  if m["username"] == target.username)
-    keys = {i["id"]: b64u(sodium.crypto_box_seal(env.open_content_key(i["envelope"], holder.keypair),
-                                                 unb64u(member["public_key"]))) for i in view["items"]}
-    resp = holder.api("post", f"/committee/api/cases/{case_id}/grants", json={"username": target.username, "keys": keys})
+    member = next(
+        m
+        for m in holder.api("get", f"/committee/api/cases/{case_id}/grantable").get_json()["members"]
+        if m["username"] == target.username
+    )
+    keys = {
+        i["id"]: b64u(
+            sodium.crypto_box_seal(env.open_content_key(i["envelope"], holder.keypair), unb64u(member["public_key"]))
+        )
+        for i in view["items"]
+    }
+    resp = holder.api(
+        "post", f"/committee/api/cases/{case_id}/grants", json={"username": target.username, "keys": keys}
+    )
     assert resp.status_code == 201, resp.get_json()
 
 
@@ -108,8 +142,15 @@ def rules_app(config, tmp_path):
         path.write_text(text, encoding="utf-8")
         app = build_app(config.with_(rules_file=path))
         with Session(services(app).engine) as s:
-            keypair = offline.init_keys(s, tmp_path / f"committee-{len(apps)}.key", KEY_PASSPHRASE, "test",
-                                        today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
+            keypair = offline.init_keys(
+                s,
+                tmp_path / f"committee-{len(apps)}.key",
+                KEY_PASSPHRASE,
+                "test",
+                today("Asia/Shanghai"),
+                opslimit=1,
+                memlimit=8 * 1024 * 1024,
+            )
             s.commit()
         apps.append(app)
         return app, keypair
@@ -125,7 +166,9 @@ def test_identity_is_sealed_only_to_the_custodians_and_the_committee(app, commit
     committee_kid = committee[0].kid
     # The browser is told the identity keys with opaque labels only.
     assert {(r["kid"], r["label"]) for r in answer["identity_recipients"]} == {
-        (committee_kid, "committee"), (chen.keypair.kid, "custodian")}
+        (committee_kid, "committee"),
+        (chen.keypair.kid, "custodian"),
+    }
     assert "chen.jie" not in json.dumps(answer)
     case = _case(db_session)
     assert case.real_name
@@ -133,11 +176,12 @@ def test_identity_is_sealed_only_to_the_custodians_and_the_committee(app, commit
     envelope = json.loads(item.envelope)
     assert envelope["kind"] == "identity"
     assert set(env.recipient_kids(envelope)) == {committee_kid, chen.keypair.kid}
-    report = json.loads(db_session.scalar(select(CaseItem.envelope).where(CaseItem.case_id == case.id,
-                                                                           CaseItem.kind == "report")))
+    report = json.loads(
+        db_session.scalar(select(CaseItem.envelope).where(CaseItem.case_id == case.id, CaseItem.kind == "report"))
+    )
     assert envelope["header"] == {"report": report["nonce"]}
     assert zhao.keypair.kid in env.recipient_kids(report)  # zhao handles the case ...
-    with pytest.raises(CryptoError):                         # ... but cannot open the name
+    with pytest.raises(CryptoError):  # ... but cannot open the name
         env.open_envelope(envelope, zhao.keypair)
     with pytest.raises(CryptoError):
         env.open_envelope(envelope, li.keypair)
@@ -169,21 +213,33 @@ def test_envelopes_sealed_to_the_wrong_keys_are_refused(app, committee, db_sessi
         code = ReceiptCode.generate(locator=locator)
         salt = random_bytes(16)
         keys = derive_reporter_keys(code, salt, OPS, MEM)
-        report = env.seal("report", env.bind_reporter_key(HOUSING, keys.keypair.public), {"narrative": "x"},
-                          report_keys).envelope
-        identity = env.seal(kind, header if header is not None else {"report": report["nonce"]}, NAME,
-                            identity_keys).envelope
-        return client.post("/api/v1/reports", json={
-            "locator": locator, "locator_token": token, "salt": b64u(salt), "kdf": {"opslimit": OPS, "memlimit": MEM},
-            "lookup": b64u(keys.lookup), "reporter_public_key": b64u(keys.keypair.public),
-            "envelope": report, "identity": identity, "pow": proof_of_work(client)})
+        report = env.seal(
+            "report", env.bind_reporter_key(HOUSING, keys.keypair.public), {"narrative": "x"}, report_keys
+        ).envelope
+        identity = env.seal(
+            kind, header if header is not None else {"report": report["nonce"]}, NAME, identity_keys
+        ).envelope
+        return client.post(
+            "/api/v1/reports",
+            json={
+                "locator": locator,
+                "locator_token": token,
+                "salt": b64u(salt),
+                "kdf": {"opslimit": OPS, "memlimit": MEM},
+                "lookup": b64u(keys.lookup),
+                "reporter_public_key": b64u(keys.keypair.public),
+                "envelope": report,
+                "identity": identity,
+                "pow": proof_of_work(client),
+            },
+        )
 
     assert submit(identity_keys + [zhao.keypair.public]).status_code == 400  # a routed member
-    refused = submit([chen.keypair.public])                                   # without the committee key
+    refused = submit([chen.keypair.public])  # without the committee key
     # (a plain malformed submission: "who can read this case changed" is said of a message
     # to an existing case only, whose page reads the recipients again)
     assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_submission"
-    assert submit(identity_keys, header={}).status_code == 400               # not bound to the report
+    assert submit(identity_keys, header={}).status_code == 400  # not bound to the report
     assert submit(identity_keys, kind="message").status_code == 400
     assert db_session.scalar(select(Case)) is None
     assert submit(identity_keys).status_code == 201
@@ -191,9 +247,11 @@ def test_envelopes_sealed_to_the_wrong_keys_are_refused(app, committee, db_sessi
 
 def test_nojs_real_name_report_and_deadlines(app, client, committee, db_session):
     enrol(app, "chen.jie")
-    resp = client.post("/report/contractor", data=report_form("NOJS-REAL-NAME", identity_name="李四",
-                                                           identity_contact="li@example.invalid"),
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/report/contractor",
+        data=report_form("NOJS-REAL-NAME", identity_name="李四", identity_contact="li@example.invalid"),
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
     code = receipt_from(resp.get_data(as_text=True))
     case = _case(db_session)
@@ -204,12 +262,17 @@ def test_nojs_real_name_report_and_deadlines(app, client, committee, db_session)
     assert "李四" not in json.dumps(report_body, ensure_ascii=False)
     # The notice of acceptance falls due within real_name_acceptance working days.
     from whistle.triage.deadlines import WorkCalendar, due_dates
+
     rules = services(app).rules
     due = due_dates(rules, WorkCalendar(rules), case.channel, case.risk_grade, case.received_on, real_name=True)
     assert case.ack_due == min(due["acknowledge"], due["acceptance_notice"])
     # A contact without a name is a form error, not an anonymous report.
-    bad = client.post("/report/contractor", data=report_form("x", identity_contact="13900000000"),
-                      content_type="multipart/form-data", headers={"Accept-Language": "en"})
+    bad = client.post(
+        "/report/contractor",
+        data=report_form("x", identity_contact="13900000000"),
+        content_type="multipart/form-data",
+        headers={"Accept-Language": "en"},
+    )
     assert bad.status_code == 400 and "Give your name as well" in bad.get_data(as_text=True)
     # Once closed, the reporter's timeline shows when the notice of the result is due.
     actions.set_status(db_session, case, "closed", by=actions.CONSOLE, on=today("Asia/Shanghai"), rules=rules)
@@ -219,7 +282,10 @@ def test_nojs_real_name_report_and_deadlines(app, client, committee, db_session)
     creds, _ = credentials(client, ReceiptCode.parse(code))
     deadlines = client.post("/api/v1/followup", json=creds).get_json()["deadlines"]
     closed_on = today("Asia/Shanghai")
-    assert deadlines["result_notice_by"] == WorkCalendar(rules).add_workdays(closed_on, rules.deadlines.real_name_result).isoformat()
+    assert (
+        deadlines["result_notice_by"]
+        == WorkCalendar(rules).add_workdays(closed_on, rules.deadlines.real_name_result).isoformat()
+    )
     assert deadlines["result_notice_overdue"] is False
 
 
@@ -242,8 +308,11 @@ def test_disclosure_needs_two_distinct_members_and_is_audited(app, committee, db
     assert zhao.client.get("/committee/identity-requests").status_code == 403
     # Nothing can be re-sealed before a custodian approves.
     assert chen.api("get", f"/committee/api/identity-requests/{pending.id}").status_code == 404
-    fake = chen.api("post", f"/committee/api/cases/{case.id}/identity-grant",
-                    json={"request": pending.id, "sealed_key": b64u(bytes(80))})
+    fake = chen.api(
+        "post",
+        f"/committee/api/cases/{case.id}/identity-grant",
+        json={"request": pending.id, "sealed_key": b64u(bytes(80))},
+    )
     assert fake.status_code == 403
     # The custodian sees the request and its reason, approves, and re-seals in the browser.
     listing = chen.client.get("/committee/identity-requests?lang=en").get_data(as_text=True)
@@ -263,8 +332,14 @@ def test_disclosure_needs_two_distinct_members_and_is_audited(app, committee, db
     # The same approval cannot be used twice.
     assert _disclose_again(chen, case.id, request_id).status_code == 403
     actions = [e.action for e in _actions(db_session) if e.action.startswith("identity_")]
-    assert actions == ["identity_requested", "identity_refused", "identity_refused", "identity_approved",
-                       "identity_disclosed", "identity_refused"]
+    assert actions == [
+        "identity_requested",
+        "identity_refused",
+        "identity_refused",
+        "identity_approved",
+        "identity_disclosed",
+        "identity_refused",
+    ]
     refused = [json.loads(e.detail)["because"] for e in _actions(db_session, "identity_refused")]
     assert refused == ["not_custodian", "not_approved", "not_approved"]
     disclosed = _actions(db_session, "identity_disclosed")[0]
@@ -274,13 +349,22 @@ def test_disclosure_needs_two_distinct_members_and_is_audited(app, committee, db
     # Handing the case on never hands on the name.
     _grant_case(zhao, liu, case.id)
     assert liu.api("get", f"/committee/api/cases/{case.id}").get_json()["identity"] == []
-    assert db_session.scalar(select(ItemKey).where(ItemKey.kid == liu.keypair.kid,
-                                                   ItemKey.item_id == _identity_item(db_session, case).id)) is None
+    assert (
+        db_session.scalar(
+            select(ItemKey).where(
+                ItemKey.kid == liu.keypair.kid, ItemKey.item_id == _identity_item(db_session, case).id
+            )
+        )
+        is None
+    )
 
 
 def _disclose_again(custodian, case_id, request_id):
-    return custodian.api("post", f"/committee/api/cases/{case_id}/identity-grant",
-                         json={"request": request_id, "sealed_key": b64u(bytes(80))})
+    return custodian.api(
+        "post",
+        f"/committee/api/cases/{case_id}/identity-grant",
+        json={"request": request_id, "sealed_key": b64u(bytes(80))},
+    )
 
 
 def test_custodian_refuses(app, committee, db_session):
@@ -319,8 +403,10 @@ def test_request_refused_when_no_custodian_is_configured(rules_app):
 
 def test_custodian_cannot_approve_their_own_request(rules_app):
     # sun.hao is a second custodian in this variant.
-    text = EXAMPLE_RULES.replace('username = "sun.hao"\nunit = "stationed_2"\nrole = "unit_lead"\n',
-                                 'username = "sun.hao"\nunit = "stationed_2"\nrole = "unit_lead"\ncustodian = true\n')
+    text = EXAMPLE_RULES.replace(
+        'username = "sun.hao"\nunit = "stationed_2"\nrole = "unit_lead"\n',
+        'username = "sun.hao"\nunit = "stationed_2"\nrole = "unit_lead"\ncustodian = true\n',
+    )
     assert text != EXAMPLE_RULES
     app, _key = rules_app(text)
     zhao, sun = enrol(app, "zhao.lei"), enrol(app, "sun.hao")
@@ -347,8 +433,10 @@ def test_custodian_cannot_approve_their_own_request(rules_app):
         assert actions == ["identity_requested", "identity_refused", "identity_approved", "identity_disclosed"]
 
 
-SUN_CUSTODIAN = EXAMPLE_RULES.replace('username = "sun.hao"\nunit = "stationed_2"\nrole = "unit_lead"\n',
-                                     'username = "sun.hao"\nunit = "stationed_2"\nrole = "unit_lead"\ncustodian = true\n')
+SUN_CUSTODIAN = EXAMPLE_RULES.replace(
+    'username = "sun.hao"\nunit = "stationed_2"\nrole = "unit_lead"\n',
+    'username = "sun.hao"\nunit = "stationed_2"\nrole = "unit_lead"\ncustodian = true\n',
+)
 
 
 def test_a_request_is_decided_once(rules_app):
@@ -364,8 +452,7 @@ def test_a_request_is_decided_once(rules_app):
         request_id = pending.id
         assert chen.post(f"/committee/identity-requests/{pending.id}", {"decision": "approve"}).status_code == 303
         for decision in ("approve", "refuse"):
-            late = sun.post(f"/committee/identity-requests/{pending.id}", {"decision": decision},
-                            follow_redirects=True)
+            late = sun.post(f"/committee/identity-requests/{pending.id}", {"decision": decision}, follow_redirects=True)
             assert "This request has already been decided." in late.get_data(as_text=True)
             assert json.loads(_pending(s).payload)["approved_by"] == chen_id(s)
         assert sun.api("get", f"/committee/api/identity-requests/{pending.id}").status_code == 404  # not his
@@ -379,6 +466,7 @@ def test_a_request_is_decided_once(rules_app):
 
 def chen_id(session) -> str:
     from whistle.models import Member
+
     return session.scalar(select(Member.id).where(Member.username == "chen.jie"))
 
 

@@ -2,6 +2,7 @@
 functions count too: they only hide a dependency, they do not remove it). No two modules
 may depend on each other, however long the way round, and no module may reach into another
 module's private (underscore) names."""
+
 import ast
 from pathlib import Path
 
@@ -18,8 +19,11 @@ def _module_name(path: Path) -> str:
 
 
 def _modules() -> dict[str, ast.Module]:
-    return {_module_name(path): ast.parse(path.read_text(encoding="utf-8"), str(path))
-            for path in sorted(PACKAGE.rglob("*.py")) if not set(SKIPPED) & set(path.parts)}
+    return {
+        _module_name(path): ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if not set(SKIPPED) & set(path.parts)
+    }
 
 
 MODULES = _modules()
@@ -31,7 +35,7 @@ def _resolve(importer: str, node: ast.ImportFrom) -> str:
     package = importer.split(".")
     if not (PACKAGE.joinpath(*package[1:]) / "__init__.py").exists():  # a module: its package
         package = package[:-1]
-    base = package[:len(package) - node.level + 1]
+    base = package[: len(package) - node.level + 1]
     return ".".join(base + ([node.module] if node.module else []))
 
 
@@ -46,8 +50,9 @@ def imports(name: str) -> list[tuple[str, str | None, int]]:
             source = _resolve(name, node)
             for alias in node.names:
                 submodule = f"{source}.{alias.name}"
-                found.append((submodule, None, node.lineno) if submodule in MODULES
-                             else (source, alias.name, node.lineno))
+                found.append(
+                    (submodule, None, node.lineno) if submodule in MODULES else (source, alias.name, node.lineno)
+                )
     return [(module, taken, line) for module, taken, line in found if module in MODULES]
 
 
@@ -103,8 +108,11 @@ def test_no_import_cycles():
 
 def _private_uses(name: str) -> list[str]:
     tree = MODULES[name]
-    found = [f"{name}:{line} imports {module}.{taken}" for module, taken, line in imports(name)
-             if taken is not None and taken.startswith("_") and not taken.startswith("__") and module != name]
+    found = [
+        f"{name}:{line} imports {module}.{taken}"
+        for module, taken, line in imports(name)
+        if taken is not None and taken.startswith("_") and not taken.startswith("__") and module != name
+    ]
     # A module imported under a local name, then reached into: module._private.
     aliases = {}
     for node in ast.walk(tree):
@@ -118,19 +126,27 @@ def _private_uses(name: str) -> list[str]:
                 if alias.asname and alias.name in MODULES:
                     aliases[alias.asname] = alias.name
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
-                and node.attr.startswith("_") and not node.attr.startswith("__")):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
             found.append(f"{name}:{node.lineno} uses {aliases[node.value.id]}.{node.attr}")
     return found
 
 
 def test_a_private_use_is_found():
     assert _private_uses("whistle.committee.access") == []
-    MODULES["whistle.probe"] = ast.parse("from whistle.cases import store\nfrom whistle.web import _where\n"
-                                         "store._lock_case(None, '')\n")
+    MODULES["whistle.probe"] = ast.parse(
+        "from whistle.cases import store\nfrom whistle.web import _where\nstore._lock_case(None, '')\n"
+    )
     try:
-        assert _private_uses("whistle.probe") == ["whistle.probe:2 imports whistle.web._where",
-                                                  "whistle.probe:3 uses whistle.cases.store._lock_case"]
+        assert _private_uses("whistle.probe") == [
+            "whistle.probe:2 imports whistle.web._where",
+            "whistle.probe:3 uses whistle.cases.store._lock_case",
+        ]
     finally:
         del MODULES["whistle.probe"]
 

@@ -1,6 +1,7 @@
 """Every report enters the public log, but only after its day ends, in a batch whose order
 carries no arrival order; every rules-file load is recorded with its SHA-256, and the rules
 file is published without e-mail addresses."""
+
 import base64
 import datetime as dt
 import hashlib
@@ -60,8 +61,14 @@ def test_the_batch_order_carries_no_arrival_order(app, db_session):
     orders = []
     for _ in range(2):  # the same day sealed twice (rolled back in between): each batch draws its key
         intake_log.seal_days(db_session, DAY + dt.timedelta(days=1))
-        orders.append([e.case_id for e in db_session.scalars(
-            select(AuditEntry).where(AuditEntry.action == "intake").order_by(AuditEntry.seq))])
+        orders.append(
+            [
+                e.case_id
+                for e in db_session.scalars(
+                    select(AuditEntry).where(AuditEntry.action == "intake").order_by(AuditEntry.seq)
+                )
+            ]
+        )
         db_session.rollback()
         for case_id in arrivals:
             intake_log.hold(db_session, case_id, DAY, None)
@@ -79,14 +86,17 @@ def test_days_are_sealed_in_day_order(app, db_session):
     db_session.flush()
     assert intake_log.seal_days(db_session, DAY + dt.timedelta(days=2)) == 2
     db_session.commit()
-    assert [(e.on, e.case_id) for e in _entries(app, "intake")] == [(DAY, "a" * 32),
-                                                                   (DAY + dt.timedelta(days=1), "b" * 32)]
+    assert [(e.on, e.case_id) for e in _entries(app, "intake")] == [
+        (DAY, "a" * 32),
+        (DAY + dt.timedelta(days=1), "b" * 32),
+    ]
 
 
 @pytest.fixture
 def upkeep_app(config, tmp_path):
-    rules = (config.rules_file.read_text(encoding="utf-8")
-             .replace('role = "member"', 'role = "member"\nemail = "someone@example.org"', 1))
+    rules = config.rules_file.read_text(encoding="utf-8").replace(
+        'role = "member"', 'role = "member"\nemail = "someone@example.org"', 1
+    )
     assert "someone@example.org" in rules
     path = tmp_path / "rules.toml"
     path.write_text(rules, encoding="utf-8")
@@ -152,8 +162,9 @@ def test_leaf_bytes_are_base64_in_entries(app, client):
 def test_the_no_js_case_page_shows_the_servers_claim(app, client, committee, db_session):
     from tests.helpers import receipt_from, report_form
 
-    resp = client.post("/report/contractor?lang=en", data=report_form("no-JS log claim"),
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/report/contractor?lang=en", data=report_form("no-JS log claim"), content_type="multipart/form-data"
+    )
     assert resp.status_code == 200
     code = receipt_from(resp.get_data(as_text=True))
     page = client.post("/followup?lang=en", data={"code": code}).get_data(as_text=True)

@@ -1,16 +1,30 @@
 """Language choice: Accept-Language or an explicit ?lang= link, never a cookie."""
+
 import re
 
 import pytest
 
 
-@pytest.mark.parametrize("header, lang", [
-    ("zh-CN,zh;q=0.9", "zh-Hans"), ("zh-TW", "zh-Hant"), ("zh-HK,en;q=0.5", "zh-Hant"),
-    ("en-US,en;q=0.8", "en"), ("fr-FR", "zh-Hans"), ("", "zh-Hans"), ("zh-Hant-TW", "zh-Hant"),
-    # q=0 says "not this one"; a script subtag says which script, whatever comes before it.
-    ("fr, en;q=0", "zh-Hans"), ("en;q=0, zh-TW", "zh-Hant"), ("zh-TW;q=0, en", "en"),
-    ("cmn-Hant-TW", "zh-Hant"), ("cmn-CN", "zh-Hans"), ("yue-HK", "zh-Hant"), ("zh-Hans-HK", "zh-Hans"),
-])
+@pytest.mark.parametrize(
+    "header, lang",
+    [
+        ("zh-CN,zh;q=0.9", "zh-Hans"),
+        ("zh-TW", "zh-Hant"),
+        ("zh-HK,en;q=0.5", "zh-Hant"),
+        ("en-US,en;q=0.8", "en"),
+        ("fr-FR", "zh-Hans"),
+        ("", "zh-Hans"),
+        ("zh-Hant-TW", "zh-Hant"),
+        # q=0 says "not this one"; a script subtag says which script, whatever comes before it.
+        ("fr, en;q=0", "zh-Hans"),
+        ("en;q=0, zh-TW", "zh-Hant"),
+        ("zh-TW;q=0, en", "en"),
+        ("cmn-Hant-TW", "zh-Hant"),
+        ("cmn-CN", "zh-Hans"),
+        ("yue-HK", "zh-Hant"),
+        ("zh-Hans-HK", "zh-Hans"),
+    ],
+)
 def test_accept_language_picks_the_interface_language(client, header, lang):
     html = client.get("/", headers={"Accept-Language": header}).get_data(as_text=True)
     assert f'<html lang="{lang}">' in html
@@ -41,8 +55,16 @@ def test_errors_come_in_the_readers_language(client):
     assert api.status_code == 400 and api.get_json()["message"] != ""
 
 
-@pytest.mark.parametrize("method, path", [("put", "/"), ("delete", "/followup"), ("get", "/report/unknown"),
-                                          ("post", "/report/unknown"), ("get", "/api/v1/nothing")])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("put", "/"),
+        ("delete", "/followup"),
+        ("get", "/report/unknown"),
+        ("post", "/report/unknown"),
+        ("get", "/api/v1/nothing"),
+    ],
+)
 def test_odd_requests_get_4xx_pages_not_500(client, method, path):
     resp = getattr(client, method)(path)
     assert 400 <= resp.status_code < 500

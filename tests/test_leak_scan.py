@@ -26,6 +26,7 @@ its raw file too); Redis holds the rate-limit counters (never their daily key) a
 session (one member stays logged in); the instance directory holds the instance secret; and the captured
 output holds gunicorn's error log (a worker is killed: the arbiter reports it there).
 """
+
 import hashlib
 import http.client
 import io
@@ -93,8 +94,14 @@ class Needles:
         real_ip = f"203.0.{113 + n // 250}.{n % 250 + 1}"
         headers = {"User-Agent": UA, "Referer": REFERER}
         if n % 3:  # most requests come "through the proxy"; the rest straight from the socket
-            headers.update({"X-Forwarded-For": forwarded, "X-Real-IP": real_ip, "X-Forwarded-Proto": "https",
-                            "Forwarded": f"for={real_ip};proto=https"})
+            headers.update(
+                {
+                    "X-Forwarded-For": forwarded,
+                    "X-Real-IP": real_ip,
+                    "X-Forwarded-Proto": "https",
+                    "Forwarded": f"for={real_ip};proto=https",
+                }
+            )
             with self.lock:
                 self.values.update({forwarded, real_ip})
         with self.lock:
@@ -124,8 +131,7 @@ class Client:
         headers = {**identity["headers"], **(headers or {})}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60,
-                                          source_address=(identity["source"], 0))
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60, source_address=(identity["source"], 0))
         try:
             conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
@@ -180,23 +186,49 @@ def service(tmp_path, request, redis_db):
     cfg = make_config(tmp_path, request, backend=request.param)
     app = build_app(cfg)
     with Session(services(app).engine) as s:
-        offline.init_keys(s, tmp_path / "committee.key", KEY_PASSPHRASE, "committee", today("Asia/Shanghai"),
-                          opslimit=1, memlimit=8 * 1024 * 1024)
+        offline.init_keys(
+            s,
+            tmp_path / "committee.key",
+            KEY_PASSPHRASE,
+            "committee",
+            today("Asia/Shanghai"),
+            opslimit=1,
+            memlimit=8 * 1024 * 1024,
+        )
         s.commit()
     services(app).engine.dispose()
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
-    env.update(WHISTLE_INSTANCE_DIR=str(cfg.instance_dir), WHISTLE_DATABASE_URL=cfg.database_url,
-               WHISTLE_RECEIPT_OPSLIMIT=str(cfg.receipt_opslimit), WHISTLE_RECEIPT_MEMLIMIT=str(cfg.receipt_memlimit),
-               WHISTLE_RATELIMIT_STORAGE=f"{REDIS_URL}/{REDIS_DB}", WHISTLE_TRUSTED_PROXIES="1",
-               WEB_CONCURRENCY="2", WHISTLE_POW_BITS="4", PYTHONPATH=str(PROJECT_DIR),
-               WHISTLE_REDIS_SETTINGS="warn")  # the tests' shared Redis keeps its defaults
+    env.update(
+        WHISTLE_INSTANCE_DIR=str(cfg.instance_dir),
+        WHISTLE_DATABASE_URL=cfg.database_url,
+        WHISTLE_RECEIPT_OPSLIMIT=str(cfg.receipt_opslimit),
+        WHISTLE_RECEIPT_MEMLIMIT=str(cfg.receipt_memlimit),
+        WHISTLE_RATELIMIT_STORAGE=f"{REDIS_URL}/{REDIS_DB}",
+        WHISTLE_TRUSTED_PROXIES="1",
+        WEB_CONCURRENCY="2",
+        WHISTLE_POW_BITS="4",
+        PYTHONPATH=str(PROJECT_DIR),
+        WHISTLE_REDIS_SETTINGS="warn",
+    )  # the tests' shared Redis keeps its defaults
     out, err = tmp_path / "gunicorn.stdout", tmp_path / "gunicorn.stderr"
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        proc = subprocess.Popen([GUNICORN, "-c", str(PROJECT_DIR / "deploy" / "gunicorn.conf.py"),
-                                 "--bind", f"127.0.0.1:{port}", "whistle:create_app()"],
-                                cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                GUNICORN,
+                "-c",
+                str(PROJECT_DIR / "deploy" / "gunicorn.conf.py"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "whistle:create_app()",
+            ],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -230,8 +262,11 @@ def _js_report(port, needles, n):
 
 def _nojs_report(port, needles, n):
     client = Client(port, needles)
-    resp = client.post("/report/contractor", data=report_form(f"no-js report {n}", files=[(f"n-{n}.txt", b"nojs %d" % n)]),
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/report/contractor",
+        data=report_form(f"no-js report {n}", files=[(f"n-{n}.txt", b"nojs %d" % n)]),
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 200, resp.data[:300]
     return ("nojs", receipt_from(resp.get_data(as_text=True)))
 
@@ -246,9 +281,11 @@ def _follow_up(port, needles, receipt):
         return 2
     grouped = code
     assert client.post("/followup", data={"code": grouped}).status_code == 200
-    resp = client.post("/followup/message", data={"code": grouped, "text": "more detail",
-                                                  "files": (io.BytesIO(b"later file"), "later.txt")},
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/followup/message",
+        data={"code": grouped, "text": "more detail", "files": (io.BytesIO(b"later file"), "later.txt")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 200
     return 2
 
@@ -261,7 +298,9 @@ def _mistakes(port, needles):
     assert client.get("/no-such-page").status_code == 404
     assert client.post("/api/v1/reports", json={"nonsense": True}).status_code == 400
     assert client.post("/api/v1/followup", data={"x": "y"}).status_code == 400
-    assert client.post("/report/contractor", data={"narrative": ""}, content_type="multipart/form-data").status_code == 400
+    assert (
+        client.post("/report/contractor", data={"narrative": ""}, content_type="multipart/form-data").status_code == 400
+    )
     assert client.post("/committee/login", data={"username": "x"}).status_code == 400  # no CSRF token
     # A malformed HTTP request straight to gunicorn (it would log the peer at warning level).
     identity = needles.next_identity()
@@ -289,10 +328,17 @@ def _enrol(service, needles):
             html = member.get(f"/committee/enrol/{token}").get_data(as_text=True)
             secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', html).group(1)
             keypair = KeyPair.generate()
-            resp = member.post(f"/committee/enrol/{token}", data={
-                "csrf_token": csrf_of(html), "password": PASSWORD, "password2": PASSWORD,
-                "totp": pyotp.TOTP(secret).now(), "public_key": b64u(keypair.public),
-                "wrapped_key": keyfile.wrap(keypair, MEMBER_KEY_PASSPHRASE, opslimit=1, memlimit=8 * 1024 * 1024)})
+            resp = member.post(
+                f"/committee/enrol/{token}",
+                data={
+                    "csrf_token": csrf_of(html),
+                    "password": PASSWORD,
+                    "password2": PASSWORD,
+                    "totp": pyotp.TOTP(secret).now(),
+                    "public_key": b64u(keypair.public),
+                    "wrapped_key": keyfile.wrap(keypair, MEMBER_KEY_PASSPHRASE, opslimit=1, memlimit=8 * 1024 * 1024),
+                },
+            )
             assert resp.status_code == 200 and b'id="fingerprint"' in resp.data, resp.data[:500]
             with Session(engine) as s:  # a second person's confirmation (tests/committee/test_enrolment.py)
                 s.execute(update(Member).where(Member.username == username).values(confirmed_on=today("Asia/Shanghai")))
@@ -312,14 +358,25 @@ def _committee_work(service, needles):
         member = Client(port, needles)
         totp = service["totp"][username]
         html = member.get("/committee/login").get_data(as_text=True)
-        resp = member.post("/committee/login", data={"csrf_token": csrf_of(html), "username": username,
-                                                     "password": PASSWORD,
-                                                     "totp": pyotp.TOTP(totp).at(time.time() + 30)})
+        resp = member.post(
+            "/committee/login",
+            data={
+                "csrf_token": csrf_of(html),
+                "username": username,
+                "password": PASSWORD,
+                "totp": pyotp.TOTP(totp).at(time.time() + 30),
+            },
+        )
         assert resp.status_code == 302, resp.data[:500]
         wrong = Client(port, needles)  # a failed login too (it is audited: by username only)
         html = wrong.get("/committee/login").get_data(as_text=True)
-        assert wrong.post("/committee/login", data={"csrf_token": csrf_of(html), "username": username,
-                                                    "password": "wrong", "totp": "000000"}).status_code == 401
+        assert (
+            wrong.post(
+                "/committee/login",
+                data={"csrf_token": csrf_of(html), "username": username, "password": "wrong", "totp": "000000"},
+            ).status_code
+            == 401
+        )
         listing = member.get("/committee/").get_data(as_text=True)
         case_ids = sorted(set(re.findall(r"/committee/cases/([0-9a-f]{32})", listing)))
         actions += 5
@@ -327,8 +384,10 @@ def _committee_work(service, needles):
             page = member.get(f"/committee/cases/{case_id}")
             assert page.status_code == 200
             assert member.get(f"/committee/api/cases/{case_id}").status_code == 200
-            resp = member.post(f"/committee/cases/{case_id}/status",
-                               data={"csrf_token": csrf_of(page.get_data(as_text=True)), "event": "acknowledged"})
+            resp = member.post(
+                f"/committee/cases/{case_id}/status",
+                data={"csrf_token": csrf_of(page.get_data(as_text=True)), "event": "acknowledged"},
+            )
             assert resp.status_code in (302, 303), resp.status_code
             actions += 3
         page = member.get("/committee/").get_data(as_text=True)
@@ -346,8 +405,15 @@ def _stay_logged_in(service, needles):
     for ahead in (-1, 0, 1):
         member = Client(service["port"], needles)
         html = member.get("/committee/login").get_data(as_text=True)
-        resp = member.post("/committee/login", data={"csrf_token": csrf_of(html), "username": username,
-                                                     "password": PASSWORD, "totp": totp.at(time.time() + 30 * ahead)})
+        resp = member.post(
+            "/committee/login",
+            data={
+                "csrf_token": csrf_of(html),
+                "username": username,
+                "password": PASSWORD,
+                "totp": totp.at(time.time() + 30 * ahead),
+            },
+        )
         if resp.status_code == 302:
             break
     assert resp.status_code == 302, resp.data[:500]
@@ -485,9 +551,11 @@ def test_no_client_metadata_in_database_redis_files_or_logs(service):
 
     needle_set = needles.all()
     hits = [(needle, where) for where, hay in haystacks.items() for needle in needle_set if needle in hay]
-    print(f"\n[leak scan] {needles.counter} requests from {needles.counter} source addresses in {elapsed:.1f} s "
-          f"({counts}); {len(needle_set)} needles x {len(haystacks)} haystacks "
-          f"({', '.join(f'{k}: {len(v) // 1024} KiB' for k, v in haystacks.items())}); {len(hits)} hits")
+    print(
+        f"\n[leak scan] {needles.counter} requests from {needles.counter} source addresses in {elapsed:.1f} s "
+        f"({counts}); {len(needle_set)} needles x {len(haystacks)} haystacks "
+        f"({', '.join(f'{k}: {len(v) // 1024} KiB' for k, v in haystacks.items())}); {len(hits)} hits"
+    )
     assert not hits, hits[:20]
     # No time of day either: not in a Redis expiry, not in a log line.
     assert not untimely, untimely[:20]

@@ -1,6 +1,7 @@
 """What a copy of the shared state tells about clients: a Redis dump (or the in-memory
 store's contents) must link no address to its rate-limit counters, even to someone who
 tries every address against every key material the dump holds."""
+
 import hashlib
 import hmac
 import ipaddress
@@ -21,8 +22,7 @@ from tests.helpers import redis_or_skip
 REDIS_URL = "redis://127.0.0.1:6379/10"  # a database of these tests' own (hardening: 13, leak scan: 12)
 MARKED = [f"198.51.100.{i}" for i in range(1, 21)] + [f"2001:db8:{i:x}::1" for i in range(1, 6)]
 # What an attacker tries: every address of a few networks (a real one tries all of IPv4).
-CANDIDATES = ([str(ip) for ip in ipaddress.ip_network("198.51.100.0/24")]
-              + [f"2001:db8:{i:x}::1" for i in range(0, 64)])
+CANDIDATES = [str(ip) for ip in ipaddress.ip_network("198.51.100.0/24")] + [f"2001:db8:{i:x}::1" for i in range(0, 64)]
 
 
 @pytest.fixture
@@ -180,6 +180,9 @@ def test_a_redis_that_keeps_request_times_is_refused_at_start(config, redis_conf
 
 def test_redis_settings_are_named_by_what_to_set():
     assert problems({"maxmemory-policy": "allkeys-lfu", "aof-timestamp-enabled": "no", "slowlog-max-len": "0"}) == []
-    assert [line.split()[0] for line in problems({"maxmemory-policy": "volatile-lru", "slowlog-max-len": "10",
-                                                  "slowlog-log-slower-than": "10000"})] == \
-        ["maxmemory-policy", "slowlog-max-len"]
+    assert [
+        line.split()[0]
+        for line in problems(
+            {"maxmemory-policy": "volatile-lru", "slowlog-max-len": "10", "slowlog-log-slower-than": "10000"}
+        )
+    ] == ["maxmemory-policy", "slowlog-max-len"]

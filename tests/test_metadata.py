@@ -1,4 +1,5 @@
 """Metadata hygiene: no address, User-Agent, Referer or time of day is stored anywhere."""
+
 import datetime as dt
 import logging
 import os
@@ -29,8 +30,9 @@ def _everything(app, client):
     client.environ_base.update(REMOTE_ADDR=ADDRESS)
     for name, value in IDENTIFYING.items():
         client.environ_base["HTTP_" + name.upper().replace("-", "_")] = value
-    resp = client.post("/report/contractor", data=report_form("n", files=[("f.txt", b"abc")]),
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/report/contractor", data=report_form("n", files=[("f.txt", b"abc")]), content_type="multipart/form-data"
+    )
     assert resp.status_code == 200
     code = receipt_from(resp.get_data(as_text=True))
     assert client.post("/followup", data={"code": code}).status_code == 200
@@ -70,9 +72,12 @@ def test_no_identifying_metadata_anywhere(app, client, committee, config, caplog
     caplog.set_level(logging.DEBUG)
     _everything(app, client)
     services(app).engine.dispose()  # flush the WAL into the database file
-    haystacks = {"database rows": _database_text(app), "instance files": _files_text(config.instance_dir),
-                 "logs": caplog.text + "\n".join(r.getMessage() for r in caplog.records),
-                 "rate-limit storage": _limiter_text()}
+    haystacks = {
+        "database rows": _database_text(app),
+        "instance files": _files_text(config.instance_dir),
+        "logs": caplog.text + "\n".join(r.getMessage() for r in caplog.records),
+        "rate-limit storage": _limiter_text(),
+    }
     # The storage searched is the one the limiter wrote to: it holds this client's key.
     with app.test_request_context("/", environ_base={"REMOTE_ADDR": ADDRESS}):
         assert client_key() in haystacks["rate-limit storage"]
@@ -112,12 +117,23 @@ def test_identifiers_are_random_128_bit(app, client, committee, db_session):
     assert all(len(os.path.commonprefix(pair)) < 6 for pair in zip(ids, ids[1:]))
 
 
-@pytest.mark.parametrize("method, path", [
-    ("get", "/"), ("get", "/report/contractor"), ("get", "/report/general"), ("get", "/followup"),
-    ("post", "/followup"), ("get", "/api/v1/catalog"), ("get", "/api/v1/receipts/1234567/salt"),
-    ("get", "/nope"), ("post", "/report/contractor"), ("get", "/static/js/report.js"), ("get", "/favicon.ico"),
-    ("get", "/static/vendor/libsodium-wrappers.mjs"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/"),
+        ("get", "/report/contractor"),
+        ("get", "/report/general"),
+        ("get", "/followup"),
+        ("post", "/followup"),
+        ("get", "/api/v1/catalog"),
+        ("get", "/api/v1/receipts/1234567/salt"),
+        ("get", "/nope"),
+        ("post", "/report/contractor"),
+        ("get", "/static/js/report.js"),
+        ("get", "/favicon.ico"),
+        ("get", "/static/vendor/libsodium-wrappers.mjs"),
+    ],
+)
 def test_reporter_pages_set_no_cookie_and_strict_headers(client, committee, method, path):
     resp = getattr(client, method)(path)
     assert "Set-Cookie" not in resp.headers
@@ -211,11 +227,15 @@ def test_console_and_retention_keep_no_arrival_order(app, committee, db_session,
     assert re.findall(r"^([0-9a-f]{32}) ", listed.output, re.M) == sorted(arrived)
 
     _keypair, key_path = committee
-    result = runner.invoke(main, ["cases", "decrypt", "--all", "--key", str(key_path),
-                                  "--out", str(config.instance_dir.parent / "decrypted")], input=KEY_PASSPHRASE + "\n")
+    result = runner.invoke(
+        main,
+        ["cases", "decrypt", "--all", "--key", str(key_path), "--out", str(config.instance_dir.parent / "decrypted")],
+        input=KEY_PASSPHRASE + "\n",
+    )
     assert result.exit_code == 0, result.output
-    decrypted = db_session.scalars(select(AuditEntry.case_id).where(AuditEntry.action == "decrypt")
-                                   .order_by(AuditEntry.seq)).all()
+    decrypted = db_session.scalars(
+        select(AuditEntry.case_id).where(AuditEntry.action == "decrypt").order_by(AuditEntry.seq)
+    ).all()
     assert decrypted == sorted(arrived)
 
     long_ago = dt.date.today() - dt.timedelta(days=4000)
@@ -243,6 +263,7 @@ def test_every_sqlite_table_of_random_ids_keeps_no_insertion_order(app):
     with engine.connect() as conn:
         tables = dict(conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")).all())
     assert {"cases", "members", "survey_responses", "survey_texts", "notices"} <= set(tables)
-    with_rowid = sorted(name for name, sql in tables.items()
-                        if name not in counted and not sql.rstrip().endswith("WITHOUT ROWID"))
+    with_rowid = sorted(
+        name for name, sql in tables.items() if name not in counted and not sql.rstrip().endswith("WITHOUT ROWID")
+    )
     assert with_rowid == [], with_rowid

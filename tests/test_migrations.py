@@ -1,4 +1,5 @@
 """Alembic: every revision upgrades from empty and downgrades back, on each database."""
+
 import pytest
 from sqlalchemy import inspect, text
 
@@ -41,8 +42,13 @@ def test_the_time_step_of_each_members_last_login_is_forgotten(config):
     engine = make_engine(config.database_url)
     migrate.upgrade(engine, "0006")
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO members (id, username, created_on, active, totp_last_step) "
-                          "VALUES (:id, 'zhao.lei', :on, true, 59856801)"), {"id": "a" * 32, "on": dt.date(2026, 11, 26)})
+        conn.execute(
+            text(
+                "INSERT INTO members (id, username, created_on, active, totp_last_step) "
+                "VALUES (:id, 'zhao.lei', :on, true, 59856801)"
+            ),
+            {"id": "a" * 32, "on": dt.date(2026, 11, 26)},
+        )
     migrate.upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT totp_last_step FROM members")).scalars().all() == [0]

@@ -4,6 +4,7 @@ models, go all the way down, and come back up; on SQLite and on PostgreSQL.
 
 Revisions are read from the script directory, so a new migration is covered automatically.
 """
+
 import datetime as dt
 import os
 
@@ -27,16 +28,42 @@ CASE_ID, ITEM_ID, ATTACHMENT_ID = "c" * 32, "d" * 32, "e" * 32
 
 # Values for the columns of the oldest schema; columns added later are filled generically.
 KNOWN = {
-    "cases": {"id": CASE_ID, "locator": "1234567", "salt": b"\x01" * 16, "kdf_opslimit": 1,
-              "kdf_memlimit": 8 * 1024 * 1024, "verifier": b"\x02" * 32, "reporter_pk": b"\x03" * 32,
-              "channel": "contractor", "department": "transport", "category": "gifts",
-              "accused_rank": "head", "money_band": "10k_100k", "frequency": "regular",
-              "evidence": "attached", "status": "received", "received_on": DAY, "item_count": 1},
-    "committee_keys": {"kid": "k" * 32, "public_key": b"\x04" * 32, "label": "old key", "demo": False,
-                       "active": True, "created_on": DAY},
+    "cases": {
+        "id": CASE_ID,
+        "locator": "1234567",
+        "salt": b"\x01" * 16,
+        "kdf_opslimit": 1,
+        "kdf_memlimit": 8 * 1024 * 1024,
+        "verifier": b"\x02" * 32,
+        "reporter_pk": b"\x03" * 32,
+        "channel": "contractor",
+        "department": "transport",
+        "category": "gifts",
+        "accused_rank": "head",
+        "money_band": "10k_100k",
+        "frequency": "regular",
+        "evidence": "attached",
+        "status": "received",
+        "received_on": DAY,
+        "item_count": 1,
+    },
+    "committee_keys": {
+        "kid": "k" * 32,
+        "public_key": b"\x04" * 32,
+        "label": "old key",
+        "demo": False,
+        "active": True,
+        "created_on": DAY,
+    },
     "case_events": {"id": "f" * 32, "case_id": CASE_ID, "seq": 1, "event": "received", "happened_on": DAY},
-    "case_items": {"id": ITEM_ID, "case_id": CASE_ID, "seq": 1, "kind": "report",
-                   "envelope": b'{"v":1}', "created_on": DAY},
+    "case_items": {
+        "id": ITEM_ID,
+        "case_id": CASE_ID,
+        "seq": 1,
+        "kind": "report",
+        "envelope": b'{"v":1}',
+        "created_on": DAY,
+    },
     "attachments": {"id": ATTACHMENT_ID, "item_id": ITEM_ID, "case_id": CASE_ID, "stored_size": 3},
     "attachment_chunks": {"attachment_id": ATTACHMENT_ID, "idx": 0, "data": b"\x05\x06\x07"},
 }
@@ -80,12 +107,14 @@ def _write_rows(engine) -> None:
 
 def _check_rows(engine) -> None:
     with engine.connect() as conn:
-        case = conn.execute(sa.text("SELECT locator, verifier, received_on FROM cases WHERE id = :i"),
-                            {"i": CASE_ID}).one()
+        case = conn.execute(
+            sa.text("SELECT locator, verifier, received_on FROM cases WHERE id = :i"), {"i": CASE_ID}
+        ).one()
         assert (case.locator, bytes(case.verifier)) == ("1234567", b"\x02" * 32)
         assert str(case.received_on)[:10] == DAY.isoformat()
-        chunk = conn.execute(sa.text("SELECT data FROM attachment_chunks WHERE attachment_id = :i"),
-                             {"i": ATTACHMENT_ID}).scalar_one()
+        chunk = conn.execute(
+            sa.text("SELECT data FROM attachment_chunks WHERE attachment_id = :i"), {"i": ATTACHMENT_ID}
+        ).scalar_one()
         assert bytes(chunk) == b"\x05\x06\x07"
         # Nothing lost on the way (a table rebuilt with foreign keys on would cascade-delete).
         for name in KNOWN:

@@ -1,6 +1,7 @@
 """Pre-appointment notices (任前公示): publishing (a window of at least five working days),
 the public pages, comments sealed and routed like reports while the window is open (to
 the second), a clear refusal once it has closed, and the committee's content-free summary."""
+
 import datetime as dt
 import json
 from zoneinfo import ZoneInfo
@@ -34,9 +35,17 @@ SECOND = dt.timedelta(seconds=1)
 
 
 def add_notice(session, opens_on, closes_on, name="王候选", department="transport") -> Notice:
-    notice = Notice(id=new_id(), candidate_name=name, current_post="交通运输局副局长",
-                    proposed_post="交通运输局局长", department=department, opens_on=opens_on,
-                    closes_on=closes_on, published_on=opens_on, published_by="he.ping")
+    notice = Notice(
+        id=new_id(),
+        candidate_name=name,
+        current_post="交通运输局副局长",
+        proposed_post="交通运输局局长",
+        department=department,
+        opens_on=opens_on,
+        closes_on=closes_on,
+        published_on=opens_on,
+        published_by="he.ping",
+    )
     session.add(notice)
     session.commit()
     return notice
@@ -48,9 +57,16 @@ def open_notice(session, **kw) -> Notice:
 
 
 def notice_header(notice, **changes) -> dict:
-    header = {"channel": "notice", "department": notice.department, "category": "integrity",
-              "accused_rank": "leadership", "money_band": "10k_100k", "frequency": "several",
-              "evidence": "witnesses", "notice": notice.id}
+    header = {
+        "channel": "notice",
+        "department": notice.department,
+        "category": "integrity",
+        "accused_rank": "leadership",
+        "money_band": "10k_100k",
+        "frequency": "several",
+        "evidence": "witnesses",
+        "notice": notice.id,
+    }
     header.update(changes)
     return header
 
@@ -66,13 +82,22 @@ def comment(client, notice, narrative="COMMENT-MARKER", headers=None, **changes)
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
-    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
-                      {"narrative": narrative, "attachments": []},
-                      [unb64u(r["public_key"]) for r in recipients])
-    submission = {"locator": locator, "locator_token": token, "salt": b64u(salt),
-                  "kdf": {"opslimit": OPS, "memlimit": MEM}, "lookup": b64u(keys.lookup),
-                  "reporter_public_key": b64u(keys.keypair.public), "envelope": sealed.envelope,
-                  "pow": proof_of_work(client)}
+    sealed = env.seal(
+        "report",
+        env.bind_reporter_key(header, keys.keypair.public),
+        {"narrative": narrative, "attachments": []},
+        [unb64u(r["public_key"]) for r in recipients],
+    )
+    submission = {
+        "locator": locator,
+        "locator_token": token,
+        "salt": b64u(salt),
+        "kdf": {"opslimit": OPS, "memlimit": MEM},
+        "lookup": b64u(keys.lookup),
+        "reporter_public_key": b64u(keys.keypair.public),
+        "envelope": sealed.envelope,
+        "pow": proof_of_work(client),
+    }
     return client.post("/api/v1/reports", json=submission, headers=headers or {}), code
 
 
@@ -102,11 +127,27 @@ def _store_comment(app, session, notice, now):
     recipients = cases.recipients_for(session, rules, header)
     code = ReceiptCode.generate(cases.unused_locator(session))
     keys = derive_reporter_keys(code, random_bytes(16), OPS, MEM)
-    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public), {"narrative": "x"},
-                      [r.public_key for r in recipients])
-    case = cases.create_case(session, locator=code.locator, salt=random_bytes(16), opslimit=OPS, memlimit=MEM,
-                             verifier=keys.verifier, reporter_pk=keys.keypair.public, envelope=sealed.envelope,
-                             uploads=[], rules=rules, on=now.date(), now=now, tz=TZ)
+    sealed = env.seal(
+        "report",
+        env.bind_reporter_key(header, keys.keypair.public),
+        {"narrative": "x"},
+        [r.public_key for r in recipients],
+    )
+    case = cases.create_case(
+        session,
+        locator=code.locator,
+        salt=random_bytes(16),
+        opslimit=OPS,
+        memlimit=MEM,
+        verifier=keys.verifier,
+        reporter_pk=keys.keypair.public,
+        envelope=sealed.envelope,
+        uploads=[],
+        rules=rules,
+        on=now.date(),
+        now=now,
+        tz=TZ,
+    )
     session.commit()
     return case
 
@@ -146,14 +187,19 @@ def test_a_window_shorter_than_five_working_days_across_a_holiday_is_rejected(ap
     assert notices.working_days(calendar, ok.opens_on, ok.closes_on) == 5
     assert notices.problems(ok, rules, calendar, dt.date(2026, 9, 1)) == {}
     # Five plain weekdays are enough; other mistakes are named too.
-    assert notices.problems(draft(dt.date(2026, 11, 30), dt.date(2026, 12, 4)), rules, calendar, dt.date(2026, 11, 25)) == {}
-    assert notices.problems(draft(dt.date(2026, 12, 4), dt.date(2026, 11, 30)), rules, calendar,
-                            dt.date(2026, 11, 25)) == {"closes_on": "order"}
-    assert notices.problems(notices.Draft("", "x", "y", "nowhere", None, dt.date(2026, 12, 4)), rules, calendar,
-                            dt.date(2026, 11, 25)) == {"candidate_name": "required", "department": "unknown",
-                                                       "opens_on": "date"}
-    assert notices.problems(draft(dt.date(2026, 11, 1), dt.date(2026, 11, 30)), rules, calendar,
-                            dt.date(2026, 11, 25)) == {"opens_on": "past"}
+    assert (
+        notices.problems(draft(dt.date(2026, 11, 30), dt.date(2026, 12, 4)), rules, calendar, dt.date(2026, 11, 25))
+        == {}
+    )
+    assert notices.problems(
+        draft(dt.date(2026, 12, 4), dt.date(2026, 11, 30)), rules, calendar, dt.date(2026, 11, 25)
+    ) == {"closes_on": "order"}
+    assert notices.problems(
+        notices.Draft("", "x", "y", "nowhere", None, dt.date(2026, 12, 4)), rules, calendar, dt.date(2026, 11, 25)
+    ) == {"candidate_name": "required", "department": "unknown", "opens_on": "date"}
+    assert notices.problems(
+        draft(dt.date(2026, 11, 1), dt.date(2026, 11, 30)), rules, calendar, dt.date(2026, 11, 25)
+    ) == {"opens_on": "past"}
 
 
 def test_a_window_far_away_or_of_centuries_is_rejected(app):
@@ -164,12 +210,15 @@ def test_a_window_far_away_or_of_centuries_is_rejected(app):
     def draft(opens, closes):
         return notices.Draft("王候选", "副局长", "局长", "transport", opens, closes)
 
-    assert notices.problems(draft(dt.date(9999, 12, 1), dt.date(9999, 12, 31)), rules, calendar, now) == \
-        {"opens_on": "too_far"}
+    assert notices.problems(draft(dt.date(9999, 12, 1), dt.date(9999, 12, 31)), rules, calendar, now) == {
+        "opens_on": "too_far"
+    }
     assert notices.problems(draft(now, dt.date(9999, 12, 31)), rules, calendar, now) == {"closes_on": "too_wide"}
     assert notices.problems(draft(dt.date(1, 1, 1), dt.date(1, 1, 31)), rules, calendar, now) == {"opens_on": "past"}
-    assert notices.problems(draft(dt.date(1, 1, 1), now), rules, calendar, now) == \
-        {"opens_on": "past", "closes_on": "too_wide"}
+    assert notices.problems(draft(dt.date(1, 1, 1), now), rules, calendar, now) == {
+        "opens_on": "past",
+        "closes_on": "too_wide",
+    }
     # A year ahead, a year long: generous, still taken.
     far = now + notices.MAX_LEAD_DAYS * DAY
     assert notices.problems(draft(far, far + notices.MAX_WINDOW_DAYS * DAY), rules, calendar, now) == {}
@@ -214,8 +263,14 @@ def test_publishing_form(app, committee, db_session):
     while not calendar.is_workday(friday):
         friday = _next_weekday(friday + DAY, 4)
     wednesday = friday + 5 * DAY  # Fri, Mon, Tue, Wed: six days, four working days at most
-    form = {"candidate_name": "李候选", "current_post": "水利局副局长", "proposed_post": "水利局局长",
-            "department": "water", "opens_on": friday.isoformat(), "closes_on": wednesday.isoformat()}
+    form = {
+        "candidate_name": "李候选",
+        "current_post": "水利局副局长",
+        "proposed_post": "水利局局长",
+        "department": "water",
+        "opens_on": friday.isoformat(),
+        "closes_on": wednesday.isoformat(),
+    }
     assert chen.post("/committee/notices", form).status_code == 403
     resp = he.post("/committee/notices?lang=en", form)
     assert resp.status_code == 400
@@ -289,25 +344,42 @@ def test_a_comment_is_sealed_and_routed_like_a_report(app, client, committee, db
 
 def test_the_notice_field_belongs_to_the_notice_channel_only():
     departments = {"transport": object()}
-    base = {"department": "transport", "accused_rank": "staff", "money_band": "none", "frequency": "once",
-            "evidence": "none"}
+    base = {
+        "department": "transport",
+        "accused_rank": "staff",
+        "money_band": "none",
+        "frequency": "once",
+        "evidence": "none",
+    }
     notice_id = new_id()
-    assert catalog.routing_problems(dict(base, channel="notice", category="integrity", notice=notice_id), departments) == []
+    assert (
+        catalog.routing_problems(dict(base, channel="notice", category="integrity", notice=notice_id), departments)
+        == []
+    )
     assert catalog.routing_problems(dict(base, channel="notice", category="integrity"), departments) == ["notice"]
-    assert catalog.routing_problems(dict(base, channel="notice", category="integrity", notice="NOT-AN-ID"),
-                                    departments) == ["notice"]
-    assert catalog.routing_problems(dict(base, channel="general", category="bribery", notice=notice_id),
-                                    departments) == ["notice"]
+    assert catalog.routing_problems(
+        dict(base, channel="notice", category="integrity", notice="NOT-AN-ID"), departments
+    ) == ["notice"]
+    assert catalog.routing_problems(
+        dict(base, channel="general", category="bribery", notice=notice_id), departments
+    ) == ["notice"]
     assert catalog.routing_problems(dict(base, channel="general", category="integrity"), departments) == ["category"]
 
 
 def test_nojs_comment_with_a_name(app, client, committee, db_session):
     enrol(app, "chen.jie")
     notice = open_notice(db_session, department="water")
-    data = {"department": "housing",  # ignored: the notice's department is used
-            "accused_rank": "leadership", "category": "qualifications", "money_band": "none",
-            "frequency": "once", "evidence": "can_provide", "narrative": "NOJS-COMMENT",
-            "identity_name": "赵实名", "identity_contact": "zhao@example.invalid"}
+    data = {
+        "department": "housing",  # ignored: the notice's department is used
+        "accused_rank": "leadership",
+        "category": "qualifications",
+        "money_band": "none",
+        "frequency": "once",
+        "evidence": "can_provide",
+        "narrative": "NOJS-COMMENT",
+        "identity_name": "赵实名",
+        "identity_contact": "zhao@example.invalid",
+    }
     resp = client.post(f"/report/notice/{notice.id}", data=data, content_type="multipart/form-data")
     assert resp.status_code == 200, resp.get_data(as_text=True)[:1000]
     receipt_from(resp.get_data(as_text=True))
@@ -322,12 +394,18 @@ def test_after_the_window_closes_no_comment_is_accepted(app, client, committee, 
     message = "The comment window of this notice has closed"
     page = client.get(f"/notices/{notice.id}", headers=EN)
     assert page.status_code == 200 and message in page.get_data(as_text=True)
-    assert f"/report/notice/{notice.id}\"" not in page.get_data(as_text=True).replace("action=", "")
+    assert f'/report/notice/{notice.id}"' not in page.get_data(as_text=True).replace("action=", "")
     form = client.get(f"/report/notice/{notice.id}", headers=EN)
     assert form.status_code == 200 and message in form.get_data(as_text=True)
     assert 'id="report-form"' not in form.get_data(as_text=True)
-    data = {"accused_rank": "staff", "category": "integrity", "money_band": "none", "frequency": "once",
-            "evidence": "none", "narrative": "LATE"}
+    data = {
+        "accused_rank": "staff",
+        "category": "integrity",
+        "money_band": "none",
+        "frequency": "once",
+        "evidence": "none",
+        "narrative": "LATE",
+    }
     late = client.post(f"/report/notice/{notice.id}", data=data, content_type="multipart/form-data", headers=EN)
     assert late.status_code == 409
     html = late.get_data(as_text=True)
@@ -345,12 +423,26 @@ def test_after_the_window_closes_no_comment_is_accepted(app, client, committee, 
     code = ReceiptCode.generate(locator=locator)
     salt = random_bytes(16)
     keys = derive_reporter_keys(code, salt, OPS, MEM)
-    sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public), {"narrative": "x"},
-                      [unb64u(r["public_key"]) for r in recipients])
-    resp = client.post("/api/v1/reports", headers=EN, json={
-        "locator": locator, "locator_token": token, "salt": b64u(salt), "kdf": {"opslimit": OPS, "memlimit": MEM},
-        "lookup": b64u(keys.lookup), "reporter_public_key": b64u(keys.keypair.public),
-        "envelope": sealed.envelope, "pow": proof_of_work(client)})
+    sealed = env.seal(
+        "report",
+        env.bind_reporter_key(header, keys.keypair.public),
+        {"narrative": "x"},
+        [unb64u(r["public_key"]) for r in recipients],
+    )
+    resp = client.post(
+        "/api/v1/reports",
+        headers=EN,
+        json={
+            "locator": locator,
+            "locator_token": token,
+            "salt": b64u(salt),
+            "kdf": {"opslimit": OPS, "memlimit": MEM},
+            "lookup": b64u(keys.lookup),
+            "reporter_public_key": b64u(keys.keypair.public),
+            "envelope": sealed.envelope,
+            "pow": proof_of_work(client),
+        },
+    )
     assert resp.status_code == 409 and resp.get_json()["error"] == "notice_closed"
     assert db_session.scalar(select(Case)) is None
     # An unknown notice is a plain 404 page.
@@ -381,7 +473,7 @@ def test_the_committee_summary_counts_without_content(app, client, committee, db
     assert zhao.client.get(f"/committee/notices/{notice.id}").status_code == 403
     # The candidate's department merged away in a later rules file: counted where each comment went.
     start = EXAMPLE_TEXT.index('[[departments]]\ncode = "transport"')
-    merged = rules_mod.parse(EXAMPLE_TEXT[:start] + EXAMPLE_TEXT[EXAMPLE_TEXT.index("[[departments]]", start + 1):])
+    merged = rules_mod.parse(EXAMPLE_TEXT[:start] + EXAMPLE_TEXT[EXAMPLE_TEXT.index("[[departments]]", start + 1) :])
     assert "transport" not in merged.department_codes
     gone = notices.summary(db_session, merged, notice)
     assert gone["comments"] == 3 and sum(count for _unit, count in gone["units"]) == 3
@@ -395,7 +487,10 @@ def test_a_member_of_the_candidates_department_sees_neither_the_notice_nor_its_s
     from whistle.custody import offline
 
     text = config.rules_file.read_text(encoding="utf-8")
-    for username, unit, role in (("liu.yang", "county_cdi", "member"), ("he.ping", "org_cadre_supervision", "unit_lead")):
+    for username, unit, role in (
+        ("liu.yang", "county_cdi", "member"),
+        ("he.ping", "org_cadre_supervision", "unit_lead"),
+    ):
         entry = f'username = "{username}"\nunit = "{unit}"\nrole = "{role}"\n'
         assert entry in text
         text = text.replace(entry, entry + 'departments = ["transport"]\n')
@@ -404,8 +499,15 @@ def test_a_member_of_the_candidates_department_sees_neither_the_notice_nor_its_s
     app = build_app(config.with_(rules_file=path))
     try:
         with Session(services(app).engine) as session:
-            offline.init_keys(session, tmp_path / "committee.key", "a key passphrase", "test", today(TZ),
-                              opslimit=1, memlimit=8 * 1024 * 1024)
+            offline.init_keys(
+                session,
+                tmp_path / "committee.key",
+                "a key passphrase",
+                "test",
+                today(TZ),
+                opslimit=1,
+                memlimit=8 * 1024 * 1024,
+            )
             session.commit()
             transport = open_notice(session, name="TRANSPORT-候选")
             water = open_notice(session, name="WATER-候选", department="water")
@@ -417,15 +519,23 @@ def test_a_member_of_the_candidates_department_sees_neither_the_notice_nor_its_s
             refused = liu.client.get(f"/committee/notices/{transport.id}")
             assert refused.status_code == 404 and 'id="comment-count"' not in refused.get_data(as_text=True)
             entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "refused_view"))
-            assert entry.actor == "liu.yang" and json.loads(entry.detail) == {"notice": transport.id, "reason": "conflict"}
+            assert entry.actor == "liu.yang" and json.loads(entry.detail) == {
+                "notice": transport.id,
+                "reason": "conflict",
+            }
             # Not conflicted: the summary as before.
             assert "TRANSPORT-候选" in chen.client.get("/committee/notices").get_data(as_text=True)
             page = chen.client.get(f"/committee/notices/{transport.id}").get_data(as_text=True)
             assert '<strong id="comment-count">1</strong>' in page
             # The publisher may publish for their own department, but is not shown its summary.
-            form = {"candidate_name": "OWN-候选", "current_post": "副局长", "proposed_post": "局长",
-                    "department": "transport", "opens_on": transport.opens_on.isoformat(),
-                    "closes_on": transport.closes_on.isoformat()}
+            form = {
+                "candidate_name": "OWN-候选",
+                "current_post": "副局长",
+                "proposed_post": "局长",
+                "department": "transport",
+                "opens_on": transport.opens_on.isoformat(),
+                "closes_on": transport.closes_on.isoformat(),
+            }
             published = he.post("/committee/notices", form)
             assert published.status_code == 303 and published.headers["Location"].endswith("/committee/notices")
             assert "OWN-候选" not in he.client.get("/committee/notices").get_data(as_text=True)

@@ -1,5 +1,6 @@
 """The PDF frame's shell (committee/pdf_viewer.py) is served under its own CSP: no network,
 its inline script and style allowed only by their hashes, framed only by this site."""
+
 import base64
 import hashlib
 import re

@@ -1,6 +1,7 @@
 """Proof of work (whistle.security.proof_of_work, crypto/FORMAT.md §7): signed, fresh, single-use challenges that
 the JavaScript path solves before each report, message and survey answer; the no-JS forms
 skip it and spend a stricter budget instead."""
+
 import datetime as dt
 import hashlib
 import json
@@ -36,13 +37,21 @@ def test_format_and_mac_follow_the_spec():
     assert (version, iso, bits) == ("1", "2026-03-04", "12") and len(unb64u(rand)) == 16
     import hmac
     from crypto.keys import derive
+
     expected = hmac.new(derive(SECRET, "whistle/v1/pow"), challenge.rsplit(".", 1)[0].encode(), hashlib.sha256).digest()
     assert unb64u(mac) == expected
 
 
-@pytest.mark.parametrize("bits, digest, expected", [
-    (0, b"\xff", 0), (8, b"\x00\xff", 8), (9, b"\x00\x7f", 9), (16, b"\x00\x00\x01", 23), (4, b"\x0f", 4),
-])
+@pytest.mark.parametrize(
+    "bits, digest, expected",
+    [
+        (0, b"\xff", 0),
+        (8, b"\x00\xff", 8),
+        (9, b"\x00\x7f", 9),
+        (16, b"\x00\x00\x01", 23),
+        (4, b"\x0f", 4),
+    ],
+)
 def test_leading_zero_bits(bits, digest, expected):
     assert proof.leading_zero_bits(digest) == expected
 
@@ -59,8 +68,14 @@ def test_wrong_nonce_forged_mac_stale_day_and_too_few_bits_are_refused():
     _bad({"challenge": challenge, "nonce": wrong})
     _bad({"challenge": challenge[:-2] + ("AA" if not challenge.endswith("AA") else "BB"), "nonce": nonce})
     _bad({"challenge": proof.issue(bytes(32), 10), "nonce": nonce})  # another site's secret
-    for value in (None, "x", {"challenge": challenge}, {"challenge": challenge, "nonce": 5},
-                  {"challenge": challenge, "nonce": "1" * 17}, {"challenge": 3, "nonce": "1"}):
+    for value in (
+        None,
+        "x",
+        {"challenge": challenge},
+        {"challenge": challenge, "nonce": 5},
+        {"challenge": challenge, "nonce": "1" * 17},
+        {"challenge": 3, "nonce": "1"},
+    ):
         _bad(value)
     old = proof.issue(SECRET, 10, dt.date.today() - dt.timedelta(days=3))
     _bad({"challenge": old, "nonce": proof.solve(old)})
@@ -116,12 +131,15 @@ def test_reports_and_messages_need_a_fresh_unused_proof(client, committee):
     assert resp.status_code == 400 and resp.get_json()["error"] == "proof_of_work"
     unsolved = client.post("/api/v1/pow", json={}).get_json()["challenge"]
     wrong = next(str(n) for n in range(10**6) if proof.leading_zero_bits(proof.digest(unsolved, str(n))) < 4)
-    resp = client.post("/api/v1/followup/messages",
-                       json=dict(creds, envelope=sealed.envelope, pow={"challenge": unsolved, "nonce": wrong}))
+    resp = client.post(
+        "/api/v1/followup/messages",
+        json=dict(creds, envelope=sealed.envelope, pow={"challenge": unsolved, "nonce": wrong}),
+    )
     assert resp.status_code == 400
-    resp = client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope, pow=proof_of_work(client)))
+    resp = client.post(
+        "/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope, pow=proof_of_work(client))
+    )
     assert resp.status_code == 201
-
 
 
 def test_a_proof_spent_on_one_endpoint_is_spent_on_every_other(app, client, committee):
@@ -135,8 +153,10 @@ def test_a_proof_spent_on_one_endpoint_is_spent_on_every_other(app, client, comm
     answer = {"answers": {"1": 4}, "pow": spent}
     first = client.post(f"/api/v1/surveys/{survey_id}/responses", json=answer)
     assert first.status_code == 201, first.get_json()
-    for resp in (client.post(f"/api/v1/surveys/{survey_id}/responses", json=answer),
-                 client.post("/api/v1/reports", json=report_submission(client, pow=spent))):
+    for resp in (
+        client.post(f"/api/v1/surveys/{survey_id}/responses", json=answer),
+        client.post("/api/v1/reports", json=report_submission(client, pow=spent)),
+    ):
         assert resp.status_code == 400 and resp.get_json()["error"] == "proof_of_work"
     _resp, code, _ = seal_report(client, "x")
     creds, keys = credentials(client, code)
@@ -167,19 +187,32 @@ def test_nojs_forms_skip_the_proof_but_spend_a_stricter_budget(tmp_path, request
 
     app = build_app(make_config(tmp_path, request, limit_submit_nojs="3 per hour"))
     with Session(services(app).engine) as s:
-        offline.init_keys(s, tmp_path / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
-                          opslimit=1, memlimit=8192 * 8)
+        offline.init_keys(
+            s, tmp_path / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"), opslimit=1, memlimit=8192 * 8
+        )
         s.commit()
         notice_id = open_notice(s).id
     client = app.test_client()
-    codes = [client.post("/report/contractor", data=report_form(f"n{i}"), content_type="multipart/form-data").status_code
-             for i in range(2)]
+    codes = [
+        client.post("/report/contractor", data=report_form(f"n{i}"), content_type="multipart/form-data").status_code
+        for i in range(2)
+    ]
     # A comment on a notice costs the server a receipt derivation too: the same budget.
-    comment = {"accused_rank": "leadership", "category": "qualifications", "money_band": "none",
-               "frequency": "once", "evidence": "can_provide", "narrative": "comment"}
-    codes += [client.post(f"/report/notice/{notice_id}", data=comment, content_type="multipart/form-data").status_code
-              for _ in range(2)]
-    codes.append(client.post("/report/contractor", data=report_form("n"), content_type="multipart/form-data").status_code)
+    comment = {
+        "accused_rank": "leadership",
+        "category": "qualifications",
+        "money_band": "none",
+        "frequency": "once",
+        "evidence": "can_provide",
+        "narrative": "comment",
+    }
+    codes += [
+        client.post(f"/report/notice/{notice_id}", data=comment, content_type="multipart/form-data").status_code
+        for _ in range(2)
+    ]
+    codes.append(
+        client.post("/report/contractor", data=report_form("n"), content_type="multipart/form-data").status_code
+    )
     assert codes == [200, 200, 200, 429, 429]
     resp, _code, _ = seal_report(client, "the JS path is not on that budget")
     assert resp.status_code == 201

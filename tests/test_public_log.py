@@ -1,6 +1,7 @@
 """The public log wired into the audit log: every entry a leaf, appended with it; checkpoints
 signed by `whistle audit sign`; the HTTP interface of docs/transparency-log.md §7; witness
 cosignatures accepted only from the rules file's witnesses."""
+
 import base64
 import datetime as dt
 import time
@@ -79,25 +80,42 @@ def test_sign_writes_a_checkpoint_and_the_endpoints_prove_it(app, client, commit
     for index in (0, 4, size - 1):
         proof = client.get(f"/log/proof/inclusion?index={index}&size={size}").get_json()
         assert base64.b64decode(proof["leaf_hash"]) == tlog.leaf_hash(leaves[index])
-        tlog.verify_inclusion(tlog.leaf_hash(leaves[index]), index, size,
-                              [base64.b64decode(h) for h in proof["proof"]], opened.checkpoint.root)
+        tlog.verify_inclusion(
+            tlog.leaf_hash(leaves[index]),
+            index,
+            size,
+            [base64.b64decode(h) for h in proof["proof"]],
+            opened.checkpoint.root,
+        )
     _record(app, 7, start=20)
     _sign(app, keypair)
     newer = note.open_checkpoint(client.get("/log/checkpoint").get_data(as_text=True), _log_verifier(keypair))
     proof = client.get(f"/log/proof/consistency?from={size}&to={newer.checkpoint.size}").get_json()
-    tlog.verify_consistency(size, newer.checkpoint.size, [base64.b64decode(h) for h in proof["proof"]],
-                            opened.checkpoint.root, newer.checkpoint.root)
+    tlog.verify_consistency(
+        size,
+        newer.checkpoint.size,
+        [base64.b64decode(h) for h in proof["proof"]],
+        opened.checkpoint.root,
+        newer.checkpoint.root,
+    )
     with Session(services(app).engine) as s:
         assert audit.verify(s).ok
 
 
-@pytest.mark.parametrize("query, status", [
-    ("/log/proof/inclusion?index=3&size=2", 400), ("/log/proof/inclusion?index=x&size=2", 400),
-    ("/log/proof/inclusion?index=0&size=999", 404), ("/log/proof/consistency?from=5&to=2", 400),
-    ("/log/proof/consistency?from=0&to=999", 404), ("/log/entries?start=2&end=2", 400),
-    ("/log/entries?start=0&end=999", 404), ("/log/entries?start=-1&end=2", 400),
-    ("/log/proof/inclusion?index=0&size=99999999999999999999", 400),
-])
+@pytest.mark.parametrize(
+    "query, status",
+    [
+        ("/log/proof/inclusion?index=3&size=2", 400),
+        ("/log/proof/inclusion?index=x&size=2", 400),
+        ("/log/proof/inclusion?index=0&size=999", 404),
+        ("/log/proof/consistency?from=5&to=2", 400),
+        ("/log/proof/consistency?from=0&to=999", 404),
+        ("/log/entries?start=2&end=2", 400),
+        ("/log/entries?start=0&end=999", 404),
+        ("/log/entries?start=-1&end=2", 400),
+        ("/log/proof/inclusion?index=0&size=99999999999999999999", 400),
+    ],
+)
 def test_bad_parameters_are_4xx(app, client, query, status):
     _record(app, 3)
     resp = client.get(query)
@@ -135,15 +153,24 @@ def test_cosignatures_only_from_configured_witnesses(config, tmp_path):
         now = int(time.time())
         good = served + note.cosign(body, "auditor.example", witness, now).line()
         bad_line = note.cosign(body, "auditor.example", stranger, now)
-        forged = served + note.Signature("auditor.example", note.key_id("auditor.example", note.COSIGNATURE_V1,
-                                                                           bytes(witness.verify_key)),
-                                         bad_line.signature).line()
+        forged = (
+            served
+            + note.Signature(
+                "auditor.example",
+                note.key_id("auditor.example", note.COSIGNATURE_V1, bytes(witness.verify_key)),
+                bad_line.signature,
+            ).line()
+        )
         unknown = served + note.cosign(body, "stranger", stranger, now).line()
         assert client.post("/log/cosignature", data=forged, content_type="text/plain").status_code == 400
         assert client.post("/log/cosignature", data=unknown, content_type="text/plain").status_code == 400
         other = note.Checkpoint(ORIGIN, 4, bytes(32)).body()
-        assert client.post("/log/cosignature", data=note.sign_note(other, "auditor.example", witness),
-                           content_type="text/plain").status_code == 400
+        assert (
+            client.post(
+                "/log/cosignature", data=note.sign_note(other, "auditor.example", witness), content_type="text/plain"
+            ).status_code
+            == 400
+        )
         assert client.post("/log/cosignature", data=b"\xff", content_type="text/plain").status_code == 400
         resp = client.post("/log/cosignature", data=good, content_type="text/plain")
         assert resp.status_code == 204, resp.get_data(as_text=True)
@@ -174,12 +201,21 @@ def test_migration_builds_the_tree_of_existing_entries(tmp_path):
         with engine.begin() as conn:
             for seq in range(1, 8):
                 digest = audit.entry_digest(prev, seq, DAY, "zhao.lei", "login", None, "{}")
-                conn.execute(text("INSERT INTO audit_log (seq, day, actor, action, case_id, detail, prev_hash, "
-                                  "entry_hash) VALUES (:s, :d, 'zhao.lei', 'login', NULL, '{}', :p, :h)"),
-                             dict(s=seq, d=DAY, p=prev, h=digest))
+                conn.execute(
+                    text(
+                        "INSERT INTO audit_log (seq, day, actor, action, case_id, detail, prev_hash, "
+                        "entry_hash) VALUES (:s, :d, 'zhao.lei', 'login', NULL, '{}', :p, :h)"
+                    ),
+                    dict(s=seq, d=DAY, p=prev, h=digest),
+                )
                 prev = digest
-            conn.execute(text("INSERT INTO audit_head (id, length, head_hash) VALUES (1, 7, :h) "
-                              "ON CONFLICT (id) DO UPDATE SET length = 7, head_hash = :h"), dict(h=prev))
+            conn.execute(
+                text(
+                    "INSERT INTO audit_head (id, length, head_hash) VALUES (1, 7, :h) "
+                    "ON CONFLICT (id) DO UPDATE SET length = 7, head_hash = :h"
+                ),
+                dict(h=prev),
+            )
         migrate.upgrade(engine, "heads")
         with Session(engine) as s:
             assert audit.verify(s).ok

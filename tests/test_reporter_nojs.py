@@ -1,4 +1,5 @@
 """The no-JavaScript path end to end: form -> server sealing -> CLI decrypt -> reply -> follow-up."""
+
 import dataclasses
 import io
 import re
@@ -20,8 +21,7 @@ MARKER = "MARKER-吃拿卡要-7f3a"
 
 
 def submit(client, narrative=MARKER, files=(("evidence.txt", b"FILE-" + MARKER.encode()),)):
-    resp = client.post("/report/contractor", data=report_form(narrative, files),
-                       content_type="multipart/form-data")
+    resp = client.post("/report/contractor", data=report_form(narrative, files), content_type="multipart/form-data")
     assert resp.status_code == 200, resp.get_data(as_text=True)[:2000]
     return receipt_from(resp.get_data(as_text=True))
 
@@ -54,16 +54,19 @@ def test_report_is_sealed_and_decryptable_offline(client, committee, db_session,
 def test_reply_reaches_reporter_and_reporter_can_answer(app, client, committee, db_session, tmp_path):
     code = submit(client)
     case = db_session.scalar(select(Case))
-    actions.set_status(db_session, case, "acknowledged", by=actions.CONSOLE, on=today("Asia/Shanghai"),
-                       rules=services(app).rules)
+    actions.set_status(
+        db_session, case, "acknowledged", by=actions.CONSOLE, on=today("Asia/Shanghai"), rules=services(app).rules
+    )
     offline.reply_to_case(db_session, services(app).rules, case, "请补充材料 REPLY-42", [], today("Asia/Shanghai"))
     db_session.commit()
     page = client.post("/followup", data={"code": code}).get_data(as_text=True)
     assert "请补充材料 REPLY-42" in page
     assert "Acknowledged" in page or "已受理" in page
-    resp = client.post("/followup/message", data={"code": code, "text": "ANSWER-99",
-                                                  "files": [(__import__("io").BytesIO(b"more"), "more.txt")]},
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/followup/message",
+        data={"code": code, "text": "ANSWER-99", "files": [(__import__("io").BytesIO(b"more"), "more.txt")]},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 200
     assert "ANSWER-99" in resp.get_data(as_text=True)
     db_session.expire_all()
@@ -86,11 +89,14 @@ def test_a_nojs_message_is_never_sealed_to_a_swapped_reporter_key(client, commit
     swapped = KeyPair.generate()
     db_session.execute(update(Case).where(Case.id == case.id).values(reporter_pk=swapped.public))
     db_session.commit()
-    resp = client.post("/followup/message", data={"code": code, "text": "FOR-THE-REPORTER-ONLY"},
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/followup/message", data={"code": code, "text": "FOR-THE-REPORTER-ONLY"}, content_type="multipart/form-data"
+    )
     assert 400 <= resp.status_code < 500
     db_session.expire_all()
-    envelopes = [cases.item_envelope(i) for i in db_session.scalars(select(CaseItem).where(CaseItem.case_id == case.id))]
+    envelopes = [
+        cases.item_envelope(i) for i in db_session.scalars(select(CaseItem).where(CaseItem.case_id == case.id))
+    ]
     assert [e["kind"] for e in envelopes] == ["report"]
     assert all(swapped.kid not in env.recipient_kids(e) for e in envelopes)
 
@@ -112,8 +118,12 @@ def test_wrong_code_and_typo_are_distinguished_without_revealing_cases(client, c
 
 
 def test_missing_fields_give_a_400_form_with_messages(client, committee, db_session):
-    resp = client.post("/report/contractor", data=report_form("", department="nope"),
-                       content_type="multipart/form-data", headers={"Accept-Language": "en"})
+    resp = client.post(
+        "/report/contractor",
+        data=report_form("", department="nope"),
+        content_type="multipart/form-data",
+        headers={"Accept-Language": "en"},
+    )
     assert resp.status_code == 400
     html = resp.get_data(as_text=True)
     assert "Please describe what happened." in html
@@ -150,6 +160,7 @@ def test_nojs_report_applies_routing_once(app, client, committee):
 
     def remember(_conn, _cursor, statement, _params, _context, _many):
         statements.append(statement)
+
     engine = services(app).engine
     event.listen(engine, "before_cursor_execute", remember)
     try:
@@ -158,8 +169,16 @@ def test_nojs_report_applies_routing_once(app, client, committee):
         event.remove(engine, "before_cursor_execute", remember)
     shown = [" ".join(s.split())[:100] for s in statements]
     routing_read = [s for s in shown if s.startswith("SELECT 'key' AS source, committee_keys.kid")]
-    apart = [s for s in shown if s.startswith(("SELECT committee_keys.kid, committee_keys.public_key",
-                                               "SELECT members.id, members.username, members.public_key"))]
+    apart = [
+        s
+        for s in shown
+        if s.startswith(
+            (
+                "SELECT committee_keys.kid, committee_keys.public_key",
+                "SELECT members.id, members.username, members.public_key",
+            )
+        )
+    ]
     assert len(routing_read) == 1 and not apart, shown
 
 
@@ -187,12 +206,27 @@ def test_a_sealing_routed_for_another_header_is_not_trusted(app, committee, db_s
     assert "li.na" in [m.username for m, _r in for_transport.members]
     code = ReceiptCode.generate(cases.unused_locator(db_session))
     keys = derive_reporter_keys(code, random_bytes(16), OPS, MEM)
-    sealed = env.seal("report", env.bind_reporter_key(housing, keys.keypair.public), {"narrative": "x"},
-                      [r.public_key for r in for_transport.recipients])
+    sealed = env.seal(
+        "report",
+        env.bind_reporter_key(housing, keys.keypair.public),
+        {"narrative": "x"},
+        [r.public_key for r in for_transport.recipients],
+    )
     with pytest.raises(InvalidSubmission):
-        cases.create_case(db_session, locator=code.locator, salt=random_bytes(16), opslimit=OPS, memlimit=MEM,
-                          verifier=keys.verifier, reporter_pk=keys.keypair.public, envelope=sealed.envelope,
-                          uploads=[], rules=rules, on=today("Asia/Shanghai"), sealing=for_transport)
+        cases.create_case(
+            db_session,
+            locator=code.locator,
+            salt=random_bytes(16),
+            opslimit=OPS,
+            memlimit=MEM,
+            verifier=keys.verifier,
+            reporter_pk=keys.keypair.public,
+            envelope=sealed.envelope,
+            uploads=[],
+            rules=rules,
+            on=today("Asia/Shanghai"),
+            sealing=for_transport,
+        )
     db_session.rollback()
     assert db_session.scalars(select(CaseGrant)).all() == []
 
@@ -221,10 +255,14 @@ def test_the_multipart_parser_reads_in_its_own_read_size():
 
     boundary = "----whistle-read-size"
     content = b"x" * (3 * uploads.MULTIPART_READ + 123)
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\n'.encode()
-            + content + f"\r\n--{boundary}--\r\n".encode())
-    parser = uploads.WhistleRequest.form_data_parser_class(stream_factory=lambda *a, **k: Recorder(),
-                                                           max_form_memory_size=4 * 1024 * 1024)
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\n'.encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    parser = uploads.WhistleRequest.form_data_parser_class(
+        stream_factory=lambda *a, **k: Recorder(), max_form_memory_size=4 * 1024 * 1024
+    )
     _stream, _form, files = parser.parse(io.BytesIO(body), "multipart/form-data", len(body), {"boundary": boundary})
     assert sum(written) == len(content) and files["f"].filename == "a"
     assert 64 * 1024 < max(written) <= uploads.MULTIPART_READ  # werkzeug alone writes 64 KiB at most
@@ -239,12 +277,20 @@ def test_a_line_break_counts_once_as_the_textarea_counts_it(app, client, committ
     typed = "1234\n1234\n1234\n12345"  # 20 characters in the textarea
     sent = typed.replace("\n", "\r\n")
     code = submit(client, narrative=sent, files=())
-    page = client.post("/followup/message", data={"code": code, "text": "1234\r1234\r1234\r12345"},
-                       content_type="multipart/form-data", headers={"Accept-Language": "en"})
+    page = client.post(
+        "/followup/message",
+        data={"code": code, "text": "1234\r1234\r1234\r12345"},
+        content_type="multipart/form-data",
+        headers={"Accept-Language": "en"},
+    )
     assert page.status_code == 200 and "Your message was sent." in page.get_data(as_text=True)
     # Too long even so: the page says so and keeps what was typed, to be shortened.
-    page = client.post("/followup/message", data={"code": code, "text": sent + "6"},
-                       content_type="multipart/form-data", headers={"Accept-Language": "en"})
+    page = client.post(
+        "/followup/message",
+        data={"code": code, "text": sent + "6"},
+        content_type="multipart/form-data",
+        headers={"Accept-Language": "en"},
+    )
     assert page.status_code == 400 and "at most 20 characters" in page.get_data(as_text=True)
     kept = re.search(r'<textarea id="message-text"[^>]*>(.*?)</textarea>', page.get_data(as_text=True), re.S).group(1)
     assert kept == typed + "6"

@@ -1,5 +1,6 @@
 """Retention: closed cases are purged after their period, leaving a tombstone and an audit
 entry; purging early needs two members."""
+
 import datetime as dt
 import io
 import threading
@@ -17,8 +18,7 @@ from whistle.custody import audit, retention
 from whistle.cases import store as cases
 from whistle.cli import main
 from whistle.errors import CasePurged
-from whistle.models import (Attachment, AttachmentChunk, AuditEntry, Case, CaseEvent, CaseItem,
-                            PendingAction)
+from whistle.models import Attachment, AttachmentChunk, AuditEntry, Case, CaseEvent, CaseItem, PendingAction
 from whistle.services import services
 
 from tests.client_side import HEADER, credentials, proof_of_work, seal_report
@@ -47,15 +47,18 @@ def _count(db_session, model, **where):
 
 
 def test_purge_after_retention_by_disposition(app, committee, db_session, config, monkeypatch, tmp_path):
-    old_rejected = _closed_case(app, db_session, "not_accepted", 400)   # kept 365 days: due
-    old_concluded = _closed_case(app, db_session, "conclude", 400)      # kept 1825 days: not due
-    chunk = db_session.scalar(select(AttachmentChunk.data).join(Attachment)
-                              .where(Attachment.case_id == old_rejected))[100:164]
+    old_rejected = _closed_case(app, db_session, "not_accepted", 400)  # kept 365 days: due
+    old_concluded = _closed_case(app, db_session, "conclude", 400)  # kept 1825 days: not due
+    chunk = db_session.scalar(select(AttachmentChunk.data).join(Attachment).where(Attachment.case_id == old_rejected))[
+        100:164
+    ]
     monkeypatch.setenv("WHISTLE_INSTANCE_DIR", str(config.instance_dir))
     monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
     dry = CliRunner().invoke(main, ["retention", "purge", "--dry-run"])
     assert dry.exit_code == 0 and old_rejected in dry.output and old_concluded not in dry.output
-    unwritable = CliRunner().invoke(main, ["retention", "purge", "--dry-run", "--report", str(tmp_path / "no" / "r.txt")])
+    unwritable = CliRunner().invoke(
+        main, ["retention", "purge", "--dry-run", "--report", str(tmp_path / "no" / "r.txt")]
+    )
     assert unwritable.exit_code == 1 and "could not be written" in unwritable.output
     assert "Traceback" not in unwritable.output and old_rejected in unwritable.output
     assert _count(db_session, CaseItem, case_id=old_rejected) == 1
@@ -74,8 +77,9 @@ def test_purge_after_retention_by_disposition(app, committee, db_session, config
     if config.database_url.startswith("sqlite"):
         services(app).engine.dispose()
         db_file = config.instance_dir / "whistle.db"
-        blob = db_file.read_bytes() + (db_file.with_suffix(".db-wal").read_bytes()
-                                       if db_file.with_suffix(".db-wal").exists() else b"")
+        blob = db_file.read_bytes() + (
+            db_file.with_suffix(".db-wal").read_bytes() if db_file.with_suffix(".db-wal").exists() else b""
+        )
         assert chunk not in blob  # secure_delete zeroed the freed pages
 
 
@@ -84,8 +88,11 @@ def test_early_purge_needs_two_members(app, committee, db_session):
     from tests.committee.test_workspace import _grant_to
 
     zhao, liu = enrol(app, "zhao.lei"), enrol(app, "liu.yang")
-    resp, code, _keys = seal_report(app.test_client(), "EARLY", header=dict(HEADER, department="housing", money_band="none", frequency="once",
-                                                                              accused_rank="staff"))
+    resp, code, _keys = seal_report(
+        app.test_client(),
+        "EARLY",
+        header=dict(HEADER, department="housing", money_band="none", frequency="once", accused_rank="staff"),
+    )
     case = db_session.scalar(select(Case))
     _grant_to(zhao, liu, case.id)
     zhao.post(f"/committee/cases/{case.id}/grade", {"grade": "medium", "reason": "OVERRIDE-REASON-MARKER"})
@@ -118,6 +125,7 @@ def test_early_purge_needs_two_members(app, committee, db_session):
     # The reporter's follow-up says the records are gone, and no more (it was not the
     # retention period that ended).
     from tests.client_side import credentials
+
     client = app.test_client()
     view = client.post("/api/v1/followup", json=credentials(client, code)[0], headers={"Accept-Language": "en"})
     assert view.status_code == 200
@@ -177,11 +185,14 @@ def test_an_early_purge_leaves_no_ciphertext_in_the_sqlite_files(app, committee,
     if not config.database_url.startswith("sqlite"):
         pytest.skip("the WAL and the main file are SQLite's")
     zhao, liu = enrol(app, "zhao.lei"), enrol(app, "liu.yang")
-    seal_report(app.test_client(), "EARLY-WAL", header=dict(HEADER, department="housing", money_band="none",
-                                                             frequency="once", accused_rank="staff"))
+    seal_report(
+        app.test_client(),
+        "EARLY-WAL",
+        header=dict(HEADER, department="housing", money_band="none", frequency="once", accused_rank="staff"),
+    )
     case = db_session.scalar(select(Case))
     envelope = bytes(db_session.scalar(select(CaseItem.envelope).where(CaseItem.case_id == case.id)))
-    needle = envelope[len(envelope) // 2:len(envelope) // 2 + 32]
+    needle = envelope[len(envelope) // 2 : len(envelope) // 2 + 32]
     _grant_to(zhao, liu, case.id)
     zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
     zhao.post(f"/committee/cases/{case.id}/purge", {"reason": "duplicate of a paper file"})
@@ -206,29 +217,41 @@ def test_nothing_can_be_added_to_a_purged_case(app, client, committee, db_sessio
     # and retention would never delete it.
     en = {"Accept-Language": "en"}
     refusal = "This report was closed and its records deleted; new messages can no longer be sent."
-    code = receipt_from(client.post("/report/contractor", data=report_form("report"),
-                                    content_type="multipart/form-data").get_data(as_text=True))
+    code = receipt_from(
+        client.post("/report/contractor", data=report_form("report"), content_type="multipart/form-data").get_data(
+            as_text=True
+        )
+    )
     case = db_session.scalar(select(Case).where(Case.locator == ReceiptCode.parse(code).locator))
     cases.add_event(db_session, case, "closed", dt.date.today())
     retention.purge(db_session, case, on=dt.date.today(), actor=None, reason="retention period ended")
     db_session.commit()
     page = client.post("/followup", data={"code": code}, headers=en).get_data(as_text=True)
     assert refusal in page and 'id="message-text"' not in page  # no form is offered
-    page = client.post("/followup/message", data={"code": code, "text": "NEW", "files": (io.BytesIO(b"doc"), "doc.txt")},
-                       content_type="multipart/form-data", headers=en)
+    page = client.post(
+        "/followup/message",
+        data={"code": code, "text": "NEW", "files": (io.BytesIO(b"doc"), "doc.txt")},
+        content_type="multipart/form-data",
+        headers=en,
+    )
     assert page.status_code == 409 and refusal in page.get_data(as_text=True)
     creds, keys = credentials(client, ReceiptCode.parse(code))
     view = client.post("/api/v1/followup", json=creds).get_json()
     recipients = [unb64u(r["public_key"]) for r in view["recipients"]] + [keys.keypair.public]
     sealed = env.seal("message", {"case": case.id}, {"text": "NEW", "attachments": []}, recipients)
-    answer = client.post("/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope, pow=proof_of_work(client)),
-                         headers=en)
+    answer = client.post(
+        "/api/v1/followup/messages", json=dict(creds, envelope=sealed.envelope, pow=proof_of_work(client)), headers=en
+    )
     assert answer.status_code == 409 and answer.get_json()["error"] == "case_purged"
     assert answer.get_json()["message"] == refusal
     # A member's reply or note takes the same path (the workspace no longer opens the case
     # anyway: its grants went with the purge).
-    note = env.seal("note", {"case": case.id}, {"text": "NOTE", "attachments": []},
-                    [r.public_key for r in cases.case_recipients(db_session, services(app).rules, case)])
+    note = env.seal(
+        "note",
+        {"case": case.id},
+        {"text": "NOTE", "attachments": []},
+        [r.public_key for r in cases.case_recipients(db_session, services(app).rules, case)],
+    )
     with pytest.raises(CasePurged):
         cases.add_message(db_session, services(app).rules, case, "note", note.envelope, [], dt.date.today())
     db_session.rollback()
@@ -245,7 +268,9 @@ def test_a_console_reply_to_a_case_purged_meanwhile_is_refused_plainly(app, clie
     cases.add_event(db_session, case, "closed", dt.date.today())
     db_session.commit()
     with Session(services(app).engine) as other:
-        retention.purge(other, other.get(Case, case.id), on=dt.date.today(), actor=None, reason="retention period ended")
+        retention.purge(
+            other, other.get(Case, case.id), on=dt.date.today(), actor=None, reason="retention period ended"
+        )
         other.commit()
     assert case.status == "closed"  # this session's copy, read before the purge
     with pytest.raises(offline.OfflineError, match="purged"):
@@ -291,12 +316,16 @@ def test_the_purge_takes_every_case_lock_before_the_audit_log(app, committee, db
     """A member's change locks its case, then appends to the audit log. The console's purge
     must not hold the log (taken by one case's purge) while it waits for the next case's lock:
     the two would wait for each other, and PostgreSQL would end one of them with an error."""
-    first, second = sorted((_closed_case(app, db_session, "not_accepted", 400),
-                            _closed_case(app, db_session, "not_accepted", 400)))  # the order it purges in
+    first, second = sorted(
+        (_closed_case(app, db_session, "not_accepted", 400), _closed_case(app, db_session, "not_accepted", 400))
+    )  # the order it purges in
     monkeypatch.setenv("WHISTLE_INSTANCE_DIR", str(config.instance_dir))
     monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
     case = cases.locked(db_session, db_session.get(Case, second))  # a member's change begins
-    _purge_while(db_session, config, lambda: audit.record(db_session, "grade_override", actor="alice",
-                                                         on=dt.date.today(), case_id=case.id))
+    _purge_while(
+        db_session,
+        config,
+        lambda: audit.record(db_session, "grade_override", actor="alice", on=dt.date.today(), case_id=case.id),
+    )
     db_session.expire_all()
     assert {db_session.get(Case, cid).status for cid in (first, second)} == {"purged"}

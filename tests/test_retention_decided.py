@@ -1,6 +1,7 @@
 """Retention is decided when a case closes, and only two members shorten it: a disposition
 changed afterwards, or a rules file edited since, does not let the purge delete it sooner;
 the console's purge never deletes a 高危 case whose closure no second member confirmed."""
+
 import datetime as dt
 
 from click.testing import CliRunner
@@ -27,8 +28,11 @@ def _case(db_session, case_id) -> Case:
 
 def _only_case(db_session, *, disposition=None) -> Case:
     db_session.expire_all()
-    return db_session.scalar(select(Case).where(Case.disposition.is_(disposition) if disposition is None
-                                                else Case.disposition == disposition))
+    return db_session.scalar(
+        select(Case).where(
+            Case.disposition.is_(disposition) if disposition is None else Case.disposition == disposition
+        )
+    )
 
 
 def _backdate_closing(db_session, case_id, days):
@@ -62,8 +66,9 @@ def _closed_by_two(app, db_session, zhao, liu, disposition):
     return case.id
 
 
-def test_one_member_cannot_shorten_a_closed_cases_retention_by_its_disposition(app, committee, db_session, config,
-                                                                              monkeypatch):
+def test_one_member_cannot_shorten_a_closed_cases_retention_by_its_disposition(
+    app, committee, db_session, config, monkeypatch
+):
     """Measured: one member changed a closed 高危 case from 移送审查调查 (ten years) to
     duplicate (one year); the nightly purge then deleted it, confirmed_by null."""
     zhao, liu = enrol(app, "zhao.lei"), enrol(app, "liu.yang")
@@ -123,8 +128,9 @@ def test_a_rules_change_does_not_shorten_a_closed_cases_date(app, committee, db_
     db_session.rollback()
 
 
-def test_the_console_purge_never_deletes_a_high_case_without_a_two_person_decision(app, committee, db_session,
-                                                                                  config, monkeypatch):
+def test_the_console_purge_never_deletes_a_high_case_without_a_two_person_decision(
+    app, committee, db_session, config, monkeypatch
+):
     """A 高危 case closed with no second member's confirmation on record (closed before the
     rule, or by hand in the database) is kept and named, never purged."""
     resp, _code, _keys = seal_report(app.test_client(), "HIGH", header=HEADER)
@@ -133,8 +139,9 @@ def test_the_console_purge_never_deletes_a_high_case_without_a_two_person_decisi
     assert case.risk_grade == "high"
     case.disposition = "not_accepted"
     case.status = "closed"
-    db_session.add(CaseEvent(case_id=case.id, seq=50, event="closed",
-                             happened_on=dt.date.today() - dt.timedelta(days=4000)))
+    db_session.add(
+        CaseEvent(case_id=case.id, seq=50, event="closed", happened_on=dt.date.today() - dt.timedelta(days=4000))
+    )
     db_session.commit()
     output = _purge(config, monkeypatch)
     assert f"{case.id}  kept" in output

@@ -1,5 +1,6 @@
 """`whistle cases decrypt --safe`: a PNG, a PDF and a DOCX (when LibreOffice is installed) become
 PDFs of page images only, converted cut off from the network; the originals stay beside them."""
+
 import io
 import shutil
 import subprocess
@@ -18,13 +19,15 @@ def pdf_with_text(text: str, title: str) -> bytes:
     """A one-page PDF with a real text layer and a document title (written out by hand, so the
     test needs no PDF library)."""
     stream = f"BT /F1 24 Tf 72 700 Td ({text}) Tj ET".encode()
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
-               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-               b"/Resources << /Font << /F1 5 0 R >> >> >>",
-               b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-               f"<< /Title ({title}) /Author ({title}) >>".encode()]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        f"<< /Title ({title}) /Author ({title}) >>".encode(),
+    ]
     out, offsets = io.BytesIO(), []
     out.write(b"%PDF-1.4\n")
     for n, body in enumerate(objects, start=1):
@@ -34,8 +37,7 @@ def pdf_with_text(text: str, title: str) -> bytes:
     out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
     for offset in offsets:
         out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-              % (len(objects) + 1, xref))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
     return out.getvalue()
 
 
@@ -74,6 +76,7 @@ def test_png_becomes_pixels_only(tmp_path):
     source = tmp_path / "photo.png"
     img = Image.new("RGB", (40, 30), (200, 10, 10))
     from PIL import PngImagePlugin
+
     chunks = PngImagePlugin.PngInfo()
     chunks.add_text("Comment", "SECRET-PNG-CHUNK")
     img.save(source, pnginfo=chunks)
@@ -131,8 +134,9 @@ def test_docx_becomes_pixels_only(tmp_path, monkeypatch):
     pages = [int(line.split()[-1]) for line in info.splitlines() if line.startswith("Pages:")]
     assert pages and pages[0] >= 1, info
     # The page is an image of the document: dark text pixels on white.
-    subprocess.run(["pdftoppm", "-png", "-r", "30", "-l", "1", str(outcome.safe_pdf), str(tmp_path / "check")],
-                   check=True)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "30", "-l", "1", str(outcome.safe_pdf), str(tmp_path / "check")], check=True
+    )
     with Image.open(next(tmp_path.glob("check*.png"))) as page:
         assert page.convert("L").getextrema()[0] < 128
     assert list(home.iterdir()) == []  # no profile or cache left in the operator's HOME
@@ -142,9 +146,12 @@ def test_docx_becomes_pixels_only(tmp_path, monkeypatch):
 def test_converter_has_no_network(tmp_path, monkeypatch):
     """The child sees only a loopback device that is down: no route anywhere."""
     script = tmp_path / "probe.py"
-    script.write_text("import socket,sys\ns=socket.socket()\ns.settimeout(2)\n"
-                      "try:\n s.connect(('1.1.1.1',80))\nexcept OSError:\n sys.exit(3)\nsys.exit(0)\n")
+    script.write_text(
+        "import socket,sys\ns=socket.socket()\ns.settimeout(2)\n"
+        "try:\n s.connect(('1.1.1.1',80))\nexcept OSError:\n sys.exit(3)\nsys.exit(0)\n"
+    )
     import sys
+
     run = subprocess.run([*safeconvert.isolation_prefix(), sys.executable, str(script)], timeout=20)
     assert run.returncode == 3
 
@@ -183,16 +190,24 @@ def test_cases_decrypt_safe(app, client, config, monkeypatch, tmp_path, db_sessi
     monkeypatch.setenv("WHISTLE_DATABASE_URL", config.database_url)
     monkeypatch.delenv("WHISTLE_PASSPHRASE", raising=False)
     runner, key = CliRunner(), tmp_path / "committee.key"
-    assert runner.invoke(main, ["keys", "init", "--out", str(key)],
-                         input="a long committee passphrase\n" * 2).exit_code == 0
+    assert (
+        runner.invoke(main, ["keys", "init", "--out", str(key)], input="a long committee passphrase\n" * 2).exit_code
+        == 0
+    )
     png = io.BytesIO()
     Image.new("RGB", (20, 20), (0, 0, 255)).save(png, "PNG")
-    client.post("/report/general", data=report_form("SAFE-MARKER", files=[("scan.png", png.getvalue())],
-                                                   category="bribery"), content_type="multipart/form-data")
+    client.post(
+        "/report/general",
+        data=report_form("SAFE-MARKER", files=[("scan.png", png.getvalue())], category="bribery"),
+        content_type="multipart/form-data",
+    )
     case_id = db_session.scalar(select(Case.id))
     out = tmp_path / "out"
-    result = runner.invoke(main, ["cases", "decrypt", case_id, "--key", str(key), "--out", str(out), "--safe"],
-                           input="a long committee passphrase\n")
+    result = runner.invoke(
+        main,
+        ["cases", "decrypt", case_id, "--key", str(key), "--out", str(out), "--safe"],
+        input="a long committee passphrase\n",
+    )
     assert result.exit_code == 0, result.output
     folder = out / case_id / "attachments"
     assert sorted(p.name for p in folder.iterdir()) == ["001-01-scan.png", "001-01-scan.png.safe.pdf"]

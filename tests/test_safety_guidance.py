@@ -1,6 +1,7 @@
 """The safety advice (templates/_safety.html) is on every reporter page, not only the home
 page: the report form, the follow-up, a notice's comment page and a survey; with the onion
 address on clearnet pages when one is configured, and never on the committee's pages."""
+
 import dataclasses
 
 import pytest
@@ -26,8 +27,14 @@ def onion_app(config):
 def _pages(app):
     with Session(services(app).engine) as session:
         notice_id = open_notice(session).id
-    return ["/", "/report/general", "/followup", f"/notices/{notice_id}", f"/surveys/{make_survey(app)}",
-            "/transparency"]
+    return [
+        "/",
+        "/report/general",
+        "/followup",
+        f"/notices/{notice_id}",
+        f"/surveys/{make_survey(app)}",
+        "/transparency",
+    ]
 
 
 def test_guidance_and_onion_address_on_every_reporter_page(onion_app):

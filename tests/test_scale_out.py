@@ -5,6 +5,7 @@ receipt code; a locator issued by A is accepted by B (one instance secret); and 
 attempts spread over A and B draw on one shared rate-limit budget. The stack is stopped
 whatever happens, and stopping leaves no process, database or Redis key behind.
 """
+
 import os
 import re
 import secrets
@@ -32,6 +33,7 @@ REDIS_DB = 11  # a database of the test's own (tests/test_hardening.py uses 13)
 def _clean(client) -> None:
     for key in [*client.scan_iter("LIMITS:*"), *client.scan_iter("whistle:*")]:
         client.delete(key)
+
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="the scale-out stack needs PostgreSQL (WHISTLE_TEST_DATABASE_URL)")
 
@@ -71,7 +73,7 @@ def _env_file(path: Path) -> dict:
     env = {}
     for line in path.read_text().splitlines():
         if line.startswith("export "):
-            name, _, value = line[len("export "):].partition("=")
+            name, _, value = line[len("export ") :].partition("=")
             env[name] = shlex.split(value)[0]
     return env
 
@@ -96,21 +98,41 @@ def stack(tmp_path):
     ports = _free_ports(2)
     state = tmp_path / "stack"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
-    env.update(WHISTLE_VENV_BIN=str(Path(sys.executable).parent),
-               WHISTLE_SCALE_PG=PG_URL, WHISTLE_SCALE_REDIS=redis_url, WHISTLE_SCALE_DIR=str(state),
-               WHISTLE_SCALE_PORTS=" ".join(map(str, ports)), WHISTLE_SCALE_WORKERS="2",
-               WHISTLE_REDIS_SETTINGS="warn",  # the tests' shared Redis keeps its defaults
-               # The Python stand-in for the browser stretches receipts cheaply; the site's
-               # cost must match (the API refuses any other).
-               WHISTLE_RECEIPT_OPSLIMIT="1", WHISTLE_RECEIPT_MEMLIMIT=str(8 * 1024 * 1024))
-    run = lambda mode: subprocess.run([str(SCRIPT), mode, name], env=env, capture_output=True,  # noqa: E731
-                                      text=True, timeout=240)
+    env.update(
+        WHISTLE_VENV_BIN=str(Path(sys.executable).parent),
+        WHISTLE_SCALE_PG=PG_URL,
+        WHISTLE_SCALE_REDIS=redis_url,
+        WHISTLE_SCALE_DIR=str(state),
+        WHISTLE_SCALE_PORTS=" ".join(map(str, ports)),
+        WHISTLE_SCALE_WORKERS="2",
+        WHISTLE_REDIS_SETTINGS="warn",  # the tests' shared Redis keeps its defaults
+        # The Python stand-in for the browser stretches receipts cheaply; the site's
+        # cost must match (the API refuses any other).
+        WHISTLE_RECEIPT_OPSLIMIT="1",
+        WHISTLE_RECEIPT_MEMLIMIT=str(8 * 1024 * 1024),
+    )
+
+    def run(mode):
+        return subprocess.run(
+            [str(SCRIPT), mode, name],
+            env=env,
+            capture_output=True,  # noqa: E731
+            text=True,
+            timeout=240,
+        )
+
     started = run("start")
     pids = {p: int((state / f"{p}.pid").read_text()) for p in ports if (state / f"{p}.pid").exists()}
     try:
         assert started.returncode == 0, started.stdout + started.stderr
-        yield {"name": name, "ports": ports, "state": state, "pids": pids, "redis": redis_url,
-               "env": {**env, **_env_file(state / "env")}}
+        yield {
+            "name": name,
+            "ports": ports,
+            "state": state,
+            "pids": pids,
+            "redis": redis_url,
+            "env": {**env, **_env_file(state / "env")},
+        }
     finally:
         stopped = run("stop")
         for pid in pids.values():  # a last resort if stop failed: only the pids start recorded
@@ -134,9 +156,21 @@ def test_scale_out_stack(stack, tmp_path):
     # The committee registers its key with the CLI, against the stack's database.
     passphrase = tmp_path / "passphrase"
     passphrase.write_text("correct horse battery staple")
-    result = subprocess.run([str(Path(sys.executable).with_name("whistle")), "keys", "init",
-                             "--out", str(tmp_path / "committee.key"), "--passphrase-file", str(passphrase)],
-                            env=stack["env"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("whistle")),
+            "keys",
+            "init",
+            "--out",
+            str(tmp_path / "committee.key"),
+            "--passphrase-file",
+            str(passphrase),
+        ],
+        env=stack["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     for instance in (a, b):
         assert instance.get("/readyz").status_code == 200
@@ -191,8 +225,11 @@ def test_stop_refuses_nothing_it_did_not_start(tmp_path):
     """`stop` for a stack that was never started touches no process and no database."""
     before = _databases()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
-    env.update(WHISTLE_VENV_BIN=str(Path(sys.executable).parent), WHISTLE_SCALE_PG=PG_URL,
-               WHISTLE_SCALE_DIR=str(tmp_path / "none"))
+    env.update(
+        WHISTLE_VENV_BIN=str(Path(sys.executable).parent),
+        WHISTLE_SCALE_PG=PG_URL,
+        WHISTLE_SCALE_DIR=str(tmp_path / "none"),
+    )
     result = subprocess.run([str(SCRIPT), "stop", "test"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert _databases() >= before  # the existing "test" database was not dropped
@@ -206,13 +243,15 @@ def test_start_cleans_up_when_an_instance_cannot_start(tmp_path):
     blocker.listen()
     free = _free_ports(1)[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
-    env.update(WHISTLE_VENV_BIN=str(Path(sys.executable).parent),
-               WHISTLE_SCALE_PG=PG_URL, WHISTLE_SCALE_DIR=str(tmp_path / "stack"),
-               WHISTLE_SCALE_REDIS=f"{REDIS_URL}/{REDIS_DB + 1}",
-               WHISTLE_SCALE_PORTS=f"{free} {blocker.getsockname()[1]}")
+    env.update(
+        WHISTLE_VENV_BIN=str(Path(sys.executable).parent),
+        WHISTLE_SCALE_PG=PG_URL,
+        WHISTLE_SCALE_DIR=str(tmp_path / "stack"),
+        WHISTLE_SCALE_REDIS=f"{REDIS_URL}/{REDIS_DB + 1}",
+        WHISTLE_SCALE_PORTS=f"{free} {blocker.getsockname()[1]}",
+    )
     try:
-        result = subprocess.run([str(SCRIPT), "start", name], env=env, capture_output=True, text=True,
-                                timeout=240)
+        result = subprocess.run([str(SCRIPT), "start", name], env=env, capture_output=True, text=True, timeout=240)
     finally:
         blocker.close()
     assert result.returncode != 0

@@ -1,5 +1,6 @@
 """Stripping metadata from reporters' files (whistle.scrub): what goes, what stays, and
 that hostile files come back unchanged instead of raising."""
+
 import io
 import time
 import zlib
@@ -138,8 +139,14 @@ def test_plain_text_is_sealed_as_it_is():
     assert result.status == scrub.CLEANED and result.data == "会议记录\n".encode() and not result.removed
 
 
-@pytest.mark.parametrize("name, data", [("archive.zip", samples.docx()), ("tool.exe", b"MZ\x90\x00"),
-                                        ("photo.heic", b"\x00\x00\x00\x18ftypheic" + b"\x00" * 20)])
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("archive.zip", samples.docx()),
+        ("tool.exe", b"MZ\x90\x00"),
+        ("photo.heic", b"\x00\x00\x00\x18ftypheic" + b"\x00" * 20),
+    ],
+)
 def test_types_we_cannot_clean_are_left_unchanged(name, data):
     result = scrub.scrub(name, "application/octet-stream", data)
     assert result.status == scrub.UNSUPPORTED and result.data is data
@@ -153,8 +160,9 @@ def test_over_the_size_bound_is_left_unchanged():
 
 @pytest.mark.parametrize("name", list(samples.SAMPLES) + ["pic.webp", "anim.gif", "minutes.odt"])
 def test_a_file_cut_short_comes_back_unchanged_or_cleaned(name):
-    maker = {"pic.webp": samples.webp, "anim.gif": samples.gif, "minutes.odt": samples.odt}.get(name) \
-        or samples.SAMPLES[name]
+    maker = {"pic.webp": samples.webp, "anim.gif": samples.gif, "minutes.odt": samples.odt}.get(
+        name
+    ) or samples.SAMPLES[name]
     data = maker()
     for cut in (len(data) // 3, len(data) // 2, len(data) - 5):
         result = scrub.scrub(name, "", data[:cut])
@@ -167,12 +175,16 @@ _SEEDS = [samples.jpeg(), samples.png(), samples.webp(), samples.gif(), samples.
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.sampled_from(range(len(_SEEDS))), position=st.integers(0, 10**6), junk=st.binary(max_size=8),
-       cut=st.integers(0, 10**6))
+@given(
+    seed=st.sampled_from(range(len(_SEEDS))),
+    position=st.integers(0, 10**6),
+    junk=st.binary(max_size=8),
+    cut=st.integers(0, 10**6),
+)
 def test_hostile_files_never_raise(seed, position, junk, cut):
     data = _SEEDS[seed]
     at = position % len(data)
-    mangled = (data[:at] + junk + data[at + len(junk):])[: max(8, cut % (len(data) + 1))]
+    mangled = (data[:at] + junk + data[at + len(junk) :])[: max(8, cut % (len(data) + 1))]
     name = ["a.jpg", "a.png", "a.webp", "a.gif", "a.pdf", "a.docx"][seed]
     result = scrub.scrub(name, "", mangled)
     assert result.status in (scrub.CLEANED, scrub.UNREADABLE, scrub.UNSUPPORTED)
@@ -181,25 +193,31 @@ def test_hostile_files_never_raise(seed, position, junk, cut):
 def _package(parts: dict) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("[Content_Types].xml", '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>')
+        z.writestr(
+            "[Content_Types].xml", '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>'
+        )
         for name, text in parts.items():
             z.writestr(name, text)
     return out.getvalue()
 
 
 def test_xlsx_and_pptx_people_ids_and_paths_go():
-    workbook = ('<workbook xmlns:xr="http://schemas.microsoft.com/office/spreadsheetml/2014/revision" '
-                'xmlns:x15ac="http://schemas.microsoft.com/office/spreadsheetml/2010/11/ac">'
-                '<x15ac:absPath url="C:\\Users\\zhangwei\\Desktop\\"/>'
-                '<xr:revisionPtr revIDLastSave="0" documentId="13_ncr:1_{A1B2}"/><sheets>'
-                '<sheet name="Payments" sheetId="1" xr:uid="{C3D4}"/></sheets></workbook>')
-    data = _package({
-        "xl/workbook.xml": workbook,
-        "xl/comments1.xml": "<comments><authors><author>Zhang Wei</author></authors></comments>",
-        "xl/persons/person.xml": '<personList><person displayName="Zhang Wei" userId="zw@corp.example" '
-                                 'providerId="AD"/></personList>',
-        "ppt/commentAuthors.xml": '<p:cmAuthorLst><p:cmAuthor id="1" name="Zhang Wei" initials="ZW"/></p:cmAuthorLst>',
-    })
+    workbook = (
+        '<workbook xmlns:xr="http://schemas.microsoft.com/office/spreadsheetml/2014/revision" '
+        'xmlns:x15ac="http://schemas.microsoft.com/office/spreadsheetml/2010/11/ac">'
+        '<x15ac:absPath url="C:\\Users\\zhangwei\\Desktop\\"/>'
+        '<xr:revisionPtr revIDLastSave="0" documentId="13_ncr:1_{A1B2}"/><sheets>'
+        '<sheet name="Payments" sheetId="1" xr:uid="{C3D4}"/></sheets></workbook>'
+    )
+    data = _package(
+        {
+            "xl/workbook.xml": workbook,
+            "xl/comments1.xml": "<comments><authors><author>Zhang Wei</author></authors></comments>",
+            "xl/persons/person.xml": '<personList><person displayName="Zhang Wei" userId="zw@corp.example" '
+            'providerId="AD"/></personList>',
+            "ppt/commentAuthors.xml": '<p:cmAuthorLst><p:cmAuthor id="1" name="Zhang Wei" initials="ZW"/></p:cmAuthorLst>',
+        }
+    )
     result = scrub.scrub("ledger.xlsx", "", data)
     assert result.status == scrub.CLEANED
     with zipfile.ZipFile(io.BytesIO(result.data)) as z:
@@ -212,11 +230,25 @@ def test_xlsx_and_pptx_people_ids_and_paths_go():
 
 def test_pdf_comment_authors_go_and_form_field_names_stay():
     with pikepdf.open(io.BytesIO(samples.pdf())) as doc:
-        field = doc.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Widget,
-                                                     Rect=[40, 10, 90, 30], FT=pikepdf.Name.Tx, T="amount"))
-        comment = doc.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Text,
-                                                       Rect=[10, 10, 30, 30], T=samples.DOCX_REVIEWER,
-                                                       Contents="Check this.", M="D:20260301093000"))
+        field = doc.make_indirect(
+            pikepdf.Dictionary(
+                Type=pikepdf.Name.Annot,
+                Subtype=pikepdf.Name.Widget,
+                Rect=[40, 10, 90, 30],
+                FT=pikepdf.Name.Tx,
+                T="amount",
+            )
+        )
+        comment = doc.make_indirect(
+            pikepdf.Dictionary(
+                Type=pikepdf.Name.Annot,
+                Subtype=pikepdf.Name.Text,
+                Rect=[10, 10, 30, 30],
+                T=samples.DOCX_REVIEWER,
+                Contents="Check this.",
+                M="D:20260301093000",
+            )
+        )
         doc.pages[0].Annots = doc.make_indirect(pikepdf.Array([comment, field]))
         doc.Root.AcroForm = pikepdf.Dictionary(Fields=[field])
         out = io.BytesIO()
@@ -247,8 +279,9 @@ def _one_part_package(kind: str, name: str, xml: bytes) -> bytes:
 def _png_with_xmp(xmp: bytes) -> bytes:
     chunk = b"iTXt" + b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp
     original = samples.png()
-    return (original[:33] + len(chunk[4:]).to_bytes(4, "big") + chunk
-            + zlib.crc32(chunk).to_bytes(4, "big") + original[33:])
+    return (
+        original[:33] + len(chunk[4:]).to_bytes(4, "big") + chunk + zlib.crc32(chunk).to_bytes(4, "big") + original[33:]
+    )
 
 
 # An opening tag repeated and never closed: a pattern like <tag>(.*?)</tag> would scan to the
@@ -259,8 +292,10 @@ _UNCLOSED = [
     ("rsids.docx", lambda: _one_part_package("docx", "word/settings.xml", b"<w:rsids>" * 25000)),
     ("content.odt", lambda: _one_part_package("odt", "content.xml", b"<dc:creator>" * 20000)),
     ("dates.odt", lambda: _one_part_package("odt", "content.xml", b"<dc:date>" * 25000)),
-    ("settings.odt", lambda: _one_part_package("odt", "settings.xml",
-                                      b'<config:config-item config:name="Rsid">' * 6000)),
+    (
+        "settings.odt",
+        lambda: _one_part_package("odt", "settings.xml", b'<config:config-item config:name="Rsid">' * 6000),
+    ),
     ("scan.png", lambda: _png_with_xmp(b"<dc:creator>" * 20000)),
 ]
 
@@ -288,8 +323,9 @@ def _pdf_with_bomb(where: str) -> bytes:
         if where == "typed":
             stream.Type = pikepdf.Name.Metadatx  # qpdf would expand it here: named so after saving
         out = io.BytesIO()
-        doc.save(out, fix_metadata_version=False, compress_streams=False,
-                 stream_decode_level=pikepdf.StreamDecodeLevel.none)
+        doc.save(
+            out, fix_metadata_version=False, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none
+        )
     return out.getvalue().replace(b"/Metadatx", b"/Metadata")
 
 
@@ -311,7 +347,9 @@ def _pdf_with_object_stream_bomb(expanded: int) -> bytes:
     out = bytearray(b"%PDF-1.5\n")
     at_stream = len(out)
     out += b"3 0 obj\n<< /Type /ObjStm /N 2 /First %d /Filter [/FlateDecode /FlateDecode] /Length %d >>\nstream\n" % (
-        len(header), len(packed))
+        len(header),
+        len(packed),
+    )
     out += packed + b"\nendstream\nendobj\n"
     at_xref = len(out)
     rows = [(0, 0, 65535), (2, 3, 0), (2, 3, 1), (1, at_stream, 0), (1, at_xref, 0)]

@@ -1,5 +1,6 @@
 """The no-JavaScript path strips attachments' metadata in server memory before sealing, up
 to the stripping size; a file above it is sealed unchanged and named on the receipt page."""
+
 import html
 import os
 import subprocess
@@ -21,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _submit(client, files):
-    resp = client.post("/report/contractor", data=report_form("Metadata test", files),
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/report/contractor", data=report_form("Metadata test", files), content_type="multipart/form-data"
+    )
     page = resp.get_data(as_text=True)
     assert resp.status_code == 200, page[:2000]
     receipt_from(page)
@@ -33,7 +35,9 @@ def _decrypted(db_session, keypair, tmp_path) -> dict:
     case = db_session.scalar(select(Case))
     summary = offline.decrypt_case(db_session, case, keypair, tmp_path / "out")
     folder = tmp_path / "out" / case.id
-    return {meta["name"]: (folder / meta["saved_as"]).read_bytes() for meta in summary["items"][0]["body"]["attachments"]}
+    return {
+        meta["name"]: (folder / meta["saved_as"]).read_bytes() for meta in summary["items"][0]["body"]["attachments"]
+    }
 
 
 def test_each_file_is_stripped_before_it_is_sealed(client, committee, db_session, tmp_path):
@@ -104,8 +108,13 @@ print(spool.gate.result.status, size, (resource.getrusage(resource.RUSAGE_SELF).
 
 def test_a_200_mb_upload_adds_under_64_mb_at_peak(tmp_path):
     """In a fresh process, so that its peak resident size is this upload's alone."""
-    proc = subprocess.run([sys.executable, "-c", _MEMORY], capture_output=True, text=True, check=False,
-                          env=dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=str(ROOT)))
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEMORY],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=str(ROOT)),
+    )
     assert proc.returncode == 0, proc.stderr
     status, size, growth_mib = proc.stdout.split()
     assert status == "too_large" and int(size) == 200 * 2**20

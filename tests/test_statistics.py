@@ -1,6 +1,7 @@
 """Published statistics and small-count suppression: no published figure anywhere (page, CSV,
 JSON API, charts, survey results) ever shows a count between 1 and k-1, and no such count can
 be computed back from a total (complementary suppression)."""
+
 import csv
 import datetime as dt
 import io
@@ -189,9 +190,20 @@ def test_year_by_category_tables_are_protected_against_any_combination_of_sums(s
 def test_a_small_cell_is_not_given_back_by_three_sums_combined():
     # Hiding only what single sums need left (2, 1) = 4 computable: column 1's hidden part,
     # minus months 0 and 11's hidden parts, plus column 2's (each hiding only columns 1, 2).
-    table = [[9, 7, 4, 7, 8, 12], [9, 10, 11, 8, 4, 9], [9, 4, 7, 3, 13, 5], [5, 5, 6, 3, 9, 7],
-             [6, 7, 7, 8, 5, 5], [8, 8, 7, 6, 5, 10], [11, 11, 5, 9, 10, 10], [10, 8, 9, 9, 9, 9],
-             [5, 6, 8, 3, 11, 7], [9, 10, 8, 3, 8, 5], [5, 8, 6, 9, 4, 8], [11, 5, 4, 7, 10, 6]]
+    table = [
+        [9, 7, 4, 7, 8, 12],
+        [9, 10, 11, 8, 4, 9],
+        [9, 4, 7, 3, 13, 5],
+        [5, 5, 6, 3, 9, 7],
+        [6, 7, 7, 8, 5, 5],
+        [8, 8, 7, 6, 5, 10],
+        [11, 11, 5, 9, 10, 10],
+        [10, 8, 9, 9, 9, 9],
+        [5, 6, 8, 3, 11, 7],
+        [9, 10, 8, 3, 8, 5],
+        [5, 8, 6, 9, 4, 8],
+        [11, 5, 4, 7, 10, 6],
+    ]
     figures = _table_figures(table, K)
     shown = figures.protect()
     assert shown[(2, 1)] == "<5"
@@ -226,11 +238,28 @@ def _month_start(back: int) -> dt.date:
 
 
 def _case(s, *, channel, category, on, disposition=None, ack=None, ack_due=None):
-    case = Case(id=secrets.token_hex(16), locator=f"{secrets.randbelow(10**7):07d}", salt=bytes(16), kdf_opslimit=1,
-                kdf_memlimit=8192, verifier=bytes(32), reporter_pk=bytes(32), channel=channel, department="housing",
-                category=category, accused_rank="staff", money_band="none", frequency="once", evidence="none",
-                status="acknowledged" if ack else "received", received_on=on, item_count=0, disposition=disposition,
-                ack_due=ack_due, feedback_due=None)
+    case = Case(
+        id=secrets.token_hex(16),
+        locator=f"{secrets.randbelow(10**7):07d}",
+        salt=bytes(16),
+        kdf_opslimit=1,
+        kdf_memlimit=8192,
+        verifier=bytes(32),
+        reporter_pk=bytes(32),
+        channel=channel,
+        department="housing",
+        category=category,
+        accused_rank="staff",
+        money_band="none",
+        frequency="once",
+        evidence="none",
+        status="acknowledged" if ack else "received",
+        received_on=on,
+        item_count=0,
+        disposition=disposition,
+        ack_due=ack_due,
+        feedback_due=None,
+    )
     s.add(case)
     s.flush()
     events = [("received", on)] + [("disposition", on)] * bool(disposition) + [("acknowledged", ack)] * bool(ack)
@@ -245,14 +274,27 @@ def seeded(app):
     m1, m2, m3 = _month_start(1), _month_start(2), _month_start(3)
     with Session(services(app).engine) as s:
         for _ in range(7):  # m1: contractor 7 (meals), general 3: one small cell in the row
-            _case(s, channel="contractor", category="meals", on=m1, disposition="conclude",
-                  ack=m1 + dt.timedelta(days=1), ack_due=m1 + dt.timedelta(days=3))
+            _case(
+                s,
+                channel="contractor",
+                category="meals",
+                on=m1,
+                disposition="conclude",
+                ack=m1 + dt.timedelta(days=1),
+                ack_due=m1 + dt.timedelta(days=3),
+            )
         for _ in range(3):
             _case(s, channel="general", category="bribery", on=m1 + dt.timedelta(days=2), ack_due=m1)
         for n in range(12):  # m2: 12 contractor (gifts 8, obstruction 4)
-            _case(s, channel="contractor", category="gifts" if n < 8 else "obstruction", on=m2,
-                  disposition="talk_inquiry" if n < 2 else None,
-                  ack=m2 + dt.timedelta(days=9) if n < 6 else None, ack_due=m2 + dt.timedelta(days=5))
+            _case(
+                s,
+                channel="contractor",
+                category="gifts" if n < 8 else "obstruction",
+                on=m2,
+                disposition="talk_inquiry" if n < 2 else None,
+                ack=m2 + dt.timedelta(days=9) if n < 6 else None,
+                ack_due=m2 + dt.timedelta(days=5),
+            )
         _case(s, channel="general", category="other", on=m3)  # m3: a single report
         _case(s, channel="contractor", category="meals", on=TODAY)  # this month: not published yet
         _case(s, channel="contractor", category="meals", on=_month_start(14))  # before the window
@@ -305,8 +347,10 @@ def test_no_published_figure_shows_a_count_below_k(app, client, committee, seede
     m1, m2, m3 = (_m.isoformat()[:7] for _m in seeded)
     rows, data, html = _assert_nothing_small(client)
     assert data["min_cell"] == K and data["months"][-1] == m1 and len(data["months"]) == 12
-    by_channel = {r["key"]: dict(zip(data["reports"]["by_channel"]["columns"], r["cells"]))
-                  for r in data["reports"]["by_channel"]["rows"]}
+    by_channel = {
+        r["key"]: dict(zip(data["reports"]["by_channel"]["columns"], r["cells"]))
+        for r in data["reports"]["by_channel"]["rows"]
+    }
     # m1: general 3 is fewer than 5, and contractor 7 is withheld so that 10 - 7 cannot tell it;
     # m1's total 10 is withheld too, or the grand total 23 minus 10 and m2's 12 would give m3's
     # single report. A month without reports shows 0: nothing to protect.
@@ -338,16 +382,20 @@ def test_no_published_figure_shows_a_count_below_k(app, client, committee, seede
     assert dispositions["talk_inquiry"] == "withheld" and dispositions["conclude"] == 7
     assert data["dispositions"]["total"] == "withheld"
     assert data["labels"]["channels"]["contractor"] == "Contractor complaint"
-    assert any(r["table"] == "reports_by_channel" and r["row"] == m1 and r["column"] == "general"
-               and r["value"] == "<5" for r in rows)
+    assert any(
+        r["table"] == "reports_by_channel" and r["row"] == m1 and r["column"] == "general" and r["value"] == "<5"
+        for r in rows
+    )
 
 
 def test_published_survey_results_carry_no_small_count(app, client, committee):
     survey_id = make_survey(app)
     answers = [{0: 0, 1: 5, 2: 0}] * 6 + [{0: 1, 1: 4, 2: 1}] * 2 + [{0: 2, 1: 1}] * 9
     for one in answers:
-        resp = client.post(f"/api/v1/surveys/{survey_id}/responses",
-                           json={"answers": {str(k): v for k, v in one.items()}, "pow": proof_of_work(client)})
+        resp = client.post(
+            f"/api/v1/surveys/{survey_id}/responses",
+            json={"answers": {str(k): v for k, v in one.items()}, "pow": proof_of_work(client)},
+        )
         assert resp.status_code == 201
     with Session(services(app).engine) as s:
         from whistle.models import Survey
@@ -419,9 +467,19 @@ def test_notices_are_counted_when_the_table_exists(app, client):
     month = _month_start(2)
     with Session(engine) as s:
         for n in range(6):
-            s.add(models.Notice(id=secrets.token_hex(16), candidate_name="x", current_post="a", proposed_post="b",
-                                department="housing", opens_on=month, closes_on=month + dt.timedelta(days=5),
-                                published_on=month, published_by="he.ping"))
+            s.add(
+                models.Notice(
+                    id=secrets.token_hex(16),
+                    candidate_name="x",
+                    current_post="a",
+                    proposed_post="b",
+                    department="housing",
+                    opens_on=month,
+                    closes_on=month + dt.timedelta(days=5),
+                    published_on=month,
+                    published_by="he.ping",
+                )
+            )
         s.commit()
     public_stats.forget()
     data = client.get("/transparency/statistics.json").get_json()
@@ -437,12 +495,23 @@ def test_deadline_figures_stand_still_within_a_month(app):
     last_month = _month_start(1)
     with Session(services(app).engine) as s:
         for n in range(6):  # received last month, due on the 10th of this month
-            _case(s, channel="contractor", category="meals", on=last_month + dt.timedelta(days=20),
-                  ack_due=this_month + dt.timedelta(days=9),
-                  ack=this_month + dt.timedelta(days=3) if n < 2 else None)
+            _case(
+                s,
+                channel="contractor",
+                category="meals",
+                on=last_month + dt.timedelta(days=20),
+                ack_due=this_month + dt.timedelta(days=9),
+                ack=this_month + dt.timedelta(days=3) if n < 2 else None,
+            )
         for _ in range(5):  # due and acknowledged last month: counted either way
-            _case(s, channel="contractor", category="gifts", on=last_month, ack_due=last_month + dt.timedelta(days=3),
-                  ack=last_month + dt.timedelta(days=1))
+            _case(
+                s,
+                channel="contractor",
+                category="gifts",
+                on=last_month,
+                ack_due=last_month + dt.timedelta(days=3),
+                ack=last_month + dt.timedelta(days=1),
+            )
         s.commit()
         early = public_stats._compute(s, this_month + dt.timedelta(days=1), K)
         late = public_stats._compute(s, this_month + dt.timedelta(days=25), K)

@@ -7,6 +7,7 @@ The attacker here knows every figure of every publication and what each one coun
 solves the whole system exactly (``Figures.computable``: a figure is determined when its unit
 vector lies in the row space of the published sums).
 """
+
 import datetime as dt
 import itertools
 import secrets
@@ -27,15 +28,35 @@ EN = {"Accept-Language": "en"}
 
 def add_case(s, *, channel, category, on, disposition=None, decided_on=None, ack=None, ack_due=None):
     """A case received ``on``; decided (``disposition``) on ``decided_on``; acknowledged on ``ack``."""
-    case = Case(id=secrets.token_hex(16), locator=f"{secrets.randbelow(10**7):07d}", salt=bytes(16), kdf_opslimit=1,
-                kdf_memlimit=8192, verifier=bytes(32), reporter_pk=bytes(32), channel=channel, department="housing",
-                category=category, accused_rank="staff", money_band="none", frequency="once", evidence="none",
-                status="received", received_on=on, item_count=0, disposition=disposition, ack_due=ack_due,
-                feedback_due=None)
+    case = Case(
+        id=secrets.token_hex(16),
+        locator=f"{secrets.randbelow(10**7):07d}",
+        salt=bytes(16),
+        kdf_opslimit=1,
+        kdf_memlimit=8192,
+        verifier=bytes(32),
+        reporter_pk=bytes(32),
+        channel=channel,
+        department="housing",
+        category=category,
+        accused_rank="staff",
+        money_band="none",
+        frequency="once",
+        evidence="none",
+        status="received",
+        received_on=on,
+        item_count=0,
+        disposition=disposition,
+        ack_due=ack_due,
+        feedback_due=None,
+    )
     s.add(case)
     s.flush()
-    events = [("received", on)] + ([("disposition", decided_on)] if disposition else []) + \
-        ([("acknowledged", ack)] if ack else [])
+    events = (
+        [("received", on)]
+        + ([("disposition", decided_on)] if disposition else [])
+        + ([("acknowledged", ack)] if ack else [])
+    )
     for seq, (event, day) in enumerate(events, 1):
         s.add(CaseEvent(id=secrets.token_hex(16), case_id=case.id, seq=seq, event=event, happened_on=day))
     return case
@@ -148,8 +169,9 @@ def test_one_decision_does_not_move_the_page_the_next_day(app):
     today = dt.date(2026, 5, 14)
     last_month = month_start(2026, 5, back=1)
     with Session(services(app).engine) as s:
-        found = [add_case(s, channel="general", category="bribery", on=last_month + dt.timedelta(days=n))
-                 for n in range(16)]
+        found = [
+            add_case(s, channel="general", category="bribery", on=last_month + dt.timedelta(days=n)) for n in range(16)
+        ]
         for case in found[:8]:
             decide(s, case, "conclude", last_month + dt.timedelta(days=20))
         undecided = found[8].id
@@ -169,14 +191,20 @@ SPAN = (END - START).days
 KINDS = [("contractor", "meals"), ("contractor", "gifts"), ("general", "bribery"), ("general", "other")]
 CODES = ["conclude", "talk_inquiry", "not_accepted"]
 
-a_case = st.fixed_dictionaries({
-    "on": st.integers(0, SPAN - 1),
-    "kind": st.sampled_from(KINDS),
-    "decision": st.none() | st.tuples(st.integers(0, 40), st.sampled_from(CODES),
-                                      st.none() | st.tuples(st.integers(1, 30), st.sampled_from(CODES))),
-    "due": st.integers(0, 15),
-    "ack": st.none() | st.integers(0, 25),
-})
+a_case = st.fixed_dictionaries(
+    {
+        "on": st.integers(0, SPAN - 1),
+        "kind": st.sampled_from(KINDS),
+        "decision": st.none()
+        | st.tuples(
+            st.integers(0, 40),
+            st.sampled_from(CODES),
+            st.none() | st.tuples(st.integers(1, 30), st.sampled_from(CODES)),
+        ),
+        "due": st.integers(0, 15),
+        "ack": st.none() | st.integers(0, 25),
+    }
+)
 
 
 def _month(day: dt.date) -> str:
@@ -214,7 +242,9 @@ def _truth(history: list[dict]) -> dict:
         if case["decision"]:
             delta, code, change = case["decision"]
             decided = on + dt.timedelta(days=delta)
-            frozen_on = month_start(decided.year, decided.month + 1) if decided.month < 12 else dt.date(decided.year + 1, 1, 1)
+            frozen_on = (
+                month_start(decided.year, decided.month + 1) if decided.month < 12 else dt.date(decided.year + 1, 1, 1)
+            )
             if change and decided + dt.timedelta(days=change[0]) <= frozen_on:
                 code = change[1]
             count(("disp", _month(decided), code))
@@ -226,8 +256,10 @@ def _truth(history: list[dict]) -> dict:
 
 def _tables(stats: dict) -> dict:
     """Every month-by-column table of a publication, by its CSV name."""
-    out = {"reports_by_channel": stats["reports"]["by_channel"],
-           "dispositions_by_month": stats["dispositions"]["by_month"]}
+    out = {
+        "reports_by_channel": stats["reports"]["by_channel"],
+        "dispositions_by_month": stats["dispositions"]["by_month"],
+    }
     out.update({f"reports_by_category/{ch}": t for ch, t in stats["reports"]["by_category"].items()})
     out.update({f"deadlines_by_month/{name}": d["by_month"] for name, d in stats["deadlines"].items()})
     return out
@@ -308,20 +340,35 @@ def _simulate(app, history: list[dict]) -> list[tuple[dt.date, dict]]:
                 if action[0] == "decide":
                     if row.disposition is None:
                         seqs[action[1]] += 1
-                        s.add(CaseEvent(id=secrets.token_hex(16), case_id=row.id, seq=seqs[action[1]],
-                                        event="disposition", happened_on=day))
+                        s.add(
+                            CaseEvent(
+                                id=secrets.token_hex(16),
+                                case_id=row.id,
+                                seq=seqs[action[1]],
+                                event="disposition",
+                                happened_on=day,
+                            )
+                        )
                     row.disposition = action[2]
                 else:
                     seqs[action[1]] += 1
-                    s.add(CaseEvent(id=secrets.token_hex(16), case_id=row.id, seq=seqs[action[1]],
-                                    event="acknowledged", happened_on=day))
+                    s.add(
+                        CaseEvent(
+                            id=secrets.token_hex(16),
+                            case_id=row.id,
+                            seq=seqs[action[1]],
+                            event="acknowledged",
+                            happened_on=day,
+                        )
+                    )
             s.commit()
         out.append((day, publish(app, day)))
     return out
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(history=st.lists(a_case, max_size=45))
 def test_no_combination_of_daily_publications_gives_back_a_small_count(app, history):
     _reset(app)
@@ -358,9 +405,15 @@ def test_a_month_frozen_by_another_instance_at_the_same_time_is_shown_as_they_st
     from whistle.transparency import published_months
 
     engine = services(app).engine
-    theirs = PublishedMonth(month="2026-01", min_cell=K, sha256="0" * 64, figures=(
-        '{"channels":[["general",["bribery"]]],"dispositions":[],"figures":[[["rm"],7]],"min_cell":5,'
-        '"month":"2026-01","v":1}'))
+    theirs = PublishedMonth(
+        month="2026-01",
+        min_cell=K,
+        sha256="0" * 64,
+        figures=(
+            '{"channels":[["general",["bribery"]]],"dispositions":[],"figures":[[["rm"],7]],"min_cell":5,'
+            '"month":"2026-01","v":1}'
+        ),
+    )
     stored = []
     with Session(engine) as s:
 

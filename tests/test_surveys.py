@@ -1,6 +1,7 @@
 """Integrity surveys (廉政回访): the committee writes, opens, closes and publishes a
 questionnaire; contractors answer anonymously through one link, with or without JavaScript;
 a bribery "yes" offers a full report; free text is sealed; results carry no small count."""
+
 import datetime as dt
 import json
 import re
@@ -34,9 +35,17 @@ ITEMS = [
 
 def make_survey(app, *, start=None, end=None, status="open", items=ITEMS, unit="stationed_1", published=False):
     with Session(services(app).engine, expire_on_commit=False) as s:
-        survey = surveys.create(s, title="2026 contractor survey", intro="Anonymous.",
-                                start=start or TODAY - dt.timedelta(days=1), end=end or TODAY + dt.timedelta(days=10),
-                                items=items, owner_unit=unit, created_by="zhao.lei", on=TODAY)
+        survey = surveys.create(
+            s,
+            title="2026 contractor survey",
+            intro="Anonymous.",
+            start=start or TODAY - dt.timedelta(days=1),
+            end=end or TODAY + dt.timedelta(days=10),
+            items=items,
+            owner_unit=unit,
+            created_by="zhao.lei",
+            on=TODAY,
+        )
         survey.status, survey.published = status, published
         s.commit()
         return survey.id
@@ -48,8 +57,9 @@ def answer(client, survey_id, answers, texts=None, **extra):
     if texts:
         info = client.get(f"/api/v1/surveys/{survey_id}").get_json()
         body = {"answers": [{"item": k, "text": v} for k, v in sorted(texts.items())]}
-        submission["envelope"] = env.seal("survey", {"survey": survey_id}, body,
-                                          [unb64u(r["public_key"]) for r in info["recipients"]]).envelope
+        submission["envelope"] = env.seal(
+            "survey", {"survey": survey_id}, body, [unb64u(r["public_key"]) for r in info["recipients"]]
+        ).envelope
     submission.update(extra)
     return client.post(f"/api/v1/surveys/{survey_id}/responses", json=submission, headers=EN)
 
@@ -68,16 +78,20 @@ def _with_surveys(table: str) -> str:
 def test_rules_surveys_table():
     rules = parse(RULES, "rules.toml")
     assert rules.surveys.min_cell == 5 and rules.surveys.unit == "case_management"
-    assert parse(RULES[:RULES.index("[surveys]")], "rules.toml").surveys == surveys_defaults()
+    assert parse(RULES[: RULES.index("[surveys]")], "rules.toml").surveys == surveys_defaults()
     assert parse(_with_surveys("[surveys]\nmin_cell = 10\n"), "r").surveys.min_cell == 10
     assert rules.surveys.texts_kept_days == 365
     assert parse(_with_surveys("[surveys]\ntexts_kept_days = 30\n"), "r").surveys.texts_kept_days == 30
-    for bad, message in [("min_cell = 1", "min_cell must be a whole number from 2 to 1000"),
-                         ("min_cell = true", "min_cell must be"), ('min_cell = "5"', "min_cell must be"),
-                         ('unit = "nowhere"', "unit 'nowhere' is not a unit"),
-                         ('unit = "city_cdi"', "must be a local unit"), ("k = 3", "unknown field 'k'"),
-                         ("texts_kept_days = 0", "texts_kept_days must be a whole number of days from 1"),
-                         ('texts_kept_days = "1y"', "texts_kept_days must be")]:
+    for bad, message in [
+        ("min_cell = 1", "min_cell must be a whole number from 2 to 1000"),
+        ("min_cell = true", "min_cell must be"),
+        ('min_cell = "5"', "min_cell must be"),
+        ('unit = "nowhere"', "unit 'nowhere' is not a unit"),
+        ('unit = "city_cdi"', "must be a local unit"),
+        ("k = 3", "unknown field 'k'"),
+        ("texts_kept_days = 0", "texts_kept_days must be a whole number of days from 1"),
+        ('texts_kept_days = "1y"', "texts_kept_days must be"),
+    ]:
         with pytest.raises(RulesError, match=re.escape(message)):
             parse(_with_surveys(f"[surveys]\n{bad}\n"), "rules.toml")
 
@@ -107,12 +121,20 @@ TYPED_2000 = ("x" * 9 + "\n") * 199 + "x" * 10
 
 
 def _form(title="Contractor survey", start=TODAY, end=TODAY + dt.timedelta(days=14)):
-    data = {"title": title, "intro": "Anonymous questions.", "period_start": start.isoformat(),
-            "period_end": end.isoformat(), "breakdown": "0"}
-    rows = [("choice", "Your sector", "Construction\nSupplies\nServices", False),
-            ("likert", "Officials handled my matter fairly", "", False),
-            ("yes_no", "Were you asked to pay for meals or give gifts?", "", True),
-            ("free_text", "Anything else?", "", False), ("", "", "", False)]
+    data = {
+        "title": title,
+        "intro": "Anonymous questions.",
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
+        "breakdown": "0",
+    }
+    rows = [
+        ("choice", "Your sector", "Construction\nSupplies\nServices", False),
+        ("likert", "Officials handled my matter fairly", "", False),
+        ("yes_no", "Were you asked to pay for meals or give gifts?", "", True),
+        ("free_text", "Anything else?", "", False),
+        ("", "", "", False),
+    ]
     for n, (kind, text, options, bribery) in enumerate(rows):
         data.update({f"item-{n}-kind": kind, f"item-{n}-text": text, f"item-{n}-options": options})
         if bribery:
@@ -122,8 +144,9 @@ def _form(title="Contractor survey", start=TODAY, end=TODAY + dt.timedelta(days=
 
 def test_committee_writes_opens_closes_and_publishes(app, staff, client, db_session):
     lead = staff["zhao.lei"]
-    bad = lead.post("/committee/surveys/new", data=dict(_form(), **{"item-1-bribery": "1", "period_end": "2000-01-01"}),
-                    headers=EN)
+    bad = lead.post(
+        "/committee/surveys/new", data=dict(_form(), **{"item-1-bribery": "1", "period_end": "2000-01-01"}), headers=EN
+    )
     assert bad.status_code == 400
     html = bad.get_data(as_text=True)
     assert "Only a yes-or-no question can ask about bribery." in html and "cannot end before it starts" in html
@@ -134,7 +157,11 @@ def test_committee_writes_opens_closes_and_publishes(app, staff, client, db_sess
     assert survey.status == "draft" and survey.owner_unit == "stationed_1"
     assert survey.intro == TYPED_2000  # at the limit as the textarea counts it
     assert [(q.kind, q.bribery, q.breakdown) for q in survey.questions] == [
-        ("choice", False, True), ("likert", False, False), ("yes_no", True, False), ("free_text", False, False)]
+        ("choice", False, True),
+        ("likert", False, False),
+        ("yes_no", True, False),
+        ("free_text", False, False),
+    ]
     assert client.get(f"/surveys/{survey_id}").status_code == 404  # a draft is not public
     assert staff["li.na"].post(f"/committee/surveys/{survey_id}/open").status_code == 403
     page = lead.client.get(f"/committee/surveys/{survey_id}/edit").get_data(as_text=True)
@@ -208,8 +235,13 @@ def test_the_offline_cli_reads_the_sealed_free_text(app, config, client, committ
     assert answer(client, survey_id, {1: 3}).status_code == 201  # no text: nothing to open
     # Anyone may answer, and the server cannot read what a browser sealed: odd shapes get in.
     recipients = [unb64u(r["public_key"]) for r in client.get(f"/api/v1/surveys/{survey_id}").get_json()["recipients"]]
-    for odd in ({"answers": [{"item": [4], "text": "x"}]}, {"answers": [{"item": 1, "text": "x"}]},
-                {"answers": [{"item": 4, "text": 5}]}, {"answers": "x"}, ["x"]):
+    for odd in (
+        {"answers": [{"item": [4], "text": "x"}]},
+        {"answers": [{"item": 1, "text": "x"}]},
+        {"answers": [{"item": 4, "text": 5}]},
+        {"answers": "x"},
+        ["x"],
+    ):
         envelope = env.seal("survey", {"survey": survey_id}, odd, recipients).envelope
         assert answer(client, survey_id, {1: 2}, envelope=envelope).status_code == 201
     monkeypatch.setenv("WHISTLE_INSTANCE_DIR", str(config.instance_dir))
@@ -220,14 +252,17 @@ def test_the_offline_cli_reads_the_sealed_free_text(app, config, client, committ
     assert listed.exit_code == 0 and survey_id in listed.output and "2026 contractor survey" in listed.output
     wrong = runner.invoke(main, ["surveys", "texts", survey_id[:10], "--key", key], input="wrong passphrase\n")
     assert wrong.exit_code == 1 and "wrong passphrase" in wrong.output and "JS-TEXT" not in wrong.output
-    for unknown, message in (("abcdef0", "no single survey matches"), ("ab", "at least 6 hex characters"),
-                             ("nosuchsurvey", "at least 6 hex characters")):
+    for unknown, message in (
+        ("abcdef0", "no single survey matches"),
+        ("ab", "at least 6 hex characters"),
+        ("nosuchsurvey", "at least 6 hex characters"),
+    ):
         refused = runner.invoke(main, ["surveys", "texts", unknown, "--key", key], input=KEY_PASSPHRASE + "\n")
         assert refused.exit_code == 1 and message in refused.output, refused.output
     assert "survey_texts" not in [e.action for e in db_session.scalars(select(AuditEntry))]
     result = runner.invoke(main, ["surveys", "texts", survey_id[:10], "--key", key], input=KEY_PASSPHRASE + "\n")
     assert result.exit_code == 0, result.output
-    opened = json.loads(result.output[result.output.index("{"):])
+    opened = json.loads(result.output[result.output.index("{") :])
     assert opened["survey"] == survey_id and opened["questions"] == {"4": "Anything else?"}
     assert opened["skipped"] == 5
     assert sorted(answers[0]["text"] for answers in opened["responses"]) == ["JS-TEXT 饭局", "NOJS-TEXT 卡要"]
@@ -277,17 +312,34 @@ def test_bribery_yes_offers_a_report_with_and_without_javascript(app, client, co
 def test_answers_are_checked(app, client, committee):
     survey_id = make_survey(app)
     # "²" and "٣" are digits to str.isdigit(); int() refuses the first, reads the second as 3.
-    for answers in ({9: 1}, {4: 1}, {1: 6}, {1: 0}, {2: 2}, {0: 3}, {1: True}, {"x": 1}, {"²": 1}, {"١": 3},
-                    {"": 1}, {"0001": 3}):
-        resp = client.post(f"/api/v1/surveys/{survey_id}/responses",
-                           json={"answers": {str(k): v for k, v in answers.items()}, "pow": proof_of_work(client)})
+    for answers in (
+        {9: 1},
+        {4: 1},
+        {1: 6},
+        {1: 0},
+        {2: 2},
+        {0: 3},
+        {1: True},
+        {"x": 1},
+        {"²": 1},
+        {"١": 3},
+        {"": 1},
+        {"0001": 3},
+    ):
+        resp = client.post(
+            f"/api/v1/surveys/{survey_id}/responses",
+            json={"answers": {str(k): v for k, v in answers.items()}, "pow": proof_of_work(client)},
+        )
         assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_survey", answers
     resp = answer(client, survey_id, {})
     assert resp.status_code == 400 and "at least one question" in resp.get_json()["message"]
     info = client.get(f"/api/v1/surveys/{survey_id}").get_json()
     keys = [unb64u(r["public_key"]) for r in info["recipients"]]
-    for kind, header, recipients in (("survey", {"survey": "0" * 32}, keys), ("message", {"survey": survey_id}, keys),
-                                     ("survey", {"survey": survey_id}, [bytes(range(32))])):
+    for kind, header, recipients in (
+        ("survey", {"survey": "0" * 32}, keys),
+        ("message", {"survey": survey_id}, keys),
+        ("survey", {"survey": survey_id}, [bytes(range(32))]),
+    ):
         envelope = env.seal(kind, header, {"answers": []}, recipients).envelope
         assert answer(client, survey_id, {1: 3}, envelope=envelope).status_code == 400, (kind, header)
     no_pow = client.post(f"/api/v1/surveys/{survey_id}/responses", json={"answers": {"1": 3}})
@@ -303,11 +355,14 @@ def test_answers_are_checked(app, client, committee):
     assert client.get(f"/api/v1/surveys/{'f' * 32}").status_code == 404
 
 
-@pytest.mark.parametrize("start, end, status, shown", [
-    (TODAY + dt.timedelta(days=2), TODAY + dt.timedelta(days=9), "open", "takes answers from"),
-    (TODAY - dt.timedelta(days=9), TODAY - dt.timedelta(days=1), "open", "This survey is closed"),
-    (TODAY - dt.timedelta(days=1), TODAY + dt.timedelta(days=9), "closed", "This survey is closed"),
-])
+@pytest.mark.parametrize(
+    "start, end, status, shown",
+    [
+        (TODAY + dt.timedelta(days=2), TODAY + dt.timedelta(days=9), "open", "takes answers from"),
+        (TODAY - dt.timedelta(days=9), TODAY - dt.timedelta(days=1), "open", "This survey is closed"),
+        (TODAY - dt.timedelta(days=1), TODAY + dt.timedelta(days=9), "closed", "This survey is closed"),
+    ],
+)
 def test_answers_are_taken_only_within_the_period_of_an_open_survey(app, client, committee, start, end, status, shown):
     survey_id = make_survey(app, start=start, end=end, status=status)
     page = client.get(f"/surveys/{survey_id}", headers=EN)
@@ -321,9 +376,17 @@ def test_answers_are_taken_only_within_the_period_of_an_open_survey(app, client,
 
 def test_period_and_lifecycle_rules(app):
     with Session(services(app).engine, expire_on_commit=False) as s:
-        survey = surveys.create(s, title="t", intro="", start=TODAY - dt.timedelta(days=20),
-                                end=TODAY - dt.timedelta(days=10), items=ITEMS, owner_unit="office_1",
-                                created_by="x", on=TODAY)
+        survey = surveys.create(
+            s,
+            title="t",
+            intro="",
+            start=TODAY - dt.timedelta(days=20),
+            end=TODAY - dt.timedelta(days=10),
+            items=ITEMS,
+            owner_unit="office_1",
+            created_by="x",
+            on=TODAY,
+        )
         with pytest.raises(surveys.SurveyProblem):
             surveys.open_survey(survey, TODAY)  # its period is over
         survey.period_end = TODAY
@@ -341,10 +404,20 @@ def test_period_and_lifecycle_rules(app):
         assert survey.status == "closed" and survey.published
     problems = surveys.definition_problems("", "", TODAY, TODAY - dt.timedelta(days=1), [])
     assert set(problems) == {"title", "period", "items"}
-    problems = surveys.definition_problems("t", "", TODAY, TODAY + dt.timedelta(days=400), [
-        surveys.ItemSpec("yes_no", "a", breakdown=True), surveys.ItemSpec("choice", "b", breakdown=True, options=["x", "y"]),
-        surveys.ItemSpec("likert", "c", bribery=True), surveys.ItemSpec("choice", "d", options=["x"]),
-        surveys.ItemSpec("free_text", "e", breakdown=True), surveys.ItemSpec("bogus", "f")])
+    problems = surveys.definition_problems(
+        "t",
+        "",
+        TODAY,
+        TODAY + dt.timedelta(days=400),
+        [
+            surveys.ItemSpec("yes_no", "a", breakdown=True),
+            surveys.ItemSpec("choice", "b", breakdown=True, options=["x", "y"]),
+            surveys.ItemSpec("likert", "c", bribery=True),
+            surveys.ItemSpec("choice", "d", options=["x"]),
+            surveys.ItemSpec("free_text", "e", breakdown=True),
+            surveys.ItemSpec("bogus", "f"),
+        ],
+    )
     assert set(problems) == {"period", "items", "item-2", "item-3", "item-4", "item-5"}
 
 
@@ -368,8 +441,15 @@ def test_an_answer_read_the_survey_open_but_the_survey_closed_first_is_refused(a
     as_edited = draft_edit.get(Survey, survey_id)  # the edit form's view: a draft
     assert lead.post(f"/committee/surveys/{survey_id}/open").status_code == 302
     with pytest.raises(surveys.SurveyProblem):
-        surveys.update(draft_edit, as_edited, title="Changed", intro="", start=TODAY, end=TODAY,
-                       items=[surveys.ItemSpec("yes_no", "Changed?")])
+        surveys.update(
+            draft_edit,
+            as_edited,
+            title="Changed",
+            intro="",
+            start=TODAY,
+            end=TODAY,
+            items=[surveys.ItemSpec("yes_no", "Changed?")],
+        )
     draft_edit.rollback()
     draft_edit.close()
 
@@ -396,9 +476,15 @@ def test_published_results_in_the_csv_never_start_a_spreadsheet_formula(app, cli
 
     from whistle.transparency import figures as public_stats
 
-    items = [surveys.ItemSpec("choice", '=HYPERLINK("http://evil.example","Click")', breakdown=False,
-                              options=["+1 (555) 0100", "-2", "@SUM(1+1)", "Construction"]),
-             surveys.ItemSpec("yes_no", "-Were you asked to pay?", bribery=True)]
+    items = [
+        surveys.ItemSpec(
+            "choice",
+            '=HYPERLINK("http://evil.example","Click")',
+            breakdown=False,
+            options=["+1 (555) 0100", "-2", "@SUM(1+1)", "Construction"],
+        ),
+        surveys.ItemSpec("yes_no", "-Were you asked to pay?", bribery=True),
+    ]
     survey_id = make_survey(app, items=items)
     for n in range(6):
         assert answer(client, survey_id, {0: n % 4, 1: 0}).status_code == 201
@@ -412,6 +498,12 @@ def test_published_results_in_the_csv_never_start_a_spreadsheet_formula(app, cli
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True).lstrip("\ufeff"))))
     mine = [row for row in rows if row[0] == f"survey/{survey_id}"]
     cells = {cell for row in mine for cell in row}
-    assert {"'=HYPERLINK(\"http://evil.example\",\"Click\")", "'+1 (555) 0100", "'-2", "'@SUM(1+1)",
-            "Construction", "'-Were you asked to pay?"} <= cells
+    assert {
+        '\'=HYPERLINK("http://evil.example","Click")',
+        "'+1 (555) 0100",
+        "'-2",
+        "'@SUM(1+1)",
+        "Construction",
+        "'-Were you asked to pay?",
+    } <= cells
     assert not [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]

@@ -2,6 +2,7 @@
 refuses, loudly and with exit status 3, a rewritten tail, deleted statements and checkpoints,
 a restored backup and a forked log. The server keeps only cosignatures of the rules file's
 witnesses; /transparency shows them with their age, and a checkpoint short of the quorum."""
+
 import datetime as dt
 import os
 import socket
@@ -54,14 +55,17 @@ class Deployment:
         self.runner = CliRunner()
         self.tmp = tmp_path
         self.key_file, self.state = tmp_path / "witness.key", tmp_path / "witness.state"
-        result = self.runner.invoke(main, ["witness", "keygen", "--name", "auditor.example", "--out",
-                                           str(self.key_file)])
+        result = self.runner.invoke(
+            main, ["witness", "keygen", "--name", "auditor.example", "--out", str(self.key_file)]
+        )
         assert result.exit_code == 0, result.output
         self.witness_vkey = next(line for line in result.output.splitlines() if line.startswith("vkey = "))[8:-1]
         assert oct(self.key_file.stat().st_mode & 0o777) == "0o600"
         rules = (PROJECT_DIR / "whistle" / "data" / "rules.example.toml").read_text(encoding="utf-8")
-        rules += (f'\n[[witnesses]]\nname = "auditor.example"\nvkey = "{self.witness_vkey}"\n'
-                  f'\n[witnessing]\nquorum = 1\nmax_age_days = 7\n')
+        rules += (
+            f'\n[[witnesses]]\nname = "auditor.example"\nvkey = "{self.witness_vkey}"\n'
+            f"\n[witnessing]\nquorum = 1\nmax_age_days = 7\n"
+        )
         self.rules = tmp_path / "rules.toml"
         self.rules.write_text(rules, encoding="utf-8")
         self.config = config.with_(rules_file=self.rules)
@@ -79,13 +83,29 @@ class Deployment:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WHISTLE_", "PG"))}
-        env.update(WHISTLE_DATABASE_URL=config.database_url, WHISTLE_INSTANCE_DIR=str(config.instance_dir),
-                   WHISTLE_RULES=str(self.rules))
+        env.update(
+            WHISTLE_DATABASE_URL=config.database_url,
+            WHISTLE_INSTANCE_DIR=str(config.instance_dir),
+            WHISTLE_RULES=str(self.rules),
+        )
         gunicorn = str(os.path.join(os.path.dirname(sys.executable), "gunicorn"))
-        self.proc = subprocess.Popen([gunicorn, "-c", str(DEPLOY / "gunicorn.conf.py"), "--bind",
-                                      f"127.0.0.1:{self.port}", "--workers", "1", "whistle:create_app()"],
-                                     env=env, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
+        self.proc = subprocess.Popen(
+            [
+                gunicorn,
+                "-c",
+                str(DEPLOY / "gunicorn.conf.py"),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "1",
+                "whistle:create_app()",
+            ],
+            env=env,
+            cwd=PROJECT_DIR,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         _wait(self.port, self.proc)
         self.get("/log/rules")  # the first request records the rules file: entry 1, before the tests' own
 
@@ -112,8 +132,21 @@ class Deployment:
             s.commit()
 
     def witness(self):
-        return self.runner.invoke(main, ["witness", "run", "--url", self.url, "--log-vkey", self.log_vkey,
-                                         "--key", str(self.key_file), "--state", str(self.state)])
+        return self.runner.invoke(
+            main,
+            [
+                "witness",
+                "run",
+                "--url",
+                self.url,
+                "--log-vkey",
+                self.log_vkey,
+                "--key",
+                str(self.key_file),
+                "--state",
+                str(self.state),
+            ],
+        )
 
     def checkpoint(self) -> str:
         return self.get("/log/checkpoint")
@@ -300,7 +333,6 @@ def test_audit_verify_from_the_public_endpoints(deployment):
     result = _verify_from(d, "--log-vkey", d.log_vkey)
     assert result.exit_code == 1 and "checkpoint of size 7: the entries served do not hash" in result.output
     assert "first bad entry: 0" in result.output
-
 
 
 def test_audit_verify_from_names_a_gap_and_a_foreign_checkpoint(deployment):

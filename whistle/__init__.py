@@ -1,4 +1,5 @@
 """whistle: anonymous, end-to-end sealed reporting for an inspection committee."""
+
 import logging
 import os
 import secrets
@@ -14,7 +15,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from crypto.keys import derive
 from whistle import config as config_mod, db, i18n, linkify
 from whistle.cases import derivations, uploads
-from whistle.security import doors, privacy, ratelimit_storage, passwords, redis_settings, sessions, proof_of_work as proof
+from whistle.security import (
+    doors,
+    privacy,
+    ratelimit_storage,
+    passwords,
+    redis_settings,
+    sessions,
+    proof_of_work as proof,
+)
 from whistle.config import TEMPLATES_DIR, Config, ConfigError
 from whistle.web import WhistleFlask, refuse_bad_host, register_error_handlers
 from whistle.extensions import csrf, limiter
@@ -56,16 +65,20 @@ def _instance_secret(cfg: Config) -> bytes:
     if cfg.instance_secret_file is not None:
         path = cfg.instance_secret_file
         if not path.is_file():
-            raise ConfigError(f"WHISTLE_INSTANCE_SECRET_FILE: no such file {path}; create it once "
-                              f"(head -c 32 /dev/urandom > {path}, mode 0600) and share it with every host")
+            raise ConfigError(
+                f"WHISTLE_INSTANCE_SECRET_FILE: no such file {path}; create it once "
+                f"(head -c 32 /dev/urandom > {path}, mode 0600) and share it with every host"
+            )
     else:
         path = cfg.instance_dir / "instance-secret"
         if not path.exists():
             _create_secret(path)
     secret = path.read_bytes()
     if len(secret) != SECRET_BYTES:
-        raise ConfigError(f"instance secret {path} must hold exactly {SECRET_BYTES} bytes, it holds "
-                          f"{len(secret)}; restore it from backup (a new one changes every fake salt)")
+        raise ConfigError(
+            f"instance secret {path} must hold exactly {SECRET_BYTES} bytes, it holds "
+            f"{len(secret)}; restore it from backup (a new one changes every fake salt)"
+        )
     return secret
 
 
@@ -100,8 +113,7 @@ def create_app(cfg: Config | None = None) -> Flask:
     cfg = cfg or config_mod.from_env()
     cfg.instance_dir.mkdir(parents=True, exist_ok=True)
     secret = _instance_secret(cfg)
-    app = WhistleFlask(__name__, template_folder=str(TEMPLATES_DIR),
-                       instance_path=str(cfg.instance_dir))
+    app = WhistleFlask(__name__, template_folder=str(TEMPLATES_DIR), instance_path=str(cfg.instance_dir))
     _configure_logging(app)
     app.request_class = uploads.WhistleRequest
     app.config.update(
@@ -128,16 +140,23 @@ def create_app(cfg: Config | None = None) -> Flask:
     _warn_of_unknown_years(rules, cfg.timezone)
     engine = db.make_engine(cfg.database_url)
     prefix = cfg.extra.get("redis_key_prefix", "whistle:")
-    install_services(app, Services(
-        config=cfg, rules=rules, secret=secret, engine=engine,
-        sessions=sessionmaker(engine, expire_on_commit=False),
-        derivations=derivations.DerivationSlots(cfg.derivation_slots),
-        # The rate-limit key's daily HMAC key: in this process's memory, or one every worker
-        # computes alike (never kept in Redis beside the counters).
-        daily_key=privacy.daily_key_for(cfg.ratelimit_storage, cfg.ratelimit_key_path),
-        pow_spent=proof.spent_store_for(cfg.ratelimit_storage, prefix),
-        # The TOTP steps logins used, beside the sessions (never in the database: a step is a time).
-        totp_used=proof.spent_store_for(cfg.ratelimit_storage, prefix, kind="totp-used")))
+    install_services(
+        app,
+        Services(
+            config=cfg,
+            rules=rules,
+            secret=secret,
+            engine=engine,
+            sessions=sessionmaker(engine, expire_on_commit=False),
+            derivations=derivations.DerivationSlots(cfg.derivation_slots),
+            # The rate-limit key's daily HMAC key: in this process's memory, or one every worker
+            # computes alike (never kept in Redis beside the counters).
+            daily_key=privacy.daily_key_for(cfg.ratelimit_storage, cfg.ratelimit_key_path),
+            pow_spent=proof.spent_store_for(cfg.ratelimit_storage, prefix),
+            # The TOTP steps logins used, beside the sessions (never in the database: a step is a time).
+            totp_used=proof.spent_store_for(cfg.ratelimit_storage, prefix, kind="totp-used"),
+        ),
+    )
     if cfg.ratelimit_storage.startswith(("redis://", "rediss://")):
         redis_settings.check(cfg.ratelimit_storage, refuse=cfg.redis_settings == "refuse")
     db.init_app(app)
@@ -161,8 +180,17 @@ def create_app(cfg: Config | None = None) -> Flask:
     from whistle.transparency import views as transparency, log_views
     from whistle.committee import surveys as committee_surveys  # noqa: F401 - views on bp
     from whistle.committee import pdf_viewer  # noqa: F401 - views on bp
-    for reporter_bp in (pages.bp, api.bp, vendor.bp, health.bp, transparency.bp, notice_pages.bp, survey_pages.bp,
-                        log_views.bp):
+
+    for reporter_bp in (
+        pages.bp,
+        api.bp,
+        vendor.bp,
+        health.bp,
+        transparency.bp,
+        notice_pages.bp,
+        survey_pages.bp,
+        log_views.bp,
+    ):
         csrf.exempt(reporter_bp)  # no session, no cookie: cross-site posts are refused by Origin instead
         app.register_blueprint(reporter_bp)
     app.register_blueprint(committee_auth.bp)
@@ -183,9 +211,12 @@ def _template_globals():
     from sqlalchemy import select
 
     session = db.session()
-    demo = session.scalar(select(CommitteeKey.kid).where(CommitteeKey.demo.is_(True),
-                                                         CommitteeKey.active.is_(True)))
+    demo = session.scalar(select(CommitteeKey.kid).where(CommitteeKey.demo.is_(True), CommitteeKey.active.is_(True)))
     names = services().rules.committee_names
-    return {"languages": i18n.LANGUAGES, "demo_keys": demo is not None, "locale": str(get_locale()),
-            "settings": services().config,
-            "committee_name": names.get(str(get_locale())) or names["zh_Hans"]}
+    return {
+        "languages": i18n.LANGUAGES,
+        "demo_keys": demo is not None,
+        "locale": str(get_locale()),
+        "settings": services().config,
+        "committee_name": names.get(str(get_locale())) or names["zh_Hans"],
+    }

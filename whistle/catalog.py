@@ -3,6 +3,7 @@
 Codes are stored and travel in the clear header; labels are only for people. Departments
 are local data and live in the rules file instead (see whistle.rules.parse).
 """
+
 from flask_babel import lazy_gettext as _l
 
 CHANNELS = {
@@ -12,11 +13,15 @@ CHANNELS = {
 }
 
 CHANNEL_HINTS = {
-    "contractor": _l("For contractors and suppliers: an official demanded meals, took gifts or "
-                     "money, held up approvals or payments, or asked for favours."),
+    "contractor": _l(
+        "For contractors and suppliers: an official demanded meals, took gifts or "
+        "money, held up approvals or payments, or asked for favours."
+    ),
     "general": _l("For anyone: report misconduct by a public official or unit."),
-    "notice": _l("For anyone: comment on, or report a concern about, a cadre named in a "
-                 "pre-appointment public notice while its window is open."),
+    "notice": _l(
+        "For anyone: comment on, or report a concern about, a cadre named in a "
+        "pre-appointment public notice while its window is open."
+    ),
 }
 
 CATEGORIES = {
@@ -86,8 +91,7 @@ EVIDENCE = {
 }
 
 # Clear header field -> (catalogue, label of the field); department is checked against rules.
-ROUTING_FIELDS = ("channel", "department", "category", "accused_rank", "money_band",
-                  "frequency", "evidence")
+ROUTING_FIELDS = ("channel", "department", "category", "accused_rank", "money_band", "frequency", "evidence")
 
 CASE_EVENTS = {
     "received": _l("Received"),
@@ -128,8 +132,11 @@ def routing_problems(header: dict, department_codes) -> list[str]:
     # Strings only: a list or object is unhashable (a 500 on the membership test) and a
     # number is no code, so both are simply "not a known code".
     fields = routing_fields(channel)
-    problems = [name for name in ROUTING_FIELDS
-                if not isinstance(header.get(name), str) or header.get(name) not in allowed[name]]
+    problems = [
+        name
+        for name in ROUTING_FIELDS
+        if not isinstance(header.get(name), str) or header.get(name) not in allowed[name]
+    ]
     if NOTICE_FIELD in fields and not is_notice_id(header.get(NOTICE_FIELD)):
         problems.append(NOTICE_FIELD)
     accused = header.get(ACCUSED_FIELD)
@@ -141,9 +148,15 @@ def routing_problems(header: dict, department_codes) -> list[str]:
 
 def routing_header(case) -> dict:
     """The clear routing envelope of a case (a models.Case)."""
-    header = {"channel": case.channel, "department": case.department, "category": case.category,
-              "accused_rank": case.accused_rank, "money_band": case.money_band,
-              "frequency": case.frequency, "evidence": case.evidence}
+    header = {
+        "channel": case.channel,
+        "department": case.department,
+        "category": case.category,
+        "accused_rank": case.accused_rank,
+        "money_band": case.money_band,
+        "frequency": case.frequency,
+        "evidence": case.evidence,
+    }
     if case.channel == NOTICE_CHANNEL:
         header[NOTICE_FIELD] = case.notice_id
     if case.accused_member is not None:

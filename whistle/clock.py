@@ -1,4 +1,5 @@
 """Days: the only time whistle records is the current day in the committee's time zone."""
+
 import datetime as dt
 from zoneinfo import ZoneInfo
 

@@ -1,4 +1,5 @@
 """Every environment variable whistle reads, read here once, coerced and checked at start."""
+
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -117,8 +118,9 @@ class Config:
         try:
             backend = make_url(self.database_url).get_backend_name()
         except (ArgumentError, ValueError) as exc:
-            raise ConfigError("WHISTLE_DATABASE_URL is not a database URL (sqlite:///path or "
-                              "postgresql+psycopg://user@host/name)") from exc
+            raise ConfigError(
+                "WHISTLE_DATABASE_URL is not a database URL (sqlite:///path or postgresql+psycopg://user@host/name)"
+            ) from exc
         if backend not in ("sqlite", "postgresql"):
             raise ConfigError(f"WHISTLE_DATABASE_URL: whistle runs on SQLite or PostgreSQL, not {backend}")
         if not self.rules_file.is_file():
@@ -133,8 +135,9 @@ class Config:
             raise ConfigError(f"WHISTLE_RECEIPT_OPSLIMIT above libsodium's maximum ({argon2id.OPSLIMIT_MAX})")
         if self.receipt_memlimit > argon2id.MEMLIMIT_MAX:
             raise ConfigError(f"WHISTLE_RECEIPT_MEMLIMIT above libsodium's maximum ({argon2id.MEMLIMIT_MAX})")
-        if not self.testing and (self.password_time_cost < PASSWORD_FLOOR[0]
-                                 or self.password_memory_kib < PASSWORD_FLOOR[1]):
+        if not self.testing and (
+            self.password_time_cost < PASSWORD_FLOOR[0] or self.password_memory_kib < PASSWORD_FLOOR[1]
+        ):
             raise ConfigError("WHISTLE_PASSWORD_TIME_COST / _MEMORY_KIB below the floor (2 passes, 19456 KiB)")
         if self.receipt_derivations < 0:
             raise ConfigError("WHISTLE_RECEIPT_DERIVATIONS must be 0 (one per core) or more")
@@ -145,8 +148,9 @@ class Config:
         if self.instance_secret_file is not None and not self.instance_secret_file.is_absolute():
             raise ConfigError("WHISTLE_INSTANCE_SECRET_FILE must be an absolute path")
         if not re.fullmatch(r"[!-*,-~]{1,200}", self.log_origin):  # printable ASCII, no space, no '+'
-            raise ConfigError("WHISTLE_LOG_ORIGIN must be printable ASCII without space or '+', "
-                              "e.g. report.example.org/audit")
+            raise ConfigError(
+                "WHISTLE_LOG_ORIGIN must be printable ASCII without space or '+', e.g. report.example.org/audit"
+            )
         if self.redis_settings not in ("refuse", "warn"):
             raise ConfigError("WHISTLE_REDIS_SETTINGS must be refuse or warn")
         if self.ratelimit_key_file is not None and not self.ratelimit_key_file.is_absolute():
@@ -155,8 +159,9 @@ class Config:
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ConfigError(f"WHISTLE_TIMEZONE: no such time zone {self.timezone!r} "
-                              "(an IANA name such as Asia/Shanghai)") from exc
+            raise ConfigError(
+                f"WHISTLE_TIMEZONE: no such time zone {self.timezone!r} (an IANA name such as Asia/Shanghai)"
+            ) from exc
 
     @property
     def ratelimit_key_path(self) -> Path:
@@ -176,16 +181,20 @@ class Config:
 def from_env(env=None) -> Config:
     """Build the configuration from environment variables (documented in the README)."""
     env = os.environ if env is None else env
-    instance = Path(env.get("WHISTLE_INSTANCE_DIR") or (Path.cwd() if INSTALLED else PROJECT_DIR) / "instance").resolve()
+    instance = Path(
+        env.get("WHISTLE_INSTANCE_DIR") or (Path.cwd() if INSTALLED else PROJECT_DIR) / "instance"
+    ).resolve()
     database = env.get("WHISTLE_DATABASE_URL") or f"sqlite:///{instance / 'whistle.db'}"
     return Config(
         instance_dir=instance,
         database_url=database,
         ratelimit_storage=env.get("WHISTLE_RATELIMIT_STORAGE") or "memory://",
         instance_secret_file=Path(env["WHISTLE_INSTANCE_SECRET_FILE"]).resolve()
-        if env.get("WHISTLE_INSTANCE_SECRET_FILE") else None,
+        if env.get("WHISTLE_INSTANCE_SECRET_FILE")
+        else None,
         ratelimit_key_file=Path(env["WHISTLE_RATELIMIT_KEY_FILE"]).resolve()
-        if env.get("WHISTLE_RATELIMIT_KEY_FILE") else None,
+        if env.get("WHISTLE_RATELIMIT_KEY_FILE")
+        else None,
         redis_settings=env.get("WHISTLE_REDIS_SETTINGS") or "refuse",
         rules_file=Path(env.get("WHISTLE_RULES") or PACKAGE_DIR / "data" / "rules.example.toml"),
         timezone=env.get("WHISTLE_TIMEZONE") or "Asia/Shanghai",

@@ -1,4 +1,5 @@
 """The database engine and per-request sessions (SQLAlchemy 2)."""
+
 from contextlib import contextmanager
 
 from flask import g
@@ -16,8 +17,7 @@ def make_engine(url: str) -> Engine:
     (case ids, locators, salts) into a log or a traceback.
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               hide_parameters=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised on connect
@@ -32,8 +32,14 @@ def make_engine(url: str) -> Engine:
         return engine
     # JIT off: whistle's statements are short and their LIMITs end them early, but a
     # planner's high cost guess on a big table switched JIT on and cost 30-40 ms a query.
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True,
-                         connect_args={"options": "-c jit=off"})
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        hide_parameters=True,
+        connect_args={"options": "-c jit=off"},
+    )
 
 
 def session() -> Session:

@@ -1,4 +1,5 @@
 """Errors a request can end in, each with its HTTP status and a translatable message."""
+
 from flask_babel import lazy_gettext as _l
 
 
@@ -52,8 +53,9 @@ class BadReceipt(WhistleError):
     """Raised when a receipt code fails its length or check-digit test (typo)."""
 
     code = "bad_receipt"
-    message = _l("This receipt code has a typo: it must be 28 digits and its last digit "
-                 "must match. Check it and try again.")
+    message = _l(
+        "This receipt code has a typo: it must be 28 digits and its last digit must match. Check it and try again."
+    )
 
 
 class CasePurged(WhistleError):

@@ -1,4 +1,5 @@
 """Extension objects created once and bound to the app in create_app."""
+
 from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
 
@@ -18,8 +19,9 @@ def followup_limits(view):
     """Receipt attempts share one budget per client across pages and API, and one for all
     clients together, so guessing is slowed per client and then blocked globally."""
     view = limiter.shared_limit(_setting("limit_followup"), scope="followup")(view)
-    return limiter.shared_limit(_setting("limit_followup_global"), scope="followup-global",
-                                key_func=lambda: "all-clients")(view)
+    return limiter.shared_limit(
+        _setting("limit_followup_global"), scope="followup-global", key_func=lambda: "all-clients"
+    )(view)
 
 
 def submit_limits(view):

@@ -5,6 +5,7 @@ take reports and answers 200, or 503 with the *names* of the failing checks: nev
 an id, a revision, a version or an error message, so a probe tells nobody anything about
 cases, the schema or the software. Neither touches the session, so neither sets a cookie.
 """
+
 import functools
 
 from alembic.migration import MigrationContext
@@ -55,8 +56,9 @@ def _failing() -> list[str]:
         except Exception:  # noqa: BLE001
             at_head = False
         try:
-            has_key = conn.execute(select(CommitteeKey.kid).where(CommitteeKey.active.is_(True))
-                                   .limit(1)).first() is not None
+            has_key = (
+                conn.execute(select(CommitteeKey.kid).where(CommitteeKey.active.is_(True)).limit(1)).first() is not None
+            )
         except Exception:  # noqa: BLE001 - no table yet
             has_key = False
     failing += ([] if at_head else ["migrations"]) + ([] if has_key else ["committee_key"])

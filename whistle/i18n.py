@@ -1,4 +1,5 @@
 """Language choice: an explicit ?lang= on links, else Accept-Language. Never a cookie."""
+
 from babel.numbers import format_decimal
 from flask import current_app, g, request, url_for
 from flask_babel import Babel, get_locale, ngettext

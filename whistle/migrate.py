@@ -1,4 +1,5 @@
 """Schema migrations (Alembic), run programmatically by the CLI, the app and the tests."""
+
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Engine

@@ -1,9 +1,21 @@
 """Tables. Only ciphertext, enum routing fields and dates (never times) are stored."""
+
 import datetime as dt
 import secrets
 
-from sqlalchemy import (BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint, text)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -45,12 +57,24 @@ class Case(Base):
     # and feedback_due indexes, and the real-name one). The queries spell the status test exactly so, for both databases to match it.
     __table_args__ = (
         Index("ix_cases_grade_received", "risk_grade", "received_on", "id"),
-        Index("ix_cases_open_grade_received", "risk_grade", "received_on", "id",
-              sqlite_where=text("status != 'closed'"), postgresql_where=text("status != 'closed'")),
+        Index(
+            "ix_cases_open_grade_received",
+            "risk_grade",
+            "received_on",
+            "id",
+            sqlite_where=text("status != 'closed'"),
+            postgresql_where=text("status != 'closed'"),
+        ),
         # Real-name cases: once closed, the only closed ones that can still be overdue or due soon (the
         # notice of the result); the list reads them apart from the open ones.
-        Index("ix_cases_real_name_grade_received", "risk_grade", "received_on", "id",
-              sqlite_where=text("real_name = true"), postgresql_where=text("real_name = true")),
+        Index(
+            "ix_cases_real_name_grade_received",
+            "risk_grade",
+            "received_on",
+            "id",
+            sqlite_where=text("real_name = true"),
+            postgresql_where=text("real_name = true"),
+        ),
         NO_ROWID,
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -93,10 +117,12 @@ class Case(Base):
     retention_ends: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     closure_confirmed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
-    items: Mapped[list["CaseItem"]] = relationship(back_populates="case", order_by="CaseItem.seq",
-                                                   cascade="all, delete-orphan")
-    events: Mapped[list["CaseEvent"]] = relationship(back_populates="case", order_by="CaseEvent.seq",
-                                                     cascade="all, delete-orphan")
+    items: Mapped[list["CaseItem"]] = relationship(
+        back_populates="case", order_by="CaseItem.seq", cascade="all, delete-orphan"
+    )
+    events: Mapped[list["CaseEvent"]] = relationship(
+        back_populates="case", order_by="CaseEvent.seq", cascade="all, delete-orphan"
+    )
 
 
 class CaseItem(Base):
@@ -112,8 +138,7 @@ class CaseItem(Base):
     created_on: Mapped[dt.date] = mapped_column(Date)
 
     case: Mapped[Case] = relationship(back_populates="items")
-    attachments: Mapped[list["Attachment"]] = relationship(back_populates="item",
-                                                           cascade="all, delete-orphan")
+    attachments: Mapped[list["Attachment"]] = relationship(back_populates="item", cascade="all, delete-orphan")
 
 
 class Attachment(Base):
@@ -128,7 +153,8 @@ class Attachment(Base):
 
     item: Mapped[CaseItem] = relationship(back_populates="attachments")
     chunks: Mapped[list["AttachmentChunk"]] = relationship(
-        order_by="AttachmentChunk.idx", cascade="all, delete-orphan", lazy="raise")
+        order_by="AttachmentChunk.idx", cascade="all, delete-orphan", lazy="raise"
+    )
 
 
 class AttachmentChunk(Base):
@@ -136,8 +162,7 @@ class AttachmentChunk(Base):
 
     __tablename__ = "attachment_chunks"
     __table_args__ = NO_ROWID
-    attachment_id: Mapped[str] = mapped_column(ForeignKey("attachments.id", ondelete="CASCADE"),
-                                               primary_key=True)
+    attachment_id: Mapped[str] = mapped_column(ForeignKey("attachments.id", ondelete="CASCADE"), primary_key=True)
     idx: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
@@ -382,8 +407,9 @@ class Survey(Base):
     created_on: Mapped[dt.date] = mapped_column(Date)
     created_by: Mapped[str] = mapped_column(String(64))  # a member's username
 
-    questions: Mapped[list["SurveyQuestion"]] = relationship(order_by="SurveyQuestion.idx",
-                                                             cascade="all, delete-orphan")
+    questions: Mapped[list["SurveyQuestion"]] = relationship(
+        order_by="SurveyQuestion.idx", cascade="all, delete-orphan"
+    )
 
 
 class SurveyQuestion(Base):
@@ -417,8 +443,7 @@ class SurveyAnswer(Base):
 
     __tablename__ = "survey_answers"
     __table_args__ = NO_ROWID
-    response_id: Mapped[str] = mapped_column(ForeignKey("survey_responses.id", ondelete="CASCADE"),
-                                             primary_key=True)
+    response_id: Mapped[str] = mapped_column(ForeignKey("survey_responses.id", ondelete="CASCADE"), primary_key=True)
     idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     survey_id: Mapped[str] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
     value: Mapped[int] = mapped_column(Integer)

@@ -1,5 +1,6 @@
 """The app's services: built once by create_app, stored once on the app, and reached through
 one typed accessor (``services()``) instead of string keys looked up in many places."""
+
 from dataclasses import dataclass, field
 from typing import Protocol
 

@@ -1,6 +1,7 @@
 """The web layer's shared parts: the Flask class whistle runs on and its error pages (a
 clear message in the user's language, JSON for the APIs), and how an unexpected error is
 logged (by type and place only)."""
+
 import logging
 import os
 import traceback
@@ -62,8 +63,9 @@ def register_error_handlers(app: Flask) -> None:
         if request.method == "POST" and db.committed_in_request():
             # Failed after its data was committed (rendering a receipt page, say): sending it
             # again would file it twice.
-            message = _("Something went wrong on our side, but what you sent was stored. "
-                        "Check before you send it again.")
+            message = _(
+                "Something went wrong on our side, but what you sent was stored. Check before you send it again."
+            )
         else:
             message = _("Something went wrong on our side. Nothing was stored; please try again.")
         return error_response(500, "internal_error", message)

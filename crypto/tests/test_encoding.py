@@ -1,4 +1,5 @@
 """base64url and canonical JSON (FORMAT.md, Notation)."""
+
 import base64
 import os
 
@@ -20,8 +21,25 @@ def test_b64u_round_trip_without_padding(size):
     assert len(text) == -(-size * 4 // 3)
 
 
-@pytest.mark.parametrize("text", ["AA==", "AAA=", "A===", "=", "A", "AAAAA", "AA AA", " AA",
-                                  "AA\n", "+/8", "AA/A", "AA.A", "\u00c0A", "\uff21\uff21"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AA==",
+        "AAA=",
+        "A===",
+        "=",
+        "A",
+        "AAAAA",
+        "AA AA",
+        " AA",
+        "AA\n",
+        "+/8",
+        "AA/A",
+        "AA.A",
+        "\u00c0A",
+        "\uff21\uff21",
+    ],
+)
 def test_unb64u_rejects_padding_foreign_characters_and_impossible_lengths(text):
     with pytest.raises(FormatError):
         unb64u(text)
@@ -68,11 +86,25 @@ def test_canon_accepts_safe_integers(value):
     assert canon({"n": value}) == f'{{"n":{value}}}'
 
 
-@pytest.mark.parametrize("header", [
-    {"n": 2**53}, {"n": -(2**53)}, {"f": 1.0}, {"f": float("nan")}, {"l": [1]}, {"o": {}},
-    {"s": "\u00e9"}, {"s": "tab\t"}, {"s": "\x7f"}, {"\u00e9": 1}, {"k\n": 1}, {1: "x"},
-    {("a",): 1}, {"b": b"bytes"},
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"n": 2**53},
+        {"n": -(2**53)},
+        {"f": 1.0},
+        {"f": float("nan")},
+        {"l": [1]},
+        {"o": {}},
+        {"s": "\u00e9"},
+        {"s": "tab\t"},
+        {"s": "\x7f"},
+        {"\u00e9": 1},
+        {"k\n": 1},
+        {1: "x"},
+        {("a",): 1},
+        {"b": b"bytes"},
+    ],
+)
 def test_canon_refuses_anything_outside_the_flat_ascii_subset(header):
     with pytest.raises(FormatError):
         canon(header)

@@ -1,4 +1,5 @@
 """The sealed envelope (FORMAT.md §3)."""
+
 import copy
 import json
 
@@ -6,10 +7,25 @@ import nacl.bindings as sodium
 import pytest
 
 from crypto.encoding import b64u, unb64u
-from crypto.envelope import (BOUND, KINDS, MAX_RECIPIENTS, MISMATCH, UNBOUND, associated_data,
-                             bind_reporter_key, body_key, bucket, open_body, open_content_key,
-                             open_envelope, recipient_kids, reporter_key_binding, reporter_key_id,
-                             seal, validate)
+from crypto.envelope import (
+    BOUND,
+    KINDS,
+    MAX_RECIPIENTS,
+    MISMATCH,
+    UNBOUND,
+    associated_data,
+    bind_reporter_key,
+    body_key,
+    bucket,
+    open_body,
+    open_content_key,
+    open_envelope,
+    recipient_kids,
+    reporter_key_binding,
+    reporter_key_id,
+    seal,
+    validate,
+)
 from crypto.errors import CryptoError, FormatError
 from crypto.keys import KeyPair, derive, kid, random_bytes
 
@@ -60,8 +76,9 @@ def test_padding_hides_the_length_within_a_bucket(committee):
     assert len(unb64u(larger["body"])) == 2048 + 16
 
 
-@pytest.mark.parametrize("size,padded", [(0, 1024), (1023, 1024), (1024, 2048), (2047, 2048),
-                                         (2048, 4096), (100_000, 131072)])
+@pytest.mark.parametrize(
+    "size,padded", [(0, 1024), (1023, 1024), (1024, 2048), (2047, 2048), (2048, 4096), (100_000, 131072)]
+)
 def test_bucket(size, padded):
     assert bucket(size) == padded
 
@@ -139,15 +156,18 @@ def test_every_body_byte_is_authenticated(committee, member):
         _open_fails(tampered, committee)
 
 
-@pytest.mark.parametrize("change", [
-    lambda e: e["header"].update(department="hr"),
-    lambda e: e["header"].update(urgent=False),
-    lambda e: e["header"].pop("category"),
-    lambda e: e.update(kind="reply"),
-    lambda e: e.update(nonce=b64u(random_bytes(24))),
-    lambda e: e["recipients"][0].update(key=e["recipients"][1]["key"]),
-    lambda e: e["recipients"][0].update(key=b64u(random_bytes(80))),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda e: e["header"].update(department="hr"),
+        lambda e: e["header"].update(urgent=False),
+        lambda e: e["header"].pop("category"),
+        lambda e: e.update(kind="reply"),
+        lambda e: e.update(nonce=b64u(random_bytes(24))),
+        lambda e: e["recipients"][0].update(key=e["recipients"][1]["key"]),
+        lambda e: e["recipients"][0].update(key=b64u(random_bytes(80))),
+    ],
+)
 def test_tampering_is_detected(change, committee, member):
     envelope = copy.deepcopy(_sealed(committee, member).envelope)
     change(envelope)
@@ -174,24 +194,32 @@ def _raw(committee, plain: bytes) -> dict:
     """An envelope with a correctly encrypted but chosen padded plaintext."""
     key, nonce = random_bytes(32), random_bytes(24)
     body = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
-        plain, associated_data("message", {}, 1), nonce, body_key(key))
-    return {"v": 1, "kind": "message", "header": {},
-            "recipients": [{"kid": committee.kid,
-                            "key": b64u(sodium.crypto_box_seal(key, committee.public))}],
-            "nonce": b64u(nonce), "body": b64u(body)}
+        plain, associated_data("message", {}, 1), nonce, body_key(key)
+    )
+    return {
+        "v": 1,
+        "kind": "message",
+        "header": {},
+        "recipients": [{"kid": committee.kid, "key": b64u(sodium.crypto_box_seal(key, committee.public))}],
+        "nonce": b64u(nonce),
+        "body": b64u(body),
+    }
 
 
-@pytest.mark.parametrize("plain", [
-    bytes(1024),                                          # no pad marker
-    sodium.sodium_pad(b'{"a":1}', 1024)[:-1] + b"\x01",   # garbage after the marker
-    sodium.sodium_pad(b"[]", 1024),                       # JSON, not an object
-    sodium.sodium_pad(b"null", 1024),
-    sodium.sodium_pad(b'{"a":Infinity}', 1024),           # not JSON
-    sodium.sodium_pad(b'{"a":-NaN}', 1024),
-    sodium.sodium_pad(b'\xef\xbb\xbf{"a":1}', 1024),      # byte order mark
-    sodium.sodium_pad(b'{"a":"\xc3"}', 1024),             # invalid UTF-8
-    sodium.sodium_pad(b'{"a":1}', 1024) + bytes(100),     # not a bucket size
-])
+@pytest.mark.parametrize(
+    "plain",
+    [
+        bytes(1024),  # no pad marker
+        sodium.sodium_pad(b'{"a":1}', 1024)[:-1] + b"\x01",  # garbage after the marker
+        sodium.sodium_pad(b"[]", 1024),  # JSON, not an object
+        sodium.sodium_pad(b"null", 1024),
+        sodium.sodium_pad(b'{"a":Infinity}', 1024),  # not JSON
+        sodium.sodium_pad(b'{"a":-NaN}', 1024),
+        sodium.sodium_pad(b'\xef\xbb\xbf{"a":1}', 1024),  # byte order mark
+        sodium.sodium_pad(b'{"a":"\xc3"}', 1024),  # invalid UTF-8
+        sodium.sodium_pad(b'{"a":1}', 1024) + bytes(100),  # not a bucket size
+    ],
+)
 def test_malformed_bodies_fail_like_any_other_opening(plain, committee):
     _open_fails(_raw(committee, plain), committee)
 
@@ -200,24 +228,27 @@ def test_a_well_formed_raw_body_opens(committee):
     assert open_envelope(_raw(committee, sodium.sodium_pad(b'{"a":1}', 1024)), committee)[0] == {"a": 1}
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda e: e.update(v=3), "bad_version"),
-    (lambda e: e.update(v=True), "bad_version"),
-    (lambda e: e.update(v="1"), "bad_version"),
-    (lambda e: e.pop("v"), "bad_version"),
-    (lambda e: e.pop("nonce"), "fields"),
-    (lambda e: e.update(extra=1), "fields"),
-    (lambda e: e.update(kind="letter"), "kind"),
-    (lambda e: e["header"].update(name="张三"), "ASCII"),
-    (lambda e: e.update(recipients=[]), "recipients"),
-    (lambda e: e.update(recipients={}), "recipients"),
-    (lambda e: e["recipients"].append(dict(e["recipients"][0])), "kid"),
-    (lambda e: e["recipients"][0].update(kid="AAAA"), "kid"),
-    (lambda e: e["recipients"][0].update(extra=1), "recipient"),
-    (lambda e: e["recipients"][0].update(key="AA="), "base64"),
-    (lambda e: e.update(nonce=b64u(bytes(12))), "nonce"),
-    (lambda e: e.update(body=b64u(bytes(1039))), "short"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda e: e.update(v=3), "bad_version"),
+        (lambda e: e.update(v=True), "bad_version"),
+        (lambda e: e.update(v="1"), "bad_version"),
+        (lambda e: e.pop("v"), "bad_version"),
+        (lambda e: e.pop("nonce"), "fields"),
+        (lambda e: e.update(extra=1), "fields"),
+        (lambda e: e.update(kind="letter"), "kind"),
+        (lambda e: e["header"].update(name="张三"), "ASCII"),
+        (lambda e: e.update(recipients=[]), "recipients"),
+        (lambda e: e.update(recipients={}), "recipients"),
+        (lambda e: e["recipients"].append(dict(e["recipients"][0])), "kid"),
+        (lambda e: e["recipients"][0].update(kid="AAAA"), "kid"),
+        (lambda e: e["recipients"][0].update(extra=1), "recipient"),
+        (lambda e: e["recipients"][0].update(key="AA="), "base64"),
+        (lambda e: e.update(nonce=b64u(bytes(12))), "nonce"),
+        (lambda e: e.update(body=b64u(bytes(1039))), "short"),
+    ],
+)
 def test_validate_refuses_malformed_envelopes(change, message, committee):
     envelope = copy.deepcopy(seal("report", header_of("report"), BODY, [committee.public]).envelope)
     change(envelope)
@@ -234,6 +265,7 @@ def test_validate_refuses_non_objects(value):
 
 
 # --- version 2: the reporter's key bound to the report --------------------------------------
+
 
 def test_reporter_key_id_is_a_domain_separated_hash_of_the_key():
     rk = reporter_key_id(REPORTER.public)

@@ -1,4 +1,5 @@
 """Private-key files (FORMAT.md §5)."""
+
 import json
 
 import pytest
@@ -53,12 +54,16 @@ def test_wrong_passphrase(text, passphrase):
         unwrap(text, passphrase)
 
 
-@pytest.mark.parametrize("field,value", [
-    ("box", lambda d: b64u(bytes(48))), ("nonce", lambda d: b64u(bytes(24))),
-    ("public_key", lambda d: b64u(KeyPair.generate().public)),
-    ("kdf", lambda d: {**d["kdf"], "salt": b64u(bytes(16))}),
-    ("kdf", lambda d: {**d["kdf"], "opslimit": 2}),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("box", lambda d: b64u(bytes(48))),
+        ("nonce", lambda d: b64u(bytes(24))),
+        ("public_key", lambda d: b64u(KeyPair.generate().public)),
+        ("kdf", lambda d: {**d["kdf"], "salt": b64u(bytes(16))}),
+        ("kdf", lambda d: {**d["kdf"], "opslimit": 2}),
+    ],
+)
 def test_tampered_file(text, field, value):
     data = json.loads(text)
     data[field] = value(data)
@@ -66,9 +71,16 @@ def test_tampered_file(text, field, value):
         unwrap(json.dumps(data), PASSPHRASE)
 
 
-@pytest.mark.parametrize("bad", ["not json", "[]", '{"v":1,"kind":"other"}',
-                                 '{"v":2,"kind":"whistle-private-key"}',
-                                 pytest.param("[" * 100_000, id="deeply-nested")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not json",
+        "[]",
+        '{"v":1,"kind":"other"}',
+        '{"v":2,"kind":"whistle-private-key"}',
+        pytest.param("[" * 100_000, id="deeply-nested"),
+    ],
+)
 def test_not_a_key_file(bad):
     with pytest.raises(FormatError):
         unwrap(bad, PASSPHRASE)
@@ -81,8 +93,10 @@ def test_empty_passphrase_is_refused(pair):
         wrap(pair, "", **CHEAP)
 
 
-@pytest.mark.parametrize("opslimit, memlimit", [(1 << 20, 8192), (1, 1 << 40), (0, 8192), (1, 4096),
-                                                ("1", 8192), (1, 8192.0), (True, 8192), (5, 8192)])
+@pytest.mark.parametrize(
+    "opslimit, memlimit",
+    [(1 << 20, 8192), (1, 1 << 40), (0, 8192), (1, 4096), ("1", 8192), (1, 8192.0), (True, 8192), (5, 8192)],
+)
 def test_a_cost_outside_the_bounds_is_refused_before_stretching(text, opslimit, memlimit):
     """A key file says what it costs to open: a doctored one made the opener allocate a
     terabyte, or loop for days, before anything was checked."""

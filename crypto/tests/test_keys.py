@@ -1,4 +1,5 @@
 """Key derivation, key ids and key pairs (FORMAT.md, Notation)."""
+
 import base64
 import hashlib
 
@@ -17,8 +18,7 @@ def test_derive_is_keyed_blake2b_of_the_label():
 
 def test_derive_separates_labels_and_keys():
     key = random_bytes(32)
-    outputs = {derive(key, "whistle/v1/a"), derive(key, "whistle/v1/b"),
-               derive(random_bytes(32), "whistle/v1/a")}
+    outputs = {derive(key, "whistle/v1/a"), derive(key, "whistle/v1/b"), derive(random_bytes(32), "whistle/v1/a")}
     assert len(outputs) == 3
 
 

@@ -1,4 +1,5 @@
 """Signed notes, checkpoints and cosignatures: vectors, the formulas written out, round trips."""
+
 import hashlib
 import json
 
@@ -34,11 +35,15 @@ def test_vkeys():
     v = load("note_vkeys")
     for case in v["cases"]:
         verifier = note.parse_vkey(case["vkey"])
-        assert (verifier.name, verifier.key_type, verifier.public_key.hex()) == \
-            (case["name"], case["type"], case["public_key"])
+        assert (verifier.name, verifier.key_type, verifier.public_key.hex()) == (
+            case["name"],
+            case["type"],
+            case["public_key"],
+        )
         # The key ID formula of signed-note, written out.
-        expected = hashlib.sha256(case["name"].encode() + b"\n" + bytes([case["type"]])
-                                  + bytes.fromhex(case["public_key"])).digest()[:4]
+        expected = hashlib.sha256(
+            case["name"].encode() + b"\n" + bytes([case["type"]]) + bytes.fromhex(case["public_key"])
+        ).digest()[:4]
         assert verifier.key_id == expected == bytes.fromhex(case["key_id"])
         assert verifier.vkey() == case["vkey"]
     for text in v["reject"]:
@@ -49,8 +54,7 @@ def test_vkeys():
 def test_signed_checkpoint():
     v = load("note_checkpoint")
     checkpoint = note.Checkpoint(v["origin"], v["size"], bytes.fromhex(v["root"]))
-    assert checkpoint.body() == v["body"] == f"{v['origin']}\n{v['size']}\n" \
-        f"{note.b64(bytes.fromhex(v['root']))}\n"
+    assert checkpoint.body() == v["body"] == f"{v['origin']}\n{v['size']}\n{note.b64(bytes.fromhex(v['root']))}\n"
     assert note.sign_checkpoint(checkpoint, key(v["log_seed"])) == v["note"]
     assert note.verifier_of(v["origin"], key(v["log_seed"])).vkey() == v["log_vkey"]
     opened = note.open_checkpoint(v["note"], note.parse_vkey(v["log_vkey"]))
@@ -60,8 +64,7 @@ def test_signed_checkpoint():
 def test_empty_tree_checkpoint_with_extension():
     v = load("note_checkpoint_empty_tree")
     opened = note.open_checkpoint(v["note"], note.parse_vkey(v["log_vkey"]))
-    assert opened.checkpoint == note.Checkpoint(v["origin"], 0, bytes.fromhex(v["root"]),
-                                                tuple(v["extensions"]))
+    assert opened.checkpoint == note.Checkpoint(v["origin"], 0, bytes.fromhex(v["root"]), tuple(v["extensions"]))
     assert opened.checkpoint.body() == v["body"]
 
 
@@ -79,8 +82,7 @@ def test_cosignatures():
     assert raw[:4] == cosigners[0].key_id
     assert raw[4:12] == v["timestamps"][0].to_bytes(8, "big")
     assert raw[12:] == first.sign(v["message"].encode()).signature
-    assert note.cosign(v["body"], cosigners[0].name, first, v["timestamps"][0]).line() \
-        == v["signature_line"]
+    assert note.cosign(v["body"], cosigners[0].name, first, v["timestamps"][0]).line() == v["signature_line"]
     with pytest.raises(VerifyError):
         note.open_checkpoint(v["note"], log, cosigners, quorum=3)
 
@@ -108,9 +110,11 @@ def test_round_trip_with_fresh_keys_and_unknown_lines_ignored():
     log = note.verifier_of("log.example/a", log_key)
     witness = note.verifier_of("w.example/1", witness_key, note.COSIGNATURE_V1)
     body = note.Checkpoint("log.example/a", 2**63 - 1, bytes(32)).body()
-    lines = [note.sign(body, log.name, log_key),
-             note.cosign(body, witness.name, witness_key, note.MAX_TIMESTAMP),
-             note.Signature("unknown.example", b"\x00\x01\x02\x03", b"anything")]
+    lines = [
+        note.sign(body, log.name, log_key),
+        note.cosign(body, witness.name, witness_key, note.MAX_TIMESTAMP),
+        note.Signature("unknown.example", b"\x00\x01\x02\x03", b"anything"),
+    ]
     text = note.format_note(body, lines)
     opened = note.open_checkpoint(text, log, [witness], quorum=1)
     assert opened.cosignatures == {witness.name: note.MAX_TIMESTAMP}

@@ -1,16 +1,35 @@
 """Receipt codes (FORMAT.md §1) and reporter keys (§2)."""
+
 import random
 
 import pytest
 
 from crypto.errors import ReceiptError
-from crypto.receipt import (CODE_DIGITS, ReceiptCode, derive_reporter_keys, fake_salt, is_locator,
-                            random_locator, verifier_matches, verifier_of)
+from crypto.receipt import (
+    CODE_DIGITS,
+    ReceiptCode,
+    derive_reporter_keys,
+    fake_salt,
+    is_locator,
+    random_locator,
+    verifier_matches,
+    verifier_of,
+)
 
 # The standard Damm operation table (Damm 2004, as printed on Wikipedia), written out here
 # so the tests do not depend on the library receipt.py uses.
-DAMM = ["0317598642", "7092154863", "4206871359", "1750983426", "6123045978",
-        "3674209581", "5869720134", "8945362017", "9438617205", "2581436790"]
+DAMM = [
+    "0317598642",
+    "7092154863",
+    "4206871359",
+    "1750983426",
+    "6123045978",
+    "3674209581",
+    "5869720134",
+    "8945362017",
+    "9438617205",
+    "2581436790",
+]
 OPS, MEM = 1, 8192  # the cheapest Argon2id cost libsodium accepts
 
 
@@ -53,13 +72,18 @@ def test_grouped_is_seven_groups_of_four():
     assert "".join(groups) == code.digits
 
 
-@pytest.mark.parametrize("decorate", [
-    lambda d: d, lambda d: " ".join(d[i:i + 4] for i in range(0, 28, 4)),
-    lambda d: "-".join(d[i:i + 7] for i in range(0, 28, 7)), lambda d: f"  {d}\n",
-    lambda d: "".join(chr(0xFF10 + int(c)) for c in d),
-    lambda d: "\u3000".join(d[i:i + 4] for i in range(0, 28, 4)),
-    lambda d: "code: " + d + " (thanks)",
-])
+@pytest.mark.parametrize(
+    "decorate",
+    [
+        lambda d: d,
+        lambda d: " ".join(d[i : i + 4] for i in range(0, 28, 4)),
+        lambda d: "-".join(d[i : i + 7] for i in range(0, 28, 7)),
+        lambda d: f"  {d}\n",
+        lambda d: "".join(chr(0xFF10 + int(c)) for c in d),
+        lambda d: "\u3000".join(d[i : i + 4] for i in range(0, 28, 4)),
+        lambda d: "code: " + d + " (thanks)",
+    ],
+)
 def test_parse_normalises_user_input(decorate):
     code = ReceiptCode.generate()
     assert ReceiptCode.parse(decorate(code.digits)).digits == code.digits
@@ -77,12 +101,12 @@ def test_parse_rejects_every_single_digit_error_and_adjacent_transposition():
     for position in range(CODE_DIGITS):
         for digit in "0123456789":
             if digit != code[position]:
-                typo = code[:position] + digit + code[position + 1:]
+                typo = code[:position] + digit + code[position + 1 :]
                 with pytest.raises(ReceiptError, match="bad_check"):
                     ReceiptCode.parse(typo)
     for position in range(CODE_DIGITS - 1):
         if code[position] != code[position + 1]:
-            swapped = code[:position] + code[position + 1] + code[position] + code[position + 2:]
+            swapped = code[:position] + code[position + 1] + code[position] + code[position + 2 :]
             with pytest.raises(ReceiptError, match="bad_check"):
                 ReceiptCode.parse(swapped)
 

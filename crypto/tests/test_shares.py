@@ -1,4 +1,5 @@
 """The split committee key (FORMAT.md §6): SLIP-39 shares and the sealed share files."""
+
 import itertools
 import json
 
@@ -7,8 +8,18 @@ import pytest
 from crypto.encoding import b64u, unb64u
 from crypto.errors import CryptoError, FormatError
 from crypto.keys import KeyPair
-from crypto.shares import (KIND, NotEnoughShares, ShareError, ShareHeader, combine, open_share,
-                           read_header, seal_share, share_number, split)
+from crypto.shares import (
+    KIND,
+    NotEnoughShares,
+    ShareError,
+    ShareHeader,
+    combine,
+    open_share,
+    read_header,
+    seal_share,
+    share_number,
+    split,
+)
 
 CHEAP = {"opslimit": 1, "memlimit": 8 * 1024 * 1024}
 PASSPHRASE = "holder's own 口令 passphrase"
@@ -29,8 +40,8 @@ def test_split_combine_round_trip(pair, threshold, count):
     shares = split(pair.secret, threshold, count)
     assert len(shares) == count and len(set(shares)) == count
     assert [share_number(s) for s in shares] == [(i, threshold) for i in range(1, count + 1)]
-    assert combine(shares) == pair.secret                  # all of them
-    assert combine(shares[-threshold:]) == pair.secret     # the last M
+    assert combine(shares) == pair.secret  # all of them
+    assert combine(shares[-threshold:]) == pair.secret  # the last M
     assert combine(list(reversed(shares[:threshold]))) == pair.secret  # order does not matter
 
 
@@ -50,8 +61,9 @@ def test_m_minus_one_shares_raise_not_enough(threshold, count):
         with pytest.raises(NotEnoughShares) as caught:
             combine(list(subset))
         assert (caught.value.have, caught.value.need) == (threshold - 1, threshold)
-        assert str(caught.value) == (f"{threshold - 1} of {threshold} shares given: {threshold} needed; "
-                                     "nothing was recovered")
+        assert str(caught.value) == (
+            f"{threshold - 1} of {threshold} shares given: {threshold} needed; nothing was recovered"
+        )
 
 
 def test_the_same_share_twice_counts_once(mnemonics):
@@ -112,8 +124,7 @@ def test_share_file_round_trip(pair, mnemonics, share_file):
 
 def test_share_file_has_exactly_the_documented_fields(pair, share_file):
     data = json.loads(share_file)
-    assert list(data) == ["v", "kind", "committee_kid", "holder", "index", "threshold", "count",
-                          "kdf", "nonce", "box"]
+    assert list(data) == ["v", "kind", "committee_kid", "holder", "index", "threshold", "count", "kdf", "nonce", "box"]
     assert (data["v"], data["kind"], data["committee_kid"], data["holder"]) == (1, KIND, pair.kid, "chen.jie")
     assert (data["index"], data["threshold"], data["count"]) == (1, 3, 5)
     assert list(data["kdf"]) == ["salt", "opslimit", "memlimit"]
@@ -135,8 +146,10 @@ def test_share_file_never_contains_the_mnemonic_or_the_secret(pair, mnemonics):
 
 
 def test_every_share_file_of_a_split_has_the_same_size(pair, mnemonics):
-    sizes = {len(json.loads(seal_share(m, _header(pair, i), PASSPHRASE, **CHEAP))["box"])
-             for i, m in enumerate(mnemonics, start=1)}
+    sizes = {
+        len(json.loads(seal_share(m, _header(pair, i), PASSPHRASE, **CHEAP))["box"])
+        for i, m in enumerate(mnemonics, start=1)
+    }
     assert len(sizes) == 1
 
 
@@ -151,18 +164,21 @@ def test_wrong_passphrase(share_file, passphrase):
         open_share(share_file, passphrase)
 
 
-@pytest.mark.parametrize("field,value", [
-    ("box", lambda d: b64u(bytes(528))),
-    ("box", lambda d: d["box"][:-2] + ("AA" if d["box"][-2:] != "AA" else "AQ")),
-    ("nonce", lambda d: b64u(bytes(24))),
-    ("holder", lambda d: "liu.yang"),                       # clear fields are bound to the box
-    ("index", lambda d: 2),
-    ("threshold", lambda d: 2),
-    ("count", lambda d: 4),
-    ("committee_kid", lambda d: KeyPair.generate().kid),
-    ("kdf", lambda d: {**d["kdf"], "salt": b64u(bytes(16))}),
-    ("kdf", lambda d: {**d["kdf"], "opslimit": 2}),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("box", lambda d: b64u(bytes(528))),
+        ("box", lambda d: d["box"][:-2] + ("AA" if d["box"][-2:] != "AA" else "AQ")),
+        ("nonce", lambda d: b64u(bytes(24))),
+        ("holder", lambda d: "liu.yang"),  # clear fields are bound to the box
+        ("index", lambda d: 2),
+        ("threshold", lambda d: 2),
+        ("count", lambda d: 4),
+        ("committee_kid", lambda d: KeyPair.generate().kid),
+        ("kdf", lambda d: {**d["kdf"], "salt": b64u(bytes(16))}),
+        ("kdf", lambda d: {**d["kdf"], "opslimit": 2}),
+    ],
+)
 def test_tampered_share_file_is_refused(share_file, field, value):
     data = json.loads(share_file)
     data[field] = value(data)
@@ -170,15 +186,26 @@ def test_tampered_share_file_is_refused(share_file, field, value):
         open_share(json.dumps(data), PASSPHRASE)
 
 
-@pytest.mark.parametrize("change", [
-    lambda d: d.update(v=2), lambda d: d.update(v=True), lambda d: d.update(kind="whistle-private-key"),
-    lambda d: d.update(extra=1), lambda d: d.pop("box"), lambda d: d.update(index=6),
-    lambda d: d.update(index=0), lambda d: d.update(threshold=1), lambda d: d.update(threshold=6),
-    lambda d: d.update(count=17), lambda d: d.update(holder="../etc/passwd"),
-    lambda d: d.update(committee_kid="short"),
-    lambda d: d["kdf"].update(memlimit=1 << 40), lambda d: d["kdf"].update(opslimit=1 << 20),
-    lambda d: d["kdf"].update(opslimit=0),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d.update(v=2),
+        lambda d: d.update(v=True),
+        lambda d: d.update(kind="whistle-private-key"),
+        lambda d: d.update(extra=1),
+        lambda d: d.pop("box"),
+        lambda d: d.update(index=6),
+        lambda d: d.update(index=0),
+        lambda d: d.update(threshold=1),
+        lambda d: d.update(threshold=6),
+        lambda d: d.update(count=17),
+        lambda d: d.update(holder="../etc/passwd"),
+        lambda d: d.update(committee_kid="short"),
+        lambda d: d["kdf"].update(memlimit=1 << 40),
+        lambda d: d["kdf"].update(opslimit=1 << 20),
+        lambda d: d["kdf"].update(opslimit=0),
+    ],
+)
 def test_malformed_share_file(share_file, change):
     data = json.loads(share_file)
     change(data)
@@ -188,8 +215,9 @@ def test_malformed_share_file(share_file, change):
         open_share(json.dumps(data), PASSPHRASE)
 
 
-@pytest.mark.parametrize("bad", ["not json", "[]", '{"v":1,"kind":"other"}',
-                                 pytest.param("[" * 100_000, id="deeply-nested")])
+@pytest.mark.parametrize(
+    "bad", ["not json", "[]", '{"v":1,"kind":"other"}', pytest.param("[" * 100_000, id="deeply-nested")]
+)
 def test_not_a_share_file(bad):
     with pytest.raises(FormatError):
         read_header(bad)
@@ -205,7 +233,9 @@ def test_sealing_checks_its_inputs(pair, mnemonics):
 
 
 def test_shares_from_files_rebuild_the_key(pair, mnemonics):
-    files = [seal_share(m, _header(pair, i, f"holder{i}"), f"{PASSPHRASE}{i}", **CHEAP)
-             for i, m in enumerate(mnemonics, start=1)]
+    files = [
+        seal_share(m, _header(pair, i, f"holder{i}"), f"{PASSPHRASE}{i}", **CHEAP)
+        for i, m in enumerate(mnemonics, start=1)
+    ]
     opened = [open_share(files[i], f"{PASSPHRASE}{i + 1}") for i in (4, 0, 2)]
     assert KeyPair(pair.public, combine(opened)) == pair

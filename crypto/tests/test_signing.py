@@ -1,4 +1,5 @@
 """Signed audit statements: key derivation vectors, signing and verification."""
+
 import hashlib
 
 import nacl.bindings as sodium
@@ -12,10 +13,19 @@ from crypto.keys import KeyPair
 SECRET = bytes(range(32))
 SEED_HEX = "2a2e4277dfa2ccdaa0ed0999e59a4a0e0bfb86683a217a8d47c5f9ee53629b83"
 VERIFY_KEY = "Uqcr8IJSnxacoiUF1SOP6cfO8cpkHgqdYbqZktE_diI"
-STATEMENT = {"v": 1, "kind": "whistle-audit-statement", "committee_kid": "AAAAAAAAAAAAAAAAAAAAAA",
-             "length": 10, "head": "ab" * 32, "day": "2025-03-04"}
-CANONICAL = ('{"committee_kid":"AAAAAAAAAAAAAAAAAAAAAA","day":"2025-03-04","head":"' + "ab" * 32
-             + '","kind":"whistle-audit-statement","length":10,"v":1}')
+STATEMENT = {
+    "v": 1,
+    "kind": "whistle-audit-statement",
+    "committee_kid": "AAAAAAAAAAAAAAAAAAAAAA",
+    "length": 10,
+    "head": "ab" * 32,
+    "day": "2025-03-04",
+}
+CANONICAL = (
+    '{"committee_kid":"AAAAAAAAAAAAAAAAAAAAAA","day":"2025-03-04","head":"'
+    + "ab" * 32
+    + '","kind":"whistle-audit-statement","length":10,"v":1}'
+)
 SIGNATURE = "-zJDJFRcVnigaV90YUl6Rpo5zJs-62L6e8z0A9C1nmWosiizYfWFWwkiyg1MoQVRVTIKNGDoryB5YE8X6LdTDw"
 
 
@@ -52,10 +62,16 @@ def test_round_trip_with_a_fresh_committee_key():
         signing.verify(signing.verify_key_of(other.secret), obj, sig)
 
 
-@pytest.mark.parametrize("field, value", [
-    ("length", 11), ("length", 9), ("head", "ac" + "ab" * 31), ("day", "2025-03-05"),
-    ("committee_kid", "AAAAAAAAAAAAAAAAAAAAAB"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("length", 11),
+        ("length", 9),
+        ("head", "ac" + "ab" * 31),
+        ("day", "2025-03-05"),
+        ("committee_kid", "AAAAAAAAAAAAAAAAAAAAAB"),
+    ],
+)
 def test_altered_statement_is_rejected(field, value):
     altered = dict(STATEMENT, **{field: value})
     with pytest.raises(CryptoError):
@@ -69,13 +85,23 @@ def test_altered_signature_is_rejected():
         signing.verify(VERIFY_KEY, STATEMENT, b64u(bytes(raw)))
 
 
-@pytest.mark.parametrize("obj", [
-    dict(STATEMENT, v=2), dict(STATEMENT, kind="other"), dict(STATEMENT, length=-1),
-    dict(STATEMENT, length=True), dict(STATEMENT, length="10"), dict(STATEMENT, head="AB" * 32),
-    dict(STATEMENT, head="ab"), dict(STATEMENT, day="2025-3-4"), dict(STATEMENT, day="yesterday"),
-    dict(STATEMENT, committee_kid="short"), dict(STATEMENT, extra=1),
-    {k: v for k, v in STATEMENT.items() if k != "day"},
-])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        dict(STATEMENT, v=2),
+        dict(STATEMENT, kind="other"),
+        dict(STATEMENT, length=-1),
+        dict(STATEMENT, length=True),
+        dict(STATEMENT, length="10"),
+        dict(STATEMENT, head="AB" * 32),
+        dict(STATEMENT, head="ab"),
+        dict(STATEMENT, day="2025-3-4"),
+        dict(STATEMENT, day="yesterday"),
+        dict(STATEMENT, committee_kid="short"),
+        dict(STATEMENT, extra=1),
+        {k: v for k, v in STATEMENT.items() if k != "day"},
+    ],
+)
 def test_malformed_statements_are_refused(obj):
     with pytest.raises(FormatError):
         signing.canonical(obj)

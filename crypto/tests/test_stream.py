@@ -1,4 +1,5 @@
 """Attachment streams (FORMAT.md §4)."""
+
 import math
 import os
 import random
@@ -8,8 +9,17 @@ import pytest
 
 from crypto.errors import CryptoError
 from crypto.keys import random_bytes
-from crypto.stream import (ABYTES, CHUNK, HEADER_BYTES, StreamEncryptor, attachment_key,
-                           ciphertext_size, decrypt_stream, encrypt_bytes, padme)
+from crypto.stream import (
+    ABYTES,
+    CHUNK,
+    HEADER_BYTES,
+    StreamEncryptor,
+    attachment_key,
+    ciphertext_size,
+    decrypt_stream,
+    encrypt_bytes,
+    padme,
+)
 
 TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
@@ -25,10 +35,26 @@ def padme_by_formula(length: int) -> int:
     return math.ceil(length / step) * step
 
 
-@pytest.mark.parametrize("length,padded", [
-    (0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (7, 7), (9, 10), (17, 18), (33, 36),
-    (100, 104), (1000, 1024), (1025, 1088), (65537, 67584), (1_000_000, 1_015_808),
-])
+@pytest.mark.parametrize(
+    "length,padded",
+    [
+        (0, 0),
+        (1, 1),
+        (2, 2),
+        (3, 3),
+        (4, 4),
+        (5, 5),
+        (7, 7),
+        (9, 10),
+        (17, 18),
+        (33, 36),
+        (100, 104),
+        (1000, 1024),
+        (1025, 1088),
+        (65537, 67584),
+        (1_000_000, 1_015_808),
+    ],
+)
 def test_padme_known_values(length, padded):
     assert padme(length) == padded
 
@@ -56,13 +82,16 @@ def _chunks(key: bytes, data: bytes):
     out = []
     for start in range(HEADER_BYTES, len(data), CHUNK + ABYTES):
         plain, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(
-            state, data[start:start + CHUNK + ABYTES], None)
+            state, data[start : start + CHUNK + ABYTES], None
+        )
         out.append((tag, plain))
     return out
 
 
-@pytest.mark.parametrize("size", [0, 1, 2, 1000, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK,
-                                  2 * CHUNK + 1, 3 * CHUNK + 12345, 4 * 1024 * 1024 + 1])
+@pytest.mark.parametrize(
+    "size",
+    [0, 1, 2, 1000, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 2 * CHUNK + 1, 3 * CHUNK + 12345, 4 * 1024 * 1024 + 1],
+)
 def test_stream_layout(size):
     """n = max(1, ceil(padme/65536)) chunks, full MESSAGE chunks, one final FINAL one."""
     key = random_bytes(32)
@@ -89,7 +118,7 @@ def test_writes_of_any_size_give_the_same_layout():
     position = 0
     while position < len(data):
         step = rng.choice([0, 1, 17, 4096, CHUNK - 1, CHUNK, CHUNK + 1])
-        assert enc.write(data[position:position + step]) == len(data[position:position + step])
+        assert enc.write(data[position : position + step]) == len(data[position : position + step])
         position += step
     assert enc.finish() == len(data) == enc.size
     stream = b"".join(out)
@@ -127,7 +156,7 @@ def test_reader_accepts_any_piece_boundaries(pieces):
     key = random_bytes(32)
     data = os.urandom(2 * CHUNK + 5)
     stream = encrypt_bytes(key, data)
-    split = [stream[i:i + pieces] for i in range(0, len(stream), pieces)]
+    split = [stream[i : i + pieces] for i in range(0, len(stream), pieces)]
     assert b"".join(decrypt_stream(key, iter(split), len(data))) == data
 
 
@@ -153,22 +182,30 @@ def three():
 
 def test_truncation_anywhere_is_detected(three):
     key, data, stream = three
-    ends = [0, 1, HEADER_BYTES - 1, HEADER_BYTES, HEADER_BYTES + 1,
-            HEADER_BYTES + CHUNK + ABYTES, HEADER_BYTES + 2 * (CHUNK + ABYTES), len(stream) - 1]
+    ends = [
+        0,
+        1,
+        HEADER_BYTES - 1,
+        HEADER_BYTES,
+        HEADER_BYTES + 1,
+        HEADER_BYTES + CHUNK + ABYTES,
+        HEADER_BYTES + 2 * (CHUNK + ABYTES),
+        len(stream) - 1,
+    ]
     for end in ends:
         _fails(key, stream[:end], len(data))
 
 
 def test_data_after_final_is_detected(three):
     key, data, stream = three
-    for extra in (b"\x00", bytes(ABYTES), stream[HEADER_BYTES:HEADER_BYTES + CHUNK + ABYTES]):
+    for extra in (b"\x00", bytes(ABYTES), stream[HEADER_BYTES : HEADER_BYTES + CHUNK + ABYTES]):
         _fails(key, stream + extra, len(data))
 
 
 def test_reordered_or_dropped_chunks_are_detected(three):
     key, data, stream = three
     header, rest = stream[:HEADER_BYTES], stream[HEADER_BYTES:]
-    c1, c2, c3 = rest[:CHUNK + ABYTES], rest[CHUNK + ABYTES:2 * (CHUNK + ABYTES)], rest[2 * (CHUNK + ABYTES):]
+    c1, c2, c3 = rest[: CHUNK + ABYTES], rest[CHUNK + ABYTES : 2 * (CHUNK + ABYTES)], rest[2 * (CHUNK + ABYTES) :]
     for bad in (header + c2 + c1 + c3, header + c1 + c3, header + c2 + c3, header + c1 + c2 + c2 + c3):
         _fails(key, bad, len(data))
 

@@ -1,4 +1,5 @@
 """The Merkle tree of the public log: vectors, an independent recursive model, read counts."""
+
 import hashlib
 import json
 import math
@@ -22,6 +23,7 @@ def h(text: str) -> bytes:
 
 
 # --- RFC 6962 written out as recursion over lists: nothing shared with crypto/tlog.py -------
+
 
 def ref_mth(entries: list[bytes]) -> bytes:
     if not entries:
@@ -66,6 +68,7 @@ def built(count: int) -> tlog.MemoryStore:
 
 # --- vectors ----------------------------------------------------------------------------------
 
+
 def test_files_on_disk_are_what_the_generator_writes():
     """Stale or hand-edited vectors fail here: run python -m crypto.vectors.generate_tlog."""
     vectors = build()
@@ -90,13 +93,11 @@ def test_ct_reference_tree():
     for case in v["inclusion"]:
         proof = [h(p) for p in case["proof"]]
         assert tlog.inclusion_proof(store, case["index"], case["size"]) == proof
-        tlog.verify_inclusion(h(case["leaf_hash"]), case["index"], case["size"], proof,
-                              h(v["roots"][case["size"]]))
+        tlog.verify_inclusion(h(case["leaf_hash"]), case["index"], case["size"], proof, h(v["roots"][case["size"]]))
     for case in v["consistency"]:
         proof = [h(p) for p in case["proof"]]
         assert tlog.consistency_proof(store, case["from"], case["to"]) == proof
-        tlog.verify_consistency(case["from"], case["to"], proof, h(v["roots"][case["from"]]),
-                                h(v["roots"][case["to"]]))
+        tlog.verify_consistency(case["from"], case["to"], proof, h(v["roots"][case["from"]]), h(v["roots"][case["to"]]))
 
 
 def test_generated_roots_inclusion_and_consistency_vectors():
@@ -110,9 +111,10 @@ def test_generated_roots_inclusion_and_consistency_vectors():
     assert len(inclusion) == len(entries) * (len(entries) + 1) // 2
     for case in inclusion:
         proof = [h(p) for p in case["proof"]]
-        assert proof == ref_path(case["index"], entries[:case["size"]])
-        tlog.verify_inclusion(tlog.leaf_hash(entries[case["index"]]), case["index"],
-                              case["size"], proof, roots[case["size"]])
+        assert proof == ref_path(case["index"], entries[: case["size"]])
+        tlog.verify_inclusion(
+            tlog.leaf_hash(entries[case["index"]]), case["index"], case["size"], proof, roots[case["size"]]
+        )
     for case in load("tlog_consistency")["cases"]:
         proof = [h(p) for p in case["proof"]]
         m, n = case["from"], case["to"]
@@ -129,14 +131,13 @@ def test_invalid_proofs_are_refused(name):
         error = VerifyError if case["expect"] == "verify_failed" else FormatError
         with pytest.raises(error):
             if "leaf_hash" in case:
-                tlog.verify_inclusion(h(case["leaf_hash"]), case["index"], case["size"], proof,
-                                      h(case["root"]))
+                tlog.verify_inclusion(h(case["leaf_hash"]), case["index"], case["size"], proof, h(case["root"]))
             else:
-                tlog.verify_consistency(case["from"], case["to"], proof, h(case["from_root"]),
-                                        h(case["to_root"]))
+                tlog.verify_consistency(case["from"], case["to"], proof, h(case["from_root"]), h(case["to_root"]))
 
 
 # --- the store-based tree against the recursive model -----------------------------------------
+
 
 def test_every_proof_of_small_trees_matches_the_recursive_model():
     entries = [entry(i) for i in range(40)]
@@ -174,14 +175,12 @@ def test_proofs_read_a_logarithmic_number_of_nodes(size):
         store.reads = 0
         proof = tlog.inclusion_proof(store, index, size)
         assert store.reads <= bound
-        tlog.verify_inclusion(tlog.leaf_hash(entry(index)), index, size, proof,
-                              tlog.root_hash(store, size))
+        tlog.verify_inclusion(tlog.leaf_hash(entry(index)), index, size, proof, tlog.root_hash(store, size))
     for first in (1, 2, size // 2, size - 1):
         store.reads = 0
         proof = tlog.consistency_proof(store, first, size)
         assert store.reads <= bound
-        tlog.verify_consistency(first, size, proof, tlog.root_hash(store, first),
-                                tlog.root_hash(store, size))
+        tlog.verify_consistency(first, size, proof, tlog.root_hash(store, first), tlog.root_hash(store, size))
     store.reads = 0
     tlog.root_hash(store, size)
     assert store.reads <= math.ceil(math.log2(size)) + 1

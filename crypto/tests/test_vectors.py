@@ -3,6 +3,7 @@
 The browser twin runs the same files (tests/browser/test_crypto_vectors.py); together
 they keep both implementations on the byte format of FORMAT.md.
 """
+
 import json
 import re
 from pathlib import Path
@@ -10,8 +11,16 @@ from pathlib import Path
 import pytest
 
 from crypto.encoding import b64u, canon, unb64u
-from crypto.envelope import (associated_data, body_key, bucket, open_envelope, recipient_kids,
-                             reporter_key_binding, reporter_key_id, seal)
+from crypto.envelope import (
+    associated_data,
+    body_key,
+    bucket,
+    open_envelope,
+    recipient_kids,
+    reporter_key_binding,
+    reporter_key_id,
+    seal,
+)
 from crypto.errors import CryptoError, FormatError, ReceiptError
 from crypto.keyfile import public_key_of, unwrap
 from crypto.keys import KeyPair, derive, fingerprint, kid, stretch
@@ -32,6 +41,7 @@ def keypair(entry: dict) -> KeyPair:
 
 
 # --- the set of files --------------------------------------------------------------------
+
 
 def test_files_on_disk_are_what_the_generator_writes():
     """Stale or hand-edited vectors fail here: run python -m crypto.vectors.generate."""
@@ -58,6 +68,7 @@ def test_vectors_stay_small():
 
 
 # --- one runner per area ------------------------------------------------------------------
+
 
 def run_encoding(v):
     if v["case"] == "b64u":
@@ -101,6 +112,7 @@ def run_keys(v):
 def run_receipt(v):
     if v["case"] == "damm":
         from stdnum import damm  # the library receipt.py uses; test_receipt checks the table
+
         for case in v["cases"]:
             assert damm.calc_check_digit(case["number"]) == case["check"]
             if len(case["number"]) == 27:  # a full code body: its check digit makes it parse
@@ -157,8 +169,15 @@ def run_envelope(v):
     if v["case"] in ("body", "v2_body"):
         version = 2 if v["case"] == "v2_body" else 1
         publics = [unb64u(pk) for pk in v["recipient_public_keys"]]
-        sealed = seal(v["kind"], v["header"], v["body"], publics,
-                      content_key=unb64u(v["content_key"]), nonce=unb64u(v["nonce"]), version=version)
+        sealed = seal(
+            v["kind"],
+            v["header"],
+            v["body"],
+            publics,
+            content_key=unb64u(v["content_key"]),
+            nonce=unb64u(v["nonce"]),
+            version=version,
+        )
         envelope = sealed.envelope
         assert envelope["v"] == version
         if version == 2:
@@ -192,7 +211,7 @@ def run_stream(v):
         assert ciphertext_size(v["size"]) == len(data)
         assert b"".join(decrypt_stream(key, [data], v["size"])) == expected
         # Arbitrary piece boundaries must not matter to the reader.
-        pieces = [data[i:i + 1000] for i in range(0, len(data), 1000)]
+        pieces = [data[i : i + 1000] for i in range(0, len(data), 1000)]
         assert b"".join(decrypt_stream(key, pieces, v["size"])) == expected
         # Our own encryptor produces a stream of the same shape (its header is random).
         fresh = encrypt_bytes(key, expected)
@@ -218,9 +237,15 @@ def run_keyfile(v):
             unwrap(v["file"], v["passphrase"])
 
 
-RUNNERS = {"encoding": run_encoding, "keys": run_keys, "receipt": run_receipt,
-           "padding": run_padding, "envelope": run_envelope, "stream": run_stream,
-           "keyfile": run_keyfile}
+RUNNERS = {
+    "encoding": run_encoding,
+    "keys": run_keys,
+    "receipt": run_receipt,
+    "padding": run_padding,
+    "envelope": run_envelope,
+    "stream": run_stream,
+    "keyfile": run_keyfile,
+}
 
 
 @pytest.mark.parametrize("path", FILES, ids=[path.stem for path in FILES])

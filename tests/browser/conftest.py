@@ -4,6 +4,7 @@ The browser is never downloaded: Playwright launches /usr/bin/chromium. Each tes
 fresh browser context (no shared storage between tests); the server runs once per session
 in a background thread on an ephemeral port.
 """
+
 import threading
 from pathlib import Path
 
@@ -24,8 +25,15 @@ from whistle.services import services
 from tests.conftest import KEY_PASSPHRASE, build_app, make_config
 
 CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")
@@ -100,8 +108,15 @@ class Server:
         self.app = build_app(self.config)
         self.key_file = tmp_path / "committee.key"
         with Session(services(self.app).engine) as s:
-            self.keypair = offline.init_keys(s, self.key_file, KEY_PASSPHRASE, "committee",
-                                             today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024)
+            self.keypair = offline.init_keys(
+                s,
+                self.key_file,
+                KEY_PASSPHRASE,
+                "committee",
+                today("Asia/Shanghai"),
+                opslimit=1,
+                memlimit=8 * 1024 * 1024,
+            )
             s.commit()
         self.httpd = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=QuietRequestHandler)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
@@ -122,8 +137,11 @@ class Server:
         return b"\n".join(out)
 
     def cli(self, *args, input=None):
-        env = {"WHISTLE_INSTANCE_DIR": str(self.config.instance_dir),
-               "WHISTLE_DATABASE_URL": self.config.database_url, "WHISTLE_PASSPHRASE": KEY_PASSPHRASE}
+        env = {
+            "WHISTLE_INSTANCE_DIR": str(self.config.instance_dir),
+            "WHISTLE_DATABASE_URL": self.config.database_url,
+            "WHISTLE_PASSPHRASE": KEY_PASSPHRASE,
+        }
         result = CliRunner().invoke(cli, list(args), env=env, input=input)
         assert result.exit_code == 0, result.output
         return result.output

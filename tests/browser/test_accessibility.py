@@ -9,6 +9,7 @@ contractor form.
 
 axe-core comes from node_modules (package-lock.json, `npm ci`).
 """
+
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -44,8 +45,15 @@ def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("a11y")
     app = build_app(make_config(tmp, extra={"ratelimit": False}))
     with Session(services(app).engine) as s:
-        offline.init_keys(s, tmp / "committee.key", KEY_PASSPHRASE, "committee", today("Asia/Shanghai"),
-                          opslimit=1, memlimit=8 * 1024 * 1024)
+        offline.init_keys(
+            s,
+            tmp / "committee.key",
+            KEY_PASSPHRASE,
+            "committee",
+            today("Asia/Shanghai"),
+            opslimit=1,
+            memlimit=8 * 1024 * 1024,
+        )
         s.commit()
     httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -74,13 +82,16 @@ def _context(browser, lang: str, viewport: dict):
 def _axe(page, axe_source: str) -> list:
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(content=axe_source)
-    return page.evaluate("""async (tags) => {
+    return page.evaluate(
+        """async (tags) => {
         const result = await axe.run(document, {runOnly: {type: "tag", values: tags},
                                                 resultTypes: ["violations"]});
         return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
             nodes: v.nodes.map(n => n.target.join(" ") + " :: " + (n.failureSummary || "")
                                           .replace(/\\s+/g, " "))}));
-    }""", TAGS)
+    }""",
+        TAGS,
+    )
 
 
 def _fill_report(page) -> None:
@@ -105,8 +116,9 @@ def _reply(site, code: ReceiptCode) -> None:
     attachment.write_text("请补充材料", encoding="utf-8")
     with Session(services(site.app).engine, expire_on_commit=False) as s:
         case = s.scalar(select(Case).where(Case.locator == code.locator))
-        offline.reply_to_case(s, services(site.app).rules, case, "请于十个工作日内补充证据。",
-                              [attachment], today("Asia/Shanghai"))
+        offline.reply_to_case(
+            s, services(site.app).rules, case, "请于十个工作日内补充证据。", [attachment], today("Asia/Shanghai")
+        )
         s.commit()
 
 
@@ -192,16 +204,19 @@ def _check_pages(browser, axe_source, lang: str, viewport: str, pages) -> list:
             checked.append(name)
             assert page.evaluate("document.documentElement.lang") == lang.replace("_", "-"), name
             for v in _axe(page, axe_source):
-                line = f"[{lang} {viewport}] {name}: {v['impact']} {v['id']}: {v['help']}\n    " + \
-                       "\n    ".join(v["nodes"])
+                line = f"[{lang} {viewport}] {name}: {v['impact']} {v['id']}: {v['help']}\n    " + "\n    ".join(
+                    v["nodes"]
+                )
                 report.append(line)
                 if v["impact"] in FAILING_IMPACTS:
                     failures.append(line)
             if viewport == "phone":
                 width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
                 if width[0] > size["width"]:
-                    failures.append(f"[{lang} {viewport}] {name}: scrolls sideways "
-                                    f"(content {width[0]} px wide on a {size['width']} px screen)")
+                    failures.append(
+                        f"[{lang} {viewport}] {name}: scrolls sideways "
+                        f"(content {width[0]} px wide on a {size['width']} px screen)"
+                    )
     finally:
         context.close()
     print("\n".join(report) or "no axe findings")
@@ -292,15 +307,29 @@ def test_contractor_report_by_keyboard_alone(browser, site, lang):
         # The receipt takes the focus, so a screen reader announces it at once.
         assert page.evaluate("document.activeElement.id") == "receipt"
         # And the way on is reachable by keyboard too.
-        _tab_to(page, lambda f: f["tag"] == "a" and "/followup" in page.evaluate(
-            "document.activeElement.getAttribute('href')"), seen)
+        _tab_to(
+            page,
+            lambda f: f["tag"] == "a" and "/followup" in page.evaluate("document.activeElement.getAttribute('href')"),
+            seen,
+        )
     finally:
         context.close()
     assert not errors, errors
     # Only real controls took the focus, in the order of the form.
     order = [f["id"] or f["name"] for f in seen if f["id"] or f["name"]]
-    firsts = [order.index(x) for x in ("department", "accused_rank", "category", "money_band",
-                                       "frequency", "evidence", "accused_name", "narrative")]
+    firsts = [
+        order.index(x)
+        for x in (
+            "department",
+            "accused_rank",
+            "category",
+            "money_band",
+            "frequency",
+            "evidence",
+            "accused_name",
+            "narrative",
+        )
+    ]
     assert firsts == sorted(firsts)
 
 
@@ -346,18 +375,30 @@ def committee_people(site):
     from whistle.channels import surveys
 
     people = {name: enrol(site.app, name) for name in ("zhao.lei", "ma.lin", "zhou.min")}
-    resp, _code, _keys = seal_report(site.app.test_client(), "委员会页面的无障碍检查 accessibility",
-                                     header=dict(HEADER, department="housing", accused_rank="staff"))
+    resp, _code, _keys = seal_report(
+        site.app.test_client(),
+        "委员会页面的无障碍检查 accessibility",
+        header=dict(HEADER, department="housing", accused_rank="staff"),
+    )
     assert resp.status_code == 201
     day = today("Asia/Shanghai")
     with Session(services(site.app).engine) as s:  # an open survey, for its answer and committee pages
-        survey = surveys.create(s, title="廉政回访", intro="匿名问卷。", start=day - dt.timedelta(days=1),
-                                end=day + dt.timedelta(days=7),
-                                items=[surveys.ItemSpec("choice", "行业", breakdown=True, options=["工程", "供货"]),
-                                       surveys.ItemSpec("likert", "办事人员公平对待我"),
-                                       surveys.ItemSpec("yes_no", "是否被要求请客送礼？", bribery=True),
-                                       surveys.ItemSpec("free_text", "其他情况")],
-                                owner_unit="stationed_1", created_by="zhao.lei", on=day)
+        survey = surveys.create(
+            s,
+            title="廉政回访",
+            intro="匿名问卷。",
+            start=day - dt.timedelta(days=1),
+            end=day + dt.timedelta(days=7),
+            items=[
+                surveys.ItemSpec("choice", "行业", breakdown=True, options=["工程", "供货"]),
+                surveys.ItemSpec("likert", "办事人员公平对待我"),
+                surveys.ItemSpec("yes_no", "是否被要求请客送礼？", bribery=True),
+                surveys.ItemSpec("free_text", "其他情况"),
+            ],
+            owner_unit="stationed_1",
+            created_by="zhao.lei",
+            on=day,
+        )
         survey.status = "open"
         s.commit()
         site.survey_id = survey.id
@@ -430,8 +471,9 @@ def _committee_pages(page, site, people):
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=list(VIEWPORTS))
 @pytest.mark.parametrize("lang", LANGUAGES, ids=list(LANGUAGES))
 def test_committee_pages_have_no_serious_violations(browser, site, committee_people, axe_source, lang, viewport):
-    checked = _check_pages(browser, axe_source, lang, viewport,
-                           lambda page: _committee_pages(page, site, committee_people))
+    checked = _check_pages(
+        browser, axe_source, lang, viewport, lambda page: _committee_pages(page, site, committee_people)
+    )
     assert len(checked) == 12, checked
 
 
@@ -461,8 +503,14 @@ def test_member_flow_by_keyboard_alone(browser, site, committee_people):
             page.keyboard.press("Enter")
 
         page.goto(site.url + "/committee/")
-        _tab_to(page, lambda f: f["tag"] == "a" and "/committee/cases/" in (page.evaluate(
-            "document.activeElement.getAttribute('href')") or ""), seen)
+        _tab_to(
+            page,
+            lambda f: (
+                f["tag"] == "a"
+                and "/committee/cases/" in (page.evaluate("document.activeElement.getAttribute('href')") or "")
+            ),
+            seen,
+        )
         with page.expect_navigation():
             page.keyboard.press("Enter")
         page.wait_for_selector("#unlock:not([hidden])")
@@ -479,8 +527,15 @@ def test_member_flow_by_keyboard_alone(browser, site, committee_people):
         page.wait_for_selector("text=委员会页面的无障碍检查", timeout=60_000)  # still unlocked
         _tab_to(page, lambda f: f["id"] == "reply-text", seen, limit=120)
         page.keyboard.type("KEYBOARD-REPLY 请补充材料")
-        _tab_to(page, lambda f: f["tag"] == "button" and f["type"] == "submit" and page.evaluate(
-            "document.activeElement.closest('form')?.id") == "reply-form", seen)
+        _tab_to(
+            page,
+            lambda f: (
+                f["tag"] == "button"
+                and f["type"] == "submit"
+                and page.evaluate("document.activeElement.closest('form')?.id") == "reply-form"
+            ),
+            seen,
+        )
         page.keyboard.press("Enter")
         page.wait_for_selector("#conversation >> text=KEYBOARD-REPLY 请补充材料", timeout=60_000)
     finally:

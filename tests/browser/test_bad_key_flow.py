@@ -2,6 +2,7 @@
 browser) is caught by the recipient's browser the first time the case opens: shown at once,
 reported to the server, flagged on the case list, recorded in the audit log, and the case no
 longer counts the recipient among its readers (the split key's orphan list)."""
+
 import base64
 import os
 
@@ -35,10 +36,17 @@ def test_a_hand_over_with_random_key_bytes_is_flagged_at_once(server, browser):
     with server.session() as s:
         case_id = s.scalar(select(Case.id))
     zhao.goto(f"{server.url}/committee/cases/{case_id}?lang=en")
-    items = zhao.evaluate("async (url) => (await (await fetch(url, {credentials: 'same-origin'})).json()).items",
-                          f"/committee/api/cases/{case_id}")
-    status = zhao.evaluate(HAND_OVER, [f"/committee/api/cases/{case_id}/grants",
-                                       {"username": "liu.yang", "keys": {i["id"]: _random_key() for i in items}}])
+    items = zhao.evaluate(
+        "async (url) => (await (await fetch(url, {credentials: 'same-origin'})).json()).items",
+        f"/committee/api/cases/{case_id}",
+    )
+    status = zhao.evaluate(
+        HAND_OVER,
+        [
+            f"/committee/api/cases/{case_id}/grants",
+            {"username": "liu.yang", "keys": {i["id"]: _random_key() for i in items}},
+        ],
+    )
     assert status == 201  # the server cannot tell: it never holds a key that opens them
 
     liu.goto(f"{server.url}/committee/cases/{case_id}?lang=en")

@@ -1,6 +1,7 @@
 """A committee member's first day and first case, in headless Chromium: enrol (password,
 authenticator, key made in the browser), log in with TOTP, unlock the key, open a case a
 reporter sealed, acknowledge it, reply; the reporter then reads the reply with the code."""
+
 import re
 import time
 
@@ -259,14 +260,15 @@ def test_a_swapped_reporter_key_is_refused_in_the_members_browser(server, browse
     page.fill("#reply-text", "REPLY-TO-A-STRANGER")
     page.click("button:has-text('Encrypt and send reply')")
     warning = "The reporter's key given by the server is not the one bound in this report"
-    page.wait_for_selector(f"#reporter-key-warning:has-text(\"{warning}\")")
-    page.wait_for_selector(f"#reply-form .status.error:has-text(\"{warning}\")")
+    page.wait_for_selector(f'#reporter-key-warning:has-text("{warning}")')
+    page.wait_for_selector(f'#reply-form .status.error:has-text("{warning}")')
     with server.session() as s:
         case = s.scalar(select(Case))
         assert s.scalar(select(func.count()).select_from(CaseItem).where(CaseItem.case_id == case.id)) == 1
         refused = s.scalars(select(AuditEntry).where(AuditEntry.action == "refused_reply")).all()
-        assert [(e.actor, e.case_id, e.detail) for e in refused] == \
-            [("zhao.lei", case.id, '{"reason":"reporter_key_mismatch"}')]
+        assert [(e.actor, e.case_id, e.detail) for e in refused] == [
+            ("zhao.lei", case.id, '{"reason":"reporter_key_mismatch"}')
+        ]
         assert s.scalar(select(AuditEntry).where(AuditEntry.action == "reply")) is None
     # A note is not sealed to the reporter: it still goes through.
     page.fill("#note-text", "NOTE-AFTER-SWAP")
@@ -296,7 +298,7 @@ def test_a_version_1_report_is_answered_with_a_notice_that_its_key_is_unchecked(
         s.execute(update(CaseItem).where(CaseItem.id == item.id).values(envelope=json.dumps(old).encode()))
         s.commit()
     _open_case(page, server, "OLD-MARKER 旧案")
-    page.wait_for_selector("#reporter-key-warning:has-text(\"filed before reports bound the reporter's key\")")
+    page.wait_for_selector('#reporter-key-warning:has-text("filed before reports bound the reporter\'s key")')
     page.fill("#reply-text", "REPLY-TO-AN-OLD-CASE")
     page.click("button:has-text('Encrypt and send reply')")
     page.wait_for_selector("#conversation >> text=REPLY-TO-AN-OLD-CASE")
@@ -304,8 +306,10 @@ def test_a_version_1_report_is_answered_with_a_notice_that_its_key_is_unchecked(
     assert errors == []
 
 
-SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>'
-       b'document.title="SVG-RAN"</script><rect width="10" height="10" fill="red"/></svg>')
+SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>'
+    b'document.title="SVG-RAN"</script><rect width="10" height="10" fill="red"/></svg>'
+)
 
 
 def test_attachments_open_safely(server, browser, tmp_path):
@@ -317,8 +321,9 @@ def test_attachments_open_safely(server, browser, tmp_path):
     (tmp_path / "drawing.svg").write_bytes(SVG)
     (tmp_path / "ledger.xyz").write_bytes(b"\x00\x01UNKNOWN-BYTES")
     context, page, errors = _member(browser, server, "zhao.lei")
-    _report(browser, server, "SAFE-OPEN-MARKER",
-            [tmp_path / "photo.png", tmp_path / "drawing.svg", tmp_path / "ledger.xyz"])
+    _report(
+        browser, server, "SAFE-OPEN-MARKER", [tmp_path / "photo.png", tmp_path / "drawing.svg", tmp_path / "ledger.xyz"]
+    )
     _open_case(page, server, "SAFE-OPEN-MARKER")
     svgs_before = page.evaluate("document.querySelectorAll('svg').length")
 
@@ -395,7 +400,10 @@ def test_pdf_renders_in_a_sandboxed_frame_without_network(server, browser, tmp_p
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
             let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 100) n++; return n; }""")
         assert dark > 50
-        assert frame.evaluate("() => { try { return document.cookie, 'cookie readable'; } catch { return 'opaque'; } }") == "opaque"
+        assert (
+            frame.evaluate("() => { try { return document.cookie, 'cookie readable'; } catch { return 'opaque'; } }")
+            == "opaque"
+        )
         outcome = frame.evaluate(f"""async () => {{
             const img = new Image(); img.src = "{watcher.url}/img";
             const w = new Worker(URL.createObjectURL(new Blob(['fetch("{watcher.url}/worker").catch(() => 0)'])));
@@ -404,6 +412,7 @@ def test_pdf_renders_in_a_sandboxed_frame_without_network(server, browser, tmp_p
         assert outcome == "blocked" and watcher.hits == []
         # The control: the same fetch from the test itself reaches the watcher.
         import urllib.request
+
         urllib.request.urlopen(watcher.url + "/control").close()
         assert watcher.hits == ["/control"]
         context.close()

@@ -7,6 +7,7 @@ below only computes; the assertions are made here, in Python, against the vector
 Then the two implementations talk to each other: the browser seals for Python and
 Python seals for the browser.
 """
+
 import base64
 import json
 import os
@@ -167,9 +168,12 @@ def crypto_page(module_page, live_server):
     """The app's front page, where whistle-crypto.js is imported under the real CSP."""
     response = module_page.goto(live_server + "/")
     assert response.ok
-    assert module_page.evaluate(
-        f"async () => {{ const wc = await import('{MODULE}'); await wc.ready(); return typeof wc.seal; }}"
-    ) == "function"
+    assert (
+        module_page.evaluate(
+            f"async () => {{ const wc = await import('{MODULE}'); await wc.ready(); return typeof wc.seal; }}"
+        )
+        == "function"
+    )
     return module_page
 
 
@@ -225,8 +229,12 @@ def check_receipt(v, got):
     elif v["case"].startswith("keys"):
         assert got == {k: v[k] for k in ("lookup", "verifier", "public_key", "secret_key", "kid")}
     elif v["expect"] == "ok":
-        assert (got["class"], got["digits"], got["grouped"], got["locator"]) == \
-            ("ok", v["digits"], v["grouped"], v["locator"])
+        assert (got["class"], got["digits"], got["grouped"], got["locator"]) == (
+            "ok",
+            v["digits"],
+            v["grouped"],
+            v["locator"],
+        )
         assert v["digits"][7:] not in got["shown"] and v["locator"] in got["shown"]
     else:
         assert (got["class"], got["error"]) == (v["expect"], "ReceiptError")
@@ -281,20 +289,29 @@ def check_keyfile(v, got):
     if v["expect"] == "ok":
         assert got == {"class": "ok", **{k: v[k] for k in ("public_key", "secret_key", "kid")}}
     elif v["expect"] == "bad_cost":  # refused before stretching, as Python refuses it
-        assert (got["class"], got["message"]) in {("FormatError", "kdf opslimit out of range"),
-                                                   ("FormatError", "kdf memlimit out of range")}
+        assert (got["class"], got["message"]) in {
+            ("FormatError", "kdf opslimit out of range"),
+            ("FormatError", "kdf memlimit out of range"),
+        }
     elif v["expect"] == "bad_version":
         assert got["class"] == "FormatError"
     else:
         assert v["expect"] == "open_failed" and got["class"] == "CryptoError"
 
 
-CHECKS = {"encoding": check_encoding, "keys": check_keys, "receipt": check_receipt,
-          "padding": check_padding, "envelope": check_envelope, "stream": check_stream,
-          "keyfile": check_keyfile}
+CHECKS = {
+    "encoding": check_encoding,
+    "keys": check_keys,
+    "receipt": check_receipt,
+    "padding": check_padding,
+    "envelope": check_envelope,
+    "stream": check_stream,
+    "keyfile": check_keyfile,
+}
 
 
 # --- the two implementations talking to each other -------------------------------------------
+
 
 def _open(page, live_server):
     assert page.goto(live_server + "/").ok
@@ -327,8 +344,17 @@ def test_browser_seals_python_opens(page, live_server):
     data = os.urandom(2 * CHUNK + 4321)  # three chunks, the last one padded
     code = ReceiptCode.generate()
     salt = random_bytes(16)
-    got = page.evaluate(BROWSER_SEALS, {"committee": b64u(committee.public), "fileB64": b64u(data),
-                                        "code": code.grouped(), "salt": b64u(salt), "ops": 1, "mem": 8192})
+    got = page.evaluate(
+        BROWSER_SEALS,
+        {
+            "committee": b64u(committee.public),
+            "fileB64": b64u(data),
+            "code": code.grouped(),
+            "salt": b64u(salt),
+            "ops": 1,
+            "mem": 8192,
+        },
+    )
     reporter = derive_reporter_keys(code, salt, 1, 8192)
     assert got["lookup"] == b64u(reporter.lookup)
     assert got["reporterPublic"] == b64u(reporter.keypair.public)
@@ -338,7 +364,7 @@ def test_browser_seals_python_opens(page, live_server):
     assert env.reporter_key_binding(envelope, reporter.keypair.public) == env.BOUND
     for pair in (committee, reporter.keypair):
         body, content_key = env.open_envelope(envelope, pair)
-        assert body["narrative"] == "浏览器里封存 \u2028 😀 \"q\" \\" and body["accused_name"] == "王某"
+        assert body["narrative"] == '浏览器里封存 \u2028 😀 "q" \\' and body["accused_name"] == "王某"
         meta = body["attachments"][0]
         assert meta["size"] == len(data) and meta["name"] == "证据.bin"
         assert len(meta["id"]) == 32 and int(meta["id"], 16) >= 0 and meta["id"] == meta["id"].lower()
@@ -377,13 +403,20 @@ def test_python_seals_browser_opens(page, live_server):
     content_key = random_bytes(32)
     attachment_id = random_bytes(16).hex()
     stream = encrypt_bytes(attachment_key(content_key, attachment_id), data)
-    body = {"text": "委员会答复：已受理。\n\t\"引号\" \\ \u2028 \u0007 😀",
-            "attachments": [{"id": attachment_id, "name": "回执.pdf", "type": "application/pdf",
-                             "size": len(data)}]}
-    sealed = env.seal("reply", {"case": "c" * 32}, body, [member.public, reporter.public],
-                      content_key=content_key)
-    got = page.evaluate(BROWSER_OPENS, {"envelope": sealed.envelope, "publicKey": b64u(reporter.public),
-                                        "secretKey": b64u(reporter.secret), "stream": b64u(stream)})
+    body = {
+        "text": '委员会答复：已受理。\n\t"引号" \\ \u2028 \u0007 😀',
+        "attachments": [{"id": attachment_id, "name": "回执.pdf", "type": "application/pdf", "size": len(data)}],
+    }
+    sealed = env.seal("reply", {"case": "c" * 32}, body, [member.public, reporter.public], content_key=content_key)
+    got = page.evaluate(
+        BROWSER_OPENS,
+        {
+            "envelope": sealed.envelope,
+            "publicKey": b64u(reporter.public),
+            "secretKey": b64u(reporter.secret),
+            "stream": b64u(stream),
+        },
+    )
     assert json.loads(got["body"]) == body
     assert got["contentKey"] == b64u(content_key)
     assert unb64u(got["plain"]) == data
@@ -510,6 +543,8 @@ def test_crypto_runs_under_the_strict_csp(page, live_server):
 def test_base64_helper_matches_python(page, live_server):
     _open(page, live_server)
     samples = [os.urandom(n) for n in range(0, 70)]
-    got = page.evaluate("(items) => items.map((h) => window.wc.b64u(Uint8Array.from(atob(h), c => c.charCodeAt(0))))",
-                        [base64.b64encode(s).decode() for s in samples])
+    got = page.evaluate(
+        "(items) => items.map((h) => window.wc.b64u(Uint8Array.from(atob(h), c => c.charCodeAt(0))))",
+        [base64.b64encode(s).decode() for s in samples],
+    )
     assert got == [b64u(s) for s in samples]

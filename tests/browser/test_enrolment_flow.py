@@ -2,6 +2,7 @@
 console; the admin invites a member on the Members page; the member's browser makes their
 key and shows its fingerprint; the overseer types the groups the member reads to them (a
 wrong group is refused); only then is the member sealed a new report's key."""
+
 import re
 import time
 
@@ -59,14 +60,24 @@ def test_two_person_enrolment_with_fingerprint(server, browser):
     admin_secret = _enrol(admin, server.url + _link(server.cli("members", "invite", "ma.lin")), needs_key=False)
     groups = admin.text_content("#fingerprint").strip()
     assert re.fullmatch(r"\d{5}( \d{5}){4}", groups)
-    assert "not confirmed: fingerprint" in _failing_cli(server, "members", "confirm", "ma.lin", "--fingerprint", "00000")
+    assert "not confirmed: fingerprint" in _failing_cli(
+        server, "members", "confirm", "ma.lin", "--fingerprint", "00000"
+    )
     server.cli("members", "confirm", "ma.lin", "--fingerprint", groups)
     _login(admin, server, "ma.lin", admin_secret)
 
     # The overseer, invited on the console and confirmed by the admin with their own code.
     overseer_secret = _enrol(overseer, server.url + _link(server.cli("members", "invite", "gao.feng")), needs_key=False)
-    server.cli("members", "confirm", "gao.feng", "--by", "ma.lin",
-               "--fingerprint", overseer.text_content("#fingerprint"), input=pyotp.TOTP(admin_secret).now() + "\n")
+    server.cli(
+        "members",
+        "confirm",
+        "gao.feng",
+        "--by",
+        "ma.lin",
+        "--fingerprint",
+        overseer.text_content("#fingerprint"),
+        input=pyotp.TOTP(admin_secret).now() + "\n",
+    )
     _login(overseer, server, "gao.feng", overseer_secret)
 
     # The admin invites a member on the Members page.
@@ -105,8 +116,11 @@ def _failing_cli(server, *args) -> str:
     from whistle.cli import main as cli
     from tests.conftest import KEY_PASSPHRASE as COMMITTEE_PASSPHRASE
 
-    env_vars = {"WHISTLE_INSTANCE_DIR": str(server.config.instance_dir),
-                "WHISTLE_DATABASE_URL": server.config.database_url, "WHISTLE_PASSPHRASE": COMMITTEE_PASSPHRASE}
+    env_vars = {
+        "WHISTLE_INSTANCE_DIR": str(server.config.instance_dir),
+        "WHISTLE_DATABASE_URL": server.config.database_url,
+        "WHISTLE_PASSPHRASE": COMMITTEE_PASSPHRASE,
+    }
     result = CliRunner().invoke(cli, list(args), env=env_vars)
     assert result.exit_code != 0
     return result.output
@@ -121,7 +135,13 @@ def _sealed_to(server, marker) -> set[str]:
         case = s.scalar(select(Case).where(Case.locator == code.locator))
         item = s.scalar(select(CaseItem).where(CaseItem.case_id == case.id, CaseItem.kind == "report"))
         sealed = set(env.recipient_kids(env_of(item)))
-        granted = {kid(bytes(k)) for k in s.scalars(select(Member.public_key).join(
-            CaseGrant, CaseGrant.member_id == Member.id).where(CaseGrant.case_id == case.id))}
+        granted = {
+            kid(bytes(k))
+            for k in s.scalars(
+                select(Member.public_key)
+                .join(CaseGrant, CaseGrant.member_id == Member.id)
+                .where(CaseGrant.case_id == case.id)
+            )
+        }
     assert granted <= sealed
     return granted

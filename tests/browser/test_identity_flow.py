@@ -2,6 +2,7 @@
 (sealed apart from the report); the member handling the case sees only "sealed" and asks,
 with a reason; the custodian approves and their browser re-seals the identity to the member,
 who then reads it on the case page. The name never reaches the server in clear."""
+
 import pytest
 from sqlalchemy import select
 
@@ -67,5 +68,7 @@ def test_identity_is_disclosed_by_a_custodian_to_the_member_who_asked(server, br
     assert zhao_errors == [] and chen_errors == []
     assert NAME.encode() not in server.database_text()
     with server.session() as s:
-        actions = [a for a in s.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)) if a.startswith("identity_")]
+        actions = [
+            a for a in s.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)) if a.startswith("identity_")
+        ]
     assert actions == ["identity_requested", "identity_approved", "identity_disclosed"]

@@ -1,6 +1,7 @@
 """The follow-up page checks, in the browser, that the report is in the committee's public
 log (entry, inclusion proof, checkpoint signature, cosignatures), says so, and gives the
 reporter a text to keep; a case that no longer opens while the log has it is named."""
+
 import datetime as dt
 
 from sqlalchemy import select, text
@@ -62,8 +63,9 @@ def test_a_case_that_no_longer_opens_but_is_in_the_log_is_named(server, browser)
         s.commit()
     context, page = _follow_up(browser, server, code, "#log-deleted:not([hidden])")
     try:
-        assert f"the committee's public log has your report since {day.isoformat()}" in \
-            page.text_content("#log-deleted")
+        assert f"the committee's public log has your report since {day.isoformat()}" in page.text_content(
+            "#log-deleted"
+        )
         assert "checkpoint:" in page.input_value('#log-deleted [data-slot="log-text"]')
     finally:
         context.close()

@@ -2,6 +2,7 @@
 JavaScript on: the notice list, the notice, the reporter form with the notice attached and
 an optional name, the receipt, and the follow-up. Neither the comment nor the name crosses
 the wire in clear; the name is sealed apart from the comment."""
+
 import datetime as dt
 import json
 
@@ -22,9 +23,17 @@ NAME = "实名评论人-4b2a"
 def _publish(server) -> Notice:
     day = today("Asia/Shanghai")
     with server.session() as s:
-        notice = Notice(id=new_id(), candidate_name="周候选", current_post="交通运输局副局长",
-                        proposed_post="交通运输局局长", department="transport", opens_on=day,
-                        closes_on=day + dt.timedelta(days=10), published_on=day, published_by="he.ping")
+        notice = Notice(
+            id=new_id(),
+            candidate_name="周候选",
+            current_post="交通运输局副局长",
+            proposed_post="交通运输局局长",
+            department="transport",
+            opens_on=day,
+            closes_on=day + dt.timedelta(days=10),
+            published_on=day,
+            published_by="he.ping",
+        )
         s.add(notice)
         s.commit()
     return notice
@@ -61,7 +70,12 @@ def test_a_citizen_comments_on_a_notice_and_follows_up(server, page):
 
     with server.session() as s:
         case = s.scalar(select(Case))
-        assert (case.channel, case.notice_id, case.department, case.real_name) == ("notice", notice.id, "transport", True)
+        assert (case.channel, case.notice_id, case.department, case.real_name) == (
+            "notice",
+            notice.id,
+            "transport",
+            True,
+        )
         assert case.handling_unit == "org_cadre_supervision"
         items = {i.kind: json.loads(i.envelope) for i in s.scalars(select(CaseItem).where(CaseItem.case_id == case.id))}
     assert set(items) == {"report", "identity"}
@@ -83,8 +97,10 @@ def test_a_citizen_comments_on_a_notice_and_follows_up(server, page):
     page.click("#case-area button[type=submit]")
     page.wait_for_selector("text=Your message was sent.", timeout=60_000)
     with server.session() as s:
-        kinds = [i.kind for i in s.scalars(select(CaseItem).join(Case).where(Case.notice_id == notice.id)
-                                           .order_by(CaseItem.seq))]
+        kinds = [
+            i.kind
+            for i in s.scalars(select(CaseItem).join(Case).where(Case.notice_id == notice.id).order_by(CaseItem.seq))
+        ]
     assert kinds == ["report", "identity", "message"]
 
 
@@ -100,9 +116,17 @@ def test_notice_pages_have_no_serious_accessibility_violations(server, browser, 
     open_notice = _publish(server)
     day = today("Asia/Shanghai")
     with server.session() as s:
-        closed = Notice(id=new_id(), candidate_name="吴候选", current_post="水利局副局长", proposed_post="水利局局长",
-                        department="water", opens_on=day - dt.timedelta(days=12),
-                        closes_on=day - dt.timedelta(days=2), published_on=day, published_by="he.ping")
+        closed = Notice(
+            id=new_id(),
+            candidate_name="吴候选",
+            current_post="水利局副局长",
+            proposed_post="水利局局长",
+            department="water",
+            opens_on=day - dt.timedelta(days=12),
+            closes_on=day - dt.timedelta(days=2),
+            published_on=day,
+            published_by="he.ping",
+        )
         s.add(closed)
         s.commit()
     context = browser.new_context(locale=lang, viewport={"width": 360, "height": 740}, bypass_csp=True)
@@ -118,8 +142,7 @@ def test_notice_pages_have_no_serious_accessibility_violations(server, browser, 
             failures.append(f"{name}: scrolls sideways ({width} px)")
 
     try:
-        for path in ("/notices", f"/notices/{open_notice.id}", f"/notices/{closed.id}",
-                     f"/report/notice/{closed.id}"):
+        for path in ("/notices", f"/notices/{open_notice.id}", f"/notices/{closed.id}", f"/report/notice/{closed.id}"):
             page.goto(server.url + path)
             check(path)
         _block(page, "report.js")

@@ -1,4 +1,5 @@
 """report.js submits under a server-issued locator, and asks for another one after a 409."""
+
 import json
 
 import pytest
@@ -21,8 +22,11 @@ def test_report_js_uses_server_locators_and_retries_after_a_409(server, browser,
         # As if someone took the locator between its issue and our submission.
         if not answered:
             answered.append(409)
-            route.fulfill(status=409, content_type="application/json",
-                          body=json.dumps({"error": "locator_taken", "message": "taken"}))
+            route.fulfill(
+                status=409,
+                content_type="application/json",
+                body=json.dumps({"error": "locator_taken", "message": "taken"}),
+            )
         else:
             route.continue_()
 

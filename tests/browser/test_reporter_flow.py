@@ -4,6 +4,7 @@ A report with a marker string and a file is typed and submitted; no request body
 row or log line may hold the marker in clear; the committee CLI decrypts it; a reply sealed
 by the CLI reaches the browser through the receipt code; the reporter answers.
 """
+
 import json
 import logging
 
@@ -166,7 +167,9 @@ def test_a_message_typed_while_a_grant_changed_is_sealed_again_and_sent(server, 
     assert errors == []
     sends = [url for method, url, _b in requests if method == "POST" and "/api/v1/followup/messages" in url]
     assert len(sends) == 2  # refused once (recipients_changed), sealed again and accepted
-    printed = server.cli("cases", "decrypt", case.id, "--key", str(server.key_file), "--out", str(server.config.instance_dir / "out"))
+    printed = server.cli(
+        "cases", "decrypt", case.id, "--key", str(server.key_file), "--out", str(server.config.instance_dir / "out")
+    )
     assert "TYPED-BEFORE-THE-GRANT-CHANGED" in printed
 
 
@@ -207,9 +210,16 @@ def test_typo_in_code_is_caught_before_any_request(server, browser):
     context.close()
 
 
-@pytest.mark.parametrize("answer", [{"opslimit": 1, "memlimit": 8192}, {"opslimit": 0, "memlimit": 64 << 20},
-                                    {"opslimit": 1, "memlimit": (8 << 20) - 1}, {"opslimit": "3", "memlimit": 64 << 20},
-                                    {"salt_bytes": 8}])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"opslimit": 1, "memlimit": 8192},
+        {"opslimit": 0, "memlimit": 64 << 20},
+        {"opslimit": 1, "memlimit": (8 << 20) - 1},
+        {"opslimit": "3", "memlimit": 64 << 20},
+        {"salt_bytes": 8},
+    ],
+)
 def test_a_follow_up_cost_below_the_floor_is_refused_before_deriving(server, browser, answer):
     """A server (or whoever answers for it) that hands out a cost of 1 pass and 8 KiB makes
     the lookup token the browser derives, and sends, cheap to test guesses against."""
@@ -220,8 +230,10 @@ def test_a_follow_up_cost_below_the_floor_is_refused_before_deriving(server, bro
     page = context.new_page()
     salt = base64.urlsafe_b64encode(os.urandom(answer.pop("salt_bytes", 16))).rstrip(b"=").decode()
     body = {"salt": salt, "opslimit": 3, "memlimit": 64 << 20, **answer}
-    page.route("**/api/v1/receipts/*/salt?*", lambda route: route.fulfill(
-        status=200, content_type="application/json", body=json.dumps(body)))
+    page.route(
+        "**/api/v1/receipts/*/salt?*",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(body)),
+    )
     requests = _record_requests(page)
     page.goto(server.url + "/followup?lang=en")
     page.wait_for_function("document.getElementById('code-form').dataset.enhanced === 'true'")

@@ -1,6 +1,7 @@
 """What a first real user trips over on the reporter's side: the receipt that must be kept,
 the code typed with a typo, the timeline that must say only what happened, the footer that
 leads to the published figures."""
+
 import datetime as dt
 
 import pytest
@@ -57,10 +58,13 @@ def test_file_sizes_read_the_same_on_the_server_and_in_the_browser(server, brows
     try:
         page.goto(server.url + f"/followup?lang={lang}")
         strings = page.eval_on_selector("#case-strings", "el => ({...el.dataset})")
-        shown = page.evaluate("""async ([sizes, s]) => {
+        shown = page.evaluate(
+            """async ([sizes, s]) => {
             const m = await import("/static/js/filesize.js");
             return sizes.map((n) => m.formatSize(n, s.sizeOne, s.sizeOther));
-        }""", [list(SIZES), strings])
+        }""",
+            [list(SIZES), strings],
+        )
         assert shown == expected
     finally:
         context.close()
@@ -97,8 +101,11 @@ def _open_case(page, server, code, js, lang="en"):
 
 
 def _steps(page) -> dict:
-    return page.eval_on_selector_all("#steps li", """items => Object.fromEntries(items.map((li) => [li.dataset.step, {
-        cls: li.className, text: li.innerText, current: li.getAttribute("aria-current") === "step"}]))""")
+    return page.eval_on_selector_all(
+        "#steps li",
+        """items => Object.fromEntries(items.map((li) => [li.dataset.step, {
+        cls: li.className, text: li.innerText, current: li.getAttribute("aria-current") === "step"}]))""",
+    )
 
 
 def _decide(server, case_id, disposition):
@@ -142,7 +149,9 @@ def test_the_timeline_says_only_what_happened(server, browser, js):
         server.cli("cases", "reply", case.id, "--message", "已了结")
         _open_case(page, server, code, js)
         steps = _steps(page)
-        assert "looked into and concluded" in steps["decision"]["text"] and f"Done on {day}" in steps["decision"]["text"]
+        assert (
+            "looked into and concluded" in steps["decision"]["text"] and f"Done on {day}" in steps["decision"]["text"]
+        )
         assert f"Done on {day}" in steps["feedback"]["text"] and "feedback by" not in steps["feedback"]["text"]
         assert steps["closed"]["current"]
     finally:
@@ -170,7 +179,12 @@ def _send_report(page, server, js, lang="en"):
     if js:
         page.wait_for_function("document.getElementById('report-form').dataset.enhanced === 'true'")
     page.select_option("#department", "housing")
-    for name, value in (("accused_rank", "head"), ("category", "gifts"), ("frequency", "regular"), ("evidence", "attached")):
+    for name, value in (
+        ("accused_rank", "head"),
+        ("category", "gifts"),
+        ("frequency", "regular"),
+        ("evidence", "attached"),
+    ):
         page.check(f"input[name={name}][value={value}]")
     page.select_option("#money_band", "10k_100k")
     page.fill("#narrative", "x")
@@ -195,7 +209,14 @@ def test_the_receipt_is_kept_before_the_follow_up_link_appears(server, browser, 
         page.emulate_media(media="print")
         assert page.is_visible("#receipt-code") and page.is_visible(".receipt-addresses")
         assert server.url + "/followup" in page.inner_text(".receipt-addresses")
-        for hidden in ("#receipt-help", "#receipt-kept", "#receipt-tools", "header.site", "footer.site", "#receipt-title"):
+        for hidden in (
+            "#receipt-help",
+            "#receipt-kept",
+            "#receipt-tools",
+            "header.site",
+            "footer.site",
+            "#receipt-title",
+        ):
             assert not page.is_visible(hidden), hidden
         page.emulate_media(media="screen")
         assert page.is_visible("#receipt-tools") == js  # copy and print buttons need JavaScript
@@ -307,8 +328,11 @@ def test_a_few_reports_show_as_figures_not_as_empty_charts(server, browser):
 
 def test_the_printed_receipt_names_the_configured_addresses(browser, tmp_path):
 
-    srv = Server(tmp_path, public_url="https://jubao.example.gov.cn",
-                 onion_url="http://whistleexampleonionaddressxxxxxxxxxxxxxxxxxxxxxxxxxx.onion")
+    srv = Server(
+        tmp_path,
+        public_url="https://jubao.example.gov.cn",
+        onion_url="http://whistleexampleonionaddressxxxxxxxxxxxxxxxxxxxxxxxxxx.onion",
+    )
     context = _context(browser, js=False)
     page = context.new_page()
     try:

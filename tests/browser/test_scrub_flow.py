@@ -2,6 +2,7 @@
 sealing, shows the reporter what it found and removed, keeps a file unchanged only where the
 reporter ticked that file's box, and names the files it cannot clean. The committee decrypts
 offline: none of the markers is left, and each file still opens."""
+
 import json
 
 import pytest

@@ -1,5 +1,6 @@
 """static/js/scrub.js in Chromium, under the app's real CSP: the same files as tests/test_scrub.py
 lose the same metadata, and still open."""
+
 import base64
 import io
 import zipfile
@@ -30,6 +31,7 @@ def scrub_in_browser(page, live_server):
         result["bytes"] = base64.b64decode(result["bytes"])
         result["found"] = [tuple(pair) for pair in result["found"]]
         return result
+
     return run
 
 
@@ -45,9 +47,11 @@ def test_jpeg(scrub_in_browser):
 
 
 def test_png_webp_gif(scrub_in_browser):
-    for name, maker, size, marker in (("scan.png", samples.png, (40, 30), samples.PNG_AUTHOR),
-                                      ("pic.webp", samples.webp, (20, 10), samples.ARTIST),
-                                      ("anim.gif", samples.gif, (12, 8), samples.ARTIST)):
+    for name, maker, size, marker in (
+        ("scan.png", samples.png, (40, 30), samples.PNG_AUTHOR),
+        ("pic.webp", samples.webp, (20, 10), samples.ARTIST),
+        ("anim.gif", samples.gif, (12, 8), samples.ARTIST),
+    ):
         result = scrub_in_browser(name, "", maker())
         assert result["status"] == "cleaned", name
         assert marker.encode() not in result["bytes"], name
@@ -87,8 +91,13 @@ def test_unsupported_and_damaged_files_come_back_unchanged(scrub_in_browser):
 
 
 def test_files_cut_anywhere_never_break_the_page(scrub_in_browser):
-    for name, data in (("photo.jpg", samples.jpeg()), ("scan.png", samples.png()), ("pic.webp", samples.webp()),
-                       ("anim.gif", samples.gif()), ("minutes.docx", samples.docx())):
+    for name, data in (
+        ("photo.jpg", samples.jpeg()),
+        ("scan.png", samples.png()),
+        ("pic.webp", samples.webp()),
+        ("anim.gif", samples.gif()),
+        ("minutes.docx", samples.docx()),
+    ):
         for cut in (12, len(data) // 3, len(data) - 3):
             result = scrub_in_browser(name, "", data[:cut])
             assert result["status"] in ("cleaned", "unreadable"), (name, cut)

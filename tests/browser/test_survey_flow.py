@@ -1,6 +1,7 @@
 """A contractor answers an integrity survey in headless Chromium: with JavaScript the written
 answer is sealed in the browser and a proof of work is solved there; a bribery "yes" offers a
 full report; without JavaScript the same form works and makes the same offer."""
+
 import datetime as dt
 import json
 
@@ -24,15 +25,22 @@ def survey_server(tmp_path):
     srv = Server(tmp_path, pow_bits=POW_BITS)
     day = today("Asia/Shanghai")
     with srv.session() as s:
-        survey = surveys.create(s, title="廉政回访 2026", intro="Anonymous questions for contractors.",
-                                start=day - dt.timedelta(days=1), end=day + dt.timedelta(days=7),
-                                items=[surveys.ItemSpec("choice", "Your sector", breakdown=True,
-                                                        options=["Construction", "Supplies"]),
-                                       surveys.ItemSpec("likert", "Officials treated me fairly"),
-                                       surveys.ItemSpec("yes_no", "Were you asked to pay for meals or give gifts?",
-                                                        bribery=True),
-                                       surveys.ItemSpec("free_text", "Anything else?")],
-                                owner_unit="stationed_1", created_by="zhao.lei", on=day)
+        survey = surveys.create(
+            s,
+            title="廉政回访 2026",
+            intro="Anonymous questions for contractors.",
+            start=day - dt.timedelta(days=1),
+            end=day + dt.timedelta(days=7),
+            items=[
+                surveys.ItemSpec("choice", "Your sector", breakdown=True, options=["Construction", "Supplies"]),
+                surveys.ItemSpec("likert", "Officials treated me fairly"),
+                surveys.ItemSpec("yes_no", "Were you asked to pay for meals or give gifts?", bribery=True),
+                surveys.ItemSpec("free_text", "Anything else?"),
+            ],
+            owner_unit="stationed_1",
+            created_by="zhao.lei",
+            on=day,
+        )
         survey.status = "open"
         s.commit()
         srv.survey_id = survey.id

@@ -4,6 +4,7 @@ Every file of crypto/vectors/tlog/ is run in the page through whistle/static/js/
 The JavaScript only computes; the assertions are made here against the vector. Then a log
 built by crypto/tlog.py and signed by crypto/note.py is checked by the browser.
 """
+
 import json
 import random
 
@@ -163,8 +164,7 @@ def check_go(v, got):
 
 
 def check_vkeys(v, got):
-    assert got["parsed"] == [{k: c[k] for k in ("vkey", "name", "type", "key_id", "public_key")}
-                             for c in v["cases"]]
+    assert got["parsed"] == [{k: c[k] for k in ("vkey", "name", "type", "key_id", "public_key")} for c in v["cases"]]
     assert got["rejected"] == ["format_error"] * len(v["reject"])
 
 
@@ -219,21 +219,25 @@ def test_python_log_checked_by_the_browser(tlog_page):
     key = nacl.signing.SigningKey.generate()
     origin = "whistle.example/log"
     store = tlog.MemoryStore()
-    entries = [json.dumps({"seq": i + 1, "action": "例子"}, sort_keys=True, separators=(",", ":"))
-               for i in range(1234)]
+    entries = [json.dumps({"seq": i + 1, "action": "例子"}, sort_keys=True, separators=(",", ":")) for i in range(1234)]
     for size, text in enumerate(entries):
         tlog.append_leaf(store, size, tlog.leaf_hash(text.encode()))
 
     def signed(size):
         return note.sign_checkpoint(note.Checkpoint(origin, size, tlog.root_hash(store, size)), key)
 
-    got = tlog_page.evaluate(CHECK_LOG, {
-        "checkpoint": signed(1234), "vkey": note.verifier_of(origin, key).vkey(),
-        "oldCheckpoint": signed(1000),
-        "consistency": [note.b64(p) for p in tlog.consistency_proof(store, 1000, 1234)],
-        "leaf": entries[777], "index": 777,
-        "inclusion": [note.b64(p) for p in tlog.inclusion_proof(store, 777, 1234)],
-    })
+    got = tlog_page.evaluate(
+        CHECK_LOG,
+        {
+            "checkpoint": signed(1234),
+            "vkey": note.verifier_of(origin, key).vkey(),
+            "oldCheckpoint": signed(1000),
+            "consistency": [note.b64(p) for p in tlog.consistency_proof(store, 1000, 1234)],
+            "leaf": entries[777],
+            "index": 777,
+            "inclusion": [note.b64(p) for p in tlog.inclusion_proof(store, 777, 1234)],
+        },
+    )
     assert got == {"size": 1234, "before": 1000, "forked": "VerifyError"}
 
 
@@ -257,8 +261,27 @@ async ({ notes, vkeys, logVkey, cosignerVkeys }) => {
 }
 """ % {"module": MODULE}
 
-ODD = [" ", "\u00a0", "\u3000", "\u2014", "+", "=", "/", "\n", "\t", "\r", "A", "0", "-", "_",
-       "\ufeff", "\u0085", "\x7f", "\u2028", "é"]
+ODD = [
+    " ",
+    "\u00a0",
+    "\u3000",
+    "\u2014",
+    "+",
+    "=",
+    "/",
+    "\n",
+    "\t",
+    "\r",
+    "A",
+    "0",
+    "-",
+    "_",
+    "\ufeff",
+    "\u0085",
+    "\x7f",
+    "\u2028",
+    "é",
+]
 
 
 def _mutations(text, rng, count):
@@ -268,11 +291,11 @@ def _mutations(text, rng, count):
         i = rng.randrange(len(text))
         kind = rng.randrange(3)
         if kind == 0:
-            out.append(text[:i] + rng.choice(ODD) + text[i + 1:])
+            out.append(text[:i] + rng.choice(ODD) + text[i + 1 :])
         elif kind == 1:
             out.append(text[:i] + rng.choice(ODD) + text[i:])
         else:
-            out.append(text[:i] + text[i + 1:])
+            out.append(text[:i] + text[i + 1 :])
     return out
 
 
@@ -282,17 +305,17 @@ def test_python_and_browser_agree_on_mutated_notes_and_vkeys(tlog_page):
     witness_key = nacl.signing.SigningKey(bytes(range(1, 33)))
     origin, witness = "log.example/x", "w.example/1"
     body = note.Checkpoint(origin, 5, tlog.EMPTY_ROOT, ("ext",)).body()
-    signed = note.format_note(body, [note.sign(body, origin, log_key),
-                                     note.cosign(body, witness, witness_key, 1700000000)])
+    signed = note.format_note(
+        body, [note.sign(body, origin, log_key), note.cosign(body, witness, witness_key, 1700000000)]
+    )
     log = note.verifier_of(origin, log_key)
     cosigner = note.verifier_of(witness, witness_key, note.COSIGNATURE_V1)
     notes = [signed] + _mutations(signed, rng, 400)
-    vkeys = [log.vkey(), cosigner.vkey()] + _mutations(log.vkey(), rng, 150) \
-        + _mutations(cosigner.vkey(), rng, 150)
-    got = tlog_page.evaluate(OUTCOMES, {"notes": notes, "vkeys": vkeys, "logVkey": log.vkey(),
-                                        "cosignerVkeys": [cosigner.vkey()]})
-    expected_notes = [outcome(lambda n=n: note.open_checkpoint(n, log, [cosigner], quorum=1))
-                      for n in notes]
+    vkeys = [log.vkey(), cosigner.vkey()] + _mutations(log.vkey(), rng, 150) + _mutations(cosigner.vkey(), rng, 150)
+    got = tlog_page.evaluate(
+        OUTCOMES, {"notes": notes, "vkeys": vkeys, "logVkey": log.vkey(), "cosignerVkeys": [cosigner.vkey()]}
+    )
+    expected_notes = [outcome(lambda n=n: note.open_checkpoint(n, log, [cosigner], quorum=1)) for n in notes]
     expected_vkeys = [outcome(lambda k=k: note.parse_vkey(k)) for k in vkeys]
     assert expected_notes[0] == "ok" and expected_vkeys[:2] == ["ok", "ok"]
     # Enough of each class that agreement means something.

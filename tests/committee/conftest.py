@@ -1,5 +1,6 @@
 """Committee fixtures: members enrolled through the real enrolment page (their keys made with
 the same crypto library the browser twin mirrors), logged in with real TOTP codes."""
+
 import re
 import time
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost", "HTTP_ACCEPT_LANG
 
 def csrf_of(html: str) -> str:
     """The CSRF token of a committee page."""
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(r'name="csrf-token" content="([^"]+)"', html)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(
+        r'name="csrf-token" content="([^"]+)"', html
+    )
     assert match, "no CSRF token on the page"
     return match.group(1)
 
@@ -69,16 +72,16 @@ def enrol(app, username: str, token: str | None = None) -> Person:
     html = page.get_data(as_text=True)
     secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', html).group(1)
     rule = services(app).rules.member(username)
-    data = {"csrf_token": csrf_of(html), "password": PASSWORD, "password2": PASSWORD,
-            "totp": pyotp.TOTP(secret).now()}
+    data = {"csrf_token": csrf_of(html), "password": PASSWORD, "password2": PASSWORD, "totp": pyotp.TOTP(secret).now()}
     keypair = None
     if rule.role in ("member", "unit_lead"):
         keypair = KeyPair.generate()
         data["public_key"] = b64u(keypair.public)
         data["wrapped_key"] = keyfile.wrap(keypair, KEY_PASSPHRASE, opslimit=1, memlimit=8 * 1024 * 1024)
     resp = client.post(f"/committee/enrol/{token}", data=data)
-    assert resp.status_code == 200 and 'id="fingerprint"' in resp.get_data(as_text=True), \
-        resp.get_data(as_text=True)[:3000]
+    assert resp.status_code == 200 and 'id="fingerprint"' in resp.get_data(as_text=True), resp.get_data(as_text=True)[
+        :3000
+    ]
     mark_confirmed(app, username)
     person = Person(username, keypair, secret, client)
     login(person)
@@ -104,9 +107,15 @@ def login(person: Person, ahead: int = 1, app=None):
     if app is not None:
         forget_used_totp_steps(app)
     html = person.client.get("/committee/login").get_data(as_text=True)
-    resp = person.client.post("/committee/login", data={
-        "csrf_token": csrf_of(html), "username": person.username, "password": PASSWORD,
-        "totp": person.code(ahead)})
+    resp = person.client.post(
+        "/committee/login",
+        data={
+            "csrf_token": csrf_of(html),
+            "username": person.username,
+            "password": PASSWORD,
+            "totp": person.code(ahead),
+        },
+    )
     assert resp.status_code == 302, resp.get_data(as_text=True)[:2000]
     return resp
 

@@ -1,4 +1,5 @@
 """Member authentication: TOTP is mandatory, sessions live on the server and end there."""
+
 import json
 import time
 
@@ -29,8 +30,10 @@ def test_password_alone_is_not_enough(app, committee):
     person.client.post("/committee/logout", data={"csrf_token": person.csrf()})
     html = person.client.get("/committee/login").get_data(as_text=True)
     for code in ("", "000000", person.code(ahead=0)):  # empty, wrong, and replayed (already used)
-        resp = person.client.post("/committee/login", data={"csrf_token": csrf_of(html), "username": "zhang.wei",
-                                                            "password": PASSWORD, "totp": code})
+        resp = person.client.post(
+            "/committee/login",
+            data={"csrf_token": csrf_of(html), "username": "zhang.wei", "password": PASSWORD, "totp": code},
+        )
         assert resp.status_code == 401
     assert person.client.get("/committee/").status_code == 302
 
@@ -54,8 +57,11 @@ def test_the_api_answers_a_logged_out_page_with_json_in_its_language(app, commit
     person = enrol(app, "zhang.wei")
     csrf = person.csrf()
     person.client.post("/committee/logout", data={"csrf_token": csrf})
-    for language, message in (("zh-CN", "登录已失效，请重新登录。"), ("zh-TW", "登入已失效，請重新登入。"),
-                              ("en", "Your session has ended. Please log in again.")):
+    for language, message in (
+        ("zh-CN", "登录已失效，请重新登录。"),
+        ("zh-TW", "登入已失效，請重新登入。"),
+        ("en", "Your session has ended. Please log in again."),
+    ):
         resp = person.client.get("/committee/api/me", headers={"Accept-Language": language})
         assert resp.status_code == 401
         assert resp.get_json() == {"error": "unauthorized", "message": message}
@@ -68,8 +74,12 @@ def test_the_api_answers_a_logged_out_page_with_json_in_its_language(app, commit
     resp = person.client.post("/committee/api/session-key", headers={"X-CSRFToken": csrf, "Accept-Language": "en"})
     assert resp.status_code == 401 and resp.get_json()["error"] == "unauthorized"
     # A form of an open page goes back to the login page, which says why.
-    resp = person.client.post("/committee/cases/" + "a" * 32 + "/status", data={"csrf_token": csrf, "event": "closed"},
-                              headers={"Accept-Language": "en"}, follow_redirects=True)
+    resp = person.client.post(
+        "/committee/cases/" + "a" * 32 + "/status",
+        data={"csrf_token": csrf, "event": "closed"},
+        headers={"Accept-Language": "en"},
+        follow_redirects=True,
+    )
     assert resp.request.path == "/committee/login"
     assert "Your session has ended. Please log in again." in resp.get_data(as_text=True)
     # A request with no token at all is no page of ours: the usual 400. (A made-up token
@@ -80,6 +90,7 @@ def test_the_api_answers_a_logged_out_page_with_json_in_its_language(app, commit
     # A made-up token while a session exists is refused as such: the usual 400.
     resp = person.client.post("/committee/api/session-key", headers={"X-CSRFToken": "x", "Accept-Language": "en"})
     assert resp.status_code == 400 and resp.get_json()["error"] == "bad_request"
+
 
 def test_idle_and_absolute_timeouts(app, committee):
     from whistle.security import sessions
@@ -115,8 +126,17 @@ def test_login_is_throttled_per_account(app, committee, db_session):
         client = app.test_client()
         client.environ_base.update(HTTPS, REMOTE_ADDR=f"198.51.100.{n + 1}")  # a new address each time
         html = client.get("/committee/login").get_data(as_text=True)
-        statuses.append(client.post("/committee/login", data={
-            "csrf_token": csrf_of(html), "username": "zhang.wei", "password": "wrong password", "totp": "123456"}).status_code)
+        statuses.append(
+            client.post(
+                "/committee/login",
+                data={
+                    "csrf_token": csrf_of(html),
+                    "username": "zhang.wei",
+                    "password": "wrong password",
+                    "totp": "123456",
+                },
+            ).status_code
+        )
     assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
     failed = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "login_failed")).all()
     assert len(failed) == 10
@@ -161,8 +181,12 @@ def test_an_enrolment_form_left_open_too_long_comes_back_to_be_filled_in_again(a
     db_session.commit()
     html = client.get(f"/committee/enrol/{token}").get_data(as_text=True)
     client.delete_cookie("__Host-session", domain="localhost")  # what the timeout leaves
-    resp = client.post(f"/committee/enrol/{token}", data={"csrf_token": csrf_of(html), "password": PASSWORD},
-                       headers={"Accept-Language": "en"}, follow_redirects=True)
+    resp = client.post(
+        f"/committee/enrol/{token}",
+        data={"csrf_token": csrf_of(html), "password": PASSWORD},
+        headers={"Accept-Language": "en"},
+        follow_redirects=True,
+    )
     assert resp.status_code == 200 and resp.request.path == f"/committee/enrol/{token}"
     assert "This page had expired. Please fill it in again." in resp.get_data(as_text=True)
     assert 'id="totp-secret"' in resp.get_data(as_text=True)
@@ -214,8 +238,10 @@ def test_a_line_break_in_an_address_is_never_put_in_a_redirect_header(app, commi
     person.client.post("/committee/logout", data={"csrf_token": person.csrf()})
     forget_used_totp_steps(app)  # log in again within the same TOTP step
     html = person.client.get("/committee/login").get_data(as_text=True)
-    resp = person.client.post("/committee/login?next=/committee/cases/%0D%0AX-Injected:%201", data={
-        "csrf_token": csrf_of(html), "username": person.username, "password": PASSWORD, "totp": person.code(0)})
+    resp = person.client.post(
+        "/committee/login?next=/committee/cases/%0D%0AX-Injected:%201",
+        data={"csrf_token": csrf_of(html), "username": person.username, "password": PASSWORD, "totp": person.code(0)},
+    )
     check(unhandled, resp, "login with a line break in next")
     assert resp.status_code == 302 and "\n" not in resp.headers["Location"] and "X-Injected" not in resp.headers
 

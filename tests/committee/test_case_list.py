@@ -2,6 +2,7 @@
 page after page by following the Next links (keyset cursors), only granted cases, both ways
 of reading (walking the case indexes for a member holding many cases, sorting the grants of
 one holding few), the bounded new-case count, junk cursors, and the migration's indexes."""
+
 import base64
 import datetime as dt
 import itertools
@@ -37,6 +38,8 @@ CSRF_TOKEN = re.compile(r'(name="csrf[-_]token" (?:content|value)=)"[^"]*"')
 def _page(resp) -> str:
     """A page's HTML with its CSRF tokens blanked, so two renderings can be compared."""
     return CSRF_TOKEN.sub(r'\1""', resp.get_data(as_text=True))
+
+
 NEXT_LINK = re.compile(r'<a href="([^"]+)" rel="next">')
 
 
@@ -63,13 +66,15 @@ def _days(app) -> tuple[dt.date, dt.date]:
 def _deadlines(today: dt.date, soon: dt.date) -> list[tuple]:
     """(ack_due, feedback_due) pairs reaching every tier, the edges of "due soon" included,
     and rows from before deadlines were recorded (no ack_due, or no deadline at all)."""
-    return [(today - dt.timedelta(days=3), today + dt.timedelta(days=30)),  # overdue
-            (today, today + dt.timedelta(days=30)),  # due today: due soon
-            (soon, soon + dt.timedelta(days=30)),  # the last day of due soon
-            (soon + dt.timedelta(days=1), soon + dt.timedelta(days=30)),  # later
-            (None, today - dt.timedelta(days=1)),  # no ack_due, feedback overdue
-            (None, soon),  # no ack_due, feedback due soon
-            (None, None)]  # no deadline at all
+    return [
+        (today - dt.timedelta(days=3), today + dt.timedelta(days=30)),  # overdue
+        (today, today + dt.timedelta(days=30)),  # due today: due soon
+        (soon, soon + dt.timedelta(days=30)),  # the last day of due soon
+        (soon + dt.timedelta(days=1), soon + dt.timedelta(days=30)),  # later
+        (None, today - dt.timedelta(days=1)),  # no ack_due, feedback overdue
+        (None, soon),  # no ack_due, feedback due soon
+        (None, None),
+    ]  # no deadline at all
 
 
 def _closing_days(today: dt.date, soon: dt.date) -> list[dt.date]:
@@ -79,10 +84,16 @@ def _closing_days(today: dt.date, soon: dt.date) -> list[dt.date]:
     that makes it due later."""
     rules = example()
     calendar = WorkCalendar(rules)
-    due = {day: calendar.add_workdays(day, rules.deadlines.real_name_result)
-           for day in (today - dt.timedelta(days=n) for n in range(60, -1, -1))}
-    return [max(day for day, on in due.items() if on < today), min(day for day, on in due.items() if on >= today),
-            max(day for day, on in due.items() if on <= soon), min(day for day, on in due.items() if on > soon)]
+    due = {
+        day: calendar.add_workdays(day, rules.deadlines.real_name_result)
+        for day in (today - dt.timedelta(days=n) for n in range(60, -1, -1))
+    }
+    return [
+        max(day for day, on in due.items() if on < today),
+        min(day for day, on in due.items() if on >= today),
+        max(day for day, on in due.items() if on <= soon),
+        min(day for day, on in due.items() if on > soon),
+    ]
 
 
 def _add_cases(db_session, today: dt.date, soon: dt.date, holders_of) -> list[Case]:
@@ -96,19 +107,34 @@ def _add_cases(db_session, today: dt.date, soon: dt.date, holders_of) -> list[Ca
     closing_days = _closing_days(today, soon)
     made = []
     for n, ((ack, feedback), status, grade, received) in enumerate(
-            itertools.product(_deadlines(today, soon), STATUSES, GRADES, received_days)):
-        case = Case(locator=f"{n:07d}", salt=bytes(16), kdf_opslimit=1, kdf_memlimit=8 * 1024 * 1024,
-                    verifier=bytes(32), reporter_pk=bytes(32), status=status, received_on=received, item_count=1,
-                    risk_grade=grade, ack_due=ack, feedback_due=feedback, **HEADER,
-                    # (a grade outside the rules has no deadlines to count a notice with)
-                    real_name=status == "closed" and n % 3 > 0 and grade in case_listing.GRADE_ORDER)
+        itertools.product(_deadlines(today, soon), STATUSES, GRADES, received_days)
+    ):
+        case = Case(
+            locator=f"{n:07d}",
+            salt=bytes(16),
+            kdf_opslimit=1,
+            kdf_memlimit=8 * 1024 * 1024,
+            verifier=bytes(32),
+            reporter_pk=bytes(32),
+            status=status,
+            received_on=received,
+            item_count=1,
+            risk_grade=grade,
+            ack_due=ack,
+            feedback_due=feedback,
+            **HEADER,
+            # (a grade outside the rules has no deadlines to count a notice with)
+            real_name=status == "closed" and n % 3 > 0 and grade in case_listing.GRADE_ORDER,
+        )
         db_session.add(case)
         db_session.flush()
         events = [("received", received)]
         if status == "in_review":
-            events += [("acknowledged", received), ("in_review", received)] + \
-                [("feedback_sent", received)] * (n % 2) + \
-                [("disposition", received), ("feedback_sent", received)] * (n % 4 == 3)
+            events += (
+                [("acknowledged", received), ("in_review", received)]
+                + [("feedback_sent", received)] * (n % 2)
+                + [("disposition", received), ("feedback_sent", received)] * (n % 4 == 3)
+            )
         if status == "closed":
             closed = closing_days[n % len(closing_days)]
             events += [("acknowledged", received)]
@@ -128,10 +154,12 @@ def _list_order(app, cases: list[Case], today: dt.date, soon: dt.date) -> list[s
     """The list's order, computed here from the deadline each case's badge shows
     (triage_view._next_due): past it, then due by ``soon``, then the rest (no deadline, or
     due later); within each, grades high, medium, low, then any other; then received, then id."""
+
     def key(case):
         _kind, due = triage_view._next_due(case)
         tier = 0 if due and due < today else 1 if due and due <= soon else 2
         return tier, case_listing.GRADE_ORDER.get(case.risk_grade, 3), case.received_on, case.id
+
     with app.app_context():
         return [case.id for case in sorted(cases, key=key)]
 
@@ -177,8 +205,11 @@ def test_every_page_shows_only_granted_cases(app, members, db_session, reading, 
     pages = _walk(members["li.na"])
 
     assert [row for page in pages for row in page] == _list_order(app, held_by_li, today, soon)
-    later = members["li.na"].client.get(NEXT_LINK.search(
-        members["li.na"].client.get("/committee/").get_data(as_text=True)).group(1).replace("&amp;", "&"))
+    later = members["li.na"].client.get(
+        NEXT_LINK.search(members["li.na"].client.get("/committee/").get_data(as_text=True))
+        .group(1)
+        .replace("&amp;", "&")
+    )
     assert "First page" in later.get_data(as_text=True)
 
 
@@ -231,11 +262,27 @@ def _b64(raw: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-JUNK = ["", "x", "=", "%00", "!!!!", "a" * 81, "../../etc/passwd", "0.20250101." + "a" * 32,
-        _b64("0.20250101." + "a" * 31), _b64("0.20250101." + "A" * 32), _b64("12.20250101." + "a" * 32),
-        _b64("-1.20250101." + "a" * 32), _b64("0.20251301." + "a" * 32), _b64("0.2025-01-01." + "a" * 32),
-        _b64("00.20250101." + "a" * 32), _b64("0.20250101." + "a" * 32) + "=", _b64("0.20250101." + "a" * 32 + "\n"),
-        base64.urlsafe_b64encode(b"\xff\xfe" * 20).decode(), "写" * 10]
+JUNK = [
+    "",
+    "x",
+    "=",
+    "%00",
+    "!!!!",
+    "a" * 81,
+    "../../etc/passwd",
+    "0.20250101." + "a" * 32,
+    _b64("0.20250101." + "a" * 31),
+    _b64("0.20250101." + "A" * 32),
+    _b64("12.20250101." + "a" * 32),
+    _b64("-1.20250101." + "a" * 32),
+    _b64("0.20251301." + "a" * 32),
+    _b64("0.2025-01-01." + "a" * 32),
+    _b64("00.20250101." + "a" * 32),
+    _b64("0.20250101." + "a" * 32) + "=",
+    _b64("0.20250101." + "a" * 32 + "\n"),
+    base64.urlsafe_b64encode(b"\xff\xfe" * 20).decode(),
+    "写" * 10,
+]
 
 
 @pytest.mark.parametrize("cursor", JUNK, ids=range(len(JUNK)))
@@ -250,10 +297,17 @@ def test_a_junk_cursor_is_answered_in_the_members_language(app, members):
     assert resp.status_code == 400 and "無法識別這個請求。" in resp.get_data(as_text=True)
 
 
-@settings(max_examples=40, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(cursor=st.one_of(st.text(max_size=90), st.binary(max_size=60).map(
-    lambda raw: base64.urlsafe_b64encode(raw).decode().rstrip("="))))
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    cursor=st.one_of(
+        st.text(max_size=90), st.binary(max_size=60).map(lambda raw: base64.urlsafe_b64encode(raw).decode().rstrip("="))
+    )
+)
 def test_no_cursor_reaches_a_server_error(app, members, cursor):
     resp = members["zhao.lei"].client.get("/committee/?" + urllib.parse.urlencode({"after": cursor}))
     assert resp.status_code in (200, 302, 400), resp.status_code
@@ -264,8 +318,13 @@ def test_cursors_read_back_what_they_wrote():
     assert case_listing.Position.decode(position.encode()) == position
 
 
-@pytest.mark.parametrize("received, cap, shown", [(3, 5, "3 new cases are waiting for acknowledgement."),
-                                                  (3, 2, "More than 2 new cases are waiting for acknowledgement.")])
+@pytest.mark.parametrize(
+    "received, cap, shown",
+    [
+        (3, 5, "3 new cases are waiting for acknowledgement."),
+        (3, 2, "More than 2 new cases are waiting for acknowledgement."),
+    ],
+)
 def test_new_case_count_stops_at_the_cap(app, members, db_session, reading, monkeypatch, received, cap, shown):
     monkeypatch.setattr(case_listing, "NEW_COUNT_CAP", cap)
     today, soon = _days(app)
@@ -300,11 +359,17 @@ def test_migration_adds_and_drops_the_case_list_indexes(config):
         migrate.upgrade(engine, "0005")
         found = _indexes(engine)
         assert set(found) == LIST_INDEXES
-        columns = {ix["name"]: ix["column_names"] for table in ("cases", "case_grants")
-                   for ix in inspect(engine).get_indexes(table)}
+        columns = {
+            ix["name"]: ix["column_names"]
+            for table in ("cases", "case_grants")
+            for ix in inspect(engine).get_indexes(table)
+        }
         assert columns["ix_case_grants_member_case"] == ["member_id", "case_id"]
-        assert columns["ix_cases_grade_received"] == columns["ix_cases_open_grade_received"] == \
-            ["risk_grade", "received_on", "id"]
+        assert (
+            columns["ix_cases_grade_received"]
+            == columns["ix_cases_open_grade_received"]
+            == ["risk_grade", "received_on", "id"]
+        )
         assert re.search(r"WHERE \(*status\)*(::text)? (!=|<>) 'closed'", found["ix_cases_open_grade_received"])
         assert "WHERE" not in found["ix_cases_grade_received"]
 
@@ -325,10 +390,13 @@ def test_migration_adds_and_drops_the_real_name_index(config):
         assert found[NOTICE_INDEX] == ["risk_grade", "received_on", "id"]
         with engine.connect() as conn:
             if engine.dialect.name == "sqlite":
-                definition = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": NOTICE_INDEX}).scalar()
+                definition = conn.execute(
+                    text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": NOTICE_INDEX}
+                ).scalar()
             else:
-                definition = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
-                                          {"n": NOTICE_INDEX}).scalar()
+                definition = conn.execute(
+                    text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"), {"n": NOTICE_INDEX}
+                ).scalar()
         assert re.search(r"WHERE \(*real_name = true\)*$", definition), definition
 
         migrate.downgrade(engine, "0005")
@@ -338,9 +406,22 @@ def test_migration_adds_and_drops_the_real_name_index(config):
 
 
 def _one_case(db_session, member_id, locator, status, received, grade, ack, feedback, events, real_name=False):
-    case = Case(locator=locator, salt=bytes(16), kdf_opslimit=1, kdf_memlimit=8 * 1024 * 1024, verifier=bytes(32),
-                reporter_pk=bytes(32), status=status, received_on=received, item_count=1, risk_grade=grade,
-                ack_due=ack, feedback_due=feedback, real_name=real_name, **HEADER)
+    case = Case(
+        locator=locator,
+        salt=bytes(16),
+        kdf_opslimit=1,
+        kdf_memlimit=8 * 1024 * 1024,
+        verifier=bytes(32),
+        reporter_pk=bytes(32),
+        status=status,
+        received_on=received,
+        item_count=1,
+        risk_grade=grade,
+        ack_due=ack,
+        feedback_due=feedback,
+        real_name=real_name,
+        **HEADER,
+    )
     db_session.add(case)
     db_session.flush()
     for seq, (event, day) in enumerate(events, start=1):
@@ -352,7 +433,7 @@ def _one_case(db_session, member_id, locator, status, received, grade, ack, feed
 def _rows_with_badges(app, person) -> list[tuple[str, str]]:
     """(case id, urgency badge) of each row of the member's first page."""
     html = person.client.get("/committee/").get_data(as_text=True)
-    rows = re.findall(r'<tr[^>]*>.*?</tr>', html, flags=re.S)
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", html, flags=re.S)
     return [(ROW_LINK.search(row).group(1), row) for row in rows if ROW_LINK.search(row)]
 
 
@@ -363,10 +444,28 @@ def test_an_acknowledged_case_is_no_longer_listed_by_its_acknowledgement_deadlin
     today, _soon = _days(app)
     zhao = _member_id(db_session, "zhao.lei")
     received = today - dt.timedelta(days=20)
-    acknowledged = _one_case(db_session, zhao, "0000001", "acknowledged", received, "high", today - dt.timedelta(days=15),
-                             today + dt.timedelta(days=40), [("received", received), ("acknowledged", received)])
-    waiting = _one_case(db_session, zhao, "0000002", "received", received, "high", today + dt.timedelta(days=1),
-                        today + dt.timedelta(days=60), [("received", received)])
+    acknowledged = _one_case(
+        db_session,
+        zhao,
+        "0000001",
+        "acknowledged",
+        received,
+        "high",
+        today - dt.timedelta(days=15),
+        today + dt.timedelta(days=40),
+        [("received", received), ("acknowledged", received)],
+    )
+    waiting = _one_case(
+        db_session,
+        zhao,
+        "0000002",
+        "received",
+        received,
+        "high",
+        today + dt.timedelta(days=1),
+        today + dt.timedelta(days=60),
+        [("received", received)],
+    )
     db_session.commit()
 
     rows = _rows_with_badges(app, members["zhao.lei"])
@@ -382,12 +481,33 @@ def test_a_closed_real_name_case_with_its_result_notice_overdue_is_listed_overdu
     today, _soon = _days(app)
     zhao = _member_id(db_session, "zhao.lei")
     received = today - dt.timedelta(days=120)
-    closed = _one_case(db_session, zhao, "0000003", "closed", received, "medium", received + dt.timedelta(days=5),
-                       received + dt.timedelta(days=80),
-                       [("received", received), ("acknowledged", received + dt.timedelta(days=2)),
-                        ("closed", received + dt.timedelta(days=20))], real_name=True)
-    fresh = _one_case(db_session, zhao, "0000004", "received", today, "high", today + dt.timedelta(days=20),
-                      today + dt.timedelta(days=90), [("received", today)])
+    closed = _one_case(
+        db_session,
+        zhao,
+        "0000003",
+        "closed",
+        received,
+        "medium",
+        received + dt.timedelta(days=5),
+        received + dt.timedelta(days=80),
+        [
+            ("received", received),
+            ("acknowledged", received + dt.timedelta(days=2)),
+            ("closed", received + dt.timedelta(days=20)),
+        ],
+        real_name=True,
+    )
+    fresh = _one_case(
+        db_session,
+        zhao,
+        "0000004",
+        "received",
+        today,
+        "high",
+        today + dt.timedelta(days=20),
+        today + dt.timedelta(days=90),
+        [("received", today)],
+    )
     db_session.commit()
 
     rows = _rows_with_badges(app, members["zhao.lei"])

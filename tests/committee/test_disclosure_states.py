@@ -21,13 +21,21 @@ the admin and later invited again (enrolling afresh, with a new key). After ever
 One app for the run (new real-name cases each example); SQLite, and PostgreSQL when
 configured.
 """
+
 import json
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule,
-                                 run_state_machine_as_test)
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -78,9 +86,13 @@ def machine(app, committee, unhandled):
 
         def _requests(self, case_id) -> list[str]:
             with Session(engine) as s:
-                return list(s.scalars(select(PendingAction.id).where(PendingAction.case_id == case_id,
-                                                                     PendingAction.action == "disclose")
-                                      .order_by(PendingAction.id)))
+                return list(
+                    s.scalars(
+                        select(PendingAction.id)
+                        .where(PendingAction.case_id == case_id, PendingAction.action == "disclose")
+                        .order_by(PendingAction.id)
+                    )
+                )
 
         def _active(self, who: str) -> bool:
             with Session(engine) as s:
@@ -102,17 +114,26 @@ def machine(app, committee, unhandled):
             self.cases_here.append(case_id)
             return case_id
 
-        @rule(case=cases, who=st.sampled_from(EVERYONE),
-              reason=st.sampled_from(["to interview the witness"] * 3 + [""]))
+        @rule(
+            case=cases, who=st.sampled_from(EVERYONE), reason=st.sampled_from(["to interview the witness"] * 3 + [""])
+        )
         def ask(self, case, who, reason):
             self._post(who, f"/committee/cases/{case}/identity-request", {"reason": reason})
 
-        @rule(case=cases, who=st.sampled_from((CUSTODIAN,) * 3 + REQUESTERS), approve=st.booleans(), index=st.integers(0, 3))
+        @rule(
+            case=cases,
+            who=st.sampled_from((CUSTODIAN,) * 3 + REQUESTERS),
+            approve=st.booleans(),
+            index=st.integers(0, 3),
+        )
         def decide(self, case, who, approve, index):
             waiting = self._requests(case)
             if waiting:
-                self._post(who, f"/committee/identity-requests/{waiting[index % len(waiting)]}",
-                           {"decision": "approve" if approve else "refuse", "reason": "decided"})
+                self._post(
+                    who,
+                    f"/committee/identity-requests/{waiting[index % len(waiting)]}",
+                    {"decision": "approve" if approve else "refuse", "reason": "decided"},
+                )
 
         @rule(case=cases, index=st.integers(0, 3))
         def reseal_as_the_custodians_browser(self, case, index):
@@ -129,8 +150,11 @@ def machine(app, committee, unhandled):
             if not self._active(who):
                 return
             waiting = self._requests(case) or ["0" * 32]
-            resp = people[who].api("post", f"/committee/api/cases/{case}/identity-grant",
-                                   json={"request": waiting[index % len(waiting)], "sealed_key": b64u(bytes(80))})
+            resp = people[who].api(
+                "post",
+                f"/committee/api/cases/{case}/identity-grant",
+                json={"request": waiting[index % len(waiting)], "sealed_key": b64u(bytes(80))},
+            )
             check(target, resp, ("made-up key", who, case))
             assert resp.status_code in (201, 403, 409), resp.status_code
 
@@ -165,8 +189,11 @@ def machine(app, committee, unhandled):
                         continue
                     sealed_to = {r["kid"] for r in cases.item_envelope(item)["recipients"]}
                     resealed = set(s.scalars(select(ItemKey.kid).where(ItemKey.item_id == item.id)))
-                    disclosed = {json.loads(e.detail)["to"] for e in entries
-                                 if e.case_id == case_id and e.action == "identity_disclosed"}
+                    disclosed = {
+                        json.loads(e.detail)["to"]
+                        for e in entries
+                        if e.case_id == case_id and e.action == "identity_disclosed"
+                    }
                     allowed = committee_kids | held_kids[CUSTODIAN] | set().union(*(held_kids[n] for n in disclosed))
                     assert sealed_to <= committee_kids | held_kids[CUSTODIAN], case_id
                     assert resealed <= allowed, (case_id, resealed - allowed)
@@ -201,6 +228,13 @@ def machine(app, committee, unhandled):
 
 
 def test_any_order_of_disclosure_steps_keeps_the_rules(machine):
-    run_state_machine_as_test(machine, settings=settings(
-        max_examples=15, stateful_step_count=20, deadline=None, database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=20,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )

@@ -3,6 +3,7 @@ invite anyone listed in the rules file (again), enrol in their place and read wh
 then sealed to that key. Each attack below is driven through the real pages; after the fix
 the account waits, sealed nothing and unable to log in, until a second person types the
 fingerprint its browser shows."""
+
 import json
 import re
 
@@ -55,10 +56,17 @@ def enrol_alone(app, admin, username):
     html = client.get(f"/committee/enrol/{token}").get_data(as_text=True)
     secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', html).group(1)
     keypair = KeyPair.generate()
-    resp = client.post(f"/committee/enrol/{token}", data={
-        "csrf_token": csrf_of(html), "password": PASSWORD, "password2": PASSWORD, "totp": pyotp.TOTP(secret).now(),
-        "public_key": b64u(keypair.public),
-        "wrapped_key": keyfile.wrap(keypair, "a key passphrase!", opslimit=1, memlimit=8 * 1024 * 1024)})
+    resp = client.post(
+        f"/committee/enrol/{token}",
+        data={
+            "csrf_token": csrf_of(html),
+            "password": PASSWORD,
+            "password2": PASSWORD,
+            "totp": pyotp.TOTP(secret).now(),
+            "public_key": b64u(keypair.public),
+            "wrapped_key": keyfile.wrap(keypair, "a key passphrase!", opslimit=1, memlimit=8 * 1024 * 1024),
+        },
+    )
     return keypair, secret, client, resp
 
 
@@ -77,14 +85,23 @@ def log_in(app, client, username, secret) -> int:
 
     forget_used_totp_steps(app)
     html = client.get("/committee/login").get_data(as_text=True)
-    return client.post("/committee/login", data={"csrf_token": csrf_of(html), "username": username,
-                                                  "password": PASSWORD,
-                                                  "totp": pyotp.TOTP(secret).at(time.time() + 30)}).status_code
+    return client.post(
+        "/committee/login",
+        data={
+            "csrf_token": csrf_of(html),
+            "username": username,
+            "password": PASSWORD,
+            "totp": pyotp.TOTP(secret).at(time.time() + 30),
+        },
+    ).status_code
 
 
 def actions(db_session) -> list[tuple[str, str | None, dict]]:
     db_session.expire_all()
-    return [(e.action, e.actor, json.loads(e.detail)) for e in db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
+    return [
+        (e.action, e.actor, json.loads(e.detail))
+        for e in db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq))
+    ]
 
 
 def test_an_admin_alone_cannot_enrol_a_reader_of_head_complaints(app, people, db_session):
@@ -112,8 +129,12 @@ def test_an_admin_alone_cannot_enrol_a_reader_of_head_complaints(app, people, db
     assert keypair.kid in recipient_kids(app, HEAD)
     assert log_in(app, client, "liu.yang", secret) == 302
     trail = [(a, actor, d.get("reason")) for a, actor, d in actions(db_session) if d.get("member") == "liu.yang"]
-    assert trail == [("invite", "ma.lin", None), ("refused_enrolment_confirm", "xu.qing", "fingerprint"),
-                     ("refused_enrolment_confirm", "ma.lin", "inviter"), ("enrolment_confirmed", "xu.qing", None)]
+    assert trail == [
+        ("invite", "ma.lin", None),
+        ("refused_enrolment_confirm", "xu.qing", "fingerprint"),
+        ("refused_enrolment_confirm", "ma.lin", "inviter"),
+        ("enrolment_confirmed", "xu.qing", None),
+    ]
     assert any(a == ["enrolled", "liu.yang"] and d["waiting_for"] == "confirmation" for *a, d in actions(db_session))
 
 
@@ -174,10 +195,14 @@ def test_nobody_acts_on_their_own_account(app, people, db_session):
     assert enrolment.confirm(db_session, rules, "ma.lin", "ma.lin", "0", dt_today()).code == "self"
     db_session.commit()
     reasons = [(a, d.get("reason")) for a, _actor, d in actions(db_session) if a.startswith("refused_")]
-    assert reasons == [("refused_invite", "self"), ("refused_deactivate", "self"),
-                       ("refused_enrolment_confirm", "self")]
-    assert "Invite again" not in re.search(r"<tr>\s*<td>ma.lin</td>.*?</tr>",
-                                           admin.client.get("/committee/admin/members").get_data(as_text=True), re.S).group(0)
+    assert reasons == [
+        ("refused_invite", "self"),
+        ("refused_deactivate", "self"),
+        ("refused_enrolment_confirm", "self"),
+    ]
+    assert "Invite again" not in re.search(
+        r"<tr>\s*<td>ma.lin</td>.*?</tr>", admin.client.get("/committee/admin/members").get_data(as_text=True), re.S
+    ).group(0)
 
 
 def dt_today():
@@ -197,7 +222,7 @@ def test_who_may_confirm_follows_the_rules_file(app, people, db_session):
     assert only_leads.confirmers == ("unit_lead",)
     assert not enrolment.may_confirm(only_leads, "xu.qing", "li.na")
     assert not enrolment.may_confirm(only_leads, "gao.feng", "li.na")
-    for bad in ('[]', '["everyone"]', '"admin"'):
+    for bad in ("[]", '["everyone"]', '"admin"'):
         with pytest.raises(rules_mod.RulesError, match="confirmers"):
             rules_mod.parse(edited((example, f"confirmers = {bad}")))
     # A unit lead confirms a member of their unit on their own page.
@@ -227,10 +252,16 @@ def test_deactivating_the_only_holder_or_the_overseer_needs_a_second_admin(app, 
     admin.post("/committee/admin/members/li.na/deactivate")
     db_session.expire_all()
     assert not db_session.scalar(select(Member.active).where(Member.username == "li.na"))
-    trail = [(a, actor, d.get("reason")) for a, actor, d in actions(db_session)
-             if a in ("deactivate", "deactivate_requested", "deactivate_confirmed", "refused_deactivate")]
-    assert trail == [("deactivate_requested", "ma.lin", None), ("refused_deactivate", "ma.lin", "requester"),
-                     ("deactivate_confirmed", "xu.qing", None)] * 2 + [("deactivate", "ma.lin", None)]
+    trail = [
+        (a, actor, d.get("reason"))
+        for a, actor, d in actions(db_session)
+        if a in ("deactivate", "deactivate_requested", "deactivate_confirmed", "refused_deactivate")
+    ]
+    assert trail == [
+        ("deactivate_requested", "ma.lin", None),
+        ("refused_deactivate", "ma.lin", "requester"),
+        ("deactivate_confirmed", "xu.qing", None),
+    ] * 2 + [("deactivate", "ma.lin", None)]
     assert audit.verify(db_session)[1] is None
     assert case.id
 
@@ -245,17 +276,24 @@ def test_the_console_alone_confirms_only_the_first_account(app, people, db_sessi
     on = dt_today()
     kw = dict(instance_secret=services(app).secret, used_steps=services(app).totp_used)
     assert enrolment.console_confirm(db_session, rules, "li.na", shown, on).code == "not_confirmer"
-    assert enrolment.console_confirm(db_session, rules, "li.na", shown, on, confirmer="zhao.lei",
-                                     confirmer_code="000000", **kw).code == "not_confirmer"
+    assert (
+        enrolment.console_confirm(
+            db_session, rules, "li.na", shown, on, confirmer="zhao.lei", confirmer_code="000000", **kw
+        ).code
+        == "not_confirmer"
+    )
     forget_used_totp_steps(app)  # his login spent the current steps; only a test can forget them
     kw["used_steps"] = services(app).totp_used
     right = pyotp.TOTP(people["zhao.lei"].totp).now()
-    assert enrolment.console_confirm(db_session, rules, "li.na", shown, on, confirmer="zhao.lei",
-                                     confirmer_code=right, **kw).ok
+    assert enrolment.console_confirm(
+        db_session, rules, "li.na", shown, on, confirmer="zhao.lei", confirmer_code=right, **kw
+    ).ok
     db_session.commit()
     assert [(a, actor, d.get("reason")) for a, actor, d in actions(db_session) if d.get("member") == "li.na"][-3:] == [
-        ("refused_enrolment_confirm", "cli", "not_confirmer"), ("refused_enrolment_confirm", "zhao.lei", "not_confirmer"),
-        ("enrolment_confirmed", "zhao.lei", None)]
+        ("refused_enrolment_confirm", "cli", "not_confirmer"),
+        ("refused_enrolment_confirm", "zhao.lei", "not_confirmer"),
+        ("enrolment_confirmed", "zhao.lei", None),
+    ]
 
 
 def test_the_split_key_hands_nothing_to_an_unconfirmed_account(app, committee, people, db_session):

@@ -18,6 +18,7 @@ One app per backend for the module (SQLite, and PostgreSQL when configured); rat
 off (tests/test_brute_force.py has them). A dozen examples per route keeps the budget at
 well under a minute per backend.
 """
+
 import datetime as dt
 import json
 import logging
@@ -42,8 +43,21 @@ from whistle.services import services
 from tests.committee.conftest import enrol, login
 from tests.committee.test_workspace import HOUSING, _grant_to, _report
 from tests.conftest import BACKENDS, KEY_PASSPHRASE, build_app, make_config
-from tests.test_fuzz import (FILES, FUZZ, JSON, ODD, SEGMENT, TEXT, VALUE, _multipart, _quote, _Unhandled, bodies,
-                             break_one_field, check)
+from tests.test_fuzz import (
+    FILES,
+    FUZZ,
+    JSON,
+    ODD,
+    SEGMENT,
+    TEXT,
+    VALUE,
+    _multipart,
+    _quote,
+    _Unhandled,
+    bodies,
+    break_one_field,
+    check,
+)
 from tests.test_identity import real_name_report
 from tests.test_notices import open_notice
 from tests.test_surveys import _form as survey_form
@@ -61,10 +75,12 @@ def _committee_rules() -> list:
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(make_config(Path(tmp)))
         rules = app.url_map.iter_rules()
-        pairs = sorted((rule.rule, method) for rule in rules
-                       if rule.rule.startswith("/committee")
-                       and not rule.rule.startswith(("/committee/login", "/committee/enrol"))
-                       for method in (rule.methods or set()) - {"HEAD", "OPTIONS"})
+        pairs = sorted(
+            (rule.rule, method)
+            for rule in rules
+            if rule.rule.startswith("/committee") and not rule.rule.startswith(("/committee/login", "/committee/enrol"))
+            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        )
         services(app).engine.dispose()
     return pairs
 
@@ -82,8 +98,9 @@ def workspace(request, tmp_path_factory):
     app = build_app(make_config(tmp, request, backend=request.param, extra={"ratelimit": False}))
     engine = services(app).engine
     with Session(engine) as s:
-        offline.init_keys(s, tmp / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"),
-                          opslimit=1, memlimit=8 * 1024 * 1024)
+        offline.init_keys(
+            s, tmp / "k.key", KEY_PASSPHRASE, "k", today("Asia/Shanghai"), opslimit=1, memlimit=8 * 1024 * 1024
+        )
         s.commit()
     people = {name: enrol(app, name) for name in ACTORS + (GRANTEE,)}
     for _ in range(3):
@@ -111,11 +128,14 @@ def workspace(request, tmp_path_factory):
     resp = zhao.post("/committee/surveys/new", survey_form())
     assert resp.status_code == 302, resp.status_code
     with Session(engine) as s:
-        ids = {"case_id": case_ids, "notice_id": [notice_id],
-               "attachment_id": list(s.scalars(select(Attachment.id))),
-               "pending_id": list(s.scalars(select(PendingAction.id))),
-               "survey_id": list(s.scalars(select(Survey.id))),
-               "username": list(SACRIFICIAL)}
+        ids = {
+            "case_id": case_ids,
+            "notice_id": [notice_id],
+            "attachment_id": list(s.scalars(select(Attachment.id))),
+            "pending_id": list(s.scalars(select(PendingAction.id))),
+            "survey_id": list(s.scalars(select(Survey.id))),
+            "username": list(SACRIFICIAL),
+        }
     assert all(ids.values()), ids
     items, reporters = {}, {}
     for case_id in case_ids:
@@ -125,22 +145,31 @@ def workspace(request, tmp_path_factory):
         holders = [unb64u(r["public_key"]) for r in view["recipients"]]
     handler = _Unhandled()
     logging.getLogger("whistle").addHandler(handler)
-    yield {"app": app, "people": people, "ids": ids, "unhandled": handler, "items": items,
-           "disclosure": (real_name_case, disclosure),
-           "reporters": reporters, "holders": holders,
-           "tokens": {name: person.csrf() for name, person in people.items()}}
+    yield {
+        "app": app,
+        "people": people,
+        "ids": ids,
+        "unhandled": handler,
+        "items": items,
+        "disclosure": (real_name_case, disclosure),
+        "reporters": reporters,
+        "holders": holders,
+        "tokens": {name: person.csrf() for name, person in people.items()},
+    }
     logging.getLogger("whistle").removeHandler(handler)
     engine.dispose()
 
 
 def _path(draw, workspace, rule: str) -> str:
     """The rule with each argument a real id of its kind, or a fuzzed segment."""
+
     def value(match):
         name = match.group(1)
         real = workspace["ids"].get(name, [])
         if real and draw(st.booleans()):
             return _quote(draw(st.sampled_from(real)))
         return _quote(draw(SEGMENT))
+
     return re.sub(r"<(?:[^<>:]+:)?([^<>:]+)>", value, rule)
 
 
@@ -203,24 +232,39 @@ def test_replies_and_notes_survive_near_valid_bodies(workspace, data):
     recipients = workspace["holders"] + ([workspace["reporters"][case_id]] if kind == "reply" else [])
     sealed = env.seal(kind, {"case": case_id}, {"text": "FUZZ", "attachments": []}, recipients)
     submission = {"kind": kind, "envelope": sealed.envelope}
-    where, key = break_one_field(data, {"top": submission, "envelope": sealed.envelope,
-                                        "header": sealed.envelope["header"],
-                                        "recipient": sealed.envelope["recipients"][0]})
+    where, key = break_one_field(
+        data,
+        {
+            "top": submission,
+            "envelope": sealed.envelope,
+            "header": sealed.envelope["header"],
+            "recipient": sealed.envelope["recipients"][0],
+        },
+    )
     resp = _post_json(workspace, "zhao.lei", f"/committee/api/cases/{case_id}/items", submission, data)
     check(workspace, resp, (kind, where, key))
 
 
 def _notice_form() -> dict:
     opens = today("Asia/Shanghai") + dt.timedelta(days=3)
-    return {"candidate_name": "李候选", "current_post": "水利局副局长", "proposed_post": "水利局局长",
-            "department": "water", "opens_on": opens.isoformat(), "closes_on": (opens + dt.timedelta(days=14)).isoformat()}
+    return {
+        "candidate_name": "李候选",
+        "current_post": "水利局副局长",
+        "proposed_post": "水利局局长",
+        "department": "water",
+        "opens_on": opens.isoformat(),
+        "closes_on": (opens + dt.timedelta(days=14)).isoformat(),
+    }
 
 
 # (actor, path with {case}, {pending}, {survey}, {username} in it, the valid form): every
 # form a member fills in, as the page sends it.
 MEMBER_FORMS = [
-    ("zhao.lei", "/committee/cases/{case}/disposition", lambda: {"disposition": "not_accepted", "reason": "outside remit",
-                                                                 "duplicate_of": ""}),
+    (
+        "zhao.lei",
+        "/committee/cases/{case}/disposition",
+        lambda: {"disposition": "not_accepted", "reason": "outside remit", "duplicate_of": ""},
+    ),
     ("zhao.lei", "/committee/cases/{case}/grade", lambda: {"grade": "medium", "reason": "new facts"}),
     ("zhao.lei", "/committee/cases/{case}/status", lambda: {"event": "acknowledged"}),
     ("zhao.lei", "/committee/cases/{case}/purge", lambda: {"reason": "a test report"}),
@@ -242,9 +286,18 @@ def test_member_forms_survive_near_valid_fields(workspace, actor, path, valid, d
     generic property above rarely names these forms' fields)."""
     _still_logged_in(workspace, actor)
     ids = workspace["ids"]
-    path = path.format(**{name: data.draw(st.sampled_from(ids[key]), label=name) for name, key in
-                          (("case", "case_id"), ("pending", "pending_id"), ("survey", "survey_id"),
-                           ("username", "username")) if "{" + name + "}" in path})
+    path = path.format(
+        **{
+            name: data.draw(st.sampled_from(ids[key]), label=name)
+            for name, key in (
+                ("case", "case_id"),
+                ("pending", "pending_id"),
+                ("survey", "survey_id"),
+                ("username", "username"),
+            )
+            if "{" + name + "}" in path
+        }
+    )
     form = valid()
     where, key = break_one_field(data, {"form": form}, values=VALUE)
     form["csrf_token"] = workspace["tokens"][actor]
@@ -261,9 +314,17 @@ def test_every_committee_route_survives_any_request(workspace, rule, method, dat
     client = workspace["people"][actor].client
     path = _path(data.draw, workspace, rule)
     if data.draw(st.integers(0, 4), label="query?") == 0:
-        path += "?" + "&".join(f"{_quote(k)}={_quote(v)}" for k, v in data.draw(
-            st.dictionaries(st.one_of(st.sampled_from(["after", "page", "lang", "q", "unit"]), TEXT),
-                            st.one_of(TEXT, ODD), max_size=3), label="query").items())
+        path += "?" + "&".join(
+            f"{_quote(k)}={_quote(v)}"
+            for k, v in data.draw(
+                st.dictionaries(
+                    st.one_of(st.sampled_from(["after", "page", "lang", "q", "unit"]), TEXT),
+                    st.one_of(TEXT, ODD),
+                    max_size=3,
+                ),
+                label="query",
+            ).items()
+        )
     token = data.draw(st.sampled_from([workspace["tokens"][actor]] * 4 + ["", "x", "a" * 80]), label="csrf")
     kwargs = data.draw(bodies(), label="body") if method != "GET" else {}
     if isinstance(kwargs.get("data"), dict):
@@ -276,8 +337,14 @@ def test_the_fuzzed_routes_include_every_kind_of_committee_work():
     """The list the properties run over came from the URL map and holds the routes that
     change things: if discovery broke, this fails rather than fuzzing nothing."""
     paths = {rule for rule, _method in COMMITTEE_RULES}
-    for expected in ("/committee/cases/<case_id>/disposition", "/committee/cases/<case_id>/confirm/<pending_id>",
-                     "/committee/api/cases/<case_id>/grants", "/committee/admin/members/<username>/deactivate",
-                     "/committee/notices", "/committee/surveys/<survey_id>/edit", "/committee/logout"):
+    for expected in (
+        "/committee/cases/<case_id>/disposition",
+        "/committee/cases/<case_id>/confirm/<pending_id>",
+        "/committee/api/cases/<case_id>/grants",
+        "/committee/admin/members/<username>/deactivate",
+        "/committee/notices",
+        "/committee/surveys/<survey_id>/edit",
+        "/committee/logout",
+    ):
         assert expected in paths
     assert len(COMMITTEE_RULES) >= 35

@@ -1,6 +1,7 @@
 """Hand-overs through HTTP go only where routing sends the case: each refusal is a 403 that
 says why, in the member's language, and an audit entry; a report can name a committee member
 as the accused, who is then kept from the case by identity."""
+
 import json
 
 from sqlalchemy import select
@@ -19,8 +20,9 @@ def _attempt(db_session, holder, case_id, username):
     items = holder.api("get", f"/committee/api/cases/{case_id}").get_json()["items"]
     keys = {i["id"]: b64u(bytes(80)) for i in items}
     resp = holder.api("post", f"/committee/api/cases/{case_id}/grants", json={"username": username, "keys": keys})
-    entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "refused_grant")
-                              .order_by(AuditEntry.seq.desc()).limit(1))
+    entry = db_session.scalar(
+        select(AuditEntry).where(AuditEntry.action == "refused_grant").order_by(AuditEntry.seq.desc()).limit(1)
+    )
     return resp, entry
 
 
@@ -44,7 +46,9 @@ def test_a_case_goes_to_no_unit_routing_does_not_send_it_to(app, people, db_sess
     resp, entry = _attempt(db_session, zhao, case.id, "zhang.wei")  # another office altogether
     _assert_refused(db_session, resp, entry, zhao, "zhang.wei", "not_routed")
     assert "handling unit and the level above" in resp.get_json()["message"]
-    offered = {m["username"] for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]}
+    offered = {
+        m["username"] for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
+    }
     assert offered == {"liu.yang"}  # the level above (county_cdi), enrolled; never zhang.wei
     assert len(db_session.scalars(select(CaseGrant).where(CaseGrant.case_id == case.id)).all()) == 1  # zhao's own
     assert people["zhang.wei"].client.get(f"/committee/cases/{case.id}").status_code == 404
@@ -78,8 +82,12 @@ def test_a_refusal_says_why_in_the_members_language(app, people, db_session):
     zhao = people["zhao.lei"]
     items = zhao.api("get", f"/committee/api/cases/{case.id}").get_json()["items"]
     keys = {i["id"]: b64u(bytes(80)) for i in items}
-    resp = zhao.api("post", f"/committee/api/cases/{case.id}/grants", json={"username": "zhang.wei", "keys": keys},
-                    headers={"Accept-Language": "zh-CN"})
+    resp = zhao.api(
+        "post",
+        f"/committee/api/cases/{case.id}/grants",
+        json={"username": "zhang.wei", "keys": keys},
+        headers={"Accept-Language": "zh-CN"},
+    )
     assert resp.status_code == 403 and "路由" in resp.get_json()["message"]
 
 
@@ -107,8 +115,17 @@ def test_a_report_naming_a_committee_member_keeps_the_case_from_them(app, commit
     except ceremony.GrantRefused as exc:
         refused = exc.reason
     assert refused == "accused"
-    assert ceremony.regrant(db_session, rules, committee[0], case, ceremony.member_by_username(db_session, "chen.jie"),
-                            today("Asia/Shanghai")) == 1
+    assert (
+        ceremony.regrant(
+            db_session,
+            rules,
+            committee[0],
+            case,
+            ceremony.member_by_username(db_session, "chen.jie"),
+            today("Asia/Shanghai"),
+        )
+        == 1
+    )
     db_session.commit()
     assert chen.client.get(f"/committee/cases/{case.id}").status_code == 200
 
@@ -133,12 +150,18 @@ def test_the_nojs_form_names_a_committee_member_from_its_list(app, committee, db
     client = app.test_client()
     page = client.get("/report/contractor?lang=en").get_data(as_text=True)
     assert '<option value="zhou.min"' in page and '<option value="ma.lin"' not in page  # readers only
-    resp = client.post("/report/contractor?lang=en", content_type="multipart/form-data",
-                       data=report_form("ABOUT-ZHOU-NOJS", department="commission", accused_member="zhou.min"))
+    resp = client.post(
+        "/report/contractor?lang=en",
+        content_type="multipart/form-data",
+        data=report_form("ABOUT-ZHOU-NOJS", department="commission", accused_member="zhou.min"),
+    )
     assert resp.status_code == 200, resp.get_data(as_text=True)[:2000]
     case = _case(db_session, accused_member="zhou.min")
     assert case is not None and case.department == "commission"
     assert zhou.client.get(f"/committee/cases/{case.id}").status_code == 404
-    bad = client.post("/report/contractor?lang=en", content_type="multipart/form-data",
-                      data=report_form("X", accused_member="nobody.here"))
+    bad = client.post(
+        "/report/contractor?lang=en",
+        content_type="multipart/form-data",
+        data=report_form("X", accused_member="nobody.here"),
+    )
     assert bad.status_code == 400 and "Please choose one of the options." in bad.get_data(as_text=True)

@@ -1,5 +1,6 @@
 """What decides who can read is in the public log: the key a member enrolled with (its id),
 and the members a report was sealed to when it came in (withheld from the public leaf)."""
+
 import datetime as dt
 import json
 
@@ -13,11 +14,14 @@ from tests.client_side import HEADER, seal_report
 
 
 def test_enrolment_names_the_key_and_intake_names_the_recipients(app, people, db_session):
-    enrolled = {e.actor: json.loads(e.detail) for e in
-                db_session.scalars(select(AuditEntry).where(AuditEntry.action == "enrolled"))}
+    enrolled = {
+        e.actor: json.loads(e.detail)
+        for e in db_session.scalars(select(AuditEntry).where(AuditEntry.action == "enrolled"))
+    }
     assert enrolled["zhao.lei"] == {"key": kid(people["zhao.lei"].keypair.public), "waiting_for": "confirmation"}
-    resp, _code, _keys = seal_report(app.test_client(), "to the routed members",
-                                     header=dict(HEADER, accused_rank="staff"))
+    resp, _code, _keys = seal_report(
+        app.test_client(), "to the routed members", header=dict(HEADER, accused_rank="staff")
+    )
     assert resp.status_code == 201
     day = db_session.scalar(select(PendingIntake.day))
     intake_log.seal_days(db_session, day + dt.timedelta(days=1))
@@ -35,8 +39,9 @@ def test_a_member_key_swapped_by_sql_is_named(app, people, db_session):
     from whistle.models import Member
 
     assert audit.verify(db_session).ok
-    enrolled_seq = db_session.scalar(select(AuditEntry.seq).where(AuditEntry.action == "enrolled",
-                                                                  AuditEntry.actor == "li.na"))
+    enrolled_seq = db_session.scalar(
+        select(AuditEntry.seq).where(AuditEntry.action == "enrolled", AuditEntry.actor == "li.na")
+    )
     member = db_session.scalar(select(Member).where(Member.username == "li.na"))
     member.public_key = KeyPair.generate().public  # the operator's own key, to be sealed to
     db_session.commit()

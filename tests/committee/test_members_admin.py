@@ -2,6 +2,7 @@
 once and everywhere (their open session, the login form, routing, grants), and one who
 comes back is invited again and enrols afresh. The rules have a second admin: switching off
 the only holder of a case takes two (tests/committee/test_enrolment.py)."""
+
 import json
 import re
 
@@ -53,9 +54,10 @@ def _log_in(app, person) -> int:
     client = app.test_client()
     client.environ_base.update(person.client.environ_base)
     html = client.get("/committee/login").get_data(as_text=True)
-    return client.post("/committee/login", data={
-        "csrf_token": csrf_of(html), "username": person.username, "password": PASSWORD,
-        "totp": person.code()}).status_code
+    return client.post(
+        "/committee/login",
+        data={"csrf_token": csrf_of(html), "username": person.username, "password": PASSWORD, "totp": person.code()},
+    ).status_code
 
 
 def test_a_deactivated_member_is_shut_out_at_once(app, people, db_session):
@@ -113,12 +115,16 @@ def test_a_member_invited_again_after_deactivation_enrols_afresh(app, people, db
     assert back.keypair.kid not in _followup_kids(app, code)
     db_session.expire_all()
     assert db_session.scalar(select(CaseGrant).where(CaseGrant.case_id == case.id)) is None
-    actions = [(e.action, json.loads(e.detail).get("member")) for e in
-               db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
+    actions = [
+        (e.action, json.loads(e.detail).get("member"))
+        for e in db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq))
+    ]
     assert actions.index(("deactivate_confirmed", "zhao.lei")) < actions.index(("invite", "zhao.lei"))
-    invites = [json.loads(e.detail)["before"] for e in db_session.scalars(
-        select(AuditEntry).where(AuditEntry.action == "invite").order_by(AuditEntry.seq))
-        if json.loads(e.detail)["member"] == "zhao.lei"]
+    invites = [
+        json.loads(e.detail)["before"]
+        for e in db_session.scalars(select(AuditEntry).where(AuditEntry.action == "invite").order_by(AuditEntry.seq))
+        if json.loads(e.detail)["member"] == "zhao.lei"
+    ]
     assert invites == ["deactivated"]  # (the fixture enrolled him without the admin page)
     # the link is used up
     client = app.test_client()
@@ -146,12 +152,20 @@ def test_a_member_who_left_is_sealed_nothing_new_on_the_cases_they_held(app, peo
     assert resp.status_code == 201, resp.get_json()
 
 
-@pytest.mark.parametrize("change", [
-    ('username = "zhao.lei"\nunit = "stationed_1"\nrole = "unit_lead"',
-     'username = "zhao.lei"\nunit = "stationed_1"\nrole = "unit_lead"\ndepartments = ["housing"]'),
-    ('username = "zhao.lei"\nunit = "stationed_1"\nrole = "unit_lead"',
-     'username = "zhao.lei"\nunit = "stationed_1"\nrole = "admin"'),
-], ids=["now-conflicted", "now-admin"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        (
+            'username = "zhao.lei"\nunit = "stationed_1"\nrole = "unit_lead"',
+            'username = "zhao.lei"\nunit = "stationed_1"\nrole = "unit_lead"\ndepartments = ["housing"]',
+        ),
+        (
+            'username = "zhao.lei"\nunit = "stationed_1"\nrole = "unit_lead"',
+            'username = "zhao.lei"\nunit = "stationed_1"\nrole = "admin"',
+        ),
+    ],
+    ids=["now-conflicted", "now-admin"],
+)
 def test_a_holder_the_rules_have_outgrown_is_sealed_nothing_new_and_cannot_open(app, people, db_session, change):
     code = _report(app)
     case = _case(db_session)
@@ -167,11 +181,18 @@ def test_an_invitation_tells_the_overseer_whether_it_reset_an_enrolled_account(a
     """Inviting an enrolled member again wipes their credentials and key: one admin could
     enrol in their place. The log says so, so the overseer sees a reset, not an invitation."""
     admin = people["ma.lin"]
-    _invite_link(admin, "wu.jing")     # never invited
-    _invite_link(admin, "wu.jing")     # invited, not yet enrolled
-    _invite_link(admin, "zhang.wei")   # enrolled and active
-    befores = [(d["member"], d["before"]) for d in (json.loads(e.detail) for e in db_session.scalars(
-        select(AuditEntry).where(AuditEntry.action == "invite").order_by(AuditEntry.seq)))]
+    _invite_link(admin, "wu.jing")  # never invited
+    _invite_link(admin, "wu.jing")  # invited, not yet enrolled
+    _invite_link(admin, "zhang.wei")  # enrolled and active
+    befores = [
+        (d["member"], d["before"])
+        for d in (
+            json.loads(e.detail)
+            for e in db_session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "invite").order_by(AuditEntry.seq)
+            )
+        )
+    ]
     assert befores == [("wu.jing", "none"), ("wu.jing", "invited"), ("zhang.wei", "enrolled")]
     overseer = enrol(app, "gao.feng")
     page = overseer.client.get("/committee/oversight").get_data(as_text=True)

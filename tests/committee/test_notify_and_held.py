@@ -1,4 +1,5 @@
 """Content-free notifications over real SMTP, and reports that must go straight up."""
+
 import dataclasses
 import socketserver
 import threading
@@ -66,15 +67,19 @@ def smtp():
 def test_notification_is_a_count_and_nothing_else(app, committee, db_session, smtp):
     enrol(app, "zhao.lei")
     for n in range(2):
-        resp, _code, _keys = seal_report(app.test_client(), f"SECRET-NARRATIVE-{n}",
-                                         header=dict(HEADER, department="housing", accused_rank="staff"))
+        resp, _code, _keys = seal_report(
+            app.test_client(), f"SECRET-NARRATIVE-{n}", header=dict(HEADER, department="housing", accused_rank="staff")
+        )
         assert resp.status_code == 201
     counts = new_case_counts(db_session)
     assert counts == {"zhao.lei": 2}
     rules_with_mail = _with_mail(app, "zhao.lei", "zhao@example.invalid")
     with app.app_context():
-        sent = send(SmtpSettings("127.0.0.1", smtp.server_address[1], starttls=False), rules_with_mail,
-                    {u: Reminder(new=n) for u, n in counts.items()})
+        sent = send(
+            SmtpSettings("127.0.0.1", smtp.server_address[1], starttls=False),
+            rules_with_mail,
+            {u: Reminder(new=n) for u, n in counts.items()},
+        )
     assert sent == ["zhao@example.invalid"]
     mail = smtp.messages[0]
     assert "2" in mail and "SECRET-NARRATIVE" not in mail
@@ -89,6 +94,7 @@ def test_complaint_about_the_committee_head_goes_only_to_the_superior(app, commi
     recipients = app.test_client().post("/api/v1/recipients", json=header).get_json()["recipients"]
     superior = services(app).rules.superior_public_key()
     from crypto.encoding import b64u
+
     assert [r["public_key"] for r in recipients] == [b64u(superior)]
     resp, _code, _keys = seal_report(app.test_client(), "ABOUT-THE-HEAD", header=header)
     assert resp.status_code == 201
@@ -107,8 +113,13 @@ def test_complaint_about_the_committee_head_goes_only_to_the_superior(app, commi
 
 def test_held_case_can_be_exported_sealed_for_forwarding(app, committee, db_session, tmp_path):
     import json as _json
-    resp, _code, _keys = seal_report(app.test_client(), "FORWARD-ME", files=[("f.txt", b"F")],
-                                     header=dict(HEADER, department="commission", accused_rank="head"))
+
+    resp, _code, _keys = seal_report(
+        app.test_client(),
+        "FORWARD-ME",
+        files=[("f.txt", b"F")],
+        header=dict(HEADER, department="commission", accused_rank="head"),
+    )
     assert resp.status_code == 201
     case = db_session.scalar(select(Case))
     folder = offline.export_sealed(db_session, case, tmp_path)
@@ -125,8 +136,9 @@ def test_reminders_count_cases_due_within_days_and_unanswered_messages(app, comm
     enrol(app, "zhao.lei")
     codes = []
     for n in range(3):
-        resp, code, _keys = seal_report(app.test_client(), f"SECRET-NARRATIVE-{n}",
-                                        header=dict(HEADER, department="housing", accused_rank="staff"))
+        resp, code, _keys = seal_report(
+            app.test_client(), f"SECRET-NARRATIVE-{n}", header=dict(HEADER, department="housing", accused_rank="staff")
+        )
         assert resp.status_code == 201
         codes.append(code)
     assert followup_message(app.test_client(), codes[0], "SECRET-FOLLOWUP").status_code == 201
@@ -141,13 +153,21 @@ def test_reminders_count_cases_due_within_days_and_unanswered_messages(app, comm
     reminders = reminder_counts(db_session, today, due_by)
     assert reminders == {"zhao.lei": Reminder(new=3, due_soon=1, messages=1)}
     with app.app_context():
-        sent = send(SmtpSettings("127.0.0.1", smtp.server_address[1], starttls=False),
-                    _with_mail(app, "zhao.lei", "zhao@example.invalid"), reminders)
+        sent = send(
+            SmtpSettings("127.0.0.1", smtp.server_address[1], starttls=False),
+            _with_mail(app, "zhao.lei", "zhao@example.invalid"),
+            reminders,
+        )
     assert sent == ["zhao@example.invalid"]
     from email import message_from_bytes, policy
+
     body = message_from_bytes(smtp.messages[0].encode("utf-8"), policy=policy.default).get_content()
-    assert body.splitlines() == ["委员会工作台中有 3 件新举报在等您处理。", "1 件举报的期限在 2 个工作日内到期。",
-                                 "1 件举报有举报人的留言尚未答复。", "请登录查看。"]
+    assert body.splitlines() == [
+        "委员会工作台中有 3 件新举报在等您处理。",
+        "1 件举报的期限在 2 个工作日内到期。",
+        "1 件举报有举报人的留言尚未答复。",
+        "请登录查看。",
+    ]
     assert "SECRET" not in smtp.messages[0]
     for case in cases_by_age:
         assert case.id not in smtp.messages[0] and case.id[:8] not in smtp.messages[0]
@@ -164,17 +184,23 @@ def test_whistle_notify_mails_the_counts(app, config, committee, smtp, monkeypat
     from whistle.config import PROJECT_DIR
 
     enrol(app, "zhao.lei")
-    resp, _code, _keys = seal_report(app.test_client(), "SECRET-NARRATIVE",
-                                     header=dict(HEADER, department="housing", accused_rank="staff"))
+    resp, _code, _keys = seal_report(
+        app.test_client(), "SECRET-NARRATIVE", header=dict(HEADER, department="housing", accused_rank="staff")
+    )
     assert resp.status_code == 201
     example = (PROJECT_DIR / "whistle" / "data" / "rules.example.toml").read_text(encoding="utf-8")
     entry = 'username = "zhao.lei"\nunit = "stationed_1"\n'
     assert entry in example
     rules = tmp_path / "rules.toml"
     rules.write_text(example.replace(entry, entry + 'email = "zhao@example.invalid"\n'), encoding="utf-8")
-    for name, value in {"WHISTLE_INSTANCE_DIR": str(config.instance_dir), "WHISTLE_DATABASE_URL": config.database_url,
-                        "WHISTLE_RULES": str(rules), "WHISTLE_SMTP_HOST": "127.0.0.1",
-                        "WHISTLE_SMTP_PORT": str(smtp.server_address[1]), "WHISTLE_SMTP_STARTTLS": "0"}.items():
+    for name, value in {
+        "WHISTLE_INSTANCE_DIR": str(config.instance_dir),
+        "WHISTLE_DATABASE_URL": config.database_url,
+        "WHISTLE_RULES": str(rules),
+        "WHISTLE_SMTP_HOST": "127.0.0.1",
+        "WHISTLE_SMTP_PORT": str(smtp.server_address[1]),
+        "WHISTLE_SMTP_STARTTLS": "0",
+    }.items():
         monkeypatch.setenv(name, value)
     result = CliRunner().invoke(main, ["notify"])
     assert result.exit_code == 0, result.output

@@ -1,5 +1,6 @@
 """A NUL character anywhere a member can type is a clear 400, on SQLite and PostgreSQL (which
 refuses NUL in text), never a 500, and nothing is stored or changed."""
+
 import pytest
 from sqlalchemy import func, select
 
@@ -15,19 +16,21 @@ def _entries(db_session) -> int:
     return db_session.scalar(select(func.count()).select_from(AuditEntry))
 
 
-@pytest.mark.parametrize("path, form", [
-    ("/cases/{id}/disposition", {"disposition": "not_accepted", "reason": NUL}),
-    ("/cases/{id}/grade", {"grade": "medium", "reason": NUL}),
-    ("/cases/{id}/status", {"event": "acknowledged\x00"}),
-    ("/cases/{id}/purge", {"reason": NUL}),
-    ("/cases/{id}/disposition", {"disposition": "not_accepted", "reason": "fine", "extra\x00": "x"}),
-])
+@pytest.mark.parametrize(
+    "path, form",
+    [
+        ("/cases/{id}/disposition", {"disposition": "not_accepted", "reason": NUL}),
+        ("/cases/{id}/grade", {"grade": "medium", "reason": NUL}),
+        ("/cases/{id}/status", {"event": "acknowledged\x00"}),
+        ("/cases/{id}/purge", {"reason": NUL}),
+        ("/cases/{id}/disposition", {"disposition": "not_accepted", "reason": "fine", "extra\x00": "x"}),
+    ],
+)
 def test_a_nul_in_a_member_form_is_a_400_and_changes_nothing(app, people, db_session, path, form):
     _report(app, header=HOUSING)
     case = _case(db_session)
     before = (case.disposition, case.risk_grade, case.status, _entries(db_session))
-    resp = people["zhao.lei"].post("/committee" + path.format(id=case.id), form,
-                                   headers={"Accept-Language": "en"})
+    resp = people["zhao.lei"].post("/committee" + path.format(id=case.id), form, headers={"Accept-Language": "en"})
     assert resp.status_code == 400
     assert "Traceback" not in resp.get_data(as_text=True)
     case = _case(db_session)
@@ -48,8 +51,10 @@ def test_a_nul_in_a_query_string_or_json_body_is_a_400(app, people, db_session):
 def test_text_without_nul_still_goes_through(app, people, db_session):
     _report(app, header=HOUSING)
     case = _case(db_session)
-    resp = people["zhao.lei"].post(f"/committee/cases/{case.id}/disposition",
-                                   {"disposition": "not_accepted", "reason": "outside remit \\u0000 as text"})
+    resp = people["zhao.lei"].post(
+        f"/committee/cases/{case.id}/disposition",
+        {"disposition": "not_accepted", "reason": "outside remit \\u0000 as text"},
+    )
     assert resp.status_code == 302
     assert _case(db_session).disposition == "not_accepted"
 
@@ -58,20 +63,30 @@ def test_a_nul_in_a_multipart_form_or_in_the_path_is_a_400(app, people, db_sessi
     _report(app, header=HOUSING)
     case = _case(db_session)
     zhao = people["zhao.lei"]
-    resp = zhao.client.post(f"/committee/cases/{case.id}/disposition",
-                            data={"csrf_token": zhao.csrf(), "disposition": "not_accepted", "reason": NUL},
-                            content_type="multipart/form-data")
+    resp = zhao.client.post(
+        f"/committee/cases/{case.id}/disposition",
+        data={"csrf_token": zhao.csrf(), "disposition": "not_accepted", "reason": NUL},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 400 and _case(db_session).disposition is None
     assert zhao.client.get(f"/committee/cases/{case.id[:31]}%00").status_code == 400
-    assert zhao.client.post(f"/committee/cases/{case.id}/confirm/abc%00",
-                            data={"csrf_token": zhao.csrf(), "decision": "approve"}).status_code == 400
+    assert (
+        zhao.client.post(
+            f"/committee/cases/{case.id}/confirm/abc%00", data={"csrf_token": zhao.csrf(), "decision": "approve"}
+        ).status_code
+        == 400
+    )
 
 
 def test_a_lone_surrogate_in_json_is_a_400(app, people, db_session):
     _report(app, header=HOUSING)
     case = _case(db_session)
-    resp = people["zhao.lei"].api("post", f"/committee/api/cases/{case.id}/grants",
-                                  data='{"username": "\\ud800", "keys": {}}', content_type="application/json")
+    resp = people["zhao.lei"].api(
+        "post",
+        f"/committee/api/cases/{case.id}/grants",
+        data='{"username": "\\ud800", "keys": {}}',
+        content_type="application/json",
+    )
     assert resp.status_code == 400
 
 
@@ -96,6 +111,7 @@ def test_a_members_json_body_is_bounded(app, people, db_session):
     _report(app, header=HOUSING)
     case = _case(db_session)
     big = b'{"username": "' + b"a" * (5 * 1024 * 1024) + b'", "keys": {}}'
-    resp = people["zhao.lei"].api("post", f"/committee/api/cases/{case.id}/grants", data=big,
-                                  content_type="application/json")
+    resp = people["zhao.lei"].api(
+        "post", f"/committee/api/cases/{case.id}/grants", data=big, content_type="application/json"
+    )
     assert resp.status_code == 413

@@ -1,5 +1,6 @@
 """The supervising body's oversight view: the log, refusals, overrides and overdue cases,
 and never a case's content."""
+
 import datetime as dt
 import json
 
@@ -41,9 +42,9 @@ def test_overseer_sees_refusals_overrides_and_overdue_but_no_content(app, people
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     # Refused grants, with their reasons (codes), and the override, with its reason withheld.
-    refused = html[html.index('id="refused-grants"'):html.index('id="grade-overrides"')]
+    refused = html[html.index('id="refused-grants"') : html.index('id="grade-overrides"')]
     assert "li.na" in refused and "conflict" in refused and "gao.feng" in refused and "admin" in refused
-    overrides = html[html.index('id="grade-overrides"'):html.index('id="audit-log"')]
+    overrides = html[html.index('id="grade-overrides"') : html.index('id="audit-log"')]
     assert "zhao.lei" in overrides and case.id[:8] in overrides and "withheld" in overrides
     # The overdue case, by prefix, with its deadline.
     assert "2025-01-06" in html and "urgency-overdue" in html
@@ -59,8 +60,12 @@ def test_overseer_sees_refusals_overrides_and_overdue_but_no_content(app, people
                 assert value not in html
     assert case.id not in html
     # The visit itself is on record.
-    assert db_session.scalar(select(AuditEntry).where(AuditEntry.action == "oversight_view",
-                                                      AuditEntry.actor == "gao.feng")) is not None
+    assert (
+        db_session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "oversight_view", AuditEntry.actor == "gao.feng")
+        )
+        is not None
+    )
 
 
 def test_overseer_cannot_open_a_case_nor_be_granted_one(app, people, db_session):
@@ -101,12 +106,12 @@ def test_oversight_log_is_paginated_newest_first(app, people, db_session):
         audit.record(db_session, "view", actor="zhao.lei", on=dt.date(2025, 2, 1), case_id=f"{n:032x}")
     db_session.commit()
     first = gao.client.get("/committee/oversight").get_data(as_text=True)
-    log = first[first.index('id="audit-log"'):]
+    log = first[first.index('id="audit-log"') :]
     assert "oversight_view" not in log and "Opened the oversight view" in log  # labelled, newest first
     assert log.index("Opened the oversight view") < log.index(f"{59:032x}"[:8])
     assert "?page=2" in log
     second = gao.client.get("/committee/oversight?page=2").get_data(as_text=True)
-    assert f"{0:032x}"[:8] in second[second.index('id="audit-log"'):]
+    assert f"{0:032x}"[:8] in second[second.index('id="audit-log"') :]
     assert "?page=3" not in second
     # A page past the last, even one no database OFFSET can hold, shows the last page;
     # one that is not a number, or not positive, the first.
@@ -114,7 +119,7 @@ def test_oversight_log_is_paginated_newest_first(app, people, db_session):
         past = gao.client.get(f"/committee/oversight?page={page}")
         assert past.status_code == 200
         html = past.get_data(as_text=True)
-        assert f"{0:032x}"[:8] in html[html.index('id="audit-log"'):] and "?page=1" in html
+        assert f"{0:032x}"[:8] in html[html.index('id="audit-log"') :] and "?page=1" in html
     for page in ("0", "-5", "abc", "1e3"):
         html = gao.client.get(f"/committee/oversight?page={page}").get_data(as_text=True)
         assert "?page=2" in html and "?page=0" not in html
@@ -124,4 +129,5 @@ def test_every_audit_action_has_a_label_in_the_oversight_view():
     """The oversight view shows each entry's action by its label, in the reader's language;
     an action without one would show as its code."""
     from whistle.committee.oversight import ACTIONS as LABELS
+
     assert set(LABELS) == audit.ACTIONS

@@ -1,6 +1,7 @@
 """A new report's recipients come from one read of the database (committee keys UNION ALL
 the members who may hold keys), and that read is fresh: a member deactivated a moment ago is
 not sealed to."""
+
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
@@ -9,8 +10,15 @@ from whistle.models import Member
 from whistle.services import services
 from whistle.triage.routing import route
 
-HEADER = {"channel": "contractor", "department": "transport", "category": "gifts", "accused_rank": "staff",
-          "money_band": "10k_100k", "frequency": "regular", "evidence": "attached"}
+HEADER = {
+    "channel": "contractor",
+    "department": "transport",
+    "category": "gifts",
+    "accused_rank": "staff",
+    "money_band": "10k_100k",
+    "frequency": "regular",
+    "evidence": "attached",
+}
 
 
 def _statements(engine, run):

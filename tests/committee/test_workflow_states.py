@@ -20,6 +20,7 @@ step:
 
 One app for the whole run (new cases each example); SQLite, and PostgreSQL when configured.
 """
+
 import json
 
 import pytest
@@ -106,8 +107,11 @@ def machine(app, people, unhandled):
 
         @rule(case=cases, other=cases, who=st.sampled_from(MEMBERS), code=st.sampled_from(DISPOSITIONS))
         def disposition(self, case, other, who, code):
-            self._post(who, f"/committee/cases/{case}/disposition",
-                       {"disposition": code, "reason": "because", "duplicate_of": other})
+            self._post(
+                who,
+                f"/committee/cases/{case}/disposition",
+                {"disposition": code, "reason": "because", "duplicate_of": other},
+            )
 
         @rule(case=cases, who=st.sampled_from(MEMBERS))
         def propose_purge(self, case, who):
@@ -116,11 +120,15 @@ def machine(app, people, unhandled):
         @rule(case=cases, who=st.sampled_from(MEMBERS), approve=st.booleans(), index=st.integers(0, 3))
         def confirm(self, case, who, approve, index):
             with Session(engine) as s:
-                pending = list(s.scalars(select(PendingAction.id).where(PendingAction.case_id == case)
-                                         .order_by(PendingAction.id)))
+                pending = list(
+                    s.scalars(select(PendingAction.id).where(PendingAction.case_id == case).order_by(PendingAction.id))
+                )
             if pending:
-                self._post(who, f"/committee/cases/{case}/confirm/{pending[index % len(pending)]}",
-                           {"decision": "approve" if approve else "reject"})
+                self._post(
+                    who,
+                    f"/committee/cases/{case}/confirm/{pending[index % len(pending)]}",
+                    {"decision": "approve" if approve else "reject"},
+                )
 
         @rule(case=cases, who=st.sampled_from(MEMBERS), kind=st.sampled_from(["reply", "note"]))
         def write(self, case, who, kind):
@@ -134,7 +142,9 @@ def machine(app, people, unhandled):
             if kind == "reply":
                 recipients.append(unb64u(data["reporter_public_key"]))
             sealed = env.seal(kind, {"case": case}, {"text": kind.upper(), "attachments": []}, recipients)
-            resp = person.api("post", f"/committee/api/cases/{case}/items", json={"kind": kind, "envelope": sealed.envelope})
+            resp = person.api(
+                "post", f"/committee/api/cases/{case}/items", json={"kind": kind, "envelope": sealed.envelope}
+            )
             check(target, resp, (who, kind, case))
             assert resp.status_code == 201, resp.get_json()
 
@@ -149,8 +159,12 @@ def machine(app, people, unhandled):
             with Session(engine) as s:
                 for case_id in self.codes:
                     case = s.get(Case, case_id)
-                    events = [e.event for e in s.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
-                                                          .order_by(CaseEvent.seq))]
+                    events = [
+                        e.event
+                        for e in s.scalars(
+                            select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
+                        )
+                    ]
                     statuses = [e for e in events if e in STATUS_EVENTS + ("purged",)]
                     for before, after in zip(statuses, statuses[1:]):
                         assert before != after, (case_id, statuses)  # a status is entered, not repeated
@@ -167,6 +181,7 @@ def machine(app, people, unhandled):
 
         def _members(self, s):
             from whistle.models import Member
+
             return s.scalars(select(Member).where(Member.username.in_(MEMBERS)))
 
         def _high_closes_were_confirmed(self, s, case_id):
@@ -204,6 +219,13 @@ def machine(app, people, unhandled):
 
 
 def test_any_order_of_committee_steps_keeps_the_rules(machine):
-    run_state_machine_as_test(machine, settings=settings(
-        max_examples=12, stateful_step_count=18, deadline=None, database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=12,
+            stateful_step_count=18,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )

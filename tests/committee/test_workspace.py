@@ -1,5 +1,6 @@
 """The committee workspace through HTTP: routing grants, conflicts refused three ways,
 grants re-sealed by members, dual control, dispositions, audit entries."""
+
 import json
 
 import pytest
@@ -18,8 +19,15 @@ from tests.committee.conftest import HTTPS, Person, login
 from tests.conftest import build_app
 from tests.triage import EXAMPLE_TEXT
 
-HOUSING = dict(HEADER, department="housing", accused_rank="leadership", category="gifts",
-               money_band="over_100k", frequency="regular", evidence="attached")  # a 高危 case
+HOUSING = dict(
+    HEADER,
+    department="housing",
+    accused_rank="leadership",
+    category="gifts",
+    money_band="over_100k",
+    frequency="regular",
+    evidence="attached",
+)  # a 高危 case
 
 
 def _report(app, header=HOUSING, narrative="WORKSPACE-MARKER"):
@@ -42,6 +50,7 @@ def _open(person, case_id):
     for item in view.get_json()["items"]:
         if item["granted_key"]:
             import nacl.bindings as sodium
+
             key = sodium.crypto_box_seal_open(unb64u(item["granted_key"]), person.keypair.public, person.keypair.secret)
             bodies.append(env.open_body(item["envelope"], key))
         else:
@@ -54,20 +63,29 @@ def _grant_to(holder, target, case_id):
     import nacl.bindings as sodium
 
     view, _ = _open(holder, case_id)
-    member = next(m for m in holder.api("get", f"/committee/api/cases/{case_id}/grantable").get_json()["members"]
-                  if m["username"] == target.username)
-    keys = {i["id"]: b64u(sodium.crypto_box_seal(env.open_content_key(i["envelope"], holder.keypair),
-                                                 unb64u(member["public_key"]))) for i in view["items"]}
-    resp = holder.api("post", f"/committee/api/cases/{case_id}/grants", json={"username": target.username, "keys": keys})
+    member = next(
+        m
+        for m in holder.api("get", f"/committee/api/cases/{case_id}/grantable").get_json()["members"]
+        if m["username"] == target.username
+    )
+    keys = {
+        i["id"]: b64u(
+            sodium.crypto_box_seal(env.open_content_key(i["envelope"], holder.keypair), unb64u(member["public_key"]))
+        )
+        for i in view["items"]
+    }
+    resp = holder.api(
+        "post", f"/committee/api/cases/{case_id}/grants", json={"username": target.username, "keys": keys}
+    )
     assert resp.status_code == 201
 
 
 def test_routing_seals_to_eligible_members_only(app, people, db_session):
     recipients = app.test_client().post("/api/v1/recipients", json=HOUSING).get_json()["recipients"]
     kids = {r["kid"] for r in recipients}
-    assert people["zhao.lei"].keypair.kid in kids          # stationed_1 unit lead
-    assert people["li.na"].keypair.kid not in kids          # stationed_1, but her own department is housing
-    assert people["zhang.wei"].keypair.kid not in kids      # another unit
+    assert people["zhao.lei"].keypair.kid in kids  # stationed_1 unit lead
+    assert people["li.na"].keypair.kid not in kids  # stationed_1, but her own department is housing
+    assert people["zhang.wei"].keypair.kid not in kids  # another unit
     assert all(r["label"] in ("committee", "member", "superior") or r["label"] for r in recipients)
     _report(app)
     case = _case(db_session)
@@ -138,8 +156,11 @@ def test_a_department_removed_from_the_rules_leaves_its_cases_open_but_grants_no
         assert offered.status_code == 200 and offered.get_json()["members"] == []
         items = zhao.api("get", f"/committee/api/cases/{case.id}").get_json()["items"]
         grants = db_session.scalar(select(func.count()).select_from(CaseGrant))
-        resp = zhao.api("post", f"/committee/api/cases/{case.id}/grants",
-                        json={"username": "zhang.wei", "keys": {i["id"]: b64u(bytes(80)) for i in items}})
+        resp = zhao.api(
+            "post",
+            f"/committee/api/cases/{case.id}/grants",
+            json={"username": "zhang.wei", "keys": {i["id"]: b64u(bytes(80)) for i in items}},
+        )
         assert resp.status_code == 403
         db_session.expire_all()
         entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "refused_grant"))
@@ -156,11 +177,19 @@ def test_a_grant_that_is_not_a_json_object_is_a_400(app, people, db_session):
     _report(app)
     case = _case(db_session)
     entries = db_session.scalar(select(func.count()).select_from(AuditEntry))
-    for body, language, message in (([{"username": "zhang.wei"}], "en", "The submission is incomplete or malformed"),
-                                     ("zhang.wei", "zh-CN", "提交的内容不完整或格式有误"), (5, "en", "malformed"),
-                                     (None, "zh-TW", "提交的內容不完整或格式有誤")):
-        resp = people["zhao.lei"].api("post", f"/committee/api/cases/{case.id}/grants", data=json.dumps(body),
-                                      content_type="application/json", headers={"Accept-Language": language})
+    for body, language, message in (
+        ([{"username": "zhang.wei"}], "en", "The submission is incomplete or malformed"),
+        ("zhang.wei", "zh-CN", "提交的内容不完整或格式有误"),
+        (5, "en", "malformed"),
+        (None, "zh-TW", "提交的內容不完整或格式有誤"),
+    ):
+        resp = people["zhao.lei"].api(
+            "post",
+            f"/committee/api/cases/{case.id}/grants",
+            data=json.dumps(body),
+            content_type="application/json",
+            headers={"Accept-Language": language},
+        )
         assert resp.status_code == 400, body
         assert resp.get_json()["error"] == "invalid_submission"
         assert message in resp.get_json()["message"], (language, resp.get_json())
@@ -176,8 +205,11 @@ def test_grant_reseals_keys_for_a_colleague(app, people, db_session):
     zhao, liu = people["zhao.lei"], people["liu.yang"]
     assert liu.client.get(f"/committee/cases/{case.id}").status_code == 404
     view, _ = _open(zhao, case.id)
-    target = next(m for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
-                  if m["username"] == "liu.yang")
+    target = next(
+        m
+        for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
+        if m["username"] == "liu.yang"
+    )
     keys = {}
     for item in view["items"]:
         content_key = env.open_content_key(item["envelope"], zhao.keypair)
@@ -195,18 +227,28 @@ def test_reply_and_note_sealed_by_member(app, people, db_session):
     zhao = people["zhao.lei"]
     view = zhao.api("get", f"/committee/api/cases/{case.id}").get_json()
     holders = [unb64u(r["public_key"]) for r in view["recipients"]]
-    reply = env.seal("reply", {"case": case.id}, {"text": "REPLY", "attachments": []},
-                     holders + [unb64u(view["reporter_public_key"])])
+    reply = env.seal(
+        "reply",
+        {"case": case.id},
+        {"text": "REPLY", "attachments": []},
+        holders + [unb64u(view["reporter_public_key"])],
+    )
     note = env.seal("note", {"case": case.id}, {"text": "NOTE", "attachments": []}, holders)
     for kind, sealed in (("reply", reply), ("note", note)):
-        resp = zhao.api("post", f"/committee/api/cases/{case.id}/items",
-                        json={"kind": kind, "envelope": sealed.envelope})
+        resp = zhao.api(
+            "post", f"/committee/api/cases/{case.id}/items", json={"kind": kind, "envelope": sealed.envelope}
+        )
         assert resp.status_code == 201, resp.get_json()
     # A note sealed to the reporter is refused: notes never reach the reporter.
     leaky = env.seal("note", {"case": case.id}, {"text": "X"}, holders + [unb64u(view["reporter_public_key"])])
-    assert zhao.api("post", f"/committee/api/cases/{case.id}/items",
-                    json={"kind": "note", "envelope": leaky.envelope}).status_code == 400
+    assert (
+        zhao.api(
+            "post", f"/committee/api/cases/{case.id}/items", json={"kind": "note", "envelope": leaky.envelope}
+        ).status_code
+        == 400
+    )
     from tests.client_side import credentials
+
     creds, keys = credentials(app.test_client(), code)
     reporter_view = app.test_client().post("/api/v1/followup", json=creds).get_json()
     assert [i["kind"] for i in reporter_view["items"]] == ["reply"]
@@ -228,11 +270,13 @@ def test_a_refused_reply_is_recorded_for_the_members_own_cases_only(app, people,
     assert li.api("post", path, json={"reason": "reporter_key_mismatch"}).status_code == 404  # not her case
     for reason in ("reporter_key_mismatch", "reporter_key_unverifiable"):
         assert zhao.api("post", path, json={"reason": reason}).status_code == 201
-    entries = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "refused_reply")
-                                 .order_by(AuditEntry.seq)).all()
+    entries = db_session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "refused_reply").order_by(AuditEntry.seq)
+    ).all()
     assert [(e.actor, e.case_id, json.loads(e.detail)) for e in entries] == [
         ("zhao.lei", case.id, {"reason": "reporter_key_mismatch"}),
-        ("zhao.lei", case.id, {"reason": "reporter_key_unverifiable"})]
+        ("zhao.lei", case.id, {"reason": "reporter_key_unverifiable"}),
+    ]
     assert audit.verify(db_session).first_bad is None
 
 
@@ -248,10 +292,18 @@ def test_dual_control_downgrade_and_close(app, people, db_session):
     # A second member (granted the case) confirms.
     view, _ = _open(zhao, case.id)
     import nacl.bindings as sodium
-    target = next(m for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
-                  if m["username"] == "liu.yang")
-    keys = {i["id"]: b64u(sodium.crypto_box_seal(env.open_content_key(i["envelope"], zhao.keypair),
-                                                 unb64u(target["public_key"]))) for i in view["items"]}
+
+    target = next(
+        m
+        for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
+        if m["username"] == "liu.yang"
+    )
+    keys = {
+        i["id"]: b64u(
+            sodium.crypto_box_seal(env.open_content_key(i["envelope"], zhao.keypair), unb64u(target["public_key"]))
+        )
+        for i in view["items"]
+    }
     zhao.api("post", f"/committee/api/cases/{case.id}/grants", json={"username": "liu.yang", "keys": keys})
     liu.post(f"/committee/cases/{case.id}/confirm/{pending.id}", {"decision": "approve"})
     case = _case(db_session)
@@ -270,6 +322,7 @@ def test_dual_control_downgrade_and_close(app, people, db_session):
 
 def _pending(db_session, action):
     from whistle.models import PendingAction
+
     db_session.expire_all()
     return db_session.scalar(select(PendingAction).where(PendingAction.action == action))
 
@@ -289,8 +342,12 @@ def test_a_request_the_case_outgrew_is_withdrawn_not_applied(app, people, db_ses
     purge = _pending(db_session, "purge")
     assert purge is not None
     liu.post(f"/committee/cases/{case.id}/status", {"event": "in_review"})  # the reporter wrote again
-    resp = liu.post(f"/committee/cases/{case.id}/confirm/{purge.id}", {"decision": "approve"},
-                      headers={"Accept-Language": "en"}, follow_redirects=True)
+    resp = liu.post(
+        f"/committee/cases/{case.id}/confirm/{purge.id}",
+        {"decision": "approve"},
+        headers={"Accept-Language": "en"},
+        follow_redirects=True,
+    )
     assert resp.status_code == 200
     assert "no longer closed" in resp.get_data(as_text=True)
     case = _case(db_session)
@@ -304,8 +361,12 @@ def test_a_request_the_case_outgrew_is_withdrawn_not_applied(app, people, db_ses
     zhao.post(f"/committee/cases/{case.id}/confirm/{_pending(db_session, 'downgrade').id}", {"decision": "approve"})
     zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
     closed_events = _closed_events(db_session, case.id)
-    resp = zhao.post(f"/committee/cases/{case.id}/confirm/{close.id}", {"decision": "approve"},
-                     headers={"Accept-Language": "en"}, follow_redirects=True)
+    resp = zhao.post(
+        f"/committee/cases/{case.id}/confirm/{close.id}",
+        {"decision": "approve"},
+        headers={"Accept-Language": "en"},
+        follow_redirects=True,
+    )
     assert "already closed" in resp.get_data(as_text=True)
     assert _closed_events(db_session, case.id) == closed_events and _pending(db_session, "close") is None
     actions = [e.action for e in db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
@@ -323,12 +384,19 @@ def test_setting_the_status_a_case_has_changes_nothing(app, people, db_session):
     zhao.post(f"/committee/cases/{case.id}/status", {"event": "acknowledged"})
     status_entries = select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "status")
     assert db_session.scalar(status_entries) == 1
-    resp = zhao.post(f"/committee/cases/{case.id}/status", {"event": "acknowledged"},
-                     headers={"Accept-Language": "en"}, follow_redirects=True)
+    resp = zhao.post(
+        f"/committee/cases/{case.id}/status",
+        {"event": "acknowledged"},
+        headers={"Accept-Language": "en"},
+        follow_redirects=True,
+    )
     assert "The case already has this status." in resp.get_data(as_text=True)
     from whistle.models import CaseEvent
-    events = [e.event for e in db_session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
-                                                  .order_by(CaseEvent.seq))]
+
+    events = [
+        e.event
+        for e in db_session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq))
+    ]
     assert events == ["received", "acknowledged"]
     assert db_session.scalar(status_entries) == 1
 
@@ -347,12 +415,18 @@ def test_a_request_is_decided_once_and_proposed_once(app, people, db_session):
     zhao, liu = people["zhao.lei"], people["liu.yang"]
     _grant_to(zhao, liu, case.id)
     zhao.post(f"/committee/cases/{case.id}/status", {"event": "closed"})
-    resp = liu.post(f"/committee/cases/{case.id}/status", {"event": "closed"}, headers={"Accept-Language": "en"},
-                      follow_redirects=True)
+    resp = liu.post(
+        f"/committee/cases/{case.id}/status",
+        {"event": "closed"},
+        headers={"Accept-Language": "en"},
+        follow_redirects=True,
+    )
     assert "already waiting for a second member" in resp.get_data(as_text=True)
     zhao.post(f"/committee/cases/{case.id}/grade", {"grade": "low", "reason": "checked"})
     zhao.post(f"/committee/cases/{case.id}/grade", {"grade": "medium", "reason": "checked again"})
-    pending = {p.action: p.id for p in db_session.scalars(select(PendingAction).where(PendingAction.case_id == case.id))}
+    pending = {
+        p.action: p.id for p in db_session.scalars(select(PendingAction).where(PendingAction.case_id == case.id))
+    }
     assert sorted(pending) == ["close", "downgrade"]
     assert db_session.scalar(select(func.count()).select_from(PendingAction)) == 2
     # Zhang, in two tabs (two sessions), confirms the downgrade in both at once.
@@ -363,9 +437,15 @@ def test_a_request_is_decided_once_and_proposed_once(app, people, db_session):
     answers = []
 
     def confirm(person, token):
-        answers.append(person.client.post(f"/committee/cases/{case.id}/confirm/{pending['downgrade']}",
-                                          data={"csrf_token": token, "decision": "approve"},
-                                          headers={"Accept-Language": "en"}, follow_redirects=True))
+        answers.append(
+            person.client.post(
+                f"/committee/cases/{case.id}/confirm/{pending['downgrade']}",
+                data={"csrf_token": token, "decision": "approve"},
+                headers={"Accept-Language": "en"},
+                follow_redirects=True,
+            )
+        )
+
     threads = [threading.Thread(target=confirm, args=form) for form in forms]
     for thread in threads:
         thread.start()
@@ -385,9 +465,11 @@ def test_a_request_is_decided_once_and_proposed_once(app, people, db_session):
 
 def _closed_events(db_session, case_id) -> int:
     from whistle.models import CaseEvent
+
     db_session.expire_all()
-    return db_session.scalar(select(func.count()).select_from(CaseEvent).where(
-        CaseEvent.case_id == case_id, CaseEvent.event == "closed"))
+    return db_session.scalar(
+        select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.event == "closed")
+    )
 
 
 def test_dispositions_need_reason_or_link(app, people, db_session):
@@ -424,6 +506,7 @@ def test_admin_has_no_key_and_cannot_open_cases(app, people, db_session):
 
 def test_case_list_puts_overdue_first(app, people, db_session):
     import datetime as dt
+
     _report(app, header=dict(HOUSING, money_band="none", frequency="once", evidence="none", category="meals"))
     _report(app)
     low, high = sorted(db_session.scalars(select(Case)).all(), key=lambda c: c.risk_grade != "low")
@@ -452,12 +535,19 @@ def test_a_grant_is_refused_when_a_message_came_in_since_its_keys_were_sealed(ap
     case = _case(db_session)
     zhao, liu = people["zhao.lei"], people["liu.yang"]
     view, _ = _open(zhao, case.id)
-    target = next(m for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
-                  if m["username"] == "liu.yang")
+    target = next(
+        m
+        for m in zhao.api("get", f"/committee/api/cases/{case.id}/grantable").get_json()["members"]
+        if m["username"] == "liu.yang"
+    )
 
     def keys_of(items):
-        return {i["id"]: b64u(sodium.crypto_box_seal(env.open_content_key(i["envelope"], zhao.keypair),
-                                                     unb64u(target["public_key"]))) for i in items}
+        return {
+            i["id"]: b64u(
+                sodium.crypto_box_seal(env.open_content_key(i["envelope"], zhao.keypair), unb64u(target["public_key"]))
+            )
+            for i in items
+        }
 
     stale = keys_of(view["items"])
     rules = services(app).rules
@@ -465,25 +555,41 @@ def test_a_grant_is_refused_when_a_message_came_in_since_its_keys_were_sealed(ap
     recipients = [r.public_key for r in cases.case_recipients(db_session, rules, locked)] + [locked.reporter_pk]
     sealed = env.seal("message", {"case": case.id}, {"text": "MEANWHILE", "attachments": []}, recipients)
     cases.add_message(db_session, rules, locked, "message", sealed.envelope, [], dt.date.today())
-    resp = once_it_waits(db_session, config.database_url, lambda: zhao.api(
-        "post", f"/committee/api/cases/{case.id}/grants", json={"username": "liu.yang", "keys": stale}))
+    resp = once_it_waits(
+        db_session,
+        config.database_url,
+        lambda: zhao.api(
+            "post", f"/committee/api/cases/{case.id}/grants", json={"username": "liu.yang", "keys": stale}
+        ),
+    )
     assert resp.status_code == 400 and resp.get_json()["error"] == "recipients_changed", resp.get_json()
     db_session.expire_all()
-    assert db_session.scalar(select(func.count()).select_from(CaseGrant).join(Member, Member.id == CaseGrant.member_id)
-                             .where(CaseGrant.case_id == case.id, Member.username == "liu.yang")) == 0
+    assert (
+        db_session.scalar(
+            select(func.count())
+            .select_from(CaseGrant)
+            .join(Member, Member.id == CaseGrant.member_id)
+            .where(CaseGrant.case_id == case.id, Member.username == "liu.yang")
+        )
+        == 0
+    )
     view, _ = _open(zhao, case.id)  # the browser reads the items again and re-seals them all
-    resp = zhao.api("post", f"/committee/api/cases/{case.id}/grants", json={"username": "liu.yang",
-                                                                           "keys": keys_of(view["items"])})
+    resp = zhao.api(
+        "post", f"/committee/api/cases/{case.id}/grants", json={"username": "liu.yang", "keys": keys_of(view["items"])}
+    )
     assert resp.status_code == 201
     _view, bodies = _open(liu, case.id)
     assert bodies[-1]["text"] == "MEANWHILE"
 
 
-@pytest.mark.parametrize("path, form", [
-    ("status", {"event": "acknowledged"}),
-    ("disposition", {"disposition": "conclude"}),
-    ("grade", {"grade": "low", "reason": "checked"}),
-])
+@pytest.mark.parametrize(
+    "path, form",
+    [
+        ("status", {"event": "acknowledged"}),
+        ("disposition", {"disposition": "conclude"}),
+        ("grade", {"grade": "low", "reason": "checked"}),
+    ],
+)
 def test_a_change_to_a_case_purged_meanwhile_is_refused(app, people, db_session, config, path, form):
     """A member's change that opened the case before a purge committed, then waited for the
     case's lock, finds the tombstone under it: refused (404, as the case is gone), not applied
@@ -502,16 +608,22 @@ def test_a_change_to_a_case_purged_meanwhile_is_refused(app, people, db_session,
     assert zhao.client.get(f"/committee/cases/{case.id}").status_code == 200
     cases.add_event(db_session, cases.locked(db_session, case), "closed", dt.date.today())
     db_session.commit()
-    retention.purge(db_session, cases.locked(db_session, case), on=dt.date.today(), actor="li.na",
-                    reason="early", confirmed_by="wang.fang")  # committed below, while the change waits
+    retention.purge(
+        db_session,
+        cases.locked(db_session, case),
+        on=dt.date.today(),
+        actor="li.na",
+        reason="early",
+        confirmed_by="wang.fang",
+    )  # committed below, while the change waits
     events = db_session.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case.id))
     purged = (case.status, case.disposition, case.risk_grade)
     assert purged[0] == "purged"
-    resp = once_it_waits(db_session, config.database_url,
-                         lambda: zhao.post(f"/committee/cases/{case.id}/{path}", data=form))
+    resp = once_it_waits(
+        db_session, config.database_url, lambda: zhao.post(f"/committee/cases/{case.id}/{path}", data=form)
+    )
     assert resp.status_code == 404
     db_session.expire_all()
     tombstone = db_session.get(Case, case.id)
     assert (tombstone.status, tombstone.disposition, tombstone.risk_grade) == purged
-    assert db_session.scalar(select(func.count()).select_from(CaseEvent)
-                             .where(CaseEvent.case_id == case.id)) == events
+    assert db_session.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case.id)) == events

@@ -1,4 +1,5 @@
 """The shipped example rules, and variants of its text for the triage tests."""
+
 import datetime
 from pathlib import Path
 
@@ -24,8 +25,15 @@ def example():
 
 def header(**fields) -> dict:
     """A complete routing header; fields override the defaults."""
-    base = {"channel": "general", "department": "housing", "category": "bribery",
-            "accused_rank": "staff", "money_band": "none", "frequency": "once", "evidence": "none"}
+    base = {
+        "channel": "general",
+        "department": "housing",
+        "category": "bribery",
+        "accused_rank": "staff",
+        "money_band": "none",
+        "frequency": "once",
+        "evidence": "none",
+    }
     base.update(fields)
     return base
 

@@ -1,5 +1,6 @@
 """Grants only where routing allows: the handling unit(s) and the level above, never down,
 never another unit, never a conflicted member, never the committee member the report names."""
+
 import pytest
 
 from tests.triage import example, header
@@ -13,13 +14,28 @@ GRANTS = [
     pytest.param(dict(department="housing"), "zhao.lei", True, "ok", id="handling-unit"),
     pytest.param(dict(department="housing"), "chen.jie", True, "ok", id="its-lead-the-level-above"),
     pytest.param(dict(department="housing"), "zhang.wei", False, "not_routed", id="another-office"),
-    pytest.param(dict(department="housing", channel="contractor", category="meals"), "he.ping", False,
-                 "not_routed", id="contractor-complaint-to-the-organization-department"),
+    pytest.param(
+        dict(department="housing", channel="contractor", category="meals"),
+        "he.ping",
+        False,
+        "not_routed",
+        id="contractor-complaint-to-the-organization-department",
+    ),
     pytest.param(dict(department="housing", accused_rank="head"), "chen.jie", True, "ok", id="head-level-above"),
-    pytest.param(dict(department="housing", accused_rank="head"), "zhao.lei", False, "not_routed",
-                 id="head-never-back-down-to-the-accused-level"),
-    pytest.param(dict(department="commission", accused_member="zhou.min"), "zhou.min", False, "accused",
-                 id="named-staff-member-never"),
+    pytest.param(
+        dict(department="housing", accused_rank="head"),
+        "zhao.lei",
+        False,
+        "not_routed",
+        id="head-never-back-down-to-the-accused-level",
+    ),
+    pytest.param(
+        dict(department="commission", accused_member="zhou.min"),
+        "zhou.min",
+        False,
+        "accused",
+        id="named-staff-member-never",
+    ),
     pytest.param(dict(department="commission"), "zhou.min", True, "ok", id="cadre-supervision-otherwise"),
     pytest.param(dict(department="housing"), "li.na", False, "conflict", id="conflict"),
 ]

@@ -1,4 +1,5 @@
 """Routing on the shipped example: who handles a case and who may read it."""
+
 import pytest
 
 from tests.triage import edited, example, header
@@ -9,44 +10,171 @@ RULES = example()
 
 ROUTES = [
     # (header fields, unit, escalated, held, eligible, excluded, reason)
-    pytest.param(dict(department="natural_resources"), "office_1", False, False, ("zhang.wei",), (),
-                 "supervising_unit", id="normal"),
-    pytest.param(dict(department="water", accused_rank="leadership"), "office_1", False, False,
-                 ("zhang.wei",), (), "supervising_unit", id="leadership-stays-with-supervising-unit"),
-    pytest.param(dict(department="education", accused_rank="unknown"), "stationed_2", False, False,
-                 ("sun.hao",), (), "supervising_unit", id="unknown-rank-like-staff"),
-    pytest.param(dict(department="transport"), "stationed_1", False, False, ("zhao.lei", "li.na"), (),
-                 "supervising_unit", id="stationed-group"),
-    pytest.param(dict(department="housing"), "stationed_1", False, False, ("zhao.lei",),
-                 (("li.na", "conflict"),), "supervising_unit", id="conflict-excluded"),
-    pytest.param(dict(department="housing", accused_rank="head"), "county_cdi", True, False,
-                 ("chen.jie", "liu.yang"), (), "head_to_level_above", id="head-to-level-above"),
-    pytest.param(dict(department="finance"), "office_2", False, False, (), (("wang.fang", "conflict"),),
-                 "supervising_unit", id="everyone-conflicted"),
-    pytest.param(dict(department="finance", accused_rank="head"), "county_cdi", True, False,
-                 ("chen.jie", "liu.yang"), (), "head_to_level_above", id="finance-head"),
-    pytest.param(dict(department="organization"), "county_cdi", False, False, ("chen.jie", "liu.yang"), (),
-                 "supervising_unit", id="organization-staff"),
-    pytest.param(dict(department="organization", accused_rank="head"), "city_cdi", True, True, (), (),
-                 "head_to_level_above", id="head-level-above-external-held"),
-    pytest.param(dict(department="commission", accused_rank="head"), "city_cdi", True, True, (), (),
-                 "committee_head_to_superior", id="committee-head-held-for-superior"),
-    pytest.param(dict(department="commission", channel="contractor", category="meals", accused_rank="head"),
-                 "city_cdi", True, True, (), (), "committee_head_to_superior", id="committee-head-any-channel"),
-    pytest.param(dict(department="commission"), "cadre_supervision", False, False, ("zhou.min",), (),
-                 "supervising_unit", id="committee-staff-to-cadre-supervision"),
-    pytest.param(dict(department="commission", accused_rank="leadership"), "cadre_supervision", False,
-                 False, ("zhou.min",), (), "supervising_unit", id="committee-leadership"),
-    pytest.param(dict(department="other"), "case_management", False, False, ("wu.jing",),
-                 (("ma.lin", "admin"),), "supervising_unit", id="admin-never-eligible"),
+    pytest.param(
+        dict(department="natural_resources"),
+        "office_1",
+        False,
+        False,
+        ("zhang.wei",),
+        (),
+        "supervising_unit",
+        id="normal",
+    ),
+    pytest.param(
+        dict(department="water", accused_rank="leadership"),
+        "office_1",
+        False,
+        False,
+        ("zhang.wei",),
+        (),
+        "supervising_unit",
+        id="leadership-stays-with-supervising-unit",
+    ),
+    pytest.param(
+        dict(department="education", accused_rank="unknown"),
+        "stationed_2",
+        False,
+        False,
+        ("sun.hao",),
+        (),
+        "supervising_unit",
+        id="unknown-rank-like-staff",
+    ),
+    pytest.param(
+        dict(department="transport"),
+        "stationed_1",
+        False,
+        False,
+        ("zhao.lei", "li.na"),
+        (),
+        "supervising_unit",
+        id="stationed-group",
+    ),
+    pytest.param(
+        dict(department="housing"),
+        "stationed_1",
+        False,
+        False,
+        ("zhao.lei",),
+        (("li.na", "conflict"),),
+        "supervising_unit",
+        id="conflict-excluded",
+    ),
+    pytest.param(
+        dict(department="housing", accused_rank="head"),
+        "county_cdi",
+        True,
+        False,
+        ("chen.jie", "liu.yang"),
+        (),
+        "head_to_level_above",
+        id="head-to-level-above",
+    ),
+    pytest.param(
+        dict(department="finance"),
+        "office_2",
+        False,
+        False,
+        (),
+        (("wang.fang", "conflict"),),
+        "supervising_unit",
+        id="everyone-conflicted",
+    ),
+    pytest.param(
+        dict(department="finance", accused_rank="head"),
+        "county_cdi",
+        True,
+        False,
+        ("chen.jie", "liu.yang"),
+        (),
+        "head_to_level_above",
+        id="finance-head",
+    ),
+    pytest.param(
+        dict(department="organization"),
+        "county_cdi",
+        False,
+        False,
+        ("chen.jie", "liu.yang"),
+        (),
+        "supervising_unit",
+        id="organization-staff",
+    ),
+    pytest.param(
+        dict(department="organization", accused_rank="head"),
+        "city_cdi",
+        True,
+        True,
+        (),
+        (),
+        "head_to_level_above",
+        id="head-level-above-external-held",
+    ),
+    pytest.param(
+        dict(department="commission", accused_rank="head"),
+        "city_cdi",
+        True,
+        True,
+        (),
+        (),
+        "committee_head_to_superior",
+        id="committee-head-held-for-superior",
+    ),
+    pytest.param(
+        dict(department="commission", channel="contractor", category="meals", accused_rank="head"),
+        "city_cdi",
+        True,
+        True,
+        (),
+        (),
+        "committee_head_to_superior",
+        id="committee-head-any-channel",
+    ),
+    pytest.param(
+        dict(department="commission"),
+        "cadre_supervision",
+        False,
+        False,
+        ("zhou.min",),
+        (),
+        "supervising_unit",
+        id="committee-staff-to-cadre-supervision",
+    ),
+    pytest.param(
+        dict(department="commission", accused_rank="leadership"),
+        "cadre_supervision",
+        False,
+        False,
+        ("zhou.min",),
+        (),
+        "supervising_unit",
+        id="committee-leadership",
+    ),
+    pytest.param(
+        dict(department="other"),
+        "case_management",
+        False,
+        False,
+        ("wu.jing",),
+        (("ma.lin", "admin"),),
+        "supervising_unit",
+        id="admin-never-eligible",
+    ),
 ]
 
 
 @pytest.mark.parametrize("fields, unit, escalated, held, eligible, excluded, reason", ROUTES)
 def test_routing_table(fields, unit, escalated, held, eligible, excluded, reason):
     result = route(RULES, header(**fields))
-    assert result == Route(unit=unit, escalated=escalated, held_for_superior=held, eligible=eligible,
-                           excluded=excluded, reason=reason, units=(unit,))
+    assert result == Route(
+        unit=unit,
+        escalated=escalated,
+        held_for_superior=held,
+        eligible=eligible,
+        excluded=excluded,
+        reason=reason,
+        units=(unit,),
+    )
 
 
 def test_held_case_goes_to_an_external_unit_with_a_key():
@@ -68,8 +196,9 @@ def test_admins_and_conflicted_members_are_never_eligible_anywhere():
 
 
 def test_channel_with_fixed_unit():
-    rules = rules_mod.parse(edited(append='\n[channels.contractor]\nunit = "case_management"\n'
-                                          'also_units = ["stationed_1"]\n'), "rules.toml")
+    rules = rules_mod.parse(
+        edited(append='\n[channels.contractor]\nunit = "case_management"\nalso_units = ["stationed_1"]\n'), "rules.toml"
+    )
     result = route(rules, header(channel="contractor", category="meals", department="housing"))
     assert result.reason == "channel_unit" and result.unit == "case_management"
     assert result.units == ("case_management", "stationed_1")
@@ -79,14 +208,14 @@ def test_channel_with_fixed_unit():
     # the general channel is still routed by department
     assert route(rules, header(department="housing")).unit == "stationed_1"
     # the committee's head is never handled locally, whatever the channel
-    held = route(rules, header(channel="contractor", category="meals", department="commission",
-                               accused_rank="head"))
+    held = route(rules, header(channel="contractor", category="meals", department="commission", accused_rank="head"))
     assert held.held_for_superior and held.unit == "city_cdi"
 
 
 def test_head_of_a_unit_without_parent_is_held_for_the_superior():
-    rules = rules_mod.parse(edited(('supervising_unit = "case_management"',
-                                    'supervising_unit = "org_cadre_supervision"')), "rules.toml")
+    rules = rules_mod.parse(
+        edited(('supervising_unit = "case_management"', 'supervising_unit = "org_cadre_supervision"')), "rules.toml"
+    )
     result = route(rules, header(department="other", accused_rank="head"))
     assert result.held_for_superior and result.unit == "city_cdi" and result.eligible == ()
     assert route(rules, header(department="other")).unit == "org_cadre_supervision"

@@ -4,6 +4,7 @@ and the audit entry, all in the caller's transaction: the workspace views and th
 (`cases status`, `retention purge`, `keys recover`) call the same function and cannot
 disagree. No Flask request here; the callers turn an Outcome into a page or a line of text.
 """
+
 import datetime as dt
 import enum
 import json
@@ -68,8 +69,9 @@ def _locked(db: Session, case: Case) -> Case:
     return case
 
 
-def _propose_or_refuse(db: Session, case: Case, by: Actor, action: str, payload: dict, on: dt.date,
-                       refusal: str) -> Outcome:
+def _propose_or_refuse(
+    db: Session, case: Case, by: Actor, action: str, payload: dict, on: dt.date, refusal: str
+) -> Outcome:
     if by.member is None:
         raise NeedsSecondMember(refusal)
     return Outcome.PROPOSED if propose(db, case, by.member, action, payload, on) else Outcome.ALREADY_WAITING
@@ -84,9 +86,16 @@ def set_status(db: Session, case: Case, event: str, *, by: Actor, on: dt.date, r
     if event == case.status:  # a second click, or two members at once: the timeline says it once
         return Outcome.UNCHANGED
     if event == "closed" and closing_needs_second_member(case):
-        return _propose_or_refuse(db, case, by, "close", {}, on,
-                                  "closing a high-risk (高危) case needs a second member: propose it in the "
-                                  "committee workspace, where another member confirms it")
+        return _propose_or_refuse(
+            db,
+            case,
+            by,
+            "close",
+            {},
+            on,
+            "closing a high-risk (高危) case needs a second member: propose it in the "
+            "committee workspace, where another member confirms it",
+        )
     if event == "closed":
         close(db, rules, case, actor=by.name, on=on)
         return Outcome.DONE
@@ -104,22 +113,41 @@ def close(db: Session, rules, case: Case, *, actor: str, on: dt.date, confirmed_
     decided = retention.period_end(rules.retention, case.disposition, on)
     case.retention_ends = decided if case.retention_ends is None else max(case.retention_ends, decided)
     case.closure_confirmed_by = confirmed_by
-    audit.record(db, "status", actor=actor, on=on, case_id=case.id, event="closed", confirmed_by=confirmed_by,
-                 retention_ends=case.retention_ends.isoformat())
+    audit.record(
+        db,
+        "status",
+        actor=actor,
+        on=on,
+        case_id=case.id,
+        event="closed",
+        confirmed_by=confirmed_by,
+        retention_ends=case.retention_ends.isoformat(),
+    )
 
 
-def set_disposition(db: Session, case: Case, code: str, *, duplicate_of: str | None, reason: str,
-                    by: Actor, on: dt.date, rules) -> Outcome:
+def set_disposition(
+    db: Session, case: Case, code: str, *, duplicate_of: str | None, reason: str, by: Actor, on: dt.date, rules
+) -> Outcome:
     """Record a disposition from the official taxonomy (the caller checked the code, the
     earlier case of a duplicate and the reason a refusal needs). One that would end the
     retention decided when the case closed earlier (移送审查调查 → duplicate, say) waits for
     a second member."""
     case = _locked(db, case)  # two members at once: one "disposition" event on the timeline
-    payload = {"disposition": code, "duplicate_of": duplicate_of if code == "duplicate" else None,
-               "reason": reason[:500] or None}
+    payload = {
+        "disposition": code,
+        "duplicate_of": duplicate_of if code == "duplicate" else None,
+        "reason": reason[:500] or None,
+    }
     if _shortens(db, rules, case, code):
-        return _propose_or_refuse(db, case, by, "disposition", payload, on,
-                                  "a disposition that shortens a closed case's retention needs a second member")
+        return _propose_or_refuse(
+            db,
+            case,
+            by,
+            "disposition",
+            payload,
+            on,
+            "a disposition that shortens a closed case's retention needs a second member",
+        )
     _apply_disposition(db, rules, case, payload, by.name, on)
     return Outcome.DONE
 
@@ -132,8 +160,9 @@ def _shortens(db: Session, rules, case: Case, disposition: str) -> bool:
     return retention.period_end(rules.retention, disposition, closed) < case.retention_ends
 
 
-def _apply_disposition(db: Session, rules, case: Case, payload: dict, actor: str, on: dt.date,
-                       confirmed_by: str | None = None) -> None:
+def _apply_disposition(
+    db: Session, rules, case: Case, payload: dict, actor: str, on: dt.date, confirmed_by: str | None = None
+) -> None:
     code = payload["disposition"]
     first = case.disposition is None
     case.disposition = code
@@ -145,17 +174,33 @@ def _apply_disposition(db: Session, rules, case: Case, payload: dict, actor: str
         case.retention_ends = new_end if confirmed_by else max(case.retention_ends, new_end)
     if first:  # the reporter's timeline shows that (and when) a decision was made
         cases.add_event(db, case, "disposition", on)
-    audit.record(db, "disposition", actor=actor, on=on, case_id=case.id, disposition=code,
-                 duplicate_of=case.duplicate_of, reason=payload.get("reason"), confirmed_by=confirmed_by,
-                 retention_ends=case.retention_ends.isoformat() if case.retention_ends else None)
+    audit.record(
+        db,
+        "disposition",
+        actor=actor,
+        on=on,
+        case_id=case.id,
+        disposition=code,
+        duplicate_of=case.duplicate_of,
+        reason=payload.get("reason"),
+        confirmed_by=confirmed_by,
+        retention_ends=case.retention_ends.isoformat() if case.retention_ends else None,
+    )
 
 
 def set_grade(db: Session, case: Case, grade: str, reason: str, *, by: Actor, on: dt.date) -> Outcome:
     """A manual grade with a written reason; a downgrade from 高危 waits for a second member."""
     case = _locked(db, case)
     if case.risk_grade == "high" and grade != "high":
-        return _propose_or_refuse(db, case, by, "downgrade", {"grade": grade, "reason": reason}, on,
-                                  "a downgrade from high risk (高危) needs a second member")
+        return _propose_or_refuse(
+            db,
+            case,
+            by,
+            "downgrade",
+            {"grade": grade, "reason": reason},
+            on,
+            "a downgrade from high risk (高危) needs a second member",
+        )
     apply_grade(db, case, grade, reason, by.name, on)
     return Outcome.DONE
 
@@ -166,8 +211,9 @@ def propose_purge(db: Session, case: Case, reason: str, *, by: Actor, on: dt.dat
     case = _locked(db, case)
     if case.status != "closed" or not reason:
         return None
-    return _propose_or_refuse(db, case, by, "purge", {"reason": reason}, on,
-                              "purging a case early needs a second member")
+    return _propose_or_refuse(
+        db, case, by, "purge", {"reason": reason}, on, "purging a case early needs a second member"
+    )
 
 
 def propose(db: Session, case: Case, member: Member, action: str, payload: dict, on: dt.date) -> PendingAction | None:
@@ -175,16 +221,23 @@ def propose(db: Session, case: Case, member: Member, action: str, payload: dict,
     recorded) when one of the same kind already waits on this case: a second click, or a
     colleague asking for the same thing, is a confirmation to give, not a new request.
     Call with the case locked (cases.locked), so two proposals cannot both pass the check."""
-    waiting = db.scalar(select(PendingAction.id).where(PendingAction.case_id == case.id,
-                                                       PendingAction.action == action).limit(1))
+    waiting = db.scalar(
+        select(PendingAction.id).where(PendingAction.case_id == case.id, PendingAction.action == action).limit(1)
+    )
     if waiting is not None:
         return None
-    pending = PendingAction(case_id=case.id, action=action, payload=json.dumps(payload, ensure_ascii=False),
-                            proposed_by=member.id, proposed_on=on)
+    pending = PendingAction(
+        case_id=case.id,
+        action=action,
+        payload=json.dumps(payload, ensure_ascii=False),
+        proposed_by=member.id,
+        proposed_on=on,
+    )
     db.add(pending)
     db.flush()
-    audit.record(db, "proposed_" + action, actor=member.username, on=on, case_id=case.id,
-                 action_id=pending.id, **payload)
+    audit.record(
+        db, "proposed_" + action, actor=member.username, on=on, case_id=case.id, action_id=pending.id, **payload
+    )
     return pending
 
 
@@ -193,20 +246,33 @@ def apply_grade(db: Session, case: Case, grade: str, reason: str, actor: str, on
     before = case.risk_grade
     case.risk_grade = grade
     case.risk_override_reason = reason
-    audit.record(db, "grade_override", actor=actor, on=on, case_id=case.id,
-                 before=before, after=grade, reason=reason, confirmed_by=confirmed_by)
+    audit.record(
+        db,
+        "grade_override",
+        actor=actor,
+        on=on,
+        case_id=case.id,
+        before=before,
+        after=grade,
+        reason=reason,
+        confirmed_by=confirmed_by,
+    )
 
 
 # A proposal the case has since outgrown: what the proposer asked no longer makes sense
 # (a purge of a case reopened for review, a close of a case closed meanwhile, a downgrade
 # from 高危 of a case no longer 高危). Approving it
 # would act on a case the second member is not looking at as the proposer saw it.
-OUTGROWN = {"purge": lambda case: case.status != "closed", "close": lambda case: case.status == "closed",
-            "downgrade": lambda case: case.risk_grade != "high"}
+OUTGROWN = {
+    "purge": lambda case: case.status != "closed",
+    "close": lambda case: case.status == "closed",
+    "downgrade": lambda case: case.risk_grade != "high",
+}
 
 
-def confirm(db: Session, case: Case, pending: PendingAction, member: Member, approve: bool, on: dt.date,
-            *, rules) -> bool:
+def confirm(
+    db: Session, case: Case, pending: PendingAction, member: Member, approve: bool, on: dt.date, *, rules
+) -> bool:
     """Second member's decision on a pending action; it is applied only on approval, and
     only if the case still is as the proposal assumed. Returns False when the proposal was
     withdrawn for that reason (it is deleted and recorded, nothing else changes)."""
@@ -216,20 +282,37 @@ def confirm(db: Session, case: Case, pending: PendingAction, member: Member, app
     db.delete(pending)  # first: a purge below removes the case's pending actions too
     db.flush()
     if approve and OUTGROWN.get(action, lambda _case: False)(case):
-        audit.record(db, "withdrawn_" + action, actor=member.username, on=on, case_id=case.id,
-                     action_id=action_id, proposed_by=proposer.username, status=case.status, grade=case.risk_grade)
+        audit.record(
+            db,
+            "withdrawn_" + action,
+            actor=member.username,
+            on=on,
+            case_id=case.id,
+            action_id=action_id,
+            proposed_by=proposer.username,
+            status=case.status,
+            grade=case.risk_grade,
+        )
         return False
     if approve and action == "downgrade":
         apply_grade(db, case, payload["grade"], payload["reason"], proposer.username, on, confirmed_by=member.username)
     elif approve and action == "purge":
-        retention.purge(db, case, on=on, actor=proposer.username, reason=payload.get("reason", ""),
-                        confirmed_by=member.username)
+        retention.purge(
+            db, case, on=on, actor=proposer.username, reason=payload.get("reason", ""), confirmed_by=member.username
+        )
     elif approve and action == "close":
         close(db, rules, case, actor=proposer.username, on=on, confirmed_by=member.username)
     elif approve and action == "disposition":
         _apply_disposition(db, rules, case, payload, proposer.username, on, confirmed_by=member.username)
-    audit.record(db, ("confirmed_" if approve else "rejected_") + action, actor=member.username,
-                 on=on, case_id=case.id, action_id=action_id, proposed_by=proposer.username)
+    audit.record(
+        db,
+        ("confirmed_" if approve else "rejected_") + action,
+        actor=member.username,
+        on=on,
+        case_id=case.id,
+        action_id=action_id,
+        proposed_by=proposer.username,
+    )
     return True
 
 
@@ -238,13 +321,17 @@ def confirm(db: Session, case: Case, pending: PendingAction, member: Member, app
 # Why a hand-over was refused (routing.can_grant's reasons, and not_enrolled), as members read it.
 GRANT_REFUSALS = {
     "unknown": _l("There is no such member."),
-    "unknown_department": _l("The rules no longer list this case's department, so nobody can be cleared of a conflict."),
+    "unknown_department": _l(
+        "The rules no longer list this case's department, so nobody can be cleared of a conflict."
+    ),
     "held": _l("This case is held for the superior body: nobody here may receive it."),
     "accused": _l("The report names this member as the accused."),
     "conflict": _l("This member's own department is the accused department."),
     "admin": _l("Administrators never receive cases."),
-    "not_routed": _l("Routing does not send this case to this member's unit: a case goes only to its "
-                     "handling unit and the level above it, never back down."),
+    "not_routed": _l(
+        "Routing does not send this case to this member's unit: a case goes only to its "
+        "handling unit and the level above it, never back down."
+    ),
     "not_enrolled": _l("This member has no enrolled key: nothing can be sealed to them."),
 }
 
@@ -274,8 +361,18 @@ def grant_target(db: Session, rules, case: Case, username: str, *, actor: str, o
     return target
 
 
-def record_grant(db: Session, case: Case, target: Member, sealed: dict, *, actor: str, granted_by: str,
-                 on: dt.date, action: str = "grant", **detail) -> None:
+def record_grant(
+    db: Session,
+    case: Case,
+    target: Member,
+    sealed: dict,
+    *,
+    actor: str,
+    granted_by: str,
+    on: dt.date,
+    action: str = "grant",
+    **detail,
+) -> None:
     """Store the content keys re-sealed to ``target`` ({item id: sealed key}) and the grant.
     The server cannot open them: the new holder's browser checks them (report_bad_key)."""
     member_kid = kid(bytes(target.public_key))
@@ -298,8 +395,14 @@ def report_bad_key(db: Session, case: Case, member: Member, on: dt.date) -> bool
         return False
     grant.key_failed = True
     granter = db.get(Member, grant.granted_by) if grant.granted_by else None
-    audit.record(db, "grant_key_failed", actor=member.username, on=on, case_id=case.id,
-                 granted_by=granter.username if granter is not None else grant.granted_by)
+    audit.record(
+        db,
+        "grant_key_failed",
+        actor=member.username,
+        on=on,
+        case_id=case.id,
+        granted_by=granter.username if granter is not None else grant.granted_by,
+    )
     return True
 
 
@@ -317,6 +420,8 @@ def purge_due(db: Session, rules, on: dt.date) -> tuple[list, list[Case]]:
     legacy = [cases.locked(db, c) for c in retention.legacy_cases(db)]
     for case in legacy:
         retention.fix_legacy(db, case, rules.retention, on)
-    purged = [retention.purge(db, c, on=on, actor=None, reason="retention period ended",
-                              confirmed_by=c.closure_confirmed_by) for c in due]
+    purged = [
+        retention.purge(db, c, on=on, actor=None, reason="retention period ended", confirmed_by=c.closure_confirmed_by)
+        for c in due
+    ]
     return purged, withheld

@@ -11,6 +11,7 @@ than with one derivation per core (docs/benchmarks.md). The other work of a requ
 The bound is per process; deploy/gunicorn.conf.py gives each worker its share of the cores
 (WHISTLE_RECEIPT_DERIVATIONS = cores ÷ workers, at least 1) unless the setting is given.
 """
+
 import threading
 
 from crypto.receipt import ReceiptCode, ReporterKeys, derive_reporter_keys

@@ -3,6 +3,7 @@
 Plaintext exists only in this request's memory. Attachments were already encrypted while
 they streamed in (whistle.cases.uploads.SealingSpool) under the same content key.
 """
+
 from dataclasses import dataclass
 
 from crypto import envelope as env
@@ -51,12 +52,14 @@ def seal_identity(db, rules, header: dict, report: dict, identity: dict) -> dict
     """A real-name reporter's name and contact, sealed apart from the report (FORMAT.md §3):
     to the committee key and the custodians only, bound to the report by its nonce."""
     required, optional = cases.identity_recipients(db, rules, header)
-    return env.seal("identity", {"report": report["nonce"]}, identity,
-                    [r.public_key for r in required + optional]).envelope
+    return env.seal(
+        "identity", {"report": report["nonce"]}, identity, [r.public_key for r in required + optional]
+    ).envelope
 
 
-def seal_report(cfg, *, header: dict, body: dict, files: Uploads, rules, on,
-                identity: dict | None = None, now=None) -> SealedReport:
+def seal_report(
+    cfg, *, header: dict, body: dict, files: Uploads, rules, on, identity: dict | None = None, now=None
+) -> SealedReport:
     """Seal and store a report for a reporter without JavaScript, in a transaction of its own.
 
     The spools are finished once (a finished stream cannot be finished again) under the
@@ -76,16 +79,32 @@ def seal_report(cfg, *, header: dict, body: dict, files: Uploads, rules, on,
             with db.transaction() as session:
                 sealing = cases.sealing_for(session, rules, header)
                 # The receipt's key is bound into the report (FORMAT.md §3, version 2).
-                sealed = env.seal("report", env.bind_reporter_key(header, keys.keypair.public),
-                                  dict(body, attachments=meta),
-                                  [r.public_key for r in sealing.recipients], content_key=files.content_key)
-                sealed_identity = (seal_identity(session, rules, header, sealed.envelope, identity)
-                                   if identity else None)
+                sealed = env.seal(
+                    "report",
+                    env.bind_reporter_key(header, keys.keypair.public),
+                    dict(body, attachments=meta),
+                    [r.public_key for r in sealing.recipients],
+                    content_key=files.content_key,
+                )
+                sealed_identity = seal_identity(session, rules, header, sealed.envelope, identity) if identity else None
                 case = cases.create_case(
-                    session, locator=code.locator, salt=salt, opslimit=cfg.receipt_opslimit,
-                    memlimit=cfg.receipt_memlimit, verifier=keys.verifier, reporter_pk=keys.keypair.public,
-                    envelope=sealed.envelope, uploads=uploads, rules=rules, on=on, identity=sealed_identity,
-                    now=now, tz=cfg.timezone, sealing=sealing, commitment=log_commitment(keys.lookup))
+                    session,
+                    locator=code.locator,
+                    salt=salt,
+                    opslimit=cfg.receipt_opslimit,
+                    memlimit=cfg.receipt_memlimit,
+                    verifier=keys.verifier,
+                    reporter_pk=keys.keypair.public,
+                    envelope=sealed.envelope,
+                    uploads=uploads,
+                    rules=rules,
+                    on=on,
+                    identity=sealed_identity,
+                    now=now,
+                    tz=cfg.timezone,
+                    sealing=sealing,
+                    commitment=log_commitment(keys.lookup),
+                )
         except LocatorTaken:
             continue
         return SealedReport(code, case)
@@ -100,8 +119,9 @@ def seal_message(db, rules, case, *, text: str, files: Uploads, on, reporter_key
     (RecipientsChanged) because it lacks the key the case names."""
     meta, uploads = finish_spools(files.spools)
     recipients = [r.public_key for r in cases.case_recipients(db, rules, case)] + [reporter_key]
-    sealed = env.seal("message", {"case": case.id}, {"text": text, "attachments": meta},
-                      recipients, content_key=files.content_key)
+    sealed = env.seal(
+        "message", {"case": case.id}, {"text": text, "attachments": meta}, recipients, content_key=files.content_key
+    )
     return cases.add_message(db, rules, case, "message", sealed.envelope, uploads, on)
 
 

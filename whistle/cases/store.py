@@ -3,6 +3,7 @@
 One code path for the JSON API, the no-JavaScript forms and the CLI. Every function that
 writes does so inside the caller's transaction, so a failure leaves nothing behind.
 """
+
 import datetime as dt
 import hashlib
 import hmac
@@ -25,8 +26,17 @@ from crypto.receipt import fake_salt, is_locator, random_locator, verifier_match
 from crypto.stream import HEADER_BYTES
 from whistle.catalog import ACCUSED_FIELD, NOTICE_FIELD, ROUTING_FIELDS, routing_problems
 from whistle.errors import CasePurged, InvalidSubmission, LocatorTaken, NoSuchReceipt, NotReady, RecipientsChanged
-from whistle.models import (Attachment, AttachmentChunk, Case, CaseEvent, CaseGrant, CaseItem, CommitteeKey, Member,
-                            new_id)
+from whistle.models import (
+    Attachment,
+    AttachmentChunk,
+    Case,
+    CaseEvent,
+    CaseGrant,
+    CaseItem,
+    CommitteeKey,
+    Member,
+    new_id,
+)
 from whistle.cases.uploads import is_attachment_id
 from whistle.triage.routing import KEY_HOLDER
 from whistle.services import services
@@ -68,25 +78,34 @@ class Upload:
 # compiles each once per dialect and caches it, so a report's time goes to the database
 # rather than to building SQL. Core tables, not ORM entities: nothing here needs objects.
 _keys, _members = CommitteeKey.__table__, Member.__table__
-_ACTIVE_KEYS = (select(_keys.c.kid, _keys.c.public_key, _keys.c.label)
-                .where(_keys.c.active.is_(True)).order_by(_keys.c.kid))
-_ELIGIBLE_MEMBERS = (select(_members.c.id, _members.c.username, _members.c.public_key)
-                     .where(_members.c.username.in_(bindparam("names", expanding=True)),
-                            KEY_HOLDER)
-                     .order_by(_members.c.username))
+_ACTIVE_KEYS = (
+    select(_keys.c.kid, _keys.c.public_key, _keys.c.label).where(_keys.c.active.is_(True)).order_by(_keys.c.kid)
+)
+_ELIGIBLE_MEMBERS = (
+    select(_members.c.id, _members.c.username, _members.c.public_key)
+    .where(_members.c.username.in_(bindparam("names", expanding=True)), KEY_HOLDER)
+    .order_by(_members.c.username)
+)
 # Who a new report is sealed to, in one read: the active committee keys and every member
 # who may hold keys (KEY_HOLDER), the members routing chose picked out in Python. Committees are small, so
 # reading them all costs less than a second round trip; and the statement never changes
 # (no list of names to prepare on every call). One read, never a cache: a member
 # deactivated a moment ago is not sealed to.
 _ROUTING_READ = union_all(
-    select(literal_column("'key'").label("source"), _keys.c.kid.label("ref"), _keys.c.label.label("name"),
-           _keys.c.public_key).where(_keys.c.active.is_(True)),
-    select(literal_column("'member'"), _members.c.id, _members.c.username, _members.c.public_key)
-    .where(KEY_HOLDER))
-_INSERT_CASE = {name: dialect_insert(Case.__table__).on_conflict_do_nothing(index_elements=["locator"])
-                .returning(Case.__table__.c.id)
-                for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
+    select(
+        literal_column("'key'").label("source"),
+        _keys.c.kid.label("ref"),
+        _keys.c.label.label("name"),
+        _keys.c.public_key,
+    ).where(_keys.c.active.is_(True)),
+    select(literal_column("'member'"), _members.c.id, _members.c.username, _members.c.public_key).where(KEY_HOLDER),
+)
+_INSERT_CASE = {
+    name: dialect_insert(Case.__table__)
+    .on_conflict_do_nothing(index_elements=["locator"])
+    .returning(Case.__table__.c.id)
+    for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
+}
 _INSERT_ITEM = insert(CaseItem.__table__)
 _INSERT_GRANT = insert(CaseGrant.__table__)
 _INSERT_EVENT = insert(CaseEvent.__table__)
@@ -197,15 +216,26 @@ def case_recipients(db: Session, rules, case: Case) -> list[Recipient]:
 
     if case.held_for_superior:
         return _superior(rules)
-    holders = db.scalars(select(Member).join(CaseGrant, CaseGrant.member_id == Member.id)
-                         .where(CaseGrant.case_id == case.id, KEY_HOLDER)
-                         .order_by(Member.username)).all()
-    return committee_recipients(db) + [_member_recipient(m) for m in holders
-                                       if holder_refusal(rules, m.username, case.department, case.accused_member) is None]
+    holders = db.scalars(
+        select(Member)
+        .join(CaseGrant, CaseGrant.member_id == Member.id)
+        .where(CaseGrant.case_id == case.id, KEY_HOLDER)
+        .order_by(Member.username)
+    ).all()
+    return committee_recipients(db) + [
+        _member_recipient(m)
+        for m in holders
+        if holder_refusal(rules, m.username, case.department, case.accused_member) is None
+    ]
 
 
-def check_envelope(envelope: dict, kind: str, required: list[Recipient], optional=(),
-                   recipients_error: type[InvalidSubmission] = InvalidSubmission) -> dict:
+def check_envelope(
+    envelope: dict,
+    kind: str,
+    required: list[Recipient],
+    optional=(),
+    recipients_error: type[InvalidSubmission] = InvalidSubmission,
+) -> dict:
     """Validate an envelope's shape and recipients; InvalidSubmission if wrong, or
     ``recipients_error`` if only the recipients are (a message to an existing case:
     RecipientsChanged, which its sender answers by reading them again)."""
@@ -228,8 +258,11 @@ _attachments, _chunks = Attachment.__table__, AttachmentChunk.__table__
 _ATTACHMENT_ID_TAKEN = select(_attachments.c.id).where(_attachments.c.id == bindparam("attachment_id"))
 _INSERT_ATTACHMENT = insert(_attachments)
 _INSERT_CHUNK = insert(_chunks)
-_SET_STORED_SIZE = (update(_attachments).where(_attachments.c.id == bindparam("attachment_id"))
-                    .values(stored_size=bindparam("stored_size")))
+_SET_STORED_SIZE = (
+    update(_attachments)
+    .where(_attachments.c.id == bindparam("attachment_id"))
+    .values(stored_size=bindparam("stored_size"))
+)
 
 
 def _new_attachment(db: Session, case_id: str, item_id: str, attachment_id: str) -> None:
@@ -238,8 +271,7 @@ def _new_attachment(db: Session, case_id: str, item_id: str, attachment_id: str)
     if db.execute(_ATTACHMENT_ID_TAKEN, {"attachment_id": attachment_id}).first() is not None:
         raise InvalidSubmission(detail="attachment: id already in use")
     try:
-        db.execute(_INSERT_ATTACHMENT, {"id": attachment_id, "item_id": item_id, "case_id": case_id,
-                                        "stored_size": 0})
+        db.execute(_INSERT_ATTACHMENT, {"id": attachment_id, "item_id": item_id, "case_id": case_id, "stored_size": 0})
     except IntegrityError as exc:  # the same id raced in from a concurrent request
         raise InvalidSubmission(detail="attachment: id already in use") from exc
 
@@ -274,8 +306,9 @@ def locked(db: Session, case: Case) -> Case:
 
 
 def _add_item(db: Session, case: Case, kind: str, envelope: dict, uploads, on: dt.date) -> CaseItem:
-    seq = db.execute(update(Case).where(Case.id == case.id).values(item_count=Case.item_count + 1)
-                     .returning(Case.item_count)).scalar_one()
+    seq = db.execute(
+        update(Case).where(Case.id == case.id).values(item_count=Case.item_count + 1).returning(Case.item_count)
+    ).scalar_one()
     item = CaseItem(case_id=case.id, seq=seq, kind=kind, created_on=on, envelope=_stored(envelope))
     db.add(item)
     db.flush()
@@ -292,8 +325,10 @@ def _insert_item(db: Session, case_id: str, seq: int, kind: str, envelope: dict,
     """Insert item ``seq`` of a case being created (no other writer can see it yet, so the
     number needs no lock); its id."""
     item_id = new_id()
-    db.execute(_INSERT_ITEM, {"id": item_id, "case_id": case_id, "seq": seq, "kind": kind,
-                              "envelope": _stored(envelope), "created_on": on})
+    db.execute(
+        _INSERT_ITEM,
+        {"id": item_id, "case_id": case_id, "seq": seq, "kind": kind, "envelope": _stored(envelope), "created_on": on},
+    )
     return item_id
 
 
@@ -332,11 +367,26 @@ def work_calendar(rules):
     return services().calendar if has_app_context() else deadlines.WorkCalendar(rules)
 
 
-def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlimit: int,
-                verifier: bytes, reporter_pk: bytes, envelope: dict, uploads: list[Upload],
-                rules, on: dt.date, calendar=None, identity: dict | None = None,
-                now: dt.datetime | None = None, tz: str = "Asia/Shanghai",
-                sealing: Sealing | None = None, commitment: str | None = None) -> StoredCase:
+def create_case(
+    db: Session,
+    *,
+    locator: str,
+    salt: bytes,
+    opslimit: int,
+    memlimit: int,
+    verifier: bytes,
+    reporter_pk: bytes,
+    envelope: dict,
+    uploads: list[Upload],
+    rules,
+    on: dt.date,
+    calendar=None,
+    identity: dict | None = None,
+    now: dt.datetime | None = None,
+    tz: str = "Asia/Shanghai",
+    sealing: Sealing | None = None,
+    commitment: str | None = None,
+) -> StoredCase:
     """Store a new case with its sealed report, triaged and granted by the rules.
 
     ``identity``: a real-name reporter's sealed name and contact, stored as the case's item
@@ -386,15 +436,32 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     ack_due = due["acknowledge"]
     if real_name:  # 实名举报: the notice of acceptance may fall due first
         ack_due = min(ack_due, due["acceptance_notice"])
-    values = dict(id=new_id(), locator=locator, salt=salt, kdf_opslimit=opslimit, kdf_memlimit=memlimit,
-                  verifier=verifier, reporter_pk=reporter_pk, received_on=on, status="received",
-                  item_count=2 if identity is not None else 1, handling_unit=sealing.route.unit, route_reason=sealing.route.reason,
-                  held_for_superior=sealing.route.held_for_superior, risk_grade=assessment.grade,
-                  risk_score=assessment.score, ack_due=ack_due,
-                  feedback_due=due.get("feedback"), risk_override_reason=None, disposition=None,
-                  duplicate_of=None, real_name=real_name, notice_id=header.get(NOTICE_FIELD),
-                  accused_member=header.get(ACCUSED_FIELD),
-                  **{k: header[k] for k in ROUTING_FIELDS})
+    values = dict(
+        id=new_id(),
+        locator=locator,
+        salt=salt,
+        kdf_opslimit=opslimit,
+        kdf_memlimit=memlimit,
+        verifier=verifier,
+        reporter_pk=reporter_pk,
+        received_on=on,
+        status="received",
+        item_count=2 if identity is not None else 1,
+        handling_unit=sealing.route.unit,
+        route_reason=sealing.route.reason,
+        held_for_superior=sealing.route.held_for_superior,
+        risk_grade=assessment.grade,
+        risk_score=assessment.score,
+        ack_due=ack_due,
+        feedback_due=due.get("feedback"),
+        risk_override_reason=None,
+        disposition=None,
+        duplicate_of=None,
+        real_name=real_name,
+        notice_id=header.get(NOTICE_FIELD),
+        accused_member=header.get(ACCUSED_FIELD),
+        **{k: header[k] for k in ROUTING_FIELDS},
+    )
     # The case row is this transaction's first write. ON CONFLICT DO NOTHING (rather than a
     # savepoint, which pysqlite would turn into a committed outer transaction) keeps the whole
     # report one unit of work, and a taken locator is simply "no row inserted".
@@ -408,19 +475,21 @@ def create_case(db: Session, *, locator: str, salt: bytes, opslimit: int, memlim
     _store_attachments(db, case_id, report_id, uploads)
     if identity is not None:  # a separate item, sealed to other keys, in the same transaction
         _insert_item(db, case_id, 2, "identity", identity, on)
-    grants = [{"case_id": case_id, "member_id": member.id, "granted_on": on, "granted_by": None}
-              for member, recipient in sealing.members
-              if recipient.kid in kids]  # the grant is the sealed key: no key, no grant
+    grants = [
+        {"case_id": case_id, "member_id": member.id, "granted_on": on, "granted_by": None}
+        for member, recipient in sealing.members
+        if recipient.kid in kids
+    ]  # the grant is the sealed key: no key, no grant
     if grants:
         db.execute(_INSERT_GRANT, grants)
-    db.execute(_INSERT_EVENT, {"id": new_id(), "case_id": case_id, "seq": 1, "event": "received",
-                               "happened_on": on})
+    db.execute(_INSERT_EVENT, {"id": new_id(), "case_id": case_id, "seq": 1, "event": "received", "happened_on": on})
     intake_log.hold(db, case_id, on, commitment)
     return StoredCase(case_id, values["received_on"], values["notice_id"])
 
 
-def add_message(db: Session, rules, case: Case, kind: str, envelope: dict, uploads: list[Upload],
-                on: dt.date) -> CaseItem:
+def add_message(
+    db: Session, rules, case: Case, kind: str, envelope: dict, uploads: list[Upload], on: dt.date
+) -> CaseItem:
     """Add a reporter message, a committee reply (both also sealed to the reporter) or an
     internal note (never sealed to the reporter) to ``case``; CasePurged for a purged case
     (its status read under the case's row lock, so a purge committing meanwhile is seen)."""
@@ -451,8 +520,15 @@ def real_name_due(rules, calendar, case: Case) -> dict | None:
     if not case.real_name:
         return None
     closed = [e.happened_on for e in case.events if e.event == "closed"]
-    due = deadlines.due_dates(rules, calendar, case.channel, case.risk_grade, case.received_on,
-                              real_name=True, closed_on=closed[-1] if closed else None)
+    due = deadlines.due_dates(
+        rules,
+        calendar,
+        case.channel,
+        case.risk_grade,
+        case.received_on,
+        real_name=True,
+        closed_on=closed[-1] if closed else None,
+    )
     return {"acceptance_notice": due["acceptance_notice"], "result_notice": due["result_notice"]}
 
 
@@ -487,8 +563,10 @@ def locator_token_valid(instance_secret: bytes, locator: str, token, today_: dt.
     if not isinstance(token, str) or not is_locator(locator):
         return False
     presented = token.encode("utf-8")
-    return any(hmac.compare_digest(presented, locator_token(instance_secret, locator, day).encode("ascii"))
-               for day in (today_, today_ - dt.timedelta(days=1)))
+    return any(
+        hmac.compare_digest(presented, locator_token(instance_secret, locator, day).encode("ascii"))
+        for day in (today_, today_ - dt.timedelta(days=1))
+    )
 
 
 _cost_cache: dict[str, tuple[float, list]] = {}
@@ -502,9 +580,11 @@ def cost_distribution(db: Session) -> list[tuple[int, int, int]]:
     cached = _cost_cache.get(key)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
-    rows = db.execute(select(Case.kdf_opslimit, Case.kdf_memlimit, func.count())
-                      .group_by(Case.kdf_opslimit, Case.kdf_memlimit)
-                      .order_by(Case.kdf_opslimit, Case.kdf_memlimit)).all()
+    rows = db.execute(
+        select(Case.kdf_opslimit, Case.kdf_memlimit, func.count())
+        .group_by(Case.kdf_opslimit, Case.kdf_memlimit)
+        .order_by(Case.kdf_opslimit, Case.kdf_memlimit)
+    ).all()
     distribution = [(int(ops), int(mem), int(n)) for ops, mem, n in rows]
     _cost_cache[key] = (time.monotonic() + COST_CACHE_SECONDS, distribution)
     return distribution
@@ -541,8 +621,11 @@ def salt_for(db: Session, locator: str, instance_secret: bytes, opslimit: int, m
     """(salt, opslimit, memlimit) for ``locator``: the case's own, or a stable fake salt and
     a fake cost (see fake_cost) for a locator without a case."""
     fake = fake_cost(db, instance_secret, locator, opslimit, memlimit)  # both paths: same work
-    row = db.execute(select(Case.salt, Case.kdf_opslimit, Case.kdf_memlimit)
-                     .where(Case.locator == locator)).first() if is_locator(locator) else None
+    row = (
+        db.execute(select(Case.salt, Case.kdf_opslimit, Case.kdf_memlimit).where(Case.locator == locator)).first()
+        if is_locator(locator)
+        else None
+    )
     if row is None:
         return (fake_salt(instance_secret, locator), *fake)
     return bytes(row.salt), row.kdf_opslimit, row.kdf_memlimit
@@ -554,8 +637,11 @@ def find_case(db: Session, locator: str, lookup: bytes) -> Case:
     Only the verifier is read for the comparison, and it is compared even when there is no
     case, so a known and an unknown locator cost the same; the case is loaded on a match.
     """
-    row = db.execute(select(Case.id, Case.verifier).where(Case.locator == locator)).first() \
-        if is_locator(locator) else None
+    row = (
+        db.execute(select(Case.id, Case.verifier).where(Case.locator == locator)).first()
+        if is_locator(locator)
+        else None
+    )
     stored = bytes(row.verifier) if row is not None else bytes(32)
     if not verifier_matches(lookup, stored) or row is None:
         raise NoSuchReceipt()
@@ -589,8 +675,11 @@ def attachment_stream(db: Session, attachment_id: str) -> Iterator[bytes]:
     """The stored ciphertext of an attachment, chunk by chunk, without loading it all."""
     idx = 0
     while True:
-        data = db.scalar(select(AttachmentChunk.data).where(
-            AttachmentChunk.attachment_id == attachment_id, AttachmentChunk.idx == idx))
+        data = db.scalar(
+            select(AttachmentChunk.data).where(
+                AttachmentChunk.attachment_id == attachment_id, AttachmentChunk.idx == idx
+            )
+        )
         if data is None:
             return
         yield bytes(data)
@@ -609,7 +698,8 @@ def reporter_deadlines(case: Case, today: dt.date, rules=None, calendar=None) ->
     acknowledged = bool(events & {"acknowledged", "in_review", "closed", "purged"})
     fed_back = outcome_told(case) is not None or bool(events & {"closed", "purged"})
     shown = {
-        "acknowledge_by": case.ack_due, "feedback_by": case.feedback_due,
+        "acknowledge_by": case.ack_due,
+        "feedback_by": case.feedback_due,
         "acknowledge_overdue": bool(case.ack_due and not acknowledged and today > case.ack_due),
         "feedback_overdue": bool(case.feedback_due and not fed_back and today > case.feedback_due),
     }
@@ -630,8 +720,9 @@ def outcome_told(case: Case) -> CaseEvent | None:
     after = decided if decided is not None else closed
     if after is None:
         return None
-    return min((e for e in case.events if e.event == "feedback_sent" and e.seq > after),
-               key=lambda e: e.seq, default=None)
+    return min(
+        (e for e in case.events if e.event == "feedback_sent" and e.seq > after), key=lambda e: e.seq, default=None
+    )
 
 
 def result_notice_sent(case: Case) -> bool:

@@ -9,6 +9,7 @@ gives the request an explicit ``Uploads``; without it, files arrive as ciphertex
   size is first held in memory and stripped of its metadata (whistle.scrub.gate).
 Every file part gets a limited spool, whatever its file name says.
 """
+
 import json
 import re
 import tempfile
@@ -76,8 +77,7 @@ def attachment_disposition(name) -> dict:
     except UnicodeEncodeError:
         simple = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
         # safe = RFC 5987 attr-char, as in werkzeug.utils.send_file
-        return {"filename": simple.strip() or "attachment",
-                "filename*": "UTF-8''" + quote(text, safe="!#$&+-.^_`|~")}
+        return {"filename": simple.strip() or "attachment", "filename*": "UTF-8''" + quote(text, safe="!#$&+-.^_`|~")}
     return {"filename": text}
 
 
@@ -145,8 +145,9 @@ class CiphertextSpool(_Spool):
 class SealingSpool(_Spool):
     """Spool that encrypts plaintext as it streams in, under the request's content key."""
 
-    def __init__(self, limit_plain: int, content_key: bytes, filename: str, content_type: str,
-                 scrub_max: int = 0) -> None:
+    def __init__(
+        self, limit_plain: int, content_key: bytes, filename: str, content_type: str, scrub_max: int = 0
+    ) -> None:
         super().__init__(ciphertext_size(limit_plain))
         self.id = new_id()
         self.filename = clean_filename(filename)
@@ -212,8 +213,13 @@ def multipart_form_parser(read_size: int) -> type[FormDataParser]:
             boundary = options.get("boundary", "").encode("ascii")
             if not boundary:
                 raise ValueError("Missing boundary")
-            parser = MultiPartParser(stream_factory=self.stream_factory, max_form_memory_size=self.max_form_memory_size,
-                                     max_form_parts=self.max_form_parts, cls=self.cls, buffer_size=read_size)
+            parser = MultiPartParser(
+                stream_factory=self.stream_factory,
+                max_form_memory_size=self.max_form_memory_size,
+                max_form_parts=self.max_form_parts,
+                cls=self.cls,
+                buffer_size=read_size,
+            )
             form, files = parser.parse(stream, boundary, content_length)
             if None in form or None in files:
                 # A part without a name (RFC 7578 requires one) would reach the views and
@@ -341,8 +347,9 @@ class WhistleRequest(Request):
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         cfg = services().config
-        return self.uploads.spool_for(cfg.max_attachments, cfg.max_attachment_bytes, filename, content_type,
-                                      cfg.scrub_max_bytes)
+        return self.uploads.spool_for(
+            cfg.max_attachments, cfg.max_attachment_bytes, filename, content_type, cfg.scrub_max_bytes
+        )
 
 
 def close_spools(_exc=None) -> None:

@@ -16,6 +16,7 @@ is still accepted, though nothing finer than the day is ever stored.
 The committee sees, per notice, how many comments arrived, where they were routed and how
 they were disposed of: counts only, never content (``summary``).
 """
+
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
@@ -55,8 +56,7 @@ class NoticeNotOpen(WhistleError):
 
     status = 409
     code = "notice_not_open"
-    message = _l("The comment window of this notice has not opened yet: comments are accepted "
-                 "from its first day.")
+    message = _l("The comment window of this notice has not opened yet: comments are accepted from its first day.")
 
 
 class NoSuchNotice(WhistleError):
@@ -151,8 +151,7 @@ def may_publish(rules, username: str) -> bool:
     """Members and unit leads of the publishing unit may publish notices."""
     member = rules.member(username)
     unit = publishing_unit(rules)
-    return member is not None and unit is not None and member.unit == unit \
-        and member.role in PUBLISHER_ROLES
+    return member is not None and unit is not None and member.unit == unit and member.role in PUBLISHER_ROLES
 
 
 def may_view(rules, username: str) -> bool:
@@ -195,9 +194,11 @@ def _date(text) -> dt.date | None:
 
 def draft_from(form) -> Draft:
     """Read the publishing form (text is trimmed; a date that does not parse is None)."""
-    return Draft(*((form.get(name) or "").strip() for name in
-                   ("candidate_name", "current_post", "proposed_post", "department")),
-                 _date(form.get("opens_on")), _date(form.get("closes_on")))
+    return Draft(
+        *((form.get(name) or "").strip() for name in ("candidate_name", "current_post", "proposed_post", "department")),
+        _date(form.get("opens_on")),
+        _date(form.get("closes_on")),
+    )
 
 
 def problems(draft: Draft, rules, calendar, today: dt.date) -> dict:
@@ -235,9 +236,17 @@ def problems(draft: Draft, rules, calendar, today: dt.date) -> dict:
 
 def publish(db: Session, draft: Draft, *, by: str, on: dt.date) -> Notice:
     """Store a checked draft as a published notice."""
-    notice = Notice(id=new_id(), candidate_name=draft.candidate_name, current_post=draft.current_post,
-                    proposed_post=draft.proposed_post, department=draft.department,
-                    opens_on=draft.opens_on, closes_on=draft.closes_on, published_on=on, published_by=by)
+    notice = Notice(
+        id=new_id(),
+        candidate_name=draft.candidate_name,
+        current_post=draft.current_post,
+        proposed_post=draft.proposed_post,
+        department=draft.department,
+        opens_on=draft.opens_on,
+        closes_on=draft.closes_on,
+        published_on=on,
+        published_by=by,
+    )
     db.add(notice)
     db.flush()
     return notice
@@ -248,11 +257,16 @@ def publish(db: Session, draft: Draft, *, by: str, on: dt.date) -> Notice:
 
 def public_lists(db: Session, today: dt.date) -> tuple[list[Notice], list[Notice]]:
     """(open notices, notices closed within the last RECENT_DAYS days), for the public page."""
-    open_ = db.scalars(select(Notice).where(Notice.opens_on <= today, Notice.closes_on >= today)
-                       .order_by(Notice.closes_on, Notice.candidate_name, Notice.id)).all()
-    recent = db.scalars(select(Notice).where(Notice.closes_on < today,
-                                             Notice.closes_on >= today - dt.timedelta(days=RECENT_DAYS))
-                        .order_by(Notice.closes_on.desc(), Notice.candidate_name, Notice.id)).all()
+    open_ = db.scalars(
+        select(Notice)
+        .where(Notice.opens_on <= today, Notice.closes_on >= today)
+        .order_by(Notice.closes_on, Notice.candidate_name, Notice.id)
+    ).all()
+    recent = db.scalars(
+        select(Notice)
+        .where(Notice.closes_on < today, Notice.closes_on >= today - dt.timedelta(days=RECENT_DAYS))
+        .order_by(Notice.closes_on.desc(), Notice.candidate_name, Notice.id)
+    ).all()
     return list(open_), list(recent)
 
 
@@ -278,6 +292,10 @@ def summary(db: Session, rules, notice: Notice) -> dict:
             units[unit] += 1
         dispositions[case.disposition or ""] += 1
         statuses[case.status] += 1
-    return {"comments": len(comments), "held_for_superior": held,
-            "units": sorted(units.items()), "dispositions": sorted(dispositions.items()),
-            "statuses": sorted(statuses.items())}
+    return {
+        "comments": len(comments),
+        "held_for_superior": held,
+        "units": sorted(units.items()),
+        "dispositions": sorted(dispositions.items()),
+        "statuses": sorted(statuses.items()),
+    }

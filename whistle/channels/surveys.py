@@ -19,6 +19,7 @@ Item kinds and their stored values: ``likert`` 1-5 (strongly disagree .. strongl
 ``yes_no`` 1 yes / 0 no (``bribery = true``: a yes offers to file a full report), ``choice``
 the option's index, ``free_text`` sealed only.
 """
+
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -30,8 +31,7 @@ from sqlalchemy.orm import Session
 from crypto import envelope as env
 from whistle.cases import store as cases
 from whistle.errors import WhistleError
-from whistle.models import (Member, Survey, SurveyAnswer, SurveyQuestion, SurveyResponse, SurveyText,
-                            new_id)
+from whistle.models import Member, Survey, SurveyAnswer, SurveyQuestion, SurveyResponse, SurveyText, new_id
 from whistle.transparency.suppression import Figures, Protected
 from whistle.cases.uploads import form_text
 
@@ -125,8 +125,9 @@ def definition_problems(title: str, intro: str, start, end, items: list[ItemSpec
             problems[where] = _l("Results can be broken down only by a yes-or-no or an options question.")
         elif item.kind == "choice" and not (MIN_OPTIONS <= len(item.options) <= MAX_OPTIONS):
             problems[where] = _l("Give %(a)d to %(b)d options, one per line.", a=MIN_OPTIONS, b=MAX_OPTIONS)
-        elif item.kind == "choice" and (any(not o or len(o) > MAX_OPTION_TEXT for o in item.options)
-                                        or len(set(item.options)) != len(item.options)):
+        elif item.kind == "choice" and (
+            any(not o or len(o) > MAX_OPTION_TEXT for o in item.options) or len(set(item.options)) != len(item.options)
+        ):
             problems[where] = _l("Each option is different and at most %(n)d characters.", n=MAX_OPTION_TEXT)
         elif item.kind != "choice" and item.options:
             problems[where] = _l("Only an options question has options.")
@@ -137,26 +138,53 @@ def definition_problems(title: str, intro: str, start, end, items: list[ItemSpec
 
 
 def _set_items(survey: Survey, items: list[ItemSpec]) -> None:
-    survey.questions = [SurveyQuestion(idx=n, kind=item.kind, text=item.text.strip(), bribery=bool(item.bribery),
-                                       breakdown=bool(item.breakdown),
-                                       options=json.dumps([o.strip() for o in item.options], ensure_ascii=False))
-                        for n, item in enumerate(items)]
+    survey.questions = [
+        SurveyQuestion(
+            idx=n,
+            kind=item.kind,
+            text=item.text.strip(),
+            bribery=bool(item.bribery),
+            breakdown=bool(item.breakdown),
+            options=json.dumps([o.strip() for o in item.options], ensure_ascii=False),
+        )
+        for n, item in enumerate(items)
+    ]
 
 
-def create(db: Session, *, title: str, intro: str, start: dt.date, end: dt.date, items: list[ItemSpec],
-           owner_unit: str, created_by: str, on: dt.date) -> Survey:
+def create(
+    db: Session,
+    *,
+    title: str,
+    intro: str,
+    start: dt.date,
+    end: dt.date,
+    items: list[ItemSpec],
+    owner_unit: str,
+    created_by: str,
+    on: dt.date,
+) -> Survey:
     """A new draft survey (the caller checked ``definition_problems`` first)."""
-    survey = Survey(id=new_id(), title=title.strip(), intro=intro.strip(), owner_unit=owner_unit,
-                    period_start=start, period_end=end, status="draft", published=False,
-                    created_on=on, created_by=created_by)
+    survey = Survey(
+        id=new_id(),
+        title=title.strip(),
+        intro=intro.strip(),
+        owner_unit=owner_unit,
+        period_start=start,
+        period_end=end,
+        status="draft",
+        published=False,
+        created_on=on,
+        created_by=created_by,
+    )
     _set_items(survey, items)
     db.add(survey)
     db.flush()
     return survey
 
 
-def update(db: Session, survey: Survey, *, title: str, intro: str, start: dt.date, end: dt.date,
-           items: list[ItemSpec]) -> None:
+def update(
+    db: Session, survey: Survey, *, title: str, intro: str, start: dt.date, end: dt.date, items: list[ItemSpec]
+) -> None:
     """Change a draft (an open survey's wording never changes under its respondents)."""
     survey = locked(db, survey)
     if survey.status != "draft":
@@ -185,8 +213,7 @@ def open_survey(survey: Survey, today: dt.date) -> None:
     if survey.status != "draft":
         raise SurveyProblem(detail="only a draft can be opened")
     if survey.period_end < today:
-        raise SurveyProblem(_l("The period of this survey is over: change its dates first."),
-                            detail="period over")
+        raise SurveyProblem(_l("The period of this survey is over: change its dates first."), detail="period over")
     if not survey.questions:
         raise SurveyProblem(detail="no questions")
     survey.status = "open"
@@ -207,8 +234,9 @@ def results_ready(survey: Survey, today: dt.date) -> bool:
 def publish(survey: Survey, today: dt.date) -> None:
     """Show the (suppressed) results to the public; closes the survey for good."""
     if not results_ready(survey, today):
-        raise SurveyProblem(_l("Results can be published once the survey is closed or its period is over."),
-                            detail="not finished")
+        raise SurveyProblem(
+            _l("Results can be published once the survey is closed or its period is over."), detail="not finished"
+        )
     survey.status = "closed"
     survey.published = True
 
@@ -237,8 +265,13 @@ def phase(survey: Survey, today: dt.date) -> str:
     return survey.status
 
 
-PHASES = {"draft": _l("Draft"), "scheduled": _l("Opens on its first day"), "open": _l("Taking answers"),
-          "ended": _l("Period over"), "closed": _l("Closed")}
+PHASES = {
+    "draft": _l("Draft"),
+    "scheduled": _l("Opens on its first day"),
+    "open": _l("Taking answers"),
+    "ended": _l("Period over"),
+    "closed": _l("Closed"),
+}
 
 
 def may_manage(rules, rule) -> bool:
@@ -271,8 +304,11 @@ def recipients(db: Session, rules, survey: Survey) -> tuple[list, list]:
 
         raise NotReady()
     readers = [m.username for m in rules.members if m.unit == survey.owner_unit and m.role in READER_ROLES]
-    members = db.scalars(select(Member).where(Member.username.in_(readers), KEY_HOLDER)
-                         .order_by(Member.username)).all() if readers else []
+    members = (
+        db.scalars(select(Member).where(Member.username.in_(readers), KEY_HOLDER).order_by(Member.username)).all()
+        if readers
+        else []
+    )
     return required, [cases.Recipient(cases.kid(m.public_key), m.public_key, m.username, "member") for m in members]
 
 
@@ -337,8 +373,10 @@ def check_texts(survey: Survey, texts: dict[int, str]) -> None:
         if kinds.get(idx) != "free_text":
             raise SurveyProblem(detail="texts: not a free-text item")
         if len(text) > MAX_ANSWER_CHARS:
-            raise SurveyProblem(_l("Please shorten each written answer to at most %(n)d characters.",
-                                   n=MAX_ANSWER_CHARS), detail="texts: too long")
+            raise SurveyProblem(
+                _l("Please shorten each written answer to at most %(n)d characters.", n=MAX_ANSWER_CHARS),
+                detail="texts: too long",
+            )
 
 
 def seal_texts(db: Session, rules, survey: Survey, texts: dict[int, str]) -> dict | None:
@@ -349,8 +387,7 @@ def seal_texts(db: Session, rules, survey: Survey, texts: dict[int, str]) -> dic
         return None
     required, optional = recipients(db, rules, survey)
     body = {"answers": [{"item": idx, "text": text} for idx, text in sorted(texts.items())]}
-    return env.seal("survey", {"survey": survey.id}, body,
-                    [r.public_key for r in required + optional]).envelope
+    return env.seal("survey", {"survey": survey.id}, body, [r.public_key for r in required + optional]).envelope
 
 
 def check_envelope(db: Session, rules, survey: Survey, envelope) -> dict:
@@ -377,8 +414,7 @@ def locked(db: Session, survey: Survey) -> Survey:
     return survey
 
 
-def store_response(db: Session, survey: Survey, answers: dict[int, int], envelope: dict | None,
-                   today: dt.date) -> None:
+def store_response(db: Session, survey: Survey, answers: dict[int, int], envelope: dict | None, today: dt.date) -> None:
     """Store one response (closed answers; sealed free text apart from them)."""
     survey = locked(db, survey)
     if not accepting(survey, today):
@@ -389,24 +425,29 @@ def store_response(db: Session, survey: Survey, answers: dict[int, int], envelop
         response = SurveyResponse(id=new_id(), survey_id=survey.id, answered_on=today)
         db.add(response)
         db.flush()
-        db.add_all(SurveyAnswer(response_id=response.id, idx=idx, survey_id=survey.id, value=value)
-                   for idx, value in sorted(answers.items()))
+        db.add_all(
+            SurveyAnswer(response_id=response.id, idx=idx, survey_id=survey.id, value=value)
+            for idx, value in sorted(answers.items())
+        )
     if envelope is not None:
-        db.add(SurveyText(id=new_id(), survey_id=survey.id,
-                          envelope=json.dumps(envelope, separators=(",", ":")).encode("ascii")))
+        db.add(
+            SurveyText(
+                id=new_id(), survey_id=survey.id, envelope=json.dumps(envelope, separators=(",", ":")).encode("ascii")
+            )
+        )
     db.flush()
 
 
 def response_count(db: Session, survey: Survey) -> int:
     """Responses with closed answers (responses with free text only are counted apart)."""
-    return db.scalar(select(func.count()).select_from(SurveyResponse)
-                     .where(SurveyResponse.survey_id == survey.id)) or 0
+    return db.scalar(select(func.count()).select_from(SurveyResponse).where(SurveyResponse.survey_id == survey.id)) or 0
 
 
 def text_envelopes(db: Session, survey: Survey) -> list[dict]:
     """The sealed free-text envelopes of a survey (in random-id order: no arrival order)."""
-    rows = db.scalars(select(SurveyText.envelope).where(SurveyText.survey_id == survey.id)
-                      .order_by(SurveyText.id)).all()
+    rows = db.scalars(
+        select(SurveyText.envelope).where(SurveyText.survey_id == survey.id).order_by(SurveyText.id)
+    ).all()
     return [json.loads(bytes(row)) for row in rows]
 
 
@@ -431,8 +472,11 @@ def _value_labels(question: SurveyQuestion) -> list[tuple[str, str]]:
 
 def _tallies(db: Session, survey: Survey):
     """(number of responses, {(item, code): count}, {(breakdown code, item, code): count})."""
-    rows = db.execute(select(SurveyAnswer.response_id, SurveyAnswer.idx, SurveyAnswer.value)
-                      .where(SurveyAnswer.survey_id == survey.id)).all()
+    rows = db.execute(
+        select(SurveyAnswer.response_id, SurveyAnswer.idx, SurveyAnswer.value).where(
+            SurveyAnswer.survey_id == survey.id
+        )
+    ).all()
     by_response: dict[str, dict[int, int]] = {}
     for response_id, idx, value in rows:
         by_response.setdefault(response_id, {})[idx] = value
@@ -485,11 +529,19 @@ def results(survey: Survey, shown: Protected) -> dict:
     split = next((q for q in closed if q.breakdown), None)
     questions = []
     for q in closed:
-        questions.append({
-            "index": q.idx, "kind": q.kind, "text": q.text, "bribery": q.bribery, "breakdown": q.breakdown,
-            "answers": [{"code": code, "label": label, "count": shown[(sid, q.idx, code)]}
-                        for code, label in _value_labels(q)],
-        })
+        questions.append(
+            {
+                "index": q.idx,
+                "kind": q.kind,
+                "text": q.text,
+                "bribery": q.bribery,
+                "breakdown": q.breakdown,
+                "answers": [
+                    {"code": code, "label": label, "count": shown[(sid, q.idx, code)]}
+                    for code, label in _value_labels(q)
+                ],
+            }
+        )
     breakdown = None
     if split is not None:
         rows = _value_labels(split)
@@ -498,19 +550,32 @@ def results(survey: Survey, shown: Protected) -> dict:
             if q.idx == split.idx:
                 continue
             columns = _value_labels(q)
-            tables.append({
-                "index": q.idx, "text": q.text,
-                "columns": [{"code": code, "label": label} for code, label in columns],
-                "rows": [{"code": row, "label": label, "total": shown[(sid, split.idx, row)],
-                          "cells": [shown[(sid, "x", row, q.idx, col)] for col, _ in columns]}
-                         for row, label in rows],
-                "totals": [shown[(sid, q.idx, col)] for col, _ in columns],
-            })
+            tables.append(
+                {
+                    "index": q.idx,
+                    "text": q.text,
+                    "columns": [{"code": code, "label": label} for code, label in columns],
+                    "rows": [
+                        {
+                            "code": row,
+                            "label": label,
+                            "total": shown[(sid, split.idx, row)],
+                            "cells": [shown[(sid, "x", row, q.idx, col)] for col, _ in columns],
+                        }
+                        for row, label in rows
+                    ],
+                    "totals": [shown[(sid, q.idx, col)] for col, _ in columns],
+                }
+            )
         breakdown = {"index": split.idx, "text": split.text, "tables": tables}
     return {
-        "id": sid, "title": survey.title, "intro": survey.intro,
-        "period_start": survey.period_start.isoformat(), "period_end": survey.period_end.isoformat(),
-        "min_cell": shown.k, "responses": shown[(sid, "responses")],
+        "id": sid,
+        "title": survey.title,
+        "intro": survey.intro,
+        "period_start": survey.period_start.isoformat(),
+        "period_end": survey.period_end.isoformat(),
+        "min_cell": shown.k,
+        "responses": shown[(sid, "responses")],
         "questions": questions,
         "free_text_items": [{"index": q.idx, "text": q.text} for q in survey.questions if q.kind == "free_text"],
         "breakdown": breakdown,
@@ -526,5 +591,6 @@ def survey_results(db: Session, survey: Survey, k: int) -> dict:
 
 def published_surveys(db: Session) -> list[Survey]:
     """Surveys whose results the committee published, newest period first."""
-    return db.scalars(select(Survey).where(Survey.published.is_(True))
-                      .order_by(Survey.period_end.desc(), Survey.id)).all()
+    return db.scalars(
+        select(Survey).where(Survey.published.is_(True)).order_by(Survey.period_end.desc(), Survey.id)
+    ).all()

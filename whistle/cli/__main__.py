@@ -1,4 +1,5 @@
 """`python -m whistle.cli`: the console without the installed script."""
+
 from whistle.cli import main
 
 main()

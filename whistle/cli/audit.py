@@ -1,4 +1,5 @@
 """`whistle audit`: verify the chain, sign its head with the committee key, show the head."""
+
 import json
 
 import click
@@ -15,11 +16,17 @@ def audit_group():
 
 
 @audit_group.command("verify")
-@click.option("--from", "from_url", metavar="URL",
-              help="Verify a deployment from its public endpoints alone (no database).")
+@click.option(
+    "--from", "from_url", metavar="URL", help="Verify a deployment from its public endpoints alone (no database)."
+)
 @click.option("--log-vkey", help="With --from: the log's vkey (default: the one the deployment publishes).")
-@click.option("--witness-vkey", "witness_vkeys", multiple=True, metavar="VKEY",
-              help="With --from: a witness whose cosignature to check and report (repeat).")
+@click.option(
+    "--witness-vkey",
+    "witness_vkeys",
+    multiple=True,
+    metavar="VKEY",
+    help="With --from: a witness whose cosignature to check and report (repeat).",
+)
 def audit_verify(from_url, log_vkey, witness_vkeys):
     """Recompute the chain and check every signed statement; exit 1 naming the first bad
     entry (edited, inserted, reordered, deleted, or history rewritten before a statement).
@@ -60,14 +67,27 @@ def _verify_remote(url, log_vkey, witness_vkeys):
 
 
 @audit_group.command("sign")
-@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False),
-              help="The committee private key file.")
-@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False),
-              help="With --key: read its passphrase from this file (or WHISTLE_PASSPHRASE).")
-@click.option("--share", "share_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              metavar="FILE", help="A split key: a share file (repeat: at least the threshold of them).")
-@click.option("--holder-passphrase-file", "holder_files", multiple=True, metavar="NAME=PATH",
-              help="With --share, for scripts: NAME's share passphrase is in PATH.")
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False), help="The committee private key file.")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --key: read its passphrase from this file (or WHISTLE_PASSPHRASE).",
+)
+@click.option(
+    "--share",
+    "share_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="A split key: a share file (repeat: at least the threshold of them).",
+)
+@click.option(
+    "--holder-passphrase-file",
+    "holder_files",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="With --share, for scripts: NAME's share passphrase is in PATH.",
+)
 def audit_sign(key_file, passphrase_file, share_files, holder_files):
     """Sign the current chain length and head with the committee key (the Ed25519 key
     derived from it) and store the statement; /transparency publishes the latest one.
@@ -83,8 +103,9 @@ def audit_sign(key_file, passphrase_file, share_files, holder_files):
         raise click.UsageError("give --key FILE (one key file) or --share FILE ... (a split key)")
     cfg, engine = common.setup()
     with Session(engine, expire_on_commit=False) as session:
-        keypair = common.committee_keypair(session, key_file, passphrase_file, share_files, holder_files,
-                                     today(cfg.timezone))
+        keypair = common.committee_keypair(
+            session, key_file, passphrase_file, share_files, holder_files, today(cfg.timezone)
+        )
         session.commit()  # a rebuilt split key is on record even if signing is refused
         try:
             row = audit.sign(session, keypair, today(cfg.timezone), origin=cfg.log_origin)

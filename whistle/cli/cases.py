@@ -1,4 +1,5 @@
 """`whistle cases`: offline work on cases with the committee key (list, decrypt, export, reply, status)."""
+
 import json
 from pathlib import Path
 
@@ -29,8 +30,10 @@ def cases_list():
     with Session(engine, expire_on_commit=False) as session:
         for case in session.scalars(select(Case).order_by(Case.received_on.desc(), Case.id)):
             held = "  HELD FOR SUPERIOR" if case.held_for_superior else ""
-            click.echo(f"{case.id}  {case.received_on}  {case.channel:<10} {case.department:<18} "
-                       f"{case.risk_grade:<6} {case.status}{held}")
+            click.echo(
+                f"{case.id}  {case.received_on}  {case.channel:<10} {case.department:<18} "
+                f"{case.risk_grade:<6} {case.status}{held}"
+            )
 
 
 @cases.command("decrypt")
@@ -39,19 +42,26 @@ def cases_list():
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--all", "all_cases", is_flag=True, help="Decrypt every case.")
 @click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--safe", is_flag=True,
-              help="Also write each attachment as a PDF of page images (NAME.safe.pdf), converted "
-                   "without network; see docs/safe-opening.md.")
-@click.option("--allow-network", is_flag=True,
-              help="With --safe on a machine that cannot cut the converter off the network: "
-                   "convert anyway (only on an offline machine).")
+@click.option(
+    "--safe",
+    is_flag=True,
+    help="Also write each attachment as a PDF of page images (NAME.safe.pdf), converted "
+    "without network; see docs/safe-opening.md.",
+)
+@click.option(
+    "--allow-network",
+    is_flag=True,
+    help="With --safe on a machine that cannot cut the converter off the network: "
+    "convert anyway (only on an offline machine).",
+)
 def cases_decrypt(case_ids, key_file, out, all_cases, passphrase_file, safe, allow_network):
     """Print decrypted cases and write them, with messages and attachments, under OUT.
     Each case's decryption is recorded in the audit log before anything is decrypted."""
     cfg, engine = common.setup()
     if safe and not allow_network and safeconvert.isolation_prefix() is None:
-        raise click.ClickException("--safe: cannot cut the converter off the network here "
-                                   "(unshare -n failed); see docs/safe-opening.md")
+        raise click.ClickException(
+            "--safe: cannot cut the converter off the network here (unshare -n failed); see docs/safe-opening.md"
+        )
     try:
         keypair = offline.load_key(Path(key_file), common.passphrase(False, passphrase_file))
         with Session(engine, expire_on_commit=False) as session:
@@ -64,8 +74,14 @@ def cases_decrypt(case_ids, key_file, out, all_cases, passphrase_file, safe, all
             if not chosen:
                 raise offline.OfflineError("name a case id, or use --all")
             for case in chosen:
-                audit.record(session, "decrypt", actor=audit.COMMITTEE_KEY, on=today(cfg.timezone),
-                             case_id=case.id, kid=keypair.kid)
+                audit.record(
+                    session,
+                    "decrypt",
+                    actor=audit.COMMITTEE_KEY,
+                    on=today(cfg.timezone),
+                    case_id=case.id,
+                    kid=keypair.kid,
+                )
             session.commit()
             for case in chosen:
                 summary = offline.decrypt_case(session, case, keypair, Path(out))
@@ -96,8 +112,14 @@ def cases_export(case_id, out):
             case = offline.get_case(session, case_id)
         except offline.OfflineError as exc:
             raise click.ClickException(str(exc)) from exc
-        audit.record(session, "export", actor=audit.CONSOLE, on=today(cfg.timezone), case_id=case.id,
-                     held_for_superior=case.held_for_superior)
+        audit.record(
+            session,
+            "export",
+            actor=audit.CONSOLE,
+            on=today(cfg.timezone),
+            case_id=case.id,
+            held_for_superior=case.held_for_superior,
+        )
         session.commit()
         folder = offline.export_sealed(session, case, Path(out))
     click.echo(f"sealed case written to {folder}")
@@ -119,13 +141,22 @@ def cases_reply(case_id, message, message_file, attach):
             case = offline.get_case(session, case_id)
             if offline.reporter_key_binding(case) == env.UNBOUND:
                 click.echo(f"warning: {offline.KEY_UNCHECKED}", err=True)
-            offline.reply_to_case(session, load_rules(cfg.rules_file), case, text, [Path(p) for p in attach], today(cfg.timezone))
-            audit.record(session, "reply", actor=audit.CONSOLE, on=today(cfg.timezone), case_id=case.id,
-                         attachments=len(attach))
+            offline.reply_to_case(
+                session, load_rules(cfg.rules_file), case, text, [Path(p) for p in attach], today(cfg.timezone)
+            )
+            audit.record(
+                session, "reply", actor=audit.CONSOLE, on=today(cfg.timezone), case_id=case.id, attachments=len(attach)
+            )
         except offline.ReporterKeyMismatch as exc:
             session.rollback()
-            audit.record(session, "refused_reply", actor=audit.CONSOLE, on=today(cfg.timezone), case_id=case.id,
-                         reason="reporter_key_mismatch")
+            audit.record(
+                session,
+                "refused_reply",
+                actor=audit.CONSOLE,
+                on=today(cfg.timezone),
+                case_id=case.id,
+                reason="reporter_key_mismatch",
+            )
             session.commit()
             raise click.ClickException(str(exc)) from exc
         except offline.OfflineError as exc:
@@ -143,8 +174,9 @@ def cases_status(case_id, event):
     with Session(engine, expire_on_commit=False) as session:
         try:
             case = offline.get_case(session, case_id)
-            outcome = actions.set_status(session, case, event, by=actions.CONSOLE, on=today(cfg.timezone),
-                                         rules=load_rules(cfg.rules_file))
+            outcome = actions.set_status(
+                session, case, event, by=actions.CONSOLE, on=today(cfg.timezone), rules=load_rules(cfg.rules_file)
+            )
         except (offline.OfflineError, actions.NeedsSecondMember) as exc:
             raise click.ClickException(str(exc)) from exc
         except CasePurged as exc:

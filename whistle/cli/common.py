@@ -1,4 +1,5 @@
 """What the console's commands share: the configuration and database, and reading passphrases and files."""
+
 import os
 from pathlib import Path
 
@@ -64,16 +65,19 @@ def holder_passphrase(name: str, files: dict[str, str]) -> str:
             raise click.ClickException(f"holder {name}: use a passphrase of at least 12 characters")
         return passphrase
     while True:
-        passphrase = click.prompt(f"Passphrase for {name}'s share ({name} types it)", hide_input=True,
-                                  confirmation_prompt=True)
+        passphrase = click.prompt(
+            f"Passphrase for {name}'s share ({name} types it)", hide_input=True, confirmation_prompt=True
+        )
         if len(passphrase) >= 12:
             return passphrase
         click.echo("use a passphrase of at least 12 characters", err=True)
 
 
 def kdf_cost(opslimit, memlimit, defaults) -> dict:
-    return {"opslimit": opslimit if opslimit is not None else defaults[0],
-            "memlimit": memlimit if memlimit is not None else defaults[1]}
+    return {
+        "opslimit": opslimit if opslimit is not None else defaults[0],
+        "memlimit": memlimit if memlimit is not None else defaults[1],
+    }
 
 
 def warn_other_active_keys(engine, kid: str) -> None:
@@ -81,8 +85,10 @@ def warn_other_active_keys(engine, kid: str) -> None:
     active after a split-key ceremony would let its one holder read every new report)."""
     with Session(engine) as session:
         for row in offline.other_active_keys(session, kid):
-            click.echo(f"note: committee key {row.kid} ({row.label}) is still active: new reports are sealed "
-                       f"to it too. Retire it with `whistle keys retire {row.kid[:12]}` once it is no longer needed.")
+            click.echo(
+                f"note: committee key {row.kid} ({row.label}) is still active: new reports are sealed "
+                f"to it too. Retire it with `whistle keys retire {row.kid[:12]}` once it is no longer needed."
+            )
 
 
 def share_passphrase(header, files: dict[str, str]) -> str:

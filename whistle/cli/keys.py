@@ -1,4 +1,5 @@
 """`whistle keys`: the committee key (created whole or split into shares), recovery, retirement."""
+
 from pathlib import Path
 
 import click
@@ -18,23 +19,45 @@ def keys():
 
 
 @keys.command("init")
-@click.option("--out", type=click.Path(dir_okay=False),
-              help="One key file: where to write the private key, sealed under one passphrase.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="One key file: where to write the private key, sealed under one passphrase.",
+)
 @click.option("--label", default="committee", show_default=True)
-@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False),
-              help="One key file: read its passphrase from this file.")
-@click.option("--shares", "share_count", type=int, metavar="N",
-              help="Split key: split the private key into N shares (at most 16), one per --holder.")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="One key file: read its passphrase from this file.",
+)
+@click.option(
+    "--shares",
+    "share_count",
+    type=int,
+    metavar="N",
+    help="Split key: split the private key into N shares (at most 16), one per --holder.",
+)
 @click.option("--threshold", type=int, metavar="M", help="Split key: how many shares rebuild it (2 to N).")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Split key: where DIR/<holder>.share files go.")
-@click.option("--holder", "holders", multiple=True, metavar="NAME",
-              help="Split key: a share holder (repeat N times, in share order).")
-@click.option("--holder-passphrase-file", "holder_files", multiple=True, metavar="NAME=PATH",
-              help="Split key, for scripts: read NAME's passphrase from PATH instead of asking NAME to type it.")
+@click.option(
+    "--holder",
+    "holders",
+    multiple=True,
+    metavar="NAME",
+    help="Split key: a share holder (repeat N times, in share order).",
+)
+@click.option(
+    "--holder-passphrase-file",
+    "holder_files",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="Split key, for scripts: read NAME's passphrase from PATH instead of asking NAME to type it.",
+)
 @click.option("--kdf-opslimit", type=int, hidden=True)  # tests only: cheaper argon2id
 @click.option("--kdf-memlimit", type=int, hidden=True)
-def keys_init(out, label, passphrase_file, share_count, threshold, out_dir, holders, holder_files,
-              kdf_opslimit, kdf_memlimit):
+def keys_init(
+    out, label, passphrase_file, share_count, threshold, out_dir, holders, holder_files, kdf_opslimit, kdf_memlimit
+):
     """Create the committee key pair and register its public half.
 
     \b
@@ -48,13 +71,17 @@ def keys_init(out, label, passphrase_file, share_count, threshold, out_dir, hold
         if threshold is not None or out_dir or holders or holder_files:
             raise click.UsageError("--threshold, --out-dir, --holder and --holder-passphrase-file need --shares N")
         if not out:
-            raise click.UsageError("give --out FILE (one key file) or --shares N --threshold M --out-dir DIR "
-                                   "--holder NAME ... (a split key)")
+            raise click.UsageError(
+                "give --out FILE (one key file) or --shares N --threshold M --out-dir DIR "
+                "--holder NAME ... (a split key)"
+            )
         _keys_init_file(out, label, passphrase_file, kdf_opslimit, kdf_memlimit)
         return
     if out or passphrase_file:
-        raise click.UsageError("--out and --passphrase-file are for one key file; a split key has one "
-                               "passphrase per holder (--holder-passphrase-file NAME=PATH)")
+        raise click.UsageError(
+            "--out and --passphrase-file are for one key file; a split key has one "
+            "passphrase per holder (--holder-passphrase-file NAME=PATH)"
+        )
     if threshold is None or not out_dir:
         raise click.UsageError("a split key needs --threshold M and --out-dir DIR")
     if len(holders) != share_count:
@@ -71,15 +98,18 @@ def keys_init(out, label, passphrase_file, share_count, threshold, out_dir, hold
     if unknown:
         raise click.UsageError(f"--holder-passphrase-file names someone who is not a --holder: {', '.join(unknown)}")
     cost = common.kdf_cost(kdf_opslimit, kdf_memlimit, (shares_mod.DEFAULT_OPSLIMIT, shares_mod.DEFAULT_MEMLIMIT))
-    click.echo(f"Key ceremony: {threshold}-of-{share_count} split. Each holder chooses a passphrase "
-               "only they know (at least 12 characters).")
+    click.echo(
+        f"Key ceremony: {threshold}-of-{share_count} split. Each holder chooses a passphrase "
+        "only they know (at least 12 characters)."
+    )
     holder_passphrases = [(name, common.holder_passphrase(name, files)) for name in holders]
     cfg, engine = common.setup()
     written = []
     with Session(engine, expire_on_commit=False) as session:
         try:
-            made = ceremony.split_committee_key(session, Path(out_dir), holder_passphrases, threshold,
-                                                label, today(cfg.timezone), **cost)
+            made = ceremony.split_committee_key(
+                session, Path(out_dir), holder_passphrases, threshold, label, today(cfg.timezone), **cost
+            )
             written = made.paths
             session.commit()
         except ceremony.CeremonyError as exc:
@@ -88,12 +118,16 @@ def keys_init(out, label, passphrase_file, share_count, threshold, out_dir, hold
             for path in written:  # the key was not registered: its shares are useless
                 path.unlink(missing_ok=True)
             raise
-    click.echo(f"committee key {made.kid} registered; the private key was split {threshold}-of-{share_count} "
-               "and written nowhere:")
+    click.echo(
+        f"committee key {made.kid} registered; the private key was split {threshold}-of-{share_count} "
+        "and written nowhere:"
+    )
     for index, (name, path) in enumerate(zip(holders, written), start=1):
         click.echo(f"  share {index} of {share_count}: {path}  (for {name})")
-    click.echo(f"Give each holder their own file to keep offline. Any {threshold} of them rebuild the key "
-               f"(`whistle keys recover`); fewer reveal nothing about it.")
+    click.echo(
+        f"Give each holder their own file to keep offline. Any {threshold} of them rebuild the key "
+        f"(`whistle keys recover`); fewer reveal nothing about it."
+    )
     click.echo(f"audit signing (Ed25519) verify key: {made.verify_key}")
     common.warn_other_active_keys(engine, made.kid)
 
@@ -122,18 +156,41 @@ def _keys_init_file(out, label, passphrase_file, kdf_opslimit, kdf_memlimit):
 
 
 @keys.command("recover")
-@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False),
-              help="A single committee key file (`keys init --out`, or the demo key) instead of shares.")
-@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False),
-              help="With --key: read the key file's passphrase from this file.")
-@click.option("--share", "share_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              metavar="FILE", help="A share file (repeat: at least the threshold M of them).")
-@click.option("--holder-passphrase-file", "holder_files", multiple=True, metavar="NAME=PATH",
-              help="For scripts: NAME's share passphrase is in PATH (or set WHISTLE_SHARE_PASSPHRASE_<share number>).")
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A single committee key file (`keys init --out`, or the demo key) instead of shares.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --key: read the key file's passphrase from this file.",
+)
+@click.option(
+    "--share",
+    "share_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="A share file (repeat: at least the threshold M of them).",
+)
+@click.option(
+    "--holder-passphrase-file",
+    "holder_files",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="For scripts: NAME's share passphrase is in PATH (or set WHISTLE_SHARE_PASSPHRASE_<share number>).",
+)
 @click.option("--list-orphans", is_flag=True, help="List cases no member can open (needs no share).")
 @click.option("--regrant-orphans-to", metavar="USERNAME", help="Re-grant every orphaned case to USERNAME.")
-@click.option("--regrant", "regrants", multiple=True, metavar="CASE_ID=USERNAME",
-              help="Re-grant one case to one member (repeatable).")
+@click.option(
+    "--regrant",
+    "regrants",
+    multiple=True,
+    metavar="CASE_ID=USERNAME",
+    help="Re-grant one case to one member (repeatable).",
+)
 def keys_recover(key_file, passphrase_file, share_files, holder_files, list_orphans, regrant_orphans_to, regrants):
     """Open the committee key (rebuilt in memory from M shares, or read from its single key
     file) and re-grant cases with it.
@@ -171,14 +228,18 @@ def keys_recover(key_file, passphrase_file, share_files, holder_files, list_orph
         if not share_files and not key_file:
             if list_orphans and not (regrant_orphans_to or regrants):
                 return
-            raise click.UsageError("give the committee key: --key FILE (a single key file, or the demo key) "
-                                   "or the share files with --share FILE (at least the threshold of them)")
+            raise click.UsageError(
+                "give the committee key: --key FILE (a single key file, or the demo key) "
+                "or the share files with --share FILE (at least the threshold of them)"
+            )
         for username in [regrant_orphans_to] if regrant_orphans_to else sorted({u for _c, u in pairs}):
             if loaded.member(username) is None:
                 raise click.ClickException(f"{username} is not listed in {cfg.rules_file}")
             refusal = account_refusal(ceremony.member_by_username(session, username))
             if refusal == "unconfirmed":
-                raise click.ClickException(f"{username}'s enrolment is not confirmed yet: nothing can be sealed to them")
+                raise click.ClickException(
+                    f"{username}'s enrolment is not confirmed yet: nothing can be sealed to them"
+                )
             if refusal:
                 raise click.ClickException(f"{username} has no enrolled key: nothing can be sealed to them")
         if regrant_orphans_to:
@@ -235,8 +296,9 @@ def _rebuilt_for_regrants(session, share_files, files, on):
     try:
         given = ceremony.read_share_files(share_files)
     except shares_mod.NotEnoughShares as exc:
-        raise click.ClickException(f"{exc}. Fewer than {exc.need} shares reveal nothing about the key: "
-                                   "ask another holder to bring theirs.") from exc
+        raise click.ClickException(
+            f"{exc}. Fewer than {exc.need} shares reveal nothing about the key: ask another holder to bring theirs."
+        ) from exc
     except ceremony.CeremonyError as exc:
         raise click.ClickException(str(exc)) from exc
     texts = [(s.text, common.share_passphrase(s.header, files)) for s in given]
@@ -248,8 +310,10 @@ def _rebuilt_for_regrants(session, share_files, files, on):
         raise click.ClickException(str(exc)) from exc
     holders = [s.header.holder for s in given]
     ceremony.record_recovery(session, keypair, holders, on)
-    click.echo(f"committee key {keypair.kid} rebuilt in memory from the shares of {', '.join(holders)} "
-               f"({given[0].header.threshold} needed); it is not written anywhere")
+    click.echo(
+        f"committee key {keypair.kid} rebuilt in memory from the shares of {', '.join(holders)} "
+        f"({given[0].header.threshold} needed); it is not written anywhere"
+    )
     return keypair
 
 

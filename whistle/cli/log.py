@@ -1,4 +1,5 @@
 """`whistle log`: upkeep of the public log (whistle.custody.intake_log) from cron."""
+
 import click
 from sqlalchemy.orm import Session
 

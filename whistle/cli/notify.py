@@ -1,4 +1,5 @@
 """`whistle notify`: tell members by email how many cases wait (counts only)."""
+
 import os
 
 import click
@@ -22,11 +23,14 @@ def notify():
     host = os.environ.get("WHISTLE_SMTP_HOST")
     if not host:
         raise click.ClickException("set WHISTLE_SMTP_HOST to send notifications")
-    settings = SmtpSettings(host=host, port=int(os.environ.get("WHISTLE_SMTP_PORT", "587")),
-                            sender=os.environ.get("WHISTLE_SMTP_FROM", "whistle@localhost"),
-                            starttls=os.environ.get("WHISTLE_SMTP_STARTTLS", "1") != "0",
-                            username=os.environ.get("WHISTLE_SMTP_USER"),
-                            password=os.environ.get("WHISTLE_SMTP_PASSWORD"))
+    settings = SmtpSettings(
+        host=host,
+        port=int(os.environ.get("WHISTLE_SMTP_PORT", "587")),
+        sender=os.environ.get("WHISTLE_SMTP_FROM", "whistle@localhost"),
+        starttls=os.environ.get("WHISTLE_SMTP_STARTTLS", "1") != "0",
+        username=os.environ.get("WHISTLE_SMTP_USER"),
+        password=os.environ.get("WHISTLE_SMTP_PASSWORD"),
+    )
     app = create_app(cfg)
     with app.app_context(), Session(engine) as session:
         today = committee_today()

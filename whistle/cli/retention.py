@@ -1,4 +1,5 @@
 """`whistle retention purge`: cases past their retention period."""
+
 from pathlib import Path
 
 import click
@@ -47,5 +48,6 @@ def retention_purge(dry_run, report_file):
         try:
             Path(report_file).write_text(text, encoding="utf-8")
         except OSError as exc:  # after the commit: say so, the report is printed above
-            raise click.ClickException(f"the report above could not be written to {report_file}: {exc.strerror} "
-                                       "(what it lists is done)") from exc
+            raise click.ClickException(
+                f"the report above could not be written to {report_file}: {exc.strerror} (what it lists is done)"
+            ) from exc

@@ -1,4 +1,5 @@
 """`whistle rules check`: the rules file, checked before it is deployed."""
+
 import click
 
 from whistle import config as config_mod

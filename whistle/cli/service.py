@@ -1,4 +1,5 @@
 """Serving and setting up: `whistle run`, `whistle db upgrade`, `whistle demo`."""
+
 import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -48,8 +49,16 @@ def demo():
         path = cfg.instance_dir / "demo-committee.key"
         if path.exists():
             path.unlink()
-        offline.init_keys(session, path, offline.DEMO_PASSPHRASE, "DEMO committee key", today(cfg.timezone),
-                          demo=True, opslimit=2, memlimit=64 * 1024 * 1024)
+        offline.init_keys(
+            session,
+            path,
+            offline.DEMO_PASSPHRASE,
+            "DEMO committee key",
+            today(cfg.timezone),
+            demo=True,
+            opslimit=2,
+            memlimit=64 * 1024 * 1024,
+        )
         session.commit()
     click.echo(f"DEMO committee key written to {path} (passphrase: {offline.DEMO_PASSPHRASE!r}).")
     click.echo("Every page shows a DEMO banner until `whistle keys init` creates a real key.")

@@ -1,4 +1,5 @@
 """`whistle surveys`: surveys, and their sealed free text opened with the committee key."""
+
 import json
 from pathlib import Path
 
@@ -24,8 +25,9 @@ def surveys_list():
     with Session(engine) as session:
         for survey in session.scalars(select(Survey).order_by(Survey.period_start.desc(), Survey.id)):
             shown = "published" if survey.published else "-"
-            click.echo(f"{survey.id}  {survey.period_start}..{survey.period_end}  {survey.status:<6} "
-                       f"{shown:<9} {survey.title}")
+            click.echo(
+                f"{survey.id}  {survey.period_start}..{survey.period_end}  {survey.status:<6} {shown:<9} {survey.title}"
+            )
 
 
 @surveys.command("texts")
@@ -40,10 +42,15 @@ def surveys_texts(survey_id, key_file, passphrase_file):
         keypair = offline.load_key(Path(key_file), common.passphrase(False, passphrase_file))
         with Session(engine, expire_on_commit=False) as session:
             survey = offline.get_survey(session, survey_id)
-            audit.record(session, "survey_texts", actor=audit.COMMITTEE_KEY, on=today(cfg.timezone),
-                         survey=survey.id, kid=keypair.kid)
+            audit.record(
+                session,
+                "survey_texts",
+                actor=audit.COMMITTEE_KEY,
+                on=today(cfg.timezone),
+                survey=survey.id,
+                kid=keypair.kid,
+            )
             session.commit()
-            click.echo(json.dumps(offline.decrypt_survey_texts(session, survey, keypair),
-                                  ensure_ascii=False, indent=2))
+            click.echo(json.dumps(offline.decrypt_survey_texts(session, survey, keypair), ensure_ascii=False, indent=2))
     except offline.OfflineError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -1,5 +1,6 @@
 """`whistle witness`: watch a whistle deployment's public log from outside and cosign it
 (whistle.transparency.witness). Needs no database and no configuration of the server."""
+
 import os
 import time
 from pathlib import Path
@@ -41,10 +42,20 @@ def keygen(name, out):
 @witness_group.command("run")
 @click.option("--url", required=True, help="The deployment's public address, e.g. https://report.example.org")
 @click.option("--log-vkey", required=True, help="The log's vkey as the committee publishes it (/transparency).")
-@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="This witness's key file (whistle witness keygen).")
-@click.option("--state", "state_file", required=True, type=click.Path(dir_okay=False),
-              help="This witness's state file: the last checkpoint it accepted (created on the first run).")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="This witness's key file (whistle witness keygen).",
+)
+@click.option(
+    "--state",
+    "state_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="This witness's state file: the last checkpoint it accepted (created on the first run).",
+)
 def run(url, log_vkey, key_file, state_file):
     """Check the log's latest checkpoint against the last one seen and cosign it.
 

@@ -1,4 +1,5 @@
 """Who the logged-in member is, what the rules say about them, and what they may open."""
+
 import functools
 
 from flask import abort, flash, g, redirect, request, session, url_for
@@ -28,8 +29,11 @@ def current_member() -> Member | None:
         member = db.session().get(Member, member_id) if member_id else None
         # Confirmed too: an account invited again (or never confirmed) has no session, so a
         # session opened before a re-invitation ends with it.
-        g.member = member if member is not None and member.active and member.confirmed_on is not None \
-            and rule_of(member.username) else None
+        g.member = (
+            member
+            if member is not None and member.active and member.confirmed_on is not None and rule_of(member.username)
+            else None
+        )
     return g.member
 
 
@@ -63,6 +67,7 @@ def session_ended(exc: CSRFError):
 
 def login_required(view):
     """Redirect to the login page unless a member is logged in."""
+
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         if current_member() is None:
@@ -70,11 +75,13 @@ def login_required(view):
                 abort(401)
             return redirect(url_for("committee.login", next=request.path))
         return view(*args, **kwargs)
+
     return wrapped
 
 
 def role_required(*roles):
     """Only members whose rules-file role is one of ``roles``."""
+
     def decorate(view):
         @functools.wraps(view)
         @login_required
@@ -82,7 +89,9 @@ def role_required(*roles):
             if rule_of(current_member().username).role not in roles:
                 abort(403)
             return view(*args, **kwargs)
+
         return wrapped
+
     return decorate
 
 
@@ -90,12 +99,17 @@ def may_open(member: Member, case) -> bool:
     """A case opens only for a member who holds a grant and, by the rules as they are now,
     may hold it: no conflict in it, a reader's role (the grant is what gives them the key;
     the rules check refuses even a grant made by mistake, or one the rules have outgrown)."""
-    if member is None or member.confirmed_on is None or case.held_for_superior \
-            or holder_refusal(services().rules, member.username, case.department,
-                              case.accused_member) is not None:
+    if (
+        member is None
+        or member.confirmed_on is None
+        or case.held_for_superior
+        or holder_refusal(services().rules, member.username, case.department, case.accused_member) is not None
+    ):
         return False
-    return db.session().scalar(select(CaseGrant).where(
-        CaseGrant.case_id == case.id, CaseGrant.member_id == member.id)) is not None
+    return (
+        db.session().scalar(select(CaseGrant).where(CaseGrant.case_id == case.id, CaseGrant.member_id == member.id))
+        is not None
+    )
 
 
 COMMITTEE_JSON_BYTES = 4 * 1024 * 1024  # a sealed reply or note, a grant's re-sealed keys
@@ -108,8 +122,13 @@ def open_case(case_id: str, action: str = "view") -> Case:
     case = db.session().get(Case, case_id) if len(case_id) == 32 else None
     if case is None or not may_open(member, case):
         with db.transaction() as s:
-            audit.record(s, "refused_" + action, actor=member.username, on=committee_today(),
-                         case_id=case.id if case is not None else None)
+            audit.record(
+                s,
+                "refused_" + action,
+                actor=member.username,
+                on=committee_today(),
+                case_id=case.id if case is not None else None,
+            )
         abort(404)
     return case
 

@@ -2,6 +2,7 @@
 enrolments (whoever the rules file's ``[enrolment] confirmers`` names). Admins never read
 cases: they have no key, and routing never grants them one. The rules themselves (who acts,
 two people, audit) live in whistle.committee.enrolment; these views only call it."""
+
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -23,7 +24,9 @@ def _refusal(code: str) -> str:
         "inviter": _("The person who invited this account cannot confirm it."),
         "not_confirmer": _("You may not confirm this enrolment."),
         "not_waiting": _("This account is not waiting for confirmation."),
-        "fingerprint": _("The fingerprint does not match. Ask the new member to read it again; if it still differs, do not confirm."),
+        "fingerprint": _(
+            "The fingerprint does not match. Ask the new member to read it again; if it still differs, do not confirm."
+        ),
         "requester": _("Another admin must confirm this deactivation."),
     }.get(code, _("That account cannot be changed."))
 
@@ -31,8 +34,13 @@ def _refusal(code: str) -> str:
 def _members_page(**extra):
     accounts = {m.username: m for m in db.session().scalars(select(Member))}
     extra.setdefault("invite_link", None)
-    return render_template("committee/admin_members.html", people=services().rules.members, accounts=accounts,
-                           requests=enrolment.pending_requests(db.session()), **extra)
+    return render_template(
+        "committee/admin_members.html",
+        people=services().rules.members,
+        accounts=accounts,
+        requests=enrolment.pending_requests(db.session()),
+        **extra,
+    )
 
 
 @bp.get("/admin/members")
@@ -79,11 +87,15 @@ def enrolments():
 
 def _enrolments_page(error: str | None = None):
     me = current_member().username
-    waiting = [m for m in db.session().scalars(select(Member).order_by(Member.username))
-               if enrolment.waiting(m) and m.invited_by != me and enrolment.may_confirm(services().rules, me, m.username)]
+    waiting = [
+        m
+        for m in db.session().scalars(select(Member).order_by(Member.username))
+        if enrolment.waiting(m) and m.invited_by != me and enrolment.may_confirm(services().rules, me, m.username)
+    ]
     unit_of = {p.username: p.unit for p in services().rules.members}
-    return render_template("committee/enrolments.html", waiting=waiting, unit_of=unit_of,
-                           error=error), (400 if error else 200)
+    return render_template("committee/enrolments.html", waiting=waiting, unit_of=unit_of, error=error), (
+        400 if error else 200
+    )
 
 
 @bp.post("/enrolments/<username>/confirm")
@@ -91,8 +103,14 @@ def _enrolments_page(error: str | None = None):
 def confirm_enrolment(username):
     """Confirm an enrolment with the fingerprint the new member read out."""
     with db.transaction() as s:
-        outcome = enrolment.confirm(s, services().rules, current_member().username, username[:64],
-                                    request.form.get("fingerprint", ""), committee_today())
+        outcome = enrolment.confirm(
+            s,
+            services().rules,
+            current_member().username,
+            username[:64],
+            request.form.get("fingerprint", ""),
+            committee_today(),
+        )
     if outcome.ok:
         flash(_("%(name)s is confirmed: cases can now be sealed to them.", name=username), "info")
         return redirect(url_for("committee.enrolments"))

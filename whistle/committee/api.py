@@ -1,5 +1,6 @@
 """JSON for the committee's browser code: the member's wrapped key, a case's sealed items,
 new sealed replies and notes, and grants re-sealed in the browser."""
+
 import json
 import secrets
 
@@ -13,8 +14,7 @@ from crypto.keys import kid
 from whistle import db
 from whistle.custody import audit
 from whistle.cases import actions, store as cases
-from whistle.committee.access import (current_member, login_required, open_case, refuse_nul_characters,
-                                      session_ended)
+from whistle.committee.access import current_member, login_required, open_case, refuse_nul_characters, session_ended
 from whistle.clock import committee_today
 from whistle.errors import InvalidSubmission, RecipientsChanged
 from whistle.models import Attachment, CaseItem, ItemKey
@@ -38,8 +38,11 @@ def _recipients(recipients) -> list[dict]:
 def me():
     """The member's public key and wrapped private key (opaque here: only their passphrase opens it)."""
     member = current_member()
-    return jsonify(username=member.username, wrapped_key=member.wrapped_key,
-                   kid=kid(member.public_key) if member.public_key else None)
+    return jsonify(
+        username=member.username,
+        wrapped_key=member.wrapped_key,
+        kid=kid(member.public_key) if member.public_key else None,
+    )
 
 
 @bp.post("/session-key")
@@ -54,11 +57,16 @@ def session_key():
 
 def _item_json(item: CaseItem, member_kid: str) -> dict:
     envelope = cases.item_envelope(item)
-    extra = db.session().scalar(select(ItemKey.sealed_key).where(ItemKey.item_id == item.id,
-                                                                  ItemKey.kid == member_kid))
-    return {"id": item.id, "seq": item.seq, "kind": item.kind, "on": item.created_on.isoformat(),
-            "envelope": envelope, "granted_key": b64u(extra) if extra else None,
-            "attachments": [{"id": a.id, "stored_size": a.stored_size} for a in item.attachments]}
+    extra = db.session().scalar(select(ItemKey.sealed_key).where(ItemKey.item_id == item.id, ItemKey.kid == member_kid))
+    return {
+        "id": item.id,
+        "seq": item.seq,
+        "kind": item.kind,
+        "on": item.created_on.isoformat(),
+        "envelope": envelope,
+        "granted_key": b64u(extra) if extra else None,
+        "attachments": [{"id": a.id, "stored_size": a.stored_size} for a in item.attachments],
+    }
 
 
 @bp.get("/cases/<case_id>")
@@ -73,11 +81,16 @@ def case_items(case_id):
     # A real name is not an item like the others: it is listed only for a member who holds
     # its key (a custodian, or a requester it was disclosed to), in its own list.
     identity = [_item_json(i, member_kid) for i in case.items if i.kind == "identity"]
-    identity = [i for i in identity if i["granted_key"] or member_kid in [r["kid"] for r in i["envelope"]["recipients"]]]
-    return jsonify(case=case.id, reporter_public_key=b64u(case.reporter_pk),
-                   recipients=_recipients(cases.case_recipients(db.session(), services().rules, case)),
-                   items=[_item_json(i, member_kid) for i in case.items if i.kind != "identity"],
-                   identity=identity)
+    identity = [
+        i for i in identity if i["granted_key"] or member_kid in [r["kid"] for r in i["envelope"]["recipients"]]
+    ]
+    return jsonify(
+        case=case.id,
+        reporter_public_key=b64u(case.reporter_pk),
+        recipients=_recipients(cases.case_recipients(db.session(), services().rules, case)),
+        items=[_item_json(i, member_kid) for i in case.items if i.kind != "identity"],
+        identity=identity,
+    )
 
 
 @bp.get("/attachments/<attachment_id>")
@@ -90,8 +103,9 @@ def attachment(attachment_id):
     case = open_case(found.case_id, action="download")
     with db.transaction() as s:
         audit.record(s, "download", actor=current_member().username, on=committee_today(), case_id=case.id)
-    response = Response(stream_with_context(cases.attachment_stream(db.session(), attachment_id)),
-                        mimetype="application/octet-stream")
+    response = Response(
+        stream_with_context(cases.attachment_stream(db.session(), attachment_id)), mimetype="application/octet-stream"
+    )
     response.headers["Content-Length"] = str(found.stored_size)
     return response
 
@@ -146,8 +160,9 @@ def refused_reply(case_id):
     if reason not in REFUSED_REPLY_REASONS:
         raise InvalidSubmission(detail="reason: " + " or ".join(REFUSED_REPLY_REASONS))
     with db.transaction() as s:
-        audit.record(s, "refused_reply", actor=current_member().username, on=committee_today(), case_id=case.id,
-                     reason=reason)
+        audit.record(
+            s, "refused_reply", actor=current_member().username, on=committee_today(), case_id=case.id, reason=reason
+        )
     return jsonify(recorded=reason), 201
 
 
@@ -158,8 +173,9 @@ def grantable(case_id):
     from whistle.committee.triage_view import grantable as eligible
 
     case = open_case(case_id)
-    return jsonify(members=[{"username": m.username, "public_key": b64u(m.public_key)}
-                            for m in eligible(case, current_member())])
+    return jsonify(
+        members=[{"username": m.username, "public_key": b64u(m.public_key)} for m in eligible(case, current_member())]
+    )
 
 
 @bp.post("/cases/<case_id>/grants")
@@ -201,8 +217,7 @@ def grant(case_id):
         # were read was sealed before the new holder held the case, and they would hold it
         # without that item's key. The browser reads them again and re-seals every key.
         case = cases.locked(s, s.merge(case))
-        now_items = set(s.scalars(select(CaseItem.id).where(CaseItem.case_id == case.id,
-                                                            CaseItem.kind != "identity")))
+        now_items = set(s.scalars(select(CaseItem.id).where(CaseItem.case_id == case.id, CaseItem.kind != "identity")))
         if now_items != items:
             raise RecipientsChanged(detail="the case has new items: re-seal a key for every item")
         actions.record_grant(s, case, s.merge(target), sealed, actor=member.username, granted_by=member.id, on=today)

@@ -1,10 +1,10 @@
 """Login (password + TOTP), logout, and enrolment from a one-time invitation."""
+
 import io
 import json
 
 import segno
-from flask import (Blueprint, abort, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
@@ -62,8 +62,14 @@ def login_post():
     """Check password and TOTP together; one generic message whatever was wrong."""
     username = _typed_username()  # NUL: refused before (access.py)
     with db.transaction() as s:
-        member = members.authenticate(s, services().secret, username, request.form.get("password", ""),
-                                      request.form.get("totp", ""), services().totp_used)
+        member = members.authenticate(
+            s,
+            services().secret,
+            username,
+            request.form.get("password", ""),
+            request.form.get("totp", ""),
+            services().totp_used,
+        )
         if member is None or rule_of(member.username) is None:
             audit.record(s, "login_failed", actor=username[:64] or None, on=today(services().config.timezone))
             member = None
@@ -74,8 +80,7 @@ def login_post():
         else:
             audit.record(s, "login", actor=member.username, on=today(services().config.timezone))
     if member is None:
-        return render_template("committee/login.html",
-                               error=_("The username, password or code is wrong.")), 401
+        return render_template("committee/login.html", error=_("The username, password or code is wrong.")), 401
     _refund_login_limits()
     session.rotate()
     session["member"] = member.id
@@ -148,10 +153,14 @@ def enrol(token):
         if not errors:
             with db.transaction() as tx:
                 member = tx.merge(member)
-                members.complete_enrolment(member, password=password,
-                                           totp_secret_blob=members.seal_totp(services().secret, secret),
-                                           public_key=public_key, wrapped_key=wrapped,
-                                           on=today(services().config.timezone))
+                members.complete_enrolment(
+                    member,
+                    password=password,
+                    totp_secret_blob=members.seal_totp(services().secret, secret),
+                    public_key=public_key,
+                    wrapped_key=wrapped,
+                    on=today(services().config.timezone),
+                )
                 # The code that enrolled cannot log in as well.
                 members.step_claim(services().totp_used, secret)(step)
                 enrolment.record_enrolled(tx, member, today(services().config.timezone), public_key)
@@ -159,15 +168,26 @@ def enrol(token):
             session.pop("enrol_totp", None)
             session.pop("enrol_for", None)
             return page
-    return render_template("committee/enrol.html", invitee=member, rule=rule, needs_key=needs_key,
-                           secret=secret, qr=Markup(_qr_data_uri(uri)), errors=errors), (400 if errors else 200)
+    return render_template(
+        "committee/enrol.html",
+        invitee=member,
+        rule=rule,
+        needs_key=needs_key,
+        secret=secret,
+        qr=Markup(_qr_data_uri(uri)),
+        errors=errors,
+    ), (400 if errors else 200)
 
 
 def _waiting_page(s, member):
     """What a newly enrolled account sees until someone confirms it: who can, and the
     fingerprint to read to them (the browser shows its own, computed from the key it made)."""
-    return render_template("committee/enrolled.html", invitee=member, code=enrolment.enrolment_code(member),
-                           confirmers=enrolment.confirmers_of(s, services().rules, member))
+    return render_template(
+        "committee/enrolled.html",
+        invitee=member,
+        code=enrolment.enrolment_code(member),
+        confirmers=enrolment.confirmers_of(s, services().rules, member),
+    )
 
 
 @bp.context_processor

@@ -7,6 +7,7 @@ each (tier, grade) segment is read in index order and a page stops after PAGE_SI
 rows, so the first page of 100,000 cases costs what the first page of 100 does
 (docs/benchmarks.md, section 3; the indexes come with migrations 0005 and 0006).
 """
+
 import base64
 import binascii
 import datetime as dt
@@ -117,16 +118,29 @@ def _open_due(test):
     # within days (without statistics, SQLite would rather read every received case).
     awaiting_ack = (STATUS == "received") & Case.ack_due.is_not(None)
     sent, decided, closing = aliased(CaseEvent), aliased(CaseEvent), aliased(CaseEvent)
-    decided_at = (select(func.min(decided.seq)).where(decided.case_id == Case.id, decided.event == "disposition")
-                  .correlate(Case).scalar_subquery())
-    closed_at = (select(func.max(closing.seq)).where(closing.case_id == Case.id, closing.event == "closed")
-                 .correlate(Case).scalar_subquery())
-    fed_back = _probe(select(sent.id).where(sent.case_id == Case.id, sent.event == "feedback_sent",
-                                            sent.seq > func.coalesce(decided_at, closed_at)))
+    decided_at = (
+        select(func.min(decided.seq))
+        .where(decided.case_id == Case.id, decided.event == "disposition")
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    closed_at = (
+        select(func.max(closing.seq))
+        .where(closing.case_id == Case.id, closing.event == "closed")
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    fed_back = _probe(
+        select(sent.id).where(
+            sent.case_id == Case.id, sent.event == "feedback_sent", sent.seq > func.coalesce(decided_at, closed_at)
+        )
+    )
     # The date tests first: the database evaluates these conditions in the order written,
     # and most cases fail them, so the probe into the events runs for the few that pass.
-    return OPEN & ((test(Case.ack_due) & awaiting_ack)
-                   | (test(Case.feedback_due) & Case.feedback_due.is_not(None) & ~awaiting_ack & ~fed_back))
+    return OPEN & (
+        (test(Case.ack_due) & awaiting_ack)
+        | (test(Case.feedback_due) & Case.feedback_due.is_not(None) & ~awaiting_ack & ~fed_back)
+    )
 
 
 def open_due_between(first: dt.date, last: dt.date):
@@ -148,12 +162,22 @@ def _result_notice_due(closed_from: dt.date | None, closed_before: dt.date):
     they were last closed) and last closed in [closed_from, closed_before): the notice falls
     due n working days after closing, so a range of closing days is a range of due days."""
     closing, last, replied = aliased(CaseEvent), aliased(CaseEvent), aliased(CaseEvent)
-    closed_at = (select(func.max(closing.seq)).where(closing.case_id == Case.id, closing.event == "closed")
-                 .correlate(Case).scalar_subquery())  # the case's own, from inside the probe below
-    closed_on = (select(last.happened_on).where(last.case_id == Case.id, last.event == "closed")
-                 .order_by(last.seq.desc()).limit(1).scalar_subquery())
-    notice_sent = _probe(select(replied.id).where(replied.case_id == Case.id, replied.event == "feedback_sent",
-                                                  replied.seq > closed_at))
+    closed_at = (
+        select(func.max(closing.seq))
+        .where(closing.case_id == Case.id, closing.event == "closed")
+        .correlate(Case)
+        .scalar_subquery()
+    )  # the case's own, from inside the probe below
+    closed_on = (
+        select(last.happened_on)
+        .where(last.case_id == Case.id, last.event == "closed")
+        .order_by(last.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    notice_sent = _probe(
+        select(replied.id).where(replied.case_id == Case.id, replied.event == "feedback_sent", replied.seq > closed_at)
+    )
     within = closed_on.is_not(None) & (closed_on < closed_before)
     if closed_from is not None:
         within = within & (closed_on >= closed_from)
@@ -187,8 +211,11 @@ class Tiers:
 
     def conditions(self) -> list:
         """WHERE clauses of the three tiers, in order."""
-        return [self.overdue_parts[0] | self.overdue_parts[1], self.due_soon_parts[0] | self.due_soon_parts[1],
-                self.later]
+        return [
+            self.overdue_parts[0] | self.overdue_parts[1],
+            self.due_soon_parts[0] | self.due_soon_parts[1],
+            self.later,
+        ]
 
     def parts(self, tier: int) -> tuple:
         """The conditions a tier is read as, each in index order."""
@@ -204,8 +231,13 @@ def segment_query(member_id: str, tier, grade: str, after: Position | None, limi
     """One grade of the overdue or the later tier in (received_on, id) order: with the grade
     fixed, the database walks an index already in that order and stops after ``limit``
     granted rows."""
-    query = (select(Case).where(tier, Case.risk_grade == grade, _granted(member_id))
-             .order_by(Case.received_on, Case.id).limit(limit).options(selectinload(Case.events)))
+    query = (
+        select(Case)
+        .where(tier, Case.risk_grade == grade, _granted(member_id))
+        .order_by(Case.received_on, Case.id)
+        .limit(limit)
+        .options(selectinload(Case.events))
+    )
     if after is not None:
         query = query.where(tuple_(Case.received_on, Case.id) > (after.received_on, after.case_id))
     return query
@@ -222,10 +254,16 @@ def _in_list_order(query, tiers: list, after: Position | None, limit: int):
     """``query`` (of cases) sorted in the list's order by (segment, received_on, id) after
     ``after``, with each row's segment; for row sets small enough to sort whole."""
     segment = segment_number(tiers)
-    query = (query.add_columns(segment.label("segment")).order_by(segment, Case.received_on, Case.id)
-             .limit(limit).options(selectinload(Case.events)))
+    query = (
+        query.add_columns(segment.label("segment"))
+        .order_by(segment, Case.received_on, Case.id)
+        .limit(limit)
+        .options(selectinload(Case.events))
+    )
     if after is not None:
-        query = query.where(tuple_(segment, Case.received_on, Case.id) > (after.segment, after.received_on, after.case_id))
+        query = query.where(
+            tuple_(segment, Case.received_on, Case.id) > (after.segment, after.received_on, after.case_id)
+        )
     return query
 
 
@@ -243,8 +281,13 @@ def few_grants(member_id: str):
     ix_case_grants_member_case: a LIMIT keeps it from being merged into a join the planner
     might start from cases, and ordering by the index's own order makes the index the way to
     read it (not a scan of everyone's grants), whatever the planner guesses of this member."""
-    return (select(CaseGrant.case_id).where(CaseGrant.member_id == member_id)
-            .order_by(CaseGrant.member_id, CaseGrant.case_id).limit(FEW_GRANTS + 1).subquery())
+    return (
+        select(CaseGrant.case_id)
+        .where(CaseGrant.member_id == member_id)
+        .order_by(CaseGrant.member_id, CaseGrant.case_id)
+        .limit(FEW_GRANTS + 1)
+        .subquery()
+    )
 
 
 def sorted_query(member_id: str, tiers: list, after: Position | None, limit: int):
@@ -262,8 +305,9 @@ class CaseListing:
         self.member_id = member_id
         from whistle.committee.triage_view import first_closing_day
 
-        self.tier_parts = Tiers.on(today, soon, first_closing_day(today),
-                                   first_closing_day(soon + dt.timedelta(days=1)))
+        self.tier_parts = Tiers.on(
+            today, soon, first_closing_day(today), first_closing_day(soon + dt.timedelta(days=1))
+        )
         self.tiers = self.tier_parts.conditions()
         self._holds_few = None
         self._other_grades = None
@@ -312,8 +356,10 @@ class CaseListing:
             if tier == DUE_SOON:
                 resume = after if after is not None and after.segment // RANKS == DUE_SOON else None
                 limit = wanted - len(found)
-                runs = [self._rows_of(due_soon_query(self.member_id, self.tiers, part, resume, limit))
-                        for part in self.tier_parts.parts(DUE_SOON)]
+                runs = [
+                    self._rows_of(due_soon_query(self.member_id, self.tiers, part, resume, limit))
+                    for part in self.tier_parts.parts(DUE_SOON)
+                ]
                 found += list(heapq.merge(*runs, key=lambda row: (row[0], row[1].received_on, row[1].id)))[:limit]
                 segment = (DUE_SOON + 1) * RANKS
             else:
@@ -323,9 +369,12 @@ class CaseListing:
         return found
 
     def _grade_run(self, tier: int, rank: int, after: Position | None, limit: int) -> list[Case]:
-        grades = list(GRADE_ORDER)[rank:rank + 1] or self.other_grades()
-        runs = [self.session.scalars(segment_query(self.member_id, part, grade, after, limit)).all()
-                for grade in grades for part in self.tier_parts.parts(tier)]
+        grades = list(GRADE_ORDER)[rank : rank + 1] or self.other_grades()
+        runs = [
+            self.session.scalars(segment_query(self.member_id, part, grade, after, limit)).all()
+            for grade in grades
+            for part in self.tier_parts.parts(tier)
+        ]
         if len(runs) == 1:
             return runs[0]
         # Several unknown grades share the last rank, or a tier is read in parts (open and

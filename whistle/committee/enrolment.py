@@ -11,6 +11,7 @@ in and is sealed nothing (whistle.triage.routing.KEY_HOLDER). Re-inviting an acc
 revokes every grant it held and every key re-sealed to its old key: a colleague or the split
 committee key hands each case on again, as after a lost passphrase.
 """
+
 import datetime as dt
 import hashlib
 import hmac
@@ -74,15 +75,20 @@ def may_confirm(rules, confirmer: str, username: str) -> bool:
     who, whom = rules.member(confirmer), rules.member(username)
     if who is None or whom is None or confirmer == username:
         return False
-    return (("admin" in rules.confirmers and who.role == "admin")
-            or ("overseer" in rules.confirmers and who.role == "overseer")
-            or ("unit_lead" in rules.confirmers and who.role == "unit_lead" and who.unit == whom.unit))
+    return (
+        ("admin" in rules.confirmers and who.role == "admin")
+        or ("overseer" in rules.confirmers and who.role == "overseer")
+        or ("unit_lead" in rules.confirmers and who.role == "unit_lead" and who.unit == whom.unit)
+    )
 
 
 def confirmers_of(db: Session, rules, member: Member) -> list[str]:
     """Who can confirm ``member`` now: for the page the new member lands on."""
-    names = [m.username for m in rules.members
-             if m.username != member.invited_by and may_confirm(rules, m.username, member.username)]
+    names = [
+        m.username
+        for m in rules.members
+        if m.username != member.invited_by and may_confirm(rules, m.username, member.username)
+    ]
     if not names:
         return []
     accounts = db.scalars(select(Member).where(Member.username.in_(names))).all()
@@ -147,16 +153,23 @@ def confirm(db: Session, rules, actor: str, username: str, typed: str, on: dt.da
         reason = "fingerprint"
     else:
         account.confirmed_on = on
-        audit.record(db, "enrolment_confirmed", actor=actor, on=on, member=username,
-                     invited_by=account.invited_by)
+        audit.record(db, "enrolment_confirmed", actor=actor, on=on, member=username, invited_by=account.invited_by)
         return Outcome(True, "confirmed")
     audit.record(db, "refused_enrolment_confirm", actor=actor, on=on, member=username[:64], reason=reason)
     return Outcome(False, reason)
 
 
-def console_confirm(db: Session, rules, username: str, typed: str, on: dt.date,
-                    confirmer: str | None = None, confirmer_code: str | None = None,
-                    instance_secret: bytes | None = None, used_steps=None) -> Outcome:
+def console_confirm(
+    db: Session,
+    rules,
+    username: str,
+    typed: str,
+    on: dt.date,
+    confirmer: str | None = None,
+    confirmer_code: str | None = None,
+    instance_secret: bytes | None = None,
+    used_steps=None,
+) -> Outcome:
     """The console's way: the confirmer named, proving it with a current code of their own
     authenticator (the operator alone is one person). Without a confirmer, only the very
     first account of the installation (nobody confirmed exists yet, so nobody could confirm
@@ -179,8 +192,9 @@ def console_confirm(db: Session, rules, username: str, typed: str, on: dt.date,
     me = _account(db, confirmer)
     secret = members.open_totp(instance_secret, me.totp_secret) if confirmed(me) and me.totp_secret else None
     if secret is None or members.check_totp(secret, confirmer_code, members.step_claim(used_steps, secret)) is None:
-        audit.record(db, "refused_enrolment_confirm", actor=confirmer[:64], on=on, member=username[:64],
-                     reason="not_confirmer")
+        audit.record(
+            db, "refused_enrolment_confirm", actor=confirmer[:64], on=on, member=username[:64], reason="not_confirmer"
+        )
         return Outcome(False, "not_confirmer")
     return confirm(db, rules, confirmer, username, typed, on)
 
@@ -189,14 +203,23 @@ def record_enrolled(db: Session, member: Member, on: dt.date, public_key: bytes 
     """The invitee finished their part; the account now waits for its confirmation. The
     key's id goes into the public log: a key swapped later by SQL no longer matches the one
     its member enrolled with."""
-    audit.record(db, "enrolled", actor=member.username, on=on, waiting_for="confirmation",
-                 **({"key": kid(public_key)} if public_key else {}))
+    audit.record(
+        db,
+        "enrolled",
+        actor=member.username,
+        on=on,
+        waiting_for="confirmation",
+        **({"key": kid(public_key)} if public_key else {}),
+    )
 
 
 def sole_holder(db: Session, member: Member) -> bool:
     """Does ``member`` hold a case nobody else (active and confirmed) holds?"""
-    others = (select(CaseGrant.case_id).join(Member, Member.id == CaseGrant.member_id)
-              .where(CaseGrant.member_id != member.id, Member.active.is_(True), Member.confirmed_on.is_not(None)))
+    others = (
+        select(CaseGrant.case_id)
+        .join(Member, Member.id == CaseGrant.member_id)
+        .where(CaseGrant.member_id != member.id, Member.active.is_(True), Member.confirmed_on.is_not(None))
+    )
     alone = select(CaseGrant.case_id).where(CaseGrant.member_id == member.id, CaseGrant.case_id.not_in(others)).limit(1)
     return db.scalar(alone) is not None
 
@@ -205,7 +228,8 @@ def needs_second_admin(db: Session, rules, member: Member) -> bool:
     """Deactivating the only holder of a case, or the overseer, waits for a second admin."""
     rule = rules.member(member.username)
     return (rule is not None and rule.role == "overseer") or (
-        rule is not None and rule.role in READER_ROLES and sole_holder(db, member))
+        rule is not None and rule.role in READER_ROLES and sole_holder(db, member)
+    )
 
 
 def deactivate(db: Session, rules, actor: str, username: str, on: dt.date) -> Outcome:
@@ -218,8 +242,9 @@ def deactivate(db: Session, rules, actor: str, username: str, on: dt.date) -> Ou
         audit.record(db, "refused_deactivate", actor=actor, on=on, member=username[:64], reason=reason)
         return Outcome(False, reason)
     if needs_second_admin(db, rules, account):
-        request = db.scalar(select(MemberRequest).where(MemberRequest.action == DEACTIVATE,
-                                                        MemberRequest.username == username))
+        request = db.scalar(
+            select(MemberRequest).where(MemberRequest.action == DEACTIVATE, MemberRequest.username == username)
+        )
         if request is None:
             db.add(MemberRequest(action=DEACTIVATE, username=username, proposed_by=actor, proposed_on=on))
             audit.record(db, "deactivate_requested", actor=actor, on=on, member=username)

@@ -18,6 +18,7 @@ members handling the case do not see it. To learn it:
 The server never sees the name: it stores, checks and records who asked, who decided and
 when (the day), nothing more.
 """
+
 import json
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
@@ -60,15 +61,21 @@ def holds_identity(member: Member, item) -> bool:
     member_kid = kid(member.public_key)
     if member_kid in [r["kid"] for r in cases.item_envelope(item)["recipients"]]:
         return True
-    return db.session().scalar(select(ItemKey.kid).where(ItemKey.item_id == item.id,
-                                                         ItemKey.kid == member_kid)) is not None
+    return (
+        db.session().scalar(select(ItemKey.kid).where(ItemKey.item_id == item.id, ItemKey.kid == member_kid))
+        is not None
+    )
 
 
 def requests_for(case: Case) -> list[PendingAction]:
     """The disclosure requests of a case still waiting for a custodian or their browser."""
-    return list(db.session().scalars(select(PendingAction).where(PendingAction.case_id == case.id,
-                                                                 PendingAction.action == DISCLOSE)
-                                     .order_by(PendingAction.proposed_on, PendingAction.id)))
+    return list(
+        db.session().scalars(
+            select(PendingAction)
+            .where(PendingAction.case_id == case.id, PendingAction.action == DISCLOSE)
+            .order_by(PendingAction.proposed_on, PendingAction.id)
+        )
+    )
 
 
 def _username(member_id: str | None) -> str | None:
@@ -87,14 +94,27 @@ def case_view(case: Case, member: Member) -> dict | None:
     waiting = []
     for pending in requests_for(case):
         payload = _payload(pending)
-        waiting.append({"id": pending.id, "on": pending.proposed_on, "by": _username(pending.proposed_by),
-                        "approved_by": _username(payload.get("approved_by")), "mine": pending.proposed_by == member.id})
-    return {"sealed": item is not None, "holds": holds_identity(member, item), "requests": waiting,
-            "due": cases.real_name_due(services().rules, services().calendar, case)}
+        waiting.append(
+            {
+                "id": pending.id,
+                "on": pending.proposed_on,
+                "by": _username(pending.proposed_by),
+                "approved_by": _username(payload.get("approved_by")),
+                "mine": pending.proposed_by == member.id,
+            }
+        )
+    return {
+        "sealed": item is not None,
+        "holds": holds_identity(member, item),
+        "requests": waiting,
+        "due": cases.real_name_due(services().rules, services().calendar, case),
+    }
 
 
 def _refuse(session, case: Case, actor: str, because: str, **detail) -> None:
-    audit.record(session, "identity_refused", actor=actor, on=committee_today(), case_id=case.id, because=because, **detail)
+    audit.record(
+        session, "identity_refused", actor=actor, on=committee_today(), case_id=case.id, because=because, **detail
+    )
 
 
 @bp.post("/cases/<case_id>/identity-request")
@@ -127,12 +147,24 @@ def request_identity(case_id):
             refused = _("No custodian other than you may approve this request: it is refused.")
         else:
             refused = None
-            pending = PendingAction(case_id=case.id, action=DISCLOSE, proposed_by=member.id, proposed_on=committee_today(),
-                                    payload=json.dumps({"reason": reason}, ensure_ascii=False))
+            pending = PendingAction(
+                case_id=case.id,
+                action=DISCLOSE,
+                proposed_by=member.id,
+                proposed_on=committee_today(),
+                payload=json.dumps({"reason": reason}, ensure_ascii=False),
+            )
             s.add(pending)
             s.flush()
-            audit.record(s, "identity_requested", actor=member.username, on=committee_today(), case_id=case.id,
-                         request=pending.id, reason=reason)
+            audit.record(
+                s,
+                "identity_requested",
+                actor=member.username,
+                on=committee_today(),
+                case_id=case.id,
+                request=pending.id,
+                reason=reason,
+            )
     if refused:
         flash(refused, "error")
     else:
@@ -153,17 +185,28 @@ def identity_requests():
     """A custodian's list of disclosure requests: who asks, about which case, and why."""
     member = _custodian_or_403()
     rows = []
-    for pending in db.session().scalars(select(PendingAction).where(PendingAction.action == DISCLOSE)
-                                        .order_by(PendingAction.proposed_on, PendingAction.id)):
+    for pending in db.session().scalars(
+        select(PendingAction)
+        .where(PendingAction.action == DISCLOSE)
+        .order_by(PendingAction.proposed_on, PendingAction.id)
+    ):
         case = db.session().get(Case, pending.case_id)
         if case is None or member.username not in custodians(services().rules, catalog.routing_header(case)):
             continue  # conflicted by the accused department: not theirs to decide
         payload = _payload(pending)
-        rows.append({"id": pending.id, "case": case, "on": pending.proposed_on, "by": _username(pending.proposed_by),
-                     "own": pending.proposed_by == member.id, "reason": payload.get("reason", ""),
-                     "approved_by": _username(payload.get("approved_by")),
-                     "approved_by_me": payload.get("approved_by") == member.id,
-                     "readable": holds_identity(member, cases.identity_item(case))})
+        rows.append(
+            {
+                "id": pending.id,
+                "case": case,
+                "on": pending.proposed_on,
+                "by": _username(pending.proposed_by),
+                "own": pending.proposed_by == member.id,
+                "reason": payload.get("reason", ""),
+                "approved_by": _username(payload.get("approved_by")),
+                "approved_by_me": payload.get("approved_by") == member.id,
+                "readable": holds_identity(member, cases.identity_item(case)),
+            }
+        )
     return render_template("committee/identity_requests.html", rows=rows)
 
 
@@ -201,13 +244,27 @@ def decide_identity_request(pending_id):
             refused = None
             payload = dict(_payload(pending), approved_by=member.id, approved_on=committee_today().isoformat())
             pending.payload = json.dumps(payload, ensure_ascii=False)
-            audit.record(tx, "identity_approved", actor=member.username, on=committee_today(), case_id=case.id,
-                         request=pending.id, requester=requester)
+            audit.record(
+                tx,
+                "identity_approved",
+                actor=member.username,
+                on=committee_today(),
+                case_id=case.id,
+                request=pending.id,
+                requester=requester,
+            )
         else:
             refused = None
             tx.delete(pending)
-            _refuse(tx, case, member.username, "custodian", request=pending.id, requester=requester,
-                    reason=(request.form.get("reason") or "").strip()[:REASON_CHARS] or None)
+            _refuse(
+                tx,
+                case,
+                member.username,
+                "custodian",
+                request=pending.id,
+                requester=requester,
+                reason=(request.form.get("reason") or "").strip()[:REASON_CHARS] or None,
+            )
     if refused == "forbidden":
         abort(403)
     if refused:
@@ -220,7 +277,9 @@ def decide_identity_request(pending_id):
 
 
 def _approved_request(pending_id, member: Member) -> PendingAction:
-    pending = db.session().get(PendingAction, pending_id) if isinstance(pending_id, str) and len(pending_id) == 32 else None
+    pending = (
+        db.session().get(PendingAction, pending_id) if isinstance(pending_id, str) and len(pending_id) == 32 else None
+    )
     if pending is None or pending.action != DISCLOSE or _payload(pending).get("approved_by") != member.id:
         return None
     return pending
@@ -243,12 +302,15 @@ def identity_request_keys(pending_id):
     requester = db.session().get(Member, pending.proposed_by)
     if item is None or requester is None or requester.public_key is None:
         abort(404)
-    granted = db.session().scalar(select(ItemKey.sealed_key).where(ItemKey.item_id == item.id,
-                                                                    ItemKey.kid == kid(member.public_key)))
-    return jsonify(case=case.id, request=pending.id,
-                   item={"id": item.id, "envelope": cases.item_envelope(item),
-                         "granted_key": b64u(granted) if granted else None},
-                   requester={"username": requester.username, "public_key": b64u(requester.public_key)})
+    granted = db.session().scalar(
+        select(ItemKey.sealed_key).where(ItemKey.item_id == item.id, ItemKey.kid == kid(member.public_key))
+    )
+    return jsonify(
+        case=case.id,
+        request=pending.id,
+        item={"id": item.id, "envelope": cases.item_envelope(item), "granted_key": b64u(granted) if granted else None},
+        requester={"username": requester.username, "public_key": b64u(requester.public_key)},
+    )
 
 
 @api_bp.post("/cases/<case_id>/identity-grant")
@@ -263,8 +325,14 @@ def identity_grant(case_id):
     pending = _approved_request(data.get("request"), member)
     if case is None or pending is None or pending.case_id != case.id:
         with db.transaction() as s:
-            audit.record(s, "identity_refused", actor=member.username, on=committee_today(),
-                         case_id=case.id if case is not None else None, because="not_approved")
+            audit.record(
+                s,
+                "identity_refused",
+                actor=member.username,
+                on=committee_today(),
+                case_id=case.id if case is not None else None,
+                because="not_approved",
+            )
         abort(403)
     try:
         raw = unb64u(data.get("sealed_key"))
@@ -280,28 +348,60 @@ def identity_grant(case_id):
         request_id = pending.id
         pending = s.get(PendingAction, request_id, populate_existing=True)
         if pending is None or _payload(pending).get("approved_by") != member.id:
-            audit.record(s, "identity_refused", actor=member.username, on=committee_today(), case_id=case.id,
-                         because="not_approved", request=request_id)
+            audit.record(
+                s,
+                "identity_refused",
+                actor=member.username,
+                on=committee_today(),
+                case_id=case.id,
+                because="not_approved",
+                request=request_id,
+            )
             refused = 403
         elif member.username not in custodians(services().rules, catalog.routing_header(case)):
-            audit.record(s, "identity_refused", actor=member.username, on=committee_today(), case_id=case.id,
-                         because="conflict" if is_custodian(member.username) else "not_custodian",
-                         request=request_id)
+            audit.record(
+                s,
+                "identity_refused",
+                actor=member.username,
+                on=committee_today(),
+                case_id=case.id,
+                because="conflict" if is_custodian(member.username) else "not_custodian",
+                request=request_id,
+            )
             refused = 403
         else:
             item = cases.identity_item(case)
             requester = s.get(Member, pending.proposed_by)
-            if item is None or requester is None or requester.public_key is None or not requester.active \
-                    or not may_open(requester, case):
-                audit.record(s, "identity_refused", actor=member.username, on=committee_today(), case_id=case.id,
-                             because="requester_gone", request=request_id)
+            if (
+                item is None
+                or requester is None
+                or requester.public_key is None
+                or not requester.active
+                or not may_open(requester, case)
+            ):
+                audit.record(
+                    s,
+                    "identity_refused",
+                    actor=member.username,
+                    on=committee_today(),
+                    case_id=case.id,
+                    because="requester_gone",
+                    request=request_id,
+                )
                 refused = 409
             else:
                 refused = None
                 s.merge(ItemKey(item_id=item.id, kid=kid(requester.public_key), sealed_key=raw))
                 s.delete(pending)
-                audit.record(s, "identity_disclosed", actor=member.username, on=committee_today(), case_id=case.id,
-                             request=request_id, to=requester.username)
+                audit.record(
+                    s,
+                    "identity_disclosed",
+                    actor=member.username,
+                    on=committee_today(),
+                    case_id=case.id,
+                    request=request_id,
+                    to=requester.username,
+                )
     if refused:
         abort(refused)
     return jsonify(disclosed_to=requester.username), 201

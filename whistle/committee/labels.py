@@ -1,4 +1,5 @@
 """Translated labels of the committee side, and the template context of its pages."""
+
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
@@ -32,11 +33,19 @@ PENDING = {
     "disposition": _l("Change the disposition of a closed case so that it is kept for less time"),
 }
 
-ROLES = {"member": _l("Member"), "unit_lead": _l("Unit lead"), "admin": _l("Administrator"),
-         "overseer": _l("Overseer (supervising body)")}
+ROLES = {
+    "member": _l("Member"),
+    "unit_lead": _l("Unit lead"),
+    "admin": _l("Administrator"),
+    "overseer": _l("Overseer (supervising body)"),
+}
 
-_CATALOGUES = {"money_band": catalog.MONEY_BANDS, "frequency": catalog.FREQUENCIES,
-               "accused_rank": catalog.RANKS, "evidence": catalog.EVIDENCE}
+_CATALOGUES = {
+    "money_band": catalog.MONEY_BANDS,
+    "frequency": catalog.FREQUENCIES,
+    "accused_rank": catalog.RANKS,
+    "evidence": catalog.EVIDENCE,
+}
 
 
 def code_label(field: str, code: str, channel: str) -> str:
@@ -57,8 +66,14 @@ def context() -> dict:
     return {
         "may_view_notices": bool(member) and notices.may_view(loaded, member.username),
         "is_custodian": bool(rule and rule.custodian and rule.role in READER_ROLES),
-        "member": member, "member_rule": rule_of(member.username) if member else None,
-        "departments_by_code": loaded.department_codes, "units_by_code": loaded.unit_codes,
-        "dispositions_labels": DISPOSITIONS, "factor_labels": FACTORS, "pending_labels": PENDING,
-        "role_labels": ROLES, "code_label": code_label, "locale": str(get_locale()),
+        "member": member,
+        "member_rule": rule_of(member.username) if member else None,
+        "departments_by_code": loaded.department_codes,
+        "units_by_code": loaded.unit_codes,
+        "dispositions_labels": DISPOSITIONS,
+        "factor_labels": FACTORS,
+        "pending_labels": PENDING,
+        "role_labels": ROLES,
+        "code_label": code_label,
+        "locale": str(get_locale()),
     }

@@ -3,6 +3,7 @@
 Who a member is in the organisation (unit, own departments, role) is read from the rules
 file by username; the database only holds credentials and the member's public key.
 """
+
 import datetime as dt
 import hashlib
 import hmac
@@ -135,9 +136,11 @@ def step_claim(used_steps, secret: str):
     a hash of the secret and the step (a new secret, enrolled afresh, starts clean). Not in
     the database: the step a member last used is the time of their last login, to the
     half-minute."""
+
     def claim(step: int) -> bool:
         name = hashlib.sha256(f"{secret}:{step}".encode("ascii")).hexdigest()[:32]
         return used_steps.add(name, (step + 3) * TOTP_STEP_SECONDS)
+
     return claim
 
 
@@ -148,8 +151,15 @@ def set_password(member: Member, password: str) -> None:
     member.password_hash = passwords.current().hash(password)
 
 
-def complete_enrolment(member: Member, *, password: str, totp_secret_blob: bytes,
-                       public_key: bytes | None, wrapped_key: str | None, on: dt.date) -> None:
+def complete_enrolment(
+    member: Member,
+    *,
+    password: str,
+    totp_secret_blob: bytes,
+    public_key: bytes | None,
+    wrapped_key: str | None,
+    on: dt.date,
+) -> None:
     """Finish enrolment: password, second factor, key (none for admins), invitation used up."""
     set_password(member, password)
     member.totp_secret = totp_secret_blob
@@ -159,8 +169,9 @@ def complete_enrolment(member: Member, *, password: str, totp_secret_blob: bytes
     member.enrolled_on = on
 
 
-def authenticate(db: Session, instance_secret: bytes, username: str, password: str, code: str,
-                 used_steps) -> Member | None:
+def authenticate(
+    db: Session, instance_secret: bytes, username: str, password: str, code: str, used_steps
+) -> Member | None:
     """The member if username, password and TOTP code all match, the code's step not used
     before (``used_steps``, see ``step_claim``); None otherwise.
 

@@ -2,6 +2,7 @@
 members publish them; the members of every unit their comments are routed to see, per
 notice, how many comments arrived, where they went and how they were disposed of (counts,
 never content) for the appointment decision."""
+
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -28,10 +29,12 @@ def _problem_messages(found: dict) -> dict:
         "past": _("The window cannot start before today."),
         "too_far": _("The window cannot start more than %(n)d days from today.", n=notices.MAX_LEAD_DAYS),
         "order": _("The last day cannot come before the first day."),
-        "too_short": _("The window must include at least %(n)d working days (public holidays and "
-                       "weekends do not count, make-up working days do).", n=notices.MIN_WORKING_DAYS),
-        "too_wide": _("The last day cannot be more than %(n)d days after the first day.",
-                      n=notices.MAX_WINDOW_DAYS),
+        "too_short": _(
+            "The window must include at least %(n)d working days (public holidays and "
+            "weekends do not count, make-up working days do).",
+            n=notices.MIN_WORKING_DAYS,
+        ),
+        "too_wide": _("The last day cannot be more than %(n)d days after the first day.", n=notices.MAX_WINDOW_DAYS),
     }
     return {name: texts[code] for name, code in found.items()}
 
@@ -46,11 +49,20 @@ def _viewer():
 def _render_list(values=None, errors=None, status=200):
     member = current_member()
     today = committee_today()
-    rows = [{"notice": n, "state": notices.state_on(n, today)} for n in notices.all_notices(db.session())
-            if not notices.conflicted(services().rules, member.username, n)]
-    return render_template("committee/notices.html", rows=rows, values=values or {}, errors=errors or {},
-                           may_publish=notices.may_publish(services().rules, member.username),
-                           min_days=notices.MIN_WORKING_DAYS, today=today), status
+    rows = [
+        {"notice": n, "state": notices.state_on(n, today)}
+        for n in notices.all_notices(db.session())
+        if not notices.conflicted(services().rules, member.username, n)
+    ]
+    return render_template(
+        "committee/notices.html",
+        rows=rows,
+        values=values or {},
+        errors=errors or {},
+        may_publish=notices.may_publish(services().rules, member.username),
+        min_days=notices.MIN_WORKING_DAYS,
+        today=today,
+    ), status
 
 
 @bp.get("/notices")
@@ -77,8 +89,15 @@ def notice_publish():
         return _render_list(values, _problem_messages(found), 400)
     with db.transaction() as s:
         notice = notices.publish(s, draft, by=member.username, on=committee_today())
-        audit.record(s, "notice_published", actor=member.username, on=committee_today(), notice=notice.id,
-                     opens_on=notice.opens_on.isoformat(), closes_on=notice.closes_on.isoformat())
+        audit.record(
+            s,
+            "notice_published",
+            actor=member.username,
+            on=committee_today(),
+            notice=notice.id,
+            opens_on=notice.opens_on.isoformat(),
+            closes_on=notice.closes_on.isoformat(),
+        )
     if notices.conflicted(services().rules, member.username, notice):
         return redirect(url_for("committee.notice_list"), 303)  # published, but not theirs to follow
     return redirect(url_for("committee.notice_page", notice_id=notice.id), 303)
@@ -96,11 +115,16 @@ def notice_page(notice_id):
         abort(404)
     if notices.conflicted(services().rules, member.username, notice):
         with db.transaction() as s:
-            audit.record(s, "refused_view", actor=member.username, on=committee_today(), notice=notice.id,
-                         reason="conflict")
+            audit.record(
+                s, "refused_view", actor=member.username, on=committee_today(), notice=notice.id, reason="conflict"
+            )
         abort(404)
     tz = services().config.timezone
     state = notices.window_state(notice, datetime.now(ZoneInfo(tz)), tz)
-    return render_template("committee/notice.html", notice=notice, state=state,
-                           summary=notices.summary(db.session(), services().rules, notice),
-                           working_days=notices.working_days(services().calendar, notice.opens_on, notice.closes_on))
+    return render_template(
+        "committee/notice.html",
+        notice=notice,
+        state=state,
+        summary=notices.summary(db.session(), services().rules, notice),
+        working_days=notices.working_days(services().calendar, notice.opens_on, notice.closes_on),
+    )

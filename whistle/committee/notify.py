@@ -4,6 +4,7 @@ nothing else (no case id, department, unit, grade or date), by e-mail if the rul
 gives an address.
 
 Run from a timer (`whistle notify`); the workspace itself shows the same cases."""
+
 import datetime as dt
 import smtplib
 from dataclasses import dataclass
@@ -47,21 +48,31 @@ class Reminder:
 
 def _held_counts(db: Session, condition) -> dict[str, int]:
     """username -> number of cases matching ``condition`` granted to that active member."""
-    rows = db.execute(select(Member.username, func.count(Case.id))
-                      .join(CaseGrant, CaseGrant.member_id == Member.id)
-                      .join(Case, Case.id == CaseGrant.case_id)
-                      .where(condition, Member.active.is_(True), Case.status != "purged")
-                      .group_by(Member.username)).all()
+    rows = db.execute(
+        select(Member.username, func.count(Case.id))
+        .join(CaseGrant, CaseGrant.member_id == Member.id)
+        .join(Case, Case.id == CaseGrant.case_id)
+        .where(condition, Member.active.is_(True), Case.status != "purged")
+        .group_by(Member.username)
+    ).all()
     return {username: count for username, count in rows if count}
 
 
 def _reporter_spoke_last():
     """Cases whose latest message is the reporter's: no reply since it came."""
     last, mine = aliased(CaseItem), aliased(CaseItem)
-    last_seq = (select(func.max(last.seq)).where(last.case_id == Case.id, last.kind.in_(("message", "reply")))
-                .correlate(Case).scalar_subquery())
-    return (select(mine.id).where(mine.case_id == Case.id, mine.kind == "message", mine.seq == last_seq)
-            .correlate(Case).exists())
+    last_seq = (
+        select(func.max(last.seq))
+        .where(last.case_id == Case.id, last.kind.in_(("message", "reply")))
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    return (
+        select(mine.id)
+        .where(mine.case_id == Case.id, mine.kind == "message", mine.seq == last_seq)
+        .correlate(Case)
+        .exists()
+    )
 
 
 def new_case_counts(db: Session) -> dict[str, int]:
@@ -75,8 +86,10 @@ def reminder_counts(db: Session, today: dt.date, due_by: dt.date) -> dict[str, R
     new = new_case_counts(db)
     due = _held_counts(db, case_listing.open_due_between(today, due_by))
     messages = _held_counts(db, _reporter_spoke_last())
-    return {u: Reminder(new.get(u, 0), due.get(u, 0), messages.get(u, 0))
-            for u in sorted(set(new) | set(due) | set(messages))}
+    return {
+        u: Reminder(new.get(u, 0), due.get(u, 0), messages.get(u, 0))
+        for u in sorted(set(new) | set(due) | set(messages))
+    }
 
 
 def message_for(reminder: Reminder, sender: str, recipient: str, language: str = "zh_Hans") -> EmailMessage:
@@ -88,14 +101,19 @@ def message_for(reminder: Reminder, sender: str, recipient: str, language: str =
         msg["Subject"] = _("Cases are waiting for you")
         lines = []
         if reminder.new:
-            lines.append(_("%(num)d new case(s) are waiting for you in the committee workspace.",
-                           num=reminder.new))
+            lines.append(_("%(num)d new case(s) are waiting for you in the committee workspace.", num=reminder.new))
         if reminder.due_soon:
-            lines.append(_("%(num)d case(s) have a deadline within %(days)d working days.",
-                           num=reminder.due_soon, days=DUE_WITHIN_WORKDAYS))
+            lines.append(
+                _(
+                    "%(num)d case(s) have a deadline within %(days)d working days.",
+                    num=reminder.due_soon,
+                    days=DUE_WITHIN_WORKDAYS,
+                )
+            )
         if reminder.messages:
-            lines.append(_("%(num)d case(s) have a message from the reporter that has not been answered.",
-                           num=reminder.messages))
+            lines.append(
+                _("%(num)d case(s) have a message from the reporter that has not been answered.", num=reminder.messages)
+            )
         lines.append(_("Log in to see them."))
         msg.set_content("\n".join(lines))
     return msg
@@ -104,8 +122,9 @@ def message_for(reminder: Reminder, sender: str, recipient: str, language: str =
 def send(settings: SmtpSettings, rules, reminders: dict[str, Reminder]) -> list[str]:
     """Mail every member with an address and something waiting; returns who was notified."""
     notified: list[str] = []
-    targets = [(rules.member(u).email, r) for u, r in reminders.items()
-               if r and rules.member(u) and rules.member(u).email]
+    targets = [
+        (rules.member(u).email, r) for u, r in reminders.items() if r and rules.member(u) and rules.member(u).email
+    ]
     if not targets:
         return notified
     with smtplib.SMTP(settings.host, settings.port, timeout=30) as smtp:

@@ -6,6 +6,7 @@ strict CSP gives it no network at all (connect-src 'none'): pdf.js, its worker a
 bytes are handed in by the parent with postMessage, so a PDF made to call home reaches
 nothing. The shell holds no secret, so it needs no login.
 """
+
 import base64
 import hashlib
 from functools import lru_cache
@@ -42,17 +43,19 @@ def _digest(text: str) -> str:
 def _page() -> tuple[str, str]:
     """The shell and its CSP (read once: the files ship with the package)."""
     js, css = FRAME_JS.read_text(encoding="utf-8"), FRAME_CSS.read_text(encoding="utf-8")
-    csp = "; ".join([
-        "default-src 'none'",
-        f"script-src {_digest(js)} blob:",  # the shell's script; pdf.js from a blob the parent handed in
-        "connect-src 'none'",
-        "img-src blob: data:",
-        f"style-src {_digest(css)}",
-        "font-src 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'self'",  # only the case page may frame it
-        "base-uri 'none'",
-    ])
+    csp = "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src {_digest(js)} blob:",  # the shell's script; pdf.js from a blob the parent handed in
+            "connect-src 'none'",
+            "img-src blob: data:",
+            f"style-src {_digest(css)}",
+            "font-src 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'self'",  # only the case page may frame it
+            "base-uri 'none'",
+        ]
+    )
     return _SHELL.format(css=css, js=js), csp
 
 

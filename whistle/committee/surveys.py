@@ -8,6 +8,7 @@ which carry no count below k. The free-text answers are sealed to the committee 
 the members of the survey's owning unit (its creator's unit): only they can read them, in
 their browser, and each reading is audited.
 """
+
 import datetime as dt
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
@@ -54,8 +55,12 @@ def _date(text: str):
 
 def _read_form(form) -> tuple[dict, list, dict]:
     """(fields, items, problems) from the survey form (rows item-N-*, radio 'breakdown')."""
-    fields = {"title": (form.get("title") or "").strip(), "intro": form_text(form, "intro"),
-              "period_start": _date(form.get("period_start")), "period_end": _date(form.get("period_end"))}
+    fields = {
+        "title": (form.get("title") or "").strip(),
+        "intro": form_text(form, "intro"),
+        "period_start": _date(form.get("period_start")),
+        "period_end": _date(form.get("period_end")),
+    }
     items, problems = [], {}
     breakdown = form.get("breakdown", "")
     n = 0
@@ -66,11 +71,16 @@ def _read_form(form) -> tuple[dict, list, dict]:
         if kind or text:
             if not kind:
                 problems[f"item-{len(items)}"] = _("Choose the kind of question.")
-            items.append(surveys.ItemSpec(kind, text, bool(form.get(f"item-{n}-bribery")),
-                                          breakdown == str(n), options))
+            items.append(
+                surveys.ItemSpec(kind, text, bool(form.get(f"item-{n}-bribery")), breakdown == str(n), options)
+            )
         n += 1
-    problems = dict(surveys.definition_problems(fields["title"], fields["intro"], fields["period_start"],
-                                                fields["period_end"], items), **problems)
+    problems = dict(
+        surveys.definition_problems(
+            fields["title"], fields["intro"], fields["period_start"], fields["period_end"], items
+        ),
+        **problems,
+    )
     return fields, items, {key: str(message) for key, message in problems.items()}
 
 
@@ -80,8 +90,14 @@ def _form_rows(items: list) -> list:
 
 
 def _edit_page(survey, fields, items, problems, status=200):
-    return render_template("committee/survey_edit.html", survey=survey, fields=fields,
-                           rows=_form_rows(items), problems=problems, kinds=surveys.KINDS), status
+    return render_template(
+        "committee/survey_edit.html",
+        survey=survey,
+        fields=fields,
+        rows=_form_rows(items),
+        problems=problems,
+        kinds=surveys.KINDS,
+    ), status
 
 
 @bp.get("/surveys")
@@ -90,8 +106,12 @@ def survey_list():
     """Every survey, newest period first; managers also get the "new survey" link."""
     rows = db.session().scalars(select(Survey).order_by(Survey.period_end.desc(), Survey.id)).all()
     today = committee_today()
-    return render_template("committee/surveys.html", rows=[(s, surveys.phase(s, today)) for s in rows],
-                           phases=surveys.PHASES, may_manage=_may_manage())
+    return render_template(
+        "committee/surveys.html",
+        rows=[(s, surveys.phase(s, today)) for s in rows],
+        phases=surveys.PHASES,
+        may_manage=_may_manage(),
+    )
 
 
 @bp.route("/surveys/new", methods=["GET", "POST"])
@@ -108,9 +128,17 @@ def survey_new():
         return _edit_page(None, fields, items, problems, 400)
     member = current_member()
     with db.transaction() as s:
-        survey = surveys.create(s, title=fields["title"], intro=fields["intro"], start=fields["period_start"],
-                                end=fields["period_end"], items=items, owner_unit=rule_of(member.username).unit,
-                                created_by=member.username, on=committee_today())
+        survey = surveys.create(
+            s,
+            title=fields["title"],
+            intro=fields["intro"],
+            start=fields["period_start"],
+            end=fields["period_end"],
+            items=items,
+            owner_unit=rule_of(member.username).unit,
+            created_by=member.username,
+            on=committee_today(),
+        )
         audit.record(s, "survey_created", actor=member.username, on=committee_today(), survey=survey.id)
     return redirect(url_for("committee.survey_page", survey_id=survey.id))
 
@@ -125,16 +153,27 @@ def survey_edit(survey_id):
         flash(_("Only a draft can be changed."), "error")
         return redirect(url_for("committee.survey_page", survey_id=survey.id)), 303
     if request.method == "GET":
-        fields = {"title": survey.title, "intro": survey.intro, "period_start": survey.period_start,
-                  "period_end": survey.period_end}
+        fields = {
+            "title": survey.title,
+            "intro": survey.intro,
+            "period_start": survey.period_start,
+            "period_end": survey.period_end,
+        }
         return _edit_page(survey, fields, surveys.items_of(survey), {})
     fields, items, problems = _read_form(request.form)
     if problems:
         return _edit_page(survey, fields, items, problems, 400)
     with db.transaction() as s:
         survey = s.merge(survey)
-        surveys.update(s, survey, title=fields["title"], intro=fields["intro"], start=fields["period_start"],
-                       end=fields["period_end"], items=items)
+        surveys.update(
+            s,
+            survey,
+            title=fields["title"],
+            intro=fields["intro"],
+            start=fields["period_start"],
+            end=fields["period_end"],
+            items=items,
+        )
         audit.record(s, "survey_changed", actor=current_member().username, on=committee_today(), survey=survey.id)
     return redirect(url_for("committee.survey_page", survey_id=survey.id))
 
@@ -151,13 +190,19 @@ def survey_page(survey_id):
     result = surveys.survey_results(db.session(), survey, k) if ready else None
     member_rule = rule_of(current_member().username)
     return render_template(
-        "committee/survey.html", survey=survey, phase=surveys.phase(survey, today), phases=surveys.PHASES,
-        result=result, running=suppress(surveys.response_count(db.session(), survey), k),
-        may_manage=_may_manage(), may_read=surveys.may_read_texts(member_rule, survey) and
-        current_member().public_key is not None,
-        has_texts=any(q.kind == "free_text" for q in survey.questions), kinds=surveys.KINDS,
-        options_of=surveys.options_of, public_url=url_for("surveys.survey_page", survey_id=survey.id,
-                                                          _external=True))
+        "committee/survey.html",
+        survey=survey,
+        phase=surveys.phase(survey, today),
+        phases=surveys.PHASES,
+        result=result,
+        running=suppress(surveys.response_count(db.session(), survey), k),
+        may_manage=_may_manage(),
+        may_read=surveys.may_read_texts(member_rule, survey) and current_member().public_key is not None,
+        has_texts=any(q.kind == "free_text" for q in survey.questions),
+        kinds=surveys.KINDS,
+        options_of=surveys.options_of,
+        public_url=url_for("surveys.survey_page", survey_id=survey.id, _external=True),
+    )
 
 
 def _action(survey_id: str, name: str, change) -> object:
@@ -224,5 +269,8 @@ def survey_texts(survey_id):
         abort(403)
     with db.transaction() as s:
         audit.record(s, "survey_texts", actor=member.username, on=committee_today(), survey=survey.id)
-    return jsonify(survey=survey.id, envelopes=surveys.text_envelopes(db.session(), survey),
-                   questions={str(q.idx): q.text for q in survey.questions if q.kind == "free_text"})
+    return jsonify(
+        survey=survey.id,
+        envelopes=surveys.text_envelopes(db.session(), survey),
+        questions={str(q.idx): q.text for q in survey.questions if q.kind == "free_text"},
+    )

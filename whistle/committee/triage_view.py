@@ -1,5 +1,6 @@
 """Triage as members see it: deadlines and urgency, the grade and why, and who may receive
 a grant. (What members change, with the two-person rule, is in whistle.cases.actions.)"""
+
 import datetime as dt
 
 from sqlalchemy import select
@@ -65,8 +66,12 @@ def header_of(case: Case) -> dict:
 def why(case: Case) -> dict:
     """The factors behind the computed grade, and any manual override."""
     assessment = risk.assess(services().rules, header_of(case))
-    return {"assessment": assessment, "computed": assessment.grade, "current": case.risk_grade,
-            "override_reason": case.risk_override_reason}
+    return {
+        "assessment": assessment,
+        "computed": assessment.grade,
+        "current": case.risk_grade,
+        "override_reason": case.risk_override_reason,
+    }
 
 
 def grantable(case: Case, member: Member) -> list[Member]:
@@ -76,8 +81,7 @@ def grantable(case: Case, member: Member) -> list[Member]:
     session = db.session()
     holders = set(session.scalars(select(CaseGrant.member_id).where(CaseGrant.case_id == case.id)))
     result = []
-    for other in session.scalars(select(Member).where(routing.KEY_HOLDER)
-                                 .order_by(Member.username)):
+    for other in session.scalars(select(Member).where(routing.KEY_HOLDER).order_by(Member.username)):
         allowed, _reason = routing.can_grant(services().rules, header_of(case), other.username)
         if allowed and other.id not in holders:
             result.append(other)

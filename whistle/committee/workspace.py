@@ -1,5 +1,6 @@
 """The member's case list and case page. Content is decrypted in the browser
 (static/js/committee-case.js); these views handle only routing fields, dates and actions."""
+
 from contextlib import contextmanager
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -58,15 +59,30 @@ def case_list():
     cases_here, following = listing.page(after, PAGE_SIZE)
     if after is not None and not cases_here:  # nothing follows it any more (cases purged or moved up)
         return redirect(url_for("committee.case_list"))
-    failed = set(db.session().scalars(select(CaseGrant.case_id).where(
-        CaseGrant.member_id == member.id, CaseGrant.key_failed.is_(True),
-        CaseGrant.case_id.in_([c.id for c in cases_here])))) if cases_here else set()
-    return render_template("committee/cases.html", rows=[triage_view.summary(c, today) for c in cases_here],
-                           key_failed=failed,
-                           next_cursor=following.encode() if following else None, listed_on=today.isoformat(),
-                           first_page=after is None,
-                           new_count=listing.new_count(), new_count_cap=case_listing.NEW_COUNT_CAP,
-                           awaiting_regrant=dashboard.awaiting_regrant(rule_of(member.username).unit))
+    failed = (
+        set(
+            db.session().scalars(
+                select(CaseGrant.case_id).where(
+                    CaseGrant.member_id == member.id,
+                    CaseGrant.key_failed.is_(True),
+                    CaseGrant.case_id.in_([c.id for c in cases_here]),
+                )
+            )
+        )
+        if cases_here
+        else set()
+    )
+    return render_template(
+        "committee/cases.html",
+        rows=[triage_view.summary(c, today) for c in cases_here],
+        key_failed=failed,
+        next_cursor=following.encode() if following else None,
+        listed_on=today.isoformat(),
+        first_page=after is None,
+        new_count=listing.new_count(),
+        new_count_cap=case_listing.NEW_COUNT_CAP,
+        awaiting_regrant=dashboard.awaiting_regrant(rule_of(member.username).unit),
+    )
 
 
 def _cursor_arg() -> "Position | None":
@@ -89,14 +105,26 @@ def case_page(case_id):
         audit.record(s, "view", actor=current_member().username, on=committee_today(), case_id=case.id)
     from whistle.committee import identity
 
-    pending = db.session().scalars(select(PendingAction).where(PendingAction.case_id == case.id,
-                                                               PendingAction.action != identity.DISCLOSE)).all()
-    return render_template("committee/case.html", case=case, view=triage_view.summary(case, committee_today()),
-                           why=triage_view.why(case), events=case.events, pending=pending,
-                           dispositions=DISPOSITIONS, member=current_member(),
-                           grantable=triage_view.grantable(case, current_member()),
-                           identity=identity.case_view(case, current_member()),
-                           real_name_result_days=services().rules.deadlines.real_name_result)
+    pending = (
+        db.session()
+        .scalars(
+            select(PendingAction).where(PendingAction.case_id == case.id, PendingAction.action != identity.DISCLOSE)
+        )
+        .all()
+    )
+    return render_template(
+        "committee/case.html",
+        case=case,
+        view=triage_view.summary(case, committee_today()),
+        why=triage_view.why(case),
+        events=case.events,
+        pending=pending,
+        dispositions=DISPOSITIONS,
+        member=current_member(),
+        grantable=triage_view.grantable(case, current_member()),
+        identity=identity.case_view(case, current_member()),
+        real_name_result_days=services().rules.deadlines.real_name_result,
+    )
 
 
 def _post_case(case_id) -> Case:
@@ -130,8 +158,9 @@ def set_status(case_id):
     if event not in ("acknowledged", "in_review", "closed"):
         abort(400)
     with _purged_is_gone(), db.transaction() as s:
-        outcome = actions.set_status(s, case, event, by=actions.Actor.of(current_member()), on=committee_today(),
-                                     rules=services().rules)
+        outcome = actions.set_status(
+            s, case, event, by=actions.Actor.of(current_member()), on=committee_today(), rules=services().rules
+        )
     if outcome is actions.Outcome.UNCHANGED:
         flash(_("The case already has this status."))
     elif outcome is actions.Outcome.ALREADY_WAITING:
@@ -165,14 +194,25 @@ def set_disposition(case_id):
         flash(_("Not accepting a report needs a reason."), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303
     with _purged_is_gone(), db.transaction() as s:
-        outcome = actions.set_disposition(s, case, code, duplicate_of=duplicate_of, reason=reason,
-                                          by=actions.Actor.of(current_member()), on=committee_today(),
-                                          rules=services().rules)
+        outcome = actions.set_disposition(
+            s,
+            case,
+            code,
+            duplicate_of=duplicate_of,
+            reason=reason,
+            by=actions.Actor.of(current_member()),
+            on=committee_today(),
+            rules=services().rules,
+        )
     if outcome is actions.Outcome.ALREADY_WAITING:
         flash(_already_waiting())
     elif outcome is actions.Outcome.PROPOSED:
-        flash(_("This disposition would shorten how long the closed case is kept: it needs a second member, "
-                "and your request is waiting for confirmation."))
+        flash(
+            _(
+                "This disposition would shorten how long the closed case is kept: it needs a second member, "
+                "and your request is waiting for confirmation."
+            )
+        )
     else:
         flash(_("Disposition recorded."))
     return redirect(url_for("committee.case_page", case_id=case.id))
@@ -191,8 +231,7 @@ def override_grade(case_id):
         flash(_("A manual grade needs a written reason."), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303
     with _purged_is_gone(), db.transaction() as s:
-        outcome = actions.set_grade(s, case, grade, reason, by=actions.Actor.of(current_member()),
-                                    on=committee_today())
+        outcome = actions.set_grade(s, case, grade, reason, by=actions.Actor.of(current_member()), on=committee_today())
     if outcome is actions.Outcome.ALREADY_WAITING:
         flash(_already_waiting())
     elif outcome is actions.Outcome.PROPOSED:
@@ -237,14 +276,21 @@ def confirm(case_id, pending_id):
         if pending is None or pending.case_id != case.id or pending.action == "disclose":
             abort(404)  # a disclosure request is decided by a custodian (whistle.committee.identity)
         if pending.proposed_by == current_member().id:
-            audit.record(s, "refused_self_confirm", actor=current_member().username, on=committee_today(),
-                         case_id=case.id, action_id=pending.id)
+            audit.record(
+                s,
+                "refused_self_confirm",
+                actor=current_member().username,
+                on=committee_today(),
+                case_id=case.id,
+                action_id=pending.id,
+            )
             flash(_("The confirmation must come from a different member."), "error")
             return redirect(url_for("committee.case_page", case_id=case.id)), 303
         action = pending.action
         approve = request.form.get("decision") == "approve"
-        applied = actions.confirm(s, locked, pending, current_member(), approve, committee_today(),
-                                  rules=services().rules)
+        applied = actions.confirm(
+            s, locked, pending, current_member(), approve, committee_today(), rules=services().rules
+        )
     if not applied:
         flash(OUTGROWN_MESSAGES[action](), "error")
         return redirect(url_for("committee.case_page", case_id=case.id)), 303

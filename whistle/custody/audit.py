@@ -34,6 +34,7 @@ survey_deleted / survey_texts / refused_survey_texts [survey], survey_texts_purg
 texts, reason], intake [commitment, recipients] and rules_loaded [sha256, published]
 (whistle.custody.intake_log). The full list is ACTIONS.
 """
+
 import datetime as dt
 import hashlib
 import json
@@ -70,8 +71,9 @@ KEY_NOT_ENROLLED = "member key differs from the enrolled one"
 
 def entry_digest(prev_hash: str, seq: int, on: dt.date, actor, action: str, case_id, detail: str) -> str:
     """The hash of one entry, over its fields and the previous entry's hash."""
-    body = json.dumps([prev_hash, seq, on.isoformat(), actor, action, case_id, detail],
-                      ensure_ascii=False, separators=(",", ":"))
+    body = json.dumps(
+        [prev_hash, seq, on.isoformat(), actor, action, case_id, detail], ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
@@ -79,24 +81,69 @@ def entry_digest(prev_hash: str, seq: int, on: dt.date, actor, action: str, case
 # that every action here has a label); recording an action missing from this list is a
 # bug, and record() refuses it.
 _DUAL_CONTROL = ("downgrade", "close", "purge", "disposition")
-ACTIONS = frozenset({
-    "login", "login_failed", "logout", "enrolled", "invite", "deactivate",
-    "refused_invite", "grants_revoked", "enrolment_confirmed", "refused_enrolment_confirm",
-    "deactivate_requested", "deactivate_confirmed", "refused_deactivate",
-    "view", "decrypt", "download", "reply", "note", "export",
-    "grant", "refused_grant", "regrant", "grant_key_failed", "retention_fixed",
-    "refused_view", "refused_change", "refused_decrypt", "refused_download", "refused_self_confirm",
-    "refused_reply",
-    "status", "disposition", "grade_override", "purge",
-    *(f"{step}_{action}" for step in ("proposed", "confirmed", "rejected") for action in _DUAL_CONTROL),
-    *(f"withdrawn_{action}" for action in _DUAL_CONTROL),
-    "key_registered", "key_retired", "key_split", "key_recovered", "key_opened", "audit_signed", "oversight_view",
-    "identity_requested", "identity_approved", "identity_refused", "identity_disclosed",
-    "notice_published",
-    "survey_created", "survey_changed", "survey_opened", "survey_closed", "survey_published",
-    "survey_deleted", "survey_texts", "refused_survey_texts", "survey_texts_purged",
-    "intake", "rules_loaded",
-})
+ACTIONS = frozenset(
+    {
+        "login",
+        "login_failed",
+        "logout",
+        "enrolled",
+        "invite",
+        "deactivate",
+        "refused_invite",
+        "grants_revoked",
+        "enrolment_confirmed",
+        "refused_enrolment_confirm",
+        "deactivate_requested",
+        "deactivate_confirmed",
+        "refused_deactivate",
+        "view",
+        "decrypt",
+        "download",
+        "reply",
+        "note",
+        "export",
+        "grant",
+        "refused_grant",
+        "regrant",
+        "grant_key_failed",
+        "retention_fixed",
+        "refused_view",
+        "refused_change",
+        "refused_decrypt",
+        "refused_download",
+        "refused_self_confirm",
+        "refused_reply",
+        "status",
+        "disposition",
+        "grade_override",
+        "purge",
+        *(f"{step}_{action}" for step in ("proposed", "confirmed", "rejected") for action in _DUAL_CONTROL),
+        *(f"withdrawn_{action}" for action in _DUAL_CONTROL),
+        "key_registered",
+        "key_retired",
+        "key_split",
+        "key_recovered",
+        "key_opened",
+        "audit_signed",
+        "oversight_view",
+        "identity_requested",
+        "identity_approved",
+        "identity_refused",
+        "identity_disclosed",
+        "notice_published",
+        "survey_created",
+        "survey_changed",
+        "survey_opened",
+        "survey_closed",
+        "survey_published",
+        "survey_deleted",
+        "survey_texts",
+        "refused_survey_texts",
+        "survey_texts_purged",
+        "intake",
+        "rules_loaded",
+    }
+)
 
 
 def lock_head(db: Session) -> None:
@@ -105,8 +152,9 @@ def lock_head(db: Session) -> None:
     db.execute(update(AuditHead).where(AuditHead.id == 1).values(length=AuditHead.length))
 
 
-def record(db: Session, action: str, *, actor: str | None, on: dt.date, case_id: str | None = None,
-           **detail) -> AuditEntry:
+def record(
+    db: Session, action: str, *, actor: str | None, on: dt.date, case_id: str | None = None, **detail
+) -> AuditEntry:
     """Append an entry inside the caller's transaction: it lands with the action or not at all.
 
     Any code path may call this (web views, the CLI, retention's purge); the caller commits.
@@ -116,13 +164,17 @@ def record(db: Session, action: str, *, actor: str | None, on: dt.date, case_id:
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     text = json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
-    seq, prev = db.execute(update(AuditHead).where(AuditHead.id == 1)
-                           .values(length=AuditHead.length + 1)
-                           .returning(AuditHead.length, AuditHead.head_hash)).one()
+    seq, prev = db.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(length=AuditHead.length + 1)
+        .returning(AuditHead.length, AuditHead.head_hash)
+    ).one()
     digest = entry_digest(prev, seq, on, actor, action, case_id, text)
     db.execute(update(AuditHead).where(AuditHead.id == 1).values(head_hash=digest))
-    entry = AuditEntry(seq=seq, on=on, actor=actor, action=action, case_id=case_id, detail=text,
-                       prev_hash=prev, entry_hash=digest)
+    entry = AuditEntry(
+        seq=seq, on=on, actor=actor, action=action, case_id=case_id, detail=text, prev_hash=prev, entry_hash=digest
+    )
     db.add(entry)
     db.flush()
     public_log.append(db, entry)  # the same transaction, under the head's lock taken above
@@ -140,8 +192,17 @@ class Verdict(tuple):
     statement involved in a statement problem.
     """
 
-    def __new__(cls, count: int, first_bad: int | None, *, problem: str | None = None, message: str = "",
-                head: str = GENESIS, statements: int = 0, statement: int | None = None):
+    def __new__(
+        cls,
+        count: int,
+        first_bad: int | None,
+        *,
+        problem: str | None = None,
+        message: str = "",
+        head: str = GENESIS,
+        statements: int = 0,
+        statement: int | None = None,
+    ):
         self = super().__new__(cls, (count, first_bad))
         self.problem, self.message, self.head = problem, message, head
         self.statements, self.statement = statements, statement
@@ -176,12 +237,20 @@ def _walk(db: Session, keep: set, tree: tlog.MemoryStore) -> tuple[int, str, _Fi
     for the seqs in ``keep``). The public log's tree of the entries as they are goes into
     ``tree``, and each leaf is compared with the one the log stored when the entry was made."""
     prev, expected, count, hashes, finding = GENESIS, 1, 0, {}, None
-    stored_leaves = db.execute(select(LogNode.idx, LogNode.hash).where(LogNode.level == 0)
-                               .order_by(LogNode.idx))
+    stored_leaves = db.execute(select(LogNode.idx, LogNode.hash).where(LogNode.level == 0).order_by(LogNode.idx))
     leaves = iter(stored_leaves)
-    rows = db.execute(select(AuditEntry.seq, AuditEntry.on, AuditEntry.actor, AuditEntry.action,
-                             AuditEntry.case_id, AuditEntry.detail, AuditEntry.prev_hash,
-                             AuditEntry.entry_hash).order_by(AuditEntry.seq))
+    rows = db.execute(
+        select(
+            AuditEntry.seq,
+            AuditEntry.on,
+            AuditEntry.actor,
+            AuditEntry.action,
+            AuditEntry.case_id,
+            AuditEntry.detail,
+            AuditEntry.prev_hash,
+            AuditEntry.entry_hash,
+        ).order_by(AuditEntry.seq)
+    )
     for row in rows:
         seq, on, actor, action, case_id, detail, prev_hash, entry_hash = row
         count += 1
@@ -196,25 +265,35 @@ def _walk(db: Session, keep: set, tree: tlog.MemoryStore) -> tuple[int, str, _Fi
         if seq != expected:
             if seq > expected:
                 missing = f"entry {expected} is" if seq == expected + 1 else f"entries {expected}-{seq - 1} are"
-                finding = _Finding(expected, SEQUENCE_GAP,
-                                   f"entry {expected}: sequence gap: {missing} missing "
-                                   f"(entry {seq} follows entry {expected - 1})" if expected > 1 else
-                                   f"entry {expected}: sequence gap: the log starts at entry {seq}")
+                finding = _Finding(
+                    expected,
+                    SEQUENCE_GAP,
+                    f"entry {expected}: sequence gap: {missing} missing (entry {seq} follows entry {expected - 1})"
+                    if expected > 1
+                    else f"entry {expected}: sequence gap: the log starts at entry {seq}",
+                )
             else:  # a seq below 1, or a duplicate could not exist (primary key)
-                finding = _Finding(seq, SEQUENCE_GAP, f"entry {seq}: sequence number out of range "
-                                                      f"(expected {expected})")
+                finding = _Finding(
+                    seq, SEQUENCE_GAP, f"entry {seq}: sequence number out of range (expected {expected})"
+                )
         elif prev_hash != prev:
-            finding = _Finding(seq, BROKEN_LINK,
-                               f"entry {seq}: broken link: its previous hash is not the hash of entry "
-                               f"{seq - 1}" if seq > 1 else
-                               f"entry {seq}: broken link: the first entry must follow the genesis hash")
+            finding = _Finding(
+                seq,
+                BROKEN_LINK,
+                f"entry {seq}: broken link: its previous hash is not the hash of entry {seq - 1}"
+                if seq > 1
+                else f"entry {seq}: broken link: the first entry must follow the genesis hash",
+            )
         elif entry_hash != entry_digest(prev_hash, seq, on, actor, action, case_id, detail):
-            finding = _Finding(seq, HASH_MISMATCH,
-                               f"entry {seq}: hash mismatch: its content was changed after it was written")
+            finding = _Finding(
+                seq, HASH_MISMATCH, f"entry {seq}: hash mismatch: its content was changed after it was written"
+            )
         elif stored is None or stored[0] != seq - 1 or bytes(stored[1]) != leaf:
-            finding = _Finding(seq, NOT_IN_LOG,
-                               f"entry {seq}: differs from the public log: leaf {seq - 1} of the log "
-                               f"is not this entry")
+            finding = _Finding(
+                seq,
+                NOT_IN_LOG,
+                f"entry {seq}: differs from the public log: leaf {seq - 1} of the log is not this entry",
+            )
         else:
             prev, expected = entry_hash, seq + 1
     return count, prev, finding, hashes
@@ -233,34 +312,65 @@ def _check_statements(db: Session, count: int, hashes: dict) -> tuple[int, list[
     pinned: dict[str, str] = {}
     findings, checked = [], 0
     # Plain rows, not ORM objects: a session that loaded them earlier must not hide a change.
-    for st in db.execute(select(AuditStatement.id, AuditStatement.day, AuditStatement.committee_kid,
-                                AuditStatement.length, AuditStatement.head, AuditStatement.verify_key,
-                                AuditStatement.signature).order_by(AuditStatement.id)):
+    for st in db.execute(
+        select(
+            AuditStatement.id,
+            AuditStatement.day,
+            AuditStatement.committee_kid,
+            AuditStatement.length,
+            AuditStatement.head,
+            AuditStatement.verify_key,
+            AuditStatement.signature,
+        ).order_by(AuditStatement.id)
+    ):
         checked += 1
         seq = max(st.length, 1)
         try:
             obj = signing.statement(st.committee_kid, st.length, st.head, st.day)
             signing.verify(st.verify_key, obj, st.signature)
         except (CryptoError, FormatError):
-            findings.append(_Finding(seq, BAD_SIGNATURE,
-                                     f"entry {st.length}: signed statement #{st.id} about it has an invalid signature",
-                                     st.id))
+            findings.append(
+                _Finding(
+                    seq,
+                    BAD_SIGNATURE,
+                    f"entry {st.length}: signed statement #{st.id} about it has an invalid signature",
+                    st.id,
+                )
+            )
             continue
         expected_key = registered.get(st.committee_kid) or pinned.setdefault(st.committee_kid, st.verify_key)
         if st.committee_kid not in registered or st.verify_key != expected_key:
-            findings.append(_Finding(seq, UNKNOWN_SIGNER,
-                                     f"entry {st.length}: signed statement #{st.id} about it was not made "
-                                     f"with the audit key of committee key {st.committee_kid}", st.id))
+            findings.append(
+                _Finding(
+                    seq,
+                    UNKNOWN_SIGNER,
+                    f"entry {st.length}: signed statement #{st.id} about it was not made "
+                    f"with the audit key of committee key {st.committee_kid}",
+                    st.id,
+                )
+            )
             continue
         if st.length > count:
             first_missing = count + 1
-            findings.append(_Finding(first_missing, MISSING_AT_END,
-                                     f"entry {first_missing}: entries missing at the end: signed statement "
-                                     f"#{st.id} covers {st.length} entries, the log has {count}", st.id))
+            findings.append(
+                _Finding(
+                    first_missing,
+                    MISSING_AT_END,
+                    f"entry {first_missing}: entries missing at the end: signed statement "
+                    f"#{st.id} covers {st.length} entries, the log has {count}",
+                    st.id,
+                )
+            )
         elif (hashes.get(st.length) if st.length else GENESIS) != st.head:
-            findings.append(_Finding(seq, STATEMENT_MISMATCH,
-                                     f"entry {st.length}: does not match signed statement #{st.id}: history "
-                                     f"up to this entry was rewritten", st.id))
+            findings.append(
+                _Finding(
+                    seq,
+                    STATEMENT_MISMATCH,
+                    f"entry {st.length}: does not match signed statement #{st.id}: history "
+                    f"up to this entry was rewritten",
+                    st.id,
+                )
+            )
     return checked, findings
 
 
@@ -271,8 +381,7 @@ def _check_checkpoints(db: Session, count: int, tree: tlog.MemoryStore) -> list[
     from crypto.encoding import unb64u
     from crypto.errors import CryptoError
 
-    keys = [unb64u(k) for k in db.scalars(select(CommitteeKey.verify_key)
-                                          .where(CommitteeKey.verify_key.is_not(None)))]
+    keys = [unb64u(k) for k in db.scalars(select(CommitteeKey.verify_key).where(CommitteeKey.verify_key.is_not(None)))]
     findings = []
     for size, text in db.execute(select(LogCheckpoint.size, LogCheckpoint.note).order_by(LogCheckpoint.size)):
         opened = None
@@ -284,16 +393,31 @@ def _check_checkpoints(db: Session, count: int, tree: tlog.MemoryStore) -> list[
             except (CryptoError, ValueError):  # VerifyError, FormatError: not this key, or no checkpoint
                 continue
         if opened is None or opened.checkpoint.size != size:
-            findings.append(_Finding(max(size, 1), BAD_CHECKPOINT, f"entry {size}: the checkpoint of size "
-                                                                   f"{size} is not signed by a committee key"))
+            findings.append(
+                _Finding(
+                    max(size, 1),
+                    BAD_CHECKPOINT,
+                    f"entry {size}: the checkpoint of size {size} is not signed by a committee key",
+                )
+            )
         elif size > count:
-            findings.append(_Finding(count + 1, MISSING_AT_END,
-                                     f"entry {count + 1}: entries missing at the end: a signed checkpoint "
-                                     f"covers {size} entries, the log has {count}"))
+            findings.append(
+                _Finding(
+                    count + 1,
+                    MISSING_AT_END,
+                    f"entry {count + 1}: entries missing at the end: a signed checkpoint "
+                    f"covers {size} entries, the log has {count}",
+                )
+            )
         elif tlog.root_hash(tree, size) != opened.checkpoint.root:
-            findings.append(_Finding(max(size, 1), CHECKPOINT_MISMATCH,
-                                     f"entry {size}: does not match the signed checkpoint of size {size}: "
-                                     f"history up to this entry was rewritten"))
+            findings.append(
+                _Finding(
+                    max(size, 1),
+                    CHECKPOINT_MISMATCH,
+                    f"entry {size}: does not match the signed checkpoint of size {size}: "
+                    f"history up to this entry was rewritten",
+                )
+            )
     return findings
 
 
@@ -304,20 +428,29 @@ def _check_member_keys(db: Session) -> list[_Finding]:
     from whistle.models import Member
 
     enrolled = {}
-    for seq, actor, detail in db.execute(select(AuditEntry.seq, AuditEntry.actor, AuditEntry.detail)
-                                         .where(AuditEntry.action == "enrolled").order_by(AuditEntry.seq)):
+    for seq, actor, detail in db.execute(
+        select(AuditEntry.seq, AuditEntry.actor, AuditEntry.detail)
+        .where(AuditEntry.action == "enrolled")
+        .order_by(AuditEntry.seq)
+    ):
         try:
             enrolled[actor] = (seq, json.loads(detail).get("key"))
         except (ValueError, AttributeError):
             enrolled[actor] = (seq, None)
     findings = []
-    for username, public_key in db.execute(select(Member.username, Member.public_key)
-                                           .where(Member.public_key.is_not(None))):
+    for username, public_key in db.execute(
+        select(Member.username, Member.public_key).where(Member.public_key.is_not(None))
+    ):
         seq, key = enrolled.get(username, (None, None))
         if key is not None and kid(bytes(public_key)) != key:
-            findings.append(_Finding(seq, KEY_NOT_ENROLLED,
-                                     f"entry {seq}: member key differs from the enrolled one: {username}'s key "
-                                     f"in the database is not the key this enrolment recorded"))
+            findings.append(
+                _Finding(
+                    seq,
+                    KEY_NOT_ENROLLED,
+                    f"entry {seq}: member key differs from the enrolled one: {username}'s key "
+                    f"in the database is not the key this enrolment recorded",
+                )
+            )
     return findings
 
 
@@ -336,17 +469,28 @@ def verify(db: Session) -> Verdict:
     stored = db.execute(select(AuditHead.length, AuditHead.head_hash).where(AuditHead.id == 1)).first()
     if finding is None and stored is not None and (stored.length != count or stored.head_hash != last):
         if stored.length > count:
-            findings.append(_Finding(count + 1, MISSING_AT_END,
-                                     f"entry {count + 1}: entries missing at the end: the head records "
-                                     f"{stored.length} entries, the log has {count}"))
+            findings.append(
+                _Finding(
+                    count + 1,
+                    MISSING_AT_END,
+                    f"entry {count + 1}: entries missing at the end: the head records "
+                    f"{stored.length} entries, the log has {count}",
+                )
+            )
         elif stored.length < count:
-            findings.append(_Finding(stored.length + 1, BROKEN_LINK,
-                                     f"entry {stored.length + 1}: broken link: the head records "
-                                     f"{stored.length} entries, so this entry and the ones after it "
-                                     f"were added outside the log"))
+            findings.append(
+                _Finding(
+                    stored.length + 1,
+                    BROKEN_LINK,
+                    f"entry {stored.length + 1}: broken link: the head records "
+                    f"{stored.length} entries, so this entry and the ones after it "
+                    f"were added outside the log",
+                )
+            )
         else:
-            findings.append(_Finding(count, HASH_MISMATCH,
-                                     f"entry {count}: hash mismatch: the last entry is not the recorded head"))
+            findings.append(
+                _Finding(count, HASH_MISMATCH, f"entry {count}: hash mismatch: the last entry is not the recorded head")
+            )
     checked, statement_findings = _check_statements(db, count, hashes)
     findings += statement_findings
     if finding is None:
@@ -355,8 +499,15 @@ def verify(db: Session) -> Verdict:
     if not findings:
         return Verdict(count, None, head=last, statements=checked)
     first = min(findings, key=lambda f: f.seq)  # stable: chain findings come first
-    return Verdict(count, first.seq, problem=first.problem, message=first.message, head=last,
-                   statements=checked, statement=first.statement)
+    return Verdict(
+        count,
+        first.seq,
+        problem=first.problem,
+        message=first.message,
+        head=last,
+        statements=checked,
+        statement=first.statement,
+    )
 
 
 def head(db: Session) -> tuple[int, str]:
@@ -429,8 +580,15 @@ def sign(db: Session, keypair, on: dt.date, origin: str | None = None) -> AuditS
     length, last = head(db)
     obj = signing.statement(keypair.kid, length, last, on)
     next_id = (db.scalar(select(func.max(AuditStatement.id))) or 0) + 1
-    statement = AuditStatement(id=next_id, day=on, committee_kid=keypair.kid, length=length, head=last,
-                               verify_key=verify_key, signature=signing.sign(key, obj))
+    statement = AuditStatement(
+        id=next_id,
+        day=on,
+        committee_kid=keypair.kid,
+        length=length,
+        head=last,
+        verify_key=verify_key,
+        signature=signing.sign(key, obj),
+    )
     db.add(statement)
     db.flush()
     if origin is not None:

@@ -5,6 +5,7 @@ committee's private key exists only in memory: ``split_committee_key`` generates
 it (crypto/shares.py, SLIP-39) and writes nothing but the sealed shares;
 ``recover_committee_key`` rebuilds it from enough shares and hands it back as a KeyPair.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +63,7 @@ def check_holders(holders, threshold: int, out_dir: Path) -> None:
     seen = set()
     for name in holders:
         if not isinstance(name, str) or not shares.HOLDER.match(name):
-            raise CeremonyError(f"holder {name!r}: use 1-64 letters, digits, '.', '_' or '-' "
-                                "(it names the share file)")
+            raise CeremonyError(f"holder {name!r}: use 1-64 letters, digits, '.', '_' or '-' (it names the share file)")
         if name.casefold() in seen:
             raise CeremonyError(f"holder {name} is listed twice: each holder keeps exactly one share")
         seen.add(name.casefold())
@@ -80,9 +80,17 @@ class Split:
     verify_key: str
 
 
-def split_committee_key(db: Session, out_dir: Path, holders: list[tuple[str, str]], threshold: int,
-                        label: str, on, *, opslimit: int = shares.DEFAULT_OPSLIMIT,
-                        memlimit: int = shares.DEFAULT_MEMLIMIT) -> Split:
+def split_committee_key(
+    db: Session,
+    out_dir: Path,
+    holders: list[tuple[str, str]],
+    threshold: int,
+    label: str,
+    on,
+    *,
+    opslimit: int = shares.DEFAULT_OPSLIMIT,
+    memlimit: int = shares.DEFAULT_MEMLIMIT,
+) -> Split:
     """Generate the committee key, split it ``threshold``-of-``len(holders)``, write each
     holder's share sealed under their passphrase to ``out_dir/<holder>.share`` (0600) and
     register the public key (and the audit verify key derived from the secret, as the
@@ -100,9 +108,16 @@ def split_committee_key(db: Session, out_dir: Path, holders: list[tuple[str, str
     keypair = KeyPair.generate()
     mnemonics = shares.split(keypair.secret, threshold, len(holders))
     try:
-        texts = [shares.seal_share(mnemonic, shares.ShareHeader(keypair.kid, name, index, threshold, len(holders)),
-                                   passphrase, opslimit=opslimit, memlimit=memlimit)
-                 for index, ((name, passphrase), mnemonic) in enumerate(zip(holders, mnemonics), start=1)]
+        texts = [
+            shares.seal_share(
+                mnemonic,
+                shares.ShareHeader(keypair.kid, name, index, threshold, len(holders)),
+                passphrase,
+                opslimit=opslimit,
+                memlimit=memlimit,
+            )
+            for index, ((name, passphrase), mnemonic) in enumerate(zip(holders, mnemonics), start=1)
+        ]
     except ValueError as exc:  # FormatError too: a key-derivation cost out of range, say
         raise CeremonyError(str(exc)) from exc
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -120,8 +135,16 @@ def split_committee_key(db: Session, out_dir: Path, holders: list[tuple[str, str
         register_key(db, keypair.public, label, demo=False, on=on)
         db.flush()
         verify_key = audit.register_verify_key(db, keypair)
-        audit.record(db, "key_split", actor=ACTOR, on=on, key=keypair.kid, threshold=threshold,
-                     count=len(holders), holders=[name for name, _ in holders])
+        audit.record(
+            db,
+            "key_split",
+            actor=ACTOR,
+            on=on,
+            key=keypair.kid,
+            threshold=threshold,
+            count=len(holders),
+            holders=[name for name, _ in holders],
+        )
     except BaseException:
         for path in written:  # a key that was not registered: its shares are useless
             path.unlink(missing_ok=True)
@@ -167,15 +190,15 @@ def check_share_set(headers: list[shares.ShareHeader]) -> None:
     first = headers[0]
     for header in headers[1:]:
         if header.committee_kid != first.committee_kid:
-            raise CeremonyError(f"the shares belong to different committee keys "
-                                f"({first.committee_kid} and {header.committee_kid})")
+            raise CeremonyError(
+                f"the shares belong to different committee keys ({first.committee_kid} and {header.committee_kid})"
+            )
         if (header.threshold, header.count) != (first.threshold, first.count):
             raise CeremonyError("the shares come from different ceremonies (threshold or count differ)")
     indexes = [h.index for h in headers]
     for index in sorted(set(indexes)):
         if indexes.count(index) > 1:
-            raise CeremonyError(f"share {index} ({_holder_of(headers, index)}) is given twice: "
-                                "each share counts once")
+            raise CeremonyError(f"share {index} ({_holder_of(headers, index)}) is given twice: each share counts once")
     if len(headers) < first.threshold:
         raise shares.NotEnoughShares(len(headers), first.threshold)
 
@@ -207,8 +230,9 @@ def recover_committee_key(share_texts_with_passphrases, db: Session | None = Non
         try:
             mnemonics.append(shares.open_share(text, passphrase))
         except CryptoError as exc:
-            raise CeremonyError(f"share {header.index} ({header.holder}): wrong passphrase or "
-                                "damaged share file") from exc
+            raise CeremonyError(
+                f"share {header.index} ({header.holder}): wrong passphrase or damaged share file"
+            ) from exc
     try:
         secret = shares.combine(mnemonics)
     except shares.NotEnoughShares:
@@ -246,20 +270,25 @@ def readers(db: Session, rules, case: Case) -> list[Member]:
     do not open the case leaves it orphaned), and whose current key holds every item's content key (a member who enrolled a
     new key after losing a passphrase keeps the grant row but cannot open anything)."""
     header = catalog.routing_header(case)
-    holders = db.scalars(select(Member).join(CaseGrant, CaseGrant.member_id == Member.id)
-                         .where(CaseGrant.case_id == case.id, CaseGrant.key_failed.is_(False),
-                                KEY_HOLDER).order_by(Member.username)).all()
+    holders = db.scalars(
+        select(Member)
+        .join(CaseGrant, CaseGrant.member_id == Member.id)
+        .where(CaseGrant.case_id == case.id, CaseGrant.key_failed.is_(False), KEY_HOLDER)
+        .order_by(Member.username)
+    ).all()
     # A real name (item kind "identity") is never held by the case's readers: not counted.
     item_kids = [_item_kids(db, item) for item in case.items if item.kind != "identity"]
-    return [m for m in holders if can_grant(rules, header, m.username)[0]
-            and all(kid(m.public_key) in kids for kids in item_kids)]
+    return [
+        m
+        for m in holders
+        if can_grant(rules, header, m.username)[0] and all(kid(m.public_key) in kids for kids in item_kids)
+    ]
 
 
 def orphaned_cases(db: Session, rules) -> list[Case]:
     """Cases (not held for the superior body) that no member can open any more: only the
     committee key holds them. Oldest first."""
-    found = db.scalars(select(Case).where(Case.held_for_superior.is_(False))
-                       .order_by(Case.received_on, Case.id)).all()
+    found = db.scalars(select(Case).where(Case.held_for_superior.is_(False)).order_by(Case.received_on, Case.id)).all()
     return [case for case in found if not readers(db, rules, case)]
 
 
@@ -268,8 +297,9 @@ def member_by_username(db: Session, username: str) -> Member | None:
     return db.scalar(select(Member).where(Member.username == username))
 
 
-def regrant(db: Session, rules, keypair: KeyPair, case: Case, member: Member | None, on,
-            *, username: str | None = None) -> int:
+def regrant(
+    db: Session, rules, keypair: KeyPair, case: Case, member: Member | None, on, *, username: str | None = None
+) -> int:
     """Give ``member`` the keys of ``case``: open every item's content key with the committee
     key, re-seal it to the member's public key (``item_keys``), add the grant, audit it.
     Returns how many item keys were sealed. A real-name reporter's identity is not among
@@ -281,8 +311,9 @@ def regrant(db: Session, rules, keypair: KeyPair, case: Case, member: Member | N
     CeremonyError and nothing is written.
     """
     try:
-        member = actions.grant_target(db, rules, case, member.username if member is not None else username or "",
-                                      actor=ACTOR, on=on)
+        member = actions.grant_target(
+            db, rules, case, member.username if member is not None else username or "", actor=ACTOR, on=on
+        )
     except actions.Refused as exc:
         raise GrantRefused(case.id, member.username if member is not None else username, exc.reason) from exc
     sealed = []
@@ -294,7 +325,17 @@ def regrant(db: Session, rules, keypair: KeyPair, case: Case, member: Member | N
         except (CryptoError, FormatError) as exc:
             raise CeremonyError(f"{case.id}: item {item.seq} is not sealed to committee key {keypair.kid}") from exc
         sealed.append((item.id, sodium.crypto_box_seal(content_key, bytes(member.public_key))))
-    actions.record_grant(db, case, member, dict(sealed), actor=ACTOR, granted_by=ACTOR, on=on, action="regrant",
-                         key=keypair.kid, items=len(sealed))
+    actions.record_grant(
+        db,
+        case,
+        member,
+        dict(sealed),
+        actor=ACTOR,
+        granted_by=ACTOR,
+        on=on,
+        action="regrant",
+        key=keypair.kid,
+        items=len(sealed),
+    )
     db.flush()
     return len(sealed)

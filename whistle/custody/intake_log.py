@@ -18,6 +18,7 @@ Rules file
     ``rules_loaded`` [sha256 of the file, published: sha256 of the text /log/rules serves],
     appended when the file's hash differs from the last one recorded.
 """
+
 import datetime as dt
 import hashlib
 import hmac
@@ -46,14 +47,19 @@ def seal_days(db: Session, today: dt.date) -> int:
     days = sorted(set(db.scalars(select(PendingIntake.day).where(PendingIntake.day < today))))
     appended = 0
     for day in days:
-        rows = db.execute(select(PendingIntake.case_id, PendingIntake.commitment)
-                          .where(PendingIntake.day == day)).all()
+        rows = db.execute(select(PendingIntake.case_id, PendingIntake.commitment).where(PendingIntake.day == day)).all()
         key = secrets.token_bytes(32)  # this batch's order only; never stored
         for case_id, commitment in sorted(rows, key=lambda r: hmac.digest(key, r.case_id.encode(), "sha256")):
-            recipients = sorted(db.scalars(select(Member.username).join(CaseGrant, CaseGrant.member_id == Member.id)
-                                           .where(CaseGrant.case_id == case_id, CaseGrant.granted_by.is_(None))))
-            entry = audit.record(db, "intake", actor=None, on=day, case_id=case_id, commitment=commitment,
-                                 recipients=recipients)
+            recipients = sorted(
+                db.scalars(
+                    select(Member.username)
+                    .join(CaseGrant, CaseGrant.member_id == Member.id)
+                    .where(CaseGrant.case_id == case_id, CaseGrant.granted_by.is_(None))
+                )
+            )
+            entry = audit.record(
+                db, "intake", actor=None, on=day, case_id=case_id, commitment=commitment, recipients=recipients
+            )
             if commitment:
                 db.add(LogCommitment(commitment=commitment, seq=entry.seq))
             appended += 1
@@ -72,8 +78,9 @@ def record_rules(db: Session, raw: bytes, on: dt.date) -> bool:
     recorded. The caller commits."""
     digest = hashlib.sha256(raw).hexdigest()
     audit.lock_head(db)
-    last = db.scalar(select(AuditEntry.detail).where(AuditEntry.action == "rules_loaded")
-                     .order_by(AuditEntry.seq.desc()).limit(1))
+    last = db.scalar(
+        select(AuditEntry.detail).where(AuditEntry.action == "rules_loaded").order_by(AuditEntry.seq.desc()).limit(1)
+    )
     if last is not None and f'"sha256":"{digest}"' in last:
         return False
     public = hashlib.sha256(published_rules(raw.decode("utf-8")).encode("utf-8")).hexdigest()

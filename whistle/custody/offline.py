@@ -2,6 +2,7 @@
 
 Plain functions taking a database session, so tests call them directly.
 """
+
 import json
 import os
 import re
@@ -32,10 +33,13 @@ class OfflineError(Exception):
 
 
 PURGED = "the case was purged: its records are deleted and it takes no reply or status change"
-KEY_MISMATCH = ("the stored reporter key is not the one this case's report binds (it may have been "
-                "swapped in the database): no reply was sealed")
-KEY_UNCHECKED = ("this case's report was filed before reports bound the reporter's key: the stored "
-                 "reporter key cannot be checked")
+KEY_MISMATCH = (
+    "the stored reporter key is not the one this case's report binds (it may have been "
+    "swapped in the database): no reply was sealed"
+)
+KEY_UNCHECKED = (
+    "this case's report was filed before reports bound the reporter's key: the stored reporter key cannot be checked"
+)
 
 
 class ReporterKeyMismatch(OfflineError):
@@ -46,8 +50,9 @@ def register_key(db: Session, public_key: bytes, label: str, *, demo: bool, on) 
     """Make ``public_key`` an active committee key; a real key retires every demo key."""
     if not demo:
         db.execute(update(CommitteeKey).where(CommitteeKey.demo.is_(True)).values(active=False))
-    row = CommitteeKey(kid=KeyPair(public_key, b"").kid, public_key=public_key, label=label,
-                       demo=demo, active=True, created_on=on)
+    row = CommitteeKey(
+        kid=KeyPair(public_key, b"").kid, public_key=public_key, label=label, demo=demo, active=True, created_on=on
+    )
     db.merge(row)
     return row
 
@@ -62,11 +67,13 @@ def retire_key(db: Session, kid_prefix: str) -> CommitteeKey:
     row = rows[0]
     if not row.active:
         raise OfflineError(f"committee key {row.kid} is already retired")
-    others = db.scalar(select(func.count()).select_from(CommitteeKey).where(
-        CommitteeKey.active.is_(True), CommitteeKey.kid != row.kid))
+    others = db.scalar(
+        select(func.count()).select_from(CommitteeKey).where(CommitteeKey.active.is_(True), CommitteeKey.kid != row.kid)
+    )
     if not others:
-        raise OfflineError(f"committee key {row.kid} is the only active one: register its successor first "
-                           "(`whistle keys init`)")
+        raise OfflineError(
+            f"committee key {row.kid} is the only active one: register its successor first (`whistle keys init`)"
+        )
     row.active = False
     return row
 
@@ -74,12 +81,26 @@ def retire_key(db: Session, kid_prefix: str) -> CommitteeKey:
 def other_active_keys(db: Session, kid: str) -> list[CommitteeKey]:
     """Active, real committee keys other than ``kid``: new reports are sealed to each of them
     too, so whoever holds one alone still reads every new report."""
-    return list(db.scalars(select(CommitteeKey).where(CommitteeKey.active.is_(True), CommitteeKey.demo.is_(False),
-                                                      CommitteeKey.kid != kid).order_by(CommitteeKey.kid)))
+    return list(
+        db.scalars(
+            select(CommitteeKey)
+            .where(CommitteeKey.active.is_(True), CommitteeKey.demo.is_(False), CommitteeKey.kid != kid)
+            .order_by(CommitteeKey.kid)
+        )
+    )
 
 
-def init_keys(db: Session, out: Path, passphrase: str, label: str, on, *, demo=False,
-              opslimit=keyfile.DEFAULT_OPSLIMIT, memlimit=keyfile.DEFAULT_MEMLIMIT) -> KeyPair:
+def init_keys(
+    db: Session,
+    out: Path,
+    passphrase: str,
+    label: str,
+    on,
+    *,
+    demo=False,
+    opslimit=keyfile.DEFAULT_OPSLIMIT,
+    memlimit=keyfile.DEFAULT_MEMLIMIT,
+) -> KeyPair:
     """Create the committee key pair, write the wrapped private half to ``out``, register it."""
     if out.exists():
         raise OfflineError(f"{out} exists; refusing to overwrite a key file")
@@ -152,8 +173,9 @@ def _save_attachment(db: Session, item, content_key: bytes, meta, target: Path) 
         return "not stored with this item"
     try:
         with open(target, "wb") as fh:
-            for piece in decrypt_stream(attachment_key(content_key, meta["id"]),
-                                        cases.attachment_stream(db, meta["id"]), meta["size"]):
+            for piece in decrypt_stream(
+                attachment_key(content_key, meta["id"]), cases.attachment_stream(db, meta["id"]), meta["size"]
+            ):
                 fh.write(piece)
     except CryptoError:
         target.unlink(missing_ok=True)  # no half-decrypted file left behind
@@ -192,10 +214,14 @@ def decrypt_case(db: Session, case: Case, keypair: KeyPair, out: Path) -> dict:
     """
     folder = out / case.id
     (folder / "attachments").mkdir(parents=True, exist_ok=True)
-    summary = {"case": case.id, "received_on": case.received_on.isoformat(), "status": case.status,
-               "routing": routing_header(case),
-               "timeline": [{"event": e.event, "on": e.happened_on.isoformat()} for e in case.events],
-               "items": [_decrypt_item(db, item, keypair, folder) for item in case.items]}
+    summary = {
+        "case": case.id,
+        "received_on": case.received_on.isoformat(),
+        "status": case.status,
+        "routing": routing_header(case),
+        "timeline": [{"event": e.event, "on": e.happened_on.isoformat()} for e in case.events],
+        "items": [_decrypt_item(db, item, keypair, folder) for item in case.items],
+    }
     (folder / "case.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return summary
 
@@ -207,8 +233,12 @@ def get_survey(db: Session, survey_id: str) -> Survey:
 
 def _survey_answer(answer, questions: dict) -> bool:
     """One well-formed free-text answer: {"item": a free-text item's number, "text": a string}."""
-    return (isinstance(answer, dict) and type(answer.get("item")) is int and answer["item"] in questions
-            and isinstance(answer.get("text"), str))
+    return (
+        isinstance(answer, dict)
+        and type(answer.get("item")) is int
+        and answer["item"] in questions
+        and isinstance(answer.get("text"), str)
+    )
 
 
 def decrypt_survey_texts(db: Session, survey: Survey, keypair: KeyPair) -> dict:
@@ -229,12 +259,15 @@ def decrypt_survey_texts(db: Session, survey: Survey, keypair: KeyPair) -> dict:
         if not isinstance(answers, list) or not all(_survey_answer(a, questions) for a in answers):
             skipped += 1
             continue
-        responses.append([{"item": a["item"], "question": questions[a["item"]], "text": a["text"]}
-                          for a in answers])
-    return {"survey": survey.id, "title": survey.title,
-            "period": [survey.period_start.isoformat(), survey.period_end.isoformat()],
-            "questions": {str(idx): text for idx, text in sorted(questions.items())},
-            "responses": responses, "skipped": skipped}
+        responses.append([{"item": a["item"], "question": questions[a["item"]], "text": a["text"]} for a in answers])
+    return {
+        "survey": survey.id,
+        "title": survey.title,
+        "period": [survey.period_start.isoformat(), survey.period_end.isoformat()],
+        "questions": {str(idx): text for idx, text in sorted(questions.items())},
+        "responses": responses,
+        "skipped": skipped,
+    }
 
 
 def reporter_key_binding(case: Case) -> str:
@@ -272,12 +305,14 @@ def reply_to_case(db: Session, rules, case: Case, text: str, files: list[Path], 
                     enc.write(chunk)
             size = enc.finish()
             spool.seek(0)
-            meta.append({"id": attachment_id, "name": Path(path).name,
-                         "type": "application/octet-stream", "size": size})
+            meta.append(
+                {"id": attachment_id, "name": Path(path).name, "type": "application/octet-stream", "size": size}
+            )
             uploads.append(cases.Upload(attachment_id, spool))
         recipients = [r.public_key for r in cases.case_recipients(db, rules, case)] + [case.reporter_pk]
-        sealed = env.seal("reply", {"case": case.id}, {"text": text, "attachments": meta}, recipients,
-                          content_key=content_key)
+        sealed = env.seal(
+            "reply", {"case": case.id}, {"text": text, "attachments": meta}, recipients, content_key=content_key
+        )
         try:
             return cases.add_message(db, rules, case, "reply", sealed.envelope, uploads, on)
         except CasePurged as exc:  # purged meanwhile (add_message checks under the case's lock)
@@ -289,9 +324,13 @@ def export_sealed(db: Session, case: Case, out: Path) -> Path:
     held for the superior body is forwarded this way: it cannot be opened here)."""
     folder = out / case.id
     folder.mkdir(parents=True, exist_ok=True)
-    manifest = {"case": case.id, "received_on": case.received_on.isoformat(),
-                "routing": routing_header(case), "held_for_superior": case.held_for_superior,
-                "items": []}
+    manifest = {
+        "case": case.id,
+        "received_on": case.received_on.isoformat(),
+        "routing": routing_header(case),
+        "held_for_superior": case.held_for_superior,
+        "items": [],
+    }
     for item in case.items:
         name = f"{item.seq:03d}-{item.kind}.json"
         (folder / name).write_bytes(item.envelope)

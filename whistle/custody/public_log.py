@@ -16,6 +16,7 @@ head's row lock (``crypto.tlog.append_leaf``: O(log n) node writes). Checkpoints
 with the committee's audit-signing key under the log's origin (`whistle audit sign`);
 witnesses add cosignatures (``add_cosignature``).
 """
+
 import base64
 import datetime as dt
 import json
@@ -74,18 +75,27 @@ def public_detail(detail_text: str) -> dict:
     return {key: WITHHELD if key in _ALWAYS_WITHHELD else _public_value(value) for key, value in data.items()}
 
 
-def leaf_bytes(seq: int, on: dt.date, actor, action: str, case_id, detail: str, prev_hash: str,
-               entry_hash: str) -> bytes:
+def leaf_bytes(
+    seq: int, on: dt.date, actor, action: str, case_id, detail: str, prev_hash: str, entry_hash: str
+) -> bytes:
     """The log entry of one audit entry: the exact bytes that are hashed and published."""
-    obj = {"v": LEAF_VERSION, "seq": seq, "day": on.isoformat(), "actor": actor, "action": action,
-           "case_id": case_id, "detail": public_detail(detail), "prev_hash": prev_hash, "hash": entry_hash}
+    obj = {
+        "v": LEAF_VERSION,
+        "seq": seq,
+        "day": on.isoformat(),
+        "actor": actor,
+        "action": action,
+        "case_id": case_id,
+        "detail": public_detail(detail),
+        "prev_hash": prev_hash,
+        "hash": entry_hash,
+    }
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
 def leaf_of(row) -> bytes:
     """``leaf_bytes`` of an AuditEntry (or a row with its columns)."""
-    return leaf_bytes(row.seq, row.on, row.actor, row.action, row.case_id, row.detail,
-                      row.prev_hash, row.entry_hash)
+    return leaf_bytes(row.seq, row.on, row.actor, row.action, row.case_id, row.detail, row.prev_hash, row.entry_hash)
 
 
 def append(db: Session, entry: AuditEntry) -> None:
@@ -101,10 +111,20 @@ def size(db: Session) -> int:
 def entries(db: Session, start: int, end: int) -> list[bytes]:
     """Leaf bytes of entries [start, end) (at most MAX_ENTRIES)."""
     end = min(end, start + MAX_ENTRIES)
-    rows = db.execute(select(AuditEntry.seq, AuditEntry.on, AuditEntry.actor, AuditEntry.action,
-                             AuditEntry.case_id, AuditEntry.detail, AuditEntry.prev_hash,
-                             AuditEntry.entry_hash)
-                      .where(AuditEntry.seq > start, AuditEntry.seq <= end).order_by(AuditEntry.seq))
+    rows = db.execute(
+        select(
+            AuditEntry.seq,
+            AuditEntry.on,
+            AuditEntry.actor,
+            AuditEntry.action,
+            AuditEntry.case_id,
+            AuditEntry.detail,
+            AuditEntry.prev_hash,
+            AuditEntry.entry_hash,
+        )
+        .where(AuditEntry.seq > start, AuditEntry.seq <= end)
+        .order_by(AuditEntry.seq)
+    )
     return [leaf_of(row) for row in rows]
 
 
@@ -113,6 +133,7 @@ def b64(data: bytes) -> str:
 
 
 # --- checkpoints -----------------------------------------------------------------------------
+
 
 def log_verifier(origin: str, verify_key: bytes) -> note.Verifier:
     """The log's note verifier: the audit-signing key under the origin's name."""
@@ -141,8 +162,11 @@ def latest_checkpoint(db: Session) -> LogCheckpoint | None:
 
 
 def cosignatures(db: Session, checkpoint_size: int) -> list[LogCosignature]:
-    return list(db.scalars(select(LogCosignature).where(LogCosignature.size == checkpoint_size)
-                           .order_by(LogCosignature.witness)))
+    return list(
+        db.scalars(
+            select(LogCosignature).where(LogCosignature.size == checkpoint_size).order_by(LogCosignature.witness)
+        )
+    )
 
 
 def served_note(db: Session, row: LogCheckpoint) -> str:
@@ -198,8 +222,10 @@ def registered_log_verifiers(db: Session, origin: str) -> list[note.Verifier]:
     """The log verifier of every committee key that records an audit verify key."""
     from crypto.encoding import unb64u
 
-    return [log_verifier(origin, unb64u(key)) for key in
-            db.scalars(select(CommitteeKey.verify_key).where(CommitteeKey.verify_key.is_not(None)))]
+    return [
+        log_verifier(origin, unb64u(key))
+        for key in db.scalars(select(CommitteeKey.verify_key).where(CommitteeKey.verify_key.is_not(None)))
+    ]
 
 
 def vkey(origin: str, verify_key: bytes) -> str:
@@ -220,14 +246,28 @@ def status(db: Session, origin: str, witnessing, now: float) -> dict:
     for name in sorted(witnessing.verifiers):
         cosig = kept.get(name)
         age = None if cosig is None else max(0, int(now - cosig.timestamp) // 86400)
-        witnesses.append({"name": name, "vkey": witnessing.verifiers[name].vkey(),
-                          "timestamp": None if cosig is None else cosig.timestamp, "age_days": age,
-                          "fresh": age is not None and age <= witnessing.max_age_days})
+        witnesses.append(
+            {
+                "name": name,
+                "vkey": witnessing.verifiers[name].vkey(),
+                "timestamp": None if cosig is None else cosig.timestamp,
+                "age_days": age,
+                "fresh": age is not None and age <= witnessing.max_age_days,
+            }
+        )
     fresh = sum(1 for w in witnesses if w["fresh"])
-    return {"origin": origin, "vkeys": vkeys, "size": row.size, "day": row.day.isoformat(),
-            "checkpoint": served_note(db, row), "witnesses": witnesses, "fresh": fresh,
-            "quorum": witnessing.quorum, "max_age_days": witnessing.max_age_days,
-            "witnessed": fresh >= witnessing.quorum}
+    return {
+        "origin": origin,
+        "vkeys": vkeys,
+        "size": row.size,
+        "day": row.day.isoformat(),
+        "checkpoint": served_note(db, row),
+        "witnesses": witnesses,
+        "fresh": fresh,
+        "quorum": witnessing.quorum,
+        "max_age_days": witnessing.max_age_days,
+        "witnessed": fresh >= witnessing.quorum,
+    }
 
 
 def intake_proof(db: Session, commitment: str) -> dict | None:
@@ -242,10 +282,18 @@ def intake_proof(db: Session, commitment: str) -> dict | None:
     if seq is None:
         return None
     entry = entries(db, seq - 1, seq)
-    answer = {"status": "logged", "index": seq - 1, "entry": b64(entry[0]) if entry else None,
-              "day": json.loads(entry[0])["day"] if entry else None, "checkpoint": None}
+    answer = {
+        "status": "logged",
+        "index": seq - 1,
+        "entry": b64(entry[0]) if entry else None,
+        "day": json.loads(entry[0])["day"] if entry else None,
+        "checkpoint": None,
+    }
     row = latest_checkpoint(db)
     if row is not None and row.size >= seq:
-        answer.update(checkpoint=served_note(db, row), size=row.size,
-                      proof=[b64(h) for h in tlog.inclusion_proof(DbStore(db), seq - 1, row.size)])
+        answer.update(
+            checkpoint=served_note(db, row),
+            size=row.size,
+            proof=[b64(h) for h in tlog.inclusion_proof(DbStore(db), seq - 1, row.size)],
+        )
     return answer

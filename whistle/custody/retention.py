@@ -18,6 +18,7 @@ Integrity surveys: their sealed free-text answers are deleted ``[surveys] texts_
 after the survey's period ends (an audit entry records how many). The closed answers, small
 anonymous integers behind the published results, stay.
 """
+
 import datetime as dt
 from dataclasses import dataclass
 
@@ -27,8 +28,19 @@ from sqlalchemy.orm import Session
 from whistle.custody import audit
 from whistle.cases import store as cases
 from whistle.channels import surveys
-from whistle.models import (Attachment, AttachmentChunk, AuditEntry, Case, CaseEvent, CaseGrant, CaseItem,
-                            ItemKey, PendingAction, Survey, SurveyText)
+from whistle.models import (
+    Attachment,
+    AttachmentChunk,
+    AuditEntry,
+    Case,
+    CaseEvent,
+    CaseGrant,
+    CaseItem,
+    ItemKey,
+    PendingAction,
+    Survey,
+    SurveyText,
+)
 
 DEFAULT_DAYS = 5 * 365
 
@@ -47,8 +59,12 @@ class Purged:
 
 def closed_on(db: Session, case: Case) -> dt.date | None:
     """The day the case was (last) closed."""
-    return db.scalar(select(CaseEvent.happened_on).where(CaseEvent.case_id == case.id, CaseEvent.event == "closed")
-                     .order_by(CaseEvent.seq.desc()).limit(1))
+    return db.scalar(
+        select(CaseEvent.happened_on)
+        .where(CaseEvent.case_id == case.id, CaseEvent.event == "closed")
+        .order_by(CaseEvent.seq.desc())
+        .limit(1)
+    )
 
 
 def retention_days(periods: dict, disposition: str | None) -> int:
@@ -74,15 +90,23 @@ def ends_on(db: Session, case: Case, periods: dict) -> dt.date | None:
 def _legacy_confirmation(db: Session, case: Case) -> str | None:
     """Who confirmed the last closure of a case closed before it was recorded on the case:
     the audit log's confirmation, if there is one."""
-    return db.scalar(select(AuditEntry.actor).where(AuditEntry.case_id == case.id,
-                                                    AuditEntry.action == "confirmed_close")
-                     .order_by(AuditEntry.seq.desc()).limit(1))
+    return db.scalar(
+        select(AuditEntry.actor)
+        .where(AuditEntry.case_id == case.id, AuditEntry.action == "confirmed_close")
+        .order_by(AuditEntry.seq.desc())
+        .limit(1)
+    )
 
 
 def legacy_cases(db: Session) -> list[Case]:
     """Closed cases whose retention was not recorded when they closed (closed before it was)."""
-    return list(db.scalars(select(Case).where(Case.status == "closed", Case.retention_ends.is_(None))
-                           .order_by(Case.received_on, Case.id)))
+    return list(
+        db.scalars(
+            select(Case)
+            .where(Case.status == "closed", Case.retention_ends.is_(None))
+            .order_by(Case.received_on, Case.id)
+        )
+    )
 
 
 def fix_legacy(db: Session, case: Case, periods: dict, on: dt.date) -> None:
@@ -94,8 +118,15 @@ def fix_legacy(db: Session, case: Case, periods: dict, on: dt.date) -> None:
         return
     case.retention_ends = period_end(periods, case.disposition, closed)
     case.closure_confirmed_by = case.closure_confirmed_by or _legacy_confirmation(db, case)
-    audit.record(db, "retention_fixed", actor=None, on=on, case_id=case.id,
-                 retention_ends=case.retention_ends.isoformat(), confirmed_by=case.closure_confirmed_by)
+    audit.record(
+        db,
+        "retention_fixed",
+        actor=None,
+        on=on,
+        case_id=case.id,
+        retention_ends=case.retention_ends.isoformat(),
+        confirmed_by=case.closure_confirmed_by,
+    )
 
 
 def withheld(db: Session, case: Case) -> bool:
@@ -131,14 +162,20 @@ def still_due(db: Session, case: Case, periods: dict, today: dt.date) -> bool:
     return case.status == "closed" and _period_ended(db, case, periods, today) and not withheld(db, case)
 
 
-def purge(db: Session, case: Case, *, on: dt.date, actor: str | None, reason: str,
-          confirmed_by: str | None = None) -> Purged:
+def purge(
+    db: Session, case: Case, *, on: dt.date, actor: str | None, reason: str, confirmed_by: str | None = None
+) -> Purged:
     """Remove a case's ciphertext and keys, leave a tombstone and an audit entry."""
     item_ids = list(db.scalars(select(CaseItem.id).where(CaseItem.case_id == case.id)))
-    attachments = db.execute(select(Attachment.id, Attachment.stored_size)
-                             .where(Attachment.case_id == case.id)).all()
-    line = Purged(case.id, case.disposition, closed_on(db, case) or on, len(item_ids), len(attachments),
-                  sum(size for _id, size in attachments))
+    attachments = db.execute(select(Attachment.id, Attachment.stored_size).where(Attachment.case_id == case.id)).all()
+    line = Purged(
+        case.id,
+        case.disposition,
+        closed_on(db, case) or on,
+        len(item_ids),
+        len(attachments),
+        sum(size for _id, size in attachments),
+    )
     if attachments:
         db.execute(delete(AttachmentChunk).where(AttachmentChunk.attachment_id.in_([a for a, _s in attachments])))
         db.execute(delete(Attachment).where(Attachment.case_id == case.id))
@@ -150,8 +187,17 @@ def purge(db: Session, case: Case, *, on: dt.date, actor: str | None, reason: st
     cases.add_event(db, case, "purged", on)
     case.status = "purged"
     case.risk_override_reason = None  # a member's own words; the audit entry keeps its history
-    audit.record(db, "purge", actor=actor, on=on, case_id=case.id, reason=reason, items=line.items,
-                 attachments=line.attachments, confirmed_by=confirmed_by)
+    audit.record(
+        db,
+        "purge",
+        actor=actor,
+        on=on,
+        case_id=case.id,
+        reason=reason,
+        items=line.items,
+        attachments=line.attachments,
+        confirmed_by=confirmed_by,
+    )
     db.flush()
     return line
 
@@ -169,18 +215,28 @@ def survey_texts_due(db: Session, kept_days: int, today: dt.date) -> list[Survey
     """Surveys whose period ended ``kept_days`` or more days ago (no answer is taken after
     the period, whatever the survey's status) and that still hold sealed free text."""
     last_end = today - dt.timedelta(days=kept_days)
-    rows = db.execute(select(Survey.id, Survey.period_end, func.count(SurveyText.id))
-                      .join(SurveyText, SurveyText.survey_id == Survey.id)
-                      .where(Survey.period_end <= last_end)
-                      .group_by(Survey.id, Survey.period_end).order_by(Survey.period_end, Survey.id)).all()
+    rows = db.execute(
+        select(Survey.id, Survey.period_end, func.count(SurveyText.id))
+        .join(SurveyText, SurveyText.survey_id == Survey.id)
+        .where(Survey.period_end <= last_end)
+        .group_by(Survey.id, Survey.period_end)
+        .order_by(Survey.period_end, Survey.id)
+    ).all()
     return [SurveyTextsDue(survey_id, end, count) for survey_id, end, count in rows]
 
 
 def purge_survey_texts(db: Session, due: SurveyTextsDue, *, on: dt.date, actor: str | None) -> int:
     """Delete a survey's sealed free text; an audit entry says how many answers went."""
     deleted = surveys.delete_texts(db, due.survey_id)
-    audit.record(db, "survey_texts_purged", actor=actor, on=on, survey=due.survey_id, texts=deleted,
-                 reason="retention period ended")
+    audit.record(
+        db,
+        "survey_texts_purged",
+        actor=actor,
+        on=on,
+        survey=due.survey_id,
+        texts=deleted,
+        reason="retention period ended",
+    )
     db.flush()
     return deleted
 
@@ -194,7 +250,8 @@ def checkpoint(db: Session) -> None:
 def survey_lines(due: list[SurveyTextsDue], verb: str = "purged") -> list[str]:
     """The survey part of a purge report (``verb``: "purged", or "would purge" for a dry run)."""
     return [f"{verb} the free text of {len(due)} survey(s)"] + [
-        f"survey {d.survey_id}  period ended {d.period_end}  texts {d.texts}" for d in due]
+        f"survey {d.survey_id}  period ended {d.period_end}  texts {d.texts}" for d in due
+    ]
 
 
 def withheld_lines(withheld: list[Case]) -> list[str]:
@@ -202,13 +259,16 @@ def withheld_lines(withheld: list[Case]) -> list[str]:
     confirmation of their closure is recorded (close them again through the workspace, or
     purge them early there, with two members)."""
     return [f"kept {len(withheld)} high-risk case(s): no two-person decision recorded"] * bool(withheld) + [
-        f"{c.id}  kept: closing it was not confirmed by a second member" for c in withheld]
+        f"{c.id}  kept: closing it was not confirmed by a second member" for c in withheld
+    ]
 
 
 def report_lines(purged: list[Purged], texts: list[SurveyTextsDue]) -> list[str]:
     """A plain-text purge report: what was removed, nothing about what it said."""
     lines = [f"purged {len(purged)} case(s)"]
     for p in purged:
-        lines.append(f"{p.case_id}  closed {p.closed_on}  disposition {p.disposition or '-'}  "
-                     f"items {p.items}  attachments {p.attachments}  bytes {p.stored_bytes}")
+        lines.append(
+            f"{p.case_id}  closed {p.closed_on}  disposition {p.disposition or '-'}  "
+            f"items {p.items}  attachments {p.attachments}  bytes {p.stored_bytes}"
+        )
     return lines + survey_lines(texts)

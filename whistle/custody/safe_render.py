@@ -4,6 +4,7 @@ it is started by path in isolated mode, so it imports only the standard library 
 
     python -I safe_render.py SOURCE WORK
 """
+
 import shutil
 import subprocess
 import sys
@@ -20,8 +21,11 @@ def render_pdf(pdf: Path, pages: Path) -> None:
     tool = shutil.which("pdftoppm")
     if tool is None:
         sys.exit("pdftoppm (poppler-utils) is not installed")
-    subprocess.run([tool, "-png", "-r", str(DPI), "-l", str(MAX_PAGES), str(pdf), str(pages / "page")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [tool, "-png", "-r", str(DPI), "-l", str(MAX_PAGES), str(pdf), str(pages / "page")],
+        check=True,
+        capture_output=True,
+    )
 
 
 def render_image(source: Path, pages: Path) -> bool:
@@ -46,8 +50,21 @@ def office_to_pdf(source: Path, work: Path) -> Path:
     # A fresh profile under WORK (deleted with it by the parent): nothing the document does
     # (macro settings, recent files, a crafted registry entry) carries over to the next file.
     profile = f"-env:UserInstallation={(work / 'profile').as_uri()}"
-    subprocess.run([tool, profile, "--headless", "--norestore", "--convert-to", "pdf",
-                    "--outdir", str(work / "office"), str(source)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            tool,
+            profile,
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(work / "office"),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+    )
     made = sorted((work / "office").glob("*.pdf"))
     if not made:
         sys.exit("LibreOffice made no PDF of this file")

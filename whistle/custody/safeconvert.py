@@ -8,6 +8,7 @@ for images) renders pages to pixels, and the parent rebuilds a PDF from those pi
 so no text layer, script, link, font or metadata of the original reaches the safe copy.
 The original is kept beside it. ClamAV scans the original when clamd is running.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,11 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"file": self.source.name, "safe_pdf": self.safe_pdf.name if self.safe_pdf else None,
-                "notes": self.notes}
+        return {
+            "file": self.source.name,
+            "safe_pdf": self.safe_pdf.name if self.safe_pdf else None,
+            "notes": self.notes,
+        }
 
 
 def isolation_prefix() -> list[str] | None:
@@ -65,8 +69,9 @@ def clamav_note(path: Path) -> str:
     if tool is None:
         return "ClamAV: clamdscan not installed, not scanned"
     try:
-        run = subprocess.run([tool, "--no-summary", "--fdpass", str(path)], capture_output=True,
-                             text=True, timeout=TIMEOUT_SECONDS)
+        run = subprocess.run(
+            [tool, "--no-summary", "--fdpass", str(path)], capture_output=True, text=True, timeout=TIMEOUT_SECONDS
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "ClamAV: scan did not finish, not scanned"
     if run.returncode == 0:
@@ -80,9 +85,13 @@ def _run_child(command: list[str], timeout: int, home: str) -> subprocess.Comple
     """Run ``command`` in its own process group and kill the whole group on timeout (LibreOffice
     starts helpers that would outlive a plain kill of the first process). Its HOME is ``home``,
     a temporary directory: caches and profiles never land in the operator's own HOME."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                                                         "HOME": home, "LANG": "C.UTF-8"})
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "LANG": "C.UTF-8"},
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -100,8 +109,10 @@ def convert(source: Path, *, allow_network: bool = False, timeout: int = TIMEOUT
     prefix = isolation_prefix()
     if prefix is None:
         if not allow_network:
-            raise NoIsolation("cannot cut the converter off the network here (unshare -n failed); "
-                              "run on an offline machine with --allow-network, or as root")
+            raise NoIsolation(
+                "cannot cut the converter off the network here (unshare -n failed); "
+                "run on an offline machine with --allow-network, or as root"
+            )
         outcome.notes.append("WARNING: converted WITHOUT network isolation (--allow-network)")
         prefix = []
     with tempfile.TemporaryDirectory(prefix="whistle-safe-") as work:
@@ -133,5 +144,13 @@ def _pdf_of_pixels(pages: list[Path], target: Path) -> None:
             pixels = img.convert("RGB")
         images.append(Image.frombytes("RGB", pixels.size, pixels.tobytes()))
     # Falsy values stop Pillow adding a title (the file name) and the times of conversion.
-    images[0].save(target, "PDF", save_all=True, append_images=images[1:], resolution=DPI,
-                   title=None, creationDate=None, modDate=None)
+    images[0].save(
+        target,
+        "PDF",
+        save_all=True,
+        append_images=images[1:],
+        resolution=DPI,
+        title=None,
+        creationDate=None,
+        modDate=None,
+    )

@@ -3,6 +3,7 @@
 Receipt secrets never arrive here: the browser sends only the derived lookup token, which
 the server checks against the stored verifier.
 """
+
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -79,8 +80,7 @@ def _kdf_cost(data: dict) -> tuple[int, int]:
     ops = kdf.get("opslimit") if isinstance(kdf, dict) else None
     mem = kdf.get("memlimit") if isinstance(kdf, dict) else None
     # type() rather than isinstance(): True is an int equal to 1.
-    if type(ops) is not int or type(mem) is not int \
-            or (ops, mem) != (cfg.receipt_opslimit, cfg.receipt_memlimit):
+    if type(ops) is not int or type(mem) is not int or (ops, mem) != (cfg.receipt_opslimit, cfg.receipt_memlimit):
         raise InvalidSubmission(detail="kdf must be the site's receipt cost")
     return ops, mem
 
@@ -126,13 +126,20 @@ def catalog_json():
     cfg = services().config
     labels = lambda d: [{"code": k, "label": str(v)} for k, v in d.items()]  # noqa: E731
     return jsonify(
-        channels=[{"code": c, "label": str(catalog.CHANNELS[c]), "categories": labels(catalog.CATEGORIES[c])}
-                  for c in catalog.CATEGORIES],
+        channels=[
+            {"code": c, "label": str(catalog.CHANNELS[c]), "categories": labels(catalog.CATEGORIES[c])}
+            for c in catalog.CATEGORIES
+        ],
         departments=[{"code": d.code, "label": d.name(lang)} for d in services().rules.departments],
-        accused_rank=labels(catalog.RANKS), money_band=labels(catalog.MONEY_BANDS),
-        frequency=labels(catalog.FREQUENCIES), evidence=labels(catalog.EVIDENCE),
-        limits={"max_attachments": cfg.max_attachments, "max_attachment_bytes": cfg.max_attachment_bytes,
-                "max_narrative_chars": cfg.max_narrative_chars},
+        accused_rank=labels(catalog.RANKS),
+        money_band=labels(catalog.MONEY_BANDS),
+        frequency=labels(catalog.FREQUENCIES),
+        evidence=labels(catalog.EVIDENCE),
+        limits={
+            "max_attachments": cfg.max_attachments,
+            "max_attachment_bytes": cfg.max_attachment_bytes,
+            "max_narrative_chars": cfg.max_narrative_chars,
+        },
         receipt_kdf={"opslimit": cfg.receipt_opslimit, "memlimit": cfg.receipt_memlimit},
     )
 
@@ -146,10 +153,14 @@ def recipients():
     header = _json_object()
     if catalog.routing_problems(header, services().rules.department_codes):
         raise InvalidSubmission(detail="routing header")
-    notices.check_comment_header(db.session(), header, datetime.now(ZoneInfo(services().config.timezone)), services().config.timezone)
+    notices.check_comment_header(
+        db.session(), header, datetime.now(ZoneInfo(services().config.timezone)), services().config.timezone
+    )
     required, optional = cases.identity_recipients(db.session(), services().rules, header)
-    return jsonify(recipients=_recipients_json(cases.recipients_for(db.session(), services().rules, header)),
-                   identity_recipients=_recipients_json(required + optional))
+    return jsonify(
+        recipients=_recipients_json(cases.recipients_for(db.session(), services().rules, header)),
+        identity_recipients=_recipients_json(required + optional),
+    )
 
 
 @bp.post("/pow")
@@ -187,12 +198,22 @@ def submit_report():
     lookup = _bytes_field(data, "lookup", 32)
     with db.transaction() as session:
         case = cases.create_case(
-            session, locator=locator, salt=_bytes_field(data, "salt", 16),
-            opslimit=ops, memlimit=mem, verifier=verifier_of(lookup), commitment=log_commitment(lookup),
+            session,
+            locator=locator,
+            salt=_bytes_field(data, "salt", 16),
+            opslimit=ops,
+            memlimit=mem,
+            verifier=verifier_of(lookup),
+            commitment=log_commitment(lookup),
             reporter_pk=_bytes_field(data, "reporter_public_key", 32),
-            envelope=data.get("envelope"), uploads=uploads,
-            rules=services().rules, on=today, identity=data.get("identity"),
-            now=datetime.now(ZoneInfo(services().config.timezone)), tz=services().config.timezone)
+            envelope=data.get("envelope"),
+            uploads=uploads,
+            rules=services().rules,
+            on=today,
+            identity=data.get("identity"),
+            now=datetime.now(ZoneInfo(services().config.timezone)),
+            tz=services().config.timezone,
+        )
     return jsonify(received_on=case.received_on.isoformat()), 201
 
 
@@ -202,8 +223,9 @@ def receipt_salt(locator):
     """The salt and cost to stretch a receipt with; a stable fake for unknown locators."""
     if not is_locator(locator):
         raise InvalidSubmission(detail="locator must be 7 digits")
-    salt, ops, mem = cases.salt_for(db.session(), locator, services().secret,
-                                    services().config.receipt_opslimit, services().config.receipt_memlimit)
+    salt, ops, mem = cases.salt_for(
+        db.session(), locator, services().secret, services().config.receipt_opslimit, services().config.receipt_memlimit
+    )
     return jsonify(salt=b64u(salt), opslimit=ops, memlimit=mem)
 
 
@@ -218,19 +240,37 @@ def _case_json(case) -> dict:
         envelope = cases.item_envelope(item)
         if reporter_kid not in [r["kid"] for r in envelope["recipients"]]:
             continue  # the original report is not sealed to the reporter
-        items.append({"id": item.id, "seq": item.seq, "kind": item.kind,
-                      "on": item.created_on.isoformat(), "envelope": envelope,
-                      "attachments": [{"id": a.id, "stored_size": a.stored_size} for a in item.attachments]})
+        items.append(
+            {
+                "id": item.id,
+                "seq": item.seq,
+                "kind": item.kind,
+                "on": item.created_on.isoformat(),
+                "envelope": envelope,
+                "attachments": [{"id": a.id, "stored_size": a.stored_size} for a in item.attachments],
+            }
+        )
     return {
         "case": case.id,
-        "status": case.status, "status_label": str(catalog.CASE_EVENTS[case.status]),
+        "status": case.status,
+        "status_label": str(catalog.CASE_EVENTS[case.status]),
         "received_on": case.received_on.isoformat(),
-        "timeline": [{"event": e.event, "label": str(catalog.CASE_EVENTS.get(e.event, e.event)),
-                      "on": e.happened_on.isoformat()} for e in case.events],
-        "deadlines": {key: (value.isoformat() if hasattr(value, "isoformat") else value)
-                      for key, value in cases.reporter_deadlines(case, clock.today(services().config.timezone), services().rules, services().calendar).items()},
-        "steps": [timeline.as_json(step) for step in
-                  timeline.steps(case, clock.today(services().config.timezone), services().rules, services().calendar)],
+        "timeline": [
+            {"event": e.event, "label": str(catalog.CASE_EVENTS.get(e.event, e.event)), "on": e.happened_on.isoformat()}
+            for e in case.events
+        ],
+        "deadlines": {
+            key: (value.isoformat() if hasattr(value, "isoformat") else value)
+            for key, value in cases.reporter_deadlines(
+                case, clock.today(services().config.timezone), services().rules, services().calendar
+            ).items()
+        },
+        "steps": [
+            timeline.as_json(step)
+            for step in timeline.steps(
+                case, clock.today(services().config.timezone), services().rules, services().calendar
+            )
+        ],
         "items": items,
         "recipients": _recipients_json(cases.case_recipients(db.session(), services().rules, case)),
     }
@@ -252,8 +292,15 @@ def followup_message():
     with db.transaction() as session:
         case = _case_from(data)
         proof_of_work.require(data)
-        item = cases.add_message(session, services().rules, case, "message", data.get("envelope"), uploads,
-                                 clock.today(services().config.timezone))
+        item = cases.add_message(
+            session,
+            services().rules,
+            case,
+            "message",
+            data.get("envelope"),
+            uploads,
+            clock.today(services().config.timezone),
+        )
     return jsonify(id=item.id, seq=item.seq, on=item.created_on.isoformat()), 201
 
 

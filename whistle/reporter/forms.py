@@ -1,4 +1,5 @@
 """Reading and checking the reporter's form fields (no-JS pages and the API share them)."""
+
 from flask_babel import gettext as _
 
 from whistle.catalog import ACCUSED_FIELD, CATEGORIES, NOTICE_CHANNEL, ROUTING_FIELDS, routing_problems
@@ -29,8 +30,9 @@ def read_report_form(form, channel: str, fixed: dict | None = None) -> tuple[dic
     if not narrative:
         errors["narrative"] = _("Please describe what happened.")
     elif len(narrative) > cfg.max_narrative_chars:
-        errors["narrative"] = _("Please shorten the description to at most %(n)d characters.",
-                                n=cfg.max_narrative_chars)
+        errors["narrative"] = _(
+            "Please shorten the description to at most %(n)d characters.", n=cfg.max_narrative_chars
+        )
     body["narrative"] = narrative
     return header, body, errors
 

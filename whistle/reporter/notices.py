@@ -6,6 +6,7 @@ comment in the browser and posts it to /api/v1/reports with the notice in its he
 Outside its window a notice takes no comment: the pages say so plainly (HTTP 200 for a
 GET, 409 for a submission), in the visitor's language, never with an error page.
 """
+
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -56,8 +57,13 @@ def _department_name(notice: Notice) -> str:
 def public_list():
     """Open notices, and those closed in the last RECENT_DAYS days."""
     open_, recent = notices.public_lists(db.session(), clock.today(services().config.timezone))
-    return render_template("notices/list.html", open_notices=open_, recent_notices=recent,
-                           recent_days=notices.RECENT_DAYS, department_name=_department_name)
+    return render_template(
+        "notices/list.html",
+        open_notices=open_,
+        recent_notices=recent,
+        recent_days=notices.RECENT_DAYS,
+        department_name=_department_name,
+    )
 
 
 @bp.get("/notices/<notice_id>")
@@ -65,14 +71,26 @@ def public_notice(notice_id):
     """One notice, with a comment button while its window is open."""
     notice = _notice(notice_id)
     state = notices.window_state(notice, _now(), services().config.timezone)
-    return render_template("notices/notice.html", notice=notice, state=state,
-                           window_message=_window_message(state), department_name=_department_name)
+    return render_template(
+        "notices/notice.html",
+        notice=notice,
+        state=state,
+        window_message=_window_message(state),
+        department_name=_department_name,
+    )
 
 
 def _form(notice, state, status=200, **extra):
-    return render_template("reporter/report_form.html", channel=catalog.NOTICE_CHANNEL, notice=notice,
-                           window_message=_window_message(state), department_name=_department_name,
-                           values=extra.pop("values", {}), errors=extra.pop("errors", {}), **extra), status
+    return render_template(
+        "reporter/report_form.html",
+        channel=catalog.NOTICE_CHANNEL,
+        notice=notice,
+        window_message=_window_message(state),
+        department_name=_department_name,
+        values=extra.pop("values", {}),
+        errors=extra.pop("errors", {}),
+        **extra,
+    ), status
 
 
 @bp.get("/report/notice/<notice_id>")
@@ -102,11 +120,21 @@ def comment_submit(notice_id):
     if errors:
         return _form(notice, state, 400, values=form, errors=errors, files_dropped=bool(files.spools))
     try:
-        sealed = sealing.seal_report(services().config, header=header, body=body, files=files,
-                                     rules=services().rules, on=clock.today(services().config.timezone),
-                                     identity=identity, now=now)
+        sealed = sealing.seal_report(
+            services().config,
+            header=header,
+            body=body,
+            files=files,
+            rules=services().rules,
+            on=clock.today(services().config.timezone),
+            identity=identity,
+            now=now,
+        )
     except (notices.NoticeClosed, notices.NoticeNotOpen) as exc:  # pragma: no cover - checked above
-        return _form(notice, notices.CLOSED if isinstance(exc, notices.NoticeClosed) else notices.UPCOMING,
-                     exc.status)
-    return render_template("reporter/receipt.html", code=sealed.code.grouped(),
-                           received_on=sealed.case.received_on, scrubbed=scrub_outcomes(files.spools))
+        return _form(notice, notices.CLOSED if isinstance(exc, notices.NoticeClosed) else notices.UPCOMING, exc.status)
+    return render_template(
+        "reporter/receipt.html",
+        code=sealed.code.grouped(),
+        received_on=sealed.case.received_on,
+        scrubbed=scrub_outcomes(files.spools),
+    )

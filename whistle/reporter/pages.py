@@ -1,7 +1,17 @@
 """Reporter pages. Every one works with JavaScript off; with it on, the same forms are
 taken over by static/js/report.js and followup.js, which seal in the browser instead."""
-from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request,
-                   stream_with_context, url_for)
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from crypto.errors import CryptoError, ReceiptError
@@ -63,12 +73,18 @@ def report_submit(channel):
     identity, identity_errors = read_identity(form)
     errors.update(identity_errors)
     if errors:
-        return render_template("reporter/report_form.html", channel=channel, values=form,
-                               errors=errors, files_dropped=bool(files.spools)), 400
-    sealed = sealing.seal_report(services().config, header=header, body=body, files=files,
-                                 rules=services().rules, on=_today(), identity=identity)
-    return render_template("reporter/receipt.html", code=sealed.code.grouped(),
-                           received_on=sealed.case.received_on, scrubbed=scrub_outcomes(files.spools))
+        return render_template(
+            "reporter/report_form.html", channel=channel, values=form, errors=errors, files_dropped=bool(files.spools)
+        ), 400
+    sealed = sealing.seal_report(
+        services().config, header=header, body=body, files=files, rules=services().rules, on=_today(), identity=identity
+    )
+    return render_template(
+        "reporter/receipt.html",
+        code=sealed.code.grouped(),
+        received_on=sealed.case.received_on,
+        scrubbed=scrub_outcomes(files.spools),
+    )
 
 
 @bp.get("/followup")
@@ -84,8 +100,9 @@ def _open_case(code_text: str):
     except ReceiptError as exc:
         raise BadReceipt() from exc
     session = db.session()
-    salt, ops, mem = cases.salt_for(session, code.locator, services().secret,
-                                    services().config.receipt_opslimit, services().config.receipt_memlimit)
+    salt, ops, mem = cases.salt_for(
+        session, code.locator, services().secret, services().config.receipt_opslimit, services().config.receipt_memlimit
+    )
     db.end_reads()  # argon2id holds no pooled connection (it may wait for a slot, then runs a while)
     keys = services().derivations.derive(code, salt, ops, mem)
     return code, keys, cases.find_case(session, code.locator, keys.lookup)
@@ -97,8 +114,9 @@ def _shown_body(body: dict) -> dict:
     a string shows as empty; a malformed attachment entry is left out."""
     text = body.get("text")
     listed = body.get("attachments")
-    attachments = [meta for meta in (listed if isinstance(listed, list) else [])
-                   if cases.attachment_meta_problem(meta) is None]
+    attachments = [
+        meta for meta in (listed if isinstance(listed, list) else []) if cases.attachment_meta_problem(meta) is None
+    ]
     return {"text": text if isinstance(text, str) else "", "attachments": attachments}
 
 
@@ -117,9 +135,15 @@ def _conversation(case, keypair):
 
 
 def _render_case(code, keys, case, status=200, **extra):
-    return render_template("reporter/case.html", steps=timeline.steps(case, _today(), services().rules, services().calendar),
-                           code=code.grouped(), case=case, conversation=_conversation(case, keys.keypair),
-                           log_claim=public_log.intake_proof(db.session(), log_commitment(keys.lookup)), **extra), status
+    return render_template(
+        "reporter/case.html",
+        steps=timeline.steps(case, _today(), services().rules, services().calendar),
+        code=code.grouped(),
+        case=case,
+        conversation=_conversation(case, keys.keypair),
+        log_claim=public_log.intake_proof(db.session(), log_commitment(keys.lookup)),
+        **extra,
+    ), status
 
 
 def _followup_failure(exc: WhistleError):
@@ -157,12 +181,21 @@ def followup_message():
     if not text and not files.spools:
         return _render_case(code, keys, case, 400, message_error=_("Please write a message or attach a file."))
     if len(text) > services().config.max_narrative_chars:  # the text goes back in the box, to be shortened
-        return _render_case(code, keys, case, 400, message_text=text, message_error=_(
-            "Please shorten the message to at most %(n)d characters.", n=services().config.max_narrative_chars))
+        return _render_case(
+            code,
+            keys,
+            case,
+            400,
+            message_text=text,
+            message_error=_(
+                "Please shorten the message to at most %(n)d characters.", n=services().config.max_narrative_chars
+            ),
+        )
     with db.transaction() as session:  # CasePurged (a 409) if purged since the check above
         case = session.merge(case)
-        sealing.seal_message(session, services().rules, case, text=text, files=files, on=_today(),
-                             reporter_key=keys.keypair.public)
+        sealing.seal_message(
+            session, services().rules, case, text=text, files=files, on=_today(), reporter_key=keys.keypair.public
+        )
     db.session().refresh(case)
     return _render_case(code, keys, case, sent=True, scrubbed=scrub_outcomes(files.spools))
 
@@ -190,8 +223,9 @@ def _stored_in(item, attachment_id: str) -> bool:
 
 def _download(meta: dict, content_key: bytes) -> Response:
     session = db.session()
-    plain = decrypt_stream(attachment_key(content_key, meta["id"]),
-                           cases.attachment_stream(session, meta["id"]), int(meta["size"]))
+    plain = decrypt_stream(
+        attachment_key(content_key, meta["id"]), cases.attachment_stream(session, meta["id"]), int(meta["size"])
+    )
     try:
         first = next(plain, b"")
     except CryptoError:
@@ -214,6 +248,9 @@ def catalog_context():
     who read cases (a report may name one of them as the accused, to keep it from them)."""
     from whistle.triage.routing import READER_ROLES
 
-    return {"catalog": catalog, "departments": services().rules.departments,
-            "committee_readers": sorted(m.username for m in services().rules.members if m.role in READER_ROLES),
-            "real_name_days": services().rules.deadlines.real_name_acceptance}
+    return {
+        "catalog": catalog,
+        "departments": services().rules.departments,
+        "committee_readers": sorted(m.username for m in services().rules.members if m.role in READER_ROLES),
+        "real_name_days": services().rules.deadlines.real_name_acceptance,
+    }

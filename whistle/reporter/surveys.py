@@ -7,6 +7,7 @@ static/js/survey.js seals the free text in the browser, solves a proof of work a
 bribery question was answered yes; nothing is carried over to the report and nothing links
 the two.
 """
+
 import re
 
 from flask import Blueprint, abort, jsonify, render_template, request
@@ -48,9 +49,17 @@ def _limit_body_size() -> None:
 
 
 def _form_page(survey, status=200, **extra):
-    return render_template("surveys/form.html", survey=survey, questions=survey.questions,
-                           options_of=surveys.options_of, likert=surveys.LIKERT, yes_no=surveys.YES_NO,
-                           values=extra.pop("values", {}), max_chars=surveys.MAX_ANSWER_CHARS, **extra), status
+    return render_template(
+        "surveys/form.html",
+        survey=survey,
+        questions=survey.questions,
+        options_of=surveys.options_of,
+        likert=surveys.LIKERT,
+        yes_no=surveys.YES_NO,
+        values=extra.pop("values", {}),
+        max_chars=surveys.MAX_ANSWER_CHARS,
+        **extra,
+    ), status
 
 
 @bp.get("/surveys/<survey_id>")
@@ -59,8 +68,7 @@ def survey_page(survey_id):
     once published)."""
     survey = _survey(survey_id)
     if not surveys.accepting(survey, _today()):
-        return render_template("surveys/not_open.html", survey=survey,
-                               phase=surveys.phase(survey, _today())), 200
+        return render_template("surveys/not_open.html", survey=survey, phase=surveys.phase(survey, _today())), 200
     return _form_page(survey)
 
 
@@ -81,8 +89,7 @@ def survey_submit(survey_id):
             surveys.store_response(session, survey, answers, envelope, today)
     except surveys.SurveyProblem as exc:
         return _form_page(survey, 400, values=request.form, error=str(exc.message))
-    return render_template("surveys/thanks.html", survey=survey,
-                           offer_report=surveys.offers_report(survey, answers))
+    return render_template("surveys/thanks.html", survey=survey, offer_report=surveys.offers_report(survey, answers))
 
 
 @bp.get("/surveys/<survey_id>/results")
@@ -114,15 +121,22 @@ def survey_json(survey_id):
     """The questionnaire, whether it takes answers today, and the keys free text is sealed to."""
     survey = _survey(survey_id)
     open_now = surveys.accepting(survey, _today())
-    data = {"id": survey.id, "title": survey.title, "intro": survey.intro,
-            "period_start": survey.period_start.isoformat(), "period_end": survey.period_end.isoformat(),
-            "accepting": open_now, "published": survey.published,
-            "max_text_chars": surveys.MAX_ANSWER_CHARS,
-            "items": [_question_json(q) for q in survey.questions]}
+    data = {
+        "id": survey.id,
+        "title": survey.title,
+        "intro": survey.intro,
+        "period_start": survey.period_start.isoformat(),
+        "period_end": survey.period_end.isoformat(),
+        "accepting": open_now,
+        "published": survey.published,
+        "max_text_chars": surveys.MAX_ANSWER_CHARS,
+        "items": [_question_json(q) for q in survey.questions],
+    }
     if open_now:
         required, optional = surveys.recipients(db.session(), services().rules, survey)
-        data["recipients"] = [{"kid": r.kid, "public_key": b64u(r.public_key), "label": r.role}
-                              for r in required + optional]
+        data["recipients"] = [
+            {"kid": r.kid, "public_key": b64u(r.public_key), "label": r.role} for r in required + optional
+        ]
     return jsonify(data)
 
 

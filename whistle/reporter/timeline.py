@@ -7,6 +7,7 @@ decision (cases.outcome_told; after the closing, for a case closed without a dec
 is told in the reporter's words, except one whose telling could warn the person reported
 while it is carried out (WITHHELD): the reporter learns that a decision was made, not which.
 """
+
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
@@ -19,7 +20,9 @@ DECISIONS = {
     "talk_inquiry": _l("The person reported will be asked to explain, in a talk or in writing."),
     "hold_pending": _l("The report is kept on file: there is not enough to act on now, and it can be taken up again."),
     "conclude": _l("The matter was looked into and concluded."),
-    "not_accepted": _l("The report was not accepted: it is outside what the committee handles, or gives too little to act on."),
+    "not_accepted": _l(
+        "The report was not accepted: it is outside what the committee handles, or gives too little to act on."
+    ),
     "duplicate": _l("The report is handled together with an earlier report about the same matter."),
 }
 # A verification or an investigation under way is not told outside the committee: the
@@ -65,15 +68,29 @@ def steps(case, today: dt.date, rules, calendar) -> list[dict]:
     rows = [
         ("received", True, case.received_on, None, None),
         ("acknowledged", acknowledged is not None, acknowledged and acknowledged.happened_on, None, case.ack_due),
-        ("decision", decided is not None, decided and decided.happened_on,
-         _decision_text(case) if decided else None, None),
+        (
+            "decision",
+            decided is not None,
+            decided and decided.happened_on,
+            _decision_text(case) if decided else None,
+            None,
+        ),
         ("feedback", feedback is not None, feedback and feedback.happened_on, None, case.feedback_due),
         ("closed", is_closed, closed_at.happened_on if is_closed and closed_at else None, None, None),
     ]
     out = []
     for key, done, on, detail, due in rows:
-        step = {"key": key, "label": str(STEP_LABELS[key]), "done": bool(done), "on": on if done else None,
-                "detail": detail, "due": None, "due_text": None, "overdue": False, "current": False}
+        step = {
+            "key": key,
+            "label": str(STEP_LABELS[key]),
+            "done": bool(done),
+            "on": on if done else None,
+            "detail": detail,
+            "due": None,
+            "due_text": None,
+            "overdue": False,
+            "current": False,
+        }
         if due and not done:
             _set_due(step, due, today)
         out.append(step)

@@ -5,6 +5,7 @@ The ESM build imports the bare name "libsodium-sumo"; browsers need a path, and 
 map would need an inline script, which the CSP forbids. So the import is rewritten once,
 in memory, when the file is first served.
 """
+
 from functools import lru_cache
 
 from flask import Blueprint, Response, abort, current_app
@@ -34,9 +35,12 @@ def _load(name: str) -> bytes | None:
         text = path.read_text(encoding="utf-8")
     except OSError:
         return None
-    return text.replace('from"libsodium-sumo"', 'from"./libsodium-sumo.mjs"') \
-               .replace("from 'libsodium-sumo'", "from './libsodium-sumo.mjs'") \
-               .replace('from "libsodium-sumo"', 'from "./libsodium-sumo.mjs"').encode("utf-8")
+    return (
+        text.replace('from"libsodium-sumo"', 'from"./libsodium-sumo.mjs"')
+        .replace("from 'libsodium-sumo'", "from './libsodium-sumo.mjs'")
+        .replace('from "libsodium-sumo"', 'from "./libsodium-sumo.mjs"')
+        .encode("utf-8")
+    )
 
 
 @bp.get("/static/vendor/<name>")

@@ -53,6 +53,7 @@ Schema (see ``whistle/data/rules.example.toml`` for a complete example):
     ``unit_lead`` (the lead of the enrolled person's unit). Default all three. Never the
     inviter nor the enrolled person themselves.
 """
+
 import dataclasses
 import datetime
 import re
@@ -258,8 +259,7 @@ def _names(value, where: str, problems: _Problems) -> dict:
         problems.add(where, f"name is missing for {', '.join(missing)}")
     unknown = [key for key in value if key not in LANGUAGES]
     if unknown:
-        problems.add(where, f"name has unknown language {', '.join(map(repr, unknown))} "
-                            f"(use {', '.join(LANGUAGES)})")
+        problems.add(where, f"name has unknown language {', '.join(map(repr, unknown))} (use {', '.join(LANGUAGES)})")
     return {lang: value.get(lang) if isinstance(value.get(lang), str) else "?" for lang in LANGUAGES}
 
 
@@ -323,8 +323,9 @@ class _Parser:
             key = None
             if "public_key" in entry:
                 if not external:
-                    self.p.add(where, "public_key is only for external units (members of local "
-                                      "units use their own keys)")
+                    self.p.add(
+                        where, "public_key is only for external units (members of local units use their own keys)"
+                    )
                 else:
                     try:
                         key = unb64u(entry["public_key"])
@@ -345,11 +346,10 @@ class _Parser:
                 path.append(cur)
                 cur = units[cur].parent
             if cur is not None and cur in path:
-                cycle = path[path.index(cur):]
+                cycle = path[path.index(cur) :]
                 if not reported.intersection(cycle):
                     reported.update(cycle)
-                    self.p.add(raw_keys[cycle[0]],
-                               "parent cycle: " + " -> ".join(cycle + [cycle[0]]))
+                    self.p.add(raw_keys[cycle[0]], "parent cycle: " + " -> ".join(cycle + [cycle[0]]))
         # A case about the head of a unit whose level above is external is held for that level
         # and sealed to the superior's key (whistle.cases.store): any other external body would be
         # named as the holder while only the superior could open the case. (The superior's own
@@ -359,10 +359,13 @@ class _Parser:
         for code, unit in units.items():
             parent = units.get(unit.parent)
             if not unit.external and parent is not None and parent.external and parent.code != superior:
-                self.p.add(raw_keys[code], f"its parent {parent.code!r} is external but not the superior "
-                                              f"body ([committee] superior = {superior!r}): cases about "
-                                              "the head of this unit are held sealed to the superior's "
-                                              "key, so an external level above must be the superior")
+                self.p.add(
+                    raw_keys[code],
+                    f"its parent {parent.code!r} is external but not the superior "
+                    f"body ([committee] superior = {superior!r}): cases about "
+                    "the head of this unit are held sealed to the superior's "
+                    "key, so an external level above must be the superior",
+                )
         return units
 
     def local_unit(self, units: dict, value, where: str, name: str) -> str | None:
@@ -400,8 +403,9 @@ class _Parser:
         elif not units[value].external:
             self.p.add(where, f"superior {value!r} must be an external unit (external = true)")
         elif units[value].public_key is None:
-            self.p.add(where, f"superior {value!r} has no public_key: reports held for the superior "
-                              "could not be accepted")
+            self.p.add(
+                where, f"superior {value!r} has no public_key: reports held for the superior could not be accepted"
+            )
         else:
             superior = value
         return names, own, superior
@@ -433,8 +437,7 @@ class _Parser:
         if not departments:
             self.p.add("", "at least one [[departments]] entry is required")
         if len(committee_organs) > 1:
-            self.p.add("departments", "is_committee is set on more than one department: "
-                                      + ", ".join(committee_organs))
+            self.p.add("departments", "is_committee is set on more than one department: " + ", ".join(committee_organs))
         return departments
 
     # -- [[members]] -------------------------------------------------------------------------
@@ -468,7 +471,9 @@ class _Parser:
                 role = "member"
             custodian = _bool(entry, "custodian", where, self.p)
             email = entry.get("email")
-            if email is not None and (not isinstance(email, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email)):
+            if email is not None and (
+                not isinstance(email, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email)
+            ):
                 self.p.add(where, f"email {email!r} is not an e-mail address")
                 email = None
             members[username] = Member(username, unit, tuple(dict.fromkeys(own)), role, custodian, email)
@@ -531,13 +536,14 @@ class _Parser:
                     self.p.add("[risk] thresholds", f"{name} must be a whole number of points")
                     ok = False
             if ok and thresholds["high"] <= thresholds["medium"]:
-                self.p.add("[risk] thresholds", f"high ({thresholds['high']}) must be greater than "
-                                                f"medium ({thresholds['medium']})")
+                self.p.add(
+                    "[risk] thresholds",
+                    f"high ({thresholds['high']}) must be greater than medium ({thresholds['medium']})",
+                )
                 ok = False
         weights = risk.get("weights")
         if not isinstance(weights, dict):
-            self.p.add("[risk]", "[risk.weights.<field>] tables are required for "
-                                 + ", ".join(RISK_FIELDS))
+            self.p.add("[risk]", "[risk.weights.<field>] tables are required for " + ", ".join(RISK_FIELDS))
             return None
         expected = risk_codes()
         parsed = {}
@@ -548,8 +554,7 @@ class _Parser:
             where = f"[risk.weights.{name}]"
             table = weights.get(name)
             if not isinstance(table, dict):
-                self.p.add(where, "is missing (every code needs a weight: "
-                                  + ", ".join(expected[name]) + ")")
+                self.p.add(where, "is missing (every code needs a weight: " + ", ".join(expected[name]) + ")")
                 ok = False
                 continue
             missing = [code for code in expected[name] if code not in table]
@@ -591,8 +596,9 @@ class _Parser:
                 continue
             where = f"[deadlines.{channel}]"
             if channel != "default" and channel not in catalog.CHANNELS:
-                self.p.add(where, f"{channel!r} is neither 'default' nor a channel "
-                                  f"(known: {', '.join(catalog.CHANNELS)})")
+                self.p.add(
+                    where, f"{channel!r} is neither 'default' nor a channel (known: {', '.join(catalog.CHANNELS)})"
+                )
                 continue
             if not isinstance(grades, dict):
                 self.p.add(where, "must be a table of grades (high, medium, low)")
@@ -621,8 +627,7 @@ class _Parser:
         default = periods.get("default")
         if default is None:
             if "default" not in table:
-                self.p.add("[deadlines]", "[deadlines.default.<grade>] tables are required for "
-                                          + ", ".join(GRADES))
+                self.p.add("[deadlines]", "[deadlines.default.<grade>] tables are required for " + ", ".join(GRADES))
             return None
         for grade in GRADES:
             if grade in table["default"] and not isinstance(table["default"][grade], dict):
@@ -638,9 +643,10 @@ class _Parser:
                 merged = dict(default[grade])
                 merged.update(grades.get(grade, {}))
                 if merged["acknowledge"] > merged["feedback"]:
-                    self.p.add(f"[deadlines.{channel}.{grade}]",
-                               f"acknowledge ({merged['acknowledge']}) is later than "
-                               f"feedback ({merged['feedback']})")
+                    self.p.add(
+                        f"[deadlines.{channel}.{grade}]",
+                        f"acknowledge ({merged['acknowledge']}) is later than feedback ({merged['feedback']})",
+                    )
         return DeadlineRules(periods, **values)
 
     # -- [calendar] --------------------------------------------------------------------------
@@ -659,15 +665,15 @@ class _Parser:
                 value = []
             for item in value:
                 if isinstance(item, datetime.datetime) or not isinstance(item, datetime.date):
-                    self.p.add("[calendar]", f"{name}: {item!r} is not a date (write 2027-02-08, "
-                                             "without quotes or time)")
+                    self.p.add(
+                        "[calendar]", f"{name}: {item!r} is not a date (write 2027-02-08, without quotes or time)"
+                    )
                 else:
                     days.add(item)
             lists[name] = frozenset(days)
         both = sorted(lists["extra_holidays"] & lists["extra_workdays"])
         if both:
-            self.p.add("[calendar]", "both a holiday and a workday: "
-                                     + ", ".join(d.isoformat() for d in both))
+            self.p.add("[calendar]", "both a holiday and a workday: " + ", ".join(d.isoformat() for d in both))
         return CalendarRules(lists["extra_holidays"], lists["extra_workdays"])
 
     # -- [retention] -------------------------------------------------------------------------
@@ -689,8 +695,23 @@ class _Parser:
         return periods
 
 
-_TOP_LEVEL = ("committee", "units", "departments", "members", "channels", "risk", "deadlines", "calendar",
-              "retention", "surveys", "enrolment", "witnesses", "witnessing")
+_TOP_LEVEL = (
+    "committee",
+    "units",
+    "departments",
+    "members",
+    "channels",
+    "risk",
+    "deadlines",
+    "calendar",
+    "retention",
+    "surveys",
+    "enrolment",
+    "witnesses",
+    "witnessing",
+)
+
+
 @dataclass(frozen=True)
 class SurveyRules:
     """``[surveys]``: the smallest count any published figure shows as a number
@@ -714,8 +735,11 @@ def _survey_rules(data: dict, units: dict, problems: "_Problems") -> SurveyRules
     _unknown_keys(table, ("min_cell", "unit", "texts_kept_days"), where, problems)
     k = table.get("min_cell", 5)
     if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 1000:
-        problems.add(where, f"min_cell must be a whole number from 2 to 1000 (got {k!r}): counts "
-                            "below it are never published as numbers")
+        problems.add(
+            where,
+            f"min_cell must be a whole number from 2 to 1000 (got {k!r}): counts "
+            "below it are never published as numbers",
+        )
         k = 5
     unit = table.get("unit")
     if unit is not None:
@@ -745,15 +769,26 @@ def _confirmers(data: dict, problems: "_Problems") -> tuple:
     _unknown_keys(table, ("confirmers",), where, problems)
     kinds = table.get("confirmers", list(CONFIRMER_KINDS))
     if not isinstance(kinds, list) or not kinds or any(k not in CONFIRMER_KINDS for k in kinds):
-        problems.add(where, f"confirmers must be a non-empty list of {', '.join(CONFIRMER_KINDS)} "
-                            f"(got {kinds!r}): someone other than the inviter confirms each enrolment")
+        problems.add(
+            where,
+            f"confirmers must be a non-empty list of {', '.join(CONFIRMER_KINDS)} "
+            f"(got {kinds!r}): someone other than the inviter confirms each enrolment",
+        )
         return CONFIRMER_KINDS
     return tuple(dict.fromkeys(kinds))
 
 
 # Dispositions a retention period may name (the taxonomy of whistle.committee.labels).
-RETENTION_KEYS = ("default", "talk_inquiry", "preliminary_verification", "hold_pending", "conclude",
-                  "transfer_investigation", "not_accepted", "duplicate")
+RETENTION_KEYS = (
+    "default",
+    "talk_inquiry",
+    "preliminary_verification",
+    "hold_pending",
+    "conclude",
+    "transfer_investigation",
+    "not_accepted",
+    "duplicate",
+)
 
 
 def _parse(text: str, source: str) -> tuple[Rules | None, list[str]]:
@@ -786,8 +821,19 @@ def _parse(text: str, source: str) -> tuple[Rules | None, list[str]]:
         problems.add(where, message)
     if problems.items:
         return None, problems.items
-    rules = Rules(names, tuple(departments.values()), own, superior, tuple(units.values()),
-                  tuple(members.values()), channels, risk, deadlines, calendar, retention)
+    rules = Rules(
+        names,
+        tuple(departments.values()),
+        own,
+        superior,
+        tuple(units.values()),
+        tuple(members.values()),
+        channels,
+        risk,
+        deadlines,
+        calendar,
+        retention,
+    )
     rules = dataclasses.replace(rules, surveys=surveys, confirmers=confirmers, witnessing=witnessing)
     return rules, []
 

@@ -9,6 +9,7 @@
     witnesses are listed, else 0); ``max_age_days`` (default 7): a cosignature older than this
     no longer counts. /transparency shows a checkpoint short of either as such.
 """
+
 from dataclasses import dataclass, field
 
 from crypto import note
@@ -43,8 +44,12 @@ def parse(data: dict) -> tuple[WitnessRules, list[tuple[str, str]]]:
             problems.append((where, f"vkey is not a verifier key: {exc}"))
             continue
         if verifier.key_type != note.COSIGNATURE_V1 or verifier.name != entry["name"]:
-            problems.append((where, "vkey must be a cosignature/v1 key named as the witness "
-                                    "(the one `whistle witness keygen` prints)"))
+            problems.append(
+                (
+                    where,
+                    "vkey must be a cosignature/v1 key named as the witness (the one `whistle witness keygen` prints)",
+                )
+            )
             continue
         if verifier.name in verifiers:
             problems.append((where, f"witness {verifier.name!r} is listed twice"))
@@ -59,8 +64,12 @@ def parse(data: dict) -> tuple[WitnessRules, list[tuple[str, str]]]:
         problems.append(("[witnessing]", f"unknown keys {sorted(unknown)} (expected quorum, max_age_days)"))
     quorum = table.get("quorum", 1 if verifiers else 0)
     if isinstance(quorum, bool) or not isinstance(quorum, int) or not 0 <= quorum <= len(verifiers):
-        problems.append(("[witnessing]", f"quorum must be a whole number from 0 to the number of "
-                                         f"witnesses ({len(verifiers)}), got {quorum!r}"))
+        problems.append(
+            (
+                "[witnessing]",
+                f"quorum must be a whole number from 0 to the number of witnesses ({len(verifiers)}), got {quorum!r}",
+            )
+        )
         quorum = 0
     age = table.get("max_age_days", 7)
     if isinstance(age, bool) or not isinstance(age, int) or not 1 <= age <= 3650:

@@ -6,16 +6,41 @@ removed. It never raises for what a file contains: a file it cannot read or clea
 back unchanged with a status saying why, and the reporter is warned by name.
 The browser does the same in static/js/scrub.js; docs/metadata.md lists what goes.
 """
-from whistle.scrub import images, packages, pdf
-from whistle.scrub.result import (CLEANED, FINDING_KINDS, REMOVED_KINDS, TOO_LARGE, UNREADABLE,
-                                  UNSUPPORTED, Report, ScrubResult, Unreadable)
 
-__all__ = ["scrub", "sniff", "ScrubResult", "CLEANED", "TOO_LARGE", "UNREADABLE", "UNSUPPORTED",
-           "FINDING_KINDS", "REMOVED_KINDS"]
+from whistle.scrub import images, packages, pdf
+from whistle.scrub.result import (
+    CLEANED,
+    FINDING_KINDS,
+    REMOVED_KINDS,
+    TOO_LARGE,
+    UNREADABLE,
+    UNSUPPORTED,
+    Report,
+    ScrubResult,
+    Unreadable,
+)
+
+__all__ = [
+    "scrub",
+    "sniff",
+    "ScrubResult",
+    "CLEANED",
+    "TOO_LARGE",
+    "UNREADABLE",
+    "UNSUPPORTED",
+    "FINDING_KINDS",
+    "REMOVED_KINDS",
+]
 
 _OFFICE_EXTENSIONS = (".docx", ".xlsx", ".pptx", ".docm", ".xlsm", ".pptm", ".odt", ".ods", ".odp", ".odg")
-_STRIPPERS = {"jpeg": images.jpeg, "png": images.png, "webp": images.webp, "gif": images.gif,
-              "pdf": pdf.pdf, "office": packages.office}
+_STRIPPERS = {
+    "jpeg": images.jpeg,
+    "png": images.png,
+    "webp": images.webp,
+    "gif": images.gif,
+    "pdf": pdf.pdf,
+    "office": packages.office,
+}
 
 
 def sniff(name: str, content_type: str, head: bytes) -> str | None:

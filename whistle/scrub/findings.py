@@ -2,6 +2,7 @@
 
 Best effort: a block that cannot be read is still removed; it just reports nothing.
 """
+
 import re
 
 from PIL import Image
@@ -9,8 +10,7 @@ from PIL import Image
 from whistle.scrub import spans
 from whistle.scrub.result import Report
 
-_IFD0 = {0x010F: "make", 0x0110: "model", 0x013B: "author", 0x8298: "author", 0x0131: "software",
-         0x0132: "date"}
+_IFD0 = {0x010F: "make", 0x0110: "model", 0x013B: "author", 0x8298: "author", 0x0131: "software", 0x0132: "date"}
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 _EXIF = {0x9003: "date", 0xA430: "author", 0xA431: "serial", 0xA434: "lens"}
 
@@ -75,7 +75,7 @@ _TAGS = re.compile(rb"<[^>]*>")
 
 def read_xmp(xml: bytes, report: Report) -> None:
     """Findings from an XMP packet, by pattern: it is read only to tell the reporter."""
-    xml = xml[:1024 * 1024]
+    xml = xml[: 1024 * 1024]
     for kind, opening, close in _XMP_ELEMENTS:
         for value in spans.values(re.compile(opening), close, xml):
             report.find(kind, _TAGS.sub(b" ", value).decode("utf-8", "replace"))
@@ -100,6 +100,6 @@ def read_iptc(block: bytes, report: Report) -> None:
     """The by-line (2:80) of an IPTC record: the photographer's name."""
     start = block.find(b"\x1c\x02\x50")
     if start >= 0 and start + 5 <= len(block):
-        size = int.from_bytes(block[start + 3:start + 5], "big")
+        size = int.from_bytes(block[start + 3 : start + 5], "big")
         if size < 0x8000:
-            report.find("author", block[start + 5:start + 5 + size].decode("utf-8", "replace"))
+            report.find("author", block[start + 5 : start + 5 + size].decode("utf-8", "replace"))

@@ -6,6 +6,7 @@ is handed on unchanged as it streams (the bytes held so far first), so a large u
 never costs more than ``max_bytes`` of memory, and is reported as sealed unchanged.
 Plaintext never goes anywhere but ``write``, which encrypts it.
 """
+
 from collections.abc import Callable
 
 from whistle.scrub import TOO_LARGE, ScrubResult, scrub
@@ -34,7 +35,7 @@ class ScrubGate:
             held, self._held = self._held, None
             self.result = ScrubResult(b"", TOO_LARGE)
             for start in range(0, len(held), FLUSH_CHUNK):  # piece by piece: no second copy of it all
-                self._write(bytes(held[start:start + FLUSH_CHUNK]))
+                self._write(bytes(held[start : start + FLUSH_CHUNK]))
             del held
             self._write(data)
 

@@ -6,6 +6,7 @@ profile, transparency, animation); every other optional block goes, so a vendor'
 block cannot carry a name through. Anything after the end of the image goes too (phones
 append depth maps and second pictures, each with its own metadata).
 """
+
 import struct
 import zlib
 
@@ -24,6 +25,7 @@ def _need(data: bytes, end: int) -> None:
 
 # --- JPEG ---------------------------------------------------------------------------------
 
+
 def _orientation_segment(exif_block: bytes) -> bytes:
     """A minimal Exif segment holding only the orientation, so that a photo taken sideways
     still shows upright once its Exif is gone; b"" if it was upright (or unreadable)."""
@@ -35,8 +37,11 @@ def _orientation_segment(exif_block: bytes) -> bytes:
         return b""
     if not 2 <= orientation <= 8:
         return b""
-    payload = (b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x01"
-               + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + b"\x00\x00\x00\x00")
+    payload = (
+        b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x01"
+        + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)
+        + b"\x00\x00\x00\x00"
+    )
     return b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
 
 
@@ -109,15 +114,15 @@ def jpeg(data: bytes, report: Report) -> bytes:
         marker = data[pos + 1]
         if marker == 0xD9:
             out.append(b"\xff\xd9")
-            if data[pos + 2:].strip(b"\x00"):
+            if data[pos + 2 :].strip(b"\x00"):
                 report.remove("other")
             return b"".join(out)
         if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
-            out.append(data[pos:pos + 2])
+            out.append(data[pos : pos + 2])
             pos += 2
             continue
         _need(data, pos + 4)
-        end = pos + 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        end = pos + 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
         if end < pos + 4:
             raise Unreadable("segment length")
         _need(data, end)
@@ -135,10 +140,33 @@ def jpeg(data: bytes, report: Report) -> bytes:
 # --- PNG ----------------------------------------------------------------------------------
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_KEEP = {b"tRNS", b"cHRM", b"gAMA", b"iCCP", b"sBIT", b"sRGB", b"cICP", b"mDCV", b"cLLI",
-             b"bKGD", b"hIST", b"pHYs", b"sPLT", b"acTL", b"fcTL", b"fdAT"}
-_PNG_TEXT_KINDS = {"author": "author", "artist": "author", "copyright": "author", "software": "software",
-                   "creation time": "date", "title": "title", "source": "camera"}
+_PNG_KEEP = {
+    b"tRNS",
+    b"cHRM",
+    b"gAMA",
+    b"iCCP",
+    b"sBIT",
+    b"sRGB",
+    b"cICP",
+    b"mDCV",
+    b"cLLI",
+    b"bKGD",
+    b"hIST",
+    b"pHYs",
+    b"sPLT",
+    b"acTL",
+    b"fcTL",
+    b"fdAT",
+}
+_PNG_TEXT_KINDS = {
+    "author": "author",
+    "artist": "author",
+    "copyright": "author",
+    "software": "software",
+    "creation time": "date",
+    "title": "title",
+    "source": "camera",
+}
 
 
 def _png_text(ctype: bytes, body: bytes, report: Report) -> None:
@@ -176,10 +204,10 @@ def png(data: bytes, report: Report) -> bytes:
     out, pos = [PNG_SIGNATURE], 8
     while True:
         _need(data, pos + 8)
-        length, ctype = struct.unpack(">I", data[pos:pos + 4])[0], data[pos + 4:pos + 8]
+        length, ctype = struct.unpack(">I", data[pos : pos + 4])[0], data[pos + 4 : pos + 8]
         end = pos + 12 + length
         _need(data, end)
-        body = data[pos + 8:end - 4]
+        body = data[pos + 8 : end - 4]
         if ctype[:1].isupper() or ctype in _PNG_KEEP:
             out.append(data[pos:end])
         elif ctype in (b"tEXt", b"zTXt", b"iTXt"):
@@ -212,15 +240,20 @@ def webp(data: bytes, report: Report) -> bytes:
     _need(data, end)
     chunks, pos = [], 12
     while pos + 8 <= end:
-        fourcc, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        fourcc, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
         stop = pos + 8 + size + (size & 1)
         _need(data, pos + 8 + size)
-        body = data[pos + 8:pos + 8 + size]
+        body = data[pos + 8 : pos + 8 + size]
         if fourcc == b"VP8X" and size >= 10:
-            chunks.append(fourcc + data[pos + 4:pos + 8] + bytes([body[0] & ~(_VP8X_EXIF | _VP8X_XMP) & 0xFF])
-                          + body[1:] + b"\x00" * (size & 1))
+            chunks.append(
+                fourcc
+                + data[pos + 4 : pos + 8]
+                + bytes([body[0] & ~(_VP8X_EXIF | _VP8X_XMP) & 0xFF])
+                + body[1:]
+                + b"\x00" * (size & 1)
+            )
         elif fourcc in _WEBP_KEEP:
-            chunks.append(data[pos:pos + 8 + size] + b"\x00" * (size & 1))
+            chunks.append(data[pos : pos + 8 + size] + b"\x00" * (size & 1))
         elif fourcc == b"EXIF":
             findings.read_exif(body, report)
             report.remove("exif")
@@ -267,7 +300,7 @@ def gif(data: bytes, report: Report) -> bytes:
         kind = data[pos]
         if kind == 0x3B:
             out.append(b";")
-            if data[pos + 1:]:
+            if data[pos + 1 :]:
                 report.remove("other")
             return b"".join(out)
         if kind == 0x2C:
@@ -282,9 +315,9 @@ def gif(data: bytes, report: Report) -> bytes:
             end = _sub_blocks(data, pos + 2)
             if label == 0xFE:
                 report.remove("comment")
-            elif label == 0xFF and not (data[pos + 2] == 11 and data[pos + 3:pos + 14] in _GIF_APPS_KEPT):
-                if data[pos + 3:pos + 14] == b"XMP DataXMP":
-                    findings.read_xmp(data[pos + 14:end], report)
+            elif label == 0xFF and not (data[pos + 2] == 11 and data[pos + 3 : pos + 14] in _GIF_APPS_KEPT):
+                if data[pos + 3 : pos + 14] == b"XMP DataXMP":
+                    findings.read_xmp(data[pos + 14 : end], report)
                     report.remove("xmp")
                 else:
                     report.remove("other")

@@ -7,6 +7,7 @@ and dates of comment and revision authors are blanked and revision ids dropped, 
 pattern on the bytes: the rest of each part is left byte for byte. Every entry gets the
 same zip timestamp (1980-01-01) and no extra fields (which can hold owner ids and times).
 """
+
 import io
 import re
 import zipfile
@@ -14,18 +15,18 @@ import zipfile
 from whistle.scrub import spans
 from whistle.scrub.result import Report, Unreadable
 
-MAX_PART = 16 * 1024 * 1024        # an XML part we edit is read whole: this much at most
-MAX_EXPANDED = 256 * 1024 * 1024   # all entries together, decompressed (a zip bomb is refused)
+MAX_PART = 16 * 1024 * 1024  # an XML part we edit is read whole: this much at most
+MAX_EXPANDED = 256 * 1024 * 1024  # all entries together, decompressed (a zip bomb is refused)
 COPY_CHUNK = 1024 * 1024
 _DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _EMPTY_OOXML = {
     "docProps/core.xml": _DECLARATION + b'<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/'
-                         b'package/2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" '
-                         b'xmlns:dcterms="http://purl.org/dc/terms/"/>',
+    b'package/2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+    b'xmlns:dcterms="http://purl.org/dc/terms/"/>',
     "docProps/app.xml": _DECLARATION + b'<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/'
-                        b'2006/extended-properties"/>',
+    b'2006/extended-properties"/>',
     "docProps/custom.xml": _DECLARATION + b'<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/'
-                           b'2006/custom-properties"/>',
+    b'2006/custom-properties"/>',
 }
 _PROPERTY_FINDINGS = (
     ("author", rb"<dc:creator>", b"</dc:creator>"),
@@ -46,19 +47,24 @@ _PROPERTY_FINDINGS = (
 _OOXML_PERSON = re.compile(rb"""(\s(?:[\w.-]+:)?(?:author|initials|userId|providerId)=)("[^"]*"|'[^']*')""")
 _OOXML_NAMED_PERSON = re.compile(rb"""(\s(?:name|displayName|initials)=)("[^"]*"|'[^']*')""")
 _OOXML_DROP_ATTRIBUTE = re.compile(
-    rb"""\s(?:w:date|w16du:dateUtc|(?:[\w.-]+:)?rsid\w*|xr\d*:uid|dt)=(?:"[^"]*"|'[^']*')""")
+    rb"""\s(?:w:date|w16du:dateUtc|(?:[\w.-]+:)?rsid\w*|xr\d*:uid|dt)=(?:"[^"]*"|'[^']*')"""
+)
 _OOXML_DROP_ELEMENT = re.compile(rb"<xr:revisionPtr\b[^>]*/>|<x15ac:absPath\b[^>]*/>|<w15:presenceInfo\b[^>]*/>")
 _OOXML_RSIDS = (re.compile(rb"<w:rsids>"), b"</w:rsids>")
 _XLSX_AUTHOR = (re.compile(rb"<author>"), b"</author>")
 _PERSON_PARTS = re.compile(r"ppt/(?:commentAuthors|authors)\.xml|xl/persons/[^/]*\.xml")
 
 # OpenDocument: comment and change authors and dates; LibreOffice's revision ids.
-_ODF_CREATORS = ((re.compile(rb"<dc:creator>"), b"</dc:creator>"),
-                 (re.compile(rb"<meta:creator-initials>"), b"</meta:creator-initials>"))
+_ODF_CREATORS = (
+    (re.compile(rb"<dc:creator>"), b"</dc:creator>"),
+    (re.compile(rb"<meta:creator-initials>"), b"</meta:creator-initials>"),
+)
 _ODF_DATE = (re.compile(rb"<dc:date>"), b"</dc:date>")
 _ODF_DROP_ATTRIBUTE = re.compile(rb"""\sofficeooo:(?:paragraph-)?rsid=(?:"[^"]*"|'[^']*')""")
-_ODF_SETTINGS = (re.compile(rb'<config:config-item config:name="(?:Rsid|RsidRoot|PrinterName|PrinterSetup)"[^>]*>'),
-                 b"</config:config-item>")
+_ODF_SETTINGS = (
+    re.compile(rb'<config:config-item config:name="(?:Rsid|RsidRoot|PrinterName|PrinterSetup)"[^>]*>'),
+    b"</config:config-item>",
+)
 _ODF_VERSION = re.compile(rb'office:version="([0-9.]{1,8})"')
 
 
@@ -116,31 +122,41 @@ def _ooxml_part(name: str, xml: bytes, report: Report) -> bytes:
         _read_properties(xml, report)
         return _EMPTY_OOXML[name]
     xml = _step(xml, "comment_authors", report, lambda x: _blank_people(name, x, report))
-    return _step(xml, "revision_ids", report,
-                 lambda x: _element_drop(_OOXML_RSIDS, _OOXML_DROP_ELEMENT.sub(b"", _OOXML_DROP_ATTRIBUTE.sub(b"", x))))
+    return _step(
+        xml,
+        "revision_ids",
+        report,
+        lambda x: _element_drop(_OOXML_RSIDS, _OOXML_DROP_ELEMENT.sub(b"", _OOXML_DROP_ATTRIBUTE.sub(b"", x))),
+    )
 
 
 def _odf_part(name: str, xml: bytes, report: Report) -> bytes:
     if name == "meta.xml":
         _read_properties(xml, report)
         version = _ODF_VERSION.search(xml)
-        return (_DECLARATION.replace(b' standalone="yes"', b"")
-                + b'<office:document-meta xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-                + b'office:version="' + (version.group(1) if version else b"1.2") + b'"><office:meta/>'
-                + b"</office:document-meta>")
+        return (
+            _DECLARATION.replace(b' standalone="yes"', b"")
+            + b'<office:document-meta xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+            + b'office:version="'
+            + (version.group(1) if version else b"1.2")
+            + b'"><office:meta/>'
+            + b"</office:document-meta>"
+        )
     for creator in _ODF_CREATORS:
         _element_values(creator, xml, "author", report)
         xml = _step(xml, "comment_authors", report, lambda x, creator=creator: _element_blank(creator, x))
     xml = _step(xml, "timestamps", report, lambda x: _element_blank(_ODF_DATE, x, b"1970-01-01T00:00:00"))
-    return _step(xml, "revision_ids", report,
-                 lambda x: _element_drop(_ODF_SETTINGS, _ODF_DROP_ATTRIBUTE.sub(b"", x)))
+    return _step(xml, "revision_ids", report, lambda x: _element_drop(_ODF_SETTINGS, _ODF_DROP_ATTRIBUTE.sub(b"", x)))
 
 
 def _editor(names: set[str]):
     """Which parts to edit and how, by the package's kind; None if it is neither."""
     if "[Content_Types].xml" in names:
-        return lambda name: (_ooxml_part if name.endswith((".xml", ".rels")) and not name.startswith("customXml/")
-                             and name != "[Content_Types].xml" else None)
+        return lambda name: (
+            _ooxml_part
+            if name.endswith((".xml", ".rels")) and not name.startswith("customXml/") and name != "[Content_Types].xml"
+            else None
+        )
     if "mimetype" in names and "content.xml" in names:
         return lambda name: _odf_part if name in ("meta.xml", "content.xml", "styles.xml", "settings.xml") else None
     return None
@@ -171,8 +187,16 @@ def office(data: bytes, report: Report) -> bytes:
                 _copy(zin, zout, info, editor(info.filename), report, budget)
             if zin.comment:
                 report.remove("other")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, NotImplementedError, EOFError, OSError,
-            ValueError, UnicodeDecodeError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        RuntimeError,
+        NotImplementedError,
+        EOFError,
+        OSError,
+        ValueError,
+        UnicodeDecodeError,
+    ) as exc:
         raise Unreadable("zip") from exc
     return out.getvalue()
 

@@ -10,6 +10,7 @@ twice expand to gigabytes: so it runs in a child process with a memory, CPU and 
 (and no core file: it would put the plaintext on disk). The plaintext goes to it and back
 through pipes only; a child that dies or overruns leaves the file Unreadable (sealed unchanged).
 """
+
 import io
 import json
 import re
@@ -24,15 +25,25 @@ import pikepdf
 from whistle.scrub import findings
 from whistle.scrub.result import Report, Unreadable
 
-_INFO_KINDS = {"/Author": "author", "/Creator": "software", "/Producer": "software", "/Title": "title",
-               "/CreationDate": "date", "/ModDate": "date", "/Company": "company", "/Manager": "company"}
+_INFO_KINDS = {
+    "/Author": "author",
+    "/Creator": "software",
+    "/Producer": "software",
+    "/Title": "title",
+    "/CreationDate": "date",
+    "/ModDate": "date",
+    "/Company": "company",
+    "/Manager": "company",
+}
 _PDF_DATE = re.compile(r"D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?")
 _MAX_XMP = 1024 * 1024
 CHILD_MEMORY = 384 * 1024 * 1024  # address space of the child, besides 8 times the file's size
 CHILD_SECONDS = 20
 # The child imports whistle.scrub alone: not the application package (a second's start).
-_CHILD = ("import sys, types; package = types.ModuleType('whistle'); package.__path__ = [sys.argv[1]]; "
-          "sys.modules['whistle'] = package; from whistle.scrub import pdf; pdf._child()")
+_CHILD = (
+    "import sys, types; package = types.ModuleType('whistle'); package.__path__ = [sys.argv[1]]; "
+    "sys.modules['whistle'] = package; from whistle.scrub import pdf; pdf._child()"
+)
 
 
 def _date(text: str) -> str:
@@ -93,8 +104,12 @@ def _strip_object(obj, report: Report) -> None:
 def pdf(data: bytes, report: Report) -> bytes:
     """The PDF rewritten without its metadata, by a bounded child process (``_child``);
     Unreadable if qpdf cannot open it (damaged, or locked with a password) or overruns."""
-    child = subprocess.Popen([sys.executable, "-I", "-c", _CHILD, str(Path(__file__).parents[1])],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-I", "-c", _CHILD, str(Path(__file__).parents[1])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         # Bounded before it is given anything to read.
         resource.prlimit(child.pid, resource.RLIMIT_CORE, (0, 0))
@@ -155,8 +170,15 @@ def strip(data: bytes, report: Report) -> bytes:
             # decrypt it to read it, so no secret is lost); streams are copied as they are
             # stored, never decoded nor recompressed (a stream deflated twice could expand a
             # thousandfold twice).
-            doc.save(out, static_id=True, encryption=False, fix_metadata_version=False, preserve_pdfa=False,
-                     compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
+            doc.save(
+                out,
+                static_id=True,
+                encryption=False,
+                fix_metadata_version=False,
+                preserve_pdfa=False,
+                compress_streams=False,
+                stream_decode_level=pikepdf.StreamDecodeLevel.none,
+            )
     except (pikepdf.PdfError, ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise Unreadable("PDF") from exc
     return out.getvalue()

@@ -5,16 +5,29 @@ into a label in the reporter's language; the value is what the file said, shown 
 What was removed is a list of REMOVED_KINDS keys, in the order they were first met.
 The browser (static/js/scrub.js) reports the same keys.
 """
+
 from dataclasses import dataclass, field
 
 CLEANED = "cleaned"
-UNSUPPORTED = "unsupported"      # a type we cannot clean: sealed unchanged
-TOO_LARGE = "too_large"          # over the stripping size: sealed unchanged
-UNREADABLE = "unreadable"        # looked like a known type but could not be parsed: unchanged
+UNSUPPORTED = "unsupported"  # a type we cannot clean: sealed unchanged
+TOO_LARGE = "too_large"  # over the stripping size: sealed unchanged
+UNREADABLE = "unreadable"  # looked like a known type but could not be parsed: unchanged
 
 FINDING_KINDS = ("gps", "camera", "serial", "author", "company", "software", "date", "title", "path")
-REMOVED_KINDS = ("exif", "xmp", "iptc", "comment", "text", "doc_info", "doc_id", "properties",
-                 "comment_authors", "revision_ids", "timestamps", "other")
+REMOVED_KINDS = (
+    "exif",
+    "xmp",
+    "iptc",
+    "comment",
+    "text",
+    "doc_info",
+    "doc_id",
+    "properties",
+    "comment_authors",
+    "revision_ids",
+    "timestamps",
+    "other",
+)
 
 
 @dataclass

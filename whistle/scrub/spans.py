@@ -5,6 +5,7 @@ opening tag that is never closed, so a part of a few megabytes made of opening t
 (a few kilobytes once zipped) would cost hours. Here the closing tag is looked for once
 from each opening; when there is none, there is no further span either.
 """
+
 import re
 from collections.abc import Callable, Iterator
 

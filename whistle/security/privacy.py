@@ -6,6 +6,7 @@ the rate-limit storage is Redis, one every worker derives from the same one-way 
 day keys (``RatchetKey``), never kept beside the counters. Nothing here logs or stores the
 address.
 """
+
 import datetime as dt
 import hashlib
 import hmac
@@ -22,16 +23,18 @@ from werkzeug.serving import WSGIRequestHandler
 from whistle.security.stores import uses_redis
 from whistle.services import services
 
-CSP = "; ".join([
-    "default-src 'none'",
-    "script-src 'self' 'wasm-unsafe-eval'",  # libsodium runs as WebAssembly; no eval, no inline
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "connect-src 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-    "base-uri 'none'",
-])
+CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self' 'wasm-unsafe-eval'",  # libsodium runs as WebAssembly; no eval, no inline
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,

@@ -23,6 +23,7 @@ The no-JavaScript forms cannot compute anything: they skip the proof and spend t
 Nothing here is a new primitive: BLAKE2b is libsodium's ``crypto_generichash`` in the browser
 and ``hashlib.blake2b`` here; the MAC is HMAC-SHA256 under a key derived like every other.
 """
+
 import datetime as dt
 import hashlib
 import hmac
@@ -206,8 +207,7 @@ def require(data: dict) -> None:
 def new_challenge() -> dict:
     """What ``POST /api/v1/pow`` answers."""
     cfg = services().config
-    return {"challenge": issue(services().secret, cfg.pow_bits),
-            "bits": cfg.pow_bits, "algorithm": "blake2b-256"}
+    return {"challenge": issue(services().secret, cfg.pow_bits), "bits": cfg.pow_bits, "algorithm": "blake2b-256"}
 
 
 def _setting(name: str):

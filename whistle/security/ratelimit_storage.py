@@ -12,6 +12,7 @@ Flask-Limiter picks the storage by the URI's scheme: ``create_app`` hands it
 ``whistle+redis://``, ``whistle+rediss://`` or ``whistle+memory://`` for a ``redis://``,
 ``rediss://`` (Redis over TLS) or ``memory://`` setting (``aligned_uri``).
 """
+
 import time
 
 from limits.storage import MemoryStorage, RedisStorage
@@ -53,7 +54,7 @@ class AlignedRedisStorage(RedisStorage):
     STORAGE_SCHEME = [SCHEME, TLS_SCHEME]
 
     def __init__(self, uri: str, **options):
-        super().__init__(uri[len("whistle+"):], **options)
+        super().__init__(uri[len("whistle+") :], **options)
 
     def initialize_storage(self, uri: str) -> None:
         super().initialize_storage(uri)
@@ -70,7 +71,7 @@ class AlignedMemoryStorage(MemoryStorage):
     STORAGE_SCHEME = [MEMORY_SCHEME]
 
     def __init__(self, uri: str = MEMORY_SCHEME + "://", **options):
-        super().__init__(uri[len("whistle+"):], **options)
+        super().__init__(uri[len("whistle+") :], **options)
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         # The library sets the first request's instant plus a window; replaced at once by the

@@ -19,6 +19,7 @@ the provider for). Committee sessions and used TOTP steps keep a member's last r
 the second in their expiry anyway (idle timeout), which is accepted: members are known, and
 only reporters' times must not be kept.
 """
+
 import logging
 
 from whistle.config import ConfigError
@@ -31,8 +32,10 @@ def problems(settings: dict) -> list[str]:
     set: empty when nothing is."""
     out = []
     if settings.get("maxmemory-policy") not in LFU_POLICIES:
-        out.append("maxmemory-policy volatile-lfu  (now %s: Redis keeps each key's last use to "
-                   "the second)" % settings.get("maxmemory-policy"))
+        out.append(
+            "maxmemory-policy volatile-lfu  (now %s: Redis keeps each key's last use to "
+            "the second)" % settings.get("maxmemory-policy")
+        )
     if settings.get("aof-timestamp-enabled", "no") != "no":
         out.append("aof-timestamp-enabled no  (the append-only file dates every command)")
     if settings.get("slowlog-max-len", "0") != "0" and not settings.get("slowlog-log-slower-than", "0").startswith("-"):
@@ -53,15 +56,19 @@ def check(url: str, refuse: bool = True) -> None:
     except (redis.ResponseError, redis.ConnectionError) as exc:
         logging.getLogger("whistle").warning(
             "redis: its settings cannot be checked (%s); make sure it runs with maxmemory-policy "
-            "volatile-lfu, aof-timestamp-enabled no and slowlog-max-len 0", type(exc).__name__)
+            "volatile-lfu, aof-timestamp-enabled no and slowlog-max-len 0",
+            type(exc).__name__,
+        )
         return
     finally:
         connection.close()
     wrong = problems(settings)
     if not wrong:
         return
-    message = ("Redis would keep the time of each request; set (redis.conf, or CONFIG SET then "
-               "CONFIG REWRITE): " + "; ".join(wrong))
+    message = (
+        "Redis would keep the time of each request; set (redis.conf, or CONFIG SET then "
+        "CONFIG REWRITE): " + "; ".join(wrong)
+    )
     if refuse:
         raise ConfigError(message + " (or WHISTLE_REDIS_SETTINGS=warn to start anyway)")
     logging.getLogger("whistle").warning("redis: %s", message)

@@ -6,6 +6,7 @@ every request; the absolute timeout is checked against the creation time kept in
 Logout deletes the entry, so the session ends on the server, not just in the browser.
 Reporter pages never touch the session, so they never receive a cookie.
 """
+
 import json
 import secrets
 import threading

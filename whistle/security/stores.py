@@ -2,6 +2,7 @@
 default, one worker) or Redis (shared by every worker), decided once from the rate-limit
 storage setting for all of them: the daily rate-limit key, spent proofs of work and TOTP
 steps, and member sessions."""
+
 REDIS_SCHEMES = ("redis://", "rediss://")
 
 

@@ -17,6 +17,7 @@ Values are non-negative integers (counts); a negative value raises ``ValueError`
 value that is not an integer raises ``TypeError``. Suppressing small counts on public pages is
 the caller's job.
 """
+
 from __future__ import annotations
 
 import math
@@ -60,7 +61,7 @@ _HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 # fallback); Segoe UI, San Francisco and Noto Sans are narrower, so estimates err on the safe side.
 _EM_WIDTHS = {
     **dict.fromkeys("ijl'", 0.28),
-    **dict.fromkeys(" IJ,.·:;/\\|!f()[]tr-\"", 0.4),
+    **dict.fromkeys(' IJ,.·:;/\\|!f()[]tr-"', 0.4),
     **dict.fromkeys("szc?*_`", 0.55),
     **dict.fromkeys("KVXZBRCAUNHDGOQ&", 0.78),
     **dict.fromkeys("<>=+#^~w", 0.84),
@@ -70,6 +71,7 @@ _BOLD = 1.1
 
 
 # --- text -----------------------------------------------------------------------------------
+
 
 def _clean(text: object) -> str:
     """One line of text XML can carry: invalid characters dropped, line breaks made spaces."""
@@ -127,6 +129,7 @@ def _fmt(value: int) -> str:
 
 # --- values ---------------------------------------------------------------------------------
 
+
 def _count(value: object, what: str) -> int:
     """A non-negative integer, or ``TypeError`` / ``ValueError`` naming ``what``."""
     if isinstance(value, bool):
@@ -155,7 +158,7 @@ def _luminance(color: str) -> float:
     hexes = color[1:]
     if len(hexes) == 3:
         hexes = "".join(c * 2 for c in hexes)
-    channels = [int(hexes[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    channels = [int(hexes[i : i + 2], 16) / 255 for i in (0, 2, 4)]
     r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
@@ -197,6 +200,7 @@ def _fitting_ticks(max_value: int, length: float, min_gap: float, label_width) -
 
 # --- SVG ------------------------------------------------------------------------------------
 
+
 def _num(value: float) -> str:
     text = f"{value:.2f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
@@ -220,12 +224,24 @@ def _title(text: str) -> str:
     return f"<title>{_esc(text)}</title>"
 
 
-def _text(x: float, y: float, text: str, *, size: int = LABEL_SIZE, fill: str = TEXT,
-          anchor: str = "start", tooltip: str | None = None, **attrs: object) -> str:
+def _text(
+    x: float,
+    y: float,
+    text: str,
+    *,
+    size: int = LABEL_SIZE,
+    fill: str = TEXT,
+    anchor: str = "start",
+    tooltip: str | None = None,
+    **attrs: object,
+) -> str:
     """A line of text centred vertically on ``y``; ``tooltip`` adds a ``<title>``."""
     inner = (_title(tooltip) if tooltip else "") + _esc(text)
-    return _tag("text", {"x": float(x), "y": float(y), "dy": "0.35em", "font-size": size,
-                         "fill": fill, "text-anchor": anchor, **attrs}, inner)
+    return _tag(
+        "text",
+        {"x": float(x), "y": float(y), "dy": "0.35em", "font-size": size, "fill": fill, "text-anchor": anchor, **attrs},
+        inner,
+    )
 
 
 def _label(x: float, y: float, text: str, max_width: float, **kw) -> str:
@@ -236,12 +252,16 @@ def _label(x: float, y: float, text: str, max_width: float, **kw) -> str:
 
 def _svg(kind: str, width: float, height: float, title: str, desc: str, body: list[str]) -> Markup:
     uid = f"chart-{secrets.token_hex(6)}"
-    head = (f'<title id="{uid}-title">{_esc(title)}</title>'
-            f'<desc id="{uid}-desc">{_esc(desc)}</desc>')
+    head = f'<title id="{uid}-title">{_esc(title)}</title><desc id="{uid}-desc">{_esc(desc)}</desc>'
     attrs = {
-        "xmlns": SVG_NS, "id": uid, "class": f"chart chart-{kind}", "role": "img",
-        "aria-labelledby": f"{uid}-title", "aria-describedby": f"{uid}-desc",
-        "viewBox": f"0 0 {_num(width)} {_num(height)}", "width": "100%",
+        "xmlns": SVG_NS,
+        "id": uid,
+        "class": f"chart chart-{kind}",
+        "role": "img",
+        "aria-labelledby": f"{uid}-title",
+        "aria-describedby": f"{uid}-desc",
+        "viewBox": f"0 0 {_num(width)} {_num(height)}",
+        "width": "100%",
         "font-family": FONT_FAMILY,
     }
     return Markup(_tag("svg", attrs, head + "".join(body)))
@@ -251,29 +271,34 @@ def _heading(title: str, width: float, show_title: bool) -> tuple[list[str], flo
     """The visible title, if wanted, and the y where the content below it starts."""
     if not show_title:
         return [], PAD
-    text = _label(PAD, PAD + TITLE_SIZE / 2, title, width - 2 * PAD, size=TITLE_SIZE,
-                  **{"font-weight": "bold"})
+    text = _label(PAD, PAD + TITLE_SIZE / 2, title, width - 2 * PAD, size=TITLE_SIZE, **{"font-weight": "bold"})
     return [text], PAD + TITLE_SIZE + 12
 
 
-def _empty(kind: str, title: str, width: int, empty_text: str, description: str | None,
-           show_title: bool) -> Markup:
+def _empty(kind: str, title: str, width: int, empty_text: str, description: str | None, show_title: bool) -> Markup:
     body, top = _heading(title, width, show_title)
     height = top + 72
     empty_text = _clean(empty_text)
-    body.append(_tag("rect", {"x": PAD, "y": top, "width": width - 2 * PAD, "height": 60,
-                              "fill": "none", "stroke": GRID, "rx": 4}))
-    body.append(_label(width / 2, top + 30, empty_text, width - 4 * PAD, fill=MUTED,
-                       anchor="middle", **{"class": "chart-empty"}))
+    body.append(
+        _tag(
+            "rect",
+            {"x": PAD, "y": top, "width": width - 2 * PAD, "height": 60, "fill": "none", "stroke": GRID, "rx": 4},
+        )
+    )
+    body.append(
+        _label(
+            width / 2, top + 30, empty_text, width - 4 * PAD, fill=MUTED, anchor="middle", **{"class": "chart-empty"}
+        )
+    )
     desc = _clean(description) if description is not None else empty_text
     return _svg(kind, width, height, title, desc, body)
 
 
-def _horizontal_frame(width: int, labels: list[str], value_labels: list[str], max_value: int,
-                      top: float, rows: int, pitch: float) -> tuple[list[str], dict]:
+def _horizontal_frame(
+    width: int, labels: list[str], value_labels: list[str], max_value: int, top: float, rows: int, pitch: float
+) -> tuple[list[str], dict]:
     """Gridlines and tick labels shared by the horizontal bar charts, and their geometry."""
-    label_w = min(max((_text_width(l, LABEL_SIZE) for l in labels), default=0),
-                  (width - 2 * PAD) * 0.38)
+    label_w = min(max((_text_width(l, LABEL_SIZE) for l in labels), default=0), (width - 2 * PAD) * 0.38)
     value_w = min(max(_text_width(v, LABEL_SIZE) for v in value_labels), (width - 2 * PAD) * 0.3)
     x0 = PAD + label_w + 8
     # Room on the right for the value printed after the longest bar.
@@ -286,10 +311,20 @@ def _horizontal_frame(width: int, labels: list[str], value_labels: list[str], ma
     body = []
     for tick in ticks:
         x = round(x0 + tick * scale, 2)
-        body.append(_tag("line", {"x1": x, "y1": top - 4, "x2": x, "y2": bottom,
-                                  "stroke": AXIS if tick == 0 else GRID, "stroke-width": 1}))
-        body.append(_text(x, bottom + 12, _fmt(tick), size=TICK_SIZE, fill=MUTED,
-                          anchor="middle"))
+        body.append(
+            _tag(
+                "line",
+                {
+                    "x1": x,
+                    "y1": top - 4,
+                    "x2": x,
+                    "y2": bottom,
+                    "stroke": AXIS if tick == 0 else GRID,
+                    "stroke-width": 1,
+                },
+            )
+        )
+        body.append(_text(x, bottom + 12, _fmt(tick), size=TICK_SIZE, fill=MUTED, anchor="middle"))
     geometry = {"label_w": label_w, "x0": x0, "scale": scale, "height": bottom + 24 + PAD}
     return body, geometry
 
@@ -303,9 +338,18 @@ def _pitch(bar_height: int) -> tuple[float, float]:
 
 # --- charts ---------------------------------------------------------------------------------
 
-def bar_chart(title: str, bars: Sequence[tuple[str, int]], *, width: int = 640,
-              bar_height: int = 28, description: str | None = None, empty_text: str = "—",
-              color: str = DEFAULT_COLOR, show_title: bool = True) -> Markup:
+
+def bar_chart(
+    title: str,
+    bars: Sequence[tuple[str, int]],
+    *,
+    width: int = 640,
+    bar_height: int = 28,
+    description: str | None = None,
+    empty_text: str = "—",
+    color: str = DEFAULT_COLOR,
+    show_title: bool = True,
+) -> Markup:
     """Horizontal bars, one per ``(label, value)``, each followed by its value.
 
     Bars scale to the largest value (rounded up to a nice tick), with gridlines and tick
@@ -325,8 +369,7 @@ def bar_chart(title: str, bars: Sequence[tuple[str, int]], *, width: int = 640,
     top += 4
     labels = [label for label, _ in rows]
     values = [_fmt(value) for _, value in rows]
-    frame, geo = _horizontal_frame(width, labels, values, max(v for _, v in rows), top,
-                                   len(rows), pitch)
+    frame, geo = _horizontal_frame(width, labels, values, max(v for _, v in rows), top, len(rows), pitch)
     body += frame
     x0, scale = geo["x0"], geo["scale"]
     p = _marks(title, *labels)
@@ -335,21 +378,43 @@ def bar_chart(title: str, bars: Sequence[tuple[str, int]], *, width: int = 640,
         mid = y + bar_h / 2
         bar_w = round(value * scale, 2)
         body.append(_label(x0 - 8, mid, label, geo["label_w"], anchor="end"))
-        body.append(_tag("rect", {"class": "bar", "x": round(x0, 2), "y": y, "width": bar_w,
-                                  "height": bar_h, "fill": color, "data-value": value},
-                         _title(f"{label}{p['colon']}{_fmt(value)}")))
+        body.append(
+            _tag(
+                "rect",
+                {
+                    "class": "bar",
+                    "x": round(x0, 2),
+                    "y": y,
+                    "width": bar_w,
+                    "height": bar_h,
+                    "fill": color,
+                    "data-value": value,
+                },
+                _title(f"{label}{p['colon']}{_fmt(value)}"),
+            )
+        )
         body.append(_text(x0 + bar_w + 6, mid, _fmt(value)))
-    desc = (_clean(description) if description is not None
-            else p["sep"].join(f"{label}{p['colon']}{_fmt(value)}" for label, value in rows))
+    desc = (
+        _clean(description)
+        if description is not None
+        else p["sep"].join(f"{label}{p['colon']}{_fmt(value)}" for label, value in rows)
+    )
     return _svg("bar", width, geo["height"], title, desc, body)
 
 
-def stacked_bar_chart(title: str, rows: Sequence[tuple[str, Mapping[str, int]]],
-                      series: Sequence[tuple[str, str]], *,
-                      colors: Mapping[str, str] | None = None, width: int = 640,
-                      bar_height: int = 28, description: str | None = None,
-                      empty_text: str = "—", show_title: bool = True,
-                      show_totals: bool = True) -> Markup:
+def stacked_bar_chart(
+    title: str,
+    rows: Sequence[tuple[str, Mapping[str, int]]],
+    series: Sequence[tuple[str, str]],
+    *,
+    colors: Mapping[str, str] | None = None,
+    width: int = 640,
+    bar_height: int = 28,
+    description: str | None = None,
+    empty_text: str = "—",
+    show_title: bool = True,
+    show_totals: bool = True,
+) -> Markup:
     """Horizontal bars split into segments, one per series, with a legend and row totals.
 
     ``rows`` are ``(label, {series key: value})``; a missing key counts as 0, a key not in
@@ -393,15 +458,15 @@ def stacked_bar_chart(title: str, rows: Sequence[tuple[str, Mapping[str, int]]],
         if x > PAD and x + item_w > width - PAD:
             x, line = PAD, line + 1
         y = top + line * 20 + 8
-        body.append(_tag("rect", {"x": x, "y": y - 6, "width": 12, "height": 12,
-                                  "fill": fills[key], "rx": 2}))
+        body.append(_tag("rect", {"x": x, "y": y - 6, "width": 12, "height": 12, "fill": fills[key], "rx": 2}))
         body.append(_text(x + 18, y, name, tooltip=names[key] if name != names[key] else None))
         x += item_w + 18
     top += (line + 1) * 20 + 8
 
     totals = [sum(values.values()) for _, values in data]
-    frame, geo = _horizontal_frame(width, [label for label, _ in data],
-                                   [_fmt(t) for t in totals], max(totals), top, len(data), pitch)
+    frame, geo = _horizontal_frame(
+        width, [label for label, _ in data], [_fmt(t) for t in totals], max(totals), top, len(data), pitch
+    )
     body += frame
     x0, scale = geo["x0"], geo["scale"]
     p = _marks(title, *(label for label, _ in data), *names.values())
@@ -420,38 +485,71 @@ def stacked_bar_chart(title: str, rows: Sequence[tuple[str, Mapping[str, int]]],
             right = round(x0 + running * scale, 2)
             seg_w = round(right - left, 2)
             inner = _title(f"{label} · {names[key]}{p['colon']}{_fmt(value)}")
-            segments.append(_tag("rect", {"class": "segment", "x": left, "y": y, "width": seg_w,
-                                          "height": bar_h, "fill": fills[key],
-                                          "stroke": WHITE, "stroke-width": 1,
-                                          "data-series": key, "data-value": value}, inner))
+            segments.append(
+                _tag(
+                    "rect",
+                    {
+                        "class": "segment",
+                        "x": left,
+                        "y": y,
+                        "width": seg_w,
+                        "height": bar_h,
+                        "fill": fills[key],
+                        "stroke": WHITE,
+                        "stroke-width": 1,
+                        "data-series": key,
+                        "data-value": value,
+                    },
+                    inner,
+                )
+            )
             shown = _fmt(value)
             if _text_width(shown, TICK_SIZE) + 8 <= seg_w:
-                segments.append(_text(left + seg_w / 2, mid, shown, size=TICK_SIZE,
-                                      fill=_text_on(fills[key]), anchor="middle",
-                                      **{"pointer-events": "none"}))
+                segments.append(
+                    _text(
+                        left + seg_w / 2,
+                        mid,
+                        shown,
+                        size=TICK_SIZE,
+                        fill=_text_on(fills[key]),
+                        anchor="middle",
+                        **{"pointer-events": "none"},
+                    )
+                )
             left = right
         if not show_totals:  # the bars leave something out (a suppressed count): no total
             body.append(_tag("g", {"class": "row"}, "".join(segments)) if segments else "")
             continue
-        body.append(_tag("g", {"class": "row", "data-total": total}, "".join(segments))
-                    if segments else "")
-        body.append(_text(round(x0 + total * scale, 2) + 6, mid, _fmt(total),
-                          **{"font-weight": "bold"}))
+        body.append(_tag("g", {"class": "row", "data-total": total}, "".join(segments)) if segments else "")
+        body.append(_text(round(x0 + total * scale, 2) + 6, mid, _fmt(total), **{"font-weight": "bold"}))
     if description is not None:
         desc = _clean(description)
     elif not show_totals:
-        desc = p["sep"].join(f"{label}{p['colon']}" + p["comma"].join(f"{names[k]} {_fmt(values[k])}" for k in keys)
-                             for label, values in data)
+        desc = p["sep"].join(
+            f"{label}{p['colon']}" + p["comma"].join(f"{names[k]} {_fmt(values[k])}" for k in keys)
+            for label, values in data
+        )
     else:
         desc = p["sep"].join(
-            f"{label}{p['colon']}{_fmt(total)}{p['open']}" + p["comma"].join(f"{names[k]} {_fmt(values[k])}" for k in keys)
-            + p["close"] for (label, values), total in zip(data, totals))
+            f"{label}{p['colon']}{_fmt(total)}{p['open']}"
+            + p["comma"].join(f"{names[k]} {_fmt(values[k])}" for k in keys)
+            + p["close"]
+            for (label, values), total in zip(data, totals)
+        )
     return _svg("stacked", width, geo["height"], title, desc, body)
 
 
-def line_chart(title: str, points: Sequence[tuple[str, int]], *, width: int = 640,
-               height: int = 300, description: str | None = None, empty_text: str = "—",
-               color: str = DEFAULT_COLOR, show_title: bool = True) -> Markup:
+def line_chart(
+    title: str,
+    points: Sequence[tuple[str, int]],
+    *,
+    width: int = 640,
+    height: int = 300,
+    description: str | None = None,
+    empty_text: str = "—",
+    color: str = DEFAULT_COLOR,
+    show_title: bool = True,
+) -> Markup:
     """A line through ``(x label, value)`` points in order, with markers and axis ticks.
 
     X labels are strings shown as given (e.g. ``"2026-11-01"``); when they would crowd, only
@@ -482,8 +580,19 @@ def line_chart(title: str, points: Sequence[tuple[str, int]], *, width: int = 64
 
     for tick in ticks:
         y = round(bottom - tick * y_scale, 2)
-        body.append(_tag("line", {"x1": round(x0, 2), "y1": y, "x2": round(x1, 2), "y2": y,
-                                  "stroke": AXIS if tick == 0 else GRID, "stroke-width": 1}))
+        body.append(
+            _tag(
+                "line",
+                {
+                    "x1": round(x0, 2),
+                    "y1": y,
+                    "x2": round(x1, 2),
+                    "y2": y,
+                    "stroke": AXIS if tick == 0 else GRID,
+                    "stroke-width": 1,
+                },
+            )
+        )
         body.append(_text(x0 - 8, y, _fmt(tick), size=TICK_SIZE, fill=MUTED, anchor="end"))
 
     n = len(data)
@@ -493,23 +602,60 @@ def line_chart(title: str, points: Sequence[tuple[str, int]], *, width: int = 64
     every = max(1, math.ceil((x_label_w + 10) / spacing)) if n > 1 else 1
     for i in range(n - 1, -1, -every):
         full = data[i][0]
-        body.append(_tag("line", {"x1": xs[i], "y1": bottom, "x2": xs[i], "y2": bottom + 4,
-                                  "stroke": AXIS, "stroke-width": 1}))
-        body.append(_text(xs[i], bottom + 14, x_labels[i], size=TICK_SIZE, fill=MUTED,
-                          anchor="middle", tooltip=full if x_labels[i] != full else None))
+        body.append(
+            _tag("line", {"x1": xs[i], "y1": bottom, "x2": xs[i], "y2": bottom + 4, "stroke": AXIS, "stroke-width": 1})
+        )
+        body.append(
+            _text(
+                xs[i],
+                bottom + 14,
+                x_labels[i],
+                size=TICK_SIZE,
+                fill=MUTED,
+                anchor="middle",
+                tooltip=full if x_labels[i] != full else None,
+            )
+        )
 
     coords = " ".join(f"{_num(x)},{_num(y)}" for x, y in zip(xs, ys))
     if n > 1:
         area = f"{_num(xs[0])},{_num(bottom)} {coords} {_num(xs[-1])},{_num(bottom)}"
         body.append(_tag("polygon", {"points": area, "fill": color, "fill-opacity": 0.08}))
-    body.append(_tag("polyline", {"class": "line", "points": coords, "fill": "none",
-                                  "stroke": color, "stroke-width": 2,
-                                  "stroke-linejoin": "round", "stroke-linecap": "round"}))
+    body.append(
+        _tag(
+            "polyline",
+            {
+                "class": "line",
+                "points": coords,
+                "fill": "none",
+                "stroke": color,
+                "stroke-width": 2,
+                "stroke-linejoin": "round",
+                "stroke-linecap": "round",
+            },
+        )
+    )
     radius = min(3.5, max(1.5, spacing / 4))
     for x, y, (label, value) in zip(xs, ys, data):
-        body.append(_tag("circle", {"class": "point", "cx": x, "cy": y, "r": radius,
-                                    "fill": color, "stroke": WHITE, "stroke-width": 1.5,
-                                    "data-value": value}, _title(f"{label}: {_fmt(value)}")))
-    desc = (_clean(description) if description is not None
-            else "; ".join(f"{label}: {_fmt(value)}" for label, value in data))
+        body.append(
+            _tag(
+                "circle",
+                {
+                    "class": "point",
+                    "cx": x,
+                    "cy": y,
+                    "r": radius,
+                    "fill": color,
+                    "stroke": WHITE,
+                    "stroke-width": 1.5,
+                    "data-value": value,
+                },
+                _title(f"{label}: {_fmt(value)}"),
+            )
+        )
+    desc = (
+        _clean(description)
+        if description is not None
+        else "; ".join(f"{label}: {_fmt(value)}" for label, value in data)
+    )
     return _svg("line", width, height, title, desc, body)

@@ -14,6 +14,7 @@ and no two publications can be subtracted to give back a small count (docs/stati
 day, so an anonymous visitor cannot make the server read them on every request); ``labelled``
 adds labels in the request's language; ``csv_rows`` flattens the same data for the CSV.
 """
+
 import datetime as dt
 import threading
 import time
@@ -65,11 +66,14 @@ def _ordered(first: list, more) -> list:
 
 def _table(published: list, columns: list, cell, row_total: tuple) -> dict:
     """Months by ``columns``: the frozen figures, and totals over the window (``window_sum``)."""
-    return {"columns": list(columns),
-            "rows": [{"key": m.month, "cells": [m.get(cell(c)) for c in columns], "total": m.get(row_total)}
-                     for m in published],
-            "totals": [window_sum([m.get(cell(c)) for m in published]) for c in columns],
-            "total": window_sum([m.get(row_total) for m in published])}
+    return {
+        "columns": list(columns),
+        "rows": [
+            {"key": m.month, "cells": [m.get(cell(c)) for c in columns], "total": m.get(row_total)} for m in published
+        ],
+        "totals": [window_sum([m.get(cell(c)) for m in published]) for c in columns],
+        "total": window_sum([m.get(row_total) for m in published]),
+    }
 
 
 def _compute(db: Session, today: dt.date, k: int) -> dict:
@@ -81,20 +85,34 @@ def _compute(db: Session, today: dt.date, k: int) -> dict:
     categories = {ch: _ordered([], (cat for m in published for cat in m.channels.get(ch, []))) for ch in channels}
     dispositions = _ordered([], (code for m in published for code in m.dispositions))
     by_month = _table(published, dispositions, lambda code: ("disp", code), ("disp_total",))
-    notice_rows = [{"month": m.month, "notices": m.get(("notices",)), "comments": m.get(("rc", catalog_notice()))}
-                   for m in published]
+    notice_rows = [
+        {"month": m.month, "notices": m.get(("notices",)), "comments": m.get(("rc", catalog_notice()))}
+        for m in published
+    ]
     return {
-        "v": 2, "min_cell": k, "window": {"from": months[0], "to": months[-1]}, "months": months,
+        "v": 2,
+        "min_cell": k,
+        "window": {"from": months[0], "to": months[-1]},
+        "months": months,
         "published": [{"month": m.month, "min_cell": m.min_cell, "sha256": m.sha256} for m in published],
         "reports": {
             "by_channel": _table(published, channels, lambda ch: ("rc", ch), ("rm",)),
-            "by_category": {ch: _table(published, categories[ch], lambda cat, ch=ch: ("rcc", ch, cat), ("rc", ch))
-                            for ch in channels},
+            "by_category": {
+                ch: _table(published, categories[ch], lambda cat, ch=ch: ("rcc", ch, cat), ("rc", ch))
+                for ch in channels
+            },
         },
-        "dispositions": {"rows": [{"code": code, "count": total} for code, total in zip(dispositions, by_month["totals"])],
-                         "total": by_month["total"], "by_month": by_month},
-        "deadlines": {name: _deadline(published, group) for name, group in (("acknowledge", "ack"), ("feedback", "feedback"))},
-        "notices": None if all(r["notices"] is None for r in notice_rows) else {
+        "dispositions": {
+            "rows": [{"code": code, "count": total} for code, total in zip(dispositions, by_month["totals"])],
+            "total": by_month["total"],
+            "by_month": by_month,
+        },
+        "deadlines": {
+            name: _deadline(published, group) for name, group in (("acknowledge", "ack"), ("feedback", "feedback"))
+        },
+        "notices": None
+        if all(r["notices"] is None for r in notice_rows)
+        else {
             "rows": notice_rows,
             "total_notices": window_sum([r["notices"] for r in notice_rows]),
             "total_comments": window_sum([r["comments"] for r in notice_rows]),
@@ -143,10 +161,14 @@ def labels(stats: dict) -> dict:
     channels = stats["reports"]["by_channel"]["columns"]
     return {
         "channels": {ch: str(catalog.CHANNELS.get(ch, ch)) for ch in channels},
-        "categories": {ch: {cat: str(catalog.CATEGORIES.get(ch, {}).get(cat, cat))
-                            for cat in stats["reports"]["by_category"][ch]["columns"]} for ch in channels},
-        "dispositions": dict({code: str(label) for code, label in DISPOSITIONS.items()},
-                             none=_("No decision yet")),
+        "categories": {
+            ch: {
+                cat: str(catalog.CATEGORIES.get(ch, {}).get(cat, cat))
+                for cat in stats["reports"]["by_category"][ch]["columns"]
+            }
+            for ch in channels
+        },
+        "dispositions": dict({code: str(label) for code, label in DISPOSITIONS.items()}, none=_("No decision yet")),
     }
 
 
@@ -177,19 +199,32 @@ def page_charts(stats: dict) -> dict:
             else:
                 values[ch] = value
         rows.append((row["key"], values))
-    out = {"by_channel": charts.stacked_bar_chart(_("Reports received per month, by channel"), rows, series,
-                                                  empty_text=_("No reports"), show_totals=not any_hidden),
-           "by_channel_left_out": any_hidden}
+    out = {
+        "by_channel": charts.stacked_bar_chart(
+            _("Reports received per month, by channel"),
+            rows,
+            series,
+            empty_text=_("No reports"),
+            show_totals=not any_hidden,
+        ),
+        "by_channel_left_out": any_hidden,
+    }
     kept, dropped = _shown([(names["dispositions"][r["code"]], r["count"]) for r in stats["dispositions"]["rows"]])
     out["dispositions"] = charts.bar_chart(_("Decisions on these reports"), kept, empty_text=_("No reports"))
     out["dispositions_left_out"] = dropped
     out["categories"] = {}
     for ch, table in stats["reports"]["by_category"].items():
-        kept, dropped = _shown([(names["categories"][ch][cat], total)
-                                for cat, total in zip(table["columns"], table["totals"])])
-        out["categories"][ch] = (charts.bar_chart(_("%(channel)s: reports by kind of problem",
-                                                    channel=names["channels"][ch]), kept,
-                                                  empty_text=_("No reports")), dropped)
+        kept, dropped = _shown(
+            [(names["categories"][ch][cat], total) for cat, total in zip(table["columns"], table["totals"])]
+        )
+        out["categories"][ch] = (
+            charts.bar_chart(
+                _("%(channel)s: reports by kind of problem", channel=names["channels"][ch]),
+                kept,
+                empty_text=_("No reports"),
+            ),
+            dropped,
+        )
     return out
 
 
@@ -236,7 +271,14 @@ def csv_rows(stats: dict):
     for ch, table in stats["reports"]["by_category"].items():
         yield from table_rows(f"reports_by_category/{ch}", table, names["categories"][ch])
     for row in stats["dispositions"]["rows"]:
-        yield "dispositions", row["code"], names["dispositions"].get(row["code"], row["code"]), "count", "", row["count"]
+        yield (
+            "dispositions",
+            row["code"],
+            names["dispositions"].get(row["code"], row["code"]),
+            "count",
+            "",
+            row["count"],
+        )
     yield "dispositions", "total", _("Total"), "count", "", stats["dispositions"]["total"]
     yield from table_rows("dispositions_by_month", stats["dispositions"]["by_month"], names["dispositions"])
     for name, figures in stats["deadlines"].items():

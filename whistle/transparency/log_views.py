@@ -5,6 +5,7 @@ are a 400 with a JSON error, ranges beyond the log's current size a 404. A poste
 cosignature is kept only if it is a configured witness's valid cosignature of a checkpoint
 this log signed; nothing about the request is recorded.
 """
+
 import logging
 import re
 import weakref
@@ -98,8 +99,12 @@ def inclusion():
     if size > public_log.size(session):
         raise _BadRange(404, "size is beyond the log")
     store = public_log.DbStore(session)
-    return jsonify(index=index, size=size, leaf_hash=public_log.b64(store.get_node(0, index)),
-                   proof=[public_log.b64(h) for h in tlog.inclusion_proof(store, index, size)])
+    return jsonify(
+        index=index,
+        size=size,
+        leaf_hash=public_log.b64(store.get_node(0, index)),
+        proof=[public_log.b64(h) for h in tlog.inclusion_proof(store, index, size)],
+    )
 
 
 @bp.get("/log/proof/consistency")

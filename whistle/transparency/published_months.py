@@ -21,6 +21,7 @@ suppression protects, no other month's figures can give back. A figure over seve
 (``window_sum``) is computed from the published figures only, and shown only when every one
 of them is shown: it is then their sum, which tells nothing new.
 """
+
 import datetime as dt
 import hashlib
 import json
@@ -99,8 +100,7 @@ def months(db: Session, codes: list[str], k: int) -> list[Month]:
     for code in codes:
         if code not in stored:
             stored[code] = _freeze(db, code, k)
-    return [Month(code, stored[code].min_cell, json.loads(stored[code].figures), stored[code].sha256)
-            for code in codes]
+    return [Month(code, stored[code].min_cell, json.loads(stored[code].figures), stored[code].sha256) for code in codes]
 
 
 def _freeze(db: Session, code: str, k: int) -> PublishedMonth:
@@ -121,8 +121,9 @@ def _count(db: Session, code: str, k: int) -> dict:
     from whistle.committee.labels import DISPOSITIONS
 
     start, end = month_bounds(code)
-    received = db.execute(select(Case.channel, Case.category)
-                          .where(Case.received_on >= start, Case.received_on < end)).all()
+    received = db.execute(
+        select(Case.channel, Case.category).where(Case.received_on >= start, Case.received_on < end)
+    ).all()
     channels = list(catalog.CHANNELS) + sorted({r.channel for r in received} - set(catalog.CHANNELS))
     categories = {ch: list(catalog.CATEGORIES.get(ch, {})) for ch in channels}
     by_cell: dict = {}
@@ -140,9 +141,20 @@ def _count(db: Session, code: str, k: int) -> dict:
     f.add(("rm",), len(received))
     f.sums_to(("rm",), [("rc", ch) for ch in channels])
 
-    decided = db.execute(select(Case.disposition).join(CaseEvent, CaseEvent.case_id == Case.id)
-                         .where(CaseEvent.event == "disposition", CaseEvent.happened_on >= start,
-                                CaseEvent.happened_on < end, Case.disposition.is_not(None))).scalars().all()
+    decided = (
+        db.execute(
+            select(Case.disposition)
+            .join(CaseEvent, CaseEvent.case_id == Case.id)
+            .where(
+                CaseEvent.event == "disposition",
+                CaseEvent.happened_on >= start,
+                CaseEvent.happened_on < end,
+                Case.disposition.is_not(None),
+            )
+        )
+        .scalars()
+        .all()
+    )
     dispositions = list(DISPOSITIONS) + sorted({d for d in decided if d is not None} - set(DISPOSITIONS))
     for c in dispositions:
         f.add(("disp", c), decided.count(c))
@@ -151,9 +163,11 @@ def _count(db: Session, code: str, k: int) -> dict:
 
     for group, field, events in DEADLINES:
         deadline = getattr(Case, field)
-        first_done = (select(func.min(CaseEvent.happened_on)).where(CaseEvent.case_id == Case.id,
-                                                                   CaseEvent.event.in_(events))
-                      .scalar_subquery())
+        first_done = (
+            select(func.min(CaseEvent.happened_on))
+            .where(CaseEvent.case_id == Case.id, CaseEvent.event.in_(events))
+            .scalar_subquery()
+        )
         rows = db.execute(select(deadline, first_done).where(deadline >= start, deadline < end)).all()
         on_time = sum(1 for due, done in rows if done is not None and done <= due)
         f.add((group, "due"), len(rows))
@@ -166,9 +180,14 @@ def _count(db: Session, code: str, k: int) -> dict:
         f.add(("notices",), notices)
 
     shown = f.protect()
-    return {"v": 1, "month": code, "min_cell": k,
-            "channels": [[ch, categories[ch]] for ch in channels], "dispositions": dispositions,
-            "figures": [[list(key), _json_value(shown[key])] for key in f.values]}
+    return {
+        "v": 1,
+        "month": code,
+        "min_cell": k,
+        "channels": [[ch, categories[ch]] for ch in channels],
+        "dispositions": dispositions,
+        "figures": [[list(key), _json_value(shown[key])] for key in f.values],
+    }
 
 
 def _notices(db: Session, start: dt.date, end: dt.date) -> int | None:
@@ -183,5 +202,7 @@ def _notices(db: Session, start: dt.date, end: dt.date) -> int | None:
     column = next((c for c in NOTICE_DATE_COLUMNS if c in columns), None)
     if column is None:
         return None
-    return db.execute(text(f"SELECT COUNT(*) FROM notices WHERE {column} >= :a AND {column} < :b"),  # fixed names
-                      {"a": start, "b": end}).scalar_one()
+    return db.execute(
+        text(f"SELECT COUNT(*) FROM notices WHERE {column} >= :a AND {column} < :b"),  # fixed names
+        {"a": start, "b": end},
+    ).scalar_one()

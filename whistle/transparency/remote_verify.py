@@ -7,6 +7,7 @@ hash; the entries after the checkpoint link on the same way. The entry hashes th
 cover withheld detail, so only whoever holds the database can recompute them (`whistle
 audit verify` without --from). The first bad entry or checkpoint is named.
 """
+
 import json
 from dataclasses import dataclass, field
 
@@ -43,7 +44,7 @@ def _leaves(base: str, start: int, end: int) -> list[bytes]:
         if answer.get("start") != at or not chunk or len(chunk) > MAX_ENTRIES:
             raise WitnessError(f"/log/entries from {at}: an answer that is not the entries asked for")
         out += chunk
-    return out[:end - start]
+    return out[: end - start]
 
 
 def _bad(message: str, seq: int, **kw) -> RemoteVerdict:
@@ -70,8 +71,9 @@ def verify(base_url: str, log_vkey: str | None, cosigner_vkeys=()) -> RemoteVerd
         except (CryptoError, ValueError):
             continue
     if opened is None:
-        return _bad("checkpoint: not signed by the log key" + (" given" if log_vkey else "s the deployment "
-                                                                "publishes"), 0)
+        return _bad(
+            "checkpoint: not signed by the log key" + (" given" if log_vkey else "s the deployment publishes"), 0
+        )
     size, root = opened.checkpoint.size, opened.checkpoint.root
     length = max(int(published.get("audit", {}).get("length", 0)), size)
     leaves = _leaves(base, 0, length) if length else []
@@ -88,27 +90,41 @@ def verify(base_url: str, log_vkey: str | None, cosigner_vkeys=()) -> RemoteVerd
         if not ok_fields:
             first_bad = first_bad or _bad(f"entry {seq}: not an audit entry of the public log", seq)
         elif entry.get("seq") != seq:
-            first_bad = first_bad or _bad(f"entry {seq}: sequence gap: leaf {index} is entry "
-                                          f"{entry.get('seq')}", seq)
+            first_bad = first_bad or _bad(f"entry {seq}: sequence gap: leaf {index} is entry {entry.get('seq')}", seq)
         elif entry.get("prev_hash") != prev:
-            first_bad = first_bad or _bad(f"entry {seq}: broken link: its previous hash is not the hash of "
-                                          f"entry {seq - 1}", seq)
+            first_bad = first_bad or _bad(
+                f"entry {seq}: broken link: its previous hash is not the hash of entry {seq - 1}", seq
+            )
         prev = entry.get("hash") if ok_fields else prev
         tlog.append_leaf(store, index, tlog.leaf_hash(leaf))
     if tlog.root_hash(store, size) != root:
         seq = _first_unproven(base, leaves, size, root)
         if seq is None:  # the server's own tree was rebuilt too: no proof ties any entry to it
-            return _bad(f"checkpoint of size {size}: the entries served do not hash to its signed root, and "
-                        f"no inclusion proof the server gives verifies: an entry up to {size} was changed "
-                        f"and the stored tree rebuilt (compare with an older checkpoint or a witness)", 0,
-                        size=size, length=length)
-        return _bad(f"entry {seq}: does not match the signed checkpoint of size {size}: the entries served "
-                    f"are not the ones it signed", seq, size=size, length=length)
+            return _bad(
+                f"checkpoint of size {size}: the entries served do not hash to its signed root, and "
+                f"no inclusion proof the server gives verifies: an entry up to {size} was changed "
+                f"and the stored tree rebuilt (compare with an older checkpoint or a witness)",
+                0,
+                size=size,
+                length=length,
+            )
+        return _bad(
+            f"entry {seq}: does not match the signed checkpoint of size {size}: the entries served "
+            f"are not the ones it signed",
+            seq,
+            size=size,
+            length=length,
+        )
     if first_bad is not None:
         first_bad.size, first_bad.length = size, length
         return first_bad
-    return RemoteVerdict(True, f"public log intact: {length} entries, {size} under the signed checkpoint",
-                         size=size, length=length, cosigners=dict(opened.cosignatures))
+    return RemoteVerdict(
+        True,
+        f"public log intact: {length} entries, {size} under the signed checkpoint",
+        size=size,
+        length=length,
+        cosigners=dict(opened.cosignatures),
+    )
 
 
 def _first_unproven(base: str, leaves: list[bytes], size: int, root: bytes) -> int | None:
@@ -118,8 +134,9 @@ def _first_unproven(base: str, leaves: list[bytes], size: int, root: bytes) -> i
     for index in range(size):
         answer = _json(f"{base}/log/proof/inclusion?index={index}&size={size}")
         try:
-            tlog.verify_inclusion(tlog.leaf_hash(leaves[index]), index, size,
-                                  [note.unb64(h) for h in answer["proof"]], root)
+            tlog.verify_inclusion(
+                tlog.leaf_hash(leaves[index]), index, size, [note.unb64(h) for h in answer["proof"]], root
+            )
         except (CryptoError, ValueError, KeyError, TypeError):
             return index + 1 if index else None
     return size

@@ -37,6 +37,7 @@ This stops exact disclosure by any linear combination of the published sums; it 
 the linear-programming problem of narrowing a hidden cell down to a range using the fact that
 counts are never negative (the tables published here are small and share their margins).
 """
+
 from __future__ import annotations
 
 import math

@@ -13,6 +13,7 @@ channel and category, decisions, deadlines kept, notices, published survey resul
 small counts suppressed (whistle.transparency.suppression); ``/transparency/statistics.csv`` and
 ``/transparency/statistics.json`` carry the same figures.
 """
+
 import csv
 import hashlib
 import io
@@ -38,31 +39,48 @@ bp = Blueprint("transparency", __name__)
 def fingerprint(public_key: bytes) -> str:
     """BLAKE2b-256 of the 32-byte public key, as hex in groups of four (``b2sum -l 256``)."""
     digest = hashlib.blake2b(bytes(public_key), digest_size=32).hexdigest()
-    return " ".join(digest[i:i + 4] for i in range(0, len(digest), 4))
+    return " ".join(digest[i : i + 4] for i in range(0, len(digest), 4))
 
 
 def published(session: Session, cfg=None, rules=None) -> dict:
     """Everything the page shows, as plain JSON values (also `whistle audit head`)."""
     from crypto import signing
 
-    keys = [{"kid": k.kid, "public_key": b64u(bytes(k.public_key)), "fingerprint": fingerprint(k.public_key),
-             "audit_verify_key": k.verify_key, "created_on": k.created_on.isoformat(), "demo": bool(k.demo)}
-            for k in session.scalars(select(CommitteeKey).where(CommitteeKey.active.is_(True))
-                                     .order_by(CommitteeKey.created_on, CommitteeKey.kid))]
+    keys = [
+        {
+            "kid": k.kid,
+            "public_key": b64u(bytes(k.public_key)),
+            "fingerprint": fingerprint(k.public_key),
+            "audit_verify_key": k.verify_key,
+            "created_on": k.created_on.isoformat(),
+            "demo": bool(k.demo),
+        }
+        for k in session.scalars(
+            select(CommitteeKey)
+            .where(CommitteeKey.active.is_(True))
+            .order_by(CommitteeKey.created_on, CommitteeKey.kid)
+        )
+    ]
     length, head = audit.head(session)
     latest = audit.latest_statement(session)
     statement = None
     if latest is not None:
         obj = audit.statement_of(latest)
-        statement = {"id": latest.id, "statement": obj, "canonical": signing.canonical(obj),
-                     "signature": latest.signature, "verify_key": latest.verify_key}
+        statement = {
+            "id": latest.id,
+            "statement": obj,
+            "canonical": signing.canonical(obj),
+            "signature": latest.signature,
+            "verify_key": latest.verify_key,
+        }
     return {
         "v": 1,
         "committee_keys": keys,
         "audit": {"length": length, "head": head},
         "statement": statement,
-        "log": public_log.status(session, (cfg or services().config).log_origin,
-                                 (rules or services().rules).witnessing, time.time()),
+        "log": public_log.status(
+            session, (cfg or services().config).log_origin, (rules or services().rules).witnessing, time.time()
+        ),
         # The published statistics are apart (public_stats, /transparency/statistics.json):
         # they are counted, not read off a head row, and cached.
     }
@@ -110,8 +128,13 @@ def page():
     """The public page: keys, chain head, latest signed statement, how to check them, and
     the published statistics (suppressed small counts) with charts."""
     stats = _statistics()
-    return render_template("transparency.html", data=published(db.session()), stats=stats,
-                           names=public_stats.labels(stats), pictures=public_stats.page_charts(stats))
+    return render_template(
+        "transparency.html",
+        data=published(db.session()),
+        stats=stats,
+        names=public_stats.labels(stats),
+        pictures=public_stats.page_charts(stats),
+    )
 
 
 @bp.get("/transparency/statistics.json")

@@ -12,6 +12,7 @@ Key file: one line ``PRIVATE+KEY+<name>+<key id hex>+<base64(0x04 || Ed25519 see
 style of Go's note signer keys; its vkey (``<name>+<key id>+<base64(0x04 || public key)>``)
 goes into the log's rules file as a ``[[witnesses]]`` entry.
 """
+
 import json
 import os
 import tempfile
@@ -66,7 +67,7 @@ def read_key(text: str) -> WitnessKey:
     try:
         if not line.startswith(_PRIVATE):
             raise FormatError("not a witness key file")
-        name, key_hash, data = line[len(_PRIVATE):].split("+", 2)
+        name, key_hash, data = line[len(_PRIVATE) :].split("+", 2)
         raw = note.unb64(data)
         if len(raw) != 33 or raw[0] != note.COSIGNATURE_V1:
             raise FormatError("not a cosignature/v1 key")
@@ -80,11 +81,11 @@ def read_key(text: str) -> WitnessKey:
 
 # --- HTTP ----------------------------------------------------------------------------------
 
+
 def http_get(url: str) -> bytes:
     """GET ``url``; WitnessError (a 404 included) unless it answers 200."""
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "*/*"}),
-                                    timeout=TIMEOUT) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "*/*"}), timeout=TIMEOUT) as resp:
             return resp.read()
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
@@ -95,8 +96,9 @@ def http_get(url: str) -> bytes:
 
 
 def _post(url: str, body: str) -> None:
-    request = urllib.request.Request(url, data=body.encode("utf-8"), method="POST",
-                                     headers={"Content-Type": "text/plain; charset=utf-8"})
+    request = urllib.request.Request(
+        url, data=body.encode("utf-8"), method="POST", headers={"Content-Type": "text/plain; charset=utf-8"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as resp:
             resp.read()
@@ -130,6 +132,7 @@ def fetch_consistency(base_url: str, first: int, second: int) -> list[bytes]:
 
 # --- state ---------------------------------------------------------------------------------
 
+
 def read_state(path: Path) -> str | None:
     """The checkpoint note this witness last accepted, or None on its first run."""
     if not path.exists():
@@ -157,6 +160,7 @@ def write_state(path: Path, checkpoint_note: str) -> None:
 
 # --- the check ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Outcome:
     previous: int | None  # the size accepted before, None on the first run
@@ -176,11 +180,13 @@ def check(base_url: str, log: note.Verifier, served: str, previous: str | None) 
     try:
         old = note.open_checkpoint(previous, log).checkpoint
     except (CryptoError, ValueError) as exc:
-        raise WitnessError("the state file's checkpoint is not one of this log key: "
-                           "a witness watches one log with one key") from exc
+        raise WitnessError(
+            "the state file's checkpoint is not one of this log key: a witness watches one log with one key"
+        ) from exc
     if new.size < old.size:
-        raise Refusal(f"rollback: the log now has {new.size} entries, it had {old.size} "
-                      f"(a restored backup, or entries deleted)")
+        raise Refusal(
+            f"rollback: the log now has {new.size} entries, it had {old.size} (a restored backup, or entries deleted)"
+        )
     if new.size == old.size:
         if new.root != old.root:
             raise Refusal(f"fork: another tree of the same size {new.size} (history was rewritten)")
@@ -189,8 +195,10 @@ def check(base_url: str, log: note.Verifier, served: str, previous: str | None) 
     try:
         tlog.verify_consistency(old.size, new.size, proof, old.root, new.root)
     except (CryptoError, ValueError) as exc:
-        raise Refusal(f"fork: the tree of {new.size} entries does not extend the one of {old.size} "
-                      f"entries this witness cosigned (history was rewritten)") from exc
+        raise Refusal(
+            f"fork: the tree of {new.size} entries does not extend the one of {old.size} "
+            f"entries this witness cosigned (history was rewritten)"
+        ) from exc
     return new
 
 
@@ -200,8 +208,10 @@ def witness(base_url: str, log: note.Verifier, key: WitnessKey, state_path: Path
     served = fetch_checkpoint(base_url)
     if served is None:
         if previous is not None:
-            raise Refusal("rollback: the log serves no checkpoint, this witness has cosigned one "
-                          "(checkpoints deleted, or an old backup restored)")
+            raise Refusal(
+                "rollback: the log serves no checkpoint, this witness has cosigned one "
+                "(checkpoints deleted, or an old backup restored)"
+            )
         raise WitnessError("the log has no signed checkpoint yet: run `whistle audit sign` first")
     checkpoint = check(base_url, log, served, previous)
     own = note.parse_note(served)

@@ -10,6 +10,7 @@ working days, 2004-2026 in 1.11), corrected by the rules' ``[calendar]`` dates, 
 For a year the package does not know, Monday to Friday are working days, except the
 rules' corrections; ``known(year)`` says whether that fallback is in use.
 """
+
 import datetime
 
 import chinese_calendar
@@ -85,9 +86,15 @@ class WorkCalendar:
         return count
 
 
-def due_dates(rules: Rules, calendar: WorkCalendar, channel: str, grade: str,
-              received_on: datetime.date, real_name: bool = False,
-              closed_on: datetime.date | None = None) -> dict:
+def due_dates(
+    rules: Rules,
+    calendar: WorkCalendar,
+    channel: str,
+    grade: str,
+    received_on: datetime.date,
+    real_name: bool = False,
+    closed_on: datetime.date | None = None,
+) -> dict:
     """Due days for a case: ``acknowledge`` and ``feedback`` (per channel and grade); for a
     real-name report also ``acceptance_notice`` and ``result_notice`` (counted from
     ``closed_on``; None while the case is open)."""
@@ -97,10 +104,10 @@ def due_dates(rules: Rules, calendar: WorkCalendar, channel: str, grade: str,
         "feedback": calendar.add_workdays(received_on, period["feedback"]),
     }
     if real_name:
-        due["acceptance_notice"] = calendar.add_workdays(
-            received_on, rules.deadlines.real_name_acceptance)
-        due["result_notice"] = (calendar.add_workdays(closed_on, rules.deadlines.real_name_result)
-                                if closed_on is not None else None)
+        due["acceptance_notice"] = calendar.add_workdays(received_on, rules.deadlines.real_name_acceptance)
+        due["result_notice"] = (
+            calendar.add_workdays(closed_on, rules.deadlines.real_name_result) if closed_on is not None else None
+        )
     return due
 
 
@@ -116,8 +123,9 @@ def urgency(due: datetime.date, today: datetime.date, calendar: WorkCalendar, du
 
 def longest_deadline(rules: Rules) -> int:
     """The most working days any configured deadline counts."""
-    periods = [days for grades in rules.deadlines.periods.values()
-               for kinds in grades.values() for days in kinds.values()]
+    periods = [
+        days for grades in rules.deadlines.periods.values() for kinds in grades.values() for days in kinds.values()
+    ]
     return max(periods + [rules.deadlines.real_name_acceptance, rules.deadlines.real_name_result])
 
 
@@ -132,7 +140,9 @@ def unknown_years_warning(rules: Rules, today: datetime.date) -> str | None:
     if not unknown:
         return None
     years = ", ".join(str(year) for year in unknown)
-    return (f"the holiday calendar does not know {years}: deadlines that reach it (up to {reach.isoformat()}) "
-            f"count Monday to Friday only. List that year's public holidays in the rules file's [calendar] "
-            f"extra_holidays and its make-up working days (调休) in extra_workdays, or update the "
-            f"chinese_calendar package")
+    return (
+        f"the holiday calendar does not know {years}: deadlines that reach it (up to {reach.isoformat()}) "
+        f"count Monday to Friday only. List that year's public holidays in the rules file's [calendar] "
+        f"extra_holidays and its make-up working days (调休) in extra_workdays, or update the "
+        f"chinese_calendar package"
+    )

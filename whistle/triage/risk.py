@@ -4,6 +4,7 @@ The score is the sum of the weights of the case's category, money band, frequenc
 accused rank and evidence; ``score >= thresholds.high`` is high, ``>= thresholds.medium``
 is medium, anything else low. Labels are the interface's business; codes live here.
 """
+
 from dataclasses import dataclass
 
 from whistle.rules.parse import GRADES, RISK_FIELDS, Rules
@@ -41,8 +42,12 @@ def assess(rules: Rules, header: dict) -> Assessment:
         factors.append((name, code, weights[code]))
     score = sum(points for _, _, points in factors)
     thresholds = rules.risk.thresholds
-    return Assessment(grade_for(score, thresholds), score, tuple(factors),
-                      (("high", thresholds["high"]), ("medium", thresholds["medium"])))
+    return Assessment(
+        grade_for(score, thresholds),
+        score,
+        tuple(factors),
+        (("high", thresholds["high"]), ("medium", thresholds["medium"])),
+    )
 
 
 def explain(assessment: Assessment) -> dict:
@@ -59,8 +64,7 @@ def explain(assessment: Assessment) -> dict:
     order = sorted(range(len(assessment.factors)), key=lambda i: (-assessment.factors[i][2], i))
     total = assessment.score
     factors = [
-        {"field": f, "code": c, "points": p,
-         "share": round(p / total, 3) if total > 0 else 0.0}
+        {"field": f, "code": c, "points": p, "share": round(p / total, 3) if total > 0 else 0.0}
         for f, c, p in (assessment.factors[i] for i in order)
     ]
     low_bound, high_bound = bands[assessment.grade]

@@ -23,6 +23,7 @@ A case may later be handed on (can_grant) only within what routing allows: the h
 unit(s) and the level above each, when that level is ours (grant_units); never down, never
 elsewhere, never to a conflicted member, an admin or the accused member.
 """
+
 from dataclasses import dataclass
 
 from sqlalchemy import and_
@@ -74,8 +75,9 @@ def _department(rules: Rules, header: dict):
 
 
 def _held(unit: str, reason: str) -> Route:
-    return Route(unit=unit, escalated=True, held_for_superior=True, eligible=(), excluded=(),
-                 reason=reason, units=(unit,))
+    return Route(
+        unit=unit, escalated=True, held_for_superior=True, eligible=(), excluded=(), reason=reason, units=(unit,)
+    )
 
 
 def route(rules: Rules, header: dict) -> Route:
@@ -109,9 +111,15 @@ def route(rules: Rules, header: dict) -> Route:
             excluded.append((member.username, "admin"))
         else:
             eligible.append(member.username)
-    return Route(unit=handling[0], escalated=escalated, held_for_superior=False,
-                 eligible=tuple(eligible), excluded=tuple(excluded), reason=reason,
-                 units=tuple(handling))
+    return Route(
+        unit=handling[0],
+        escalated=escalated,
+        held_for_superior=False,
+        eligible=tuple(eligible),
+        excluded=tuple(excluded),
+        reason=reason,
+        units=tuple(handling),
+    )
 
 
 def custodians(rules: Rules, header: dict) -> tuple[str, ...]:
@@ -125,8 +133,11 @@ def custodians(rules: Rules, header: dict) -> tuple[str, ...]:
     department = _department(rules, header)
     if route(rules, header).held_for_superior:
         return ()
-    return tuple(m.username for m in rules.members
-                 if m.custodian and holder_refusal(rules, m.username, department.code, header.get(ACCUSED_MEMBER)) is None)
+    return tuple(
+        m.username
+        for m in rules.members
+        if m.custodian and holder_refusal(rules, m.username, department.code, header.get(ACCUSED_MEMBER)) is None
+    )
 
 
 def grant_units(rules: Rules, header: dict) -> tuple[str, ...]:
@@ -135,8 +146,7 @@ def grant_units(rules: Rules, header: dict) -> tuple[str, ...]:
     above its supervising unit is not handed back down to it, nor to any unrelated unit."""
     handling = route(rules, header).units
     above = [rules.unit_codes[u].parent for u in handling if rules.unit_codes.get(u) is not None]
-    return tuple(dict.fromkeys([*handling, *(u for u in above
-                                              if u is not None and not rules.unit_codes[u].external)]))
+    return tuple(dict.fromkeys([*handling, *(u for u in above if u is not None and not rules.unit_codes[u].external)]))
 
 
 def can_grant(rules: Rules, header: dict, username: str) -> tuple[bool, str]:

@@ -10,12 +10,13 @@ case).
 Revision ID: 0005
 Revises: 0004s
 """
+
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0005'
-down_revision = '0004s'  # one line of history: after surveys
+revision = "0005"
+down_revision = "0004s"  # one line of history: after surveys
 branch_labels = None
 depends_on = None
 
@@ -23,13 +24,19 @@ OPEN_CASE = "status != 'closed'"  # the models' and the list queries' test, char
 
 
 def upgrade() -> None:
-    op.create_index('ix_case_grants_member_case', 'case_grants', ['member_id', 'case_id'], unique=False)
-    op.create_index('ix_cases_grade_received', 'cases', ['risk_grade', 'received_on', 'id'], unique=False)
-    op.create_index('ix_cases_open_grade_received', 'cases', ['risk_grade', 'received_on', 'id'], unique=False,
-                    sqlite_where=sa.text(OPEN_CASE), postgresql_where=sa.text(OPEN_CASE))
+    op.create_index("ix_case_grants_member_case", "case_grants", ["member_id", "case_id"], unique=False)
+    op.create_index("ix_cases_grade_received", "cases", ["risk_grade", "received_on", "id"], unique=False)
+    op.create_index(
+        "ix_cases_open_grade_received",
+        "cases",
+        ["risk_grade", "received_on", "id"],
+        unique=False,
+        sqlite_where=sa.text(OPEN_CASE),
+        postgresql_where=sa.text(OPEN_CASE),
+    )
 
 
 def downgrade() -> None:
-    op.drop_index('ix_cases_open_grade_received', table_name='cases')
-    op.drop_index('ix_cases_grade_received', table_name='cases')
-    op.drop_index('ix_case_grants_member_case', table_name='case_grants')
+    op.drop_index("ix_cases_open_grade_received", table_name="cases")
+    op.drop_index("ix_cases_grade_received", table_name="cases")
+    op.drop_index("ix_case_grants_member_case", table_name="case_grants")

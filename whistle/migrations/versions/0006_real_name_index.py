@@ -8,12 +8,13 @@ cases then. This partial index of the real-name cases lets the list read those f
 Revision ID: 0006
 Revises: 0005
 """
+
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0006'
-down_revision = '0005'
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
@@ -21,9 +22,15 @@ REAL_NAME = "real_name = true"  # the models' and the list queries' test, charac
 
 
 def upgrade() -> None:
-    op.create_index('ix_cases_real_name_grade_received', 'cases', ['risk_grade', 'received_on', 'id'],
-                    unique=False, sqlite_where=sa.text(REAL_NAME), postgresql_where=sa.text(REAL_NAME))
+    op.create_index(
+        "ix_cases_real_name_grade_received",
+        "cases",
+        ["risk_grade", "received_on", "id"],
+        unique=False,
+        sqlite_where=sa.text(REAL_NAME),
+        postgresql_where=sa.text(REAL_NAME),
+    )
 
 
 def downgrade() -> None:
-    op.drop_index('ix_cases_real_name_grade_received', table_name='cases')
+    op.drop_index("ix_cases_real_name_grade_received", table_name="cases")

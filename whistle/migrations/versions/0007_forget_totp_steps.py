@@ -7,11 +7,12 @@ the sessions (memory or Redis) until their codes expire; the column stays, alway
 Revision ID: 0007
 Revises: 0006
 """
+
 from alembic import op
 
 
-revision = '0007'
-down_revision = '0006'
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
