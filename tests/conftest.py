@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, close_all_sessions
 
 from whistle import create_app, migrate
 from whistle.config import Config
@@ -92,6 +92,10 @@ def _database_templates():
 def app(config):
     app = build_app(config)
     yield app
+    # A session a test left open (an app context it never popped, say) would keep its
+    # connection checked out past dispose(), and the driver would warn when the collector
+    # finds it, during some later test: close every session first, then the pool.
+    close_all_sessions()
     services(app).engine.dispose()
 
 
