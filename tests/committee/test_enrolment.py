@@ -186,11 +186,11 @@ def test_nobody_acts_on_their_own_account(app, people, db_session):
     admin = people["ma.lin"]
     before = db_session.scalar(select(Member).where(Member.username == "ma.lin")).password_hash
     resp = admin.post("/committee/admin/members/ma.lin/invite")
-    assert resp.status_code == 302 and admin.client.get("/committee/").status_code == 200
+    assert resp.status_code == 302 and admin.client.get("/committee/admin/members").status_code == 200
     db_session.expire_all()
     assert db_session.scalar(select(Member).where(Member.username == "ma.lin")).password_hash == before
     admin.post("/committee/admin/members/ma.lin/deactivate")
-    assert admin.client.get("/committee/").status_code == 200
+    assert admin.client.get("/committee/admin/members").status_code == 200
     rules = services(app).rules
     assert enrolment.confirm(db_session, rules, "ma.lin", "ma.lin", "0", dt_today()).code == "self"
     db_session.commit()
