@@ -220,6 +220,9 @@ def test_a_purge_the_case_outgrew_is_withdrawn_and_a_logged_out_page_says_so(ser
     _open_case(liu, server, "PURGE-MARKER 押款")
     liu.click("button:has-text('Reopen for review')")
     liu.wait_for_selector("#case-status:has-text('Under review')")
+    # The page has finished opening the case (its script redraws the page as it decrypts):
+    # only then is the pending request's button the one a person would press.
+    liu.wait_for_selector("text=PURGE-MARKER 押款", timeout=60_000)
     liu.click("ul.pending button:has-text('Confirm')")
     liu.wait_for_selector("text=This case is no longer closed, so the request to purge it was withdrawn.")
     liu.wait_for_selector("text=PURGE-MARKER 押款", timeout=60_000)  # still there, still opens
